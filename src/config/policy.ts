@@ -1,0 +1,24 @@
+import type { LimiterPolicy } from '../core/types.js';
+import type { Settings } from './schema.js';
+
+export function limiterPolicyFrom(settings: Settings): LimiterPolicy {
+  return {
+    windowMs: settings.window,
+    tokenMetric: settings.tokenMetric,
+    tokenBudget: settings.tokenBudget,
+    requestBudget: settings.requestBudget,
+    tokenBudgetMax: settings.tokenBudgetMax,
+    requestBudgetMax: settings.requestBudgetMax,
+    safetyMargin: settings.safetyMargin,
+    backoffBaseMs: settings.backoffBase,
+    backoffMaxMs: settings.backoffMax,
+    backoffJitter: settings.backoffJitter,
+    probeTimeoutMs: settings.probeTimeout,
+    minHistoryMs: settings.minHistory,
+    minConsumption: settings.minConsumption,
+    quietPeriodMs: settings.quietPeriod,
+    raiseStep: settings.raiseStep,
+    cutFactor: settings.cutFactor,
+    retentionMs: settings.retention,
+  };
+}

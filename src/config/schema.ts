@@ -1,0 +1,65 @@
+import { byteSize, choice, duration, flag, fraction, httpUrl, integer, listenAddress, optionalCount, text, type Field } from './fields.js';
+
+/**
+ * Every setting ratewarden has, in one table. The config-file key and the flag are the kebab-case
+ * form of the name (`tokenBudget` → `token-budget`, `--token-budget`), the environment variable
+ * its upper snake-case form (`RATEWARDEN_TOKEN_BUDGET`).
+ */
+export const settingsSchema = {
+  db: text(null, 'SQLite database file (default: $XDG_STATE_HOME/ratewarden/ratewarden.db)', 'a file path', 'use e.g. /var/lib/ratewarden/ratewarden.db'),
+  durability: choice(['normal', 'full'] as const, 'normal', 'synchronous=NORMAL survives a process kill; FULL also survives power loss'),
+  logFormat: choice(['text', 'json'] as const, 'text', 'log lines as text or JSON'),
+
+  upstream: httpUrl('the rate-limited API to forward to'),
+  listen: listenAddress({ host: '127.0.0.1', port: 8787 }, 'address the proxy listens on'),
+  allowRemote: flag(false, 'allow listening on a non-loopback address'),
+  provider: choice(['auto', 'anthropic', 'openai', 'generic'] as const, 'auto', 'API shape (auto: from the upstream host)'),
+  maxBody: byteSize(10 * 1_048_576, 'largest request body accepted (larger: 413)'),
+  maxWait: duration(0, 'how long a request refused for budget may wait for room instead'),
+  stopTimeout: duration(30_000, 'on SIGTERM, how long in-flight requests may take to finish'),
+  upstreamTimeout: duration(600_000, 'how long to wait for the upstream to start answering (then 504)', { allowZero: false }),
+  defaultMaxTokens: integer(4_096, 'output tokens reserved for a request that does not say max_tokens', 0),
+
+  window: duration(60_000, 'the sliding window the budgets apply to', { allowZero: false }),
+  tokenBudget: optionalCount('tokens per window (none: follow the upstream’s reported limit)'),
+  requestBudget: optionalCount('requests per window (none: follow the upstream’s reported limit)'),
+  tokenMetric: choice(['input', 'output', 'total'] as const, 'total', 'which tokens the token budget counts'),
+  tokenBudgetMax: optionalCount('the controller never raises the token budget above this'),
+  requestBudgetMax: optionalCount('the controller never raises the request budget above this'),
+  safetyMargin: fraction(0.9, 'share of the upstream’s reported limit the budget may use', { min: 0, inclusiveMin: false }),
+  backoffBase: duration(30_000, 'cooldown after the first upstream 429', { allowZero: false }),
+  backoffMax: duration(300_000, 'longest cooldown', { allowZero: false }),
+  backoffJitter: fraction(0, 'random share added to each cooldown (only ever lengthens)'),
+  probeTimeout: duration(60_000, 'after a cooldown, how long one probe request may take before another may go', { allowZero: false }),
+  minHistory: duration(3_600_000, 'controller gate: traffic history needed before any raise'),
+  minConsumption: fraction(0.05, 'controller gate: share of the budget the last window must have used'),
+  quietPeriod: duration(900_000, 'controller gate: time without an upstream 429 before any raise'),
+  raiseStep: fraction(0.05, 'controller raise per window, as a share of the budget', { min: 0, inclusiveMin: false }),
+  cutFactor: fraction(0.7, 'at an upstream 429 the budget becomes this share of min(budget, usage)', { min: 0, inclusiveMin: false }),
+  retention: duration(86_400_000, 'how long request rows are kept', { allowZero: false }),
+
+  restartSec: duration(10_000, 'supervisor: delay before the first restart (doubles each failure)'),
+  restartMaxDelay: duration(300_000, 'supervisor: longest restart delay'),
+  stableAfter: duration(60_000, 'supervisor: a worker ready this long resets the consecutive failures'),
+  startLimitBurst: integer(5, 'supervisor: give up after this many failures within the interval', 1),
+  startLimitInterval: duration(300_000, 'supervisor: the sliding interval of the burst limit', { allowZero: false }),
+  startTimeout: duration(30_000, 'supervisor: a worker not ready within this is a failure', { allowZero: false }),
+  livenessInterval: duration(5_000, 'supervisor: how often the worker’s health is probed', { allowZero: false }),
+  livenessMisses: integer(3, 'supervisor: missed probes in a row that count as a failure', 1),
+} satisfies Record<string, Field<unknown>>;
+
+export type SettingName = keyof typeof settingsSchema;
+
+type ValueOf<F> = F extends Field<infer T> ? T : never;
+
+export type Settings = { [K in SettingName]: ValueOf<(typeof settingsSchema)[K]> };
+
+export const settingNames = Object.keys(settingsSchema) as SettingName[];
+
+export function kebabName(name: SettingName): string {
+  return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+export function envName(name: SettingName): string {
+  return `RATEWARDEN_${kebabName(name).replace(/-/g, '_').toUpperCase()}`;
+}

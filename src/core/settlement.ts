@@ -1,0 +1,145 @@
+import { cooldownLengthMs } from './backoff.js';
+import { acceptSample, type CalibrationSample } from './calibration.js';
+import { cutAt429, type BudgetAdjustment } from './controller.js';
+import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from './types.js';
+
+export type SettleOutcome = 'ok' | 'upstream-error' | 'unreachable' | 'timeout' | 'aborted';
+
+export interface SettlingRequest {
+  id: number;
+  admittedAt: number;
+  probe: boolean;
+  estimate: TokenEstimate;
+}
+
+const zero: TokenEstimate = { inputTokens: 0, outputTokens: 0 };
+
+/**
+ * What a finished request really spent. A request the upstream never answered gives its
+ * tokens back; one cut short counts what was seen, or its whole reservation when nothing was.
+ */
+export function spentTokens(outcome: SettleOutcome | 'upstream-429', estimate: TokenEstimate, usage: TokenEstimate | null): TokenEstimate {
+  switch (outcome) {
+    case 'ok':
+    case 'upstream-error':
+    case 'aborted':
+      return usage ?? estimate;
+    case 'unreachable':
+    case 'timeout':
+    case 'upstream-429':
+      return zero;
+  }
+}
+
+/** A request settled without a 429: a success closes the breaker if it may. */
+export function afterSettle(state: LimiterState, request: SettlingRequest, outcome: SettleOutcome, status: number | null): LimiterState {
+  const isProbe = request.probe && state.probeRequestId === request.id;
+  const success = outcome === 'ok' && status !== null && status >= 200 && status < 300;
+  // A success that left before the current cooldown began proves nothing about the upstream now.
+  const predatesCooldown = state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt;
+  if (success && (isProbe || (state.cooldownUntil === null && !predatesCooldown))) {
+    return {
+      ...state,
+      consecutive429s: 0,
+      backoffLevel: 0,
+      cooldownStartedAt: null,
+      cooldownUntil: null,
+      probeRequestId: null,
+      probeStartedAt: null,
+    };
+  }
+  // A probe that failed otherwise leaves the breaker half-open: the next request probes.
+  return isProbe ? { ...state, probeRequestId: null, probeStartedAt: null } : state;
+}
+
+export interface Upstream429Decision {
+  state: LimiterState;
+  escalated: boolean;
+  cooldownMs: number;
+  sample: CalibrationSample | null;
+  adjustments: BudgetAdjustment[];
+}
+
+/**
+ * The upstream answered 429. A request that was admitted before the current cooldown began
+ * belongs to the same incident: it may lengthen the cooldown to its Retry-After but does not
+ * climb the backoff ladder or cut the budget a second time.
+ */
+export function onUpstream429(
+  state: LimiterState,
+  request: SettlingRequest,
+  retryAfterMs: number | null,
+  usageAt429: WindowUsage,
+  requestLimitExhausted: boolean,
+  now: number,
+  policy: LimiterPolicy,
+  random: number,
+): Upstream429Decision {
+  const sameIncident = !request.probe && state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt;
+  const sample = acceptSample({
+    at: now,
+    kind: 'upstream-429',
+    tokens: usageAt429.tokens,
+    requests: usageAt429.requests,
+    windowMs: policy.windowMs,
+    retryAfterMs,
+    limitTokens: state.reportedTokenLimit,
+    limitRequests: state.reportedRequestLimit,
+  });
+  const clearedProbe = state.probeRequestId === request.id ? { probeRequestId: null, probeStartedAt: null } : {};
+  if (sameIncident) {
+    const until = Math.max(state.cooldownUntil ?? now, now + (retryAfterMs ?? 0));
+    return {
+      state: { ...state, ...clearedProbe, cooldownUntil: until, last429At: now },
+      escalated: false,
+      cooldownMs: until - now,
+      sample,
+      adjustments: [],
+    };
+  }
+  const n = state.consecutive429s + 1;
+  const cooldownMs = cooldownLengthMs(n, retryAfterMs, policy, random);
+  const escalatedState: LimiterState = {
+    ...state,
+    ...clearedProbe,
+    consecutive429s: n,
+    backoffLevel: n,
+    cooldownStartedAt: now,
+    cooldownUntil: now + cooldownMs,
+    last429At: now,
+  };
+  const cut = cutAt429(escalatedState, usageAt429, requestLimitExhausted, policy);
+  return { state: cut.state, escalated: true, cooldownMs, sample, adjustments: cut.adjustments };
+}
+
+export interface ClearedCooldown {
+  state: LimiterState;
+  /** What was in force before the reset; all zero/null means nothing was. */
+  cleared: { cooldownRemainingMs: number; consecutive429s: number; backoffLevel: number; probePending: boolean; halfOpen: boolean };
+}
+
+/** The operator's override: the breaker is closed and the ladder goes back to its first rung. */
+export function clearCooldown(state: LimiterState, now: number): ClearedCooldown {
+  return {
+    state: {
+      ...state,
+      consecutive429s: 0,
+      backoffLevel: 0,
+      cooldownStartedAt: null,
+      cooldownUntil: null,
+      probeRequestId: null,
+      probeStartedAt: null,
+    },
+    cleared: {
+      cooldownRemainingMs: state.cooldownUntil === null ? 0 : Math.max(0, state.cooldownUntil - now),
+      consecutive429s: state.consecutive429s,
+      backoffLevel: state.backoffLevel,
+      probePending: state.probeRequestId !== null,
+      halfOpen: state.cooldownUntil !== null && state.cooldownUntil <= now,
+    },
+  };
+}
+
+export function somethingCleared(cleared: ClearedCooldown['cleared']): boolean {
+  return cleared.cooldownRemainingMs > 0 || cleared.consecutive429s > 0 || cleared.backoffLevel > 0 || cleared.probePending || cleared.halfOpen;
+}

@@ -1,0 +1,106 @@
+/** Which token count a budget limits. */
+export type TokenMetric = 'input' | 'output' | 'total';
+
+/** Tokens and requests counted in one time bucket of the sliding window. */
+export interface UsageBucket {
+  /** Bucket start, ms since the epoch. */
+  start: number;
+  inputTokens: number;
+  outputTokens: number;
+  requests: number;
+}
+
+export interface WindowUsage {
+  tokens: number;
+  requests: number;
+}
+
+export interface TokenEstimate {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** The durable limiter state: one row of `limiter_state`. Times are ms since the epoch. */
+export interface LimiterState {
+  consecutive429s: number;
+  backoffLevel: number;
+  cooldownStartedAt: number | null;
+  cooldownUntil: number | null;
+  probeRequestId: number | null;
+  probeStartedAt: number | null;
+  tokenBudget: number | null;
+  requestBudget: number | null;
+  /** The budgets the configuration asked for when they were last adopted. */
+  configuredTokenBudget: number | null;
+  configuredRequestBudget: number | null;
+  reportedTokenLimit: number | null;
+  reportedRequestLimit: number | null;
+  last429At: number | null;
+  firstRequestAt: number | null;
+  lastRaiseAt: number | null;
+  lastWindowSampleAt: number | null;
+}
+
+export const initialLimiterState: LimiterState = {
+  consecutive429s: 0,
+  backoffLevel: 0,
+  cooldownStartedAt: null,
+  cooldownUntil: null,
+  probeRequestId: null,
+  probeStartedAt: null,
+  tokenBudget: null,
+  requestBudget: null,
+  configuredTokenBudget: null,
+  configuredRequestBudget: null,
+  reportedTokenLimit: null,
+  reportedRequestLimit: null,
+  last429At: null,
+  firstRequestAt: null,
+  lastRaiseAt: null,
+  lastWindowSampleAt: null,
+};
+
+/** Every tunable of the limiter's decisions; durations in ms. */
+export interface LimiterPolicy {
+  windowMs: number;
+  tokenMetric: TokenMetric;
+  /** Budgets the operator configured; null means "follow the upstream's reported limit". */
+  tokenBudget: number | null;
+  requestBudget: number | null;
+  /** Hard ceilings the controller never raises above; null means none configured. */
+  tokenBudgetMax: number | null;
+  requestBudgetMax: number | null;
+  safetyMargin: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Fraction of the cooldown added at random (0 = off); it only ever lengthens. */
+  backoffJitter: number;
+  probeTimeoutMs: number;
+  minHistoryMs: number;
+  minConsumption: number;
+  quietPeriodMs: number;
+  raiseStep: number;
+  cutFactor: number;
+  /** How long settled request rows are kept. */
+  retentionMs: number;
+}
+
+export const defaultLimiterPolicy: LimiterPolicy = {
+  windowMs: 60_000,
+  tokenMetric: 'total',
+  tokenBudget: null,
+  requestBudget: null,
+  tokenBudgetMax: null,
+  requestBudgetMax: null,
+  safetyMargin: 0.9,
+  backoffBaseMs: 30_000,
+  backoffMaxMs: 300_000,
+  backoffJitter: 0,
+  probeTimeoutMs: 60_000,
+  minHistoryMs: 3_600_000,
+  minConsumption: 0.05,
+  quietPeriodMs: 900_000,
+  raiseStep: 0.05,
+  cutFactor: 0.7,
+  retentionMs: 86_400_000,
+};

@@ -1,0 +1,46 @@
+import { asRecord, parseJson, readCount } from './jsonFields.js';
+import type { SseEvent } from './sseParser.js';
+import type { TokenUsage } from './types.js';
+import type { UsageReader } from './usageReader.js';
+
+interface InputParts {
+  uncached: number;
+  cacheCreation: number;
+  cacheRead: number;
+}
+
+/*
+ * Anthropic bills cache writes and cache reads as input alongside `input_tokens`, and counts
+ * them against the input rate limit too, so all three are input here.
+ * Every count in `message_delta` is cumulative: a later value replaces an earlier one, and a
+ * part the delta leaves out (or sends as null) keeps its previous value.
+ */
+export function createAnthropicUsageReader(): UsageReader {
+  let seen = false;
+  const input: InputParts = { uncached: 0, cacheCreation: 0, cacheRead: 0 };
+  let outputTokens = 0;
+
+  function absorb(usage: Record<string, unknown> | undefined): void {
+    if (usage === undefined) return;
+    seen = true;
+    input.uncached = readCount(usage, 'input_tokens') ?? input.uncached;
+    input.cacheCreation = readCount(usage, 'cache_creation_input_tokens') ?? input.cacheCreation;
+    input.cacheRead = readCount(usage, 'cache_read_input_tokens') ?? input.cacheRead;
+    outputTokens = readCount(usage, 'output_tokens') ?? outputTokens;
+  }
+
+  return {
+    readBody(body) {
+      absorb(asRecord(asRecord(body)?.usage));
+    },
+    readEvent({ data }) {
+      const payload = asRecord(parseJson(data));
+      if (payload?.type === 'message_start') absorb(asRecord(asRecord(payload.message)?.usage));
+      else if (payload?.type === 'message_delta') absorb(asRecord(payload.usage));
+    },
+    usage(): TokenUsage | null {
+      if (!seen) return null;
+      return { inputTokens: input.uncached + input.cacheCreation + input.cacheRead, outputTokens };
+    },
+  };
+}

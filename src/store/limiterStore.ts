@@ -1,0 +1,256 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { CalibrationSample, SampleKind, SampleSummary } from '../core/calibration.js';
+import type { BudgetAdjustment } from '../core/controller.js';
+import type { LimiterState, UsageBucket } from '../core/types.js';
+
+interface StateRow {
+  consecutive_429s: number;
+  backoff_level: number;
+  cooldown_started_at: number | null;
+  cooldown_until: number | null;
+  probe_request_id: number | null;
+  probe_started_at: number | null;
+  token_budget: number | null;
+  request_budget: number | null;
+  configured_token_budget: number | null;
+  configured_request_budget: number | null;
+  reported_token_limit: number | null;
+  reported_request_limit: number | null;
+  last_429_at: number | null;
+  first_request_at: number | null;
+  last_raise_at: number | null;
+  last_window_sample_at: number | null;
+}
+
+const stateColumns: Record<keyof LimiterState, keyof StateRow> = {
+  consecutive429s: 'consecutive_429s',
+  backoffLevel: 'backoff_level',
+  cooldownStartedAt: 'cooldown_started_at',
+  cooldownUntil: 'cooldown_until',
+  probeRequestId: 'probe_request_id',
+  probeStartedAt: 'probe_started_at',
+  tokenBudget: 'token_budget',
+  requestBudget: 'request_budget',
+  configuredTokenBudget: 'configured_token_budget',
+  configuredRequestBudget: 'configured_request_budget',
+  reportedTokenLimit: 'reported_token_limit',
+  reportedRequestLimit: 'reported_request_limit',
+  last429At: 'last_429_at',
+  firstRequestAt: 'first_request_at',
+  lastRaiseAt: 'last_raise_at',
+  lastWindowSampleAt: 'last_window_sample_at',
+};
+
+const pruneBatch = 5_000;
+
+const stateKeys = Object.keys(stateColumns) as (keyof LimiterState)[];
+
+export interface RequestRecord {
+  id: number;
+  admittedAt: number;
+  bucketStart: number;
+  probe: boolean;
+  estInputTokens: number;
+  estOutputTokens: number;
+  outcome: string;
+}
+
+export type RequestOutcome = 'ok' | 'upstream-error' | 'upstream-429' | 'unreachable' | 'timeout' | 'aborted';
+
+export interface RateLimitEventRecord {
+  at: number;
+  requestId: number | null;
+  retryAfterMs: number | null;
+  consecutive429s: number;
+  backoffLevel: number;
+  escalated: boolean;
+  cooldownMs: number;
+  cooldownUntil: number;
+  windowTokens: number;
+  windowRequests: number;
+}
+
+/** Typed statements over the limiter's tables. Callers own the transaction. */
+export class LimiterStore {
+  private readonly selectState: Statement<[], StateRow>;
+  private readonly updateState: Statement<Record<string, number | null>>;
+  private readonly selectBuckets: Statement<[number], { start: number; input_tokens: number; output_tokens: number; requests: number }>;
+  private readonly upsertBucket: Statement<[number, number, number, number]>;
+  private readonly insertRequest: Statement<[number, number, string, string, number, number, number, number]>;
+  private readonly selectRequest: Statement<[number], { id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; outcome: string }>;
+  private readonly settleRequest: Statement<[number, string, number | null, number | null, number | null, number]>;
+  private readonly insertEvent: Statement<[number, number | null, number | null, number, number, number, number, number, number, number]>;
+  private readonly insertSample: Statement<[number, string, number, number, number, number | null, number | null, number | null]>;
+  private readonly insertAdjustment: Statement<[number, string, number | null, number | null, string, string | null, string]>;
+  private readonly insertAudit: Statement<[number, string, string, string | null, string]>;
+  private readonly addRefusals: Statement<[number, number, number]>;
+  private readonly deleteOldRequests: Statement<[number]>;
+  private readonly deleteOldBuckets: Statement<[number]>;
+
+  constructor(readonly db: Database) {
+    this.selectState = db.prepare(`SELECT ${Object.values(stateColumns).join(', ')} FROM limiter_state WHERE id = 1`);
+    this.updateState = db.prepare(
+      `UPDATE limiter_state SET ${stateKeys.map((key) => `${stateColumns[key]} = @${key}`).join(', ')}, updated_at = @updatedAt WHERE id = 1`,
+    );
+    this.selectBuckets = db.prepare('SELECT start, input_tokens, output_tokens, requests FROM usage_buckets WHERE start >= ? ORDER BY start');
+    this.upsertBucket = db.prepare(
+      `INSERT INTO usage_buckets (start, input_tokens, output_tokens, requests) VALUES (?, ?, ?, ?)
+       ON CONFLICT (start) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
+         output_tokens = output_tokens + excluded.output_tokens, requests = requests + excluded.requests`,
+    );
+    this.insertRequest = db.prepare(
+      `INSERT INTO requests (admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.selectRequest = db.prepare('SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, outcome FROM requests WHERE id = ?');
+    this.settleRequest = db.prepare('UPDATE requests SET settled_at = ?, outcome = ?, status = ?, input_tokens = ?, output_tokens = ? WHERE id = ?');
+    this.insertEvent = db.prepare(
+      `INSERT INTO rate_limit_events (at, request_id, retry_after_ms, consecutive_429s, backoff_level, escalated, cooldown_ms, cooldown_until, window_tokens, window_requests)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertSample = db.prepare(
+      `INSERT INTO calibration_samples (at, kind, tokens, requests, window_ms, retry_after_ms, limit_tokens, limit_requests) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertAdjustment = db.prepare(
+      'INSERT INTO budget_adjustments (at, kind, from_value, to_value, reason, gates, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.insertAudit = db.prepare('INSERT INTO audit_log (at, action, actor, reason, detail) VALUES (?, ?, ?, ?, ?)');
+    this.addRefusals = db.prepare(
+      'UPDATE limiter_state SET refused_cooldown_total = refused_cooldown_total + ?, refused_budget_total = refused_budget_total + ?, updated_at = ? WHERE id = 1',
+    );
+    // Batches keep each prune short, so that a long-idle database never stalls the request path.
+    this.deleteOldRequests = db.prepare(
+      `DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE admitted_at < ? ORDER BY admitted_at LIMIT ${pruneBatch})`,
+    );
+    this.deleteOldBuckets = db.prepare(`DELETE FROM usage_buckets WHERE start IN (SELECT start FROM usage_buckets WHERE start < ? LIMIT ${pruneBatch})`);
+  }
+
+  readState(): LimiterState {
+    const row = this.selectState.get();
+    if (row === undefined) throw new Error('limiter_state has no row; the schema is damaged');
+    const state = {} as Record<keyof LimiterState, number | null>;
+    for (const key of stateKeys) state[key] = row[stateColumns[key]];
+    return state as LimiterState;
+  }
+
+  writeState(state: LimiterState, now: number): void {
+    this.updateState.run({ ...state, updatedAt: now });
+  }
+
+  bucketsFrom(oldestStart: number): UsageBucket[] {
+    return this.selectBuckets.all(oldestStart).map((row) => ({
+      start: row.start,
+      inputTokens: row.input_tokens,
+      outputTokens: row.output_tokens,
+      requests: row.requests,
+    }));
+  }
+
+  addToBucket(start: number, inputTokens: number, outputTokens: number, requests: number): void {
+    this.upsertBucket.run(start, inputTokens, outputTokens, requests);
+  }
+
+  insertAdmitted(request: { admittedAt: number; bucketStart: number; method: string; path: string; probe: boolean; estInputTokens: number; estOutputTokens: number; workerPid: number }): number {
+    const result = this.insertRequest.run(
+      request.admittedAt,
+      request.bucketStart,
+      request.method,
+      request.path,
+      request.probe ? 1 : 0,
+      request.estInputTokens,
+      request.estOutputTokens,
+      request.workerPid,
+    );
+    return Number(result.lastInsertRowid);
+  }
+
+  findRequest(id: number): RequestRecord | null {
+    const row = this.selectRequest.get(id);
+    if (row === undefined) return null;
+    return {
+      id: row.id,
+      admittedAt: row.admitted_at,
+      bucketStart: row.bucket_start,
+      probe: row.probe === 1,
+      estInputTokens: row.est_input_tokens,
+      estOutputTokens: row.est_output_tokens,
+      outcome: row.outcome,
+    };
+  }
+
+  markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): void {
+    this.settleRequest.run(at, outcome, status, inputTokens, outputTokens, id);
+  }
+
+  recordRateLimitEvent(event: RateLimitEventRecord): void {
+    this.insertEvent.run(
+      event.at,
+      event.requestId,
+      event.retryAfterMs,
+      event.consecutive429s,
+      event.backoffLevel,
+      event.escalated ? 1 : 0,
+      event.cooldownMs,
+      event.cooldownUntil,
+      event.windowTokens,
+      event.windowRequests,
+    );
+  }
+
+  recordSample(sample: CalibrationSample): void {
+    this.insertSample.run(sample.at, sample.kind, sample.tokens, sample.requests, sample.windowMs, sample.retryAfterMs, sample.limitTokens, sample.limitRequests);
+  }
+
+  recordAdjustment(at: number, adjustment: BudgetAdjustment): void {
+    this.insertAdjustment.run(
+      at,
+      adjustment.kind,
+      adjustment.from,
+      adjustment.to,
+      adjustment.reason,
+      adjustment.gates === null ? null : JSON.stringify(adjustment.gates),
+      adjustment.detail,
+    );
+  }
+
+  recordAudit(at: number, action: string, actor: string, reason: string | null, detail: unknown): void {
+    this.insertAudit.run(at, action, actor, reason, JSON.stringify(detail));
+  }
+
+  addRefusalCounts(cooldown: number, budget: number, now: number): void {
+    this.addRefusals.run(cooldown, budget, now);
+  }
+
+  pruneBefore(requestsBefore: number, bucketsBefore: number): { requests: number; buckets: number } {
+    return {
+      requests: this.deleteOldRequests.run(requestsBefore).changes,
+      buckets: this.deleteOldBuckets.run(bucketsBefore).changes,
+    };
+  }
+
+  sampleSummaries(): SampleSummary[] {
+    const kinds = this.db
+      .prepare<[], { kind: SampleKind; count: number; max_tokens: number | null; min_tokens: number | null }>(
+        'SELECT kind, COUNT(*) AS count, MAX(tokens) AS max_tokens, MIN(tokens) AS min_tokens FROM calibration_samples WHERE tokens > 0 GROUP BY kind',
+      )
+      .all();
+    const medianOf = this.db.prepare<[string, number], { tokens: number }>(
+      'SELECT tokens FROM calibration_samples WHERE kind = ? AND tokens > 0 ORDER BY tokens LIMIT 1 OFFSET ?',
+    );
+    return kinds.map((row) => ({
+      kind: row.kind,
+      count: row.count,
+      medianTokens: medianOf.get(row.kind, Math.floor((row.count - 1) / 2))?.tokens ?? null,
+      maxTokens: row.max_tokens,
+      minTokens: row.min_tokens,
+    }));
+  }
+
+  countZeroTokenSamples(): number {
+    return this.db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM calibration_samples WHERE tokens = 0').get()?.count ?? 0;
+  }
+
+  deleteZeroTokenSamples(): number {
+    return this.db.prepare('DELETE FROM calibration_samples WHERE tokens = 0').run().changes;
+  }
+}

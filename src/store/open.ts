@@ -1,0 +1,176 @@
+import { accessSync, chmodSync, constants, mkdirSync, openSync, closeSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
+import { StoreError } from './errors.js';
+import { applyMigrations, latestSchemaVersion, loadMigrations } from './migrations.js';
+
+export type Durability = 'normal' | 'full';
+
+export interface OpenOptions {
+  durability?: Durability;
+  /** Read-only views (status, calibrate without --prune-zero): never create, migrate or write. */
+  readonly?: boolean;
+  /** How long a writer waits for another process's lock before giving up. */
+  busyTimeoutMs?: number;
+}
+
+export const defaultBusyTimeoutMs = 2_000;
+const journalSizeLimitBytes = 64 * 1_048_576;
+
+/**
+ * Opens the database, creating it (folder 0700, file 0600) unless read-only. Pragmas are set and
+ * read back on every connection; the schema is checked and migrated. Any problem is a StoreError
+ * and leaves the file untouched: a bad database is never replaced by a fresh one.
+ */
+export function openDatabase(path: string, options: OpenOptions = {}): Database {
+  const { durability = 'normal', readonly = false, busyTimeoutMs = defaultBusyTimeoutMs } = options;
+  const exists = fileExists(path);
+  if (!exists && readonly) {
+    throw new StoreError('missing', `database ${path} does not exist; start the proxy with "ratewarden run" to create it, or pass --db / RATEWARDEN_DB`);
+  }
+  if (exists) checkPermissions(path, readonly);
+  else createEmptyFile(path);
+
+  let db: Database;
+  try {
+    db = new BetterSqlite3(path, { readonly, fileMustExist: true, timeout: busyTimeoutMs });
+  } catch (error) {
+    throw new StoreError('unreadable', `database ${path} cannot be opened (${describe(error)}); check the path and its permissions`);
+  }
+  try {
+    configure(db, path, { durability, readonly, busyTimeoutMs });
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function configure(db: Database, path: string, options: Required<OpenOptions>): void {
+  db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
+  const migrations = loadMigrations();
+  const latest = latestSchemaVersion(migrations);
+  // Read before anything can write: a foreign or newer file is refused untouched.
+  const version = readVersion(db, path);
+  if (version > latest) {
+    throw new StoreError('too-new', `database ${path} has schema version ${version}, newer than this ratewarden understands (${latest}); upgrade ratewarden, or point --db at another file`);
+  }
+  checkIntegrity(db, path);
+  if (options.readonly) {
+    if (version < latest) {
+      throw new StoreError('too-old', `database ${path} has schema version ${version}, older than this ratewarden (${latest}); run "ratewarden run" once to upgrade it`);
+    }
+    db.pragma('query_only = ON');
+    return;
+  }
+  setAndVerify(db, path, 'journal_mode = WAL', 'journal_mode', 'wal');
+  setAndVerify(db, path, `synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`, 'synchronous', options.durability === 'full' ? 2 : 1);
+  setAndVerify(db, path, 'foreign_keys = ON', 'foreign_keys', 1);
+  setAndVerify(db, path, `journal_size_limit = ${journalSizeLimitBytes}`, 'journal_size_limit', journalSizeLimitBytes);
+  setAndVerify(db, path, `busy_timeout = ${options.busyTimeoutMs}`, 'busy_timeout', options.busyTimeoutMs);
+  try {
+    applyMigrations(db, migrations);
+  } catch (error) {
+    throw new StoreError('write-failed', `database ${path} could not be migrated to version ${latest} (${describe(error)}); nothing was changed, check the disk and the file's permissions`);
+  }
+}
+
+function readVersion(db: Database, path: string): number {
+  try {
+    return db.pragma('user_version', { simple: true }) as number;
+  } catch (error) {
+    throw classify(error, path);
+  }
+}
+
+function checkIntegrity(db: Database, path: string): void {
+  let result: unknown;
+  try {
+    result = db.pragma('quick_check', { simple: true });
+  } catch (error) {
+    throw classify(error, path);
+  }
+  if (result !== 'ok') {
+    throw new StoreError('corrupt', `database ${path} failed its integrity check (${String(result)}); it was left untouched: move it aside and keep it for inspection, or restore a backup`);
+  }
+}
+
+function setAndVerify(db: Database, path: string, assignment: string, name: string, expected: string | number): void {
+  let actual: unknown;
+  try {
+    db.pragma(assignment);
+    actual = db.pragma(name, { simple: true });
+  } catch (error) {
+    throw classify(error, path);
+  }
+  if (actual !== expected) {
+    throw new StoreError('pragma', `database ${path}: PRAGMA ${name} is ${String(actual)}, expected ${String(expected)}; the file system may not support it (WAL needs a local disk)`);
+  }
+}
+
+function classify(error: unknown, path: string): StoreError {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'SQLITE_NOTADB') {
+    return new StoreError('not-a-database', `database ${path} is not a SQLite database; it was left untouched: point --db at the right file, or move this one aside`);
+  }
+  if (code === 'SQLITE_CORRUPT') {
+    return new StoreError('corrupt', `database ${path} is corrupt (${describe(error)}); it was left untouched: move it aside and keep it for inspection, or restore a backup`);
+  }
+  if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') {
+    return new StoreError('read-only', `database ${path} cannot be written (${describe(error)}); make the file and its folder writable by this user`);
+  }
+  if (code === 'SQLITE_BUSY') {
+    return new StoreError('busy', `database ${path} is locked by another process (${describe(error)}); try again, or stop the process holding it`);
+  }
+  return new StoreError('unreadable', `database ${path} cannot be read (${describe(error)}); check the file`);
+}
+
+function fileExists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new StoreError('unreadable', `database ${path} cannot be inspected (${describe(error)}); check the path`);
+  }
+}
+
+function checkPermissions(path: string, readonly: boolean): void {
+  const stat = statSync(path);
+  if (!stat.isFile()) {
+    throw new StoreError('unreadable', `database ${path} is not a regular file; point --db at a file`);
+  }
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    throw new StoreError('unreadable', `database ${path} is not readable by this user; fix its permissions`);
+  }
+  // root passes access(W_OK) whatever the mode says; a file marked read-only was marked so on purpose.
+  if (!readonly && (stat.mode & 0o222) === 0) {
+    throw new StoreError('read-only', `database ${path} is read-only; make it writable (chmod u+w) or use a read-only command such as "ratewarden status"`);
+  }
+  if (!readonly) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch {
+      throw new StoreError('read-only', `database ${path} is not writable by this user; fix its permissions`);
+    }
+  }
+}
+
+function createEmptyFile(path: string): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'wx', 0o600));
+    chmodSync(path, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new StoreError('write-failed', `database ${path} cannot be created (${describe(error)}); check that its folder is writable, or pass --db`);
+  }
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+}

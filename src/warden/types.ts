@@ -1,0 +1,22 @@
+import type { RejectReason } from '../core/admission.js';
+import type { TokenEstimate } from '../core/types.js';
+
+/** Milliseconds since the epoch; injected so that tests and replays control time. */
+export type Clock = () => number;
+
+export type Admission =
+  | { kind: 'admitted'; requestId: number; probe: boolean; reservedTokens: number }
+  | { kind: 'rejected'; reason: RejectReason; retryAfterMs: number; message: string };
+
+export interface AdmitInput {
+  method: string;
+  /** Path without the query string: queries may carry secrets. */
+  path: string;
+  estimate: TokenEstimate;
+}
+
+/** Limits the upstream reported in its headers, already mapped to the configured token metric. */
+export interface ReportedLimitsForBudget {
+  tokenLimit: number | null;
+  requestLimit: number | null;
+}

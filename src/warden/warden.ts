@@ -1,0 +1,310 @@
+import type { Database } from 'better-sqlite3';
+import { decideAdmission } from '../core/admission.js';
+import { acceptSample } from '../core/calibration.js';
+import { adoptConfiguredBudgets, adoptReportedLimits, considerRaise, type BudgetAdjustment } from '../core/controller.js';
+import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
+import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
+import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
+import { isStoreWriteFailure } from '../store/errors.js';
+import { LimiterStore, type RequestRecord } from '../store/limiterStore.js';
+import { openDatabase, type Durability } from '../store/open.js';
+import { StoreUnavailableError } from './errors.js';
+import type { Admission, AdmitInput, Clock, ReportedLimitsForBudget } from './types.js';
+
+export interface WardenOptions {
+  dbPath: string;
+  policy: LimiterPolicy;
+  clock: Clock;
+  durability?: Durability;
+  busyTimeoutMs?: number;
+  /** In [0, 1); only the backoff jitter uses it. */
+  random?: () => number;
+  pid?: number;
+}
+
+export interface SettleInput {
+  outcome: SettleOutcome;
+  status: number | null;
+  usage: TokenEstimate | null;
+  reported?: ReportedLimitsForBudget | null;
+}
+
+export interface Upstream429Input {
+  retryAfterMs: number | null;
+  requestLimitExhausted?: boolean;
+  reported?: ReportedLimitsForBudget | null;
+}
+
+export interface Upstream429Result {
+  escalated: boolean;
+  cooldownMs: number;
+  cooldownUntil: number;
+  consecutive429s: number;
+  adjustments: BudgetAdjustment[];
+}
+
+export interface TickResult {
+  adjustments: BudgetAdjustment[];
+  prunedRequests: number;
+  windowSampleRecorded: boolean;
+}
+
+/** How long after their window ends usage buckets are kept, for status and calibration. */
+const bucketGraceMs = 60_000;
+
+/**
+ * The limiter service: one method per event, each exactly one IMMEDIATE transaction that reads
+ * the durable state, asks core for the decision and writes it. Opening a warden on an existing
+ * database restores everything; nothing is reset by a restart.
+ */
+export class Warden {
+  private readonly store: LimiterStore;
+  private readonly random: () => number;
+  private readonly pid: number;
+  private readonly widthMs: number;
+  private pendingRefusals = { cooldown: 0, budget: 0 };
+
+  private constructor(
+    readonly db: Database,
+    readonly policy: LimiterPolicy,
+    private readonly clock: Clock,
+    options: WardenOptions,
+  ) {
+    this.store = new LimiterStore(db);
+    this.random = options.random ?? Math.random;
+    this.pid = options.pid ?? process.pid;
+    this.widthMs = bucketWidthFor(policy.windowMs);
+  }
+
+  /** Opens (creating or migrating) the database and adopts a changed configured budget. */
+  static open(options: WardenOptions): Warden {
+    const db = openDatabase(options.dbPath, { durability: options.durability ?? 'normal', busyTimeoutMs: options.busyTimeoutMs });
+    const warden = new Warden(db, options.policy, options.clock, options);
+    try {
+      warden.adoptConfiguration();
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return warden;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private transaction<T>(work: (now: number) => T): T {
+    const now = this.clock();
+    try {
+      return this.db.transaction(() => work(now)).immediate();
+    } catch (error) {
+      if (isStoreWriteFailure(error)) {
+        throw new StoreUnavailableError(`the rate-limit store cannot be written (${(error as Error).message})`);
+      }
+      throw error;
+    }
+  }
+
+  private windowUsage(now: number): WindowUsage {
+    return sumWindow(this.store.bucketsFrom(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs)), this.policy.tokenMetric);
+  }
+
+  private commit(before: LimiterState, after: LimiterState, adjustments: readonly BudgetAdjustment[], now: number): void {
+    if (after !== before) this.store.writeState(after, now);
+    for (const adjustment of adjustments) this.store.recordAdjustment(now, adjustment);
+  }
+
+  private adoptConfiguration(): void {
+    this.transaction((now) => {
+      const state = this.store.readState();
+      const adopted = adoptConfiguredBudgets(state, this.policy);
+      this.commit(state, adopted.state, adopted.adjustments, now);
+    });
+  }
+
+  admit(input: AdmitInput): Admission {
+    const admission = this.transaction((now): Admission => {
+      const state = this.store.readState();
+      const buckets = this.store.bucketsFrom(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs));
+      const decision = decideAdmission(state, buckets, input.estimate, now, this.policy);
+      if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
+      const bucketStart = bucketStartFor(now, this.widthMs);
+      const requestId = this.store.insertAdmitted({
+        admittedAt: now,
+        bucketStart,
+        method: input.method,
+        path: input.path,
+        probe: decision.probe,
+        estInputTokens: input.estimate.inputTokens,
+        estOutputTokens: input.estimate.outputTokens,
+        workerPid: this.pid,
+      });
+      this.store.addToBucket(bucketStart, input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      let next = state.firstRequestAt === null ? { ...state, firstRequestAt: now } : state;
+      if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };
+      this.commit(state, next, [], now);
+      return { kind: 'admitted', requestId, probe: decision.probe, reservedTokens: decision.reservedTokens };
+    });
+    if (admission.kind === 'rejected') this.pendingRefusals[admission.reason] += 1;
+    return admission;
+  }
+
+  /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
+  settle(requestId: number, input: SettleInput): void {
+    this.transaction((now) => {
+      const request = this.inFlight(requestId);
+      if (request === null) return;
+      const spent = spentTokens(input.outcome, estimateOf(request), input.usage);
+      this.moveReservation(request, spent, now);
+      this.store.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
+      const state = this.store.readState();
+      const settled = afterSettle(state, settling(request), input.outcome, input.status);
+      const adopted = this.adoptReported(settled, input.reported ?? null, now);
+      this.commit(state, adopted.state, adopted.adjustments, now);
+    });
+  }
+
+  upstream429(requestId: number, input: Upstream429Input): Upstream429Result | null {
+    return this.transaction((now) => {
+      const request = this.inFlight(requestId);
+      if (request === null) return null;
+      this.moveReservation(request, spentTokens('upstream-429', estimateOf(request), null), now);
+      this.store.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
+      const state = this.store.readState();
+      const usage = this.windowUsage(now);
+      const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
+      const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, input.requestLimitExhausted ?? false, now, this.policy, this.random());
+      this.store.recordRateLimitEvent({
+        at: now,
+        requestId,
+        retryAfterMs: input.retryAfterMs,
+        consecutive429s: decision.state.consecutive429s,
+        backoffLevel: decision.state.backoffLevel,
+        escalated: decision.escalated,
+        cooldownMs: decision.cooldownMs,
+        cooldownUntil: decision.state.cooldownUntil ?? now,
+        windowTokens: usage.tokens,
+        windowRequests: usage.requests,
+      });
+      if (decision.sample !== null) this.store.recordSample(decision.sample);
+      this.commit(state, decision.state, decision.adjustments, now);
+      return {
+        escalated: decision.escalated,
+        cooldownMs: decision.cooldownMs,
+        cooldownUntil: decision.state.cooldownUntil ?? now,
+        consecutive429s: decision.state.consecutive429s,
+        adjustments: decision.adjustments,
+      };
+    });
+  }
+
+  /** Periodic: the controller, the window calibration sample, refusal counts, retention. */
+  tick(): TickResult {
+    const refusals = this.pendingRefusals;
+    this.pendingRefusals = { cooldown: 0, budget: 0 };
+    try {
+      return this.transaction((now) => {
+        const state = this.store.readState();
+        const usage = this.windowUsage(now);
+        const raised = considerRaise(state, usage, now, this.policy);
+        let next = raised.state;
+        let windowSampleRecorded = false;
+        if (next.lastWindowSampleAt === null || now - next.lastWindowSampleAt >= this.policy.windowMs) {
+          const sample = acceptSample({
+            at: now,
+            kind: 'window',
+            tokens: usage.tokens,
+            requests: usage.requests,
+            windowMs: this.policy.windowMs,
+            retryAfterMs: null,
+            limitTokens: next.reportedTokenLimit,
+            limitRequests: next.reportedRequestLimit,
+          });
+          if (sample !== null) this.store.recordSample(sample);
+          windowSampleRecorded = sample !== null;
+          next = { ...next, lastWindowSampleAt: now };
+        }
+        this.commit(state, next, raised.adjustments, now);
+        if (refusals.cooldown + refusals.budget > 0) this.store.addRefusalCounts(refusals.cooldown, refusals.budget, now);
+        const pruned = this.store.pruneBefore(now - this.policy.retentionMs, now - this.policy.windowMs - this.widthMs - bucketGraceMs);
+        return { adjustments: raised.adjustments, prunedRequests: pruned.requests, windowSampleRecorded };
+      });
+    } catch (error) {
+      this.pendingRefusals.cooldown += refusals.cooldown;
+      this.pendingRefusals.budget += refusals.budget;
+      throw error;
+    }
+  }
+
+  resetCooldown(actor: string, reason: string | null): ClearedCooldown['cleared'] & { anything: boolean } {
+    return this.transaction((now) => {
+      const state = this.store.readState();
+      const { state: next, cleared } = clearCooldown(state, now);
+      const anything = somethingCleared(cleared);
+      if (anything) this.store.writeState(next, now);
+      this.store.recordAudit(now, 'reset-cooldown', actor, reason, { ...cleared, anything });
+      return { ...cleared, anything };
+    });
+  }
+
+  /** Removes calibration samples with zero tokens (which ratewarden itself never records). */
+  pruneZeroSamples(actor: string, options: { dryRun: boolean }): number {
+    return this.transaction((now) => {
+      if (options.dryRun) return this.store.countZeroTokenSamples();
+      const removed = this.store.deleteZeroTokenSamples();
+      this.store.recordAudit(now, 'prune-zero-samples', actor, null, { removed });
+      return removed;
+    });
+  }
+
+  readState(): LimiterState {
+    return this.store.readState();
+  }
+
+  currentUsage(): WindowUsage {
+    return this.windowUsage(this.clock());
+  }
+
+  private inFlight(requestId: number): RequestRecord | null {
+    const request = this.store.findRequest(requestId);
+    return request === null || request.outcome !== 'in-flight' ? null : request;
+  }
+
+  /** The reservation leaves the admission bucket; what was spent lands in the current one. */
+  private moveReservation(request: RequestRecord, spent: TokenEstimate, now: number): void {
+    this.store.addToBucket(request.bucketStart, -request.estInputTokens, -request.estOutputTokens, 0);
+    if (spent.inputTokens !== 0 || spent.outputTokens !== 0) {
+      this.store.addToBucket(bucketStartFor(now, this.widthMs), spent.inputTokens, spent.outputTokens, 0);
+    }
+  }
+
+  private adoptReported(state: LimiterState, reported: ReportedLimitsForBudget | null, now: number): { state: LimiterState; adjustments: BudgetAdjustment[] } {
+    if (reported === null || (reported.tokenLimit === null && reported.requestLimit === null)) return { state, adjustments: [] };
+    const changed =
+      (reported.tokenLimit !== null && reported.tokenLimit !== state.reportedTokenLimit) ||
+      (reported.requestLimit !== null && reported.requestLimit !== state.reportedRequestLimit);
+    if (!changed) return { state, adjustments: [] };
+    const adopted = adoptReportedLimits(state, reported, this.policy);
+    const usage = this.windowUsage(now);
+    const sample = acceptSample({
+      at: now,
+      kind: 'reported-limit',
+      tokens: usage.tokens,
+      requests: usage.requests,
+      windowMs: this.policy.windowMs,
+      retryAfterMs: null,
+      limitTokens: adopted.state.reportedTokenLimit,
+      limitRequests: adopted.state.reportedRequestLimit,
+    });
+    if (sample !== null) this.store.recordSample(sample);
+    return adopted;
+  }
+}
+
+function estimateOf(request: RequestRecord): TokenEstimate {
+  return { inputTokens: request.estInputTokens, outputTokens: request.estOutputTokens };
+}
+
+function settling(request: RequestRecord): SettlingRequest {
+  return { id: request.id, admittedAt: request.admittedAt, probe: request.probe, estimate: estimateOf(request) };
+}
