@@ -14,14 +14,15 @@ function body(provider: ProviderName, message: string, byRequests: boolean): obj
 }
 
 export function sendRateLimited(context: ReplyContext, provider: ProviderName): void {
-  const { ledger, settings, arrivedAt } = context;
+  const { ledger, settings } = context;
+  const at = context.now();
   ledger.countRateLimited();
-  const used = ledger.usage(arrivedAt);
+  const used = ledger.usage(at);
   const byRequests = settings.requestLimit !== undefined && used.requests >= settings.requestLimit;
   const message = byRequests
     ? `Simulated rate limit: ${used.requests} of ${settings.requestLimit} requests used in the last ${settings.windowMs} ms.`
     : `Simulated rate limit: ${used.tokens} of ${settings.tokenLimit} tokens used in the last ${settings.windowMs} ms.`;
   const retryAfter =
-    settings.retryAfterMode === 'until-room' ? retryAfterHeaders(ledger.msUntilRoom(arrivedAt) || FORCED_RETRY_AFTER_MS) : {};
+    settings.retryAfterMode === 'until-room' ? retryAfterHeaders(ledger.msUntilRoom(at) || FORCED_RETRY_AFTER_MS) : {};
   sendJson(context, 429, { ...rateLimitHeadersFor(context, provider), ...retryAfter }, body(provider, message, byRequests));
 }

@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { exitCodes } from './exitCodes.js';
+import { reportAndExit } from './failures.js';
+
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function buildProgram(): Command {
+  const program = new Command('ratewarden')
+    .description('A local HTTP proxy that keeps API clients under an upstream\'s rate limits, and never forgets what it has spent.')
+    .version(packageJson.version, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (text, write) => write(text) })
+    .exitOverride();
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with code 0; anything else is a usage mistake.
+      process.exit(error.exitCode === 0 ? exitCodes.ok : exitCodes.usage);
+    }
+    reportAndExit(error);
+  }
+}
+
+await main();

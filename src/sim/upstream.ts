@@ -1,0 +1,200 @@
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { ProviderName } from '../proxy/providers/types.js';
+import { answerModelRequest, providerOf, type ModelApi } from './modelRoutes.js';
+import { sendRateLimited } from './rateLimitReply.js';
+import type { SimCompression } from './replyBody.js';
+import type { ReplyContext, RetryAfterMode, SimSettings } from './replyContext.js';
+import { SimLedger, type SimStats } from './simLedger.js';
+import { answerEcho, answerSlow, answerStatus } from './utilityRoutes.js';
+
+export type { SimStats } from './simLedger.js';
+export type { SimCompression } from './replyBody.js';
+export type { RetryAfterMode } from './replyContext.js';
+
+export interface SimUpstreamOptions {
+  /** Default 0: the OS picks a free port. */
+  port?: number;
+  /** Tokens (input + output) allowed per sliding window; default 10000. */
+  tokenLimit?: number;
+  /** Requests allowed per sliding window; unlimited when absent. */
+  requestLimit?: number;
+  windowMs?: number;
+  now?: () => number;
+  /** Length of every answer before `max_tokens` cuts it short; default 50. */
+  outputTokens?: number;
+  /** Content deltas per streamed answer; default 5. */
+  streamChunks?: number;
+  /** Pause between streamed events; default 0. */
+  streamDelayMs?: number;
+  /** Compress answers with this coding when the client accepts it. */
+  compress?: SimCompression;
+  /** Send the provider's rate-limit headers; default true. */
+  reportLimits?: boolean;
+  /** `until-room` (default): 429s say when the window has room again; `none`: no Retry-After. */
+  retryAfterMode?: RetryAfterMode;
+}
+
+/**
+ * `hang` reads requests and never answers; `down` drops every connection as soon as it opens;
+ * `always-429` refuses everything, as an upstream does after an account-level limit.
+ */
+export type SimMode = 'normal' | 'always-429' | 'hang' | 'down';
+
+export interface SimRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface SimUpstream {
+  /** Base URL, e.g. `http://127.0.0.1:41234`, without a trailing slash. */
+  readonly url: string;
+  readonly port: number;
+  stats(): SimStats;
+  lastRequest(): SimRequest | null;
+  setMode(mode: SimMode): void;
+  resetStats(): void;
+  isExhausted(): boolean;
+  windowUsage(): { tokens: number; requests: number };
+  /** Stops listening and destroys every open socket, hung ones included. */
+  close(): Promise<void>;
+}
+
+type Route = { kind: 'model'; api: ModelApi } | { kind: 'slow' } | { kind: 'status'; status: number } | { kind: 'echo' };
+
+const MODEL_PATHS: Record<string, ModelApi> = {
+  '/v1/messages': 'anthropic-messages',
+  '/v1/chat/completions': 'openai-chat',
+  '/v1/responses': 'openai-responses',
+};
+
+function routeOf(method: string, pathname: string): Route {
+  const api = MODEL_PATHS[pathname];
+  if (api !== undefined && method === 'POST') return { kind: 'model', api };
+  if (pathname === '/slow') return { kind: 'slow' };
+  const status = /^\/status\/([2-5]\d\d)$/.exec(pathname)?.[1];
+  if (status !== undefined) return { kind: 'status', status: Number(status) };
+  return { kind: 'echo' };
+}
+
+function providerOfRoute(route: Route): ProviderName {
+  return route.kind === 'model' ? providerOf(route.api) : 'generic';
+}
+
+function settingsFrom(options: SimUpstreamOptions): SimSettings {
+  return {
+    tokenLimit: options.tokenLimit ?? 10_000,
+    requestLimit: options.requestLimit,
+    windowMs: options.windowMs ?? 60_000,
+    outputTokens: options.outputTokens ?? 50,
+    streamChunks: options.streamChunks ?? 5,
+    streamDelayMs: options.streamDelayMs ?? 0,
+    compress: options.compress,
+    reportLimits: options.reportLimits ?? true,
+    retryAfterMode: options.retryAfterMode ?? 'until-room',
+  };
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.once('end', () => resolve(Buffer.concat(chunks)));
+    request.once('error', reject);
+    request.once('close', () => {
+      if (!request.complete) reject(new Error('request aborted'));
+    });
+  });
+}
+
+export async function startSimUpstream(options: SimUpstreamOptions = {}): Promise<SimUpstream> {
+  const settings = settingsFrom(options);
+  const now = options.now ?? Date.now;
+  const ledger = new SimLedger(settings);
+  const sockets = new Set<Socket>();
+  let mode: SimMode = 'normal';
+  let last: SimRequest | null = null;
+  let idCounter = 0;
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (mode === 'down') {
+      request.socket.destroy();
+      return;
+    }
+    const arrivedAt = now();
+    const exhaustedOnArrival = ledger.arrive(arrivedAt);
+    const aborter = new AbortController();
+    response.once('close', () => aborter.abort());
+    const body = await readBody(request);
+    const method = request.method ?? 'GET';
+    last = { method, url: request.url ?? '/', headers: request.headers, body };
+    if (mode === 'hang') return;
+
+    const url = new URL(request.url ?? '/', 'http://sim.invalid');
+    const route = routeOf(method, url.pathname);
+    const context: ReplyContext = {
+      request,
+      response,
+      url,
+      body,
+      arrivedAt,
+      settings,
+      ledger,
+      now,
+      signal: aborter.signal,
+      nextId: () => ++idCounter,
+    };
+    if (mode === 'always-429' || exhaustedOnArrival) return sendRateLimited(context, providerOfRoute(route));
+    switch (route.kind) {
+      case 'model':
+        return answerModelRequest(context, route.api);
+      case 'slow':
+        return answerSlow(context);
+      case 'status':
+        return answerStatus(context, route.status);
+      case 'echo':
+        return answerEcho(context);
+    }
+  }
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch(() => response.destroy());
+  });
+  server.on('connection', (socket: Socket) => {
+    if (mode === 'down') {
+      socket.destroy();
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    stats: () => ledger.stats(),
+    lastRequest: () => last,
+    setMode(next) {
+      mode = next;
+    },
+    resetStats: () => ledger.resetStats(),
+    isExhausted: () => ledger.isExhausted(now()),
+    windowUsage: () => ledger.usage(now()),
+    close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      return closed;
+    },
+  };
+}
