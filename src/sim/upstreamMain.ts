@@ -29,7 +29,15 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const { values } = parseArgs({ options: OPTIONS, strict: true });
+function parseCommandLine() {
+  try {
+    return parseArgs({ options: OPTIONS, strict: true }).values;
+  } catch (error) {
+    return fail(error instanceof Error ? error.message : String(error));
+  }
+}
+
+const values = parseCommandLine();
 
 function raw(option: OptionName): string | undefined {
   return values[option] ?? process.env[environmentName(option)];

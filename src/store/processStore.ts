@@ -1,0 +1,33 @@
+import type { Database, Statement } from 'better-sqlite3';
+
+export type ProcessRole = 'worker' | 'supervisor';
+
+export interface ProcessInfo {
+  role: ProcessRole;
+  pid: number;
+  startedAt: number;
+  listen: string | null;
+  upstream: string | null;
+}
+
+/** The `processes` table: who uses this database, kept fresh by heartbeats. */
+export class ProcessStore {
+  private readonly upsert: Statement<[string, number, number, number, string | null, string | null]>;
+  private readonly remove: Statement<[string, number]>;
+
+  constructor(db: Database) {
+    this.upsert = db.prepare(
+      `INSERT INTO processes (role, pid, started_at, heartbeat_at, listen, upstream) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (role, pid) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, listen = excluded.listen, upstream = excluded.upstream`,
+    );
+    this.remove = db.prepare('DELETE FROM processes WHERE role = ? AND pid = ?');
+  }
+
+  beat(info: ProcessInfo, now: number): void {
+    this.upsert.run(info.role, info.pid, info.startedAt, now, info.listen, info.upstream);
+  }
+
+  forget(role: ProcessRole, pid: number): void {
+    this.remove.run(role, pid);
+  }
+}

@@ -1,0 +1,36 @@
+import type { Database } from 'better-sqlite3';
+import { isStoreWriteFailure } from '../store/errors.js';
+import { ProcessStore, type ProcessInfo } from '../store/processStore.js';
+import { StoreUnavailableError } from './errors.js';
+import type { Clock } from './types.js';
+
+/** A process's heartbeat in `processes`, so that status can tell a live worker from a stale pid. */
+export class Heartbeat {
+  private readonly store: ProcessStore;
+
+  constructor(
+    private readonly db: Database,
+    private readonly info: ProcessInfo,
+    private readonly clock: Clock,
+  ) {
+    this.store = new ProcessStore(db);
+  }
+
+  beat(): void {
+    this.write(() => this.store.beat(this.info, this.clock()));
+  }
+
+  /** A clean stop removes the row: status then shows the process as stopped, not as silent. */
+  forget(): void {
+    this.write(() => this.store.forget(this.info.role, this.info.pid));
+  }
+
+  private write(work: () => void): void {
+    try {
+      this.db.transaction(work).immediate();
+    } catch (error) {
+      if (isStoreWriteFailure(error)) throw new StoreUnavailableError(`the heartbeat cannot be written (${(error as Error).message})`);
+      throw error;
+    }
+  }
+}
