@@ -7,6 +7,8 @@ export interface BodyDecoder {
   finish(): Promise<boolean>;
   /** Stops decoding and releases the decompressors; `finish` then resolves false. */
   abandon(): void;
+  /** True once decoding has failed or been abandoned. */
+  hasFailed(): boolean;
 }
 
 const DECOMPRESSORS: Record<string, () => Transform> = {
@@ -26,14 +28,15 @@ function identityDecoder(onData: (chunk: Buffer) => void): BodyDecoder {
     abandon() {
       abandoned = true;
     },
+    hasFailed: () => abandoned,
   };
 }
 
-function chainedDecoder(stages: Transform[], onData: (chunk: Buffer) => void): BodyDecoder {
-  const first = stages[0];
-  const last = stages[stages.length - 1];
-  if (first === undefined || last === undefined) return identityDecoder(onData);
+function chainedDecoder(stages: [Transform, ...Transform[]], onData: (chunk: Buffer) => void): BodyDecoder {
+  const [first] = stages;
+  const last = stages.reduce((upstream, downstream) => upstream.pipe(downstream));
   let settled = false;
+  let failed = false;
   let resolveOutcome: (ok: boolean) => void = () => undefined;
   const outcome = new Promise<boolean>((resolve) => {
     resolveOutcome = resolve;
@@ -42,11 +45,11 @@ function chainedDecoder(stages: Transform[], onData: (chunk: Buffer) => void): B
   function settle(ok: boolean): void {
     if (settled) return;
     settled = true;
+    failed = !ok;
     resolveOutcome(ok);
-    if (!ok) for (const stage of stages) stage.destroy();
+    if (failed) for (const stage of stages) stage.destroy();
   }
 
-  for (let index = 0; index + 1 < stages.length; index++) stages[index]?.pipe(stages[index + 1] as Transform);
   for (const stage of stages) stage.on('error', () => settle(false));
   last.on('data', (chunk: Buffer) => {
     if (!settled) onData(chunk);
@@ -64,6 +67,7 @@ function chainedDecoder(stages: Transform[], onData: (chunk: Buffer) => void): B
     abandon() {
       settle(false);
     },
+    hasFailed: () => failed,
   };
 }
 
@@ -76,11 +80,12 @@ export function createBodyDecoder(contentEncoding: string | undefined, onData: (
     .split(',')
     .map((coding) => coding.trim().toLowerCase())
     .filter((coding) => coding !== '' && coding !== 'identity');
-  const factories = codings.reverse().map((coding) => DECOMPRESSORS[coding]);
-  const stages: Transform[] = [];
-  for (const factory of factories) {
+  const factories: Array<() => Transform> = [];
+  for (const coding of codings.reverse()) {
+    const factory = DECOMPRESSORS[coding];
     if (factory === undefined) return null;
-    stages.push(factory());
+    factories.push(factory);
   }
-  return stages.length === 0 ? identityDecoder(onData) : chainedDecoder(stages, onData);
+  const [first, ...rest] = factories.map((factory) => factory());
+  return first === undefined ? identityDecoder(onData) : chainedDecoder([first, ...rest], onData);
 }

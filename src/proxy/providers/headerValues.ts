@@ -54,5 +54,6 @@ export function parseRfc3339Until(text: string | undefined, now: number): number
 
 export function parseHttpDateUntil(text: string | undefined, now: number): number | undefined {
   if (text === undefined || !HTTP_DATE.test(text)) return undefined;
-  return msUntil(Date.parse(text), now);
+  // The asctime form names no zone, but HTTP dates are always GMT, never the host's local time.
+  return msUntil(Date.parse(/GMT$/.test(text) ? text : `${text} GMT`), now);
 }

@@ -61,7 +61,7 @@ export function createSseParser(onEvent: (event: SseEvent) => void, maxLineBytes
       partialBytes = 0;
       return;
     }
-    // Copy, because the caller may reuse the chunk's memory after push returns.
+    // Copy, so that a few leftover bytes do not keep a whole network chunk alive.
     partial.push(Buffer.from(piece));
     partialBytes += piece.length;
   }

@@ -18,9 +18,15 @@ export interface UsageTapOptions {
  */
 export interface UsageTap {
   write(chunk: Buffer): void;
-  /** Call once the response has ended; resolves to the usage the body reported, if any. */
+  /**
+   * Call once the response has ended; resolves to the usage the body reported, if any.
+   * A truncated compressed body fails to decode, so for an interrupted stream ask `seenSoFar`.
+   */
   end(): Promise<TokenUsage | null>;
-  /** Usage seen up to now: what an interrupted stream has already cost. */
+  /**
+   * Usage seen up to now: what an interrupted stream has already cost. Behind a decompressor it
+   * trails the written bytes by whatever the decompressor has not yet emitted.
+   */
   seenSoFar(): TokenUsage | null;
 }
 
@@ -40,7 +46,8 @@ function readerFor(provider: ProviderName): UsageReader | null {
 }
 
 interface BodySink {
-  push(chunk: Buffer): void;
+  /** Returns false once the sink has given up on the body. */
+  push(chunk: Buffer): boolean;
   /** Returns false when the body could not be read. */
   finish(): boolean;
 }
@@ -48,7 +55,10 @@ interface BodySink {
 function eventStreamSink(reader: UsageReader): BodySink {
   const parser = createSseParser((event) => reader.readEvent(event));
   return {
-    push: (chunk) => parser.push(chunk),
+    push(chunk) {
+      parser.push(chunk);
+      return true;
+    },
     finish() {
       parser.finish();
       return true;
@@ -56,24 +66,21 @@ function eventStreamSink(reader: UsageReader): BodySink {
   };
 }
 
-function jsonSink(reader: UsageReader, onTooLarge: () => void): BodySink {
+function jsonSink(reader: UsageReader): BodySink {
   let chunks: Buffer[] = [];
   let bytes = 0;
-  let tooLarge = false;
   return {
     push(chunk) {
-      if (tooLarge) return;
       bytes += chunk.length;
       if (bytes > MAX_JSON_BODY_BYTES) {
-        tooLarge = true;
         chunks = [];
-        onTooLarge();
-        return;
+        return false;
       }
-      chunks.push(Buffer.from(chunk));
+      chunks.push(chunk);
+      return true;
     },
     finish() {
-      if (tooLarge) return false;
+      if (bytes > MAX_JSON_BODY_BYTES) return false;
       reader.readBody(parseJson(Buffer.concat(chunks).toString('utf8')));
       return true;
     },
@@ -87,37 +94,32 @@ function isEventStream(contentType: string | undefined): boolean {
 export function createUsageTap({ provider, contentType, contentEncoding }: UsageTapOptions): UsageTap {
   const reader = readerFor(provider);
   if (reader === null) return NO_USAGE;
-  let failed = false;
-  let abandonDecoding = (): void => undefined;
-  const giveUp = (): void => {
-    failed = true;
-    abandonDecoding();
-  };
-  const sink = isEventStream(contentType) ? eventStreamSink(reader) : jsonSink(reader, giveUp);
-  const decoder = createBodyDecoder(contentEncoding, (chunk) => sink.push(chunk));
+  const sink = isEventStream(contentType) ? eventStreamSink(reader) : jsonSink(reader);
+  let gaveUp = false;
+  const decoder = createBodyDecoder(contentEncoding, (chunk) => {
+    if (sink.push(chunk)) return;
+    gaveUp = true;
+    decoder?.abandon();
+  });
   if (decoder === null) return NO_USAGE;
-  abandonDecoding = () => decoder.abandon();
+  const unreadable = (): boolean => gaveUp || decoder.hasFailed();
 
   const finishReading = async (): Promise<TokenUsage | null> => {
     const decoded = await decoder.finish();
-    if (!decoded || failed || !sink.finish()) {
-      failed = true;
-      return null;
-    }
-    return reader.usage();
+    return decoded && !unreadable() && sink.finish() ? reader.usage() : null;
   };
   let ended: Promise<TokenUsage | null> | undefined;
 
   return {
     write(chunk) {
-      if (ended === undefined && !failed) decoder.write(chunk);
+      if (ended === undefined && !unreadable()) decoder.write(chunk);
     },
     end() {
       ended ??= finishReading();
       return ended;
     },
     seenSoFar() {
-      return failed ? null : reader.usage();
+      return unreadable() ? null : reader.usage();
     },
   };
 }
