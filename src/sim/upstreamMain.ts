@@ -3,7 +3,7 @@ import { startSimUpstream, type SimUpstreamOptions } from './upstream.js';
 
 /*
  * Runs one simulated upstream as its own process for the demo and the benchmarks. Every option
- * may also come from the environment (`--token-limit` ↔ RATEWARDEN_SIM_TOKEN_LIMIT) so that a
+ * may also come from the environment (`--token-limit` ↔ SIM_UPSTREAM_TOKEN_LIMIT) so that a
  * parent process can configure it without building an argument list.
  * Prints `{"url": …}` as one JSON line once it listens, and stops cleanly on SIGINT/SIGTERM.
  */
@@ -21,7 +21,7 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 
 function environmentName(option: string): string {
-  return `RATEWARDEN_SIM_${option.toUpperCase().replace(/-/g, '_')}`;
+  return `SIM_UPSTREAM_${option.toUpperCase().replace(/-/g, '_')}`;
 }
 
 function fail(message: string): never {
