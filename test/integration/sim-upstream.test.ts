@@ -470,7 +470,7 @@ describe('sim upstream: standalone process', () => {
   it('prints its URL as one JSON line and stops on SIGTERM', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/sim/upstreamMain.ts', '--token-limit', '1'], {
       cwd: new URL('../..', import.meta.url),
-      env: { ...process.env, RATEWARDEN_SIM_OUTPUT_TOKENS: '3' },
+      env: { ...process.env, SIM_UPSTREAM_OUTPUT_TOKENS: '3' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {
