@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerCalibrate } from './calibrate.js';
+import { registerConfig } from './configCommand.js';
 import { exitCodes } from './exitCodes.js';
 import { reportAndExit } from './failures.js';
+import { registerResetCooldown } from './resetCooldown.js';
+import { registerResetRestarts } from './resetRestarts.js';
+import { registerRun } from './run.js';
+import { registerStatus } from './status.js';
+import { registerSystemdUnit } from './systemdUnit.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -12,6 +19,13 @@ function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(text) })
     .exitOverride();
+  registerStatus(program);
+  registerCalibrate(program);
+  registerResetCooldown(program);
+  registerConfig(program);
+  registerRun(program);
+  registerResetRestarts(program);
+  registerSystemdUnit(program);
   return program;
 }
 

@@ -13,6 +13,7 @@ export function addSettingOptions(command: Command, names: readonly SettingName[
     const field = settingsSchema[name];
     const isFlag = typeof field.default === 'boolean';
     const option = new Option(isFlag ? `--${kebabName(name)}` : `--${kebabName(name)} <value>`, field.describe);
+    if (field.unsafe === true) option.hideHelp();
     command.addOption(option);
   }
   return command;

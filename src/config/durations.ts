@@ -36,3 +36,11 @@ export function parseByteSize(text: string): number | null {
   const factor = sizeUnits[(match[2] as string).toLowerCase() || 'b'];
   return factor === undefined ? null : Math.round(Number(match[1]) * factor);
 }
+
+/** The shortest exact form that parseByteSize reads back: 10mb, 512kb, 1000. */
+export function formatByteSize(bytes: number): string {
+  for (const [unit, factor] of [['gb', 1_073_741_824], ['mb', 1_048_576], ['kb', 1_024]] as const) {
+    if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
+  }
+  return String(bytes);
+}

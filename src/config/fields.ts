@@ -1,4 +1,4 @@
-import { parseByteSize, parseDuration } from './durations.js';
+import { formatByteSize, formatDuration, parseByteSize, parseDuration } from './durations.js';
 
 /** How one configuration value is read from text (env, flag) or JSON (config file). */
 export interface Field<T> {
@@ -8,6 +8,13 @@ export interface Field<T> {
   describe: string;
   default: T;
   parse(raw: unknown): { ok: true; value: T } | { ok: false };
+  /** The value as a user would write it (`60s`, `127.0.0.1:8787`), when that differs from its JSON. */
+  format?(value: T): string;
+  /**
+   * An unsafe switch: hidden from --help and accepted only as a flag, never from the environment
+   * or a config file, so that it cannot stay switched on by accident.
+   */
+  unsafe?: boolean;
 }
 
 const fail = { ok: false } as const;
@@ -16,9 +23,10 @@ const ok = <T>(value: T) => ({ ok: true, value }) as const;
 export function duration(defaultMs: number, describe: string, { allowZero = true } = {}): Field<number> {
   return {
     expected: 'a duration',
-    example: 'use e.g. 300ms, 60s, 5m, 1h',
+    example: 'use e.g. 60s, 5m',
     describe,
     default: defaultMs,
+    format: formatDuration,
     parse(raw) {
       const ms = typeof raw === 'number' && Number.isFinite(raw) ? raw : typeof raw === 'string' ? parseDuration(raw) : null;
       if (ms === null || ms < 0 || (!allowZero && ms === 0)) return fail;
@@ -96,6 +104,11 @@ export function flag(defaultValue: boolean, describe: string): Field<boolean> {
   };
 }
 
+/** A switch that turns a protection off; see `Field.unsafe`. Always off unless given as a flag. */
+export function unsafeFlag(describe: string): Field<boolean> {
+  return { ...flag(false, describe), unsafe: true };
+}
+
 export function text(defaultValue: string | null, describe: string, expected = 'a non-empty string', example = ''): Field<string | null> {
   return {
     expected,
@@ -144,6 +157,7 @@ export function listenAddress(defaultValue: ListenAddress, describe: string): Fi
       const port = Number(match[3]);
       return port <= 65_535 ? ok({ host: (match[1] ?? match[2]) as string, port }) : fail;
     },
+    format: ({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`),
   };
 }
 
@@ -157,5 +171,6 @@ export function byteSize(defaultBytes: number, describe: string): Field<number> 
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? parseByteSize(raw) : null;
       return n !== null && Number.isSafeInteger(n) && n > 0 ? ok(n) : fail;
     },
+    format: formatByteSize,
   };
 }

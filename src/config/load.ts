@@ -39,6 +39,10 @@ export function loadConfig({ flags, env, configPath }: LoadInput): ResolvedConfi
     const fromFlag = flags[name];
     const fromEnv = env[envName(name)];
     const fromFile = file?.values[kebabName(name)];
+    if (field.unsafe === true && (fromEnv !== undefined || fromFile !== undefined)) {
+      const where = fromEnv !== undefined ? envName(name) : (file?.path ?? 'the config file');
+      throw new ConfigError(`${kebabName(name)}: switches a protection off, so it is accepted only as the flag --${kebabName(name)} for one run, not from ${where}; remove it there`);
+    }
     if (fromFlag !== undefined) {
       values[name] = parseOrThrow(name, field, fromFlag, `--${kebabName(name)}`);
       sources[name] = 'flag';
@@ -85,7 +89,7 @@ function readConfigFile(path: string, mustExist: boolean): { path: string; value
   const known = new Set(settingNames.map(kebabName));
   for (const key of Object.keys(parsed)) {
     if (!known.has(key)) {
-      throw new ConfigError(`config file ${path}: unknown key "${key}"${suggestion(key, [...known])}; run "ratewarden config" to list the keys`);
+      throw new ConfigError(`config file ${path}: unknown key "${key}"${suggestion(key, [...known])}; "ratewarden config --help" lists the keys`);
     }
   }
   return { path, values: parsed as Record<string, unknown> };

@@ -1,4 +1,5 @@
 import type { LimiterPolicy } from '../core/types.js';
+import type { RestartPolicy } from '../core/restartPolicy.js';
 import type { Settings } from './schema.js';
 
 export function limiterPolicyFrom(settings: Settings): LimiterPolicy {
@@ -20,5 +21,16 @@ export function limiterPolicyFrom(settings: Settings): LimiterPolicy {
     raiseStep: settings.raiseStep,
     cutFactor: settings.cutFactor,
     retentionMs: settings.retention,
+    unsafeRecordZeroTokenSamples: settings.unsafeRecordZeroSamples,
+  };
+}
+
+export function restartPolicyFrom(settings: Settings): RestartPolicy {
+  return {
+    restartSecMs: settings.restartSec,
+    restartMaxDelayMs: settings.restartMaxDelay,
+    stableAfterMs: settings.stableAfter,
+    startLimitBurst: settings.startLimitBurst,
+    startLimitIntervalMs: settings.startLimitInterval,
   };
 }

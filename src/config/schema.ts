@@ -1,4 +1,4 @@
-import { byteSize, choice, duration, flag, fraction, httpUrl, integer, listenAddress, optionalCount, text, type Field } from './fields.js';
+import { byteSize, choice, duration, flag, fraction, httpUrl, integer, listenAddress, optionalCount, text, unsafeFlag, type Field } from './fields.js';
 
 /**
  * Every setting ratewarden has, in one table. The config-file key and the flag are the kebab-case
@@ -37,6 +37,7 @@ export const settingsSchema = {
   raiseStep: fraction(0.05, 'controller raise per window, as a share of the budget', { min: 0, inclusiveMin: false }),
   cutFactor: fraction(0.7, 'at an upstream 429 the budget becomes this share of min(budget, usage)', { min: 0, inclusiveMin: false }),
   retention: duration(86_400_000, 'how long request rows are kept', { allowZero: false }),
+  unsafeRecordZeroSamples: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: record zero-token calibration samples, which drag every limit estimate towards zero'),
 
   restartSec: duration(10_000, 'supervisor: delay before the first restart (doubles each failure)'),
   restartMaxDelay: duration(300_000, 'supervisor: longest restart delay'),

@@ -1,3 +1,5 @@
+import type { LimiterPolicy } from './types.js';
+
 /** What a calibration sample says, before it is stored. */
 export type SampleKind = 'upstream-429' | 'reported-limit' | 'window';
 
@@ -18,6 +20,11 @@ export interface CalibrationSample {
  */
 export function acceptSample(sample: CalibrationSample): CalibrationSample | null {
   return sample.tokens > 0 ? sample : null;
+}
+
+/** The sample to store: acceptSample's answer, unless the policy unsafely keeps zero-token ones. */
+export function sampleToRecord(sample: CalibrationSample, policy: Pick<LimiterPolicy, 'unsafeRecordZeroTokenSamples'>): CalibrationSample | null {
+  return policy.unsafeRecordZeroTokenSamples === true ? sample : acceptSample(sample);
 }
 
 export interface SampleSummary {

@@ -1,5 +1,5 @@
 import { cooldownLengthMs } from './backoff.js';
-import { acceptSample, type CalibrationSample } from './calibration.js';
+import { sampleToRecord, type CalibrationSample } from './calibration.js';
 import { cutAt429, type BudgetAdjustment } from './controller.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from './types.js';
 
@@ -76,16 +76,19 @@ export function onUpstream429(
   random: number,
 ): Upstream429Decision {
   const sameIncident = !request.probe && state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt;
-  const sample = acceptSample({
-    at: now,
-    kind: 'upstream-429',
-    tokens: usageAt429.tokens,
-    requests: usageAt429.requests,
-    windowMs: policy.windowMs,
-    retryAfterMs,
-    limitTokens: state.reportedTokenLimit,
-    limitRequests: state.reportedRequestLimit,
-  });
+  const sample = sampleToRecord(
+    {
+      at: now,
+      kind: 'upstream-429',
+      tokens: usageAt429.tokens,
+      requests: usageAt429.requests,
+      windowMs: policy.windowMs,
+      retryAfterMs,
+      limitTokens: state.reportedTokenLimit,
+      limitRequests: state.reportedRequestLimit,
+    },
+    policy,
+  );
   const clearedProbe = state.probeRequestId === request.id ? { probeRequestId: null, probeStartedAt: null } : {};
   if (sameIncident) {
     const until = Math.max(state.cooldownUntil ?? now, now + (retryAfterMs ?? 0));

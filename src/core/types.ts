@@ -83,6 +83,11 @@ export interface LimiterPolicy {
   cutFactor: number;
   /** How long settled request rows are kept. */
   retentionMs: number;
+  /**
+   * UNSAFE, off unless set: keep calibration samples with zero tokens, which drag every
+   * estimate towards zero. Exists only so that `ratewarden demo` can replay the seed's setup.
+   */
+  unsafeRecordZeroTokenSamples?: boolean;
 }
 
 export const defaultLimiterPolicy: LimiterPolicy = {

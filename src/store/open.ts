@@ -12,6 +12,8 @@ export interface OpenOptions {
   readonly?: boolean;
   /** How long a writer waits for another process's lock before giving up. */
   busyTimeoutMs?: number;
+  /** Operator commands that write (reset-cooldown, calibrate --prune-zero): refuse a missing file, never create one. */
+  mustExist?: boolean;
 }
 
 export const defaultBusyTimeoutMs = 2_000;
@@ -23,9 +25,9 @@ const journalSizeLimitBytes = 64 * 1_048_576;
  * and leaves the file untouched: a bad database is never replaced by a fresh one.
  */
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
-  const { durability = 'normal', readonly = false, busyTimeoutMs = defaultBusyTimeoutMs } = options;
+  const { durability = 'normal', readonly = false, busyTimeoutMs = defaultBusyTimeoutMs, mustExist = false } = options;
   const exists = fileExists(path);
-  if (!exists && readonly) {
+  if (!exists && (readonly || mustExist)) {
     throw new StoreError('missing', `database ${path} does not exist; start the proxy with "ratewarden run" to create it, or pass --db / RATEWARDEN_DB`);
   }
   if (exists) checkPermissions(path, readonly);
@@ -46,7 +48,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   }
 }
 
-function configure(db: Database, path: string, options: Required<OpenOptions>): void {
+function configure(db: Database, path: string, options: Required<Omit<OpenOptions, 'mustExist'>>): void {
   db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   const migrations = loadMigrations();
   const latest = latestSchemaVersion(migrations);

@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { decideAdmission } from '../core/admission.js';
-import { acceptSample } from '../core/calibration.js';
+import { sampleToRecord } from '../core/calibration.js';
 import { adoptConfiguredBudgets, adoptReportedLimits, considerRaise, type BudgetAdjustment } from '../core/controller.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
@@ -87,6 +87,16 @@ export class Warden {
       throw error;
     }
     return warden;
+  }
+
+  /**
+   * For operator commands (reset-cooldown, calibrate --prune-zero) on a database a proxy made:
+   * a missing file is refused, not created, and this process's configuration is not adopted,
+   * since it may differ from the running proxy's and would move its budgets.
+   */
+  static openExisting(options: WardenOptions): Warden {
+    const db = openDatabase(options.dbPath, { durability: options.durability ?? 'normal', busyTimeoutMs: options.busyTimeoutMs, mustExist: true });
+    return new Warden(db, options.policy, options.clock, options);
   }
 
   close(): void {
@@ -210,16 +220,19 @@ export class Warden {
         let next = raised.state;
         let windowSampleRecorded = false;
         if (next.lastWindowSampleAt === null || now - next.lastWindowSampleAt >= this.policy.windowMs) {
-          const sample = acceptSample({
-            at: now,
-            kind: 'window',
-            tokens: usage.tokens,
-            requests: usage.requests,
-            windowMs: this.policy.windowMs,
-            retryAfterMs: null,
-            limitTokens: next.reportedTokenLimit,
-            limitRequests: next.reportedRequestLimit,
-          });
+          const sample = sampleToRecord(
+            {
+              at: now,
+              kind: 'window',
+              tokens: usage.tokens,
+              requests: usage.requests,
+              windowMs: this.policy.windowMs,
+              retryAfterMs: null,
+              limitTokens: next.reportedTokenLimit,
+              limitRequests: next.reportedRequestLimit,
+            },
+            this.policy,
+          );
           if (sample !== null) this.store.recordSample(sample);
           windowSampleRecorded = sample !== null;
           next = { ...next, lastWindowSampleAt: now };
@@ -286,16 +299,19 @@ export class Warden {
     if (!changed) return { state, adjustments: [] };
     const adopted = adoptReportedLimits(state, reported, this.policy);
     const usage = this.windowUsage(now);
-    const sample = acceptSample({
-      at: now,
-      kind: 'reported-limit',
-      tokens: usage.tokens,
-      requests: usage.requests,
-      windowMs: this.policy.windowMs,
-      retryAfterMs: null,
-      limitTokens: adopted.state.reportedTokenLimit,
-      limitRequests: adopted.state.reportedRequestLimit,
-    });
+    const sample = sampleToRecord(
+      {
+        at: now,
+        kind: 'reported-limit',
+        tokens: usage.tokens,
+        requests: usage.requests,
+        windowMs: this.policy.windowMs,
+        retryAfterMs: null,
+        limitTokens: adopted.state.reportedTokenLimit,
+        limitRequests: adopted.state.reportedRequestLimit,
+      },
+      this.policy,
+    );
     if (sample !== null) this.store.recordSample(sample);
     return adopted;
   }

@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { settingNames, type Settings } from '../config/schema.js';
+import { runWorker } from '../proxy/worker.js';
+import { superviseWorker } from '../supervisor/supervise.js';
+import { addSettingOptions, resolveSettings } from './settingsOptions.js';
+
+interface RunOptions extends Record<string, unknown> {
+  /** commander's reading of `--no-supervise`: false when it was given. */
+  supervise: boolean;
+}
+
+/**
+ * `ratewarden run` under its supervisor, which starts `ratewarden run --no-supervise` with the
+ * same arguments (everything after `run`) as its worker.
+ */
+function runSupervised(settings: Settings): Promise<number> {
+  return superviseWorker({ settings, userArgs: process.argv.slice(3) });
+}
+
+export function registerRun(program: Command): void {
+  const command = program
+    .command('run')
+    .description('run the proxy: point your clients at it instead of the upstream (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:8787)')
+    .option('--no-supervise', 'run the proxy worker alone in this process, for a host whose own service manager restarts it');
+  // Every setting: the supervisor hands its worker the same command line, and status reads the same values.
+  addSettingOptions(command, settingNames);
+  command.addHelpText(
+    'after',
+    '\nExamples:\n  $ ratewarden run --upstream https://api.anthropic.com\n  $ ratewarden run --no-supervise --upstream https://api.openai.com --listen 127.0.0.1:8788 --token-budget 200000\n' +
+      '\nDurations accept 300ms, 10s, 5m, 1h. Settings also come from the config file and RATEWARDEN_* variables (flag > env > file > default).',
+  );
+  command.action(async (options: RunOptions) => {
+    const { settings } = resolveSettings(options, settingNames);
+    const exitCode = options.supervise ? await runSupervised(settings) : await runWorker(settings);
+    process.exit(exitCode);
+  });
+}

@@ -1,0 +1,132 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { parseDuration } from '../config/durations.js';
+import { ConfigError } from '../config/errors.js';
+import { limiterPolicyFrom, restartPolicyFrom } from '../config/policy.js';
+import { settingNames, type SettingName, type Settings } from '../config/schema.js';
+import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
+import { heartbeatIntervalMs } from '../proxy/ticker.js';
+import { StatusView } from '../store/statusView.js';
+import { supervisorHeartbeatMs } from '../supervisor/supervise.js';
+import { readRestartSummary } from '../warden/supervisorLedger.js';
+import { chooseColour } from './colour.js';
+import { addExamples, addOperatorOptions } from './operatorOptions.js';
+import { livePidsAmong } from './pidLiveness.js';
+import { resolveSettings } from './settingsOptions.js';
+import { renderStatus } from './statusRender.js';
+
+/** The settings status reads: the window, the limiter's policy, the supervisor's limits. */
+const statusSettings: readonly SettingName[] = [
+  'db',
+  'upstream',
+  'window',
+  'tokenMetric',
+  'tokenBudgetMax',
+  'requestBudgetMax',
+  'safetyMargin',
+  'backoffBase',
+  'backoffMax',
+  'probeTimeout',
+  'minHistory',
+  'minConsumption',
+  'quietPeriod',
+  'restartSec',
+  'restartMaxDelay',
+  'stableAfter',
+  'startLimitBurst',
+  'startLimitInterval',
+];
+
+const defaultWatchMs = 2_000;
+/** A process whose heartbeat is older than three of its periods is not counted as running. */
+const heartbeatStaleAfterMs = { worker: 3 * heartbeatIntervalMs, supervisor: 3 * supervisorHeartbeatMs };
+const recentCount = { adjustments: 5, rateLimitEvents: 5 };
+
+interface StatusOptions extends Record<string, unknown> {
+  json?: boolean;
+  watch?: boolean | string;
+}
+
+export function registerStatus(program: Command): void {
+  const command = program
+    .command('status')
+    .description('show the proxy\'s state at a glance: processes, window, cooldown, budget, controller, calibration, supervisor')
+    .option('--json', 'print one stable, documented JSON object instead of the human view')
+    .option('--watch [interval]', `redraw every interval (default ${defaultWatchMs / 1000}s) until Ctrl-C; with --json, one object per line`);
+  addOperatorOptions(command, statusSettings);
+  addExamples(command, [
+    'ratewarden status',
+    'ratewarden status --watch 1s',
+    'ratewarden status --json | jq .cooldown',
+    'ratewarden status --db /var/lib/ratewarden/ratewarden.db --window 2m',
+  ]);
+  command.action(async (options: StatusOptions) => {
+    const { settings } = resolveSettings(options, settingNames);
+    const watchMs = watchInterval(options.watch);
+    chooseColour();
+    const view = StatusView.openReadonly(settings.db as string);
+    try {
+      const read = (): StatusReport => readStatus(view, settings);
+      if (watchMs === null) process.stdout.write(`${options.json === true ? JSON.stringify(read(), null, 2) : renderStatus(read())}\n`);
+      else await watch(read, watchMs, options.json === true);
+    } finally {
+      view.close();
+    }
+  });
+}
+
+function watchInterval(watch: boolean | string | undefined): number | null {
+  if (watch === undefined || watch === false) return null;
+  if (watch === true) return defaultWatchMs;
+  const ms = parseDuration(watch);
+  if (ms === null || ms <= 0) throw new ConfigError(`--watch: ${JSON.stringify(watch)} is not a duration; use e.g. 2s, 500ms`);
+  return ms;
+}
+
+function readStatus(view: StatusView, settings: Settings): StatusReport {
+  const now = Date.now();
+  const policy = limiterPolicyFrom(settings);
+  const snapshot = view.snapshot({ bucketsFrom: windowStartFor(now, policy), ...recentCount });
+  const restartHistory = readRestartSummary(view.db, restartPolicyFrom(settings), now);
+  return assembleStatus({
+    database: settings.db as string,
+    snapshot,
+    now,
+    policy,
+    restartHistory,
+    startLimit: { startLimitBurst: settings.startLimitBurst, startLimitIntervalMs: settings.startLimitInterval },
+    configuredUpstream: settings.upstream,
+    heartbeatStaleAfterMs,
+    livePids: livePidsAmong(snapshot.processes.map((row) => row.pid)),
+  });
+}
+
+const cursorHome = '\x1b[H';
+const clearToLineEnd = '\x1b[K';
+const clearBelow = '\x1b[J';
+const hideCursor = '\x1b[?25l';
+const showCursor = '\x1b[?25h';
+
+/** Redraws in place on a terminal; elsewhere appends one frame (or one JSON line) per interval. */
+async function watch(read: () => StatusReport, intervalMs: number, json: boolean): Promise<void> {
+  const out = process.stdout;
+  const inPlace = out.isTTY === true && !json;
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  if (inPlace) out.write(`${hideCursor}\x1b[2J`);
+  try {
+    while (!stop.signal.aborted) {
+      const report = read();
+      if (json) out.write(`${JSON.stringify(report)}\n`);
+      else if (inPlace) out.write(`${cursorHome}${renderStatus(report).split('\n').join(`${clearToLineEnd}\n`)}${clearToLineEnd}\n${clearBelow}`);
+      else out.write(`${renderStatus(report)}\n\n`);
+      await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => undefined);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (inPlace) out.write(showCursor);
+  }
+}

@@ -1,0 +1,105 @@
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { formatDuration, parseDuration } from '../config/durations.js';
+import { ConfigError } from '../config/errors.js';
+import { kebabName, type SettingName, type Settings } from '../config/schema.js';
+import type { Source } from '../config/load.js';
+import { addExamples } from './operatorOptions.js';
+import { addSettingOptions, resolveSettings } from './settingsOptions.js';
+import { renderSystemdUnit } from './systemdUnitText.js';
+
+interface SystemdUnitOptions extends Record<string, unknown> {
+  execStart?: string;
+  supervised?: boolean;
+  user?: string;
+}
+
+/** The settings the unit depends on; the restart ones shape its [Unit] and [Service] keys too. */
+const unitSettings = [
+  'upstream',
+  'listen',
+  'allowRemote',
+  'stopTimeout',
+  'restartSec',
+  'restartMaxDelay',
+  'stableAfter',
+  'startLimitBurst',
+  'startLimitInterval',
+  'startTimeout',
+  'livenessInterval',
+  'livenessMisses',
+] as const satisfies readonly SettingName[];
+
+/** Only ratewarden's own supervisor reads these; with --no-supervise systemd's keys stand in for them. */
+const supervisorOnly = new Set<SettingName>(['restartSec', 'restartMaxDelay', 'stableAfter', 'startLimitBurst', 'startLimitInterval', 'startTimeout', 'livenessInterval', 'livenessMisses']);
+
+const durationSettings = new Set<SettingName>(['stopTimeout', 'restartSec', 'restartMaxDelay', 'stableAfter', 'startLimitInterval', 'startTimeout', 'livenessInterval']);
+
+const binPath = fileURLToPath(new URL('../../bin/ratewarden', import.meta.url));
+
+export function registerSystemdUnit(program: Command): void {
+  const command = program
+    .command('systemd-unit')
+    .description('print a systemd unit file for "ratewarden run" whose restart policy matches ratewarden\'s own')
+    .argument('[run-args...]', 'more arguments for "ratewarden run", after -- (e.g. -- --token-budget 40000)')
+    .option('--exec-start <path>', 'the ratewarden executable the unit starts (default: this installation, through this node)')
+    .option('--supervised', 'run ratewarden\'s own supervisor inside systemd (durable restart history, health probes) instead of --no-supervise')
+    .option('--user <name>', 'run as this existing account instead of a DynamicUser');
+  addSettingOptions(command, unitSettings);
+  addExamples(command, [
+    'ratewarden systemd-unit --upstream https://api.anthropic.com | sudo tee /etc/systemd/system/ratewarden.service',
+    'ratewarden systemd-unit --upstream https://api.openai.com --listen 127.0.0.1:8788 --supervised -- --token-budget 200000',
+  ]);
+  command.action((runArgs: string[], options: SystemdUnitOptions) => {
+    const { settings, sources } = resolveSettings(options, unitSettings);
+    if (settings.upstream === null) {
+      throw new ConfigError('systemd-unit: no upstream; pass --upstream, e.g. ratewarden systemd-unit --upstream https://api.anthropic.com');
+    }
+    const supervised = options.supervised === true;
+    const execStart = options.execStart !== undefined ? [absolute(options.execStart)] : [process.execPath, binPath];
+    process.stdout.write(
+      renderSystemdUnit({
+        execStart,
+        runArgs: [...flagsFor(settings, sources, supervised), ...runArgs],
+        supervised,
+        user: options.user ?? null,
+        upstream: settings.upstream,
+        restartSecMs: settings.restartSec,
+        restartMaxDelayMs: settings.restartMaxDelay,
+        startLimitBurst: settings.startLimitBurst,
+        startLimitIntervalMs: settings.startLimitInterval,
+        stopTimeoutMs: settings.stopTimeout,
+      }),
+    );
+  });
+}
+
+/** The upstream always; any other unit setting that is not its default, as the flag a user would type. */
+function flagsFor(settings: Settings, sources: Record<SettingName, Source>, supervised: boolean): string[] {
+  const flags: string[] = [];
+  for (const name of unitSettings) {
+    if (name !== 'upstream' && sources[name] === 'default') continue;
+    if (!supervised && supervisorOnly.has(name)) continue;
+    const value = settings[name];
+    if (typeof value === 'boolean') {
+      if (value) flags.push(`--${kebabName(name)}`);
+      continue;
+    }
+    flags.push(`--${kebabName(name)}`, textOf(name, value));
+  }
+  return flags;
+}
+
+function textOf(name: SettingName, value: Settings[(typeof unitSettings)[number]]): string {
+  if (typeof value === 'object' && value !== null) return value.host.includes(':') ? `[${value.host}]:${value.port}` : `${value.host}:${value.port}`;
+  if (typeof value === 'number' && durationSettings.has(name)) {
+    const readable = formatDuration(value);
+    return parseDuration(readable) === value ? readable : `${value}ms`;
+  }
+  return String(value);
+}
+
+function absolute(path: string): string {
+  if (!path.startsWith('/')) throw new ConfigError(`--exec-start: "${path}" is not an absolute path; systemd needs one, e.g. /usr/local/bin/ratewarden`);
+  return path;
+}

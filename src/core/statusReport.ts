@@ -1,0 +1,199 @@
+import { cooldownLengthMs } from './backoff.js';
+import { calibrationReport, type CalibrationReport, type SampleCount } from './calibrationReport.js';
+import type { SampleSummary } from './calibration.js';
+import { allOpen, budgetCeiling, evaluateGates, type BudgetKind, type GateReport } from './controller.js';
+import { cooldownPhase } from './cooldown.js';
+import { processStatus, type HeartbeatRow, type ProcessRole, type ProcessStatus } from './processLiveness.js';
+import { supervisorHistoryReport, type RestartHistoryView, type SupervisorHistoryReport } from './supervisorReport.js';
+import type { LimiterPolicy, LimiterState, TokenMetric, UsageBucket } from './types.js';
+import { bucketWidthFor, oldestBucketInWindow, sumWindow } from './window.js';
+
+/** Bump when a field of StatusReport changes meaning or disappears (adding fields does not). */
+export const statusFormatVersion = 1;
+
+export interface AdjustmentRow {
+  at: number;
+  kind: BudgetKind;
+  from: number | null;
+  to: number | null;
+  reason: string;
+  gates: GateReport | null;
+  detail: string;
+}
+
+export interface RateLimitEventRow {
+  at: number;
+  requestId: number | null;
+  retryAfterMs: number | null;
+  consecutive429s: number;
+  backoffLevel: number;
+  escalated: boolean;
+  cooldownMs: number;
+  cooldownUntil: number;
+  windowTokens: number;
+  windowRequests: number;
+}
+
+export interface OperatorActionRow {
+  at: number;
+  action: string;
+  actor: string;
+  reason: string | null;
+}
+
+/** Everything status reads from the database, in one read transaction. */
+export interface StatusSnapshot {
+  state: LimiterState;
+  /** The usage buckets from `windowStartFor(now, policy)` on. */
+  buckets: UsageBucket[];
+  refusals: { cooldown: number; budget: number };
+  processes: HeartbeatRow[];
+  /** Newest first. */
+  adjustments: AdjustmentRow[];
+  lastAdjustmentByKind: { tokens: AdjustmentRow | null; requests: AdjustmentRow | null };
+  sampleCounts: SampleCount[];
+  sampleSummaries: SampleSummary[];
+  /** Newest first. */
+  rateLimitEvents: RateLimitEventRow[];
+  lastOperatorAction: OperatorActionRow | null;
+}
+
+export interface StatusInput {
+  database: string;
+  snapshot: StatusSnapshot;
+  now: number;
+  policy: LimiterPolicy;
+  restartHistory: RestartHistoryView;
+  startLimit: { startLimitBurst: number; startLimitIntervalMs: number };
+  configuredUpstream: string | null;
+  heartbeatStaleAfterMs: Readonly<Record<ProcessRole, number>>;
+  livePids: ReadonlySet<number>;
+}
+
+export type GateSet = GateReport & { allOpen: boolean };
+
+/** The object `ratewarden status --json` prints; docs/operator.md documents every field. */
+export interface StatusReport {
+  formatVersion: number;
+  generatedAt: number;
+  database: string;
+  upstream: { url: string | null; from: 'worker' | 'configuration' | 'last-worker' | 'none' };
+  worker: ProcessStatus;
+  supervisor: ProcessStatus & SupervisorHistoryReport;
+  window: { lengthMs: number; tokenMetric: TokenMetric; tokensUsed: number; requestsUsed: number };
+  budget: {
+    tokens: number | null;
+    requests: number | null;
+    configuredTokens: number | null;
+    configuredRequests: number | null;
+    reportedTokenLimit: number | null;
+    reportedRequestLimit: number | null;
+    tokenCeiling: number | null;
+    requestCeiling: number | null;
+  };
+  cooldown: {
+    active: boolean;
+    phase: 'closed' | 'cooling' | 'half-open';
+    remainingMs: number;
+    until: number | null;
+    startedAt: number | null;
+    backoffLevel: number;
+    consecutive429s: number;
+    /** What the next escalating upstream 429 would start, before jitter and Retry-After. */
+    nextCooldownMs: number;
+    last429At: number | null;
+  };
+  consecutive429s: number;
+  probe: { halfOpen: boolean; inFlight: boolean; requestId: number | null; startedAt: number | null; ageMs: number | null; timeoutMs: number };
+  controller: {
+    lastAdjustment: AdjustmentRow | null;
+    lastAdjustmentByKind: { tokens: AdjustmentRow | null; requests: AdjustmentRow | null };
+    recentAdjustments: AdjustmentRow[];
+    gates: { tokens: GateSet; requests: GateSet };
+  };
+  calibration: CalibrationReport;
+  refusals: { cooldown: number; budget: number };
+  recent429s: RateLimitEventRow[];
+  lastOperatorAction: OperatorActionRow | null;
+}
+
+/** The oldest usage bucket status must read for the window at `now`. */
+export function windowStartFor(now: number, policy: Pick<LimiterPolicy, 'windowMs'>): number {
+  return oldestBucketInWindow(now, policy.windowMs, bucketWidthFor(policy.windowMs));
+}
+
+function upstreamOf(worker: ProcessStatus, configured: string | null): StatusReport['upstream'] {
+  if (worker.running && worker.upstream !== null) return { url: worker.upstream, from: 'worker' };
+  if (configured !== null) return { url: configured, from: 'configuration' };
+  if (worker.upstream !== null) return { url: worker.upstream, from: 'last-worker' };
+  return { url: null, from: 'none' };
+}
+
+function gateSet(gates: GateReport): GateSet {
+  return { ...gates, allOpen: allOpen(gates) };
+}
+
+export function assembleStatus(input: StatusInput): StatusReport {
+  const { snapshot, now } = input;
+  const { state } = snapshot;
+  // The budgets the running proxy adopted, rather than whatever this command was given: the
+  // ceilings and gates are the proxy's.
+  const policy: LimiterPolicy = { ...input.policy, tokenBudget: state.configuredTokenBudget, requestBudget: state.configuredRequestBudget };
+  const liveness = { rows: snapshot.processes, now, staleAfterMs: input.heartbeatStaleAfterMs, livePids: input.livePids };
+  const worker = processStatus('worker', liveness);
+  const usage = sumWindow(snapshot.buckets, policy.tokenMetric);
+  const breaker = cooldownPhase(state, now, policy);
+  const probeStartedAt = breaker.phase === 'half-open' ? state.probeStartedAt : null;
+  return {
+    formatVersion: statusFormatVersion,
+    generatedAt: now,
+    database: input.database,
+    upstream: upstreamOf(worker, input.configuredUpstream),
+    worker,
+    supervisor: { ...processStatus('supervisor', liveness), ...supervisorHistoryReport(input.restartHistory, input.startLimit) },
+    window: { lengthMs: policy.windowMs, tokenMetric: policy.tokenMetric, tokensUsed: usage.tokens, requestsUsed: usage.requests },
+    budget: {
+      tokens: state.tokenBudget,
+      requests: state.requestBudget,
+      configuredTokens: state.configuredTokenBudget,
+      configuredRequests: state.configuredRequestBudget,
+      reportedTokenLimit: state.reportedTokenLimit,
+      reportedRequestLimit: state.reportedRequestLimit,
+      tokenCeiling: budgetCeiling(state, 'tokens', policy),
+      requestCeiling: budgetCeiling(state, 'requests', policy),
+    },
+    cooldown: {
+      active: breaker.phase === 'cooling',
+      phase: breaker.phase,
+      remainingMs: breaker.phase === 'cooling' ? breaker.remainingMs : 0,
+      until: state.cooldownUntil,
+      startedAt: state.cooldownStartedAt,
+      backoffLevel: state.backoffLevel,
+      consecutive429s: state.consecutive429s,
+      nextCooldownMs: cooldownLengthMs(state.consecutive429s + 1, null, policy, 0),
+      last429At: state.last429At,
+    },
+    consecutive429s: state.consecutive429s,
+    probe: {
+      halfOpen: breaker.phase === 'half-open',
+      inFlight: breaker.phase === 'half-open' && breaker.probeInFlight,
+      requestId: breaker.phase === 'half-open' ? state.probeRequestId : null,
+      startedAt: probeStartedAt,
+      ageMs: probeStartedAt === null ? null : Math.max(0, now - probeStartedAt),
+      timeoutMs: policy.probeTimeoutMs,
+    },
+    controller: {
+      lastAdjustment: snapshot.adjustments[0] ?? null,
+      lastAdjustmentByKind: snapshot.lastAdjustmentByKind,
+      recentAdjustments: snapshot.adjustments,
+      gates: {
+        tokens: gateSet(evaluateGates(state, 'tokens', usage, now, policy)),
+        requests: gateSet(evaluateGates(state, 'requests', usage, now, policy)),
+      },
+    },
+    calibration: calibrationReport(snapshot.sampleCounts, snapshot.sampleSummaries, { tokens: state.reportedTokenLimit, requests: state.reportedRequestLimit }),
+    refusals: snapshot.refusals,
+    recent429s: snapshot.rateLimitEvents,
+    lastOperatorAction: snapshot.lastOperatorAction,
+  };
+}

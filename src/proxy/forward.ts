@@ -1,0 +1,151 @@
+import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { createUsageTap, type UsageTap } from './providers/usageTap.js';
+import type { ProviderName, TokenUsage } from './providers/types.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { sendLocalReply } from './localReplies.js';
+import type { UpstreamTransport } from './upstreamAgent.js';
+
+/** What happened to one forwarded request; each exchange reports exactly one outcome. */
+export interface ExchangeRecorder {
+  /** The upstream answered 429: reported as soon as its headers arrive, before the body. */
+  rateLimited(headers: IncomingHttpHeaders): void;
+  answered(status: number, headers: IncomingHttpHeaders, usage: TokenUsage | null): void;
+  /** The client went away, or the upstream's answer broke off: what was seen so far. */
+  cutShort(usage: TokenUsage | null): void;
+  failed(kind: 'unreachable' | 'timeout', detail: string): void;
+}
+
+export interface ForwardSetup {
+  upstream: URL;
+  provider: ProviderName;
+  transport: UpstreamTransport;
+  upstreamTimeoutMs: number;
+}
+
+export interface ForwardInput {
+  request: IncomingMessage;
+  response: ServerResponse;
+  body: Buffer;
+  /** Null when the client sent no body framing; then none is sent upstream either. */
+  bodyLength: number | null;
+  upstreamPath: string;
+}
+
+const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+function errorCode(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return typeof code === 'string' ? code : error.message;
+}
+
+/**
+ * Sends one admitted request to the pinned upstream and relays the answer byte for byte while a
+ * copy feeds the usage tap. Resolves once the answer has been relayed (or abandoned) and its
+ * outcome reported.
+ */
+export function forward(setup: ForwardSetup, input: ForwardInput, recorder: ExchangeRecorder): Promise<void> {
+  const { upstream, provider, transport } = setup;
+  const { request, response, body, bodyLength } = input;
+  const headers = upstreamRequestHeaders(request.rawHeaders, upstream.host, bodyLength);
+
+  return new Promise<void>((resolve) => {
+    let reported = false;
+    let answered = false;
+    let timedOut = false;
+    let clientGone = false;
+    let attempts = 0;
+    let current: ClientRequest | undefined;
+
+    const report = (record: () => void): void => {
+      if (reported) return;
+      reported = true;
+      clearTimeout(timer);
+      record();
+    };
+    const finish = (record: () => void): void => {
+      report(record);
+      resolve();
+    };
+
+    const timer = setTimeout(() => {
+      timedOut = true;
+      current?.destroy();
+    }, setup.upstreamTimeoutMs);
+
+    response.once('close', () => {
+      if (response.writableFinished) return;
+      clientGone = true;
+      current?.destroy();
+    });
+
+    function failBeforeAnswer(sent: ClientRequest, error: Error): void {
+      if (sent !== current || answered || reported) return;
+      if (clientGone) return finish(() => recorder.cutShort(null));
+      if (timedOut) {
+        const seconds = Math.round(setup.upstreamTimeoutMs / 1000);
+        sendLocalReply(response, provider, {
+          reason: 'upstream-timeout',
+          message: `the upstream ${upstream.origin} did not start answering within ${seconds} s (--upstream-timeout)`,
+        });
+        return finish(() => recorder.failed('timeout', `no answer within ${setup.upstreamTimeoutMs} ms`));
+      }
+      // A kept-alive socket the server closed just as it was reused: the request never got there.
+      if (sent.reusedSocket && attempts === 1 && STALE_SOCKET_CODES.has(errorCode(error))) return send();
+      sendLocalReply(response, provider, {
+        reason: 'upstream-unreachable',
+        message: `the upstream ${upstream.origin} cannot be reached (${errorCode(error)})`,
+      });
+      finish(() => recorder.failed('unreachable', errorCode(error)));
+    }
+
+    function relay(answer: IncomingMessage): void {
+      answered = true;
+      clearTimeout(timer);
+      const status = answer.statusCode ?? 502;
+      answer.on('error', () => undefined);
+      if (clientGone) {
+        answer.destroy();
+        return finish(() => recorder.cutShort(null));
+      }
+      if (status === 429) report(() => recorder.rateLimited(answer.headers));
+      response.writeHead(status, answer.statusMessage, clientResponseHeaders(answer.rawHeaders));
+      const tap: UsageTap | null =
+        status === 429 ? null : createUsageTap({ provider, contentType: answer.headers['content-type'], contentEncoding: answer.headers['content-encoding'] });
+      if (tap !== null) answer.on('data', (chunk: Buffer) => tap.write(chunk));
+      answer.pipe(response);
+      answer.once('end', () => {
+        if (tap === null) return resolve();
+        void tap.end().then((usage) => finish(() => recorder.answered(status, answer.headers, usage)));
+      });
+      answer.once('close', () => {
+        if (answer.complete) return;
+        // The client must see a broken answer, not one that looks complete.
+        response.destroy();
+        finish(() => recorder.cutShort(tap?.seenSoFar() ?? null));
+      });
+    }
+
+    function send(): void {
+      attempts += 1;
+      const sent = transport.request({
+        agent: transport.agent,
+        protocol: upstream.protocol,
+        hostname: upstream.hostname.replace(/^\[|\]$/g, ''),
+        port: upstream.port === '' ? undefined : Number(upstream.port),
+        method: request.method,
+        path: input.upstreamPath,
+        headers,
+        setHost: false,
+      });
+      current = sent;
+      sent.once('response', relay);
+      sent.on('error', (error) => failBeforeAnswer(sent, error));
+      sent.once('close', () => failBeforeAnswer(sent, new Error('connection closed before an answer')));
+      if (clientGone || timedOut) sent.destroy();
+      if (bodyLength === null) sent.end();
+      else sent.end(body);
+    }
+
+    send();
+  });
+}

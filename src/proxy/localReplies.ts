@@ -1,0 +1,56 @@
+import type { ServerResponse } from 'node:http';
+import { localErrorBody, type LocalErrorKind } from './providers/errorBodies.js';
+import type { ProviderName } from './providers/types.js';
+
+/** Why ratewarden answered itself; every local answer names it in `x-ratewarden-reason`. */
+export type LocalReason =
+  | 'cooldown'
+  | 'budget'
+  | 'body-too-large'
+  | 'upstream-unreachable'
+  | 'upstream-timeout'
+  | 'store-unavailable'
+  | 'unsupported-target'
+  | 'reserved-path'
+  | 'stopping'
+  | 'internal-error';
+
+const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
+  cooldown: { status: 429, kind: 'rate_limit' },
+  budget: { status: 429, kind: 'rate_limit' },
+  'body-too-large': { status: 413, kind: 'too_large' },
+  'upstream-unreachable': { status: 502, kind: 'bad_gateway' },
+  'upstream-timeout': { status: 504, kind: 'timeout' },
+  'store-unavailable': { status: 503, kind: 'unavailable' },
+  'unsupported-target': { status: 404, kind: 'not_found' },
+  'reserved-path': { status: 404, kind: 'not_found' },
+  stopping: { status: 503, kind: 'unavailable' },
+  'internal-error': { status: 500, kind: 'unavailable' },
+};
+
+export interface LocalReply {
+  reason: LocalReason;
+  message: string;
+  headers?: Record<string, string>;
+  /** Close the connection afterwards: the request body was not (fully) read. */
+  close?: boolean;
+}
+
+/** Answers in the upstream provider's own error shape, so that its SDK recognises the error. */
+export function sendLocalReply(response: ServerResponse, provider: ProviderName, reply: LocalReply): void {
+  if (response.headersSent || response.destroyed) {
+    response.destroy();
+    return;
+  }
+  const { status, kind } = KIND_OF[reply.reason];
+  const body = localErrorBody(provider, kind, reply.message);
+  const headers: Record<string, string | number> = {
+    'x-ratewarden-reason': reply.reason,
+    ...reply.headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (reply.close) headers.connection = 'close';
+  response.writeHead(status, headers);
+  response.end(body);
+}

@@ -1,0 +1,216 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cooldownPhase } from '../core/cooldown.js';
+import { ConfigError } from '../config/errors.js';
+import { limiterPolicyFrom } from '../config/policy.js';
+import type { Settings } from '../config/schema.js';
+import { StoreUnavailableError } from '../warden/errors.js';
+import { Heartbeat } from '../warden/heartbeat.js';
+import type { Clock } from '../warden/types.js';
+import { Warden } from '../warden/warden.js';
+import { handleRequest, type ProxyRuntime } from './handleRequest.js';
+import { checkListenAddress, urlFor } from './listenAddress.js';
+import { sendLocalReply } from './localReplies.js';
+import { silentLogger, type Logger } from './log.js';
+import { detectProvider } from './providers/detect.js';
+import type { ProviderName } from './providers/types.js';
+import { RefusalCounter } from './refusalCounter.js';
+import type { HealthReport } from './reserved.js';
+import { startTicker, type Ticker } from './ticker.js';
+import { upstreamTransport } from './upstreamAgent.js';
+
+export interface ProxyOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** How long a write waits for another process's lock before the request is answered 503. */
+  busyTimeoutMs?: number;
+}
+
+export interface RunningProxy {
+  /** `http://HOST:PORT`, with the port the OS picked when listening on port 0. */
+  readonly url: string;
+  readonly port: number;
+  readonly provider: ProviderName;
+  readonly warden: Warden;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `--stop-timeout` (or `graceMs`),
+   * then cuts off the rest; settles everything and closes the database. Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
+  /** Ends the grace period of a close in progress at once (a second Ctrl-C). */
+  cutOff(): void;
+}
+
+/*
+ * Bounds on what a client may send: slow or oversized headers cannot hold a socket or memory.
+ * The request timeout covers receiving the request only, never a long streamed answer.
+ */
+const headersTimeoutMs = 20_000;
+const requestTimeoutMs = 120_000;
+const maxHeaderBytes = 32 * 1024;
+const drainCheckMs = 50;
+
+function requireUpstream(settings: Settings): URL {
+  if (settings.upstream === null) {
+    throw new ConfigError('upstream: not set; pass --upstream https://api.anthropic.com (or set RATEWARDEN_UPSTREAM, or "upstream" in the config file)');
+  }
+  return new URL(settings.upstream);
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const failed = (error: NodeJS.ErrnoException): void => {
+      const why = error.code === 'EADDRINUSE' ? 'the address is in use; stop the other process or choose another --listen' : `${error.code ?? error.message}; check --listen`;
+      reject(new Error(`cannot listen on ${urlFor(host, port)}: ${why}`));
+    };
+    server.once('error', failed);
+    server.listen({ host, port }, () => {
+      server.off('error', failed);
+      resolve();
+    });
+  });
+}
+
+/** Starts the proxy worker's HTTP server on the configured address, with its own warden. */
+export async function startProxy(settings: Settings, options: ProxyOptions = {}): Promise<RunningProxy> {
+  const upstream = requireUpstream(settings);
+  checkListenAddress(settings.listen, settings.allowRemote);
+  const clock = options.clock ?? Date.now;
+  const log = options.log ?? silentLogger;
+  const provider = detectProvider(upstream, settings.provider);
+  const policy = limiterPolicyFrom(settings);
+  const warden = Warden.open({ dbPath: settings.db as string, policy, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs });
+  const transport = upstreamTransport(upstream);
+  const refusals = new RefusalCounter();
+  const pending = new Set<Promise<void>>();
+  const startedAt = clock();
+  let stopping = false;
+  let url = '';
+  let heartbeat: Heartbeat | null = null;
+
+  function health(): HealthReport {
+    if (stopping) return { status: 'stopping', pid: process.pid };
+    try {
+      heartbeat?.beat();
+      const now = clock();
+      const phase = cooldownPhase(warden.readState(), now, policy);
+      return {
+        status: 'ok',
+        pid: process.pid,
+        url,
+        upstream: upstream.origin,
+        provider,
+        uptimeMs: now - startedAt,
+        breaker: phase.phase,
+        cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
+        inFlight: pending.size,
+      };
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      return { status: 'unavailable', pid: process.pid, error: error.message };
+    }
+  }
+
+  const runtime: ProxyRuntime = {
+    upstream,
+    provider,
+    warden,
+    clock,
+    log,
+    limits: { maxBodyBytes: settings.maxBody, maxWaitMs: settings.maxWait, defaultMaxTokens: settings.defaultMaxTokens },
+    forwardSetup: { upstream, provider, transport, upstreamTimeoutMs: settings.upstreamTimeout },
+    recorderSetup: { warden, provider, tokenMetric: policy.tokenMetric, clock, log },
+    refusals,
+    health,
+  };
+
+  function onRequest(request: IncomingMessage, response: ServerResponse): void {
+    if (stopping) {
+      request.resume();
+      sendLocalReply(response, provider, { reason: 'stopping', message: 'ratewarden is stopping; retry in a moment', close: true });
+      return;
+    }
+    const work = handleRequest(runtime, request, response).catch((error: unknown) => {
+      log.error('request-failed', `${request.method ?? 'GET'} request failed inside ratewarden: ${(error as Error).message}`);
+      if (!response.headersSent) {
+        sendLocalReply(response, provider, { reason: 'internal-error', message: `ratewarden could not handle this request: ${(error as Error).message}` });
+      } else {
+        response.destroy();
+      }
+    });
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+  }
+
+  const server = createServer({ headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, maxHeaderSize: maxHeaderBytes, noDelay: true }, onRequest);
+  try {
+    await listen(server, settings.listen.host, settings.listen.port);
+  } catch (error) {
+    transport.agent.destroy();
+    warden.close();
+    throw error;
+  }
+  const { port } = server.address() as AddressInfo;
+  url = urlFor(settings.listen.host, port);
+  heartbeat = new Heartbeat(warden.db, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin }, clock);
+  let ticker: Ticker;
+  try {
+    heartbeat.beat();
+    ticker = startTicker({ warden, heartbeat, refusals, log, clock, policy });
+  } catch (error) {
+    server.close();
+    transport.agent.destroy();
+    warden.close();
+    throw error;
+  }
+  log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${settings.db})`, { url, upstream: upstream.origin, provider, db: settings.db, pid: process.pid });
+
+  let closing: Promise<void> | null = null;
+  let cutOffRequested = false;
+
+  async function drain(graceMs: number): Promise<void> {
+    const deadline = Date.now() + graceMs;
+    while (pending.size > 0 && Date.now() < deadline && !cutOffRequested) {
+      server.closeIdleConnections();
+      await sleep(Math.min(drainCheckMs, Math.max(1, deadline - Date.now())));
+    }
+    if (pending.size > 0) {
+      log.warn('stop-timeout', `${pending.size} requests still running; cutting them off (what they used so far, or their reservations, count as spent)`);
+      server.closeAllConnections();
+      await Promise.allSettled([...pending]);
+    }
+  }
+
+  async function shutDown(graceMs: number): Promise<void> {
+    stopping = true;
+    log.info('stopping', `stopping: no new connections; waiting up to ${graceMs} ms for ${pending.size} requests in flight`);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await drain(graceMs);
+    server.closeAllConnections();
+    await closed;
+    try {
+      ticker.stop();
+      heartbeat?.forget();
+    } catch (error) {
+      log.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
+    }
+    transport.agent.destroy();
+    warden.close();
+    log.info('stopped', 'stopped; every request is settled and the database is closed');
+  }
+
+  return {
+    url,
+    port,
+    provider,
+    warden,
+    close(graceMs = settings.stopTimeout) {
+      closing ??= shutDown(graceMs);
+      return closing;
+    },
+    cutOff() {
+      cutOffRequested = true;
+    },
+  };
+}

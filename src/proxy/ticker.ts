@@ -1,0 +1,89 @@
+import type { LimiterPolicy } from '../core/types.js';
+import { formatDuration } from '../config/durations.js';
+import { StoreUnavailableError } from '../warden/errors.js';
+import type { Heartbeat } from '../warden/heartbeat.js';
+import type { Clock } from '../warden/types.js';
+import type { Warden } from '../warden/warden.js';
+import type { Logger } from './log.js';
+import type { RefusalCounter } from './refusalCounter.js';
+import { stateEvents, viewOf, type LimiterView } from './stateWatch.js';
+
+export interface TickerSetup {
+  warden: Warden;
+  heartbeat: Heartbeat;
+  refusals: RefusalCounter;
+  log: Logger;
+  clock: Clock;
+  policy: LimiterPolicy;
+}
+
+/** Each tick: the controller and retention (warden.tick), the heartbeat, the refusal summary, state changes. */
+export interface Ticker {
+  /** Stops ticking after a last tick that also logs any refusals not yet summarised. */
+  stop(): void;
+}
+
+/** Local 429s are summarised in one line at most this often, whatever the tick interval. */
+const refusalSummaryMs = 1_000;
+
+/** Often enough to notice a cooldown's end promptly, never more than ten times a window. */
+export function tickIntervalFor(windowMs: number): number {
+  return Math.max(20, Math.min(1_000, Math.floor(windowMs / 10)));
+}
+
+/** How often the worker proves it is alive in `processes` (status reads it). */
+export const heartbeatIntervalMs = 2_000;
+
+export function startTicker(setup: TickerSetup): Ticker {
+  const { warden, heartbeat, refusals, log, clock, policy } = setup;
+  let view: LimiterView = viewOf(warden.readState(), clock(), policy);
+  let lastBeat = clock();
+  let lastSummary = clock();
+  let storeFailing = false;
+
+  function guarded(work: () => void): void {
+    try {
+      work();
+      if (storeFailing) log.info('store-recovered', 'the rate-limit store can be written again');
+      storeFailing = false;
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      if (!storeFailing) log.error('store-unavailable', `${(error as Error).message}; requests are answered 503 until it can be written again`);
+      storeFailing = true;
+    }
+  }
+
+  function summariseRefusals(now: number, final: boolean): void {
+    if (!final && now - lastSummary < refusalSummaryMs) return;
+    const { cooldown, budget } = refusals.take();
+    if (cooldown + budget > 0) {
+      const parts = [cooldown > 0 ? `${cooldown} during the cooldown` : '', budget > 0 ? `${budget} over budget` : ''].filter((part) => part !== '');
+      log.info('refusals', `answered ${cooldown + budget} requests locally with 429 in the last ${formatDuration(now - lastSummary)}: ${parts.join(', ')}`, { cooldown, budget });
+    }
+    lastSummary = now;
+  }
+
+  function tick(final = false): void {
+    guarded(() => {
+      warden.tick();
+      const now = clock();
+      if (now - lastBeat >= heartbeatIntervalMs) {
+        heartbeat.beat();
+        lastBeat = now;
+      }
+      const next = viewOf(warden.readState(), now, policy);
+      for (const change of stateEvents(view, next, policy.windowMs)) log.info(change.event, change.message);
+      view = next;
+    });
+    summariseRefusals(clock(), final);
+  }
+
+  const timer = setInterval(() => tick(), tickIntervalFor(policy.windowMs));
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      tick(true);
+    },
+  };
+}

@@ -1,0 +1,247 @@
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../warden/types.js';
+import { decideRetry, type AttemptOutcome, type SdkRetryRule } from './sdkRetry.js';
+import type { SeededRandom } from './seededRandom.js';
+
+/** What the simulated clients send and how they pace themselves. */
+export interface LoadProfile {
+  clients: number;
+  /** Prompt length in characters, drawn uniformly from [min, max]. */
+  promptChars: readonly [number, number];
+  /** `max_tokens`, drawn uniformly from [min, max]: close to the answer's real length. */
+  maxTokens: readonly [number, number];
+  /** Mean pause between one request's end and the client's next request (exponential). */
+  thinkTimeMs: number;
+  /** Clients start at random moments within this span, as a team's agents would. */
+  startSpreadMs: number;
+  retry: SdkRetryRule;
+  /** An attempt with no answer by then is abandoned (the SDKs' request timeout, scaled). */
+  attemptTimeoutMs: number;
+}
+
+/**
+ * How one attempt ended. `local-*` answers came from ratewarden itself (`x-ratewarden-reason`);
+ * every other answer came from the upstream, through the proxy.
+ */
+export type AttemptKind = 'ok' | 'cut-short' | 'upstream-429' | 'upstream-error' | 'local-429' | 'local-error' | 'connection-error';
+
+export interface AttemptRecord {
+  client: number;
+  /** 0 for a request's first attempt, n for its n-th retry. */
+  retry: number;
+  sentAt: number;
+  /** When the answer's status line arrived, or the attempt failed. */
+  answeredAt: number;
+  kind: AttemptKind;
+  status: number | null;
+  /** `x-ratewarden-reason` of a local answer (`cooldown`, `budget`, …). */
+  reason: string | null;
+  /** Input plus output tokens of an answer received in full; 0 otherwise. */
+  tokens: number;
+  /** When the last byte of a full answer arrived. */
+  completedAt: number | null;
+}
+
+/** Whether the upstream saw this attempt: its answer (or a cut-off stream) came from there. */
+export function reachedUpstream(kind: AttemptKind): boolean {
+  return kind === 'ok' || kind === 'cut-short' || kind === 'upstream-429' || kind === 'upstream-error';
+}
+
+export interface LoadCounts {
+  /** Requests the clients made (each with its retries). */
+  requests: number;
+  attempts: number;
+  ok: number;
+  /** Requests that still failed after the SDK's last retry. */
+  failed: number;
+  tokens: number;
+  upstream429: number;
+  localRefusals: Record<string, number>;
+  errors: number;
+}
+
+export interface LoadGenerator {
+  counts(): LoadCounts;
+  attempts(): readonly AttemptRecord[];
+  /** Stops every client; attempts cut off by the stop are not recorded. */
+  stop(): Promise<void>;
+}
+
+const promptWords = 'please summarise the incident report and list what the rate limiter should have done differently ';
+
+function promptOf(length: number): string {
+  return promptWords.repeat(Math.ceil(length / promptWords.length)).slice(0, length);
+}
+
+export function messageBody(random: SeededRandom, profile: Pick<LoadProfile, 'promptChars' | 'maxTokens'>): Buffer {
+  const prompt = promptOf(random.integer(profile.promptChars[0], profile.promptChars[1]));
+  const maxTokens = random.integer(profile.maxTokens[0], profile.maxTokens[1]);
+  return Buffer.from(JSON.stringify({ model: 'claude-sim-1', max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content: prompt }] }));
+}
+
+interface StreamUsage {
+  inputTokens: number;
+  outputTokens: number;
+  complete: boolean;
+}
+
+interface StreamEvent {
+  type?: string;
+  message?: { usage?: { input_tokens?: number; output_tokens?: number } };
+  usage?: { output_tokens?: number };
+}
+
+function parseEvent(data: string): StreamEvent | null {
+  try {
+    const event: unknown = JSON.parse(data);
+    return typeof event === 'object' && event !== null ? (event as StreamEvent) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Reads usage from an Anthropic Messages stream: `message_start`, then the last `message_delta`. */
+function readStream(response: IncomingMessage, onDone: (usage: StreamUsage) => void): void {
+  const usage: StreamUsage = { inputTokens: 0, outputTokens: 0, complete: false };
+  let pending = '';
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      const event = line.startsWith('data: ') ? parseEvent(line.slice(6)) : null;
+      if (event === null) continue;
+      if (event.type === 'message_start') {
+        usage.inputTokens = event.message?.usage?.input_tokens ?? 0;
+        usage.outputTokens = event.message?.usage?.output_tokens ?? 0;
+      } else if (event.type === 'message_delta') {
+        usage.outputTokens = event.usage?.output_tokens ?? usage.outputTokens;
+      } else if (event.type === 'message_stop') {
+        usage.complete = true;
+      }
+    }
+  });
+  response.once('close', () => onDone(usage));
+}
+
+interface SendResult {
+  record: Omit<AttemptRecord, 'client' | 'retry'>;
+  outcome: AttemptOutcome;
+}
+
+function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: AbortSignal, clock: Clock): Promise<SendResult | null> {
+  const sentAt = clock();
+  return new Promise((resolve) => {
+    const failed = (): void => {
+      if (signal.aborted) resolve(null);
+      else resolve({ record: { sentAt, answeredAt: clock(), kind: 'connection-error', status: null, reason: null, tokens: 0, completedAt: null }, outcome: { kind: 'connection-error' } });
+    };
+    const outgoing = httpRequest(
+      url,
+      {
+        method: 'POST',
+        agent,
+        signal,
+        timeout: timeoutMs,
+        headers: { 'content-type': 'application/json', 'content-length': body.length, 'anthropic-version': '2023-06-01', 'x-api-key': 'sk-ant-demo-not-a-key' },
+      },
+      (response) => {
+        const answeredAt = clock();
+        const status = response.statusCode ?? 0;
+        const reason = typeof response.headers['x-ratewarden-reason'] === 'string' ? response.headers['x-ratewarden-reason'] : null;
+        const header = (name: string): string | undefined => {
+          const value = response.headers[name];
+          return Array.isArray(value) ? value[0] : value;
+        };
+        const outcome: AttemptOutcome = { kind: 'answer', status, header };
+        const base = { sentAt, answeredAt, status, reason, tokens: 0, completedAt: null };
+        if (status === 200) {
+          readStream(response, (usage) => {
+            if (signal.aborted) return resolve(null);
+            const complete = usage.complete && response.complete;
+            resolve({
+              record: { ...base, kind: complete ? 'ok' : 'cut-short', tokens: complete ? usage.inputTokens + usage.outputTokens : 0, completedAt: complete ? clock() : null },
+              // A stream cut off mid-way is, to an SDK, a connection error.
+              outcome: complete ? outcome : { kind: 'connection-error' },
+            });
+          });
+          return;
+        }
+        response.resume();
+        response.once('close', () => {
+          if (signal.aborted) return resolve(null);
+          const local = reason !== null;
+          const kind: AttemptKind = status === 429 ? (local ? 'local-429' : 'upstream-429') : local ? 'local-error' : 'upstream-error';
+          resolve({ record: { ...base, kind }, outcome });
+        });
+      },
+    );
+    outgoing.once('timeout', () => outgoing.destroy(new Error('attempt timed out')));
+    outgoing.once('error', failed);
+    outgoing.end(body);
+  });
+}
+
+/** N clients, each sending one request at a time and retrying it the way the official SDKs do. */
+export function startLoad(proxyUrl: string, profile: LoadProfile, random: SeededRandom, clock: Clock): LoadGenerator {
+  const url = new URL('/v1/messages', proxyUrl);
+  const agent = new Agent({ keepAlive: true, maxSockets: profile.clients });
+  const stopping = new AbortController();
+  const records: AttemptRecord[] = [];
+  const counts: LoadCounts = { requests: 0, attempts: 0, ok: 0, failed: 0, tokens: 0, upstream429: 0, localRefusals: {}, errors: 0 };
+
+  function tally(record: AttemptRecord): void {
+    records.push(record);
+    counts.attempts += 1;
+    if (record.kind === 'ok') {
+      counts.ok += 1;
+      counts.tokens += record.tokens;
+    } else if (record.kind === 'upstream-429') {
+      counts.upstream429 += 1;
+    } else if (record.kind === 'local-429') {
+      const reason = record.reason ?? 'unknown';
+      counts.localRefusals[reason] = (counts.localRefusals[reason] ?? 0) + 1;
+    } else {
+      counts.errors += 1;
+    }
+  }
+
+  async function pause(ms: number): Promise<boolean> {
+    return sleep(ms, true, { signal: stopping.signal }).catch(() => false);
+  }
+
+  async function client(index: number): Promise<void> {
+    const draws = random.fork(`client ${index}`);
+    if (!(await pause(draws.between(0, profile.startSpreadMs)))) return;
+    while (!stopping.signal.aborted) {
+      const body = messageBody(draws, profile);
+      counts.requests += 1;
+      for (let retry = 0; ; retry++) {
+        const result = await send(url, body, agent, profile.attemptTimeoutMs, stopping.signal, clock);
+        if (result === null) return;
+        tally({ client: index, retry, ...result.record });
+        if (result.record.kind === 'ok') break;
+        const decision = decideRetry(result.outcome, retry, profile.retry, draws.next(), clock());
+        if (!decision.retry) {
+          counts.failed += 1;
+          break;
+        }
+        if (!(await pause(decision.delayMs))) return;
+      }
+      if (!(await pause(draws.exponential(profile.thinkTimeMs)))) return;
+    }
+  }
+
+  const running = Promise.all(Array.from({ length: profile.clients }, (_, index) => client(index)));
+  return {
+    counts: () => ({ ...counts, localRefusals: { ...counts.localRefusals } }),
+    attempts: () => records,
+    async stop() {
+      stopping.abort();
+      await running;
+      agent.destroy();
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import type { Database, Statement } from 'better-sqlite3';
+
+export type SupervisorEventKind =
+  | 'supervisor-started'
+  | 'supervisor-stopped'
+  | 'worker-started'
+  | 'worker-ready'
+  | 'worker-stable'
+  | 'worker-failed'
+  | 'worker-exited'
+  | 'gave-up'
+  | 'cleared';
+
+export interface SupervisorEventInput {
+  at: number;
+  kind: SupervisorEventKind;
+  supervisorPid: number;
+  workerPid?: number | null;
+  exitCode?: number | null;
+  signal?: string | null;
+  /** For worker-failed and gave-up: the failure cause's kind (exit-code, signal, readiness-timeout, liveness, spawn-error). */
+  cause?: string | null;
+  /** For worker-failed: the restart delay chosen; for gave-up: the delay the next start will still wait. */
+  delayMs?: number | null;
+  /** One sentence for people. */
+  detail?: string | null;
+}
+
+export interface SupervisorEventRecord {
+  id: number;
+  at: number;
+  kind: SupervisorEventKind;
+  supervisorPid: number;
+  workerPid: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  cause: string | null;
+  delayMs: number | null;
+  detail: string | null;
+}
+
+interface EventRow {
+  id: number;
+  at: number;
+  kind: SupervisorEventKind;
+  supervisor_pid: number;
+  worker_pid: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  cause: string | null;
+  delay_ms: number | null;
+  detail: string | null;
+}
+
+/** The kinds that say what the worker did last; whether a restart is still due follows from the latest. */
+export const workerLifecycleKinds: readonly SupervisorEventKind[] = ['worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up', 'cleared'];
+
+/** Typed statements over `supervisor_events` (and `audit_log` for the operator's reset). Callers own the transaction. */
+export class SupervisorStore {
+  private readonly insertEvent: Statement<[number, string, number, number | null, number | null, string | null, string | null, number | null, string | null]>;
+  private readonly insertAudit: Statement<[number, string, string, string | null, string]>;
+  private readonly selectFailureTimes: Statement<[number, number], { at: number }>;
+  private readonly countFailures: Statement<[number], { failures: number }>;
+  private readonly selectRecent: Statement<[number], EventRow>;
+  /** Statements over a set of kinds, prepared once per set. */
+  private readonly byKinds = new Map<string, Statement<unknown[]>>();
+
+  constructor(private readonly db: Database) {
+    this.insertEvent = db.prepare(
+      `INSERT INTO supervisor_events (at, kind, supervisor_pid, worker_pid, exit_code, signal, cause, delay_ms, detail)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertAudit = db.prepare('INSERT INTO audit_log (at, action, actor, reason, detail) VALUES (?, ?, ?, ?, ?)');
+    this.selectFailureTimes = db.prepare(`SELECT at FROM supervisor_events WHERE kind = 'worker-failed' AND id > ? AND at > ? ORDER BY at, id`);
+    this.countFailures = db.prepare(`SELECT COUNT(*) AS failures FROM supervisor_events WHERE kind = 'worker-failed' AND id > ?`);
+    this.selectRecent = db.prepare('SELECT * FROM supervisor_events ORDER BY id DESC LIMIT ?');
+  }
+
+  record(event: SupervisorEventInput): number {
+    const result = this.insertEvent.run(
+      event.at,
+      event.kind,
+      event.supervisorPid,
+      event.workerPid ?? null,
+      event.exitCode ?? null,
+      event.signal ?? null,
+      event.cause ?? null,
+      event.delayMs ?? null,
+      event.detail ?? null,
+    );
+    return Number(result.lastInsertRowid);
+  }
+
+  recordAudit(at: number, action: string, actor: string, reason: string | null, detail: unknown): void {
+    this.insertAudit.run(at, action, actor, reason, JSON.stringify(detail));
+  }
+
+  /** The id of the latest event of one of these kinds; 0 when there is none. */
+  lastIdOf(kinds: readonly SupervisorEventKind[]): number {
+    const row = this.statement(`SELECT MAX(id) AS id FROM supervisor_events WHERE kind IN (${placeholders(kinds)})`).get(...kinds) as { id: number | null };
+    return row.id ?? 0;
+  }
+
+  /** The latest event of one of these kinds. */
+  latestOf(kinds: readonly SupervisorEventKind[]): SupervisorEventRecord | null {
+    const row = this.statement(`SELECT * FROM supervisor_events WHERE kind IN (${placeholders(kinds)}) ORDER BY id DESC LIMIT 1`).get(...kinds) as EventRow | undefined;
+    return row === undefined ? null : fromRow(row);
+  }
+
+  /** Times of the failures recorded after event `afterId` and later than `after`, oldest first. */
+  failureTimesSince(afterId: number, after: number): number[] {
+    return this.selectFailureTimes.all(afterId, after).map((row) => row.at);
+  }
+
+  failuresSince(afterId: number): number {
+    return (this.countFailures.get(afterId) as { failures: number }).failures;
+  }
+
+  /** The latest events, newest first. */
+  recent(limit: number): SupervisorEventRecord[] {
+    return this.selectRecent.all(limit).map(fromRow);
+  }
+
+  private statement(sql: string): Statement<unknown[]> {
+    let prepared = this.byKinds.get(sql);
+    if (prepared === undefined) {
+      prepared = this.db.prepare(sql);
+      this.byKinds.set(sql, prepared);
+    }
+    return prepared;
+  }
+}
+
+function placeholders(kinds: readonly SupervisorEventKind[]): string {
+  return kinds.map(() => '?').join(', ');
+}
+
+function fromRow(row: EventRow): SupervisorEventRecord {
+  return {
+    id: row.id,
+    at: row.at,
+    kind: row.kind,
+    supervisorPid: row.supervisor_pid,
+    workerPid: row.worker_pid,
+    exitCode: row.exit_code,
+    signal: row.signal,
+    cause: row.cause,
+    delayMs: row.delay_ms,
+    detail: row.detail,
+  };
+}

@@ -1,0 +1,42 @@
+import { get } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const healthPath = '/_ratewarden/health';
+
+/** One GET of the worker's health endpoint: 200 within the timeout is a hit, anything else a miss. */
+export function probeHealth(baseUrl: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = get(new URL(healthPath, baseUrl), { agent: false, timeout: timeoutMs }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('timeout', () => request.destroy(new Error('health probe timed out')));
+    request.on('error', () => resolve(false));
+  });
+}
+
+export interface LivenessOptions {
+  url: string;
+  intervalMs: number;
+  misses: number;
+  signal: AbortSignal;
+}
+
+/**
+ * Probes every interval (a probe may take up to one interval) and resolves with the number of
+ * misses once `misses` probes in a row have failed; stays pending while the worker answers, and
+ * resolves with null once aborted.
+ */
+export async function watchLiveness({ url, intervalMs, misses, signal }: LivenessOptions): Promise<number | null> {
+  let missed = 0;
+  while (!signal.aborted) {
+    const started = Date.now();
+    const healthy = await probeHealth(url, intervalMs);
+    if (signal.aborted) return null;
+    missed = healthy ? 0 : missed + 1;
+    if (missed >= misses) return missed;
+    const slept = await sleep(Math.max(0, intervalMs - (Date.now() - started)), true, { signal }).catch(() => false);
+    if (!slept) return null;
+  }
+  return null;
+}

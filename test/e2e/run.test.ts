@@ -1,0 +1,151 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/store/open.js';
+import { startSimUpstream, type SimUpstream } from '../../src/sim/upstream.js';
+import { ScratchDirs } from '../helpers/scratchDir.js';
+import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
+
+const dirs = new ScratchDirs();
+const workers: ResultPromise[] = [];
+const sims: SimUpstream[] = [];
+
+afterEach(async () => {
+  for (const worker of workers.splice(0)) {
+    worker.kill('SIGKILL');
+    await worker.catch(() => undefined);
+  }
+  await Promise.all(sims.splice(0).map((sim) => sim.close()));
+  dirs.removeAll();
+});
+
+async function sim(): Promise<SimUpstream> {
+  const upstream = await startSimUpstream({ retryAfterMode: 'none' });
+  sims.push(upstream);
+  return upstream;
+}
+
+/** Starts `ratewarden run --no-supervise` and resolves with its URL once it says it listens. */
+async function startWorker(home: string, args: readonly string[], options: { ipc?: boolean } = {}): Promise<{ worker: ResultPromise; url: string; output: () => string }> {
+  requireBuild();
+  const worker = execa(binary, ['run', '--no-supervise', '--listen', '127.0.0.1:0', ...args], {
+    env: cliEnv(home),
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    ipc: options.ipc ?? false,
+  });
+  workers.push(worker);
+  let output = '';
+  worker.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  worker.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = (): void => {
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1] as string);
+    };
+    worker.stdout?.on('data', check);
+    void worker.then(() => reject(new Error(`the worker exited before listening:\n${output}`)));
+  });
+  return { worker, url, output: () => output };
+}
+
+function cooldownUntil(dbPath: string): number | null {
+  const db = openDatabase(dbPath, { readonly: true });
+  try {
+    return (db.prepare('SELECT cooldown_until FROM limiter_state').get() as { cooldown_until: number | null }).cooldown_until;
+  } finally {
+    db.close();
+  }
+}
+
+const message = JSON.stringify({ model: 'claude-sim', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
+const post = (url: string): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: message });
+
+describe('ratewarden run --no-supervise', () => {
+  it('remembers a cooldown across SIGKILL: the restarted worker still refuses and the upstream sees nothing', async () => {
+    const home = dirs.make();
+    const db = join(home, 'ratewarden.db');
+    const upstream = await sim();
+    const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--backoff-base', '4s'];
+
+    const first = await startWorker(home, args);
+    upstream.setMode('always-429');
+    expect((await post(first.url)).status).toBe(429);
+    upstream.setMode('normal');
+    const until = cooldownUntil(db) as number;
+    expect(until).toBeGreaterThan(Date.now());
+
+    first.worker.kill('SIGKILL');
+    expect((await first.worker).signal).toBe('SIGKILL');
+
+    const second = await startWorker(home, args);
+    expect(Date.now()).toBeLessThan(until);
+    const refused = await post(second.url);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('x-ratewarden-reason')).toBe('cooldown');
+    expect(upstream.stats().requests).toBe(1);
+
+    await sleep(until - Date.now() + 50);
+    expect((await post(second.url)).status).toBe(200);
+    const { arrivals } = upstream.stats();
+    expect(arrivals).toHaveLength(2);
+    expect(arrivals[1]).toBeGreaterThanOrEqual(until);
+  });
+
+  it('reports ready over IPC, answers its health check, and exits 0 when its supervisor goes away', async () => {
+    const home = dirs.make();
+    const upstream = await sim();
+    const { worker, url } = await startWorker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url], { ipc: true });
+    const ready = await (worker as ResultPromise<{ ipc: true }>).getOneMessage();
+    expect(ready).toMatchObject({ type: 'ready', url, pid: worker.pid });
+    const health = await fetch(`${url}/_ratewarden/health`);
+    expect(await health.json()).toMatchObject({ status: 'ok', pid: worker.pid });
+    worker.disconnect();
+    const result = await worker;
+    expect(result.exitCode).toBe(0);
+    await expect(fetch(`${url}/_ratewarden/health`)).rejects.toThrow();
+  });
+
+  it('stops gracefully on SIGTERM with exit 0, logging JSON lines without secrets', async () => {
+    const home = dirs.make();
+    const upstream = await sim();
+    const { worker, url, output } = await startWorker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url, '--provider', 'anthropic', '--log-format', 'json']);
+    await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-ant-never-logged', authorization: 'Bearer sk-never-logged' }, body: message });
+    worker.kill('SIGTERM');
+    expect((await worker).exitCode).toBe(0);
+    const lines = output().trim().split('\n');
+    const events = lines.map((line) => (JSON.parse(line) as { event: string }).event);
+    expect(events[0]).toBe('start');
+    expect(events).toContain('stopped');
+    expect(output()).not.toContain('never-logged');
+  });
+
+  it('refuses a non-loopback address without --allow-remote (exit 2), and a missing upstream (exit 2)', async () => {
+    const home = dirs.make();
+    const remote = await runCli(['run', '--no-supervise', '--upstream', 'http://127.0.0.1:9', '--listen', '0.0.0.0:0', '--db', join(home, 'rw.db')], cliEnv(home));
+    expect(remote.exitCode).toBe(2);
+    expect(remote.stderr.trim().split('\n')).toHaveLength(1);
+    expect(remote.stderr).toMatch(/--allow-remote/);
+    const noUpstream = await runCli(['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', join(home, 'rw.db')], cliEnv(home));
+    expect(noUpstream.exitCode).toBe(2);
+    expect(noUpstream.stderr).toMatch(/--upstream/);
+  });
+
+  it('refuses a file that is not a database with exit 3, leaving it untouched', async () => {
+    const home = dirs.make();
+    const notADatabase = join(home, 'notes.db');
+    const notes = 'these are my notes, not a database'.repeat(100);
+    writeFileSync(notADatabase, notes);
+    const result = await runCli(['run', '--no-supervise', '--upstream', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', '--db', notADatabase], cliEnv(home));
+    expect(result.exitCode).toBe(3);
+    expect(result.stderr).toMatch(/not a SQLite database/);
+    expect(readFileSync(notADatabase, 'utf8')).toBe(notes);
+  });
+});

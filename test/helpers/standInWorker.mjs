@@ -1,0 +1,56 @@
+// A stand-in for the proxy worker, for supervisor tests: it honours the worker contract (an IPC
+// `ready` message with its URL, GET /_ratewarden/health, stop on SIGTERM or when the channel
+// closes) or breaks it on purpose.
+//
+//   node standInWorker.mjs STARTS_FILE BEHAVIOUR [BEHAVIOUR ...]
+//
+// Start number n (counted in STARTS_FILE) takes the n-th behaviour, the last one repeating:
+//   exit:N             exit with status N at once, before being ready (a crash at start-up)
+//   ready-exit:N:MS    be ready, then exit with status N after MS milliseconds
+//   serve              be ready and healthy until stopped
+//   never-ready        stay alive, never report ready
+//   hang:MS            be ready, then after MS milliseconds block forever (health stops answering)
+//   ignore-sigterm     be ready and healthy, and ignore SIGTERM
+import { appendFileSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+
+const [startsFile, ...plan] = process.argv.slice(2);
+appendFileSync(startsFile, `${process.pid}\n`);
+const startNumber = readFileSync(startsFile, 'utf8').trim().split('\n').length;
+const behaviour = plan[Math.min(startNumber, plan.length) - 1];
+const [name, first, second] = behaviour.split(':');
+
+console.log(`stand-in start ${startNumber}: ${behaviour}`);
+console.error(`stand-in stderr ${startNumber}`);
+
+if (name === 'exit') process.exit(Number(first));
+
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  server.close();
+  process.exit(0);
+};
+process.on('SIGTERM', name === 'ignore-sigterm' ? () => console.log('stand-in ignores SIGTERM') : stop);
+process.on('disconnect', stop);
+
+const server = createServer((request, response) => {
+  response.writeHead(request.url === '/_ratewarden/health' ? 200 : 404, { 'content-type': 'application/json' });
+  response.end('{"ok":true}');
+});
+
+if (name === 'never-ready') {
+  setInterval(() => undefined, 60_000);
+} else {
+  server.listen(0, '127.0.0.1', () => {
+    const { port } = server.address();
+    process.send({ type: 'ready', url: `http://127.0.0.1:${port}`, pid: process.pid });
+    if (name === 'ready-exit') setTimeout(() => process.exit(Number(first)), Number(second));
+    if (name === 'hang') {
+      setTimeout(() => {
+        for (;;);
+      }, Number(first));
+    }
+  });
+}

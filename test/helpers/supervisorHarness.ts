@@ -1,0 +1,148 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { Database } from 'better-sqlite3';
+import { execa, type ResultPromise } from 'execa';
+import { StoreError } from '../../src/store/errors.js';
+import { openDatabase } from '../../src/store/open.js';
+import { SupervisorStore, type SupervisorEventRecord } from '../../src/store/supervisorStore.js';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const superviseMain = fileURLToPath(new URL('./superviseMain.ts', import.meta.url));
+export const standInWorker = fileURLToPath(new URL('./standInWorker.mjs', import.meta.url));
+
+/** Setting values as flags give them, e.g. { restartSec: '50ms' }. */
+export type SettingFlags = Record<string, string | number | boolean>;
+
+/** Polls until `test` gives a value other than undefined; throws after `timeoutMs` with `what`. */
+export async function eventually<T>(what: string, test: () => T | undefined, timeoutMs = 15_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = test();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One supervisor process with its output, as a test drives it. */
+export class SupervisorRun {
+  stdout = '';
+  stderr = '';
+  readonly child: ResultPromise;
+
+  constructor(file: string, args: readonly string[], env: Record<string, string> = {}) {
+    this.child = execa(file, [...args], { cwd: repoRoot, buffer: false, reject: false, stdin: 'ignore', env, forceKillAfterDelay: false });
+    this.child.stdout?.on('data', (chunk: Buffer) => {
+      this.stdout += chunk.toString();
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+    });
+  }
+
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error('the supervisor did not start');
+    return this.child.pid;
+  }
+
+  async waitForOutput(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+    return eventually(`output matching ${pattern} (stdout so far: ${this.stdout}; stderr: ${this.stderr})`, () => (this.stdout + this.stderr).match(pattern) ?? undefined, timeoutMs);
+  }
+
+  async exit(): Promise<{ exitCode: number | undefined; signal: string | undefined }> {
+    const result = await this.child;
+    return { exitCode: result.exitCode, signal: result.signal };
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+}
+
+/**
+ * A scratch folder with a database and a stand-in worker plan; remembers what it started so
+ * that `cleanUp` (in afterEach) leaves no process behind.
+ */
+export class SupervisorFixture {
+  readonly dbPath: string;
+  private readonly startsFile: string;
+  private readonly runs: SupervisorRun[] = [];
+  private reader: Database | null = null;
+
+  constructor(readonly dir: string) {
+    this.dbPath = join(dir, 'ratewarden.db');
+    this.startsFile = join(dir, 'starts');
+  }
+
+  /** The supervisor (src/supervisor, through tsx) with a stand-in worker following `plan`. */
+  supervise(settings: SettingFlags, plan: readonly string[]): SupervisorRun {
+    const flags = { db: this.dbPath, ...settings };
+    return this.track(new SupervisorRun(process.execPath, ['--import', 'tsx', superviseMain, JSON.stringify(flags), standInWorker, this.startsFile, ...plan]));
+  }
+
+  /** The built CLI, as a user runs it. */
+  ratewarden(args: readonly string[], env: Record<string, string> = {}): SupervisorRun {
+    return this.track(new SupervisorRun(process.execPath, [join(repoRoot, 'bin', 'ratewarden'), ...args], { XDG_CONFIG_HOME: join(this.dir, 'config'), ...env }));
+  }
+
+  private track(run: SupervisorRun): SupervisorRun {
+    this.runs.push(run);
+    return run;
+  }
+
+  /** Pids of the stand-in workers started so far, oldest first. */
+  workerPids(): number[] {
+    return existsSync(this.startsFile) ? readFileSync(this.startsFile, 'utf8').trim().split('\n').filter(Boolean).map(Number) : [];
+  }
+
+  /** The supervisor's events, oldest first. */
+  events(): SupervisorEventRecord[] {
+    if (this.reader === null) {
+      if (!existsSync(this.dbPath)) return [];
+      try {
+        this.reader = openDatabase(this.dbPath, { readonly: true });
+      } catch (error) {
+        // The supervisor may be creating and migrating the file at this very moment.
+        if (error instanceof StoreError) return [];
+        throw error;
+      }
+    }
+    return new SupervisorStore(this.reader).recent(10_000).reverse();
+  }
+
+  eventsOf(kind: SupervisorEventRecord['kind']): SupervisorEventRecord[] {
+    return this.events().filter((event) => event.kind === kind);
+  }
+
+  /** Waits until at least `count` events of `kind` have been recorded; returns them. */
+  waitForEvents(kind: SupervisorEventRecord['kind'], count: number, timeoutMs = 15_000): Promise<SupervisorEventRecord[]> {
+    return eventually(`${count} ${kind} events (have: ${this.events().map((e) => e.kind).join(', ')})`, () => {
+      const found = this.eventsOf(kind);
+      return found.length >= count ? found : undefined;
+    }, timeoutMs);
+  }
+
+  async cleanUp(): Promise<void> {
+    for (const run of this.runs.splice(0)) {
+      run.kill('SIGKILL');
+      await run.child.catch(() => undefined);
+    }
+    const workers = [...this.workerPids(), ...this.eventsOf('worker-started').map((event) => event.workerPid)];
+    for (const pid of workers) {
+      if (pid !== null && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    this.reader?.close();
+    this.reader = null;
+  }
+}

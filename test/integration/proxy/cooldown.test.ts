@@ -1,0 +1,104 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, type RateLimitEventRow } from './harness.js';
+
+const harness = new ProxyHarness();
+afterEach(() => harness.closeAll());
+
+function untilPast(time: number): Promise<void> {
+  return sleep(Math.max(0, time - Date.now()) + 20);
+}
+
+describe('after an upstream 429', () => {
+  it('passes the 429 through, then answers everything locally for the whole cooldown while the upstream sees nothing', async () => {
+    const sim = await harness.sim({ retryAfterMode: 'none' });
+    const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', backoffBase: '1500ms' });
+    sim.setMode('always-429');
+
+    const first = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
+    expect(first.status).toBe(429);
+    expect(first.headers.get('x-ratewarden-reason')).toBeNull();
+    expect(await first.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/^Simulated/) } });
+    sim.setMode('normal');
+
+    const { cooldownUntil, cooldownStartedAt } = proxy.warden.readState();
+    expect(cooldownUntil).not.toBeNull();
+    expect((cooldownUntil as number) - (cooldownStartedAt as number)).toBe(1500);
+    let refused = 0;
+    while (Date.now() < (cooldownUntil as number) - 100) {
+      const answer = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
+      expect(answer.status).toBe(429);
+      expect(answer.headers.get('x-ratewarden-reason')).toBe('cooldown');
+      const retryAfterMs = Number(answer.headers.get('retry-after-ms'));
+      expect(retryAfterMs).toBeGreaterThan(0);
+      expect(retryAfterMs).toBeLessThanOrEqual(1500);
+      expect(Number(answer.headers.get('retry-after'))).toBe(Math.ceil(retryAfterMs / 1000));
+      expect(answer.headers.get('ratelimit')).toMatch(/;r=0;t=\d+/);
+      expect(await answer.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/cooling down/) } });
+      refused += 1;
+      await sleep(50);
+    }
+    expect(refused).toBeGreaterThan(5);
+    expect(sim.stats().requests).toBe(1);
+
+    await untilPast(cooldownUntil as number);
+    const afterwards = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
+    expect(afterwards.status).toBe(200);
+    expect(sim.stats().requests).toBe(2);
+    expect(proxy.warden.readState()).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
+  });
+
+  it('lets exactly one probe through when the cooldown ends, and holds the rest until it succeeds', async () => {
+    const sim = await harness.sim({ retryAfterMode: 'none' });
+    const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', backoffBase: '300ms' });
+    sim.setMode('always-429');
+    expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
+    sim.setMode('normal');
+    await untilPast(proxy.warden.readState().cooldownUntil as number);
+
+    const probe = postJson(`${proxy.url}/slow?ms=600`, '{}');
+    await sleep(150);
+    const held = await Promise.all([1, 2, 3].map(() => postJson(`${proxy.url}/v1/messages`, anthropicBody())));
+    for (const answer of held) {
+      expect(answer.status).toBe(429);
+      expect(answer.headers.get('x-ratewarden-reason')).toBe('cooldown');
+      expect(await answer.json()).toMatchObject({ error: { message: expect.stringMatching(/probe/) } });
+    }
+    expect(sim.stats().requests).toBe(2);
+    expect((await probe).status).toBe(200);
+
+    expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
+    await proxy.close();
+    expect(recordedRequests(dbPath).map((row) => [row.probe, row.outcome])).toEqual([
+      [0, 'upstream-429'],
+      [1, 'ok'],
+      [0, 'ok'],
+    ]);
+  });
+
+  it('doubles the cooldown with each 429 in a row up to --backoff-max (30→60→…→300 s, scaled to ms)', async () => {
+    const sim = await harness.sim({ retryAfterMode: 'none' });
+    const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', backoffBase: '100ms', backoffMax: '500ms' });
+    sim.setMode('always-429');
+    let upstream429s = 0;
+    while (upstream429s < 5) {
+      const answer = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
+      expect(answer.status).toBe(429);
+      if (answer.headers.get('x-ratewarden-reason') === null) upstream429s += 1;
+      else await sleep(Number(answer.headers.get('retry-after-ms')));
+    }
+    await proxy.close();
+    const events = readRows<RateLimitEventRow>(dbPath, 'SELECT at, consecutive_429s, escalated, cooldown_ms, cooldown_until FROM rate_limit_events ORDER BY id');
+    expect(events.map((event) => [event.consecutive_429s, event.escalated, event.cooldown_ms])).toEqual([
+      [1, 1, 100],
+      [2, 1, 200],
+      [3, 1, 400],
+      [4, 1, 500],
+      [5, 1, 500],
+    ]);
+    // Not one request reached the upstream while a cooldown was running: each came after the last one ended.
+    const { arrivals } = sim.stats();
+    expect(arrivals).toHaveLength(5);
+    events.slice(0, -1).forEach((event, index) => expect(arrivals[index + 1]).toBeGreaterThanOrEqual(event.cooldown_until));
+  });
+});

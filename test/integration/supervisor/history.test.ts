@@ -1,0 +1,79 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { exitCodes } from '../../../src/cli/exitCodes.js';
+import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
+import { ScratchDirs } from '../../helpers/scratchDir.js';
+import { SupervisorFixture } from '../../helpers/supervisorHarness.js';
+
+const scratch = new ScratchDirs();
+const fixtures: SupervisorFixture[] = [];
+
+afterEach(async () => {
+  for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
+  scratch.removeAll();
+});
+
+function fixture(): SupervisorFixture {
+  const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
+  fixtures.push(made);
+  return made;
+}
+
+describe('the durable restart history', () => {
+  it('is continued by a new supervisor on the same database: the count, the delay and the burst window', async () => {
+    const f = fixture();
+    const settings = { restartSec: '400ms', restartMaxDelay: '10s', startLimitBurst: 4, startLimitInterval: '30s' };
+    const first = f.supervise(settings, ['exit:1']);
+    // Two failures: the second asks for 800 ms. The supervisor dies during that delay.
+    const [, secondFailure] = await f.waitForEvents('worker-failed', 2);
+    first.kill('SIGKILL');
+    await first.exit();
+    expect(secondFailure?.delayMs).toBe(800);
+
+    const second = f.supervise(settings, ['exit:1']);
+    expect(await second.exit()).toEqual({ exitCode: exitCodes.gaveUp, signal: undefined });
+
+    const failures = f.eventsOf('worker-failed');
+    const starts = f.eventsOf('worker-started');
+    // The new supervisor waited for what was left of the 800 ms before its first worker...
+    expect((starts[2]?.at ?? 0) - (secondFailure?.at ?? 0)).toBeGreaterThanOrEqual(800);
+    // ...its failures continued the doubling (1600 ms), and the fourth within the interval gave up.
+    expect(failures.map((event) => event.delayMs)).toEqual([400, 800, 1_600, null]);
+    expect(f.workerPids()).toHaveLength(4);
+    expect(second.stderr).toContain('supervisor gave up: 4 worker failures within 30s');
+    expect(second.stdout).toMatch(/this database remembers 2 worker failures within the last 30s \(2 in a row\); the worker starts in \d+ms/);
+  });
+
+  it('makes a supervisor started after a give-up wait, and give up at the next failure', async () => {
+    const f = fixture();
+    const settings = { restartSec: '200ms', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '30s' };
+    expect((await f.supervise(settings, ['exit:1']).exit()).exitCode).toBe(exitCodes.gaveUp);
+    const [gaveUp] = f.eventsOf('gave-up');
+    expect(gaveUp?.delayMs).toBe(400);
+
+    expect((await f.supervise(settings, ['exit:1']).exit()).exitCode).toBe(exitCodes.gaveUp);
+    const starts = f.eventsOf('worker-started');
+    expect(starts).toHaveLength(3);
+    expect((starts[2]?.at ?? 0) - (gaveUp?.at ?? 0)).toBeGreaterThanOrEqual(400);
+  });
+
+  it('is cleared by an operator reset: a running supervisor restarts at once, with the count from zero', async () => {
+    const f = fixture();
+    const run = f.supervise({ restartSec: '30s', restartMaxDelay: '5m', startLimitBurst: 5, startLimitInterval: '10m' }, ['exit:1', 'serve']);
+    await f.waitForEvents('worker-failed', 1);
+    await sleep(300);
+    expect(f.eventsOf('worker-started')).toHaveLength(1);
+
+    const ledger = SupervisorLedger.open({ dbPath: f.dbPath, clock: Date.now, policy: { restartSecMs: 30_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 600_000 } });
+    try {
+      expect(ledger.clear('test', 'fixed it')).toMatchObject({ failuresInInterval: 1, consecutiveFailures: 1, restartWasDue: true });
+      await f.waitForEvents('worker-ready', 1, 5_000);
+      expect(ledger.summary()).toMatchObject({ failuresInInterval: 0, consecutiveFailures: 0, gaveUp: false });
+    } finally {
+      ledger.close();
+    }
+    await run.waitForOutput(/the restart history was cleared; starting the worker now/);
+    run.kill('SIGTERM');
+    expect((await run.exit()).exitCode).toBe(0);
+  });
+});

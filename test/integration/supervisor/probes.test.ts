@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ScratchDirs } from '../../helpers/scratchDir.js';
+import { eventually, isAlive, SupervisorFixture } from '../../helpers/supervisorHarness.js';
+
+const scratch = new ScratchDirs();
+const fixtures: SupervisorFixture[] = [];
+
+afterEach(async () => {
+  for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
+  scratch.removeAll();
+});
+
+function fixture(): SupervisorFixture {
+  const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
+  fixtures.push(made);
+  return made;
+}
+
+const fast = { restartSec: '50ms', restartMaxDelay: '400ms', startLimitBurst: 20, startLimitInterval: '30s' };
+
+describe('readiness and liveness', () => {
+  it('counts a worker that is not ready within start-timeout as failed, and kills it', async () => {
+    const f = fixture();
+    const run = f.supervise({ ...fast, startTimeout: '500ms' }, ['never-ready', 'serve']);
+    await f.waitForEvents('worker-ready', 1);
+    const [stuck] = f.workerPids();
+    expect(f.eventsOf('worker-failed')).toEqual([
+      expect.objectContaining({ workerPid: stuck, cause: 'readiness-timeout', detail: 'readiness timeout (not ready within 500ms)', delayMs: 50 }),
+    ]);
+    expect(isAlive(stuck as number)).toBe(false);
+    run.kill('SIGTERM');
+    expect((await run.exit()).exitCode).toBe(0);
+  });
+
+  it('counts a worker whose health stops answering as failed, and kills it', async () => {
+    const f = fixture();
+    const run = f.supervise({ ...fast, livenessInterval: '100ms', livenessMisses: 3 }, ['hang:300', 'serve']);
+    const [, second] = await f.waitForEvents('worker-ready', 2);
+    const [hung] = f.workerPids();
+    const [failure] = f.eventsOf('worker-failed');
+    expect(failure).toMatchObject({ workerPid: hung, cause: 'liveness', detail: 'liveness failure (3 health probes missed in a row)', signal: null });
+    expect(second?.workerPid).toBe(f.workerPids()[1]);
+    await eventually('the hung worker to be gone', () => (isAlive(hung as number) ? undefined : true));
+    run.kill('SIGTERM');
+    expect((await run.exit()).exitCode).toBe(0);
+  });
+
+  it('keeps a worker that answers its probes', async () => {
+    const f = fixture();
+    const run = f.supervise({ ...fast, livenessInterval: '50ms', livenessMisses: 1, stableAfter: '600ms' }, ['serve']);
+    await f.waitForEvents('worker-stable', 1);
+    expect(f.eventsOf('worker-failed')).toEqual([]);
+    run.kill('SIGTERM');
+    expect((await run.exit()).exitCode).toBe(0);
+  });
+});

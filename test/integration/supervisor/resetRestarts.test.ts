@@ -1,0 +1,75 @@
+// `ratewarden reset-restarts` and the give-up it releases, through the built CLI (run `npm run build` first).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { exitCodes } from '../../../src/cli/exitCodes.js';
+import { openDatabase } from '../../../src/store/open.js';
+import { ScratchDirs } from '../../helpers/scratchDir.js';
+import { SupervisorFixture } from '../../helpers/supervisorHarness.js';
+
+const scratch = new ScratchDirs();
+const fixtures: SupervisorFixture[] = [];
+
+afterEach(async () => {
+  for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
+  scratch.removeAll();
+});
+
+function fixture(): SupervisorFixture {
+  const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
+  fixtures.push(made);
+  return made;
+}
+
+function auditRows(dbPath: string): { action: string; reason: string | null; detail: string }[] {
+  const db = openDatabase(dbPath, { readonly: true });
+  try {
+    return db.prepare('SELECT action, reason, detail FROM audit_log ORDER BY id').all() as { action: string; reason: string | null; detail: string }[];
+  } finally {
+    db.close();
+  }
+}
+
+describe('ratewarden reset-restarts', () => {
+  it('releases the brakes after a give-up: recorded in audit_log, and the next supervisor starts at once', async () => {
+    const f = fixture();
+    const settings = { restartSec: '10s', restartMaxDelay: '10s', startLimitBurst: 1, startLimitInterval: '10m' };
+    expect((await f.supervise(settings, ['exit:1']).exit()).exitCode).toBe(exitCodes.gaveUp);
+
+    const reset = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--reason', 'fixed the config']);
+    expect((await reset.exit()).exitCode).toBe(0);
+    expect(reset.stdout).toMatch(/^Cleared the restart history: 1 failure within the last 5m, 1 failure in a row, the pending restart delay, the give-up\. Start "ratewarden run" again/);
+    expect(reset.stdout).toMatch(/Recorded in audit_log by .+@.+ \(pid \d+\)\./);
+    const [audit] = auditRows(f.dbPath);
+    expect(audit).toMatchObject({ action: 'reset-restarts', reason: 'fixed the config' });
+    expect(JSON.parse(audit?.detail ?? '{}')).toEqual({ failuresInInterval: 1, consecutiveFailures: 1, gaveUp: true, restartWasDue: true, anything: true });
+
+    // Without the reset this supervisor would wait 10 s and give up at its first failure.
+    const run = f.supervise(settings, ['exit:1', 'serve']);
+    await f.waitForEvents('worker-ready', 1, 8_000);
+    expect(f.eventsOf('cleared')).toHaveLength(1);
+    run.kill('SIGTERM');
+    expect((await run.exit()).exitCode).toBe(0);
+  });
+
+  it('says so when there is nothing to clear, and prints JSON with --json', async () => {
+    const f = fixture();
+    expect((await f.supervise({}, ['ready-exit:0:10']).exit()).exitCode).toBe(0);
+    const text = f.ratewarden(['reset-restarts', '--db', f.dbPath]);
+    expect((await text.exit()).exitCode).toBe(0);
+    expect(text.stdout).toMatch(/^Nothing to clear: no worker failures since the last reset\./);
+
+    const json = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--json', '--reason', 'routine']);
+    expect((await json.exit()).exitCode).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ database: f.dbPath, reason: 'routine', anything: false, failuresInInterval: 0, gaveUp: false });
+  });
+
+  it('refuses a database that does not exist, and creates none', async () => {
+    const f = fixture();
+    const missing = join(f.dir, 'nowhere', 'ratewarden.db');
+    const run = f.ratewarden(['reset-restarts', '--db', missing]);
+    expect((await run.exit()).exitCode).toBe(exitCodes.database);
+    expect(run.stderr.trim()).toBe(`ratewarden: database ${missing} does not exist; start the proxy with "ratewarden run" to create it, or pass --db / RATEWARDEN_DB`);
+    expect(existsSync(missing)).toBe(false);
+  });
+});

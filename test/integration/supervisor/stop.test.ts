@@ -1,0 +1,82 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ScratchDirs } from '../../helpers/scratchDir.js';
+import { eventually, isAlive, SupervisorFixture } from '../../helpers/supervisorHarness.js';
+
+const scratch = new ScratchDirs();
+const fixtures: SupervisorFixture[] = [];
+
+afterEach(async () => {
+  for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
+  scratch.removeAll();
+});
+
+function fixture(): SupervisorFixture {
+  const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
+  fixtures.push(made);
+  return made;
+}
+
+const fast = { restartSec: '50ms', restartMaxDelay: '400ms', startLimitBurst: 20, startLimitInterval: '30s' };
+
+describe('stopping', () => {
+  it('passes SIGTERM on to the worker, does not restart it, and exits 0', async () => {
+    const f = fixture();
+    const run = f.supervise(fast, ['serve']);
+    await f.waitForEvents('worker-ready', 1);
+    const [worker] = f.workerPids();
+    run.kill('SIGTERM');
+    expect(await run.exit()).toEqual({ exitCode: 0, signal: undefined });
+    expect(isAlive(worker as number)).toBe(false);
+    expect(f.workerPids()).toHaveLength(1);
+    expect(f.events().at(-1)).toMatchObject({ kind: 'supervisor-stopped', detail: `stopped on SIGTERM: worker ${worker} ended with exit code 0` });
+    expect(f.eventsOf('worker-failed')).toEqual([]);
+  });
+
+  it('stops during a restart delay without starting another worker', async () => {
+    const f = fixture();
+    const run = f.supervise({ ...fast, restartSec: '20s', restartMaxDelay: '20s' }, ['exit:1']);
+    await f.waitForEvents('worker-failed', 1);
+    run.kill('SIGINT');
+    expect(await run.exit()).toEqual({ exitCode: 0, signal: undefined });
+    expect(f.workerPids()).toHaveLength(1);
+    expect(f.events().at(-1)).toMatchObject({ kind: 'supervisor-stopped', detail: 'stopped on SIGINT while waiting to start the worker' });
+  });
+
+  it('escalates to SIGKILL after the stop timeout for a worker that ignores SIGTERM', async () => {
+    const f = fixture();
+    const run = f.supervise({ ...fast, stopTimeout: '300ms' }, ['ignore-sigterm']);
+    await f.waitForEvents('worker-ready', 1);
+    const [worker] = f.workerPids();
+    run.kill('SIGTERM');
+    expect(await run.exit()).toEqual({ exitCode: 0, signal: undefined });
+    expect(isAlive(worker as number)).toBe(false);
+    expect(run.stdout).toContain(`[worker ${worker}] stand-in ignores SIGTERM`);
+    expect(f.events().at(-1)).toMatchObject({
+      kind: 'supervisor-stopped',
+      detail: `stopped on SIGTERM: worker ${worker} ended with signal SIGKILL, SIGKILL after the stop timeout`,
+    });
+  });
+
+  it('stops at once on a second Ctrl-C', async () => {
+    const f = fixture();
+    const run = f.supervise({ ...fast, stopTimeout: '5m' }, ['ignore-sigterm']);
+    await f.waitForEvents('worker-ready', 1);
+    const [worker] = f.workerPids();
+    run.kill('SIGINT');
+    await run.waitForOutput(/stand-in ignores SIGTERM/);
+    run.kill('SIGINT');
+    expect(await run.exit()).toEqual({ exitCode: 0, signal: undefined });
+    expect(isAlive(worker as number)).toBe(false);
+    expect(f.events().at(-1)?.detail).toBe(`stopped on SIGINT: worker ${worker} ended with signal SIGKILL, SIGKILL on a second stop signal`);
+  });
+
+  it('leaves no orphan when the supervisor itself is killed with SIGKILL', async () => {
+    const f = fixture();
+    const run = f.supervise(fast, ['serve']);
+    await f.waitForEvents('worker-ready', 1);
+    const [worker] = f.workerPids();
+    run.kill('SIGKILL');
+    expect((await run.exit()).signal).toBe('SIGKILL');
+    await eventually('the worker to notice and exit', () => (isAlive(worker as number) ? undefined : true), 5_000);
+  });
+});

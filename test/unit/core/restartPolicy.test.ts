@@ -1,0 +1,253 @@
+import { describe, expect, it } from 'vitest';
+import {
+  burstLimitReachable,
+  decideRestart,
+  emptyRestartHistory,
+  failuresWithin,
+  restartDelayMs,
+  startDelayMs,
+  type FailureCause,
+  type RestartDecision,
+  type RestartHistory,
+  type RestartPolicy,
+  type WorkerEvent,
+} from '../../../src/core/restartPolicy.js';
+
+const defaults: RestartPolicy = {
+  restartSecMs: 10_000,
+  restartMaxDelayMs: 300_000,
+  stableAfterMs: 60_000,
+  startLimitBurst: 5,
+  startLimitIntervalMs: 300_000,
+};
+
+const crash: FailureCause = { kind: 'exit-code', exitCode: 1 };
+const failure = (cause: FailureCause = crash): WorkerEvent => ({ kind: 'failure', cause });
+
+/** Replays events at the given times and returns every decision, as the supervisor would see them. */
+function replay(events: readonly (readonly [number, WorkerEvent])[], policy = defaults, start = emptyRestartHistory) {
+  let history = start;
+  const decisions: RestartDecision[] = [];
+  for (const [at, event] of events) {
+    const step = decideRestart(history, event, at, policy);
+    history = step.history;
+    decisions.push(step.decision);
+  }
+  return { history, decisions };
+}
+
+/** A worker that dies the moment it starts: the next failure comes exactly one delay later. */
+function crashLoop(policy: RestartPolicy, limit = 100): { failureTimes: number[]; last: RestartDecision } {
+  let history = emptyRestartHistory;
+  let now = 0;
+  const failureTimes: number[] = [];
+  for (let i = 0; i < limit; i++) {
+    const step = decideRestart(history, failure(), now, policy);
+    history = step.history;
+    failureTimes.push(now);
+    if (step.decision.kind !== 'restart') return { failureTimes, last: step.decision };
+    now += step.decision.delayMs;
+  }
+  throw new Error(`the crash loop was still restarting after ${limit} failures`);
+}
+
+describe('restartDelayMs', () => {
+  it('doubles from restart-sec with each consecutive failure', () => {
+    expect([1, 2, 3, 4, 5].map((n) => restartDelayMs(n, defaults))).toEqual([10_000, 20_000, 40_000, 80_000, 160_000]);
+  });
+
+  it('is capped at restart-max-delay', () => {
+    expect(restartDelayMs(6, defaults)).toBe(300_000);
+    expect(restartDelayMs(60, defaults)).toBe(300_000);
+    expect(restartDelayMs(10_000, defaults)).toBe(300_000);
+  });
+
+  it('treats zero failures like the first', () => {
+    expect(restartDelayMs(0, defaults)).toBe(10_000);
+  });
+
+  it('is zero when restart-sec is zero, however many failures', () => {
+    expect(restartDelayMs(1, { restartSecMs: 0, restartMaxDelayMs: 300_000 })).toBe(0);
+    expect(restartDelayMs(40, { restartSecMs: 0, restartMaxDelayMs: 300_000 })).toBe(0);
+  });
+
+  it('is the cap from the start when the cap equals restart-sec', () => {
+    expect(restartDelayMs(1, { restartSecMs: 5_000, restartMaxDelayMs: 5_000 })).toBe(5_000);
+    expect(restartDelayMs(9, { restartSecMs: 5_000, restartMaxDelayMs: 5_000 })).toBe(5_000);
+  });
+});
+
+describe('failuresWithin', () => {
+  it('keeps only failures strictly younger than the interval', () => {
+    expect(failuresWithin([0, 100, 200, 299], 400, { startLimitIntervalMs: 300 })).toEqual([200, 299]);
+    expect(failuresWithin([100], 400, { startLimitIntervalMs: 300 })).toEqual([]);
+    expect(failuresWithin([101], 400, { startLimitIntervalMs: 300 })).toEqual([101]);
+  });
+});
+
+describe('decideRestart', () => {
+  it('does not restart after a clean exit or a stop we asked for', () => {
+    expect(decideRestart(emptyRestartHistory, { kind: 'clean-exit' }, 0, defaults).decision).toEqual({ kind: 'no-restart', reason: 'clean-exit' });
+    expect(decideRestart(emptyRestartHistory, { kind: 'stopped' }, 0, defaults).decision).toEqual({ kind: 'no-restart', reason: 'stopped' });
+  });
+
+  it('restarts after restart-sec at the first failure, whatever the cause', () => {
+    const causes: FailureCause[] = [
+      { kind: 'exit-code', exitCode: 1 },
+      { kind: 'signal', signal: 'SIGSEGV' },
+      { kind: 'readiness-timeout', timeoutMs: 30_000 },
+      { kind: 'liveness', misses: 3 },
+      { kind: 'spawn-error', message: 'ENOENT' },
+    ];
+    for (const cause of causes) {
+      expect(decideRestart(emptyRestartHistory, failure(cause), 1_000, defaults).decision).toEqual({
+        kind: 'restart',
+        delayMs: 10_000,
+        consecutiveFailures: 1,
+        failuresInInterval: 1,
+      });
+    }
+  });
+
+  it('records the failure in the history', () => {
+    const { history } = decideRestart(emptyRestartHistory, failure(), 5_000, defaults);
+    expect(history).toEqual({ failureTimes: [5_000], consecutiveFailures: 1, pendingFailureAt: 5_000 });
+  });
+
+  it('keeps running on start, ready and stable; stable resets the consecutive count only', () => {
+    const after = replay([
+      [0, failure()],
+      [10_000, { kind: 'started' }],
+      [10_500, { kind: 'ready' }],
+      [70_500, { kind: 'stable' }],
+    ]);
+    expect(after.decisions.slice(1)).toEqual([{ kind: 'keep-running' }, { kind: 'keep-running' }, { kind: 'keep-running' }]);
+    expect(after.history).toEqual({ failureTimes: [0], consecutiveFailures: 0, pendingFailureAt: null });
+  });
+
+  it('doubles the delay for failures in a row, and starts again from restart-sec after a stable run', () => {
+    const { decisions } = replay([
+      [0, failure()],
+      [10_000, failure()],
+      [30_000, failure()],
+      [31_000, { kind: 'stable' }],
+      [40_000, failure()],
+    ]);
+    expect(decisions.map((d) => (d.kind === 'restart' ? d.delayMs : d.kind))).toEqual([10_000, 20_000, 40_000, 'keep-running', 10_000]);
+  });
+
+  it('keeps the burst window across a stable run: stability resets the delay, not the brakes', () => {
+    const { decisions } = replay([
+      [0, failure()],
+      [1_000, failure()],
+      [2_000, failure()],
+      [3_000, failure()],
+      [4_000, { kind: 'stable' }],
+      [5_000, failure()],
+    ]);
+    expect(decisions.at(-1)).toEqual({ kind: 'give-up', consecutiveFailures: 1, failuresInInterval: 5 });
+  });
+
+  it('gives up at the burst-th failure within the interval', () => {
+    const { decisions } = replay([0, 10_000, 30_000, 70_000, 150_000].map((at) => [at, failure()] as const));
+    expect(decisions.slice(0, 4).every((d) => d.kind === 'restart')).toBe(true);
+    expect(decisions[4]).toEqual({ kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 });
+  });
+
+  it('slides the interval: failures older than it no longer count', () => {
+    const { decisions, history } = replay([0, 100_000, 200_000, 299_999, 300_000, 400_000].map((at) => [at, failure()] as const));
+    // At 300 000 the failure at 0 is exactly one interval old: out. Four remain, with this one.
+    expect(decisions[4]).toMatchObject({ kind: 'restart', failuresInInterval: 4 });
+    expect(decisions[5]).toMatchObject({ kind: 'restart', failuresInInterval: 4 });
+    expect(history.failureTimes).toEqual([200_000, 299_999, 300_000, 400_000]);
+  });
+
+  it('gives up at the first failure when the burst is 1', () => {
+    expect(decideRestart(emptyRestartHistory, failure(), 0, { ...defaults, startLimitBurst: 1 }).decision).toEqual({
+      kind: 'give-up',
+      consecutiveFailures: 1,
+      failuresInInterval: 1,
+    });
+  });
+
+  it('continues a history read back from the database: the count, the delay and the window', () => {
+    const earlier: RestartHistory = { failureTimes: [0, 10_000, 30_000], consecutiveFailures: 3, pendingFailureAt: 30_000 };
+    const { decisions } = replay([[70_000, failure()], [150_000, failure()]], defaults, earlier);
+    expect(decisions).toEqual([
+      { kind: 'restart', delayMs: 80_000, consecutiveFailures: 4, failuresInInterval: 4 },
+      { kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 },
+    ]);
+  });
+
+  it('a clean exit or a stop leaves the history as it was', () => {
+    const earlier: RestartHistory = { failureTimes: [0], consecutiveFailures: 1, pendingFailureAt: null };
+    expect(decideRestart(earlier, { kind: 'clean-exit' }, 5, defaults).history).toBe(earlier);
+    expect(decideRestart(earlier, { kind: 'stopped' }, 5, defaults).history).toBe(earlier);
+  });
+});
+
+describe('a crash loop under the defaults', () => {
+  it('fails at about 0, 10, 30, 70 and 150 s, and then gives up', () => {
+    const loop = crashLoop(defaults);
+    expect(loop.failureTimes).toEqual([0, 10_000, 30_000, 70_000, 150_000]);
+    expect(loop.last).toEqual({ kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 });
+  });
+
+  it('gives up for every burst and interval the reachability check calls reachable', () => {
+    for (const startLimitBurst of [1, 2, 3, 5, 8]) {
+      for (const startLimitIntervalMs of [1_000, 60_000, 150_000, 150_001, 300_000, 3_600_000]) {
+        for (const restartSecMs of [0, 1_000, 10_000]) {
+          const policy = { ...defaults, startLimitBurst, startLimitIntervalMs, restartSecMs };
+          const { reachable } = burstLimitReachable(policy);
+          if (reachable) expect(crashLoop(policy).last.kind, JSON.stringify(policy)).toBe('give-up');
+          else expect(() => crashLoop(policy, 50), JSON.stringify(policy)).toThrow(/still restarting/);
+        }
+      }
+    }
+  });
+});
+
+describe('burstLimitReachable', () => {
+  it('is reachable with the defaults: the loop spans 150 s of a 300 s interval', () => {
+    expect(burstLimitReachable(defaults)).toEqual({ reachable: true, crashLoopSpanMs: 150_000 });
+  });
+
+  it('is unreachable when the restarts between the burst failures take the whole interval or more', () => {
+    expect(burstLimitReachable({ ...defaults, startLimitIntervalMs: 150_000 })).toEqual({ reachable: false, crashLoopSpanMs: 150_000 });
+    expect(burstLimitReachable({ ...defaults, restartSecMs: 60_000 })).toEqual({ reachable: false, crashLoopSpanMs: 60_000 + 120_000 + 240_000 + 300_000 });
+  });
+
+  it('counts capped delays at the cap', () => {
+    expect(burstLimitReachable({ ...defaults, startLimitBurst: 8, startLimitIntervalMs: 3_600_000 }).crashLoopSpanMs).toBe(10_000 + 20_000 + 40_000 + 80_000 + 160_000 + 300_000 + 300_000);
+    expect(burstLimitReachable({ ...defaults, restartSecMs: 5_000, restartMaxDelayMs: 5_000 }).crashLoopSpanMs).toBe(4 * 5_000);
+  });
+
+  it('is always reachable with no delay or a burst of 1', () => {
+    expect(burstLimitReachable({ ...defaults, restartSecMs: 0, restartMaxDelayMs: 0 })).toEqual({ reachable: true, crashLoopSpanMs: 0 });
+    expect(burstLimitReachable({ ...defaults, startLimitBurst: 1, startLimitIntervalMs: 1 })).toEqual({ reachable: true, crashLoopSpanMs: 0 });
+  });
+
+  it('stays quick for an enormous burst', () => {
+    expect(burstLimitReachable({ ...defaults, startLimitBurst: 1_000_000_000 }).reachable).toBe(false);
+  });
+});
+
+describe('startDelayMs', () => {
+  it('is zero with no history, after a stable run, or once a worker has started since the failure', () => {
+    expect(startDelayMs(emptyRestartHistory, 0, defaults)).toBe(0);
+    expect(startDelayMs({ failureTimes: [0], consecutiveFailures: 0, pendingFailureAt: 0 }, 1, defaults)).toBe(0);
+    expect(startDelayMs({ failureTimes: [0], consecutiveFailures: 1, pendingFailureAt: null }, 1, defaults)).toBe(0);
+  });
+
+  it('is what is left of the delay the last failure asked for', () => {
+    const history: RestartHistory = { failureTimes: [0, 10_000, 30_000], consecutiveFailures: 3, pendingFailureAt: 30_000 };
+    expect(startDelayMs(history, 31_000, defaults)).toBe(39_000);
+    expect(startDelayMs(history, 70_000, defaults)).toBe(0);
+    expect(startDelayMs(history, 90_000, defaults)).toBe(0);
+  });
+
+  it('holds after a give-up too: the next start waits as the next restart would have', () => {
+    const { history } = replay([0, 10_000, 30_000, 70_000, 150_000].map((at) => [at, failure()] as const));
+    expect(startDelayMs(history, 150_000, defaults)).toBe(160_000);
+  });
+});
