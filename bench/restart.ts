@@ -22,12 +22,14 @@ const binary = fileURLToPath(new URL('../bin/ratewarden', import.meta.url));
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
 const runs = Number(values.runs);
 
-async function latestReady(db: () => Database | null, newerThan: number, timeoutMs: number): Promise<SupervisorEventRecord> {
+async function latestReady(db: () => Database | null, newerThan: number, timeoutMs: number, gone: () => string | null): Promise<SupervisorEventRecord> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const connection = db();
     const ready = connection === null ? null : new SupervisorStore(connection).latestOf(['worker-ready']);
     if (ready !== null && ready.id > newerThan) return ready;
+    const why = gone();
+    if (why !== null) throw new Error(why);
     if (Date.now() > deadline) throw new Error(`no worker became ready within ${timeoutMs} ms`);
     await sleep(5);
   }
@@ -56,6 +58,10 @@ async function main(): Promise<void> {
     [binary, 'run', '--db', dbPath, '--upstream', upstreamUrl, '--listen', '127.0.0.1:0', '--restart-sec', '0', '--start-limit-burst', String(runs * 10), '--start-limit-interval', '1h'],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, XDG_CONFIG_HOME: join(dir, 'config') } },
   );
+  let supervisorExit: string | null = null;
+  supervisor.once('exit', (code, signal) => {
+    supervisorExit = `the supervisor exited (${signal ?? `code ${code}`})`;
+  });
   let reader: Database | null = null;
   const db = (): Database | null => {
     if (reader === null) {
@@ -69,19 +75,31 @@ async function main(): Promise<void> {
   };
 
   const latencies: number[] = [];
+  const phases = { noticed: [] as number[], respawned: [] as number[], booted: [] as number[] };
   try {
-    let ready = await latestReady(db, 0, 30_000);
+    let ready = await latestReady(db, 0, 30_000, () => supervisorExit);
     for (let run = 0; run < runs; run++) {
       // Let the worker settle, as a worker that dies in service would have.
       await sleep(200);
       const killedAt = Date.now();
       process.kill(ready.workerPid as number, 'SIGKILL');
-      ready = await latestReady(db, ready.id, 30_000);
+      const previous = ready.id;
+      ready = await latestReady(db, previous, 30_000, () => supervisorExit);
       latencies.push(ready.at - killedAt);
+      const events = new SupervisorStore(db() as Database).recent(10).filter((event) => event.id > previous);
+      const failed = events.find((event) => event.kind === 'worker-failed');
+      const started = events.find((event) => event.kind === 'worker-started');
+      if (failed !== undefined && started !== undefined) {
+        phases.noticed.push(failed.at - killedAt);
+        phases.respawned.push(started.at - failed.at);
+        phases.booted.push(ready.at - started.at);
+      }
     }
   } finally {
-    supervisor.kill('SIGTERM');
-    await new Promise((resolve) => supervisor.once('exit', resolve));
+    if (supervisorExit === null) {
+      supervisor.kill('SIGTERM');
+      await new Promise((resolve) => supervisor.once('exit', resolve));
+    }
     (reader as Database | null)?.close();
     upstream.close();
     rmSync(dir, { recursive: true, force: true });
@@ -91,7 +109,9 @@ async function main(): Promise<void> {
   process.stdout.write(
     `restart latency, worker SIGKILL → new worker ready (--restart-sec 0, real worker, ${runs} runs):\n` +
       `  median ${median.toFixed(0)} ms, max ${max.toFixed(0)} ms, min ${min.toFixed(0)} ms (target: median ≤ 500 ms) ${median <= 500 ? 'MET' : 'MISSED'}\n` +
-      `  each run (ms): ${latencies.map((ms) => ms.toFixed(0)).join(' ')}\n`,
+      `  each run (ms): ${latencies.map((ms) => ms.toFixed(0)).join(' ')}\n` +
+      `  median phases: death noticed ${summary(phases.noticed).median.toFixed(0)} ms, worker respawned ${summary(phases.respawned).median.toFixed(0)} ms, ` +
+      `worker booted to ready ${summary(phases.booted).median.toFixed(0)} ms\n`,
   );
 }
 

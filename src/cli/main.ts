@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCalibrate } from './calibrate.js';
 import { registerConfig } from './configCommand.js';
+import { registerDemo } from './demo.js';
 import { exitCodes } from './exitCodes.js';
 import { reportAndExit } from './failures.js';
 import { registerResetCooldown } from './resetCooldown.js';
@@ -26,6 +27,7 @@ function buildProgram(): Command {
   registerRun(program);
   registerResetRestarts(program);
   registerSystemdUnit(program);
+  registerDemo(program);
   return program;
 }
 

@@ -4,6 +4,8 @@ const unitMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_00
 export function parseDuration(text: string): number | null {
   const trimmed = text.trim();
   if (trimmed === '') return null;
+  // Zero needs no unit: `--restart-sec 0`.
+  if (/^0+(?:\.0+)?$/.test(trimmed)) return 0;
   const part = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
   let total = 0;
   let position = 0;

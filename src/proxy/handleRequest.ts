@@ -13,7 +13,8 @@ import { refusalHeaders } from './rateLimitFields.js';
 import { exchangeRecorder, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
 import { readRequestBody } from './requestBody.js';
-import { answerReserved, type HealthReport } from './reserved.js';
+import type { HealthReport } from './health.js';
+import { answerReserved } from './reserved.js';
 import { isReserved, parseTarget, upstreamPathFor } from './target.js';
 
 export interface RequestLimits {
@@ -38,8 +39,11 @@ export interface ProxyRuntime {
 
 const noTokens: TokenEstimate = { inputTokens: 0, outputTokens: 0 };
 
-/** Aborts when the client goes away before its answer is complete. */
-function clientGoneSignal(response: ServerResponse): AbortSignal {
+const neverAborted = new AbortController().signal;
+
+/** Aborts when the client goes away before its answer is complete; only a request that may wait needs one. */
+function clientGoneSignal(response: ServerResponse, mayWait: boolean): AbortSignal {
+  if (!mayWait) return neverAborted;
   const controller = new AbortController();
   response.once('close', () => {
     if (!response.writableFinished) controller.abort();
@@ -81,7 +85,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const estimate = read.body.length === 0 ? noTokens : estimateRequest(provider, read.body, limits.defaultMaxTokens);
   let admission: Admission | null;
   try {
-    admission = await admitWithin(warden, { method, path: target.path, estimate }, limits.maxWaitMs, runtime.clock, clientGoneSignal(response));
+    admission = await admitWithin(warden, { method, path: target.path, estimate }, limits.maxWaitMs, runtime.clock, clientGoneSignal(response, limits.maxWaitMs > 0));
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
     runtime.log.error('store-unavailable', `${method} ${target.path} answered 503: ${error.message}`);

@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HealthReport } from './health.js';
 import { sendLocalReply } from './localReplies.js';
 import type { ProviderName } from './providers/types.js';
-
-export type HealthReport = { status: 'ok' | 'unavailable' | 'stopping' } & Record<string, unknown>;
 
 export const healthPath = '/_ratewarden/health';
 

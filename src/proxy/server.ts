@@ -1,22 +1,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { cooldownPhase } from '../core/cooldown.js';
 import { ConfigError } from '../config/errors.js';
 import { limiterPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
-import { StoreUnavailableError } from '../warden/errors.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../warden/types.js';
 import { Warden } from '../warden/warden.js';
 import { handleRequest, type ProxyRuntime } from './handleRequest.js';
+import { healthReport } from './health.js';
+import { InFlightRequests } from './inFlight.js';
 import { checkListenAddress, urlFor } from './listenAddress.js';
 import { sendLocalReply } from './localReplies.js';
 import { silentLogger, type Logger } from './log.js';
 import { detectProvider } from './providers/detect.js';
 import type { ProviderName } from './providers/types.js';
 import { RefusalCounter } from './refusalCounter.js';
-import type { HealthReport } from './reserved.js';
 import { startTicker, type Ticker } from './ticker.js';
 import { upstreamTransport } from './upstreamAgent.js';
 
@@ -49,7 +47,6 @@ export interface RunningProxy {
 const headersTimeoutMs = 20_000;
 const requestTimeoutMs = 120_000;
 const maxHeaderBytes = 32 * 1024;
-const drainCheckMs = 50;
 
 function requireUpstream(settings: Settings): URL {
   if (settings.upstream === null) {
@@ -83,34 +80,11 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const warden = Warden.open({ dbPath: settings.db as string, policy, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs });
   const transport = upstreamTransport(upstream);
   const refusals = new RefusalCounter();
-  const pending = new Set<Promise<void>>();
+  const inFlight = new InFlightRequests();
   const startedAt = clock();
+  const identity = { url: '', upstream: upstream.origin, provider };
   let stopping = false;
-  let url = '';
   let heartbeat: Heartbeat | null = null;
-
-  function health(): HealthReport {
-    if (stopping) return { status: 'stopping', pid: process.pid };
-    try {
-      heartbeat?.beat();
-      const now = clock();
-      const phase = cooldownPhase(warden.readState(), now, policy);
-      return {
-        status: 'ok',
-        pid: process.pid,
-        url,
-        upstream: upstream.origin,
-        provider,
-        uptimeMs: now - startedAt,
-        breaker: phase.phase,
-        cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
-        inFlight: pending.size,
-      };
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      return { status: 'unavailable', pid: process.pid, error: error.message };
-    }
-  }
 
   const runtime: ProxyRuntime = {
     upstream,
@@ -122,7 +96,17 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     forwardSetup: { upstream, provider, transport, upstreamTimeoutMs: settings.upstreamTimeout },
     recorderSetup: { warden, provider, tokenMetric: policy.tokenMetric, clock, log },
     refusals,
-    health,
+    health: () =>
+      healthReport({
+        warden,
+        policy,
+        clock,
+        startedAt,
+        identity,
+        beat: () => heartbeat?.beat(),
+        inFlight: () => inFlight.size,
+        stopping: () => stopping,
+      }),
   };
 
   function onRequest(request: IncomingMessage, response: ServerResponse): void {
@@ -139,8 +123,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         response.destroy();
       }
     });
-    pending.add(work);
-    void work.finally(() => pending.delete(work));
+    inFlight.track(work);
   }
 
   const server = createServer({ headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, maxHeaderSize: maxHeaderBytes, noDelay: true }, onRequest);
@@ -152,7 +135,8 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     throw error;
   }
   const { port } = server.address() as AddressInfo;
-  url = urlFor(settings.listen.host, port);
+  const url = urlFor(settings.listen.host, port);
+  identity.url = url;
   heartbeat = new Heartbeat(warden.db, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin }, clock);
   let ticker: Ticker;
   try {
@@ -166,28 +150,12 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   }
   log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${settings.db})`, { url, upstream: upstream.origin, provider, db: settings.db, pid: process.pid });
 
-  let closing: Promise<void> | null = null;
-  let cutOffRequested = false;
-
-  async function drain(graceMs: number): Promise<void> {
-    const deadline = Date.now() + graceMs;
-    while (pending.size > 0 && Date.now() < deadline && !cutOffRequested) {
-      server.closeIdleConnections();
-      await sleep(Math.min(drainCheckMs, Math.max(1, deadline - Date.now())));
-    }
-    if (pending.size > 0) {
-      log.warn('stop-timeout', `${pending.size} requests still running; cutting them off (what they used so far, or their reservations, count as spent)`);
-      server.closeAllConnections();
-      await Promise.allSettled([...pending]);
-    }
-  }
-
   async function shutDown(graceMs: number): Promise<void> {
     stopping = true;
-    log.info('stopping', `stopping: no new connections; waiting up to ${graceMs} ms for ${pending.size} requests in flight`);
+    log.info('stopping', `stopping: no new connections; waiting up to ${graceMs} ms for ${inFlight.size} requests in flight`);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    await drain(graceMs);
-    server.closeAllConnections();
+    const cut = await inFlight.drain(server, graceMs);
+    if (cut > 0) log.warn('stop-timeout', `cut off ${cut} requests still running; what they used so far, or their reservations, count as spent`);
     await closed;
     try {
       ticker.stop();
@@ -200,6 +168,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     log.info('stopped', 'stopped; every request is settled and the database is closed');
   }
 
+  let closing: Promise<void> | null = null;
   return {
     url,
     port,
@@ -209,8 +178,6 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       closing ??= shutDown(graceMs);
       return closing;
     },
-    cutOff() {
-      cutOffRequested = true;
-    },
+    cutOff: () => inFlight.cutOff(),
   };
 }

@@ -125,7 +125,7 @@ export async function runIncident(setup: SetupName, options: ReplayOptions, work
     await within(proxy.firstReady, startDeadlineMs, `starting the ${setup} run's proxy`, signal);
 
     const startedAt = Date.now();
-    cancelStorms = scheduleStorms(upstream, stormSchedule(options.seed, stormShape, options.durationMs), startedAt);
+    cancelStorms = scheduleStorms(upstream, stormSchedule(options.seed, stormShape(options.stormEveryMs), options.durationMs), startedAt);
     injector = startCrashInjector(crashSchedule(options.seed, options.crashEveryMs, options.durationMs), startedAt, running.currentWorkerPid, Date.now);
     load = startLoad(`http://127.0.0.1:${port}`, loadProfile(options.clients), new SeededRandom(options.seed).fork('load'), Date.now);
     progressTimer = setInterval(() => onProgress(progress('running', startedAt)), progressEveryMs);

@@ -6,10 +6,10 @@ import { scaledSdkRetryRule } from './sdkRetry.js';
 
 /**
  * The incident, replayed on compressed time: one demo second stands for `timeScale` real
- * seconds, so the upstream's one-minute window lasts 3 s and every other duration of the rate
+ * seconds, so the upstream's one-minute window lasts 6 s and every other duration of the rate
  * limiter, the supervisors and the clients shrinks by the same factor.
  */
-export const timeScale = 20;
+export const timeScale = 10;
 
 export const scaled = (realMs: number): number => Math.round(realMs / timeScale);
 
@@ -23,25 +23,30 @@ export interface ReplayOptions {
   durationMs: number;
   /** Mean gap between injected crashes, in demo time; 0 for none. */
   crashEveryMs: number;
+  /** Mean gap between upstream storms, in demo time; 0 for none. */
+  stormEveryMs: number;
   clients: number;
 }
 
-export const defaultReplayOptions: ReplayOptions = { seed: 1, durationMs: 30_000, crashEveryMs: 6_000, clients: 24 };
+/** 7½ real minutes: a crash about every 100 s, a storm every 5 minutes, a dozen agents. */
+export const defaultReplayOptions: ReplayOptions = { seed: 1, durationMs: scaled(450_000), crashEveryMs: scaled(100_000), stormEveryMs: scaled(300_000), clients: 12 };
 
 /**
  * The simulated upstream: a one-minute window (scaled) of 24 000 tokens, answers of 300 tokens
- * streamed in 6 pieces, 40 ms apart (a few real seconds per answer).
+ * streamed in 10 pieces over about 5 real seconds.
  */
 export const upstreamShape = {
   tokenLimit: 24_000,
   windowMs: scaled(60_000),
   outputTokens: 300,
-  streamChunks: 6,
-  streamDelayMs: 40,
+  streamChunks: 10,
+  streamDelayMs: scaled(500),
 } satisfies SimUpstreamOptions;
 
-/** Every five minutes or so, the upstream refuses everything for one to two minutes. */
-export const stormShape: StormShape = { meanGapMs: scaled(300_000), lengthMs: [scaled(60_000), scaled(120_000)] };
+/** Each storm lasts one to two minutes (scaled): the upstream refuses everything meanwhile. */
+export function stormShape(meanGapMs: number): StormShape {
+  return { meanGapMs, lengthMs: [scaled(60_000), scaled(120_000)] };
+}
 
 export function loadProfile(clients: number): LoadProfile {
   return {

@@ -23,7 +23,7 @@ export interface Storm {
 }
 
 export interface StormShape {
-  /** Mean time from the end of one storm to the start of the next (and from the start to the first). */
+  /** Mean time between one storm's end and the next one's start; 0 for no storms. */
   meanGapMs: number;
   /** Storm lengths are drawn uniformly from [min, max]. */
   lengthMs: readonly [number, number];
@@ -31,12 +31,14 @@ export interface StormShape {
 
 /**
  * When the upstream refuses everything (an account-level limit that someone else's traffic
- * hit): the pushback that starts cooldowns. Seeded like the crashes, on a stream of its own.
+ * hit): the pushback that starts cooldowns. The first storm comes early, within the first half
+ * gap, so that even a short replay has one. Seeded like the crashes, on a stream of its own.
  */
 export function stormSchedule(seed: number, shape: StormShape, durationMs: number): Storm[] {
+  if (!(shape.meanGapMs > 0)) return [];
   const random = new SeededRandom(seed).fork('storms');
   const storms: Storm[] = [];
-  for (let from = random.between(0.5, 1) * shape.meanGapMs; from < durationMs; ) {
+  for (let from = random.between(0.25, 0.5) * shape.meanGapMs; from < durationMs; ) {
     const to = Math.min(durationMs, from + random.between(shape.lengthMs[0], shape.lengthMs[1]));
     storms.push({ from: Math.round(from), to: Math.round(to) });
     from = to + random.between(0.5, 1.5) * shape.meanGapMs;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../warden/types.js';
@@ -189,6 +190,8 @@ export function startLoad(proxyUrl: string, profile: LoadProfile, random: Seeded
   const url = new URL('/v1/messages', proxyUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: profile.clients });
   const stopping = new AbortController();
+  // Every client's request and pause listen for the stop: two listeners each, by design.
+  setMaxListeners(2 * profile.clients + 10, stopping.signal);
   const records: AttemptRecord[] = [];
   const counts: LoadCounts = { requests: 0, attempts: 0, ok: 0, failed: 0, tokens: 0, upstream429: 0, localRefusals: {}, errors: 0 };
 

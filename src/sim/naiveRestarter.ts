@@ -34,6 +34,8 @@ export function startNaiveRestarter(options: NaiveRestarterOptions): ProxyUnderT
     markReady = resolve;
     failToStart = reject;
   });
+  // A failure nobody waits for any more (the replay already gave up on the start) is not a crash.
+  firstReady.catch(() => undefined);
   let everReady = false;
 
   function startLife(): void {

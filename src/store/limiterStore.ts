@@ -75,6 +75,7 @@ export class LimiterStore {
   private readonly selectState: Statement<[], StateRow>;
   private readonly updateState: Statement<Record<string, number | null>>;
   private readonly selectBuckets: Statement<[number], { start: number; input_tokens: number; output_tokens: number; requests: number }>;
+  private readonly sumBuckets: Statement<[number], { start: number | null; input_tokens: number | null; output_tokens: number | null; requests: number | null }>;
   private readonly upsertBucket: Statement<[number, number, number, number]>;
   private readonly insertRequest: Statement<[number, number, string, string, number, number, number, number]>;
   private readonly selectRequest: Statement<[number], { id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; outcome: string }>;
@@ -93,6 +94,9 @@ export class LimiterStore {
       `UPDATE limiter_state SET ${stateKeys.map((key) => `${stateColumns[key]} = @${key}`).join(', ')}, updated_at = @updatedAt WHERE id = 1`,
     );
     this.selectBuckets = db.prepare('SELECT start, input_tokens, output_tokens, requests FROM usage_buckets WHERE start >= ? ORDER BY start');
+    this.sumBuckets = db.prepare(
+      'SELECT MIN(start) AS start, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(requests) AS requests FROM usage_buckets WHERE start >= ?',
+    );
     this.upsertBucket = db.prepare(
       `INSERT INTO usage_buckets (start, input_tokens, output_tokens, requests) VALUES (?, ?, ?, ?)
        ON CONFLICT (start) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
@@ -144,6 +148,20 @@ export class LimiterStore {
       outputTokens: row.output_tokens,
       requests: row.requests,
     }));
+  }
+
+  /**
+   * The buckets from `oldestStart` on, summed into one. Returning a full window row by row costs
+   * about a microsecond per bucket in better-sqlite3; the sum is one row whatever the window holds.
+   */
+  bucketTotalsFrom(oldestStart: number): UsageBucket {
+    const row = this.sumBuckets.get(oldestStart);
+    return {
+      start: row?.start ?? oldestStart,
+      inputTokens: row?.input_tokens ?? 0,
+      outputTokens: row?.output_tokens ?? 0,
+      requests: row?.requests ?? 0,
+    };
   }
 
   addToBucket(start: number, inputTokens: number, outputTokens: number, requests: number): void {

@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import type { LogFormat } from '../proxy/log.js';
 import type { WorkerCommand } from './workerCommand.js';
 import { passThrough } from './workerOutput.js';
@@ -33,7 +32,10 @@ export interface WorkerOutputOptions {
  * in the terminal reaches only the supervisor, which decides how the worker stops; if the
  * supervisor dies, the worker sees the channel close and stops by itself.
  */
-export function startWorker(command: WorkerCommand, output: WorkerOutputOptions): WorkerProcess {
+export async function startWorker(command: WorkerCommand, output: WorkerOutputOptions): Promise<WorkerProcess> {
+  // Loaded on first use: every CLI command, the worker started at each restart included, imports
+  // this module's neighbours, and execa alone takes longer to load than the rest of the worker.
+  const { execa } = await import('execa');
   const subprocess = execa(command.file, [...command.args], {
     ipc: true,
     stdin: 'ignore',

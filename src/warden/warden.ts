@@ -5,6 +5,7 @@ import { adoptConfiguredBudgets, adoptReportedLimits, considerRaise, type Budget
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
+import { checkpointPassive, deferCheckpoints } from '../store/checkpoint.js';
 import { isStoreWriteFailure } from '../store/errors.js';
 import { LimiterStore, type RequestRecord } from '../store/limiterStore.js';
 import { openDatabase, type Durability } from '../store/open.js';
@@ -62,6 +63,7 @@ export class Warden {
   private readonly random: () => number;
   private readonly pid: number;
   private readonly widthMs: number;
+  private readonly runImmediate: <T>(work: () => T) => T;
   private pendingRefusals = { cooldown: 0, budget: 0 };
 
   private constructor(
@@ -71,6 +73,10 @@ export class Warden {
     options: WardenOptions,
   ) {
     this.store = new LimiterStore(db);
+    deferCheckpoints(db);
+    // One transaction function for every event: better-sqlite3 builds four wrappers on each
+    // transaction() call, which costs more than all of an admit's queries.
+    this.runImmediate = db.transaction((work: () => unknown) => work()).immediate as <T>(work: () => T) => T;
     this.random = options.random ?? Math.random;
     this.pid = options.pid ?? process.pid;
     this.widthMs = bucketWidthFor(policy.windowMs);
@@ -106,7 +112,7 @@ export class Warden {
   private transaction<T>(work: (now: number) => T): T {
     const now = this.clock();
     try {
-      return this.db.transaction(() => work(now)).immediate();
+      return this.runImmediate(() => work(now));
     } catch (error) {
       if (isStoreWriteFailure(error)) {
         throw new StoreUnavailableError(`the rate-limit store cannot be written (${(error as Error).message})`);
@@ -116,11 +122,13 @@ export class Warden {
   }
 
   private windowUsage(now: number): WindowUsage {
-    return sumWindow(this.store.bucketsFrom(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs)), this.policy.tokenMetric);
+    return sumWindow([this.store.bucketTotalsFrom(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs))], this.policy.tokenMetric);
   }
 
   private commit(before: LimiterState, after: LimiterState, adjustments: readonly BudgetAdjustment[], now: number): void {
-    if (after !== before) this.store.writeState(after, now);
+    // Core returns a fresh object even when nothing moved (every success "resets" a count that
+    // is already zero); writing it anyway would add a page to every settle's commit.
+    if (!sameState(before, after)) this.store.writeState(after, now);
     for (const adjustment of adjustments) this.store.recordAdjustment(now, adjustment);
   }
 
@@ -135,8 +143,11 @@ export class Warden {
   admit(input: AdmitInput): Admission {
     const admission = this.transaction((now): Admission => {
       const state = this.store.readState();
-      const buckets = this.store.bucketsFrom(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs));
-      const decision = decideAdmission(state, buckets, input.estimate, now, this.policy);
+      const oldest = oldestBucketInWindow(now, this.policy.windowMs, this.widthMs);
+      // Admit or refuse depends on the window's totals alone, so the request path reads one
+      // aggregate row; the buckets themselves are read only to time a budget refusal.
+      let decision = decideAdmission(state, [this.store.bucketTotalsFrom(oldest)], input.estimate, now, this.policy);
+      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, this.store.bucketsFrom(oldest), input.estimate, now, this.policy);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
       const bucketStart = bucketStartFor(now, this.widthMs);
       const requestId = this.store.insertAdmitted({
@@ -208,12 +219,13 @@ export class Warden {
     });
   }
 
-  /** Periodic: the controller, the window calibration sample, refusal counts, retention. */
+  /** Periodic: the controller, the window calibration sample, refusal counts, retention, the WAL checkpoint. */
   tick(): TickResult {
     const refusals = this.pendingRefusals;
     this.pendingRefusals = { cooldown: 0, budget: 0 };
+    let result: TickResult;
     try {
-      return this.transaction((now) => {
+      result = this.transaction((now) => {
         const state = this.store.readState();
         const usage = this.windowUsage(now);
         const raised = considerRaise(state, usage, now, this.policy);
@@ -245,6 +257,18 @@ export class Warden {
     } catch (error) {
       this.pendingRefusals.cooldown += refusals.cooldown;
       this.pendingRefusals.budget += refusals.budget;
+      throw error;
+    }
+    this.checkpoint();
+    return result;
+  }
+
+  /** Outside any transaction: the periodic checkpoint that keeps admit and settle free of one (see store/checkpoint.ts). */
+  private checkpoint(): void {
+    try {
+      checkpointPassive(this.db);
+    } catch (error) {
+      if (isStoreWriteFailure(error)) throw new StoreUnavailableError(`the rate-limit store cannot be checkpointed (${(error as Error).message})`);
       throw error;
     }
   }
@@ -285,10 +309,13 @@ export class Warden {
 
   /** The reservation leaves the admission bucket; what was spent lands in the current one. */
   private moveReservation(request: RequestRecord, spent: TokenEstimate, now: number): void {
-    this.store.addToBucket(request.bucketStart, -request.estInputTokens, -request.estOutputTokens, 0);
-    if (spent.inputTokens !== 0 || spent.outputTokens !== 0) {
-      this.store.addToBucket(bucketStartFor(now, this.widthMs), spent.inputTokens, spent.outputTokens, 0);
+    const current = bucketStartFor(now, this.widthMs);
+    if (current === request.bucketStart) {
+      this.store.addToBucket(current, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
+      return;
     }
+    this.store.addToBucket(request.bucketStart, -request.estInputTokens, -request.estOutputTokens, 0);
+    if (spent.inputTokens !== 0 || spent.outputTokens !== 0) this.store.addToBucket(current, spent.inputTokens, spent.outputTokens, 0);
   }
 
   private adoptReported(state: LimiterState, reported: ReportedLimitsForBudget | null, now: number): { state: LimiterState; adjustments: BudgetAdjustment[] } {
@@ -315,6 +342,12 @@ export class Warden {
     if (sample !== null) this.store.recordSample(sample);
     return adopted;
   }
+}
+
+function sameState(a: LimiterState, b: LimiterState): boolean {
+  if (a === b) return true;
+  for (const key of Object.keys(a) as (keyof LimiterState)[]) if (a[key] !== b[key]) return false;
+  return true;
 }
 
 function estimateOf(request: RequestRecord): TokenEstimate {

@@ -1,5 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -28,10 +31,10 @@ async function sim(): Promise<SimUpstream> {
 }
 
 /** Starts `ratewarden run --no-supervise` and resolves with its URL once it says it listens. */
-async function startWorker(home: string, args: readonly string[], options: { ipc?: boolean } = {}): Promise<{ worker: ResultPromise; url: string; output: () => string }> {
+async function startWorker(home: string, args: readonly string[], options: { ipc?: boolean; env?: Record<string, string> } = {}): Promise<{ worker: ResultPromise; url: string; output: () => string }> {
   requireBuild();
   const worker = execa(binary, ['run', '--no-supervise', '--listen', '127.0.0.1:0', ...args], {
-    env: cliEnv(home),
+    env: cliEnv(home, options.env),
     extendEnv: false,
     reject: false,
     stdin: 'ignore',
@@ -97,6 +100,32 @@ describe('ratewarden run --no-supervise', () => {
     const { arrivals } = upstream.stats();
     expect(arrivals).toHaveLength(2);
     expect(arrivals[1]).toBeGreaterThanOrEqual(until);
+  });
+
+  it('forwards to an HTTPS upstream over one kept-alive connection', async () => {
+    const home = dirs.make();
+    const fixtures = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
+    let connections = 0;
+    const upstream = createHttpsServer({ key: readFileSync(join(fixtures, 'upstream-key.pem')), cert: readFileSync(join(fixtures, 'upstream-cert.pem')) }, (request, response) => {
+      request.resume();
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ type: 'message', usage: { input_tokens: 3, output_tokens: 4 } }));
+    });
+    upstream.on('secureConnection', () => {
+      connections += 1;
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (upstream.address() as AddressInfo).port;
+      const { url } = await startWorker(home, ['--db', join(home, 'rw.db'), '--upstream', `https://127.0.0.1:${port}`, '--provider', 'anthropic'], {
+        env: { NODE_EXTRA_CA_CERTS: join(fixtures, 'upstream-cert.pem') },
+      });
+      for (let index = 0; index < 3; index++) expect((await post(url)).status).toBe(200);
+      expect(connections).toBe(1);
+    } finally {
+      upstream.closeAllConnections();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    }
   });
 
   it('reports ready over IPC, answers its health check, and exits 0 when its supervisor goes away', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultLimiterPolicy } from '../../../src/core/types.js';
 import { StoreError, type StoreProblem } from '../../../src/store/errors.js';
+import { latestSchemaVersion, loadMigrations } from '../../../src/store/migrations.js';
 import { openDatabase, type OpenOptions } from '../../../src/store/open.js';
 import { Warden } from '../../../src/warden/warden.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
@@ -99,7 +100,7 @@ describe('a file that cannot be used is refused with one clear line and left exa
     const before = snapshot(dir);
 
     const error = expectClearRefusal(path, 'too-new');
-    expect(error.message).toMatch(/schema version 999, newer than this ratewarden understands \(1\); upgrade ratewarden/);
+    expect(error.message).toMatch(new RegExp(`schema version 999, newer than this ratewarden understands \\(${latestSchemaVersion(loadMigrations())}\\); upgrade ratewarden`));
     expect(refusal(path, { readonly: true }).problem).toBe('too-new');
     expect(() => Warden.open({ dbPath: path, policy: defaultLimiterPolicy, clock: () => 0 })).toThrow(/version 999/);
     expect(snapshot(dir)).toEqual(before);

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -79,6 +79,22 @@ describe('migrations', () => {
     expect(db.prepare('SELECT COUNT(*) AS n FROM limiter_state').get()).toEqual({ n: 1 });
   });
 
+  it('index every foreign key, so that deleting a request never scans the tables that point at it', () => {
+    const db = track(openDatabase(join(scratch.make(), 'ratewarden.db')));
+    const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+    const foreignKeys = tables.flatMap(({ name }) =>
+      db.prepare<[string], { from: string }>('SELECT "from" FROM pragma_foreign_key_list(?)').all(name).map((key) => ({ table: name, column: key.from })),
+    );
+    expect(foreignKeys).toContainEqual({ table: 'rate_limit_events', column: 'request_id' });
+    for (const { table, column } of foreignKeys) {
+      const leading = db
+        .prepare<[string], { name: string }>('SELECT ii.name FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii WHERE ii.seqno = 0')
+        .all(table)
+        .map((row) => row.name);
+      expect(leading, `an index on ${table}.${column}`).toContain(column);
+    }
+  });
+
   it('are not applied twice: reopening keeps the data', () => {
     const path = join(scratch.make(), 'ratewarden.db');
     const first = track(openDatabase(path));
@@ -93,15 +109,18 @@ describe('migrations', () => {
     const dir = scratch.make();
     const migrationsDir = join(dir, 'migrations');
     mkdirSync(migrationsDir);
-    copyFileSync(new URL('../../../migrations/001_init.sql', import.meta.url), join(migrationsDir, '001_init.sql'));
-    writeFileSync(join(migrationsDir, '002_more.sql'), 'CREATE TABLE extra (id INTEGER PRIMARY KEY);');
-    writeFileSync(join(migrationsDir, '003_broken.sql'), 'CREATE TABLE half_done (id INTEGER PRIMARY KEY); INSERT INTO no_such_table VALUES (1);');
+    const shipped = loadMigrations();
+    for (const migration of shipped) writeFileSync(join(migrationsDir, `${String(migration.version).padStart(3, '0')}_${migration.name}.sql`), migration.sql);
+    const latest = latestSchemaVersion(shipped);
+    const file = (version: number, name: string): string => join(migrationsDir, `${String(version).padStart(3, '0')}_${name}.sql`);
+    writeFileSync(file(latest + 1, 'more'), 'CREATE TABLE extra (id INTEGER PRIMARY KEY);');
+    writeFileSync(file(latest + 2, 'broken'), 'CREATE TABLE half_done (id INTEGER PRIMARY KEY); INSERT INTO no_such_table VALUES (1);');
     writeFileSync(join(migrationsDir, 'notes.txt'), 'not a migration');
     const db = track(openDatabase(join(dir, 'ratewarden.db')));
     const migrations = loadMigrations(migrationsDir);
-    expect(migrations.map((migration) => migration.version)).toEqual([1, 2, 3]);
+    expect(migrations.map((migration) => migration.version)).toEqual([...shipped.map((migration) => migration.version), latest + 1, latest + 2]);
     expect(() => applyMigrations(db, migrations)).toThrow(/no_such_table/);
-    expect(pragma(db, 'user_version')).toBe(2);
+    expect(pragma(db, 'user_version')).toBe(latest + 1);
     const names = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE name IN ('extra', 'half_done')").all();
     expect(names).toEqual([{ name: 'extra' }]);
   });

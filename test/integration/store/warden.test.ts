@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LimiterPolicy } from '../../../src/core/types.js';
@@ -186,6 +187,21 @@ describe('the controller through the warden', () => {
 });
 
 describe('settlement and housekeeping', () => {
+  it('replaces the reservation by the real usage, in the admission bucket or a later one', () => {
+    const dbPath = join(scratch.make(), 'ratewarden.db');
+    const clock = new FakeClock();
+    const warden = openWarden(dbPath, policyWith(), clock);
+    const sameBucket = admitted(warden.admit(request(100, 400)));
+    const laterBucket = admitted(warden.admit(request(100, 400)));
+    expect(warden.currentUsage()).toEqual({ tokens: 1_000, requests: 2 });
+    warden.settle(sameBucket, { outcome: 'ok', status: 200, usage: { inputTokens: 90, outputTokens: 10 } });
+    expect(warden.currentUsage()).toEqual({ tokens: 600, requests: 2 });
+    clock.advance(5_000);
+    warden.settle(laterBucket, { outcome: 'ok', status: 200, usage: { inputTokens: 120, outputTokens: 30 } });
+    expect(warden.currentUsage()).toEqual({ tokens: 250, requests: 2 });
+    expect(warden.db.prepare('SELECT input_tokens + output_tokens AS tokens FROM usage_buckets ORDER BY start').all()).toEqual([{ tokens: 100 }, { tokens: 150 }]);
+  });
+
   it('settling twice, or settling an unknown request, changes nothing', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
@@ -248,6 +264,17 @@ describe('settlement and housekeeping', () => {
     warden.admit(request(1, 1));
     warden.tick();
     expect(warden.db.prepare('SELECT refused_budget_total AS budget, refused_cooldown_total AS cooldown FROM limiter_state').get()).toEqual({ budget: 2, cooldown: 0 });
+  });
+
+  it('checkpoints the WAL into the database file at its tick, not at each commit', () => {
+    const dbPath = join(scratch.make(), 'ratewarden.db');
+    const clock = new FakeClock();
+    const warden = openWarden(dbPath, policyWith(), clock);
+    const before = statSync(dbPath).size;
+    for (let i = 0; i < 300; i++) admitted(warden.admit({ method: 'POST', path: `/v1/messages/${'x'.repeat(200)}`, estimate: { inputTokens: 1, outputTokens: 1 } }));
+    expect(statSync(dbPath).size).toBe(before);
+    warden.tick();
+    expect(statSync(dbPath).size).toBeGreaterThan(before);
   });
 
   it('prunes request rows after the retention period, keeping rate-limit events', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptSample, estimateLimit, median, type CalibrationSample, type SampleSummary } from '../../../src/core/calibration.js';
+import { acceptSample, estimateLimit, median, sampleToRecord, type CalibrationSample, type SampleSummary } from '../../../src/core/calibration.js';
 import { onUpstream429 } from '../../../src/core/settlement.js';
 import { policyWith, stateWith } from '../../helpers/limiterFixtures.js';
 
@@ -28,6 +28,13 @@ describe('calibration samples', () => {
     for (const kind of ['upstream-429', 'reported-limit', 'window'] as const) {
       expect(acceptSample(sample({ kind, tokens: 0, requests: 5 }))).toBeNull();
     }
+  });
+
+  it('stores no zero-token sample under the default policy; only the demo\'s unsafe switch keeps one', () => {
+    const empty = sample({ kind: 'window', tokens: 0 });
+    expect(sampleToRecord(empty, policyWith())).toBeNull();
+    expect(sampleToRecord(empty, policyWith({ unsafeRecordZeroTokenSamples: true }))).toBe(empty);
+    expect(sampleToRecord(sample({ tokens: 5 }), policyWith())).toMatchObject({ tokens: 5 });
   });
 
   it('accepts a sample with tokens unchanged', () => {

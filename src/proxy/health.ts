@@ -1,0 +1,41 @@
+import { cooldownPhase } from '../core/cooldown.js';
+import type { LimiterPolicy } from '../core/types.js';
+import { StoreUnavailableError } from '../warden/errors.js';
+import type { Clock } from '../warden/types.js';
+import type { Warden } from '../warden/warden.js';
+
+export type HealthReport = { status: 'ok' | 'unavailable' | 'stopping' } & Record<string, unknown>;
+
+export interface HealthSource {
+  warden: Warden;
+  policy: LimiterPolicy;
+  clock: Clock;
+  startedAt: number;
+  identity: { url: string; upstream: string; provider: string };
+  /** Writes the heartbeat: a health check that passes proves the store can be written. */
+  beat(): void;
+  inFlight(): number;
+  stopping(): boolean;
+}
+
+/** What `GET /_ratewarden/health` answers: ready (200), or why not (503). */
+export function healthReport(source: HealthSource): HealthReport {
+  if (source.stopping()) return { status: 'stopping', pid: process.pid };
+  try {
+    source.beat();
+    const now = source.clock();
+    const phase = cooldownPhase(source.warden.readState(), now, source.policy);
+    return {
+      status: 'ok',
+      pid: process.pid,
+      ...source.identity,
+      uptimeMs: now - source.startedAt,
+      breaker: phase.phase,
+      cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
+      inFlight: source.inFlight(),
+    };
+  } catch (error) {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    return { status: 'unavailable', pid: process.pid, error: error.message };
+  }
+}
