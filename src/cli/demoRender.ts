@@ -115,7 +115,6 @@ const rows: Row[] = [
   ['zero-token samples recorded', (figures) => count(figures.zeroTokenSamples)],
   ['token budget over the run', (figures, result) => sparkline(figures.budget, result.options.durationMs, result.tokenLimit)],
   ['', (figures) => budgetSummary(figures)],
-  ['requests that failed after the SDK’s retries', (figures) => `${count(figures.requestsFailed)} of ${count(figures.requests)}`],
 ];
 
 export function renderReplay(result: ReplayResult): string {

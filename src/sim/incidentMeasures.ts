@@ -1,5 +1,6 @@
 import type { CooldownRecord, TokenBudgetChange } from '../store/incidentView.js';
 import type { CrashRecord } from './crashInjector.js';
+import type { Storm } from './incidentSchedule.js';
 import { reachedUpstream, type AttemptRecord, type LoadCounts } from './loadGenerator.js';
 
 /** One worker life's records; a life that kept its state from the one before has none of its own. */
@@ -22,9 +23,11 @@ export interface RunRecord {
   calibratedBudget: number;
   attempts: readonly AttemptRecord[];
   load: LoadCounts;
-  upstream: { requests: number; rateLimited: number; receivedWhileExhausted: number; tokensServed: number };
+  upstream: { requests: number; rateLimited: number; receivedWhileExhausted: number };
   lives: readonly LifeRecords[];
   crashes: readonly CrashRecord[];
+  /** When the upstream refused everything, in ms from the start: it had no capacity then. */
+  storms: readonly Storm[];
   workersStarted: number;
   endedBy: string | null;
 }
@@ -37,6 +40,8 @@ export interface BudgetPoint {
 }
 
 export interface IncidentFigures {
+  /** Requests the upstream received. */
+  upstreamRequests: number;
   upstream429s: number;
   forwardedWhileExhausted: number;
   /** Admissions recorded inside a cooldown the run had started (whatever became of the process). */
@@ -51,15 +56,14 @@ export interface IncidentFigures {
   restarts: number;
   zeroTokenSamples: number;
   tokensServed: number;
+  /** What the upstream could have served: its limit per window over the time it was not storming. */
   capacityTokens: number;
   goodput: number;
   /** ms after the start at which the budget first stood at its calibrated value; null if never. */
   calibratedAfterMs: number | null;
   goodputOnceCalibrated: number | null;
-  requests: number;
-  requestsFailed: number;
-  localRefusals: Record<string, number>;
-  clientErrors: number;
+  /** What the clients got: answers, local refusals by reason, upstream 429s, errors. */
+  clients: LoadCounts;
   budget: BudgetPoint[];
   budgetCuts: number;
   budgetRaises: number;
@@ -113,6 +117,12 @@ function budgetTrajectory(run: RunRecord): { points: BudgetPoint[]; cuts: number
   };
 }
 
+/** The upstream's capacity from `from` to `to` (absolute times): nothing while it storms. */
+function capacityBetween(run: RunRecord, from: number, to: number): number {
+  const storming = run.storms.reduce((sum, storm) => sum + Math.max(0, Math.min(to, run.startedAt + storm.to) - Math.max(from, run.startedAt + storm.from)), 0);
+  return ((to - from - storming) * run.tokenLimit) / run.windowMs;
+}
+
 function tokensBetween(attempts: readonly AttemptRecord[], from: number, to: number): number {
   return attempts.reduce((sum, attempt) => (attempt.completedAt !== null && attempt.completedAt >= from && attempt.completedAt < to ? sum + attempt.tokens : sum), 0);
 }
@@ -135,18 +145,18 @@ export function measureIncident(run: RunRecord): IncidentFigures {
     if (!admittedAfter && !seenAfter) survived += 1;
   }
 
-  const durationMs = run.endedAt - run.startedAt;
-  const capacityPerMs = run.tokenLimit / run.windowMs;
+  const capacity = capacityBetween(run, run.startedAt, run.endedAt);
   const tokensServed = tokensBetween(run.attempts, run.startedAt, run.endedAt);
   const budget = budgetTrajectory(run);
   const calibration = budget.points.find((point) => point.tokens === run.calibratedBudget);
   const calibratedAfterMs = calibration === undefined ? null : calibration.at;
   // From one window after calibration: what was admitted before it has aged out by then.
   const steadyFrom = calibratedAfterMs === null ? null : run.startedAt + calibratedAfterMs + run.windowMs;
-  const goodputOnceCalibrated =
-    steadyFrom === null || steadyFrom >= run.endedAt ? null : tokensBetween(run.attempts, steadyFrom, run.endedAt) / ((run.endedAt - steadyFrom) * capacityPerMs);
+  const steadyCapacity = steadyFrom === null ? 0 : capacityBetween(run, steadyFrom, run.endedAt);
+  const goodputOnceCalibrated = steadyFrom === null || steadyCapacity <= 0 ? null : tokensBetween(run.attempts, steadyFrom, run.endedAt) / steadyCapacity;
 
   return {
+    upstreamRequests: run.upstream.requests,
     upstream429s: run.upstream.rateLimited,
     forwardedWhileExhausted: run.upstream.receivedWhileExhausted,
     forwardedDuringCooldown: admissions.filter((at) => intervalAt(intervals, at) !== undefined).length,
@@ -158,14 +168,11 @@ export function measureIncident(run: RunRecord): IncidentFigures {
     restarts: Math.max(0, run.workersStarted - 1),
     zeroTokenSamples: run.lives.reduce((sum, life) => sum + life.zeroTokenSamples, 0),
     tokensServed,
-    capacityTokens: Math.round(durationMs * capacityPerMs),
-    goodput: tokensServed / (durationMs * capacityPerMs),
+    capacityTokens: Math.round(capacity),
+    goodput: capacity > 0 ? tokensServed / capacity : 0,
     calibratedAfterMs,
     goodputOnceCalibrated,
-    requests: run.load.requests,
-    requestsFailed: run.load.failed,
-    localRefusals: run.load.localRefusals,
-    clientErrors: run.load.errors,
+    clients: run.load,
     budget: budget.points,
     budgetCuts: budget.cuts,
     budgetRaises: budget.raises,

@@ -8,7 +8,7 @@ import { crashSchedule, stormSchedule, type Storm } from './incidentSchedule.js'
 import { startCrashInjector, type CrashInjector } from './crashInjector.js';
 import { amnesiaWorkerArgs, loadProfile, naiveRestartDelayMs, ratewardenArgs, stormShape, upstreamShape, type ReplayOptions, type SetupName } from './incidentScenario.js';
 import type { LifeRecords, RunRecord } from './incidentMeasures.js';
-import { startLoad, type LoadCounts, type LoadGenerator } from './loadGenerator.js';
+import { emptyLoadCounts, startLoad, type LoadCounts, type LoadGenerator } from './loadGenerator.js';
 import { startNaiveRestarter, type WorkerLife } from './naiveRestarter.js';
 import type { ProxyUnderTest } from './proxyUnderTest.js';
 import { SeededRandom } from './seededRandom.js';
@@ -116,7 +116,7 @@ export async function runIncident(setup: SetupName, options: ReplayOptions, work
       phase,
       elapsedMs: startedAt === null ? 0 : Math.min(options.durationMs, Date.now() - startedAt),
       durationMs: options.durationMs,
-      load: load?.counts() ?? { requests: 0, attempts: 0, ok: 0, failed: 0, tokens: 0, upstream429: 0, localRefusals: {}, errors: 0 },
+      load: load?.counts() ?? emptyLoadCounts(),
       upstream429s: sim.stats().rateLimited,
       restarts: Math.max(0, running.workersStarted() - 1),
       crashes: injector?.crashes().filter((crash) => crash.pid !== null).length ?? 0,
@@ -125,7 +125,8 @@ export async function runIncident(setup: SetupName, options: ReplayOptions, work
     await within(proxy.firstReady, startDeadlineMs, `starting the ${setup} run's proxy`, signal);
 
     const startedAt = Date.now();
-    cancelStorms = scheduleStorms(upstream, stormSchedule(options.seed, stormShape(options.stormEveryMs), options.durationMs), startedAt);
+    const storms = stormSchedule(options.seed, stormShape(options.stormEveryMs), options.durationMs);
+    cancelStorms = scheduleStorms(upstream, storms, startedAt);
     injector = startCrashInjector(crashSchedule(options.seed, options.crashEveryMs, options.durationMs), startedAt, running.currentWorkerPid, Date.now);
     load = startLoad(`http://127.0.0.1:${port}`, loadProfile(options.clients), new SeededRandom(options.seed).fork('load'), Date.now);
     progressTimer = setInterval(() => onProgress(progress('running', startedAt)), progressEveryMs);
@@ -154,9 +155,10 @@ export async function runIncident(setup: SetupName, options: ReplayOptions, work
       calibratedBudget: Math.floor(upstreamShape.tokenLimit * settingsSchema.safetyMargin.default),
       attempts: load.attempts(),
       load: load.counts(),
-      upstream: { requests: stats.requests, rateLimited: stats.rateLimited, receivedWhileExhausted: stats.receivedWhileExhausted, tokensServed: stats.tokensServed },
+      upstream: { requests: stats.requests, rateLimited: stats.rateLimited, receivedWhileExhausted: stats.receivedWhileExhausted },
       lives,
       crashes,
+      storms,
       workersStarted,
       endedBy,
     };

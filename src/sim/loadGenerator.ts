@@ -62,6 +62,10 @@ export interface LoadCounts {
   errors: number;
 }
 
+export function emptyLoadCounts(): LoadCounts {
+  return { requests: 0, attempts: 0, ok: 0, failed: 0, tokens: 0, upstream429: 0, localRefusals: {}, errors: 0 };
+}
+
 export interface LoadGenerator {
   counts(): LoadCounts;
   attempts(): readonly AttemptRecord[];
@@ -193,7 +197,7 @@ export function startLoad(proxyUrl: string, profile: LoadProfile, random: Seeded
   // Every client's request and pause listen for the stop: two listeners each, by design.
   setMaxListeners(2 * profile.clients + 10, stopping.signal);
   const records: AttemptRecord[] = [];
-  const counts: LoadCounts = { requests: 0, attempts: 0, ok: 0, failed: 0, tokens: 0, upstream429: 0, localRefusals: {}, errors: 0 };
+  const counts = emptyLoadCounts();
 
   function tally(record: AttemptRecord): void {
     records.push(record);

@@ -26,7 +26,7 @@ describe('ratewarden demo', () => {
     const home = dirs.make();
     const tmp = dirs.make('ratewarden-demo-tmp-');
     // Seed 13 puts an upstream storm from about 6 s to 18 s, with crashes at about 10 s and 17 s inside it.
-    const result = await runCli(['demo', '--json', '--duration', '24s', '--seed', '13', '--crash-every', '6s', '--storm-every', '16s'], cliEnv(home, { TMPDIR: tmp }));
+    const result = await runCli(['demo', '--json', '--duration', '24s', '--seed', '13', '--crash-every', '6s', '--storm-every', '16s', '--clients', '12'], cliEnv(home, { TMPDIR: tmp }));
     expect(result.stderr).not.toMatch(/ratewarden: /);
     expect(result.exitCode).toBe(0);
     const replay = JSON.parse(result.stdout) as ReplayResult;

@@ -7,9 +7,9 @@ export const kill9Policy: LimiterPolicy = {
   ...defaultLimiterPolicy,
   // Long enough that nothing ages out while the test runs: usage may only grow.
   windowMs: 600_000,
-  // A 429 cuts the budget below the usage in the window, which would refuse every request until
-  // the long window ages out. The budget counts input tokens and the workload spends none, so
-  // the cut never binds and cooldowns keep coming and going.
+  // A 429 sets the token budget below the usage in the window, which would refuse every request
+  // until the long window ages out. The budget counts input tokens and the workload spends none,
+  // so no budget is ever learned, and cooldowns keep coming and going.
   tokenMetric: 'input',
   backoffBaseMs: 100,
   backoffMaxMs: 600,
@@ -31,5 +31,5 @@ export type Kill9Line = Kill9Report & { tokens: number; requests: number; cooldo
 /** Every token in the window, whatever the budget's metric counts, read the way the warden reads it. */
 export function totalWindowUsage(store: LimiterStore, now: number): WindowUsage {
   const oldest = oldestBucketInWindow(now, kill9Policy.windowMs, bucketWidthFor(kill9Policy.windowMs));
-  return sumWindow(store.bucketsFrom(oldest), 'total');
+  return sumWindow([store.bucketTotalsFrom(oldest)], 'total');
 }

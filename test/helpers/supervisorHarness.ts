@@ -121,6 +121,12 @@ export class SupervisorFixture {
     return new SupervisorStore(this.reader).recent(10_000).reverse();
   }
 
+  /** Rows of `processes` (the heartbeats), by role. */
+  processes(role: 'supervisor' | 'worker'): { pid: number; heartbeat_at: number }[] {
+    if (this.events().length === 0 || this.reader === null) return [];
+    return this.reader.prepare('SELECT pid, heartbeat_at FROM processes WHERE role = ?').all(role) as { pid: number; heartbeat_at: number }[];
+  }
+
   eventsOf(kind: SupervisorEventRecord['kind']): SupervisorEventRecord[] {
     return this.events().filter((event) => event.kind === kind);
   }

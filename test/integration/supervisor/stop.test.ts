@@ -19,15 +19,18 @@ function fixture(): SupervisorFixture {
 const fast = { restartSec: '50ms', restartMaxDelay: '400ms', startLimitBurst: 20, startLimitInterval: '30s' };
 
 describe('stopping', () => {
-  it('passes SIGTERM on to the worker, does not restart it, and exits 0', async () => {
+  it('passes SIGTERM on to the worker, does not restart it, and exits 0; its heartbeat row goes with it', async () => {
     const f = fixture();
     const run = f.supervise(fast, ['serve']);
     await f.waitForEvents('worker-ready', 1);
     const [worker] = f.workerPids();
+    expect(f.processes('supervisor')).toEqual([expect.objectContaining({ pid: run.pid })]);
     run.kill('SIGTERM');
     expect(await run.exit()).toEqual({ exitCode: 0, signal: undefined });
     expect(isAlive(worker as number)).toBe(false);
     expect(f.workerPids()).toHaveLength(1);
+    // A clean stop takes the supervisor's heartbeat row away.
+    expect(f.processes('supervisor')).toEqual([]);
     expect(f.events().at(-1)).toMatchObject({ kind: 'supervisor-stopped', detail: `stopped on SIGTERM: worker ${worker} ended with exit code 0` });
     expect(f.eventsOf('worker-failed')).toEqual([]);
   });

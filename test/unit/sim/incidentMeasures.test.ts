@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cooldownIntervals, measureIncident, type LifeRecords, type RunRecord } from '../../../src/sim/incidentMeasures.js';
-import type { AttemptRecord } from '../../../src/sim/loadGenerator.js';
+import { emptyLoadCounts, type AttemptRecord } from '../../../src/sim/loadGenerator.js';
 
 const t0 = 1_000_000;
 
@@ -20,10 +20,11 @@ function run(overrides: Partial<RunRecord> = {}): RunRecord {
     tokenLimit: 24_000,
     calibratedBudget: 21_600,
     attempts: [],
-    load: { requests: 0, attempts: 0, ok: 0, failed: 0, tokens: 0, upstream429: 0, localRefusals: {}, errors: 0 },
-    upstream: { requests: 0, rateLimited: 0, receivedWhileExhausted: 0, tokensServed: 0 },
+    load: emptyLoadCounts(),
+    upstream: { requests: 0, rateLimited: 0, receivedWhileExhausted: 0 },
     lives: [life()],
     crashes: [],
+    storms: [],
     workersStarted: 1,
     endedBy: null,
     ...overrides,
@@ -113,6 +114,19 @@ describe('measureIncident', () => {
     expect(figures.goodput).toBeCloseTo(144_000 / 240_000);
     expect(figures.calibratedAfterMs).toBe(1_000);
     expect(figures.goodputOnceCalibrated).toBeCloseTo(120_000 / ((53_000 * 24_000) / 6_000));
+  });
+
+  it('gives the upstream no capacity while it storms', () => {
+    const figures = measureIncident(
+      run({
+        storms: [{ from: 12_000, to: 24_000 }],
+        lives: [life({ budgetChanges: [{ at: t0 + 1_000, to: 21_600, reason: 'reported-limit' }] })],
+        attempts: [attempt({ tokens: 96_000, completedAt: t0 + 40_000 })],
+      }),
+    );
+    expect(figures.capacityTokens).toBe(192_000);
+    expect(figures.goodput).toBeCloseTo(0.5);
+    expect(figures.goodputOnceCalibrated).toBeCloseTo(96_000 / (((53_000 - 12_000) * 24_000) / 6_000));
   });
 
   it('draws the budget trajectory with the resets of lives that started empty', () => {
