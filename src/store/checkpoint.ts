@@ -3,9 +3,10 @@ import type { Database } from 'better-sqlite3';
 /**
  * A checkpoint copies committed pages from the WAL back into the database file. With
  * synchronous=NORMAL it syncs both files, which costs milliseconds, and SQLite's automatic
- * checkpoint (every 1000 pages) makes whichever commit crosses the line pay for it: about one
- * admit or settle in two hundred. The warden checkpoints from its periodic tick instead; the
- * automatic checkpoint stays as a backstop, at a threshold a ticking process never reaches.
+ * checkpoint (every 1000 pages) makes whichever commit crosses the line pay for it: one
+ * admit or settle in a few hundred. The warden checkpoints from its periodic tick instead; the
+ * automatic checkpoint stays as a backstop, at a threshold that a process ticking every second
+ * reaches only above a few thousand requests a second.
  */
 const backstopPages = 10_000;
 
