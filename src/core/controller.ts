@@ -55,6 +55,15 @@ export function budgetCeiling(state: LimiterState, kind: BudgetKind, policy: Lim
   return kind === 'tokens' ? policy.tokenBudget : policy.requestBudget;
 }
 
+/**
+ * The start of the current stretch of traffic, which the history gate measures. A window that
+ * passes without a single request ends a stretch: a proxy back after a long idle gap has no
+ * evidence about today's traffic, whatever it saw last week.
+ */
+export function trafficSince(stretchStart: number | null, requestsInWindow: number, now: number): number {
+  return stretchStart === null || requestsInWindow === 0 ? now : stretchStart;
+}
+
 export function evaluateGates(
   state: LimiterState,
   kind: BudgetKind,

@@ -36,6 +36,7 @@ export interface LimiterState {
   reportedTokenLimit: number | null;
   reportedRequestLimit: number | null;
   last429At: number | null;
+  /** Start of the current stretch of traffic (see trafficSince): what the history gate measures. */
   firstRequestAt: number | null;
   lastRaiseAt: number | null;
   lastWindowSampleAt: number | null;

@@ -1,7 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { decideAdmission } from '../core/admission.js';
 import { sampleToRecord } from '../core/calibration.js';
-import { adoptConfiguredBudgets, adoptReportedLimits, considerRaise, type BudgetAdjustment } from '../core/controller.js';
+import { adoptConfiguredBudgets, adoptReportedLimits, considerRaise, trafficSince, type BudgetAdjustment } from '../core/controller.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
@@ -146,7 +146,8 @@ export class Warden {
       const oldest = oldestBucketInWindow(now, this.policy.windowMs, this.widthMs);
       // Admit or refuse depends on the window's totals alone, so the request path reads one
       // aggregate row; the buckets themselves are read only to time a budget refusal.
-      let decision = decideAdmission(state, [this.store.bucketTotalsFrom(oldest)], input.estimate, now, this.policy);
+      const totals = this.store.bucketTotalsFrom(oldest);
+      let decision = decideAdmission(state, [totals], input.estimate, now, this.policy);
       if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, this.store.bucketsFrom(oldest), input.estimate, now, this.policy);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
       const bucketStart = bucketStartFor(now, this.widthMs);
@@ -161,7 +162,8 @@ export class Warden {
         workerPid: this.pid,
       });
       this.store.addToBucket(bucketStart, input.estimate.inputTokens, input.estimate.outputTokens, 1);
-      let next = state.firstRequestAt === null ? { ...state, firstRequestAt: now } : state;
+      const since = trafficSince(state.firstRequestAt, totals.requests, now);
+      let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
       if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };
       this.commit(state, next, [], now);
       return { kind: 'admitted', requestId, probe: decision.probe, reservedTokens: decision.reservedTokens };

@@ -7,6 +7,7 @@ import {
   considerRaise,
   cutAt429,
   evaluateGates,
+  trafficSince,
   type GateReport,
 } from '../../../src/core/controller.js';
 import { initialLimiterState, type LimiterState, type WindowUsage } from '../../../src/core/types.js';
@@ -142,6 +143,27 @@ describe('the seed bug: a fresh start that served one request must not raise', (
     }
     expect(firstRaiseAt).toBe(now + hour);
     expect(state.tokenBudget).toBeGreaterThan(1_000);
+  });
+});
+
+describe('the traffic history the history gate measures', () => {
+  it('starts at the first request ever', () => {
+    expect(trafficSince(null, 0, now)).toBe(now);
+  });
+
+  it('continues while every window holds a request', () => {
+    expect(trafficSince(now - 2 * hour, 1, now)).toBe(now - 2 * hour);
+  });
+
+  it('starts again after a window without a single request, however old the database', () => {
+    expect(trafficSince(now - 7 * 24 * hour, 0, now)).toBe(now);
+  });
+
+  it('so a proxy back from a long idle gap does not raise on its first request', () => {
+    const policy = policyWith({ tokenBudget: 1_000, tokenBudgetMax: 10_000 });
+    const weekOld: LimiterState = { ...ready, firstRequestAt: trafficSince(now - 7 * 24 * hour, 0, now) };
+    const result = considerRaise(weekOld, { tokens: 600, requests: 1 }, now + 60_000, policy);
+    expect(result.adjustments).toEqual([]);
   });
 });
 
