@@ -133,7 +133,7 @@ export function renderReplay(result: ReplayResult): string {
   const labelWidth = Math.max(...cells.map(([label]) => label.length)) + 2;
   const columnWidth = Math.max(14, ...cells.flatMap(([, ...values]) => values.map((value) => value.length + 2)));
   const titles = `${''.padEnd(labelWidth)}${setupNames.map((setup) => kleur.bold(setup.padEnd(columnWidth))).join('')}`;
-  const lines = cells.map(([label, ...values]) => `${label.padEnd(labelWidth)}${values.map((value) => value.padEnd(columnWidth)).join('')}`);
+  const lines = cells.map(([label, ...values]) => `${label.padEnd(labelWidth)}${values.map((value) => value.padEnd(columnWidth)).join('')}`.trimEnd());
   const endings = setupNames.flatMap((setup) => {
     const endedBy = result.runs[setup].endedBy;
     return endedBy === null ? [] : [kleur.yellow(`${setup}: ${endedBy}`)];

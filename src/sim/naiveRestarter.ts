@@ -11,6 +11,11 @@ export interface NaiveRestarterOptions {
   restartDelayMs: number;
 }
 
+export interface WorkerLife {
+  database: string;
+  startedAt: number;
+}
+
 /**
  * The amnesia run's supervisor, as systemd's `Restart=always` + `RestartSec=3` behaved: after
  * any exit, wait the same delay and start again, forever. ratewarden's own supervisor refuses to
@@ -18,11 +23,6 @@ export interface NaiveRestarterOptions {
  * own, so every restart forgets the usage, the cooldown and the budget, as in-memory state did;
  * the files stay until the end only so that the replay can count what each life did.
  */
-export interface WorkerLife {
-  database: string;
-  startedAt: number;
-}
-
 export function startNaiveRestarter(options: NaiveRestarterOptions): ProxyUnderTest & { lives(): readonly WorkerLife[] } {
   const lives: WorkerLife[] = [];
   let current: ChildProcess | null = null;

@@ -40,7 +40,7 @@ describe('ratewarden demo', () => {
     expect(ratewarden.cooldownsSurvivingCrash).toBe(ratewarden.crashesDuringCooldown);
     expect(ratewarden.zeroTokenSamples).toBe(0);
 
-    expect(amnesia.crashes).toBe(ratewarden.crashes);
+    expect(amnesia.crashes).toBeGreaterThanOrEqual(3);
     expect(amnesia.zeroTokenSamples).toBeGreaterThan(0);
     expect(amnesia.upstream429s).toBeGreaterThan(ratewarden.upstream429s);
 
