@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { settingNames, type Settings } from '../config/schema.js';
 import { runWorker } from '../proxy/worker.js';
-import { superviseWorker } from '../supervisor/supervise.js';
 import { addSettingOptions, resolveSettings } from './settingsOptions.js';
 
 interface RunOptions extends Record<string, unknown> {
@@ -13,7 +12,9 @@ interface RunOptions extends Record<string, unknown> {
  * `ratewarden run` under its supervisor, which starts `ratewarden run --no-supervise` with the
  * same arguments (everything after `run`) as its worker.
  */
-function runSupervised(settings: Settings): Promise<number> {
+async function runSupervised(settings: Settings): Promise<number> {
+  // Loaded only here: every restarted worker would otherwise pay for loading the supervisor.
+  const { superviseWorker } = await import('../supervisor/supervise.js');
   return superviseWorker({ settings, userArgs: process.argv.slice(3) });
 }
 

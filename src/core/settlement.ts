@@ -111,7 +111,11 @@ export function onUpstream429(
     cooldownUntil: now + cooldownMs,
     last429At: now,
   };
-  const cut = cutAt429(escalatedState, usageAt429, requestLimitExhausted, policy);
+  // A probe's 429 climbs the ladder but does not cut: the incident's first 429 already did, and
+  // the window behind a probe holds almost nothing, so a cut from it would collapse the budget.
+  const cut = request.probe
+    ? { state: escalatedState, adjustments: [] }
+    : cutAt429(escalatedState, usageAt429, requestLimitExhausted, policy);
   return { state: cut.state, escalated: true, cooldownMs, sample, adjustments: cut.adjustments };
 }
 

@@ -53,6 +53,15 @@ describe('upstream 429', () => {
     expect(decision.adjustments).toEqual([expect.objectContaining({ reason: 'cut', from: 1_000, to: 420 })]);
   });
 
+  it('does not cut the budget again at a probe that meets a 429: the window behind it is almost empty', () => {
+    const state = withProbe(firstIncident(stateWith({ tokenBudget: 1_000 })), 2, t0 + 30_100);
+    expect(state.tokenBudget).toBe(420);
+    const decision = onUpstream429(state, request(2, t0 + 30_100, true), null, { tokens: 5, requests: 1 }, false, t0 + 30_200, policy, 0);
+    expect(decision.escalated).toBe(true);
+    expect(decision.adjustments).toEqual([]);
+    expect(decision.state.tokenBudget).toBe(420);
+  });
+
   it('climbs the ladder while probes keep meeting 429s', () => {
     let state = firstIncident();
     let at = state.cooldownUntil as number;
