@@ -4,9 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Database } from 'better-sqlite3';
 import { execa, type ResultPromise } from 'execa';
+import { afterEach } from 'vitest';
 import { StoreError } from '../../src/store/errors.js';
 import { openDatabase } from '../../src/store/open.js';
 import { SupervisorStore, type SupervisorEventRecord } from '../../src/store/supervisorStore.js';
+import { ScratchDirs } from './scratchDir.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const superviseMain = fileURLToPath(new URL('./superviseMain.ts', import.meta.url));
@@ -151,4 +153,19 @@ export class SupervisorFixture {
     this.reader?.close();
     this.reader = null;
   }
+}
+
+/** A fixture per call, each stopped and its folder removed after every test of the file. */
+export function useSupervisorFixtures(): () => SupervisorFixture {
+  const scratch = new ScratchDirs();
+  const fixtures: SupervisorFixture[] = [];
+  afterEach(async () => {
+    for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
+    scratch.removeAll();
+  });
+  return () => {
+    const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
+    fixtures.push(made);
+    return made;
+  };
 }

@@ -1,23 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exitCodes } from '../../../src/cli/exitCodes.js';
 import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
-import { ScratchDirs } from '../../helpers/scratchDir.js';
-import { SupervisorFixture } from '../../helpers/supervisorHarness.js';
+import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
-const scratch = new ScratchDirs();
-const fixtures: SupervisorFixture[] = [];
-
-afterEach(async () => {
-  for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
-  scratch.removeAll();
-});
-
-function fixture(): SupervisorFixture {
-  const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
-  fixtures.push(made);
-  return made;
-}
+const fixture = useSupervisorFixtures();
 
 describe('the durable restart history', () => {
   it('is continued by a new supervisor on the same database: the count, the delay and the burst window', async () => {

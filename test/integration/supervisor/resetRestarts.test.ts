@@ -1,25 +1,12 @@
 // `ratewarden reset-restarts` and the give-up it releases, through the built CLI (run `npm run build` first).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exitCodes } from '../../../src/cli/exitCodes.js';
 import { openDatabase } from '../../../src/store/open.js';
-import { ScratchDirs } from '../../helpers/scratchDir.js';
-import { SupervisorFixture } from '../../helpers/supervisorHarness.js';
+import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
-const scratch = new ScratchDirs();
-const fixtures: SupervisorFixture[] = [];
-
-afterEach(async () => {
-  for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
-  scratch.removeAll();
-});
-
-function fixture(): SupervisorFixture {
-  const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
-  fixtures.push(made);
-  return made;
-}
+const fixture = useSupervisorFixtures();
 
 function auditRows(dbPath: string): { action: string; reason: string | null; detail: string }[] {
   const db = openDatabase(dbPath, { readonly: true });

@@ -1,21 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exitCodes } from '../../../src/cli/exitCodes.js';
-import { ScratchDirs } from '../../helpers/scratchDir.js';
-import { SupervisorFixture } from '../../helpers/supervisorHarness.js';
+import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
-const scratch = new ScratchDirs();
-const fixtures: SupervisorFixture[] = [];
-
-afterEach(async () => {
-  for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
-  scratch.removeAll();
-});
-
-function fixture(): SupervisorFixture {
-  const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
-  fixtures.push(made);
-  return made;
-}
+const fixture = useSupervisorFixtures();
 
 /** Scaled down: restarts in milliseconds, a burst limit the test does not reach unless it means to. */
 const fast = { restartSec: '50ms', restartMaxDelay: '400ms', startLimitBurst: 20, startLimitInterval: '30s', stableAfter: '10s' };

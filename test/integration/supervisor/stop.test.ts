@@ -1,20 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { ScratchDirs } from '../../helpers/scratchDir.js';
-import { eventually, isAlive, SupervisorFixture } from '../../helpers/supervisorHarness.js';
+import { describe, expect, it } from 'vitest';
+import { eventually, isAlive, useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
-const scratch = new ScratchDirs();
-const fixtures: SupervisorFixture[] = [];
-
-afterEach(async () => {
-  for (const fixture of fixtures.splice(0)) await fixture.cleanUp();
-  scratch.removeAll();
-});
-
-function fixture(): SupervisorFixture {
-  const made = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
-  fixtures.push(made);
-  return made;
-}
+const fixture = useSupervisorFixtures();
 
 const fast = { restartSec: '50ms', restartMaxDelay: '400ms', startLimitBurst: 20, startLimitInterval: '30s' };
 
