@@ -1,6 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { CalibrationSample, SampleKind, SampleSummary } from '../core/calibration.js';
 import type { BudgetAdjustment } from '../core/controller.js';
+import type { RateLimitEventRow } from '../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../core/types.js';
 
 interface StateRow {
@@ -57,18 +58,8 @@ export interface RequestRecord {
 
 export type RequestOutcome = 'ok' | 'upstream-error' | 'upstream-429' | 'unreachable' | 'timeout' | 'aborted';
 
-export interface RateLimitEventRecord {
-  at: number;
-  requestId: number | null;
-  retryAfterMs: number | null;
-  consecutive429s: number;
-  backoffLevel: number;
-  escalated: boolean;
-  cooldownMs: number;
-  cooldownUntil: number;
-  windowTokens: number;
-  windowRequests: number;
-}
+/** A row of `rate_limit_events`; status reads the same shape back. */
+export type RateLimitEventRecord = RateLimitEventRow;
 
 /** Typed statements over the limiter's tables. Callers own the transaction. */
 export class LimiterStore {
