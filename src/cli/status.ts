@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '../config/durations.js';
 import { ConfigError } from '../config/errors.js';
+import { maxDurationMs, maxDurationText } from '../config/fields.js';
 import { limiterPolicyFrom, restartPolicyFrom } from '../config/policy.js';
 import { settingNames, type SettingName, type Settings } from '../config/schema.js';
 import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
@@ -80,6 +81,7 @@ function watchInterval(watch: boolean | string | undefined): number | null {
   if (watch === true) return defaultWatchMs;
   const ms = parseDuration(watch);
   if (ms === null || ms <= 0) throw new ConfigError(`--watch: ${JSON.stringify(watch)} is not a duration; use e.g. 2s, 500ms`);
+  if (ms > maxDurationMs) throw new ConfigError(`--watch: ${JSON.stringify(watch)} is longer than the maximum of ${maxDurationText}; use e.g. 2s, 1m`);
   return ms;
 }
 
