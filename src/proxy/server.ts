@@ -141,6 +141,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   let ticker: Ticker;
   try {
     heartbeat.beat();
+    heartbeat.recordPolicy(policy);
     ticker = startTicker({ warden, heartbeat, refusals, log, clock, policy });
   } catch (error) {
     server.close();
