@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../config/durations.js';
 import { ConfigError } from '../config/errors.js';
+import { maxDurationMs, maxDurationText } from '../config/fields.js';
 import { defaultReplayOptions, scaled, type ReplayOptions } from '../sim/incidentScenario.js';
 import { runReplay } from '../sim/replay.js';
 import { chooseColour } from './colour.js';
@@ -23,6 +24,7 @@ function durationOption(flag: string, text: string, { allowZero }: { allowZero: 
   if (ms === null || ms < 0 || (!allowZero && ms < 1_000)) {
     throw new ConfigError(`${flag}: "${text}" is not a duration${allowZero ? '' : ' of at least 1s'}; use e.g. ${allowZero ? '12s, or 0 for none' : '45s'}`);
   }
+  if (ms > maxDurationMs) throw new ConfigError(`${flag}: "${text}" is longer than the maximum of ${maxDurationText}; use at most 596h`);
   return ms;
 }
 

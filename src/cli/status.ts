@@ -2,17 +2,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '../config/durations.js';
 import { ConfigError } from '../config/errors.js';
-import { limiterPolicyFrom, restartPolicyFrom } from '../config/policy.js';
+import { maxDurationMs, maxDurationText } from '../config/fields.js';
 import { settingNames, type SettingName, type Settings } from '../config/schema.js';
 import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
-import { heartbeatIntervalMs } from '../proxy/ticker.js';
 import { StatusView } from '../store/statusView.js';
-import { supervisorHeartbeatMs } from '../supervisor/supervise.js';
 import { readRestartSummary } from '../warden/supervisorLedger.js';
 import { chooseColour } from './colour.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';
 import { livePidsAmong } from './pidLiveness.js';
 import { resolveSettings } from './settingsOptions.js';
+import { heartbeatStaleAfterMs, readRunningPolicies } from './runningPolicies.js';
 import { renderStatus } from './statusRender.js';
 
 /** The settings status reads: the window, the limiter's policy, the supervisor's limits. */
@@ -38,8 +37,6 @@ const statusSettings: readonly SettingName[] = [
 ];
 
 const defaultWatchMs = 2_000;
-/** A process whose heartbeat is older than three of its periods is not counted as running. */
-const heartbeatStaleAfterMs = { worker: 3 * heartbeatIntervalMs, supervisor: 3 * supervisorHeartbeatMs };
 const recentCount = { adjustments: 5, rateLimitEvents: 5 };
 
 interface StatusOptions extends Record<string, unknown> {
@@ -80,21 +77,24 @@ function watchInterval(watch: boolean | string | undefined): number | null {
   if (watch === true) return defaultWatchMs;
   const ms = parseDuration(watch);
   if (ms === null || ms <= 0) throw new ConfigError(`--watch: ${JSON.stringify(watch)} is not a duration; use e.g. 2s, 500ms`);
+  if (ms > maxDurationMs) throw new ConfigError(`--watch: ${JSON.stringify(watch)} is longer than the maximum of ${maxDurationText}; use e.g. 2s, 1m`);
   return ms;
 }
 
 function readStatus(view: StatusView, settings: Settings): StatusReport {
   const now = Date.now();
-  const policy = limiterPolicyFrom(settings);
-  const snapshot = view.snapshot({ bucketsFrom: windowStartFor(now, policy), ...recentCount });
-  const restartHistory = readRestartSummary(view.db, restartPolicyFrom(settings), now);
+  const { limiter, restart } = readRunningPolicies(view, settings, now);
+  const snapshot = view.snapshot({ bucketsFrom: windowStartFor(now, limiter.policy), ...recentCount });
+  const restartHistory = readRestartSummary(view.db, restart.policy, now);
   return assembleStatus({
     database: settings.db as string,
     snapshot,
     now,
-    policy,
+    policy: limiter.policy,
     restartHistory,
-    startLimit: { startLimitBurst: settings.startLimitBurst, startLimitIntervalMs: settings.startLimitInterval },
+    startLimit: restart.policy,
+    policyOrigins: { worker: limiter.origin, supervisor: restart.origin },
+    restartPolicy: restart.policy,
     configuredUpstream: settings.upstream,
     heartbeatStaleAfterMs,
     livePids: livePidsAmong(snapshot.processes.map((row) => row.pid)),

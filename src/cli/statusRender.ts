@@ -3,6 +3,7 @@ import type { GateReport } from '../core/controller.js';
 import type { ProcessStatus } from '../core/processLiveness.js';
 import type { AdjustmentRow, GateSet, StatusReport } from '../core/statusReport.js';
 import { renderCalibrationLines } from './calibrationRender.js';
+import { limiterPolicyText, policyOriginText, restartPolicyText } from './policyRender.js';
 import { ago, clockTime, count, duration, heading, plural, row, share, usageBar } from './textFormat.js';
 
 const gateNames: readonly (keyof GateReport)[] = ['history', 'consumption', 'quiet', 'headroom', 'pace'];
@@ -153,6 +154,8 @@ export function renderStatus(report: StatusReport): string {
     row('upstream', upstreamLine(report)),
     row('worker', processLine(report.worker, report.generatedAt)),
     row('supervisor', processLine(report.supervisor, report.generatedAt)),
+    row('policy', `${limiterPolicyText(report.policy.worker.values)}  ${policyOriginText(report.policy.worker, 'worker', report.generatedAt)}`),
+    row('restarts', `${restartPolicyText(report.policy.supervisor.values)}  ${policyOriginText(report.policy.supervisor, 'supervisor', report.generatedAt)}`),
     '',
     ...windowLines(report),
     '',

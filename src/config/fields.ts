@@ -7,7 +7,8 @@ export interface Field<T> {
   example: string;
   describe: string;
   default: T;
-  parse(raw: unknown): { ok: true; value: T } | { ok: false };
+  /** `problem`: a failure that needs its own words (and may not echo the value, e.g. a secret). */
+  parse(raw: unknown): { ok: true; value: T } | { ok: false; problem?: string };
   /** The value as a user would write it (`60s`, `127.0.0.1:8787`), when that differs from its JSON. */
   format?(value: T): string;
   /**
@@ -19,6 +20,17 @@ export interface Field<T> {
 
 const fail = { ok: false } as const;
 const ok = <T>(value: T) => ({ ok: true, value }) as const;
+const problem = (text: string) => ({ ok: false, problem: text }) as const;
+
+/**
+ * The longest any duration setting may be: 2^31−1 ms (about 24.8 days), the longest a Node.js
+ * timer can wait. A longer delay fires at once (with a warning), which turned
+ * `--upstream-timeout 600h` into "every request times out" and a long liveness interval into
+ * a busy loop; so every duration is held to it, timer or not, for one rule that is easy to state.
+ */
+export const maxDurationMs = 2_147_483_647;
+/** maxDurationMs as a user writes it (parseDuration reads it back exactly). */
+export const maxDurationText = '596h31m23.647s';
 
 export function duration(defaultMs: number, describe: string, { allowZero = true } = {}): Field<number> {
   return {
@@ -30,6 +42,7 @@ export function duration(defaultMs: number, describe: string, { allowZero = true
     parse(raw) {
       const ms = typeof raw === 'number' && Number.isFinite(raw) ? raw : typeof raw === 'string' ? parseDuration(raw) : null;
       if (ms === null || ms < 0 || (!allowZero && ms === 0)) return fail;
+      if (ms > maxDurationMs) return problem(`${JSON.stringify(raw)} is longer than the maximum of ${maxDurationText} (2^31−1 ms, the longest a timer can wait); use at most 596h`);
       return ok(ms);
     },
   };
@@ -129,12 +142,20 @@ export function httpUrl(describe: string): Field<string | null> {
     default: null,
     parse(raw) {
       if (typeof raw !== 'string') return fail;
+      // Never echo a URL that may carry a password: not even a malformed one.
+      if (/^(?:[a-z][a-z0-9+.-]*:)?(?:\/\/)?[^/?#]*@/i.test(raw.trim())) {
+        return problem('the URL carries credentials (user:password@host), which ratewarden would neither send nor keep out of its output; remove them, the clients send their own API keys');
+      }
+      let url: URL;
       try {
-        const url = new URL(raw.trim());
-        return url.protocol === 'http:' || url.protocol === 'https:' ? ok(url.toString().replace(/\/$/, '')) : fail;
+        url = new URL(raw.trim());
       } catch {
         return fail;
       }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail;
+      if (url.username !== '' || url.password !== '') return problem('the URL carries credentials (user:password@host); remove them, the clients send their own API keys');
+      if (url.search !== '' || url.hash !== '') return problem(`${JSON.stringify(`${url.origin}${url.pathname}`)} has a query or fragment, which would not be sent; give only scheme, host and path prefix`);
+      return ok(url.toString().replace(/\/$/, ''));
     },
   };
 }

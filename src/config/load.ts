@@ -66,6 +66,7 @@ export function loadConfig({ flags, env, configPath }: LoadInput): ResolvedConfi
 function parseOrThrow(name: SettingName, field: Field<unknown>, raw: unknown, where: string): unknown {
   const parsed = field.parse(raw);
   if (parsed.ok) return parsed.value;
+  if (parsed.problem !== undefined) throw new ConfigError(`${kebabName(name)}: ${parsed.problem} (from ${where})`);
   throw new ConfigError(`${kebabName(name)}: ${JSON.stringify(raw)} is not ${field.expected}; ${field.example} (from ${where})`);
 }
 

@@ -9,6 +9,7 @@ export const settingsSchema = {
   db: text(null, 'SQLite database file (default: $XDG_STATE_HOME/ratewarden/ratewarden.db)', 'a file path', 'use e.g. /var/lib/ratewarden/ratewarden.db'),
   durability: choice(['normal', 'full'] as const, 'normal', 'synchronous=NORMAL survives a process kill; FULL also survives power loss'),
   logFormat: choice(['text', 'json'] as const, 'text', 'log lines as text or JSON'),
+  logRepeatInterval: duration(10_000, 'repeats of a per-request log line (a 503, an upstream error) within this are summarised in one line; 0 logs every one'),
 
   upstream: httpUrl('the rate-limited API to forward to'),
   listen: listenAddress({ host: '127.0.0.1', port: 8787 }, 'address the proxy listens on'),

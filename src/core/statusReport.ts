@@ -4,6 +4,8 @@ import type { SampleSummary } from './calibration.js';
 import { allOpen, budgetCeiling, evaluateGates, type BudgetKind, type GateReport } from './controller.js';
 import { cooldownPhase } from './cooldown.js';
 import { processStatus, type HeartbeatRow, type ProcessRole, type ProcessStatus } from './processLiveness.js';
+import type { RestartPolicy } from './restartPolicy.js';
+import type { PolicyOrigin } from './runningPolicy.js';
 import { supervisorHistoryReport, type RestartHistoryView, type SupervisorHistoryReport } from './supervisorReport.js';
 import type { LimiterPolicy, LimiterState, TokenMetric, UsageBucket } from './types.js';
 import { bucketWidthFor, oldestBucketInWindow, sumWindow } from './window.js';
@@ -65,6 +67,9 @@ export interface StatusInput {
   policy: LimiterPolicy;
   restartHistory: RestartHistoryView;
   startLimit: { startLimitBurst: number; startLimitIntervalMs: number };
+  /** Where `policy` and `restartPolicy` came from (core's runningPolicy). */
+  policyOrigins: { worker: PolicyOrigin; supervisor: PolicyOrigin };
+  restartPolicy: RestartPolicy;
   configuredUpstream: string | null;
   heartbeatStaleAfterMs: Readonly<Record<ProcessRole, number>>;
   livePids: ReadonlySet<number>;
@@ -78,6 +83,8 @@ export interface StatusReport {
   generatedAt: number;
   database: string;
   upstream: { url: string | null; from: 'worker' | 'configuration' | 'last-worker' | 'none' };
+  /** The policies every other field was computed with: the running processes' own, as they recorded them. */
+  policy: { worker: PolicyOrigin & { values: LimiterPolicy }; supervisor: PolicyOrigin & { values: RestartPolicy } };
   worker: ProcessStatus;
   supervisor: ProcessStatus & SupervisorHistoryReport;
   window: { lengthMs: number; tokenMetric: TokenMetric; tokensUsed: number; requestsUsed: number };
@@ -149,6 +156,10 @@ export function assembleStatus(input: StatusInput): StatusReport {
     generatedAt: now,
     database: input.database,
     upstream: upstreamOf(worker, input.configuredUpstream),
+    policy: {
+      worker: { ...input.policyOrigins.worker, values: input.policy },
+      supervisor: { ...input.policyOrigins.supervisor, values: input.restartPolicy },
+    },
     worker,
     supervisor: { ...processStatus('supervisor', liveness), ...supervisorHistoryReport(input.restartHistory, input.startLimit) },
     window: { lengthMs: policy.windowMs, tokenMetric: policy.tokenMetric, tokensUsed: usage.tokens, requestsUsed: usage.requests },

@@ -5,7 +5,7 @@ import type { Admission, Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 import { admitWithin } from './admission.js';
 import { forward, type ForwardSetup } from './forward.js';
-import { sendLocalReply } from './localReplies.js';
+import { sendLocalReply, type LocalReply } from './localReplies.js';
 import type { Logger } from './log.js';
 import { estimateRequest } from './providers/estimate.js';
 import type { ProviderName } from './providers/types.js';
@@ -15,7 +15,7 @@ import type { RefusalCounter } from './refusalCounter.js';
 import { readRequestBody } from './requestBody.js';
 import type { HealthReport } from './health.js';
 import { answerReserved } from './reserved.js';
-import { isReserved, parseTarget, upstreamPathFor } from './target.js';
+import { isReserved, parseTarget, upstreamPathFor, type TargetProblem } from './target.js';
 
 export interface RequestLimits {
   maxBodyBytes: number;
@@ -36,6 +36,11 @@ export interface ProxyRuntime {
   refusals: RefusalCounter;
   health: () => HealthReport;
 }
+
+const targetRefusal: Record<TargetProblem, LocalReply> = {
+  unsupported: { reason: 'unsupported-target', message: 'ratewarden forwards only requests for a path, such as POST /v1/messages' },
+  'climbs-out': { reason: 'path-climbs-out', message: 'the request path climbs above its root with ".." segments; send the path without them' },
+};
 
 const noTokens: TokenEstimate = { inputTokens: 0, outputTokens: 0 };
 
@@ -58,12 +63,13 @@ function sizeText(bytes: number): string {
 /** The request lifecycle of DESIGN.md: read, admit (or refuse locally), forward, settle. */
 export async function handleRequest(runtime: ProxyRuntime, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const { provider, warden, limits } = runtime;
-  const target = parseTarget(request.url);
-  if (target === null) {
+  const parsed = parseTarget(request.url);
+  if (!parsed.ok) {
     request.resume();
-    sendLocalReply(response, provider, { reason: 'unsupported-target', message: 'ratewarden forwards only requests for a path, such as POST /v1/messages' });
+    sendLocalReply(response, provider, targetRefusal[parsed.problem]);
     return;
   }
+  const { target } = parsed;
   if (isReserved(target.path)) {
     answerReserved(request, response, target.path, provider, runtime.health);
     return;

@@ -11,6 +11,7 @@ export type LocalReason =
   | 'upstream-timeout'
   | 'store-unavailable'
   | 'unsupported-target'
+  | 'path-climbs-out'
   | 'reserved-path'
   | 'stopping'
   | 'internal-error';
@@ -23,6 +24,7 @@ const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
   'upstream-timeout': { status: 504, kind: 'timeout' },
   'store-unavailable': { status: 503, kind: 'unavailable' },
   'unsupported-target': { status: 404, kind: 'not_found' },
+  'path-climbs-out': { status: 400, kind: 'bad_request' },
   'reserved-path': { status: 404, kind: 'not_found' },
   stopping: { status: 503, kind: 'unavailable' },
   'internal-error': { status: 500, kind: 'unavailable' },

@@ -1,3 +1,5 @@
+import { formatDuration } from '../config/durations.js';
+
 export type LogLevel = 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';
 
@@ -43,3 +45,90 @@ export const silentLogger: Logger = {
   warn: () => undefined,
   error: () => undefined,
 };
+
+/**
+ * Events that can happen once per request. A store that cannot be written or an upstream that
+ * is down would otherwise print one line for every request refused (282 lines for 282
+ * requests); these are summarised instead.
+ */
+export const perRequestEvents: ReadonlySet<string> = new Set(['store-unavailable', 'record-failed', 'upstream-unreachable', 'upstream-timeout', 'upstream-429', 'request-failed']);
+
+export interface RepeatSummaryOptions {
+  /** 0 logs every line. */
+  intervalMs: number;
+  events?: ReadonlySet<string>;
+  now?: () => number;
+}
+
+export interface SummarisingLogger extends Logger {
+  /** Logs the summaries still pending (at stop). */
+  flush(): void;
+}
+
+interface Repeats {
+  level: LogLevel;
+  event: string;
+  since: number;
+  count: number;
+  lastMessage: string;
+  lastFields: LogFields | undefined;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The first occurrence of a per-request event is logged at once; its repeats (same level and
+ * event) within the interval are counted and logged as ONE line when it ends —
+ * `store-unavailable ×281 more in the last 10s; the last: POST /v1/messages answered 503: …` —
+ * with the count in the `repeated` field of a JSON line. While the flood lasts, one summary per
+ * interval; once it stops, the next occurrence is logged at once again.
+ */
+export function summariseRepeats(inner: Logger, options: RepeatSummaryOptions): SummarisingLogger {
+  const { intervalMs, events = perRequestEvents, now = Date.now } = options;
+  const pending = new Map<string, Repeats>();
+
+  function summarise(key: string, final: boolean): void {
+    const repeats = pending.get(key);
+    if (repeats === undefined) return;
+    clearTimeout(repeats.timer);
+    const at = now();
+    if (repeats.count > 0) {
+      const message = `${repeats.event} ×${repeats.count} more in the last ${formatDuration(at - repeats.since)}; the last: ${repeats.lastMessage}`;
+      inner[repeats.level](repeats.event, message, { ...repeats.lastFields, repeated: repeats.count, sinceMs: at - repeats.since });
+    }
+    // A flood still going on opens the next interval; a quiet interval ends the summary.
+    if (repeats.count === 0 || final) pending.delete(key);
+    else pending.set(key, { ...repeats, since: at, count: 0, timer: schedule(key) });
+  }
+
+  function schedule(key: string): NodeJS.Timeout {
+    const timer = setTimeout(() => summarise(key, false), intervalMs);
+    timer.unref();
+    return timer;
+  }
+
+  function log(level: LogLevel, event: string, message: string, fields: LogFields | undefined): void {
+    if (intervalMs === 0 || !events.has(event)) {
+      inner[level](event, message, fields);
+      return;
+    }
+    const key = `${level} ${event}`;
+    const repeats = pending.get(key);
+    if (repeats === undefined) {
+      inner[level](event, message, fields);
+      pending.set(key, { level, event, since: now(), count: 0, lastMessage: message, lastFields: fields, timer: schedule(key) });
+      return;
+    }
+    repeats.count += 1;
+    repeats.lastMessage = message;
+    repeats.lastFields = fields;
+  }
+
+  return {
+    info: (event, message, fields) => log('info', event, message, fields),
+    warn: (event, message, fields) => log('warn', event, message, fields),
+    error: (event, message, fields) => log('error', event, message, fields),
+    flush() {
+      for (const key of [...pending.keys()]) summarise(key, true);
+    },
+  };
+}

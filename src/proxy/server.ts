@@ -11,7 +11,7 @@ import { healthReport } from './health.js';
 import { InFlightRequests } from './inFlight.js';
 import { checkListenAddress, urlFor } from './listenAddress.js';
 import { sendLocalReply } from './localReplies.js';
-import { silentLogger, type Logger } from './log.js';
+import { silentLogger, summariseRepeats, type Logger } from './log.js';
 import { detectProvider } from './providers/detect.js';
 import type { ProviderName } from './providers/types.js';
 import { RefusalCounter } from './refusalCounter.js';
@@ -74,7 +74,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const upstream = requireUpstream(settings);
   checkListenAddress(settings.listen, settings.allowRemote);
   const clock = options.clock ?? Date.now;
-  const log = options.log ?? silentLogger;
+  const log = summariseRepeats(options.log ?? silentLogger, { intervalMs: settings.logRepeatInterval, now: clock });
   const provider = detectProvider(upstream, settings.provider);
   const policy = limiterPolicyFrom(settings);
   const warden = Warden.open({ dbPath: settings.db as string, policy, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs });
@@ -141,6 +141,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   let ticker: Ticker;
   try {
     heartbeat.beat();
+    heartbeat.recordPolicy(policy);
     ticker = startTicker({ warden, heartbeat, refusals, log, clock, policy });
   } catch (error) {
     server.close();
@@ -165,6 +166,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     }
     transport.agent.destroy();
     warden.close();
+    log.flush();
     log.info('stopped', 'stopped; every request is settled and the database is closed');
   }
 

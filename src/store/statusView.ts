@@ -5,6 +5,7 @@ import type { BudgetKind, GateReport } from '../core/controller.js';
 import type { HeartbeatRow, ProcessRole } from '../core/processLiveness.js';
 import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../core/statusReport.js';
 import { LimiterStore } from './limiterStore.js';
+import { PolicyStore, type RecordedPolicyRow } from './policyStore.js';
 import { openDatabase } from './open.js';
 
 export interface SnapshotQuery {
@@ -47,6 +48,7 @@ export class StatusView {
     }
   >;
   private readonly selectLastAudit: Statement<[], OperatorActionRow>;
+  private readonly policies: PolicyStore;
 
   constructor(readonly db: Database) {
     this.limiter = new LimiterStore(db);
@@ -64,6 +66,7 @@ export class StatusView {
        FROM rate_limit_events ORDER BY at DESC, id DESC LIMIT ?`,
     );
     this.selectLastAudit = db.prepare('SELECT at, action, actor, reason FROM audit_log ORDER BY id DESC LIMIT 1');
+    this.policies = new PolicyStore(db);
   }
 
   /** Never creates, migrates or writes: a missing file is a StoreError naming it. */
@@ -93,6 +96,14 @@ export class StatusView {
         lastOperatorAction: this.selectLastAudit.get() ?? null,
       };
     }).deferred();
+  }
+
+  /**
+   * The policies the processes recorded when they started, with their heartbeats: what a reading
+   * command needs to pick the running proxy's policy before it reads anything that depends on it.
+   */
+  recordedPolicies(): { policies: RecordedPolicyRow[]; processes: HeartbeatRow[] } {
+    return this.db.transaction(() => ({ policies: this.policies.all(), processes: this.processes() })).deferred();
   }
 
   calibration(): CalibrationData {

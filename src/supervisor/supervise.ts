@@ -61,6 +61,7 @@ export async function superviseWorker(options: SuperviseOptions): Promise<number
   });
   const beat = (): void => loop.bestEffort('heartbeat', () => heartbeat.beat());
   beat();
+  loop.bestEffort('restart policy', () => heartbeat.recordPolicy(policy));
   const beating = setInterval(beat, supervisorHeartbeatMs);
   try {
     return await loop.run();

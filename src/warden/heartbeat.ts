@@ -1,5 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { isStoreWriteFailure } from '../store/errors.js';
+import { PolicyStore } from '../store/policyStore.js';
 import { ProcessStore, type ProcessInfo } from '../store/processStore.js';
 import { StoreUnavailableError } from './errors.js';
 import type { Clock } from './types.js';
@@ -7,6 +8,7 @@ import type { Clock } from './types.js';
 /** A process's heartbeat in `processes`, so that status can tell a live worker from a stale pid. */
 export class Heartbeat {
   private readonly store: ProcessStore;
+  private readonly policies: PolicyStore;
 
   constructor(
     private readonly db: Database,
@@ -14,10 +16,16 @@ export class Heartbeat {
     private readonly clock: Clock,
   ) {
     this.store = new ProcessStore(db);
+    this.policies = new PolicyStore(db);
   }
 
   beat(): void {
     this.write(() => this.store.beat(this.info, this.clock()));
+  }
+
+  /** Once at start: the policy this process runs with, which status and calibrate then show and use. */
+  recordPolicy(policy: object): void {
+    this.write(() => this.policies.record(this.info.role, this.info.pid, this.clock(), policy));
   }
 
   /** A clean stop removes the row: status then shows the process as stopped, not as silent. */

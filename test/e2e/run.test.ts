@@ -76,7 +76,7 @@ describe('ratewarden run --no-supervise', () => {
     const home = dirs.make();
     const db = join(home, 'ratewarden.db');
     const upstream = await sim();
-    const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--backoff-base', '4s'];
+    const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--backoff-base', '10s'];
 
     const first = await startWorker(home, args);
     upstream.setMode('always-429');
@@ -88,6 +88,8 @@ describe('ratewarden run --no-supervise', () => {
     first.worker.kill('SIGKILL');
     expect((await first.worker).signal).toBe('SIGKILL');
 
+    // The test's premise: the second worker is up inside the cooldown. Starting a worker takes
+    // well under a second; 10 s leaves room for a loaded machine.
     const second = await startWorker(home, args);
     expect(Date.now()).toBeLessThan(until);
     const refused = await post(second.url);

@@ -1,7 +1,16 @@
 /**
- * A child process for the two-process test: opens a warden on a shared file, waits for "go" on
- * stdin, then admits until the budget refuses it `stopAfterRejections` times in a row, settling
- * every other request at its estimate. Prints one JSON line with what it saw.
+ * A child process for the two-process test: opens a warden on a shared file and follows a
+ * handshake on stdin/stdout, so that both processes are admitting at once by construction:
+ *
+ *   child: "ready"            (the warden is open)
+ *   parent: "go"              (sent to both once both are ready)
+ *   child: admits ONE request, then "admitted-one"
+ *   parent: "race"            (sent to both once both have admitted one)
+ *   child: admits until the budget refuses it `stopAfterRejections` times in a row, settling
+ *          every other request at its estimate, then prints one JSON line with what it saw.
+ *
+ * Neither can use up the budget before the other has admitted: each holds at "admitted-one"
+ * until the other got there too.
  *
  * Usage: node --import tsx test/helpers/admitUntilFull.ts DB TOKEN_BUDGET|none REQUEST_BUDGET|none
  */
@@ -27,28 +36,48 @@ const warden = Warden.open({
 process.stdout.write('ready\n');
 
 const lines = createInterface({ input: process.stdin });
-lines.once('line', () => {
-  lines.close();
-  let admitted = 0;
-  let rejected = 0;
-  let unavailable = 0;
-  let rejectedInARow = 0;
-  while (rejectedInARow < stopAfterRejections) {
-    try {
-      const admission = warden.admit({ method: 'POST', path: '/v1/messages', estimate });
-      if (admission.kind === 'admitted') {
-        admitted += 1;
-        rejectedInARow = 0;
-        if (admitted % 2 === 0) warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: estimate });
-      } else {
-        rejected += 1;
-        rejectedInARow += 1;
-      }
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      unavailable += 1;
-    }
+// The iterator buffers lines, so none is lost between two awaits.
+const input = lines[Symbol.asyncIterator]();
+const nextLine = async (): Promise<void> => {
+  await input.next();
+};
+
+function admitOnce(): 'admitted' | 'rejected' | 'unavailable' {
+  try {
+    const admission = warden.admit({ method: 'POST', path: '/v1/messages', estimate });
+    if (admission.kind !== 'admitted') return 'rejected';
+    admitted += 1;
+    if (admitted % 2 === 0) warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: estimate });
+    return 'admitted';
+  } catch (error) {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    return 'unavailable';
   }
-  warden.close();
-  process.stdout.write(`${JSON.stringify({ pid: process.pid, admitted, rejected, unavailable })}\n`);
-});
+}
+
+let admitted = 0;
+let rejected = 0;
+let unavailable = 0;
+
+await nextLine();
+// The first admission: the budget is far from full, so anything but "admitted" is a failure to report.
+const first = admitOnce();
+if (first !== 'admitted') {
+  process.stderr.write(`the first admission was ${first}\n`);
+  process.exit(1);
+}
+process.stdout.write('admitted-one\n');
+
+await nextLine();
+lines.close();
+let rejectedInARow = 0;
+while (rejectedInARow < stopAfterRejections) {
+  const outcome = admitOnce();
+  if (outcome === 'admitted') rejectedInARow = 0;
+  else if (outcome === 'rejected') {
+    rejected += 1;
+    rejectedInARow += 1;
+  } else unavailable += 1;
+}
+warden.close();
+process.stdout.write(`${JSON.stringify({ pid: process.pid, admitted, rejected, unavailable })}\n`);

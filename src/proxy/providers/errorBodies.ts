@@ -1,6 +1,6 @@
 import type { ProviderName } from './types.js';
 
-export type LocalErrorKind = 'rate_limit' | 'overloaded' | 'bad_gateway' | 'timeout' | 'too_large' | 'unavailable' | 'not_found';
+export type LocalErrorKind = 'rate_limit' | 'overloaded' | 'bad_gateway' | 'timeout' | 'too_large' | 'unavailable' | 'not_found' | 'bad_request';
 
 /** The `error.type` values of Anthropic's error responses; SDKs pick the exception class from the status. */
 const ANTHROPIC_ERROR_TYPE: Record<LocalErrorKind, string> = {
@@ -11,6 +11,7 @@ const ANTHROPIC_ERROR_TYPE: Record<LocalErrorKind, string> = {
   too_large: 'request_too_large',
   unavailable: 'api_error',
   not_found: 'not_found_error',
+  bad_request: 'invalid_request_error',
 };
 
 const OPENAI_ERROR: Record<LocalErrorKind, { type: string; code: string }> = {
@@ -21,6 +22,7 @@ const OPENAI_ERROR: Record<LocalErrorKind, { type: string; code: string }> = {
   too_large: { type: 'invalid_request_error', code: 'request_too_large' },
   unavailable: { type: 'server_error', code: 'service_unavailable' },
   not_found: { type: 'invalid_request_error', code: 'not_found' },
+  bad_request: { type: 'invalid_request_error', code: 'invalid_request' },
 };
 
 export function localErrorBody(provider: ProviderName, kind: LocalErrorKind, message: string): string {

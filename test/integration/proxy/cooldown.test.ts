@@ -12,7 +12,7 @@ function untilPast(time: number): Promise<void> {
 describe('after an upstream 429', () => {
   it('passes the 429 through, then answers everything locally for the whole cooldown while the upstream sees nothing', async () => {
     const sim = await harness.sim({ retryAfterMode: 'none' });
-    const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', backoffBase: '1500ms' });
+    const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', backoffBase: '3s' });
     sim.setMode('always-429');
 
     const first = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
@@ -23,22 +23,22 @@ describe('after an upstream 429', () => {
 
     const { cooldownUntil, cooldownStartedAt } = proxy.warden.readState();
     expect(cooldownUntil).not.toBeNull();
-    expect((cooldownUntil as number) - (cooldownStartedAt as number)).toBe(1500);
+    expect((cooldownUntil as number) - (cooldownStartedAt as number)).toBe(3000);
+    // Back to back, well inside the cooldown (a local answer takes milliseconds; the margin is 1 s).
     let refused = 0;
-    while (Date.now() < (cooldownUntil as number) - 100) {
+    while (refused < 6 && Date.now() < (cooldownUntil as number) - 1_000) {
       const answer = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
       expect(answer.status).toBe(429);
       expect(answer.headers.get('x-ratewarden-reason')).toBe('cooldown');
       const retryAfterMs = Number(answer.headers.get('retry-after-ms'));
       expect(retryAfterMs).toBeGreaterThan(0);
-      expect(retryAfterMs).toBeLessThanOrEqual(1500);
+      expect(retryAfterMs).toBeLessThanOrEqual(3000);
       expect(Number(answer.headers.get('retry-after'))).toBe(Math.ceil(retryAfterMs / 1000));
       expect(answer.headers.get('ratelimit')).toMatch(/;r=0;t=\d+/);
       expect(await answer.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/cooling down/) } });
       refused += 1;
-      await sleep(50);
     }
-    expect(refused).toBeGreaterThan(5);
+    expect(refused).toBeGreaterThan(0);
     expect(sim.stats().requests).toBe(1);
 
     await untilPast(cooldownUntil as number);
@@ -49,22 +49,48 @@ describe('after an upstream 429', () => {
   });
 
   it('lets exactly one probe through when the cooldown ends, and holds the rest until it succeeds', async () => {
-    const sim = await harness.sim({ retryAfterMode: 'none' });
-    const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', backoffBase: '300ms' });
-    sim.setMode('always-429');
+    // A hand-written upstream: 429 first, then it holds the probe until the test releases it, so
+    // the other requests arrive while the probe is in flight by construction.
+    let limited = true;
+    let forwarded = 0;
+    let probeArrived: () => void = () => undefined;
+    const probeArrival = new Promise<void>((resolve) => {
+      probeArrived = resolve;
+    });
+    let releaseProbe: () => void = () => undefined;
+    const probeReleased = new Promise<void>((resolve) => {
+      releaseProbe = resolve;
+    });
+    const upstream = await harness.upstream((request, response) => {
+      request.resume();
+      forwarded += 1;
+      const answer = (status: number, body: unknown): void => {
+        response.writeHead(status, { 'content-type': 'application/json' });
+        response.end(JSON.stringify(body));
+      };
+      if (limited) return answer(429, { type: 'error', error: { type: 'rate_limit_error', message: 'limited' } });
+      if (request.url === '/hold') {
+        probeArrived();
+        void probeReleased.then(() => answer(200, { ok: true }));
+        return;
+      }
+      answer(200, { id: 'msg_1', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 5, output_tokens: 5 } });
+    });
+    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', backoffBase: '300ms' });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
-    sim.setMode('normal');
+    limited = false;
     await untilPast(proxy.warden.readState().cooldownUntil as number);
 
-    const probe = postJson(`${proxy.url}/slow?ms=600`, '{}');
-    await sleep(150);
+    const probe = postJson(`${proxy.url}/hold`, '{}');
+    await probeArrival;
     const held = await Promise.all([1, 2, 3].map(() => postJson(`${proxy.url}/v1/messages`, anthropicBody())));
     for (const answer of held) {
       expect(answer.status).toBe(429);
       expect(answer.headers.get('x-ratewarden-reason')).toBe('cooldown');
       expect(await answer.json()).toMatchObject({ error: { message: expect.stringMatching(/probe/) } });
     }
-    expect(sim.stats().requests).toBe(2);
+    expect(forwarded).toBe(2);
+    releaseProbe();
     expect((await probe).status).toBe(200);
 
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);

@@ -1,6 +1,5 @@
 import { request as httpRequest } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { openDatabase } from '../../../src/store/open.js';
 import { ProxyHarness, anthropicBody, postJson, rawRequest, recordedRequests } from './harness.js';
 
@@ -94,12 +93,29 @@ describe('when something goes wrong', () => {
   });
 
   it('on close, lets an in-flight request finish and settles it before the database closes', async () => {
-    const sim = await harness.sim();
-    const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', stopTimeout: '5s' });
-    const inFlight = rawRequest(proxy.url, { method: 'POST', path: '/slow?ms=400', headers: ['Content-Type', 'application/json'], body: '{}' });
-    await sleep(100);
+    // The upstream holds the request until the test lets it go: the close begins while it is in flight, by construction.
+    let arrived: () => void = () => undefined;
+    const arrival = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const upstream = await harness.upstream((request, response) => {
+      request.resume();
+      arrived();
+      void released.then(() => {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end('{"ok":true}');
+      });
+    });
+    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', stopTimeout: '30s' });
+    const inFlight = rawRequest(proxy.url, { method: 'POST', path: '/slow', headers: ['Content-Type', 'application/json'], body: '{}' });
+    await arrival;
     const closed = proxy.close();
     await expect(fetch(`${proxy.url}/v1/messages`, { method: 'POST', body: anthropicBody() })).rejects.toThrow();
+    release();
     expect((await inFlight).status).toBe(200);
     await closed;
     expect(recordedRequests(dbPath)).toMatchObject([{ path: '/slow', outcome: 'ok', status: 200 }]);
@@ -110,7 +126,8 @@ describe('when something goes wrong', () => {
     sim.setMode('hang');
     const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'anthropic' });
     const stuck = rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body: anthropicBody() }).catch(() => 'cut off');
-    await sleep(150);
+    // The close must begin once the request is in flight: wait until the upstream has it.
+    await vi.waitFor(() => expect(sim.lastRequest()).not.toBeNull(), { timeout: 20_000, interval: 20 });
     await proxy.close(300);
     expect(await stuck).toBe('cut off');
     expect(recordedRequests(dbPath)).toMatchObject([{ outcome: 'aborted', output_tokens: 30 }]);

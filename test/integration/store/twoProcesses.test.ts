@@ -33,22 +33,30 @@ function startWorker(dbPath: string, tokenBudget: string, requestBudget: string)
   return child;
 }
 
-function readyLine(child: ResultPromise): Promise<void> {
+/** Resolves when the child has printed `line` (on a line of its own) since it started. */
+function printed(child: ResultPromise, line: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = '';
     child.stdout?.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
-      if (seen.includes('ready\n')) resolve();
+      if (seen.split('\n').includes(line)) resolve();
     });
     child.catch(reject);
   });
 }
 
-/** Both processes open the same new file, wait at a barrier, then admit as fast as they can. */
+/**
+ * Both processes open the same new file; at a first barrier both start admitting; at a second
+ * one, each has admitted once and neither can have used up the budget; then both race. So both
+ * admit and both are admitting at once by construction, however the OS schedules them.
+ */
 async function race(dbPath: string, tokenBudget: string, requestBudget: string): Promise<WorkerReport[]> {
   const pair = [startWorker(dbPath, tokenBudget, requestBudget), startWorker(dbPath, tokenBudget, requestBudget)];
-  await Promise.all(pair.map(readyLine));
-  for (const child of pair) child.stdin?.end('go\n');
+  const admittedOne = pair.map((child) => printed(child, 'admitted-one'));
+  await Promise.all(pair.map((child) => printed(child, 'ready')));
+  for (const child of pair) child.stdin?.write('go\n');
+  await Promise.all(admittedOne);
+  for (const child of pair) child.stdin?.end('race\n');
   const results = await Promise.all(pair);
   return results.map((result) => JSON.parse(String(result.stdout).trim().split('\n').at(-1) as string) as WorkerReport);
 }
@@ -76,9 +84,9 @@ describe('two processes on one database file', () => {
     const db = recorded(dbPath);
     expect(db.requests).toBe(admitted);
     expect(db.tokens).toBeLessThanOrEqual(tokenBudget);
-    // Both processes really did admit, interleaved, on the one file.
+    // Both processes admitted on the one file (guaranteed by the barriers, not by luck).
     expect(reports.every((report) => report.admitted > 0)).toBe(true);
-    expect(db.switches).toBeGreaterThanOrEqual(2);
+    expect(db.switches).toBeGreaterThanOrEqual(1);
   });
 
   it('never admit beyond the request budget together', async () => {
@@ -91,6 +99,6 @@ describe('two processes on one database file', () => {
     const db = recorded(dbPath);
     expect(db.requests).toBe(requestBudget);
     expect(reports.every((report) => report.admitted > 0)).toBe(true);
-    expect(db.switches).toBeGreaterThanOrEqual(2);
+    expect(db.switches).toBeGreaterThanOrEqual(1);
   });
 });

@@ -15,3 +15,11 @@ describe('parseDuration', () => {
     expect(parseDuration('1m30s')).toBe(90_000);
   });
 });
+
+describe('the longest duration', () => {
+  it('is written the way parseDuration reads it back exactly', async () => {
+    const { maxDurationMs, maxDurationText } = await import('../../../src/config/fields.js');
+    expect(maxDurationMs).toBe(2 ** 31 - 1);
+    expect(parseDuration(maxDurationText)).toBe(maxDurationMs);
+  });
+});

@@ -41,6 +41,8 @@ function input(overrides: Partial<StatusInput> = {}): StatusInput {
     policy: defaultLimiterPolicy,
     restartHistory: quietHistory,
     startLimit: { startLimitBurst: 5, startLimitIntervalMs: 300_000 },
+    policyOrigins: { worker: { source: 'not-recorded', pid: null, writtenAt: null }, supervisor: { source: 'not-recorded', pid: null, writtenAt: null } },
+    restartPolicy: { restartSecMs: 10_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 300_000 },
     configuredUpstream: null,
     heartbeatStaleAfterMs: { worker: 6_000, supervisor: 15_000 },
     livePids: new Set(),

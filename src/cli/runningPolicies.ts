@@ -1,0 +1,31 @@
+import { limiterPolicyFrom, restartPolicyFrom } from '../config/policy.js';
+import type { Settings } from '../config/schema.js';
+import type { RestartPolicy } from '../core/restartPolicy.js';
+import { runningPolicy, type RunningPolicy } from '../core/runningPolicy.js';
+import type { LimiterPolicy } from '../core/types.js';
+import { heartbeatIntervalMs } from '../proxy/ticker.js';
+import type { StatusView } from '../store/statusView.js';
+import { supervisorHeartbeatMs } from '../supervisor/supervise.js';
+import { livePidsAmong } from './pidLiveness.js';
+
+/** A process whose heartbeat is older than three of its periods is not counted as running. */
+export const heartbeatStaleAfterMs = { worker: 3 * heartbeatIntervalMs, supervisor: 3 * supervisorHeartbeatMs };
+
+export interface RunningPolicies {
+  limiter: RunningPolicy<LimiterPolicy>;
+  restart: RunningPolicy<RestartPolicy>;
+}
+
+/**
+ * The policies the proxy's processes recorded when they started, over this command's own
+ * settings (which stand in only for what was never recorded): what status and calibrate show
+ * and compute with.
+ */
+export function readRunningPolicies(view: StatusView, settings: Settings, now: number): RunningPolicies {
+  const { policies, processes } = view.recordedPolicies();
+  const liveness = { rows: processes, now, staleAfterMs: heartbeatStaleAfterMs, livePids: livePidsAmong(processes.map((row) => row.pid)) };
+  return {
+    limiter: runningPolicy('worker', policies, liveness, limiterPolicyFrom(settings)),
+    restart: runningPolicy('supervisor', policies, liveness, restartPolicyFrom(settings)),
+  };
+}
