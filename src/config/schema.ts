@@ -13,7 +13,7 @@ export const settingsSchema = {
   upstream: httpUrl('the rate-limited API to forward to'),
   listen: listenAddress({ host: '127.0.0.1', port: 8787 }, 'address the proxy listens on'),
   allowRemote: flag(false, 'allow listening on a non-loopback address'),
-  provider: choice(['auto', 'anthropic', 'openai', 'generic'] as const, 'auto', 'API shape (auto: from the upstream host)'),
+  provider: choice(['auto', 'anthropic', 'openai', 'generic'] as const, 'auto', 'API shape of requests (auto: from each request’s path and headers, then the upstream host)'),
   maxBody: byteSize(10 * 1_048_576, 'largest request body accepted (larger: 413)'),
   maxWait: duration(0, 'how long a request refused for budget may wait for room instead'),
   stopTimeout: duration(30_000, 'on SIGTERM, how long in-flight requests may take to finish'),
