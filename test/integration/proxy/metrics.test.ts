@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../../src/store/open.js';
 import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
@@ -100,5 +101,19 @@ describe('GET /_ratewarden/metrics', () => {
     expect(head.status).toBe(200);
     expect(await head.text()).toBe('');
     expect(sim.stats().requests).toBe(0);
+  });
+});
+
+describe('the documented metric names', () => {
+  it('are exactly what a running proxy exposes, in docs/metrics.md and the Grafana dashboard', async () => {
+    const sim = await harness.sim();
+    const { proxy } = await harness.proxy({ upstream: sim.url, tokenBudget: '5000', requestBudget: '10' });
+    expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
+    const { scrape: metrics } = await scrape(proxy.url);
+    const exposed = new Set(metrics.families.map((family) => family.name).filter((name) => name.startsWith('ratewarden_')));
+    const named = (file: string): Set<string> =>
+      new Set([...readFileSync(new URL(`../../../docs/${file}`, import.meta.url), 'utf8').matchAll(/ratewarden_[a-z0-9_]+/g)].map(([name]) => name.replace(/_(bucket|sum|count)$/, '')));
+    expect([...named('metrics.md')].sort()).toEqual([...exposed].sort());
+    for (const name of named('grafana-dashboard.json')) expect(exposed).toContain(name);
   });
 });
