@@ -120,7 +120,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       const reason = localReasonOf(response);
       if (reason !== undefined) metrics.localReply(response.statusCode, reason);
     });
-    // Only for the answers given before (or instead of) the request's own handling.
+    // The provider of an answer given outside handleRequest, which chooses its own.
     const shape = () => providers({ path: (request.url ?? '').split('?')[0] ?? '', headers: request.headers });
     if (stopping) {
       request.resume();
