@@ -22,16 +22,26 @@ export interface ProviderAdapter {
   estimate(body: Buffer, defaultMaxTokens: number): RequestEstimate;
 }
 
-const HEADER_FAMILIES: readonly ProviderName[] = ['anthropic', 'openai'];
+/** How each family's rate-limit header names begin. */
+const HEADER_FAMILIES: readonly { family: ProviderName; prefix: string }[] = [
+  { family: 'anthropic', prefix: 'anthropic-ratelimit-' },
+  { family: 'openai', prefix: 'x-ratelimit-' },
+];
+
+function carries(headers: IncomingHttpHeaders, prefix: string): boolean {
+  for (const name in headers) if (name.startsWith(prefix)) return true;
+  return false;
+}
 
 /*
  * A gateway answers in the header family of whatever is behind it, whatever the request's
- * shape: Anthropic's OpenAI-compatible endpoint, or LiteLLM in front of either. Reading every
- * family costs a few header look-ups.
+ * shape: Anthropic's OpenAI-compatible endpoint, or LiteLLM in front of either. A family the
+ * answer does not carry is not read at all: this runs once per answer.
  */
 function readEveryFamily(own: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {
-  const others = HEADER_FAMILIES.filter((family) => family !== own).map((family) => readReportedLimits(family, headers, now));
-  return Object.assign({}, ...others, readReportedLimits(own, headers, now)) as ReportedLimits;
+  const others = HEADER_FAMILIES.filter(({ family, prefix }) => family !== own && carries(headers, prefix));
+  if (others.length === 0) return readReportedLimits(own, headers, now);
+  return Object.assign({}, ...others.map(({ family }) => readReportedLimits(family, headers, now)), readReportedLimits(own, headers, now)) as ReportedLimits;
 }
 
 function estimateFor(name: ProviderName, endpoint: EndpointKind, body: Buffer, defaultMaxTokens: number): RequestEstimate {
