@@ -17,6 +17,7 @@ import { metricsSourcesFor } from './metricsSources.js';
 import { providerChooser } from './providers/adapter.js';
 import type { ProviderName } from './providers/types.js';
 import { RefusalCounter } from './refusalCounter.js';
+import { parseTarget } from './target.js';
 import { startTicker, type Ticker } from './ticker.js';
 import { upstreamTransport } from './upstreamAgent.js';
 
@@ -121,7 +122,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       if (reason !== undefined) metrics.localReply(response.statusCode, reason);
     });
     // The provider of an answer given outside handleRequest, which chooses its own.
-    const shape = () => providers({ path: (request.url ?? '').split('?')[0] ?? '', headers: request.headers });
+    const shape = () => providers({ path: parseTarget(request.url)?.path ?? '', headers: request.headers });
     if (stopping) {
       request.resume();
       sendLocalReply(response, shape(), { reason: 'stopping', message: 'ratewarden is stopping; retry in a moment', close: true });
