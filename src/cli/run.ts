@@ -1,7 +1,7 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { settingNames, type Settings } from '../config/schema.js';
 import { runWorker } from '../proxy/worker.js';
-import { addSettingOptions, resolveSettings } from './settingsOptions.js';
+import { addSettingOptions, helpGroups, resolveSettings } from './settingsOptions.js';
 
 interface RunOptions extends Record<string, unknown> {
   /** commander's reading of `--no-supervise`: false when it was given. */
@@ -21,10 +21,12 @@ async function runSupervised(settings: Settings): Promise<number> {
 export function registerRun(program: Command): void {
   const command = program
     .command('run')
-    .description('run the proxy: point your clients at it instead of the upstream (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:8787)')
-    .option('--no-supervise', 'run the proxy worker alone in this process, for a host whose own service manager restarts it');
+    .description('run the proxy: point your clients at it instead of the upstream (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:8787)');
   // Every setting: the supervisor hands its worker the same command line, and status reads the same values.
   addSettingOptions(command, settingNames);
+  command.addOption(
+    new Option('--no-supervise', 'run the proxy worker alone in this process, for a host whose own service manager restarts it (default: supervised)').helpGroup(helpGroups.supervisor),
+  );
   command.addHelpText(
     'after',
     '\nExamples:\n  $ ratewarden run --upstream https://api.anthropic.com\n  $ ratewarden run --no-supervise --upstream https://api.openai.com --listen 127.0.0.1:8788 --token-budget 200000\n' +

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import type { Field } from '../config/fields.js';
 import { loadConfig, type ResolvedConfig } from '../config/load.js';
 import { kebabName, settingsSchema, type SettingName } from '../config/schema.js';
 
@@ -6,13 +7,82 @@ export interface CommonOptions {
   config?: string;
 }
 
-/** Adds `--config` and one flag per named setting, described from the schema. */
+export const helpGroups = {
+  general: 'General options:',
+  proxy: 'Proxy options:',
+  limits: 'Limits options:',
+  controller: 'Controller options:',
+  supervisor: 'Supervisor options:',
+} as const;
+
+type HelpGroup = keyof typeof helpGroups;
+
+/** Where each setting is listed in --help; a setting not named here is listed under general. */
+const GROUP_OF: Partial<Record<SettingName, HelpGroup>> = {
+  upstream: 'proxy',
+  listen: 'proxy',
+  allowRemote: 'proxy',
+  provider: 'proxy',
+  maxBody: 'proxy',
+  maxWait: 'proxy',
+  stopTimeout: 'proxy',
+  upstreamTimeout: 'proxy',
+  defaultMaxTokens: 'proxy',
+  window: 'limits',
+  tokenBudget: 'limits',
+  requestBudget: 'limits',
+  tokenMetric: 'limits',
+  safetyMargin: 'limits',
+  backoffBase: 'limits',
+  backoffMax: 'limits',
+  backoffJitter: 'limits',
+  probeTimeout: 'limits',
+  tokenBudgetMax: 'controller',
+  requestBudgetMax: 'controller',
+  minHistory: 'controller',
+  minConsumption: 'controller',
+  quietPeriod: 'controller',
+  raiseStep: 'controller',
+  cutFactor: 'controller',
+  restartSec: 'supervisor',
+  restartMaxDelay: 'supervisor',
+  stableAfter: 'supervisor',
+  startLimitBurst: 'supervisor',
+  startLimitInterval: 'supervisor',
+  startTimeout: 'supervisor',
+  livenessInterval: 'supervisor',
+  livenessMisses: 'supervisor',
+};
+
+/** Lists in the order settings are added to a command: the groups follow in that order. */
+const GROUP_ORDER: readonly HelpGroup[] = ['general', 'proxy', 'limits', 'controller', 'supervisor'];
+
+function groupOf(name: SettingName): HelpGroup {
+  return GROUP_OF[name] ?? 'general';
+}
+
+function defaultText(field: Field<unknown>): string {
+  if (field.defaultHelp !== undefined) return field.defaultHelp;
+  if (field.default === null) return 'none';
+  if (typeof field.default === 'boolean') return field.default ? 'on' : 'off';
+  return field.format !== undefined ? field.format(field.default) : String(field.default);
+}
+
+/** `describe (default: 60s; more than 0, e.g. 300ms, 10s, 5m, 1h)`: every help line answers both. */
+export function helpLine(field: Field<unknown>): string {
+  const facts = [`default: ${defaultText(field)}`, ...(field.allowed === undefined ? [] : [field.allowed])];
+  return `${field.describe} (${facts.join('; ')})`;
+}
+
+/** Adds `--config` and one flag per named setting, described from the schema and grouped for --help. */
 export function addSettingOptions(command: Command, names: readonly SettingName[]): Command {
-  command.option('--config <path>', 'config file (default: $XDG_CONFIG_HOME/ratewarden/config.json)');
-  for (const name of names) {
-    const field = settingsSchema[name];
+  command.addOption(new Option('--config <path>', 'config file (default: $XDG_CONFIG_HOME/ratewarden/config.json)').helpGroup(helpGroups.general));
+  command.addHelpOption(new Option('-h, --help', 'display help for command').helpGroup(helpGroups.general));
+  const ordered = GROUP_ORDER.flatMap((group) => names.filter((name) => groupOf(name) === group));
+  for (const name of ordered) {
+    const field: Field<unknown> = settingsSchema[name];
     const isFlag = typeof field.default === 'boolean';
-    const option = new Option(isFlag ? `--${kebabName(name)}` : `--${kebabName(name)} <value>`, field.describe);
+    const option = new Option(isFlag ? `--${kebabName(name)}` : `--${kebabName(name)} ${field.placeholder}`, helpLine(field)).helpGroup(helpGroups[groupOf(name)]);
     if (field.unsafe === true) option.hideHelp();
     command.addOption(option);
   }

@@ -7,6 +7,12 @@ export interface Field<T> {
   example: string;
   describe: string;
   default: T;
+  /** How --help names the value after the flag: `<duration>`, `<auto|anthropic|openai|generic>`. */
+  placeholder: string;
+  /** The values --help says are allowed, when the placeholder alone does not say. */
+  allowed?: string;
+  /** The default as --help shows it, when it is not simply the formatted value. */
+  defaultHelp?: string;
   /** `problem`: a failure that needs its own words (and may not echo the value, e.g. a secret). */
   parse(raw: unknown): { ok: true; value: T } | { ok: false; problem?: string };
   /** The value as a user would write it (`60s`, `127.0.0.1:8787`), when that differs from its JSON. */
@@ -38,6 +44,8 @@ export function duration(defaultMs: number, describe: string, { allowZero = true
     example: 'use e.g. 60s, 5m',
     describe,
     default: defaultMs,
+    placeholder: '<duration>',
+    allowed: `${allowZero ? '≥ 0' : '> 0'}, e.g. 300ms, 10s, 5m, 1h`,
     format: formatDuration,
     parse(raw) {
       const ms = typeof raw === 'number' && Number.isFinite(raw) ? raw : typeof raw === 'string' ? parseDuration(raw) : null;
@@ -54,6 +62,8 @@ export function integer(defaultValue: number, describe: string, min = 0): Field<
     example: `use e.g. ${Math.max(min, 5)}`,
     describe,
     default: defaultValue,
+    placeholder: '<n>',
+    allowed: `a whole number ≥ ${min}`,
     parse(raw) {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
       return Number.isSafeInteger(n) && n >= min ? ok(n) : fail;
@@ -68,6 +78,8 @@ export function optionalCount(describe: string): Field<number | null> {
     example: 'use e.g. 40000, or none',
     describe,
     default: null,
+    placeholder: '<n|none>',
+    allowed: 'a whole number > 0, or none',
     parse(raw) {
       if (raw === null || raw === 'none' || raw === '') return ok(null);
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : NaN;
@@ -82,6 +94,8 @@ export function fraction(defaultValue: number, describe: string, { min = 0, max 
     example: `use e.g. ${defaultValue}`,
     describe,
     default: defaultValue,
+    placeholder: '<number>',
+    allowed: `${inclusiveMin ? '≥' : '>'} ${min} and ≤ ${max}`,
     parse(raw) {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
       const aboveMin = inclusiveMin ? n >= min : n > min;
@@ -96,6 +110,8 @@ export function choice<const T extends string>(values: readonly T[], defaultValu
     example: `use e.g. ${defaultValue}`,
     describe,
     default: defaultValue,
+    placeholder: '<choice>',
+    allowed: `one of ${values.join(', ')}`,
     parse(raw) {
       return typeof raw === 'string' && (values as readonly string[]).includes(raw) ? ok(raw as T) : fail;
     },
@@ -108,6 +124,7 @@ export function flag(defaultValue: boolean, describe: string): Field<boolean> {
     example: 'use true or false',
     describe,
     default: defaultValue,
+    placeholder: '',
     parse(raw) {
       if (typeof raw === 'boolean') return ok(raw);
       if (raw === 'true' || raw === '1' || raw === 'yes') return ok(true);
@@ -122,12 +139,18 @@ export function unsafeFlag(describe: string): Field<boolean> {
   return { ...flag(false, describe), unsafe: true };
 }
 
-export function text(defaultValue: string | null, describe: string, expected = 'a non-empty string', example = ''): Field<string | null> {
+export function text(
+  defaultValue: string | null,
+  describe: string,
+  { expected = 'a non-empty string', example = '', placeholder = '<text>', defaultHelp }: { expected?: string; example?: string; placeholder?: string; defaultHelp?: string } = {},
+): Field<string | null> {
   return {
     expected,
     example,
     describe,
     default: defaultValue,
+    placeholder,
+    defaultHelp,
     parse(raw) {
       return typeof raw === 'string' && raw.trim() !== '' ? ok(raw.trim()) : fail;
     },
@@ -140,6 +163,9 @@ export function httpUrl(describe: string): Field<string | null> {
     example: 'use e.g. https://api.anthropic.com',
     describe,
     default: null,
+    placeholder: '<url>',
+    allowed: 'an http:// or https:// URL, e.g. https://api.anthropic.com',
+    defaultHelp: 'none; run needs one',
     parse(raw) {
       if (typeof raw !== 'string') return fail;
       // Never echo a URL that may carry a password: not even a malformed one.
@@ -171,6 +197,8 @@ export function listenAddress(defaultValue: ListenAddress, describe: string): Fi
     example: 'use e.g. 127.0.0.1:8787, [::1]:8787, or 127.0.0.1:0 for any free port',
     describe,
     default: defaultValue,
+    placeholder: '<host:port>',
+    allowed: '[::1]:8787 for IPv6, port 0 for any free port',
     parse(raw) {
       if (typeof raw !== 'string') return fail;
       const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(raw.trim());
@@ -188,6 +216,8 @@ export function byteSize(defaultBytes: number, describe: string): Field<number> 
     example: 'use e.g. 512kb, 10mb',
     describe,
     default: defaultBytes,
+    placeholder: '<size>',
+    allowed: '> 0, e.g. 512kb, 10mb',
     parse(raw) {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' ? parseByteSize(raw) : null;
       return n !== null && Number.isSafeInteger(n) && n > 0 ? ok(n) : fail;

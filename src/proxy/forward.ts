@@ -1,6 +1,7 @@
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { createUsageTap, type UsageTap } from './providers/usageTap.js';
-import type { ProviderName, TokenUsage } from './providers/types.js';
+import type { ProviderAdapter } from './providers/adapter.js';
+import type { UsageTap } from './providers/usageTap.js';
+import type { TokenUsage } from './providers/types.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { sendLocalReply } from './localReplies.js';
 import type { UpstreamTransport } from './upstreamAgent.js';
@@ -17,7 +18,6 @@ export interface ExchangeRecorder {
 
 export interface ForwardSetup {
   upstream: URL;
-  provider: ProviderName;
   transport: UpstreamTransport;
   upstreamTimeoutMs: number;
 }
@@ -29,6 +29,8 @@ export interface ForwardInput {
   /** Null when the client sent no body framing; then none is sent upstream either. */
   bodyLength: number | null;
   upstreamPath: string;
+  /** The request's provider, chosen once by the server. */
+  provider: ProviderAdapter;
 }
 
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
@@ -44,8 +46,8 @@ function errorCode(error: Error): string {
  * outcome reported.
  */
 export function forward(setup: ForwardSetup, input: ForwardInput, recorder: ExchangeRecorder): Promise<void> {
-  const { upstream, provider, transport } = setup;
-  const { request, response, body, bodyLength } = input;
+  const { upstream, transport } = setup;
+  const { request, response, body, bodyLength, provider } = input;
   const headers = upstreamRequestHeaders(request.rawHeaders, upstream.host, bodyLength);
 
   return new Promise<void>((resolve) => {
@@ -110,7 +112,7 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
       if (status === 429) report(() => recorder.rateLimited(answer.headers));
       response.writeHead(status, answer.statusMessage, clientResponseHeaders(answer.rawHeaders));
       const tap: UsageTap | null =
-        status === 429 ? null : createUsageTap({ provider, contentType: answer.headers['content-type'], contentEncoding: answer.headers['content-encoding'] });
+        status === 429 ? null : provider.usageTap({ contentType: answer.headers['content-type'], contentEncoding: answer.headers['content-encoding'] });
       if (tap !== null) answer.on('data', (chunk: Buffer) => tap.write(chunk));
       answer.pipe(response);
       answer.once('end', () => {

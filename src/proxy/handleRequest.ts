@@ -7,8 +7,8 @@ import { admitWithin } from './admission.js';
 import { forward, type ForwardSetup } from './forward.js';
 import { sendLocalReply, type LocalReply } from './localReplies.js';
 import type { Logger } from './log.js';
-import { estimateRequest } from './providers/estimate.js';
-import type { ProviderName } from './providers/types.js';
+import type { ProxyMetrics } from './metrics.js';
+import type { ProviderChooser } from './providers/adapter.js';
 import { refusalHeaders } from './rateLimitFields.js';
 import { exchangeRecorder, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
@@ -26,7 +26,8 @@ export interface RequestLimits {
 /** Everything one request needs; built once by the server. */
 export interface ProxyRuntime {
   upstream: URL;
-  provider: ProviderName;
+  /** Chooses each request's provider adapter once, from its shape (and `--provider`). */
+  providers: ProviderChooser;
   warden: Warden;
   clock: Clock;
   log: Logger;
@@ -35,6 +36,7 @@ export interface ProxyRuntime {
   recorderSetup: RecorderSetup;
   refusals: RefusalCounter;
   health: () => HealthReport;
+  metrics: ProxyMetrics;
 }
 
 const targetRefusal: Record<TargetProblem, LocalReply> = {
@@ -62,8 +64,10 @@ function sizeText(bytes: number): string {
 
 /** The request lifecycle of DESIGN.md: read, admit (or refuse locally), forward, settle. */
 export async function handleRequest(runtime: ProxyRuntime, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const { provider, warden, limits } = runtime;
+  const { warden, limits } = runtime;
+  const timing = runtime.metrics.requestTiming();
   const parsed = parseTarget(request.url);
+  const provider = runtime.providers({ path: parsed.ok ? parsed.target.path : '', headers: request.headers });
   if (!parsed.ok) {
     request.resume();
     sendLocalReply(response, provider, targetRefusal[parsed.problem]);
@@ -71,7 +75,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   }
   const { target } = parsed;
   if (isReserved(target.path)) {
-    answerReserved(request, response, target.path, provider, runtime.health);
+    await answerReserved(request, response, target.path, provider, { health: runtime.health, metrics: runtime.metrics });
     return;
   }
 
@@ -88,7 +92,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
 
   const method = request.method ?? 'GET';
   // A request without a body asks for no generation (a model list, a file download).
-  const estimate = read.body.length === 0 ? noTokens : estimateRequest(provider, read.body, limits.defaultMaxTokens);
+  const estimate = read.body.length === 0 ? noTokens : provider.estimate(read.body, limits.defaultMaxTokens);
   let admission: Admission | null;
   try {
     admission = await admitWithin(warden, { method, path: target.path, estimate }, limits.maxWaitMs, runtime.clock, clientGoneSignal(response, limits.maxWaitMs > 0));
@@ -120,10 +124,12 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
     return;
   }
 
-  const recorder = exchangeRecorder(runtime.recorderSetup, admission.requestId, { method, path: target.path });
+  const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, admission.requestId, { method, path: target.path, provider }), provider.name);
+  timing.forwarding();
+  runtime.metrics.forwarded(provider.name);
   await forward(
     runtime.forwardSetup,
-    { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target) },
+    { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider },
     recorder,
   );
 }

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { localErrorBody, type LocalErrorKind } from './providers/errorBodies.js';
-import type { ProviderName } from './providers/types.js';
+import type { ProviderAdapter } from './providers/adapter.js';
+import type { LocalErrorKind } from './providers/errorBodies.js';
 
 /** Why ratewarden answered itself; every local answer names it in `x-ratewarden-reason`. */
 export type LocalReason =
@@ -38,14 +38,22 @@ export interface LocalReply {
   close?: boolean;
 }
 
-/** Answers in the upstream provider's own error shape, so that its SDK recognises the error. */
-export function sendLocalReply(response: ServerResponse, provider: ProviderName, reply: LocalReply): void {
+/** Which answers ratewarden gave itself, for the metrics: an upstream's own header proves nothing. */
+const localReasons = new WeakMap<ServerResponse, LocalReason>();
+
+export function localReasonOf(response: ServerResponse): LocalReason | undefined {
+  return localReasons.get(response);
+}
+
+/** Answers in the request's provider's own error shape, so that its SDK recognises the error. */
+export function sendLocalReply(response: ServerResponse, provider: ProviderAdapter, reply: LocalReply): void {
   if (response.headersSent || response.destroyed) {
     response.destroy();
     return;
   }
   const { status, kind } = KIND_OF[reply.reason];
-  const body = localErrorBody(provider, kind, reply.message);
+  const body = provider.errorBody(kind, reply.message);
+  localReasons.set(response, reply.reason);
   const headers: Record<string, string | number> = {
     'x-ratewarden-reason': reply.reason,
     ...reply.headers,

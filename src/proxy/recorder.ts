@@ -5,13 +5,12 @@ import type { Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 import type { ExchangeRecorder } from './forward.js';
 import type { Logger } from './log.js';
-import { readReportedLimits } from './providers/rateLimitHeaders.js';
-import type { ProviderName, TokenUsage } from './providers/types.js';
+import type { ProviderAdapter } from './providers/adapter.js';
+import type { TokenUsage } from './providers/types.js';
 import { limitsForBudget } from './reportedLimits.js';
 
 export interface RecorderSetup {
   warden: Warden;
-  provider: ProviderName;
   tokenMetric: TokenMetric;
   clock: Clock;
   log: Logger;
@@ -24,8 +23,9 @@ const nothing: TokenUsage = { inputTokens: 0, outputTokens: 0 };
  * logged, not thrown: the answer has already gone to the client, and the next admission will
  * find the store unavailable and refuse on its own.
  */
-export function exchangeRecorder(setup: RecorderSetup, requestId: number, request: { method: string; path: string }): ExchangeRecorder {
-  const { warden, provider, tokenMetric, clock, log } = setup;
+export function exchangeRecorder(setup: RecorderSetup, requestId: number, request: { method: string; path: string; provider: ProviderAdapter }): ExchangeRecorder {
+  const { warden, tokenMetric, clock, log } = setup;
+  const { provider } = request;
   const where = `${request.method} ${request.path}`;
 
   function record(what: string, work: () => void): void {
@@ -39,7 +39,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
   return {
     rateLimited(headers) {
       record('an upstream 429', () => {
-        const reported = readReportedLimits(provider, headers, clock());
+        const reported = provider.readLimits(headers, clock());
         const result = warden.upstream429(requestId, {
           retryAfterMs: reported.retryAfterMs ?? null,
           requestLimitExhausted: reported.requestRemaining === 0,
@@ -57,7 +57,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
     },
     answered(status, headers: IncomingHttpHeaders, usage) {
       record('the answer', () => {
-        const reported = readReportedLimits(provider, headers, clock());
+        const reported = provider.readLimits(headers, clock());
         warden.settle(requestId, {
           outcome: status >= 500 ? 'upstream-error' : 'ok',
           status,

@@ -1,29 +1,44 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HealthReport } from './health.js';
 import { sendLocalReply } from './localReplies.js';
-import type { ProviderName } from './providers/types.js';
+import { metricsPath, type ProxyMetrics } from './metrics.js';
+import type { ProviderAdapter } from './providers/adapter.js';
 
 export const healthPath = '/_ratewarden/health';
 
-/**
- * Answers the reserved `/_ratewarden/` paths, which are never forwarded: the health check, and
- * 404 for any other name under the prefix.
- */
-export function answerReserved(request: IncomingMessage, response: ServerResponse, path: string, provider: ProviderName, health: () => HealthReport): void {
-  request.resume();
-  if (path !== healthPath || (request.method !== 'GET' && request.method !== 'HEAD')) {
-    sendLocalReply(response, provider, {
-      reason: 'reserved-path',
-      message: `${path} is reserved by ratewarden and never forwarded; the health check is GET ${healthPath}`,
-    });
-    return;
-  }
-  const report = health();
-  const body = JSON.stringify(report);
-  response.writeHead(report.status === 'ok' ? 200 : 503, {
-    'content-type': 'application/json',
+/** What the reserved paths answer from. */
+export interface ReservedEndpoints {
+  health: () => HealthReport;
+  metrics: ProxyMetrics;
+}
+
+function answer(request: IncomingMessage, response: ServerResponse, status: number, contentType: string, body: string): void {
+  response.writeHead(status, {
+    'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
   });
   response.end(request.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * Answers the reserved `/_ratewarden/` paths, which are never forwarded: the health check, the
+ * Prometheus metrics, and 404 for any other name under the prefix.
+ */
+export async function answerReserved(request: IncomingMessage, response: ServerResponse, path: string, provider: ProviderAdapter, endpoints: ReservedEndpoints): Promise<void> {
+  request.resume();
+  const readable = request.method === 'GET' || request.method === 'HEAD';
+  if (readable && path === healthPath) {
+    const report = endpoints.health();
+    answer(request, response, report.status === 'ok' ? 200 : 503, 'application/json', JSON.stringify(report));
+    return;
+  }
+  if (readable && path === metricsPath) {
+    answer(request, response, 200, endpoints.metrics.contentType, await endpoints.metrics.scrape());
+    return;
+  }
+  sendLocalReply(response, provider, {
+    reason: 'reserved-path',
+    message: `${path} is reserved by ratewarden and never forwarded; the health check is GET ${healthPath}, the metrics GET ${metricsPath}`,
+  });
 }

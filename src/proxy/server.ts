@@ -10,11 +10,14 @@ import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
 import { InFlightRequests } from './inFlight.js';
 import { checkListenAddress, urlFor } from './listenAddress.js';
-import { sendLocalReply } from './localReplies.js';
 import { silentLogger, summariseRepeats, type Logger } from './log.js';
-import { detectProvider } from './providers/detect.js';
+import { localReasonOf, sendLocalReply } from './localReplies.js';
+import { ProxyMetrics } from './metrics.js';
+import { metricsSourcesFor } from './metricsSources.js';
+import { providerChooser } from './providers/adapter.js';
 import type { ProviderName } from './providers/types.js';
 import { RefusalCounter } from './refusalCounter.js';
+import { pathOf } from './target.js';
 import { startTicker, type Ticker } from './ticker.js';
 import { upstreamTransport } from './upstreamAgent.js';
 
@@ -29,7 +32,8 @@ export interface RunningProxy {
   /** `http://HOST:PORT`, with the port the OS picked when listening on port 0. */
   readonly url: string;
   readonly port: number;
-  readonly provider: ProviderName;
+  /** The `--provider` setting: `auto` chooses per request. */
+  readonly provider: 'auto' | ProviderName;
   readonly warden: Warden;
   /**
    * Stops accepting, lets in-flight requests finish for up to `--stop-timeout` (or `graceMs`),
@@ -75,12 +79,14 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   checkListenAddress(settings.listen, settings.allowRemote);
   const clock = options.clock ?? Date.now;
   const log = summariseRepeats(options.log ?? silentLogger, { intervalMs: settings.logRepeatInterval, now: clock });
-  const provider = detectProvider(upstream, settings.provider);
+  const provider = settings.provider;
+  const providers = providerChooser(upstream, provider);
   const policy = limiterPolicyFrom(settings);
   const warden = Warden.open({ dbPath: settings.db as string, policy, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs });
   const transport = upstreamTransport(upstream);
   const refusals = new RefusalCounter();
   const inFlight = new InFlightRequests();
+  const metrics = new ProxyMetrics(metricsSourcesFor(warden, settings, clock));
   const startedAt = clock();
   const identity = { url: '', upstream: upstream.origin, provider };
   let stopping = false;
@@ -88,13 +94,13 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
 
   const runtime: ProxyRuntime = {
     upstream,
-    provider,
+    providers,
     warden,
     clock,
     log,
     limits: { maxBodyBytes: settings.maxBody, maxWaitMs: settings.maxWait, defaultMaxTokens: settings.defaultMaxTokens },
-    forwardSetup: { upstream, provider, transport, upstreamTimeoutMs: settings.upstreamTimeout },
-    recorderSetup: { warden, provider, tokenMetric: policy.tokenMetric, clock, log },
+    forwardSetup: { upstream, transport, upstreamTimeoutMs: settings.upstreamTimeout },
+    recorderSetup: { warden, tokenMetric: policy.tokenMetric, clock, log },
     refusals,
     health: () =>
       healthReport({
@@ -107,18 +113,25 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         inFlight: () => inFlight.size,
         stopping: () => stopping,
       }),
+    metrics,
   };
 
   function onRequest(request: IncomingMessage, response: ServerResponse): void {
+    response.once('finish', () => {
+      const reason = localReasonOf(response);
+      if (reason !== undefined) metrics.localReply(response.statusCode, reason);
+    });
+    // The provider of an answer given outside handleRequest, which chooses its own.
+    const shape = () => providers({ path: pathOf(request.url), headers: request.headers });
     if (stopping) {
       request.resume();
-      sendLocalReply(response, provider, { reason: 'stopping', message: 'ratewarden is stopping; retry in a moment', close: true });
+      sendLocalReply(response, shape(), { reason: 'stopping', message: 'ratewarden is stopping; retry in a moment', close: true });
       return;
     }
     const work = handleRequest(runtime, request, response).catch((error: unknown) => {
       log.error('request-failed', `${request.method ?? 'GET'} request failed inside ratewarden: ${(error as Error).message}`);
       if (!response.headersSent) {
-        sendLocalReply(response, provider, { reason: 'internal-error', message: `ratewarden could not handle this request: ${(error as Error).message}` });
+        sendLocalReply(response, shape(), { reason: 'internal-error', message: `ratewarden could not handle this request: ${(error as Error).message}` });
       } else {
         response.destroy();
       }

@@ -93,3 +93,9 @@ export const reservedPrefix = '/_ratewarden/';
 export function isReserved(path: string): boolean {
   return path === '/_ratewarden' || path.startsWith(reservedPrefix);
 }
+
+/** The normalised path of a request target, or '' when it has none: enough to choose a provider. */
+export function pathOf(rawUrl: string | undefined): string {
+  const parsed = parseTarget(rawUrl);
+  return parsed.ok ? parsed.target.path : '';
+}

@@ -1,0 +1,83 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { chooseProvider, type EndpointKind, type RequestShape } from './detect.js';
+import { localErrorBody, type LocalErrorKind } from './errorBodies.js';
+import { estimateRequest } from './estimate.js';
+import { readReportedLimits } from './rateLimitHeaders.js';
+import type { ProviderName, ReportedLimits, RequestEstimate } from './types.js';
+import { createUsageTap, type UsageTap } from './usageTap.js';
+
+/**
+ * Everything that differs between providers, chosen once per request: the modules that read
+ * usage, limits and estimates, or answer locally, ask the adapter instead of switching on a name.
+ */
+export interface ProviderAdapter {
+  readonly name: ProviderName;
+  readonly endpoint: EndpointKind;
+  /** Reads the usage from a copy of the answer's bytes. */
+  usageTap(answer: { contentType: string | undefined; contentEncoding: string | undefined }): UsageTap;
+  /** Every rate-limit header family the answer carries; the provider's own wins where both speak. */
+  readLimits(headers: IncomingHttpHeaders, now: number): ReportedLimits;
+  errorBody(kind: LocalErrorKind, message: string): string;
+  /** What to reserve for a request with this body (never called for an empty body). */
+  estimate(body: Buffer, defaultMaxTokens: number): RequestEstimate;
+}
+
+/** How each family's rate-limit header names begin. */
+const HEADER_FAMILIES: readonly { family: ProviderName; prefix: string }[] = [
+  { family: 'anthropic', prefix: 'anthropic-ratelimit-' },
+  { family: 'openai', prefix: 'x-ratelimit-' },
+];
+
+function carries(headers: IncomingHttpHeaders, prefix: string): boolean {
+  for (const name in headers) if (name.startsWith(prefix)) return true;
+  return false;
+}
+
+/*
+ * A gateway answers in the header family of whatever is behind it, whatever the request's
+ * shape: Anthropic's OpenAI-compatible endpoint, or LiteLLM in front of either. A family the
+ * answer does not carry is not read at all: this runs once per answer.
+ */
+function readEveryFamily(own: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {
+  const others = HEADER_FAMILIES.filter(({ family, prefix }) => family !== own && carries(headers, prefix));
+  if (others.length === 0) return readReportedLimits(own, headers, now);
+  return Object.assign({}, ...others.map(({ family }) => readReportedLimits(family, headers, now)), readReportedLimits(own, headers, now)) as ReportedLimits;
+}
+
+function estimateFor(name: ProviderName, endpoint: EndpointKind, body: Buffer, defaultMaxTokens: number): RequestEstimate {
+  // Counting tokens or listing models spends no tokens; an embedding spends its input only.
+  if (endpoint === 'no-tokens') return { inputTokens: 0, outputTokens: 0 };
+  const estimate = estimateRequest(name, body, defaultMaxTokens);
+  return endpoint === 'embedding' ? { inputTokens: estimate.inputTokens, outputTokens: 0 } : estimate;
+}
+
+function buildAdapter(name: ProviderName, endpoint: EndpointKind): ProviderAdapter {
+  return {
+    name,
+    endpoint,
+    usageTap: ({ contentType, contentEncoding }) => createUsageTap({ provider: name, contentType, contentEncoding }),
+    readLimits: (headers, now) => readEveryFamily(name, headers, now),
+    errorBody: (kind, message) => localErrorBody(name, kind, message),
+    estimate: (body, defaultMaxTokens) => estimateFor(name, endpoint, body, defaultMaxTokens),
+  };
+}
+
+const PROVIDERS: readonly ProviderName[] = ['anthropic', 'openai', 'generic'];
+const ENDPOINTS: readonly EndpointKind[] = ['generation', 'embedding', 'no-tokens'];
+
+/** One adapter per provider and endpoint kind, built once: choosing per request allocates nothing. */
+const ADAPTERS = new Map(PROVIDERS.flatMap((name) => ENDPOINTS.map((endpoint) => [`${name}/${endpoint}`, buildAdapter(name, endpoint)] as const)));
+
+export function providerAdapter(name: ProviderName, endpoint: EndpointKind = 'generation'): ProviderAdapter {
+  return ADAPTERS.get(`${name}/${endpoint}`) as ProviderAdapter;
+}
+
+/** Picks a request's adapter: `configured` is the `--provider` setting. */
+export type ProviderChooser = (request: RequestShape) => ProviderAdapter;
+
+export function providerChooser(upstream: URL, configured: 'auto' | ProviderName): ProviderChooser {
+  return (request) => {
+    const { provider, endpoint } = chooseProvider(request, upstream, configured);
+    return providerAdapter(provider, endpoint);
+  };
+}

@@ -1,0 +1,119 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../../src/store/open.js';
+import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
+import { restartPolicyFrom } from '../../../src/config/policy.js';
+import { scrape } from '../../helpers/prometheus.js';
+import { ProxyHarness, anthropicBody, postJson, recordedRequests, settingsFrom } from './harness.js';
+
+const harness = new ProxyHarness();
+afterEach(() => harness.closeAll());
+
+const chatBody = JSON.stringify({ model: 'gpt-sim', max_tokens: 10, messages: [{ role: 'user', content: 'Hello there' }] });
+
+describe('GET /_ratewarden/metrics', () => {
+  it('exposes the limiter, the traffic and the supervisor’s restart history, parsed by a Prometheus parser', async () => {
+    const sim = await harness.sim({ tokenLimit: 20_000, requestLimit: 30, retryAfterMode: 'none' });
+    const dbPath = harness.dbPath();
+    // Two worker failures as the supervisor records them, in the durable history the worker reads.
+    const ledger = SupervisorLedger.open({ dbPath, policy: restartPolicyFrom(settingsFrom({})), clock: Date.now });
+    ledger.workerFailed(111, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
+    ledger.workerFailed(222, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
+    ledger.close();
+    const { proxy } = await harness.proxy({ upstream: sim.url, db: dbPath, backoffBase: '30s' });
+
+    expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody(), { 'anthropic-version': '2023-06-01' })).status).toBe(200);
+    expect((await postJson(`${proxy.url}/v1/chat/completions`, chatBody)).status).toBe(200);
+    sim.setMode('always-429');
+    expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
+    sim.setMode('normal');
+    const local = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
+    expect(local.headers.get('x-ratewarden-reason')).toBe('cooldown');
+    expect((await fetch(`${proxy.url}/_ratewarden/nothing`)).status).toBe(404);
+
+    const { contentType, scrape: metrics } = await scrape(proxy.url);
+    expect(contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(sim.stats().requests).toBe(3);
+
+    expect(metrics.value('ratewarden_forwarded_requests_total', { provider: 'anthropic' })).toBe(2);
+    expect(metrics.value('ratewarden_forwarded_requests_total', { provider: 'openai' })).toBe(1);
+    expect(metrics.value('ratewarden_upstream_429_total', { provider: 'anthropic' })).toBe(1);
+    expect(metrics.value('ratewarden_local_replies_total', { code: '429', reason: 'cooldown' })).toBe(1);
+    expect(metrics.value('ratewarden_local_replies_total', { code: '404', reason: 'reserved-path' })).toBe(1);
+
+    const rows = recordedRequests(dbPath).filter((row) => row.outcome === 'ok');
+    expect(rows).toHaveLength(2);
+    expect(metrics.value('ratewarden_tokens_total', { kind: 'input' })).toBe(rows.reduce((sum, row) => sum + (row.input_tokens ?? 0), 0));
+    expect(metrics.value('ratewarden_tokens_total', { kind: 'output' })).toBe(rows.reduce((sum, row) => sum + (row.output_tokens ?? 0), 0));
+
+    const state = proxy.warden.readState();
+    const usage = proxy.warden.currentUsage();
+    expect(state.tokenBudget).not.toBeNull();
+    expect(metrics.value('ratewarden_budget', { dimension: 'tokens' })).toBe(state.tokenBudget);
+    expect(metrics.value('ratewarden_budget', { dimension: 'requests' })).toBe(state.requestBudget ?? undefined);
+    expect(metrics.value('ratewarden_window_usage', { dimension: 'requests' })).toBe(usage.requests);
+    expect(metrics.value('ratewarden_window_usage', { dimension: 'tokens' })).toBe(usage.tokens);
+    expect(metrics.value('ratewarden_upstream_limit', { dimension: 'tokens' })).toBe(20_000);
+    expect(metrics.value('ratewarden_upstream_limit', { dimension: 'requests' })).toBe(30);
+    const cooldown = metrics.value('ratewarden_cooldown_remaining_seconds') ?? 0;
+    expect(cooldown).toBeGreaterThan(0);
+    expect(cooldown).toBeLessThanOrEqual(30);
+    expect(metrics.value('ratewarden_backoff_level')).toBe(state.backoffLevel);
+    expect(state.backoffLevel).toBeGreaterThan(0);
+    expect(metrics.value('ratewarden_consecutive_upstream_429s')).toBe(1);
+    expect(metrics.value('ratewarden_probe_in_flight')).toBe(0);
+    expect(metrics.value('ratewarden_window_seconds')).toBe(60);
+    expect(metrics.value('ratewarden_store_readable')).toBe(1);
+
+    expect(metrics.sample('ratewarden_added_latency_seconds')?.count).toBe('3');
+    expect(metrics.family('ratewarden_added_latency_seconds')?.type).toBe('HISTOGRAM');
+    expect(metrics.sample('ratewarden_queue_wait_seconds')?.count).toBe('0');
+
+    expect(metrics.value('ratewarden_supervisor_failures_in_interval')).toBe(2);
+    expect(metrics.value('ratewarden_supervisor_consecutive_failures')).toBe(2);
+    expect(metrics.value('ratewarden_supervisor_gave_up')).toBe(0);
+    expect(metrics.family('process_resident_memory_bytes')?.type).toBe('GAUGE');
+  });
+
+  it('counts the local 503 of a store that cannot be written, and still answers while it is locked', async () => {
+    const sim = await harness.sim();
+    const { proxy, dbPath } = await harness.proxy({ upstream: sim.url }, { busyTimeoutMs: 100 });
+    const locker = openDatabase(dbPath);
+    try {
+      locker.exec('BEGIN EXCLUSIVE');
+      const refused = await postJson(`${proxy.url}/v1/chat/completions`, chatBody);
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ error: { code: 'service_unavailable' } });
+      const { scrape: metrics } = await scrape(proxy.url);
+      expect(metrics.value('ratewarden_local_replies_total', { code: '503', reason: 'store-unavailable' })).toBe(1);
+      expect(metrics.value('ratewarden_forwarded_requests_total', { provider: 'openai' })).toBeUndefined();
+    } finally {
+      locker.exec('ROLLBACK');
+      locker.close();
+    }
+    expect(sim.stats().requests).toBe(0);
+  });
+
+  it('is never forwarded, and a HEAD gets the headers only', async () => {
+    const sim = await harness.sim();
+    const { proxy } = await harness.proxy({ upstream: sim.url });
+    const head = await fetch(`${proxy.url}/_ratewarden/metrics`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    expect(sim.stats().requests).toBe(0);
+  });
+});
+
+describe('the documented metric names', () => {
+  it('are exactly what a running proxy exposes, in docs/metrics.md and the Grafana dashboard', async () => {
+    const sim = await harness.sim();
+    const { proxy } = await harness.proxy({ upstream: sim.url, tokenBudget: '5000', requestBudget: '10' });
+    expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
+    const { scrape: metrics } = await scrape(proxy.url);
+    const exposed = new Set(metrics.families.map((family) => family.name).filter((name) => name.startsWith('ratewarden_')));
+    const named = (file: string): Set<string> =>
+      new Set([...readFileSync(new URL(`../../../docs/${file}`, import.meta.url), 'utf8').matchAll(/ratewarden_[a-z0-9_]+/g)].map(([name]) => name.replace(/_(bucket|sum|count)$/, '')));
+    expect([...named('metrics.md')].sort()).toEqual([...exposed].sort());
+    for (const name of named('grafana-dashboard.json')) expect(exposed).toContain(name);
+  });
+});
