@@ -63,8 +63,20 @@ export function startTicker(setup: TickerSetup): Ticker {
     lastSummary = now;
   }
 
+  /** An upstream 429 the store could not record when it came (recorder.ts) is recorded now. */
+  function recordHeld429s(): void {
+    if (warden.held429Count === 0) return;
+    for (const result of warden.recordHeld429s()) {
+      if (result === null) continue;
+      const until = new Date(result.cooldownUntil).toISOString();
+      log.warn('upstream-429-recorded', `recorded the upstream 429 that was held while the store could not be written; cooling down until ${until}`, { consecutive429s: result.consecutive429s, cooldownUntil: until });
+    }
+  }
+
   function tick(final = false): void {
     guarded(() => {
+      warden.verifyStoreFile();
+      recordHeld429s();
       warden.tick();
       const now = clock();
       if (now - lastBeat >= heartbeatIntervalMs) {
