@@ -121,6 +121,8 @@ export class Warden {
   }
 
   private transaction<T>(work: (now: number) => T): T {
+    // A lost store records nothing more: what it would record is gone with the file.
+    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem);
     return this.guarded(() => {
       const now = this.clock();
       return this.runImmediate(() => work(now));
@@ -129,7 +131,6 @@ export class Warden {
 
   /** Every use of the database: a store that cannot be used becomes a StoreUnavailableError (503). */
   private guarded<T>(work: () => T): T {
-    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem);
     try {
       return work();
     } catch (error) {
@@ -317,6 +318,7 @@ export class Warden {
 
   /** Outside any transaction: the periodic checkpoint that keeps admit and settle free of one (see store/checkpoint.ts). */
   private checkpoint(): void {
+    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem);
     this.guarded(() => checkpointPassive(this.db));
   }
 
