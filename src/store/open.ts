@@ -36,11 +36,11 @@ const journalSizeLimitBytes = 64 * 1_048_576;
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const { durability = 'normal', readonly = false, busyTimeoutMs = defaultBusyTimeoutMs, mustExist = false, startNew = false } = options;
   const exists = fileExists(path);
+  if (!exists && !startNew) refuseIfOneLivedHere(path, readMarker(path));
   if (!exists && (readonly || mustExist)) {
     throw new StoreError('missing', `database ${path} does not exist; start the proxy with "ratewarden run" to create it, or pass --db / RATEWARDEN_DB`);
   }
   const marker = readonly || startNew ? null : readMarker(path);
-  if (!exists && !startNew) refuseIfOneLivedHere(path, marker);
   if (exists) checkPermissions(path, readonly);
   else createEmptyFile(path);
 

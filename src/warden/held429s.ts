@@ -30,8 +30,9 @@ export class Held429s {
   }
 
   /** The local 429 while anything is held: at least as long as the cooldown the 429 will start. */
-  refusal(now: number, policy: Pick<LimiterPolicy, 'backoffBaseMs' | 'backoffMaxMs' | 'backoffJitter'>): Admission | null {
+  refusal(clock: () => number, policy: Pick<LimiterPolicy, 'backoffBaseMs' | 'backoffMaxMs' | 'backoffJitter'>): Admission | null {
     if (this.held.size === 0) return null;
+    const now = clock();
     let until = 0;
     for (const { input, heldAt } of this.held.values()) until = Math.max(until, heldAt + cooldownLengthMs(1, input.retryAfterMs, policy, 0));
     return {

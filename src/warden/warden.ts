@@ -192,7 +192,7 @@ export class Warden {
   }
 
   admit(input: AdmitInput): Admission {
-    const admission = this.held429s.refusal(this.clock(), this.policy) ?? this.transaction((now): Admission => {
+    const admission = this.held429s.refusal(this.clock, this.policy) ?? this.transaction((now): Admission => {
       const state = this.store.readState();
       const oldest = oldestBucketInWindow(now, this.policy.windowMs, this.widthMs);
       // Admit or refuse depends on the window's totals alone, so the request path reads one

@@ -116,6 +116,10 @@ describe('a restart never begins from nothing where a database existed (issue 9 
     const error = openRefusal(dbPath);
     expect(error.problem).toBe('gone');
     expectOneLine(error, dbPath);
+    // Read-only views and operator commands say the same, not "run ratewarden run to create it".
+    for (const options of [{ readonly: true }, { mustExist: true }]) {
+      expect(() => openDatabase(dbPath, options)).toThrow(/is gone, but .*ratewarden new-db/);
+    }
     expect(existsSync(dbPath)).toBe(false);
   });
 
