@@ -48,7 +48,7 @@ export function startTicker(setup: TickerSetup): Ticker {
       storeFailing = false;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      if (!storeFailing) log.error('store-unavailable', `${(error as Error).message}; requests are answered 503 until it can be written again`);
+      if (!storeFailing) log.error('store-unavailable', `${error.message}; requests are answered 503 ${error.lasting ? 'until a restart' : 'until it can be written again'}`);
       storeFailing = true;
     }
   }

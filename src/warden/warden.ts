@@ -122,7 +122,7 @@ export class Warden {
 
   private transaction<T>(work: (now: number) => T): T {
     // A lost store records nothing more: what it would record is gone with the file.
-    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem);
+    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
     return this.guarded(() => {
       const now = this.clock();
       return this.runImmediate(() => work(now));
@@ -136,7 +136,7 @@ export class Warden {
     } catch (error) {
       if (isStoreCorruption(error)) {
         this.storeProblem = `database ${this.dbPath} is corrupt (${(error as Error).message}); ratewarden fails closed: stop it, move the file aside for inspection and restore a backup`;
-        throw new StoreUnavailableError(this.storeProblem);
+        throw new StoreUnavailableError(this.storeProblem, true);
       }
       if (isStoreWriteFailure(error)) {
         throw new StoreUnavailableError(`the rate-limit store cannot be written (${(error as Error).message})`);
@@ -155,7 +155,7 @@ export class Warden {
       const change = fileChangeSince(this.dbPath, this.openedFile);
       if (change !== null) this.storeProblem = `${change}; ratewarden fails closed and forwards nothing until it is restarted with the database back in place`;
     }
-    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem);
+    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
   }
 
   /** An upstream 429 the store could not record: held and retried (held429s.ts); admissions are refused meanwhile. */
@@ -318,7 +318,7 @@ export class Warden {
 
   /** Outside any transaction: the periodic checkpoint that keeps admit and settle free of one (see store/checkpoint.ts). */
   private checkpoint(): void {
-    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem);
+    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
     this.guarded(() => checkpointPassive(this.db));
   }
 
