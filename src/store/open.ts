@@ -46,7 +46,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
 
   let db: Database;
   try {
-    db = readonly && onReadOnlyMedia(path) ? openCopyInMemory(path) : new BetterSqlite3(path, { readonly, fileMustExist: true, timeout: busyTimeoutMs });
+    db = readonly && onReadOnlyMedia(path) ? openOnReadOnlyMedia(path) : new BetterSqlite3(path, { readonly, fileMustExist: true, timeout: busyTimeoutMs });
   } catch (error) {
     if (error instanceof StoreError) throw error;
     throw new StoreError('unreadable', `database ${path} cannot be opened (${describe(error)}); check the path and its permissions`);
@@ -92,19 +92,19 @@ function onReadOnlyMedia(path: string): boolean {
 }
 
 /*
- * SQLite cannot open a WAL database read-only on read-only media unless its -shm and -wal files
- * are already there (the URI `immutable` flag would do it, but better-sqlite3 is built without
+ * SQLite cannot open a WAL database read-only on read-only media unless its -shm file is
+ * already there (the URI `immutable` flag would do it, but better-sqlite3 is built without
  * URIs). After a clean stop every page is in the main file, so a copy in memory, marked as a
  * rollback-journal database, reads exactly what is on disk. With a -wal left over the pages in
  * it would be missed, so that case is refused instead.
  */
-function openCopyInMemory(path: string): Database {
+function openOnReadOnlyMedia(path: string): Database {
+  // With its -shm there (a proxy running or killed), SQLite reads the file and its WAL in place.
+  if (fileExists(`${path}-shm`)) return new BetterSqlite3(path, { readonly: true, fileMustExist: true });
   const wal = `${path}-wal`;
-  const walBytes = fileExists(wal) ? statSync(wal).size : 0;
-  if (walBytes > 0 && !fileExists(`${path}-shm`)) {
+  if (fileExists(wal) && statSync(wal).size > 0) {
     throw new StoreError('read-only', `database ${path} is on a read-only file system with a ${wal} but no -shm file, so its last writes cannot be read; mount it read-write once and stop the proxy cleanly`);
   }
-  if (walBytes > 0) return new BetterSqlite3(path, { readonly: true, fileMustExist: true });
   const bytes = readFileSync(path);
   const walMode = 2;
   if (bytes.length >= 20 && bytes[18] === walMode && bytes[19] === walMode) {
