@@ -4,6 +4,7 @@ import { ConfigError } from '../config/errors.js';
 import { limiterPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
 import { StoreError } from '../store/errors.js';
+import { heldFilePathFor } from '../store/held429File.js';
 import { StoreUnavailableError } from '../warden/errors.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../warden/types.js';
@@ -168,7 +169,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       log.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
     }
     if (warden.held429Count > 0) {
-      log.error('upstream-429-lost', `${warden.held429Count} upstream 429s could not be recorded before the stop; the next start does not know of their cooldown`);
+      log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; they are kept in ${heldFilePathFor(settings.db as string)} and the next start records them before it forwards anything`);
     }
     transport.agent.destroy();
     warden.close();

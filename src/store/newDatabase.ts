@@ -1,5 +1,6 @@
 import { existsSync, renameSync } from 'node:fs';
 import { StoreError } from './errors.js';
+import { heldFilePathFor } from './held429File.js';
 import { existingCompanions, readDatabaseId, readMarker } from './identity.js';
 import { openDatabase } from './open.js';
 
@@ -17,21 +18,26 @@ export type NewDatabaseOutcome =
  */
 export function startNewDatabase(path: string, now: Date = new Date()): NewDatabaseOutcome {
   const previous = readMarker(path);
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
   if (!existsSync(path)) {
-    const stamp = now.toISOString().replace(/[:.]/g, '-');
-    const movedAside = existingCompanions(path).map((companion) => {
-      const aside = `${companion}.orphaned-${stamp}`;
-      try {
-        renameSync(companion, aside);
-      } catch (error) {
-        throw new StoreError('write-failed', `${companion}, left over from the database that lived at ${path}, cannot be moved aside (${(error as Error).message}); move it away by hand`);
-      }
-      return aside;
-    });
+    const movedAside = [...existingCompanions(path), heldFilePathFor(path)].filter((leftover) => existsSync(leftover)).map((leftover) => moveAside(path, leftover, stamp));
     return { kind: 'created', databaseId: open(path), movedAside };
   }
   const databaseId = open(path);
-  return databaseId === previous ? { kind: 'unchanged', databaseId } : { kind: 'adopted', databaseId, previous };
+  if (databaseId === previous) return { kind: 'unchanged', databaseId };
+  // Upstream 429s held for the previous database name its requests, not this one's.
+  if (existsSync(heldFilePathFor(path))) moveAside(path, heldFilePathFor(path), stamp);
+  return { kind: 'adopted', databaseId, previous };
+}
+
+function moveAside(path: string, leftover: string, stamp: string): string {
+  const aside = `${leftover}.orphaned-${stamp}`;
+  try {
+    renameSync(leftover, aside);
+  } catch (error) {
+    throw new StoreError('write-failed', `${leftover}, left over from the database that lived at ${path}, cannot be moved aside (${(error as Error).message}); move it away by hand`);
+  }
+  return aside;
 }
 
 function open(path: string): string {

@@ -3,7 +3,7 @@ import type { LimiterPolicy } from '../core/types.js';
 import type { Admission } from './types.js';
 import type { Upstream429Input } from './warden.js';
 
-interface Held429 {
+export interface Held429 {
   requestId: number;
   input: Upstream429Input;
   heldAt: number;
@@ -27,6 +27,15 @@ export class Held429s {
 
   hold(requestId: number, input: Upstream429Input, now: number): void {
     if (!this.held.has(requestId)) this.held.set(requestId, { requestId, input, heldAt: now });
+  }
+
+  /** One held by an earlier process (held429File.ts), with the time it came. */
+  restore(entry: Held429): void {
+    if (!this.held.has(entry.requestId)) this.held.set(entry.requestId, entry);
+  }
+
+  entries(): Held429[] {
+    return [...this.held.values()];
   }
 
   /** The local 429 while anything is held: at least as long as the cooldown the 429 will start. */

@@ -8,6 +8,7 @@ import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from 
 import { checkpointPassive, deferCheckpoints } from '../store/checkpoint.js';
 import { isStoreCorruption, isStoreWriteFailure } from '../store/errors.js';
 import { fileChangeSince, fileIdentityOf, type FileIdentity } from '../store/fileIdentity.js';
+import { readHeldFile, writeHeldFile } from '../store/held429File.js';
 import { LimiterStore, type RequestRecord } from '../store/limiterStore.js';
 import { openDatabase, type Durability } from '../store/open.js';
 import { StoreUnavailableError } from './errors.js';
@@ -103,6 +104,7 @@ export class Warden {
       db.close();
       throw error;
     }
+    warden.restoreHeld429s();
     return warden;
   }
 
@@ -158,9 +160,26 @@ export class Warden {
     if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
   }
 
-  /** An upstream 429 the store could not record: held and retried (held429s.ts); admissions are refused meanwhile. */
+  /**
+   * An upstream 429 the store could not record: held and retried (held429s.ts); admissions are
+   * refused meanwhile. Also kept in a file beside the database, so that a stop or a restart
+   * while the database stays locked does not lose it (best effort: the disk may be full too).
+   */
   hold429(requestId: number, input: Upstream429Input): void {
     this.held429s.hold(requestId, input, this.clock());
+    writeHeldFile(this.dbPath, this.held429s.entries());
+  }
+
+  /** At open: the 429s an earlier process held are recorded now, or held again. */
+  private restoreHeld429s(): void {
+    const entries = readHeldFile(this.dbPath);
+    if (entries.length === 0) return;
+    for (const entry of entries) this.held429s.restore(entry);
+    try {
+      this.recordHeld429s();
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+    }
   }
 
   get held429Count(): number {
@@ -169,7 +188,11 @@ export class Warden {
 
   /** Records the held 429s; throws StoreUnavailableError while the store still cannot be written. */
   recordHeld429s(): (Upstream429Result | null)[] {
-    return this.held429s.recordWith((requestId, input) => this.upstream429(requestId, input));
+    try {
+      return this.held429s.recordWith((requestId, input) => this.upstream429(requestId, input));
+    } finally {
+      writeHeldFile(this.dbPath, this.held429s.entries());
+    }
   }
 
   private windowUsage(now: number): WindowUsage {

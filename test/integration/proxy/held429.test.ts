@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { heldFilePathFor } from '../../../src/store/held429File.js';
 import type { Logger } from '../../../src/proxy/log.js';
 import { openDatabase } from '../../../src/store/open.js';
 import { ProxyHarness, anthropicBody, postJson, readRows } from './harness.js';
@@ -86,6 +88,52 @@ describe('an upstream 429 that meets a locked store still takes effect (issue 9 
     const later = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(later.status).toBe(429);
     expect(later.headers.get('x-ratewarden-reason')).toBe('cooldown');
+    expect(forwarded).toBe(1);
+  });
+
+  it('survives a stop while the lock is still held: kept beside the database, the next start records it before forwarding', async () => {
+    let arrived: () => void = () => undefined;
+    const arrival = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    let answer429: () => void = () => undefined;
+    const release = new Promise<void>((resolve) => {
+      answer429 = resolve;
+    });
+    let forwarded = 0;
+    const upstream = await harness.upstream((request, response) => {
+      forwarded += 1;
+      request.resume();
+      arrived();
+      void release.then(() => {
+        response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+        response.end('{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}');
+      });
+    });
+    const log = recordingLogger();
+    const first = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' }, { busyTimeoutMs: 100, log });
+    const dbPath = first.dbPath;
+    const request = postJson(`${first.proxy.url}/v1/messages`, anthropicBody());
+    await arrival;
+    const locker = openDatabase(dbPath);
+    try {
+      locker.exec('BEGIN IMMEDIATE');
+      answer429();
+      expect((await request).status).toBe(429);
+      await first.proxy.close(0);
+      expect(log.events).toContain('upstream-429-held-over');
+      expect(existsSync(heldFilePathFor(dbPath))).toBe(true);
+      locker.exec('ROLLBACK');
+    } finally {
+      locker.close();
+    }
+
+    const second = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', db: dbPath });
+    expect(existsSync(heldFilePathFor(dbPath))).toBe(false);
+    expect(readRows(dbPath, 'SELECT * FROM rate_limit_events')).toHaveLength(1);
+    const refused = await postJson(`${second.proxy.url}/v1/messages`, anthropicBody());
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('x-ratewarden-reason')).toBe('cooldown');
     expect(forwarded).toBe(1);
   });
 });
