@@ -52,7 +52,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
           if (!(error instanceof StoreUnavailableError)) throw error;
           // Never dropped: held in memory, retried at every tick, and every request refused until then.
           warden.hold429(requestId, input);
-          log.error('upstream-429-held', `upstream answered 429 for ${where}, but it cannot be recorded yet (${error.message}); every request is refused locally until it is, retried at every tick`, { requestId });
+          log.error('upstream-429-held', `upstream answered 429 for ${where}, but it cannot be recorded yet (${error.message}); it is held and retried at every tick, and every request is refused locally until it is recorded`, { requestId });
           return;
         }
         if (result === null) return;
