@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCalibrate } from './calibrate.js';
 import { registerConfig } from './configCommand.js';
 import { registerDemo } from './demo.js';
+import { registerNewDb } from './newDb.js';
 import { exitCodes } from './exitCodes.js';
 import { reportAndExit } from './failures.js';
 import { registerResetCooldown } from './resetCooldown.js';
@@ -28,6 +29,7 @@ function buildProgram(): Command {
   registerResetRestarts(program);
   registerSystemdUnit(program);
   registerDemo(program);
+  registerNewDb(program);
   return program;
 }
 

@@ -1,7 +1,8 @@
 import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { ProviderAdapter } from './providers/adapter.js';
 import type { UsageTap } from './providers/usageTap.js';
-import type { TokenUsage } from './providers/types.js';
+import type { UsageReading } from './providers/types.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { sendLocalReply } from './localReplies.js';
 import type { UpstreamTransport } from './upstreamAgent.js';
@@ -10,10 +11,11 @@ import type { UpstreamTransport } from './upstreamAgent.js';
 export interface ExchangeRecorder {
   /** The upstream answered 429: reported as soon as its headers arrive, before the body. */
   rateLimited(headers: IncomingHttpHeaders): void;
-  answered(status: number, headers: IncomingHttpHeaders, usage: TokenUsage | null): void;
+  answered(status: number, headers: IncomingHttpHeaders, usage: UsageReading): void;
   /** The client went away, or the upstream's answer broke off: what was seen so far. */
-  cutShort(usage: TokenUsage | null): void;
-  failed(kind: 'unreachable' | 'timeout', detail: string): void;
+  cutShort(usage: UsageReading): void;
+  /** `reachedUpstream`: bytes of the request may have reached the upstream, so it may have been served. */
+  failed(kind: 'unreachable' | 'timeout', detail: string, reachedUpstream: boolean): void;
 }
 
 export interface ForwardSetup {
@@ -34,6 +36,9 @@ export interface ForwardInput {
 }
 
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+/** Methods whose repetition does no harm (RFC 9110 §9.2.2): the only ones resent after bytes went out. */
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 function errorCode(error: Error): string {
   const code = (error as NodeJS.ErrnoException).code;
@@ -57,6 +62,8 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
     let clientGone = false;
     let attempts = 0;
     let current: ClientRequest | undefined;
+    // Whether any byte of the current attempt may have reached the upstream.
+    let written: () => boolean = () => false;
 
     const report = (record: () => void): void => {
       if (reported) return;
@@ -89,15 +96,34 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
           reason: 'upstream-timeout',
           message: `the upstream ${upstream.origin} did not start answering within ${seconds} s (--upstream-timeout)`,
         });
-        return finish(() => recorder.failed('timeout', `no answer within ${setup.upstreamTimeoutMs} ms`));
+        return finish(() => recorder.failed('timeout', `no answer within ${setup.upstreamTimeoutMs} ms`, written()));
       }
-      // A kept-alive socket the server closed just as it was reused: the request never got there.
-      if (sent.reusedSocket && attempts === 1 && STALE_SOCKET_CODES.has(errorCode(error))) return send();
+      // A kept-alive socket the server closed just as it was reused. Sent again only when nothing
+      // of it went out, or when sending it twice does no harm: a POST the upstream read is not resent.
+      const resendable = !written() || IDEMPOTENT_METHODS.has(request.method ?? 'GET');
+      if (sent.reusedSocket && attempts === 1 && STALE_SOCKET_CODES.has(errorCode(error)) && resendable) return send();
       sendLocalReply(response, provider, {
         reason: 'upstream-unreachable',
         message: `the upstream ${upstream.origin} cannot be reached (${errorCode(error)})`,
       });
-      finish(() => recorder.failed('unreachable', errorCode(error)));
+      const reached = written();
+      finish(() => recorder.failed('unreachable', errorCode(error), reached));
+    }
+
+    /* A fresh connection carries nothing until it is established (and, for TLS, secured); on a
+       reused one the request goes out at once, so any byte handed to it may have arrived. */
+    function trackWrites(sent: ClientRequest, socket: Socket): void {
+      if (sent !== current) return;
+      if (!socket.connecting) {
+        const before = socket.bytesWritten;
+        written = () => socket.bytesWritten > before;
+        return;
+      }
+      let connected = false;
+      socket.once(upstream.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+        connected = true;
+      });
+      written = () => connected;
     }
 
     function relay(answer: IncomingMessage): void {
@@ -140,6 +166,8 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
         setHost: false,
       });
       current = sent;
+      written = () => false;
+      sent.once('socket', (socket: Socket) => trackWrites(sent, socket));
       sent.once('response', relay);
       sent.on('error', (error) => failBeforeAnswer(sent, error));
       sent.once('close', () => failBeforeAnswer(sent, new Error('connection closed before an answer')));

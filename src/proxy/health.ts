@@ -22,6 +22,7 @@ export interface HealthSource {
 export function healthReport(source: HealthSource): HealthReport {
   if (source.stopping()) return { status: 'stopping', pid: process.pid };
   try {
+    source.warden.verifyStoreFile();
     source.beat();
     const now = source.clock();
     const phase = cooldownPhase(source.warden.readState(), now, source.policy);

@@ -4,7 +4,7 @@ import type { LimiterState, WindowUsage } from '../core/types.js';
 import type { RestartSummary } from '../warden/supervisorLedger.js';
 import type { ExchangeRecorder } from './forward.js';
 import type { LocalReason } from './localReplies.js';
-import type { ProviderName, TokenUsage } from './providers/types.js';
+import { unreadableUsage, type ProviderName, type UsageReading } from './providers/types.js';
 
 export const metricsPath = '/_ratewarden/metrics';
 
@@ -112,8 +112,8 @@ export class ProxyMetrics {
 
   /** The same recorder, with its outcomes counted on the way through. */
   observing(recorder: ExchangeRecorder, provider: ProviderName): ExchangeRecorder {
-    const countTokens = (usage: TokenUsage | null): void => {
-      if (usage === null) return;
+    const countTokens = (usage: UsageReading): void => {
+      if (usage === null || usage === unreadableUsage) return;
       this.tokens.inc({ kind: 'input' }, usage.inputTokens);
       this.tokens.inc({ kind: 'output' }, usage.outputTokens);
     };
@@ -130,7 +130,7 @@ export class ProxyMetrics {
         countTokens(usage);
         recorder.cutShort(usage);
       },
-      failed: (kind, detail) => recorder.failed(kind, detail),
+      failed: (kind, detail, reachedUpstream) => recorder.failed(kind, detail, reachedUpstream),
     };
   }
 

@@ -1,12 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TokenMetric } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
+import { StoreUnavailableError } from '../warden/errors.js';
 import type { Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 import type { ExchangeRecorder } from './forward.js';
 import type { Logger } from './log.js';
 import type { ProviderAdapter } from './providers/adapter.js';
-import type { TokenUsage } from './providers/types.js';
+import { unreadableUsage, type TokenUsage, type UsageReading } from './providers/types.js';
 import { limitsForBudget } from './reportedLimits.js';
 
 export interface RecorderSetup {
@@ -17,6 +18,9 @@ export interface RecorderSetup {
 }
 
 const nothing: TokenUsage = { inputTokens: 0, outputTokens: 0 };
+
+/** Usage that cannot be read counts as none seen: the reservation stands. */
+const countsOf = (usage: UsageReading): TokenUsage | null => (usage === unreadableUsage ? null : usage);
 
 /**
  * Turns the outcome of one forwarded request into its warden event. A failure to record is
@@ -40,11 +44,17 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
     rateLimited(headers) {
       record('an upstream 429', () => {
         const reported = provider.readLimits(headers, clock());
-        const result = warden.upstream429(requestId, {
-          retryAfterMs: reported.retryAfterMs ?? null,
-          requestLimitExhausted: reported.requestRemaining === 0,
-          reported: limitsForBudget(reported, tokenMetric),
-        });
+        const input = { retryAfterMs: reported.retryAfterMs ?? null, requestLimitExhausted: reported.requestRemaining === 0, reported: limitsForBudget(reported, tokenMetric) };
+        let result: ReturnType<Warden['upstream429']>;
+        try {
+          result = warden.upstream429(requestId, input);
+        } catch (error) {
+          if (!(error instanceof StoreUnavailableError)) throw error;
+          // Never dropped: held in memory, retried at every tick, and every request refused until then.
+          warden.hold429(requestId, input);
+          log.error('upstream-429-held', `upstream answered 429 for ${where}, but it cannot be recorded yet (${error.message}); it is held and retried at every tick, and every request is refused locally until it is recorded`, { requestId });
+          return;
+        }
         if (result === null) return;
         const until = new Date(result.cooldownUntil).toISOString();
         const fields = { requestId, consecutive429s: result.consecutive429s, cooldownMs: result.cooldownMs, cooldownUntil: until };
@@ -61,17 +71,18 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
         warden.settle(requestId, {
           outcome: status >= 500 ? 'upstream-error' : 'ok',
           status,
-          // An error answer without usage generated nothing; a success without usage keeps its reservation.
-          usage: usage ?? (status >= 400 ? nothing : null),
+          // An error answer without usage generated nothing; a success without usage, and any
+          // answer whose usage cannot be read, keeps its reservation (null).
+          usage: usage === unreadableUsage ? null : (usage ?? (status >= 400 ? nothing : null)),
           reported: limitsForBudget(reported, tokenMetric),
         });
       });
     },
     cutShort(usage) {
-      record('an interrupted request', () => warden.settle(requestId, { outcome: 'aborted', status: null, usage }));
+      record('an interrupted request', () => warden.settle(requestId, { outcome: 'aborted', status: null, usage: countsOf(usage) }));
     },
-    failed(kind, detail) {
-      record('a failed request', () => warden.settle(requestId, { outcome: kind, status: null, usage: null }));
+    failed(kind, detail, reachedUpstream) {
+      record('a failed request', () => warden.settle(requestId, { outcome: kind, status: null, usage: null, reachedUpstream }));
       const event = kind === 'timeout' ? 'upstream-timeout' : 'upstream-unreachable';
       log.warn(event, `${where}: the upstream ${kind === 'timeout' ? 'did not answer in time' : 'cannot be reached'} (${detail}); answered ${kind === 'timeout' ? 504 : 502}`, { requestId });
     },

@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../config/errors.js';
 import { limiterPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
+import { StoreError } from '../store/errors.js';
+import { heldFilePathFor } from '../store/held429File.js';
+import { StoreUnavailableError } from '../warden/errors.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../warden/types.js';
 import { Warden } from '../warden/warden.js';
@@ -160,6 +163,8 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     server.close();
     transport.agent.destroy();
     warden.close();
+    // The database opened but cannot be written (a read-only mount, a full disk): like any other unusable database.
+    if (error instanceof StoreUnavailableError) throw new StoreError('write-failed', `database ${settings.db} cannot be written at start (${error.message}); make it and its folder writable, or point --db elsewhere`);
     throw error;
   }
   log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${settings.db})`, { url, upstream: upstream.origin, provider, db: settings.db, pid: process.pid });
@@ -176,6 +181,9 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       heartbeat?.forget();
     } catch (error) {
       log.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
+    }
+    if (warden.held429Count > 0) {
+      log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; they are kept in ${heldFilePathFor(settings.db as string)} and the next start records them before it forwards anything`);
     }
     transport.agent.destroy();
     warden.close();

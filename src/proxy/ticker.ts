@@ -48,7 +48,7 @@ export function startTicker(setup: TickerSetup): Ticker {
       storeFailing = false;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      if (!storeFailing) log.error('store-unavailable', `${(error as Error).message}; requests are answered 503 until it can be written again`);
+      if (!storeFailing) log.error('store-unavailable', `${error.message}; requests are answered 503 ${error.lasting ? 'until a restart' : 'until it can be written again'}`);
       storeFailing = true;
     }
   }
@@ -63,8 +63,20 @@ export function startTicker(setup: TickerSetup): Ticker {
     lastSummary = now;
   }
 
+  /** An upstream 429 the store could not record when it came (recorder.ts) is recorded now. */
+  function recordHeld429s(): void {
+    if (warden.held429Count === 0) return;
+    for (const result of warden.recordHeld429s()) {
+      if (result === null) continue;
+      const until = new Date(result.cooldownUntil).toISOString();
+      log.warn('upstream-429-recorded', `recorded the upstream 429 that was held while the store could not be written; cooling down until ${until}`, { consecutive429s: result.consecutive429s, cooldownUntil: until });
+    }
+  }
+
   function tick(final = false): void {
     guarded(() => {
+      warden.verifyStoreFile();
+      recordHeld429s();
       warden.tick();
       const now = clock();
       if (now - lastBeat >= heartbeatIntervalMs) {

@@ -1,5 +1,7 @@
 export type StoreProblem =
   | 'missing'
+  | 'gone'
+  | 'replaced'
   | 'not-a-database'
   | 'corrupt'
   | 'read-only'
@@ -31,4 +33,10 @@ export function isStoreWriteFailure(error: unknown): boolean {
     typeof code === 'string' &&
     /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|PROTOCOL)/.test(code)
   );
+}
+
+/** SQLite found the file damaged (or no longer a database) while reading it. */
+export function isStoreCorruption(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(code);
 }

@@ -4,4 +4,11 @@
  */
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
+  constructor(
+    message: string,
+    /** The file is corrupt, deleted or replaced: it will not recover while this process runs. */
+    readonly lasting = false,
+  ) {
+    super(message);
+  }
 }

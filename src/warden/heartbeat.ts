@@ -1,5 +1,5 @@
 import type { Database } from 'better-sqlite3';
-import { isStoreWriteFailure } from '../store/errors.js';
+import { isStoreCorruption, isStoreWriteFailure } from '../store/errors.js';
 import { PolicyStore } from '../store/policyStore.js';
 import { ProcessStore, type ProcessInfo } from '../store/processStore.js';
 import { StoreUnavailableError } from './errors.js';
@@ -37,7 +37,7 @@ export class Heartbeat {
     try {
       this.db.transaction(work).immediate();
     } catch (error) {
-      if (isStoreWriteFailure(error)) throw new StoreUnavailableError(`the heartbeat cannot be written (${(error as Error).message})`);
+      if (isStoreWriteFailure(error) || isStoreCorruption(error)) throw new StoreUnavailableError(`the heartbeat cannot be written (${(error as Error).message})`);
       throw error;
     }
   }

@@ -6,10 +6,13 @@ import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentToken
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
 import { checkpointPassive, deferCheckpoints } from '../store/checkpoint.js';
-import { isStoreWriteFailure } from '../store/errors.js';
+import { isStoreCorruption, isStoreWriteFailure } from '../store/errors.js';
+import { fileChangeSince, fileIdentityOf, type FileIdentity } from '../store/fileIdentity.js';
+import { readHeldFile, writeHeldFile } from '../store/held429File.js';
 import { LimiterStore, type RequestRecord } from '../store/limiterStore.js';
 import { openDatabase, type Durability } from '../store/open.js';
 import { StoreUnavailableError } from './errors.js';
+import { Held429s } from './held429s.js';
 import type { Admission, AdmitInput, Clock, ReportedLimitsForBudget } from './types.js';
 
 export interface WardenOptions {
@@ -28,6 +31,8 @@ export interface SettleInput {
   status: number | null;
   usage: TokenEstimate | null;
   reported?: ReportedLimitsForBudget | null;
+  /** No answer came, but the request may have reached the upstream (and been served): its reservation counts as spent. */
+  reachedUpstream?: boolean;
 }
 
 export interface Upstream429Input {
@@ -65,6 +70,11 @@ export class Warden {
   private readonly widthMs: number;
   private readonly runImmediate: <T>(work: () => T) => T;
   private pendingRefusals = { cooldown: 0, budget: 0 };
+  private readonly held429s = new Held429s();
+  private readonly dbPath: string;
+  private readonly openedFile: FileIdentity;
+  /** Set once the file is found deleted, replaced or corrupt: the warden then fails closed for good. */
+  private storeProblem: string | null = null;
 
   private constructor(
     readonly db: Database,
@@ -80,6 +90,8 @@ export class Warden {
     this.random = options.random ?? Math.random;
     this.pid = options.pid ?? process.pid;
     this.widthMs = bucketWidthFor(policy.windowMs);
+    this.dbPath = options.dbPath;
+    this.openedFile = fileIdentityOf(options.dbPath);
   }
 
   /** Opens (creating or migrating) the database and adopts a changed configured budget. */
@@ -92,6 +104,7 @@ export class Warden {
       db.close();
       throw error;
     }
+    warden.restoreHeld429s();
     return warden;
   }
 
@@ -110,14 +123,75 @@ export class Warden {
   }
 
   private transaction<T>(work: (now: number) => T): T {
-    const now = this.clock();
-    try {
+    // A lost store records nothing more: what it would record is gone with the file.
+    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
+    return this.guarded(() => {
+      const now = this.clock();
       return this.runImmediate(() => work(now));
+    });
+  }
+
+  /** Every use of the database: a store that cannot be used becomes a StoreUnavailableError (503). */
+  private guarded<T>(work: () => T): T {
+    try {
+      return work();
     } catch (error) {
+      if (isStoreCorruption(error)) {
+        this.storeProblem = `database ${this.dbPath} is corrupt (${(error as Error).message}); ratewarden fails closed: stop it, move the file aside for inspection and restore a backup`;
+        throw new StoreUnavailableError(this.storeProblem, true);
+      }
       if (isStoreWriteFailure(error)) {
         throw new StoreUnavailableError(`the rate-limit store cannot be written (${(error as Error).message})`);
       }
       throw error;
+    }
+  }
+
+  /**
+   * Off the request path (the ticker, the health check): SQLite keeps writing to a file that was
+   * deleted or replaced under it, so the path is compared with the file that is open. Once it
+   * differs the warden fails closed until a restart, which then refuses to start from nothing.
+   */
+  verifyStoreFile(): void {
+    if (this.storeProblem === null) {
+      const change = fileChangeSince(this.dbPath, this.openedFile);
+      if (change !== null) this.storeProblem = `${change}; ratewarden fails closed and forwards nothing until it is restarted with the database back in place`;
+    }
+    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
+  }
+
+  /**
+   * An upstream 429 the store could not record: held and retried (held429s.ts); admissions are
+   * refused meanwhile. Also kept in a file beside the database, so that a stop or a restart
+   * while the database stays locked does not lose it (best effort: the disk may be full too).
+   */
+  hold429(requestId: number, input: Upstream429Input): void {
+    this.held429s.hold(requestId, input, this.clock());
+    writeHeldFile(this.dbPath, this.held429s.entries());
+  }
+
+  /** At open: the 429s an earlier process held are recorded now, or held again. */
+  private restoreHeld429s(): void {
+    const entries = readHeldFile(this.dbPath);
+    if (entries.length === 0) return;
+    for (const entry of entries) this.held429s.restore(entry);
+    try {
+      this.recordHeld429s();
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+    }
+  }
+
+  get held429Count(): number {
+    return this.held429s.size;
+  }
+
+  /** Records the held 429s; throws StoreUnavailableError while the store still cannot be written. */
+  recordHeld429s(): (Upstream429Result | null)[] {
+    try {
+      return this.held429s.recordWith((requestId, input) => this.upstream429(requestId, input));
+    } finally {
+      writeHeldFile(this.dbPath, this.held429s.entries());
     }
   }
 
@@ -141,7 +215,7 @@ export class Warden {
   }
 
   admit(input: AdmitInput): Admission {
-    const admission = this.transaction((now): Admission => {
+    const admission = this.held429s.refusal(this.clock, this.policy) ?? this.transaction((now): Admission => {
       const state = this.store.readState();
       const oldest = oldestBucketInWindow(now, this.policy.windowMs, this.widthMs);
       // Admit or refuse depends on the window's totals alone, so the request path reads one
@@ -177,7 +251,7 @@ export class Warden {
     this.transaction((now) => {
       const request = this.inFlight(requestId);
       if (request === null) return;
-      const spent = spentTokens(input.outcome, estimateOf(request), input.usage);
+      const spent = input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
       this.moveReservation(request, spent, now);
       this.store.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
       const state = this.store.readState();
@@ -267,12 +341,8 @@ export class Warden {
 
   /** Outside any transaction: the periodic checkpoint that keeps admit and settle free of one (see store/checkpoint.ts). */
   private checkpoint(): void {
-    try {
-      checkpointPassive(this.db);
-    } catch (error) {
-      if (isStoreWriteFailure(error)) throw new StoreUnavailableError(`the rate-limit store cannot be checkpointed (${(error as Error).message})`);
-      throw error;
-    }
+    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
+    this.guarded(() => checkpointPassive(this.db));
   }
 
   resetCooldown(actor: string, reason: string | null): ClearedCooldown['cleared'] & { anything: boolean } {
@@ -297,11 +367,11 @@ export class Warden {
   }
 
   readState(): LimiterState {
-    return this.store.readState();
+    return this.guarded(() => this.store.readState());
   }
 
   currentUsage(): WindowUsage {
-    return this.windowUsage(this.clock());
+    return this.guarded(() => this.windowUsage(this.clock()));
   }
 
   private inFlight(requestId: number): RequestRecord | null {

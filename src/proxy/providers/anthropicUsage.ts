@@ -1,6 +1,5 @@
-import { asRecord, parseJson, readCount } from './jsonFields.js';
-import type { SseEvent } from './sseParser.js';
-import type { TokenUsage } from './types.js';
+import { asRecord, CountReader, parseJson } from './jsonFields.js';
+import { unreadableUsage, type UsageReading } from './types.js';
 import type { UsageReader } from './usageReader.js';
 
 interface InputParts {
@@ -19,26 +18,29 @@ export function createAnthropicUsageReader(): UsageReader {
   let seen = false;
   const input: InputParts = { uncached: 0, cacheCreation: 0, cacheRead: 0 };
   let outputTokens = 0;
+  const counts = new CountReader();
 
-  function absorb(usage: Record<string, unknown> | undefined): void {
+  function absorb(value: unknown): void {
+    const usage = counts.record(value);
     if (usage === undefined) return;
     seen = true;
-    input.uncached = readCount(usage, 'input_tokens') ?? input.uncached;
-    input.cacheCreation = readCount(usage, 'cache_creation_input_tokens') ?? input.cacheCreation;
-    input.cacheRead = readCount(usage, 'cache_read_input_tokens') ?? input.cacheRead;
-    outputTokens = readCount(usage, 'output_tokens') ?? outputTokens;
+    input.uncached = counts.count(usage, 'input_tokens') ?? input.uncached;
+    input.cacheCreation = counts.count(usage, 'cache_creation_input_tokens') ?? input.cacheCreation;
+    input.cacheRead = counts.count(usage, 'cache_read_input_tokens') ?? input.cacheRead;
+    outputTokens = counts.count(usage, 'output_tokens') ?? outputTokens;
   }
 
   return {
     readBody(body) {
-      absorb(asRecord(asRecord(body)?.usage));
+      absorb(asRecord(body)?.usage);
     },
     readEvent({ data }) {
       const payload = asRecord(parseJson(data));
-      if (payload?.type === 'message_start') absorb(asRecord(asRecord(payload.message)?.usage));
-      else if (payload?.type === 'message_delta') absorb(asRecord(payload.usage));
+      if (payload?.type === 'message_start') absorb(asRecord(payload.message)?.usage);
+      else if (payload?.type === 'message_delta') absorb(payload.usage);
     },
-    usage(): TokenUsage | null {
+    usage(): UsageReading {
+      if (counts.invalid) return unreadableUsage;
       if (!seen) return null;
       return { inputTokens: input.uncached + input.cacheCreation + input.cacheRead, outputTokens };
     },

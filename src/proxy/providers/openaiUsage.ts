@@ -1,13 +1,16 @@
-import { asRecord, parseJson, readCount } from './jsonFields.js';
-import type { TokenUsage } from './types.js';
+import { asRecord, CountReader, parseJson } from './jsonFields.js';
+import { unreadableUsage, type TokenUsage } from './types.js';
 import type { UsageReader } from './usageReader.js';
 
 /** Chat completions say prompt/completion tokens; the Responses API says input/output tokens. */
-function usageFrom(usage: Record<string, unknown> | undefined): TokenUsage | null {
-  const prompt = readCount(usage, 'prompt_tokens');
-  if (prompt !== undefined) return { inputTokens: prompt, outputTokens: readCount(usage, 'completion_tokens') ?? 0 };
-  const input = readCount(usage, 'input_tokens');
-  if (input !== undefined) return { inputTokens: input, outputTokens: readCount(usage, 'output_tokens') ?? 0 };
+function usageFrom(counts: CountReader, value: unknown): TokenUsage | null {
+  const usage = counts.record(value);
+  const prompt = counts.count(usage, 'prompt_tokens');
+  const completion = counts.count(usage, 'completion_tokens');
+  if (prompt !== undefined) return { inputTokens: prompt, outputTokens: completion ?? 0 };
+  const input = counts.count(usage, 'input_tokens');
+  const output = counts.count(usage, 'output_tokens');
+  if (input !== undefined) return { inputTokens: input, outputTokens: output ?? 0 };
   return null;
 }
 
@@ -20,11 +23,11 @@ function usageFrom(usage: Record<string, unknown> | undefined): TokenUsage | nul
 export function createOpenAiUsageReader(): UsageReader {
   let found: TokenUsage | null = null;
   let done = false;
+  const counts = new CountReader();
 
   return {
     readBody(body) {
-      const fields = asRecord(body);
-      found = usageFrom(asRecord(fields?.usage)) ?? found;
+      found = usageFrom(counts, asRecord(body)?.usage) ?? found;
     },
     readEvent({ data }) {
       if (done) return;
@@ -34,11 +37,10 @@ export function createOpenAiUsageReader(): UsageReader {
       }
       const payload = asRecord(parseJson(data));
       const terminalResponse = asRecord(payload?.response);
-      const usage = asRecord(payload?.usage) ?? asRecord(terminalResponse?.usage);
-      found = usageFrom(usage) ?? found;
+      found = usageFrom(counts, payload?.usage ?? terminalResponse?.usage) ?? found;
     },
     usage() {
-      return found;
+      return counts.invalid ? unreadableUsage : found;
     },
   };
 }

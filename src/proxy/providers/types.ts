@@ -5,6 +5,12 @@ export interface TokenUsage {
   outputTokens: number;
 }
 
+/** The answer carried usage, but not as counts: the request keeps its reservation. */
+export const unreadableUsage = 'unreadable';
+
+/** What an answer says it used: counts, unreadable usage, or none at all (null). */
+export type UsageReading = TokenUsage | typeof unreadableUsage | null;
+
 /** Only what the upstream actually said: every field is absent unless a header carried it. */
 export interface ReportedLimits {
   tokenLimit?: number;

@@ -3,7 +3,7 @@ import { createBodyDecoder } from './bodyDecoder.js';
 import { parseJson } from './jsonFields.js';
 import { createOpenAiUsageReader } from './openaiUsage.js';
 import { createSseParser } from './sseParser.js';
-import type { ProviderName, TokenUsage } from './types.js';
+import type { ProviderName, UsageReading } from './types.js';
 import type { UsageReader } from './usageReader.js';
 
 export interface UsageTapOptions {
@@ -22,12 +22,12 @@ export interface UsageTap {
    * Call once the response has ended; resolves to the usage the body reported, if any.
    * A truncated compressed body fails to decode, so for an interrupted stream ask `seenSoFar`.
    */
-  end(): Promise<TokenUsage | null>;
+  end(): Promise<UsageReading>;
   /**
    * Usage seen up to now: what an interrupted stream has already cost. Behind a decompressor it
    * trails the written bytes by whatever the decompressor has not yet emitted.
    */
-  seenSoFar(): TokenUsage | null;
+  seenSoFar(): UsageReading;
 }
 
 /** A JSON body larger than this is not worth holding in memory just to read its usage. */
@@ -104,11 +104,11 @@ export function createUsageTap({ provider, contentType, contentEncoding }: Usage
   if (decoder === null) return NO_USAGE;
   const unreadable = (): boolean => gaveUp || decoder.hasFailed();
 
-  const finishReading = async (): Promise<TokenUsage | null> => {
+  const finishReading = async (): Promise<UsageReading> => {
     const decoded = await decoder.finish();
     return decoded && !unreadable() && sink.finish() ? reader.usage() : null;
   };
-  let ended: Promise<TokenUsage | null> | undefined;
+  let ended: Promise<UsageReading> | undefined;
 
   return {
     write(chunk) {

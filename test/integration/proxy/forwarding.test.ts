@@ -117,7 +117,7 @@ describe('forwarding to the pinned upstream', () => {
     expect(proxy.warden.currentUsage().tokens).toBe(0);
   });
 
-  it('answers 504 when the upstream does not start answering within --upstream-timeout', async () => {
+  it('answers 504 when the upstream does not start answering within --upstream-timeout; the upstream had the request, so its reservation is spent', async () => {
     const sim = await harness.sim();
     sim.setMode('hang');
     const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'openai', upstreamTimeout: '300ms' });
@@ -125,7 +125,10 @@ describe('forwarding to the pinned upstream', () => {
     expect(answer.status).toBe(504);
     expect(answer.headers['x-ratewarden-reason']).toBe('upstream-timeout');
     expect(JSON.parse(answer.body.toString())).toMatchObject({ error: { type: 'server_error', code: 'timeout' } });
-    expect(recordedRequests(dbPath)).toMatchObject([{ outcome: 'timeout', input_tokens: 0, output_tokens: 0 }]);
+    const [row] = recordedRequests(dbPath);
+    expect(row).toMatchObject({ outcome: 'timeout', output_tokens: 5 });
+    expect(row?.input_tokens).toBe(row?.est_input_tokens);
+    expect(proxy.warden.currentUsage().tokens).toBe((row?.est_input_tokens ?? 0) + 5);
   });
 
   it('answers the health check and the reserved prefix itself, never forwarding them', async () => {

@@ -66,9 +66,26 @@ describe('usage tap, Anthropic JSON', () => {
     expect(await tapAll([], 'application/json')).toBeNull();
   });
 
-  it('ignores usage counts that are not non-negative integers', async () => {
-    const body = Buffer.from(JSON.stringify({ usage: { input_tokens: '12', output_tokens: -4 } }));
-    expect(await tapAll([body], 'application/json')).toEqual({ inputTokens: 0, outputTokens: 0 });
+  it('calls usage unreadable when a count is a string, negative, fractional or huge (never 0/0)', async () => {
+    for (const bad of ['12', -4, 2.5, 1e12, 1e308, true, {}]) {
+      const body = Buffer.from(JSON.stringify({ usage: { input_tokens: 10, output_tokens: bad } }));
+      expect(await tapAll([body], 'application/json')).toBe('unreadable');
+    }
+    expect(await tapAll([Buffer.from(JSON.stringify({ usage: 'lots' }))], 'application/json')).toBe('unreadable');
+  });
+
+  it('calls a stream unreadable when message_start or a message_delta carries a bad count', async () => {
+    for (const bad of [-1, 0.5, 1e12, '15']) {
+      const badDelta = sse([messageStart({ input_tokens: 25, output_tokens: 1 }), delta('hi'), messageDelta({ output_tokens: bad }), { event: 'message_stop', data: { type: 'message_stop' } }]);
+      expect(await tapAll([badDelta], SSE_TYPE)).toBe('unreadable');
+      const badStart = sse([messageStart({ input_tokens: bad, output_tokens: 1 }), messageDelta({ output_tokens: 15 })]);
+      expect(await tapAll([badStart], SSE_TYPE)).toBe('unreadable');
+    }
+  });
+
+  it('reads a count of null as absent, not as unreadable', async () => {
+    const body = Buffer.from(JSON.stringify({ usage: { input_tokens: 10, cache_read_input_tokens: null, output_tokens: 3 } }));
+    expect(await tapAll([body], 'application/json')).toEqual({ inputTokens: 10, outputTokens: 3 });
   });
 });
 

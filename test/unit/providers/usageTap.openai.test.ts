@@ -102,3 +102,22 @@ describe('usage tap, generic provider', () => {
     expect(await tap.end()).toBeNull();
   });
 });
+
+describe('usage tap, OpenAI usage that cannot be read (issue 9 item 4)', () => {
+  const badCounts: unknown[] = [-1, 0.5, 1e12, Number.MAX_SAFE_INTEGER, '40', 'NaN', [3], { n: 1 }];
+
+  it('a JSON body with a negative, fractional, huge or non-numeric count is unreadable, not 0/0', async () => {
+    for (const bad of badCounts) {
+      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { prompt_tokens: bad, completion_tokens: 4 } }))], 'application/json')).toBe('unreadable');
+      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { prompt_tokens: 4, completion_tokens: bad } }))], 'application/json')).toBe('unreadable');
+      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { input_tokens: 4, output_tokens: bad } }))], 'application/json')).toBe('unreadable');
+    }
+  });
+
+  it('a stream whose usage chunk carries a bad count is unreadable', async () => {
+    for (const bad of badCounts) {
+      const stream = sse([chunk('Hi', null), chunk(undefined, { prompt_tokens: 31, completion_tokens: bad }), { data: '[DONE]' }]);
+      expect(await tapAll([stream], SSE_TYPE)).toBe('unreadable');
+    }
+  });
+});

@@ -1,0 +1,60 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+
+/** One upstream 429 the database could not record yet, as the warden holds it. */
+export interface HeldEntry {
+  requestId: number;
+  heldAt: number;
+  input: {
+    retryAfterMs: number | null;
+    requestLimitExhausted?: boolean;
+    reported?: { tokenLimit: number | null; requestLimit: number | null } | null;
+  };
+}
+
+/**
+ * Beside the database, the upstream 429s it could not record: a worker stopped or restarted
+ * while the database stayed locked would otherwise take them with it, and the next start would
+ * forward into the exhausted window. The next start records them first.
+ */
+export const heldFilePathFor = (dbPath: string): string => `${dbPath}.held-429s`;
+
+/** Replaces the file with `entries` (none: removes it). Returns false when it cannot be written. */
+export function writeHeldFile(dbPath: string, entries: readonly HeldEntry[]): boolean {
+  const path = heldFilePathFor(dbPath);
+  try {
+    if (entries.length === 0) {
+      rmSync(path, { force: true });
+      return true;
+    }
+    const temporary = `${path}.${process.pid}.tmp`;
+    const fd = openSync(temporary, 'w', 0o600);
+    try {
+      writeSync(fd, `${JSON.stringify({ held: entries })}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What the file holds; entries that are not well formed are skipped, a missing file holds none. */
+export function readHeldFile(dbPath: string): HeldEntry[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(heldFilePathFor(dbPath), 'utf8'));
+  } catch {
+    return [];
+  }
+  const held = (parsed as { held?: unknown } | null)?.held;
+  return Array.isArray(held) ? held.filter(isHeldEntry) : [];
+}
+
+function isHeldEntry(value: unknown): value is HeldEntry {
+  const entry = value as Partial<HeldEntry> | null;
+  const retryAfter = entry?.input?.retryAfterMs;
+  return Number.isSafeInteger(entry?.requestId) && Number.isFinite(entry?.heldAt) && (retryAfter === null || Number.isFinite(retryAfter));
+}
