@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenEstimate } from '../core/types.js';
 import { StoreUnavailableError } from '../warden/errors.js';
-import type { Admission, Clock } from '../warden/types.js';
+import type { Admission, AdmitInput, Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 import { admitWithin } from './admission.js';
 import { forward, type ForwardSetup } from './forward.js';
@@ -21,6 +22,8 @@ export interface RequestLimits {
   maxBodyBytes: number;
   maxWaitMs: number;
   defaultMaxTokens: number;
+  /** UNSAFE (the seed's retry): resend a 429'd request after `afterMs`, at most `resends` times; 0 ms is off. */
+  unsafeRetry429: { afterMs: number; resends: number };
 }
 
 /** Everything one request needs; built once by the server. */
@@ -57,7 +60,7 @@ function sizeText(bytes: number): string {
 
 /** The request lifecycle of DESIGN.md: read, admit (or refuse locally), forward, settle. */
 export async function handleRequest(runtime: ProxyRuntime, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const { provider, warden, limits } = runtime;
+  const { provider, limits } = runtime;
   const target = parseTarget(request.url);
   if (target === null) {
     request.resume();
@@ -83,19 +86,37 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const method = request.method ?? 'GET';
   // A request without a body asks for no generation (a model list, a file download).
   const estimate = read.body.length === 0 ? noTokens : estimateRequest(provider, read.body, limits.defaultMaxTokens);
+  const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target) };
+  const { afterMs: holdMs, resends } = limits.unsafeRetry429;
+  const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
+  for (let held = 0; ; held++) {
+    const requestId = await admitOrAnswer(runtime, { method, path: target.path, estimate }, response, clientGone);
+    if (requestId === null) return;
+    const recorder = exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path });
+    const result = await forward(runtime.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);
+    if (result === 'relayed') return;
+    // UNSAFE, the seed's retry: the same fixed wait whatever the upstream's Retry-After said.
+    if (!(await sleep(holdMs, true, { signal: clientGone }).catch(() => false))) return;
+  }
+}
+
+/** Admits the request (waiting for budget up to --max-wait), or answers it locally; the request's id, or null once answered. */
+async function admitOrAnswer(runtime: ProxyRuntime, input: AdmitInput, response: ServerResponse, clientGone: AbortSignal): Promise<number | null> {
+  const { provider, warden, limits } = runtime;
+  const { method, path } = input;
   let admission: Admission | null;
   try {
-    admission = await admitWithin(warden, { method, path: target.path, estimate }, limits.maxWaitMs, runtime.clock, clientGoneSignal(response, limits.maxWaitMs > 0));
+    admission = await admitWithin(warden, input, limits.maxWaitMs, runtime.clock, clientGone);
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
-    runtime.log.error('store-unavailable', `${method} ${target.path} answered 503: ${error.message}`);
+    runtime.log.error('store-unavailable', `${method} ${path} answered 503: ${error.message}`);
     sendLocalReply(response, provider, {
       reason: 'store-unavailable',
       message: `ratewarden cannot record this request, so it does not forward it: ${error.message}`,
     });
-    return;
+    return null;
   }
-  if (admission === null) return;
+  if (admission === null) return null;
   if (admission.kind === 'rejected') {
     runtime.refusals.count(admission.reason);
     const state = warden.readState();
@@ -111,13 +132,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
         usage: admission.reason === 'budget' ? warden.currentUsage() : null,
       }),
     });
-    return;
+    return null;
   }
-
-  const recorder = exchangeRecorder(runtime.recorderSetup, admission.requestId, { method, path: target.path });
-  await forward(
-    runtime.forwardSetup,
-    { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target) },
-    recorder,
-  );
+  return admission.requestId;
 }

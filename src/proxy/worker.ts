@@ -1,4 +1,5 @@
 import type { Settings } from '../config/schema.js';
+import { crashingAfter429s } from './crashAfter429s.js';
 import { createLogger } from './log.js';
 import { startProxy, type RunningProxy } from './server.js';
 
@@ -15,7 +16,7 @@ export interface ReadyMessage {
  * with the exit code once every request is settled and the database is closed.
  */
 export async function runWorker(settings: Settings): Promise<number> {
-  const log = createLogger(settings.logFormat);
+  const log = crashingAfter429s(createLogger(settings.logFormat), settings.unsafeCrashAfter429s, settings.window, Date.now);
   let proxy: RunningProxy | null = null;
   let stopRequests = 0;
   let requestStop: (why: string) => void = () => undefined;

@@ -457,10 +457,12 @@ describe('sim upstream: modes and shutdown', () => {
       requests: 0,
       rateLimited: 0,
       receivedWhileExhausted: 0,
+      receivedInsideRetryAfter: 0,
       tokensServed: 0,
       inputTokens: 0,
       outputTokens: 0,
       arrivals: [],
+      otherTenant: { requests: 0, rateLimited: 0, tokensServed: 0 },
     });
     expect(sim.isExhausted()).toBe(true);
   });
