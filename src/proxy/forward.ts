@@ -30,7 +30,7 @@ export interface ForwardInput {
   bodyLength: number | null;
   upstreamPath: string;
   /**
-   * UNSAFE (`--unsafe-retry-429-after`): a 429 is recorded but not relayed, so that the caller
+   * UNSAFE (`--unsafe-retry-rate-limited-after`): a 429 is recorded but not relayed, so that the caller
    * can resend the request later, as the seed's proxy did.
    */
   hold429?: boolean;

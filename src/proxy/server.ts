@@ -18,7 +18,7 @@ import { RefusalCounter } from './refusalCounter.js';
 import { startTicker, type Ticker } from './ticker.js';
 import { upstreamTransport } from './upstreamAgent.js';
 
-/** How often `--unsafe-retry-429-after` resends one request before it lets the 429 through. */
+/** How often `--unsafe-retry-rate-limited-after` resends one request before it lets the 429 through. */
 const unsafeRetry429Resends = 3;
 
 export interface ProxyOptions {
@@ -99,7 +99,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       maxBodyBytes: settings.maxBody,
       maxWaitMs: settings.maxWait,
       defaultMaxTokens: settings.defaultMaxTokens,
-      unsafeRetry429: { afterMs: settings.unsafeRetry429After, resends: unsafeRetry429Resends },
+      unsafeRetry429: { afterMs: settings.unsafeRetryRateLimitedAfter, resends: unsafeRetry429Resends },
     },
     forwardSetup: { upstream, provider, transport, upstreamTimeoutMs: settings.upstreamTimeout },
     recorderSetup: { warden, provider, tokenMetric: policy.tokenMetric, clock, log },

@@ -16,7 +16,7 @@ export interface ReadyMessage {
  * with the exit code once every request is settled and the database is closed.
  */
 export async function runWorker(settings: Settings): Promise<number> {
-  const log = crashingAfter429s(createLogger(settings.logFormat), settings.unsafeCrashAfter429s, settings.window, Date.now);
+  const log = crashingAfter429s(createLogger(settings.logFormat), settings.unsafeCrashAfterRateLimits, settings.window, Date.now);
   let proxy: RunningProxy | null = null;
   let stopRequests = 0;
   let requestStop: (why: string) => void = () => undefined;
