@@ -6,7 +6,7 @@ import { StoreError } from '../store/errors.js';
 import { readIncidentRecords, type IncidentRecords } from '../store/incidentView.js';
 import { crashSchedule, stormSchedule, type Storm } from './incidentSchedule.js';
 import { startCrashInjector, type CrashInjector } from './crashInjector.js';
-import { amnesiaWorkerArgs, loadProfile, naiveRestartDelayMs, otherTenantRequestTokens, ratewardenArgs, stormDrawShare, stormShape, upstreamShape, type ReplayOptions, type SetupName } from './incidentScenario.js';
+import { amnesiaWorkerArgs, loadProfile, naiveRestartDelayMs, otherTenantRequestTokens, ratewardenArgs, storm as stormDraw, stormShape, upstreamShape, type ReplayOptions, type SetupName } from './incidentScenario.js';
 import type { LifeRecords, RunRecord } from './incidentMeasures.js';
 import { emptyLoadCounts, startLoad as startSimulatedClients, type LoadCounts, type LoadGenerator, type LoadStarter } from './loadGenerator.js';
 import { startNaiveRestarter, type WorkerLife } from './naiveRestarter.js';
@@ -67,7 +67,7 @@ function scheduleOtherTenant(upstream: SimUpstream, options: ReplayOptions, stor
   const steady = (): void => upstream.setOtherTenant(options.otherTenantShare * upstreamShape.tokenLimit, otherTenantRequestTokens);
   steady();
   const timers = storms.flatMap((storm) => [
-    setTimeout(() => upstream.setOtherTenant(stormDrawShare * upstreamShape.tokenLimit, otherTenantRequestTokens), Math.max(0, startedAt + storm.from - Date.now())),
+    setTimeout(() => upstream.setOtherTenant(stormDraw.drawShare * upstreamShape.tokenLimit, stormDraw.requestTokens), Math.max(0, startedAt + storm.from - Date.now())),
     setTimeout(steady, Math.max(0, startedAt + storm.to - Date.now())),
   ]);
   return () => {

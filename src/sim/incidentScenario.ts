@@ -72,13 +72,15 @@ export function stormShape(meanGapMs: number): StormShape {
   return { meanGapMs, lengthMs: [scaled(60_000), scaled(120_000)] };
 }
 
-/**
- * The second tenant's requests: a typical request's size. During a storm it draws three times
- * the whole limit, so it takes every token the moment it refills: the fleet finds the bucket
- * all but empty, as when another team's batch job starts on the same organisation.
- */
+/** The second tenant's requests between storms: a typical request's size. */
 export const otherTenantRequestTokens = 1_000;
-export const stormDrawShare = 3;
+
+/**
+ * During a storm the second tenant floods the key with small requests, three times the whole
+ * limit: it takes every token the moment it refills, so the bucket never holds what one of the
+ * fleet's requests needs, as when another team's batch job starts on the same organisation.
+ */
+export const storm = { drawShare: 3, requestTokens: 200 };
 
 export function loadProfile(clients: number): LoadProfile {
   return {
