@@ -195,8 +195,7 @@ function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: A
             const complete = usage.complete && response.complete;
             resolve({
               record: { ...base, kind: complete ? 'ok' : 'cut-short', tokens: complete ? usage.inputTokens + usage.outputTokens : 0, completedAt: complete ? clock() : null },
-              // A stream cut off mid-way is, to an SDK, a connection error.
-              outcome: complete ? outcome : { kind: 'connection-error' },
+              outcome,
             });
           });
           return;
@@ -273,7 +272,8 @@ export const startLoad: LoadStarter = (proxyUrl, profile, random, clock) => {
         if (result === null) return;
         const record: AttemptRecord = { client: index, retry, ...result.record };
         records.push(record);
-        const decision = record.kind === 'ok' ? null : decideRetry(result.outcome, retry, profile.retry, draws.next(), clock());
+        // The SDKs retry before an answer, never a stream that broke off after its 200: that request fails.
+        const decision = record.kind === 'ok' ? null : record.kind === 'cut-short' ? ({ retry: false } as const) : decideRetry(result.outcome, retry, profile.retry, draws.next(), clock());
         tallyAttempt(counts, record, decision?.retry === false);
         if (decision === null) break;
         if (!decision.retry) break;
