@@ -156,16 +156,16 @@ export function renderReplay(result: ReplayResult): string {
     kleur.dim(
       `${formatDuration(options.durationMs)} of compressed time (${real(options.durationMs)} real; window ${formatDuration(result.windowMs)} = ${real(result.windowMs)}), ` +
         `seed ${options.seed}, ${options.clients} ${result.clients} clients, a ${options.limitShape} of ${count(result.tokenLimit)} tokens, ` +
-        `a crash every ~${options.crashEveryMs > 0 ? real(options.crashEveryMs) : 'never'} and after ${options.crashAfter429s > 0 ? `${options.crashAfter429s} upstream 429s in a window` : 'no number of 429s'}, ` +
-        `${tenant}, a storm every ~${options.stormEveryMs > 0 ? real(options.stormEveryMs) : 'never'}`,
+        `${options.crashEveryMs > 0 ? `a crash every ~${real(options.crashEveryMs)}` : 'no scheduled crash'}, ${options.crashAfter429s > 0 ? `a crash after ${options.crashAfter429s} upstream 429s in a window` : 'no crash after 429s'}, ` +
+        `${tenant}, ${options.stormEveryMs > 0 ? `a storm every ~${real(options.stormEveryMs)}` : 'no storm'}`,
     ),
     '',
   ];
   const cells = rows.map(([label, cell]) => [label, ...setupNames.map((setup) => cell(result.runs[setup], result))] as const);
   const labelWidth = Math.max(...cells.map(([label]) => label.length)) + 2;
-  const columnWidth = Math.max(14, ...cells.flatMap(([, ...values]) => values.map((value) => value.length + 2)));
-  const titles = `${''.padEnd(labelWidth)}${setupNames.map((setup) => kleur.bold(setup.padEnd(columnWidth))).join('')}`;
-  const lines = cells.map(([label, ...values]) => `${label.padEnd(labelWidth)}${values.map((value) => value.padEnd(columnWidth)).join('')}`.trimEnd());
+  const widths = setupNames.map((setup, column) => Math.max(14, setup.length + 2, ...cells.map(([, ...values]) => (values[column] ?? '').length + 2)));
+  const titles = `${''.padEnd(labelWidth)}${setupNames.map((setup, column) => kleur.bold(setup.padEnd(column + 1 < setupNames.length ? (widths[column] ?? 0) : 0))).join('')}`;
+  const lines = cells.map(([label, ...values]) => `${label.padEnd(labelWidth)}${values.map((value, column) => value.padEnd(widths[column] ?? 0)).join('')}`.trimEnd());
   const endings = setupNames.flatMap((setup) => {
     const endedBy = result.runs[setup].endedBy;
     return endedBy === null ? [] : [kleur.yellow(`${setup}: ${endedBy}`)];
