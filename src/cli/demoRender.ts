@@ -105,38 +105,70 @@ function budgetSummary(figures: IncidentFigures): string {
 
 type Row = [label: string, cell: (figures: IncidentFigures, result: ReplayResult) => string];
 
+const noProxy = '— no proxy';
+
+function failures(figures: IncidentFigures): number {
+  return figures.clients.failed;
+}
+
 const rows: Row[] = [
   ['upstream 429s', (figures) => count(figures.upstream429s)],
-  ['forwarded while the upstream’s window was exhausted', (figures) => count(figures.forwardedWhileExhausted)],
-  ['forwarded during an active cooldown', (figures) => count(figures.forwardedDuringCooldown)],
-  ['crashes during a cooldown: the cooldown survived', (figures) => `${figures.cooldownsSurvivingCrash} of ${figures.crashesDuringCooldown}`],
+  ['requests sent inside an announced Retry-After', (figures) => count(figures.sentInsideRetryAfter)],
+  ['requests forwarded during an active cooldown', (figures) => (figures.forwardedDuringCooldown === null ? noProxy : count(figures.forwardedDuringCooldown))],
+  ['restarts (caused by 429s)', (figures) => (figures.setup === 'direct' ? noProxy : `${count(figures.restarts)} (${count(figures.restartsAfter429s)})`)],
+  ['crashes in a cooldown: the cooldown survived', (figures) => (figures.setup === 'direct' ? noProxy : `${figures.cooldownsSurvivingCrash} of ${figures.crashesDuringCooldown}`)],
   ['goodput: tokens served / upstream capacity', (figures) => percent(figures.goodput)],
-  ['restarts', (figures) => count(figures.restarts)],
-  ['zero-token samples recorded', (figures) => count(figures.zeroTokenSamples)],
-  ['token budget over the run', (figures, result) => sparkline(figures.budget, result.options.durationMs, result.tokenLimit)],
-  ['', (figures) => budgetSummary(figures)],
+  ['client-visible failures', (figures) => count(failures(figures))],
+  ['  rate-limited after retries', (figures) => count(figures.clients.failures.rateLimited)],
+  ['  connection refused', (figures) => count(figures.clients.failures.connectionRefused)],
+  ['  connection reset or cut short', (figures) => count(figures.clients.failures.connectionLost)],
+  ['  5xx', (figures) => count(figures.clients.failures.serverError)],
+  ['zero-token samples recorded', (figures) => (figures.setup === 'direct' ? noProxy : count(figures.zeroTokenSamples))],
+  ['token budget over the run', (figures, result) => (figures.setup === 'direct' ? noProxy : sparkline(figures.budget, result.options.durationMs, result.tokenLimit))],
+  ['', (figures) => (figures.setup === 'direct' ? '' : budgetSummary(figures))],
 ];
+
+const points = (share: number): string => `${Math.abs(Math.round(share * 100))} point${Math.abs(Math.round(share * 100)) === 1 ? '' : 's'}`;
+
+/** What the table shows, in one line of words: the loop, ratewarden's 429s, its goodput against no proxy, its failures. */
+export function summaryLine(result: ReplayResult): string {
+  const { direct, amnesia, ratewarden } = result.runs;
+  const loop =
+    amnesia.restartsAfter429s > 0
+      ? `The amnesia run loops: ${count(amnesia.upstream429s)} upstream 429s and ${count(amnesia.restartsAfter429s)} restarts caused by them`
+      : `The amnesia run earns ${count(amnesia.upstream429s)} upstream 429s`;
+  const cooldown = ratewarden.forwardedDuringCooldown === 0 ? 'nothing forwarded during a cooldown' : `${count(ratewarden.forwardedDuringCooldown ?? 0)} requests forwarded during a cooldown`;
+  const gap = ratewarden.goodput - direct.goodput;
+  const versus = Math.round(gap * 100) === 0 ? 'the same as' : gap > 0 ? `${points(gap)} more than` : `${points(gap)} less than`;
+  return (
+    `${loop}; ratewarden gets ${count(ratewarden.upstream429s)} (no proxy: ${count(direct.upstream429s)}), with ${cooldown}, ` +
+    `and serves ${percent(ratewarden.goodput)} of the capacity, ${versus} the clients get with no proxy (${percent(direct.goodput)}; amnesia ${percent(amnesia.goodput)}), ` +
+    `with ${count(failures(ratewarden))} client-visible failures against ${count(failures(direct))} with no proxy.`
+  );
+}
 
 export function renderReplay(result: ReplayResult): string {
   const { options } = result;
   const real = (ms: number): string => formatDuration(ms * result.timeScale);
+  const tenant = options.otherTenantShare > 0 ? `a second tenant drawing ${Math.round(options.otherTenantShare * 100)} % of the key` : 'no second tenant';
   const header = [
-    kleur.bold('ratewarden demo: the amnesia loop, replayed twice'),
+    kleur.bold('ratewarden demo: the incident, replayed three ways'),
     kleur.dim(
       `${formatDuration(options.durationMs)} of compressed time (${real(options.durationMs)} real; window ${formatDuration(result.windowMs)} = ${real(result.windowMs)}), ` +
-        `seed ${options.seed}, ${options.clients} clients, a crash every ~${options.crashEveryMs > 0 ? real(options.crashEveryMs) : 'never'}, ` +
-        `an upstream storm every ~${options.stormEveryMs > 0 ? real(options.stormEveryMs) : 'never'}`,
+        `seed ${options.seed}, ${options.clients} ${result.clients} clients, a ${options.limitShape} of ${count(result.tokenLimit)} tokens, ` +
+        `${options.crashEveryMs > 0 ? `a crash every ~${real(options.crashEveryMs)}` : 'no scheduled crash'}, ${options.crashAfter429s > 0 ? `a crash after ${options.crashAfter429s} upstream 429s in a window` : 'no crash after 429s'}, ` +
+        `${tenant}, ${options.stormEveryMs > 0 ? `a storm every ~${real(options.stormEveryMs)}` : 'no storm'}`,
     ),
     '',
   ];
   const cells = rows.map(([label, cell]) => [label, ...setupNames.map((setup) => cell(result.runs[setup], result))] as const);
   const labelWidth = Math.max(...cells.map(([label]) => label.length)) + 2;
-  const columnWidth = Math.max(14, ...cells.flatMap(([, ...values]) => values.map((value) => value.length + 2)));
-  const titles = `${''.padEnd(labelWidth)}${setupNames.map((setup) => kleur.bold(setup.padEnd(columnWidth))).join('')}`;
-  const lines = cells.map(([label, ...values]) => `${label.padEnd(labelWidth)}${values.map((value) => value.padEnd(columnWidth)).join('')}`.trimEnd());
+  const widths = setupNames.map((setup, column) => Math.max(14, setup.length + 2, ...cells.map(([, ...values]) => (values[column] ?? '').length + 2)));
+  const titles = `${''.padEnd(labelWidth)}${setupNames.map((setup, column) => kleur.bold(setup.padEnd(column + 1 < setupNames.length ? (widths[column] ?? 0) : 0))).join('')}`;
+  const lines = cells.map(([label, ...values]) => `${label.padEnd(labelWidth)}${values.map((value, column) => value.padEnd(widths[column] ?? 0)).join('')}`.trimEnd());
   const endings = setupNames.flatMap((setup) => {
     const endedBy = result.runs[setup].endedBy;
     return endedBy === null ? [] : [kleur.yellow(`${setup}: ${endedBy}`)];
   });
-  return [...header, titles, ...lines, ...(endings.length > 0 ? ['', ...endings] : [])].join('\n');
+  return [...header, titles, ...lines, '', summaryLine(result), ...(endings.length > 0 ? ['', ...endings] : [])].join('\n');
 }

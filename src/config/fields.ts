@@ -136,7 +136,12 @@ export function flag(defaultValue: boolean, describe: string): Field<boolean> {
 
 /** A switch that turns a protection off; see `Field.unsafe`. Always off unless given as a flag. */
 export function unsafeFlag(describe: string): Field<boolean> {
-  return { ...flag(false, describe), unsafe: true };
+  return unsafe(flag(false, describe));
+}
+
+/** Any field made an unsafe switch: its default must be the safe value. */
+export function unsafe<T>(field: Field<T>): Field<T> {
+  return { ...field, unsafe: true };
 }
 
 export function text(

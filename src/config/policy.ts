@@ -22,6 +22,8 @@ export function limiterPolicyFrom(settings: Settings): LimiterPolicy {
     cutFactor: settings.cutFactor,
     retentionMs: settings.retention,
     unsafeRecordZeroTokenSamples: settings.unsafeRecordZeroSamples,
+    unsafeNoCooldown: settings.unsafeNoCooldown,
+    unsafeSeedRaise: settings.unsafeSeedRaise,
   };
 }
 

@@ -1,4 +1,4 @@
-import { byteSize, choice, duration, flag, fraction, httpUrl, integer, listenAddress, optionalCount, text, unsafeFlag, type Field } from './fields.js';
+import { byteSize, choice, duration, flag, fraction, httpUrl, integer, listenAddress, optionalCount, text, unsafe, unsafeFlag, type Field } from './fields.js';
 
 /**
  * Every setting ratewarden has, in one table. The config-file key and the flag are the kebab-case
@@ -44,6 +44,10 @@ export const settingsSchema = {
   cutFactor: fraction(0.7, 'at an upstream 429 the budget becomes this share of min(budget, usage)', { min: 0, inclusiveMin: false }),
   retention: duration(86_400_000, 'how long request rows are kept', { allowZero: false }),
   unsafeRecordZeroSamples: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: record zero-token calibration samples, which drag every limit estimate towards zero'),
+  unsafeNoCooldown: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: a cooldown is recorded but not enforced (no local 429, no half-open probe)'),
+  unsafeSeedRaise: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: raise the budget whenever the window used anything and no 429 is in a row, with no ceiling'),
+  unsafeRetryRateLimitedAfter: unsafe(duration(0, 'UNSAFE, for the demo\'s amnesia run only: hold a request the upstream answered 429 and resend it after this fixed delay, ignoring Retry-After (0: off)')),
+  unsafeCrashAfterRateLimits: unsafe(integer(0, 'fault injection, for the demo and bench:replay only: the worker exits (code 70) after this many upstream 429s within one window (0: off)')),
 
   restartSec: duration(10_000, 'supervisor: delay before the first restart; it doubles with each failure'),
   restartMaxDelay: duration(300_000, 'supervisor: longest restart delay'),

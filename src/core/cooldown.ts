@@ -9,9 +9,9 @@ export type CooldownPhase =
 export function cooldownPhase(
   state: LimiterState,
   now: number,
-  policy: Pick<LimiterPolicy, 'probeTimeoutMs'>,
+  policy: Pick<LimiterPolicy, 'probeTimeoutMs' | 'unsafeNoCooldown'>,
 ): CooldownPhase {
-  if (state.cooldownUntil === null) return { phase: 'closed' };
+  if (state.cooldownUntil === null || policy.unsafeNoCooldown === true) return { phase: 'closed' };
   if (now < state.cooldownUntil) {
     return { phase: 'cooling', remainingMs: state.cooldownUntil - now, until: state.cooldownUntil };
   }

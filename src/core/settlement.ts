@@ -32,12 +32,19 @@ export function spentTokens(outcome: SettleOutcome | 'upstream-429', estimate: T
 }
 
 /** A request settled without a 429: a success closes the breaker if it may. */
-export function afterSettle(state: LimiterState, request: SettlingRequest, outcome: SettleOutcome, status: number | null): LimiterState {
+export function afterSettle(
+  state: LimiterState,
+  request: SettlingRequest,
+  outcome: SettleOutcome,
+  status: number | null,
+  policy: Pick<LimiterPolicy, 'unsafeNoCooldown'> = {},
+): LimiterState {
   const isProbe = request.probe && state.probeRequestId === request.id;
   const success = outcome === 'ok' && status !== null && status >= 200 && status < 300;
   // A success that left before the current cooldown began proves nothing about the upstream now.
   const predatesCooldown = state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt;
-  if (success && (isProbe || (state.cooldownUntil === null && !predatesCooldown))) {
+  // Without a breaker (the unsafe seed setup), any success ends the streak, as the seed's did.
+  if (success && (isProbe || policy.unsafeNoCooldown === true || (state.cooldownUntil === null && !predatesCooldown))) {
     return {
       ...state,
       consecutive429s: 0,

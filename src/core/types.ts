@@ -89,6 +89,17 @@ export interface LimiterPolicy {
    * estimate towards zero. Exists only so that `ratewarden demo` can replay the seed's setup.
    */
   unsafeRecordZeroTokenSamples?: boolean;
+  /**
+   * UNSAFE, off unless set (the seed's proxy, for the demo's amnesia run): a cooldown is still
+   * computed and recorded, but admission ignores it: no local 429, no half-open probe, and any
+   * success ends the streak of 429s.
+   */
+  unsafeNoCooldown?: boolean;
+  /**
+   * UNSAFE, off unless set (the seed's controller): the budget rises one step a window whenever
+   * the window used anything and no 429 is in a row: no history, quiet or ceiling gate.
+   */
+  unsafeSeedRaise?: boolean;
 }
 
 export const defaultLimiterPolicy: LimiterPolicy = {

@@ -33,7 +33,15 @@ export interface ForwardInput {
   upstreamPath: string;
   /** The request's provider, chosen once by the server. */
   provider: ProviderAdapter;
+  /**
+   * UNSAFE (`--unsafe-retry-rate-limited-after`): a 429 is recorded but not relayed, so that the caller
+   * can resend the request later, as the seed's proxy did.
+   */
+  hold429?: boolean;
 }
+
+/** `held-429`: the upstream answered 429 and, as asked, nothing was sent to the client. */
+export type ForwardResult = 'relayed' | 'held-429';
 
 const STALE_SOCKET_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
@@ -50,12 +58,13 @@ function errorCode(error: Error): string {
  * copy feeds the usage tap. Resolves once the answer has been relayed (or abandoned) and its
  * outcome reported.
  */
-export function forward(setup: ForwardSetup, input: ForwardInput, recorder: ExchangeRecorder): Promise<void> {
+export function forward(setup: ForwardSetup, input: ForwardInput, recorder: ExchangeRecorder): Promise<ForwardResult> {
   const { upstream, transport } = setup;
   const { request, response, body, bodyLength, provider } = input;
   const headers = upstreamRequestHeaders(request.rawHeaders, upstream.host, bodyLength);
 
-  return new Promise<void>((resolve) => {
+  return new Promise<ForwardResult>((resolveWith) => {
+    const resolve = (): void => resolveWith('relayed');
     let reported = false;
     let answered = false;
     let timedOut = false;
@@ -135,7 +144,13 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
         answer.destroy();
         return finish(() => recorder.cutShort(null));
       }
-      if (status === 429) report(() => recorder.rateLimited(answer.headers));
+      if (status === 429) {
+        report(() => recorder.rateLimited(answer.headers));
+        if (input.hold429 === true) {
+          answer.resume();
+          return resolveWith('held-429');
+        }
+      }
       response.writeHead(status, answer.statusMessage, clientResponseHeaders(answer.rawHeaders));
       const tap: UsageTap | null =
         status === 429 ? null : provider.usageTap({ contentType: answer.headers['content-type'], contentEncoding: answer.headers['content-encoding'] });

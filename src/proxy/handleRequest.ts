@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenEstimate } from '../core/types.js';
 import { StoreUnavailableError } from '../warden/errors.js';
-import type { Admission, Clock } from '../warden/types.js';
+import type { Admission, AdmitInput, Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 import { admitWithin } from './admission.js';
 import { forward, type ForwardSetup } from './forward.js';
 import { sendLocalReply, type LocalReply } from './localReplies.js';
 import type { Logger } from './log.js';
 import type { ProxyMetrics } from './metrics.js';
-import type { ProviderChooser } from './providers/adapter.js';
+import type { ProviderAdapter, ProviderChooser } from './providers/adapter.js';
 import { refusalHeaders } from './rateLimitFields.js';
 import { exchangeRecorder, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
@@ -21,6 +22,8 @@ export interface RequestLimits {
   maxBodyBytes: number;
   maxWaitMs: number;
   defaultMaxTokens: number;
+  /** UNSAFE (the seed's retry): resend a 429'd request after `afterMs`, at most `resends` times; 0 ms is off. */
+  unsafeRetry429: { afterMs: number; resends: number };
 }
 
 /** Everything one request needs; built once by the server. */
@@ -93,19 +96,39 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const method = request.method ?? 'GET';
   // A request without a body asks for no generation (a model list, a file download).
   const estimate = read.body.length === 0 ? noTokens : provider.estimate(read.body, limits.defaultMaxTokens);
+  const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider };
+  const { afterMs: holdMs, resends } = limits.unsafeRetry429;
+  const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
+  for (let held = 0; ; held++) {
+    const requestId = await admitOrAnswer(runtime, provider, { method, path: target.path, estimate }, response, clientGone);
+    if (requestId === null) return;
+    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider }), provider.name);
+    timing.forwarding();
+    runtime.metrics.forwarded(provider.name);
+    const result = await forward(runtime.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);
+    if (result === 'relayed') return;
+    // UNSAFE, the seed's retry: the same fixed wait whatever the upstream's Retry-After said.
+    if (!(await sleep(holdMs, true, { signal: clientGone }).catch(() => false))) return;
+  }
+}
+
+/** Admits the request (waiting for budget up to --max-wait), or answers it locally; the request's id, or null once answered. */
+async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, input: AdmitInput, response: ServerResponse, clientGone: AbortSignal): Promise<number | null> {
+  const { warden, limits } = runtime;
+  const { method, path } = input;
   let admission: Admission | null;
   try {
-    admission = await admitWithin(warden, { method, path: target.path, estimate }, limits.maxWaitMs, runtime.clock, clientGoneSignal(response, limits.maxWaitMs > 0));
+    admission = await admitWithin(warden, input, limits.maxWaitMs, runtime.clock, clientGone);
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
-    runtime.log.error('store-unavailable', `${method} ${target.path} answered 503: ${error.message}`);
+    runtime.log.error('store-unavailable', `${method} ${path} answered 503: ${error.message}`);
     sendLocalReply(response, provider, {
       reason: 'store-unavailable',
       message: `ratewarden cannot record this request, so it does not forward it: ${error.message}`,
     });
-    return;
+    return null;
   }
-  if (admission === null) return;
+  if (admission === null) return null;
   if (admission.kind === 'rejected') {
     runtime.refusals.count(admission.reason);
     const state = warden.readState();
@@ -121,15 +144,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
         usage: admission.reason === 'budget' ? warden.currentUsage() : null,
       }),
     });
-    return;
+    return null;
   }
-
-  const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, admission.requestId, { method, path: target.path, provider }), provider.name);
-  timing.forwarding();
-  runtime.metrics.forwarded(provider.name);
-  await forward(
-    runtime.forwardSetup,
-    { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider },
-    recorder,
-  );
+  return admission.requestId;
 }

@@ -13,6 +13,7 @@ import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
 import { InFlightRequests } from './inFlight.js';
 import { checkListenAddress, urlFor } from './listenAddress.js';
+import { crashingAfter429s } from './crashAfter429s.js';
 import { silentLogger, summariseRepeats, type Logger } from './log.js';
 import { localReasonOf, sendLocalReply } from './localReplies.js';
 import { ProxyMetrics } from './metrics.js';
@@ -23,6 +24,9 @@ import { RefusalCounter } from './refusalCounter.js';
 import { pathOf } from './target.js';
 import { startTicker, type Ticker } from './ticker.js';
 import { upstreamTransport } from './upstreamAgent.js';
+
+/** How often `--unsafe-retry-rate-limited-after` resends one request before it lets the 429 through. */
+const unsafeRetry429Resends = 3;
 
 export interface ProxyOptions {
   clock?: Clock;
@@ -81,7 +85,9 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const upstream = requireUpstream(settings);
   checkListenAddress(settings.listen, settings.allowRemote);
   const clock = options.clock ?? Date.now;
-  const log = summariseRepeats(options.log ?? silentLogger, { intervalMs: settings.logRepeatInterval, now: clock });
+  // The fault injection sees every 429 event, before repeats are summarised away.
+  const summarising = summariseRepeats(options.log ?? silentLogger, { intervalMs: settings.logRepeatInterval, now: clock });
+  const log = crashingAfter429s(summarising, settings.unsafeCrashAfterRateLimits, settings.window, clock);
   const provider = settings.provider;
   const providers = providerChooser(upstream, provider);
   const policy = limiterPolicyFrom(settings);
@@ -101,7 +107,12 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     warden,
     clock,
     log,
-    limits: { maxBodyBytes: settings.maxBody, maxWaitMs: settings.maxWait, defaultMaxTokens: settings.defaultMaxTokens },
+    limits: {
+      maxBodyBytes: settings.maxBody,
+      maxWaitMs: settings.maxWait,
+      defaultMaxTokens: settings.defaultMaxTokens,
+      unsafeRetry429: { afterMs: settings.unsafeRetryRateLimitedAfter, resends: unsafeRetry429Resends },
+    },
     forwardSetup: { upstream, transport, upstreamTimeoutMs: settings.upstreamTimeout },
     recorderSetup: { warden, tokenMetric: policy.tokenMetric, clock, log },
     refusals,
@@ -187,7 +198,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     }
     transport.agent.destroy();
     warden.close();
-    log.flush();
+    summarising.flush();
     log.info('stopped', 'stopped; every request is settled and the database is closed');
   }
 

@@ -1,5 +1,6 @@
 import type { CooldownRecord, TokenBudgetChange } from '../store/incidentView.js';
 import type { CrashRecord } from './crashInjector.js';
+import type { SetupName } from './incidentScenario.js';
 import type { Storm } from './incidentSchedule.js';
 import { reachedUpstream, type AttemptRecord, type LoadCounts } from './loadGenerator.js';
 
@@ -15,6 +16,7 @@ export interface LifeRecords {
 
 /** Everything one run produced, as the replay collected it. */
 export interface RunRecord {
+  setup: SetupName;
   startedAt: number;
   endedAt: number;
   windowMs: number;
@@ -23,10 +25,22 @@ export interface RunRecord {
   calibratedBudget: number;
   attempts: readonly AttemptRecord[];
   load: LoadCounts;
-  upstream: { requests: number; rateLimited: number; receivedWhileExhausted: number };
+  /** The upstream's own counts: the fleet's requests (through the proxy, or direct), and the second tenant's draws. */
+  upstream: {
+    requests: number;
+    rateLimited: number;
+    receivedWhileExhausted: number;
+    receivedInsideRetryAfter: number;
+    otherTenantTokens: number;
+    otherTenant429s: number;
+  };
+  /** Worker lives; none in the direct run. */
   lives: readonly LifeRecords[];
+  /** The scheduled SIGKILLs. */
   crashes: readonly CrashRecord[];
-  /** When the upstream refused everything, in ms from the start: it had no capacity then. */
+  /** Workers that died of the 429 → crash edge. */
+  crashesAfter429s: readonly CrashRecord[];
+  /** When the second tenant stormed, in ms from the start. */
   storms: readonly Storm[];
   workersStarted: number;
   endedBy: string | null;
@@ -40,29 +54,38 @@ export interface BudgetPoint {
 }
 
 export interface IncidentFigures {
-  /** Requests the upstream received. */
+  setup: SetupName;
+  /** Requests the upstream received from the fleet. */
   upstreamRequests: number;
   upstream429s: number;
+  /** Requests that reached the upstream before a Retry-After it had announced to the key ran out. */
+  sentInsideRetryAfter: number;
   forwardedWhileExhausted: number;
-  /** Admissions recorded inside a cooldown the run had started (whatever became of the process). */
-  forwardedDuringCooldown: number;
+  /**
+   * Admissions recorded inside a cooldown the run had started (whatever became of the process);
+   * null in the direct run, which has no cooldown.
+   */
+  forwardedDuringCooldown: number | null;
   /** The same from the clients' side: sent after a cooldown began, answered by the upstream before it ended. */
-  forwardedDuringCooldownSeenByClients: number;
+  forwardedDuringCooldownSeenByClients: number | null;
   cooldowns: number;
+  /** Scheduled SIGKILLs that hit a worker. */
   crashes: number;
+  /** Workers that died after K upstream 429s within one window. */
+  crashesAfter429s: number;
   crashesDuringCooldown: number;
   /** Crashes during a cooldown after which nothing was forwarded until that cooldown's end. */
   cooldownsSurvivingCrash: number;
   restarts: number;
+  /** Restarts that followed a 429 crash. */
+  restartsAfter429s: number;
   zeroTokenSamples: number;
   tokensServed: number;
-  /** What the upstream could have served: its limit per window over the time it was not storming. */
+  /** What the upstream could have served the fleet: a full bucket, its refill over the run, less what the second tenant took. */
   capacityTokens: number;
+  otherTenantTokens: number;
   goodput: number;
-  /** ms after the start at which the budget first stood at its calibrated value; null if never. */
-  calibratedAfterMs: number | null;
-  goodputOnceCalibrated: number | null;
-  /** What the clients got: answers, local refusals by reason, upstream 429s, errors. */
+  /** What the clients got: answers, local refusals by reason, upstream 429s, failures by kind. */
   clients: LoadCounts;
   budget: BudgetPoint[];
   budgetCuts: number;
@@ -117,10 +140,13 @@ function budgetTrajectory(run: RunRecord): { points: BudgetPoint[]; cuts: number
   };
 }
 
-/** The upstream's capacity from `from` to `to` (absolute times): nothing while it storms. */
-function capacityBetween(run: RunRecord, from: number, to: number): number {
-  const storming = run.storms.reduce((sum, storm) => sum + Math.max(0, Math.min(to, run.startedAt + storm.to) - Math.max(from, run.startedAt + storm.from)), 0);
-  return ((to - from - storming) * run.tokenLimit) / run.windowMs;
+/**
+ * What the upstream could have served the fleet over the run: the bucket it starts with (full)
+ * plus its refill, less what the second tenant drew. Storms need no special case: the tenant's
+ * draws during them are what the fleet could not have had.
+ */
+function capacityOf(run: RunRecord): number {
+  return run.tokenLimit + ((run.endedAt - run.startedAt) * run.tokenLimit) / run.windowMs - run.upstream.otherTenantTokens;
 }
 
 function tokensBetween(attempts: readonly AttemptRecord[], from: number, to: number): number {
@@ -133,7 +159,7 @@ export function measureIncident(run: RunRecord): IncidentFigures {
   const admissions = run.lives.flatMap((life) => life.admissions);
   const forwarded = run.attempts.filter((attempt) => reachedUpstream(attempt.kind));
 
-  const crashes = run.crashes.filter((crash) => crash.pid !== null);
+  const crashes = [...run.crashes.filter((crash) => crash.pid !== null), ...run.crashesAfter429s];
   let crashesDuringCooldown = 0;
   let survived = 0;
   for (const crash of crashes) {
@@ -145,33 +171,32 @@ export function measureIncident(run: RunRecord): IncidentFigures {
     if (!admittedAfter && !seenAfter) survived += 1;
   }
 
-  const capacity = capacityBetween(run, run.startedAt, run.endedAt);
+  const capacity = capacityOf(run);
   const tokensServed = tokensBetween(run.attempts, run.startedAt, run.endedAt);
   const budget = budgetTrajectory(run);
-  const calibration = budget.points.find((point) => point.tokens === run.calibratedBudget);
-  const calibratedAfterMs = calibration === undefined ? null : calibration.at;
-  // From one window after calibration: what was admitted before it has aged out by then.
-  const steadyFrom = calibratedAfterMs === null ? null : run.startedAt + calibratedAfterMs + run.windowMs;
-  const steadyCapacity = steadyFrom === null ? 0 : capacityBetween(run, steadyFrom, run.endedAt);
-  const goodputOnceCalibrated = steadyFrom === null || steadyCapacity <= 0 ? null : tokensBetween(run.attempts, steadyFrom, run.endedAt) / steadyCapacity;
+  const hasProxy = run.setup !== 'direct';
+  const restarts = Math.max(0, run.workersStarted - 1);
 
   return {
+    setup: run.setup,
     upstreamRequests: run.upstream.requests,
     upstream429s: run.upstream.rateLimited,
+    sentInsideRetryAfter: run.upstream.receivedInsideRetryAfter,
     forwardedWhileExhausted: run.upstream.receivedWhileExhausted,
-    forwardedDuringCooldown: admissions.filter((at) => intervalAt(intervals, at) !== undefined).length,
-    forwardedDuringCooldownSeenByClients: forwarded.filter((attempt) => intervals.some((interval) => seenInside(attempt, interval, interval.start))).length,
+    forwardedDuringCooldown: hasProxy ? admissions.filter((at) => intervalAt(intervals, at) !== undefined).length : null,
+    forwardedDuringCooldownSeenByClients: hasProxy ? forwarded.filter((attempt) => intervals.some((interval) => seenInside(attempt, interval, interval.start))).length : null,
     cooldowns: intervals.length,
-    crashes: crashes.length,
+    crashes: run.crashes.filter((crash) => crash.pid !== null).length,
+    crashesAfter429s: run.crashesAfter429s.length,
     crashesDuringCooldown,
     cooldownsSurvivingCrash: survived,
-    restarts: Math.max(0, run.workersStarted - 1),
+    restarts,
+    restartsAfter429s: Math.min(restarts, run.crashesAfter429s.length),
     zeroTokenSamples: run.lives.reduce((sum, life) => sum + life.zeroTokenSamples, 0),
     tokensServed,
     capacityTokens: Math.round(capacity),
+    otherTenantTokens: run.upstream.otherTenantTokens,
     goodput: capacity > 0 ? tokensServed / capacity : 0,
-    calibratedAfterMs,
-    goodputOnceCalibrated,
     clients: run.load,
     budget: budget.points,
     budgetCuts: budget.cuts,

@@ -6,9 +6,9 @@ import { StoreError } from '../store/errors.js';
 import { readIncidentRecords, type IncidentRecords } from '../store/incidentView.js';
 import { crashSchedule, stormSchedule, type Storm } from './incidentSchedule.js';
 import { startCrashInjector, type CrashInjector } from './crashInjector.js';
-import { amnesiaWorkerArgs, loadProfile, naiveRestartDelayMs, ratewardenArgs, stormShape, upstreamShape, type ReplayOptions, type SetupName } from './incidentScenario.js';
+import { amnesiaWorkerArgs, loadProfile, naiveRestartDelayMs, otherTenantRequestTokens, ratewardenArgs, storm as stormDraw, stormShape, upstreamShape, type ReplayOptions, type SetupName } from './incidentScenario.js';
 import type { LifeRecords, RunRecord } from './incidentMeasures.js';
-import { emptyLoadCounts, startLoad, type LoadCounts, type LoadGenerator } from './loadGenerator.js';
+import { emptyLoadCounts, startLoad as startSimulatedClients, type LoadCounts, type LoadGenerator, type LoadStarter } from './loadGenerator.js';
 import { startNaiveRestarter, type WorkerLife } from './naiveRestarter.js';
 import type { ProxyUnderTest } from './proxyUnderTest.js';
 import { SeededRandom } from './seededRandom.js';
@@ -59,14 +59,32 @@ async function within<T>(work: Promise<T>, ms: number, what: string, signal: Abo
   }
 }
 
-/** Turns the upstream's storms on and off on schedule; returns what cancels the rest. */
-function scheduleStorms(upstream: SimUpstream, storms: readonly Storm[], startedAt: number): () => void {
+/**
+ * The second tenant: its steady share from the start, and on schedule its storms, when it draws
+ * several times the whole limit. Returns what cancels the rest and stops it.
+ */
+function scheduleOtherTenant(upstream: SimUpstream, options: ReplayOptions, storms: readonly Storm[], startedAt: number): () => void {
+  const steady = (): void => upstream.setOtherTenant(options.otherTenantShare * upstreamShape.tokenLimit, otherTenantRequestTokens);
+  steady();
   const timers = storms.flatMap((storm) => [
-    setTimeout(() => upstream.setMode('always-429'), Math.max(0, startedAt + storm.from - Date.now())),
-    setTimeout(() => upstream.setMode('normal'), Math.max(0, startedAt + storm.to - Date.now())),
+    setTimeout(() => upstream.setOtherTenant(stormDraw.drawShare * upstreamShape.tokenLimit, stormDraw.requestTokens), Math.max(0, startedAt + storm.from - Date.now())),
+    setTimeout(steady, Math.max(0, startedAt + storm.to - Date.now())),
   ]);
-  return () => timers.forEach(clearTimeout);
+  return () => {
+    timers.forEach(clearTimeout);
+    upstream.setOtherTenant(0, otherTenantRequestTokens);
+  };
 }
+
+/** The direct run's stand-in: no proxy, nothing to start, crash or stop. */
+const noProxy: ProxyUnderTest = {
+  currentWorkerPid: () => null,
+  workersStarted: () => 0,
+  firstReady: Promise.resolve(),
+  endedBy: () => null,
+  crashesAfter429s: () => [],
+  stop: () => Promise.resolve(),
+};
 
 const noRecords: IncidentRecords = { admissions: [], cooldowns: [], budgetChanges: [], zeroTokenSamples: 0 };
 
@@ -84,12 +102,39 @@ function amnesiaLives(lives: readonly WorkerLife[], startedAt: number): LifeReco
   return lives.map((life) => ({ startedEmptyAt: Math.max(startedAt, life.startedAt), ...recordsOf(life.database) }));
 }
 
+function startProxyFor(setup: SetupName, upstreamUrl: string, port: number, workDir: string, options: ReplayOptions): { proxy: ProxyUnderTest; restarter: ReturnType<typeof startNaiveRestarter> | null; database: string | null } {
+  switch (setup) {
+    case 'direct':
+      return { proxy: noProxy, restarter: null, database: null };
+    case 'amnesia': {
+      const restarter = startNaiveRestarter({
+        workerArgs: amnesiaWorkerArgs(upstreamUrl, port, options.crashAfter429s),
+        databaseFor: (life) => join(workDir, `amnesia-life-${life}.db`),
+        restartDelayMs: naiveRestartDelayMs,
+      });
+      return { proxy: restarter, restarter, database: null };
+    }
+    case 'ratewarden': {
+      const database = join(workDir, 'ratewarden.db');
+      return { proxy: startSupervisedProxy(ratewardenArgs(upstreamUrl, port, database, options.crashAfter429s)), restarter: null, database };
+    }
+  }
+}
+
 /**
  * Runs one setup of the incident end to end: a simulated upstream, the proxy (supervised the
- * setup's way), the clients and the crash injector; then stops everything and reads what the
- * databases recorded. Everything it starts is stopped again, also when it fails or is aborted.
+ * setup's way; none for `direct`), the clients, the second tenant and the crash injector; then
+ * stops everything and reads what the databases recorded. Everything it starts is stopped
+ * again, also when it fails or is aborted.
  */
-export async function runIncident(setup: SetupName, options: ReplayOptions, workDir: string, onProgress: (progress: RunProgress) => void, signal: AbortSignal): Promise<RunRecord> {
+export async function runIncident(
+  setup: SetupName,
+  options: ReplayOptions,
+  workDir: string,
+  onProgress: (progress: RunProgress) => void,
+  signal: AbortSignal,
+  startLoad: LoadStarter = startSimulatedClients,
+): Promise<RunRecord> {
   let upstream: SimUpstream | null = null;
   let proxy: ProxyUnderTest | null = null;
   let injector: CrashInjector | null = null;
@@ -97,19 +142,13 @@ export async function runIncident(setup: SetupName, options: ReplayOptions, work
   let progressTimer: NodeJS.Timeout | null = null;
   let cancelStorms: () => void = () => undefined;
   try {
-    upstream = await startSimUpstream(upstreamShape);
+    upstream = await startSimUpstream({ ...upstreamShape, shape: options.limitShape });
     const port = await freePort();
-    const ratewardenDb = join(workDir, 'ratewarden.db');
-    const restarter =
-      setup === 'amnesia'
-        ? startNaiveRestarter({
-            workerArgs: amnesiaWorkerArgs(upstream.url, port),
-            databaseFor: (life) => join(workDir, `amnesia-life-${life}.db`),
-            restartDelayMs: naiveRestartDelayMs,
-          })
-        : null;
-    proxy = restarter ?? startSupervisedProxy(ratewardenArgs(upstream.url, port, ratewardenDb));
+    const started = startProxyFor(setup, upstream.url, port, workDir, options);
+    const { restarter, database } = started;
+    proxy = started.proxy;
     const running = proxy;
+    const baseUrl = setup === 'direct' ? upstream.url : `http://127.0.0.1:${port}`;
     const sim = upstream;
     const progress = (phase: RunProgress['phase'], startedAt: number | null): RunProgress => ({
       setup,
@@ -119,16 +158,17 @@ export async function runIncident(setup: SetupName, options: ReplayOptions, work
       load: load?.counts() ?? emptyLoadCounts(),
       upstream429s: sim.stats().rateLimited,
       restarts: Math.max(0, running.workersStarted() - 1),
-      crashes: injector?.crashes().filter((crash) => crash.pid !== null).length ?? 0,
+      crashes: (injector?.crashes().filter((crash) => crash.pid !== null).length ?? 0) + running.crashesAfter429s().length,
     });
     onProgress(progress('starting', null));
     await within(proxy.firstReady, startDeadlineMs, `starting the ${setup} run's proxy`, signal);
 
     const startedAt = Date.now();
     const storms = stormSchedule(options.seed, stormShape(options.stormEveryMs), options.durationMs);
-    cancelStorms = scheduleStorms(upstream, storms, startedAt);
-    injector = startCrashInjector(crashSchedule(options.seed, options.crashEveryMs, options.durationMs), startedAt, running.currentWorkerPid, Date.now);
-    load = startLoad(`http://127.0.0.1:${port}`, loadProfile(options.clients), new SeededRandom(options.seed).fork('load'), Date.now);
+    cancelStorms = scheduleOtherTenant(upstream, options, storms, startedAt);
+    // The direct run has no worker: the schedule strikes nothing there.
+    injector = startCrashInjector(setup === 'direct' ? [] : crashSchedule(options.seed, options.crashEveryMs, options.durationMs), startedAt, running.currentWorkerPid, Date.now);
+    load = startLoad(baseUrl, loadProfile(options.clients), new SeededRandom(options.seed).fork('load'), Date.now);
     progressTimer = setInterval(() => onProgress(progress('running', startedAt)), progressEveryMs);
     await sleep(options.durationMs, undefined, { signal }).catch(() => undefined);
     if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('stopped');
@@ -140,14 +180,16 @@ export async function runIncident(setup: SetupName, options: ReplayOptions, work
     cancelStorms();
     await load.stop();
     const crashes = [...injector.crashes()];
+    const crashesAfter429s = [...proxy.crashesAfter429s()];
     const stats = upstream.stats();
     const endedBy = proxy.endedBy();
     const workersStarted = proxy.workersStarted();
     await proxy.stop();
     proxy = null;
-    const lives = restarter !== null ? amnesiaLives(restarter.lives(), startedAt) : [{ startedEmptyAt: startedAt, ...recordsOf(ratewardenDb) }];
+    const lives = restarter !== null ? amnesiaLives(restarter.lives(), startedAt) : database !== null ? [{ startedEmptyAt: startedAt, ...recordsOf(database) }] : [];
     onProgress({ ...progress('done', startedAt), elapsedMs: options.durationMs });
     return {
+      setup,
       startedAt,
       endedAt,
       windowMs: upstreamShape.windowMs,
@@ -155,9 +197,17 @@ export async function runIncident(setup: SetupName, options: ReplayOptions, work
       calibratedBudget: Math.floor(upstreamShape.tokenLimit * settingsSchema.safetyMargin.default),
       attempts: load.attempts(),
       load: load.counts(),
-      upstream: { requests: stats.requests, rateLimited: stats.rateLimited, receivedWhileExhausted: stats.receivedWhileExhausted },
+      upstream: {
+        requests: stats.requests,
+        rateLimited: stats.rateLimited,
+        receivedWhileExhausted: stats.receivedWhileExhausted,
+        receivedInsideRetryAfter: stats.receivedInsideRetryAfter,
+        otherTenantTokens: stats.otherTenant.tokensServed,
+        otherTenant429s: stats.otherTenant.rateLimited,
+      },
       lives,
       crashes,
+      crashesAfter429s,
       storms,
       workersStarted,
       endedBy,

@@ -1,5 +1,5 @@
 import { settingsSchema, kebabName, type SettingName } from '../config/schema.js';
-import type { SimUpstreamOptions } from './upstream.js';
+import type { LimitShape, SimUpstreamOptions } from './upstream.js';
 import type { LoadProfile } from './loadGenerator.js';
 import type { StormShape } from './incidentSchedule.js';
 import { scaledSdkRetryRule } from './sdkRetry.js';
@@ -13,18 +13,29 @@ export const timeScale = 10;
 
 export const scaled = (realMs: number): number => Math.round(realMs / timeScale);
 
-export type SetupName = 'amnesia' | 'ratewarden';
+/**
+ * `direct`: the clients talk to the upstream themselves, no proxy (what a user has today, and
+ * the bar ratewarden must clear). `amnesia`: the seed's setup, the same code with its
+ * protections off. `ratewarden`: the defaults.
+ */
+export type SetupName = 'direct' | 'amnesia' | 'ratewarden';
 
-export const setupNames: readonly SetupName[] = ['amnesia', 'ratewarden'];
+export const setupNames: readonly SetupName[] = ['direct', 'amnesia', 'ratewarden'];
 
 export interface ReplayOptions {
   seed: number;
   /** How long the load runs, in demo time. */
   durationMs: number;
-  /** Mean gap between injected crashes, in demo time; 0 for none. */
+  /** Mean gap between injected crashes (SIGKILL of the worker), in demo time; 0 for none. */
   crashEveryMs: number;
-  /** Mean gap between upstream storms, in demo time; 0 for none. */
+  /** A worker dies when it has seen this many upstream 429s within one window; 0 for never. */
+  crashAfter429s: number;
+  /** Mean gap between storms (the second tenant surging past the whole limit), in demo time; 0 for none. */
   stormEveryMs: number;
+  /** Share of the key's capacity a second tenant draws between storms, bypassing the proxy; 0 for none. */
+  otherTenantShare: number;
+  /** The upstream's limit: Anthropic's token bucket (default) or an OpenAI-like sliding window. */
+  limitShape: LimitShape;
   clients: number;
 }
 
@@ -33,11 +44,20 @@ export interface ReplayOptions {
  * few minutes. Seed 13 puts two of the crashes inside the first storm; any other seed replays
  * the same kind of incident with other moments.
  */
-export const defaultReplayOptions: ReplayOptions = { seed: 13, durationMs: scaled(240_000), crashEveryMs: scaled(60_000), stormEveryMs: scaled(160_000), clients: 12 };
+export const defaultReplayOptions: ReplayOptions = {
+  seed: 13,
+  durationMs: scaled(240_000),
+  crashEveryMs: scaled(60_000),
+  crashAfter429s: 3,
+  stormEveryMs: scaled(160_000),
+  otherTenantShare: 0,
+  limitShape: 'token-bucket',
+  clients: 12,
+};
 
 /**
- * The simulated upstream: a one-minute window (scaled) of 24 000 tokens, answers of 300 tokens
- * streamed in 10 pieces over about 5 real seconds.
+ * The simulated upstream: 24 000 tokens a (scaled) minute, answers of 300 tokens streamed in 10
+ * pieces over about 5 real seconds. Its limit's shape comes from the replay's options.
  */
 export const upstreamShape = {
   tokenLimit: 24_000,
@@ -47,10 +67,20 @@ export const upstreamShape = {
   streamDelayMs: scaled(500),
 } satisfies SimUpstreamOptions;
 
-/** Each storm lasts one to two minutes (scaled): the upstream refuses everything meanwhile. */
+/** Each storm lasts one to two minutes (scaled). */
 export function stormShape(meanGapMs: number): StormShape {
   return { meanGapMs, lengthMs: [scaled(60_000), scaled(120_000)] };
 }
+
+/** The second tenant's requests between storms: a typical request's size. */
+export const otherTenantRequestTokens = 1_000;
+
+/**
+ * During a storm the second tenant floods the key with small requests, three times the whole
+ * limit: it takes every token the moment it refills, so the bucket never holds what one of the
+ * fleet's requests needs, as when another team's batch job starts on the same organisation.
+ */
+export const storm = { drawShare: 3, requestTokens: 200 };
 
 export function loadProfile(clients: number): LoadProfile {
   return {
@@ -94,10 +124,16 @@ function commonArgs(upstreamUrl: string, port: number): string[] {
   ];
 }
 
+/** The 429 → crash edge, the same for both proxies (the direct run has no worker to crash). */
+function crashEdgeArgs(crashAfter429s: number): string[] {
+  return crashAfter429s > 0 ? ['--unsafe-crash-after-rate-limits', String(crashAfter429s)] : [];
+}
+
 /** ratewarden's defaults, every duration scaled: gates on, backoff ladder, durable state. */
-export function ratewardenArgs(upstreamUrl: string, port: number, database: string): string[] {
+export function ratewardenArgs(upstreamUrl: string, port: number, database: string, crashAfter429s: number): string[] {
   return [
     ...commonArgs(upstreamUrl, port),
+    ...crashEdgeArgs(crashAfter429s),
     '--db', database,
     ...scaledDefault('backoffBase'),
     ...scaledDefault('backoffMax'),
@@ -110,20 +146,27 @@ export function ratewardenArgs(upstreamUrl: string, port: number, database: stri
   ];
 }
 
+/** The seed's fixed retry of a 429'd request, whatever Retry-After said. */
+export const seedRetryMs = scaled(30_000);
+
 /**
- * The seed's setup, from the same code with its protections off: a fixed 30 s cooldown (no
- * ladder), the budget raised without gates, zero-token samples recorded. Its state is lost at
- * every restart by the naive restarter, which gives each worker life a fresh database.
+ * The seed's setup, from the same code with its protections off (docs/demo.md lists each):
+ * a cooldown recorded but not enforced (no local 429, no half-open probe), a 429'd request
+ * resent after a fixed 30 s whatever Retry-After said, the seed's raise rule (usage > 0 and no
+ * 429 in a row; no ceiling), zero-token samples recorded. Its state is lost at every restart by
+ * the naive restarter, which gives each worker life a fresh database.
  */
-export function amnesiaWorkerArgs(upstreamUrl: string, port: number): string[] {
-  const fixedCooldown = ms(scaled(30_000));
+export function amnesiaWorkerArgs(upstreamUrl: string, port: number, crashAfter429s: number): string[] {
+  const fixedCooldown = ms(seedRetryMs);
   return [
     ...commonArgs(upstreamUrl, port),
+    ...crashEdgeArgs(crashAfter429s),
+    // The seed's cooldown was a fixed 30 s: recorded for the table, never enforced.
     '--backoff-base', fixedCooldown,
     '--backoff-max', fixedCooldown,
-    '--min-history', '0ms',
-    '--min-consumption', '0',
-    '--quiet-period', '0ms',
+    '--unsafe-no-cooldown',
+    '--unsafe-retry-rate-limited-after', fixedCooldown,
+    '--unsafe-seed-raise',
     '--unsafe-record-zero-samples',
   ];
 }

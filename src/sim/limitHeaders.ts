@@ -4,11 +4,13 @@ import type { ProviderName } from '../proxy/providers/types.js';
 export interface LimitSnapshot {
   now: number;
   tokenLimit: number;
-  tokensUsed: number;
+  tokensRemaining: number;
   tokensResetMs: number;
   requestLimit: number | undefined;
-  requestsUsed: number;
+  requestsRemaining: number;
   requestsResetMs: number;
+  /** Anthropic's token bucket reports its remaining tokens rounded to the nearest thousand. */
+  roundTokensTo: number;
 }
 
 /** Go's `time.Duration.String()` for whole milliseconds, the format of OpenAI's reset headers. */
@@ -29,19 +31,19 @@ function rfc3339(epochMs: number): string {
   return new Date(Math.ceil(epochMs / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
 
-function remaining(limit: number, used: number): number {
-  return Math.max(0, limit - used);
+function rounded(value: number, to: number): number {
+  return Math.max(0, Math.round(value / to) * to);
 }
 
 function anthropicHeaders(snapshot: LimitSnapshot): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {
     'anthropic-ratelimit-tokens-limit': String(snapshot.tokenLimit),
-    'anthropic-ratelimit-tokens-remaining': String(remaining(snapshot.tokenLimit, snapshot.tokensUsed)),
+    'anthropic-ratelimit-tokens-remaining': String(rounded(snapshot.tokensRemaining, snapshot.roundTokensTo)),
     'anthropic-ratelimit-tokens-reset': rfc3339(snapshot.now + snapshot.tokensResetMs),
   };
   if (snapshot.requestLimit !== undefined) {
     headers['anthropic-ratelimit-requests-limit'] = String(snapshot.requestLimit);
-    headers['anthropic-ratelimit-requests-remaining'] = String(remaining(snapshot.requestLimit, snapshot.requestsUsed));
+    headers['anthropic-ratelimit-requests-remaining'] = String(snapshot.requestsRemaining);
     headers['anthropic-ratelimit-requests-reset'] = rfc3339(snapshot.now + snapshot.requestsResetMs);
   }
   return headers;
@@ -50,12 +52,12 @@ function anthropicHeaders(snapshot: LimitSnapshot): OutgoingHttpHeaders {
 function openAiHeaders(snapshot: LimitSnapshot): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {
     'x-ratelimit-limit-tokens': String(snapshot.tokenLimit),
-    'x-ratelimit-remaining-tokens': String(remaining(snapshot.tokenLimit, snapshot.tokensUsed)),
+    'x-ratelimit-remaining-tokens': String(snapshot.tokensRemaining),
     'x-ratelimit-reset-tokens': formatGoDuration(snapshot.tokensResetMs),
   };
   if (snapshot.requestLimit !== undefined) {
     headers['x-ratelimit-limit-requests'] = String(snapshot.requestLimit);
-    headers['x-ratelimit-remaining-requests'] = String(remaining(snapshot.requestLimit, snapshot.requestsUsed));
+    headers['x-ratelimit-remaining-requests'] = String(snapshot.requestsRemaining);
     headers['x-ratelimit-reset-requests'] = formatGoDuration(snapshot.requestsResetMs);
   }
   return headers;

@@ -42,6 +42,32 @@ export interface AttemptRecord {
   tokens: number;
   /** When the last byte of a full answer arrived. */
   completedAt: number | null;
+  /** A connection error's code (`ECONNREFUSED`, `ECONNRESET`, …); null otherwise. */
+  errorCode?: string | null;
+}
+
+/** Requests that still failed after the client's last retry, by what the client saw last. */
+export interface ClientFailures {
+  /** 429 after the last retry (the upstream's or ratewarden's). */
+  rateLimited: number;
+  connectionRefused: number;
+  /** Reset, cut-off stream or timeout. */
+  connectionLost: number;
+  /** 5xx (the upstream's, or ratewarden's 502/503/504). */
+  serverError: number;
+  other: number;
+}
+
+export function emptyFailures(): ClientFailures {
+  return { rateLimited: 0, connectionRefused: 0, connectionLost: 0, serverError: 0, other: 0 };
+}
+
+/** What kind of client-visible failure a request's last attempt makes. */
+export function failureKind(last: Pick<AttemptRecord, 'kind' | 'status' | 'errorCode'>): keyof ClientFailures {
+  if (last.kind === 'upstream-429' || last.kind === 'local-429') return 'rateLimited';
+  if (last.kind === 'connection-error') return last.errorCode === 'ECONNREFUSED' ? 'connectionRefused' : 'connectionLost';
+  if (last.kind === 'cut-short') return 'connectionLost';
+  return last.status !== null && last.status >= 500 ? 'serverError' : 'other';
 }
 
 /** Whether the upstream saw this attempt: its answer (or a cut-off stream) came from there. */
@@ -56,6 +82,7 @@ export interface LoadCounts {
   ok: number;
   /** Requests that still failed after the SDK's last retry. */
   failed: number;
+  failures: ClientFailures;
   tokens: number;
   upstream429: number;
   localRefusals: Record<string, number>;
@@ -63,7 +90,7 @@ export interface LoadCounts {
 }
 
 export function emptyLoadCounts(): LoadCounts {
-  return { requests: 0, attempts: 0, ok: 0, failed: 0, tokens: 0, upstream429: 0, localRefusals: {}, errors: 0 };
+  return { requests: 0, attempts: 0, ok: 0, failed: 0, failures: emptyFailures(), tokens: 0, upstream429: 0, localRefusals: {}, errors: 0 };
 }
 
 export interface LoadGenerator {
@@ -139,9 +166,9 @@ interface SendResult {
 function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: AbortSignal, clock: Clock): Promise<SendResult | null> {
   const sentAt = clock();
   return new Promise((resolve) => {
-    const failed = (): void => {
+    const failed = (error: NodeJS.ErrnoException): void => {
       if (signal.aborted) resolve(null);
-      else resolve({ record: { sentAt, answeredAt: clock(), kind: 'connection-error', status: null, reason: null, tokens: 0, completedAt: null }, outcome: { kind: 'connection-error' } });
+      else resolve({ record: { sentAt, answeredAt: clock(), kind: 'connection-error', status: null, reason: null, tokens: 0, completedAt: null, errorCode: error.code ?? null }, outcome: { kind: 'connection-error' } });
     };
     const outgoing = httpRequest(
       url,
@@ -168,8 +195,7 @@ function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: A
             const complete = usage.complete && response.complete;
             resolve({
               record: { ...base, kind: complete ? 'ok' : 'cut-short', tokens: complete ? usage.inputTokens + usage.outputTokens : 0, completedAt: complete ? clock() : null },
-              // A stream cut off mid-way is, to an SDK, a connection error.
-              outcome: complete ? outcome : { kind: 'connection-error' },
+              outcome,
             });
           });
           return;
@@ -189,8 +215,39 @@ function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: A
   });
 }
 
-/** N clients, each sending one request at a time and retrying it the way the official SDKs do. */
-export function startLoad(proxyUrl: string, profile: LoadProfile, random: SeededRandom, clock: Clock): LoadGenerator {
+/** Starts the clients of a run against `baseUrl` (the proxy's, or the upstream's in the direct run). */
+export type LoadStarter = (baseUrl: string, profile: LoadProfile, random: SeededRandom, clock: Clock) => LoadGenerator;
+
+/** Adds one attempt to the counts; `final` when the client gives the request up after it. */
+export function tallyAttempt(counts: LoadCounts, record: AttemptRecord, final: boolean): void {
+  counts.attempts += 1;
+  if (record.kind === 'ok') {
+    counts.ok += 1;
+    counts.tokens += record.tokens;
+  } else if (record.kind === 'upstream-429') {
+    counts.upstream429 += 1;
+  } else if (record.kind === 'local-429') {
+    const reason = record.reason ?? 'unknown';
+    counts.localRefusals[reason] = (counts.localRefusals[reason] ?? 0) + 1;
+  } else {
+    counts.errors += 1;
+  }
+  if (final && record.kind !== 'ok') {
+    counts.failed += 1;
+    counts.failures[failureKind(record)] += 1;
+  }
+}
+
+export function copyCounts(counts: LoadCounts): LoadCounts {
+  return { ...counts, failures: { ...counts.failures }, localRefusals: { ...counts.localRefusals } };
+}
+
+/**
+ * N simulated clients, each sending one request at a time and retrying it the way the official
+ * SDKs do (sdkRetry.ts): the demo's clients, with no runtime dependency. bench:replay drives the
+ * official SDK itself instead (bench/sdkLoad.ts).
+ */
+export const startLoad: LoadStarter = (proxyUrl, profile, random, clock) => {
   const url = new URL('/v1/messages', proxyUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: profile.clients });
   const stopping = new AbortController();
@@ -199,21 +256,6 @@ export function startLoad(proxyUrl: string, profile: LoadProfile, random: Seeded
   const records: AttemptRecord[] = [];
   const counts = emptyLoadCounts();
 
-  function tally(record: AttemptRecord): void {
-    records.push(record);
-    counts.attempts += 1;
-    if (record.kind === 'ok') {
-      counts.ok += 1;
-      counts.tokens += record.tokens;
-    } else if (record.kind === 'upstream-429') {
-      counts.upstream429 += 1;
-    } else if (record.kind === 'local-429') {
-      const reason = record.reason ?? 'unknown';
-      counts.localRefusals[reason] = (counts.localRefusals[reason] ?? 0) + 1;
-    } else {
-      counts.errors += 1;
-    }
-  }
 
   async function pause(ms: number): Promise<boolean> {
     return sleep(ms, true, { signal: stopping.signal }).catch(() => false);
@@ -228,13 +270,13 @@ export function startLoad(proxyUrl: string, profile: LoadProfile, random: Seeded
       for (let retry = 0; ; retry++) {
         const result = await send(url, body, agent, profile.attemptTimeoutMs, stopping.signal, clock);
         if (result === null) return;
-        tally({ client: index, retry, ...result.record });
-        if (result.record.kind === 'ok') break;
-        const decision = decideRetry(result.outcome, retry, profile.retry, draws.next(), clock());
-        if (!decision.retry) {
-          counts.failed += 1;
-          break;
-        }
+        const record: AttemptRecord = { client: index, retry, ...result.record };
+        records.push(record);
+        // The SDKs retry before an answer, never a stream that broke off after its 200: that request fails.
+        const decision = record.kind === 'ok' ? null : record.kind === 'cut-short' ? ({ retry: false } as const) : decideRetry(result.outcome, retry, profile.retry, draws.next(), clock());
+        tallyAttempt(counts, record, decision?.retry === false);
+        if (decision === null) break;
+        if (!decision.retry) break;
         if (!(await pause(decision.delayMs))) return;
       }
       if (!(await pause(draws.exponential(profile.thinkTimeMs)))) return;
@@ -243,7 +285,7 @@ export function startLoad(proxyUrl: string, profile: LoadProfile, random: Seeded
 
   const running = Promise.all(Array.from({ length: profile.clients }, (_, index) => client(index)));
   return {
-    counts: () => ({ ...counts, localRefusals: { ...counts.localRefusals } }),
+    counts: () => copyCounts(counts),
     attempts: () => records,
     async stop() {
       stopping.abort();
@@ -251,4 +293,4 @@ export function startLoad(proxyUrl: string, profile: LoadProfile, random: Seeded
       agent.destroy();
     },
   };
-}
+};

@@ -58,7 +58,23 @@ function formatEvent(step: SseStep): string {
   return `${step.event === undefined ? '' : `event: ${step.event}\n`}data: ${step.data}\n\n`;
 }
 
-async function stream(context: ReplyContext, shape: ApiShape, generation: Generation, request: Record<string, unknown>): Promise<void> {
+/** What a request may generate: its `max_tokens`, or the simulated answer's natural length. */
+export function outputReservationOf(body: Buffer, settings: Pick<ReplyContext['settings'], 'outputTokens'>): number {
+  const request = asRecord(parseJson(body.toString('utf8')));
+  return (request === undefined ? undefined : maxTokensOf(request)) ?? settings.outputTokens;
+}
+
+async function stream(context: ReplyContext, shape: ApiShape, generation: Generation, request: Record<string, unknown>, reserved: number): Promise<void> {
+  let generated = 0;
+  try {
+    await streamSteps(context, shape, generation, request, (tokens) => (generated += tokens));
+  } finally {
+    // A stream cut short gives back all it did not generate.
+    context.ledger.release(context.now(), reserved - generated);
+  }
+}
+
+async function streamSteps(context: ReplyContext, shape: ApiShape, generation: Generation, request: Record<string, unknown>, onGenerated: (tokens: number) => void): Promise<void> {
   const { response: reply, settings, ledger, signal } = context;
   const headers = {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -69,8 +85,11 @@ async function stream(context: ReplyContext, shape: ApiShape, generation: Genera
   const steps = shape.events(generation, request);
   for (const [index, step] of steps.entries()) {
     if (signal.aborted) return;
-    // Output is charged as it is generated, so a stream cut short costs only what it sent.
-    if (step.outputTokens > 0) ledger.generate(context.now(), step.outputTokens);
+    // Counted as generated: a window charges it now; a bucket reserved it at arrival.
+    if (step.outputTokens > 0) {
+      ledger.generate(context.now(), step.outputTokens);
+      onGenerated(step.outputTokens);
+    }
     body.write(formatEvent(step));
     await body.flush();
     if (settings.streamDelayMs > 0 && index + 1 < steps.length) {
@@ -88,7 +107,8 @@ export async function answerModelRequest(context: ReplyContext, api: ModelApi): 
     return;
   }
   const inputTokens = inputTokensOf(context.body);
-  context.ledger.admit(context.arrivedAt, inputTokens);
+  const reserved = maxTokensOf(request) ?? context.settings.outputTokens;
+  context.ledger.admit(context.arrivedAt, inputTokens, reserved);
   const generation = planGeneration({
     id: `${shape.idPrefix}${context.nextId()}`,
     model: typeof request.model === 'string' ? request.model : 'sim-model',
@@ -98,7 +118,8 @@ export async function answerModelRequest(context: ReplyContext, api: ModelApi): 
     maxTokens: maxTokensOf(request),
     pieces: context.settings.streamChunks,
   });
-  if (request.stream === true) return stream(context, shape, generation, request);
+  if (request.stream === true) return stream(context, shape, generation, request, reserved);
   context.ledger.generate(context.now(), generation.outputTokens);
+  context.ledger.release(context.now(), reserved - generation.outputTokens);
   sendJson(context, 200, rateLimitHeadersFor(context, shape.provider), shape.json(generation));
 }

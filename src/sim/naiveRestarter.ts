@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { crashAfter429sExitCode } from '../proxy/crashAfter429s.js';
 import { defaultWorkerCommand } from '../supervisor/workerCommand.js';
+import type { CrashRecord } from './crashInjector.js';
 import { LastLines, terminate, type ProxyUnderTest } from './proxyUnderTest.js';
 
 export interface NaiveRestarterOptions {
@@ -25,6 +27,7 @@ export interface WorkerLife {
  */
 export function startNaiveRestarter(options: NaiveRestarterOptions): ProxyUnderTest & { lives(): readonly WorkerLife[] } {
   const lives: WorkerLife[] = [];
+  const crashesAfter429s: CrashRecord[] = [];
   let current: ChildProcess | null = null;
   let stopping = false;
   let restartTimer: NodeJS.Timeout | null = null;
@@ -55,6 +58,7 @@ export function startNaiveRestarter(options: NaiveRestarterOptions): ProxyUnderT
     child.once('exit', (code) => {
       current = null;
       if (stopping) return;
+      if (code === crashAfter429sExitCode) crashesAfter429s.push({ at: Date.now(), pid: child.pid ?? null });
       // A worker that never got going on its own (a bad flag, a bad database) would loop forever.
       if (!everReady && code !== null && code !== 0) {
         failToStart(new Error(`the amnesia run's worker could not start (exit code ${code}): ${stderr.text()}`));
@@ -70,6 +74,7 @@ export function startNaiveRestarter(options: NaiveRestarterOptions): ProxyUnderT
     workersStarted: () => lives.length,
     firstReady,
     endedBy: () => null,
+    crashesAfter429s: () => crashesAfter429s,
     lives: () => lives,
     async stop() {
       stopping = true;

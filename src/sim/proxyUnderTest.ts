@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { CrashRecord } from './crashInjector.js';
 
 /** A ratewarden proxy the replay runs as real processes, supervised one way or another. */
 export interface ProxyUnderTest {
@@ -12,6 +13,8 @@ export interface ProxyUnderTest {
   readonly firstReady: Promise<void>;
   /** Why the proxy stopped serving for good (the supervisor gave up), or null. */
   endedBy(): string | null;
+  /** Workers that died of the 429 → crash edge (`--unsafe-crash-after-rate-limits`). */
+  crashesAfter429s(): readonly CrashRecord[];
   /** Stops everything it started; resolves once every process has exited. */
   stop(): Promise<void>;
 }

@@ -16,13 +16,14 @@ function body(provider: ProviderName, message: string, byRequests: boolean): obj
 export function sendRateLimited(context: ReplyContext, provider: ProviderName): void {
   const { ledger, settings } = context;
   const at = context.now();
-  ledger.countRateLimited();
   const used = ledger.usage(at);
-  const byRequests = settings.requestLimit !== undefined && used.requests >= settings.requestLimit;
+  const byRequests = ledger.refusedByRequests(at, context.need) || (settings.requestLimit !== undefined && used.requests >= settings.requestLimit);
+  const per = settings.shape === 'token-bucket' ? `a bucket refilled over ${settings.windowMs} ms` : `the last ${settings.windowMs} ms`;
   const message = byRequests
-    ? `Simulated rate limit: ${used.requests} of ${settings.requestLimit} requests used in the last ${settings.windowMs} ms.`
-    : `Simulated rate limit: ${used.tokens} of ${settings.tokenLimit} tokens used in the last ${settings.windowMs} ms.`;
-  const retryAfter =
-    settings.retryAfterMode === 'until-room' ? retryAfterHeaders(ledger.msUntilRoom(at) || FORCED_RETRY_AFTER_MS) : {};
+    ? `Simulated rate limit: ${Math.round(used.requests)} of ${settings.requestLimit} requests used in ${per}.`
+    : `Simulated rate limit: this request needs ${context.need.tokens} tokens; ${Math.round(used.tokens)} of ${settings.tokenLimit} are used in ${per}.`;
+  const retryAfterMs = ledger.msUntilRoom(at, context.need) || FORCED_RETRY_AFTER_MS;
+  ledger.countRateLimited(at, retryAfterMs);
+  const retryAfter = settings.retryAfterMode === 'until-room' ? retryAfterHeaders(retryAfterMs) : {};
   sendJson(context, 429, { ...rateLimitHeadersFor(context, provider), ...retryAfter }, body(provider, message, byRequests));
 }

@@ -2,11 +2,13 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { ProviderName } from '../proxy/providers/types.js';
 import { limitHeaders } from './limitHeaders.js';
 import { negotiateCompression, openReplyBody, type SimCompression } from './replyBody.js';
-import type { SimLedger } from './simLedger.js';
+import type { LimitShape } from './allowance.js';
+import type { Need, SimLedger } from './simLedger.js';
 
 export type RetryAfterMode = 'until-room' | 'none';
 
 export interface SimSettings {
+  shape: LimitShape;
   tokenLimit: number;
   requestLimit: number | undefined;
   windowMs: number;
@@ -25,6 +27,8 @@ export interface ReplyContext {
   url: URL;
   body: Buffer;
   arrivedAt: number;
+  /** What the request needs from the limits: its input, plus its output reservation in a token bucket. */
+  need: Need;
   settings: SimSettings;
   ledger: SimLedger;
   now: () => number;

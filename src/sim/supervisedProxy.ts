@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { CrashRecord } from './crashInjector.js';
 import { LastLines, ratewardenBin, terminate, type ProxyUnderTest } from './proxyUnderTest.js';
 
 interface SupervisorLine {
@@ -31,6 +32,7 @@ export function startSupervisedProxy(runArgs: readonly string[]): ProxyUnderTest
   let workerPid: number | null = null;
   let started = 0;
   let endedBy: string | null = null;
+  const crashesAfter429s: CrashRecord[] = [];
   let markReady: () => void = () => undefined;
   let failToStart: (error: Error) => void = () => undefined;
   const firstReady = new Promise<void>((resolve, reject) => {
@@ -43,8 +45,10 @@ export function startSupervisedProxy(runArgs: readonly string[]): ProxyUnderTest
   if (child.stdout !== null) {
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (text) => {
       const line = parseLine(text);
-      if (line === null || line.source !== 'supervisor') return;
+      if (line === null) return;
       const pid = typeof line.workerPid === 'number' ? line.workerPid : null;
+      if (line.source === 'worker' && line.event === 'crash-after-429s') crashesAfter429s.push({ at: Date.now(), pid });
+      if (line.source !== 'supervisor') return;
       switch (line.event) {
         case 'worker-started':
           started += 1;
@@ -74,6 +78,7 @@ export function startSupervisedProxy(runArgs: readonly string[]): ProxyUnderTest
     workersStarted: () => started,
     firstReady,
     endedBy: () => endedBy,
+    crashesAfter429s: () => crashesAfter429s,
     stop: () => terminate(child),
   };
 }

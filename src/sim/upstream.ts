@@ -1,21 +1,29 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ProviderName } from '../proxy/providers/types.js';
-import { answerModelRequest, providerOf, type ModelApi } from './modelRoutes.js';
+import type { LimitShape } from './allowance.js';
+import { answerModelRequest, outputReservationOf, providerOf, type ModelApi } from './modelRoutes.js';
+import { startOtherTenant, type OtherTenant } from './otherTenant.js';
 import { sendRateLimited } from './rateLimitReply.js';
 import type { SimCompression } from './replyBody.js';
-import type { ReplyContext, RetryAfterMode, SimSettings } from './replyContext.js';
-import { SimLedger, type SimStats } from './simLedger.js';
+import { inputTokensOf, type ReplyContext, type RetryAfterMode, type SimSettings } from './replyContext.js';
+import { SimLedger, type Need, type SimStats } from './simLedger.js';
 import { answerEcho, answerSlow, answerStatus } from './utilityRoutes.js';
 
 export type { SimStats } from './simLedger.js';
 export type { SimCompression } from './replyBody.js';
 export type { RetryAfterMode } from './replyContext.js';
+export type { LimitShape } from './allowance.js';
 
 export interface SimUpstreamOptions {
   /** Default 0: the OS picks a free port. */
   port?: number;
-  /** Tokens (input + output) allowed per sliding window; default 10000. */
+  /**
+   * `sliding-window` (default here, for the tests written against it) or `token-bucket`
+   * (Anthropic's shape; the replay's default): see allowance.ts.
+   */
+  shape?: LimitShape;
+  /** Tokens (input + output) allowed per window (a bucket's size, refilled over one window); default 10000. */
   tokenLimit?: number;
   /** Requests allowed per sliding window; unlimited when absent. */
   requestLimit?: number;
@@ -58,6 +66,11 @@ export interface SimUpstream {
   resetStats(): void;
   isExhausted(): boolean;
   windowUsage(): { tokens: number; requests: number };
+  /**
+   * A second tenant on the same key that bypasses the proxy: it draws `tokensPerWindow` in
+   * requests of `requestTokens` each (0 stops it). A rate above the limit makes a storm.
+   */
+  setOtherTenant(tokensPerWindow: number, requestTokens: number): void;
   /** Stops listening and destroys every open socket, hung ones included. */
   close(): Promise<void>;
 }
@@ -85,6 +98,7 @@ function providerOfRoute(route: Route): ProviderName {
 
 function settingsFrom(options: SimUpstreamOptions): SimSettings {
   return {
+    shape: options.shape ?? 'sliding-window',
     tokenLimit: options.tokenLimit ?? 10_000,
     requestLimit: options.requestLimit,
     windowMs: options.windowMs ?? 60_000,
@@ -95,6 +109,12 @@ function settingsFrom(options: SimUpstreamOptions): SimSettings {
     reportLimits: options.reportLimits ?? true,
     retryAfterMode: options.retryAfterMode ?? 'until-room',
   };
+}
+
+/** A model request needs its input and, in a token bucket, its whole output reservation. */
+function needOf(route: Route, body: Buffer, settings: SimSettings): Need {
+  const output = route.kind === 'model' && settings.shape === 'token-bucket' ? outputReservationOf(body, settings) : 0;
+  return { tokens: inputTokensOf(body) + output, requests: 1 };
 }
 
 function readBody(request: IncomingMessage): Promise<Buffer> {
@@ -112,7 +132,8 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
 export async function startSimUpstream(options: SimUpstreamOptions = {}): Promise<SimUpstream> {
   const settings = settingsFrom(options);
   const now = options.now ?? Date.now;
-  const ledger = new SimLedger(settings);
+  const ledger = new SimLedger(settings, now());
+  let otherTenant: OtherTenant | null = null;
   const sockets = new Set<Socket>();
   let mode: SimMode = 'normal';
   let last: SimRequest | null = null;
@@ -124,29 +145,31 @@ export async function startSimUpstream(options: SimUpstreamOptions = {}): Promis
       return;
     }
     const arrivedAt = now();
-    const exhaustedOnArrival = ledger.arrive(arrivedAt);
     const aborter = new AbortController();
     response.once('close', () => aborter.abort());
     const body = await readBody(request);
     const method = request.method ?? 'GET';
     last = { method, url: request.url ?? '/', headers: request.headers, body };
-    if (mode === 'hang') return;
-
     const url = new URL(request.url ?? '/', 'http://sim.invalid');
     const route = routeOf(method, url.pathname);
+    const need = needOf(route, body, settings);
+    const refusedOnArrival = ledger.arrive(arrivedAt, need);
+    if (mode === 'hang') return;
+
     const context: ReplyContext = {
       request,
       response,
       url,
       body,
       arrivedAt,
+      need,
       settings,
       ledger,
       now,
       signal: aborter.signal,
       nextId: () => ++idCounter,
     };
-    if (mode === 'always-429' || exhaustedOnArrival) return sendRateLimited(context, providerOfRoute(route));
+    if (mode === 'always-429' || refusedOnArrival) return sendRateLimited(context, providerOfRoute(route));
     switch (route.kind) {
       case 'model':
         return answerModelRequest(context, route.api);
@@ -191,7 +214,12 @@ export async function startSimUpstream(options: SimUpstreamOptions = {}): Promis
     resetStats: () => ledger.resetStats(),
     isExhausted: () => ledger.isExhausted(now()),
     windowUsage: () => ledger.usage(now()),
+    setOtherTenant(tokensPerWindow, requestTokens) {
+      otherTenant?.stop();
+      otherTenant = tokensPerWindow > 0 ? startOtherTenant(ledger, { tokensPerWindow, requestTokens, windowMs: settings.windowMs }, now) : null;
+    },
     close() {
+      otherTenant?.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
       return closed;

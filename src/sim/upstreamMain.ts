@@ -10,6 +10,7 @@ import { startSimUpstream, type SimUpstreamOptions } from './upstream.js';
 
 const OPTIONS = {
   port: { type: 'string' },
+  shape: { type: 'string' },
   'token-limit': { type: 'string' },
   'request-limit': { type: 'string' },
   'window-ms': { type: 'string' },
@@ -56,8 +57,15 @@ function compression(): SimUpstreamOptions['compress'] {
   return fail(`--compress must be gzip or br, got "${text}"`);
 }
 
+function shape(): SimUpstreamOptions['shape'] {
+  const text = raw('shape') ?? 'token-bucket';
+  if (text === 'token-bucket' || text === 'sliding-window') return text;
+  return fail(`--shape must be token-bucket or sliding-window, got "${text}"`);
+}
+
 const upstream = await startSimUpstream({
   port: numeric('port'),
+  shape: shape(),
   tokenLimit: numeric('token-limit'),
   requestLimit: numeric('request-limit'),
   windowMs: numeric('window-ms'),

@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 import { decideAdmission } from '../core/admission.js';
 import { sampleToRecord } from '../core/calibration.js';
+import { seedRaise } from '../core/seedRaise.js';
 import { adoptConfiguredBudgets, adoptReportedLimits, considerRaise, trafficSince, type BudgetAdjustment } from '../core/controller.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
@@ -255,7 +256,7 @@ export class Warden {
       this.moveReservation(request, spent, now);
       this.store.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
       const state = this.store.readState();
-      const settled = afterSettle(state, settling(request), input.outcome, input.status);
+      const settled = afterSettle(state, settling(request), input.outcome, input.status, this.policy);
       const adopted = this.adoptReported(settled, input.reported ?? null, now);
       this.commit(state, adopted.state, adopted.adjustments, now);
     });
@@ -304,7 +305,7 @@ export class Warden {
       result = this.transaction((now) => {
         const state = this.store.readState();
         const usage = this.windowUsage(now);
-        const raised = considerRaise(state, usage, now, this.policy);
+        const raised = (this.policy.unsafeSeedRaise === true ? seedRaise : considerRaise)(state, usage, now, this.policy);
         let next = raised.state;
         let windowSampleRecorded = false;
         if (next.lastWindowSampleAt === null || now - next.lastWindowSampleAt >= this.policy.windowMs) {

@@ -365,6 +365,76 @@ describe('sim upstream: sliding window', () => {
   });
 });
 
+describe('sim upstream: token bucket (Anthropic)', () => {
+  it('refuses a request whose input + max_tokens is not in the bucket, though the bucket is not empty', async () => {
+    let clock = 1_700_000_000_000;
+    const sim = await startSim({ shape: 'token-bucket', now: () => clock, tokenLimit: 10_000, windowMs: 600_000, outputTokens: 5_000 });
+    const big = anthropicRequest({ max_tokens: 5_000 });
+    const first = await send(sim.url, '/v1/messages', { body: big });
+    expect(first.status).toBe(200);
+    const left = 10_000 - inputTokensOf(big) - 5_000;
+    // Reported at the start of the answer, rounded to the nearest thousand as Anthropic does.
+    expect(first.headers['anthropic-ratelimit-tokens-remaining']).toBe(String(Math.round(left / 1000) * 1000));
+
+    const bigger = anthropicRequest({ max_tokens: 6_000 });
+    const refused = await send(sim.url, '/v1/messages', { body: bigger });
+    expect(refused.status).toBe(429);
+    expect(sim.isExhausted()).toBe(false);
+    const need = inputTokensOf(bigger) + 6_000;
+    const untilFitsMs = Math.ceil(((need - left) * 600_000) / 10_000);
+    expect(refused.headers['retry-after-ms']).toBe(String(untilFitsMs));
+    // *-reset: when the bucket is full again, in whole seconds, never early.
+    const reset = Date.parse(String(refused.headers['anthropic-ratelimit-tokens-reset']));
+    const fullAt = clock + Math.ceil(((10_000 - left) * 600_000) / 10_000);
+    expect(reset).toBeGreaterThanOrEqual(fullAt);
+    expect(reset - fullAt).toBeLessThan(1_000);
+
+    // A smaller need fits what is left.
+    expect((await send(sim.url, '/v1/messages', { body: anthropicRequest({ max_tokens: 100 }) })).status).toBe(200);
+    clock += untilFitsMs + 60_000;
+    expect((await send(sim.url, '/v1/messages', { body: bigger })).status).toBe(200);
+  });
+
+  it('refills continuously and gives back the output a request did not generate', async () => {
+    let clock = 1_700_000_000_000;
+    const sim = await startSim({ shape: 'token-bucket', now: () => clock, tokenLimit: 10_000, windowMs: 600_000, outputTokens: 5_000 });
+    const body = anthropicRequest({ max_tokens: 9_000, stream: true });
+    expect((await send(sim.url, '/v1/messages', { body })).status).toBe(200);
+    // 9 000 were reserved at arrival, 5 000 generated: the bucket is short of the real cost only.
+    expect(sim.windowUsage().tokens).toBe(inputTokensOf(body) + 5_000);
+    clock += 30_000;
+    expect(sim.windowUsage().tokens).toBeCloseTo(inputTokensOf(body) + 5_000 - 500);
+  });
+
+  it('limits requests next to tokens, and says which limit refused', async () => {
+    const clock = 1_700_000_000_000;
+    const sim = await startSim({ shape: 'token-bucket', now: () => clock, requestLimit: 2, windowMs: 60_000 });
+    expect((await send(sim.url, '/v1/messages', { body: anthropicRequest() })).status).toBe(200);
+    const second = await send(sim.url, '/v1/messages', { body: anthropicRequest() });
+    expect(second.headers['anthropic-ratelimit-requests-remaining']).toBe('0');
+    const refused = await send(sim.url, '/v1/messages', { body: anthropicRequest() });
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body.toString('utf8')).error.message).toMatch(/2 of 2 requests/);
+  });
+
+  it('has a second tenant on the same key that drains it without going through anyone, and counts requests sent inside an announced Retry-After', async () => {
+    let clock = 1_700_000_000_000;
+    const sim = await startSim({ shape: 'token-bucket', now: () => clock, tokenLimit: 10_000, windowMs: 600_000 });
+    sim.setOtherTenant(100_000_000, 1_000);
+    for (let step = 0; step < 200 && sim.stats().otherTenant.tokensServed < 10_000; step++) {
+      clock += 100;
+      await vi.waitFor(() => expect(sim.stats().otherTenant.requests).toBeGreaterThan(step), { timeout: 5_000, interval: 5 });
+    }
+    sim.setOtherTenant(0, 1_000);
+    expect(sim.stats().otherTenant.tokensServed).toBeGreaterThanOrEqual(10_000);
+    const refused = await send(sim.url, '/v1/messages', { body: anthropicRequest() });
+    expect(refused.status).toBe(429);
+    expect(sim.stats().receivedInsideRetryAfter).toBe(0);
+    await send(sim.url, '/v1/messages', { body: anthropicRequest() });
+    expect(sim.stats()).toMatchObject({ requests: 2, rateLimited: 2, receivedInsideRetryAfter: 1 });
+  });
+});
+
 describe('sim upstream: utility routes', () => {
   it('echoes what it received and remembers the last request', async () => {
     const sim = await startSim();
@@ -457,10 +527,12 @@ describe('sim upstream: modes and shutdown', () => {
       requests: 0,
       rateLimited: 0,
       receivedWhileExhausted: 0,
+      receivedInsideRetryAfter: 0,
       tokensServed: 0,
       inputTokens: 0,
       outputTokens: 0,
       arrivals: [],
+      otherTenant: { requests: 0, rateLimited: 0, tokensServed: 0 },
     });
     expect(sim.isExhausted()).toBe(true);
   });

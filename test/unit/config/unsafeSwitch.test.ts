@@ -40,3 +40,31 @@ describe('the unsafe switch --unsafe-record-zero-samples', () => {
     expect(help).not.toContain('unsafe');
   });
 });
+
+describe("the seed's unsafe switches and the 429 → crash edge", () => {
+  const switches = [
+    ['unsafeNoCooldown', 'unsafe-no-cooldown', true],
+    ['unsafeSeedRaise', 'unsafe-seed-raise', true],
+    ['unsafeRetryRateLimitedAfter', 'unsafe-retry-rate-limited-after', '3s'],
+    ['unsafeCrashAfterRateLimits', 'unsafe-crash-after-rate-limits', '3'],
+  ] as const;
+
+  it('are all off by default', () => {
+    const { settings } = loadConfig({ flags: {}, env: hermetic() });
+    expect(settings).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeRetryRateLimitedAfter: 0, unsafeCrashAfterRateLimits: 0 });
+    expect(limiterPolicyFrom(settings)).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false });
+  });
+
+  it('are accepted as flags, refused from the environment and config files, and hidden from --help', () => {
+    for (const [name, kebab, value] of switches) {
+      expect(loadConfig({ flags: { [name]: value }, env: hermetic() }).settings[name]).toBe(typeof value === 'string' ? (value === '3s' ? 3_000 : 3) : value);
+      const env = `RATEWARDEN_${kebab.replace(/-/g, '_').toUpperCase()}`;
+      expect(() => loadConfig({ flags: {}, env: { ...hermetic(), [env]: String(value) } })).toThrow(`accepted only as the flag --${kebab}`);
+      const file = join(scratch.make(), 'config.json');
+      writeFileSync(file, JSON.stringify({ [kebab]: value }));
+      expect(() => loadConfig({ flags: {}, env: hermetic(), configPath: file })).toThrow(`accepted only as the flag --${kebab}`);
+    }
+    const help = addSettingOptions(new Command('run'), switches.map(([name]) => name)).helpInformation();
+    expect(help).not.toContain('unsafe');
+  });
+});

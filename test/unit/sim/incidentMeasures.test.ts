@@ -14,6 +14,7 @@ function life(overrides: Partial<LifeRecords> = {}): LifeRecords {
 
 function run(overrides: Partial<RunRecord> = {}): RunRecord {
   return {
+    setup: 'ratewarden',
     startedAt: t0,
     endedAt: t0 + 60_000,
     windowMs: 6_000,
@@ -21,9 +22,10 @@ function run(overrides: Partial<RunRecord> = {}): RunRecord {
     calibratedBudget: 21_600,
     attempts: [],
     load: emptyLoadCounts(),
-    upstream: { requests: 0, rateLimited: 0, receivedWhileExhausted: 0 },
+    upstream: { requests: 0, rateLimited: 0, receivedWhileExhausted: 0, receivedInsideRetryAfter: 0, otherTenantTokens: 0, otherTenant429s: 0 },
     lives: [life()],
     crashes: [],
+    crashesAfter429s: [],
     storms: [],
     workersStarted: 1,
     endedBy: null,
@@ -99,10 +101,9 @@ describe('measureIncident', () => {
     expect(figures.cooldownsSurvivingCrash).toBe(1);
   });
 
-  it('measures goodput over the run and from one window after calibration', () => {
+  it('measures goodput against a full bucket plus its refill over the run', () => {
     const figures = measureIncident(
       run({
-        lives: [life({ budgetChanges: [{ at: t0 + 1_000, to: 21_600, reason: 'reported-limit' }] })],
         attempts: [
           attempt({ tokens: 24_000, completedAt: t0 + 3_000 }),
           attempt({ tokens: 120_000, completedAt: t0 + 30_000 }),
@@ -110,23 +111,37 @@ describe('measureIncident', () => {
         ],
       }),
     );
-    expect(figures.capacityTokens).toBe(240_000);
-    expect(figures.goodput).toBeCloseTo(144_000 / 240_000);
-    expect(figures.calibratedAfterMs).toBe(1_000);
-    expect(figures.goodputOnceCalibrated).toBeCloseTo(120_000 / ((53_000 * 24_000) / 6_000));
+    expect(figures.capacityTokens).toBe(24_000 + 240_000);
+    expect(figures.goodput).toBeCloseTo(144_000 / 264_000);
   });
 
-  it('gives the upstream no capacity while it storms', () => {
+  it('leaves out of the capacity what the second tenant drew (its storms included)', () => {
     const figures = measureIncident(
       run({
-        storms: [{ from: 12_000, to: 24_000 }],
-        lives: [life({ budgetChanges: [{ at: t0 + 1_000, to: 21_600, reason: 'reported-limit' }] })],
-        attempts: [attempt({ tokens: 96_000, completedAt: t0 + 40_000 })],
+        upstream: { requests: 0, rateLimited: 0, receivedWhileExhausted: 0, receivedInsideRetryAfter: 0, otherTenantTokens: 132_000, otherTenant429s: 0 },
+        attempts: [attempt({ tokens: 66_000, completedAt: t0 + 40_000 })],
       }),
     );
-    expect(figures.capacityTokens).toBe(192_000);
+    expect(figures.capacityTokens).toBe(132_000);
+    expect(figures.otherTenantTokens).toBe(132_000);
     expect(figures.goodput).toBeCloseTo(0.5);
-    expect(figures.goodputOnceCalibrated).toBeCloseTo(96_000 / (((53_000 - 12_000) * 24_000) / 6_000));
+  });
+
+  it('counts the crashes of the 429 edge with the scheduled ones for the cooldowns, and as the restarts they caused', () => {
+    const figures = measureIncident(
+      run({
+        lives: [life({ cooldowns: [{ at: t0 + 1_000, until: t0 + 5_000 }] })],
+        crashes: [{ at: t0 + 7_000, pid: 12 }],
+        crashesAfter429s: [{ at: t0 + 1_001, pid: 11 }],
+        workersStarted: 3,
+      }),
+    );
+    expect(figures).toMatchObject({ crashes: 1, crashesAfter429s: 1, crashesDuringCooldown: 1, cooldownsSurvivingCrash: 1, restarts: 2, restartsAfter429s: 1 });
+  });
+
+  it('has no cooldown figures for the direct run, which has no proxy', () => {
+    const figures = measureIncident(run({ setup: 'direct', lives: [], workersStarted: 0 }));
+    expect(figures).toMatchObject({ forwardedDuringCooldown: null, forwardedDuringCooldownSeenByClients: null, restarts: 0 });
   });
 
   it('draws the budget trajectory with the resets of lives that started empty', () => {
