@@ -1,4 +1,5 @@
 import { cooldownPhase } from './cooldown.js';
+import { fitsReported, kindOf, needOn, reportsInForce, type ReportedRemaining } from './reported.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, UsageBucket } from './types.js';
 import { bucketWidthFor, msUntilRoom, sumWindow, tokensOf } from './window.js';
 
@@ -18,16 +19,10 @@ export type AdmissionDecision =
     };
 
 /**
- * Decide one request. `buckets` are those overlapping the window at `now`; `estimate` is the
- * request's reservation. Budgets come from the durable state (the controller moves them).
+ * The seed's rule, before any budget: while cooling, or while the one half-open probe is out,
+ * every request is refused at once; a cooldown is never waited out in the queue.
  */
-export function decideAdmission(
-  state: LimiterState,
-  buckets: readonly UsageBucket[],
-  estimate: TokenEstimate,
-  now: number,
-  policy: LimiterPolicy,
-): AdmissionDecision {
+export function refuseWhileCooling(state: LimiterState, now: number, policy: LimiterPolicy): AdmissionDecision | null {
   const breaker = cooldownPhase(state, now, policy);
   if (breaker.phase === 'cooling') {
     return {
@@ -45,13 +40,42 @@ export function decideAdmission(
       message: 'cooldown ended; a single probe request is testing the upstream before traffic resumes',
     };
   }
+  return null;
+}
 
+/**
+ * Decide one request. `buckets` are those overlapping the window at `now`; `estimate` is the
+ * request's reservation; `reports` what the upstream last said is left of each of its limits.
+ * Budgets come from the durable state (the controller moves them).
+ *
+ * A budget that follows the upstream (none configured) gives way to a fresh report on its
+ * dimension: the upstream's own count of what is left, a second tenant's traffic included, is
+ * better evidence than the local window, which stays the guard when no header is reported.
+ */
+export function decideAdmission(
+  state: LimiterState,
+  buckets: readonly UsageBucket[],
+  estimate: TokenEstimate,
+  now: number,
+  policy: LimiterPolicy,
+  reports: readonly ReportedRemaining[] = [],
+): AdmissionDecision {
+  const refusal = refuseWhileCooling(state, now, policy);
+  if (refusal !== null) return refusal;
+  const breaker = cooldownPhase(state, now, policy);
   const reservedTokens = tokensOf(estimate, policy.tokenMetric);
+  const inForce = reportsInForce(reports, now, policy.windowMs);
+  for (const report of inForce) {
+    const fit = fitsReported(report, needOn(report.dimension, estimate), now, policy.safetyMargin);
+    if (!fit.fits) return { kind: 'reject', reason: 'budget', retryAfterMs: fit.waitMs, message: fit.message };
+  }
+  const followed = (kind: 'tokens' | 'requests'): boolean =>
+    (kind === 'tokens' ? policy.tokenBudget : policy.requestBudget) === null && inForce.some((report) => kindOf(report.dimension) === kind);
   const usage = sumWindow(buckets, policy.tokenMetric);
   const widthMs = bucketWidthFor(policy.windowMs);
   // A window with nothing in it admits even a request larger than the whole budget: refusing
   // it would starve it forever, and its reservation is replaced by real usage at settle.
-  if (state.tokenBudget !== null && usage.tokens > 0 && usage.tokens + reservedTokens > state.tokenBudget) {
+  if (state.tokenBudget !== null && !followed('tokens') && usage.tokens > 0 && usage.tokens + reservedTokens > state.tokenBudget) {
     const wait =
       msUntilRoom(buckets, (b) => tokensOf(b, policy.tokenMetric), reservedTokens, state.tokenBudget, now, policy.windowMs, widthMs) ??
       msUntilRoom(buckets, (b) => tokensOf(b, policy.tokenMetric), 0, 0, now, policy.windowMs, widthMs) ??
@@ -63,7 +87,7 @@ export function decideAdmission(
       message: `token budget: ${usage.tokens} used + ${reservedTokens} requested > ${state.tokenBudget} per ${policy.windowMs / 1000} s window`,
     };
   }
-  if (state.requestBudget !== null && usage.requests + 1 > state.requestBudget) {
+  if (state.requestBudget !== null && !followed('requests') && usage.requests + 1 > state.requestBudget) {
     const wait =
       msUntilRoom(buckets, (b) => b.requests, 1, state.requestBudget, now, policy.windowMs, widthMs) ?? policy.windowMs;
     return {

@@ -1,13 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TokenEstimate } from '../core/types.js';
+import { outputReservation } from '../core/outputEstimate.js';
 import { StoreUnavailableError } from '../warden/errors.js';
 import type { Admission, Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
-import { admitWithin } from './admission.js';
+import type { AdmissionQueue } from './admissionQueue.js';
 import { forward, type ForwardSetup } from './forward.js';
 import { sendLocalReply } from './localReplies.js';
 import type { Logger } from './log.js';
-import { estimateRequest } from './providers/estimate.js';
+import { shapeRequest } from './providers/estimate.js';
 import type { ProviderName } from './providers/types.js';
 import { refusalHeaders } from './rateLimitFields.js';
 import { exchangeRecorder, type RecorderSetup } from './recorder.js';
@@ -21,6 +21,7 @@ export interface RequestLimits {
   maxBodyBytes: number;
   maxWaitMs: number;
   defaultMaxTokens: number;
+  outputReserveMax: number | null;
 }
 
 /** Everything one request needs; built once by the server. */
@@ -28,6 +29,7 @@ export interface ProxyRuntime {
   upstream: URL;
   provider: ProviderName;
   warden: Warden;
+  queue: AdmissionQueue;
   clock: Clock;
   log: Logger;
   limits: RequestLimits;
@@ -36,8 +38,6 @@ export interface ProxyRuntime {
   refusals: RefusalCounter;
   health: () => HealthReport;
 }
-
-const noTokens: TokenEstimate = { inputTokens: 0, outputTokens: 0 };
 
 const neverAborted = new AbortController().signal;
 
@@ -82,10 +82,12 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
 
   const method = request.method ?? 'GET';
   // A request without a body asks for no generation (a model list, a file download).
-  const estimate = read.body.length === 0 ? noTokens : estimateRequest(provider, read.body, limits.defaultMaxTokens);
+  const shape = shapeRequest(provider, target.path, read.body);
+  const outputTokens = outputReservation(shape, warden.learnedOutput(shape.model), limits);
+  const estimate = { inputTokens: shape.inputTokens, outputTokens };
   let admission: Admission | null;
   try {
-    admission = await admitWithin(warden, { method, path: target.path, estimate }, limits.maxWaitMs, runtime.clock, clientGoneSignal(response, limits.maxWaitMs > 0));
+    admission = await runtime.queue.admit({ method, path: target.path, estimate, model: shape.model }, clientGoneSignal(response, limits.maxWaitMs > 0));
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
     runtime.log.error('store-unavailable', `${method} ${target.path} answered 503: ${error.message}`);

@@ -7,7 +7,7 @@ import type { ExchangeRecorder } from './forward.js';
 import type { Logger } from './log.js';
 import { readReportedLimits } from './providers/rateLimitHeaders.js';
 import type { ProviderName, TokenUsage } from './providers/types.js';
-import { limitsForBudget } from './reportedLimits.js';
+import { limitsForBudget, reportsFrom } from './reportedLimits.js';
 
 export interface RecorderSetup {
   warden: Warden;
@@ -15,6 +15,8 @@ export interface RecorderSetup {
   tokenMetric: TokenMetric;
   clock: Clock;
   log: Logger;
+  /** Called after each settle: budget was given back, so the admission queue looks again. */
+  onSettled?: () => void;
 }
 
 const nothing: TokenUsage = { inputTokens: 0, outputTokens: 0 };
@@ -39,12 +41,14 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
   return {
     rateLimited(headers) {
       record('an upstream 429', () => {
-        const reported = readReportedLimits(provider, headers, clock());
+        const now = clock();
+        const reported = readReportedLimits(provider, headers, now);
         const result = warden.upstream429(requestId, {
           retryAfterMs: reported.retryAfterMs ?? null,
-          requestLimitExhausted: reported.requestRemaining === 0,
           reported: limitsForBudget(reported, tokenMetric),
+          reports: reportsFrom(provider, reported, now),
         });
+        setup.onSettled?.();
         if (result === null) return;
         const until = new Date(result.cooldownUntil).toISOString();
         const fields = { requestId, consecutive429s: result.consecutive429s, cooldownMs: result.cooldownMs, cooldownUntil: until };
@@ -57,21 +61,26 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
     },
     answered(status, headers: IncomingHttpHeaders, usage) {
       record('the answer', () => {
-        const reported = readReportedLimits(provider, headers, clock());
+        const now = clock();
+        const reported = readReportedLimits(provider, headers, now);
         warden.settle(requestId, {
           outcome: status >= 500 ? 'upstream-error' : 'ok',
           status,
           // An error answer without usage generated nothing; a success without usage keeps its reservation.
           usage: usage ?? (status >= 400 ? nothing : null),
           reported: limitsForBudget(reported, tokenMetric),
+          reports: reportsFrom(provider, reported, now),
         });
+        setup.onSettled?.();
       });
     },
     cutShort(usage) {
       record('an interrupted request', () => warden.settle(requestId, { outcome: 'aborted', status: null, usage }));
+      setup.onSettled?.();
     },
     failed(kind, detail) {
       record('a failed request', () => warden.settle(requestId, { outcome: kind, status: null, usage: null }));
+      setup.onSettled?.();
       const event = kind === 'timeout' ? 'upstream-timeout' : 'upstream-unreachable';
       log.warn(event, `${where}: the upstream ${kind === 'timeout' ? 'did not answer in time' : 'cannot be reached'} (${detail}); answered ${kind === 'timeout' ? 504 : 502}`, { requestId });
     },

@@ -6,6 +6,7 @@ import type { Settings } from '../config/schema.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../warden/types.js';
 import { Warden } from '../warden/warden.js';
+import { AdmissionQueue } from './admissionQueue.js';
 import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
 import { InFlightRequests } from './inFlight.js';
@@ -86,15 +87,17 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   let stopping = false;
   let heartbeat: Heartbeat | null = null;
 
+  const queue = new AdmissionQueue(warden, clock, { maxWaitMs: settings.maxWait, maxQueue: settings.maxQueue });
   const runtime: ProxyRuntime = {
     upstream,
     provider,
     warden,
+    queue,
     clock,
     log,
-    limits: { maxBodyBytes: settings.maxBody, maxWaitMs: settings.maxWait, defaultMaxTokens: settings.defaultMaxTokens },
+    limits: { maxBodyBytes: settings.maxBody, maxWaitMs: settings.maxWait, defaultMaxTokens: settings.defaultMaxTokens, outputReserveMax: settings.outputReserveMax },
     forwardSetup: { upstream, provider, transport, upstreamTimeoutMs: settings.upstreamTimeout },
-    recorderSetup: { warden, provider, tokenMetric: policy.tokenMetric, clock, log },
+    recorderSetup: { warden, provider, tokenMetric: policy.tokenMetric, clock, log, onSettled: () => queue.nudge() },
     refusals,
     health: () =>
       healthReport({
@@ -152,6 +155,8 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
 
   async function shutDown(graceMs: number): Promise<void> {
     stopping = true;
+    // Nobody waiting for budget is forwarded by a stopping proxy: they are answered now, not cut off later.
+    queue.close({ kind: 'rejected', reason: 'budget', retryAfterMs: 1_000, message: 'ratewarden is stopping; retry in a moment' });
     log.info('stopping', `stopping: no new connections; waiting up to ${graceMs} ms for ${inFlight.size} requests in flight`);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const cut = await inFlight.drain(server, graceMs);

@@ -1,13 +1,16 @@
 import type { Database } from 'better-sqlite3';
-import { decideAdmission } from '../core/admission.js';
+import { decideAdmission, refuseWhileCooling } from '../core/admission.js';
 import { sampleToRecord } from '../core/calibration.js';
-import { adoptConfiguredBudgets, adoptReportedLimits, considerRaise, trafficSince, type BudgetAdjustment } from '../core/controller.js';
+import { adoptConfiguredBudgets, adoptReportedLimits, blame429, considerRaise, trafficSince, type BudgetAdjustment } from '../core/controller.js';
+import { learnedOutput } from '../core/outputEstimate.js';
+import { adoptReport, needOn, type Report } from '../core/reported.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
 import { checkpointPassive, deferCheckpoints } from '../store/checkpoint.js';
 import { isStoreWriteFailure } from '../store/errors.js';
 import { LimiterStore, type RequestRecord } from '../store/limiterStore.js';
+import { ReportedStore } from '../store/reportedStore.js';
 import { openDatabase, type Durability } from '../store/open.js';
 import { StoreUnavailableError } from './errors.js';
 import type { Admission, AdmitInput, Clock, ReportedLimitsForBudget } from './types.js';
@@ -28,12 +31,15 @@ export interface SettleInput {
   status: number | null;
   usage: TokenEstimate | null;
   reported?: ReportedLimitsForBudget | null;
+  /** What the answer's headers say is left of each limit. */
+  reports?: readonly Report[];
 }
 
 export interface Upstream429Input {
   retryAfterMs: number | null;
-  requestLimitExhausted?: boolean;
   reported?: ReportedLimitsForBudget | null;
+  /** What the 429's headers say is left: which limit ran out, and so which budget is cut. */
+  reports?: readonly Report[];
 }
 
 export interface Upstream429Result {
@@ -60,6 +66,10 @@ const bucketGraceMs = 60_000;
  */
 export class Warden {
   private readonly store: LimiterStore;
+  private readonly reported: ReportedStore;
+  /** This process's start: a restarted proxy neither raises nor recovers on what it saw before. */
+  private readonly startedAt: number;
+  private learned = new Map<string, number | null>();
   private readonly random: () => number;
   private readonly pid: number;
   private readonly widthMs: number;
@@ -73,6 +83,8 @@ export class Warden {
     options: WardenOptions,
   ) {
     this.store = new LimiterStore(db);
+    this.reported = new ReportedStore(db);
+    this.startedAt = clock();
     deferCheckpoints(db);
     // One transaction function for every event: better-sqlite3 builds four wrappers on each
     // transaction() call, which costs more than all of an admit's queries.
@@ -88,6 +100,7 @@ export class Warden {
     const warden = new Warden(db, options.policy, options.clock, options);
     try {
       warden.adoptConfiguration();
+      warden.relearnOutputs();
     } catch (error) {
       db.close();
       throw error;
@@ -140,15 +153,17 @@ export class Warden {
     });
   }
 
-  admit(input: AdmitInput): Admission {
+  /** `countRefusals` false: the caller (the admission queue) counts only the refusals it really answers. */
+  admit(input: AdmitInput, countRefusals = true): Admission {
     const admission = this.transaction((now): Admission => {
       const state = this.store.readState();
       const oldest = oldestBucketInWindow(now, this.policy.windowMs, this.widthMs);
       // Admit or refuse depends on the window's totals alone, so the request path reads one
       // aggregate row; the buckets themselves are read only to time a budget refusal.
       const totals = this.store.bucketTotalsFrom(oldest);
-      let decision = decideAdmission(state, [totals], input.estimate, now, this.policy);
-      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, this.store.bucketsFrom(oldest), input.estimate, now, this.policy);
+      const reports = this.reported.reports();
+      let decision = decideAdmission(state, [totals], input.estimate, now, this.policy, reports);
+      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, this.store.bucketsFrom(oldest), input.estimate, now, this.policy, reports);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
       const bucketStart = bucketStartFor(now, this.widthMs);
       const requestId = this.store.insertAdmitted({
@@ -162,14 +177,29 @@ export class Warden {
         workerPid: this.pid,
       });
       this.store.addToBucket(bucketStart, input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      if (reports.length > 0) this.reported.addAdmitted(input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      if (input.model) this.reported.setRequestModel(requestId, input.model);
       const since = trafficSince(state.firstRequestAt, totals.requests, now);
       let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
       if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };
       this.commit(state, next, [], now);
       return { kind: 'admitted', requestId, probe: decision.probe, reservedTokens: decision.reservedTokens };
     });
-    if (admission.kind === 'rejected') this.pendingRefusals[admission.reason] += 1;
+    if (admission.kind === 'rejected' && countRefusals) this.pendingRefusals[admission.reason] += 1;
     return admission;
+  }
+
+  /** Read-only: the refusal a cooldown (or a probe in flight) imposes now, if any. */
+  cooldownRefusal(): Admission | null {
+    const refusal = refuseWhileCooling(this.store.readState(), this.clock(), this.policy);
+    if (refusal === null || refusal.kind !== 'reject') return null;
+    this.pendingRefusals[refusal.reason] += 1;
+    return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message };
+  }
+
+  /** Counts a local 429 decided outside admit (the queue's timeouts and overflow) for the durable totals. */
+  countRefusal(reason: 'cooldown' | 'budget'): void {
+    this.pendingRefusals[reason] += 1;
   }
 
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
@@ -180,8 +210,16 @@ export class Warden {
       const spent = spentTokens(input.outcome, estimateOf(request), input.usage);
       this.moveReservation(request, spent, now);
       this.store.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
+      this.reported.correctAdmitted(spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens);
+      this.adoptReports(input.reports ?? [], now);
+      const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
+      // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
+      if (success && input.usage !== null && input.usage.outputTokens > 0) {
+        const model = this.reported.requestModel(requestId);
+        if (model !== null) this.reported.recordOutputSample(now, model, input.usage.outputTokens);
+      }
       const state = this.store.readState();
-      const settled = afterSettle(state, settling(request), input.outcome, input.status);
+      const settled = afterSettle(state, settling(request), input.outcome, input.status, now);
       const adopted = this.adoptReported(settled, input.reported ?? null, now);
       this.commit(state, adopted.state, adopted.adjustments, now);
     });
@@ -193,10 +231,13 @@ export class Warden {
       if (request === null) return null;
       this.moveReservation(request, spentTokens('upstream-429', estimateOf(request), null), now);
       this.store.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
+      this.reported.correctAdmitted(-request.estInputTokens, -request.estOutputTokens);
+      this.adoptReports(input.reports ?? [], now);
       const state = this.store.readState();
       const usage = this.windowUsage(now);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
-      const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, input.requestLimitExhausted ?? false, now, this.policy, this.random());
+      const blame = blame429(input.reports ?? [], estimateOf(request));
+      const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, blame, now, this.policy, this.random());
       this.store.recordRateLimitEvent({
         at: now,
         requestId,
@@ -230,7 +271,7 @@ export class Warden {
       result = this.transaction((now) => {
         const state = this.store.readState();
         const usage = this.windowUsage(now);
-        const raised = considerRaise(state, usage, now, this.policy);
+        const raised = considerRaise(state, usage, now, this.policy, this.startedAt);
         let next = raised.state;
         let windowSampleRecorded = false;
         if (next.lastWindowSampleAt === null || now - next.lastWindowSampleAt >= this.policy.windowMs) {
@@ -254,6 +295,7 @@ export class Warden {
         this.commit(state, next, raised.adjustments, now);
         if (refusals.cooldown + refusals.budget > 0) this.store.addRefusalCounts(refusals.cooldown, refusals.budget, now);
         const pruned = this.store.pruneBefore(now - this.policy.retentionMs, now - this.policy.windowMs - this.widthMs - bucketGraceMs);
+        this.reported.pruneSamplesBefore(now - this.policy.retentionMs);
         return { adjustments: raised.adjustments, prunedRequests: pruned.requests, windowSampleRecorded };
       });
     } catch (error) {
@@ -261,8 +303,21 @@ export class Warden {
       this.pendingRefusals.budget += refusals.budget;
       throw error;
     }
+    this.relearnOutputs();
     this.checkpoint();
     return result;
+  }
+
+  /** The learned output reservation of a model, or null while too little is known about it. */
+  learnedOutput(model: string | null): number | null {
+    return model === null ? null : (this.learned.get(model) ?? null);
+  }
+
+  /** Outside any transaction, like the checkpoint: reads only, so every process learns from every other's samples. */
+  private relearnOutputs(): void {
+    const next = new Map<string, number | null>();
+    for (const [model, samples] of this.reported.outputSamples()) next.set(model, learnedOutput(samples));
+    this.learned = next;
   }
 
   /** Outside any transaction: the periodic checkpoint that keeps admit and settle free of one (see store/checkpoint.ts). */
@@ -309,15 +364,31 @@ export class Warden {
     return request === null || request.outcome !== 'in-flight' ? null : request;
   }
 
-  /** The reservation leaves the admission bucket; what was spent lands in the current one. */
+  /**
+   * Input counts where it was admitted (the upstream counts it when the request arrives); the
+   * output reservation leaves the admission bucket and what was generated lands in the current
+   * one, so that no window holds a long stream's input a stream-length too long.
+   */
   private moveReservation(request: RequestRecord, spent: TokenEstimate, now: number): void {
     const current = bucketStartFor(now, this.widthMs);
     if (current === request.bucketStart) {
       this.store.addToBucket(current, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
       return;
     }
-    this.store.addToBucket(request.bucketStart, -request.estInputTokens, -request.estOutputTokens, 0);
-    if (spent.inputTokens !== 0 || spent.outputTokens !== 0) this.store.addToBucket(current, spent.inputTokens, spent.outputTokens, 0);
+    this.store.addToBucket(request.bucketStart, spent.inputTokens - request.estInputTokens, -request.estOutputTokens, 0);
+    if (spent.outputTokens !== 0) this.store.addToBucket(current, 0, spent.outputTokens, 0);
+  }
+
+  /** A newer report replaces the last one; what is in flight now is not in it yet. */
+  private adoptReports(reports: readonly Report[], now: number): void {
+    if (reports.length === 0) return;
+    const known = new Map(this.reported.reports().map((report) => [report.dimension, report]));
+    const inFlight = this.reported.inFlightSince(now - this.policy.windowMs);
+    for (const report of reports) {
+      const reserved = report.dimension === 'requests' ? inFlight.requests : needOn(report.dimension, inFlight);
+      const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved);
+      if (adopted !== null) this.reported.writeReport(adopted);
+    }
   }
 
   private adoptReported(state: LimiterState, reported: ReportedLimitsForBudget | null, now: number): { state: LimiterState; adjustments: BudgetAdjustment[] } {
