@@ -1,5 +1,5 @@
 import { cooldownPhase } from './cooldown.js';
-import { fitsReported, kindOf, needOn, reportsInForce, type ReportedRemaining } from './reported.js';
+import { fitsReported, needOn, reportsInForce, type ReportedRemaining } from './reported.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, UsageBucket } from './types.js';
 import { bucketWidthFor, msUntilRoom, sumWindow, tokensOf } from './window.js';
 
@@ -48,9 +48,9 @@ export function refuseWhileCooling(state: LimiterState, now: number, policy: Lim
  * request's reservation; `reports` what the upstream last said is left of each of its limits.
  * Budgets come from the durable state (the controller moves them).
  *
- * A budget that follows the upstream (none configured) gives way to a fresh report on its
- * dimension: the upstream's own count of what is left, a second tenant's traffic included, is
- * better evidence than the local window, which stays the guard when no header is reported.
+ * Both must hold: the window budget (the known-good level, the guard whatever the upstream
+ * says) and every fresh report, the upstream's own count of what is left, which is what sees a
+ * second tenant's traffic on the same key.
  */
 export function decideAdmission(
   state: LimiterState,
@@ -69,13 +69,11 @@ export function decideAdmission(
     const fit = fitsReported(report, needOn(report.dimension, estimate), now, policy.safetyMargin);
     if (!fit.fits) return { kind: 'reject', reason: 'budget', retryAfterMs: fit.waitMs, message: fit.message };
   }
-  const followed = (kind: 'tokens' | 'requests'): boolean =>
-    (kind === 'tokens' ? policy.tokenBudget : policy.requestBudget) === null && inForce.some((report) => kindOf(report.dimension) === kind);
   const usage = sumWindow(buckets, policy.tokenMetric);
   const widthMs = bucketWidthFor(policy.windowMs);
   // A window with nothing in it admits even a request larger than the whole budget: refusing
   // it would starve it forever, and its reservation is replaced by real usage at settle.
-  if (state.tokenBudget !== null && !followed('tokens') && usage.tokens > 0 && usage.tokens + reservedTokens > state.tokenBudget) {
+  if (state.tokenBudget !== null && usage.tokens > 0 && usage.tokens + reservedTokens > state.tokenBudget) {
     const wait =
       msUntilRoom(buckets, (b) => tokensOf(b, policy.tokenMetric), reservedTokens, state.tokenBudget, now, policy.windowMs, widthMs) ??
       msUntilRoom(buckets, (b) => tokensOf(b, policy.tokenMetric), 0, 0, now, policy.windowMs, widthMs) ??
@@ -87,7 +85,7 @@ export function decideAdmission(
       message: `token budget: ${usage.tokens} used + ${reservedTokens} requested > ${state.tokenBudget} per ${policy.windowMs / 1000} s window`,
     };
   }
-  if (state.requestBudget !== null && !followed('requests') && usage.requests + 1 > state.requestBudget) {
+  if (state.requestBudget !== null && usage.requests + 1 > state.requestBudget) {
     const wait =
       msUntilRoom(buckets, (b) => b.requests, 1, state.requestBudget, now, policy.windowMs, widthMs) ?? policy.windowMs;
     return {

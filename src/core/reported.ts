@@ -85,11 +85,11 @@ export type ReportedFit = { fits: true } | { fits: false; waitMs: number; messag
  */
 export function fitsReported(report: ReportedRemaining, need: number, now: number, margin: number): ReportedFit {
   if (need <= 0) return { fits: true };
-  const held = report.limit === null ? 0 : report.limit * (1 - margin);
+  const whole = report.limit === null ? null : Math.floor(report.limit * margin);
+  const held = report.limit === null || whole === null ? 0 : report.limit - whole;
   const available = refilledAt(report, now) - report.admittedSince;
   const free = available - report.roundingSlack - held;
   if (need <= free) return { fits: true };
-  const whole = report.limit === null ? null : report.limit * margin;
   if (whole !== null && need > whole && available >= whole) return { fits: true };
   const rate = refillRate(report);
   const target = whole !== null && need > whole ? whole - available : need - free;

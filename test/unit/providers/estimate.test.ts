@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimateRequest } from '../../../src/proxy/providers/estimate.js';
+import { estimateRequest, shapeRequest } from '../../../src/proxy/providers/estimate.js';
 
 const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
 
@@ -32,5 +32,19 @@ describe('estimateRequest', () => {
     expect(estimateRequest('anthropic', Buffer.alloc(0), 1000)).toEqual({ inputTokens: 0, outputTokens: 1000 });
     expect(estimateRequest('generic', Buffer.from('ééé'), 0).inputTokens).toBe(2);
     expect(estimateRequest('generic', Buffer.from('[1,2]'), 0)).toEqual({ inputTokens: 2, outputTokens: 0 });
+  });
+});
+
+describe('shapeRequest', () => {
+  const body = Buffer.from(JSON.stringify({ model: 'claude-sonnet', max_tokens: 128_000, messages: [{ role: 'user', content: 'hi' }] }));
+
+  it('reads the model and the declared max_tokens of a generating request', () => {
+    expect(shapeRequest('anthropic', '/v1/messages', body)).toEqual({ inputTokens: Math.ceil(body.length / 4), model: 'claude-sonnet', generates: true, declaredMaxTokens: 128_000 });
+  });
+
+  it('reserves nothing for token counting, and no output for a model listing', () => {
+    expect(shapeRequest('anthropic', '/v1/messages/count_tokens', body)).toMatchObject({ inputTokens: 0, generates: false });
+    expect(shapeRequest('openai', '/v1/models', Buffer.alloc(0))).toMatchObject({ inputTokens: 0, generates: false });
+    expect(shapeRequest('openai', '/v1/models/gpt-x', body)).toMatchObject({ generates: false });
   });
 });
