@@ -1,3 +1,4 @@
+import { formatDuration } from '../config/durations.js';
 import type { Admission, AdmitInput, Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 
@@ -97,8 +98,8 @@ export class AdmissionQueue {
       };
       const deadline = setTimeout(() => {
         this.remove(waiter);
-        const waited = Math.round((this.clock() - enqueuedAt) / 1000);
-        resolve(this.refused({ ...waiter.lastRefusal, message: `waited ${waited} s for budget (--max-wait ${Math.round(this.settings.maxWaitMs / 1000)} s): ${waiter.lastRefusal.message}` }));
+        const waited = formatDuration(this.clock() - enqueuedAt);
+        resolve(this.refused({ ...waiter.lastRefusal, message: `waited ${waited} for budget (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${waiter.lastRefusal.message}` }));
       }, this.settings.maxWaitMs);
       const waiter: Waiter = {
         input,

@@ -32,6 +32,8 @@ export interface RunningProxy {
   readonly port: number;
   readonly provider: ProviderName;
   readonly warden: Warden;
+  /** Requests waiting for budget right now. */
+  queueLength(): number;
   /**
    * Stops accepting, lets in-flight requests finish for up to `--stop-timeout` (or `graceMs`),
    * then cuts off the rest; settles everything and closes the database. Idempotent.
@@ -179,6 +181,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     port,
     provider,
     warden,
+    queueLength: () => queue.length,
     close(graceMs = settings.stopTimeout) {
       closing ??= shutDown(graceMs);
       return closing;
