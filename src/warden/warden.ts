@@ -56,6 +56,9 @@ export interface TickResult {
   windowSampleRecorded: boolean;
 }
 
+/** How often the learned output reservations are computed again from the samples. */
+const relearnEveryMs = 1_000;
+
 /** How long after their window ends usage buckets are kept, for status and calibration. */
 const bucketGraceMs = 60_000;
 
@@ -70,6 +73,7 @@ export class Warden {
   /** This process's start: a restarted proxy neither raises nor recovers on what it saw before. */
   private readonly startedAt: number;
   private learned = new Map<string, number | null>();
+  private learnedAt = Number.NEGATIVE_INFINITY;
   private readonly random: () => number;
   private readonly pid: number;
   private readonly widthMs: number;
@@ -313,8 +317,14 @@ export class Warden {
     return model === null ? null : (this.learned.get(model) ?? null);
   }
 
-  /** Outside any transaction, like the checkpoint: reads only, so every process learns from every other's samples. */
+  /**
+   * Outside any transaction, like the checkpoint: reads only, so every process learns from
+   * every other's samples. At most once a second: a percentile of hundreds of samples moves slowly.
+   */
   private relearnOutputs(): void {
+    const now = this.clock();
+    if (now - this.learnedAt < relearnEveryMs) return;
+    this.learnedAt = now;
     const next = new Map<string, number | null>();
     for (const [model, samples] of this.reported.outputSamples()) next.set(model, learnedOutput(samples));
     this.learned = next;

@@ -40,16 +40,16 @@ describe('what the upstream reports is left, durably', () => {
     const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0 };
     warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 100, outputTokens: 100 }, reports: [report] });
 
-    // 3 000 − 900 held back (3 % of 30 000) leaves 2 100.
-    admitted(warden.admit(request(1_000, 1_000)));
-    expect(warden.admit(request(100, 100))).toMatchObject({ kind: 'rejected', reason: 'budget', message: expect.stringMatching(/upstream reports 3000 tokens left/) });
+    // 3 000 − 300 held back (1 % of 30 000) leaves 2 700.
+    admitted(warden.admit(request(1_200, 1_200)));
+    expect(warden.admit(request(200, 200))).toMatchObject({ kind: 'rejected', reason: 'budget', message: expect.stringMatching(/upstream reports 3000 tokens left/) });
 
     warden.close();
     const restarted = openWarden(dbPath, policy, clock);
-    expect(restarted.admit(request(100, 100))).toMatchObject({ kind: 'rejected', reason: 'budget' });
-    // Two seconds of refill (1 000 tokens) make room again.
-    clock.advance(2_000);
-    admitted(restarted.admit(request(100, 100)));
+    expect(restarted.admit(request(200, 200))).toMatchObject({ kind: 'rejected', reason: 'budget' });
+    // A second of refill (500 tokens) makes room again.
+    clock.advance(1_000);
+    admitted(restarted.admit(request(200, 200)));
   });
 
   it('counts what is in flight when a report is adopted, and the real usage at settle', () => {
@@ -81,6 +81,7 @@ describe('the learned output reservation', () => {
     const unread = admitted(warden.admit(request(10, 128_000, 'claude-code-model')));
     warden.settle(unread, { outcome: 'ok', status: 200, usage: null });
     expect(warden.learnedOutput('claude-code-model')).toBeNull();
+    clock.advance(1_000);
     warden.tick();
     expect(warden.learnedOutput('claude-code-model')).toBe(190);
     expect(warden.learnedOutput('another-model')).toBeNull();
