@@ -28,7 +28,7 @@ export const settingsSchema = {
   tokenMetric: choice(['input', 'output', 'total'] as const, 'total', 'which tokens the token budget counts'),
   tokenBudgetMax: optionalCount('the controller never raises the token budget above this'),
   requestBudgetMax: optionalCount('the controller never raises the request budget above this'),
-  safetyMargin: fraction(0.99, 'share of the upstream’s reported limit (and of its reported remaining) the budget may use', { min: 0, inclusiveMin: false }),
+  safetyMargin: fraction(0.97, 'share of the upstream’s reported limit (and of its reported remaining) the budget may use', { min: 0, inclusiveMin: false }),
   limitPeriod: duration(60_000, 'the period the upstream’s reported limits are per; they are scaled from it to --window', { allowZero: false }),
   backoffBase: duration(30_000, 'cooldown after the first upstream 429', { allowZero: false }),
   backoffMax: duration(300_000, 'longest cooldown', { allowZero: false }),

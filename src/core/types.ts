@@ -103,7 +103,7 @@ export const defaultLimiterPolicy: LimiterPolicy = {
   requestBudget: null,
   tokenBudgetMax: null,
   requestBudgetMax: null,
-  safetyMargin: 0.99,
+  safetyMargin: 0.97,
   limitPeriodMs: 60_000,
   backoffBaseMs: 30_000,
   backoffMaxMs: 300_000,

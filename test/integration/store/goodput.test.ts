@@ -40,14 +40,14 @@ describe('what the upstream reports is left, durably', () => {
     const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0 };
     warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 100, outputTokens: 100 }, reports: [report] });
 
-    // 3 000 − 300 held back (1 % of 30 000) leaves 2 700.
-    admitted(warden.admit(request(1_200, 1_200)));
+    // 3 000 − 900 held back (3 % of 30 000) leaves 2 100.
+    admitted(warden.admit(request(900, 900)));
     expect(warden.admit(request(200, 200))).toMatchObject({ kind: 'rejected', reason: 'budget', message: expect.stringMatching(/upstream reports 3000 tokens left/) });
 
     warden.close();
     const restarted = openWarden(dbPath, policy, clock);
     expect(restarted.admit(request(200, 200))).toMatchObject({ kind: 'rejected', reason: 'budget' });
-    // A second of refill (500 tokens) makes room again.
+    // A second of refill (500 tokens) makes room again: 300 + 500 ≥ 400.
     clock.advance(1_000);
     admitted(restarted.admit(request(200, 200)));
   });

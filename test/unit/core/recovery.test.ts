@@ -87,8 +87,8 @@ describe('raising above known-good', () => {
   it('is possible only without a reported limit, and keeps every seed gate', () => {
     expect(considerRaise(ready, { tokens: 500, requests: 5 }, now, unreported, now - 7_200_000).state.tokenBudget).toBe(1_050);
     expect(considerRaise({ ...ready, last429At: now - 60_000 }, { tokens: 500, requests: 5 }, now, unreported, now - 7_200_000).state.tokenBudget).toBe(1_000);
-    const reported = { ...ready, reportedTokenLimit: 6_061 };
-    // 6 061 × 0.99 × 10 s / 60 s = 1 000: known-good is the ceiling, nothing to raise into.
+    const reported = { ...ready, reportedTokenLimit: 6_186 };
+    // 6 186 × 0.97 × 10 s / 60 s = 1 000: known-good is the ceiling, nothing to raise into.
     expect(budgetCeiling(reported, 'tokens', unreported)).toBe(1_000);
     expect(considerRaise(reported, { tokens: 500, requests: 5 }, now, unreported, now - 7_200_000).adjustments).toEqual([]);
   });

@@ -101,9 +101,9 @@ describe('decideAdmission with reports', () => {
   });
 
   it('the request limit is followed like the token limit', () => {
-    // 50 × 0.99 = 49: one request of the 50 is held back.
-    const requests = report({ dimension: 'requests', limit: 50, remaining: 1, resetAt: now + 1_000 });
+    // 50 × 0.97 = 48: two requests of the 50 are held back.
+    const requests = report({ dimension: 'requests', limit: 50, remaining: 2, resetAt: now + 1_000 });
     expect(decideAdmission(stateWith(), [], need(1), now, policy, [requests])).toMatchObject({ kind: 'reject', reason: 'budget' });
-    expect(decideAdmission(stateWith(), [], need(1), now, policy, [{ ...requests, remaining: 2 }])).toMatchObject({ kind: 'admit' });
+    expect(decideAdmission(stateWith(), [], need(1), now, policy, [{ ...requests, remaining: 3 }])).toMatchObject({ kind: 'admit' });
   });
 });
