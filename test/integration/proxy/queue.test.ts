@@ -123,4 +123,36 @@ describe('the fair admission queue', () => {
     expect(proxy.queueLength()).toBe(0);
     expect(recordedRequests(dbPath)[1]).toMatchObject({ path: '/v1/messages/count_tokens', est_input_tokens: 0, est_output_tokens: 0 });
   });
+
+  it('a cooldown refuses everyone waiting at once, and nothing waiting is forwarded', async () => {
+    let releaseHeld: (() => void) | null = null;
+    const seen: string[] = [];
+    const upstream = await harness.upstream((request: IncomingMessage, response: ServerResponse) => {
+      request.resume();
+      request.on('end', () => {
+        seen.push(request.url ?? '?');
+        // The first request is held until the test answers it with a 429.
+        releaseHeld = () => {
+          response.writeHead(429, { 'content-type': 'application/json' });
+          response.end(JSON.stringify({ type: 'error', error: { type: 'rate_limit_error', message: 'upstream limit' } }));
+        };
+      });
+    });
+    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '60s', tokenBudget: '1000', maxWait: '60s', backoffBase: '30s' });
+    const held = postJson(`${proxy.url}/v1/messages`, message('held', 900, 900));
+    while (releaseHeld === null) await new Promise((resolve) => setImmediate(resolve));
+    const waiting = [postJson(`${proxy.url}/v1/messages`, message('w1', 500, 500)), postJson(`${proxy.url}/v1/messages`, message('w2', 50, 50))];
+    await queueReaches(proxy, 2);
+
+    (releaseHeld as () => void)();
+    expect((await held).status).toBe(429);
+    const refused = await Promise.all(waiting);
+    expect(refused.map((answer) => [answer.status, answer.headers.get('x-ratewarden-reason')])).toEqual([
+      [429, 'cooldown'],
+      [429, 'cooldown'],
+    ]);
+    expect(Number(refused[0]?.headers.get('retry-after'))).toBe(30);
+    expect(seen).toHaveLength(1);
+    expect(recordedRequests(dbPath)).toHaveLength(1);
+  });
 });
