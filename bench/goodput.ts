@@ -6,6 +6,9 @@
  *
  *   npm run bench:goodput                                 # 16 clients, 30 s, 30 000 tokens per 6 s
  *   npm run bench:goodput -- --clients 16 --duration 30s --margin 0.97
+ *
+ * GOODPUT_ONLY=ratewarden skips the direct run (for margin sweeps); GOODPUT_DEBUG=1 prints the
+ * proxy's final state, budget adjustments and upstream 429s to stderr.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { mkdtempSync, rmSync } from 'node:fs';
