@@ -11,6 +11,7 @@ export function limiterPolicyFrom(settings: Settings): LimiterPolicy {
     tokenBudgetMax: settings.tokenBudgetMax,
     requestBudgetMax: settings.requestBudgetMax,
     safetyMargin: settings.safetyMargin,
+    limitPeriodMs: settings.limitPeriod,
     backoffBaseMs: settings.backoffBase,
     backoffMaxMs: settings.backoffMax,
     backoffJitter: settings.backoffJitter,

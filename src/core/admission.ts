@@ -1,4 +1,5 @@
 import { cooldownPhase } from './cooldown.js';
+import { fitsReported, needOn, reportsInForce, type ReportedRemaining } from './reported.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, UsageBucket } from './types.js';
 import { bucketWidthFor, msUntilRoom, sumWindow, tokensOf } from './window.js';
 
@@ -18,16 +19,10 @@ export type AdmissionDecision =
     };
 
 /**
- * Decide one request. `buckets` are those overlapping the window at `now`; `estimate` is the
- * request's reservation. Budgets come from the durable state (the controller moves them).
+ * The seed's rule, before any budget: while cooling, or while the one half-open probe is out,
+ * every request is refused at once; a cooldown is never waited out in the queue.
  */
-export function decideAdmission(
-  state: LimiterState,
-  buckets: readonly UsageBucket[],
-  estimate: TokenEstimate,
-  now: number,
-  policy: LimiterPolicy,
-): AdmissionDecision {
+export function refuseWhileCooling(state: LimiterState, now: number, policy: LimiterPolicy): AdmissionDecision | null {
   const breaker = cooldownPhase(state, now, policy);
   if (breaker.phase === 'cooling') {
     return {
@@ -45,8 +40,35 @@ export function decideAdmission(
       message: 'cooldown ended; a single probe request is testing the upstream before traffic resumes',
     };
   }
+  return null;
+}
 
+/**
+ * Decide one request. `buckets` are those overlapping the window at `now`; `estimate` is the
+ * request's reservation; `reports` what the upstream last said is left of each of its limits.
+ * Budgets come from the durable state (the controller moves them).
+ *
+ * Both must hold: the window budget (the known-good level, the guard whatever the upstream
+ * says) and every fresh report, the upstream's own count of what is left, which is what sees a
+ * second tenant's traffic on the same key.
+ */
+export function decideAdmission(
+  state: LimiterState,
+  buckets: readonly UsageBucket[],
+  estimate: TokenEstimate,
+  now: number,
+  policy: LimiterPolicy,
+  reports: readonly ReportedRemaining[] = [],
+): AdmissionDecision {
+  const refusal = refuseWhileCooling(state, now, policy);
+  if (refusal !== null) return refusal;
+  const breaker = cooldownPhase(state, now, policy);
   const reservedTokens = tokensOf(estimate, policy.tokenMetric);
+  const inForce = reportsInForce(reports, now, policy.windowMs);
+  for (const report of inForce) {
+    const fit = fitsReported(report, needOn(report.dimension, estimate), now, policy.safetyMargin);
+    if (!fit.fits) return { kind: 'reject', reason: 'budget', retryAfterMs: fit.waitMs, message: fit.message };
+  }
   const usage = sumWindow(buckets, policy.tokenMetric);
   const widthMs = bucketWidthFor(policy.windowMs);
   // A window with nothing in it admits even a request larger than the whole budget: refusing

@@ -1,6 +1,6 @@
 import { cooldownLengthMs } from './backoff.js';
 import { sampleToRecord, type CalibrationSample } from './calibration.js';
-import { cutAt429, type BudgetAdjustment } from './controller.js';
+import { cutAt429, type Blame, type BudgetAdjustment } from './controller.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from './types.js';
 
 export type SettleOutcome = 'ok' | 'upstream-error' | 'unreachable' | 'timeout' | 'aborted';
@@ -31,12 +31,13 @@ export function spentTokens(outcome: SettleOutcome | 'upstream-429', estimate: T
   }
 }
 
-/** A request settled without a 429: a success closes the breaker if it may. */
+/** A request settled without a 429: a success closes the breaker if it may; a probe's success starts recovery. */
 export function afterSettle(
   state: LimiterState,
   request: SettlingRequest,
   outcome: SettleOutcome,
   status: number | null,
+  now: number,
   policy: Pick<LimiterPolicy, 'unsafeNoCooldown'> = {},
 ): LimiterState {
   const isProbe = request.probe && state.probeRequestId === request.id;
@@ -53,6 +54,7 @@ export function afterSettle(
       cooldownUntil: null,
       probeRequestId: null,
       probeStartedAt: null,
+      lastProbeSuccessAt: isProbe ? now : state.lastProbeSuccessAt,
     };
   }
   // A probe that failed otherwise leaves the breaker half-open: the next request probes.
@@ -77,7 +79,7 @@ export function onUpstream429(
   request: SettlingRequest,
   retryAfterMs: number | null,
   usageAt429: WindowUsage,
-  requestLimitExhausted: boolean,
+  blame: Blame,
   now: number,
   policy: LimiterPolicy,
   random: number,
@@ -122,7 +124,7 @@ export function onUpstream429(
   // the window behind a probe holds almost nothing, so a cut from it would collapse the budget.
   const cut = request.probe
     ? { state: escalatedState, adjustments: [] }
-    : cutAt429(escalatedState, usageAt429, requestLimitExhausted, policy);
+    : cutAt429(escalatedState, usageAt429, blame, policy);
   return { state: cut.state, escalated: true, cooldownMs, sample, adjustments: cut.adjustments };
 }
 

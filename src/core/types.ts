@@ -40,6 +40,8 @@ export interface LimiterState {
   firstRequestAt: number | null;
   lastRaiseAt: number | null;
   lastWindowSampleAt: number | null;
+  /** When a half-open probe last succeeded: recovery to the known-good level counts from it. */
+  lastProbeSuccessAt: number | null;
 }
 
 export const initialLimiterState: LimiterState = {
@@ -59,6 +61,7 @@ export const initialLimiterState: LimiterState = {
   firstRequestAt: null,
   lastRaiseAt: null,
   lastWindowSampleAt: null,
+  lastProbeSuccessAt: null,
 };
 
 /** Every tunable of the limiter's decisions; durations in ms. */
@@ -72,6 +75,8 @@ export interface LimiterPolicy {
   tokenBudgetMax: number | null;
   requestBudgetMax: number | null;
   safetyMargin: number;
+  /** The period the upstream's reported limits are per (Anthropic and OpenAI: a minute); they are scaled from it to `windowMs`. */
+  limitPeriodMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
   /** Fraction of the cooldown added at random (0 = off); it only ever lengthens. */
@@ -109,7 +114,8 @@ export const defaultLimiterPolicy: LimiterPolicy = {
   requestBudget: null,
   tokenBudgetMax: null,
   requestBudgetMax: null,
-  safetyMargin: 0.9,
+  safetyMargin: 0.97,
+  limitPeriodMs: 60_000,
   backoffBaseMs: 30_000,
   backoffMaxMs: 300_000,
   backoffJitter: 0,

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TokenEstimate } from '../core/types.js';
+import { outputReservation } from '../core/outputEstimate.js';
 import { StoreUnavailableError } from '../warden/errors.js';
 import type { Admission, AdmitInput, Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
-import { admitWithin } from './admission.js';
+import type { AdmissionQueue } from './admissionQueue.js';
 import { forward, type ForwardSetup } from './forward.js';
 import { sendLocalReply, type LocalReply } from './localReplies.js';
 import type { Logger } from './log.js';
@@ -24,6 +24,7 @@ export interface RequestLimits {
   defaultMaxTokens: number;
   /** UNSAFE (the seed's retry): resend a 429'd request after `afterMs`, at most `resends` times; 0 ms is off. */
   unsafeRetry429: { afterMs: number; resends: number };
+  outputReserveMax: number | null;
 }
 
 /** Everything one request needs; built once by the server. */
@@ -32,6 +33,7 @@ export interface ProxyRuntime {
   /** Chooses each request's provider adapter once, from its shape (and `--provider`). */
   providers: ProviderChooser;
   warden: Warden;
+  queue: AdmissionQueue;
   clock: Clock;
   log: Logger;
   limits: RequestLimits;
@@ -46,8 +48,6 @@ const targetRefusal: Record<TargetProblem, LocalReply> = {
   unsupported: { reason: 'unsupported-target', message: 'ratewarden forwards only requests for a path, such as POST /v1/messages' },
   'climbs-out': { reason: 'path-climbs-out', message: 'the request path climbs above its root with ".." segments; send the path without them' },
 };
-
-const noTokens: TokenEstimate = { inputTokens: 0, outputTokens: 0 };
 
 const neverAborted = new AbortController().signal;
 
@@ -94,13 +94,16 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   }
 
   const method = request.method ?? 'GET';
-  // A request without a body asks for no generation (a model list, a file download).
-  const estimate = read.body.length === 0 ? noTokens : provider.estimate(read.body, limits.defaultMaxTokens);
+  const shape = provider.shape(target.path, read.body);
+  const outputTokens = outputReservation(shape, warden.learnedOutput(shape.model), limits);
+  const admitInput: AdmitInput = { method, path: target.path, estimate: { inputTokens: shape.inputTokens, outputTokens }, model: shape.model };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
   const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
   for (let held = 0; ; held++) {
-    const requestId = await admitOrAnswer(runtime, provider, { method, path: target.path, estimate }, response, clientGone);
+    const queuedAt = performance.now();
+    const requestId = await admitOrAnswer(runtime, provider, admitInput, response, clientGone);
+    timing.waited(performance.now() - queuedAt);
     if (requestId === null) return;
     const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider }), provider.name);
     timing.forwarding();
@@ -112,13 +115,13 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   }
 }
 
-/** Admits the request (waiting for budget up to --max-wait), or answers it locally; the request's id, or null once answered. */
+/** Admits the request (waiting in the fair queue for budget up to --max-wait), or answers it locally; the request's id, or null once answered. */
 async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, input: AdmitInput, response: ServerResponse, clientGone: AbortSignal): Promise<number | null> {
-  const { warden, limits } = runtime;
+  const { warden } = runtime;
   const { method, path } = input;
   let admission: Admission | null;
   try {
-    admission = await admitWithin(warden, input, limits.maxWaitMs, runtime.clock, clientGone);
+    admission = await runtime.queue.admit(input, clientGone);
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
     runtime.log.error('store-unavailable', `${method} ${path} answered 503: ${error.message}`);

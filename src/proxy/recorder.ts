@@ -8,13 +8,15 @@ import type { ExchangeRecorder } from './forward.js';
 import type { Logger } from './log.js';
 import type { ProviderAdapter } from './providers/adapter.js';
 import { unreadableUsage, type TokenUsage, type UsageReading } from './providers/types.js';
-import { limitsForBudget } from './reportedLimits.js';
+import { limitsForBudget, reportsFrom } from './reportedLimits.js';
 
 export interface RecorderSetup {
   warden: Warden;
   tokenMetric: TokenMetric;
   clock: Clock;
   log: Logger;
+  /** Called after each settle: budget was given back, so the admission queue looks again. */
+  onSettled?: () => void;
 }
 
 const nothing: TokenUsage = { inputTokens: 0, outputTokens: 0 };
@@ -43,8 +45,9 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
   return {
     rateLimited(headers) {
       record('an upstream 429', () => {
-        const reported = provider.readLimits(headers, clock());
-        const input = { retryAfterMs: reported.retryAfterMs ?? null, requestLimitExhausted: reported.requestRemaining === 0, reported: limitsForBudget(reported, tokenMetric) };
+        const now = clock();
+        const reported = provider.readLimits(headers, now);
+        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsFrom(provider.name, reported, now) };
         let result: ReturnType<Warden['upstream429']>;
         try {
           result = warden.upstream429(requestId, input);
@@ -54,6 +57,8 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
           warden.hold429(requestId, input);
           log.error('upstream-429-held', `upstream answered 429 for ${where}, but it cannot be recorded yet (${error.message}); it is held and retried at every tick, and every request is refused locally until it is recorded`, { requestId });
           return;
+        } finally {
+          setup.onSettled?.();
         }
         if (result === null) return;
         const until = new Date(result.cooldownUntil).toISOString();
@@ -67,7 +72,8 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
     },
     answered(status, headers: IncomingHttpHeaders, usage) {
       record('the answer', () => {
-        const reported = provider.readLimits(headers, clock());
+        const now = clock();
+        const reported = provider.readLimits(headers, now);
         warden.settle(requestId, {
           outcome: status >= 500 ? 'upstream-error' : 'ok',
           status,
@@ -75,14 +81,18 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
           // answer whose usage cannot be read, keeps its reservation (null).
           usage: usage === unreadableUsage ? null : (usage ?? (status >= 400 ? nothing : null)),
           reported: limitsForBudget(reported, tokenMetric),
+          reports: reportsFrom(provider.name, reported, now),
         });
+        setup.onSettled?.();
       });
     },
     cutShort(usage) {
       record('an interrupted request', () => warden.settle(requestId, { outcome: 'aborted', status: null, usage: countsOf(usage) }));
+      setup.onSettled?.();
     },
     failed(kind, detail, reachedUpstream) {
       record('a failed request', () => warden.settle(requestId, { outcome: kind, status: null, usage: null, reachedUpstream }));
+      setup.onSettled?.();
       const event = kind === 'timeout' ? 'upstream-timeout' : 'upstream-unreachable';
       log.warn(event, `${where}: the upstream ${kind === 'timeout' ? 'did not answer in time' : 'cannot be reached'} (${detail}); answered ${kind === 'timeout' ? 504 : 502}`, { requestId });
     },

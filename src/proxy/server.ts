@@ -9,6 +9,7 @@ import { StoreUnavailableError } from '../warden/errors.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../warden/types.js';
 import { Warden } from '../warden/warden.js';
+import { AdmissionQueue } from './admissionQueue.js';
 import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
 import { InFlightRequests } from './inFlight.js';
@@ -42,6 +43,8 @@ export interface RunningProxy {
   /** The `--provider` setting: `auto` chooses per request. */
   readonly provider: 'auto' | ProviderName;
   readonly warden: Warden;
+  /** Requests waiting for budget right now. */
+  queueLength(): number;
   /**
    * Stops accepting, lets in-flight requests finish for up to `--stop-timeout` (or `graceMs`),
    * then cuts off the rest; settles everything and closes the database. Idempotent.
@@ -101,20 +104,23 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   let stopping = false;
   let heartbeat: Heartbeat | null = null;
 
+  const queue = new AdmissionQueue(warden, clock, { maxWaitMs: settings.maxWait, maxQueue: settings.maxQueue });
   const runtime: ProxyRuntime = {
     upstream,
     providers,
     warden,
+    queue,
     clock,
     log,
     limits: {
       maxBodyBytes: settings.maxBody,
       maxWaitMs: settings.maxWait,
       defaultMaxTokens: settings.defaultMaxTokens,
+      outputReserveMax: settings.outputReserveMax,
       unsafeRetry429: { afterMs: settings.unsafeRetryRateLimitedAfter, resends: unsafeRetry429Resends },
     },
     forwardSetup: { upstream, transport, upstreamTimeoutMs: settings.upstreamTimeout },
-    recorderSetup: { warden, tokenMetric: policy.tokenMetric, clock, log },
+    recorderSetup: { warden, tokenMetric: policy.tokenMetric, clock, log, onSettled: () => queue.nudge() },
     refusals,
     health: () =>
       healthReport({
@@ -182,6 +188,8 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
 
   async function shutDown(graceMs: number): Promise<void> {
     stopping = true;
+    // Nobody waiting for budget is forwarded by a stopping proxy: they are answered now, not cut off later.
+    queue.close({ kind: 'rejected', reason: 'budget', retryAfterMs: 1_000, message: 'ratewarden is stopping; retry in a moment' });
     log.info('stopping', `stopping: no new connections; waiting up to ${graceMs} ms for ${inFlight.size} requests in flight`);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     const cut = await inFlight.drain(server, graceMs);
@@ -208,6 +216,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     port,
     provider,
     warden,
+    queueLength: () => queue.length,
     close(graceMs = settings.stopTimeout) {
       closing ??= shutDown(graceMs);
       return closing;

@@ -120,6 +120,9 @@ function commonArgs(upstreamUrl: string, port: number): string[] {
     '--provider', 'anthropic',
     '--listen', `127.0.0.1:${port}`,
     ...scaledDefault('window'),
+    // The upstream's limits are per its (scaled) minute: without this they would be scaled down tenfold.
+    ...scaledDefault('limitPeriod'),
+    ...scaledDefault('maxWait'),
     ...scaledDefault('probeTimeout'),
   ];
 }

@@ -21,6 +21,7 @@ interface StateRow {
   first_request_at: number | null;
   last_raise_at: number | null;
   last_window_sample_at: number | null;
+  last_probe_success_at: number | null;
 }
 
 const stateColumns: Record<keyof LimiterState, keyof StateRow> = {
@@ -40,6 +41,7 @@ const stateColumns: Record<keyof LimiterState, keyof StateRow> = {
   firstRequestAt: 'first_request_at',
   lastRaiseAt: 'last_raise_at',
   lastWindowSampleAt: 'last_window_sample_at',
+  lastProbeSuccessAt: 'last_probe_success_at',
 };
 
 const pruneBatch = 5_000;

@@ -13,6 +13,8 @@ export interface AdmitInput {
   /** Path without the query string: queries may carry secrets. */
   path: string;
   estimate: TokenEstimate;
+  /** The model the request names, whose settled output teaches its reservation. */
+  model?: string | null;
 }
 
 /** Limits the upstream reported in its headers, already mapped to the configured token metric. */

@@ -1,8 +1,10 @@
 import type { Database } from 'better-sqlite3';
-import { decideAdmission } from '../core/admission.js';
+import { decideAdmission, refuseWhileCooling } from '../core/admission.js';
 import { sampleToRecord } from '../core/calibration.js';
 import { seedRaise } from '../core/seedRaise.js';
-import { adoptConfiguredBudgets, adoptReportedLimits, considerRaise, trafficSince, type BudgetAdjustment } from '../core/controller.js';
+import { adoptConfiguredBudgets, adoptReportedLimits, blame429, considerRaise, trafficSince, type BudgetAdjustment } from '../core/controller.js';
+import { learnedOutput } from '../core/outputEstimate.js';
+import { adoptReport, needOn, type Report } from '../core/reported.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
@@ -11,6 +13,7 @@ import { isStoreCorruption, isStoreWriteFailure } from '../store/errors.js';
 import { fileChangeSince, fileIdentityOf, type FileIdentity } from '../store/fileIdentity.js';
 import { readHeldFile, writeHeldFile } from '../store/held429File.js';
 import { LimiterStore, type RequestRecord } from '../store/limiterStore.js';
+import { ReportedStore } from '../store/reportedStore.js';
 import { openDatabase, type Durability } from '../store/open.js';
 import { StoreUnavailableError } from './errors.js';
 import { Held429s } from './held429s.js';
@@ -34,12 +37,15 @@ export interface SettleInput {
   reported?: ReportedLimitsForBudget | null;
   /** No answer came, but the request may have reached the upstream (and been served): its reservation counts as spent. */
   reachedUpstream?: boolean;
+  /** What the answer's headers say is left of each limit. */
+  reports?: readonly Report[];
 }
 
 export interface Upstream429Input {
   retryAfterMs: number | null;
-  requestLimitExhausted?: boolean;
   reported?: ReportedLimitsForBudget | null;
+  /** What the 429's headers say is left: which limit ran out, and so which budget is cut. */
+  reports?: readonly Report[];
 }
 
 export interface Upstream429Result {
@@ -56,6 +62,9 @@ export interface TickResult {
   windowSampleRecorded: boolean;
 }
 
+/** How often the learned output reservations are computed again from the samples. */
+const relearnEveryMs = 1_000;
+
 /** How long after their window ends usage buckets are kept, for status and calibration. */
 const bucketGraceMs = 60_000;
 
@@ -66,6 +75,11 @@ const bucketGraceMs = 60_000;
  */
 export class Warden {
   private readonly store: LimiterStore;
+  private readonly reported: ReportedStore;
+  /** This process's start: a restarted proxy neither raises nor recovers on what it saw before. */
+  private readonly startedAt: number;
+  private learned = new Map<string, number | null>();
+  private learnedAt = Number.NEGATIVE_INFINITY;
   private readonly random: () => number;
   private readonly pid: number;
   private readonly widthMs: number;
@@ -84,6 +98,8 @@ export class Warden {
     options: WardenOptions,
   ) {
     this.store = new LimiterStore(db);
+    this.reported = new ReportedStore(db);
+    this.startedAt = clock();
     deferCheckpoints(db);
     // One transaction function for every event: better-sqlite3 builds four wrappers on each
     // transaction() call, which costs more than all of an admit's queries.
@@ -101,6 +117,7 @@ export class Warden {
     const warden = new Warden(db, options.policy, options.clock, options);
     try {
       warden.adoptConfiguration();
+      warden.relearnOutputs();
     } catch (error) {
       db.close();
       throw error;
@@ -215,15 +232,17 @@ export class Warden {
     });
   }
 
-  admit(input: AdmitInput): Admission {
+  /** `countRefusals` false: the caller (the admission queue) counts only the refusals it really answers. */
+  admit(input: AdmitInput, countRefusals = true): Admission {
     const admission = this.held429s.refusal(this.clock, this.policy) ?? this.transaction((now): Admission => {
       const state = this.store.readState();
       const oldest = oldestBucketInWindow(now, this.policy.windowMs, this.widthMs);
       // Admit or refuse depends on the window's totals alone, so the request path reads one
       // aggregate row; the buckets themselves are read only to time a budget refusal.
       const totals = this.store.bucketTotalsFrom(oldest);
-      let decision = decideAdmission(state, [totals], input.estimate, now, this.policy);
-      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, this.store.bucketsFrom(oldest), input.estimate, now, this.policy);
+      const reports = this.reported.reports();
+      let decision = decideAdmission(state, [totals], input.estimate, now, this.policy, reports);
+      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, this.store.bucketsFrom(oldest), input.estimate, now, this.policy, reports);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
       const bucketStart = bucketStartFor(now, this.widthMs);
       const requestId = this.store.insertAdmitted({
@@ -237,14 +256,29 @@ export class Warden {
         workerPid: this.pid,
       });
       this.store.addToBucket(bucketStart, input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      if (reports.length > 0) this.reported.addAdmitted(input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      if (input.model) this.reported.setRequestModel(requestId, input.model);
       const since = trafficSince(state.firstRequestAt, totals.requests, now);
       let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
       if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };
       this.commit(state, next, [], now);
       return { kind: 'admitted', requestId, probe: decision.probe, reservedTokens: decision.reservedTokens };
     });
-    if (admission.kind === 'rejected') this.pendingRefusals[admission.reason] += 1;
+    if (admission.kind === 'rejected' && countRefusals) this.pendingRefusals[admission.reason] += 1;
     return admission;
+  }
+
+  /** Read-only: the refusal a cooldown (or a probe in flight) imposes now, if any. */
+  cooldownRefusal(): Admission | null {
+    const refusal = refuseWhileCooling(this.store.readState(), this.clock(), this.policy);
+    if (refusal === null || refusal.kind !== 'reject') return null;
+    this.pendingRefusals[refusal.reason] += 1;
+    return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message };
+  }
+
+  /** Counts a local 429 decided outside admit (the queue's timeouts and overflow) for the durable totals. */
+  countRefusal(reason: 'cooldown' | 'budget'): void {
+    this.pendingRefusals[reason] += 1;
   }
 
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
@@ -255,8 +289,16 @@ export class Warden {
       const spent = input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
       this.moveReservation(request, spent, now);
       this.store.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
+      this.reported.correctAdmitted(spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens);
+      this.adoptReports(input.reports ?? [], now);
+      const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
+      // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
+      if (success && input.usage !== null && input.usage.outputTokens > 0) {
+        const model = this.reported.requestModel(requestId);
+        if (model !== null) this.reported.recordOutputSample(now, model, input.usage.outputTokens);
+      }
       const state = this.store.readState();
-      const settled = afterSettle(state, settling(request), input.outcome, input.status, this.policy);
+      const settled = afterSettle(state, settling(request), input.outcome, input.status, now, this.policy);
       const adopted = this.adoptReported(settled, input.reported ?? null, now);
       this.commit(state, adopted.state, adopted.adjustments, now);
     });
@@ -268,10 +310,13 @@ export class Warden {
       if (request === null) return null;
       this.moveReservation(request, spentTokens('upstream-429', estimateOf(request), null), now);
       this.store.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
+      this.reported.correctAdmitted(-request.estInputTokens, -request.estOutputTokens);
+      this.adoptReports(input.reports ?? [], now);
       const state = this.store.readState();
       const usage = this.windowUsage(now);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
-      const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, input.requestLimitExhausted ?? false, now, this.policy, this.random());
+      const blame = blame429(input.reports ?? [], estimateOf(request));
+      const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, blame, now, this.policy, this.random());
       this.store.recordRateLimitEvent({
         at: now,
         requestId,
@@ -305,7 +350,7 @@ export class Warden {
       result = this.transaction((now) => {
         const state = this.store.readState();
         const usage = this.windowUsage(now);
-        const raised = (this.policy.unsafeSeedRaise === true ? seedRaise : considerRaise)(state, usage, now, this.policy);
+        const raised = this.policy.unsafeSeedRaise === true ? seedRaise(state, usage, now, this.policy) : considerRaise(state, usage, now, this.policy, this.startedAt);
         let next = raised.state;
         let windowSampleRecorded = false;
         if (next.lastWindowSampleAt === null || now - next.lastWindowSampleAt >= this.policy.windowMs) {
@@ -329,6 +374,7 @@ export class Warden {
         this.commit(state, next, raised.adjustments, now);
         if (refusals.cooldown + refusals.budget > 0) this.store.addRefusalCounts(refusals.cooldown, refusals.budget, now);
         const pruned = this.store.pruneBefore(now - this.policy.retentionMs, now - this.policy.windowMs - this.widthMs - bucketGraceMs);
+        this.reported.pruneSamplesBefore(now - this.policy.retentionMs);
         return { adjustments: raised.adjustments, prunedRequests: pruned.requests, windowSampleRecorded };
       });
     } catch (error) {
@@ -336,8 +382,27 @@ export class Warden {
       this.pendingRefusals.budget += refusals.budget;
       throw error;
     }
+    this.relearnOutputs();
     this.checkpoint();
     return result;
+  }
+
+  /** The learned output reservation of a model, or null while too little is known about it. */
+  learnedOutput(model: string | null): number | null {
+    return model === null ? null : (this.learned.get(model) ?? null);
+  }
+
+  /**
+   * Outside any transaction, like the checkpoint: reads only, so every process learns from
+   * every other's samples. At most once a second: a percentile of hundreds of samples moves slowly.
+   */
+  private relearnOutputs(): void {
+    const now = this.clock();
+    if (now - this.learnedAt < relearnEveryMs) return;
+    this.learnedAt = now;
+    const next = new Map<string, number | null>();
+    for (const [model, samples] of this.reported.outputSamples()) next.set(model, learnedOutput(samples));
+    this.learned = next;
   }
 
   /** Outside any transaction: the periodic checkpoint that keeps admit and settle free of one (see store/checkpoint.ts). */
@@ -380,15 +445,31 @@ export class Warden {
     return request === null || request.outcome !== 'in-flight' ? null : request;
   }
 
-  /** The reservation leaves the admission bucket; what was spent lands in the current one. */
+  /**
+   * Input counts where it was admitted (the upstream counts it when the request arrives); the
+   * output reservation leaves the admission bucket and what was generated lands in the current
+   * one, so that no window holds a long stream's input a stream-length too long.
+   */
   private moveReservation(request: RequestRecord, spent: TokenEstimate, now: number): void {
     const current = bucketStartFor(now, this.widthMs);
     if (current === request.bucketStart) {
       this.store.addToBucket(current, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
       return;
     }
-    this.store.addToBucket(request.bucketStart, -request.estInputTokens, -request.estOutputTokens, 0);
-    if (spent.inputTokens !== 0 || spent.outputTokens !== 0) this.store.addToBucket(current, spent.inputTokens, spent.outputTokens, 0);
+    this.store.addToBucket(request.bucketStart, spent.inputTokens - request.estInputTokens, -request.estOutputTokens, 0);
+    if (spent.outputTokens !== 0) this.store.addToBucket(current, 0, spent.outputTokens, 0);
+  }
+
+  /** A newer report replaces the last one; what is in flight now is not in it yet. */
+  private adoptReports(reports: readonly Report[], now: number): void {
+    if (reports.length === 0) return;
+    const known = new Map(this.reported.reports().map((report) => [report.dimension, report]));
+    const inFlight = this.reported.inFlightSince(now - this.policy.windowMs);
+    for (const report of reports) {
+      const reserved = report.dimension === 'requests' ? inFlight.requests : needOn(report.dimension, inFlight);
+      const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved);
+      if (adopted !== null) this.reported.writeReport(adopted);
+    }
   }
 
   private adoptReported(state: LimiterState, reported: ReportedLimitsForBudget | null, now: number): { state: LimiterState; adjustments: BudgetAdjustment[] } {

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { chooseProvider, type EndpointKind, type RequestShape } from './detect.js';
 import { localErrorBody, type LocalErrorKind } from './errorBodies.js';
-import { estimateRequest } from './estimate.js';
+import { shapeRequest, type RequestShape as AdmissionShape } from './estimate.js';
 import { readReportedLimits } from './rateLimitHeaders.js';
-import type { ProviderName, ReportedLimits, RequestEstimate } from './types.js';
+import type { ProviderName, ReportedLimits } from './types.js';
 import { createUsageTap, type UsageTap } from './usageTap.js';
 
 /**
@@ -18,8 +18,8 @@ export interface ProviderAdapter {
   /** Every rate-limit header family the answer carries; the provider's own wins where both speak. */
   readLimits(headers: IncomingHttpHeaders, now: number): ReportedLimits;
   errorBody(kind: LocalErrorKind, message: string): string;
-  /** What to reserve for a request with this body (never called for an empty body). */
-  estimate(body: Buffer, defaultMaxTokens: number): RequestEstimate;
+  /** What admission needs to know of a request with this path and body: input, model, whether it generates. */
+  shape(path: string, body: Buffer): AdmissionShape;
 }
 
 /** How each family's rate-limit header names begin. */
@@ -44,11 +44,11 @@ function readEveryFamily(own: ProviderName, headers: IncomingHttpHeaders, now: n
   return Object.assign({}, ...others.map(({ family }) => readReportedLimits(family, headers, now)), readReportedLimits(own, headers, now)) as ReportedLimits;
 }
 
-function estimateFor(name: ProviderName, endpoint: EndpointKind, body: Buffer, defaultMaxTokens: number): RequestEstimate {
+function shapeFor(name: ProviderName, endpoint: EndpointKind, path: string, body: Buffer): AdmissionShape {
+  const shape = shapeRequest(name, path, body);
   // Counting tokens or listing models spends no tokens; an embedding spends its input only.
-  if (endpoint === 'no-tokens') return { inputTokens: 0, outputTokens: 0 };
-  const estimate = estimateRequest(name, body, defaultMaxTokens);
-  return endpoint === 'embedding' ? { inputTokens: estimate.inputTokens, outputTokens: 0 } : estimate;
+  if (endpoint === 'no-tokens') return { ...shape, inputTokens: 0, generates: false, declaredMaxTokens: null };
+  return endpoint === 'embedding' ? { ...shape, generates: false, declaredMaxTokens: null } : shape;
 }
 
 function buildAdapter(name: ProviderName, endpoint: EndpointKind): ProviderAdapter {
@@ -58,7 +58,7 @@ function buildAdapter(name: ProviderName, endpoint: EndpointKind): ProviderAdapt
     usageTap: ({ contentType, contentEncoding }) => createUsageTap({ provider: name, contentType, contentEncoding }),
     readLimits: (headers, now) => readEveryFamily(name, headers, now),
     errorBody: (kind, message) => localErrorBody(name, kind, message),
-    estimate: (body, defaultMaxTokens) => estimateFor(name, endpoint, body, defaultMaxTokens),
+    shape: (path, body) => shapeFor(name, endpoint, path, body),
   };
 }
 

@@ -1,5 +1,6 @@
+import type { OutputRequest } from '../../core/outputEstimate.js';
 import { asRecord, parseJson } from './jsonFields.js';
-import type { ProviderName, RequestEstimate } from './types.js';
+import type { ProviderName } from './types.js';
 
 const OUTPUT_CAP_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
 
@@ -12,8 +13,7 @@ const OUTPUT_CAP_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_to
  */
 const BYTES_PER_TOKEN = 4;
 
-function declaredOutputCap(body: unknown): number | undefined {
-  const fields = asRecord(body);
+function declaredOutputCap(fields: Record<string, unknown> | undefined): number | undefined {
   for (const name of OUTPUT_CAP_FIELDS) {
     const value = fields?.[name];
     if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
@@ -21,10 +21,28 @@ function declaredOutputCap(body: unknown): number | undefined {
   return undefined;
 }
 
-export function estimateRequest(provider: ProviderName, body: Buffer, defaultMaxTokens: number): RequestEstimate {
-  const inputTokens = Math.ceil(body.length / BYTES_PER_TOKEN);
-  const declared = body.length > 0 ? declaredOutputCap(parseJson(body.toString('utf8'))) : undefined;
-  if (declared !== undefined) return { inputTokens, outputTokens: declared };
+/** What admission needs to know of a request before it is forwarded. */
+export interface RequestShape extends OutputRequest {
+  inputTokens: number;
+  /** The model it names, whose learned output estimate applies. */
+  model: string | null;
+}
+
+/**
+ * Endpoints that generate nothing: Anthropic's token counting (free of token limits, counted
+ * only against its own request limit) and model listings.
+ */
+function generatesNothing(path: string): boolean {
+  return /\/count_tokens$/.test(path) || /\/models(?:\/[^/]*)?$/.test(path);
+}
+
+export function shapeRequest(provider: ProviderName, path: string, body: Buffer): RequestShape {
+  if (body.length === 0) return { inputTokens: 0, model: null, generates: false, declaredMaxTokens: null };
+  const fields = asRecord(parseJson(body.toString('utf8')));
+  const declared = declaredOutputCap(fields) ?? null;
+  const model = typeof fields?.model === 'string' && fields.model.length <= 200 ? fields.model : null;
+  if (generatesNothing(path)) return { inputTokens: /\/count_tokens$/.test(path) ? 0 : Math.ceil(body.length / BYTES_PER_TOKEN), model, generates: false, declaredMaxTokens: null };
   // A generic API has no token usage to settle against, so an output guess would stay spent forever.
-  return { inputTokens, outputTokens: provider === 'generic' ? 0 : defaultMaxTokens };
+  const generates = provider !== 'generic' || declared !== null;
+  return { inputTokens: Math.ceil(body.length / BYTES_PER_TOKEN), model, generates, declaredMaxTokens: declared };
 }

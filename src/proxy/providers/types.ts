@@ -18,7 +18,11 @@ export interface ReportedLimits {
   /** Milliseconds from `now` until the token limit is fully replenished. */
   tokenResetMs?: number;
   inputTokenLimit?: number;
+  inputTokenRemaining?: number;
+  inputTokenResetMs?: number;
   outputTokenLimit?: number;
+  outputTokenRemaining?: number;
+  outputTokenResetMs?: number;
   requestLimit?: number;
   requestRemaining?: number;
   /** Milliseconds from `now` until the request limit is fully replenished. */

@@ -5,9 +5,9 @@ const harness = new ProxyHarness();
 afterEach(() => harness.closeAll());
 
 describe('the budget', () => {
-  it('refuses a request over budget locally, with the IETF RateLimit fields, and forwards nothing', async () => {
-    const sim = await harness.sim();
-    const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', window: '2s', requestBudget: '2', tokenBudget: '5000' });
+  it('with --max-wait 0, refuses a request over budget locally, with the IETF RateLimit fields, and forwards nothing', async () => {
+    const sim = await harness.sim({ windowMs: 2_000 });
+    const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', window: '2s', limitPeriod: '2s', requestBudget: '2', tokenBudget: '5000', maxWait: '0' });
     for (let index = 0; index < 2; index++) expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
     const refused = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(refused.status).toBe(429);
@@ -45,6 +45,13 @@ describe('the budget', () => {
     const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic' });
     expect(proxy.warden.readState()).toMatchObject({ tokenBudget: null, requestBudget: null });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
-    expect(proxy.warden.readState()).toMatchObject({ reportedTokenLimit: 20_000, tokenBudget: 18_000, reportedRequestLimit: 50, requestBudget: 45 });
+    expect(proxy.warden.readState()).toMatchObject({ reportedTokenLimit: 20_000, tokenBudget: 19_400, reportedRequestLimit: 50, requestBudget: 48 });
+  });
+
+  it('scales a per-minute reported limit to a shorter window', async () => {
+    const sim = await harness.sim({ tokenLimit: 60_000, requestLimit: 600, windowMs: 6_000 });
+    const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', window: '10s', limitPeriod: '6s' });
+    expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
+    expect(proxy.warden.readState()).toMatchObject({ reportedTokenLimit: 60_000, tokenBudget: 97_000, requestBudget: 970 });
   });
 });

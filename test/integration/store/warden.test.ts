@@ -187,7 +187,7 @@ describe('the controller through the warden', () => {
 });
 
 describe('settlement and housekeeping', () => {
-  it('replaces the reservation by the real usage, in the admission bucket or a later one', () => {
+  it('replaces the reservation by the real usage: input where it was admitted, output where it settled', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
     const warden = openWarden(dbPath, policyWith(), clock);
@@ -199,7 +199,10 @@ describe('settlement and housekeeping', () => {
     clock.advance(5_000);
     warden.settle(laterBucket, { outcome: 'ok', status: 200, usage: { inputTokens: 120, outputTokens: 30 } });
     expect(warden.currentUsage()).toEqual({ tokens: 250, requests: 2 });
-    expect(warden.db.prepare('SELECT input_tokens + output_tokens AS tokens FROM usage_buckets ORDER BY start').all()).toEqual([{ tokens: 100 }, { tokens: 150 }]);
+    expect(warden.db.prepare('SELECT input_tokens, output_tokens FROM usage_buckets ORDER BY start').all()).toEqual([
+      { input_tokens: 210, output_tokens: 10 },
+      { input_tokens: 0, output_tokens: 30 },
+    ]);
   });
 
   it('settling twice, or settling an unknown request, changes nothing', () => {

@@ -133,7 +133,7 @@ describe('admission around a cooldown', () => {
       expect(other.retryAfterMs).toBe(probeRetryMs);
     }
 
-    const settled = afterSettle(probing, { id: 41, admittedAt: end, probe: true, estimate: small }, 'ok', 200);
+    const settled = afterSettle(probing, { id: 41, admittedAt: end, probe: true, estimate: small }, 'ok', 200, end);
     expect(decideAdmission(settled, [], small, end + 2_000, policy)).toEqual({ kind: 'admit', probe: false, reservedTokens: 100 });
   });
 

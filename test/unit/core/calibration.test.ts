@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { acceptSample, estimateLimit, median, sampleToRecord, type CalibrationSample, type SampleSummary } from '../../../src/core/calibration.js';
+import { unknownBlame } from '../../../src/core/controller.js';
 import { onUpstream429 } from '../../../src/core/settlement.js';
 import { policyWith, stateWith } from '../../helpers/limiterFixtures.js';
 
@@ -44,14 +45,14 @@ describe('calibration samples', () => {
 
   it('records no sample at a 429 that found the window empty', () => {
     const request = { id: 1, admittedAt: 1_700_000_000_000, probe: false, estimate: { inputTokens: 0, outputTokens: 0 } };
-    const decision = onUpstream429(stateWith(), request, null, { tokens: 0, requests: 1 }, false, 1_700_000_000_500, policyWith(), 0);
+    const decision = onUpstream429(stateWith(), request, null, { tokens: 0, requests: 1 }, unknownBlame, 1_700_000_000_500, policyWith(), 0);
     expect(decision.sample).toBeNull();
     expect(decision.escalated).toBe(true);
   });
 
   it('records the window usage and the Retry-After at a 429', () => {
     const request = { id: 1, admittedAt: 1_700_000_000_000, probe: false, estimate: { inputTokens: 10, outputTokens: 10 } };
-    const decision = onUpstream429(stateWith(), request, 12_000, { tokens: 4_000, requests: 9 }, false, 1_700_000_000_500, policyWith(), 0);
+    const decision = onUpstream429(stateWith(), request, 12_000, { tokens: 4_000, requests: 9 }, unknownBlame, 1_700_000_000_500, policyWith(), 0);
     expect(decision.sample).toMatchObject({ kind: 'upstream-429', tokens: 4_000, requests: 9, retryAfterMs: 12_000, windowMs: 60_000 });
   });
 });

@@ -8,6 +8,7 @@ import {
   cutAt429,
   evaluateGates,
   trafficSince,
+  unknownBlame,
   type GateReport,
 } from '../../../src/core/controller.js';
 import { initialLimiterState, type LimiterState, type WindowUsage } from '../../../src/core/types.js';
@@ -16,7 +17,7 @@ import { BucketLedger, policyWith, stateWith } from '../../helpers/limiterFixtur
 
 const now = 1_700_000_000_000;
 const hour = 3_600_000;
-const policy = policyWith({ tokenBudget: 1_000, tokenBudgetMax: 2_000 });
+const policy = policyWith({ tokenBudget: 1_000, tokenBudgetMax: 2_000, safetyMargin: 0.9 });
 /** Every gate open: long history, half the budget used, no 429, room to rise, never raised. */
 const ready = stateWith({ tokenBudget: 1_000, configuredTokenBudget: 1_000, firstRequestAt: now - 2 * hour });
 const busy: WindowUsage = { tokens: 500, requests: 10 };
@@ -169,42 +170,43 @@ describe('the traffic history the history gate measures', () => {
 
 describe('controller cut at an upstream 429', () => {
   it('cuts multiplicatively from the usage when it is below the budget', () => {
-    const { state, adjustments } = cutAt429(ready, { tokens: 600, requests: 5 }, false, policy);
+    const { state, adjustments } = cutAt429(ready, { tokens: 600, requests: 5 }, unknownBlame, policy);
     expect(state.tokenBudget).toBe(420);
     expect(adjustments).toEqual([expect.objectContaining({ kind: 'tokens', from: 1_000, to: 420, reason: 'cut', gates: null })]);
   });
 
   it('cuts from the budget when the usage is above it', () => {
-    expect(cutAt429(ready, { tokens: 1_500, requests: 5 }, false, policy).state.tokenBudget).toBe(700);
+    expect(cutAt429(ready, { tokens: 1_500, requests: 5 }, unknownBlame, policy).state.tokenBudget).toBe(700);
   });
 
   it('does not cut at a 429 with nothing in the window', () => {
-    const result = cutAt429({ ...ready, requestBudget: 10 }, { tokens: 0, requests: 0 }, true, policy);
+    const result = cutAt429({ ...ready, requestBudget: 10 }, { tokens: 0, requests: 0 }, unknownBlame, policy);
     expect(result.adjustments).toEqual([]);
     expect(result.state.tokenBudget).toBe(1_000);
     expect(result.state.requestBudget).toBe(10);
   });
 
   it('cuts each budget only on its own evidence', () => {
-    const result = cutAt429({ ...ready, requestBudget: 10 }, { tokens: 0, requests: 4 }, false, policy);
+    const result = cutAt429({ ...ready, requestBudget: 10 }, { tokens: 0, requests: 4 }, unknownBlame, policy);
     expect(result.state.tokenBudget).toBe(1_000);
     expect(result.state.requestBudget).toBe(2);
   });
 
   it('learns a first token budget from the usage at the 429', () => {
-    const result = cutAt429(initialLimiterState, { tokens: 10_000, requests: 20 }, false, policyWith());
+    const result = cutAt429(initialLimiterState, { tokens: 10_000, requests: 20 }, unknownBlame, policyWith());
     expect(result.state.tokenBudget).toBe(7_000);
     expect(result.state.requestBudget).toBeNull();
     expect(result.adjustments).toEqual([expect.objectContaining({ kind: 'tokens', from: null, to: 7_000, reason: 'learned-at-429' })]);
   });
 
   it('creates a request budget only when the 429 blames the request limit', () => {
-    const result = cutAt429(initialLimiterState, { tokens: 10_000, requests: 20 }, true, policyWith());
+    const result = cutAt429(initialLimiterState, { tokens: 10_000, requests: 20 }, { tokens: 'room', requests: 'exhausted' }, policyWith());
     expect(result.state.requestBudget).toBe(14);
+    expect(result.state.tokenBudget).toBeNull();
   });
 
   it('never cuts below one', () => {
-    expect(cutAt429({ ...ready, tokenBudget: 2 }, { tokens: 1, requests: 1 }, false, policy).state.tokenBudget).toBe(1);
+    expect(cutAt429({ ...ready, tokenBudget: 2 }, { tokens: 1, requests: 1 }, unknownBlame, policy).state.tokenBudget).toBe(1);
   });
 });
 
@@ -226,7 +228,7 @@ describe('configured and reported budgets', () => {
   });
 
   it("an unconfigured budget follows the upstream's reported limit times the margin", () => {
-    const adopted = adoptReportedLimits(initialLimiterState, { tokenLimit: 10_000, requestLimit: 50 }, policyWith());
+    const adopted = adoptReportedLimits(initialLimiterState, { tokenLimit: 10_000, requestLimit: 50 }, policyWith({ safetyMargin: 0.9 }));
     expect(adopted.state.tokenBudget).toBe(9_000);
     expect(adopted.state.requestBudget).toBe(45);
     expect(adopted.state.reportedTokenLimit).toBe(10_000);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideAdmission } from '../../../src/core/admission.js';
+import { unknownBlame } from '../../../src/core/controller.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type SettlingRequest } from '../../../src/core/settlement.js';
 import type { LimiterState, TokenEstimate, WindowUsage } from '../../../src/core/types.js';
 import { policyWith, stateWith } from '../../helpers/limiterFixtures.js';
@@ -13,7 +14,7 @@ const request = (id: number, admittedAt: number, probe = false): SettlingRequest
 
 /** A first 429 at t0 + 100 on a request admitted at t0: a 30 s cooldown in force. */
 function firstIncident(state: LimiterState = stateWith()): LimiterState {
-  return onUpstream429(state, request(1, t0), null, someUsage, false, t0 + 100, policy, 0).state;
+  return onUpstream429(state, request(1, t0), null, someUsage, unknownBlame, t0 + 100, policy, 0).state;
 }
 
 /** Admit the probe the way the warden records it. */
@@ -46,7 +47,7 @@ describe('what a finished request spent', () => {
 
 describe('upstream 429', () => {
   it('starts the first cooldown, counts the 429 and cuts the budget', () => {
-    const decision = onUpstream429(stateWith({ tokenBudget: 1_000 }), request(1, t0), null, someUsage, false, t0 + 100, policy, 0);
+    const decision = onUpstream429(stateWith({ tokenBudget: 1_000 }), request(1, t0), null, someUsage, unknownBlame, t0 + 100, policy, 0);
     expect(decision.escalated).toBe(true);
     expect(decision.cooldownMs).toBe(30_000);
     expect(decision.state).toMatchObject({ consecutive429s: 1, backoffLevel: 1, cooldownStartedAt: t0 + 100, cooldownUntil: t0 + 30_100, last429At: t0 + 100, tokenBudget: 420 });
@@ -56,7 +57,7 @@ describe('upstream 429', () => {
   it('does not cut the budget again at a probe that meets a 429: the window behind it is almost empty', () => {
     const state = withProbe(firstIncident(stateWith({ tokenBudget: 1_000 })), 2, t0 + 30_100);
     expect(state.tokenBudget).toBe(420);
-    const decision = onUpstream429(state, request(2, t0 + 30_100, true), null, { tokens: 5, requests: 1 }, false, t0 + 30_200, policy, 0);
+    const decision = onUpstream429(state, request(2, t0 + 30_100, true), null, { tokens: 5, requests: 1 }, unknownBlame, t0 + 30_200, policy, 0);
     expect(decision.escalated).toBe(true);
     expect(decision.adjustments).toEqual([]);
     expect(decision.state.tokenBudget).toBe(420);
@@ -68,7 +69,7 @@ describe('upstream 429', () => {
     const lengths: number[] = [];
     for (let id = 2; id <= 7; id++) {
       state = withProbe(state, id, at);
-      const decision = onUpstream429(state, request(id, at, true), null, someUsage, false, at + 10, policy, 0);
+      const decision = onUpstream429(state, request(id, at, true), null, someUsage, unknownBlame, at + 10, policy, 0);
       expect(decision.escalated).toBe(true);
       lengths.push(decision.cooldownMs);
       state = decision.state;
@@ -80,7 +81,7 @@ describe('upstream 429', () => {
   });
 
   it("takes the upstream's Retry-After when it is longer than the schedule", () => {
-    const decision = onUpstream429(stateWith(), request(1, t0), 90_000, someUsage, false, t0 + 100, policy, 0);
+    const decision = onUpstream429(stateWith(), request(1, t0), 90_000, someUsage, unknownBlame, t0 + 100, policy, 0);
     expect(decision.state.cooldownUntil).toBe(t0 + 100 + 90_000);
   });
 
@@ -88,7 +89,7 @@ describe('upstream 429', () => {
     const state = firstIncident(stateWith({ tokenBudget: 1_000 }));
     expect(state.tokenBudget).toBe(420);
     // Admitted before the cooldown began: it was already on its way when the first 429 came.
-    const stale = onUpstream429(state, request(2, t0 + 50), null, { tokens: 300, requests: 2 }, false, t0 + 2_000, policy, 0);
+    const stale = onUpstream429(state, request(2, t0 + 50), null, { tokens: 300, requests: 2 }, unknownBlame, t0 + 2_000, policy, 0);
     expect(stale.escalated).toBe(false);
     expect(stale.adjustments).toEqual([]);
     expect(stale.state).toMatchObject({ consecutive429s: 1, backoffLevel: 1, cooldownUntil: t0 + 30_100, tokenBudget: 420, last429At: t0 + 2_000 });
@@ -98,10 +99,10 @@ describe('upstream 429', () => {
 
   it("lets a stale 429 lengthen the cooldown to its Retry-After, never shorten it", () => {
     const state = firstIncident();
-    const longer = onUpstream429(state, request(2, t0 + 50), 60_000, someUsage, false, t0 + 2_000, policy, 0);
+    const longer = onUpstream429(state, request(2, t0 + 50), 60_000, someUsage, unknownBlame, t0 + 2_000, policy, 0);
     expect(longer.state.cooldownUntil).toBe(t0 + 62_000);
     expect(longer.escalated).toBe(false);
-    const shorter = onUpstream429(state, request(3, t0 + 50), 1_000, someUsage, false, t0 + 2_000, policy, 0);
+    const shorter = onUpstream429(state, request(3, t0 + 50), 1_000, someUsage, unknownBlame, t0 + 2_000, policy, 0);
     expect(shorter.state.cooldownUntil).toBe(t0 + 30_100);
   });
 });
@@ -111,20 +112,20 @@ describe('settle', () => {
     let state = firstIncident();
     const end = state.cooldownUntil as number;
     state = withProbe(state, 2, end);
-    state = onUpstream429(state, request(2, end, true), null, someUsage, false, end + 5, policy, 0).state;
+    state = onUpstream429(state, request(2, end, true), null, someUsage, unknownBlame, end + 5, policy, 0).state;
     expect(state.consecutive429s).toBe(2);
     const end2 = state.cooldownUntil as number;
     state = withProbe(state, 3, end2);
-    state = afterSettle(state, request(3, end2, true), 'ok', 200);
+    state = afterSettle(state, request(3, end2, true), 'ok', 200, t0);
     expect(state).toMatchObject({ consecutive429s: 0, backoffLevel: 0, cooldownStartedAt: null, cooldownUntil: null, probeRequestId: null, probeStartedAt: null });
     expect(decideAdmission(state, [], estimate, end2 + 1, policy)).toMatchObject({ kind: 'admit', probe: false });
-    const next = onUpstream429(state, request(4, end2 + 10), null, someUsage, false, end2 + 20, policy, 0);
+    const next = onUpstream429(state, request(4, end2 + 10), null, someUsage, unknownBlame, end2 + 20, policy, 0);
     expect(next.cooldownMs).toBe(30_000);
   });
 
   it('a success with the breaker closed keeps the count at zero', () => {
     const state = stateWith({ firstRequestAt: t0 });
-    expect(afterSettle(state, request(1, t0), 'ok', 200)).toMatchObject({ consecutive429s: 0, cooldownUntil: null });
+    expect(afterSettle(state, request(1, t0), 'ok', 200, t0)).toMatchObject({ consecutive429s: 0, cooldownUntil: null });
   });
 
   it('a probe that fails leaves the breaker half-open and lets the next request probe', () => {
@@ -132,7 +133,7 @@ describe('settle', () => {
       let state = firstIncident();
       const end = state.cooldownUntil as number;
       state = withProbe(state, 2, end);
-      state = afterSettle(state, request(2, end, true), outcome, status);
+      state = afterSettle(state, request(2, end, true), outcome, status, t0);
       expect(state).toMatchObject({ consecutive429s: 1, cooldownUntil: end, probeRequestId: null, probeStartedAt: null });
       expect(decideAdmission(state, [], estimate, end + 10, policy)).toMatchObject({ kind: 'admit', probe: true });
     }
@@ -140,7 +141,7 @@ describe('settle', () => {
 
   it('a success that left before the cooldown proves nothing: it stays in force', () => {
     const state = firstIncident();
-    const settled = afterSettle(state, request(2, t0 + 50), 'ok', 200);
+    const settled = afterSettle(state, request(2, t0 + 50), 'ok', 200, t0);
     expect(settled).toBe(state);
     expect(decideAdmission(settled, [], estimate, (state.cooldownUntil as number) - 1, policy).kind).toBe('reject');
   });
@@ -150,7 +151,7 @@ describe('settle', () => {
     const end = state.cooldownUntil as number;
     state = withProbe(state, 2, end);
     state = withProbe(state, 3, end + policy.probeTimeoutMs);
-    const late = afterSettle(state, request(2, end, true), 'ok', 200);
+    const late = afterSettle(state, request(2, end, true), 'ok', 200, t0);
     expect(late).toBe(state);
     expect(late.probeRequestId).toBe(3);
   });

@@ -22,8 +22,8 @@ describe('--unsafe-no-cooldown (the seed had no breaker)', () => {
 
   it('on: any success ends the streak of 429s, as the seed counted them; off: a success inside a cooldown does not', () => {
     const request = { id: 7, admittedAt: now, probe: false, estimate };
-    expect(afterSettle(cooling, request, 'ok', 200).consecutive429s).toBe(1);
-    expect(afterSettle(cooling, request, 'ok', 200, { unsafeNoCooldown: true })).toMatchObject({ consecutive429s: 0, cooldownUntil: null });
+    expect(afterSettle(cooling, request, 'ok', 200, 0).consecutive429s).toBe(1);
+    expect(afterSettle(cooling, request, 'ok', 200, 0, { unsafeNoCooldown: true })).toMatchObject({ consecutive429s: 0, cooldownUntil: null });
   });
 });
 

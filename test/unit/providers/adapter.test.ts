@@ -6,9 +6,9 @@ const now = Date.parse('2026-01-01T00:00:00Z');
 
 describe('providerAdapter', () => {
   it('reserves nothing for counting tokens, and no output for an embedding', () => {
-    expect(providerAdapter('anthropic', 'no-tokens').estimate(body, 4096)).toEqual({ inputTokens: 0, outputTokens: 0 });
-    expect(providerAdapter('openai', 'embedding').estimate(body, 4096)).toEqual({ inputTokens: Math.ceil(body.length / 4), outputTokens: 0 });
-    expect(providerAdapter('openai', 'generation').estimate(body, 4096)).toEqual({ inputTokens: Math.ceil(body.length / 4), outputTokens: 4096 });
+    expect(providerAdapter('anthropic', 'no-tokens').shape('/v1/messages/count_tokens', body)).toMatchObject({ inputTokens: 0, generates: false });
+    expect(providerAdapter('openai', 'embedding').shape('/v1/embeddings', body)).toMatchObject({ inputTokens: Math.ceil(body.length / 4), generates: false });
+    expect(providerAdapter('openai', 'generation').shape('/v1/chat/completions', body)).toMatchObject({ inputTokens: Math.ceil(body.length / 4), generates: true, model: 'm' });
   });
 
   it('reads whichever rate-limit header family the answer carries, its own first', () => {

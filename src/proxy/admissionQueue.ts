@@ -1,0 +1,187 @@
+import { formatDuration } from '../config/durations.js';
+import type { Admission, AdmitInput, Clock } from '../warden/types.js';
+import type { Warden } from '../warden/warden.js';
+
+/** The head of the queue looks again no sooner than this after a refusal, whatever the refill time says. */
+const minimumRetryMs = 10;
+
+/** ...and no later than this: a settle elsewhere (another worker, a second tenant's refill) is not announced. */
+const maximumRetryMs = 1_000;
+
+export interface QueueSettings {
+  /** How long a request that lacks only budget may wait; 0 refuses at once. */
+  maxWaitMs: number;
+  /** How many may wait at once; beyond that, refused at once. */
+  maxQueue: number;
+}
+
+interface Waiter {
+  input: AdmitInput;
+  enqueuedAt: number;
+  lastRefusal: Extract<Admission, { kind: 'rejected' }>;
+  settle: (admission: Admission | null) => void;
+  fail: (error: unknown) => void;
+  release: () => void;
+}
+
+type Refusal = Extract<Admission, { kind: 'rejected' }>;
+
+/**
+ * The fair queue of requests that lack only budget: first come, first served. Only the head is
+ * tried, so a large request is never overtaken by small ones that happen to fit; the head is
+ * tried again when the refill should have made room and whenever a request settles. A cooldown
+ * is never waited out: it refuses the newcomer and everyone waiting at once. A waiter whose
+ * client leaves is dropped before anything is reserved for it.
+ */
+export class AdmissionQueue {
+  private readonly waiting: Waiter[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+  private pumping = false;
+
+  constructor(
+    private readonly warden: Warden,
+    private readonly clock: Clock,
+    private readonly settings: QueueSettings,
+  ) {}
+
+  get length(): number {
+    return this.waiting.length;
+  }
+
+  /** Admitted, refused, or null when the client went away while waiting. */
+  async admit(input: AdmitInput, clientGone: AbortSignal): Promise<Admission | null> {
+    if (this.waiting.length === 0) {
+      const admission = this.warden.admit(input, false);
+      if (admission.kind === 'admitted') return admission;
+      if (admission.reason !== 'budget' || this.settings.maxWaitMs <= 0 || this.settings.maxQueue <= 0) return this.refused(admission);
+      return this.enqueue(input, admission, clientGone);
+    }
+    // Someone is ahead: never jump the queue, but a cooldown still refuses at once.
+    const cooling = this.warden.cooldownRefusal();
+    if (cooling !== null) return cooling;
+    const head = this.waiting[0] as Waiter;
+    if (this.waiting.length >= this.settings.maxQueue) {
+      return this.refused({
+        ...head.lastRefusal,
+        message: `${this.waiting.length} requests are already waiting for budget (--max-queue ${this.settings.maxQueue}); ${head.lastRefusal.message}`,
+      });
+    }
+    return this.enqueue(input, head.lastRefusal, clientGone);
+  }
+
+  /** Budget may have come back (a request settled): the head looks again now. */
+  nudge(): void {
+    if (this.waiting.length === 0) return;
+    this.scheduleRetry(0);
+  }
+
+  /** Refuses everyone still waiting (the proxy is stopping). */
+  close(refusal: Refusal): void {
+    for (const waiter of this.waiting.splice(0)) {
+      waiter.release();
+      waiter.settle(this.refused(refusal));
+    }
+    this.clearRetry();
+  }
+
+  private refused(refusal: Refusal): Refusal {
+    this.warden.countRefusal(refusal.reason);
+    return refusal;
+  }
+
+  private enqueue(input: AdmitInput, lastRefusal: Refusal, clientGone: AbortSignal): Promise<Admission | null> {
+    return new Promise<Admission | null>((resolve, reject) => {
+      const enqueuedAt = this.clock();
+      const onGone = (): void => {
+        this.remove(waiter);
+        resolve(null);
+      };
+      const deadline = setTimeout(() => {
+        this.remove(waiter);
+        const waited = formatDuration(this.clock() - enqueuedAt);
+        resolve(this.refused({ ...waiter.lastRefusal, message: `waited ${waited} for budget (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${waiter.lastRefusal.message}` }));
+      }, this.settings.maxWaitMs);
+      const waiter: Waiter = {
+        input,
+        enqueuedAt,
+        lastRefusal,
+        settle: resolve,
+        fail: reject,
+        release: () => {
+          clearTimeout(deadline);
+          clientGone.removeEventListener('abort', onGone);
+        },
+      };
+      if (clientGone.aborted) {
+        clearTimeout(deadline);
+        resolve(null);
+        return;
+      }
+      clientGone.addEventListener('abort', onGone, { once: true });
+      this.waiting.push(waiter);
+      if (this.waiting.length === 1) this.scheduleRetry(lastRefusal.retryAfterMs);
+    });
+  }
+
+  private remove(waiter: Waiter): void {
+    const index = this.waiting.indexOf(waiter);
+    if (index < 0) return;
+    waiter.release();
+    this.waiting.splice(index, 1);
+    // The head left: the next one may fit now.
+    if (index === 0) this.scheduleRetry(0);
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private scheduleRetry(afterMs: number): void {
+    this.clearRetry();
+    if (this.waiting.length === 0) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.pump();
+    }, Math.min(maximumRetryMs, Math.max(afterMs === 0 ? 0 : minimumRetryMs, afterMs)));
+  }
+
+  /** Admits from the head for as long as the head fits. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      for (let head = this.waiting[0]; head !== undefined; head = this.waiting[0]) {
+        let admission: Admission;
+        try {
+          admission = this.warden.admit(head.input, false);
+        } catch (error) {
+          // The store cannot be written: nobody waiting can be recorded, so nobody is forwarded.
+          for (const waiter of this.waiting.splice(0)) {
+            waiter.release();
+            waiter.fail(error);
+          }
+          return;
+        }
+        if (admission.kind === 'admitted') {
+          this.waiting.shift();
+          head.release();
+          head.settle(admission);
+          continue;
+        }
+        if (admission.reason === 'cooldown') {
+          for (const waiter of this.waiting.splice(0)) {
+            waiter.release();
+            waiter.settle(this.refused(admission));
+          }
+          return;
+        }
+        head.lastRefusal = admission;
+        this.scheduleRetry(admission.retryAfterMs);
+        return;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { outputSampleLimit } from '../core/outputEstimate.js';
+import { dimensions, type Dimension, type ReportedRemaining } from '../core/reported.js';
+
+interface ReportedRow {
+  dimension: Dimension;
+  limit_value: number | null;
+  remaining: number;
+  reset_at: number;
+  seen_at: number;
+  admitted_since: number;
+  rounding_slack: number;
+}
+
+/** Reservations of the requests still in flight, by what each dimension counts. */
+export interface InFlightTotals {
+  inputTokens: number;
+  outputTokens: number;
+  requests: number;
+}
+
+/** Typed statements over what the upstream reported and what requests generated. Callers own the transaction. */
+export class ReportedStore {
+  private readonly selectAll: Statement<[], ReportedRow>;
+  private readonly upsert: Statement<ReportedRow>;
+  private readonly addAdmittedStatement: Statement<{ tokens: number; input: number; output: number; requests: number }>;
+  private readonly correctAdmittedStatement: Statement<{ tokens: number; input: number; output: number; requests: number }>;
+  private readonly sumInFlight: Statement<[number], { input: number | null; output: number | null; requests: number }>;
+  private readonly setModel: Statement<[string, number]>;
+  private readonly selectModel: Statement<[number], { model: string | null }>;
+  private readonly insertSample: Statement<[number, string, number]>;
+  private readonly selectModels: Statement<[], { model: string }>;
+  private readonly selectSamples: Statement<[string], { output_tokens: number }>;
+  private readonly deleteOldSamples: Statement<[number]>;
+
+  constructor(db: Database) {
+    this.selectAll = db.prepare('SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack FROM reported_remaining');
+    this.upsert = db.prepare(
+      `INSERT INTO reported_remaining (dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack)
+       VALUES (@dimension, @limit_value, @remaining, @reset_at, @seen_at, @admitted_since, @rounding_slack)
+       ON CONFLICT (dimension) DO UPDATE SET limit_value = excluded.limit_value, remaining = excluded.remaining, reset_at = excluded.reset_at,
+         seen_at = excluded.seen_at, admitted_since = excluded.admitted_since, rounding_slack = excluded.rounding_slack`,
+    );
+    const perDimension = `admitted_since + CASE dimension WHEN 'tokens' THEN @tokens WHEN 'input-tokens' THEN @input WHEN 'output-tokens' THEN @output ELSE @requests END`;
+    this.addAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = ${perDimension}`);
+    // Every report holds a settling request: it was in flight when the report was adopted, or admitted after.
+    this.correctAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = MAX(0, ${perDimension})`);
+    this.sumInFlight = db.prepare(
+      "SELECT SUM(est_input_tokens) AS input, SUM(est_output_tokens) AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND admitted_at >= ?",
+    );
+    this.setModel = db.prepare('UPDATE requests SET model = ? WHERE id = ?');
+    this.selectModel = db.prepare('SELECT model FROM requests WHERE id = ?');
+    this.insertSample = db.prepare('INSERT INTO output_samples (at, model, output_tokens) VALUES (?, ?, ?)');
+    this.selectModels = db.prepare('SELECT DISTINCT model FROM output_samples');
+    this.selectSamples = db.prepare(`SELECT output_tokens FROM output_samples WHERE model = ? ORDER BY id DESC LIMIT ${outputSampleLimit}`);
+    this.deleteOldSamples = db.prepare('DELETE FROM output_samples WHERE id IN (SELECT id FROM output_samples WHERE at < ? LIMIT 5000)');
+  }
+
+  reports(): ReportedRemaining[] {
+    return this.selectAll.all().map((row) => ({
+      dimension: row.dimension,
+      limit: row.limit_value,
+      remaining: row.remaining,
+      resetAt: row.reset_at,
+      seenAt: row.seen_at,
+      admittedSince: row.admitted_since,
+      roundingSlack: row.rounding_slack,
+    }));
+  }
+
+  writeReport(report: ReportedRemaining): void {
+    if (!dimensions.includes(report.dimension)) throw new Error(`unknown limit dimension ${report.dimension}`);
+    this.upsert.run({
+      dimension: report.dimension,
+      limit_value: report.limit,
+      remaining: report.remaining,
+      reset_at: report.resetAt,
+      seen_at: report.seenAt,
+      admitted_since: report.admittedSince,
+      rounding_slack: report.roundingSlack,
+    });
+  }
+
+  /** A reservation made: it is not in any report yet. */
+  addAdmitted(inputTokens: number, outputTokens: number, requests: number): void {
+    this.addAdmittedStatement.run({ tokens: inputTokens + outputTokens, input: inputTokens, output: outputTokens, requests });
+  }
+
+  /** A settled request's real usage replaces its reservation in what was sent since each report. */
+  correctAdmitted(deltaInput: number, deltaOutput: number): void {
+    this.correctAdmittedStatement.run({ tokens: deltaInput + deltaOutput, input: deltaInput, output: deltaOutput, requests: 0 });
+  }
+
+  inFlightSince(since: number): InFlightTotals {
+    const row = this.sumInFlight.get(since);
+    return { inputTokens: row?.input ?? 0, outputTokens: row?.output ?? 0, requests: row?.requests ?? 0 };
+  }
+
+  setRequestModel(requestId: number, model: string): void {
+    this.setModel.run(model, requestId);
+  }
+
+  requestModel(requestId: number): string | null {
+    return this.selectModel.get(requestId)?.model ?? null;
+  }
+
+  recordOutputSample(at: number, model: string, outputTokens: number): void {
+    this.insertSample.run(at, model, outputTokens);
+  }
+
+  /** The latest output samples of every model, newest first. */
+  outputSamples(): Map<string, number[]> {
+    const byModel = new Map<string, number[]>();
+    for (const { model } of this.selectModels.all()) byModel.set(model, this.selectSamples.all(model).map((row) => row.output_tokens));
+    return byModel;
+  }
+
+  pruneSamplesBefore(at: number): number {
+    return this.deleteOldSamples.run(at).changes;
+  }
+}
