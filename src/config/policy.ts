@@ -25,6 +25,7 @@ export function limiterPolicyFrom(settings: Settings): LimiterPolicy {
     unsafeRecordZeroTokenSamples: settings.unsafeRecordZeroSamples,
     unsafeNoCooldown: settings.unsafeNoCooldown,
     unsafeSeedRaise: settings.unsafeSeedRaise,
+    unsafeIgnoreReportedRemaining: settings.unsafeIgnoreReportedRemaining,
   };
 }
 

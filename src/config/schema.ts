@@ -49,6 +49,7 @@ export const settingsSchema = {
   unsafeRecordZeroSamples: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: record zero-token calibration samples, which drag every limit estimate towards zero'),
   unsafeNoCooldown: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: a cooldown is recorded but not enforced (no local 429, no half-open probe)'),
   unsafeSeedRaise: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: raise the budget whenever the window used anything and no 429 is in a row, with no ceiling'),
+  unsafeIgnoreReportedRemaining: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: admit on this proxy\'s own counters alone, ignoring what the upstream reports is left'),
   unsafeRetryRateLimitedAfter: unsafe(duration(0, 'UNSAFE, for the demo\'s amnesia run only: hold a request the upstream answered 429 and resend it after this fixed delay, ignoring Retry-After (0: off)')),
   unsafeCrashAfterRateLimits: unsafe(integer(0, 'fault injection, for the demo and bench:replay only: the worker exits (code 70) after this many upstream 429s within one window (0: off)')),
 

@@ -105,6 +105,11 @@ export interface LimiterPolicy {
    * the window used anything and no 429 is in a row: no history, quiet or ceiling gate.
    */
   unsafeSeedRaise?: boolean;
+  /**
+   * UNSAFE, off unless set (the seed counted only its own traffic): admission ignores what the
+   * upstream reported is left, so a second tenant or a restart's forgotten spend goes unseen.
+   */
+  unsafeIgnoreReportedRemaining?: boolean;
 }
 
 export const defaultLimiterPolicy: LimiterPolicy = {

@@ -240,7 +240,7 @@ export class Warden {
       // Admit or refuse depends on the window's totals alone, so the request path reads one
       // aggregate row; the buckets themselves are read only to time a budget refusal.
       const totals = this.store.bucketTotalsFrom(oldest);
-      const reports = this.reported.reports();
+      const reports = this.policy.unsafeIgnoreReportedRemaining === true ? [] : this.reported.reports();
       let decision = decideAdmission(state, [totals], input.estimate, now, this.policy, reports);
       if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, this.store.bucketsFrom(oldest), input.estimate, now, this.policy, reports);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };

@@ -66,12 +66,12 @@ describe('ratewarden run --help', () => {
   it('shows each flag’s default and allowed values on its own line', async () => {
     const { entries } = await runHelp();
     expect(entry(entries, '--window').text).toMatch(/^--window <duration> .*\(default: 1m; > 0, e\.g\. 300ms, 10s, 5m, 1h\)$/);
-    expect(entry(entries, '--max-wait').text).toContain('(default: 0ms; ≥ 0, e.g. 300ms, 10s, 5m, 1h)');
+    expect(entry(entries, '--max-wait').text).toContain('(default: 1m; ≥ 0, e.g. 300ms, 10s, 5m, 1h)');
     expect(entry(entries, '--provider').text).toContain('(default: auto; one of auto, anthropic, openai, generic)');
     expect(entry(entries, '--token-metric').text).toContain('(default: total; one of input, output, total)');
     expect(entry(entries, '--durability').text).toContain('(default: normal; one of normal, full)');
     expect(entry(entries, '--token-budget').text).toContain('(default: none; a whole number > 0, or none)');
-    expect(entry(entries, '--safety-margin').text).toContain('(default: 0.9; > 0 and ≤ 1)');
+    expect(entry(entries, '--safety-margin').text).toContain('(default: 0.97; > 0 and ≤ 1)');
     expect(entry(entries, '--start-limit-burst').text).toContain('(default: 5; a whole number ≥ 1)');
     expect(entry(entries, '--max-body').text).toContain('(default: 10mb; > 0, e.g. 512kb, 10mb)');
     expect(entry(entries, '--listen').text).toContain('(default: 127.0.0.1:8787;');

@@ -67,7 +67,8 @@ describe('GET /_ratewarden/metrics', () => {
 
     expect(metrics.sample('ratewarden_added_latency_seconds')?.count).toBe('3');
     expect(metrics.family('ratewarden_added_latency_seconds')?.type).toBe('HISTOGRAM');
-    expect(metrics.sample('ratewarden_queue_wait_seconds')?.count).toBe('0');
+    // Every request that asked for admission: the three forwarded and the one refused in the cooldown.
+    expect(metrics.sample('ratewarden_queue_wait_seconds')?.count).toBe('4');
 
     expect(metrics.value('ratewarden_supervisor_failures_in_interval')).toBe(2);
     expect(metrics.value('ratewarden_supervisor_consecutive_failures')).toBe(2);

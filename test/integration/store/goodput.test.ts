@@ -52,6 +52,18 @@ describe('what the upstream reports is left, durably', () => {
     admitted(restarted.admit(request(200, 200)));
   });
 
+  it('is ignored under the amnesia run\'s --unsafe-ignore-reported-remaining, as the seed ignored it', () => {
+    const dbPath = join(scratch.make(), 'ratewarden.db');
+    const clock = new FakeClock();
+    const warden = openWarden(dbPath, { ...policy, unsafeIgnoreReportedRemaining: true }, clock);
+    const id = admitted(warden.admit(request(100, 100)));
+    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0 };
+    warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 100, outputTokens: 100 }, reports: [report] });
+    // The same requests the report refuses above: only the local budget of 100 000 counts now.
+    admitted(warden.admit(request(900, 900)));
+    admitted(warden.admit(request(200, 200)));
+  });
+
   it('counts what is in flight when a report is adopted, and the real usage at settle', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();

@@ -45,14 +45,15 @@ describe("the seed's unsafe switches and the 429 → crash edge", () => {
   const switches = [
     ['unsafeNoCooldown', 'unsafe-no-cooldown', true],
     ['unsafeSeedRaise', 'unsafe-seed-raise', true],
+    ['unsafeIgnoreReportedRemaining', 'unsafe-ignore-reported-remaining', true],
     ['unsafeRetryRateLimitedAfter', 'unsafe-retry-rate-limited-after', '3s'],
     ['unsafeCrashAfterRateLimits', 'unsafe-crash-after-rate-limits', '3'],
   ] as const;
 
   it('are all off by default', () => {
     const { settings } = loadConfig({ flags: {}, env: hermetic() });
-    expect(settings).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeRetryRateLimitedAfter: 0, unsafeCrashAfterRateLimits: 0 });
-    expect(limiterPolicyFrom(settings)).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false });
+    expect(settings).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeIgnoreReportedRemaining: false, unsafeRetryRateLimitedAfter: 0, unsafeCrashAfterRateLimits: 0 });
+    expect(limiterPolicyFrom(settings)).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeIgnoreReportedRemaining: false });
   });
 
   it('are accepted as flags, refused from the environment and config files, and hidden from --help', () => {
