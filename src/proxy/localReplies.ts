@@ -13,6 +13,8 @@ export type LocalReason =
   | 'unsupported-target'
   | 'reserved-path'
   | 'stopping'
+  | 'restarting'
+  | 'gave-up'
   | 'internal-error';
 
 const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
@@ -25,6 +27,9 @@ const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
   'unsupported-target': { status: 404, kind: 'not_found' },
   'reserved-path': { status: 404, kind: 'not_found' },
   stopping: { status: 503, kind: 'unavailable' },
+  // Answered by the supervisor while no worker runs: what the SDKs retry as a 5xx after Retry-After.
+  restarting: { status: 503, kind: 'overloaded' },
+  'gave-up': { status: 503, kind: 'overloaded' },
   'internal-error': { status: 500, kind: 'unavailable' },
 };
 

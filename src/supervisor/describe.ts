@@ -47,3 +47,11 @@ export function unreachableBurstLine(policy: RestartPolicy, reachability: BurstR
     'so a crash loop would restart forever; raise start-limit-interval, or lower restart-sec or start-limit-burst'
   );
 }
+
+/** The one line when the worker ends with the usage exit code: a configuration mistake, not a crash. */
+export function usageExitLine(workerPid: number | null, exitCode: number): string {
+  return (
+    `worker ${workerPid ?? '?'} exited with status ${exitCode}, a usage or configuration mistake (its own line above says which); ` +
+    'not restarting and not counted as a failure: fix the setting and start again'
+  );
+}

@@ -1,3 +1,4 @@
+import { exitCodes } from '../cli/exitCodes.js';
 import type { FailureCause } from '../core/restartPolicy.js';
 import { describeExit } from './describe.js';
 import { watchLiveness } from './liveness.js';
@@ -23,6 +24,7 @@ export interface WorkerLifeEvents {
 export type WorkerOutcome =
   | { kind: 'stopped'; detail: string }
   | { kind: 'clean-exit' }
+  | { kind: 'usage-exit'; exitCode: number }
   | { kind: 'failure'; cause: FailureCause };
 
 /**
@@ -80,11 +82,16 @@ export async function superviseWorkerLife(worker: WorkerProcess, settings: Worke
   }
 }
 
-/** Status 0 is a clean exit; anything else, including a signal the supervisor did not send, a failure. */
+/**
+ * Status 0 is a clean exit and the usage code a configuration mistake, neither of them a failure;
+ * anything else, including a signal the supervisor did not send, is one.
+ */
 function outcomeOfExit(exit: WorkerExit): WorkerOutcome {
   switch (exit.kind) {
     case 'exit':
-      return exit.exitCode === 0 ? { kind: 'clean-exit' } : { kind: 'failure', cause: { kind: 'exit-code', exitCode: exit.exitCode } };
+      if (exit.exitCode === 0) return { kind: 'clean-exit' };
+      if (exit.exitCode === exitCodes.usage) return { kind: 'usage-exit', exitCode: exit.exitCode };
+      return { kind: 'failure', cause: { kind: 'exit-code', exitCode: exit.exitCode } };
     case 'signal':
       return { kind: 'failure', cause: { kind: 'signal', signal: exit.signal } };
     case 'spawn-error':

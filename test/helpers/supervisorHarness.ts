@@ -89,7 +89,8 @@ export class SupervisorFixture {
 
   /** The supervisor (src/supervisor, through tsx) with a stand-in worker following `plan`. */
   supervise(settings: SettingFlags, plan: readonly string[]): SupervisorRun {
-    const flags = { db: this.dbPath, ...settings };
+    // Any free port unless the test names one: the supervisor binds it before the first worker.
+    const flags = { db: this.dbPath, upstream: 'http://127.0.0.1:9', listen: '127.0.0.1:0', ...settings };
     return this.track(new SupervisorRun(process.execPath, ['--import', 'tsx', superviseMain, JSON.stringify(flags), standInWorker, this.startsFile, ...plan]));
   }
 
