@@ -39,6 +39,8 @@ export type DoorAddress = { kind: 'address'; listen: ListenAddress } | { kind: '
 export class FrontDoor {
   private state: DoorState = { kind: 'holding' };
   private readonly held = new Set<Socket>();
+  /** What each connection answered here arrived during: its answer tells that, whatever came since. */
+  private readonly arrivedDuring = new WeakMap<Socket, DoorState>();
   private readonly replies: ReturnType<typeof createHttpServer>;
 
   private constructor(
@@ -129,15 +131,27 @@ export class FrontDoor {
         this.wait(socket);
         return;
       case 'restarting':
+        // The delay is over and the next worker about to start: wait for it instead.
+        if (this.clock() >= this.state.dueAt) {
+          this.wait(socket);
+          return;
+        }
+        this.answerHere(socket);
+        return;
       case 'gave-up':
-        socket.setTimeout(requestHeadTimeoutMs, () => socket.destroy());
-        this.replies.emit('connection', socket);
-        socket.resume();
+        this.answerHere(socket);
         return;
       case 'closed':
         socket.destroy();
         return;
     }
+  }
+
+  private answerHere(socket: Socket): void {
+    this.arrivedDuring.set(socket, this.state);
+    socket.setTimeout(requestHeadTimeoutMs, () => socket.destroy());
+    this.replies.emit('connection', socket);
+    socket.resume();
   }
 
   private wait(socket: Socket): void {
@@ -147,7 +161,7 @@ export class FrontDoor {
 
   private answer(request: IncomingMessage, response: ServerResponse): void {
     request.resume();
-    const state = this.state;
+    const state = this.arrivedDuring.get(request.socket) ?? this.state;
     const now = this.clock();
     const retryAfterMs = state.kind === 'restarting' ? Math.max(1, state.dueAt - now) : state.kind === 'gave-up' ? Math.max(1, state.retryAfterMs) : 1_000;
     const reason = state.kind === 'gave-up' ? 'gave-up' : 'restarting';

@@ -48,6 +48,8 @@ export class RestartLoop {
     for (;;) {
       if (waitMs > 0 && !(await this.waitToStart(waitMs, waitingSinceEvent))) break;
       if (this.stop.graceful.aborted) break;
+      // The next worker is due: connections wait for it from now on.
+      this.setup.door.hold();
       const worker = await this.startWorker();
       const outcome = await superviseWorkerLife(worker, this.setup.life, this.stop, {
         ready: (url) => this.workerReady(worker, url),

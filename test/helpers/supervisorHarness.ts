@@ -125,9 +125,9 @@ export class SupervisorFixture {
   }
 
   /** Rows of `processes` (the heartbeats), by role. */
-  processes(role: 'supervisor' | 'worker'): { pid: number; heartbeat_at: number }[] {
+  processes(role: 'supervisor' | 'worker'): { pid: number; heartbeat_at: number; listen: string | null }[] {
     if (this.events().length === 0 || this.reader === null) return [];
-    return this.reader.prepare('SELECT pid, heartbeat_at FROM processes WHERE role = ?').all(role) as { pid: number; heartbeat_at: number }[];
+    return this.reader.prepare('SELECT pid, heartbeat_at, listen FROM processes WHERE role = ?').all(role) as { pid: number; heartbeat_at: number; listen: string | null }[];
   }
 
   eventsOf(kind: SupervisorEventRecord['kind']): SupervisorEventRecord[] {
