@@ -83,21 +83,17 @@ export class FrontDoor {
 
   /** A worker is ready: it gets what waited, and what comes. */
   serve(worker: ConnectionTaker): void {
-    this.state = { kind: 'serving', worker };
-    for (const socket of [...this.held]) {
-      this.held.delete(socket);
-      this.arrived(socket);
-    }
+    this.moveTo({ kind: 'serving', worker });
   }
 
   /** A restart delay: answered 503 `restarting` until `dueAt`. */
   restarting(dueAt: number): void {
-    this.setAnswering({ kind: 'restarting', dueAt });
+    this.moveTo({ kind: 'restarting', dueAt });
   }
 
   /** Gave up: answered 503 `gave-up` until the socket closes. */
   gaveUp(retryAfterMs: number): void {
-    this.setAnswering({ kind: 'gave-up', retryAfterMs });
+    this.moveTo({ kind: 'gave-up', retryAfterMs });
   }
 
   /**
@@ -112,7 +108,9 @@ export class FrontDoor {
     this.server.close();
   }
 
-  private setAnswering(state: DoorState): void {
+  /** A new state, and what waited goes where that state sends it. A closed door stays closed. */
+  private moveTo(state: Exclude<DoorState, { kind: 'holding' } | { kind: 'closed' }>): void {
+    if (this.state.kind === 'closed') return;
     this.state = state;
     for (const socket of [...this.held]) {
       this.held.delete(socket);

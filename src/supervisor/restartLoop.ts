@@ -152,7 +152,6 @@ export class RestartLoop {
     });
     this.current = worker;
     this.currentEnded = false;
-    this.setup.door.hold();
     worker.handOver(this.setup.door.server, this.setup.door.url);
     this.bestEffort('worker-started', () => this.ledger.workerStarted(worker.pid, [this.setup.command.file, ...this.setup.command.args].join(' ')));
     this.log.info('worker-started', `supervisor: worker ${worker.pid ?? '?'} started`, this.fields({ workerPid: worker.pid }));

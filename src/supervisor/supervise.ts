@@ -16,7 +16,7 @@ import { unreachableBurstLine } from './describe.js';
 import { FrontDoor, gaveUpLingerMs, type DoorAddress } from './frontDoor.js';
 import { RestartLoop } from './restartLoop.js';
 import { StopRequests } from './stopRequests.js';
-import { defaultWorkerCommand, type WorkerCommand } from './workerCommand.js';
+import { supervisedWorkerCommand, type WorkerCommand } from './workerCommand.js';
 
 export interface SuperviseOptions {
   settings: Settings;
@@ -75,7 +75,7 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
   // A stop closes the door at once: no new connection is taken while the worker finishes the ones it has.
   stop.graceful.addEventListener('abort', () => door.close(), { once: true });
   const loop = new RestartLoop(ledger, log, stop, policy, {
-    command: options.workerCommand ?? defaultWorkerCommand(options.userArgs),
+    command: options.workerCommand ?? supervisedWorkerCommand(options.userArgs),
     format: settings.logFormat,
     clock,
     writeStdout,
