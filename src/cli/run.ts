@@ -1,11 +1,14 @@
 import { Option, type Command } from 'commander';
 import { settingNames, type Settings } from '../config/schema.js';
+import { tolerateClosedOutput } from '../kernel/closedOutput.js';
+import { socketFromSupervisorFlag } from '../kernel/workerProtocol.js';
 import { runWorker } from '../proxy/worker.js';
 import { addSettingOptions, helpGroups, resolveSettings } from './settingsOptions.js';
 
 interface RunOptions extends Record<string, unknown> {
   /** commander's reading of `--no-supervise`: false when it was given. */
   supervise: boolean;
+  socketFromSupervisor?: boolean;
 }
 
 /**
@@ -21,7 +24,9 @@ async function runSupervised(settings: Settings): Promise<number> {
 export function registerRun(program: Command): void {
   const command = program
     .command('run')
-    .description('run the proxy: point your clients at it instead of the upstream (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:8787)');
+    .description('run the proxy: point your clients at it instead of the upstream (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:8787)')
+    // Internal: how the supervisor starts its worker, which then serves the supervisor's socket.
+    .addOption(new Option(socketFromSupervisorFlag, 'serve the listening socket handed over by ratewarden\'s supervisor').hideHelp());
   // Every setting: the supervisor hands its worker the same command line, and status reads the same values.
   addSettingOptions(command, settingNames);
   command.addOption(
@@ -33,8 +38,10 @@ export function registerRun(program: Command): void {
       '\nDurations accept 300ms, 10s, 5m, 1h. Settings also come from the config file and RATEWARDEN_* variables (flag > env > file > default).',
   );
   command.action(async (options: RunOptions) => {
+    // Before anything is printed: a reader that goes away (`| tee` ended by the same Ctrl-C) must not end the proxy.
+    tolerateClosedOutput(process.stdout, process.stderr);
     const { settings } = resolveSettings(options, settingNames);
-    const exitCode = options.supervise ? await runSupervised(settings) : await runWorker(settings);
+    const exitCode = options.supervise ? await runSupervised(settings) : await runWorker(settings, { socketFromSupervisor: options.socketFromSupervisor === true });
     process.exit(exitCode);
   });
 }

@@ -6,12 +6,14 @@ import { kebabName, type SettingName, type Settings } from '../config/schema.js'
 import type { Source } from '../config/load.js';
 import { addExamples } from './operatorOptions.js';
 import { addSettingOptions, resolveSettings } from './settingsOptions.js';
-import { renderSystemdUnit } from './systemdUnitText.js';
+import { renderSystemdSocket, renderSystemdUnit } from './systemdUnitText.js';
 
 interface SystemdUnitOptions extends Record<string, unknown> {
   execStart?: string;
   supervised?: boolean;
   user?: string;
+  socketActivation?: boolean;
+  socketUnit?: boolean;
 }
 
 /** The settings the unit depends on; the restart ones shape its [Unit] and [Service] keys too. */
@@ -44,16 +46,27 @@ export function registerSystemdUnit(program: Command): void {
     .argument('[run-args...]', 'more arguments for "ratewarden run", after -- (e.g. -- --token-budget 40000)')
     .option('--exec-start <path>', 'the ratewarden executable the unit starts (default: this installation, through this node)')
     .option('--supervised', 'run ratewarden\'s own supervisor inside systemd (durable restart history, health probes) instead of --no-supervise')
-    .option('--user <name>', 'run as this existing account instead of a DynamicUser');
+    .option('--user <name>', 'run as this existing account instead of a DynamicUser')
+    .option('--socket-activation', 'the service is started by ratewarden.socket, which holds the listening socket across restarts (print that unit with --socket-unit)')
+    .option('--socket-unit', 'print the ratewarden.socket unit for --socket-activation instead of the service');
   addSettingOptions(command, unitSettings);
   addExamples(command, [
     'ratewarden systemd-unit --upstream https://api.anthropic.com | sudo tee /etc/systemd/system/ratewarden.service',
     'ratewarden systemd-unit --upstream https://api.openai.com --listen 127.0.0.1:8788 --supervised -- --token-budget 200000',
+    'ratewarden systemd-unit --upstream https://api.anthropic.com --socket-activation | sudo tee /etc/systemd/system/ratewarden.service',
+    'ratewarden systemd-unit --upstream https://api.anthropic.com --socket-unit | sudo tee /etc/systemd/system/ratewarden.socket',
   ]);
   command.action((runArgs: string[], options: SystemdUnitOptions) => {
     const { settings, sources } = resolveSettings(options, unitSettings);
     if (settings.upstream === null) {
       throw new ConfigError('systemd-unit: no upstream; pass --upstream, e.g. ratewarden systemd-unit --upstream https://api.anthropic.com');
+    }
+    if (options.socketUnit === true) {
+      const { host, port } = settings.listen;
+      if (port === 0) throw new ConfigError('systemd-unit: --socket-unit needs a fixed port, not 0; pass --listen 127.0.0.1:8787 (the same --listen as for the service)');
+      const ipv6 = host.includes(':');
+      process.stdout.write(renderSystemdSocket({ listenStream: ipv6 ? `[${host}]:${port}` : `${host}:${port}`, ipv6 }));
+      return;
     }
     const supervised = options.supervised === true;
     const execStart = options.execStart !== undefined ? [absolute(options.execStart)] : [process.execPath, binPath];
@@ -69,6 +82,7 @@ export function registerSystemdUnit(program: Command): void {
         startLimitBurst: settings.startLimitBurst,
         startLimitIntervalMs: settings.startLimitInterval,
         stopTimeoutMs: settings.stopTimeout,
+        socketActivated: options.socketActivation === true,
       }),
     );
   });

@@ -14,6 +14,8 @@ export type LocalReason =
   | 'path-climbs-out'
   | 'reserved-path'
   | 'stopping'
+  | 'restarting'
+  | 'gave-up'
   | 'internal-error';
 
 const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
@@ -27,6 +29,9 @@ const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
   'path-climbs-out': { status: 400, kind: 'bad_request' },
   'reserved-path': { status: 404, kind: 'not_found' },
   stopping: { status: 503, kind: 'unavailable' },
+  // Answered by the supervisor while no worker runs: what the SDKs retry as a 5xx after Retry-After.
+  restarting: { status: 503, kind: 'overloaded' },
+  'gave-up': { status: 503, kind: 'overloaded' },
   'internal-error': { status: 500, kind: 'unavailable' },
 };
 

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { ConfigError } from '../config/errors.js';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { limiterPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
 import { StoreError } from '../store/errors.js';
@@ -13,13 +12,14 @@ import { AdmissionQueue } from './admissionQueue.js';
 import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
 import { InFlightRequests } from './inFlight.js';
-import { checkListenAddress, urlFor } from './listenAddress.js';
+import { cannotListenLine, urlFor } from './listenAddress.js';
 import { crashingAfter429s } from './crashAfter429s.js';
 import { silentLogger, summariseRepeats, type Logger } from './log.js';
 import { localReasonOf, sendLocalReply } from './localReplies.js';
 import { ProxyMetrics } from './metrics.js';
 import { metricsSourcesFor } from './metricsSources.js';
 import { providerChooser } from './providers/adapter.js';
+import { checkWorkerSettings } from './startupChecks.js';
 import type { ProviderName } from './providers/types.js';
 import { RefusalCounter } from './refusalCounter.js';
 import { pathOf } from './target.js';
@@ -29,7 +29,14 @@ import { upstreamTransport } from './upstreamAgent.js';
 /** How often `--unsafe-retry-rate-limited-after` resends one request before it lets the 429 through. */
 const unsafeRetry429Resends = 3;
 
+/**
+ * Where the worker accepts connections: the configured address (`--no-supervise`), the socket its
+ * supervisor hands it, or a socket passed by systemd as a file descriptor.
+ */
+export type ListenTarget = { kind: 'address' } | { kind: 'handle'; server: NetServer } | { kind: 'fd'; fd: number };
+
 export interface ProxyOptions {
+  listenOn?: ListenTarget;
   clock?: Clock;
   log?: Logger;
   /** How long a write waits for another process's lock before the request is answered 503. */
@@ -52,6 +59,8 @@ export interface RunningProxy {
   close(graceMs?: number): Promise<void>;
   /** Ends the grace period of a close in progress at once (a second Ctrl-C). */
   cutOff(): void;
+  /** Serves a connection accepted elsewhere (by the supervisor, on the same socket); nothing may have been read from it. */
+  adopt(socket: Socket): void;
 }
 
 /*
@@ -62,31 +71,35 @@ const headersTimeoutMs = 20_000;
 const requestTimeoutMs = 120_000;
 const maxHeaderBytes = 32 * 1024;
 
-function requireUpstream(settings: Settings): URL {
-  if (settings.upstream === null) {
-    throw new ConfigError('upstream: not set; pass --upstream https://api.anthropic.com (or set RATEWARDEN_UPSTREAM, or "upstream" in the config file)');
-  }
-  return new URL(settings.upstream);
-}
-
-function listen(server: Server, host: string, port: number): Promise<void> {
+function listen(server: Server, settings: Settings, target: ListenTarget): Promise<void> {
+  const { host, port } = settings.listen;
   return new Promise((resolve, reject) => {
     const failed = (error: NodeJS.ErrnoException): void => {
-      const why = error.code === 'EADDRINUSE' ? 'the address is in use; stop the other process or choose another --listen' : `${error.code ?? error.message}; check --listen`;
-      reject(new Error(`cannot listen on ${urlFor(host, port)}: ${why}`));
+      reject(new Error(target.kind === 'address' ? cannotListenLine(host, port, error) : `cannot accept on the socket handed to ratewarden: ${error.code ?? error.message}`));
     };
     server.once('error', failed);
-    server.listen({ host, port }, () => {
+    const listening = (): void => {
       server.off('error', failed);
       resolve();
-    });
+    };
+    switch (target.kind) {
+      case 'address':
+        server.listen({ host, port }, listening);
+        break;
+      case 'handle':
+        server.listen(target.server, listening);
+        break;
+      case 'fd':
+        server.listen({ fd: target.fd }, listening);
+        break;
+    }
   });
 }
 
 /** Starts the proxy worker's HTTP server on the configured address, with its own warden. */
 export async function startProxy(settings: Settings, options: ProxyOptions = {}): Promise<RunningProxy> {
-  const upstream = requireUpstream(settings);
-  checkListenAddress(settings.listen, settings.allowRemote);
+  const upstream = checkWorkerSettings(settings);
+  const target = options.listenOn ?? { kind: 'address' };
   const clock = options.clock ?? Date.now;
   // The fault injection sees every 429 event, before repeats are summarised away.
   const summarising = summariseRepeats(options.log ?? silentLogger, { intervalMs: settings.logRepeatInterval, now: clock });
@@ -161,14 +174,16 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
 
   const server = createServer({ headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, maxHeaderSize: maxHeaderBytes, noDelay: true }, onRequest);
   try {
-    await listen(server, settings.listen.host, settings.listen.port);
+    await listen(server, settings, target);
   } catch (error) {
     transport.agent.destroy();
     warden.close();
     throw error;
   }
-  const { port } = server.address() as AddressInfo;
-  const url = urlFor(settings.listen.host, port);
+  const bound = server.address() as AddressInfo;
+  const port = bound.port;
+  // A handed socket is bound where its owner bound it; the configured address is what the operator wrote.
+  const url = urlFor(target.kind === 'address' ? settings.listen.host : bound.address, port);
   identity.url = url;
   heartbeat = new Heartbeat(warden.db, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin }, clock);
   let ticker: Ticker;
@@ -222,5 +237,9 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       return closing;
     },
     cutOff: () => inFlight.cutOff(),
+    adopt(socket) {
+      server.emit('connection', socket);
+      socket.resume();
+    },
   };
 }

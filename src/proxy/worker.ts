@@ -1,12 +1,53 @@
+import type { Server as NetServer, Socket } from 'node:net';
+import { ConfigError } from '../config/errors.js';
 import type { Settings } from '../config/schema.js';
+import { takePassedSocket } from '../kernel/socketActivation.js';
+import { isConnectionMessage, isListenMessage, type ReadyMessage } from '../kernel/workerProtocol.js';
 import { createLogger } from './log.js';
-import { startProxy, type RunningProxy } from './server.js';
+import { startProxy, type ListenTarget, type RunningProxy } from './server.js';
 
-/** Sent over the IPC channel (when there is one) once the proxy listens. */
-export interface ReadyMessage {
-  type: 'ready';
-  url: string;
-  pid: number;
+export type { ReadyMessage } from '../kernel/workerProtocol.js';
+
+export interface WorkerMode {
+  /** Started by ratewarden's supervisor: wait for its listening socket instead of binding one. */
+  socketFromSupervisor: boolean;
+}
+
+/**
+ * The supervisor's messages: the listening socket first, then the connections it accepted
+ * itself. Connections that come before the proxy can serve them wait here.
+ */
+class SupervisorChannel {
+  readonly socket: Promise<NetServer>;
+  private proxy: RunningProxy | null = null;
+  private readonly early: Socket[] = [];
+
+  constructor() {
+    this.socket = new Promise((resolve) => {
+      process.on('message', (message: unknown, handle: unknown) => {
+        if (isListenMessage(message) && handle !== undefined) resolve(handle as NetServer);
+        if (isConnectionMessage(message) && handle !== undefined) this.adopt(handle as Socket);
+      });
+    });
+  }
+
+  serve(proxy: RunningProxy): void {
+    this.proxy = proxy;
+    for (const socket of this.early.splice(0)) proxy.adopt(socket);
+  }
+
+  private adopt(socket: Socket): void {
+    if (this.proxy === null) this.early.push(socket);
+    else this.proxy.adopt(socket);
+  }
+}
+
+function listenTarget(settings: Settings, channel: SupervisorChannel | null): Promise<ListenTarget> | ListenTarget {
+  if (channel !== null) return channel.socket.then((server) => ({ kind: 'handle', server }));
+  const passed = takePassedSocket();
+  if (passed.kind === 'invalid') throw new ConfigError(passed.problem);
+  if (passed.kind === 'fd') return passed;
+  return { kind: 'address' };
 }
 
 /**
@@ -14,7 +55,7 @@ export interface ReadyMessage {
  * channel closes (the supervisor died, even by SIGKILL: no orphan keeps the port). Resolves
  * with the exit code once every request is settled and the database is closed.
  */
-export async function runWorker(settings: Settings): Promise<number> {
+export async function runWorker(settings: Settings, mode: WorkerMode = { socketFromSupervisor: false }): Promise<number> {
   const log = createLogger(settings.logFormat);
   let proxy: RunningProxy | null = null;
   let stopRequests = 0;
@@ -31,8 +72,15 @@ export async function runWorker(settings: Settings): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM received'));
   process.on('SIGINT', () => stop('SIGINT received'));
   if (process.send !== undefined) process.once('disconnect', () => stop('the supervisor is gone (IPC channel closed)'));
+  if (mode.socketFromSupervisor && process.send === undefined) {
+    throw new ConfigError('run: --socket-from-supervisor is for the worker ratewarden\'s supervisor starts; run "ratewarden run" without it');
+  }
+  const channel = mode.socketFromSupervisor ? new SupervisorChannel() : null;
 
-  proxy = await startProxy(settings, { log });
+  const target = await Promise.race([listenTarget(settings, channel), stopRequested.then(() => null)]);
+  if (target === null) return 0;
+  proxy = await startProxy(settings, { log, listenOn: target });
+  channel?.serve(proxy);
   if (process.send !== undefined && process.connected) {
     const ready: ReadyMessage = { type: 'ready', url: proxy.url, pid: process.pid };
     process.send(ready);

@@ -1,3 +1,4 @@
+import { exitCodes } from '../cli/exitCodes.js';
 import { formatDuration } from '../config/durations.js';
 import type { BurstReachability, FailureCause, RestartPolicy } from '../core/restartPolicy.js';
 import type { WorkerExit } from './workerProcess.js';
@@ -46,4 +47,11 @@ export function unreachableBurstLine(policy: RestartPolicy, reachability: BurstR
     `add up to ${formatDuration(reachability.crashLoopSpanMs)}, not less than start-limit-interval ${formatDuration(policy.startLimitIntervalMs)}, ` +
     'so a crash loop would restart forever; raise start-limit-interval, or lower restart-sec or start-limit-burst'
   );
+}
+
+/** The one line when the worker ends with a code no restart can fix: a configuration mistake or an unusable store, not a crash. */
+export function finalExitLine(workerPid: number | null, exitCode: number): string {
+  const what = exitCode === exitCodes.database ? 'the database cannot be used' : 'a usage or configuration mistake';
+  const fix = exitCode === exitCodes.database ? 'fix the database as its line says' : 'fix the setting';
+  return `worker ${workerPid ?? '?'} exited with status ${exitCode}, ${what} (its own line above says which); not restarting and not counted as a failure: ${fix} and start again`;
 }

@@ -1,11 +1,12 @@
 import { exitCodes } from '../cli/exitCodes.js';
 import { formatDuration } from '../config/durations.js';
 import type { Settings } from '../config/schema.js';
-import type { RestartPolicy } from '../core/restartPolicy.js';
+import { restartDelayMs, type RestartPolicy } from '../core/restartPolicy.js';
 import type { Logger } from '../proxy/log.js';
 import type { SupervisorLedger, SupervisorStart } from '../warden/supervisorLedger.js';
 import type { Clock } from '../warden/types.js';
-import { describeCause, gaveUpLine } from './describe.js';
+import { describeCause, finalExitLine, gaveUpLine } from './describe.js';
+import type { FrontDoor } from './frontDoor.js';
 import type { StopRequests } from './stopRequests.js';
 import { delay, whenAborted } from './waiting.js';
 import { superviseWorkerLife, type WorkerLifeSettings, type WorkerOutcome } from './workerLife.js';
@@ -22,6 +23,8 @@ export interface RestartLoopSetup {
   writeStdout: (text: string) => void;
   writeStderr: (text: string) => void;
   life: WorkerLifeSettings;
+  /** The listening socket the supervisor owns and hands to each worker. */
+  door: FrontDoor;
 }
 
 /** Starts the worker, follows it, and after a failure restarts it or gives up, as the ledger decides. */
@@ -45,12 +48,16 @@ export class RestartLoop {
     for (;;) {
       if (waitMs > 0 && !(await this.waitToStart(waitMs, waitingSinceEvent))) break;
       if (this.stop.graceful.aborted) break;
+      // The next worker is due: connections wait for it from now on.
+      this.setup.door.hold();
       const worker = await this.startWorker();
       const outcome = await superviseWorkerLife(worker, this.setup.life, this.stop, {
         ready: (url) => this.workerReady(worker, url),
         stable: () => this.workerStable(worker),
       });
       this.currentEnded = true;
+      // Until the next worker is ready, new connections wait or are answered here, with those that never reached this one.
+      this.setup.door.hold(worker.takeBack());
       const next = this.afterWorker(worker, outcome);
       if (next.kind === 'exit') return next.exitCode;
       waitMs = next.delayMs;
@@ -86,12 +93,21 @@ export class RestartLoop {
         this.log.info('worker-exited', `supervisor: worker ${worker.pid ?? '?'} exited with status 0; not restarting`, this.fields({ workerPid: worker.pid }));
         this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped('the worker exited with status 0'));
         return { kind: 'exit', exitCode: exitCodes.ok };
+      case 'final-exit': {
+        // A configuration mistake or an unusable store: restarting cannot fix it, and it is no failure of the worker's.
+        const line = finalExitLine(worker.pid, outcome.exitCode);
+        this.log.error('worker-final-exit', `supervisor: ${line}`, this.fields({ workerPid: worker.pid, exitCode: outcome.exitCode }));
+        this.setup.writeStderr(`ratewarden: ${line}\n`);
+        this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped(line));
+        return { kind: 'exit', exitCode: outcome.exitCode };
+      }
       case 'failure':
         break;
     }
     const cause = describeCause(outcome.cause);
     const { decision, eventId } = this.ledger.workerFailed(worker.pid, outcome.cause, cause);
     if (decision.kind === 'give-up') {
+      this.setup.door.gaveUp(restartDelayMs(decision.consecutiveFailures, this.policy));
       const line = gaveUpLine(decision.failuresInInterval, this.policy, cause);
       if (this.setup.format === 'json') this.log.error('supervisor-gave-up', line, this.fields({ workerPid: worker.pid, failuresInInterval: decision.failuresInInterval, cause }));
       this.setup.writeStderr(`ratewarden: ${line}\n`);
@@ -109,6 +125,7 @@ export class RestartLoop {
   /** Waits out a restart delay; an operator's reset cuts it short. False when a stop came first. */
   private async waitToStart(waitMs: number, sinceEvent: number): Promise<boolean> {
     const deadline = this.setup.clock() + waitMs;
+    this.setup.door.restarting(deadline);
     const waiting = new AbortController();
     try {
       const stopped = whenAborted(this.stop.graceful, waiting.signal).then(() => false);
@@ -135,12 +152,14 @@ export class RestartLoop {
     });
     this.current = worker;
     this.currentEnded = false;
+    worker.handOver(this.setup.door.server, this.setup.door.url);
     this.bestEffort('worker-started', () => this.ledger.workerStarted(worker.pid, [this.setup.command.file, ...this.setup.command.args].join(' ')));
     this.log.info('worker-started', `supervisor: worker ${worker.pid ?? '?'} started`, this.fields({ workerPid: worker.pid }));
     return worker;
   }
 
   private workerReady(worker: WorkerProcess, url: string): void {
+    this.setup.door.serve(worker);
     this.bestEffort('worker-ready', () => this.ledger.workerReady(worker.pid, url));
     this.log.info('worker-ready', `supervisor: worker ${worker.pid ?? '?'} ready at ${url}`, this.fields({ workerPid: worker.pid, url }));
   }

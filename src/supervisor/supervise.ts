@@ -1,15 +1,22 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { exitCodes } from '../cli/exitCodes.js';
+import { ConfigError } from '../config/errors.js';
 import { defaultDatabasePath } from '../config/paths.js';
 import { restartPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
 import { burstLimitReachable } from '../core/restartPolicy.js';
+import { takePassedSocket } from '../kernel/socketActivation.js';
 import { createLogger } from '../proxy/log.js';
+import { providerChooser } from '../proxy/providers/adapter.js';
+import { checkWorkerSettings } from '../proxy/startupChecks.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import { SupervisorLedger } from '../warden/supervisorLedger.js';
 import type { Clock } from '../warden/types.js';
 import { unreachableBurstLine } from './describe.js';
+import { FrontDoor, gaveUpLingerMs, type DoorAddress } from './frontDoor.js';
 import { RestartLoop } from './restartLoop.js';
 import { StopRequests } from './stopRequests.js';
-import { defaultWorkerCommand, type WorkerCommand } from './workerCommand.js';
+import { supervisedWorkerCommand, type WorkerCommand } from './workerCommand.js';
 
 export interface SuperviseOptions {
   settings: Settings;
@@ -25,14 +32,35 @@ export interface SuperviseOptions {
 /** How often the supervisor refreshes its row in `processes`. */
 export const supervisorHeartbeatMs = 5_000;
 
+/** The socket systemd passed (socket activation of a --supervised unit), or the configured address. */
+function doorAddress(settings: Settings): DoorAddress {
+  const passed = takePassedSocket();
+  if (passed.kind === 'invalid') throw new ConfigError(passed.problem);
+  return passed.kind === 'fd' ? passed : { kind: 'address', listen: settings.listen };
+}
+
 /**
- * `ratewarden run`: runs the worker and restarts it on failure under the durable restart policy.
- * Resolves with the exit code: 0 after a stop or a clean worker exit, exitCodes.gaveUp when the
+ * `ratewarden run`: checks the settings and binds the listening socket before any worker
+ * starts (a mistake is one line and exit 2, an address in use one line and exit 1, no restart
+ * loop), then runs the worker on that socket and restarts it on failure under the durable
+ * restart policy. Resolves with the exit code: 0 after a stop or a clean worker exit,
+ * exitCodes.usage when the worker found a configuration mistake, exitCodes.gaveUp when the
  * burst limit was reached.
  */
 export async function superviseWorker(options: SuperviseOptions): Promise<number> {
   const { settings } = options;
   const clock = options.clock ?? Date.now;
+  const upstream = checkWorkerSettings(settings);
+  const door = await FrontDoor.open(doorAddress(settings), providerChooser(upstream, settings.provider), clock);
+  try {
+    return await superviseOnDoor(options, door, clock);
+  } finally {
+    door.close();
+  }
+}
+
+async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock: Clock): Promise<number> {
+  const { settings } = options;
   const writeStdout = options.writeStdout ?? ((text: string) => void process.stdout.write(text));
   const writeStderr = options.writeStderr ?? ((text: string) => void process.stderr.write(text));
   const policy = restartPolicyFrom(settings);
@@ -41,11 +69,13 @@ export async function superviseWorker(options: SuperviseOptions): Promise<number
 
   const ledger = SupervisorLedger.open({ dbPath: settings.db ?? defaultDatabasePath(process.env), policy, clock, durability: settings.durability });
   const log = createLogger(settings.logFormat, writeStdout, clock);
-  const listen = `${settings.listen.host.includes(':') ? `[${settings.listen.host}]` : settings.listen.host}:${settings.listen.port}`;
+  const listen = new URL(door.url).host;
   const heartbeat = new Heartbeat(ledger.db, { role: 'supervisor', pid: process.pid, startedAt: clock(), listen, upstream: settings.upstream }, clock);
   const stop = new StopRequests();
+  // A stop closes the door at once: no new connection is taken while the worker finishes the ones it has.
+  stop.graceful.addEventListener('abort', () => door.close(), { once: true });
   const loop = new RestartLoop(ledger, log, stop, policy, {
-    command: options.workerCommand ?? defaultWorkerCommand(options.userArgs),
+    command: options.workerCommand ?? supervisedWorkerCommand(options.userArgs),
     format: settings.logFormat,
     clock,
     writeStdout,
@@ -56,15 +86,19 @@ export async function superviseWorker(options: SuperviseOptions): Promise<number
       livenessMisses: settings.livenessMisses,
       stableAfterMs: settings.stableAfter,
       stopTimeoutMs: settings.stopTimeout,
-      fallbackUrl: `http://${listen}`,
+      fallbackUrl: door.url,
     },
+    door,
   });
   const beat = (): void => loop.bestEffort('heartbeat', () => heartbeat.beat());
   beat();
   loop.bestEffort('restart policy', () => heartbeat.recordPolicy(policy));
   const beating = setInterval(beat, supervisorHeartbeatMs);
   try {
-    return await loop.run();
+    const exitCode = await loop.run();
+    // What already waits in the backlog hears "gave-up" before the socket closes.
+    if (exitCode === exitCodes.gaveUp) await sleep(gaveUpLingerMs);
+    return exitCode;
   } finally {
     clearInterval(beating);
     stop.dispose();

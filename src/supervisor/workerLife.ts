@@ -1,3 +1,4 @@
+import { exitCodes } from '../cli/exitCodes.js';
 import type { FailureCause } from '../core/restartPolicy.js';
 import { describeExit } from './describe.js';
 import { watchLiveness } from './liveness.js';
@@ -23,6 +24,7 @@ export interface WorkerLifeEvents {
 export type WorkerOutcome =
   | { kind: 'stopped'; detail: string }
   | { kind: 'clean-exit' }
+  | { kind: 'final-exit'; exitCode: number }
   | { kind: 'failure'; cause: FailureCause };
 
 /**
@@ -80,11 +82,17 @@ export async function superviseWorkerLife(worker: WorkerProcess, settings: Worke
   }
 }
 
-/** Status 0 is a clean exit; anything else, including a signal the supervisor did not send, a failure. */
+/**
+ * Status 0 is a clean exit; the usage code (a configuration mistake) and the database code (a
+ * store that cannot be used) are final: a restart cannot fix either, and neither is a crash. Anything
+ * else, including a signal the supervisor did not send, is a failure.
+ */
 function outcomeOfExit(exit: WorkerExit): WorkerOutcome {
   switch (exit.kind) {
     case 'exit':
-      return exit.exitCode === 0 ? { kind: 'clean-exit' } : { kind: 'failure', cause: { kind: 'exit-code', exitCode: exit.exitCode } };
+      if (exit.exitCode === 0) return { kind: 'clean-exit' };
+      if (exit.exitCode === exitCodes.usage || exit.exitCode === exitCodes.database) return { kind: 'final-exit', exitCode: exit.exitCode };
+      return { kind: 'failure', cause: { kind: 'exit-code', exitCode: exit.exitCode } };
     case 'signal':
       return { kind: 'failure', cause: { kind: 'signal', signal: exit.signal } };
     case 'spawn-error':

@@ -1,3 +1,5 @@
+import type { Server, Socket } from 'node:net';
+import { isReadyMessage, type ConnectionMessage, type ListenMessage } from '../kernel/workerProtocol.js';
 import type { LogFormat } from '../proxy/log.js';
 import type { WorkerCommand } from './workerCommand.js';
 import { passThrough } from './workerOutput.js';
@@ -18,6 +20,12 @@ export interface WorkerProcess {
   /** Resolves once the worker has exited and all its output has been passed through. */
   readonly exited: Promise<WorkerExit>;
   kill(signal: 'SIGTERM' | 'SIGKILL'): void;
+  /** Hands the worker the listening socket it is to accept on. */
+  handOver(socket: Server, url: string): void;
+  /** Hands the worker one connection the supervisor accepted; false when the worker's channel is gone. */
+  take(connection: Socket): boolean;
+  /** After the worker's exit: the connections handed to it that never reached it, untouched. */
+  takeBack(): Socket[];
 }
 
 export interface WorkerOutputOptions {
@@ -38,6 +46,8 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
   const { execa } = await import('execa');
   const subprocess = execa(command.file, [...command.args], {
     ipc: true,
+    // Plain JSON messages; the listening socket and connections travel as handles beside them.
+    serialization: 'json',
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',
@@ -67,12 +77,23 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
     })();
   });
 
-  const exited = subprocess.then(async (result): Promise<WorkerExit> => {
-    await outputDone;
+  // The process's own exit, not only execa's result: a worker that dies with a handle message
+  // unacknowledged leaves its channel waiting for that acknowledgement, and execa's result with it.
+  const processExit = new Promise<WorkerExit>((resolve) => {
+    subprocess.once('exit', (code, signal) => resolve(signal !== null ? { kind: 'signal', signal } : { kind: 'exit', exitCode: code ?? 0 }));
+  });
+  const execaResult = subprocess.then((result): WorkerExit => {
     if (result.signal !== undefined) return { kind: 'signal', signal: result.signal };
     if (result.exitCode !== undefined) return { kind: 'exit', exitCode: result.exitCode };
     return { kind: 'spawn-error', message: result.code ?? result.shortMessage ?? 'the worker could not be started' };
   });
+  const exited = Promise.race([processExit, execaResult]).then(async (exit) => {
+    await outputDone;
+    return exit;
+  });
+
+  /** Connections given to the worker whose handle has not been written to its channel yet: still whole, still ours. */
+  const unsent = new Set<Socket>();
 
   return {
     pid,
@@ -81,9 +102,43 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
     kill(signal) {
       subprocess.kill(signal);
     },
+    handOver(socket, url) {
+      const message: ListenMessage = { type: 'listen', url };
+      sendHandle(message, socket);
+    },
+    take(connection) {
+      const message: ConnectionMessage = { type: 'connection' };
+      unsent.add(connection);
+      const sent = sendHandle(message, connection, (error) => {
+        if (error !== null) return;
+        // The descriptor is in the channel now; the worker's copy is the connection.
+        unsent.delete(connection);
+        connection.destroy();
+      });
+      if (!sent) unsent.delete(connection);
+      return sent;
+    },
+    takeBack() {
+      const back = [...unsent].filter((connection) => !connection.destroyed);
+      unsent.clear();
+      return back;
+    },
   };
-}
 
-function isReadyMessage(message: unknown): message is { type: 'ready'; url?: unknown } {
-  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'ready';
+  /**
+   * execa's sendMessage carries no handles, so the handle goes through the subprocess's own
+   * ChildProcess.send. A channel that closed (the worker died) is reported as false; the
+   * worker's exit tells the rest.
+   */
+  function sendHandle(message: ListenMessage | ConnectionMessage, handle: Server | Socket, written: (error: Error | null) => void = () => undefined): boolean {
+    if (!subprocess.connected) return false;
+    try {
+      // keepOpen: the supervisor closes its copy itself once the descriptor is written (see take),
+      // so that a connection still queued when the worker dies can be taken back whole.
+      subprocess.send(message, handle, { keepOpen: true }, written);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }

@@ -1,5 +1,6 @@
-// A stand-in for the proxy worker, for supervisor tests: it honours the worker contract (an IPC
-// `ready` message with its URL, GET /_ratewarden/health, stop on SIGTERM or when the channel
+// A stand-in for the proxy worker, for supervisor tests: it honours the worker contract (accept
+// on the listening socket the supervisor hands over and on the connections it passes on, an IPC
+// `ready` message with the URL, GET /_ratewarden/health, stop on SIGTERM or when the channel
 // closes) or breaks it on purpose.
 //
 //   node standInWorker.mjs STARTS_FILE BEHAVIOUR [BEHAVIOUR ...]
@@ -11,6 +12,7 @@
 //   never-ready        stay alive, never report ready
 //   hang:MS            be ready, then after MS milliseconds block forever (health stops answering)
 //   ignore-sigterm     be ready and healthy, and ignore SIGTERM
+//   slow-ready:MS      wait MS milliseconds after the socket arrives, then serve
 import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -36,16 +38,27 @@ process.on('SIGTERM', name === 'ignore-sigterm' ? () => console.log('stand-in ig
 process.on('disconnect', stop);
 
 const server = createServer((request, response) => {
-  response.writeHead(request.url === '/_ratewarden/health' ? 200 : 404, { 'content-type': 'application/json' });
+  response.writeHead(request.url === '/_ratewarden/health' ? 200 : 404, { 'content-type': 'application/json', 'x-stand-in-pid': String(process.pid) });
   response.end('{"ok":true}');
+});
+
+const handedSocket = new Promise((resolve) => {
+  process.on('message', (message, handle) => {
+    if (message.type === 'listen') resolve({ url: message.url, handle });
+    if (message.type === 'connection') {
+      server.emit('connection', handle);
+      handle.resume();
+    }
+  });
 });
 
 if (name === 'never-ready') {
   setInterval(() => undefined, 60_000);
 } else {
-  server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address();
-    process.send({ type: 'ready', url: `http://127.0.0.1:${port}`, pid: process.pid });
+  const { url, handle } = await handedSocket;
+  if (name === 'slow-ready') await new Promise((resolve) => setTimeout(resolve, Number(first)));
+  server.listen(handle, () => {
+    process.send({ type: 'ready', url, pid: process.pid });
     if (name === 'ready-exit') setTimeout(() => process.exit(Number(first)), Number(second));
     if (name === 'hang') {
       setTimeout(() => {

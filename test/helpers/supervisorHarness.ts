@@ -89,7 +89,8 @@ export class SupervisorFixture {
 
   /** The supervisor (src/supervisor, through tsx) with a stand-in worker following `plan`. */
   supervise(settings: SettingFlags, plan: readonly string[]): SupervisorRun {
-    const flags = { db: this.dbPath, ...settings };
+    // Any free port unless the test names one: the supervisor binds it before the first worker.
+    const flags = { db: this.dbPath, upstream: 'http://127.0.0.1:9', listen: '127.0.0.1:0', ...settings };
     return this.track(new SupervisorRun(process.execPath, ['--import', 'tsx', superviseMain, JSON.stringify(flags), standInWorker, this.startsFile, ...plan]));
   }
 
@@ -124,9 +125,9 @@ export class SupervisorFixture {
   }
 
   /** Rows of `processes` (the heartbeats), by role. */
-  processes(role: 'supervisor' | 'worker'): { pid: number; heartbeat_at: number }[] {
+  processes(role: 'supervisor' | 'worker'): { pid: number; heartbeat_at: number; listen: string | null }[] {
     if (this.events().length === 0 || this.reader === null) return [];
-    return this.reader.prepare('SELECT pid, heartbeat_at FROM processes WHERE role = ?').all(role) as { pid: number; heartbeat_at: number }[];
+    return this.reader.prepare('SELECT pid, heartbeat_at, listen FROM processes WHERE role = ?').all(role) as { pid: number; heartbeat_at: number; listen: string | null }[];
   }
 
   eventsOf(kind: SupervisorEventRecord['kind']): SupervisorEventRecord[] {

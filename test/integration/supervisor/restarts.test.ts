@@ -102,14 +102,14 @@ describe('the restart delay', () => {
 describe('the burst limit', () => {
   it('gives up with exit code 4, one line on stderr, and a gave-up event', async () => {
     const f = fixture();
-    const run = f.supervise({ ...fast, startLimitBurst: 3, startLimitInterval: '10s' }, ['exit:3']);
+    const run = f.supervise({ ...fast, startLimitBurst: 3, startLimitInterval: '10s' }, ['exit:1']);
     expect(await run.exit()).toEqual({ exitCode: exitCodes.gaveUp, signal: undefined });
     expect(f.workerPids()).toHaveLength(3);
     const stderrLines = run.stderr.split('\n').filter((line) => line.startsWith('ratewarden:'));
     expect(stderrLines).toEqual([
-      'ratewarden: supervisor gave up: 3 worker failures within 10s (start-limit-burst 3), the last: exit code 3; fix the cause, then run "ratewarden reset-restarts" and start again',
+      'ratewarden: supervisor gave up: 3 worker failures within 10s (start-limit-burst 3), the last: exit code 1; fix the cause, then run "ratewarden reset-restarts" and start again',
     ]);
-    expect(f.eventsOf('gave-up')).toEqual([expect.objectContaining({ cause: 'exit-code', exitCode: 3, detail: '3 failures within 10s; last: exit code 3' })]);
+    expect(f.eventsOf('gave-up')).toEqual([expect.objectContaining({ cause: 'exit-code', exitCode: 1, detail: '3 failures within 10s; last: exit code 1' })]);
   });
 
   it('warns at start-up, in one line, when the settings make the limit unreachable', async () => {

@@ -112,6 +112,7 @@ describe('ratewarden systemd-unit', () => {
       startLimitBurst: 5,
       startLimitIntervalMs: 300_000,
       stopTimeoutMs: 30_000,
+      socketActivated: false,
     });
     const parsed = keys(unit);
     expect(parsed.get('Service.ExecStart')).toEqual([
@@ -135,5 +136,37 @@ describe('ratewarden systemd-unit', () => {
       const verify = await execa('systemd-analyze', ['verify', path], { reject: false });
       expect({ mode, exitCode: verify.exitCode, output: `${verify.stdout}${verify.stderr}`.trim() }).toEqual({ mode, exitCode: 0, output: '' });
     }
+  });
+});
+
+describe('ratewarden systemd-unit with socket activation', () => {
+  it('prints a ratewarden.socket for the listen address and a service that requires it; both pass systemd-analyze verify', async () => {
+    const socket = await systemdUnit(['--upstream', 'https://api.anthropic.com', '--listen', '127.0.0.1:8799', '--socket-unit']);
+    expect(socket.exitCode).toBe(0);
+    const socketKeys = keys(socket.stdout);
+    expect(socketKeys.get('Socket.ListenStream')).toEqual(['127.0.0.1:8799']);
+    expect(socketKeys.get('Socket.Accept')).toEqual(['no']);
+    expect(socketKeys.get('Socket.Service')).toEqual(['ratewarden.service']);
+    expect(socketKeys.get('Install.WantedBy')).toEqual(['sockets.target']);
+
+    const service = await systemdUnit(['--upstream', 'https://api.anthropic.com', '--listen', '127.0.0.1:8799', '--socket-activation']);
+    expect(service.exitCode).toBe(0);
+    const serviceKeys = keys(service.stdout);
+    expect(serviceKeys.get('Unit.Requires')).toEqual(['ratewarden.socket']);
+    expect(serviceKeys.get('Unit.After')).toEqual(['network-online.target', 'ratewarden.socket']);
+    expect(serviceKeys.get('Service.ExecStart')?.[0]).toContain('run --no-supervise --upstream https://api.anthropic.com --listen 127.0.0.1:8799');
+
+    const dir = scratch.make('ratewarden-unit-');
+    writeFileSync(join(dir, 'ratewarden.socket'), socket.stdout);
+    writeFileSync(join(dir, 'ratewarden.service'), service.stdout);
+    if (!hasSystemdAnalyze()) return;
+    const verify = await execa('systemd-analyze', ['verify', join(dir, 'ratewarden.socket'), join(dir, 'ratewarden.service')], { reject: false });
+    expect({ exitCode: verify.exitCode, output: `${verify.stdout}${verify.stderr}`.trim() }).toEqual({ exitCode: 0, output: '' });
+  });
+
+  it('refuses a socket unit for port 0, in one line', async () => {
+    const result = await systemdUnit(['--upstream', 'https://api.anthropic.com', '--listen', '127.0.0.1:0', '--socket-unit']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim()).toBe('ratewarden: systemd-unit: --socket-unit needs a fixed port, not 0; pass --listen 127.0.0.1:8787 (the same --listen as for the service)');
   });
 });

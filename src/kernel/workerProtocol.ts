@@ -1,0 +1,49 @@
+/**
+ * What the supervisor and its worker say to each other over the worker's IPC channel.
+ *
+ * The supervisor owns the listening socket: it binds it before the first worker starts and
+ * keeps it open across restarts, so that a connection never meets a closed port. Each worker it
+ * starts gets the socket as a handle (`listen`) and accepts on it itself. The supervisor's own
+ * copy accepts too (Node cannot hold a listening socket without accepting on it); what it
+ * accepts while a worker is ready it hands to that worker as a connection (`connection`),
+ * unread; while no worker is ready it holds it (a worker is starting) or answers it itself
+ * (a restart delay, a give-up).
+ */
+
+/** The hidden `run` flag by which the supervisor tells its worker to wait for the socket instead of binding one. */
+export const socketFromSupervisorFlag = '--socket-from-supervisor';
+
+/** Supervisor → worker, with the listening socket (a net.Server) as the handle. */
+export interface ListenMessage {
+  type: 'listen';
+  /** The address clients use, e.g. http://127.0.0.1:8787. */
+  url: string;
+}
+
+/** Supervisor → worker, with one accepted connection (a net.Socket, nothing read from it) as the handle. */
+export interface ConnectionMessage {
+  type: 'connection';
+}
+
+/** Worker → supervisor, once the worker accepts connections. */
+export interface ReadyMessage {
+  type: 'ready';
+  url: string;
+  pid: number;
+}
+
+function hasType(message: unknown, type: string): boolean {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
+}
+
+export function isListenMessage(message: unknown): message is ListenMessage {
+  return hasType(message, 'listen') && typeof (message as { url?: unknown }).url === 'string';
+}
+
+export function isConnectionMessage(message: unknown): message is ConnectionMessage {
+  return hasType(message, 'connection');
+}
+
+export function isReadyMessage(message: unknown): message is { type: 'ready'; url?: unknown } {
+  return hasType(message, 'ready');
+}
