@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,7 +41,12 @@ const portTaken = /could not (bind|create listen socket)|Address already in use/
 const startAttempts = 5;
 const shutdownGraceMs = 15_000;
 
-export async function startPostgresServer(): Promise<PostgresServer> {
+export interface PostgresServerOptions {
+  /** Serve TLS (ssl=on) with this PEM certificate and key; plain connections stay allowed. */
+  tls?: { certFile: string; keyFile: string };
+}
+
+export async function startPostgresServer(options: PostgresServerOptions = {}): Promise<PostgresServer> {
   const root = mkdtempSync(join(tmpdir(), 'ratewarden-pg-'));
   try {
     const account = unprivilegedAccount();
@@ -52,7 +57,9 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     const passwordFile = join(root, 'password');
     mkdirSync(socketDir);
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-    if (account) for (const path of [root, socketDir, passwordFile]) chownSync(path, account.uid, account.gid);
+    const settings = options.tls ? tlsSettings(options.tls, root) : [];
+    const owned = [root, socketDir, passwordFile, ...(options.tls ? [join(root, 'server.crt'), join(root, 'server.key')] : [])];
+    if (account) for (const path of owned) chownSync(path, account.uid, account.gid);
 
     await runToCompletion(binaries.initdb, [
       `--pgdata=${dataDir}`,
@@ -68,7 +75,7 @@ export async function startPostgresServer(): Promise<PostgresServer> {
 
     for (let attempt = 1; ; attempt += 1) {
       const port = await freeLoopbackPort();
-      const started = await launch(binaries.postgres, dataDir, socketDir, port, account);
+      const started = await launch(binaries.postgres, dataDir, socketDir, port, settings, account);
       if (started.ok) {
         const child = started.child;
         return {
@@ -183,6 +190,7 @@ function launch(
   dataDir: string,
   socketDir: string,
   port: number,
+  settings: string[],
   account: Account | undefined,
 ): Promise<Launch> {
   const args = [
@@ -195,6 +203,7 @@ function launch(
     '-c', 'synchronous_commit=off',
     '-c', 'full_page_writes=off',
     '-c', 'max_connections=200',
+    ...settings,
   ];
   return new Promise((resolve) => {
     const child = spawn(binary, args, { ...asAccount(account), env: serverEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
@@ -214,6 +223,16 @@ function launch(
     child.on('error', (error) => settle({ ok: false, log: `${log}\n${error.message}` }));
     child.on('exit', (code, signal) => settle({ ok: false, log: `${log}\n(exited: ${signal ?? code})` }));
   });
+}
+
+/** The server insists on a key only its own account can read: copies, 0600, in the temp dir. */
+function tlsSettings(tls: { certFile: string; keyFile: string }, root: string): string[] {
+  const cert = join(root, 'server.crt');
+  const key = join(root, 'server.key');
+  cpSync(tls.certFile, cert);
+  cpSync(tls.keyFile, key);
+  chmodSync(key, 0o600);
+  return ['-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`];
 }
 
 function asAccount(account: Account | undefined): { uid?: number; gid?: number } {
