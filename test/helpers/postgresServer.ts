@@ -21,7 +21,7 @@ export interface PostgresServer {
   readonly port: number;
   /** Fast shutdown (SIGINT), then the folder is removed. Safe to call more than once. */
   stop(): Promise<void>;
-  /** Immediate stop without cleanup, for process exit handlers that cannot wait. */
+  /** Immediate shutdown (SIGQUIT) and removal, for process exit handlers that cannot wait. */
   killNow(): void;
 }
 
@@ -57,9 +57,10 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
     const passwordFile = join(root, 'password');
     mkdirSync(socketDir);
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-    const settings = options.tls ? tlsSettings(options.tls, root) : [];
-    const owned = [root, socketDir, passwordFile, ...(options.tls ? [join(root, 'server.crt'), join(root, 'server.key')] : [])];
-    if (account) for (const path of owned) chownSync(path, account.uid, account.gid);
+    const tls = options.tls ? installTls(options.tls, root) : { settings: [], files: [] };
+    if (account) {
+      for (const path of [root, socketDir, passwordFile, ...tls.files]) chownSync(path, account.uid, account.gid);
+    }
 
     await runToCompletion(binaries.initdb, [
       `--pgdata=${dataDir}`,
@@ -75,7 +76,7 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
 
     for (let attempt = 1; ; attempt += 1) {
       const port = await freeLoopbackPort();
-      const started = await launch(binaries.postgres, dataDir, socketDir, port, settings, account);
+      const started = await launch(binaries.postgres, dataDir, socketDir, port, tls.settings, account);
       if (started.ok) {
         const child = started.child;
         return {
@@ -83,7 +84,7 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
           port,
           stop: () => shutDown(child, root),
           killNow: () => {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGQUIT');
             rmSync(root, { recursive: true, force: true });
           },
         };
@@ -226,13 +227,13 @@ function launch(
 }
 
 /** The server insists on a key only its own account can read: copies, 0600, in the temp dir. */
-function tlsSettings(tls: { certFile: string; keyFile: string }, root: string): string[] {
+function installTls(tls: { certFile: string; keyFile: string }, root: string): { settings: string[]; files: string[] } {
   const cert = join(root, 'server.crt');
   const key = join(root, 'server.key');
   cpSync(tls.certFile, cert);
   cpSync(tls.keyFile, key);
   chmodSync(key, 0o600);
-  return ['-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`];
+  return { settings: ['-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`], files: [cert, key] };
 }
 
 function asAccount(account: Account | undefined): { uid?: number; gid?: number } {
