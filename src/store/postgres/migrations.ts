@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { StoreError } from '../errors.js';
 import { latestSchemaVersion, loadMigrations, type Migration } from '../migrations.js';
+import { readServerClockMs } from './clock.js';
 import { inTransaction } from './transaction.js';
 
 // Both src/store/postgres (tests) and dist/store/postgres (the built CLI) sit three levels below
@@ -53,11 +54,11 @@ export async function migratePostgres(
         if (!next) return { version: current ?? 0, applied: false };
         if (current === undefined) await client.query(createVersionTable);
         await client.query(next.sql);
-        await client.query(
-          `INSERT INTO ratewarden_schema_version (version, name, applied_at)
-           VALUES ($1, $2, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)`,
-          [next.version, next.name],
-        );
+        await client.query('INSERT INTO ratewarden_schema_version (version, name, applied_at) VALUES ($1, $2, $3)', [
+          next.version,
+          next.name,
+          await readServerClockMs(client),
+        ]);
         return { version: next.version, applied: true };
       });
       if (!step.applied) {
