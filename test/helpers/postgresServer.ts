@@ -19,6 +19,8 @@ export interface PostgresServer {
   /** postgres://ratewarden:PASSWORD@127.0.0.1:PORT/postgres — the superuser's URL. */
   readonly url: string;
   readonly port: number;
+  /** Fast shutdown (SIGINT), then the same data folder served again on the same port. */
+  restart(): Promise<void>;
   /** Fast shutdown (SIGINT), then the folder is removed. Safe to call more than once. */
   stop(): Promise<void>;
   /** Immediate shutdown (SIGQUIT) and removal, for process exit handlers that cannot wait. */
@@ -76,13 +78,23 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
 
     for (let attempt = 1; ; attempt += 1) {
       const port = await freeLoopbackPort();
-      const started = await launch(binaries.postgres, dataDir, socketDir, port, tls.settings, account);
+      const start = (): Promise<Launch> => launch(binaries.postgres, dataDir, socketDir, port, tls.settings, account);
+      const started = await start();
       if (started.ok) {
-        const child = started.child;
+        let child = started.child;
         return {
           url: `postgres://${superuser}:${password}@127.0.0.1:${port}/postgres`,
           port,
-          stop: () => shutDown(child, root),
+          restart: async () => {
+            await halt(child);
+            const again = await start();
+            if (!again.ok) throw new Error(`the test PostgreSQL server did not restart:\n${again.log}`);
+            child = again.child;
+          },
+          stop: async () => {
+            await halt(child);
+            rmSync(root, { recursive: true, force: true });
+          },
           killNow: () => {
             if (child.exitCode === null && child.signalCode === null) child.kill('SIGQUIT');
             rmSync(root, { recursive: true, force: true });
@@ -252,13 +264,12 @@ function freeLoopbackPort(): Promise<number> {
   });
 }
 
-async function shutDown(child: ChildProcess, root: string): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), shutdownGraceMs);
-    await exited;
-    clearTimeout(timer);
-  }
-  rmSync(root, { recursive: true, force: true });
+/** Fast shutdown: sessions are ended, committed data is kept (a clean shutdown, even fsync off). */
+async function halt(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), shutdownGraceMs);
+  await exited;
+  clearTimeout(timer);
 }

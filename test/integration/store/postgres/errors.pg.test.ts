@@ -173,6 +173,39 @@ describe('classifyPostgresError on real failures', () => {
     }
   });
 
+  it('a server restarted under a pool: the query in flight fails unavailable, the pool reconnects by itself', async () => {
+    const server = await startPostgresServer();
+    servers.push(server);
+    const idleErrors: Error[] = [];
+    const fleetPool = openPostgresPool(server.url, { onIdleConnectionError: (error) => idleErrors.push(error) });
+    try {
+      await fleetPool.query('CREATE TABLE committed (id INTEGER PRIMARY KEY)');
+      await fleetPool.query('INSERT INTO committed VALUES (1)');
+      // Two connections: one goes back to the pool idle, to be broken while nobody uses it.
+      const idle = await fleetPool.connect();
+      const busy = await fleetPool.connect();
+      idle.release();
+      busy.on('error', () => undefined);
+      await busy.query('BEGIN');
+      await busy.query('INSERT INTO committed VALUES (2)');
+      const held = failureOf(busy.query('SELECT pg_sleep(3600)'));
+      await server.restart();
+      const inFlight = await held;
+      busy.release(true);
+      expect(classifyPostgresError(inFlight).kind).toBe('unavailable');
+
+      // No reconnect call: the next query gets a new connection. The committed row is there;
+      // the one of the transaction the restart cut is not.
+      const rows = await fleetPool.query<{ id: number }>('SELECT id FROM committed ORDER BY id');
+      expect(rows.rows).toEqual([{ id: 1 }]);
+      // The idle connection's break reached the listener rather than crashing the process.
+      expect(idleErrors.length).toBeGreaterThan(0);
+      for (const error of idleErrors) expect(classifyPostgresError(error).kind).toBe('unavailable');
+    } finally {
+      await fleetPool.end();
+    }
+  });
+
   it('the server ending a session (pg_terminate_backend, as a restart or failover does): unavailable', async () => {
     const victim = new pg.Client({ connectionString: database.url });
     const victimErrors: Error[] = [];
