@@ -1,5 +1,5 @@
 import { cooldownPhase } from './cooldown.js';
-import { fitsReported, needOn, reportsInForce, type ReportedRemaining } from './reported.js';
+import { fitsReported, kindOf, needOn, reportsInForce, type ReportedRemaining } from './reported.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, UsageBucket } from './types.js';
 import { bucketWidthFor, msUntilRoom, sumWindow, tokensOf } from './window.js';
 
@@ -48,9 +48,11 @@ export function refuseWhileCooling(state: LimiterState, now: number, policy: Lim
  * request's reservation; `reports` what the upstream last said is left of each of its limits.
  * Budgets come from the durable state (the controller moves them).
  *
- * Both must hold: the window budget (the known-good level, the guard whatever the upstream
- * says) and every fresh report, the upstream's own count of what is left, which is what sees a
- * second tenant's traffic on the same key.
+ * Every fresh report must hold: the upstream's own count of what is left, which sees a second
+ * tenant's traffic on the same key and the bucket's real refill. The local window budget is the
+ * guard for a limit no fresh report covers (no headers, or none for a while): applied on top of
+ * a report it would hold a fleet to one window's worth where a token bucket lets it draw its
+ * whole content plus the refill, the goodput a client talking to the upstream directly gets.
  */
 export function decideAdmission(
   state: LimiterState,
@@ -69,11 +71,13 @@ export function decideAdmission(
     const fit = fitsReported(report, needOn(report.dimension, estimate), now, policy.safetyMargin);
     if (!fit.fits) return { kind: 'reject', reason: 'budget', retryAfterMs: fit.waitMs, message: fit.message };
   }
+  const reportedTokens = inForce.some((report) => kindOf(report.dimension) === 'tokens');
+  const reportedRequests = inForce.some((report) => kindOf(report.dimension) === 'requests');
   const usage = sumWindow(buckets, policy.tokenMetric);
   const widthMs = bucketWidthFor(policy.windowMs);
   // A window with nothing in it admits even a request larger than the whole budget: refusing
   // it would starve it forever, and its reservation is replaced by real usage at settle.
-  if (state.tokenBudget !== null && usage.tokens > 0 && usage.tokens + reservedTokens > state.tokenBudget) {
+  if (!reportedTokens && state.tokenBudget !== null && usage.tokens > 0 && usage.tokens + reservedTokens > state.tokenBudget) {
     const wait =
       msUntilRoom(buckets, (b) => tokensOf(b, policy.tokenMetric), reservedTokens, state.tokenBudget, now, policy.windowMs, widthMs) ??
       msUntilRoom(buckets, (b) => tokensOf(b, policy.tokenMetric), 0, 0, now, policy.windowMs, widthMs) ??
@@ -85,7 +89,7 @@ export function decideAdmission(
       message: `token budget: ${usage.tokens} used + ${reservedTokens} requested > ${state.tokenBudget} per ${policy.windowMs / 1000} s window`,
     };
   }
-  if (state.requestBudget !== null && usage.requests + 1 > state.requestBudget) {
+  if (!reportedRequests && state.requestBudget !== null && usage.requests + 1 > state.requestBudget) {
     const wait =
       msUntilRoom(buckets, (b) => b.requests, 1, state.requestBudget, now, policy.windowMs, widthMs) ?? policy.windowMs;
     return {

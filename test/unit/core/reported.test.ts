@@ -77,10 +77,20 @@ describe('decideAdmission with reports', () => {
   const policy = policyWith({ windowMs: minute });
   const fullWindow: UsageBucket[] = [{ start: now - 1_000, inputTokens: 29_000, outputTokens: 0, requests: 10 }];
 
-  it('the window budget holds as well, whatever the report says is left', () => {
+  it('a fresh token report replaces the window token budget: a full bucket is drawn on, as a direct client would', () => {
     const state = stateWith({ tokenBudget: 29_100, reportedTokenLimit: 30_000 });
-    expect(decideAdmission(state, fullWindow, need(1_000), now, policy, [report({ remaining: 30_000 })])).toMatchObject({ kind: 'reject', reason: 'budget' });
+    // The window already holds a whole budget's worth, but the bucket says it has refilled.
+    expect(decideAdmission(state, fullWindow, need(1_000), now, policy, [report({ remaining: 30_000 })])).toMatchObject({ kind: 'admit' });
     expect(decideAdmission(state, [], need(1_000), now, policy, [report()])).toMatchObject({ kind: 'admit' });
+  });
+
+  it('the window budget still guards a limit no fresh report covers: requests, with only a token report', () => {
+    const state = stateWith({ tokenBudget: 29_100, requestBudget: 10, reportedTokenLimit: 30_000 });
+    expect(decideAdmission(state, fullWindow, need(1_000), now, policy, [report({ remaining: 30_000 })])).toMatchObject({
+      kind: 'reject',
+      reason: 'budget',
+      message: expect.stringMatching(/request budget/),
+    });
   });
 
   it('a report with too little left refuses even when the local window has room (a second tenant)', () => {
