@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.js';
 import { parseDuration } from '../src/config/durations.js';
 import { startProxy } from '../src/proxy/server.js';
-import { startSimUpstream } from '../src/sim/upstream.js';
+import { startSimUpstream, type LimitShape } from '../src/sim/upstream.js';
 import { SeededRandom } from '../src/sim/seededRandom.js';
 
 const { values } = parseArgs({
@@ -29,12 +29,21 @@ const { values } = parseArgs({
     window: { type: 'string', default: '6s' },
     margin: { type: 'string', default: '' },
     seed: { type: 'string', default: '1' },
+    // Anthropic's limits are a token bucket; a sliding window is the stricter shape some other upstreams have.
+    shape: { type: 'string', default: 'token-bucket' },
   },
 });
 const clients = Number(values.clients);
 const durationMs = parseDuration(values.duration) ?? 30_000;
 const windowMs = parseDuration(values.window) ?? 6_000;
 const tokenLimit = Number(values['token-limit']);
+if (values.shape !== 'token-bucket' && values.shape !== 'sliding-window') {
+  process.stderr.write('bench:goodput: --shape takes token-bucket or sliding-window\n');
+  process.exit(2);
+}
+const shape: LimitShape = values.shape;
+// What the upstream could serve over the run: a bucket starts full and refills; a window serves its limit per window.
+const capacity = ((shape === 'token-bucket' ? windowMs + durationMs : durationMs) * tokenLimit) / windowMs;
 
 interface RunFigures {
   upstream429s: number;
@@ -71,7 +80,7 @@ async function runFleet(baseURL: string, random: SeededRandom): Promise<{ tokens
 }
 
 async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
-  const sim = await startSimUpstream({ tokenLimit, windowMs, outputTokens: 300, streamChunks: 5 });
+  const sim = await startSimUpstream({ tokenLimit, windowMs, outputTokens: 300, streamChunks: 5, shape });
   const dir = mkdtempSync(join(tmpdir(), 'ratewarden-goodput-'));
   // Every duration of the limiter shrinks with the minute (a 6 s window stands for 60 s, as in bench:replay).
   const scale = 60_000 / windowMs;
@@ -94,7 +103,6 @@ async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
   const proxy = setup === 'ratewarden' ? await startProxy(loadConfig({ flags, env: { XDG_CONFIG_HOME: '/nonexistent/ratewarden-bench' } }).settings) : null;
   try {
     const fleet = await runFleet(proxy?.url ?? sim.url, new SeededRandom(Number(values.seed)));
-    const capacity = (tokenLimit * durationMs) / windowMs;
     return {
       upstream429s: sim.stats().rateLimited,
       tokensServed: fleet.tokens,
@@ -104,7 +112,6 @@ async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
       calls: fleet.calls,
     };
   } finally {
-    if (process.env.GOODPUT_DEBUG) process.stderr.write(`${JSON.stringify(proxy?.warden.readState())}\n${JSON.stringify(proxy?.warden.db.prepare('SELECT * FROM budget_adjustments').all())}\n${JSON.stringify(proxy?.warden.db.prepare('SELECT * FROM rate_limit_events').all())}\n`);
     await proxy?.close(0);
     await sim.close();
     rmSync(dir, { recursive: true, force: true });
@@ -117,7 +124,7 @@ const pct = (share: number): string => `${(share * 100).toFixed(1)} %`;
 const row = (name: string, f: RunFigures): string => `| ${name} | ${f.upstream429s} | ${pct(f.goodput)} | ${f.clientRateLimitErrors} | ${f.otherErrors} | ${f.calls} |`;
 process.stdout.write(
   [
-    `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated upstream of ${tokenLimit} tokens per ${values.window} window; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}.`,
+    `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated ${shape} upstream of ${tokenLimit} tokens per ${values.window}; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}.`,
     '',
     '| | upstream 429s | goodput (tokens served / capacity) | client-visible rate-limit errors | other errors | calls |',
     '|---|---|---|---|---|---|',

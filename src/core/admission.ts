@@ -49,10 +49,12 @@ export function refuseWhileCooling(state: LimiterState, now: number, policy: Lim
  * Budgets come from the durable state (the controller moves them).
  *
  * Every fresh report must hold: the upstream's own count of what is left, which sees a second
- * tenant's traffic on the same key and the bucket's real refill. The local window budget is the
- * guard for a limit no fresh report covers (no headers, or none for a while): applied on top of
- * a report it would hold a fleet to one window's worth where a token bucket lets it draw its
- * whole content plus the refill, the goodput a client talking to the upstream directly gets.
+ * tenant's traffic on the same key. A fresh report of a token bucket also replaces the local
+ * window budget for its limit: on top of it, the window would hold a fleet to one window's worth
+ * where the bucket lets it draw its whole content plus the refill, the goodput a client talking
+ * to the upstream directly gets. Any other report (a sliding window refills only as old usage
+ * ages out) is followed on top of the window budget, which also guards every limit no fresh
+ * report covers.
  */
 export function decideAdmission(
   state: LimiterState,
@@ -71,8 +73,9 @@ export function decideAdmission(
     const fit = fitsReported(report, needOn(report.dimension, estimate), now, policy.safetyMargin);
     if (!fit.fits) return { kind: 'reject', reason: 'budget', retryAfterMs: fit.waitMs, message: fit.message };
   }
-  const reportedTokens = inForce.some((report) => kindOf(report.dimension) === 'tokens');
-  const reportedRequests = inForce.some((report) => kindOf(report.dimension) === 'requests');
+  const bucketCovers = (kind: 'tokens' | 'requests'): boolean => inForce.some((report) => report.refill === 'bucket' && kindOf(report.dimension) === kind);
+  const reportedTokens = bucketCovers('tokens');
+  const reportedRequests = bucketCovers('requests');
   const usage = sumWindow(buckets, policy.tokenMetric);
   const widthMs = bucketWidthFor(policy.windowMs);
   // A window with nothing in it admits even a request larger than the whole budget: refusing

@@ -23,7 +23,15 @@ export interface ReportedRemaining {
   admittedSince: number;
   /** How far `remaining` may be above the truth: Anthropic rounds token counts to the thousand (500). */
   roundingSlack: number;
+  /**
+   * How the limit refills: `bucket`, a token bucket replenished continuously (Anthropic documents
+   * its limits so), whose whole content a client may draw at once; `window`, anything else (a
+   * sliding window refills only as old usage ages out, so the linear refill is an upper bound).
+   */
+  refill: Refill;
 }
+
+export type Refill = 'bucket' | 'window';
 
 /** A report as read from one answer's headers, before it is adopted. */
 export type Report = Omit<ReportedRemaining, 'seenAt' | 'admittedSince'>;

@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { outputSampleLimit } from '../core/outputEstimate.js';
-import { dimensions, type Dimension, type ReportedRemaining } from '../core/reported.js';
+import { dimensions, type Dimension, type Refill, type ReportedRemaining } from '../core/reported.js';
 
 interface ReportedRow {
   dimension: Dimension;
@@ -10,6 +10,7 @@ interface ReportedRow {
   seen_at: number;
   admitted_since: number;
   rounding_slack: number;
+  refill: Refill;
 }
 
 /** Reservations of the requests still in flight, by what each dimension counts. */
@@ -34,12 +35,12 @@ export class ReportedStore {
   private readonly deleteOldSamples: Statement<[number]>;
 
   constructor(db: Database) {
-    this.selectAll = db.prepare('SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack FROM reported_remaining');
+    this.selectAll = db.prepare('SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining');
     this.upsert = db.prepare(
-      `INSERT INTO reported_remaining (dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack)
-       VALUES (@dimension, @limit_value, @remaining, @reset_at, @seen_at, @admitted_since, @rounding_slack)
+      `INSERT INTO reported_remaining (dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill)
+       VALUES (@dimension, @limit_value, @remaining, @reset_at, @seen_at, @admitted_since, @rounding_slack, @refill)
        ON CONFLICT (dimension) DO UPDATE SET limit_value = excluded.limit_value, remaining = excluded.remaining, reset_at = excluded.reset_at,
-         seen_at = excluded.seen_at, admitted_since = excluded.admitted_since, rounding_slack = excluded.rounding_slack`,
+         seen_at = excluded.seen_at, admitted_since = excluded.admitted_since, rounding_slack = excluded.rounding_slack, refill = excluded.refill`,
     );
     const perDimension = `admitted_since + CASE dimension WHEN 'tokens' THEN @tokens WHEN 'input-tokens' THEN @input WHEN 'output-tokens' THEN @output ELSE @requests END`;
     this.addAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = ${perDimension}`);
@@ -65,6 +66,7 @@ export class ReportedStore {
       seenAt: row.seen_at,
       admittedSince: row.admitted_since,
       roundingSlack: row.rounding_slack,
+      refill: row.refill,
     }));
   }
 
@@ -78,6 +80,7 @@ export class ReportedStore {
       seen_at: report.seenAt,
       admitted_since: report.admittedSince,
       rounding_slack: report.roundingSlack,
+      refill: report.refill,
     });
   }
 

@@ -37,7 +37,7 @@ describe('what the upstream reports is left, durably', () => {
     const warden = openWarden(dbPath, policy, clock);
     const id = admitted(warden.admit(request(100, 100)));
     // A second tenant on the key: the upstream has only 3 000 of 30 000 left, full again in 54 s (500 a second).
-    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0 };
+    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0, refill: 'bucket' };
     warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 100, outputTokens: 100 }, reports: [report] });
 
     // 3 000 − 900 held back (3 % of 30 000) leaves 2 100.
@@ -57,7 +57,7 @@ describe('what the upstream reports is left, durably', () => {
     const clock = new FakeClock();
     const warden = openWarden(dbPath, { ...policy, unsafeIgnoreReportedRemaining: true }, clock);
     const id = admitted(warden.admit(request(100, 100)));
-    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0 };
+    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0, refill: 'bucket' };
     warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 100, outputTokens: 100 }, reports: [report] });
     // The same requests the report refuses above: only the local budget of 100 000 counts now.
     admitted(warden.admit(request(900, 900)));
@@ -70,7 +70,7 @@ describe('what the upstream reports is left, durably', () => {
     const warden = openWarden(dbPath, policy, clock);
     const inFlight = admitted(warden.admit(request(1_000, 1_000)));
     const reporting = admitted(warden.admit(request(10, 10)));
-    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 5_000, resetAt: clock.now + 60_000, roundingSlack: 0 };
+    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 5_000, resetAt: clock.now + 60_000, roundingSlack: 0, refill: 'bucket' };
     warden.settle(reporting, { outcome: 'ok', status: 200, usage: { inputTokens: 10, outputTokens: 10 }, reports: [report] });
     const row = () => warden.db.prepare("SELECT admitted_since FROM reported_remaining WHERE dimension = 'tokens'").get() as { admitted_since: number };
     expect(row().admitted_since).toBe(2_000);

@@ -101,9 +101,9 @@ describe('raising above known-good', () => {
 });
 
 describe('the cut at an upstream 429', () => {
-  const tokensOut: Report = { dimension: 'tokens', limit: 60_000, remaining: 0, resetAt: now + 5_000, roundingSlack: 500 };
+  const tokensOut: Report = { dimension: 'tokens', limit: 60_000, remaining: 0, resetAt: now + 5_000, roundingSlack: 500, refill: 'bucket' };
   const tokensRoom: Report = { ...tokensOut, remaining: 40_000 };
-  const requestsOut: Report = { dimension: 'requests', limit: 50, remaining: 0, resetAt: now + 1_000, roundingSlack: 0 };
+  const requestsOut: Report = { dimension: 'requests', limit: 50, remaining: 0, resetAt: now + 1_000, roundingSlack: 0, refill: 'bucket' };
   const requestsRoom: Report = { ...requestsOut, remaining: 30 };
   const estimate = { inputTokens: 300, outputTokens: 300 };
   const both = stateWith({ tokenBudget: 9_700, requestBudget: 40, reportedTokenLimit: 60_000 });

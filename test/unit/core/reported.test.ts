@@ -15,6 +15,7 @@ const report = (overrides: Partial<ReportedRemaining> = {}): ReportedRemaining =
   resetAt: now + 36_000,
   seenAt: now,
   admittedSince: 0,
+  refill: 'bucket',
   roundingSlack: 0,
   ...overrides,
 });
@@ -82,6 +83,12 @@ describe('decideAdmission with reports', () => {
     // The window already holds a whole budget's worth, but the bucket says it has refilled.
     expect(decideAdmission(state, fullWindow, need(1_000), now, policy, [report({ remaining: 30_000 })])).toMatchObject({ kind: 'admit' });
     expect(decideAdmission(state, [], need(1_000), now, policy, [report()])).toMatchObject({ kind: 'admit' });
+  });
+
+  it('a report of anything but a token bucket is followed on top of the window budget, which still holds', () => {
+    const state = stateWith({ tokenBudget: 29_100, reportedTokenLimit: 30_000 });
+    // A sliding window refills only as old usage ages out: the linear refill is an upper bound, not a promise.
+    expect(decideAdmission(state, fullWindow, need(1_000), now, policy, [report({ remaining: 30_000, refill: 'window' })])).toMatchObject({ kind: 'reject', reason: 'budget' });
   });
 
   it('the window budget still guards a limit no fresh report covers: requests, with only a token report', () => {

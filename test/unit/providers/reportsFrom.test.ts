@@ -21,10 +21,10 @@ describe('reportsFrom: what each limit has left, to admit against', () => {
       'anthropic-ratelimit-output-tokens-reset': '2025-06-01T12:00:08Z',
     };
     expect(reportsFrom('anthropic', readReportedLimits('anthropic', headers, NOW), NOW)).toEqual([
-      { dimension: 'tokens', limit: 90_000, remaining: 14_000, resetAt: NOW + 30_000, roundingSlack: 500 },
-      { dimension: 'input-tokens', limit: 80_000, remaining: 79_000, resetAt: NOW + 1_000, roundingSlack: 500 },
-      { dimension: 'output-tokens', limit: 16_000, remaining: 14_000, resetAt: NOW + 8_000, roundingSlack: 500 },
-      { dimension: 'requests', limit: 50, remaining: 49, resetAt: NOW + 1_000, roundingSlack: 0 },
+      { dimension: 'tokens', limit: 90_000, remaining: 14_000, resetAt: NOW + 30_000, roundingSlack: 500, refill: 'bucket' },
+      { dimension: 'input-tokens', limit: 80_000, remaining: 79_000, resetAt: NOW + 1_000, roundingSlack: 500, refill: 'bucket' },
+      { dimension: 'output-tokens', limit: 16_000, remaining: 14_000, resetAt: NOW + 8_000, roundingSlack: 500, refill: 'bucket' },
+      { dimension: 'requests', limit: 50, remaining: 49, resetAt: NOW + 1_000, roundingSlack: 0, refill: 'bucket' },
     ]);
   });
 
@@ -38,8 +38,8 @@ describe('reportsFrom: what each limit has left, to admit against', () => {
       'x-ratelimit-reset-tokens': '6m0s',
     };
     expect(reportsFrom('openai', readReportedLimits('openai', headers, NOW), NOW)).toEqual([
-      { dimension: 'tokens', limit: 40_000, remaining: 18_000, resetAt: NOW + 360_000, roundingSlack: 0 },
-      { dimension: 'requests', limit: 5_000, remaining: 4_999, resetAt: NOW + 12, roundingSlack: 0 },
+      { dimension: 'tokens', limit: 40_000, remaining: 18_000, resetAt: NOW + 360_000, roundingSlack: 0, refill: 'window' },
+      { dimension: 'requests', limit: 5_000, remaining: 4_999, resetAt: NOW + 12, roundingSlack: 0, refill: 'window' },
     ]);
   });
 
