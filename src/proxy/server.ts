@@ -101,8 +101,9 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const upstream = checkWorkerSettings(settings);
   const target = options.listenOn ?? { kind: 'address' };
   const clock = options.clock ?? Date.now;
+  const baseLog = options.log ?? silentLogger;
   // The fault injection sees every 429 event, before repeats are summarised away.
-  const summarising = summariseRepeats(options.log ?? silentLogger, { intervalMs: settings.logRepeatInterval, now: clock });
+  const summarising = summariseRepeats(baseLog, { intervalMs: settings.logRepeatInterval, now: clock });
   const log = crashingAfter429s(summarising, settings.unsafeCrashAfterRateLimits, settings.window, clock);
   const provider = settings.provider;
   const providers = providerChooser(upstream, provider);
@@ -190,7 +191,9 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   try {
     heartbeat.beat();
     heartbeat.recordPolicy(policy);
-    ticker = startTicker({ warden, heartbeat, refusals, log, clock, policy });
+    // The ticker logs state changes, each once (the store failing, recovering): never folded into a
+    // per-request summary that shares its event name, where its line would be held back or lost.
+    ticker = startTicker({ warden, heartbeat, refusals, log: baseLog, clock, policy });
   } catch (error) {
     server.close();
     transport.agent.destroy();
@@ -214,7 +217,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       ticker.stop();
       heartbeat?.forget();
     } catch (error) {
-      log.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
+      baseLog.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
     }
     if (warden.held429Count > 0) {
       log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; they are kept in ${heldFilePathFor(settings.db as string)} and the next start records them before it forwards anything`);
