@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { limiterPolicyFrom } from '../config/policy.js';
-import type { Settings } from '../config/schema.js';
+import { kebabName, settingNames, settingsSchema, type Settings } from '../config/schema.js';
 import { StoreError } from '../store/errors.js';
 import { heldFilePathFor } from '../store/held429File.js';
 import { StoreUnavailableError } from '../warden/errors.js';
@@ -94,6 +94,11 @@ function listen(server: Server, settings: Settings, target: ListenTarget): Promi
         break;
     }
   });
+}
+
+/** The `--unsafe-*` switches (config/fields.ts `unsafe`) this worker runs with, as flags. */
+function unsafeSwitchesOn(settings: Settings): string[] {
+  return settingNames.filter((name) => settingsSchema[name].unsafe === true && settings[name] !== settingsSchema[name].default).map((name) => `--${kebabName(name)}`);
 }
 
 /** Starts the proxy worker's HTTP server on the configured address, with its own warden. */
@@ -201,6 +206,10 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     // The database opened but cannot be written (a read-only mount, a full disk): like any other unusable database.
     if (error instanceof StoreUnavailableError) throw new StoreError('write-failed', `database ${settings.db} cannot be written at start (${error.message}); make it and its folder writable, or point --db elsewhere`);
     throw error;
+  }
+  const unsafe = unsafeSwitchesOn(settings);
+  if (unsafe.length > 0) {
+    log.warn('unsafe-switches', `UNSAFE: ${unsafe.join(', ')} switch protections off (for the demo's amnesia replay only); this proxy does not keep its clients under the upstream's limits`, { switches: unsafe.join(' ') });
   }
   log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${settings.db})`, { url, upstream: upstream.origin, provider, db: settings.db, pid: process.pid });
 
