@@ -46,13 +46,18 @@ async function queueReaches(proxy: RunningProxy, length: number): Promise<void> 
 describe('the fair admission queue', () => {
   it('serves waiting requests first come first served: a large one is not overtaken by small ones that would fit', async () => {
     const upstream = await taggedUpstream();
-    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '1s', tokenBudget: '1000', maxWait: '20s' });
+    // The window (3 s) outlasts queueing the four on a loaded machine: the head must not be admitted before the last one waits.
+    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '3s', tokenBudget: '1000', maxWait: '20s' });
     expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 900))).status).toBe(200);
 
     const large = postJson(`${proxy.url}/v1/messages`, message('large', 600, 600));
     await queueReaches(proxy, 1);
-    const small = ['small-1', 'small-2', 'small-3'].map((tag) => postJson(`${proxy.url}/v1/messages`, message(tag, 20, 20)));
-    await queueReaches(proxy, 4);
+    // One at a time: requests sent together may reach the queue in any order.
+    const small: ReturnType<typeof postJson>[] = [];
+    for (const tag of ['small-1', 'small-2', 'small-3']) {
+      small.push(postJson(`${proxy.url}/v1/messages`, message(tag, 20, 20)));
+      await queueReaches(proxy, small.length + 1);
+    }
     expect(upstream.seen).toEqual(['fill']);
 
     const answers = await Promise.all([large, ...small]);
