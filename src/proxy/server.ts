@@ -209,7 +209,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   }
   const unsafe = unsafeSwitchesOn(settings);
   if (unsafe.length > 0) {
-    log.warn('unsafe-switches', `UNSAFE: ${unsafe.join(', ')} switch protections off (for the demo's amnesia replay only); this proxy does not keep its clients under the upstream's limits`, { switches: unsafe.join(' ') });
+    log.warn('unsafe-switches', `UNSAFE: running with ${unsafe.join(', ')}, the demo's hidden switches that turn protections off or inject faults; never use them in production`, { switches: unsafe.join(' ') });
   }
   log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${settings.db})`, { url, upstream: upstream.origin, provider, db: settings.db, pid: process.pid });
 

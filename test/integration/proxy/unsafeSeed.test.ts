@@ -54,7 +54,7 @@ describe("the seed's fixed retry (--unsafe-retry-rate-limited-after, with --unsa
     const log: Logger = { info: () => undefined, warn: (event, message) => void warnings.push({ event, message }), error: () => undefined };
     await harness.proxy({ upstream: upstream.url, provider: 'anthropic', unsafeNoCooldown: 'true', unsafeRetryRateLimitedAfter: '50ms' }, { log });
     expect(warnings.filter((line) => line.event === 'unsafe-switches').map((line) => line.message)).toEqual([
-      expect.stringMatching(/^UNSAFE: --unsafe-no-cooldown, --unsafe-retry-rate-limited-after switch protections off/),
+      expect.stringMatching(/^UNSAFE: running with --unsafe-no-cooldown, --unsafe-retry-rate-limited-after, the demo's hidden switches/),
     ]);
   });
 
