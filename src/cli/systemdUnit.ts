@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { formatDuration, parseDuration } from '../config/durations.js';
 import { ConfigError } from '../config/errors.js';
-import { kebabName, type SettingName, type Settings } from '../config/schema.js';
+import { kebabName, settingNames, settingsSchema, type SettingName, type Settings } from '../config/schema.js';
 import type { Source } from '../config/load.js';
 import { addExamples } from './operatorOptions.js';
 import { addSettingOptions, resolveSettings } from './settingsOptions.js';
@@ -68,6 +68,7 @@ export function registerSystemdUnit(program: Command): void {
       process.stdout.write(renderSystemdSocket({ listenStream: ipv6 ? `[${host}]:${port}` : `${host}:${port}`, ipv6 }));
       return;
     }
+    refuseUnsafeRunArgs(runArgs);
     const supervised = options.supervised === true;
     const execStart = options.execStart !== undefined ? [absolute(options.execStart)] : [process.execPath, binPath];
     process.stdout.write(
@@ -86,6 +87,20 @@ export function registerSystemdUnit(program: Command): void {
       }),
     );
   });
+}
+
+/** The flags that switch a protection off (config/fields.ts `unsafe`): `--unsafe-no-cooldown`, … */
+const unsafeFlags = settingNames.filter((name) => settingsSchema[name].unsafe === true).map((name) => `--${kebabName(name)}`);
+
+/**
+ * An unsafe switch is accepted for one run typed by hand, never from a file (config/load.ts); a
+ * unit file would make it every run's, so it is refused here too.
+ */
+function refuseUnsafeRunArgs(runArgs: readonly string[]): void {
+  const unsafe = runArgs.find((arg) => unsafeFlags.some((flag) => arg === flag || arg.startsWith(`${flag}=`)));
+  if (unsafe === undefined) return;
+  const flag = unsafe.split('=')[0] as string;
+  throw new ConfigError(`systemd-unit: ${flag} switches a protection off, so it is accepted only for one run typed by hand, never written into a unit; remove it from the arguments after --`);
 }
 
 /** The upstream always; any other unit setting that is not its default, as the flag a user would type. */

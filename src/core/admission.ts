@@ -52,9 +52,9 @@ export function refuseWhileCooling(state: LimiterState, now: number, policy: Lim
  * tenant's traffic on the same key. A fresh report of a token bucket also replaces the local
  * window budget for its limit: on top of it, the window would hold a fleet to one window's worth
  * where the bucket lets it draw its whole content plus the refill, the goodput a client talking
- * to the upstream directly gets. Any other report (a sliding window refills only as old usage
- * ages out) is followed on top of the window budget, which also guards every limit no fresh
- * report covers.
+ * to the upstream directly gets — unless the operator configured or capped that budget. Any
+ * other report (a sliding window refills only as old usage ages out) is followed on top of the
+ * window budget, which also guards every limit no fresh report covers.
  */
 export function decideAdmission(
   state: LimiterState,
@@ -73,9 +73,10 @@ export function decideAdmission(
     const fit = fitsReported(report, needOn(report.dimension, estimate), now, policy.safetyMargin);
     if (!fit.fits) return { kind: 'reject', reason: 'budget', retryAfterMs: fit.waitMs, message: fit.message };
   }
+  // A budget the operator configured (or capped) is theirs, e.g. room left for another team: it always holds.
   const bucketCovers = (kind: 'tokens' | 'requests'): boolean => inForce.some((report) => report.refill === 'bucket' && kindOf(report.dimension) === kind);
-  const reportedTokens = bucketCovers('tokens');
-  const reportedRequests = bucketCovers('requests');
+  const reportedTokens = policy.tokenBudget === null && policy.tokenBudgetMax === null && bucketCovers('tokens');
+  const reportedRequests = policy.requestBudget === null && policy.requestBudgetMax === null && bucketCovers('requests');
   const usage = sumWindow(buckets, policy.tokenMetric);
   const widthMs = bucketWidthFor(policy.windowMs);
   // A window with nothing in it admits even a request larger than the whole budget: refusing

@@ -37,6 +37,8 @@ export class AdmissionQueue {
   private readonly waiting: Waiter[] = [];
   private retryTimer: NodeJS.Timeout | null = null;
   private pumping = false;
+  /** Set by close: a stopping proxy admits nobody who comes to the queue after it. */
+  private closedWith: Refusal | null = null;
 
   constructor(
     private readonly warden: Warden,
@@ -50,6 +52,8 @@ export class AdmissionQueue {
 
   /** Admitted, refused, or null when the client went away while waiting. */
   async admit(input: AdmitInput, clientGone: AbortSignal): Promise<Admission | null> {
+    // A request still sending its body when the stop began: answered now, not left to wait for budget until the stop cuts it off.
+    if (this.closedWith !== null) return this.refused(this.closedWith);
     if (this.waiting.length === 0) {
       const admission = this.warden.admit(input, false);
       if (admission.kind === 'admitted') return admission;
@@ -75,8 +79,9 @@ export class AdmissionQueue {
     this.scheduleRetry(0);
   }
 
-  /** Refuses everyone still waiting (the proxy is stopping). */
+  /** Refuses everyone still waiting, and everyone who comes after (the proxy is stopping). */
   close(refusal: Refusal): void {
+    this.closedWith = refusal;
     for (const waiter of this.waiting.splice(0)) {
       waiter.release();
       waiter.settle(this.refused(refusal));

@@ -8,7 +8,7 @@ import type { ExchangeRecorder } from './forward.js';
 import type { Logger } from './log.js';
 import type { ProviderAdapter } from './providers/adapter.js';
 import { unreadableUsage, type TokenUsage, type UsageReading } from './providers/types.js';
-import { limitsForBudget, reportsFrom } from './reportedLimits.js';
+import { limitsForBudget } from './reportedLimits.js';
 
 export interface RecorderSetup {
   warden: Warden;
@@ -47,7 +47,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
       record('an upstream 429', () => {
         const now = clock();
         const reported = provider.readLimits(headers, now);
-        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsFrom(provider.name, reported, now) };
+        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: provider.readReports(headers, now) };
         let result: ReturnType<Warden['upstream429']>;
         try {
           result = warden.upstream429(requestId, input);
@@ -81,7 +81,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
           // answer whose usage cannot be read, keeps its reservation (null).
           usage: usage === unreadableUsage ? null : (usage ?? (status >= 400 ? nothing : null)),
           reported: limitsForBudget(reported, tokenMetric),
-          reports: reportsFrom(provider.name, reported, now),
+          reports: provider.readReports(headers, now),
         });
         setup.onSettled?.();
       });

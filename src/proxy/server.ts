@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { limiterPolicyFrom } from '../config/policy.js';
-import type { Settings } from '../config/schema.js';
+import { kebabName, settingNames, settingsSchema, type Settings } from '../config/schema.js';
 import { StoreError } from '../store/errors.js';
 import { heldFilePathFor } from '../store/held429File.js';
 import { StoreUnavailableError } from '../warden/errors.js';
@@ -96,13 +96,19 @@ function listen(server: Server, settings: Settings, target: ListenTarget): Promi
   });
 }
 
+/** The `--unsafe-*` switches (config/fields.ts `unsafe`) this worker runs with, as flags. */
+function unsafeSwitchesOn(settings: Settings): string[] {
+  return settingNames.filter((name) => settingsSchema[name].unsafe === true && settings[name] !== settingsSchema[name].default).map((name) => `--${kebabName(name)}`);
+}
+
 /** Starts the proxy worker's HTTP server on the configured address, with its own warden. */
 export async function startProxy(settings: Settings, options: ProxyOptions = {}): Promise<RunningProxy> {
   const upstream = checkWorkerSettings(settings);
   const target = options.listenOn ?? { kind: 'address' };
   const clock = options.clock ?? Date.now;
+  const baseLog = options.log ?? silentLogger;
   // The fault injection sees every 429 event, before repeats are summarised away.
-  const summarising = summariseRepeats(options.log ?? silentLogger, { intervalMs: settings.logRepeatInterval, now: clock });
+  const summarising = summariseRepeats(baseLog, { intervalMs: settings.logRepeatInterval, now: clock });
   const log = crashingAfter429s(summarising, settings.unsafeCrashAfterRateLimits, settings.window, clock);
   const provider = settings.provider;
   const providers = providerChooser(upstream, provider);
@@ -190,7 +196,9 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   try {
     heartbeat.beat();
     heartbeat.recordPolicy(policy);
-    ticker = startTicker({ warden, heartbeat, refusals, log, clock, policy });
+    // The ticker logs state changes, each once (the store failing, recovering): never folded into a
+    // per-request summary that shares its event name, where its line would be held back or lost.
+    ticker = startTicker({ warden, heartbeat, refusals, log: baseLog, clock, policy });
   } catch (error) {
     server.close();
     transport.agent.destroy();
@@ -198,6 +206,10 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     // The database opened but cannot be written (a read-only mount, a full disk): like any other unusable database.
     if (error instanceof StoreUnavailableError) throw new StoreError('write-failed', `database ${settings.db} cannot be written at start (${error.message}); make it and its folder writable, or point --db elsewhere`);
     throw error;
+  }
+  const unsafe = unsafeSwitchesOn(settings);
+  if (unsafe.length > 0) {
+    log.warn('unsafe-switches', `UNSAFE: running with ${unsafe.join(', ')}, the demo's hidden switches that turn protections off or inject faults; never use them in production`, { switches: unsafe.join(' ') });
   }
   log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${settings.db})`, { url, upstream: upstream.origin, provider, db: settings.db, pid: process.pid });
 
@@ -214,7 +226,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       ticker.stop();
       heartbeat?.forget();
     } catch (error) {
-      log.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
+      baseLog.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
     }
     if (warden.held429Count > 0) {
       log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; they are kept in ${heldFilePathFor(settings.db as string)} and the next start records them before it forwards anything`);

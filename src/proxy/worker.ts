@@ -42,7 +42,7 @@ class SupervisorChannel {
   }
 }
 
-function listenTarget(settings: Settings, channel: SupervisorChannel | null): Promise<ListenTarget> | ListenTarget {
+function listenTarget(channel: SupervisorChannel | null): Promise<ListenTarget> | ListenTarget {
   if (channel !== null) return channel.socket.then((server) => ({ kind: 'handle', server }));
   const passed = takePassedSocket();
   if (passed.kind === 'invalid') throw new ConfigError(passed.problem);
@@ -77,7 +77,7 @@ export async function runWorker(settings: Settings, mode: WorkerMode = { socketF
   }
   const channel = mode.socketFromSupervisor ? new SupervisorChannel() : null;
 
-  const target = await Promise.race([listenTarget(settings, channel), stopRequested.then(() => null)]);
+  const target = await Promise.race([listenTarget(channel), stopRequested.then(() => null)]);
   if (target === null) return 0;
   proxy = await startProxy(settings, { log, listenOn: target });
   channel?.serve(proxy);

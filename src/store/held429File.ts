@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dimensions, type Report } from '../core/reported.js';
 
 /** One upstream 429 the database could not record yet, as the warden holds it. */
 export interface HeldEntry {
@@ -6,8 +7,9 @@ export interface HeldEntry {
   heldAt: number;
   input: {
     retryAfterMs: number | null;
-    requestLimitExhausted?: boolean;
     reported?: { tokenLimit: number | null; requestLimit: number | null } | null;
+    /** What the 429's headers said is left of each limit: which budget it cuts. */
+    reports?: readonly Report[];
   };
 }
 
@@ -50,7 +52,29 @@ export function readHeldFile(dbPath: string): HeldEntry[] {
     return [];
   }
   const held = (parsed as { held?: unknown } | null)?.held;
-  return Array.isArray(held) ? held.filter(isHeldEntry) : [];
+  return Array.isArray(held) ? held.filter(isHeldEntry).map(withReadableReports) : [];
+}
+
+/** Reports that are not well formed are dropped, never the 429 itself: it still starts its cooldown. */
+function withReadableReports(entry: HeldEntry): HeldEntry {
+  const reports: unknown = entry.input.reports;
+  if (reports === undefined || (Array.isArray(reports) && reports.every(isReport))) return entry;
+  return { ...entry, input: { retryAfterMs: entry.input.retryAfterMs, reported: entry.input.reported ?? null } };
+}
+
+function isReport(value: unknown): value is Report {
+  const report = value as Partial<Report> | null;
+  const finite = (field: unknown): boolean => typeof field === 'number' && Number.isFinite(field);
+  return (
+    typeof report === 'object' &&
+    report !== null &&
+    dimensions.includes(report.dimension as Report['dimension']) &&
+    (report.limit === null || finite(report.limit)) &&
+    finite(report.remaining) &&
+    finite(report.resetAt) &&
+    finite(report.roundingSlack) &&
+    (report.refill === 'bucket' || report.refill === 'window')
+  );
 }
 
 function isHeldEntry(value: unknown): value is HeldEntry {

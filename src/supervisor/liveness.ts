@@ -3,12 +3,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export const healthPath = '/_ratewarden/health';
 
-/** One GET of the worker's health endpoint: 200 within the timeout is a hit, anything else a miss. */
+/**
+ * One GET of the worker's health endpoint: an answer within the timeout is a hit when it is 200,
+ * or 503 — a worker failing closed (its store locked, full or gone) is alive and says why, and
+ * killing it would only cut its streams and earn a restart that cannot fix the store. No answer,
+ * an error or any other status is a miss.
+ */
 export function probeHealth(baseUrl: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const request = get(new URL(healthPath, baseUrl), { agent: false, timeout: timeoutMs }, (response) => {
       response.resume();
-      resolve(response.statusCode === 200);
+      resolve(response.statusCode === 200 || response.statusCode === 503);
     });
     request.on('timeout', () => request.destroy(new Error('health probe timed out')));
     request.on('error', () => resolve(false));

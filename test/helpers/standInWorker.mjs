@@ -9,6 +9,7 @@
 //   exit:N             exit with status N at once, before being ready (a crash at start-up)
 //   ready-exit:N:MS    be ready, then exit with status N after MS milliseconds
 //   serve              be ready and healthy until stopped
+//   failing-closed     be ready, and answer health 503 (alive, but its store cannot be written)
 //   never-ready        stay alive, never report ready
 //   hang:MS            be ready, then after MS milliseconds block forever (health stops answering)
 //   ignore-sigterm     be ready and healthy, and ignore SIGTERM
@@ -38,8 +39,9 @@ process.on('SIGTERM', name === 'ignore-sigterm' ? () => console.log('stand-in ig
 process.on('disconnect', stop);
 
 const server = createServer((request, response) => {
-  response.writeHead(request.url === '/_ratewarden/health' ? 200 : 404, { 'content-type': 'application/json', 'x-stand-in-pid': String(process.pid) });
-  response.end('{"ok":true}');
+  const health = name === 'failing-closed' ? 503 : 200;
+  response.writeHead(request.url === '/_ratewarden/health' ? health : 404, { 'content-type': 'application/json', 'x-stand-in-pid': String(process.pid) });
+  response.end(health === 200 ? '{"ok":true}' : '{"status":"unavailable"}');
 });
 
 const handedSocket = new Promise((resolve) => {

@@ -1,4 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Dimension, Report } from '../../core/reported.js';
+import { reportsFrom } from '../reportedLimits.js';
 import { chooseProvider, type EndpointKind, type RequestShape } from './detect.js';
 import { localErrorBody, type LocalErrorKind } from './errorBodies.js';
 import { shapeRequest, type RequestShape as AdmissionShape } from './estimate.js';
@@ -17,6 +19,11 @@ export interface ProviderAdapter {
   usageTap(answer: { contentType: string | undefined; contentEncoding: string | undefined }): UsageTap;
   /** Every rate-limit header family the answer carries; the provider's own wins where both speak. */
   readLimits(headers: IncomingHttpHeaders, now: number): ReportedLimits;
+  /**
+   * What the answer says is left of each limit, each read with its own header family's rounding:
+   * Anthropic's token counts are rounded to the thousand whatever the request's shape.
+   */
+  readReports(headers: IncomingHttpHeaders, now: number): Report[];
   errorBody(kind: LocalErrorKind, message: string): string;
   /** What admission needs to know of a request with this path and body: input, model, whether it generates. */
   shape(path: string, body: Buffer): AdmissionShape;
@@ -38,10 +45,25 @@ function carries(headers: IncomingHttpHeaders, prefix: string): boolean {
  * shape: Anthropic's OpenAI-compatible endpoint, or LiteLLM in front of either. A family the
  * answer does not carry is not read at all: this runs once per answer.
  */
+function otherFamilies(own: ProviderName, headers: IncomingHttpHeaders): ProviderName[] {
+  return HEADER_FAMILIES.filter(({ family, prefix }) => family !== own && carries(headers, prefix)).map(({ family }) => family);
+}
+
 function readEveryFamily(own: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {
-  const others = HEADER_FAMILIES.filter(({ family, prefix }) => family !== own && carries(headers, prefix));
+  const others = otherFamilies(own, headers);
   if (others.length === 0) return readReportedLimits(own, headers, now);
-  return Object.assign({}, ...others.map(({ family }) => readReportedLimits(family, headers, now)), readReportedLimits(own, headers, now)) as ReportedLimits;
+  return Object.assign({}, ...others.map((family) => readReportedLimits(family, headers, now)), readReportedLimits(own, headers, now)) as ReportedLimits;
+}
+
+/** Per limit, the report of the family that gave it (the request's own wins), with that family's rounding slack. */
+function reportsOfEveryFamily(own: ProviderName, headers: IncomingHttpHeaders, now: number): Report[] {
+  const others = otherFamilies(own, headers);
+  if (others.length === 0) return reportsFrom(own, readReportedLimits(own, headers, now), now);
+  const byDimension = new Map<Dimension, Report>();
+  for (const family of [...others, own]) {
+    for (const report of reportsFrom(family, readReportedLimits(family, headers, now), now)) byDimension.set(report.dimension, report);
+  }
+  return [...byDimension.values()];
 }
 
 function shapeFor(name: ProviderName, endpoint: EndpointKind, path: string, body: Buffer): AdmissionShape {
@@ -57,6 +79,7 @@ function buildAdapter(name: ProviderName, endpoint: EndpointKind): ProviderAdapt
     endpoint,
     usageTap: ({ contentType, contentEncoding }) => createUsageTap({ provider: name, contentType, contentEncoding }),
     readLimits: (headers, now) => readEveryFamily(name, headers, now),
+    readReports: (headers, now) => reportsOfEveryFamily(name, headers, now),
     errorBody: (kind, message) => localErrorBody(name, kind, message),
     shape: (path, body) => shapeFor(name, endpoint, path, body),
   };

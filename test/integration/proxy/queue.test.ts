@@ -46,13 +46,18 @@ async function queueReaches(proxy: RunningProxy, length: number): Promise<void> 
 describe('the fair admission queue', () => {
   it('serves waiting requests first come first served: a large one is not overtaken by small ones that would fit', async () => {
     const upstream = await taggedUpstream();
-    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '1s', tokenBudget: '1000', maxWait: '20s' });
+    // The window (3 s) outlasts queueing the four on a loaded machine: the head must not be admitted before the last one waits.
+    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '3s', tokenBudget: '1000', maxWait: '20s' });
     expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 900))).status).toBe(200);
 
     const large = postJson(`${proxy.url}/v1/messages`, message('large', 600, 600));
     await queueReaches(proxy, 1);
-    const small = ['small-1', 'small-2', 'small-3'].map((tag) => postJson(`${proxy.url}/v1/messages`, message(tag, 20, 20)));
-    await queueReaches(proxy, 4);
+    // One at a time: requests sent together may reach the queue in any order.
+    const small: ReturnType<typeof postJson>[] = [];
+    for (const tag of ['small-1', 'small-2', 'small-3']) {
+      small.push(postJson(`${proxy.url}/v1/messages`, message(tag, 20, 20)));
+      await queueReaches(proxy, small.length + 1);
+    }
     expect(upstream.seen).toEqual(['fill']);
 
     const answers = await Promise.all([large, ...small]);
@@ -122,6 +127,37 @@ describe('the fair admission queue', () => {
     expect(await counted.json()).toEqual({ input_tokens: 12 });
     expect(proxy.queueLength()).toBe(0);
     expect(recordedRequests(dbPath)[1]).toMatchObject({ path: '/v1/messages/count_tokens', est_input_tokens: 0, est_output_tokens: 0 });
+  });
+
+  it('a stopping proxy answers a request that was still sending its body at once, instead of queueing it for budget', async () => {
+    const upstream = await taggedUpstream();
+    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '60s', tokenBudget: '1000', maxWait: '60s' });
+    expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 1_000))).status).toBe(200);
+
+    const body = Buffer.from(message('late', 100, 100));
+    const url = new URL(proxy.url);
+    const late = httpRequest({ host: url.hostname, port: Number(url.port), method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json', 'content-length': body.length } });
+    const answered = new Promise<{ status: number; reason: string | undefined; text: string }>((resolve, reject) => {
+      late.once('error', reject);
+      late.once('response', (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.once('end', () => resolve({ status: response.statusCode ?? 0, reason: response.headers['x-ratewarden-reason'] as string | undefined, text: Buffer.concat(chunks).toString('utf8') }));
+      });
+    });
+    late.write(body.subarray(0, 10));
+    // The handshake: the proxy is handling the late request before the stop begins (the health check answers before it counts itself).
+    for (;;) {
+      const health = (await (await fetch(`${proxy.url}/_ratewarden/health`)).json()) as { inFlight: number };
+      if (health.inFlight >= 1) break;
+    }
+    const stopped = proxy.close(60_000);
+    late.end(body.subarray(10));
+    const answer = await answered;
+    expect(answer).toMatchObject({ status: 429, reason: 'budget', text: expect.stringContaining('ratewarden is stopping') });
+    await stopped;
+    expect(upstream.seen).toEqual(['fill']);
+    expect(recordedRequests(dbPath)).toHaveLength(1);
   });
 
   it('a cooldown refuses everyone waiting at once, and nothing waiting is forwarded', async () => {

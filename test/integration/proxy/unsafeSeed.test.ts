@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Logger } from '../../../src/proxy/log.js';
 import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, type RateLimitEventRow } from './harness.js';
 
 const harness = new ProxyHarness();
@@ -47,9 +48,22 @@ describe("the seed's fixed retry (--unsafe-retry-rate-limited-after, with --unsa
     expect(arrivals).toHaveLength(4);
   });
 
+  it('says at start, as a warning, which protections are off', async () => {
+    const { upstream } = await refusingUpstream(0);
+    const warnings: { event: string; message: string }[] = [];
+    const log: Logger = { info: () => undefined, warn: (event, message) => void warnings.push({ event, message }), error: () => undefined };
+    await harness.proxy({ upstream: upstream.url, provider: 'anthropic', unsafeNoCooldown: 'true', unsafeRetryRateLimitedAfter: '50ms' }, { log });
+    expect(warnings.filter((line) => line.event === 'unsafe-switches').map((line) => line.message)).toEqual([
+      expect.stringMatching(/^UNSAFE: running with --unsafe-no-cooldown, --unsafe-retry-rate-limited-after, the demo's hidden switches/),
+    ]);
+  });
+
   it('is off by default: the 429 reaches the client at once and the cooldown answers the next request locally', async () => {
     const { upstream, arrivals } = await refusingUpstream(1);
-    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
+    const warnings: string[] = [];
+    const log: Logger = { info: () => undefined, warn: (event) => void warnings.push(event), error: () => undefined };
+    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' }, { log });
+    expect(warnings).not.toContain('unsafe-switches');
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
     const next = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(next.headers.get('x-ratewarden-reason')).toBe('cooldown');

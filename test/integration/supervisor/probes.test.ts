@@ -30,6 +30,17 @@ describe('readiness and liveness', () => {
     expect((await run.exit()).exitCode).toBe(0);
   });
 
+  it('keeps a worker that answers its probes with 503: it is alive and failing closed, and a restart would only cut its streams', async () => {
+    const f = fixture();
+    const run = f.supervise({ ...fast, livenessInterval: '100ms', livenessMisses: 2, stableAfter: '1200ms' }, ['failing-closed']);
+    // Stable means it outlived many more missed-probe budgets than would have killed it.
+    await f.waitForEvents('worker-stable', 1);
+    expect(f.eventsOf('worker-failed')).toEqual([]);
+    expect(f.workerPids()).toHaveLength(1);
+    run.kill('SIGTERM');
+    expect((await run.exit()).exitCode).toBe(0);
+  });
+
   it('keeps a worker that answers its probes', async () => {
     const f = fixture();
     const run = f.supervise({ ...fast, livenessInterval: '250ms', livenessMisses: 2, stableAfter: '1200ms' }, ['serve']);

@@ -100,6 +100,16 @@ describe('ratewarden systemd-unit', () => {
     expect(relative.stderr).toContain('--exec-start: "bin/ratewarden" is not an absolute path');
   });
 
+  it('refuses to write an unsafe switch into a unit, in one line', async () => {
+    for (const arg of ['--unsafe-no-cooldown', '--unsafe-retry-rate-limited-after=3s']) {
+      const result = await systemdUnit(['--upstream', 'https://api.anthropic.com', '--', '--token-budget', '40000', arg]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain(`systemd-unit: ${arg.split('=')[0]} switches a protection off`);
+    }
+  });
+
   it('escapes what systemd would expand, and keeps a home-installed ratewarden readable', () => {
     const unit = renderSystemdUnit({
       execStart: ['/home/alice/.nvm/node', '/home/alice/ratewarden/bin/ratewarden'],

@@ -85,6 +85,13 @@ describe('decideAdmission with reports', () => {
     expect(decideAdmission(state, [], need(1_000), now, policy, [report()])).toMatchObject({ kind: 'admit' });
   });
 
+  it('a budget the operator configured or capped still holds on top of a token bucket\'s report', () => {
+    const state = stateWith({ tokenBudget: 29_100, reportedTokenLimit: 30_000 });
+    const full = [report({ remaining: 30_000 })];
+    expect(decideAdmission(state, fullWindow, need(1_000), now, { ...policy, tokenBudget: 29_100 }, full)).toMatchObject({ kind: 'reject', reason: 'budget' });
+    expect(decideAdmission(state, fullWindow, need(1_000), now, { ...policy, tokenBudgetMax: 29_100 }, full)).toMatchObject({ kind: 'reject', reason: 'budget' });
+  });
+
   it('a report of anything but a token bucket is followed on top of the window budget, which still holds', () => {
     const state = stateWith({ tokenBudget: 29_100, reportedTokenLimit: 30_000 });
     // A sliding window refills only as old usage ages out: the linear refill is an upper bound, not a promise.

@@ -20,6 +20,33 @@ describe('providerAdapter', () => {
     expect(providerAdapter('openai').readLimits(both, now)).toEqual({ tokenLimit: 30000, requestRemaining: 9, retryAfterMs: 3000 });
   });
 
+  it('reads what is left with the rounding of the header family that said it, whatever the request’s shape', () => {
+    // Anthropic's OpenAI-compatible endpoint: an OpenAI-shaped request, answered in Anthropic's header family.
+    const anthropicHeaders = {
+      'anthropic-ratelimit-tokens-limit': '90000',
+      'anthropic-ratelimit-tokens-remaining': '14000',
+      'anthropic-ratelimit-tokens-reset': '2026-01-01T00:00:30Z',
+      'anthropic-ratelimit-requests-limit': '50',
+      'anthropic-ratelimit-requests-remaining': '49',
+      'anthropic-ratelimit-requests-reset': '2026-01-01T00:00:01Z',
+    };
+    const fromAnthropic = [
+      { dimension: 'tokens', limit: 90_000, remaining: 14_000, resetAt: now + 30_000, roundingSlack: 500 },
+      { dimension: 'requests', limit: 50, remaining: 49, resetAt: now + 1_000, roundingSlack: 0 },
+    ];
+    expect(providerAdapter('openai').readReports(anthropicHeaders, now)).toEqual(fromAnthropic);
+    expect(providerAdapter('generic').readReports(anthropicHeaders, now)).toEqual(fromAnthropic);
+    expect(providerAdapter('anthropic').readReports(anthropicHeaders, now)).toEqual(fromAnthropic);
+    // OpenAI's counts are exact, even behind an Anthropic-shaped request.
+    const openAiHeaders = { 'x-ratelimit-limit-tokens': '30000', 'x-ratelimit-remaining-tokens': '12000', 'x-ratelimit-reset-tokens': '6s' };
+    expect(providerAdapter('anthropic').readReports(openAiHeaders, now)).toEqual([{ dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0 }]);
+    // Where both families speak of one limit, the request's own family wins, with its own rounding.
+    expect(providerAdapter('openai').readReports({ ...anthropicHeaders, ...openAiHeaders }, now)).toEqual([
+      { dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0 },
+      { dimension: 'requests', limit: 50, remaining: 49, resetAt: now + 1_000, roundingSlack: 0 },
+    ]);
+  });
+
   it('answers in each provider’s error shape', () => {
     expect(JSON.parse(providerAdapter('anthropic').errorBody('rate_limit', 'slow down'))).toEqual({ type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } });
     expect(JSON.parse(providerAdapter('openai').errorBody('rate_limit', 'slow down'))).toMatchObject({ error: { type: 'rate_limit_exceeded', code: 'rate_limit_exceeded' } });
