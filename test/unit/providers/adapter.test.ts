@@ -20,7 +20,7 @@ describe('providerAdapter', () => {
     expect(providerAdapter('openai').readLimits(both, now)).toEqual({ tokenLimit: 30000, requestRemaining: 9, retryAfterMs: 3000 });
   });
 
-  it('reads what is left with the rounding of the header family that said it, whatever the request’s shape', () => {
+  it('reads what is left with the rounding and refill of the header family that said it, whatever the request’s shape', () => {
     // Anthropic's OpenAI-compatible endpoint: an OpenAI-shaped request, answered in Anthropic's header family.
     const anthropicHeaders = {
       'anthropic-ratelimit-tokens-limit': '90000',
@@ -31,19 +31,19 @@ describe('providerAdapter', () => {
       'anthropic-ratelimit-requests-reset': '2026-01-01T00:00:01Z',
     };
     const fromAnthropic = [
-      { dimension: 'tokens', limit: 90_000, remaining: 14_000, resetAt: now + 30_000, roundingSlack: 500 },
-      { dimension: 'requests', limit: 50, remaining: 49, resetAt: now + 1_000, roundingSlack: 0 },
+      { dimension: 'tokens', limit: 90_000, remaining: 14_000, resetAt: now + 30_000, roundingSlack: 500, refill: 'bucket' },
+      { dimension: 'requests', limit: 50, remaining: 49, resetAt: now + 1_000, roundingSlack: 0, refill: 'bucket' },
     ];
     expect(providerAdapter('openai').readReports(anthropicHeaders, now)).toEqual(fromAnthropic);
     expect(providerAdapter('generic').readReports(anthropicHeaders, now)).toEqual(fromAnthropic);
     expect(providerAdapter('anthropic').readReports(anthropicHeaders, now)).toEqual(fromAnthropic);
     // OpenAI's counts are exact, even behind an Anthropic-shaped request.
     const openAiHeaders = { 'x-ratelimit-limit-tokens': '30000', 'x-ratelimit-remaining-tokens': '12000', 'x-ratelimit-reset-tokens': '6s' };
-    expect(providerAdapter('anthropic').readReports(openAiHeaders, now)).toEqual([{ dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0 }]);
+    expect(providerAdapter('anthropic').readReports(openAiHeaders, now)).toEqual([{ dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0, refill: 'window' }]);
     // Where both families speak of one limit, the request's own family wins, with its own rounding.
     expect(providerAdapter('openai').readReports({ ...anthropicHeaders, ...openAiHeaders }, now)).toEqual([
-      { dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0 },
-      { dimension: 'requests', limit: 50, remaining: 49, resetAt: now + 1_000, roundingSlack: 0 },
+      { dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0, refill: 'window' },
+      { dimension: 'requests', limit: 50, remaining: 49, resetAt: now + 1_000, roundingSlack: 0, refill: 'bucket' },
     ]);
   });
 
