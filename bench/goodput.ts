@@ -31,6 +31,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     // Anthropic's limits are a token bucket; a sliding window is the stricter shape some other upstreams have.
     shape: { type: 'string', default: 'token-bucket' },
+    // ratewarden's --limit-shape (auto: a bucket for Anthropic's headers).
+    'limit-shape': { type: 'string', default: 'auto' },
   },
 });
 const clients = Number(values.clients);
@@ -100,6 +102,7 @@ async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
     maxWait: scaled(60_000),
   };
   if (values.margin !== '') flags.safetyMargin = values.margin;
+  flags.limitShape = values['limit-shape'];
   const proxy = setup === 'ratewarden' ? await startProxy(loadConfig({ flags, env: { XDG_CONFIG_HOME: '/nonexistent/ratewarden-bench' } }).settings) : null;
   try {
     const fleet = await runFleet(proxy?.url ?? sim.url, new SeededRandom(Number(values.seed)));
@@ -124,7 +127,7 @@ const pct = (share: number): string => `${(share * 100).toFixed(1)} %`;
 const row = (name: string, f: RunFigures): string => `| ${name} | ${f.upstream429s} | ${pct(f.goodput)} | ${f.clientRateLimitErrors} | ${f.otherErrors} | ${f.calls} |`;
 process.stdout.write(
   [
-    `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated ${shape} upstream of ${tokenLimit} tokens per ${values.window}; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}.`,
+    `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated ${shape} upstream of ${tokenLimit} tokens per ${values.window}; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}, --limit-shape ${values['limit-shape']}.`,
     '',
     '| | upstream 429s | goodput (tokens served / capacity) | client-visible rate-limit errors | other errors | calls |',
     '|---|---|---|---|---|---|',

@@ -32,6 +32,7 @@ const GROUP_OF: Partial<Record<SettingName, HelpGroup>> = {
   tokenBudget: 'limits',
   requestBudget: 'limits',
   tokenMetric: 'limits',
+  limitShape: 'limits',
   safetyMargin: 'limits',
   backoffBase: 'limits',
   backoffMax: 'limits',

@@ -32,6 +32,11 @@ export const settingsSchema = {
   tokenBudget: optionalCount('tokens per window; none follows the upstream’s reported limit'),
   requestBudget: optionalCount('requests per window; none follows the upstream’s reported limit'),
   tokenMetric: choice(['input', 'output', 'total'] as const, 'total', 'which tokens the token budget counts'),
+  limitShape: choice(
+    ['auto', 'token-bucket', 'sliding-window'] as const,
+    'auto',
+    'how the upstream refills its limits; a token bucket’s fresh report replaces the window budget, any other is followed on top of it; auto: a bucket for Anthropic’s headers, a window for the rest',
+  ),
   tokenBudgetMax: optionalCount('the controller never raises the token budget above this'),
   requestBudgetMax: optionalCount('the controller never raises the request budget above this'),
   safetyMargin: fraction(0.97, 'share of the upstream’s reported limit (and of its reported remaining) the budget may use', { min: 0, inclusiveMin: false }),

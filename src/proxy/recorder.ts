@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Refill, Report } from '../core/reported.js';
 import type { TokenMetric } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
 import { StoreUnavailableError } from '../warden/errors.js';
@@ -13,6 +14,8 @@ import { limitsForBudget } from './reportedLimits.js';
 export interface RecorderSetup {
   warden: Warden;
   tokenMetric: TokenMetric;
+  /** `--limit-shape`: auto keeps what each header family implies; otherwise every report is said to refill so. */
+  limitShape: 'auto' | 'token-bucket' | 'sliding-window';
   clock: Clock;
   log: Logger;
   /** Called after each settle: budget was given back, so the admission queue looks again. */
@@ -32,6 +35,11 @@ const countsOf = (usage: UsageReading): TokenUsage | null => (usage === unreadab
 export function exchangeRecorder(setup: RecorderSetup, requestId: number, request: { method: string; path: string; provider: ProviderAdapter }): ExchangeRecorder {
   const { warden, tokenMetric, clock, log } = setup;
   const { provider } = request;
+  const refill: Refill | null = setup.limitShape === 'auto' ? null : setup.limitShape === 'token-bucket' ? 'bucket' : 'window';
+  const reportsOf = (headers: IncomingHttpHeaders, now: number): Report[] => {
+    const reports = provider.readReports(headers, now);
+    return refill === null ? reports : reports.map((report) => ({ ...report, refill }));
+  };
   const where = `${request.method} ${request.path}`;
 
   function record(what: string, work: () => void): void {
@@ -47,7 +55,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
       record('an upstream 429', () => {
         const now = clock();
         const reported = provider.readLimits(headers, now);
-        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: provider.readReports(headers, now) };
+        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now) };
         let result: ReturnType<Warden['upstream429']>;
         try {
           result = warden.upstream429(requestId, input);
@@ -81,7 +89,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
           // answer whose usage cannot be read, keeps its reservation (null).
           usage: usage === unreadableUsage ? null : (usage ?? (status >= 400 ? nothing : null)),
           reported: limitsForBudget(reported, tokenMetric),
-          reports: provider.readReports(headers, now),
+          reports: reportsOf(headers, now),
         });
         setup.onSettled?.();
       });

@@ -139,7 +139,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       unsafeRetry429: { afterMs: settings.unsafeRetryRateLimitedAfter, resends: unsafeRetry429Resends },
     },
     forwardSetup: { upstream, transport, upstreamTimeoutMs: settings.upstreamTimeout },
-    recorderSetup: { warden, tokenMetric: policy.tokenMetric, clock, log, onSettled: () => queue.nudge() },
+    recorderSetup: { warden, tokenMetric: policy.tokenMetric, limitShape: settings.limitShape, clock, log, onSettled: () => queue.nudge() },
     refusals,
     health: () =>
       healthReport({
