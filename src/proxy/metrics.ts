@@ -8,11 +8,8 @@ import { unreadableUsage, type ProviderName, type UsageReading } from './provide
 
 export const metricsPath = '/_ratewarden/metrics';
 
-/**
- * The labels that name one limiter. Empty while ratewarden keeps one limiter state; when scopes
- * arrive (issue 13, item 2) this becomes `['scope']` and every reading carries its scope.
- */
-export const limiterLabelNames: readonly string[] = [];
+/** The labels that name one limiter: its scope (core/scopes.ts); every reading carries it. */
+export const limiterLabelNames: readonly string[] = ['scope'];
 
 /** One limiter's state as its read-only views show it at scrape time. */
 export interface LimiterReading {

@@ -13,17 +13,16 @@ export function metricsSourcesFor(warden: Warden, settings: Settings, clock: Clo
     windowMs: warden.policy.windowMs,
     limiters() {
       const now = clock();
-      const state = warden.readState();
-      const phase = cooldownPhase(state, now, warden.policy);
-      return [
-        {
-          labels: {},
+      return warden.scopeStates().map(({ scope, state, usage }) => {
+        const phase = cooldownPhase(state, now, warden.policyOf(scope));
+        return {
+          labels: { scope },
           state,
-          usage: warden.currentUsage(),
+          usage,
           cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
           probeInFlight: phase.phase === 'half-open' && phase.probeInFlight,
-        },
-      ];
+        };
+      });
     },
     restarts: () => readRestartSummary(warden.db, restartPolicy, clock()),
   };
