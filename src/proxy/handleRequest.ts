@@ -146,11 +146,11 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
       headers: {
         'x-ratewarden-scope': scope,
         ...refusalHeaders({
-        reason: admission.reason,
-        retryAfterMs: admission.retryAfterMs,
-        windowMs: warden.policy.windowMs,
-        tokenBudget: state.tokenBudget,
-        requestBudget: state.requestBudget,
+          reason: admission.reason,
+          retryAfterMs: admission.retryAfterMs,
+          windowMs: warden.policy.windowMs,
+          tokenBudget: state.tokenBudget,
+          requestBudget: state.requestBudget,
           usage: admission.reason === 'budget' ? warden.currentUsage(scope) : null,
         }),
       },
