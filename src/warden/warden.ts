@@ -4,7 +4,7 @@ import { sampleToRecord } from '../core/calibration.js';
 import { seedRaise } from '../core/seedRaise.js';
 import { adoptConfiguredBudgets, adoptReportedLimits, blame429, considerRaise, trafficSince, type Blame, type BudgetAdjustment } from '../core/controller.js';
 import { learnedOutput } from '../core/outputEstimate.js';
-import { adoptReport, needOn, type Report } from '../core/reported.js';
+import { adoptReport, needOn, type Report, type ReportedRemaining } from '../core/reported.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import { coolAlongside, dailyRefusal, hourStartFor, oldestHourInDay } from '../core/daily.js';
 import { defaultScope, keyOfScope, policyForScope, type ScopeBudgetRule } from '../core/scopes.js';
@@ -523,13 +523,14 @@ export class Warden {
   }
 
   /** Every active scope with its state and window usage (off the request path: health, metrics, the ticker's log). */
-  scopeStates(): { scope: string; state: LimiterState; usage: WindowUsage }[] {
+  scopeStates(): { scope: string; state: LimiterState; usage: WindowUsage; reports: ReportedRemaining[] }[] {
     return this.guarded(() => {
       const now = this.clock();
       return this.store.activeScopes(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs), now - activeScopeMs).map((scope) => ({
         scope,
         state: this.store.readState(scope) ?? initialLimiterState,
         usage: this.windowUsage(scope, now),
+        reports: this.reported.reports(scope),
       }));
     });
   }

@@ -4,7 +4,7 @@ import { openDatabase } from '../../../src/store/open.js';
 import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
 import { restartPolicyFrom } from '../../../src/config/policy.js';
 import { scrape } from '../../helpers/prometheus.js';
-import { ProxyHarness, anthropicBody, postJson, recordedRequests, settingsFrom, lastScope } from './harness.js';
+import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, settingsFrom, lastScope } from './harness.js';
 
 const harness = new ProxyHarness();
 afterEach(() => harness.closeAll());
@@ -56,6 +56,9 @@ describe('GET /_ratewarden/metrics', () => {
     expect(metrics.value('ratewarden_window_usage', { scope, dimension: 'tokens' })).toBe(usage.tokens);
     expect(metrics.value('ratewarden_upstream_limit', { scope, dimension: 'tokens' })).toBe(20_000);
     expect(metrics.value('ratewarden_upstream_limit', { scope, dimension: 'requests' })).toBe(30);
+    const reported = readRows<{ dimension: string; remaining: number }>(dbPath, `SELECT dimension, remaining FROM reported_remaining WHERE scope = '${scope}'`);
+    expect(reported.length).toBeGreaterThan(0);
+    for (const report of reported) expect(metrics.value('ratewarden_upstream_remaining', { scope, dimension: report.dimension })).toBe(report.remaining);
     const cooldown = metrics.value('ratewarden_cooldown_remaining_seconds', { scope }) ?? 0;
     expect(cooldown).toBeGreaterThan(0);
     expect(cooldown).toBeLessThanOrEqual(30);
