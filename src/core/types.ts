@@ -20,7 +20,7 @@ export interface TokenEstimate {
   outputTokens: number;
 }
 
-/** The durable limiter state: one row of `limiter_state`. Times are ms since the epoch. */
+/** The durable limiter state of one scope: its row of `limiter_state`. Times are ms since the epoch. */
 export interface LimiterState {
   consecutive429s: number;
   backoffLevel: number;
