@@ -88,6 +88,17 @@ describe('scopes: one key, two models', () => {
     expect(stateRow(dbPath, haikuScope)).toMatchObject({ cooldown_until: null, consecutive_429s: 0, backoff_level: 0 });
   });
 
+  it('--scope-by none keeps one limiter for everything, as before scopes', async () => {
+    const upstream = await modelUpstream(new Set(['claude-opus-4-1']));
+    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', backoffBase: '30s', scopeBy: 'none' });
+    expect((await send(proxy.url, 'claude-opus-4-1')).status).toBe(429);
+    const haiku = await send(proxy.url, 'claude-haiku-4-5', keyB);
+    expect(haiku.status).toBe(429);
+    expect(haiku.headers.get('x-ratewarden-scope')).toBe('default');
+    expect(upstream.seen).toHaveLength(1);
+    expect(scopesOf(dbPath)).toEqual(['default']);
+  });
+
   it('budgets each model on its own: Opus traffic that fills its budget refuses no Haiku request', async () => {
     const upstream = await modelUpstream(new Set());
     const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', requestBudget: '2', maxWait: '0s' });
