@@ -21,6 +21,7 @@ interface CalibrateOptions extends Record<string, unknown> {
   pruneZero?: boolean;
   dryRun?: boolean;
   json?: boolean;
+  scope?: string;
 }
 
 interface PruneResult {
@@ -38,13 +39,15 @@ export function registerCalibrate(program: Command): void {
     .description('summarise the calibration samples and the estimate of the upstream\'s limit; --prune-zero removes zero-token samples')
     .option('--prune-zero', 'delete every sample with zero tokens, in one transaction recorded in audit_log')
     .option('--dry-run', 'with --prune-zero: only count what would be deleted')
-    .option('--json', 'print one JSON object instead of the human view');
+    .option('--json', 'print one JSON object instead of the human view')
+    .option('--scope <scope>', 'report this scope only (default: every scope that holds samples, the richest first)');
   addOperatorOptions(command, ['db', 'durability']);
   addExamples(command, [
     'ratewarden calibrate',
     'ratewarden calibrate --prune-zero --dry-run',
     'ratewarden calibrate --prune-zero',
     'ratewarden calibrate --json',
+    'ratewarden calibrate --scope 3f9a1c2b7e04d5a6/claude-sonnet',
   ]);
   command.action((options: CalibrateOptions) => {
     if (options.dryRun === true && options.pruneZero !== true) {
@@ -52,39 +55,56 @@ export function registerCalibrate(program: Command): void {
     }
     const { settings } = resolveSettings(options, settingNames);
     chooseColour();
-    const { data, prune, running } = options.pruneZero === true && options.dryRun !== true ? pruneZero(settings) : readOnly(settings, options.pruneZero === true);
-    const report = calibrationReport(data.sampleCounts, data.sampleSummaries, data.reported);
+    const scope = options.scope?.trim() ?? null;
+    const { data, prune, running } = options.pruneZero === true && options.dryRun !== true ? pruneZero(settings, scope) : readOnly(settings, options.pruneZero === true, scope);
+    const reports = data.map((entry) => ({ scope: entry.scope, ...calibrationReport(entry.sampleCounts, entry.sampleSummaries, entry.reported) }));
+    const first = reports[0] as (typeof reports)[number];
     const policy = { ...running.origin, values: running.policy };
-    const output = options.json === true ? JSON.stringify({ database: settings.db, policy, ...report, prune }, null, 2) : render(settings.db as string, report, prune, running);
+    // The top level is the first scope's (the one asked for, or the one with the most samples), as before scopes; `scopes` has every one.
+    const output = options.json === true ? JSON.stringify({ database: settings.db, policy, ...first, scopes: reports, prune }, null, 2) : render(settings.db as string, reports, prune, running);
     process.stdout.write(`${output}\n`);
   });
 }
 
 /** Safe while the proxy runs: the deletion is one short IMMEDIATE transaction through the warden. */
 interface CalibrateRead {
-  data: CalibrationData;
+  /** Per scope, the one with the most samples first; never empty. */
+  data: (CalibrationData & { scope: string })[];
   prune: PruneResult | null;
   /** The running proxy's limiter policy: the window the estimate is per. */
   running: RunningPolicy<LimiterPolicy>;
 }
 
-function pruneZero(settings: Settings): CalibrateRead {
+/** The scopes to report: the one asked for (which must exist), or every scope with samples, the most first. */
+function scopeData(view: StatusView, scope: string | null): (CalibrationData & { scope: string })[] {
+  if (scope !== null) {
+    if (!view.hasScope(scope) && !view.calibratedScopes().includes(scope)) {
+      throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
+    }
+    return [{ scope, ...view.calibration(scope) }];
+  }
+  const all = view.calibratedScopes().map((name) => ({ scope: name, ...view.calibration(name) }));
+  const samples = (entry: CalibrationData): number => entry.sampleCounts.reduce((sum, kind) => sum + kind.count, 0);
+  return all.sort((a, b) => samples(b) - samples(a) || a.scope.localeCompare(b.scope));
+}
+
+function pruneZero(settings: Settings, scope: string | null): CalibrateRead {
   const actor = operatorActor();
   const warden = Warden.openExisting({ dbPath: settings.db as string, policy: limiterPolicyFrom(settings), clock: Date.now, durability: settings.durability });
   try {
     const removed = warden.pruneZeroSamples(actor, { dryRun: false });
     const view = new StatusView(warden.db);
-    return { data: view.calibration(), prune: { dryRun: false, zeroTokenSamples: removed, removed, actor }, running: readRunningPolicies(view, settings, Date.now()).limiter };
+    return { data: scopeData(view, scope), prune: { dryRun: false, zeroTokenSamples: removed, removed, actor }, running: readRunningPolicies(view, settings, Date.now()).limiter };
   } finally {
     warden.close();
   }
 }
 
-function readOnly(settings: Settings, dryRun: boolean): CalibrateRead {
+function readOnly(settings: Settings, dryRun: boolean, scope: string | null): CalibrateRead {
   const view = StatusView.openReadonly(settings.db as string);
   try {
-    const data = view.calibration();
-    const zero = data.sampleCounts.reduce((sum, kind) => sum + kind.zeroTokens, 0);
+    const data = scopeData(view, scope);
+    const zero = data.reduce((total, entry) => total + entry.sampleCounts.reduce((sum, kind) => sum + kind.zeroTokens, 0), 0);
     const running = readRunningPolicies(view, settings, Date.now()).limiter;
     return { data, prune: dryRun ? { dryRun: true, zeroTokenSamples: zero, removed: 0, actor: null } : null, running };
   } finally {
@@ -92,7 +112,7 @@ function readOnly(settings: Settings, dryRun: boolean): CalibrateRead {
   }
 }
 
-function render(database: string, report: CalibrationReport, prune: PruneResult | null, running: RunningPolicy<LimiterPolicy>): string {
+function render(database: string, reports: (CalibrationReport & { scope: string })[], prune: PruneResult | null, running: RunningPolicy<LimiterPolicy>): string {
   const lines = [
     `${heading('ratewarden calibrate')}  ${kleur.dim(database)}`,
     row('policy', `${limiterPolicyText(running.policy)}  ${policyOriginText(running.origin, 'worker', Date.now())}`),
@@ -102,5 +122,6 @@ function render(database: string, report: CalibrationReport, prune: PruneResult 
   } else if (prune !== null) {
     lines.push(`Removed ${plural(prune.removed, 'zero-token sample')} (audit_log: prune-zero-samples by ${prune.actor}).`);
   }
-  return [...lines, ...renderCalibrationLines(report)].join('\n');
+  for (const report of reports) lines.push('', heading(`Scope ${report.scope}`), ...renderCalibrationLines(report));
+  return lines.join('\n');
 }

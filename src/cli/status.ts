@@ -5,7 +5,10 @@ import { ConfigError } from '../config/errors.js';
 import { maxDurationMs, maxDurationText } from '../config/fields.js';
 import { settingNames, type SettingName, type Settings } from '../config/schema.js';
 import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
+import { defaultScope } from '../core/scopes.js';
+import { scopeLines } from '../core/scopeTable.js';
 import { StatusView } from '../store/statusView.js';
+import { activeScopeMs } from '../warden/warden.js';
 import { readRestartSummary } from '../warden/supervisorLedger.js';
 import { chooseColour } from './colour.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';
@@ -42,19 +45,23 @@ const recentCount = { adjustments: 5, rateLimitEvents: 5 };
 interface StatusOptions extends Record<string, unknown> {
   json?: boolean;
   watch?: boolean | string;
+  scope?: string;
 }
 
 export function registerStatus(program: Command): void {
   const command = program
     .command('status')
-    .description('show the proxy\'s state at a glance: processes, window, cooldown, budget, controller, calibration, supervisor')
+    .description('show the proxy\'s state at a glance: processes, every active scope, and one scope\'s window, cooldown, budget, controller and calibration; the supervisor')
     .option('--json', 'print one stable, documented JSON object instead of the human view')
+    .option('--scope <scope>', 'show this scope in detail (default: the busiest); the table lists every active scope')
     .option('--watch [interval]', `redraw every interval (default ${defaultWatchMs / 1000}s) until Ctrl-C; with --json, one object per line`);
   addOperatorOptions(command, statusSettings);
   addExamples(command, [
     'ratewarden status',
     'ratewarden status --watch 1s',
     'ratewarden status --json | jq .cooldown',
+    'ratewarden status --json | jq \'.scopes[] | {scope, phase, windowTokens}\'',
+    'ratewarden status --scope 3f9a1c2b7e04d5a6/claude-haiku',
     'ratewarden status --db /var/lib/ratewarden/ratewarden.db --window 2m',
   ]);
   command.action(async (options: StatusOptions) => {
@@ -63,7 +70,11 @@ export function registerStatus(program: Command): void {
     chooseColour();
     const view = StatusView.openReadonly(settings.db as string);
     try {
-      const read = (): StatusReport => readStatus(view, settings);
+      const scope = options.scope?.trim();
+      if (scope !== undefined && !view.hasScope(scope)) {
+        throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
+      }
+      const read = (): StatusReport => readStatus(view, settings, scope ?? null);
       if (watchMs === null) process.stdout.write(`${options.json === true ? JSON.stringify(read(), null, 2) : renderStatus(read())}\n`);
       else await watch(read, watchMs, options.json === true);
     } finally {
@@ -81,10 +92,13 @@ function watchInterval(watch: boolean | string | undefined): number | null {
   return ms;
 }
 
-function readStatus(view: StatusView, settings: Settings): StatusReport {
+function readStatus(view: StatusView, settings: Settings, chosen: string | null): StatusReport {
   const now = Date.now();
   const { limiter, restart } = readRunningPolicies(view, settings, now);
-  const snapshot = view.snapshot({ bucketsFrom: windowStartFor(now, limiter.policy), ...recentCount });
+  const bucketsFrom = windowStartFor(now, limiter.policy);
+  const scopeRows = view.scopeSummaries(bucketsFrom, now - activeScopeMs);
+  const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy)[0]?.scope ?? defaultScope;
+  const snapshot = view.snapshot({ bucketsFrom, ...recentCount }, scope);
   const restartHistory = readRestartSummary(view.db, restart.policy, now);
   return assembleStatus({
     database: settings.db as string,
@@ -98,6 +112,8 @@ function readStatus(view: StatusView, settings: Settings): StatusReport {
     configuredUpstream: settings.upstream,
     heartbeatStaleAfterMs,
     livePids: livePidsAmong(snapshot.processes.map((row) => row.pid)),
+    scope,
+    scopeRows,
   });
 }
 

@@ -148,6 +148,23 @@ function operatorLines(report: StatusReport): string[] {
 }
 
 /** The human view of `ratewarden status`: one screen, worst news in red. */
+/** At most this many scopes in the table; `--json` lists them all. */
+const scopeTableRows = 20;
+
+function scopeTableLines(report: StatusReport): string[] {
+  const header = `${'scope'.padEnd(34)} ${'state'.padEnd(16)} ${'tokens / budget'.padStart(22)} ${'requests / budget'.padStart(18)} ${'remaining t/r'.padStart(16)} ${'429s'.padStart(4)}`;
+  const lines = report.scopes.slice(0, scopeTableRows).map((line) => {
+    const state =
+      line.phase === 'cooling' ? kleur.red(`cooling ${duration(line.cooldownRemainingMs)}`.padEnd(16)) : line.phase === 'half-open' ? kleur.yellow('half-open'.padEnd(16)) : kleur.green('ok'.padEnd(16));
+    const tokens = `${count(line.windowTokens)} / ${count(line.tokenBudget)}`;
+    const requests = `${count(line.windowRequests)} / ${count(line.requestBudget)}`;
+    const remaining = `${count(line.reportedTokensRemaining)} / ${count(line.reportedRequestsRemaining)}`;
+    return `${line.scope.padEnd(34)} ${state} ${tokens.padStart(22)} ${requests.padStart(18)} ${remaining.padStart(16)} ${String(line.consecutive429s).padStart(4)}`;
+  });
+  const more = report.scopes.length > scopeTableRows ? [kleur.dim(`… and ${report.scopes.length - scopeTableRows} more (status --json lists them all)`)] : [];
+  return [heading(`Scopes  ${kleur.dim(`${plural(report.scopes.length, 'active scope')}, busiest first`)}`), kleur.dim(header), ...lines, ...more];
+}
+
 export function renderStatus(report: StatusReport): string {
   return [
     `${heading('ratewarden status')}  ${kleur.dim(`${report.database} · ${clockTime(report.generatedAt)}`)}`,
@@ -157,6 +174,9 @@ export function renderStatus(report: StatusReport): string {
     row('policy', `${limiterPolicyText(report.policy.worker.values)}  ${policyOriginText(report.policy.worker, 'worker', report.generatedAt)}`),
     row('restarts', `${restartPolicyText(report.policy.supervisor.values)}  ${policyOriginText(report.policy.supervisor, 'supervisor', report.generatedAt)}`),
     '',
+    ...scopeTableLines(report),
+    '',
+    heading(`Scope ${report.scope}`) + kleur.dim(report.scopes.length > 1 ? '  (in detail below; --scope chooses another)' : ''),
     ...windowLines(report),
     '',
     ...cooldownLines(report),

@@ -1,4 +1,5 @@
 import { formatByteSize, formatDuration, parseByteSize, parseDuration } from './durations.js';
+import { parseFamilyRules, parseScopeBudgetRules, type FamilyRule, type ScopeBudgetRule } from '../core/scopes.js';
 
 /** How one configuration value is read from text (env, flag) or JSON (config file). */
 export interface Field<T> {
@@ -228,5 +229,52 @@ export function byteSize(defaultBytes: number, describe: string): Field<number> 
       return n !== null && Number.isSafeInteger(n) && n > 0 ? ok(n) : fail;
     },
     format: formatByteSize,
+  };
+}
+
+/** `pattern=family,…`: model-name globs mapped to the family whose limits they share, before the built-in ones. */
+export function familyRules(describe: string): Field<FamilyRule[]> {
+  return {
+    expected: 'a list of pattern=family',
+    example: 'use e.g. "my-model-*=mine,llama-3*=llama-3"',
+    describe,
+    default: [],
+    placeholder: '<pattern=family,…>',
+    defaultHelp: 'none, the built-in Anthropic and OpenAI families only',
+    format: (rules) => rules.map((rule) => `${rule.pattern}=${rule.family}`).join(','),
+    parse(raw) {
+      if (typeof raw !== 'string') return fail;
+      const parsed = parseFamilyRules(raw);
+      return parsed.ok ? ok(parsed.value) : problem(parsed.problem);
+    },
+  };
+}
+
+/** `scope-pattern=tokens:N,requests:N,daily-tokens:N,daily-requests:N; …`: limits for the scopes a glob matches. */
+export function scopeBudgetRules(describe: string): Field<ScopeBudgetRule[]> {
+  return {
+    expected: 'a list of scope-pattern=limits',
+    example: 'use e.g. "*/claude-opus=tokens:400000,requests:50"',
+    describe,
+    default: [],
+    placeholder: '<pattern=limit:n,…;…>',
+    defaultHelp: 'none, every scope follows the global budgets and what the upstream reports for it',
+    format: (rules) =>
+      rules
+        .map((rule) => {
+          const limits = [
+            ['tokens', rule.tokenBudget],
+            ['requests', rule.requestBudget],
+            ['daily-tokens', rule.dailyTokenBudget],
+            ['daily-requests', rule.dailyRequestBudget],
+          ].filter(([, value]) => value !== undefined);
+          return `${rule.pattern}=${limits.map(([name, value]) => `${String(name)}:${value === null ? 'none' : String(value)}`).join(',')}`;
+        })
+        .join('; '),
+    parse(raw) {
+      if (typeof raw !== 'string') return fail;
+      const parsed = parseScopeBudgetRules(raw);
+      return parsed.ok ? ok(parsed.value) : problem(parsed.problem);
+    },
   };
 }

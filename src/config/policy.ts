@@ -10,6 +10,8 @@ export function limiterPolicyFrom(settings: Settings): LimiterPolicy {
     requestBudget: settings.requestBudget,
     tokenBudgetMax: settings.tokenBudgetMax,
     requestBudgetMax: settings.requestBudgetMax,
+    dailyTokenBudget: settings.dailyTokenBudget,
+    dailyRequestBudget: settings.dailyRequestBudget,
     safetyMargin: settings.safetyMargin,
     limitPeriodMs: settings.limitPeriod,
     backoffBaseMs: settings.backoffBase,

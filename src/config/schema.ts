@@ -1,4 +1,5 @@
-import { byteSize, choice, duration, flag, fraction, httpUrl, integer, listenAddress, optionalCount, text, unsafe, unsafeFlag, type Field } from './fields.js';
+import { scopeByValues } from '../core/scopes.js';
+import { byteSize, choice, duration, familyRules, flag, fraction, httpUrl, integer, listenAddress, optionalCount, scopeBudgetRules, text, unsafe, unsafeFlag, type Field } from './fields.js';
 
 /**
  * Every setting ratewarden has, in one table. The config-file key and the flag are the kebab-case
@@ -31,6 +32,11 @@ export const settingsSchema = {
   window: duration(60_000, 'the sliding window the budgets apply to', { allowZero: false }),
   tokenBudget: optionalCount('tokens per window; none follows the upstream’s reported limit'),
   requestBudget: optionalCount('requests per window; none follows the upstream’s reported limit'),
+  dailyTokenBudget: optionalCount('tokens per rolling day and scope, enforced next to the window; none: no daily limit'),
+  dailyRequestBudget: optionalCount('requests per rolling day and scope, enforced next to the window; none: no daily limit'),
+  scopeBy: choice(scopeByValues, 'key-and-model', 'what one upstream limit applies to: API key × model family, key, model, or none (one scope for everything)'),
+  scopeFamilies: familyRules('model-name globs → the family (scope) they share limits in, tried before the built-in Anthropic and OpenAI families'),
+  scopeBudgets: scopeBudgetRules('per-scope limits for the scopes a glob on the scope name matches (first match wins), over the global budgets'),
   tokenMetric: choice(['input', 'output', 'total'] as const, 'total', 'which tokens the token budget counts'),
   limitShape: choice(
     ['auto', 'token-bucket', 'sliding-window'] as const,

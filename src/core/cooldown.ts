@@ -7,7 +7,7 @@ export type CooldownPhase =
   | { phase: 'half-open'; probeInFlight: boolean; probeRequestId: number | null };
 
 export function cooldownPhase(
-  state: LimiterState,
+  state: Pick<LimiterState, 'cooldownUntil' | 'cooldownStartedAt' | 'probeRequestId' | 'probeStartedAt'>,
   now: number,
   policy: Pick<LimiterPolicy, 'probeTimeoutMs' | 'unsafeNoCooldown'>,
 ): CooldownPhase {

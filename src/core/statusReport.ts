@@ -5,6 +5,8 @@ import { allOpen, budgetCeiling, evaluateGates, type BudgetKind, type GateReport
 import { cooldownPhase } from './cooldown.js';
 import { processStatus, type HeartbeatRow, type ProcessRole, type ProcessStatus } from './processLiveness.js';
 import type { RestartPolicy } from './restartPolicy.js';
+import { defaultScope } from './scopes.js';
+import { scopeLines, type ScopeLine, type ScopeSummaryRow } from './scopeTable.js';
 import type { PolicyOrigin } from './runningPolicy.js';
 import { supervisorHistoryReport, type RestartHistoryView, type SupervisorHistoryReport } from './supervisorReport.js';
 import type { LimiterPolicy, LimiterState, TokenMetric, UsageBucket } from './types.js';
@@ -73,6 +75,10 @@ export interface StatusInput {
   configuredUpstream: string | null;
   heartbeatStaleAfterMs: Readonly<Record<ProcessRole, number>>;
   livePids: ReadonlySet<number>;
+  /** The scope the detail (window, budget, cooldown, controller, calibration) is of; `default` when unset. */
+  scope?: string;
+  /** Every active scope, for the table at a glance. */
+  scopeRows?: readonly ScopeSummaryRow[];
 }
 
 export type GateSet = GateReport & { allOpen: boolean };
@@ -83,6 +89,10 @@ export interface StatusReport {
   generatedAt: number;
   database: string;
   upstream: { url: string | null; from: 'worker' | 'configuration' | 'last-worker' | 'none' };
+  /** The scope every per-scope field below is of: `--scope`, else the busiest. */
+  scope: string;
+  /** Every active scope, the busiest first. */
+  scopes: ScopeLine[];
   /** The policies every other field was computed with: the running processes' own, as they recorded them. */
   policy: { worker: PolicyOrigin & { values: LimiterPolicy }; supervisor: PolicyOrigin & { values: RestartPolicy } };
   worker: ProcessStatus;
@@ -156,6 +166,8 @@ export function assembleStatus(input: StatusInput): StatusReport {
     generatedAt: now,
     database: input.database,
     upstream: upstreamOf(worker, input.configuredUpstream),
+    scope: input.scope ?? defaultScope,
+    scopes: scopeLines(input.scopeRows ?? [], now, policy),
     policy: {
       worker: { ...input.policyOrigins.worker, values: input.policy },
       supervisor: { ...input.policyOrigins.supervisor, values: input.restartPolicy },

@@ -20,7 +20,7 @@ export interface TokenEstimate {
   outputTokens: number;
 }
 
-/** The durable limiter state: one row of `limiter_state`. Times are ms since the epoch. */
+/** The durable limiter state of one scope: its row of `limiter_state`. Times are ms since the epoch. */
 export interface LimiterState {
   consecutive429s: number;
   backoffLevel: number;
@@ -74,6 +74,9 @@ export interface LimiterPolicy {
   /** Hard ceilings the controller never raises above; null means none configured. */
   tokenBudgetMax: number | null;
   requestBudgetMax: number | null;
+  /** Budgets over a rolling day (24 hourly rows) next to the window's; null: none. */
+  dailyTokenBudget: number | null;
+  dailyRequestBudget: number | null;
   safetyMargin: number;
   /** The period the upstream's reported limits are per (Anthropic and OpenAI: a minute); they are scaled from it to `windowMs`. */
   limitPeriodMs: number;
@@ -119,6 +122,8 @@ export const defaultLimiterPolicy: LimiterPolicy = {
   requestBudget: null,
   tokenBudgetMax: null,
   requestBudgetMax: null,
+  dailyTokenBudget: null,
+  dailyRequestBudget: null,
   safetyMargin: 0.97,
   limitPeriodMs: 60_000,
   backoffBaseMs: 30_000,

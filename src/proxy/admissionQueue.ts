@@ -1,5 +1,6 @@
 import { formatDuration } from '../config/durations.js';
 import type { Admission, AdmitInput, Clock } from '../warden/types.js';
+import { defaultScope } from '../core/scopes.js';
 import type { Warden } from '../warden/warden.js';
 
 /** The head of the queue looks again no sooner than this after a refusal, whatever the refill time says. */
@@ -27,17 +28,12 @@ interface Waiter {
 type Refusal = Extract<Admission, { kind: 'rejected' }>;
 
 /**
- * The fair queue of requests that lack only budget: first come, first served. Only the head is
- * tried, so a large request is never overtaken by small ones that happen to fit; the head is
- * tried again when the refill should have made room and whenever a request settles. A cooldown
- * is never waited out: it refuses the newcomer and everyone waiting at once. A waiter whose
- * client leaves is dropped before anything is reserved for it.
+ * The fair queues, one per scope: a request waits only on its own scope's budget, so a Haiku
+ * request is never held behind Opus traffic. `--max-queue` bounds each scope's queue.
  */
 export class AdmissionQueue {
-  private readonly waiting: Waiter[] = [];
-  private retryTimer: NodeJS.Timeout | null = null;
-  private pumping = false;
-  /** Set by close: a stopping proxy admits nobody who comes to the queue after it. */
+  private readonly scopes = new Map<string, ScopeQueue>();
+  /** Set by close: a scope first seen after the stop began is closed as it is made. */
   private closedWith: Refusal | null = null;
 
   constructor(
@@ -46,8 +42,66 @@ export class AdmissionQueue {
     private readonly settings: QueueSettings,
   ) {}
 
+  /** Requests waiting, in every scope. */
+  get length(): number {
+    let waiting = 0;
+    for (const queue of this.scopes.values()) waiting += queue.length;
+    return waiting;
+  }
+
+  admit(input: AdmitInput, clientGone: AbortSignal): Promise<Admission | null> {
+    const scope = input.scope ?? defaultScope;
+    let queue = this.scopes.get(scope);
+    if (queue === undefined) {
+      queue = new ScopeQueue(scope, this.warden, this.clock, this.settings);
+      if (this.closedWith !== null) queue.close(this.closedWith);
+      this.scopes.set(scope, queue);
+    }
+    return queue.admit(input, clientGone);
+  }
+
+  /** Budget may have come back (a request settled): the head of each waiting scope looks again. */
+  nudge(): void {
+    for (const [scope, queue] of this.scopes) {
+      if (queue.length > 0) queue.nudge();
+      else if (queue.idle) this.scopes.delete(scope);
+    }
+  }
+
+  close(refusal: Refusal): void {
+    this.closedWith = refusal;
+    for (const queue of this.scopes.values()) queue.close(refusal);
+  }
+}
+
+/**
+ * One scope's fair queue of requests that lack only budget: first come, first served. Only the head is
+ * tried, so a large request is never overtaken by small ones that happen to fit; the head is
+ * tried again when the refill should have made room and whenever a request settles. A cooldown
+ * is never waited out: it refuses the newcomer and everyone waiting at once. A waiter whose
+ * client leaves is dropped before anything is reserved for it.
+ */
+class ScopeQueue {
+  private readonly waiting: Waiter[] = [];
+  private retryTimer: NodeJS.Timeout | null = null;
+  private pumping = false;
+  /** Set by close: a stopping proxy admits nobody who comes to the queue after it. */
+  private closedWith: Refusal | null = null;
+
+  constructor(
+    private readonly scope: string,
+    private readonly warden: Warden,
+    private readonly clock: Clock,
+    private readonly settings: QueueSettings,
+  ) {}
+
   get length(): number {
     return this.waiting.length;
+  }
+
+  /** Nobody waits and nothing is scheduled: the queue may be dropped. */
+  get idle(): boolean {
+    return this.waiting.length === 0 && this.retryTimer === null && !this.pumping;
   }
 
   /** Admitted, refused, or null when the client went away while waiting. */
@@ -61,7 +115,7 @@ export class AdmissionQueue {
       return this.enqueue(input, admission, clientGone);
     }
     // Someone is ahead: never jump the queue, but a cooldown still refuses at once.
-    const cooling = this.warden.cooldownRefusal();
+    const cooling = this.warden.cooldownRefusal(this.scope);
     if (cooling !== null) return cooling;
     const head = this.waiting[0] as Waiter;
     if (this.waiting.length >= this.settings.maxQueue) {
@@ -90,7 +144,7 @@ export class AdmissionQueue {
   }
 
   private refused(refusal: Refusal): Refusal {
-    this.warden.countRefusal(refusal.reason);
+    this.warden.countRefusal(refusal.reason, this.scope);
     return refusal;
   }
 

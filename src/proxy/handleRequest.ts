@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { outputReservation } from '../core/outputEstimate.js';
+import { defaultScope } from '../core/scopes.js';
 import { StoreUnavailableError } from '../warden/errors.js';
 import type { Admission, AdmitInput, Clock } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
@@ -32,6 +33,8 @@ export interface ProxyRuntime {
   upstream: URL;
   /** Chooses each request's provider adapter once, from its shape (and `--provider`). */
   providers: ProviderChooser;
+  /** Names the scope a request counts against, from its key and its model. */
+  scopeOf: (headers: IncomingMessage['headers'], model: string | null) => string;
   warden: Warden;
   queue: AdmissionQueue;
   clock: Clock;
@@ -96,7 +99,8 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const method = request.method ?? 'GET';
   const shape = provider.shape(target.path, read.body);
   const outputTokens = outputReservation(shape, warden.learnedOutput(shape.model), limits);
-  const admitInput: AdmitInput = { method, path: target.path, estimate: { inputTokens: shape.inputTokens, outputTokens }, model: shape.model };
+  const scope = runtime.scopeOf(request.headers, shape.model);
+  const admitInput: AdmitInput = { method, path: target.path, estimate: { inputTokens: shape.inputTokens, outputTokens }, model: shape.model, scope };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
   const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
@@ -119,6 +123,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
 async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, input: AdmitInput, response: ServerResponse, clientGone: AbortSignal): Promise<number | null> {
   const { warden } = runtime;
   const { method, path } = input;
+  const scope = input.scope ?? defaultScope;
   let admission: Admission | null;
   try {
     admission = await runtime.queue.admit(input, clientGone);
@@ -134,18 +139,21 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
   if (admission === null) return null;
   if (admission.kind === 'rejected') {
     runtime.refusals.count(admission.reason);
-    const state = warden.readState();
+    const state = warden.readState(scope);
     sendLocalReply(response, provider, {
       reason: admission.reason,
-      message: `ratewarden: ${admission.message}`,
-      headers: refusalHeaders({
-        reason: admission.reason,
-        retryAfterMs: admission.retryAfterMs,
-        windowMs: warden.policy.windowMs,
-        tokenBudget: state.tokenBudget,
-        requestBudget: state.requestBudget,
-        usage: admission.reason === 'budget' ? warden.currentUsage() : null,
-      }),
+      message: `ratewarden (scope ${scope}): ${admission.message}`,
+      headers: {
+        'x-ratewarden-scope': scope,
+        ...refusalHeaders({
+          reason: admission.reason,
+          retryAfterMs: admission.retryAfterMs,
+          windowMs: warden.policy.windowMs,
+          tokenBudget: state.tokenBudget,
+          requestBudget: state.requestBudget,
+          usage: admission.reason === 'budget' ? warden.currentUsage(scope) : null,
+        }),
+      },
     });
     return null;
   }

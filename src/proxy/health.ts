@@ -25,7 +25,10 @@ export function healthReport(source: HealthSource): HealthReport {
     source.warden.verifyStoreFile();
     source.beat();
     const now = source.clock();
-    const phase = cooldownPhase(source.warden.readState(), now, source.policy);
+    // The breaker the health check names is the worst of every active scope's.
+    const phases = source.warden.scopeStates().map(({ state }) => cooldownPhase(state, now, source.policy));
+    const cooling = phases.filter((candidate) => candidate.phase === 'cooling');
+    const phase = cooling.sort((a, b) => (b.phase === 'cooling' ? b.remainingMs : 0) - (a.phase === 'cooling' ? a.remainingMs : 0))[0] ?? phases.find((candidate) => candidate.phase === 'half-open') ?? { phase: 'closed' as const };
     return {
       status: 'ok',
       pid: process.pid,

@@ -100,8 +100,14 @@ export function summariseRepeats(inner: Logger, options: RepeatSummaryOptions): 
     else pending.set(key, { ...repeats, since: at, count: 0, timer: schedule(key) });
   }
 
-  function schedule(key: string): NodeJS.Timeout {
-    const timer = setTimeout(() => summarise(key, false), intervalMs);
+  function schedule(key: string, delayMs = intervalMs): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      // A timer may fire a millisecond early by the wall clock the interval is measured with.
+      const repeats = pending.get(key);
+      const earlyMs = repeats === undefined ? 0 : intervalMs - (now() - repeats.since);
+      if (repeats !== undefined && earlyMs > 0) repeats.timer = schedule(key, earlyMs);
+      else summarise(key, false);
+    }, delayMs);
     timer.unref();
     return timer;
   }

@@ -8,17 +8,16 @@ import { unreadableUsage, type ProviderName, type UsageReading } from './provide
 
 export const metricsPath = '/_ratewarden/metrics';
 
-/**
- * The labels that name one limiter. Empty while ratewarden keeps one limiter state; when scopes
- * arrive (issue 13, item 2) this becomes `['scope']` and every reading carries its scope.
- */
-export const limiterLabelNames: readonly string[] = [];
+/** The labels that name one limiter: its scope (core/scopes.ts); every reading carries it. */
+export const limiterLabelNames: readonly string[] = ['scope'];
 
 /** One limiter's state as its read-only views show it at scrape time. */
 export interface LimiterReading {
   labels: Record<string, string>;
   state: LimiterState;
   usage: WindowUsage;
+  /** What the upstream last reported is left, per limit it reports. */
+  reported: { dimension: string; remaining: number; ageMs: number }[];
   cooldownRemainingMs: number;
   probeInFlight: boolean;
 }
@@ -57,6 +56,8 @@ export class ProxyMetrics {
   private readonly budget = this.limiterGauge('ratewarden_budget', 'The budget per window (tokens in the configured token metric, or requests); absent when there is none', ['dimension']);
   private readonly windowUsage = this.limiterGauge('ratewarden_window_usage', 'Tokens (in the configured token metric) or requests counted in the current window, reservations included', ['dimension']);
   private readonly upstreamLimit = this.limiterGauge('ratewarden_upstream_limit', 'The limit per window the upstream last reported in its headers; absent until it reports one', ['dimension']);
+  private readonly upstreamRemaining = this.limiterGauge('ratewarden_upstream_remaining', 'What the upstream last reported is left of a limit (tokens, input-tokens, output-tokens, requests); absent until it reports one', ['dimension']);
+  private readonly upstreamReportAge = this.limiterGauge('ratewarden_upstream_report_age_seconds', 'Seconds since that report was seen', ['dimension']);
   private readonly cooldownRemaining = this.limiterGauge('ratewarden_cooldown_remaining_seconds', 'Seconds until the current cooldown ends; 0 when not cooling down');
   private readonly backoffLevel = this.limiterGauge('ratewarden_backoff_level', 'Rung of the backoff ladder the next upstream 429 climbs from');
   private readonly consecutive429s = this.limiterGauge('ratewarden_consecutive_upstream_429s', 'Upstream 429s in a row since the last success');
@@ -135,7 +136,7 @@ export class ProxyMetrics {
   }
 
   private readLimiters(): void {
-    const gauges = [this.budget, this.windowUsage, this.upstreamLimit, this.cooldownRemaining, this.backoffLevel, this.consecutive429s, this.probeInFlight];
+    const gauges = [this.budget, this.windowUsage, this.upstreamLimit, this.upstreamRemaining, this.upstreamReportAge, this.cooldownRemaining, this.backoffLevel, this.consecutive429s, this.probeInFlight];
     for (const gauge of gauges) gauge.reset();
     let readings: LimiterReading[];
     try {
@@ -146,7 +147,11 @@ export class ProxyMetrics {
       return;
     }
     this.storeReadable.set(1);
-    for (const { labels, state, usage, cooldownRemainingMs, probeInFlight } of readings) {
+    for (const { labels, state, usage, reported, cooldownRemainingMs, probeInFlight } of readings) {
+      for (const report of reported) {
+        this.upstreamRemaining.set({ ...labels, dimension: report.dimension }, report.remaining);
+        this.upstreamReportAge.set({ ...labels, dimension: report.dimension }, report.ageMs / 1000);
+      }
       const per = (dimension: Dimension) => ({ ...labels, dimension });
       setIfKnown(this.budget, per('tokens'), state.tokenBudget);
       setIfKnown(this.budget, per('requests'), state.requestBudget);

@@ -13,17 +13,17 @@ export function metricsSourcesFor(warden: Warden, settings: Settings, clock: Clo
     windowMs: warden.policy.windowMs,
     limiters() {
       const now = clock();
-      const state = warden.readState();
-      const phase = cooldownPhase(state, now, warden.policy);
-      return [
-        {
-          labels: {},
+      return warden.scopeStates().map(({ scope, state, usage, reports }) => {
+        const phase = cooldownPhase(state, now, warden.policyOf(scope));
+        return {
+          labels: { scope },
           state,
-          usage: warden.currentUsage(),
+          usage,
+          reported: reports.map((report) => ({ dimension: report.dimension, remaining: report.remaining, ageMs: Math.max(0, now - report.seenAt) })),
           cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
           probeInFlight: phase.phase === 'half-open' && phase.probeInFlight,
-        },
-      ];
+        };
+      });
     },
     restarts: () => readRestartSummary(warden.db, restartPolicy, clock()),
   };

@@ -70,11 +70,12 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
         }
         if (result === null) return;
         const until = new Date(result.cooldownUntil).toISOString();
-        const fields = { requestId, consecutive429s: result.consecutive429s, cooldownMs: result.cooldownMs, cooldownUntil: until };
+        const fields = { requestId, scope: result.scope, sharedWith: result.sharedWith.join(' '), consecutive429s: result.consecutive429s, cooldownMs: result.cooldownMs, cooldownUntil: until };
+        const shared = result.sharedWith.length === 0 ? '' : `; its headers show room on every limit of the scope, so the limit hit is shared: ${result.sharedWith.length} other scopes of the key cool with it`;
         if (result.escalated) {
-          log.warn('cooldown-start', `upstream answered 429 for ${where} (${result.consecutive429s} in a row); cooling down for ${formatDuration(result.cooldownMs)}, until ${until}: every request is answered locally until then`, fields);
+          log.warn('cooldown-start', `upstream answered 429 for ${where} (${result.consecutive429s} in a row); cooling down scope ${result.scope} for ${formatDuration(result.cooldownMs)}, until ${until}: its requests are answered locally until then${shared}`, fields);
         } else {
-          log.warn('upstream-429', `upstream answered 429 for ${where}, sent before the current cooldown began; the cooldown now ends at ${until}`, fields);
+          log.warn('upstream-429', `upstream answered 429 for ${where}, sent before the current cooldown began; the cooldown of scope ${result.scope} now ends at ${until}${shared}`, fields);
         }
       });
     },

@@ -8,6 +8,7 @@ import { StoreUnavailableError } from '../warden/errors.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../warden/types.js';
 import { Warden } from '../warden/warden.js';
+import { scopeChooser } from './scopeOf.js';
 import { AdmissionQueue } from './admissionQueue.js';
 import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
@@ -113,7 +114,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const provider = settings.provider;
   const providers = providerChooser(upstream, provider);
   const policy = limiterPolicyFrom(settings);
-  const warden = Warden.open({ dbPath: settings.db as string, policy, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs });
+  const warden = Warden.open({ dbPath: settings.db as string, policy, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs, scopeBudgets: settings.scopeBudgets });
   const transport = upstreamTransport(upstream);
   const refusals = new RefusalCounter();
   const inFlight = new InFlightRequests();
@@ -127,6 +128,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const runtime: ProxyRuntime = {
     upstream,
     providers,
+    scopeOf: scopeChooser({ secret: warden.fingerprintSecret(), by: settings.scopeBy, families: settings.scopeFamilies }),
     warden,
     queue,
     clock,

@@ -1,4 +1,4 @@
-import type { LimiterPolicy } from '../core/types.js';
+import { initialLimiterState, type LimiterPolicy } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
 import { StoreUnavailableError } from '../warden/errors.js';
 import type { Heartbeat } from '../warden/heartbeat.js';
@@ -36,7 +36,8 @@ export const heartbeatIntervalMs = 2_000;
 
 export function startTicker(setup: TickerSetup): Ticker {
   const { warden, heartbeat, refusals, log, clock, policy } = setup;
-  let view: LimiterView = viewOf(warden.readState(), clock(), policy);
+  const viewsOf = (now: number): Map<string, LimiterView> => new Map(warden.scopeStates().map(({ scope, state }) => [scope, viewOf(state, now, warden.policyOf(scope))]));
+  let views = viewsOf(clock());
   let lastBeat = clock();
   let lastSummary = clock();
   let storeFailing = false;
@@ -83,9 +84,12 @@ export function startTicker(setup: TickerSetup): Ticker {
         heartbeat.beat();
         lastBeat = now;
       }
-      const next = viewOf(warden.readState(), now, policy);
-      for (const change of stateEvents(view, next, policy.windowMs)) log.info(change.event, change.message);
-      view = next;
+      const next = viewsOf(now);
+      for (const [scope, after] of next) {
+        const before = views.get(scope) ?? viewOf(initialLimiterState, now, policy);
+        for (const change of stateEvents(before, after, policy.windowMs)) log.info(change.event, `${change.message} (scope ${scope})`, { scope });
+      }
+      views = next;
     });
     summariseRefusals(clock(), final);
   }

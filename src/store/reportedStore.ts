@@ -22,11 +22,11 @@ export interface InFlightTotals {
 
 /** Typed statements over what the upstream reported and what requests generated. Callers own the transaction. */
 export class ReportedStore {
-  private readonly selectAll: Statement<[], ReportedRow>;
-  private readonly upsert: Statement<ReportedRow>;
-  private readonly addAdmittedStatement: Statement<{ tokens: number; input: number; output: number; requests: number }>;
-  private readonly correctAdmittedStatement: Statement<{ tokens: number; input: number; output: number; requests: number }>;
-  private readonly sumInFlight: Statement<[number], { input: number | null; output: number | null; requests: number }>;
+  private readonly selectAll: Statement<[string], ReportedRow>;
+  private readonly upsert: Statement<ReportedRow & { scope: string }>;
+  private readonly addAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
+  private readonly correctAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
+  private readonly sumInFlight: Statement<[string, number], { input: number | null; output: number | null; requests: number }>;
   private readonly setModel: Statement<[string, number]>;
   private readonly selectModel: Statement<[number], { model: string | null }>;
   private readonly insertSample: Statement<[number, string, number]>;
@@ -35,19 +35,19 @@ export class ReportedStore {
   private readonly deleteOldSamples: Statement<[number]>;
 
   constructor(db: Database) {
-    this.selectAll = db.prepare('SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining');
+    this.selectAll = db.prepare('SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining WHERE scope = ?');
     this.upsert = db.prepare(
-      `INSERT INTO reported_remaining (dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill)
-       VALUES (@dimension, @limit_value, @remaining, @reset_at, @seen_at, @admitted_since, @rounding_slack, @refill)
-       ON CONFLICT (dimension) DO UPDATE SET limit_value = excluded.limit_value, remaining = excluded.remaining, reset_at = excluded.reset_at,
+      `INSERT INTO reported_remaining (scope, dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill)
+       VALUES (@scope, @dimension, @limit_value, @remaining, @reset_at, @seen_at, @admitted_since, @rounding_slack, @refill)
+       ON CONFLICT (scope, dimension) DO UPDATE SET limit_value = excluded.limit_value, remaining = excluded.remaining, reset_at = excluded.reset_at,
          seen_at = excluded.seen_at, admitted_since = excluded.admitted_since, rounding_slack = excluded.rounding_slack, refill = excluded.refill`,
     );
     const perDimension = `admitted_since + CASE dimension WHEN 'tokens' THEN @tokens WHEN 'input-tokens' THEN @input WHEN 'output-tokens' THEN @output ELSE @requests END`;
-    this.addAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = ${perDimension}`);
+    this.addAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = @scope`);
     // Every report holds a settling request: it was in flight when the report was adopted, or admitted after.
-    this.correctAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = MAX(0, ${perDimension})`);
+    this.correctAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = MAX(0, ${perDimension}) WHERE scope = @scope`);
     this.sumInFlight = db.prepare(
-      "SELECT SUM(est_input_tokens) AS input, SUM(est_output_tokens) AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND admitted_at >= ?",
+      "SELECT SUM(est_input_tokens) AS input, SUM(est_output_tokens) AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND scope = ? AND admitted_at >= ?",
     );
     this.setModel = db.prepare('UPDATE requests SET model = ? WHERE id = ?');
     this.selectModel = db.prepare('SELECT model FROM requests WHERE id = ?');
@@ -57,8 +57,8 @@ export class ReportedStore {
     this.deleteOldSamples = db.prepare('DELETE FROM output_samples WHERE id IN (SELECT id FROM output_samples WHERE at < ? LIMIT 5000)');
   }
 
-  reports(): ReportedRemaining[] {
-    return this.selectAll.all().map((row) => ({
+  reports(scope: string): ReportedRemaining[] {
+    return this.selectAll.all(scope).map((row) => ({
       dimension: row.dimension,
       limit: row.limit_value,
       remaining: row.remaining,
@@ -70,9 +70,10 @@ export class ReportedStore {
     }));
   }
 
-  writeReport(report: ReportedRemaining): void {
+  writeReport(scope: string, report: ReportedRemaining): void {
     if (!dimensions.includes(report.dimension)) throw new Error(`unknown limit dimension ${report.dimension}`);
     this.upsert.run({
+      scope,
       dimension: report.dimension,
       limit_value: report.limit,
       remaining: report.remaining,
@@ -85,17 +86,17 @@ export class ReportedStore {
   }
 
   /** A reservation made: it is not in any report yet. */
-  addAdmitted(inputTokens: number, outputTokens: number, requests: number): void {
-    this.addAdmittedStatement.run({ tokens: inputTokens + outputTokens, input: inputTokens, output: outputTokens, requests });
+  addAdmitted(scope: string, inputTokens: number, outputTokens: number, requests: number): void {
+    this.addAdmittedStatement.run({ scope, tokens: inputTokens + outputTokens, input: inputTokens, output: outputTokens, requests });
   }
 
   /** A settled request's real usage replaces its reservation in what was sent since each report. */
-  correctAdmitted(deltaInput: number, deltaOutput: number): void {
-    this.correctAdmittedStatement.run({ tokens: deltaInput + deltaOutput, input: deltaInput, output: deltaOutput, requests: 0 });
+  correctAdmitted(scope: string, deltaInput: number, deltaOutput: number): void {
+    this.correctAdmittedStatement.run({ scope, tokens: deltaInput + deltaOutput, input: deltaInput, output: deltaOutput, requests: 0 });
   }
 
-  inFlightSince(since: number): InFlightTotals {
-    const row = this.sumInFlight.get(since);
+  inFlightSince(scope: string, since: number): InFlightTotals {
+    const row = this.sumInFlight.get(scope, since);
     return { inputTokens: row?.input ?? 0, outputTokens: row?.output ?? 0, requests: row?.requests ?? 0 };
   }
 

@@ -3,7 +3,9 @@ import type { SampleKind, SampleSummary } from '../core/calibration.js';
 import type { SampleCount } from '../core/calibrationReport.js';
 import type { BudgetKind, GateReport } from '../core/controller.js';
 import type { HeartbeatRow, ProcessRole } from '../core/processLiveness.js';
+import type { ScopeSummaryRow } from '../core/scopeTable.js';
 import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../core/statusReport.js';
+import { initialLimiterState } from '../core/types.js';
 import { LimiterStore } from './limiterStore.js';
 import { PolicyStore, type RecordedPolicyRow } from './policyStore.js';
 import { openDatabase } from './open.js';
@@ -27,13 +29,15 @@ export interface CalibrationData {
  */
 export class StatusView {
   private readonly limiter: LimiterStore;
-  private readonly selectRefusals: Statement<[], { refused_cooldown_total: number; refused_budget_total: number }>;
+  private readonly selectRefusals: Statement<[string], { refused_cooldown_total: number; refused_budget_total: number }>;
+  private readonly selectScopeSummaries: Statement<[number, number], ScopeSummaryRow>;
+  private readonly selectScopeExists: Statement<[string], { scope: string }>;
   private readonly selectProcesses: Statement<[], { role: ProcessRole; pid: number; started_at: number; heartbeat_at: number; listen: string | null; upstream: string | null }>;
-  private readonly selectAdjustments: Statement<[number], AdjustmentDbRow>;
-  private readonly selectLastAdjustmentOf: Statement<[BudgetKind], AdjustmentDbRow>;
-  private readonly selectSampleCounts: Statement<[], { kind: SampleKind; count: number; zero_tokens: number }>;
+  private readonly selectAdjustments: Statement<[string, number], AdjustmentDbRow>;
+  private readonly selectLastAdjustmentOf: Statement<[string, BudgetKind], AdjustmentDbRow>;
+  private readonly selectSampleCounts: Statement<[string], { kind: SampleKind; count: number; zero_tokens: number }>;
   private readonly selectRateLimitEvents: Statement<
-    [number],
+    [string, number],
     {
       at: number;
       request_id: number | null;
@@ -52,18 +56,33 @@ export class StatusView {
 
   constructor(readonly db: Database) {
     this.limiter = new LimiterStore(db);
-    this.selectRefusals = db.prepare('SELECT refused_cooldown_total, refused_budget_total FROM limiter_state WHERE id = 1');
+    this.selectRefusals = db.prepare('SELECT refused_cooldown_total, refused_budget_total FROM limiter_state WHERE scope = ?');
+    this.selectScopeExists = db.prepare('SELECT scope FROM limiter_state WHERE scope = ?');
+    this.selectScopeSummaries = db.prepare(
+      `SELECT s.scope AS scope, s.cooldown_until AS cooldownUntil, s.cooldown_started_at AS cooldownStartedAt, s.probe_request_id AS probeRequestId,
+         s.probe_started_at AS probeStartedAt, s.backoff_level AS backoffLevel, s.consecutive_429s AS consecutive429s, s.token_budget AS tokenBudget,
+         s.request_budget AS requestBudget,
+         (SELECT MIN(remaining) FROM reported_remaining r WHERE r.scope = s.scope AND r.dimension <> 'requests') AS reportedTokensRemaining,
+         (SELECT remaining FROM reported_remaining r WHERE r.scope = s.scope AND r.dimension = 'requests') AS reportedRequestsRemaining,
+         COALESCE(b.input_tokens, 0) AS inputTokens, COALESCE(b.output_tokens, 0) AS outputTokens, COALESCE(b.requests, 0) AS requests,
+         s.refused_cooldown_total AS refusedCooldown, s.refused_budget_total AS refusedBudget, s.updated_at AS updatedAt
+       FROM limiter_state s
+       LEFT JOIN (SELECT scope, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(requests) AS requests
+                  FROM usage_buckets WHERE start >= ? GROUP BY scope) b ON b.scope = s.scope
+       WHERE b.scope IS NOT NULL OR s.cooldown_until IS NOT NULL OR s.probe_request_id IS NOT NULL OR s.consecutive_429s > 0
+         OR s.backoff_level > 0 OR s.updated_at >= ? OR s.scope = 'default'`,
+    );
     this.selectProcesses = db.prepare('SELECT role, pid, started_at, heartbeat_at, listen, upstream FROM processes');
-    this.selectAdjustments = db.prepare('SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments ORDER BY id DESC LIMIT ?');
+    this.selectAdjustments = db.prepare('SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments WHERE scope = ? ORDER BY id DESC LIMIT ?');
     this.selectLastAdjustmentOf = db.prepare(
-      'SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments WHERE kind = ? ORDER BY id DESC LIMIT 1',
+      'SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments WHERE scope = ? AND kind = ? ORDER BY id DESC LIMIT 1',
     );
     this.selectSampleCounts = db.prepare(
-      'SELECT kind, COUNT(*) AS count, COALESCE(SUM(tokens = 0), 0) AS zero_tokens FROM calibration_samples GROUP BY kind',
+      'SELECT kind, COUNT(*) AS count, COALESCE(SUM(tokens = 0), 0) AS zero_tokens FROM calibration_samples WHERE scope = ? GROUP BY kind',
     );
     this.selectRateLimitEvents = db.prepare(
       `SELECT at, request_id, retry_after_ms, consecutive_429s, backoff_level, escalated, cooldown_ms, cooldown_until, window_tokens, window_requests
-       FROM rate_limit_events ORDER BY at DESC, id DESC LIMIT ?`,
+       FROM rate_limit_events WHERE scope = ? ORDER BY at DESC, id DESC LIMIT ?`,
     );
     this.selectLastAudit = db.prepare('SELECT at, action, actor, reason FROM audit_log ORDER BY id DESC LIMIT 1');
     this.policies = new PolicyStore(db);
@@ -78,21 +97,31 @@ export class StatusView {
     if (this.db.open) this.db.close();
   }
 
-  snapshot(query: SnapshotQuery): StatusSnapshot {
+  /** Every active scope (usage in the window from `bucketsFrom`, a cooldown in force, or changed since `changedSince`), and `default`. */
+  scopeSummaries(bucketsFrom: number, changedSince: number): ScopeSummaryRow[] {
+    return this.selectScopeSummaries.all(bucketsFrom, changedSince);
+  }
+
+  hasScope(scope: string): boolean {
+    return this.selectScopeExists.get(scope) !== undefined;
+  }
+
+  /** One scope in detail. */
+  snapshot(query: SnapshotQuery, scope: string): StatusSnapshot {
     return this.db.transaction((): StatusSnapshot => {
-      const refusals = this.selectRefusals.get();
+      const refusals = this.selectRefusals.get(scope);
       return {
-        state: this.limiter.readState(),
-        buckets: this.limiter.bucketsFrom(query.bucketsFrom),
+        state: this.limiter.readState(scope) ?? initialLimiterState,
+        buckets: this.limiter.bucketsFrom(scope, query.bucketsFrom),
         refusals: { cooldown: refusals?.refused_cooldown_total ?? 0, budget: refusals?.refused_budget_total ?? 0 },
         processes: this.processes(),
-        adjustments: this.selectAdjustments.all(query.adjustments).map(adjustmentOf),
+        adjustments: this.selectAdjustments.all(scope, query.adjustments).map(adjustmentOf),
         lastAdjustmentByKind: {
-          tokens: this.lastAdjustmentOf('tokens'),
-          requests: this.lastAdjustmentOf('requests'),
+          tokens: this.lastAdjustmentOf(scope, 'tokens'),
+          requests: this.lastAdjustmentOf(scope, 'requests'),
         },
-        ...this.readCalibration(),
-        rateLimitEvents: this.rateLimitEvents(query.rateLimitEvents),
+        ...this.readCalibration(scope),
+        rateLimitEvents: this.rateLimitEvents(scope, query.rateLimitEvents),
         lastOperatorAction: this.selectLastAudit.get() ?? null,
       };
     }).deferred();
@@ -106,17 +135,23 @@ export class StatusView {
     return this.db.transaction(() => ({ policies: this.policies.all(), processes: this.processes() })).deferred();
   }
 
-  calibration(): CalibrationData {
+  calibration(scope: string): CalibrationData {
     return this.db.transaction((): CalibrationData => {
-      const state = this.limiter.readState();
-      return { ...this.readCalibration(), reported: { tokens: state.reportedTokenLimit, requests: state.reportedRequestLimit } };
+      const state = this.limiter.readState(scope) ?? initialLimiterState;
+      return { ...this.readCalibration(scope), reported: { tokens: state.reportedTokenLimit, requests: state.reportedRequestLimit } };
     }).deferred();
   }
 
-  private readCalibration(): Pick<CalibrationData, 'sampleCounts' | 'sampleSummaries'> {
+  /** The scopes that hold calibration samples, and `default`. */
+  calibratedScopes(): string[] {
+    const rows = this.db.prepare<[], { scope: string }>("SELECT DISTINCT scope FROM calibration_samples UNION SELECT 'default' ORDER BY 1").all();
+    return rows.map((row) => row.scope);
+  }
+
+  private readCalibration(scope: string): Pick<CalibrationData, 'sampleCounts' | 'sampleSummaries'> {
     return {
-      sampleCounts: this.selectSampleCounts.all().map((row) => ({ kind: row.kind, count: row.count, zeroTokens: row.zero_tokens })),
-      sampleSummaries: this.limiter.sampleSummaries(),
+      sampleCounts: this.selectSampleCounts.all(scope).map((row) => ({ kind: row.kind, count: row.count, zeroTokens: row.zero_tokens })),
+      sampleSummaries: this.limiter.sampleSummaries(scope),
     };
   }
 
@@ -131,13 +166,13 @@ export class StatusView {
     }));
   }
 
-  private lastAdjustmentOf(kind: BudgetKind): AdjustmentRow | null {
-    const row = this.selectLastAdjustmentOf.get(kind);
+  private lastAdjustmentOf(scope: string, kind: BudgetKind): AdjustmentRow | null {
+    const row = this.selectLastAdjustmentOf.get(scope, kind);
     return row === undefined ? null : adjustmentOf(row);
   }
 
-  private rateLimitEvents(limit: number): RateLimitEventRow[] {
-    return this.selectRateLimitEvents.all(limit).map((row) => ({
+  private rateLimitEvents(scope: string, limit: number): RateLimitEventRow[] {
+    return this.selectRateLimitEvents.all(scope, limit).map((row) => ({
       at: row.at,
       requestId: row.request_id,
       retryAfterMs: row.retry_after_ms,

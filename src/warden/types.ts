@@ -15,6 +15,8 @@ export interface AdmitInput {
   estimate: TokenEstimate;
   /** The model the request names, whose settled output teaches its reservation. */
   model?: string | null;
+  /** The scope (core/scopes.ts) whose limits the request counts against; `default` when unset. */
+  scope?: string;
 }
 
 /** Limits the upstream reported in its headers, already mapped to the configured token metric. */

@@ -62,7 +62,7 @@ async function startWorker(home: string, args: readonly string[], options: { ipc
 function cooldownUntil(dbPath: string): number | null {
   const db = openDatabase(dbPath, { readonly: true });
   try {
-    return (db.prepare('SELECT cooldown_until FROM limiter_state').get() as { cooldown_until: number | null }).cooldown_until;
+    return (db.prepare('SELECT cooldown_until FROM limiter_state WHERE scope = (SELECT scope FROM requests ORDER BY id DESC LIMIT 1)').get() as { cooldown_until: number | null }).cooldown_until;
   } finally {
     db.close();
   }

@@ -65,7 +65,7 @@ describe('status and calibrate show the policy the running proxy recorded, not t
     // Usage 30 s old: inside status's default 1 min window, outside the proxy's 10 s one.
     const writer = openDatabase(db);
     try {
-      writer.prepare('INSERT INTO usage_buckets (start, input_tokens, output_tokens, requests) VALUES (?, 7000, 0, 7)').run(Math.floor((Date.now() - 30_000) / 1_000) * 1_000);
+      writer.prepare("INSERT INTO usage_buckets (scope, start, input_tokens, output_tokens, requests) VALUES ('default', ?, 7000, 0, 7)").run(Math.floor((Date.now() - 30_000) / 1_000) * 1_000);
     } finally {
       writer.close();
     }

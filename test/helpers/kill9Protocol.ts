@@ -31,5 +31,5 @@ export type Kill9Line = Kill9Report & { tokens: number; requests: number; cooldo
 /** Every token in the window, whatever the budget's metric counts, read the way the warden reads it. */
 export function totalWindowUsage(store: LimiterStore, now: number): WindowUsage {
   const oldest = oldestBucketInWindow(now, kill9Policy.windowMs, bucketWidthFor(kill9Policy.windowMs));
-  return sumWindow([store.bucketTotalsFrom(oldest)], 'total');
+  return sumWindow([store.bucketTotalsFrom('default', oldest)], 'total');
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, type RateLimitEventRow } from './harness.js';
+import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, type RateLimitEventRow, lastScope } from './harness.js';
 
 const harness = new ProxyHarness();
 afterEach(() => harness.closeAll());
@@ -21,7 +21,7 @@ describe('after an upstream 429', () => {
     expect(await first.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/^Simulated/) } });
     sim.setMode('normal');
 
-    const { cooldownUntil, cooldownStartedAt } = proxy.warden.readState();
+    const { cooldownUntil, cooldownStartedAt } = proxy.warden.readState(lastScope(proxy.warden));
     expect(cooldownUntil).not.toBeNull();
     expect((cooldownUntil as number) - (cooldownStartedAt as number)).toBe(3000);
     // Back to back, well inside the cooldown (a local answer takes milliseconds; the margin is 1 s).
@@ -45,7 +45,7 @@ describe('after an upstream 429', () => {
     const afterwards = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(afterwards.status).toBe(200);
     expect(sim.stats().requests).toBe(2);
-    expect(proxy.warden.readState()).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
+    expect(proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
   });
 
   it('lets exactly one probe through when the cooldown ends, and holds the rest until it succeeds', async () => {
@@ -79,9 +79,10 @@ describe('after an upstream 429', () => {
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', backoffBase: '300ms' });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
     limited = false;
-    await untilPast(proxy.warden.readState().cooldownUntil as number);
+    await untilPast(proxy.warden.readState(lastScope(proxy.warden)).cooldownUntil as number);
 
-    const probe = postJson(`${proxy.url}/hold`, '{}');
+    // The probe is of the cooled scope (the same model, no key): another scope's request would not be one.
+    const probe = postJson(`${proxy.url}/hold`, anthropicBody());
     await probeArrival;
     const held = await Promise.all([1, 2, 3].map(() => postJson(`${proxy.url}/v1/messages`, anthropicBody())));
     for (const answer of held) {

@@ -8,6 +8,7 @@ import { startProxy, type ProxyOptions, type RunningProxy } from '../../../src/p
 import { openDatabase } from '../../../src/store/open.js';
 import { startSimUpstream, type SimUpstream, type SimUpstreamOptions } from '../../../src/sim/upstream.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
+import type { Warden } from '../../../src/warden/warden.js';
 
 export type Flags = Partial<Record<SettingName, string>>;
 
@@ -157,4 +158,10 @@ export function rawExchange(baseUrl: string, bytes: string): Promise<string> {
     socket.once('error', reject);
     socket.once('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
   });
+}
+
+/** The scope the latest request was counted in (`default` before any): whose state a single-scope test reads. */
+export function lastScope(warden: Warden): string {
+  const row = warden.db.prepare('SELECT scope FROM requests ORDER BY id DESC LIMIT 1').get() as { scope: string } | undefined;
+  return row?.scope ?? 'default';
 }

@@ -79,7 +79,7 @@ describe('an upstream 429 that meets a locked store still takes effect (issue 9 
       locker.close();
     }
 
-    const [state] = readRows<{ cooldown_until: number; consecutive_429s: number }>(dbPath, 'SELECT cooldown_until, consecutive_429s FROM limiter_state');
+    const [state] = readRows<{ cooldown_until: number; consecutive_429s: number }>(dbPath, 'SELECT cooldown_until, consecutive_429s FROM limiter_state WHERE scope = (SELECT scope FROM requests ORDER BY id DESC LIMIT 1)');
     expect(state?.consecutive_429s).toBe(1);
     expect(state?.cooldown_until).toBeGreaterThan(Date.now() + 10_000);
     expect(readRows(dbPath, 'SELECT * FROM rate_limit_events')).toHaveLength(1);

@@ -4,7 +4,7 @@ import { openDatabase } from '../../../src/store/open.js';
 import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
 import { restartPolicyFrom } from '../../../src/config/policy.js';
 import { scrape } from '../../helpers/prometheus.js';
-import { ProxyHarness, anthropicBody, postJson, recordedRequests, settingsFrom } from './harness.js';
+import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, settingsFrom, lastScope } from './harness.js';
 
 const harness = new ProxyHarness();
 afterEach(() => harness.closeAll());
@@ -46,22 +46,26 @@ describe('GET /_ratewarden/metrics', () => {
     expect(metrics.value('ratewarden_tokens_total', { kind: 'input' })).toBe(rows.reduce((sum, row) => sum + (row.input_tokens ?? 0), 0));
     expect(metrics.value('ratewarden_tokens_total', { kind: 'output' })).toBe(rows.reduce((sum, row) => sum + (row.output_tokens ?? 0), 0));
 
-    const state = proxy.warden.readState();
-    const usage = proxy.warden.currentUsage();
+    const scope = lastScope(proxy.warden);
+    const state = proxy.warden.readState(scope);
+    const usage = proxy.warden.currentUsage(scope);
     expect(state.tokenBudget).not.toBeNull();
-    expect(metrics.value('ratewarden_budget', { dimension: 'tokens' })).toBe(state.tokenBudget);
-    expect(metrics.value('ratewarden_budget', { dimension: 'requests' })).toBe(state.requestBudget ?? undefined);
-    expect(metrics.value('ratewarden_window_usage', { dimension: 'requests' })).toBe(usage.requests);
-    expect(metrics.value('ratewarden_window_usage', { dimension: 'tokens' })).toBe(usage.tokens);
-    expect(metrics.value('ratewarden_upstream_limit', { dimension: 'tokens' })).toBe(20_000);
-    expect(metrics.value('ratewarden_upstream_limit', { dimension: 'requests' })).toBe(30);
-    const cooldown = metrics.value('ratewarden_cooldown_remaining_seconds') ?? 0;
+    expect(metrics.value('ratewarden_budget', { scope, dimension: 'tokens' })).toBe(state.tokenBudget);
+    expect(metrics.value('ratewarden_budget', { scope, dimension: 'requests' })).toBe(state.requestBudget ?? undefined);
+    expect(metrics.value('ratewarden_window_usage', { scope, dimension: 'requests' })).toBe(usage.requests);
+    expect(metrics.value('ratewarden_window_usage', { scope, dimension: 'tokens' })).toBe(usage.tokens);
+    expect(metrics.value('ratewarden_upstream_limit', { scope, dimension: 'tokens' })).toBe(20_000);
+    expect(metrics.value('ratewarden_upstream_limit', { scope, dimension: 'requests' })).toBe(30);
+    const reported = readRows<{ dimension: string; remaining: number }>(dbPath, `SELECT dimension, remaining FROM reported_remaining WHERE scope = '${scope}'`);
+    expect(reported.length).toBeGreaterThan(0);
+    for (const report of reported) expect(metrics.value('ratewarden_upstream_remaining', { scope, dimension: report.dimension })).toBe(report.remaining);
+    const cooldown = metrics.value('ratewarden_cooldown_remaining_seconds', { scope }) ?? 0;
     expect(cooldown).toBeGreaterThan(0);
     expect(cooldown).toBeLessThanOrEqual(30);
-    expect(metrics.value('ratewarden_backoff_level')).toBe(state.backoffLevel);
+    expect(metrics.value('ratewarden_backoff_level', { scope })).toBe(state.backoffLevel);
     expect(state.backoffLevel).toBeGreaterThan(0);
-    expect(metrics.value('ratewarden_consecutive_upstream_429s')).toBe(1);
-    expect(metrics.value('ratewarden_probe_in_flight')).toBe(0);
+    expect(metrics.value('ratewarden_consecutive_upstream_429s', { scope })).toBe(1);
+    expect(metrics.value('ratewarden_probe_in_flight', { scope })).toBe(0);
     expect(metrics.value('ratewarden_window_seconds')).toBe(60);
     expect(metrics.value('ratewarden_store_readable')).toBe(1);
 

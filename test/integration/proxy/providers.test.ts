@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProxyHarness, postJson, recordedRequests } from './harness.js';
+import { ProxyHarness, postJson, recordedRequests, lastScope } from './harness.js';
 
 /*
  * Every upstream here is on 127.0.0.1, a host that names no provider: before ratewarden chose
@@ -25,7 +25,7 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     for await (const chunk of stream) streamedUsage = chunk.usage ?? streamedUsage;
     const response = await client.responses.create({ model: 'gpt-sim', max_output_tokens: 12, input: 'What is a sliding window?' });
 
-    expect(proxy.warden.readState()).toMatchObject({ reportedTokenLimit: 25_000, reportedRequestLimit: 40 });
+    expect(proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 25_000, reportedRequestLimit: 40 });
     await proxy.close();
     expect(recordedRequests(dbPath)).toMatchObject([
       { path: '/v1/chat/completions', outcome: 'ok', est_output_tokens: 20, input_tokens: completion.usage?.prompt_tokens, output_tokens: completion.usage?.completion_tokens },
@@ -42,7 +42,7 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     const message = await client.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question });
     const streamed = await client.messages.stream({ model: 'claude-sim', max_tokens: 25, messages: question }).finalMessage();
 
-    expect(proxy.warden.readState()).toMatchObject({ reportedTokenLimit: 32_000, reportedRequestLimit: 50 });
+    expect(proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 32_000, reportedRequestLimit: 50 });
     await proxy.close();
     expect(recordedRequests(dbPath)).toMatchObject([
       { outcome: 'ok', input_tokens: message.usage.input_tokens, output_tokens: message.usage.output_tokens },
@@ -64,7 +64,7 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     expect((await anthropic.messages.countTokens({ model: 'claude-sim', messages: question })).input_tokens).toBe(17);
     expect((await openai.embeddings.create({ model: 'emb-sim', input: 'a sliding window' })).usage.prompt_tokens).toBe(8);
 
-    expect(proxy.warden.readState().reportedRequestLimit).toBe(77);
+    expect(proxy.warden.readState(lastScope(proxy.warden)).reportedRequestLimit).toBe(77);
     await proxy.close();
     const [counted, embedded] = recordedRequests(dbPath);
     expect(counted).toMatchObject({ path: '/v1/messages/count_tokens', outcome: 'ok', est_input_tokens: 0, est_output_tokens: 0 });
@@ -87,6 +87,10 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     expect(anthropicError.headers?.get('x-ratewarden-reason')).toBe('cooldown');
     expect(anthropicError.error).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
 
+    // Another key and model: another scope, which the Anthropic cooldown does not hold; it gets its own.
+    sim.setMode('always-429');
+    await expect(openai.chat.completions.create({ model: 'gpt-sim', messages: question })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    sim.setMode('normal');
     const fromOpenAi = await openai.chat.completions.create({ model: 'gpt-sim', messages: question }).catch((error: unknown) => error);
     expect(fromOpenAi).toBeInstanceOf(OpenAI.RateLimitError);
     const openAiError = fromOpenAi as InstanceType<typeof OpenAI.RateLimitError>;
@@ -94,11 +98,13 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     expect(openAiError.code).toBe('rate_limit_exceeded');
     expect(openAiError.type).toBe('rate_limit_exceeded');
 
-    const generic = await postJson(`${proxy.url}/v1/search`, JSON.stringify({ query: 'window' }));
+    // The OpenAI request's key and model: its scope, which is cooling.
+    const generic = await postJson(`${proxy.url}/v1/search`, JSON.stringify({ query: 'window', model: 'gpt-sim' }), { authorization: 'Bearer sk-test' });
     expect(generic.status).toBe(429);
     expect(await generic.json()).toMatchObject({ error: { type: 'rate_limit' } });
 
-    expect(sim.stats().requests).toBe(1);
+    // One 429 per scope reached the upstream; every later request was answered locally.
+    expect(sim.stats().requests).toBe(2);
   });
 
   it('answers a reserved path in the shape the request’s headers name', async () => {

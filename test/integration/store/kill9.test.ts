@@ -146,7 +146,8 @@ function verifyAfterKill(db: Database, thisRun: CommittedLedger, all: CommittedL
   // and the reopening take depends on the machine's load, and must not decide what is checked.
   const reportedUntil = before?.cooldownUntil ?? null;
   if (reportedUntil === null || reportedUntil <= killedAt) return false;
-  const state = new LimiterStore(db).readState();
+  const state = new LimiterStore(db).readState('default');
+  if (state === null) throw new Error('the default scope has no state');
   expect(state.cooldownUntil).toBeGreaterThanOrEqual(reportedUntil);
   expect(cooldownPhase(state, killedAt, kill9Policy).phase).toBe('cooling');
   return true;

@@ -247,7 +247,7 @@ describe('settlement and housekeeping', () => {
     const first = openWarden(dbPath, policyWith(), clock);
     first.upstream429(admitted(first.admit(request(10, 10))), { retryAfterMs: null });
     const cleared = first.resetCooldown('operator', 'upstream confirmed healthy');
-    expect(cleared).toMatchObject({ anything: true, consecutive429s: 1, cooldownRemainingMs: 30_000 });
+    expect(cleared).toMatchObject({ anything: true, scopes: [{ scope: 'default', anything: true, consecutive429s: 1, cooldownRemainingMs: 30_000 }] });
     expect(first.resetCooldown('operator', null).anything).toBe(false);
     first.close();
     const second = openWarden(dbPath, policyWith(), clock);

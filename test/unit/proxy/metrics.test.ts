@@ -8,7 +8,7 @@ const noRestarts = { failuresInInterval: 0, consecutiveFailures: 0, nextRestartD
 function sources(overrides: Partial<MetricsSources> = {}): MetricsSources {
   return {
     windowMs: 60_000,
-    limiters: () => [{ labels: {}, state: { ...initialLimiterState, tokenBudget: 9000 }, usage: { tokens: 120, requests: 2 }, cooldownRemainingMs: 0, probeInFlight: false }],
+    limiters: () => [{ labels: {}, state: { ...initialLimiterState, tokenBudget: 9000 }, usage: { tokens: 120, requests: 2 }, reported: [], cooldownRemainingMs: 0, probeInFlight: false }],
     restarts: () => noRestarts,
     ...overrides,
   };
