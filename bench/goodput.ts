@@ -33,6 +33,8 @@ const { values } = parseArgs({
     shape: { type: 'string', default: 'token-bucket' },
     // ratewarden's --limit-shape (auto: a bucket for Anthropic's headers).
     'limit-shape': { type: 'string', default: 'auto' },
+    // ratewarden's --scope-by: every client has its own API key here, all drawing on one limit.
+    'scope-by': { type: 'string', default: 'key-and-model' },
   },
 });
 const clients = Number(values.clients);
@@ -103,6 +105,7 @@ async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
   };
   if (values.margin !== '') flags.safetyMargin = values.margin;
   flags.limitShape = values['limit-shape'];
+  flags.scopeBy = values['scope-by'];
   const proxy = setup === 'ratewarden' ? await startProxy(loadConfig({ flags, env: { XDG_CONFIG_HOME: '/nonexistent/ratewarden-bench' } }).settings) : null;
   try {
     const fleet = await runFleet(proxy?.url ?? sim.url, new SeededRandom(Number(values.seed)));
@@ -127,7 +130,7 @@ const pct = (share: number): string => `${(share * 100).toFixed(1)} %`;
 const row = (name: string, f: RunFigures): string => `| ${name} | ${f.upstream429s} | ${pct(f.goodput)} | ${f.clientRateLimitErrors} | ${f.otherErrors} | ${f.calls} |`;
 process.stdout.write(
   [
-    `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated ${shape} upstream of ${tokenLimit} tokens per ${values.window}; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}, --limit-shape ${values['limit-shape']}.`,
+    `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated ${shape} upstream of ${tokenLimit} tokens per ${values.window}; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}, --limit-shape ${values['limit-shape']} --scope-by ${values['scope-by']}; each client has its own API key, all keys drawing on the upstream's one limit (as the keys of one organization do).`,
     '',
     '| | upstream 429s | goodput (tokens served / capacity) | client-visible rate-limit errors | other errors | calls |',
     '|---|---|---|---|---|---|',
