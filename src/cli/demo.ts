@@ -7,7 +7,7 @@ import type { LimitShape } from '../sim/upstream.js';
 import { runReplay } from '../sim/replay.js';
 import { chooseColour } from './colour.js';
 import { ProgressDisplay, renderReplay } from './demoRender.js';
-import { exitCodes } from './exitCodes.js';
+import { exitCodes } from '../kernel/exitCodes.js';
 
 interface DemoOptions {
   duration: string;

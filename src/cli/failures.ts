@@ -1,6 +1,6 @@
 import { ConfigError } from '../config/errors.js';
 import { StoreError } from '../store/errors.js';
-import { exitCodes } from './exitCodes.js';
+import { exitCodes } from '../kernel/exitCodes.js';
 
 /** Turns an error into one line on stderr and the documented exit code. */
 export function exitCodeFor(error: unknown): { code: number; line: string } {

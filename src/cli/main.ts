@@ -4,7 +4,7 @@ import { registerCalibrate } from './calibrate.js';
 import { registerConfig } from './configCommand.js';
 import { registerDemo } from './demo.js';
 import { registerNewDb } from './newDb.js';
-import { exitCodes } from './exitCodes.js';
+import { exitCodes } from '../kernel/exitCodes.js';
 import { reportAndExit } from './failures.js';
 import { registerResetCooldown } from './resetCooldown.js';
 import { registerResetRestarts } from './resetRestarts.js';

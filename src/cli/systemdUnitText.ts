@@ -1,4 +1,4 @@
-import { exitCodes } from './exitCodes.js';
+import { exitCodes } from '../kernel/exitCodes.js';
 
 export interface SystemdUnitSpec {
   /** The command that starts ratewarden, absolute paths: e.g. [node, .../bin/ratewarden]. */

@@ -1,4 +1,4 @@
-import { exitCodes } from '../cli/exitCodes.js';
+import { exitCodes } from '../kernel/exitCodes.js';
 import { formatDuration } from '../config/durations.js';
 import type { Settings } from '../config/schema.js';
 import { restartDelayMs, type RestartPolicy } from '../core/restartPolicy.js';

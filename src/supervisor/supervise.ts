@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { exitCodes } from '../cli/exitCodes.js';
+import { exitCodes } from '../kernel/exitCodes.js';
 import { ConfigError } from '../config/errors.js';
 import { defaultDatabasePath } from '../config/paths.js';
 import { restartPolicyFrom } from '../config/policy.js';

@@ -1,4 +1,4 @@
-import { exitCodes } from '../cli/exitCodes.js';
+import { exitCodes } from '../kernel/exitCodes.js';
 import type { FailureCause } from '../core/restartPolicy.js';
 import { describeExit } from './describe.js';
 import { watchLiveness } from './liveness.js';

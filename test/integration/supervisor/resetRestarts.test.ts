@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { exitCodes } from '../../../src/cli/exitCodes.js';
+import { exitCodes } from '../../../src/kernel/exitCodes.js';
 import { openDatabase } from '../../../src/store/open.js';
 import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 

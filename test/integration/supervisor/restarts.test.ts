@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { exitCodes } from '../../../src/cli/exitCodes.js';
+import { exitCodes } from '../../../src/kernel/exitCodes.js';
 import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
 const fixture = useSupervisorFixtures();

@@ -1,7 +1,7 @@
 // The supervisor owns the listening socket (issue 12): the real worker through the built CLI
 // (run `npm run build` first), and stand-in workers for the states that are hard to reach with it.
 import { afterEach, describe, expect, it } from 'vitest';
-import { exitCodes } from '../../../src/cli/exitCodes.js';
+import { exitCodes } from '../../../src/kernel/exitCodes.js';
 import { startSimUpstream, type SimUpstream } from '../../../src/sim/upstream.js';
 import { send, type Outcome } from '../../helpers/httpProbe.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exitCodes } from '../../../src/cli/exitCodes.js';
+import { exitCodes } from '../../../src/kernel/exitCodes.js';
 import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
 const fixture = useSupervisorFixtures();
