@@ -62,8 +62,14 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
 
 const startAnew = (path: string): string => `run "ratewarden new-db --db ${path}" to start a new one on purpose`;
 
-/** A missing database where the marker or SQLite's own leftovers show that one lived. */
+/**
+ * A missing database where the marker or SQLite's own leftovers show that one lived. Both are
+ * made only after the database file, so a file that is there by the time they are seen was
+ * just created by another process starting on the same fresh path (two proxies at once): that
+ * is a first start, not a database gone.
+ */
 function refuseIfOneLivedHere(path: string, marker: string | null): void {
+  if ((marker !== null || existingCompanions(path).length > 0) && fileExists(path)) return;
   if (marker !== null) {
     throw new StoreError('gone', `database ${path} is gone, but ${markerPathFor(path)} shows that database ${marker} lived there; ratewarden does not start from nothing where a database existed: restore the file, or ${startAnew(path)}`);
   }
