@@ -1,30 +1,17 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Report } from '../../../src/core/reported.js';
-import type { LimiterPolicy } from '../../../src/core/types.js';
-import type { Admission } from '../../../src/warden/types.js';
-import { Warden } from '../../../src/warden/warden.js';
 import { FakeClock, policyWith } from '../../helpers/limiterFixtures.js';
+import { admitted, OpenWardens } from '../../helpers/openWardens.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 
 const scratch = new ScratchDirs();
-const wardens: Warden[] = [];
+const wardens = new OpenWardens();
 
 afterEach(() => {
-  for (const warden of wardens.splice(0)) warden.close();
+  wardens.closeAll();
   scratch.removeAll();
 });
-
-function openWarden(dbPath: string, policy: LimiterPolicy, clock: FakeClock): Warden {
-  const warden = Warden.open({ dbPath, policy, clock: clock.read, random: () => 0 });
-  wardens.push(warden);
-  return warden;
-}
-
-function admitted(admission: Admission): number {
-  if (admission.kind !== 'admitted') throw new Error(`expected an admission, got ${JSON.stringify(admission)}`);
-  return admission.requestId;
-}
 
 const request = (inputTokens: number, outputTokens: number, model: string | null = null) => ({ method: 'POST', path: '/v1/messages', estimate: { inputTokens, outputTokens }, model });
 
@@ -34,7 +21,7 @@ describe('what the upstream reports is left, durably', () => {
   it('admits against the last report less what was sent since, and a restart keeps both', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policy, clock);
+    const warden = wardens.open(dbPath, policy, clock);
     const id = admitted(warden.admit(request(100, 100)));
     // A second tenant on the key: the upstream has only 3 000 of 30 000 left, full again in 54 s (500 a second).
     const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0, refill: 'bucket' };
@@ -45,7 +32,7 @@ describe('what the upstream reports is left, durably', () => {
     expect(warden.admit(request(200, 200))).toMatchObject({ kind: 'rejected', reason: 'budget', message: expect.stringMatching(/upstream reports 3000 tokens left/) });
 
     warden.close();
-    const restarted = openWarden(dbPath, policy, clock);
+    const restarted = wardens.open(dbPath, policy, clock);
     expect(restarted.admit(request(200, 200))).toMatchObject({ kind: 'rejected', reason: 'budget' });
     // A second of refill (500 tokens) makes room again: 300 + 500 ≥ 400.
     clock.advance(1_000);
@@ -55,7 +42,7 @@ describe('what the upstream reports is left, durably', () => {
   it('is ignored under the amnesia run\'s --unsafe-ignore-reported-remaining, as the seed ignored it', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, { ...policy, unsafeIgnoreReportedRemaining: true }, clock);
+    const warden = wardens.open(dbPath, { ...policy, unsafeIgnoreReportedRemaining: true }, clock);
     const id = admitted(warden.admit(request(100, 100)));
     const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0, refill: 'bucket' };
     warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 100, outputTokens: 100 }, reports: [report] });
@@ -67,7 +54,7 @@ describe('what the upstream reports is left, durably', () => {
   it('counts what is in flight when a report is adopted, and the real usage at settle', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policy, clock);
+    const warden = wardens.open(dbPath, policy, clock);
     const inFlight = admitted(warden.admit(request(1_000, 1_000)));
     const reporting = admitted(warden.admit(request(10, 10)));
     const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 5_000, resetAt: clock.now + 60_000, roundingSlack: 0, refill: 'bucket' };
@@ -84,7 +71,7 @@ describe('the learned output reservation', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
     const roomy = policyWith({ tokenBudget: 10_000_000 });
-    const warden = openWarden(dbPath, roomy, clock);
+    const warden = wardens.open(dbPath, roomy, clock);
     for (let index = 1; index <= 20; index++) {
       const id = admitted(warden.admit(request(10, 128_000, 'claude-code-model')));
       warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 10, outputTokens: index * 10 } });
@@ -99,6 +86,6 @@ describe('the learned output reservation', () => {
     expect(warden.learnedOutput('another-model')).toBeNull();
 
     warden.close();
-    expect(openWarden(dbPath, roomy, clock).learnedOutput('claude-code-model')).toBe(190);
+    expect(wardens.open(dbPath, roomy, clock).learnedOutput('claude-code-model')).toBe(190);
   });
 });

@@ -1,30 +1,18 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LimiterPolicy } from '../../../src/core/types.js';
 import { Warden } from '../../../src/warden/warden.js';
-import type { Admission } from '../../../src/warden/types.js';
 import { FakeClock, policyWith } from '../../helpers/limiterFixtures.js';
+import { admitted, OpenWardens } from '../../helpers/openWardens.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 
 const scratch = new ScratchDirs();
-const wardens: Warden[] = [];
+const wardens = new OpenWardens();
 
 afterEach(() => {
-  for (const warden of wardens.splice(0)) warden.close();
+  wardens.closeAll();
   scratch.removeAll();
 });
-
-function openWarden(dbPath: string, policy: LimiterPolicy, clock: FakeClock): Warden {
-  const warden = Warden.open({ dbPath, policy, clock: clock.read, random: () => 0 });
-  wardens.push(warden);
-  return warden;
-}
-
-function admitted(admission: Admission): number {
-  if (admission.kind !== 'admitted') throw new Error(`expected an admission, got ${JSON.stringify(admission)}`);
-  return admission.requestId;
-}
 
 const request = (inputTokens: number, outputTokens: number) => ({ method: 'POST', path: '/v1/messages', estimate: { inputTokens, outputTokens } });
 
@@ -37,7 +25,7 @@ describe('amnesia regression: a restart forgets nothing', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
     const policy = policyWith({ tokenBudget: 1_000, tokenBudgetMax: 5_000 });
-    const first = openWarden(dbPath, policy, clock);
+    const first = wardens.open(dbPath, policy, clock);
 
     // Fill the window: nine requests settle, the tenth meets the upstream's 429.
     for (let i = 0; i < 9; i++) {
@@ -56,7 +44,7 @@ describe('amnesia regression: a restart forgets nothing', () => {
     first.close();
 
     clock.advance(10_000);
-    const second = openWarden(dbPath, policy, clock);
+    const second = wardens.open(dbPath, policy, clock);
     const refused = second.admit(request(50, 50));
     expect(refused).toMatchObject({ kind: 'rejected', reason: 'cooldown', retryAfterMs: cooldownUntil - clock.now });
     expect(refused.kind === 'rejected' && refused.retryAfterMs).toBe(20_000);
@@ -75,7 +63,7 @@ describe('amnesia regression: a restart forgets nothing', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
     const policy = policyWith({ tokenBudget: 1_000 });
-    const first = openWarden(dbPath, policy, clock);
+    const first = wardens.open(dbPath, policy, clock);
     const victim = admitted(first.admit(request(100, 100)));
     const until = first.upstream429(victim, { retryAfterMs: 5_000 })?.cooldownUntil as number;
     clock.now = until;
@@ -83,7 +71,7 @@ describe('amnesia regression: a restart forgets nothing', () => {
     expect(probe).toMatchObject({ kind: 'admitted', probe: true });
     first.close();
 
-    const second = openWarden(dbPath, policy, clock);
+    const second = wardens.open(dbPath, policy, clock);
     expect(second.admit(request(10, 10))).toMatchObject({ kind: 'rejected', reason: 'cooldown' });
     second.settle(admitted(probe), { outcome: 'ok', status: 200, usage: { inputTokens: 10, outputTokens: 10 } });
     expect(second.readState()).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
@@ -94,7 +82,7 @@ describe('amnesia regression: a restart forgets nothing', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
     const policy = policyWith({ tokenBudget: 10_000, requestBudget: 100 });
-    const first = openWarden(dbPath, policy, clock);
+    const first = wardens.open(dbPath, policy, clock);
     const inFlight = admitted(first.admit(request(300, 700)));
     const done = admitted(first.admit(request(10, 10)));
     first.settle(done, { outcome: 'ok', status: 200, usage: { inputTokens: 12, outputTokens: 30 } });
@@ -103,7 +91,7 @@ describe('amnesia regression: a restart forgets nothing', () => {
     const usage = first.currentUsage();
     first.close();
 
-    const second = openWarden(dbPath, policy, clock);
+    const second = wardens.open(dbPath, policy, clock);
     expect(second.readState()).toEqual(state);
     expect(second.currentUsage()).toEqual(usage);
     expect(usage).toEqual({ tokens: 1_042, requests: 2 });
@@ -117,7 +105,7 @@ describe('the seed bug through the warden', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
     const policy = policyWith({ tokenBudget: 1_000, tokenBudgetMax: 10_000, requestBudget: 20, requestBudgetMax: 200 });
-    const warden = openWarden(dbPath, policy, clock);
+    const warden = wardens.open(dbPath, policy, clock);
     const id = admitted(warden.admit(request(200, 300)));
     clock.advance(2_000);
     warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 200, outputTokens: 300 } });
@@ -135,7 +123,7 @@ describe('the controller through the warden', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
     const policy = policyWith({ windowMs: 1_000, tokenBudget: 1_000, tokenBudgetMax: 2_000, minHistoryMs: 5_000, quietPeriodMs: 2_000 });
-    const warden = openWarden(dbPath, policy, clock);
+    const warden = wardens.open(dbPath, policy, clock);
     const start = clock.now;
     for (let step = 0; step < 80; step++) {
       const id = admitted(warden.admit(request(5, 5)));
@@ -159,7 +147,7 @@ describe('the controller through the warden', () => {
   it('cuts at a 429 from the usage, records the event, the sample and the cut', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policyWith({ tokenBudget: 10_000 }), clock);
+    const warden = wardens.open(dbPath, policyWith({ tokenBudget: 10_000 }), clock);
     const ok = admitted(warden.admit(request(1_000, 1_000)));
     warden.settle(ok, { outcome: 'ok', status: 200, usage: { inputTokens: 1_000, outputTokens: 1_000 } });
     const victim = admitted(warden.admit(request(500, 500)));
@@ -178,7 +166,7 @@ describe('the controller through the warden', () => {
   it('a 429 with an empty window starts a cooldown but neither cuts nor records a sample', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policyWith({ tokenBudget: 10_000 }), clock);
+    const warden = wardens.open(dbPath, policyWith({ tokenBudget: 10_000 }), clock);
     const victim = admitted(warden.admit(request(0, 0)));
     expect(warden.upstream429(victim, { retryAfterMs: null })).toMatchObject({ escalated: true, cooldownMs: 30_000 });
     expect(warden.readState().tokenBudget).toBe(10_000);
@@ -190,7 +178,7 @@ describe('settlement and housekeeping', () => {
   it('replaces the reservation by the real usage: input where it was admitted, output where it settled', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policyWith(), clock);
+    const warden = wardens.open(dbPath, policyWith(), clock);
     const sameBucket = admitted(warden.admit(request(100, 400)));
     const laterBucket = admitted(warden.admit(request(100, 400)));
     expect(warden.currentUsage()).toEqual({ tokens: 1_000, requests: 2 });
@@ -208,7 +196,7 @@ describe('settlement and housekeeping', () => {
   it('settling twice, or settling an unknown request, changes nothing', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policyWith(), clock);
+    const warden = wardens.open(dbPath, policyWith(), clock);
     const id = admitted(warden.admit(request(100, 100)));
     warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 10, outputTokens: 10 } });
     const usage = warden.currentUsage();
@@ -222,7 +210,7 @@ describe('settlement and housekeeping', () => {
   it('never records a zero-token window sample, and prune-zero removes those an old database holds', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policyWith(), clock);
+    const warden = wardens.open(dbPath, policyWith(), clock);
     expect(warden.tick().windowSampleRecorded).toBe(false);
     const id = admitted(warden.admit(request(0, 0)));
     warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 0, outputTokens: 0 } });
@@ -244,13 +232,13 @@ describe('settlement and housekeeping', () => {
   it('reset-cooldown closes the breaker for every later warden and leaves an audit row', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const first = openWarden(dbPath, policyWith(), clock);
+    const first = wardens.open(dbPath, policyWith(), clock);
     first.upstream429(admitted(first.admit(request(10, 10))), { retryAfterMs: null });
     const cleared = first.resetCooldown('operator', 'upstream confirmed healthy');
     expect(cleared).toMatchObject({ anything: true, scopes: [{ scope: 'default', anything: true, consecutive429s: 1, cooldownRemainingMs: 30_000 }] });
     expect(first.resetCooldown('operator', null).anything).toBe(false);
     first.close();
-    const second = openWarden(dbPath, policyWith(), clock);
+    const second = wardens.open(dbPath, policyWith(), clock);
     expect(second.admit(request(10, 10))).toMatchObject({ kind: 'admitted', probe: false });
     expect(second.db.prepare("SELECT actor, reason FROM audit_log WHERE action = 'reset-cooldown' ORDER BY id").all()).toEqual([
       { actor: 'operator', reason: 'upstream confirmed healthy' },
@@ -261,7 +249,7 @@ describe('settlement and housekeeping', () => {
   it('counts refusals at the next tick', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policyWith({ requestBudget: 1 }), clock);
+    const warden = wardens.open(dbPath, policyWith({ requestBudget: 1 }), clock);
     admitted(warden.admit(request(1, 1)));
     warden.admit(request(1, 1));
     warden.admit(request(1, 1));
@@ -272,7 +260,7 @@ describe('settlement and housekeeping', () => {
   it('checkpoints the WAL into the database file at its tick, not at each commit', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policyWith(), clock);
+    const warden = wardens.open(dbPath, policyWith(), clock);
     const before = statSync(dbPath).size;
     for (let i = 0; i < 300; i++) admitted(warden.admit({ method: 'POST', path: `/v1/messages/${'x'.repeat(200)}`, estimate: { inputTokens: 1, outputTokens: 1 } }));
     expect(statSync(dbPath).size).toBe(before);
@@ -283,7 +271,7 @@ describe('settlement and housekeeping', () => {
   it('prunes request rows after the retention period, keeping rate-limit events', () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
-    const warden = openWarden(dbPath, policyWith({ retentionMs: 3_600_000 }), clock);
+    const warden = wardens.open(dbPath, policyWith({ retentionMs: 3_600_000 }), clock);
     const old = admitted(warden.admit(request(10, 10)));
     warden.upstream429(old, { retryAfterMs: null });
     clock.advance(1_800_000);
