@@ -7,28 +7,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/open.js';
-import { startSimUpstream, type SimUpstream } from '../../src/sim/upstream.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
+import { StartedProcesses } from './startedProcesses.js';
 
 const dirs = new ScratchDirs();
-const workers: ResultPromise[] = [];
-const sims: SimUpstream[] = [];
+const started = new StartedProcesses();
 
 afterEach(async () => {
-  for (const worker of workers.splice(0)) {
-    worker.kill('SIGKILL');
-    await worker.catch(() => undefined);
-  }
-  await Promise.all(sims.splice(0).map((sim) => sim.close()));
+  await started.stopAll();
   dirs.removeAll();
 });
-
-async function sim(): Promise<SimUpstream> {
-  const upstream = await startSimUpstream({ retryAfterMode: 'none' });
-  sims.push(upstream);
-  return upstream;
-}
 
 /** Starts `ratewarden run --no-supervise` and resolves with its URL once it says it listens. */
 async function startWorker(home: string, args: readonly string[], options: { ipc?: boolean; env?: Record<string, string> } = {}): Promise<{ worker: ResultPromise; url: string; output: () => string }> {
@@ -40,7 +29,7 @@ async function startWorker(home: string, args: readonly string[], options: { ipc
     stdin: 'ignore',
     ipc: options.ipc ?? false,
   });
-  workers.push(worker);
+  started.track(worker);
   let output = '';
   worker.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
@@ -75,7 +64,7 @@ describe('ratewarden run --no-supervise', () => {
   it('remembers a cooldown across SIGKILL: the restarted worker still refuses and the upstream sees nothing', async () => {
     const home = dirs.make();
     const db = join(home, 'ratewarden.db');
-    const upstream = await sim();
+    const upstream = await started.sim();
     const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--backoff-base', '10s'];
 
     const first = await startWorker(home, args);
@@ -132,7 +121,7 @@ describe('ratewarden run --no-supervise', () => {
 
   it('reports ready over IPC, answers its health check, and exits 0 when its supervisor goes away', async () => {
     const home = dirs.make();
-    const upstream = await sim();
+    const upstream = await started.sim();
     const { worker, url } = await startWorker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url], { ipc: true });
     const ready = await (worker as ResultPromise<{ ipc: true }>).getOneMessage();
     expect(ready).toMatchObject({ type: 'ready', url, pid: worker.pid });
@@ -146,7 +135,7 @@ describe('ratewarden run --no-supervise', () => {
 
   it('stops gracefully on SIGTERM with exit 0, logging JSON lines without secrets', async () => {
     const home = dirs.make();
-    const upstream = await sim();
+    const upstream = await started.sim();
     const { worker, url, output } = await startWorker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url, '--provider', 'anthropic', '--log-format', 'json']);
     await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-ant-never-logged', authorization: 'Bearer sk-never-logged' }, body: message });
     worker.kill('SIGTERM');

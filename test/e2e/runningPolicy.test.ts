@@ -2,21 +2,16 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../src/core/statusReport.js';
-import { startSimUpstream, type SimUpstream } from '../../src/sim/upstream.js';
 import { openDatabase } from '../../src/store/open.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { binary, cliEnv, prepareCooldown, queryRows, requireBuild, runCli } from './operatorCli.js';
+import { StartedProcesses } from './startedProcesses.js';
 
 const dirs = new ScratchDirs();
-const runs: ResultPromise[] = [];
-const sims: SimUpstream[] = [];
+const started = new StartedProcesses();
 
 afterEach(async () => {
-  for (const run of runs.splice(0)) {
-    run.kill('SIGKILL');
-    await run.catch(() => undefined);
-  }
-  await Promise.all(sims.splice(0).map((sim) => sim.close()));
+  await started.stopAll();
   dirs.removeAll();
 });
 
@@ -24,7 +19,7 @@ afterEach(async () => {
 async function startRun(home: string, args: readonly string[]): Promise<{ run: ResultPromise; url: string; workerPid: number; output: () => string }> {
   requireBuild();
   const run = execa(binary, ['run', '--listen', '127.0.0.1:0', ...args], { env: cliEnv(home), extendEnv: false, reject: false, stdin: 'ignore' });
-  runs.push(run);
+  started.track(run);
   let output = '';
   const ready = new Promise<RegExpExecArray>((resolve, reject) => {
     const check = (chunk: Buffer): void => {
@@ -53,8 +48,7 @@ describe('status and calibrate show the policy the running proxy recorded, not t
   it('with run --window 10s --backoff-base 5s --start-limit-burst 3, status sums a 10 s window and says so', async () => {
     const home = dirs.make('ratewarden-policy-');
     const db = join(home, 'rw.db');
-    const upstream = await startSimUpstream({ retryAfterMode: 'none' });
-    sims.push(upstream);
+    const upstream = await started.sim();
     const flags = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--window', '10s', '--backoff-base', '5s', '--backoff-max', '20s', '--token-budget', '50000'];
     const { run, url, workerPid } = await startRun(home, [...flags, '--start-limit-burst', '3', '--restart-sec', '2s']);
     for (let i = 0; i < 3; i++) {
@@ -109,8 +103,7 @@ describe('status and calibrate show the policy the running proxy recorded, not t
   it('a restarted worker replaces the policy of the one that stopped, and the table stays small', async () => {
     const home = dirs.make('ratewarden-policy-');
     const db = join(home, 'rw.db');
-    const upstream = await startSimUpstream({ retryAfterMode: 'none' });
-    sims.push(upstream);
+    const upstream = await started.sim();
     for (const window of ['10s', '20s']) {
       const { run } = await startRun(home, ['--db', db, '--upstream', upstream.url, '--window', window]);
       run.kill('SIGTERM');

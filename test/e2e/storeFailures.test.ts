@@ -4,34 +4,21 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/open.js';
-import { startSimUpstream, type SimUpstream } from '../../src/sim/upstream.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
+import { StartedProcesses } from './startedProcesses.js';
 
 const dirs = new ScratchDirs();
-const workers: ResultPromise[] = [];
-const sims: SimUpstream[] = [];
+const started = new StartedProcesses();
 
-afterEach(async () => {
-  for (const worker of workers.splice(0)) {
-    worker.kill('SIGKILL');
-    await worker.catch(() => undefined);
-  }
-  await Promise.all(sims.splice(0).map((sim) => sim.close()));
-});
+afterEach(() => started.stopAll());
 afterAll(() => dirs.removeAll());
-
-async function sim(): Promise<SimUpstream> {
-  const upstream = await startSimUpstream({ retryAfterMode: 'none' });
-  sims.push(upstream);
-  return upstream;
-}
 
 /** `ratewarden run --no-supervise` on port 0; resolves once it says it listens. */
 async function startWorker(home: string, args: readonly string[]): Promise<{ worker: ResultPromise; url: string }> {
   requireBuild();
   const worker = execa(binary, ['run', '--no-supervise', '--listen', '127.0.0.1:0', ...args], { env: cliEnv(home), extendEnv: false, reject: false, stdin: 'ignore' });
-  workers.push(worker);
+  started.track(worker);
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     worker.stdout?.on('data', (chunk: Buffer) => {
@@ -77,7 +64,7 @@ describe('the database deleted while the proxy runs, then a restart (issue 9 ite
   it('503 with the reason while running; the restart refuses with one line and exit 3; new-db starts anew on purpose', async () => {
     const home = dirs.make();
     const db = join(home, 'ratewarden.db');
-    const upstream = await sim();
+    const upstream = await started.sim();
     const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic'];
     const first = await startWorker(home, args);
     upstream.setMode('always-429');
@@ -112,7 +99,7 @@ describe('the database deleted while the proxy runs, then a restart (issue 9 ite
   it('a first-ever start on a path where nothing ever lived just works', async () => {
     const home = dirs.make();
     const db = join(home, 'state', 'nested', 'ratewarden.db');
-    const upstream = await sim();
+    const upstream = await started.sim();
     const { url } = await startWorker(home, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic']);
     expect((await post(url)).status).toBe(200);
     expect(existsSync(`${db}.identity`)).toBe(true);
@@ -123,7 +110,7 @@ describe('a corrupt database at start (issue 9 item 11)', () => {
   it('run and status: one line (what, where, what to do), exit 3, not the whole integrity report', async () => {
     const home = dirs.make();
     const db = badlyCorruptDatabase(home);
-    const upstream = await sim();
+    const upstream = await started.sim();
     const run = await runCli(['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', db, '--upstream', upstream.url], cliEnv(home));
     expect(run.exitCode).toBe(3);
     expectOneLine(run.stderr, db, /is corrupt \(integrity check: .+, and \d+ more problems\)/, /left untouched/, /restore a backup/);
@@ -158,7 +145,7 @@ describe('a read-only file system (issue 9 item 12)', () => {
   });
 
   async function proxyThenStop(home: string, db: string, stop: 'SIGTERM' | 'SIGKILL'): Promise<void> {
-    const upstream = await sim();
+    const upstream = await started.sim();
     const { worker, url } = await startWorker(home, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic']);
     expect((await post(url)).status).toBe(200);
     worker.kill(stop);
@@ -173,7 +160,7 @@ describe('a read-only file system (issue 9 item 12)', () => {
       expect(existsSync(`${db}-wal`)).toBe(stop === 'SIGKILL');
       remount('ro');
 
-      const upstream = await sim();
+      const upstream = await started.sim();
       const run = await runCli(['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', db, '--upstream', upstream.url], cliEnv(home));
       expect(run.exitCode).toBe(3);
       expectOneLine(run.stderr, db, /read-only file system/);
@@ -190,7 +177,7 @@ describe('a read-only file system (issue 9 item 12)', () => {
     const home = dirs.make();
     const db = join(mountPoint, 'ratewarden.db');
     remount('ro');
-    const upstream = await sim();
+    const upstream = await started.sim();
     const run = await runCli(['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', db, '--upstream', upstream.url], cliEnv(home));
     expect(run.exitCode).toBe(3);
     expectOneLine(run.stderr, db, /read-only file system/);
