@@ -10,6 +10,9 @@
  * (a restart delay, a give-up).
  */
 
+/** The worker's health endpoint: the supervisor's liveness check asks it; the worker answers it and never forwards it. */
+export const healthPath = '/_ratewarden/health';
+
 /** The hidden `run` flag by which the supervisor tells its worker to wait for the socket instead of binding one. */
 export const socketFromSupervisorFlag = '--socket-from-supervisor';
 

@@ -1,5 +1,6 @@
 import { formatDuration } from '../config/durations.js';
-import type { Admission, AdmitInput, Clock } from '../warden/types.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Admission, AdmitInput } from '../warden/types.js';
 import { defaultScope } from '../core/scopes.js';
 import type { Warden } from '../warden/warden.js';
 

@@ -1,5 +1,5 @@
-import type { Clock } from '../warden/types.js';
-import type { Logger } from './log.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Logger } from '../kernel/log.js';
 
 /** The exit code of a worker that `--unsafe-crash-after-rate-limits` brought down. */
 export const crashAfter429sExitCode = 70;

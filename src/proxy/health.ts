@@ -1,7 +1,7 @@
 import { cooldownPhase } from '../core/cooldown.js';
 import type { LimiterPolicy } from '../core/types.js';
 import { StoreUnavailableError } from '../warden/errors.js';
-import type { Clock } from '../warden/types.js';
+import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
 
 export type HealthReport = { status: 'ok' | 'unavailable' | 'stopping' } & Record<string, unknown>;

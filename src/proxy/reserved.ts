@@ -3,8 +3,7 @@ import type { HealthReport } from './health.js';
 import { sendLocalReply } from './localReplies.js';
 import { metricsPath, type ProxyMetrics } from './metrics.js';
 import type { ProviderAdapter } from './providers/adapter.js';
-
-export const healthPath = '/_ratewarden/health';
+import { healthPath } from '../kernel/workerProtocol.js';
 
 /** What the reserved paths answer from. */
 export interface ReservedEndpoints {

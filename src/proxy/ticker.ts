@@ -2,9 +2,9 @@ import { initialLimiterState, type LimiterPolicy } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
 import { StoreUnavailableError } from '../warden/errors.js';
 import type { Heartbeat } from '../warden/heartbeat.js';
-import type { Clock } from '../warden/types.js';
+import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../kernel/log.js';
 import type { RefusalCounter } from './refusalCounter.js';
 import { stateEvents, viewOf, type LimiterView } from './stateWatch.js';
 

@@ -3,7 +3,7 @@ import { ConfigError } from '../config/errors.js';
 import type { Settings } from '../config/schema.js';
 import { takePassedSocket } from '../kernel/socketActivation.js';
 import { isConnectionMessage, isListenMessage, type ReadyMessage } from '../kernel/workerProtocol.js';
-import { createLogger } from './log.js';
+import { createLogger } from '../kernel/log.js';
 import { startProxy, type ListenTarget, type RunningProxy } from './server.js';
 
 export type { ReadyMessage } from '../kernel/workerProtocol.js';

@@ -1,4 +1,4 @@
-import type { Clock } from '../warden/types.js';
+import type { Clock } from '../kernel/clock.js';
 
 export interface CrashRecord {
   /** When the injector struck, per the clock. */

@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Clock } from '../warden/types.js';
+import type { Clock } from '../kernel/clock.js';
 import { decideRetry, type AttemptOutcome, type SdkRetryRule } from './sdkRetry.js';
 import type { SeededRandom } from './seededRandom.js';
 

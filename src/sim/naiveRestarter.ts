@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { isReadyMessage } from '../kernel/workerProtocol.js';
 import { crashAfter429sExitCode } from '../proxy/crashAfter429s.js';
 import { defaultWorkerCommand } from '../supervisor/workerCommand.js';
 import type { CrashRecord } from './crashInjector.js';
@@ -51,7 +52,7 @@ export function startNaiveRestarter(options: NaiveRestarterOptions): ProxyUnderT
     stderr.follow(child);
     current = child;
     child.on('message', (message: unknown) => {
-      if (typeof message !== 'object' || message === null || (message as { type?: unknown }).type !== 'ready') return;
+      if (!isReadyMessage(message)) return;
       if (!everReady) markReady();
       everReady = true;
     });

@@ -7,7 +7,7 @@ import { sendLocalReply } from '../proxy/localReplies.js';
 import type { ProviderChooser } from '../proxy/providers/adapter.js';
 import { pathOf } from '../proxy/target.js';
 import { retryAfterSeconds } from '../proxy/rateLimitFields.js';
-import type { Clock } from '../warden/types.js';
+import type { Clock } from '../kernel/clock.js';
 
 /** A worker that can take over a connection the supervisor accepted; false when its channel is gone. */
 export interface ConnectionTaker {

@@ -1,7 +1,6 @@
 import { get } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-
-export const healthPath = '/_ratewarden/health';
+import { healthPath } from '../kernel/workerProtocol.js';
 
 /**
  * One GET of the worker's health endpoint: an answer within the timeout is a hit when it is 200,

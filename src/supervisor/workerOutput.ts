@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import type { LogFormat } from '../proxy/log.js';
+import type { LogFormat } from '../kernel/log.js';
 
 export type WorkerStream = 'stdout' | 'stderr';
 

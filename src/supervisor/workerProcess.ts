@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import { isReadyMessage, type ConnectionMessage, type ListenMessage } from '../kernel/workerProtocol.js';
-import type { LogFormat } from '../proxy/log.js';
+import type { LogFormat } from '../kernel/log.js';
 import type { WorkerCommand } from './workerCommand.js';
 import { passThrough } from './workerOutput.js';
 

@@ -3,7 +3,7 @@ import { isStoreCorruption, isStoreWriteFailure } from '../store/errors.js';
 import { PolicyStore } from '../store/policyStore.js';
 import { ProcessStore, type ProcessInfo } from '../store/processStore.js';
 import { StoreUnavailableError } from './errors.js';
-import type { Clock } from './types.js';
+import type { Clock } from '../kernel/clock.js';
 
 /** A process's heartbeat in `processes`, so that status can tell a live worker from a stale pid. */
 export class Heartbeat {

@@ -16,7 +16,7 @@ import { isStoreWriteFailure } from '../store/errors.js';
 import { openDatabase, type Durability } from '../store/open.js';
 import { SupervisorStore, workerLifecycleKinds, type SupervisorEventRecord } from '../store/supervisorStore.js';
 import { StoreUnavailableError } from './errors.js';
-import type { Clock } from './types.js';
+import type { Clock } from '../kernel/clock.js';
 
 export interface SupervisorLedgerOptions {
   dbPath: string;

@@ -1,9 +1,6 @@
 import type { RejectReason } from '../core/admission.js';
 import type { TokenEstimate } from '../core/types.js';
 
-/** Milliseconds since the epoch; injected so that tests and replays control time. */
-export type Clock = () => number;
-
 export type Admission =
   | { kind: 'admitted'; requestId: number; probe: boolean; reservedTokens: number }
   | { kind: 'rejected'; reason: RejectReason; retryAfterMs: number; message: string };

@@ -19,7 +19,8 @@ import { ReportedStore } from '../store/reportedStore.js';
 import { openDatabase, type Durability } from '../store/open.js';
 import { StoreUnavailableError } from './errors.js';
 import { Held429s } from './held429s.js';
-import type { Admission, AdmitInput, Clock, ReportedLimitsForBudget } from './types.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
 
 export interface WardenOptions {
   dbPath: string;

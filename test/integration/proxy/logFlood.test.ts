@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '../../../src/proxy/log.js';
+import { createLogger } from '../../../src/kernel/log.js';
 import { openDatabase } from '../../../src/store/open.js';
 import { ProxyHarness, anthropicBody, postJson } from './harness.js';
 

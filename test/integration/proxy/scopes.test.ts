@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/proxy/log.js';
+import { createLogger } from '../../../src/kernel/log.js';
 import { fingerprintOf } from '../../../src/proxy/scopeOf.js';
 import { scrape } from '../../helpers/prometheus.js';
 import { ProxyHarness, postJson, readRows } from './harness.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../../../src/proxy/log.js';
+import type { Logger } from '../../../src/kernel/log.js';
 import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, type RateLimitEventRow } from './harness.js';
 
 const harness = new ProxyHarness();

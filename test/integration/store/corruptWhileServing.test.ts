@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../../../src/proxy/log.js';
+import type { Logger } from '../../../src/kernel/log.js';
 import { openDatabase } from '../../../src/store/open.js';
 import { ProxyHarness, anthropicBody, postJson } from '../proxy/harness.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { crashAfter429sExitCode, crashingAfter429s } from '../../../src/proxy/crashAfter429s.js';
-import type { Logger } from '../../../src/proxy/log.js';
+import type { Logger } from '../../../src/kernel/log.js';
 
 class Exited extends Error {
   constructor(readonly code: number) {

@@ -1,0 +1,2 @@
+/** Milliseconds since the epoch; injected so that tests and replays control time. */
+export type Clock = () => number;
