@@ -2,7 +2,7 @@
  * Reads a few top-level members of a JSON object body without building the rest of it: a
  * request body can be megabytes of messages, and admission needs only `model` and `max_tokens`.
  *
- * The whole body is still checked against the JSON grammar, so the answer is exactly what
+ * Above a few KiB the body is scanned rather than parsed. The whole body is still checked against the JSON grammar, so the answer is exactly what
  * `JSON.parse(body.toString('utf8'))` would give for those members: undefined when the body is
  * not JSON or not an object, the last of duplicate members. It works on bytes: a body that is not
  * valid UTF-8 decodes with replacement characters, which change nothing outside strings (every
@@ -132,11 +132,36 @@ function wantedIndex(body: Buffer, start: number, end: number, wanted: WantedFie
   return -1;
 }
 
+/*
+ * Below a few KiB JSON.parse, native, is the faster of the two (2 µs against 3 for a 350-byte
+ * body); above, the scan is (25 µs against 40 at 10 KB, 2 ms against 5 at 1 MB) and builds
+ * nothing. Both give the same answer.
+ */
+const scanAboveBytes = 4_096;
+
 /**
  * The members of the top-level object named in `wanted`, as JSON.parse reads them; undefined
  * when the body is not a JSON object (or not JSON at all).
  */
 export function readTopLevelFields(body: Buffer, wanted: WantedFields): Record<string, unknown> | undefined {
+  return body.length > scanAboveBytes ? scanTopLevelFields(body, wanted) : parseTopLevelFields(body, wanted);
+}
+
+function parseTopLevelFields(body: Buffer, wanted: WantedFields): Record<string, unknown> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const fields: Record<string, unknown> = {};
+  for (const name of wanted.names) if (Object.hasOwn(parsed, name)) fields[name] = (parsed as Record<string, unknown>)[name];
+  return fields;
+}
+
+/** readTopLevelFields by a scan of the bytes, whatever the body's size. */
+export function scanTopLevelFields(body: Buffer, wanted: WantedFields): Record<string, unknown> | undefined {
   let index = skipWhitespace(body, 0);
   if (body[index] !== OPEN_OBJECT) return undefined;
   // Per wanted member, where its (last) value starts and ends.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readTopLevelFields, wantedFields } from '../../../src/proxy/providers/topLevelFields.js';
+import { readTopLevelFields, scanTopLevelFields, wantedFields } from '../../../src/proxy/providers/topLevelFields.js';
 
 const names = ['model', 'max_tokens', 'max_completion_tokens', 'max_output_tokens'];
 const wanted = wantedFields(names);
@@ -74,7 +74,7 @@ describe('reading the top-level members admission needs', () => {
       const body = index % 2 === 0 ? Buffer.from(top) : mutate(top, next);
       const expected = byJsonParse(body);
       if (expected !== undefined) valid += 1;
-      expect(readTopLevelFields(body, wanted), body.toString('utf8')).toEqual(expected);
+      expect(scanTopLevelFields(body, wanted), body.toString('utf8')).toEqual(expected);
     }
     // Both kinds of case were exercised.
     expect(valid).toBeGreaterThan(5_000);
@@ -83,18 +83,27 @@ describe('reading the top-level members admission needs', () => {
 
   it('reads escaped member names and the last of duplicates, as JSON.parse does', () => {
     const body = Buffer.from('{"max\\u005ftokens": 5, "model": "a", "messages": [{"model": "inner", "max_tokens": 1}], "model": "b"}');
-    expect(readTopLevelFields(body, wanted)).toEqual({ max_tokens: 5, model: 'b' });
+    expect(scanTopLevelFields(body, wanted)).toEqual({ max_tokens: 5, model: 'b' });
   });
 
   it('refuses what JSON.parse refuses: a byte-order mark, trailing garbage, a raw control character in a string, a leading zero', () => {
     for (const text of ['\ufeff{"model":"m"}', '{"model":"m"} x', '{"model":"a\u0001"}', '{"max_tokens":016}', '{"model":"m",}', '{"model":"m"']) {
-      expect(readTopLevelFields(Buffer.from(text), wanted), text).toBeUndefined();
+      expect(scanTopLevelFields(Buffer.from(text), wanted), text).toBeUndefined();
+    }
+  });
+
+  it('answers alike below and above the size where it switches from JSON.parse to the scan', () => {
+    for (const size of [100, 4_000, 5_000, 100_000]) {
+      const body = Buffer.from(JSON.stringify({ model: 'm', messages: [{ content: 'x'.repeat(size) }], max_tokens: 9 }));
+      expect(readTopLevelFields(body, wanted)).toEqual({ model: 'm', max_tokens: 9 });
+      const broken = Buffer.concat([body.subarray(0, body.length - 1), Buffer.from(',}')]);
+      expect(readTopLevelFields(broken, wanted)).toBeUndefined();
     }
   });
 
   it('walks a deeply nested body without recursion', () => {
     const depth = 100_000;
     const body = Buffer.from(`{"messages":${'['.repeat(depth)}${']'.repeat(depth)},"max_tokens":7}`);
-    expect(readTopLevelFields(body, wanted)).toEqual({ max_tokens: 7 });
+    expect(scanTopLevelFields(body, wanted)).toEqual({ max_tokens: 7 });
   });
 });
