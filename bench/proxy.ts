@@ -36,6 +36,9 @@
  *   --event-interval <ms>  between two events of a stream (default 100)
  *   --phases <list>        which to run, of throughput,latency,rate,sse (default all)
  *   --profile <dir>        run the ratewarden worker with --cpu-prof, profiles written to <dir>
+ *   --baseline <bin>       also measure another build's bin/ratewarden (say, the main branch's)
+ *                          as the target "baseline", interleaved with the others, for a
+ *                          before/after comparison under the same load
  *   --json                 print the rounds and the summary as JSON instead of tables
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -142,11 +145,11 @@ function startRole(role: 'upstream' | 'pass-through', ...args: string[]): Promis
   return waitForUrl(child, /"url":"([^"]+)"/).then((url) => ({ child, url }));
 }
 
-async function startRatewarden(upstreamUrl: string, dbPath: string, profileDir: string | undefined): Promise<{ child: ChildProcess; url: string }> {
+async function startRatewarden(bin: string, upstreamUrl: string, dbPath: string, profileDir: string | undefined): Promise<{ child: ChildProcess; url: string }> {
   const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolvePath(profileDir)}`];
   const child = spawn(
     process.execPath,
-    [...profile, binary, 'run', '--no-supervise', '--upstream', upstreamUrl, '--provider', 'anthropic', '--listen', '127.0.0.1:0', '--db', dbPath, '--token-budget', '1000000000000', '--request-budget', '1000000000', '--stop-timeout', '5s'],
+    [...profile, bin, 'run', '--no-supervise', '--upstream', upstreamUrl, '--provider', 'anthropic', '--listen', '127.0.0.1:0', '--db', dbPath, '--token-budget', '1000000000000', '--request-budget', '1000000000', '--stop-timeout', '5s'],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XDG_CONFIG_HOME: join(dbPath, '..', 'config') } },
   );
   const url = await waitForUrl(child, /listening on (http:\/\/\S+)/);
@@ -174,7 +177,7 @@ async function cpuPer(pid: number, work: () => Promise<number>): Promise<{ units
   return { units, cpuPerUnitUs: before === null || after === null || units === 0 ? null : (after - before) / units };
 }
 
-type TargetName = 'direct' | 'pass-through' | 'ratewarden';
+type TargetName = 'direct' | 'pass-through' | 'ratewarden' | 'baseline';
 
 interface Target {
   name: TargetName;
@@ -369,7 +372,7 @@ interface Round {
   latency: Partial<Record<TargetName, Latency>>;
   rate: Partial<Record<'direct' | 'ratewarden', ConstantRate>>;
   admissions: Admissions | null;
-  sse: Partial<Record<'pass-through' | 'ratewarden', { events: number; incomplete: number; cpuPerEventUs: number | null }>>;
+  sse: Partial<Record<'pass-through' | 'ratewarden' | 'baseline', { events: number; incomplete: number; cpuPerEventUs: number | null }>>;
 }
 
 interface Settings {
@@ -384,11 +387,13 @@ interface Settings {
   eventInterval: number;
   phases: Set<string>;
   profile: string | undefined;
+  baseline: string | undefined;
   json: boolean;
 }
 
-async function runRound(index: number, targets: Record<TargetName, Target>, settings: Settings): Promise<Round> {
-  const forward: TargetName[] = ['direct', 'pass-through', 'ratewarden'];
+async function runRound(index: number, targets: Partial<Record<TargetName, Target>> & Record<'direct' | 'pass-through' | 'ratewarden', Target>, settings: Settings): Promise<Round> {
+  const forward: TargetName[] = ['direct', 'pass-through', 'ratewarden', ...(targets.baseline ? (['baseline'] as const) : [])];
+  const target = (name: TargetName): Target => targets[name] as Target;
   const order = index % 2 === 0 ? forward : [...forward].reverse();
   const round: Round = { order, throughput64: {}, throughput1: {}, latency: {}, rate: {}, admissions: null, sse: {} };
   const say = (what: string): void => void process.stderr.write(`round ${index + 1}/${settings.rounds}: ${what}\n`);
@@ -396,31 +401,31 @@ async function runRound(index: number, targets: Record<TargetName, Target>, sett
     for (const connections of [64, 1]) {
       for (const name of order) {
         say(`${name}, ${connections} connection${connections === 1 ? '' : 's'}`);
-        (connections === 64 ? round.throughput64 : round.throughput1)[name] = await throughput(targets[name], connections, settings.duration);
+        (connections === 64 ? round.throughput64 : round.throughput1)[name] = await throughput(target(name), connections, settings.duration);
       }
     }
   }
   if (settings.phases.has('latency')) {
     for (const name of order) {
       say(`${name}, one request at a time`);
-      round.latency[name] = await sequentialLatency(targets[name].url, settings.sequential);
+      round.latency[name] = await sequentialLatency(target(name).url, settings.sequential);
     }
   }
   if (settings.phases.has('rate')) {
-    for (const name of order.filter((n): n is 'direct' | 'ratewarden' => n !== 'pass-through')) {
+    for (const name of order.filter((n): n is 'direct' | 'ratewarden' => n === 'direct' || n === 'ratewarden')) {
       say(`${name}, ${settings.rate} req/s open loop`);
       const before = name === 'ratewarden' ? await fetchText(`${targets.ratewarden.url}${metricsPath}`) : '';
-      round.rate[name] = await constantRate(targets[name].url, settings.rate, settings.rateSeconds);
+      round.rate[name] = await constantRate(target(name).url, settings.rate, settings.rateSeconds);
       if (name === 'ratewarden') round.admissions = admissionsBetween(before, await fetchText(`${targets.ratewarden.url}${metricsPath}`));
     }
   }
   if (settings.phases.has('sse')) {
     const eventsPerStream = settings.streamEvents + 3;
-    for (const name of order.filter((n): n is 'pass-through' | 'ratewarden' => n !== 'direct')) {
+    for (const name of order.filter((n): n is 'pass-through' | 'ratewarden' | 'baseline' => n !== 'direct')) {
       say(`${name}, ${settings.streams} slow SSE streams`);
       let outcome = { events: 0, incomplete: 0 };
-      const { cpuPerUnitUs } = await cpuPer(targets[name].pid, async () => {
-        outcome = await slowStreams(targets[name].url, settings.streams, eventsPerStream);
+      const { cpuPerUnitUs } = await cpuPer(target(name).pid, async () => {
+        outcome = await slowStreams(target(name).url, settings.streams, eventsPerStream);
         return outcome.events;
       });
       round.sse[name] = { ...outcome, cpuPerEventUs: cpuPerUnitUs };
@@ -450,7 +455,7 @@ function ratio(a: number | null | undefined, b: number | null | undefined): numb
 function summarise(rounds: readonly Round[]): Record<string, Spread | null> {
   const per = (pick: (round: Round) => number | null | undefined): Spread | null => spread(rounds.map(pick));
   const summary: Record<string, Spread | null> = {};
-  for (const name of ['direct', 'pass-through', 'ratewarden'] as const) {
+  for (const name of ['direct', 'pass-through', 'ratewarden', 'baseline'] as const) {
     summary[`${name} req/s @64`] = per((r) => r.throughput64[name]?.requestsPerSecond);
     summary[`${name} CPU µs/request @64`] = per((r) => r.throughput64[name]?.cpuPerRequestUs);
     summary[`${name} req/s @1`] = per((r) => r.throughput1[name]?.requestsPerSecond);
@@ -473,6 +478,13 @@ function summarise(rounds: readonly Round[]): Record<string, Spread | null> {
   summary['pass-through SSE CPU µs/event'] = per((r) => r.sse['pass-through']?.cpuPerEventUs);
   summary['ratewarden SSE CPU µs/event'] = per((r) => r.sse.ratewarden?.cpuPerEventUs);
   summary['ratio SSE CPU/event'] = per((r) => ratio(r.sse.ratewarden?.cpuPerEventUs, r.sse['pass-through']?.cpuPerEventUs));
+  summary['baseline SSE CPU µs/event'] = per((r) => r.sse.baseline?.cpuPerEventUs);
+  summary['baseline ratio req/s @64'] = per((r) => ratio(r.throughput64.baseline?.requestsPerSecond, r.throughput64['pass-through']?.requestsPerSecond));
+  summary['baseline ratio req/s @1'] = per((r) => ratio(r.throughput1.baseline?.requestsPerSecond, r.throughput1['pass-through']?.requestsPerSecond));
+  summary['baseline added p50 ms'] = per((r) => (r.latency.baseline && r.latency.direct ? r.latency.baseline.p50 - r.latency.direct.p50 : null));
+  summary['baseline added p99 ms'] = per((r) => (r.latency.baseline && r.latency.direct ? r.latency.baseline.p99 - r.latency.direct.p99 : null));
+  summary['ratewarden ÷ baseline CPU/request @64'] = per((r) => ratio(r.throughput64.ratewarden?.cpuPerRequestUs, r.throughput64.baseline?.cpuPerRequestUs));
+  summary['ratewarden ÷ baseline CPU/request @1'] = per((r) => ratio(r.throughput1.ratewarden?.cpuPerRequestUs, r.throughput1.baseline?.cpuPerRequestUs));
   return summary;
 }
 
@@ -502,7 +514,7 @@ function verdict(label: string, value: Spread | null | undefined, meets: (median
 
 function report(summary: Record<string, Spread | null>, rounds: readonly Round[], settings: Settings): string {
   const s = (key: string): Spread | null => summary[key] ?? null;
-  const names = ['direct', 'pass-through', 'ratewarden'];
+  const names = ['direct', 'pass-through', 'ratewarden', ...(settings.baseline === undefined ? [] : ['baseline'])];
   const errors = (name: TargetName): number => rounds.reduce((sum, r) => sum + (r.throughput64[name]?.errors ?? 0) + (r.throughput1[name]?.errors ?? 0), 0);
   const ran = (phase: string): boolean => settings.phases.has(phase);
   let out = `${settings.rounds} interleaved rounds; medians [min–max] over the rounds\n`;
@@ -529,7 +541,7 @@ function report(summary: Record<string, Spread | null>, rounds: readonly Round[]
     out += table(
       `${settings.streams} concurrent SSE streams, ${settings.streamEvents} events ${settings.eventInterval} ms apart (incomplete streams: ${incomplete})`,
       ['target', 'CPU µs/event'],
-      (['pass-through', 'ratewarden'] as const).map((name) => [name, formatSpread(s(`${name} SSE CPU µs/event`))]),
+      names.filter((name) => name !== 'direct').map((name) => [name, formatSpread(s(`${name} SSE CPU µs/event`))]),
     );
   }
   out += '\nTargets (issue 15)\n';
@@ -542,6 +554,10 @@ function report(summary: Record<string, Spread | null>, rounds: readonly Round[]
   out += verdict(`admissions slower than 5 ms at ${settings.rate} req/s`, s('admissions > 5 ms'), (m) => m === 0, '0');
   out += verdict('slowest admission at most (histogram bound), ms', s('slowest admission ≤ ms'), (m) => m <= 5, '≤ 5');
   out += verdict('SSE CPU per event, ratewarden ÷ pass-through', s('ratio SSE CPU/event'), (m) => m <= 1.3, '≤ 1.3');
+  if (settings.baseline !== undefined) {
+    out += `\nAgainst the baseline (${settings.baseline})\n`;
+    for (const key of ['baseline ratio req/s @64', 'baseline ratio req/s @1', 'baseline added p50 ms', 'baseline added p99 ms', 'ratewarden ÷ baseline CPU/request @64', 'ratewarden ÷ baseline CPU/request @1']) out += `${key}: ${formatSpread(s(key))}\n`;
+  }
   return out;
 }
 
@@ -561,13 +577,18 @@ async function main(settings: Settings): Promise<void> {
     children.push(upstream.child);
     const passThrough = await startRole('pass-through', '--upstream', upstream.url);
     children.push(passThrough.child);
-    const ratewarden = await startRatewarden(upstream.url, join(folder, 'bench.db'), settings.profile);
+    const ratewarden = await startRatewarden(binary, upstream.url, join(folder, 'bench.db'), settings.profile);
     children.push(ratewarden.child);
-    const targets: Record<TargetName, Target> = {
+    const targets: Parameters<typeof runRound>[1] = {
       direct: { name: 'direct', url: upstream.url, pid: upstream.child.pid as number },
       'pass-through': { name: 'pass-through', url: passThrough.url, pid: passThrough.child.pid as number },
       ratewarden: { name: 'ratewarden', url: ratewarden.url, pid: ratewarden.child.pid as number },
     };
+    if (settings.baseline !== undefined) {
+      const baseline = await startRatewarden(resolvePath(settings.baseline), upstream.url, join(folder, 'baseline.db'), undefined);
+      children.push(baseline.child);
+      targets.baseline = { name: 'baseline', url: baseline.url, pid: baseline.child.pid as number };
+    }
     // Long enough for V8 to optimise each request path: the first seconds measure the compiler.
     for (const target of Object.values(targets)) {
       process.stderr.write(`warming up ${target.name} …\n`);
@@ -599,6 +620,7 @@ const { values } = parseArgs({
     'event-interval': { type: 'string', default: '100' },
     phases: { type: 'string', default: phases.join(',') },
     profile: { type: 'string' },
+    baseline: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -631,6 +653,7 @@ if (values.role === undefined) {
     eventInterval: positive('event-interval', values['event-interval']),
     phases: chosen,
     profile: values.profile,
+    baseline: values.baseline,
     json: values.json,
   });
 } else {
