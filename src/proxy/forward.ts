@@ -53,6 +53,10 @@ function errorCode(error: Error): string {
   return typeof code === 'string' ? code : error.message;
 }
 
+/* What a request that closed without an error or an answer reports; no Error is built for the
+   close every request ends with. */
+const CLOSED_BEFORE_ANSWER = 'connection closed before an answer';
+
 /**
  * Sends one admitted request to the pinned upstream and relays the answer byte for byte while a
  * copy feeds the usage tap. Resolves once the answer has been relayed (or abandoned) and its
@@ -96,7 +100,8 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
       current?.destroy();
     });
 
-    function failBeforeAnswer(sent: ClientRequest, error: Error): void {
+    /** `code`: the error's code (ECONNRESET), or what happened when there is none. */
+    function failBeforeAnswer(sent: ClientRequest, code: string): void {
       if (sent !== current || answered || reported) return;
       if (clientGone) return finish(() => recorder.cutShort(null));
       if (timedOut) {
@@ -110,13 +115,13 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
       // A kept-alive socket the server closed just as it was reused. Sent again only when nothing
       // of it went out, or when sending it twice does no harm: a POST the upstream read is not resent.
       const resendable = !written() || IDEMPOTENT_METHODS.has(request.method ?? 'GET');
-      if (sent.reusedSocket && attempts === 1 && STALE_SOCKET_CODES.has(errorCode(error)) && resendable) return send();
+      if (sent.reusedSocket && attempts === 1 && STALE_SOCKET_CODES.has(code) && resendable) return send();
       sendLocalReply(response, provider, {
         reason: 'upstream-unreachable',
-        message: `the upstream ${upstream.origin} cannot be reached (${errorCode(error)})`,
+        message: `the upstream ${upstream.origin} cannot be reached (${code})`,
       });
       const reached = written();
-      finish(() => recorder.failed('unreachable', errorCode(error), reached));
+      finish(() => recorder.failed('unreachable', code, reached));
     }
 
     /* A fresh connection carries nothing until it is established (and, for TLS, secured); on a
@@ -184,8 +189,8 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
       written = () => false;
       sent.once('socket', (socket: Socket) => trackWrites(sent, socket));
       sent.once('response', relay);
-      sent.on('error', (error) => failBeforeAnswer(sent, error));
-      sent.once('close', () => failBeforeAnswer(sent, new Error('connection closed before an answer')));
+      sent.on('error', (error) => failBeforeAnswer(sent, errorCode(error)));
+      sent.once('close', () => failBeforeAnswer(sent, CLOSED_BEFORE_ANSWER));
       if (clientGone || timedOut) sent.destroy();
       if (bodyLength === null) sent.end();
       else sent.end(body);

@@ -18,26 +18,26 @@ const HOP_BY_HOP = new Set([
  */
 const REPLACED_ON_REQUEST = new Set(['host', 'content-length', 'expect']);
 
-/** The extra names a Connection header lists: they are hop-by-hop for this message too. */
-function namedByConnection(rawHeaders: readonly string[]): Set<string> {
-  const named = new Set<string>();
+/** The extra names a Connection header lists: they are hop-by-hop for this message too. Null when there are none. */
+function namedByConnection(rawHeaders: readonly string[]): Set<string> | null {
+  let named: Set<string> | null = null;
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
     if ((rawHeaders[index] as string).toLowerCase() !== 'connection') continue;
     for (const token of (rawHeaders[index + 1] as string).split(',')) {
       const name = token.trim().toLowerCase();
-      if (name !== '') named.add(name);
+      if (name !== '') (named ??= new Set()).add(name);
     }
   }
   return named;
 }
 
-function keep(rawHeaders: readonly string[], dropped: (lowerName: string) => boolean): string[] {
+/** Appends to `kept` the headers that cross the proxy, less those `dropped` names. */
+function keep(rawHeaders: readonly string[], dropped: ReadonlySet<string> | null, kept: string[]): string[] {
   const named = namedByConnection(rawHeaders);
-  const kept: string[] = [];
   for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
     const name = rawHeaders[index] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || named.has(lower) || dropped(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || named?.has(lower) === true || dropped?.has(lower) === true) continue;
     kept.push(name, rawHeaders[index + 1] as string);
   }
   return kept;
@@ -48,12 +48,12 @@ function keep(rawHeaders: readonly string[], dropped: (lowerName: string) => boo
  * repeated headers kept). `bodyLength` is null for a request that had no body framing at all.
  */
 export function upstreamRequestHeaders(rawHeaders: readonly string[], upstreamHost: string, bodyLength: number | null): string[] {
-  const headers = ['Host', upstreamHost, ...keep(rawHeaders, (name) => REPLACED_ON_REQUEST.has(name))];
+  const headers = keep(rawHeaders, REPLACED_ON_REQUEST, ['Host', upstreamHost]);
   if (bodyLength !== null) headers.push('Content-Length', String(bodyLength));
   return headers;
 }
 
 /** The upstream's headers as the client receives them; rate-limit headers included. */
 export function clientResponseHeaders(rawHeaders: readonly string[]): string[] {
-  return keep(rawHeaders, () => false);
+  return keep(rawHeaders, null, []);
 }

@@ -32,12 +32,29 @@ export function fingerprintOf(key: string, secret: string): string {
   return createHmac('sha256', secret).update(key).digest('hex').slice(0, fingerprintLength);
 }
 
+/*
+ * A fleet sends a handful of keys, each thousands of times: their fingerprints are remembered
+ * rather than an HMAC computed per request. Bounded, so that a client cycling through keys
+ * cannot grow it; when full it starts over.
+ */
+const rememberedFingerprints = 1_024;
+
 /** Builds the function that names a request's scope from its headers and the model it names. */
 export function scopeChooser(setup: ScopeSetup): (headers: IncomingHttpHeaders, model: string | null) => string {
   const rules = [...setup.families, ...defaultFamilyRules];
   const needsKey = setup.by === 'key-and-model' || setup.by === 'key';
+  const fingerprints = new Map<string, string>();
+  const fingerprint = (key: string): string => {
+    let known = fingerprints.get(key);
+    if (known === undefined) {
+      if (fingerprints.size >= rememberedFingerprints) fingerprints.clear();
+      known = fingerprintOf(key, setup.secret);
+      fingerprints.set(key, known);
+    }
+    return known;
+  };
   return (headers, model) => {
     const key = needsKey ? apiKeyOf(headers) : null;
-    return scopeNameOf(key === null ? null : fingerprintOf(key, setup.secret), familyOf(model, rules), setup.by);
+    return scopeNameOf(key === null ? null : fingerprint(key), familyOf(model, rules), setup.by);
   };
 }

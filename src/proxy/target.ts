@@ -55,6 +55,8 @@ function dotSegment(segment: string): '.' | '..' | null {
  * separators, so that no upstream's decoding can turn a refused path into an accepted one.
  */
 export function removeDotSegments(path: string): string | null {
+  // Most paths have no dot at all, encoded or not: nothing to remove, nothing that climbs.
+  if (path.startsWith('/') && !path.includes('.') && !/%2e/i.test(path)) return path;
   if (climbsOut(path.replace(/%2f|%5c|\\/gi, '/'))) return null;
   const segments = path.split('/').slice(1);
   const kept: string[] = [];

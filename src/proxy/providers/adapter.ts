@@ -4,7 +4,7 @@ import { reportsFrom } from '../reportedLimits.js';
 import { chooseProvider, type EndpointKind, type RequestShape } from './detect.js';
 import { localErrorBody, type LocalErrorKind } from './errorBodies.js';
 import { shapeRequest, type RequestShape as AdmissionShape } from './estimate.js';
-import { readReportedLimits } from './rateLimitHeaders.js';
+import { readReportedLimits as readLimitHeaders } from './rateLimitHeaders.js';
 import type { ProviderName, ReportedLimits } from './types.js';
 import { createUsageTap, type UsageTap } from './usageTap.js';
 
@@ -47,6 +47,20 @@ function carries(headers: IncomingHttpHeaders, prefix: string): boolean {
  */
 function otherFamilies(own: ProviderName, headers: IncomingHttpHeaders): ProviderName[] {
   return HEADER_FAMILIES.filter(({ family, prefix }) => family !== own && carries(headers, prefix)).map(({ family }) => family);
+}
+
+/*
+ * Each answer's headers are read twice in a row, for its limits and for its reports: the last
+ * reading is kept, so that the second is free. Keyed by the headers object itself, and only
+ * ever read from, so a reading of one answer is never taken for another's.
+ */
+let lastReading: { family: ProviderName; headers: IncomingHttpHeaders; now: number; limits: ReportedLimits } | null = null;
+
+function readReportedLimits(family: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {
+  if (lastReading !== null && lastReading.headers === headers && lastReading.now === now && lastReading.family === family) return lastReading.limits;
+  const limits = readLimitHeaders(family, headers, now);
+  lastReading = { family, headers, now, limits };
+  return limits;
 }
 
 function readEveryFamily(own: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {

@@ -35,6 +35,8 @@ export function createAnthropicUsageReader(): UsageReader {
       absorb(asRecord(body)?.usage);
     },
     readEvent({ data }) {
+      // Most events are content deltas: without `message_` and without an escape that could spell it, the type is neither.
+      if (!data.includes('message_') && !data.includes('\\')) return;
       const payload = asRecord(parseJson(data));
       if (payload?.type === 'message_start') absorb(asRecord(payload.message)?.usage);
       else if (payload?.type === 'message_delta') absorb(payload.usage);

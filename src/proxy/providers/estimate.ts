@@ -1,8 +1,10 @@
 import type { OutputRequest } from '../../core/outputEstimate.js';
-import { asRecord, parseJson } from './jsonFields.js';
+import { readTopLevelFields, wantedFields } from './topLevelFields.js';
 import type { ProviderName } from './types.js';
 
 const OUTPUT_CAP_FIELDS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens'] as const;
+/** The only members of a request body admission reads; the rest is never built. */
+const SHAPE_FIELDS = wantedFields([...OUTPUT_CAP_FIELDS, 'model']);
 
 /*
  * Input tokens are estimated as one token per four body bytes. Tokenizers average roughly four
@@ -38,7 +40,7 @@ function generatesNothing(path: string): boolean {
 
 export function shapeRequest(provider: ProviderName, path: string, body: Buffer): RequestShape {
   if (body.length === 0) return { inputTokens: 0, model: null, generates: false, declaredMaxTokens: null };
-  const fields = asRecord(parseJson(body.toString('utf8')));
+  const fields = readTopLevelFields(body, SHAPE_FIELDS);
   const declared = declaredOutputCap(fields) ?? null;
   const model = typeof fields?.model === 'string' && fields.model.length <= 200 ? fields.model : null;
   if (generatesNothing(path)) return { inputTokens: /\/count_tokens$/.test(path) ? 0 : Math.ceil(body.length / BYTES_PER_TOKEN), model, generates: false, declaredMaxTokens: null };

@@ -35,6 +35,8 @@ export function createOpenAiUsageReader(): UsageReader {
         done = true;
         return;
       }
+      // Most chunks carry no usage: without `usage` and without an escape that could spell it, there is none to read.
+      if (!data.includes('usage') && !data.includes('\\')) return;
       const payload = asRecord(parseJson(data));
       const terminalResponse = asRecord(payload?.response);
       found = usageFrom(counts, payload?.usage ?? terminalResponse?.usage) ?? found;

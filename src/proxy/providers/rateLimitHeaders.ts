@@ -55,7 +55,12 @@ function readRetryAfterMs(header: Header, now: number): number | undefined {
 }
 
 function withoutAbsent(limits: ReportedLimits): ReportedLimits {
-  return Object.fromEntries(Object.entries(limits).filter(([, value]) => value !== undefined));
+  const present: Record<string, unknown> = {};
+  for (const key in limits) {
+    const value = limits[key as keyof ReportedLimits];
+    if (value !== undefined) present[key] = value;
+  }
+  return present as ReportedLimits;
 }
 
 export function readReportedLimits(provider: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {

@@ -69,6 +69,15 @@ export function createSseParser(onEvent: (event: SseEvent) => void, maxLineBytes
   function push(chunk: Buffer): void {
     let start = previousChunkEndedWithCr && chunk[0] === LF ? 1 : 0;
     previousChunkEndedWithCr = false;
+    // Streams end their lines with LF alone: then the native search finds each line end.
+    if (!chunk.includes(CR, start)) {
+      for (let end = chunk.indexOf(LF, start); end !== -1; end = chunk.indexOf(LF, start)) {
+        completeLine(chunk.subarray(start, end));
+        start = end + 1;
+      }
+      keepPartial(chunk.subarray(start));
+      return;
+    }
     for (let index = start; index < chunk.length; index++) {
       const byte = chunk[index];
       if (byte !== LF && byte !== CR) continue;

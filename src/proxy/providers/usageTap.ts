@@ -1,8 +1,8 @@
 import { createAnthropicUsageReader } from './anthropicUsage.js';
 import { createBodyDecoder } from './bodyDecoder.js';
-import { parseJson } from './jsonFields.js';
 import { createOpenAiUsageReader } from './openaiUsage.js';
 import { createSseParser } from './sseParser.js';
+import { readTopLevelFields, wantedFields } from './topLevelFields.js';
 import type { ProviderName, UsageReading } from './types.js';
 import type { UsageReader } from './usageReader.js';
 
@@ -66,6 +66,9 @@ function eventStreamSink(reader: UsageReader): BodySink {
   };
 }
 
+/** The one member of a JSON answer its usage readers look at; the rest of the answer is never built. */
+const ANSWER_FIELDS = wantedFields(['usage']);
+
 function jsonSink(reader: UsageReader): BodySink {
   let chunks: Buffer[] = [];
   let bytes = 0;
@@ -81,7 +84,7 @@ function jsonSink(reader: UsageReader): BodySink {
     },
     finish() {
       if (bytes > MAX_JSON_BODY_BYTES) return false;
-      reader.readBody(parseJson(Buffer.concat(chunks).toString('utf8')));
+      reader.readBody(readTopLevelFields(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, bytes), ANSWER_FIELDS));
       return true;
     },
   };

@@ -131,4 +131,13 @@ describe('usage tap, Anthropic SSE', () => {
     expect(await tapAll([sse([delta('no usage here')])], SSE_TYPE)).toBeNull();
     expect(await tapAll([Buffer.from('random bytes \u0000\u0001 without structure')], SSE_TYPE)).toBeNull();
   });
+
+  it('reads a usage event whose type is spelled with escapes, as JSON.parse reads it', async () => {
+    const stream = Buffer.from(
+      'event: message_start\ndata: {"type":"mess\\u0061ge_start","message":{"usage":{"input_tokens":6,"output_tokens":1}}}\n\n' +
+        'event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"a"}}\n\n' +
+        'event: message_delta\ndata: {"type":"message\\u005fdelta","usage":{"output_tokens":4}}\n\n',
+    );
+    expect(await tapAll([stream], SSE_TYPE)).toEqual({ inputTokens: 6, outputTokens: 4 });
+  });
 });

@@ -51,6 +51,11 @@ describe('usage tap, OpenAI chat completions', () => {
     }
   });
 
+  it('reads a usage member whose name is spelled with escapes, as JSON.parse reads it', async () => {
+    const stream = Buffer.from('data: {"object":"chat.completion.chunk","choices":[]}\n\ndata: {"choices":[],"us\\u0061ge":{"prompt_tokens":5,"completion_tokens":2}}\n\ndata: [DONE]\n\n');
+    expect(await tapAll([stream], SSE_TYPE)).toEqual({ inputTokens: 5, outputTokens: 2 });
+  });
+
   it('gives null for a stream without include_usage', async () => {
     const stream = sse([{ data: { object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'x' } }] } }, { data: '[DONE]' }]);
     expect(await tapAll([stream], SSE_TYPE)).toBeNull();
