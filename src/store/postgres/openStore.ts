@@ -178,13 +178,13 @@ class PostgresStore implements Store {
       const result = await work(this.transactionOn(client, now, mode === 'write'));
       phase = 'commit';
       await client.query('COMMIT');
-      client.release();
+      release(client);
       return { done: true, result };
     } catch (error) {
       const failure = error instanceof ScopeCreatedConcurrently ? { kind: 'retry' as const, reason: 'scope created by another transaction' } : classifyPostgresError(error);
       if (failure.kind === 'unavailable') {
         // The connection is gone or useless: destroyed, never handed back to the pool.
-        client.release(true);
+        release(client, true);
         // A pooled connection the server dropped while it sat idle (a restart) fails at BEGIN,
         // before anything was sent: safe to run again on a fresh connection, which connect()
         // reports unavailable itself when the server is still away.
@@ -198,7 +198,7 @@ class PostgresStore implements Store {
         () => true,
         () => false,
       );
-      client.release(rolledBack ? undefined : true);
+      release(client, !rolledBack);
       if (failure.kind === 'retry') return { done: false, failure };
       // A bug, a bad configuration, or the work's own error: as it came.
       throw error;
@@ -208,7 +208,9 @@ class PostgresStore implements Store {
   private async connect(): Promise<pg.PoolClient> {
     if (this.closed) throw new StoreUnavailableError(`database ${this.location} is closed`);
     try {
-      return await this.pool.connect();
+      const client = await this.pool.connect();
+      client.on('error', ignoreCheckedOutError);
+      return client;
     } catch (error) {
       const failure = classifyPostgresError(error);
       if (failure.kind === 'other') throw error;
@@ -237,6 +239,20 @@ class PostgresStore implements Store {
       status: new PostgresStatusRepository(client),
     };
   }
+}
+
+/**
+ * The server ended a session this process has checked out (a restart, pg_terminate_backend)
+ * while no query of it was running. The pool listens only to idle connections; without a
+ * listener here Node would throw. The transaction's next query fails, and that failure is the
+ * one reported.
+ */
+const ignoreCheckedOutError = (): void => undefined;
+
+/** Hands the connection back to the pool, or destroys it when it may be broken or mid-transaction. */
+function release(client: pg.PoolClient, destroy = false): void {
+  client.off('error', ignoreCheckedOutError);
+  client.release(destroy ? true : undefined);
 }
 
 function unavailable(location: string, failure: PostgresFailure, error: unknown): Error {
