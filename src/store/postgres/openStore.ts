@@ -15,6 +15,7 @@ import { PostgresProcessRepository } from './processRepository.js';
 import { PostgresReportedRepository } from './reportedRepository.js';
 import { PostgresSupervisorRepository } from './supervisorRepository.js';
 import { PostgresStatusRepository } from './statusRepository.js';
+import type { Queryable } from './statements.js';
 import { redactPostgresUrl } from './url.js';
 
 export interface PostgresStoreOptions {
@@ -171,16 +172,26 @@ class PostgresStore implements Store {
     work: (tx: StoreTransaction) => Promise<T>,
   ): Promise<{ done: true; result: T } | { done: false; failure: PostgresFailure }> {
     const client = await this.connect();
+    // Set when the server ends the session while no query of it runs (see ignoreCheckedOutError).
+    let connectionLost = false;
+    const onConnectionError = (): void => {
+      connectionLost = true;
+    };
+    client.on('error', onConnectionError);
     let phase: 'begin' | 'work' | 'commit' = 'begin';
+    let lostBeforeCommit = false;
     try {
       const now = await this.begin(client, mode);
       phase = 'work';
       const result = await work(this.transactionOn(client, now, mode === 'write'));
       phase = 'commit';
+      lostBeforeCommit = connectionLost;
       await client.query('COMMIT');
+      client.off('error', onConnectionError);
       release(client);
       return { done: true, result };
     } catch (error) {
+      client.off('error', onConnectionError);
       const failure = error instanceof ScopeCreatedConcurrently ? { kind: 'retry' as const, reason: 'scope created by another transaction' } : classifyPostgresError(error);
       if (failure.kind === 'unavailable') {
         // The connection is gone or useless: destroyed, never handed back to the pool.
@@ -189,7 +200,8 @@ class PostgresStore implements Store {
         // before anything was sent: safe to run again on a fresh connection, which connect()
         // reports unavailable itself when the server is still away.
         if (phase === 'begin') return { done: false, failure };
-        if (phase === 'commit') {
+        // COMMIT went out on a connection that was still up, and no answer came back.
+        if (phase === 'commit' && !lostBeforeCommit) {
           throw new StoreUnavailableError(`database ${this.location} is unavailable: ${failure.reason} while committing; the event may or may not be recorded, and is not run again`);
         }
         throw unavailable(this.location, failure, error);
@@ -229,7 +241,7 @@ class PostgresStore implements Store {
     return serverClockOf(results[results.length - 1]?.rows[0]);
   }
 
-  private transactionOn(client: pg.PoolClient, now: number, locking: boolean): StoreTransaction {
+  private transactionOn(client: Queryable, now: number, locking: boolean): StoreTransaction {
     return {
       now,
       limiter: new PostgresLimiterRepository(client, locking),
