@@ -99,7 +99,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     if (error instanceof StoreError) throw error;
     throw unavailable(location, classifyPostgresError(error), error);
   }
-  return new PostgresStore(pool, location, options.host ?? hostname(), options.clock);
+  return new PostgresStore(pool, location, options.host ?? hostname(), options.clock, options.readonly ?? false);
 }
 
 /** A read-only open never migrates: the schema must be there already, and the one this code knows. */
@@ -128,6 +128,7 @@ class PostgresStore implements Store {
     readonly location: string,
     private readonly host: string,
     private readonly clock: Clock | undefined,
+    private readonly readonly: boolean,
   ) {}
 
   transact<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
@@ -192,7 +193,7 @@ class PostgresStore implements Store {
       return { done: true, result };
     } catch (error) {
       client.off('error', onConnectionError);
-      const failure = error instanceof ScopeCreatedConcurrently ? { kind: 'retry' as const, reason: 'scope created by another transaction' } : classifyPostgresError(error);
+      const failure = this.failureOf(error, mode);
       if (failure.kind === 'unavailable') {
         // The connection is gone or useless: destroyed, never handed back to the pool.
         release(client, true);
@@ -215,6 +216,14 @@ class PostgresStore implements Store {
       // A bug, a bad configuration, or the work's own error: as it came.
       throw error;
     }
+  }
+
+  private failureOf(error: unknown, mode: Mode): PostgresFailure {
+    if (error instanceof ScopeCreatedConcurrently) return { kind: 'retry', reason: 'scope created by another transaction' };
+    // A write inside read(), or through a read-only store, is a bug of the caller, not a
+    // server fallen back to a standby.
+    const readOnlyViolation = (error as { code?: unknown } | null)?.code === '25006' && (mode === 'read' || this.readonly);
+    return readOnlyViolation ? { kind: 'other', reason: 'a write in a read-only transaction' } : classifyPostgresError(error);
   }
 
   private async connect(): Promise<pg.PoolClient> {

@@ -128,6 +128,35 @@ describe('two hosts on one server', () => {
     expect((await second.read((tx) => tx.limiter.readState(scope)))?.tokenBudget).toBe(111);
   });
 
+  it('locking two scopes in opposite orders: the server breaks the deadlock, and the one it chose runs again', async () => {
+    const [a, b] = [await open('host-a'), await open('host-b')];
+    const other = 'kfedcba9876543210/claude-haiku';
+    await a.transact(async (tx) => {
+      await tx.limiter.createState(scope, initialLimiterState, tx.now);
+      await tx.limiter.createState(other, initialLimiterState, tx.now);
+    });
+    const aHoldsFirst = signal();
+    const bHoldsSecond = signal();
+    let runs = 0;
+    const lockBoth = (store: Store, first: string, second: string, holding: () => void, untilOtherHolds: Promise<void>): Promise<void> =>
+      store.transact(async (tx) => {
+        runs += 1;
+        const state = (await tx.limiter.readState(first))!;
+        holding();
+        await untilOtherHolds;
+        await tx.limiter.readState(second);
+        await tx.limiter.writeState(first, { ...state, consecutive429s: state.consecutive429s + 1 }, tx.now);
+      });
+    await Promise.all([
+      lockBoth(a, scope, other, aHoldsFirst.resolve, bHoldsSecond.promise),
+      lockBoth(b, other, scope, bHoldsSecond.resolve, aHoldsFirst.promise),
+    ]);
+    // Both events committed once each; one of them ran twice (the first try rolled back).
+    expect(runs).toBe(3);
+    expect((await a.read((tx) => tx.limiter.readState(scope)))?.consecutive429s).toBe(1);
+    expect((await a.read((tx) => tx.limiter.readState(other)))?.consecutive429s).toBe(1);
+  });
+
   it('keep their supervisor histories and policies apart, and status sees every host’s heartbeats', async () => {
     const [a, b] = [await open('host-a'), await open('host-b')];
     await a.transact((tx) => tx.supervisor.record({ at: 1, kind: 'worker-failed', supervisorPid: 100, cause: 'signal' }));
@@ -298,7 +327,9 @@ describe('the schema', () => {
       try {
         expect(await store.read((tx) => tx.limiter.readState('default'))).toEqual(stateWith({ cooldownUntil: 777, backoffLevel: 2 }));
         const readonly = await openPostgresStore({ url: fresh.url, readonly: true });
-        await expect(readonly.transact((tx) => tx.limiter.createState('other', initialLimiterState, 1))).rejects.toThrow();
+        const refused = await readonly.transact((tx) => tx.limiter.createState('other', initialLimiterState, 1)).catch((error: unknown) => error);
+        expect(refused).toMatchObject({ code: '25006' });
+        expect(refused).not.toBeInstanceOf(StoreUnavailableError);
         await readonly.close();
       } finally {
         await store.close();
