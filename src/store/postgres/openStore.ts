@@ -59,6 +59,12 @@ const bigintOid = 20;
  * scope, from any host, run one after another, so several hosts never admit beyond the budget
  * together. Transactions on different scopes run side by side on different connections.
  *
+ * `tx.now` is the server's clock read right after BEGIN, in the same round trip, before the
+ * work takes any row lock: the port hands the time out before the work names its scope. Two
+ * events of one scope therefore commit in the order of their locks but may carry times out of
+ * that order by as much as one waited for the other's lock (milliseconds; never more than the
+ * 5 s lock timeout). Whatever the hosts' own clocks say, every time comes from one clock.
+ *
  * Faults fail closed with StoreUnavailableError (a one-line reason, never the password):
  * - the server unreachable, restarting or ending the session: the pool drops the connection and
  *   the next transact connects again by itself;
