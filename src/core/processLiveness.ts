@@ -2,6 +2,8 @@ export type ProcessRole = 'worker' | 'supervisor';
 
 /** One row of `processes`: a process's latest heartbeat. */
 export interface HeartbeatRow {
+  /** The host that wrote it, on a store shared by hosts (PostgreSQL); a pid means something only there. */
+  host?: string;
   role: ProcessRole;
   pid: number;
   startedAt: number;

@@ -19,8 +19,11 @@ export interface PostgresServer {
   /** postgres://ratewarden:PASSWORD@127.0.0.1:PORT/postgres — the superuser's URL. */
   readonly url: string;
   readonly port: number;
-  /** Fast shutdown (SIGINT), then the same data folder served again on the same port. */
-  restart(): Promise<void>;
+  /**
+   * Fast shutdown (SIGINT), then the same data folder served again on the same port;
+   * `whileDown` runs in between, while nothing listens.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   /** Fast shutdown (SIGINT), then the folder is removed. Safe to call more than once. */
   stop(): Promise<void>;
   /** Immediate shutdown (SIGQUIT) and removal, for process exit handlers that cannot wait. */
@@ -85,8 +88,9 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
         return {
           url: `postgres://${superuser}:${password}@127.0.0.1:${port}/postgres`,
           port,
-          restart: async () => {
+          restart: async (whileDown) => {
             await halt(child);
+            await whileDown?.();
             const again = await start();
             if (!again.ok) throw new Error(`the test PostgreSQL server did not restart:\n${again.log}`);
             child = again.child;

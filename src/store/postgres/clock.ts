@@ -12,10 +12,14 @@ import type pg from 'pg';
  * that one value for every decision in the transaction.
  */
 export async function readServerClockMs(client: Pick<pg.ClientBase, 'query'>): Promise<number> {
-  const result = await client.query<{ now_ms: string }>(
-    'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now_ms',
-  );
-  const row = result.rows[0];
-  if (!row) throw new Error('the server returned no row for its clock');
+  const result = await client.query<{ now_ms: string | number }>(serverClockSql);
+  return serverClockOf(result.rows[0]);
+}
+
+/** The statement readServerClockMs runs, for callers that send it together with others. */
+export const serverClockSql = 'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now_ms';
+
+export function serverClockOf(row: { now_ms?: unknown } | undefined): number {
+  if (row === undefined) throw new Error('the server returned no row for its clock');
   return Number(row.now_ms);
 }

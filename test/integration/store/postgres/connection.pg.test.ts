@@ -59,17 +59,17 @@ describe('the server clock', () => {
     const observer = await connection();
 
     await holder.query('BEGIN');
-    await holder.query('SELECT id FROM limiter_state WHERE id = 1 FOR UPDATE');
+    await holder.query("SELECT scope FROM limiter_state WHERE scope = 'default' FOR UPDATE");
     const waiterPid = await backendPid(waiter);
     await waiter.query('BEGIN');
     const waiterStart = Number((await waiter.query<{ ms: string }>('SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS ms')).rows[0]!.ms);
-    const waiting = waiter.query('SELECT id FROM limiter_state WHERE id = 1 FOR UPDATE');
+    const waiting = waiter.query("SELECT scope FROM limiter_state WHERE scope = 'default' FOR UPDATE");
     await waitUntilBlockedOnLock(observer, waiterPid);
 
     // The holder's event time, strictly after the waiter's transaction began.
     let holderTime = await readServerClockMs(holder);
     while (holderTime <= waiterStart) holderTime = await readServerClockMs(holder);
-    await holder.query('UPDATE limiter_state SET updated_at = $1 WHERE id = 1', [holderTime]);
+    await holder.query("UPDATE limiter_state SET updated_at = $1 WHERE scope = 'default'", [holderTime]);
     await holder.query('COMMIT');
 
     await waiting;
@@ -85,15 +85,15 @@ describe('SELECT … FOR UPDATE on the limiter row', () => {
     const first = await connection();
     const second = await connection();
     const observer = await connection();
-    await first.query('UPDATE limiter_state SET consecutive_429s = 0 WHERE id = 1');
+    await first.query("UPDATE limiter_state SET consecutive_429s = 0 WHERE scope = 'default'");
 
     const secondPid = await backendPid(second);
     await first.query('BEGIN');
-    const seenByFirst = await first.query<{ n: number }>('SELECT consecutive_429s AS n FROM limiter_state WHERE id = 1 FOR UPDATE');
+    const seenByFirst = await first.query<{ n: number }>("SELECT consecutive_429s AS n FROM limiter_state WHERE scope = 'default' FOR UPDATE");
     await second.query('BEGIN');
     let secondHasLock = false;
     const seenBySecond = second
-      .query<{ n: number }>('SELECT consecutive_429s AS n FROM limiter_state WHERE id = 1 FOR UPDATE')
+      .query<{ n: number }>("SELECT consecutive_429s AS n FROM limiter_state WHERE scope = 'default' FOR UPDATE")
       .then((result) => {
         secondHasLock = true;
         return result;
@@ -101,10 +101,10 @@ describe('SELECT … FOR UPDATE on the limiter row', () => {
     await waitUntilBlockedOnLock(observer, secondPid);
     expect(secondHasLock).toBe(false);
 
-    await first.query('UPDATE limiter_state SET consecutive_429s = $1 WHERE id = 1', [seenByFirst.rows[0]!.n + 1]);
+    await first.query("UPDATE limiter_state SET consecutive_429s = $1 WHERE scope = 'default'", [seenByFirst.rows[0]!.n + 1]);
     await first.query('COMMIT');
     const second429s = (await seenBySecond).rows[0]!.n;
-    await second.query('UPDATE limiter_state SET consecutive_429s = $1 WHERE id = 1', [second429s + 1]);
+    await second.query("UPDATE limiter_state SET consecutive_429s = $1 WHERE scope = 'default'", [second429s + 1]);
     await second.query('COMMIT');
 
     expect(second429s).toBe(1);
@@ -112,15 +112,15 @@ describe('SELECT … FOR UPDATE on the limiter row', () => {
   });
 
   it('loses no update when many read-decide-write transactions race on the row', async () => {
-    await pool.query('UPDATE limiter_state SET refused_budget_total = 0 WHERE id = 1');
+    await pool.query("UPDATE limiter_state SET refused_budget_total = 0 WHERE scope = 'default'");
     const increments = 40;
     await Promise.all(
       Array.from({ length: increments }, async () => {
         const client = await pool.connect();
         try {
           await inTransaction(client, 'READ COMMITTED', async () => {
-            const row = await client.query<{ total: string }>('SELECT refused_budget_total AS total FROM limiter_state WHERE id = 1 FOR UPDATE');
-            await client.query('UPDATE limiter_state SET refused_budget_total = $1 WHERE id = 1', [Number(row.rows[0]!.total) + 1]);
+            const row = await client.query<{ total: string }>("SELECT refused_budget_total AS total FROM limiter_state WHERE scope = 'default' FOR UPDATE");
+            await client.query("UPDATE limiter_state SET refused_budget_total = $1 WHERE scope = 'default'", [Number(row.rows[0]!.total) + 1]);
           });
         } finally {
           client.release();

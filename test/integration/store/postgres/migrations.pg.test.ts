@@ -9,6 +9,7 @@ import { redactPostgresUrl } from '../../../../src/store/postgres/url.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/postgresDatabase.js';
 
 const migrations = loadPostgresMigrations();
+const tablesWithHost = ['process_policies', 'processes', 'supervisor_events'];
 const pools: pg.Pool[] = [];
 let database: TestDatabase;
 
@@ -45,12 +46,12 @@ describe('the PostgreSQL migrations', () => {
     const sqliteVersions = loadMigrations().map((migration) => `${migration.version}_${migration.name}`);
     const postgresVersions = migrations.map((migration) => `${migration.version}_${migration.name}`);
     expect(postgresVersions).toEqual(sqliteVersions.slice(0, postgresVersions.length));
-    expect(latestSchemaVersion(migrations)).toBe(2);
+    expect(latestSchemaVersion(migrations)).toBe(7);
   });
 
-  it('create the same tables, columns, nullability and indexes as SQLite at the same version', async () => {
+  it('create the same tables, columns, nullability and indexes as SQLite at the same version, plus the host columns', async () => {
     const pool = openPool(database.url);
-    expect(await migratePostgres(pool, migrations, redactPostgresUrl(database.url))).toBe(2);
+    expect(await migratePostgres(pool, migrations, redactPostgresUrl(database.url))).toBe(7);
 
     // SQLite at the version the PostgreSQL migrations have reached (they port SQLite's in order, and may lag behind).
     const sqlite = new BetterSqlite3(':memory:');
@@ -75,7 +76,19 @@ describe('the PostgreSQL migrations', () => {
             [table],
           )
         ).rows.map((column) => `${column.name} ${column.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'}`);
-        expect(postgresColumns, table).toEqual(sqliteColumns);
+        // The one difference by design: the rows about processes name the host that wrote them.
+        const expected = tablesWithHost.includes(table) ? [...sqliteColumns, 'host NOT NULL'] : sqliteColumns;
+        expect(postgresColumns, table).toEqual(expected);
+      }
+      for (const table of ['processes', 'process_policies']) {
+        const key = await pool.query<{ columns: string }>(
+          `SELECT string_agg(a.attname, ',' ORDER BY k.ord) AS columns
+           FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+           WHERE i.indrelid = $1::regclass AND i.indisprimary`,
+          [table],
+        );
+        expect(key.rows[0]?.columns, table).toBe('host,role,pid');
       }
 
       const sqliteIndexes = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[])
@@ -83,7 +96,7 @@ describe('the PostgreSQL migrations', () => {
       const postgresIndexes = (
         await pool.query<{ name: string }>("SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%_pkey' ORDER BY indexname")
       ).rows.map((row) => row.name);
-      expect(postgresIndexes).toEqual(sqliteIndexes);
+      expect(postgresIndexes).toEqual([...sqliteIndexes, 'supervisor_events_by_host'].sort());
     } finally {
       sqlite.close();
     }
@@ -92,34 +105,38 @@ describe('the PostgreSQL migrations', () => {
   it('keep times in milliseconds as BIGINT and the CHECK constraints of SQLite', async () => {
     const pool = openPool(database.url);
     await migratePostgres(pool, migrations, redactPostgresUrl(database.url));
+    await pool.query("INSERT INTO limiter_state (scope, created_at, updated_at) VALUES ('checks', 0, 0)");
     const cooldown = await pool.query<{ data_type: string }>(
       "SELECT data_type FROM information_schema.columns WHERE table_name = 'limiter_state' AND column_name = 'cooldown_until'",
     );
     expect(cooldown.rows[0]?.data_type).toBe('bigint');
     // A time past 2038 in milliseconds, far beyond a 32-bit integer.
-    await pool.query('UPDATE limiter_state SET cooldown_until = $1 WHERE id = 1', [4_102_444_800_000]);
-    expect((await pool.query('SELECT cooldown_until FROM limiter_state')).rows[0]).toEqual({ cooldown_until: '4102444800000' });
+    await pool.query("UPDATE limiter_state SET cooldown_until = $1 WHERE scope = 'checks'", [4_102_444_800_000]);
+    expect((await pool.query("SELECT cooldown_until FROM limiter_state WHERE scope = 'checks'")).rows[0]).toEqual({ cooldown_until: '4102444800000' });
 
-    await expect(pool.query("INSERT INTO limiter_state (id, updated_at) VALUES (2, 0)")).rejects.toMatchObject({ code: '23514' });
+    await expect(pool.query("INSERT INTO fingerprint_secret (id, secret) VALUES (2, 'x')")).rejects.toMatchObject({ code: '23514' });
+    await expect(
+      pool.query("INSERT INTO reported_remaining (scope, dimension, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill) VALUES ('checks', 'tokens', 1, 0, 0, 0, 0, 'leaky')"),
+    ).rejects.toMatchObject({ code: '23514' });
+    await expect(
+      pool.query("INSERT INTO process_policies (host, role, pid, written_at, policy) VALUES ('h', 'worker', 1, 0, '[1]')"),
+    ).rejects.toMatchObject({ code: '23514' });
     await expect(
       pool.query("INSERT INTO requests (admitted_at, bucket_start, method, path, outcome, est_input_tokens, est_output_tokens) VALUES (0, 0, 'POST', '/v1', 'bogus', 1, 1)"),
     ).rejects.toMatchObject({ code: '23514' });
-    await expect(pool.query("INSERT INTO processes (role, pid, started_at, heartbeat_at) VALUES ('bystander', 1, 0, 0)")).rejects.toMatchObject({ code: '23514' });
+    await expect(pool.query("INSERT INTO processes (host, role, pid, started_at, heartbeat_at) VALUES ('h', 'bystander', 1, 0, 0)")).rejects.toMatchObject({ code: '23514' });
   });
 
   it('migrate a database once: opening it again changes nothing', async () => {
     const fresh = await freshDatabase();
     const first = openPool(fresh.url);
-    expect(await migratePostgres(first, migrations, redactPostgresUrl(fresh.url))).toBe(2);
-    await first.query('UPDATE limiter_state SET consecutive_429s = 3, updated_at = 17 WHERE id = 1');
+    expect(await migratePostgres(first, migrations, redactPostgresUrl(fresh.url))).toBe(7);
+    await first.query("UPDATE limiter_state SET consecutive_429s = 3, updated_at = 17 WHERE scope = 'default'");
 
     const again = openPool(fresh.url);
-    expect(await migratePostgres(again, migrations, redactPostgresUrl(fresh.url))).toBe(2);
+    expect(await migratePostgres(again, migrations, redactPostgresUrl(fresh.url))).toBe(7);
     const versions = await again.query<{ version: number; name: string }>('SELECT version, name FROM ratewarden_schema_version ORDER BY version');
-    expect(versions.rows).toEqual([
-      { version: 1, name: 'init' },
-      { version: 2, name: 'rate_limit_events_by_request' },
-    ]);
+    expect(versions.rows).toEqual(migrations.map((migration) => ({ version: migration.version, name: migration.name })));
     expect((await again.query('SELECT consecutive_429s, updated_at FROM limiter_state')).rows).toEqual([
       { consecutive_429s: 3, updated_at: '17' },
     ]);
@@ -129,18 +146,43 @@ describe('the PostgreSQL migrations', () => {
     const fresh = await freshDatabase();
     const starters = [openPool(fresh.url), openPool(fresh.url), openPool(fresh.url)];
     const versions = await Promise.all(starters.map((pool) => migratePostgres(pool, migrations, redactPostgresUrl(fresh.url))));
-    expect(versions).toEqual([2, 2, 2]);
+    expect(versions).toEqual([7, 7, 7]);
     const applied = await starters[0]!.query('SELECT count(*)::int AS n FROM ratewarden_schema_version');
-    expect(applied.rows[0]).toEqual({ n: 2 });
+    expect(applied.rows[0]).toEqual({ n: 7 });
   });
 
   it('bring a database at version 1 up to version 2', async () => {
     const fresh = await freshDatabase();
     const pool = openPool(fresh.url);
     expect(await migratePostgres(pool, migrations.slice(0, 1), redactPostgresUrl(fresh.url))).toBe(1);
-    expect(await migratePostgres(pool, migrations, redactPostgresUrl(fresh.url))).toBe(2);
+    expect(await migratePostgres(pool, migrations.slice(0, 2), redactPostgresUrl(fresh.url))).toBe(2);
     const index = await pool.query("SELECT 1 FROM pg_indexes WHERE indexname = 'rate_limit_events_by_request'");
     expect(index.rowCount).toBe(1);
+  });
+
+  it('bring a database at version 2 that holds state up to 7: the single row becomes the scope default, nothing lost', async () => {
+    const fresh = await freshDatabase();
+    const pool = openPool(fresh.url);
+    expect(await migratePostgres(pool, migrations.slice(0, 2), redactPostgresUrl(fresh.url))).toBe(2);
+    await pool.query('UPDATE limiter_state SET consecutive_429s = 2, backoff_level = 1, cooldown_until = 5000, token_budget = 9000, updated_at = 40 WHERE id = 1');
+    await pool.query('INSERT INTO usage_buckets (start, input_tokens, output_tokens, requests) VALUES (1000, 10, 20, 1), (2000, 30, 40, 2)');
+    await pool.query("INSERT INTO requests (admitted_at, bucket_start, method, path, est_input_tokens, est_output_tokens) VALUES (1000, 1000, 'POST', '/v1/messages', 10, 20)");
+    await pool.query("INSERT INTO processes (role, pid, started_at, heartbeat_at) VALUES ('worker', 77, 1, 2)");
+
+    expect(await migratePostgres(pool, migrations, redactPostgresUrl(fresh.url))).toBe(7);
+    expect((await pool.query('SELECT scope, consecutive_429s, backoff_level, cooldown_until, token_budget, created_at, updated_at FROM limiter_state')).rows).toEqual([
+      { scope: 'default', consecutive_429s: 2, backoff_level: 1, cooldown_until: '5000', token_budget: '9000', created_at: '40', updated_at: '40' },
+    ]);
+    expect((await pool.query('SELECT scope, start, input_tokens, output_tokens, requests FROM usage_buckets ORDER BY start')).rows).toEqual([
+      { scope: 'default', start: '1000', input_tokens: '10', output_tokens: '20', requests: '1' },
+      { scope: 'default', start: '2000', input_tokens: '30', output_tokens: '40', requests: '2' },
+    ]);
+    expect((await pool.query('SELECT scope, outcome, model FROM requests')).rows).toEqual([{ scope: 'default', outcome: 'in-flight', model: null }]);
+    expect((await pool.query('SELECT host, role, pid FROM processes')).rows).toEqual([{ host: '', role: 'worker', pid: 77 }]);
+    const secret = await pool.query<{ secret: string }>('SELECT secret FROM fingerprint_secret');
+    expect(secret.rows[0]?.secret).toMatch(/^[0-9a-f]{64}$/);
+    const identity = await pool.query<{ database_id: string }>('SELECT database_id FROM store_identity');
+    expect(identity.rows[0]?.database_id).toMatch(/^[0-9a-f]{32}$/);
   });
 
   it('refuse a newer schema with one line that names it, leaving the database untouched', async () => {
@@ -155,11 +197,11 @@ describe('the PostgreSQL migrations', () => {
     expect((refused as StoreError).problem).toBe('too-new');
     const message = (refused as StoreError).message;
     expect(message).toBe(
-      `database ${shown} has schema version 9, newer than this ratewarden understands (2); upgrade ratewarden, or point --db at another database`,
+      `database ${shown} has schema version 9, newer than this ratewarden understands (7); upgrade ratewarden, or point --db at another database`,
     );
     expect(message).not.toContain(new URL(fresh.url).password);
     expect(await readSchemaVersion(pool)).toBe(9);
-    expect((await pool.query('SELECT count(*)::int AS n FROM ratewarden_schema_version')).rows[0]).toEqual({ n: 3 });
+    expect((await pool.query('SELECT count(*)::int AS n FROM ratewarden_schema_version')).rows[0]).toEqual({ n: 8 });
   });
 
   it('roll a failing migration back whole: no half-applied schema, no version recorded', async () => {
@@ -167,10 +209,10 @@ describe('the PostgreSQL migrations', () => {
     const pool = openPool(fresh.url);
     const broken = [
       ...migrations,
-      { version: 3, name: 'broken', sql: 'CREATE TABLE half_done (id INTEGER); SELECT no_such_function();' },
+      { version: 8, name: 'broken', sql: 'CREATE TABLE half_done (id INTEGER); SELECT no_such_function();' },
     ];
     await expect(migratePostgres(pool, broken, redactPostgresUrl(fresh.url))).rejects.toMatchObject({ code: '42883' });
-    expect(await readSchemaVersion(pool)).toBe(2);
+    expect(await readSchemaVersion(pool)).toBe(7);
     expect((await pool.query("SELECT to_regclass('half_done') AS t")).rows[0]).toEqual({ t: null });
   });
 });

@@ -1,0 +1,23 @@
+import { openPostgresStore } from '../../../src/store/postgres/openStore.js';
+import { FakeClock } from '../../helpers/limiterFixtures.js';
+import { createTestDatabase } from '../../helpers/postgresDatabase.js';
+import { describeStoreContract } from '../../helpers/storeContract.js';
+
+describeStoreContract('PostgreSQL', async () => {
+  const database = await createTestDatabase();
+  const clock = new FakeClock();
+  try {
+    const store = await openPostgresStore({ url: database.url, clock: clock.read, host: 'contract-host', poolSize: 4 });
+    return {
+      store,
+      clock,
+      cleanup: async () => {
+        await store.close();
+        await database.drop();
+      },
+    };
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
+});
