@@ -114,7 +114,7 @@ describe('forwarding to the pinned upstream', () => {
     expect(answer.headers['x-ratewarden-reason']).toBe('upstream-unreachable');
     expect(JSON.parse(answer.body.toString())).toMatchObject({ type: 'error', error: { type: 'api_error' } });
     expect(recordedRequests(dbPath)).toMatchObject([{ outcome: 'unreachable', input_tokens: 0, output_tokens: 0 }]);
-    expect(proxy.warden.currentUsage(lastScope(proxy.warden)).tokens).toBe(0);
+    expect((await proxy.warden.currentUsage(lastScope(proxy.warden))).tokens).toBe(0);
   });
 
   it('answers 504 when the upstream does not start answering within --upstream-timeout; the upstream had the request, so its reservation is spent', async () => {
@@ -128,7 +128,7 @@ describe('forwarding to the pinned upstream', () => {
     const [row] = recordedRequests(dbPath);
     expect(row).toMatchObject({ outcome: 'timeout', output_tokens: 5 });
     expect(row?.input_tokens).toBe(row?.est_input_tokens);
-    expect(proxy.warden.currentUsage(lastScope(proxy.warden)).tokens).toBe((row?.est_input_tokens ?? 0) + 5);
+    expect((await proxy.warden.currentUsage(lastScope(proxy.warden))).tokens).toBe((row?.est_input_tokens ?? 0) + 5);
   });
 
   it('answers the health check and the reserved prefix itself, never forwarding them', async () => {

@@ -1,11 +1,11 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { SampleKind, SampleSummary } from '../core/calibration.js';
-import type { SampleCount } from '../core/calibrationReport.js';
-import type { BudgetKind, GateReport } from '../core/controller.js';
-import type { HeartbeatRow, ProcessRole } from '../core/processLiveness.js';
-import type { ScopeSummaryRow } from '../core/scopeTable.js';
-import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../core/statusReport.js';
-import { initialLimiterState } from '../core/types.js';
+import type { SampleKind, SampleSummary } from '../../core/calibration.js';
+import type { SampleCount } from '../../core/calibrationReport.js';
+import type { BudgetKind, GateReport } from '../../core/controller.js';
+import type { HeartbeatRow, ProcessRole } from '../../core/processLiveness.js';
+import type { ScopeSummaryRow } from '../../core/scopeTable.js';
+import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
+import { initialLimiterState } from '../../core/types.js';
 import { LimiterStore } from './limiterStore.js';
 import { PolicyStore, type RecordedPolicyRow } from './policyStore.js';
 import { openDatabase } from './open.js';
@@ -114,7 +114,7 @@ export class StatusView {
         state: this.limiter.readState(scope) ?? initialLimiterState,
         buckets: this.limiter.bucketsFrom(scope, query.bucketsFrom),
         refusals: { cooldown: refusals?.refused_cooldown_total ?? 0, budget: refusals?.refused_budget_total ?? 0 },
-        processes: this.processes(),
+        processes: this.heartbeats(),
         adjustments: this.selectAdjustments.all(scope, query.adjustments).map(adjustmentOf),
         lastAdjustmentByKind: {
           tokens: this.lastAdjustmentOf(scope, 'tokens'),
@@ -132,7 +132,7 @@ export class StatusView {
    * command needs to pick the running proxy's policy before it reads anything that depends on it.
    */
   recordedPolicies(): { policies: RecordedPolicyRow[]; processes: HeartbeatRow[] } {
-    return this.db.transaction(() => ({ policies: this.policies.all(), processes: this.processes() })).deferred();
+    return this.db.transaction(() => ({ policies: this.policies.all(), processes: this.heartbeats() })).deferred();
   }
 
   calibration(scope: string): CalibrationData {
@@ -155,7 +155,7 @@ export class StatusView {
     };
   }
 
-  private processes(): HeartbeatRow[] {
+  heartbeats(): HeartbeatRow[] {
     return this.selectProcesses.all().map((row) => ({
       role: row.role,
       pid: row.pid,
