@@ -242,7 +242,8 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       await ticker.stop();
       await heartbeat?.forget();
     } catch (error) {
-      baseLog.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
+      // A store lost for good (deleted, replaced, corrupt) was reported when the ticker found it; the stop cannot be recorded in it either.
+      if (!(error instanceof StoreUnavailableError && error.lost)) baseLog.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
     }
     if (warden.held429Count > 0) {
       log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; they are kept in ${heldFile} and the next start records them before it forwards anything`);
