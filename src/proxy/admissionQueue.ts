@@ -28,6 +28,9 @@ interface Waiter {
 
 type Refusal = Extract<Admission, { kind: 'rejected' }>;
 
+/** What the queue asks of the warden. */
+export type QueueWarden = Pick<Warden, 'admit' | 'cooldownRefusal' | 'countRefusal' | 'settle'>;
+
 /** A newcomer's outcome, boxed so that awaiting the decision does not await a queued request's wait. */
 interface Decided {
   outcome: Promise<Admission | null>;
@@ -45,7 +48,7 @@ export class AdmissionQueue {
   private closedWith: Refusal | null = null;
 
   constructor(
-    private readonly warden: Warden,
+    private readonly warden: QueueWarden,
     private readonly clock: Clock,
     private readonly settings: QueueSettings,
   ) {}
@@ -104,7 +107,7 @@ class ScopeQueue {
 
   constructor(
     private readonly scope: string,
-    private readonly warden: Warden,
+    private readonly warden: QueueWarden,
     private readonly clock: Clock,
     private readonly settings: QueueSettings,
   ) {}
