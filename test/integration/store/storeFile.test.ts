@@ -16,7 +16,7 @@ afterEach(() => harness.closeAll());
 
 async function openRefusal(path: string): Promise<StoreError> {
   try {
-    (await openSqliteWarden(path, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(path, { policy: defaultLimiterPolicy, clock: Date.now })).close();
   } catch (error) {
     if (error instanceof StoreError) return error;
     throw error;
@@ -102,17 +102,17 @@ describe('a restart never begins from nothing where a database existed (issue 9 
   it('the first start creates the database and its identity marker; later starts open the same one', async () => {
     const dbPath = harness.dbPath();
     expect(existsSync(markerPathFor(dbPath))).toBe(false);
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     const id = readMarker(dbPath);
     expect(id).toMatch(/^[0-9a-f]{32}$/);
     expect(statSync(markerPathFor(dbPath)).mode & 0o777).toBe(0o600);
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     expect(readMarker(dbPath)).toBe(id);
   });
 
   it('deleted: refused with one line naming the path and "ratewarden new-db"; nothing is created', async () => {
     const dbPath = harness.dbPath();
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     rmSync(dbPath);
     const error = await openRefusal(dbPath);
     expect(error.problem).toBe('gone');
@@ -141,9 +141,9 @@ describe('a restart never begins from nothing where a database existed (issue 9 
 
   it('replaced by another database, or by an empty file: refused before anything is written', async () => {
     const dbPath = harness.dbPath();
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     const other = join(harness.dbPath());
-    (await openSqliteWarden(other, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(other, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     copyFileSync(other, dbPath);
     const replaced = await openRefusal(dbPath);
     expect(replaced.problem).toBe('replaced');
@@ -157,17 +157,17 @@ describe('a restart never begins from nothing where a database existed (issue 9 
 
   it('a restored backup of the same database is accepted', async () => {
     const dbPath = harness.dbPath();
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     const backup = `${dbPath}.backup`;
     copyFileSync(dbPath, backup);
     rmSync(dbPath);
     renameSync(backup, dbPath);
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
   });
 
   it('new-db starts anew on purpose: moves the old leftovers aside, creates a new database, and the proxy starts again', async () => {
     const dbPath = harness.dbPath();
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     const oldId = readMarker(dbPath);
     rmSync(dbPath);
     writeFileSync(`${dbPath}-wal`, 'left over');
@@ -176,14 +176,14 @@ describe('a restart never begins from nothing where a database existed (issue 9 
     expect(readMarker(dbPath)).not.toBe(oldId);
     expect(readFileSync(`${dbPath}-wal.orphaned-1970-01-01T00-00-00-000Z`, 'utf8')).toBe('left over');
     expect(readdirSync(dirname(dbPath)).filter((name) => name.endsWith('-wal'))).toEqual([]);
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
 
     const other = harness.dbPath();
-    (await openSqliteWarden(other, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(other, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     copyFileSync(other, dbPath);
     expect((await openRefusal(dbPath)).problem).toBe('replaced');
     expect(startNewDatabase(dbPath)).toMatchObject({ kind: 'adopted', databaseId: readMarker(other) });
-    (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     expect(startNewDatabase(dbPath).kind).toBe('unchanged');
   });
 });
