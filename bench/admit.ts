@@ -16,8 +16,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultLimiterPolicy, type LimiterPolicy } from '../src/core/types.js';
-import { bucketStartFor, bucketWidthFor } from '../src/core/window.js';
-import type { Durability } from '../src/store/open.js';
+import { openStore, type Durability } from '../src/store/openStore.js';
+import { seedBenchHistory } from '../src/store/sqlite/benchHistory.js';
 import { Warden } from '../src/warden/warden.js';
 
 const sizes = (process.env.BENCH_ADMIT_SIZES ?? '0,1000000,10000000').split(',').map((size) => Number(size.trim()));
@@ -62,61 +62,21 @@ function scopeNames(scopes: number): string[] {
   return Array.from({ length: scopes }, (_, i) => `${(0xa000_0000_0000_0000n + BigInt(Math.floor(i / families.length))).toString(16)}/${families[i % families.length]}`);
 }
 
-/**
- * History as a long-running proxy leaves it: `count` settled requests spread evenly over the
- * retention period up to now and over the scopes, in one transaction through the store's own
- * connection. Every scope is active: its state row exists and its window (and the grace after
- * it that retention keeps) holds traffic, as under real load.
- */
-function seedHistory(warden: Warden, count: number, scopes: readonly string[], now: number): void {
-  const widthMs = bucketWidthFor(policy.windowMs);
-  const oldest = now - policy.retentionMs;
-  const db = warden.db;
-  db.prepare('CREATE TEMP TABLE bench_scopes (n INTEGER PRIMARY KEY, scope TEXT NOT NULL)').run();
-  const addScope = db.prepare('INSERT INTO bench_scopes (n, scope) VALUES (?, ?)');
-  scopes.forEach((scope, n) => addScope.run(n, scope));
-  db.transaction(() => {
-    if (count > 0) {
-      db.prepare(
-        `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < @last)
-         INSERT INTO requests (admitted_at, bucket_start, settled_at, method, path, outcome, status, probe,
-                               est_input_tokens, est_output_tokens, input_tokens, output_tokens, worker_pid, scope)
-         SELECT CAST(@oldest + i * @step AS INTEGER), (CAST(@oldest + i * @step AS INTEGER) / @width) * @width,
-                CAST(@oldest + i * @step AS INTEGER) + 900, 'POST', '/v1/messages', 'ok', 200, 0, 1200, 800, 1150, 640, 4242,
-                (SELECT scope FROM bench_scopes WHERE n = i % @scopes)
-         FROM seq`,
-      ).run({ last: count - 1, oldest, step: policy.retentionMs / count, width: widthMs, scopes: scopes.length });
-    }
-    const keptMs = 2 * policy.windowMs;
-    const buckets = Math.floor(keptMs / widthMs);
-    db.prepare(
-      `WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < @last)
-       INSERT INTO usage_buckets (scope, start, input_tokens, output_tokens, requests)
-       SELECT s.scope, @firstBucket + i * @width, 1150, 640, 1 FROM seq, bench_scopes s`,
-    ).run({ last: buckets - 1, firstBucket: bucketStartFor(now - keptMs, widthMs), width: widthMs });
-    const state = db.prepare(
-      'INSERT INTO limiter_state (scope, token_budget, request_budget, configured_token_budget, configured_request_budget, first_request_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET first_request_at = excluded.first_request_at',
-    );
-    for (const scope of scopes) state.run(scope, policy.tokenBudget, policy.requestBudget, policy.tokenBudget, policy.requestBudget, oldest, now, now);
-  }).immediate();
-  db.pragma('wal_checkpoint(TRUNCATE)');
-}
-
 function percentiles(samples: Float64Array): Percentiles {
   const sorted = Float64Array.from(samples).sort();
   const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
   return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] as number };
 }
 
-function measure(history: number, scopeCount: number): Run {
+async function measure(history: number, scopeCount: number): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'ratewarden-bench-'));
   const dbPath = join(dir, 'bench.db');
   try {
-    const warden = Warden.open({ dbPath, policy, clock, durability });
     const seedStart = process.hrtime.bigint();
     const scopes = scopeNames(scopeCount);
-    seedHistory(warden, history, scopes, clock());
+    seedBenchHistory(dbPath, { count: history, scopes, now: clock(), policy });
     const seedSeconds = Number(process.hrtime.bigint() - seedStart) / 1e9;
+    const warden = await Warden.open({ store: await openStore({ db: dbPath, clock, durability }), policy, clock, heldFile: null });
 
     const admitNs = new Float64Array(pairs);
     const settleNs = new Float64Array(pairs);
@@ -130,15 +90,16 @@ function measure(history: number, scopeCount: number): Run {
       // timed on its own, outside the pairs, but inside the throughput figure.
       if (process.hrtime.bigint() >= nextTick) {
         const tickStart = process.hrtime.bigint();
-        warden.tick();
+        await warden.maintain();
+        await warden.tick();
         nextTick = process.hrtime.bigint() + tickEveryNs;
         if (i >= 0) tickNs.push(Number(nextTick - tickEveryNs - tickStart));
       }
       const t0 = process.hrtime.bigint();
-      const admission = warden.admit(requests[(i + warmupPairs) % requests.length] as (typeof requests)[number]);
+      const admission = await warden.admit(requests[(i + warmupPairs) % requests.length] as (typeof requests)[number]);
       const t1 = process.hrtime.bigint();
       if (admission.kind !== 'admitted') throw new Error(`bench request refused: ${admission.message}`);
-      warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage });
+      await warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage });
       const t2 = process.hrtime.bigint();
       if (i >= 0) {
         admitNs[i] = Number(t1 - t0);
@@ -146,7 +107,7 @@ function measure(history: number, scopeCount: number): Run {
       }
     }
     const elapsedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-    warden.close();
+    await warden.close();
     const pairNs = admitNs.map((admit, i) => admit + (settleNs[i] as number));
     return {
       history,
@@ -182,7 +143,7 @@ const widths = [8, 6, 9, 9, 9, 10, 10, 10, 10, 10, 10, 11, 5, 10];
 process.stdout.write(`${row(header, widths)}\n${row(widths.map((width) => '-'.repeat(width)), widths)}\n`);
 const runs: Run[] = [];
 for (const size of sizes) for (const scopes of scopeCounts) {
-  const run = measure(size, scopes);
+  const run = await measure(size, scopes);
   runs.push(run);
   process.stdout.write(
     `${row(

@@ -21,8 +21,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Database } from 'better-sqlite3';
-import { checkpointPassive, deferCheckpoints } from '../src/store/checkpoint.js';
-import { openDatabase } from '../src/store/open.js';
+import { checkpointPassive, deferCheckpoints } from '../src/store/sqlite/checkpoint.js';
+import { openDatabase } from '../src/store/sqlite/open.js';
 import { startCheckpointer } from '../src/store/sqlite/checkpointer.js';
 
 type Mode = 'main' | 'thread';

@@ -18,9 +18,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Database } from 'better-sqlite3';
-import { openDatabase } from '../src/store/open.js';
-import { SupervisorStore, type SupervisorEventRecord } from '../src/store/supervisorStore.js';
+import { openStore } from '../src/store/openStore.js';
+import type { Store, SupervisorEventRecord } from '../src/store/port.js';
 import { send, type Outcome } from '../test/helpers/httpProbe.js';
 
 const binary = fileURLToPath(new URL('../bin/ratewarden', import.meta.url));
@@ -40,11 +39,11 @@ function summary(samples: readonly number[]): { median: number; max: number; min
   return { median, max: sorted.at(-1) as number, min: sorted[0] as number };
 }
 
-async function readyAfter(db: () => Database | null, newerThan: number, gone: () => string | null): Promise<SupervisorEventRecord> {
+async function readyAfter(db: () => Promise<Store | null>, newerThan: number, gone: () => string | null): Promise<SupervisorEventRecord> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const connection = db();
-    const ready = connection === null ? null : new SupervisorStore(connection).latestOf(['worker-ready']);
+    const store = await db();
+    const ready = store === null ? null : await store.read((tx) => tx.supervisor.latestOf(['worker-ready']));
     if (ready !== null && ready.id > newerThan) return ready;
     const why = gone();
     if (why !== null) throw new Error(why);
@@ -76,11 +75,11 @@ async function main(): Promise<void> {
   supervisor.once('exit', (code, signal) => {
     supervisorExit = `the supervisor exited (${signal ?? `code ${code}`})`;
   });
-  let reader: Database | null = null;
-  const db = (): Database | null => {
+  let reader: Store | null = null;
+  const db = async (): Promise<Store | null> => {
     if (reader === null) {
       try {
-        reader = openDatabase(dbPath, { readonly: true });
+        reader = await openStore({ db: dbPath, clock: Date.now, readonly: true });
       } catch {
         return null;
       }
@@ -121,7 +120,7 @@ async function main(): Promise<void> {
       supervisor.kill('SIGTERM');
       await new Promise((resolve) => supervisor.once('exit', resolve));
     }
-    (reader as Database | null)?.close();
+    await (reader as Store | null)?.close();
     upstream.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -6,7 +6,8 @@ import { settingNames, type Settings } from '../config/schema.js';
 import { calibrationReport, type CalibrationReport } from '../core/calibrationReport.js';
 import type { RunningPolicy } from '../core/runningPolicy.js';
 import type { LimiterPolicy } from '../core/types.js';
-import { StatusView, type CalibrationData } from '../store/statusView.js';
+import { openStore, storeLocationOf } from '../store/openStore.js';
+import type { CalibrationData, StoreTransaction } from '../store/port.js';
 import { Warden } from '../warden/warden.js';
 import { operatorActor } from './actor.js';
 import { renderCalibrationLines } from './calibrationRender.js';
@@ -49,19 +50,19 @@ export function registerCalibrate(program: Command): void {
     'ratewarden calibrate --json',
     'ratewarden calibrate --scope 3f9a1c2b7e04d5a6/claude-sonnet',
   ]);
-  command.action((options: CalibrateOptions) => {
+  command.action(async (options: CalibrateOptions) => {
     if (options.dryRun === true && options.pruneZero !== true) {
       throw new ConfigError('--dry-run only applies to --prune-zero; use "ratewarden calibrate --prune-zero --dry-run"');
     }
     const { settings } = resolveSettings(options, settingNames);
     chooseColour();
     const scope = options.scope?.trim() ?? null;
-    const { data, prune, running } = options.pruneZero === true && options.dryRun !== true ? pruneZero(settings, scope) : readOnly(settings, options.pruneZero === true, scope);
+    const { data, prune, running } = options.pruneZero === true && options.dryRun !== true ? await pruneZero(settings, scope) : await readOnly(settings, options.pruneZero === true, scope);
     const reports = data.map((entry) => ({ scope: entry.scope, ...calibrationReport(entry.sampleCounts, entry.sampleSummaries, entry.reported) }));
     const first = reports[0] as (typeof reports)[number];
     const policy = { ...running.origin, values: running.policy };
     // The top level is the first scope's (the one asked for, or the one with the most samples), as before scopes; `scopes` has every one.
-    const output = options.json === true ? JSON.stringify({ database: settings.db, policy, ...first, scopes: reports, prune }, null, 2) : render(settings.db as string, reports, prune, running);
+    const output = options.json === true ? JSON.stringify({ database: storeLocationOf(settings.db as string), policy, ...first, scopes: reports, prune }, null, 2) : render(storeLocationOf(settings.db as string), reports, prune, running);
     process.stdout.write(`${output}\n`);
   });
 }
@@ -76,39 +77,42 @@ interface CalibrateRead {
 }
 
 /** The scopes to report: the one asked for (which must exist), or every scope with samples, the most first. */
-function scopeData(view: StatusView, scope: string | null): (CalibrationData & { scope: string })[] {
+async function scopeData({ status }: StoreTransaction, scope: string | null): Promise<(CalibrationData & { scope: string })[]> {
   if (scope !== null) {
-    if (!view.hasScope(scope) && !view.calibratedScopes().includes(scope)) {
+    if (!(await status.hasScope(scope)) && !(await status.calibratedScopes()).includes(scope)) {
       throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
     }
-    return [{ scope, ...view.calibration(scope) }];
+    return [{ scope, ...(await status.calibration(scope)) }];
   }
-  const all = view.calibratedScopes().map((name) => ({ scope: name, ...view.calibration(name) }));
+  const all: (CalibrationData & { scope: string })[] = [];
+  for (const name of await status.calibratedScopes()) all.push({ scope: name, ...(await status.calibration(name)) });
   const samples = (entry: CalibrationData): number => entry.sampleCounts.reduce((sum, kind) => sum + kind.count, 0);
   return all.sort((a, b) => samples(b) - samples(a) || a.scope.localeCompare(b.scope));
 }
 
-function pruneZero(settings: Settings, scope: string | null): CalibrateRead {
+async function pruneZero(settings: Settings, scope: string | null): Promise<CalibrateRead> {
   const actor = operatorActor();
-  const warden = Warden.openExisting({ dbPath: settings.db as string, policy: limiterPolicyFrom(settings), clock: Date.now, durability: settings.durability });
+  const store = await openStore({ db: settings.db as string, clock: Date.now, durability: settings.durability, mustExist: true });
+  const warden = Warden.openExisting({ store, policy: limiterPolicyFrom(settings), clock: Date.now, heldFile: null });
   try {
-    const removed = warden.pruneZeroSamples(actor, { dryRun: false });
-    const view = new StatusView(warden.db);
-    return { data: scopeData(view, scope), prune: { dryRun: false, zeroTokenSamples: removed, removed, actor }, running: readRunningPolicies(view, settings, Date.now()).limiter };
+    const removed = await warden.pruneZeroSamples(actor, { dryRun: false });
+    return await store.read(async (tx) => ({ data: await scopeData(tx, scope), prune: { dryRun: false, zeroTokenSamples: removed, removed, actor }, running: (await readRunningPolicies(tx, settings, tx.now)).limiter }));
   } finally {
-    warden.close();
+    await warden.close();
   }
 }
 
-function readOnly(settings: Settings, dryRun: boolean, scope: string | null): CalibrateRead {
-  const view = StatusView.openReadonly(settings.db as string);
+async function readOnly(settings: Settings, dryRun: boolean, scope: string | null): Promise<CalibrateRead> {
+  const store = await openStore({ db: settings.db as string, clock: Date.now, readonly: true });
   try {
-    const data = scopeData(view, scope);
-    const zero = data.reduce((total, entry) => total + entry.sampleCounts.reduce((sum, kind) => sum + kind.zeroTokens, 0), 0);
-    const running = readRunningPolicies(view, settings, Date.now()).limiter;
-    return { data, prune: dryRun ? { dryRun: true, zeroTokenSamples: zero, removed: 0, actor: null } : null, running };
+    return await store.read(async (tx) => {
+      const data = await scopeData(tx, scope);
+      const zero = data.reduce((total, entry) => total + entry.sampleCounts.reduce((sum, kind) => sum + kind.zeroTokens, 0), 0);
+      const running = (await readRunningPolicies(tx, settings, tx.now)).limiter;
+      return { data, prune: dryRun ? { dryRun: true, zeroTokenSamples: zero, removed: 0, actor: null } : null, running };
+    });
   } finally {
-    view.close();
+    await store.close();
   }
 }
 

@@ -4,6 +4,7 @@ import type { Field } from '../config/fields.js';
 import type { ResolvedConfig, Source } from '../config/load.js';
 import { defaultConfigPath } from '../config/paths.js';
 import { envName, kebabName, settingNames, settingsSchema, type SettingName } from '../config/schema.js';
+import { storeLocationOf } from '../store/openStore.js';
 import { chooseColour } from './colour.js';
 import { addExamples } from './operatorOptions.js';
 import { addSettingOptions, resolveSettings } from './settingsOptions.js';
@@ -53,7 +54,9 @@ function textOf(field: Field<unknown>, value: unknown): string {
 function effectiveSettings(resolved: ResolvedConfig): Record<string, EffectiveSetting> {
   const entries = settingNames.map((name: SettingName): [string, EffectiveSetting] => {
     const field: Field<unknown> = settingsSchema[name];
-    const value = resolved.settings[name];
+    // `--db` may be a PostgreSQL URL with a password: shown as the store's location, never as given.
+    const given = resolved.settings[name];
+    const value = name === 'db' && typeof given === 'string' ? storeLocationOf(given) : given;
     return [kebabName(name), { value, text: textOf(field, value), source: resolved.sources[name], env: envName(name), flag: `--${kebabName(name)}` }];
   });
   return Object.fromEntries(entries);

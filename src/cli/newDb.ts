@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { settingNames } from '../config/schema.js';
-import { markerPathFor } from '../store/identity.js';
-import { startNewDatabase, type NewDatabaseOutcome } from '../store/newDatabase.js';
+import { ConfigError } from '../config/errors.js';
+import { storeLocationOf } from '../store/openStore.js';
+import { isPostgresUrl } from '../store/postgres/url.js';
+import { markerPathFor } from '../store/sqlite/identity.js';
+import { startNewDatabase, type NewDatabaseOutcome } from '../store/sqlite/newDatabase.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';
 import { resolveSettings } from './settingsOptions.js';
 
@@ -14,6 +17,9 @@ export function registerNewDb(program: Command): void {
   command.action((options: Record<string, unknown>) => {
     const { settings } = resolveSettings(options, settingNames);
     const path = settings.db as string;
+    if (isPostgresUrl(path)) {
+      throw new ConfigError(`--db ${storeLocationOf(path)}: new-db starts a new SQLite file; a PostgreSQL database is created and migrated by "ratewarden run"`);
+    }
     process.stdout.write(`${render(path, startNewDatabase(path))}\n`);
   });
 }

@@ -4,6 +4,7 @@ import { limiterPolicyFrom } from '../config/policy.js';
 import { settingNames } from '../config/schema.js';
 import { ConfigError } from '../config/errors.js';
 import { Warden, type ScopeCleared } from '../warden/warden.js';
+import { openStore } from '../store/openStore.js';
 import { operatorActor } from './actor.js';
 import { chooseColour } from './colour.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';
@@ -16,7 +17,7 @@ interface ResetOptions extends Record<string, unknown> {
   scope?: string;
 }
 
-type Reset = ReturnType<Warden['resetCooldown']>;
+type Reset = Awaited<ReturnType<Warden['resetCooldown']>>;
 
 /** What was cleared, over every scope: the longest cooldown, the highest counts (one scope: exactly its own). */
 function overall(reset: Reset): Omit<ScopeCleared, 'scope'> {
@@ -44,25 +45,26 @@ export function registerResetCooldown(program: Command): void {
     'ratewarden reset-cooldown --db /var/lib/ratewarden/ratewarden.db --json',
     'ratewarden reset-cooldown --scope 3f9a1c2b7e04d5a6/claude-opus',
   ]);
-  command.action((options: ResetOptions) => {
+  command.action(async (options: ResetOptions) => {
     const { settings } = resolveSettings(options, settingNames);
     chooseColour();
     const actor = operatorActor();
     const reason = options.reason !== undefined && options.reason.trim() !== '' ? options.reason.trim() : null;
     const scope = options.scope?.trim() ?? null;
-    const warden = Warden.openExisting({ dbPath: settings.db as string, policy: limiterPolicyFrom(settings), clock: Date.now, durability: settings.durability });
+    const store = await openStore({ db: settings.db as string, clock: Date.now, durability: settings.durability, mustExist: true });
+    const warden = Warden.openExisting({ store, policy: limiterPolicyFrom(settings), clock: Date.now, heldFile: null });
     let reset: Reset;
     try {
-      if (scope !== null && !warden.hasScope(scope)) {
+      if (scope !== null && !(await warden.hasScope(scope))) {
         throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
       }
-      reset = warden.resetCooldown(actor, reason, scope);
+      reset = await warden.resetCooldown(actor, reason, scope);
     } finally {
-      warden.close();
+      await warden.close();
     }
     const output =
       options.json === true
-        ? JSON.stringify({ database: settings.db, actor, reason, scope: scope ?? 'all', ...overall(reset), scopes: reset.scopes.filter((entry) => entry.anything || entry.scope === scope) }, null, 2)
+        ? JSON.stringify({ database: warden.location, actor, reason, scope: scope ?? 'all', ...overall(reset), scopes: reset.scopes.filter((entry) => entry.anything || entry.scope === scope) }, null, 2)
         : render(reset, actor);
     process.stdout.write(`${output}\n`);
   });

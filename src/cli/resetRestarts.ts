@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { restartPolicyFrom } from '../config/policy.js';
 import { settingNames } from '../config/schema.js';
 import { SupervisorLedger, type ClearedRestarts } from '../warden/supervisorLedger.js';
+import { openStore } from '../store/openStore.js';
 import { operatorActor } from './actor.js';
 import { chooseColour } from './colour.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';
@@ -32,20 +33,21 @@ export function registerResetRestarts(program: Command): void {
     'ratewarden reset-restarts --reason "fixed the upstream URL in the config file"',
     'ratewarden reset-restarts --db /var/lib/ratewarden/ratewarden.db --json',
   ]);
-  command.action((options: ResetRestartsOptions) => {
+  command.action(async (options: ResetRestartsOptions) => {
     const { settings } = resolveSettings(options, settingNames);
     chooseColour();
     const actor = operatorActor();
     const reason = options.reason !== undefined && options.reason.trim() !== '' ? options.reason.trim() : null;
     const policy = restartPolicyFrom(settings);
-    const ledger = SupervisorLedger.open({ dbPath: settings.db as string, policy, clock: Date.now, durability: settings.durability, mustExist: true });
+    const store = await openStore({ db: settings.db as string, clock: Date.now, durability: settings.durability, mustExist: true });
+    const ledger = new SupervisorLedger({ store, policy });
     let cleared: ClearedRestarts;
     try {
-      cleared = ledger.clear(actor, reason);
+      cleared = await ledger.clear(actor, reason);
     } finally {
-      ledger.close();
+      await ledger.close();
     }
-    const output = options.json === true ? JSON.stringify({ database: settings.db, actor, reason, ...cleared }, null, 2) : render(cleared, policy.startLimitIntervalMs, actor);
+    const output = options.json === true ? JSON.stringify({ database: store.location, actor, reason, ...cleared }, null, 2) : render(cleared, policy.startLimitIntervalMs, actor);
     process.stdout.write(`${output}\n`);
   });
 }

@@ -4,7 +4,7 @@ import type { RestartPolicy } from '../core/restartPolicy.js';
 import { runningPolicy, type RunningPolicy } from '../core/runningPolicy.js';
 import type { LimiterPolicy } from '../core/types.js';
 import { heartbeatIntervalMs } from '../proxy/ticker.js';
-import type { StatusView } from '../store/statusView.js';
+import type { StoreTransaction } from '../store/port.js';
 import { supervisorHeartbeatMs } from '../supervisor/supervise.js';
 import { livePidsAmong } from './pidLiveness.js';
 
@@ -21,8 +21,9 @@ export interface RunningPolicies {
  * settings (which stand in only for what was never recorded): what status and calibrate show
  * and compute with.
  */
-export function readRunningPolicies(view: StatusView, settings: Settings, now: number): RunningPolicies {
-  const { policies, processes } = view.recordedPolicies();
+export async function readRunningPolicies(tx: StoreTransaction, settings: Settings, now: number): Promise<RunningPolicies> {
+  const policies = await tx.processes.policies();
+  const processes = await tx.processes.heartbeats();
   const liveness = { rows: processes, now, staleAfterMs: heartbeatStaleAfterMs, livePids: livePidsAmong(processes.map((row) => row.pid)) };
   return {
     limiter: runningPolicy('worker', policies, liveness, limiterPolicyFrom(settings)),

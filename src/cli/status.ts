@@ -7,9 +7,10 @@ import { settingNames, type SettingName, type Settings } from '../config/schema.
 import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
 import { defaultScope } from '../core/scopes.js';
 import { scopeLines } from '../core/scopeTable.js';
-import { StatusView } from '../store/statusView.js';
+import { openStore } from '../store/openStore.js';
+import type { Store } from '../store/port.js';
 import { activeScopeMs } from '../warden/warden.js';
-import { readRestartSummary } from '../warden/supervisorLedger.js';
+import { restartSummaryIn } from '../warden/supervisorLedger.js';
 import { chooseColour } from './colour.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';
 import { livePidsAmong } from './pidLiveness.js';
@@ -68,17 +69,19 @@ export function registerStatus(program: Command): void {
     const { settings } = resolveSettings(options, settingNames);
     const watchMs = watchInterval(options.watch);
     chooseColour();
-    const view = StatusView.openReadonly(settings.db as string);
+    const store = await openStore({ db: settings.db as string, clock: Date.now, readonly: true });
     try {
       const scope = options.scope?.trim();
-      if (scope !== undefined && !view.hasScope(scope)) {
+      if (scope !== undefined && !(await store.read((tx) => tx.status.hasScope(scope)))) {
         throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
       }
-      const read = (): StatusReport => readStatus(view, settings, scope ?? null);
-      if (watchMs === null) process.stdout.write(`${options.json === true ? JSON.stringify(read(), null, 2) : renderStatus(read())}\n`);
-      else await watch(read, watchMs, options.json === true);
+      const read = (): Promise<StatusReport> => readStatus(store, settings, scope ?? null);
+      if (watchMs === null) {
+        const report = await read();
+        process.stdout.write(`${options.json === true ? JSON.stringify(report, null, 2) : renderStatus(report)}\n`);
+      } else await watch(read, watchMs, options.json === true);
     } finally {
-      view.close();
+      await store.close();
     }
   });
 }
@@ -92,28 +95,31 @@ function watchInterval(watch: boolean | string | undefined): number | null {
   return ms;
 }
 
-function readStatus(view: StatusView, settings: Settings, chosen: string | null): StatusReport {
-  const now = Date.now();
-  const { limiter, restart } = readRunningPolicies(view, settings, now);
-  const bucketsFrom = windowStartFor(now, limiter.policy);
-  const scopeRows = view.scopeSummaries(bucketsFrom, now - activeScopeMs);
-  const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy)[0]?.scope ?? defaultScope;
-  const snapshot = view.snapshot({ bucketsFrom, ...recentCount }, scope);
-  const restartHistory = readRestartSummary(view.db, restart.policy, now);
-  return assembleStatus({
-    database: settings.db as string,
-    snapshot,
-    now,
-    policy: limiter.policy,
-    restartHistory,
-    startLimit: restart.policy,
-    policyOrigins: { worker: limiter.origin, supervisor: restart.origin },
-    restartPolicy: restart.policy,
-    configuredUpstream: settings.upstream,
-    heartbeatStaleAfterMs,
-    livePids: livePidsAmong(snapshot.processes.map((row) => row.pid)),
-    scope,
-    scopeRows,
+/** One read of the store: every part of the report agrees with the others while a proxy keeps writing. */
+function readStatus(store: Store, settings: Settings, chosen: string | null): Promise<StatusReport> {
+  return store.read(async (tx) => {
+    const { now } = tx;
+    const { limiter, restart } = await readRunningPolicies(tx, settings, now);
+    const bucketsFrom = windowStartFor(now, limiter.policy);
+    const scopeRows = await tx.status.scopeSummaries(bucketsFrom, now - activeScopeMs);
+    const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy)[0]?.scope ?? defaultScope;
+    const snapshot = await tx.status.snapshot({ bucketsFrom, ...recentCount }, scope);
+    const restartHistory = await restartSummaryIn(tx, restart.policy);
+    return assembleStatus({
+      database: store.location,
+      snapshot,
+      now,
+      policy: limiter.policy,
+      restartHistory,
+      startLimit: restart.policy,
+      policyOrigins: { worker: limiter.origin, supervisor: restart.origin },
+      restartPolicy: restart.policy,
+      configuredUpstream: settings.upstream,
+      heartbeatStaleAfterMs,
+      livePids: livePidsAmong(snapshot.processes.map((row) => row.pid)),
+      scope,
+      scopeRows,
+    });
   });
 }
 
@@ -124,7 +130,7 @@ const hideCursor = '\x1b[?25l';
 const showCursor = '\x1b[?25h';
 
 /** Redraws in place on a terminal; elsewhere appends one frame (or one JSON line) per interval. */
-async function watch(read: () => StatusReport, intervalMs: number, json: boolean): Promise<void> {
+async function watch(read: () => Promise<StatusReport>, intervalMs: number, json: boolean): Promise<void> {
   const out = process.stdout;
   const inPlace = out.isTTY === true && !json;
   const stop = new AbortController();
@@ -134,7 +140,7 @@ async function watch(read: () => StatusReport, intervalMs: number, json: boolean
   if (inPlace) out.write(`${hideCursor}\x1b[2J`);
   try {
     while (!stop.signal.aborted) {
-      const report = read();
+      const report = await read();
       if (json) out.write(`${JSON.stringify(report)}\n`);
       else if (inPlace) out.write(`${cursorHome}${renderStatus(report).split('\n').join(`${clearToLineEnd}\n`)}${clearToLineEnd}\n${clearBelow}`);
       else out.write(`${renderStatus(report)}\n\n`);

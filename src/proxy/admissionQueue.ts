@@ -28,6 +28,16 @@ interface Waiter {
 
 type Refusal = Extract<Admission, { kind: 'rejected' }>;
 
+/** What the queue asks of the warden. */
+export type QueueWarden = Pick<Warden, 'admit' | 'cooldownRefusal' | 'countRefusal' | 'settle'>;
+
+/** A newcomer's outcome, boxed so that awaiting the decision does not await a queued request's wait. */
+interface Decided {
+  outcome: Promise<Admission | null>;
+}
+
+const decidedNow = (admission: Admission | null): Decided => ({ outcome: Promise.resolve(admission) });
+
 /**
  * The fair queues, one per scope: a request waits only on its own scope's budget, so a Haiku
  * request is never held behind Opus traffic. `--max-queue` bounds each scope's queue.
@@ -38,7 +48,7 @@ export class AdmissionQueue {
   private closedWith: Refusal | null = null;
 
   constructor(
-    private readonly warden: Warden,
+    private readonly warden: QueueWarden,
     private readonly clock: Clock,
     private readonly settings: QueueSettings,
   ) {}
@@ -86,12 +96,18 @@ class ScopeQueue {
   private readonly waiting: Waiter[] = [];
   private retryTimer: NodeJS.Timeout | null = null;
   private pumping = false;
+  /**
+   * Newcomers decide one after another: admits are asynchronous, and a newcomer refused for
+   * budget must join the queue before the next newcomer decides, or a small one behind it could
+   * be admitted first. The store runs transactions one at a time anyway, so nothing is lost.
+   */
+  private turn: Promise<void> = Promise.resolve();
   /** Set by close: a stopping proxy admits nobody who comes to the queue after it. */
   private closedWith: Refusal | null = null;
 
   constructor(
     private readonly scope: string,
-    private readonly warden: Warden,
+    private readonly warden: QueueWarden,
     private readonly clock: Clock,
     private readonly settings: QueueSettings,
   ) {}
@@ -102,30 +118,59 @@ class ScopeQueue {
 
   /** Nobody waits and nothing is scheduled: the queue may be dropped. */
   get idle(): boolean {
-    return this.waiting.length === 0 && this.retryTimer === null && !this.pumping;
+    return this.waiting.length === 0 && this.retryTimer === null && !this.pumping && this.deciding === 0;
   }
+
+  /** Newcomers whose turn is pending or running. */
+  private deciding = 0;
 
   /** Admitted, refused, or null when the client went away while waiting. */
   async admit(input: AdmitInput, clientGone: AbortSignal): Promise<Admission | null> {
+    const previous = this.turn;
+    let endTurn = (): void => undefined;
+    this.turn = new Promise<void>((resolve) => {
+      endTurn = resolve;
+    });
+    this.deciding += 1;
+    let decided: Decided;
+    try {
+      await previous;
+      decided = await this.decide(input, clientGone);
+    } finally {
+      this.deciding -= 1;
+      endTurn();
+    }
+    // A waiter is in the queue before its turn ends; waiting for its budget is not part of the turn.
+    return decided.outcome;
+  }
+
+  /** A newcomer's turn: admitted, refused, or in the queue (the outcome then settles when it leaves it). */
+  private async decide(input: AdmitInput, clientGone: AbortSignal): Promise<Decided> {
     // A request still sending its body when the stop began: answered now, not left to wait for budget until the stop cuts it off.
-    if (this.closedWith !== null) return this.refused(this.closedWith);
+    if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
     if (this.waiting.length === 0) {
-      const admission = this.warden.admit(input, false);
-      if (admission.kind === 'admitted') return admission;
-      if (admission.reason !== 'budget' || this.settings.maxWaitMs <= 0 || this.settings.maxQueue <= 0) return this.refused(admission);
-      return this.enqueue(input, admission, clientGone);
+      const admission = await this.warden.admit(input, false);
+      if (admission.kind === 'admitted') return decidedNow(admission);
+      if (admission.reason !== 'budget' || this.settings.maxWaitMs <= 0 || this.settings.maxQueue <= 0) return decidedNow(this.refused(admission));
+      if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
+      return { outcome: this.enqueue(input, admission, clientGone) };
     }
     // Someone is ahead: never jump the queue, but a cooldown still refuses at once.
-    const cooling = this.warden.cooldownRefusal(this.scope);
-    if (cooling !== null) return cooling;
-    const head = this.waiting[0] as Waiter;
+    const cooling = await this.warden.cooldownRefusal(this.scope);
+    if (cooling !== null) return decidedNow(cooling);
+    if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
+    const head = this.waiting[0];
+    // Everyone ahead was admitted meanwhile: this one is the head now.
+    if (head === undefined) return this.decide(input, clientGone);
     if (this.waiting.length >= this.settings.maxQueue) {
-      return this.refused({
-        ...head.lastRefusal,
-        message: `${this.waiting.length} requests are already waiting for budget (--max-queue ${this.settings.maxQueue}); ${head.lastRefusal.message}`,
-      });
+      return decidedNow(
+        this.refused({
+          ...head.lastRefusal,
+          message: `${this.waiting.length} requests are already waiting for budget (--max-queue ${this.settings.maxQueue}); ${head.lastRefusal.message}`,
+        }),
+      );
     }
-    return this.enqueue(input, head.lastRefusal, clientGone);
+    return { outcome: this.enqueue(input, head.lastRefusal, clientGone) };
   }
 
   /** Budget may have come back (a request settled): the head looks again now. */
@@ -202,26 +247,35 @@ class ScopeQueue {
     if (this.waiting.length === 0) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
-      this.pump();
+      void this.pump();
     }, Math.min(maximumRetryMs, Math.max(afterMs === 0 ? 0 : minimumRetryMs, afterMs)));
   }
 
-  /** Admits from the head for as long as the head fits. */
-  private pump(): void {
+  /**
+   * Admits from the head for as long as the head fits. One pump at a time, and the head leaves
+   * the queue only once its admission is back, so nobody is admitted twice or out of order. A
+   * head that left while its admission was being decided (its client went away, the proxy is
+   * stopping) has its reservation released at once, since nobody will forward it.
+   */
+  private async pump(): Promise<void> {
     if (this.pumping) return;
     this.pumping = true;
     try {
       for (let head = this.waiting[0]; head !== undefined; head = this.waiting[0]) {
         let admission: Admission;
         try {
-          admission = this.warden.admit(head.input, false);
+          admission = await this.warden.admit(head.input, false);
         } catch (error) {
-          // The store cannot be written: nobody waiting can be recorded, so nobody is forwarded.
+          // The store cannot be used: nobody waiting can be recorded, so nobody is forwarded.
           for (const waiter of this.waiting.splice(0)) {
             waiter.release();
             waiter.fail(error);
           }
           return;
+        }
+        if (this.waiting[0] !== head) {
+          if (admission.kind === 'admitted') await this.unused(admission.requestId);
+          continue;
         }
         if (admission.kind === 'admitted') {
           this.waiting.shift();
@@ -242,6 +296,15 @@ class ScopeQueue {
       }
     } finally {
       this.pumping = false;
+    }
+  }
+
+  /** An admission nobody forwards: its reservation goes back (settled as aborted, nothing spent). */
+  private async unused(requestId: number): Promise<void> {
+    try {
+      await this.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } });
+    } catch {
+      // The store cannot be used now; the request stays in flight and, as any request a worker left behind, counts until its window ends.
     }
   }
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { outputReservation } from '../core/outputEstimate.js';
 import { defaultScope } from '../core/scopes.js';
-import { StoreUnavailableError } from '../warden/errors.js';
+import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
@@ -44,7 +44,7 @@ export interface ProxyRuntime {
   forwardSetup: ForwardSetup;
   recorderSetup: RecorderSetup;
   refusals: RefusalCounter;
-  health: () => HealthReport;
+  health: () => Promise<HealthReport>;
   metrics: ProxyMetrics;
 }
 
@@ -140,7 +140,7 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
   if (admission === null) return null;
   if (admission.kind === 'rejected') {
     runtime.refusals.count(admission.reason);
-    const state = warden.readState(scope);
+    const { state, usage } = await warden.refusalView(scope, admission.reason === 'budget');
     sendLocalReply(response, provider, {
       reason: admission.reason,
       message: `ratewarden (scope ${scope}): ${admission.message}`,
@@ -152,7 +152,7 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
           windowMs: warden.policy.windowMs,
           tokenBudget: state.tokenBudget,
           requestBudget: state.requestBudget,
-          usage: admission.reason === 'budget' ? warden.currentUsage(scope) : null,
+          usage,
         }),
       },
     });

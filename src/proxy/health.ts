@@ -1,6 +1,6 @@
 import { cooldownPhase } from '../core/cooldown.js';
 import type { LimiterPolicy } from '../core/types.js';
-import { StoreUnavailableError } from '../warden/errors.js';
+import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
 
@@ -13,20 +13,20 @@ export interface HealthSource {
   startedAt: number;
   identity: { url: string; upstream: string; provider: string };
   /** Writes the heartbeat: a health check that passes proves the store can be written. */
-  beat(): void;
+  beat(): Promise<void>;
   inFlight(): number;
   stopping(): boolean;
 }
 
 /** What `GET /_ratewarden/health` answers: ready (200), or why not (503). */
-export function healthReport(source: HealthSource): HealthReport {
+export async function healthReport(source: HealthSource): Promise<HealthReport> {
   if (source.stopping()) return { status: 'stopping', pid: process.pid };
   try {
-    source.warden.verifyStoreFile();
-    source.beat();
+    await source.warden.maintain();
+    await source.beat();
     const now = source.clock();
     // The breaker the health check names is the worst of every active scope's.
-    const phases = source.warden.scopeStates().map(({ state }) => cooldownPhase(state, now, source.policy));
+    const phases = (await source.warden.scopeStates()).map(({ state }) => cooldownPhase(state, now, source.policy));
     const cooling = phases.filter((candidate) => candidate.phase === 'cooling');
     const phase = cooling.sort((a, b) => (b.phase === 'cooling' ? b.remainingMs : 0) - (a.phase === 'cooling' ? a.remainingMs : 0))[0] ?? phases.find((candidate) => candidate.phase === 'half-open') ?? { phase: 'closed' as const };
     return {

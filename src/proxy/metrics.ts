@@ -25,8 +25,8 @@ export interface LimiterReading {
 /** Read at scrape time only, never on the request path. Each may throw when the store cannot be read. */
 export interface MetricsSources {
   windowMs: number;
-  limiters(): LimiterReading[];
-  restarts(): RestartSummary;
+  limiters(): Promise<LimiterReading[]>;
+  restarts(): Promise<RestartSummary>;
 }
 
 /** Times one request inside ratewarden; `waited` is the hook the admission queue calls. */
@@ -86,8 +86,8 @@ export class ProxyMetrics {
 
   /** The exposition: the store's gauges are read now, in a read-only view. */
   async scrape(): Promise<string> {
-    this.readLimiters();
-    this.readRestarts();
+    await this.readLimiters();
+    await this.readRestarts();
     return this.registry.metrics();
   }
 
@@ -135,12 +135,12 @@ export class ProxyMetrics {
     };
   }
 
-  private readLimiters(): void {
+  private async readLimiters(): Promise<void> {
     const gauges = [this.budget, this.windowUsage, this.upstreamLimit, this.upstreamRemaining, this.upstreamReportAge, this.cooldownRemaining, this.backoffLevel, this.consecutive429s, this.probeInFlight];
     for (const gauge of gauges) gauge.reset();
     let readings: LimiterReading[];
     try {
-      readings = this.sources.limiters();
+      readings = await this.sources.limiters();
     } catch {
       // A scrape must still answer when the store is locked or gone: the health check says why.
       this.storeReadable.set(0);
@@ -166,12 +166,12 @@ export class ProxyMetrics {
     }
   }
 
-  private readRestarts(): void {
+  private async readRestarts(): Promise<void> {
     const gauges = [this.failuresInInterval, this.consecutiveFailures, this.gaveUp];
     for (const gauge of gauges) gauge.reset();
     let summary: RestartSummary;
     try {
-      summary = this.sources.restarts();
+      summary = await this.sources.restarts();
     } catch {
       return;
     }

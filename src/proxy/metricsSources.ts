@@ -1,19 +1,21 @@
 import { restartPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
 import { cooldownPhase } from '../core/cooldown.js';
+import type { Store } from '../store/port.js';
 import { readRestartSummary } from '../warden/supervisorLedger.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
 import type { MetricsSources } from './metrics.js';
 
-/** The warden's read-only views, as the metrics read them when scraped. */
-export function metricsSourcesFor(warden: Warden, settings: Settings, clock: Clock): MetricsSources {
+/** The warden's read-only views, and the supervisor's history in the same store, as the metrics read them when scraped. */
+export function metricsSourcesFor(warden: Warden, store: Store, settings: Settings, clock: Clock): MetricsSources {
   const restartPolicy = restartPolicyFrom(settings);
   return {
     windowMs: warden.policy.windowMs,
-    limiters() {
+    async limiters() {
+      const states = await warden.scopeStates();
       const now = clock();
-      return warden.scopeStates().map(({ scope, state, usage, reports }) => {
+      return states.map(({ scope, state, usage, reports }) => {
         const phase = cooldownPhase(state, now, warden.policyOf(scope));
         return {
           labels: { scope },
@@ -25,6 +27,6 @@ export function metricsSourcesFor(warden: Warden, settings: Settings, clock: Clo
         };
       });
     },
-    restarts: () => readRestartSummary(warden.db, restartPolicy, clock()),
+    restarts: () => readRestartSummary(store, restartPolicy),
   };
 }

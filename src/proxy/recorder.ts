@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Refill, Report } from '../core/reported.js';
 import type { TokenMetric } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
-import { StoreUnavailableError } from '../warden/errors.js';
+import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
 import type { ExchangeRecorder } from './forward.js';
@@ -42,23 +42,22 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
   };
   const where = `${request.method} ${request.path}`;
 
-  function record(what: string, work: () => void): void {
-    try {
-      work();
-    } catch (error) {
+  /** The store's transactions run in the order asked: a settle asked for here commits before anything asked after it. */
+  function record(what: string, work: () => Promise<void>): void {
+    work().catch((error: unknown) => {
       log.error('record-failed', `could not record ${what} for ${where}: ${(error as Error).message}`, { requestId });
-    }
+    });
   }
 
   return {
     rateLimited(headers) {
-      record('an upstream 429', () => {
+      record('an upstream 429', async () => {
         const now = clock();
         const reported = provider.readLimits(headers, now);
         const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now) };
-        let result: ReturnType<Warden['upstream429']>;
+        let result: Awaited<ReturnType<Warden['upstream429']>>;
         try {
-          result = warden.upstream429(requestId, input);
+          result = await warden.upstream429(requestId, input);
         } catch (error) {
           if (!(error instanceof StoreUnavailableError)) throw error;
           // Never dropped: held in memory, retried at every tick, and every request refused until then.
@@ -80,10 +79,10 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
       });
     },
     answered(status, headers: IncomingHttpHeaders, usage) {
-      record('the answer', () => {
+      record('the answer', async () => {
         const now = clock();
         const reported = provider.readLimits(headers, now);
-        warden.settle(requestId, {
+        await warden.settle(requestId, {
           outcome: status >= 500 ? 'upstream-error' : 'ok',
           status,
           // An error answer without usage generated nothing; a success without usage, and any
@@ -96,12 +95,22 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
       });
     },
     cutShort(usage) {
-      record('an interrupted request', () => warden.settle(requestId, { outcome: 'aborted', status: null, usage: countsOf(usage) }));
-      setup.onSettled?.();
+      record('an interrupted request', async () => {
+        try {
+          await warden.settle(requestId, { outcome: 'aborted', status: null, usage: countsOf(usage) });
+        } finally {
+          setup.onSettled?.();
+        }
+      });
     },
     failed(kind, detail, reachedUpstream) {
-      record('a failed request', () => warden.settle(requestId, { outcome: kind, status: null, usage: null, reachedUpstream }));
-      setup.onSettled?.();
+      record('a failed request', async () => {
+        try {
+          await warden.settle(requestId, { outcome: kind, status: null, usage: null, reachedUpstream });
+        } finally {
+          setup.onSettled?.();
+        }
+      });
       const event = kind === 'timeout' ? 'upstream-timeout' : 'upstream-unreachable';
       log.warn(event, `${where}: the upstream ${kind === 'timeout' ? 'did not answer in time' : 'cannot be reached'} (${detail}); answered ${kind === 'timeout' ? 504 : 502}`, { requestId });
     },

@@ -7,7 +7,7 @@ import { healthPath } from '../kernel/workerProtocol.js';
 
 /** What the reserved paths answer from. */
 export interface ReservedEndpoints {
-  health: () => HealthReport;
+  health: () => Promise<HealthReport>;
   metrics: ProxyMetrics;
 }
 
@@ -28,7 +28,7 @@ export async function answerReserved(request: IncomingMessage, response: ServerR
   request.resume();
   const readable = request.method === 'GET' || request.method === 'HEAD';
   if (readable && path === healthPath) {
-    const report = endpoints.health();
+    const report = await endpoints.health();
     answer(request, response, report.status === 'ok' ? 200 : 503, 'application/json', JSON.stringify(report));
     return;
   }

@@ -2,9 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { limiterPolicyFrom } from '../config/policy.js';
 import { kebabName, settingNames, settingsSchema, type Settings } from '../config/schema.js';
+import { dirname } from 'node:path';
+import { defaultDatabasePath } from '../config/paths.js';
 import { StoreError } from '../store/errors.js';
-import { heldFilePathFor } from '../store/held429File.js';
-import { StoreUnavailableError } from '../warden/errors.js';
+import { heldFileFor, openStore } from '../store/openStore.js';
+import { StoreUnavailableError } from '../store/unavailable.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../kernel/clock.js';
 import { Warden } from '../warden/warden.js';
@@ -114,11 +116,21 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const provider = settings.provider;
   const providers = providerChooser(upstream, provider);
   const policy = limiterPolicyFrom(settings);
-  const warden = Warden.open({ dbPath: settings.db as string, policy, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs, scopeBudgets: settings.scopeBudgets });
+  const db = settings.db as string;
+  const store = await openStore({ db, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs });
+  const heldFile = heldFileFor(db, dirname(defaultDatabasePath(process.env)));
+  const warden = await Warden.open({ store, policy, clock, heldFile, scopeBudgets: settings.scopeBudgets });
+  let secret: string;
+  try {
+    secret = await warden.fingerprintSecret();
+  } catch (error) {
+    await warden.close();
+    throw error;
+  }
   const transport = upstreamTransport(upstream);
   const refusals = new RefusalCounter();
   const inFlight = new InFlightRequests();
-  const metrics = new ProxyMetrics(metricsSourcesFor(warden, settings, clock));
+  const metrics = new ProxyMetrics(metricsSourcesFor(warden, store, settings, clock));
   const startedAt = clock();
   const identity = { url: '', upstream: upstream.origin, provider };
   let stopping = false;
@@ -128,7 +140,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const runtime: ProxyRuntime = {
     upstream,
     providers,
-    scopeOf: scopeChooser({ secret: warden.fingerprintSecret(), by: settings.scopeBy, families: settings.scopeFamilies }),
+    scopeOf: scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies }),
     warden,
     queue,
     clock,
@@ -150,7 +162,9 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         clock,
         startedAt,
         identity,
-        beat: () => heartbeat?.beat(),
+        beat: async () => {
+          await heartbeat?.beat();
+        },
         inFlight: () => inFlight.size,
         stopping: () => stopping,
       }),
@@ -185,7 +199,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     await listen(server, settings, target);
   } catch (error) {
     transport.agent.destroy();
-    warden.close();
+    await warden.close();
     throw error;
   }
   const bound = server.address() as AddressInfo;
@@ -193,27 +207,27 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   // A handed socket is bound where its owner bound it; the configured address is what the operator wrote.
   const url = urlFor(target.kind === 'address' ? settings.listen.host : bound.address, port);
   identity.url = url;
-  heartbeat = new Heartbeat(warden.db, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin }, clock);
+  heartbeat = new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin }, clock);
   let ticker: Ticker;
   try {
-    heartbeat.beat();
-    heartbeat.recordPolicy(policy);
+    await heartbeat.beat();
+    await heartbeat.recordPolicy(policy);
     // The ticker logs state changes, each once (the store failing, recovering): never folded into a
     // per-request summary that shares its event name, where its line would be held back or lost.
-    ticker = startTicker({ warden, heartbeat, refusals, log: baseLog, clock, policy });
+    ticker = await startTicker({ warden, heartbeat, refusals, log: baseLog, clock, policy });
   } catch (error) {
     server.close();
     transport.agent.destroy();
-    warden.close();
+    await warden.close();
     // The database opened but cannot be written (a read-only mount, a full disk): like any other unusable database.
-    if (error instanceof StoreUnavailableError) throw new StoreError('write-failed', `database ${settings.db} cannot be written at start (${error.message}); make it and its folder writable, or point --db elsewhere`);
+    if (error instanceof StoreUnavailableError) throw new StoreError('write-failed', `database ${warden.location} cannot be written at start (${error.message}); make it and its folder writable, or point --db elsewhere`);
     throw error;
   }
   const unsafe = unsafeSwitchesOn(settings);
   if (unsafe.length > 0) {
     log.warn('unsafe-switches', `UNSAFE: running with ${unsafe.join(', ')}, the demo's hidden switches that turn protections off or inject faults; never use them in production`, { switches: unsafe.join(' ') });
   }
-  log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${settings.db})`, { url, upstream: upstream.origin, provider, db: settings.db, pid: process.pid });
+  log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${warden.location})`, { url, upstream: upstream.origin, provider, db: warden.location, pid: process.pid });
 
   async function shutDown(graceMs: number): Promise<void> {
     stopping = true;
@@ -225,16 +239,17 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     if (cut > 0) log.warn('stop-timeout', `cut off ${cut} requests still running; what they used so far, or their reservations, count as spent`);
     await closed;
     try {
-      ticker.stop();
-      heartbeat?.forget();
+      await ticker.stop();
+      await heartbeat?.forget();
     } catch (error) {
-      baseLog.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
+      // A store lost for good (deleted, replaced, corrupt) was reported when the ticker found it; the stop cannot be recorded in it either.
+      if (!(error instanceof StoreUnavailableError && error.lost)) baseLog.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
     }
     if (warden.held429Count > 0) {
-      log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; they are kept in ${heldFilePathFor(settings.db as string)} and the next start records them before it forwards anything`);
+      log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; they are kept in ${heldFile} and the next start records them before it forwards anything`);
     }
     transport.agent.destroy();
-    warden.close();
+    await warden.close();
     summarising.flush();
     log.info('stopped', 'stopped; every request is settled and the database is closed');
   }

@@ -1,6 +1,6 @@
 import { initialLimiterState, type LimiterPolicy } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
-import { StoreUnavailableError } from '../warden/errors.js';
+import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
@@ -19,8 +19,8 @@ export interface TickerSetup {
 
 /** Each tick: the controller and retention (warden.tick), the heartbeat, the refusal summary, state changes. */
 export interface Ticker {
-  /** Stops ticking after a last tick that also logs any refusals not yet summarised. */
-  stop(): void;
+  /** Stops ticking after a last tick (once the one running has ended) that also logs any refusals not yet summarised. */
+  stop(): Promise<void>;
 }
 
 /** Local 429s are summarised in one line at most this often, whatever the tick interval. */
@@ -34,22 +34,22 @@ export function tickIntervalFor(windowMs: number): number {
 /** How often the worker proves it is alive in `processes` (status reads it). */
 export const heartbeatIntervalMs = 2_000;
 
-export function startTicker(setup: TickerSetup): Ticker {
+export async function startTicker(setup: TickerSetup): Promise<Ticker> {
   const { warden, heartbeat, refusals, log, clock, policy } = setup;
-  const viewsOf = (now: number): Map<string, LimiterView> => new Map(warden.scopeStates().map(({ scope, state }) => [scope, viewOf(state, now, warden.policyOf(scope))]));
-  let views = viewsOf(clock());
+  const viewsOf = async (now: number): Promise<Map<string, LimiterView>> => new Map((await warden.scopeStates()).map(({ scope, state }) => [scope, viewOf(state, now, warden.policyOf(scope))]));
+  let views = await viewsOf(clock());
   let lastBeat = clock();
   let lastSummary = clock();
   let storeFailing = false;
 
-  function guarded(work: () => void): void {
+  async function guarded(work: () => Promise<void>): Promise<void> {
     try {
-      work();
+      await work();
       if (storeFailing) log.info('store-recovered', 'the rate-limit store can be written again');
       storeFailing = false;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      if (!storeFailing) log.error('store-unavailable', `${error.message}; requests are answered 503 ${error.lasting ? 'until a restart' : 'until it can be written again'}`);
+      if (!storeFailing) log.error('store-unavailable', `${error.message}; requests are answered 503 ${error.lost ? 'until a restart' : 'until it can be written again'}`);
       storeFailing = true;
     }
   }
@@ -65,26 +65,26 @@ export function startTicker(setup: TickerSetup): Ticker {
   }
 
   /** An upstream 429 the store could not record when it came (recorder.ts) is recorded now. */
-  function recordHeld429s(): void {
+  async function recordHeld429s(): Promise<void> {
     if (warden.held429Count === 0) return;
-    for (const result of warden.recordHeld429s()) {
+    for (const result of await warden.recordHeld429s()) {
       if (result === null) continue;
       const until = new Date(result.cooldownUntil).toISOString();
       log.warn('upstream-429-recorded', `recorded the upstream 429 that was held while the store could not be written; cooling down until ${until}`, { consecutive429s: result.consecutive429s, cooldownUntil: until });
     }
   }
 
-  function tick(final = false): void {
-    guarded(() => {
-      warden.verifyStoreFile();
-      recordHeld429s();
-      warden.tick();
+  async function tick(final = false): Promise<void> {
+    await guarded(async () => {
+      await warden.maintain();
+      await recordHeld429s();
+      await warden.tick();
       const now = clock();
       if (now - lastBeat >= heartbeatIntervalMs) {
-        heartbeat.beat();
+        await heartbeat.beat();
         lastBeat = now;
       }
-      const next = viewsOf(now);
+      const next = await viewsOf(now);
       for (const [scope, after] of next) {
         const before = views.get(scope) ?? viewOf(initialLimiterState, now, policy);
         for (const change of stateEvents(before, after, policy.windowMs)) log.info(change.event, `${change.message} (scope ${scope})`, { scope });
@@ -94,12 +94,19 @@ export function startTicker(setup: TickerSetup): Ticker {
     summariseRefusals(clock(), final);
   }
 
-  const timer = setInterval(() => tick(), tickIntervalFor(policy.windowMs));
+  // One tick at a time: a tick that outlasts the interval (a slow disk, a server far away) skips the next.
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    running ??= tick().finally(() => {
+      running = null;
+    });
+  }, tickIntervalFor(policy.windowMs));
   timer.unref();
   return {
-    stop() {
+    async stop() {
       clearInterval(timer);
-      tick(true);
+      await running;
+      await tick(true);
     },
   };
 }

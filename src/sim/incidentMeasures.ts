@@ -1,4 +1,4 @@
-import type { CooldownRecord, TokenBudgetChange } from '../store/incidentView.js';
+import type { CooldownRecord, TokenBudgetChange } from '../store/sqlite/incidentView.js';
 import type { CrashRecord } from './crashInjector.js';
 import type { SetupName } from './incidentScenario.js';
 import type { Storm } from './incidentSchedule.js';

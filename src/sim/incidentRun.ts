@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { settingsSchema } from '../config/schema.js';
 import { StoreError } from '../store/errors.js';
-import { readIncidentRecords, type IncidentRecords } from '../store/incidentView.js';
+import { readIncidentRecords, type IncidentRecords } from '../store/sqlite/incidentView.js';
 import { crashSchedule, stormSchedule, type Storm } from './incidentSchedule.js';
 import { startCrashInjector, type CrashInjector } from './crashInjector.js';
 import { amnesiaWorkerArgs, loadProfile, naiveRestartDelayMs, otherTenantRequestTokens, ratewardenArgs, storm as stormDraw, stormShape, upstreamShape, type ReplayOptions, type SetupName } from './incidentScenario.js';

@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dimensions, type Report } from '../core/reported.js';
 
-/** One upstream 429 the database could not record yet, as the warden holds it. */
+/** One upstream 429 the store could not record yet, as the warden holds it. */
 export interface HeldEntry {
   requestId: number;
   heldAt: number;
@@ -20,9 +20,8 @@ export interface HeldEntry {
  */
 export const heldFilePathFor = (dbPath: string): string => `${dbPath}.held-429s`;
 
-/** Replaces the file with `entries` (none: removes it). Returns false when it cannot be written. */
-export function writeHeldFile(dbPath: string, entries: readonly HeldEntry[]): boolean {
-  const path = heldFilePathFor(dbPath);
+/** Replaces the file at `path` with `entries` (none: removes it). Returns false when it cannot be written. */
+export function writeHeldFile(path: string, entries: readonly HeldEntry[]): boolean {
   try {
     if (entries.length === 0) {
       rmSync(path, { force: true });
@@ -44,10 +43,10 @@ export function writeHeldFile(dbPath: string, entries: readonly HeldEntry[]): bo
 }
 
 /** What the file holds; entries that are not well formed are skipped, a missing file holds none. */
-export function readHeldFile(dbPath: string): HeldEntry[] {
+export function readHeldFile(path: string): HeldEntry[] {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(heldFilePathFor(dbPath), 'utf8'));
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch {
     return [];
   }

@@ -1,6 +1,4 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import type { Database } from 'better-sqlite3';
 
 export interface Migration {
   version: number;
@@ -8,10 +6,8 @@ export interface Migration {
   sql: string;
 }
 
-// Both src/store (tests) and dist/store (the built CLI) sit two levels below the package root.
-const migrationsDir = fileURLToPath(new URL('../../migrations/', import.meta.url));
-
-export function loadMigrations(dir: string = migrationsDir): Migration[] {
+/** The migrations of one dialect's folder (migrations/sqlite, migrations/postgres), in version order. */
+export function loadMigrations(dir: string): Migration[] {
   return readdirSync(dir)
     .map((file) => /^(\d{3})_([\w-]+)\.sql$/.exec(file))
     .filter((match): match is RegExpExecArray => match !== null)
@@ -25,19 +21,3 @@ export function loadMigrations(dir: string = migrationsDir): Migration[] {
 
 export const latestSchemaVersion = (migrations: readonly Migration[]): number =>
   migrations.reduce((latest, migration) => Math.max(latest, migration.version), 0);
-
-/**
- * Applies every migration newer than the database, each in its own IMMEDIATE transaction that
- * also bumps user_version. The version is read again inside the lock, so two processes
- * starting together apply each migration once.
- */
-export function applyMigrations(db: Database, migrations: readonly Migration[]): void {
-  for (const migration of migrations) {
-    db.transaction(() => {
-      const current = db.pragma('user_version', { simple: true }) as number;
-      if (current >= migration.version) return;
-      db.exec(migration.sql);
-      db.pragma(`user_version = ${migration.version}`);
-    }).immediate();
-  }
-}

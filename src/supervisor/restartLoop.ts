@@ -41,7 +41,7 @@ export class RestartLoop {
   ) {}
 
   async run(): Promise<number> {
-    const start = this.ledger.supervisorStarted(`restart-sec ${formatDuration(this.policy.restartSecMs)}, start-limit-burst ${this.policy.startLimitBurst} within ${formatDuration(this.policy.startLimitIntervalMs)}`);
+    const start = await this.ledger.supervisorStarted(`restart-sec ${formatDuration(this.policy.restartSecMs)}, start-limit-burst ${this.policy.startLimitBurst} within ${formatDuration(this.policy.startLimitIntervalMs)}`);
     this.announceHistory(start);
     let waitMs = start.startDelayMs;
     let waitingSinceEvent = start.eventId;
@@ -58,14 +58,14 @@ export class RestartLoop {
       this.currentEnded = true;
       // Until the next worker is ready, new connections wait or are answered here, with those that never reached this one.
       this.setup.door.hold(worker.takeBack());
-      const next = this.afterWorker(worker, outcome);
+      const next = await this.afterWorker(worker, outcome);
       if (next.kind === 'exit') return next.exitCode;
       waitMs = next.delayMs;
       waitingSinceEvent = next.failureEventId;
     }
     const detail = `stopped on ${this.stop.reason ?? 'request'} while waiting to start the worker`;
     this.log.info('supervisor-stopped', `supervisor: ${detail}`, this.fields({}));
-    this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped(detail));
+    await this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped(detail));
     return exitCodes.ok;
   }
 
@@ -82,30 +82,30 @@ export class RestartLoop {
   }
 
   /** Records how the worker ended and says what comes next: the supervisor's exit, or a restart after a delay. */
-  private afterWorker(worker: WorkerProcess, outcome: WorkerOutcome): { kind: 'exit'; exitCode: number } | { kind: 'restart'; delayMs: number; failureEventId: number } {
+  private async afterWorker(worker: WorkerProcess, outcome: WorkerOutcome): Promise<{ kind: 'exit'; exitCode: number } | { kind: 'restart'; delayMs: number; failureEventId: number }> {
     switch (outcome.kind) {
       case 'stopped':
         this.log.info('supervisor-stopped', `supervisor: ${outcome.detail}`, this.fields({ workerPid: worker.pid }));
-        this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped(outcome.detail));
+        await this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped(outcome.detail));
         return { kind: 'exit', exitCode: exitCodes.ok };
       case 'clean-exit':
-        this.bestEffort('worker-exited', () => this.ledger.workerExited(worker.pid));
+        await this.bestEffort('worker-exited', () => this.ledger.workerExited(worker.pid));
         this.log.info('worker-exited', `supervisor: worker ${worker.pid ?? '?'} exited with status 0; not restarting`, this.fields({ workerPid: worker.pid }));
-        this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped('the worker exited with status 0'));
+        await this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped('the worker exited with status 0'));
         return { kind: 'exit', exitCode: exitCodes.ok };
       case 'final-exit': {
         // A configuration mistake or an unusable store: restarting cannot fix it, and it is no failure of the worker's.
         const line = finalExitLine(worker.pid, outcome.exitCode);
         this.log.error('worker-final-exit', `supervisor: ${line}`, this.fields({ workerPid: worker.pid, exitCode: outcome.exitCode }));
         this.setup.writeStderr(`ratewarden: ${line}\n`);
-        this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped(line));
+        await this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped(line));
         return { kind: 'exit', exitCode: outcome.exitCode };
       }
       case 'failure':
         break;
     }
     const cause = describeCause(outcome.cause);
-    const { decision, eventId } = this.ledger.workerFailed(worker.pid, outcome.cause, cause);
+    const { decision, eventId } = await this.ledger.workerFailed(worker.pid, outcome.cause, cause);
     if (decision.kind === 'give-up') {
       this.setup.door.gaveUp(restartDelayMs(decision.consecutiveFailures, this.policy));
       const line = gaveUpLine(decision.failuresInInterval, this.policy, cause);
@@ -132,7 +132,7 @@ export class RestartLoop {
       for (let left = waitMs; left > 0; left = deadline - this.setup.clock()) {
         const elapsed = await Promise.race([delay(Math.min(left, clearedPollMs), waiting.signal), stopped]);
         if (!elapsed) return false;
-        if (this.ledger.clearedAfter(sinceEvent)) {
+        if (await this.ledger.clearedAfter(sinceEvent)) {
           this.log.info('supervisor-cleared', 'supervisor: the restart history was cleared; starting the worker now', this.fields({}));
           return true;
         }
@@ -153,19 +153,20 @@ export class RestartLoop {
     this.current = worker;
     this.currentEnded = false;
     worker.handOver(this.setup.door.server, this.setup.door.url);
-    this.bestEffort('worker-started', () => this.ledger.workerStarted(worker.pid, [this.setup.command.file, ...this.setup.command.args].join(' ')));
+    await this.bestEffort('worker-started', () => this.ledger.workerStarted(worker.pid, [this.setup.command.file, ...this.setup.command.args].join(' ')));
     this.log.info('worker-started', `supervisor: worker ${worker.pid ?? '?'} started`, this.fields({ workerPid: worker.pid }));
     return worker;
   }
 
   private workerReady(worker: WorkerProcess, url: string): void {
     this.setup.door.serve(worker);
-    this.bestEffort('worker-ready', () => this.ledger.workerReady(worker.pid, url));
+    // Not awaited: the store runs its transactions in the order asked, so this one still comes before the worker's end.
+    void this.bestEffort('worker-ready', () => this.ledger.workerReady(worker.pid, url));
     this.log.info('worker-ready', `supervisor: worker ${worker.pid ?? '?'} ready at ${url}`, this.fields({ workerPid: worker.pid, url }));
   }
 
   private workerStable(worker: WorkerProcess): void {
-    this.bestEffort('worker-stable', () => this.ledger.workerStable(worker.pid));
+    void this.bestEffort('worker-stable', () => this.ledger.workerStable(worker.pid));
   }
 
   /** After an unexpected error, the worker must not outlive the supervisor. */
@@ -174,9 +175,9 @@ export class RestartLoop {
   }
 
   /** Events that inform but decide nothing: a write that fails is reported and supervision goes on. */
-  bestEffort(what: string, write: () => void): void {
+  async bestEffort(what: string, write: () => Promise<void>): Promise<void> {
     try {
-      write();
+      await write();
     } catch (error) {
       this.log.warn('supervisor-store', `supervisor: could not record ${what} (${error instanceof Error ? error.message : String(error)})`, this.fields({}));
     }

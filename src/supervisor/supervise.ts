@@ -11,6 +11,7 @@ import { providerChooser } from '../proxy/providers/adapter.js';
 import { checkWorkerSettings } from '../proxy/startupChecks.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import { SupervisorLedger } from '../warden/supervisorLedger.js';
+import { openStore } from '../store/openStore.js';
 import type { Clock } from '../kernel/clock.js';
 import { unreachableBurstLine } from './describe.js';
 import { FrontDoor, gaveUpLingerMs, type DoorAddress } from './frontDoor.js';
@@ -67,10 +68,11 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
   const reachability = burstLimitReachable(policy);
   if (!reachability.reachable) writeStderr(`ratewarden: warning: ${unreachableBurstLine(policy, reachability)}\n`);
 
-  const ledger = SupervisorLedger.open({ dbPath: settings.db ?? defaultDatabasePath(process.env), policy, clock, durability: settings.durability });
+  const store = await openStore({ db: settings.db ?? defaultDatabasePath(process.env), clock, durability: settings.durability });
+  const ledger = new SupervisorLedger({ store, policy });
   const log = createLogger(settings.logFormat, writeStdout, clock);
   const listen = new URL(door.url).host;
-  const heartbeat = new Heartbeat(ledger.db, { role: 'supervisor', pid: process.pid, startedAt: clock(), listen, upstream: settings.upstream }, clock);
+  const heartbeat = new Heartbeat(store, { role: 'supervisor', pid: process.pid, startedAt: clock(), listen, upstream: settings.upstream }, clock);
   const stop = new StopRequests();
   // A stop closes the door at once: no new connection is taken while the worker finishes the ones it has.
   stop.graceful.addEventListener('abort', () => door.close(), { once: true });
@@ -90,10 +92,10 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
     },
     door,
   });
-  const beat = (): void => loop.bestEffort('heartbeat', () => heartbeat.beat());
-  beat();
-  loop.bestEffort('restart policy', () => heartbeat.recordPolicy(policy));
-  const beating = setInterval(beat, supervisorHeartbeatMs);
+  const beat = (): Promise<void> => loop.bestEffort('heartbeat', () => heartbeat.beat());
+  await beat();
+  await loop.bestEffort('restart policy', () => heartbeat.recordPolicy(policy));
+  const beating = setInterval(() => void beat(), supervisorHeartbeatMs);
   try {
     const exitCode = await loop.run();
     // What already waits in the backlog hears "gave-up" before the socket closes.
@@ -103,7 +105,7 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
     clearInterval(beating);
     stop.dispose();
     loop.killLeftover();
-    loop.bestEffort('heartbeat', () => heartbeat.forget());
-    ledger.close();
+    await loop.bestEffort('heartbeat', () => heartbeat.forget());
+    await ledger.close();
   }
 }

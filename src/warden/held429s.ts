@@ -13,7 +13,7 @@ export interface Held429 {
 const minimumRefusalMs = 1_000;
 
 /**
- * Upstream 429s that met a store it could not write (locked past busy_timeout, disk full).
+ * Upstream 429s that met a store it could not write (locked past busy_timeout, disk full, server gone).
  * Dropping one would let the next requests through into an exhausted window, so each is held
  * in memory until the warden manages to record it, and while any is held every admission is
  * refused locally, as during a cooldown: the store failing never opens the gate.
@@ -53,13 +53,13 @@ export class Held429s {
   }
 
   /**
-   * Records the held 429s oldest first through `record`, which throws while the store still
+   * Records the held 429s oldest first through `record`, which rejects while the store still
    * cannot be written; what it could not record stays held. Returns what `record` returned.
    */
-  recordWith<T>(record: (requestId: number, input: Upstream429Input) => T): T[] {
+  async recordWith<T>(record: (requestId: number, input: Upstream429Input) => Promise<T>): Promise<T[]> {
     const recorded: T[] = [];
     for (const entry of [...this.held.values()]) {
-      recorded.push(record(entry.requestId, entry.input));
+      recorded.push(await record(entry.requestId, entry.input));
       this.held.delete(entry.requestId);
     }
     return recorded;

@@ -1,4 +1,3 @@
-import type { Database } from 'better-sqlite3';
 import { formatDuration } from '../config/durations.js';
 import {
   burstLimitReachable,
@@ -12,23 +11,18 @@ import {
   type RestartHistory,
   type RestartPolicy,
 } from '../core/restartPolicy.js';
-import { isStoreWriteFailure } from '../store/errors.js';
-import { openDatabase, type Durability } from '../store/open.js';
-import { SupervisorStore, workerLifecycleKinds, type SupervisorEventRecord } from '../store/supervisorStore.js';
-import { StoreUnavailableError } from './errors.js';
-import type { Clock } from '../kernel/clock.js';
+import type { Store, StoreTransaction, SupervisorEventKind, SupervisorEventRecord, SupervisorRepository } from '../store/port.js';
 
 export interface SupervisorLedgerOptions {
-  dbPath: string;
+  /** The ledger owns it from here on: close() closes it. */
+  store: Store;
   policy: RestartPolicy;
-  clock: Clock;
-  durability?: Durability;
-  busyTimeoutMs?: number;
   /** The supervisor's pid, written with every event. */
   pid?: number;
-  /** Operator commands: refuse a missing database instead of creating one. */
-  mustExist?: boolean;
 }
+
+/** Every event of a worker's life; the latest of them tells whether a restart is pending or the supervisor gave up. */
+export const workerLifecycleKinds: readonly SupervisorEventKind[] = ['worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up', 'cleared'];
 
 export interface SupervisorStart {
   history: RestartHistory;
@@ -69,68 +63,66 @@ export interface RestartSummary {
 }
 
 /**
- * The supervisor's durable restart history: one method per event, each one IMMEDIATE
- * transaction. Failures are decided inside their transaction from the history as recorded, so
- * a new supervisor on the same database continues the consecutive count, the delay and the
- * burst window of the one before.
+ * The supervisor's durable restart history: one method per event, each one transaction of the
+ * store. Failures are decided inside their transaction from the history as recorded, so a new
+ * supervisor on the same store continues the consecutive count, the delay and the burst window
+ * of the one before.
  */
 export class SupervisorLedger {
-  private readonly store: SupervisorStore;
   private readonly pid: number;
+  private readonly store: Store;
+  readonly policy: RestartPolicy;
 
-  private constructor(
-    readonly db: Database,
-    readonly policy: RestartPolicy,
-    private readonly clock: Clock,
-    pid: number,
-  ) {
-    this.store = new SupervisorStore(db);
-    this.pid = pid;
+  constructor(options: SupervisorLedgerOptions) {
+    this.store = options.store;
+    this.policy = options.policy;
+    this.pid = options.pid ?? process.pid;
   }
 
-  static open(options: SupervisorLedgerOptions): SupervisorLedger {
-    const db = openDatabase(options.dbPath, { durability: options.durability ?? 'normal', busyTimeoutMs: options.busyTimeoutMs, mustExist: options.mustExist ?? false });
-    return new SupervisorLedger(db, options.policy, options.clock, options.pid ?? process.pid);
+  /** Where the history lives, safe to print. */
+  get location(): string {
+    return this.store.location;
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
+  /** After every event already asked for. */
+  close(): Promise<void> {
+    return this.store.close();
   }
 
-  supervisorStarted(detail: string): SupervisorStart {
-    return this.transaction((now) => {
-      const history = readHistory(this.store, now, this.policy);
-      const eventId = this.store.record({ at: now, kind: 'supervisor-started', supervisorPid: this.pid, detail });
+  supervisorStarted(detail: string): Promise<SupervisorStart> {
+    return this.store.transact(async ({ now, supervisor }) => {
+      const history = await readHistory(supervisor, now, this.policy);
+      const eventId = await supervisor.record({ at: now, kind: 'supervisor-started', supervisorPid: this.pid, detail });
       return { history, startDelayMs: startDelayMs(history, now, this.policy), failuresInInterval: failuresWithin(history.failureTimes, now, this.policy).length, eventId };
     });
   }
 
-  supervisorStopped(detail: string): void {
-    this.transaction((now) => this.store.record({ at: now, kind: 'supervisor-stopped', supervisorPid: this.pid, detail }));
+  async supervisorStopped(detail: string): Promise<void> {
+    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'supervisor-stopped', supervisorPid: this.pid, detail }));
   }
 
-  workerStarted(workerPid: number | null, detail: string): void {
-    this.transaction((now) => this.store.record({ at: now, kind: 'worker-started', supervisorPid: this.pid, workerPid, detail }));
+  async workerStarted(workerPid: number | null, detail: string): Promise<void> {
+    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-started', supervisorPid: this.pid, workerPid, detail }));
   }
 
-  workerReady(workerPid: number | null, url: string): void {
-    this.transaction((now) => this.store.record({ at: now, kind: 'worker-ready', supervisorPid: this.pid, workerPid, detail: url }));
+  async workerReady(workerPid: number | null, url: string): Promise<void> {
+    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-ready', supervisorPid: this.pid, workerPid, detail: url }));
   }
 
   /** Ready for stable-after: the consecutive count starts again from zero. */
-  workerStable(workerPid: number | null): void {
-    this.transaction((now) => this.store.record({ at: now, kind: 'worker-stable', supervisorPid: this.pid, workerPid, detail: `ready for ${formatDuration(this.policy.stableAfterMs)}` }));
+  async workerStable(workerPid: number | null): Promise<void> {
+    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-stable', supervisorPid: this.pid, workerPid, detail: `ready for ${formatDuration(this.policy.stableAfterMs)}` }));
   }
 
   /** Status 0 without being asked: no restart. */
-  workerExited(workerPid: number | null): void {
-    this.transaction((now) => this.store.record({ at: now, kind: 'worker-exited', supervisorPid: this.pid, workerPid, exitCode: 0, detail: 'exit code 0' }));
+  async workerExited(workerPid: number | null): Promise<void> {
+    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-exited', supervisorPid: this.pid, workerPid, exitCode: 0, detail: 'exit code 0' }));
   }
 
   /** Records the failure and decides, in the same transaction: restart after a delay, or give up. */
-  workerFailed(workerPid: number | null, cause: FailureCause, causeDetail: string): RecordedFailure {
-    return this.transaction((now) => {
-      const history = readHistory(this.store, now, this.policy);
+  workerFailed(workerPid: number | null, cause: FailureCause, causeDetail: string): Promise<RecordedFailure> {
+    return this.store.transact(async ({ now, supervisor }) => {
+      const history = await readHistory(supervisor, now, this.policy);
       const { decision } = decideRestart(history, { kind: 'failure', cause }, now, this.policy);
       if (decision.kind !== 'restart' && decision.kind !== 'give-up') throw new Error(`a failure cannot lead to ${decision.kind}`);
       const failure = {
@@ -141,9 +133,9 @@ export class SupervisorLedger {
         signal: cause.kind === 'signal' ? cause.signal : null,
         cause: cause.kind,
       };
-      const eventId = this.store.record({ ...failure, kind: 'worker-failed', delayMs: decision.kind === 'restart' ? decision.delayMs : null, detail: causeDetail });
+      const eventId = await supervisor.record({ ...failure, kind: 'worker-failed', delayMs: decision.kind === 'restart' ? decision.delayMs : null, detail: causeDetail });
       if (decision.kind === 'give-up') {
-        this.store.record({
+        await supervisor.record({
           ...failure,
           kind: 'gave-up',
           delayMs: restartDelayMs(decision.consecutiveFailures, this.policy),
@@ -158,10 +150,10 @@ export class SupervisorLedger {
    * The operator's reset after fixing the cause: the consecutive count, the pending delay and the
    * burst window start from nothing. Written to audit_log with who and why.
    */
-  clear(actor: string, reason: string | null): ClearedRestarts {
-    return this.transaction((now) => {
-      const history = readHistory(this.store, now, this.policy);
-      const latest = this.store.latestOf(workerLifecycleKinds);
+  clear(actor: string, reason: string | null): Promise<ClearedRestarts> {
+    return this.store.transact(async ({ now, supervisor }) => {
+      const history = await readHistory(supervisor, now, this.policy);
+      const latest = await supervisor.latestOf(workerLifecycleKinds);
       const failuresInInterval = failuresWithin(history.failureTimes, now, this.policy).length;
       const cleared = {
         failuresInInterval,
@@ -170,58 +162,50 @@ export class SupervisorLedger {
         restartWasDue: startDelayMs(history, now, this.policy) > 0,
         anything: history.failureTimes.length > 0 || history.consecutiveFailures > 0,
       };
-      this.store.record({ at: now, kind: 'cleared', supervisorPid: this.pid, detail: reason === null ? `cleared by ${actor}` : `cleared by ${actor}: ${reason}` });
-      this.store.recordAudit(now, 'reset-restarts', actor, reason, cleared);
+      await supervisor.record({ at: now, kind: 'cleared', supervisorPid: this.pid, detail: reason === null ? `cleared by ${actor}` : `cleared by ${actor}: ${reason}` });
+      await supervisor.recordAudit(now, 'reset-restarts', actor, reason, cleared);
       return cleared;
     });
   }
 
   /** Whether an operator cleared the history after this event (read-only). */
-  clearedAfter(eventId: number): boolean {
-    return this.store.lastIdOf(['cleared']) > eventId;
+  async clearedAfter(eventId: number): Promise<boolean> {
+    return (await this.store.read(({ supervisor }) => supervisor.lastIdOf(['cleared']))) > eventId;
   }
 
-  summary(): RestartSummary {
-    return readRestartSummary(this.db, this.policy, this.clock());
-  }
-
-  private transaction<T>(work: (now: number) => T): T {
-    const now = this.clock();
-    try {
-      return this.db.transaction(() => work(now)).immediate();
-    } catch (error) {
-      if (isStoreWriteFailure(error)) throw new StoreUnavailableError(`the supervisor's history cannot be written (${(error as Error).message})`);
-      throw error;
-    }
+  summary(): Promise<RestartSummary> {
+    return readRestartSummary(this.store, this.policy);
   }
 }
 
 /** The restart history as recorded: failures since the last clear, the count since the last stable run. */
-function readHistory(store: SupervisorStore, now: number, policy: RestartPolicy): RestartHistory {
-  const clearedId = store.lastIdOf(['cleared']);
-  const stableId = store.lastIdOf(['worker-stable', 'cleared']);
-  const latest = store.latestOf(workerLifecycleKinds);
+async function readHistory(supervisor: SupervisorRepository, now: number, policy: RestartPolicy): Promise<RestartHistory> {
+  const clearedId = await supervisor.lastIdOf(['cleared']);
+  const stableId = await supervisor.lastIdOf(['worker-stable', 'cleared']);
+  const latest = await supervisor.latestOf(workerLifecycleKinds);
   if (latest === null) return emptyRestartHistory;
   return {
-    failureTimes: store.failureTimesSince(clearedId, now - policy.startLimitIntervalMs),
-    consecutiveFailures: store.failuresSince(stableId),
+    failureTimes: await supervisor.failureTimesSince(clearedId, now - policy.startLimitIntervalMs),
+    consecutiveFailures: await supervisor.failuresSince(stableId),
     pendingFailureAt: latest.kind === 'worker-failed' || latest.kind === 'gave-up' ? latest.at : null,
   };
 }
 
-/** For status: works on a read-only connection, writes nothing. */
-export function readRestartSummary(db: Database, policy: RestartPolicy, now: number): RestartSummary {
-  const store = new SupervisorStore(db);
-  return db.transaction(() => {
-    const history = readHistory(store, now, policy);
-    return {
-      failuresInInterval: failuresWithin(history.failureTimes, now, policy).length,
-      consecutiveFailures: history.consecutiveFailures,
-      nextRestartDelayMs: restartDelayMs(history.consecutiveFailures + 1, policy),
-      restartDueInMs: startDelayMs(history, now, policy),
-      gaveUp: store.latestOf(workerLifecycleKinds)?.kind === 'gave-up',
-      burstLimitReachable: burstLimitReachable(policy).reachable,
-      lastExit: store.latestOf(['worker-failed', 'worker-exited']),
-    };
-  })();
+/** For status and the metrics: one read of the store (a read-only one will do), writes nothing; the time is the read's. */
+export function readRestartSummary(store: Store, policy: RestartPolicy): Promise<RestartSummary> {
+  return store.read((tx) => restartSummaryIn(tx, policy));
+}
+
+/** The same, inside a read the caller already holds (a store runs one at a time: never nest a read in another). */
+export async function restartSummaryIn({ now, supervisor }: StoreTransaction, policy: RestartPolicy): Promise<RestartSummary> {
+  const history = await readHistory(supervisor, now, policy);
+  return {
+    failuresInInterval: failuresWithin(history.failureTimes, now, policy).length,
+    consecutiveFailures: history.consecutiveFailures,
+    nextRestartDelayMs: restartDelayMs(history.consecutiveFailures + 1, policy),
+    restartDueInMs: startDelayMs(history, now, policy),
+    gaveUp: (await supervisor.latestOf(workerLifecycleKinds))?.kind === 'gave-up',
+    burstLimitReachable: burstLimitReachable(policy).reachable,
+    lastExit: await supervisor.latestOf(['worker-failed', 'worker-exited']),
+  };
 }

@@ -1,4 +1,3 @@
-import type { Database } from 'better-sqlite3';
 import { decideAdmission, refuseWhileCooling } from '../core/admission.js';
 import { sampleToRecord } from '../core/calibration.js';
 import { seedRaise } from '../core/seedRaise.js';
@@ -10,24 +9,21 @@ import { coolAlongside, dailyRefusal, hourStartFor, oldestHourInDay } from '../c
 import { defaultScope, keyOfScope, policyForScope, type ScopeBudgetRule } from '../core/scopes.js';
 import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenEstimate, type WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
-import { checkpointPassive, deferCheckpoints } from '../store/checkpoint.js';
-import { isStoreCorruption, isStoreWriteFailure } from '../store/errors.js';
-import { fileChangeSince, fileIdentityOf, type FileIdentity } from '../store/fileIdentity.js';
 import { readHeldFile, writeHeldFile } from '../store/held429File.js';
-import { LimiterStore, type RequestRecord } from '../store/limiterStore.js';
-import { ReportedStore } from '../store/reportedStore.js';
-import { openDatabase, type Durability } from '../store/open.js';
-import { StoreUnavailableError } from './errors.js';
+import type { RequestRecord, Store, StoreTransaction } from '../store/port.js';
+import { StoreUnavailableError } from '../store/unavailable.js';
 import { Held429s } from './held429s.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
 
 export interface WardenOptions {
-  dbPath: string;
+  /** The warden owns it from here on: close() closes it. */
+  store: Store;
   policy: LimiterPolicy;
+  /** This process's time: the held 429s' refusals and the relearning pace (events take theirs from the transaction). */
   clock: Clock;
-  durability?: Durability;
-  busyTimeoutMs?: number;
+  /** Where the upstream 429s the store could not record are kept across a stop (held429File.ts); null: in memory only. */
+  heldFile: string | null;
   /** In [0, 1); only the backoff jitter uses it. */
   random?: () => number;
   pid?: number;
@@ -83,13 +79,11 @@ const bucketGraceMs = 60_000;
 export const activeScopeMs = 3_600_000;
 
 /**
- * The limiter service: one method per event, each exactly one IMMEDIATE transaction that reads
- * the durable state, asks core for the decision and writes it. Opening a warden on an existing
- * database restores everything; nothing is reset by a restart.
+ * The limiter service: one method per event, each exactly one transaction of the store that
+ * reads the durable state, asks core for the decision and writes it. Opening a warden on an
+ * existing store restores everything; nothing is reset by a restart.
  */
 export class Warden {
-  private readonly store: LimiterStore;
-  private readonly reported: ReportedStore;
   /** This process's start: a restarted proxy neither raises nor recovers on what it saw before. */
   private readonly startedAt: number;
   private learned = new Map<string, number | null>();
@@ -97,35 +91,30 @@ export class Warden {
   private readonly random: () => number;
   private readonly pid: number;
   private readonly widthMs: number;
-  private readonly runImmediate: <T>(work: () => T) => T;
   private pendingRefusals = new Map<string, { cooldown: number; budget: number }>();
   private readonly scopePolicies = new Map<string, LimiterPolicy>();
   private readonly scopeBudgets: readonly ScopeBudgetRule[];
   private readonly held429s = new Held429s();
-  private readonly dbPath: string;
-  private readonly openedFile: FileIdentity;
-  /** Set once the file is found deleted, replaced or corrupt: the warden then fails closed for good. */
-  private storeProblem: string | null = null;
+  private readonly heldFile: string | null;
+  private readonly store: Store;
+  readonly policy: LimiterPolicy;
+  private readonly clock: Clock;
 
-  private constructor(
-    readonly db: Database,
-    readonly policy: LimiterPolicy,
-    private readonly clock: Clock,
-    options: WardenOptions,
-  ) {
-    this.store = new LimiterStore(db);
-    this.reported = new ReportedStore(db);
-    this.startedAt = clock();
-    deferCheckpoints(db);
-    // One transaction function for every event: better-sqlite3 builds four wrappers on each
-    // transaction() call, which costs more than all of an admit's queries.
-    this.runImmediate = db.transaction((work: () => unknown) => work()).immediate as <T>(work: () => T) => T;
+  private constructor(options: WardenOptions) {
+    this.store = options.store;
+    this.policy = options.policy;
+    this.clock = options.clock;
+    this.startedAt = options.clock();
     this.random = options.random ?? Math.random;
     this.pid = options.pid ?? process.pid;
-    this.widthMs = bucketWidthFor(policy.windowMs);
-    this.dbPath = options.dbPath;
-    this.openedFile = fileIdentityOf(options.dbPath);
+    this.widthMs = bucketWidthFor(options.policy.windowMs);
+    this.heldFile = options.heldFile;
     this.scopeBudgets = options.scopeBudgets ?? [];
+  }
+
+  /** Where the data lives, safe to print. */
+  get location(): string {
+    return this.store.location;
   }
 
   /** The policy of one scope: the configured limits of the first scope pattern it matches, over the base policy. */
@@ -139,8 +128,8 @@ export class Warden {
   }
 
   /** The key that keys this database's API-key fingerprints (never leaves the process but to hash). */
-  fingerprintSecret(): string {
-    return this.guarded(() => this.store.fingerprintSecret());
+  fingerprintSecret(): Promise<string> {
+    return this.store.transact((tx) => tx.limiter.fingerprintSecret());
   }
 
   /**
@@ -148,82 +137,53 @@ export class Warden {
    * with the cooldown of `default` when one is in force: that is where a database from before
    * scopes keeps the cooldown it had, which held every request then.
    */
-  private stateOf(scope: string, now: number): LimiterState {
-    const known = this.store.readState(scope);
+  private async stateOf(tx: StoreTransaction, scope: string): Promise<LimiterState> {
+    const known = await tx.limiter.readState(scope);
     if (known !== null) return known;
-    const fallback = scope === defaultScope ? null : this.store.readState(defaultScope);
+    const { now } = tx;
+    const fallback = scope === defaultScope ? null : await tx.limiter.readState(defaultScope);
     const seed = fallback !== null && fallback.cooldownUntil !== null && fallback.cooldownUntil > now ? coolAlongside(initialLimiterState, fallback.cooldownUntil, fallback.backoffLevel, now) : initialLimiterState;
     const adopted = adoptConfiguredBudgets(seed, this.policyOf(scope));
-    this.store.createState(scope, adopted.state, now);
-    for (const adjustment of adopted.adjustments) this.store.recordAdjustment(scope, now, adjustment);
+    await tx.limiter.createState(scope, adopted.state, now);
+    for (const adjustment of adopted.adjustments) await tx.limiter.recordAdjustment(scope, now, adjustment);
     return adopted.state;
   }
 
-  /** Opens (creating or migrating) the database and adopts a changed configured budget. */
-  static open(options: WardenOptions): Warden {
-    const db = openDatabase(options.dbPath, { durability: options.durability ?? 'normal', busyTimeoutMs: options.busyTimeoutMs });
-    const warden = new Warden(db, options.policy, options.clock, options);
+  /** Over a store just opened (created or migrated): adopts a changed configured budget, learns the outputs, records the held 429s of an earlier process. */
+  static async open(options: WardenOptions): Promise<Warden> {
+    const warden = new Warden(options);
     try {
-      warden.adoptConfiguration();
-      warden.relearnOutputs();
+      await warden.adoptConfiguration();
+      await warden.relearnOutputs();
     } catch (error) {
-      db.close();
+      await options.store.close();
       throw error;
     }
-    warden.restoreHeld429s();
+    await warden.restoreHeld429s();
     return warden;
   }
 
   /**
-   * For operator commands (reset-cooldown, calibrate --prune-zero) on a database a proxy made:
-   * a missing file is refused, not created, and this process's configuration is not adopted,
-   * since it may differ from the running proxy's and would move its budgets.
+   * For operator commands (reset-cooldown, calibrate --prune-zero) on a store a proxy made (open
+   * it with mustExist): this process's configuration is not adopted, since it may differ from
+   * the running proxy's and would move its budgets.
    */
   static openExisting(options: WardenOptions): Warden {
-    const db = openDatabase(options.dbPath, { durability: options.durability ?? 'normal', busyTimeoutMs: options.busyTimeoutMs, mustExist: true });
-    return new Warden(db, options.policy, options.clock, options);
+    return new Warden(options);
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
-  }
-
-  private transaction<T>(work: (now: number) => T): T {
-    // A lost store records nothing more: what it would record is gone with the file.
-    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
-    return this.guarded(() => {
-      const now = this.clock();
-      return this.runImmediate(() => work(now));
-    });
-  }
-
-  /** Every use of the database: a store that cannot be used becomes a StoreUnavailableError (503). */
-  private guarded<T>(work: () => T): T {
-    try {
-      return work();
-    } catch (error) {
-      if (isStoreCorruption(error)) {
-        this.storeProblem = `database ${this.dbPath} is corrupt (${(error as Error).message}); ratewarden fails closed: stop it, move the file aside for inspection and restore a backup`;
-        throw new StoreUnavailableError(this.storeProblem, true);
-      }
-      if (isStoreWriteFailure(error)) {
-        throw new StoreUnavailableError(`the rate-limit store cannot be written (${(error as Error).message})`);
-      }
-      throw error;
-    }
+  /** After every event already asked for. */
+  close(): Promise<void> {
+    return this.store.close();
   }
 
   /**
-   * Off the request path (the ticker, the health check): SQLite keeps writing to a file that was
-   * deleted or replaced under it, so the path is compared with the file that is open. Once it
-   * differs the warden fails closed until a restart, which then refuses to start from nothing.
+   * Off the request path (the ticker, the health check): the store's upkeep (SQLite: the file
+   * still the one opened, the checkpoint that keeps admit and settle free of one) and whether it
+   * can still be used; rejects with StoreUnavailableError saying why.
    */
-  verifyStoreFile(): void {
-    if (this.storeProblem === null) {
-      const change = fileChangeSince(this.dbPath, this.openedFile);
-      if (change !== null) this.storeProblem = `${change}; ratewarden fails closed and forwards nothing until it is restarted with the database back in place`;
-    }
-    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
+  maintain(): Promise<void> {
+    return this.store.maintain();
   }
 
   /**
@@ -233,16 +193,17 @@ export class Warden {
    */
   hold429(requestId: number, input: Upstream429Input): void {
     this.held429s.hold(requestId, input, this.clock());
-    writeHeldFile(this.dbPath, this.held429s.entries());
+    if (this.heldFile !== null) writeHeldFile(this.heldFile, this.held429s.entries());
   }
 
   /** At open: the 429s an earlier process held are recorded now, or held again. */
-  private restoreHeld429s(): void {
-    const entries = readHeldFile(this.dbPath);
+  private async restoreHeld429s(): Promise<void> {
+    if (this.heldFile === null) return;
+    const entries = readHeldFile(this.heldFile);
     if (entries.length === 0) return;
     for (const entry of entries) this.held429s.restore(entry);
     try {
-      this.recordHeld429s();
+      await this.recordHeld429s();
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
     }
@@ -253,60 +214,61 @@ export class Warden {
   }
 
   /** Records the held 429s; throws StoreUnavailableError while the store still cannot be written. */
-  recordHeld429s(): (Upstream429Result | null)[] {
+  async recordHeld429s(): Promise<(Upstream429Result | null)[]> {
     try {
-      return this.held429s.recordWith((requestId, input) => this.upstream429(requestId, input));
+      return await this.held429s.recordWith((requestId, input) => this.upstream429(requestId, input));
     } finally {
-      writeHeldFile(this.dbPath, this.held429s.entries());
+      if (this.heldFile !== null) writeHeldFile(this.heldFile, this.held429s.entries());
     }
   }
 
-  private windowUsage(scope: string, now: number): WindowUsage {
-    return sumWindow([this.store.bucketTotalsFrom(scope, oldestBucketInWindow(now, this.policy.windowMs, this.widthMs))], this.policy.tokenMetric);
+  private async windowUsage(tx: StoreTransaction, scope: string): Promise<WindowUsage> {
+    return sumWindow([await tx.limiter.bucketTotalsFrom(scope, oldestBucketInWindow(tx.now, this.policy.windowMs, this.widthMs))], this.policy.tokenMetric);
   }
 
-  private commit(scope: string, before: LimiterState, after: LimiterState, adjustments: readonly BudgetAdjustment[], now: number): void {
+  private async commit(tx: StoreTransaction, scope: string, before: LimiterState, after: LimiterState, adjustments: readonly BudgetAdjustment[]): Promise<void> {
     // Core returns a fresh object even when nothing moved (every success "resets" a count that
     // is already zero); writing it anyway would add a page to every settle's commit.
-    if (!sameState(before, after)) this.store.writeState(scope, after, now);
-    for (const adjustment of adjustments) this.store.recordAdjustment(scope, now, adjustment);
+    if (!sameState(before, after)) await tx.limiter.writeState(scope, after, tx.now);
+    for (const adjustment of adjustments) await tx.limiter.recordAdjustment(scope, tx.now, adjustment);
   }
 
   /** Every scope known, and `default`, adopts the budgets the configuration now sets for it. */
-  private adoptConfiguration(): void {
-    this.transaction((now) => {
-      const scopes = new Set([defaultScope, ...this.store.activeScopes(now - this.policy.windowMs, Number.NEGATIVE_INFINITY)]);
+  private async adoptConfiguration(): Promise<void> {
+    await this.store.transact(async (tx) => {
+      const scopes = new Set([defaultScope, ...(await tx.limiter.activeScopes(tx.now - this.policy.windowMs, Number.NEGATIVE_INFINITY))]);
       for (const scope of scopes) {
-        const state = this.stateOf(scope, now);
+        const state = await this.stateOf(tx, scope);
         const adopted = adoptConfiguredBudgets(state, this.policyOf(scope));
-        this.commit(scope, state, adopted.state, adopted.adjustments, now);
+        await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
       }
     });
   }
 
   /** `countRefusals` false: the caller (the admission queue) counts only the refusals it really answers. */
-  admit(input: AdmitInput, countRefusals = true): Admission {
+  async admit(input: AdmitInput, countRefusals = true): Promise<Admission> {
     const scope = input.scope ?? defaultScope;
     const policy = this.policyOf(scope);
-    const admission = this.held429s.refusal(this.clock, policy) ?? this.transaction((now): Admission => {
+    const admission = this.held429s.refusal(this.clock, policy) ?? (await this.store.transact(async (tx): Promise<Admission> => {
+      const { now } = tx;
       // One scope's rows only: its state row, its window's aggregate, its reports (all by primary key).
-      const state = this.stateOf(scope, now);
+      const state = await this.stateOf(tx, scope);
       const oldest = oldestBucketInWindow(now, policy.windowMs, this.widthMs);
       // Admit or refuse depends on the window's totals alone, so the request path reads one
       // aggregate row; the buckets themselves are read only to time a budget refusal.
-      const totals = this.store.bucketTotalsFrom(scope, oldest);
-      const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : this.reported.reports(scope);
+      const totals = await tx.limiter.bucketTotalsFrom(scope, oldest);
+      const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : await tx.reported.reports(scope);
       let decision = decideAdmission(state, [totals], input.estimate, now, policy, reports);
-      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, this.store.bucketsFrom(scope, oldest), input.estimate, now, policy, reports);
+      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, await tx.limiter.bucketsFrom(scope, oldest), input.estimate, now, policy, reports);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
       const daily = hasDailyBudget(policy);
       if (daily) {
-        const day = this.store.dailyTotalsFrom(scope, oldestHourInDay(now));
+        const day = await tx.limiter.dailyTotalsFrom(scope, oldestHourInDay(now));
         const refusal = dailyRefusal(day, input.estimate, now, policy);
         if (refusal !== null) return { kind: 'rejected', reason: 'budget', retryAfterMs: refusal.retryAfterMs, message: refusal.message };
       }
       const bucketStart = bucketStartFor(now, this.widthMs);
-      const requestId = this.store.insertAdmitted({
+      const requestId = await tx.limiter.insertAdmitted({
         scope,
         admittedAt: now,
         bucketStart,
@@ -317,25 +279,25 @@ export class Warden {
         estOutputTokens: input.estimate.outputTokens,
         workerPid: this.pid,
       });
-      this.store.addToBucket(scope, bucketStart, input.estimate.inputTokens, input.estimate.outputTokens, 1);
-      if (daily) this.store.addToDaily(scope, hourStartFor(now), input.estimate.inputTokens, input.estimate.outputTokens, 1);
-      if (reports.length > 0) this.reported.addAdmitted(scope, input.estimate.inputTokens, input.estimate.outputTokens, 1);
-      if (input.model) this.reported.setRequestModel(requestId, input.model);
+      await tx.limiter.addToBucket(scope, bucketStart, input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      if (daily) await tx.limiter.addToDaily(scope, hourStartFor(now), input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      if (reports.length > 0) await tx.reported.addAdmitted(scope, input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      if (input.model) await tx.reported.setRequestModel(requestId, input.model);
       const since = trafficSince(state.firstRequestAt, totals.requests, now);
       let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
       if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };
-      this.commit(scope, state, next, [], now);
+      await this.commit(tx, scope, state, next, []);
       return { kind: 'admitted', requestId, probe: decision.probe, reservedTokens: decision.reservedTokens };
-    });
+    }));
     if (admission.kind === 'rejected' && countRefusals) this.countRefusal(admission.reason, scope);
     return admission;
   }
 
   /** Read-only: the refusal a cooldown (or a probe in flight) of the scope imposes now, if any. */
-  cooldownRefusal(scope: string = defaultScope): Admission | null {
-    const state = this.guarded(() => this.store.readState(scope));
-    if (state === null) return null;
-    const refusal = refuseWhileCooling(state, this.clock(), this.policyOf(scope));
+  async cooldownRefusal(scope: string = defaultScope): Promise<Admission | null> {
+    const read = await this.store.read(async (tx) => ({ state: await tx.limiter.readState(scope), now: tx.now }));
+    if (read.state === null) return null;
+    const refusal = refuseWhileCooling(read.state, read.now, this.policyOf(scope));
     if (refusal === null || refusal.kind !== 'reject') return null;
     this.countRefusal(refusal.reason, scope);
     return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message };
@@ -352,46 +314,48 @@ export class Warden {
   }
 
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
-  settle(requestId: number, input: SettleInput): void {
-    this.transaction((now) => {
-      const request = this.inFlight(requestId);
+  async settle(requestId: number, input: SettleInput): Promise<void> {
+    await this.store.transact(async (tx) => {
+      const { now } = tx;
+      const request = await this.inFlight(tx, requestId);
       if (request === null) return;
       const spent = input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
       const { scope } = request;
-      this.moveReservation(request, spent, now);
-      this.store.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
-      this.reported.correctAdmitted(scope, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens);
-      this.adoptReports(scope, input.reports ?? [], now);
+      await this.moveReservation(tx, request, spent, now);
+      await tx.limiter.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
+      await tx.reported.correctAdmitted(scope, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens);
+      await this.adoptReports(tx, scope, input.reports ?? []);
       const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
       // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
       if (success && input.usage !== null && input.usage.outputTokens > 0) {
-        const model = this.reported.requestModel(requestId);
-        if (model !== null) this.reported.recordOutputSample(now, model, input.usage.outputTokens);
+        const model = await tx.reported.requestModel(requestId);
+        if (model !== null) await tx.reported.recordOutputSample(now, model, input.usage.outputTokens);
       }
-      const state = this.stateOf(scope, now);
+      const state = await this.stateOf(tx, scope);
       const policy = this.policyOf(scope);
       const settled = afterSettle(state, settling(request), input.outcome, input.status, now, policy);
-      const adopted = this.adoptReported(scope, settled, input.reported ?? null, now);
-      this.commit(scope, state, adopted.state, adopted.adjustments, now);
+      const adopted = await this.adoptReported(tx, scope, settled, input.reported ?? null);
+      await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
     });
   }
 
-  upstream429(requestId: number, input: Upstream429Input): Upstream429Result | null {
-    return this.transaction((now) => {
-      const request = this.inFlight(requestId);
+  upstream429(requestId: number, input: Upstream429Input): Promise<Upstream429Result | null> {
+    return this.store.transact(async (tx): Promise<Upstream429Result | null> => {
+      const { now } = tx;
+      const request = await this.inFlight(tx, requestId);
       if (request === null) return null;
       const { scope } = request;
       const policy = this.policyOf(scope);
-      this.moveReservation(request, spentTokens('upstream-429', estimateOf(request), null), now);
-      this.store.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
-      this.reported.correctAdmitted(scope, -request.estInputTokens, -request.estOutputTokens);
-      this.adoptReports(scope, input.reports ?? [], now);
-      const state = this.stateOf(scope, now);
-      const usage = this.windowUsage(scope, now);
+      await this.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
+      await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
+      await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.estOutputTokens);
+      await this.adoptReports(tx, scope, input.reports ?? []);
+      const state = await this.stateOf(tx, scope);
+      const usage = await this.windowUsage(tx, scope);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
       const blame = blame429(input.reports ?? [], estimateOf(request));
       const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, blame, now, policy, this.random());
-      this.store.recordRateLimitEvent(scope, {
+      await tx.limiter.recordRateLimitEvent(scope, {
         at: now,
         requestId,
         retryAfterMs: input.retryAfterMs,
@@ -403,9 +367,9 @@ export class Warden {
         windowTokens: usage.tokens,
         windowRequests: usage.requests,
       });
-      if (decision.sample !== null) this.store.recordSample(scope, decision.sample);
-      this.commit(scope, state, decision.state, decision.adjustments, now);
-      const sharedWith = limitIsShared(blame) ? this.coolSiblings(scope, decision.state.cooldownUntil ?? now, now) : [];
+      if (decision.sample !== null) await tx.limiter.recordSample(scope, decision.sample);
+      await this.commit(tx, scope, state, decision.state, decision.adjustments);
+      const sharedWith = limitIsShared(blame) ? await this.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
       return {
         scope,
         sharedWith,
@@ -418,25 +382,26 @@ export class Warden {
     });
   }
 
-  /** Periodic, for every active scope: the controller, the window calibration sample, refusal counts; then retention and the WAL checkpoint. */
-  tick(): TickResult {
+  /** Periodic, for every active scope: the controller, the window calibration sample, refusal counts; then retention (the store's upkeep is maintain()). */
+  async tick(): Promise<TickResult> {
     const refusals = this.pendingRefusals;
     this.pendingRefusals = new Map();
     let result: TickResult;
     try {
-      result = this.transaction((now) => {
+      result = await this.store.transact(async (tx): Promise<TickResult> => {
+        const { now } = tx;
         const adjustments: BudgetAdjustment[] = [];
         let windowSampleRecorded = false;
-        const scopes = new Set([...this.store.activeScopes(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs), now - activeScopeMs), ...refusals.keys()]);
+        const scopes = new Set([...(await this.activeScopesIn(tx)), ...refusals.keys()]);
         for (const scope of scopes) {
-          const ticked = this.tickScope(scope, now);
+          const ticked = await this.tickScope(tx, scope);
           adjustments.push(...ticked.adjustments);
           windowSampleRecorded ||= ticked.windowSampleRecorded;
           const counts = refusals.get(scope);
-          if (counts !== undefined && counts.cooldown + counts.budget > 0) this.store.addRefusalCounts(scope, counts.cooldown, counts.budget, now);
+          if (counts !== undefined && counts.cooldown + counts.budget > 0) await tx.limiter.addRefusalCounts(scope, counts.cooldown, counts.budget, now);
         }
-        const pruned = this.store.pruneBefore(now - this.policy.retentionMs, now - this.policy.windowMs - this.widthMs - bucketGraceMs, oldestHourInDay(now) - bucketGraceMs);
-        this.reported.pruneSamplesBefore(now - this.policy.retentionMs);
+        const pruned = await tx.limiter.pruneBefore(now - this.policy.retentionMs, now - this.policy.windowMs - this.widthMs - bucketGraceMs, oldestHourInDay(now) - bucketGraceMs);
+        await tx.reported.pruneSamplesBefore(now - this.policy.retentionMs);
         return { adjustments, prunedRequests: pruned.requests, windowSampleRecorded };
       });
     } catch (error) {
@@ -446,15 +411,15 @@ export class Warden {
       }
       throw error;
     }
-    this.relearnOutputs();
-    this.checkpoint();
+    await this.relearnOutputs();
     return result;
   }
 
-  private tickScope(scope: string, now: number): { adjustments: BudgetAdjustment[]; windowSampleRecorded: boolean } {
+  private async tickScope(tx: StoreTransaction, scope: string): Promise<{ adjustments: BudgetAdjustment[]; windowSampleRecorded: boolean }> {
+    const { now } = tx;
     const policy = this.policyOf(scope);
-    const state = this.stateOf(scope, now);
-    const usage = this.windowUsage(scope, now);
+    const state = await this.stateOf(tx, scope);
+    const usage = await this.windowUsage(tx, scope);
     const raised = policy.unsafeSeedRaise === true ? seedRaise(state, usage, now, policy) : considerRaise(state, usage, now, policy, this.startedAt);
     let next = raised.state;
     let windowSampleRecorded = false;
@@ -472,11 +437,11 @@ export class Warden {
         },
         policy,
       );
-      if (sample !== null) this.store.recordSample(scope, sample);
+      if (sample !== null) await tx.limiter.recordSample(scope, sample);
       windowSampleRecorded = sample !== null;
       next = { ...next, lastWindowSampleAt: now };
     }
-    this.commit(scope, state, next, raised.adjustments, now);
+    await this.commit(tx, scope, state, next, raised.adjustments);
     return { adjustments: raised.adjustments, windowSampleRecorded };
   }
 
@@ -489,87 +454,87 @@ export class Warden {
    * Outside any transaction, like the checkpoint: reads only, so every process learns from
    * every other's samples. At most once a second: a percentile of hundreds of samples moves slowly.
    */
-  private relearnOutputs(): void {
+  private async relearnOutputs(): Promise<void> {
     const now = this.clock();
     if (now - this.learnedAt < relearnEveryMs) return;
     this.learnedAt = now;
+    const samples = await this.store.read((tx) => tx.reported.outputSamples());
     const next = new Map<string, number | null>();
-    for (const [model, samples] of this.reported.outputSamples()) next.set(model, learnedOutput(samples));
+    for (const [model, outputs] of samples) next.set(model, learnedOutput(outputs));
     this.learned = next;
   }
 
-  /** Outside any transaction: the periodic checkpoint that keeps admit and settle free of one (see store/checkpoint.ts). */
-  private checkpoint(): void {
-    if (this.storeProblem !== null) throw new StoreUnavailableError(this.storeProblem, true);
-    this.guarded(() => checkpointPassive(this.db));
-  }
-
   /** Clears the cooldown of one scope, or (scope null) of every scope that has anything in force. One audit row. */
-  resetCooldown(actor: string, reason: string | null, scope: string | null = null): { anything: boolean; scopes: ScopeCleared[] } {
-    return this.transaction((now) => {
-      const scopes = scope !== null ? [scope] : this.store.activeScopes(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
+  resetCooldown(actor: string, reason: string | null, scope: string | null = null): Promise<{ anything: boolean; scopes: ScopeCleared[] }> {
+    return this.store.transact(async (tx) => {
+      const { now } = tx;
+      const scopes = scope !== null ? [scope] : await tx.limiter.activeScopes(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
       const cleared: ScopeCleared[] = [];
       for (const name of scopes) {
-        const state = this.store.readState(name);
+        const state = await tx.limiter.readState(name);
         if (state === null) continue;
         const result = clearCooldown(state, now);
         const anything = somethingCleared(result.cleared);
-        if (anything) this.store.writeState(name, result.state, now);
+        if (anything) await tx.limiter.writeState(name, result.state, now);
         cleared.push({ scope: name, ...result.cleared, anything });
       }
       const anything = cleared.some((entry) => entry.anything);
-      this.store.recordAudit(now, 'reset-cooldown', actor, reason, { scope: scope ?? 'all', anything, scopes: cleared.filter((entry) => entry.anything) });
+      await tx.limiter.recordAudit(now, 'reset-cooldown', actor, reason, { scope: scope ?? 'all', anything, scopes: cleared.filter((entry) => entry.anything) });
       return { anything, scopes: cleared };
     });
   }
 
   /** Every active scope with its state and window usage (off the request path: health, metrics, the ticker's log). */
-  scopeStates(): { scope: string; state: LimiterState; usage: WindowUsage; reports: ReportedRemaining[] }[] {
-    return this.guarded(() => {
-      const now = this.clock();
-      return this.store.activeScopes(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs), now - activeScopeMs).map((scope) => ({
-        scope,
-        state: this.store.readState(scope) ?? initialLimiterState,
-        usage: this.windowUsage(scope, now),
-        reports: this.reported.reports(scope),
-      }));
+  scopeStates(): Promise<{ scope: string; state: LimiterState; usage: WindowUsage; reports: ReportedRemaining[] }[]> {
+    return this.store.read(async (tx) => {
+      const states: { scope: string; state: LimiterState; usage: WindowUsage; reports: ReportedRemaining[] }[] = [];
+      for (const scope of await this.activeScopesIn(tx)) {
+        states.push({ scope, state: (await tx.limiter.readState(scope)) ?? initialLimiterState, usage: await this.windowUsage(tx, scope), reports: await tx.reported.reports(scope) });
+      }
+      return states;
     });
   }
 
   /** Whether the scope has ever been seen. */
-  hasScope(scope: string): boolean {
-    return this.guarded(() => this.store.readState(scope) !== null);
+  hasScope(scope: string): Promise<boolean> {
+    return this.store.read(async (tx) => (await tx.limiter.readState(scope)) !== null);
   }
 
   /** The scopes with usage in the window, anything of a cooldown in force, or a change within the last hour. */
-  activeScopes(): string[] {
-    return this.guarded(() => {
-      const now = this.clock();
-      return this.store.activeScopes(oldestBucketInWindow(now, this.policy.windowMs, this.widthMs), now - activeScopeMs);
-    });
+  activeScopes(): Promise<string[]> {
+    return this.store.read((tx) => this.activeScopesIn(tx));
+  }
+
+  private activeScopesIn(tx: StoreTransaction): Promise<string[]> {
+    return tx.limiter.activeScopes(oldestBucketInWindow(tx.now, this.policy.windowMs, this.widthMs), tx.now - activeScopeMs);
   }
 
   /** Removes calibration samples with zero tokens (which ratewarden itself never records). */
-  pruneZeroSamples(actor: string, options: { dryRun: boolean }): number {
-    return this.transaction((now) => {
-      if (options.dryRun) return this.store.countZeroTokenSamples();
-      const removed = this.store.deleteZeroTokenSamples();
-      this.store.recordAudit(now, 'prune-zero-samples', actor, null, { removed });
+  pruneZeroSamples(actor: string, options: { dryRun: boolean }): Promise<number> {
+    return this.store.transact(async (tx) => {
+      if (options.dryRun) return tx.limiter.countZeroTokenSamples();
+      const removed = await tx.limiter.deleteZeroTokenSamples();
+      await tx.limiter.recordAudit(tx.now, 'prune-zero-samples', actor, null, { removed });
       return removed;
     });
   }
 
   /** A scope never seen reads as a fresh one. */
-  readState(scope: string = defaultScope): LimiterState {
-    return this.guarded(() => this.store.readState(scope) ?? initialLimiterState);
+  readState(scope: string = defaultScope): Promise<LimiterState> {
+    return this.store.read(async (tx) => (await tx.limiter.readState(scope)) ?? initialLimiterState);
   }
 
-  currentUsage(scope: string = defaultScope): WindowUsage {
-    return this.guarded(() => this.windowUsage(scope, this.clock()));
+  currentUsage(scope: string = defaultScope): Promise<WindowUsage> {
+    return this.store.read((tx) => this.windowUsage(tx, scope));
   }
 
-  private inFlight(requestId: number): RequestRecord | null {
-    const request = this.store.findRequest(requestId);
+  /** What a local refusal's headers show: the scope's budgets and, for a budget refusal, the window's usage; one read. */
+  refusalView(scope: string, withUsage: boolean): Promise<{ state: LimiterState; usage: WindowUsage | null }> {
+    return this.store.read(async (tx) => ({ state: (await tx.limiter.readState(scope)) ?? initialLimiterState, usage: withUsage ? await this.windowUsage(tx, scope) : null }));
+  }
+
+  private async inFlight(tx: StoreTransaction, requestId: number): Promise<RequestRecord | null> {
+    const request = await tx.limiter.findRequest(requestId);
     return request === null || request.outcome !== 'in-flight' ? null : request;
   }
 
@@ -578,35 +543,36 @@ export class Warden {
    * output reservation leaves the admission bucket and what was generated lands in the current
    * one, so that no window holds a long stream's input a stream-length too long.
    */
-  private moveReservation(request: RequestRecord, spent: TokenEstimate, now: number): void {
+  private async moveReservation(tx: StoreTransaction, request: RequestRecord, spent: TokenEstimate, now: number): Promise<void> {
     const { scope } = request;
     // The daily window counts at the hour of admission: an hour is far longer than any request.
     if (hasDailyBudget(this.policyOf(scope))) {
-      this.store.addToDaily(scope, hourStartFor(request.admittedAt), spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
+      await tx.limiter.addToDaily(scope, hourStartFor(request.admittedAt), spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
     }
     const current = bucketStartFor(now, this.widthMs);
     if (current === request.bucketStart) {
-      this.store.addToBucket(scope, current, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
+      await tx.limiter.addToBucket(scope, current, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
       return;
     }
-    this.store.addToBucket(scope, request.bucketStart, spent.inputTokens - request.estInputTokens, -request.estOutputTokens, 0);
-    if (spent.outputTokens !== 0) this.store.addToBucket(scope, current, 0, spent.outputTokens, 0);
+    await tx.limiter.addToBucket(scope, request.bucketStart, spent.inputTokens - request.estInputTokens, -request.estOutputTokens, 0);
+    if (spent.outputTokens !== 0) await tx.limiter.addToBucket(scope, current, 0, spent.outputTokens, 0);
   }
 
   /**
    * A 429 whose headers say the limit hit is not this scope's own (see limitIsShared) cools every
    * other scope of the same key until the same time; their ladders do not climb.
    */
-  private coolSiblings(scope: string, until: number, now: number): string[] {
+  private async coolSiblings(tx: StoreTransaction, scope: string, until: number): Promise<string[]> {
+    const { now } = tx;
     const key = keyOfScope(scope);
     if (key === null) return [];
     const cooled: string[] = [];
-    for (const sibling of this.store.scopesOfKey(key)) {
+    for (const sibling of await tx.limiter.scopesOfKey(key)) {
       if (sibling === scope) continue;
-      const state = this.stateOf(sibling, now);
+      const state = await this.stateOf(tx, sibling);
       const next = coolAlongside(state, until, state.backoffLevel, now);
       if (next !== state) {
-        this.store.writeState(sibling, next, now);
+        await tx.limiter.writeState(sibling, next, now);
         cooled.push(sibling);
       }
     }
@@ -614,18 +580,20 @@ export class Warden {
   }
 
   /** A newer report replaces the last one; what is in flight now is not in it yet. */
-  private adoptReports(scope: string, reports: readonly Report[], now: number): void {
+  private async adoptReports(tx: StoreTransaction, scope: string, reports: readonly Report[]): Promise<void> {
+    const { now } = tx;
     if (reports.length === 0) return;
-    const known = new Map(this.reported.reports(scope).map((report) => [report.dimension, report]));
-    const inFlight = this.reported.inFlightSince(scope, now - this.policy.windowMs);
+    const known = new Map((await tx.reported.reports(scope)).map((report) => [report.dimension, report]));
+    const inFlight = await tx.reported.inFlightSince(scope, now - this.policy.windowMs);
     for (const report of reports) {
       const reserved = report.dimension === 'requests' ? inFlight.requests : needOn(report.dimension, inFlight);
       const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved);
-      if (adopted !== null) this.reported.writeReport(scope, adopted);
+      if (adopted !== null) await tx.reported.writeReport(scope, adopted);
     }
   }
 
-  private adoptReported(scope: string, state: LimiterState, reported: ReportedLimitsForBudget | null, now: number): { state: LimiterState; adjustments: BudgetAdjustment[] } {
+  private async adoptReported(tx: StoreTransaction, scope: string, state: LimiterState, reported: ReportedLimitsForBudget | null): Promise<{ state: LimiterState; adjustments: BudgetAdjustment[] }> {
+    const { now } = tx;
     if (reported === null || (reported.tokenLimit === null && reported.requestLimit === null)) return { state, adjustments: [] };
     const changed =
       (reported.tokenLimit !== null && reported.tokenLimit !== state.reportedTokenLimit) ||
@@ -633,7 +601,7 @@ export class Warden {
     if (!changed) return { state, adjustments: [] };
     const policy = this.policyOf(scope);
     const adopted = adoptReportedLimits(state, reported, policy);
-    const usage = this.windowUsage(scope, now);
+    const usage = await this.windowUsage(tx, scope);
     const sample = sampleToRecord(
       {
         at: now,
@@ -647,7 +615,7 @@ export class Warden {
       },
       policy,
     );
-    if (sample !== null) this.store.recordSample(scope, sample);
+    if (sample !== null) await tx.limiter.recordSample(scope, sample);
     return adopted;
   }
 }

@@ -15,10 +15,10 @@ interface CalibrateJson extends CalibrationReport {
 }
 
 /** A database with two real samples (a 429 and a window) and three zero-token ones, as an old ratewarden left them. */
-function withZeroSamples(): { db: string; env: Record<string, string> } {
+async function withZeroSamples(): Promise<{ db: string; env: Record<string, string> }> {
   const home = dirs.make('ratewarden-calibrate-');
   const db = join(home, 'rw.db');
-  prepareCooldown(db);
+  await prepareCooldown(db);
   // ratewarden never records a zero-token sample, so the test writes them itself.
   const raw = new BetterSqlite3(db);
   try {
@@ -37,7 +37,7 @@ const auditRows = (db: string) => queryRows<{ action: string; actor: string; det
 
 describe('ratewarden calibrate', () => {
   it('summarises the samples by kind, the zero-token ones and the estimate', async () => {
-    const { db, env } = withZeroSamples();
+    const { db, env } = await withZeroSamples();
     const human = await runCli(['calibrate', '--db', db], env);
     expect(human.exitCode).toBe(0);
     expect(human.stdout).toContain('5 samples');
@@ -60,7 +60,7 @@ describe('ratewarden calibrate', () => {
   });
 
   it('--prune-zero --dry-run only counts: nothing removed, nothing audited', async () => {
-    const { db, env } = withZeroSamples();
+    const { db, env } = await withZeroSamples();
     const human = await runCli(['calibrate', '--db', db, '--prune-zero', '--dry-run'], env);
     expect(human.exitCode).toBe(0);
     expect(human.stdout).toContain('Dry run: would remove 3 zero-token samples; nothing was changed.');
@@ -71,7 +71,7 @@ describe('ratewarden calibrate', () => {
   });
 
   it('--prune-zero deletes every zero-token sample, keeps the others and writes one audit_log entry', async () => {
-    const { db, env } = withZeroSamples();
+    const { db, env } = await withZeroSamples();
     const result = await runCli(['calibrate', '--db', db, '--prune-zero', '--json'], env);
     expect(result.exitCode).toBe(0);
     const json = JSON.parse(result.stdout) as CalibrateJson;
@@ -91,7 +91,7 @@ describe('ratewarden calibrate', () => {
   });
 
   it('refuses --dry-run without --prune-zero (exit 2) and a missing database (exit 3, no file created)', async () => {
-    const { db, env } = withZeroSamples();
+    const { db, env } = await withZeroSamples();
     const dry = await runCli(['calibrate', '--db', db, '--dry-run'], env);
     expect(dry.exitCode).toBe(2);
     expect(dry.stderr).toContain('--dry-run only applies to --prune-zero');

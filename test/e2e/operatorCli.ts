@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { defaultLimiterPolicy, type LimiterPolicy } from '../../src/core/types.js';
-import { openDatabase } from '../../src/store/open.js';
-import { Warden } from '../../src/warden/warden.js';
+import { openDatabase } from '../../src/store/sqlite/open.js';
+import type { Warden } from '../../src/warden/warden.js';
+import { openSqliteWarden } from '../helpers/sqliteWarden.js';
 
 export const binary = fileURLToPath(new URL('../../bin/ratewarden', import.meta.url));
 
@@ -44,25 +45,25 @@ export async function runCli(args: readonly string[], env: Record<string, string
 /** The limiter policy the test's warden uses to make state: budgets the status must show. */
 export const preparedPolicy: LimiterPolicy = { ...defaultLimiterPolicy, tokenBudget: 40_000, requestBudget: 50 };
 
-export function openWarden(dbPath: string, policy: LimiterPolicy = preparedPolicy): Warden {
-  return Warden.open({ dbPath, policy, clock: Date.now });
+export function openWarden(dbPath: string, policy: LimiterPolicy = preparedPolicy): Promise<Warden> {
+  return openSqliteWarden(dbPath, { policy, clock: Date.now });
 }
 
 /** Three settled requests of 2,400 tokens each, then an upstream 429 that starts a cooldown. */
-export function prepareCooldown(dbPath: string, retryAfterMs = 45_000): void {
-  const warden = openWarden(dbPath);
+export async function prepareCooldown(dbPath: string, retryAfterMs = 45_000): Promise<void> {
+  const warden = await openWarden(dbPath);
   try {
     for (let i = 0; i < 3; i++) {
-      const admission = warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 1_000, outputTokens: 2_000 } });
+      const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 1_000, outputTokens: 2_000 } });
       if (admission.kind !== 'admitted') throw new Error(`request ${i} was refused: ${admission.message}`);
-      warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: { inputTokens: 900, outputTokens: 1_500 } });
+      await warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: { inputTokens: 900, outputTokens: 1_500 } });
     }
-    const limited = warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 1_000, outputTokens: 2_000 } });
+    const limited = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 1_000, outputTokens: 2_000 } });
     if (limited.kind !== 'admitted') throw new Error(`the request meeting the 429 was refused: ${limited.message}`);
-    warden.upstream429(limited.requestId, { retryAfterMs });
-    warden.tick();
+    await warden.upstream429(limited.requestId, { retryAfterMs });
+    await warden.tick();
   } finally {
-    warden.close();
+    await warden.close();
   }
 }
 

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimUpstream, type SimUpstream } from '../../src/sim/upstream.js';
-import { openDatabase } from '../../src/store/open.js';
+import { openDatabase } from '../../src/store/sqlite/open.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { binary, cliEnv, requireBuild } from './operatorCli.js';
 

@@ -7,6 +7,7 @@ import { startSimUpstream, type SimUpstream } from '../../src/sim/upstream.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { Warden } from '../../src/warden/warden.js';
 import { binary, cliEnv, openWarden, preparedPolicy, prepareCooldown, queryRows, requireBuild, runCli } from './operatorCli.js';
+import { openSqliteWarden } from '../helpers/sqliteWarden.js';
 
 const dirs = new ScratchDirs();
 const cleanups: (() => Promise<void>)[] = [];
@@ -40,7 +41,7 @@ const stateRow = (db: string) =>
 describe('ratewarden reset-cooldown', () => {
   it('clears an active cooldown, the 429 count and the backoff level, and records who and why', async () => {
     const { db, env } = setUp();
-    prepareCooldown(db, 45_000);
+    await prepareCooldown(db, 45_000);
     const result = await runCli(['reset-cooldown', '--db', db, '--reason', 'upstream raised our tier'], env);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/^Cleared the cooldown \(\d+(\.\d)?s were left\), 1 consecutive 429, backoff level 1\./);
@@ -59,7 +60,7 @@ describe('ratewarden reset-cooldown', () => {
 
   it('says so when nothing was in force, exit 0, as text and as JSON', async () => {
     const { db, env } = setUp();
-    openWarden(db).close();
+    await (await openWarden(db)).close();
     const human = await runCli(['reset-cooldown', '--db', db], env);
     expect(human.exitCode).toBe(0);
     expect(human.stdout).toMatch(/^Nothing was in force/);
@@ -71,16 +72,16 @@ describe('ratewarden reset-cooldown', () => {
     const { db, env } = setUp();
     // The 429 happened two minutes ago (out of the window), its 30 s cooldown is over, and one probe went out just now.
     let now = Date.now() - 120_000;
-    const warden = Warden.open({ dbPath: db, policy: preparedPolicy, clock: () => now });
+    const warden = await openSqliteWarden(db, { policy: preparedPolicy, clock: () => now });
     try {
-      const first = warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 } });
+      const first = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 } });
       if (first.kind !== 'admitted') throw new Error(`first request refused: ${first.message}`);
-      warden.upstream429(first.requestId, { retryAfterMs: null });
+      await warden.upstream429(first.requestId, { retryAfterMs: null });
       now = Date.now();
-      const probe = warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 } });
+      const probe = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 } });
       expect(probe.kind === 'admitted' && probe.probe).toBe(true);
     } finally {
-      warden.close();
+      await warden.close();
     }
     const before = JSON.parse((await runCli(['status', '--db', db, '--json'], env)).stdout) as StatusReport;
     expect(before.probe).toMatchObject({ halfOpen: true, inFlight: true });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/store/open.js';
+import { openDatabase } from '../../src/store/sqlite/open.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
 import { StartedProcesses } from './startedProcesses.js';

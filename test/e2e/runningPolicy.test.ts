@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../src/core/statusReport.js';
-import { openDatabase } from '../../src/store/open.js';
+import { openDatabase } from '../../src/store/sqlite/open.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { binary, cliEnv, prepareCooldown, queryRows, requireBuild, runCli } from './operatorCli.js';
 import { StartedProcesses } from './startedProcesses.js';
@@ -117,7 +117,7 @@ describe('status and calibrate show the policy the running proxy recorded, not t
     const home = dirs.make('ratewarden-policy-');
     const db = join(home, 'rw.db');
     // A database no worker of this version has run on: state, but no recorded policy.
-    prepareCooldown(db);
+    await prepareCooldown(db);
     const env = cliEnv(home);
     const report = await statusJson(db, env);
     expect(report.policy.worker).toMatchObject({ source: 'not-recorded', pid: null, writtenAt: null, values: { windowMs: 60_000 } });

@@ -17,25 +17,25 @@ function setUp(): { db: string; env: Record<string, string> } {
 }
 
 /** Three scopes as a proxy leaves them: Opus on key A cooling after a 429; Haiku on key A the busiest; Haiku on key B light. */
-function prepareScopes(db: string): void {
-  const warden = openWarden(db);
+async function prepareScopes(db: string): Promise<void> {
+  const warden = await openWarden(db);
   try {
-    const traffic = (scope: string, count: number, tokens: number): void => {
+    const traffic = async (scope: string, count: number, tokens: number): Promise<void> => {
       for (let i = 0; i < count; i++) {
-        const admission = warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: tokens, outputTokens: 100 }, scope });
+        const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: tokens, outputTokens: 100 }, scope });
         if (admission.kind !== 'admitted') throw new Error(`${scope} request ${i} was refused: ${admission.message}`);
-        warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: { inputTokens: tokens, outputTokens: 100 } });
+        await warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: { inputTokens: tokens, outputTokens: 100 } });
       }
     };
-    traffic(haikuA, 3, 2_000);
-    traffic(opusA, 1, 500);
-    traffic(haikuB, 1, 100);
-    const limited = warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 500, outputTokens: 100 }, scope: opusA });
+    await traffic(haikuA, 3, 2_000);
+    await traffic(opusA, 1, 500);
+    await traffic(haikuB, 1, 100);
+    const limited = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 500, outputTokens: 100 }, scope: opusA });
     if (limited.kind !== 'admitted') throw new Error(limited.message);
-    warden.upstream429(limited.requestId, { retryAfterMs: 45_000 });
-    warden.tick();
+    await warden.upstream429(limited.requestId, { retryAfterMs: 45_000 });
+    await warden.tick();
   } finally {
-    warden.close();
+    await warden.close();
   }
 }
 
@@ -48,7 +48,7 @@ async function statusJson(db: string, env: Record<string, string>, extra: string
 describe('scopes through the built CLI', () => {
   it('status lists every active scope, busiest first, and shows one in detail with --scope', async () => {
     const { db, env } = setUp();
-    prepareScopes(db);
+    await prepareScopes(db);
 
     const all = await statusJson(db, env);
     expect(all.scopes.map((line) => line.scope)).toEqual([haikuA, opusA, haikuB, 'default']);
@@ -80,7 +80,7 @@ describe('scopes through the built CLI', () => {
 
   it('reset-cooldown --scope clears that scope only; without it, every scope', async () => {
     const { db, env } = setUp();
-    prepareScopes(db);
+    await prepareScopes(db);
 
     const other = JSON.parse((await runCli(['reset-cooldown', '--db', db, '--scope', haikuB, '--json'], env)).stdout) as { anything: boolean; scope: string };
     expect(other).toMatchObject({ anything: false, scope: haikuB });
@@ -92,15 +92,15 @@ describe('scopes through the built CLI', () => {
     expect((await statusJson(db, env, ['--scope', opusA])).cooldown).toMatchObject({ active: false, consecutive429s: 0, backoffLevel: 0 });
 
     // Two scopes cooling: the default clears both.
-    const warden = openWarden(db);
+    const warden = await openWarden(db);
     try {
       for (const scope of [haikuA, haikuB]) {
-        const limited = warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 }, scope });
+        const limited = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 }, scope });
         if (limited.kind !== 'admitted') throw new Error(limited.message);
-        warden.upstream429(limited.requestId, { retryAfterMs: 45_000 });
+        await warden.upstream429(limited.requestId, { retryAfterMs: 45_000 });
       }
     } finally {
-      warden.close();
+      await warden.close();
     }
     const everything = await runCli(['reset-cooldown', '--db', db], env);
     expect(everything.exitCode).toBe(0);
@@ -117,7 +117,7 @@ describe('scopes through the built CLI', () => {
 
   it('calibrate reports per scope; --scope one of them', async () => {
     const { db, env } = setUp();
-    prepareScopes(db);
+    await prepareScopes(db);
     const all = await runCli(['calibrate', '--db', db, '--json'], env);
     expect(all.exitCode, all.stderr).toBe(0);
     const report = JSON.parse(all.stdout) as { scope: string; scopes: { scope: string; samples: number; byKind: { kind: string; count: number }[] }[] };

@@ -5,10 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../src/core/statusReport.js';
 import { restartPolicyFrom } from '../../src/config/policy.js';
 import { loadConfig } from '../../src/config/load.js';
+import { openStore } from '../../src/store/openStore.js';
 import { Heartbeat } from '../../src/warden/heartbeat.js';
 import { SupervisorLedger } from '../../src/warden/supervisorLedger.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { ansiEscape, binary, cliEnv, fileDigest, openWarden, prepareCooldown, queryRows, runCli } from './operatorCli.js';
+import { openSqliteLedger } from '../helpers/sqliteWarden.js';
 
 const dirs = new ScratchDirs();
 afterEach(() => dirs.removeAll());
@@ -28,7 +30,7 @@ async function statusJson(db: string, env: Record<string, string>, extra: string
 describe('ratewarden status', () => {
   it('reports an active cooldown, the window against the budget and calibration, as JSON', async () => {
     const { db, env } = setUp();
-    prepareCooldown(db, 45_000);
+    await prepareCooldown(db, 45_000);
     const report = await statusJson(db, env);
 
     expect(report.cooldown.active).toBe(true);
@@ -61,7 +63,7 @@ describe('ratewarden status', () => {
 
   it('shows the same state to a person, with bars and without colour when stdout is not a terminal', async () => {
     const { db, env } = setUp();
-    prepareCooldown(db, 45_000);
+    await prepareCooldown(db, 45_000);
     const result = await runCli(['status', '--db', db], env);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/COOLING\s+\d+(\.\d)?s left/);
@@ -76,7 +78,7 @@ describe('ratewarden status', () => {
 
   it('colours only when asked: FORCE_COLOR turns colours on, NO_COLOR wins over it', async () => {
     const { home, db } = setUp();
-    prepareCooldown(db);
+    await prepareCooldown(db);
     const forced = await runCli(['status', '--db', db], cliEnv(home, { FORCE_COLOR: '1' }));
     expect(forced.stdout).toMatch(ansiEscape);
     const refused = await runCli(['status', '--db', db], cliEnv(home, { FORCE_COLOR: '1', NO_COLOR: '1' }));
@@ -85,14 +87,14 @@ describe('ratewarden status', () => {
 
   it('tells a running worker by its heartbeat and pid from one that is gone', async () => {
     const { db, env } = setUp();
-    prepareCooldown(db);
-    const warden = openWarden(db);
+    await prepareCooldown(db);
+    const store = await openStore({ db, clock: Date.now });
     try {
       // This test process stands in for a live worker; pid 2^22+1 cannot exist on Linux.
-      new Heartbeat(warden.db, { role: 'worker', pid: process.pid, startedAt: Date.now() - 5_000, listen: 'http://127.0.0.1:9', upstream: 'http://127.0.0.1:10' }, Date.now).beat();
-      new Heartbeat(warden.db, { role: 'supervisor', pid: 4_194_305, startedAt: Date.now() - 60_000, listen: null, upstream: null }, () => Date.now() - 30_000).beat();
+      await new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt: Date.now() - 5_000, listen: 'http://127.0.0.1:9', upstream: 'http://127.0.0.1:10' }, Date.now).beat();
+      await new Heartbeat(store, { role: 'supervisor', pid: 4_194_305, startedAt: Date.now() - 60_000, listen: null, upstream: null }, () => Date.now() - 30_000).beat();
     } finally {
-      warden.close();
+      await store.close();
     }
     const report = await statusJson(db, env);
     expect(report.worker).toMatchObject({ running: true, state: 'running', pid: process.pid, listen: 'http://127.0.0.1:9' });
@@ -102,14 +104,14 @@ describe('ratewarden status', () => {
 
   it('shows the supervisor history: failures in the interval and a give-up', async () => {
     const { home, db, env } = setUp();
-    prepareCooldown(db);
+    await prepareCooldown(db);
     const policy = restartPolicyFrom(loadConfig({ flags: {}, env: { XDG_CONFIG_HOME: join(home, 'config') } }).settings);
-    const ledger = SupervisorLedger.open({ dbPath: db, policy, clock: Date.now, pid: 4_194_305 });
+    const ledger = await openSqliteLedger(db, { policy, clock: Date.now, pid: 4_194_305 });
     try {
-      ledger.supervisorStarted('test');
-      for (let i = 0; i < policy.startLimitBurst; i++) ledger.workerFailed(4_194_306 + i, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
+      await ledger.supervisorStarted('test');
+      for (let i = 0; i < policy.startLimitBurst; i++) await ledger.workerFailed(4_194_306 + i, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
     } finally {
-      ledger.close();
+      await ledger.close();
     }
     const report = await statusJson(db, env);
     expect(report.supervisor.failuresInInterval).toBe(5);
@@ -126,7 +128,7 @@ describe('ratewarden status', () => {
 
   it('never writes the database', async () => {
     const { db, env } = setUp();
-    prepareCooldown(db);
+    await prepareCooldown(db);
     const before = fileDigest(db);
     await statusJson(db, env);
     expect((await runCli(['status', '--db', db], env)).exitCode).toBe(0);
@@ -152,7 +154,7 @@ describe('ratewarden status', () => {
 
   it('--watch prints a fresh report every interval until interrupted, then exits 0', async () => {
     const { db, env } = setUp();
-    prepareCooldown(db);
+    await prepareCooldown(db);
     const watcher = execa(binary, ['status', '--db', db, '--json', '--watch', '200ms'], { env, extendEnv: false, reject: false, stdin: 'ignore' });
     let output = '';
     try {
@@ -177,7 +179,7 @@ describe('ratewarden status', () => {
 
   it('refuses a malformed --watch interval with exit 2', async () => {
     const { db, env } = setUp();
-    prepareCooldown(db);
+    await prepareCooldown(db);
     const result = await runCli(['status', '--db', db, '--watch', 'soon'], env);
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('--watch: "soon" is not a duration');

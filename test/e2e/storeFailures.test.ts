@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/store/open.js';
+import { openDatabase } from '../../src/store/sqlite/open.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
 import { StartedProcesses } from './startedProcesses.js';

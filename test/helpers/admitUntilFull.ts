@@ -16,8 +16,8 @@
  */
 import { createInterface } from 'node:readline';
 import { defaultLimiterPolicy } from '../../src/core/types.js';
-import { StoreUnavailableError } from '../../src/warden/errors.js';
-import { Warden } from '../../src/warden/warden.js';
+import { StoreUnavailableError } from '../../src/store/unavailable.js';
+import { openSqliteWarden } from './sqliteWarden.js';
 
 const [dbPath, tokenBudgetArg, requestBudgetArg] = process.argv.slice(2);
 if (dbPath === undefined || tokenBudgetArg === undefined || requestBudgetArg === undefined) {
@@ -28,8 +28,7 @@ const budget = (arg: string): number | null => (arg === 'none' ? null : Number(a
 const stopAfterRejections = 200;
 const estimate = { inputTokens: 10, outputTokens: 40 };
 
-const warden = Warden.open({
-  dbPath,
+const warden = await openSqliteWarden(dbPath, {
   clock: () => Date.now(),
   policy: { ...defaultLimiterPolicy, windowMs: 600_000, tokenBudget: budget(tokenBudgetArg), requestBudget: budget(requestBudgetArg) },
 });
@@ -42,12 +41,12 @@ const nextLine = async (): Promise<void> => {
   await input.next();
 };
 
-function admitOnce(): 'admitted' | 'rejected' | 'unavailable' {
+async function admitOnce(): Promise<'admitted' | 'rejected' | 'unavailable'> {
   try {
-    const admission = warden.admit({ method: 'POST', path: '/v1/messages', estimate });
+    const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate });
     if (admission.kind !== 'admitted') return 'rejected';
     admitted += 1;
-    if (admitted % 2 === 0) warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: estimate });
+    if (admitted % 2 === 0) await warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: estimate });
     return 'admitted';
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
@@ -61,7 +60,7 @@ let unavailable = 0;
 
 await nextLine();
 // The first admission: the budget is far from full, so anything but "admitted" is a failure to report.
-const first = admitOnce();
+const first = await admitOnce();
 if (first !== 'admitted') {
   process.stderr.write(`the first admission was ${first}\n`);
   process.exit(1);
@@ -72,12 +71,12 @@ await nextLine();
 lines.close();
 let rejectedInARow = 0;
 while (rejectedInARow < stopAfterRejections) {
-  const outcome = admitOnce();
+  const outcome = await admitOnce();
   if (outcome === 'admitted') rejectedInARow = 0;
   else if (outcome === 'rejected') {
     rejected += 1;
     rejectedInARow += 1;
   } else unavailable += 1;
 }
-warden.close();
+await warden.close();
 process.stdout.write(`${JSON.stringify({ pid: process.pid, admitted, rejected, unavailable })}\n`);

@@ -1,6 +1,5 @@
-import { defaultLimiterPolicy, type LimiterPolicy, type WindowUsage } from '../../src/core/types.js';
+import { defaultLimiterPolicy, type LimiterPolicy, type UsageBucket, type WindowUsage } from '../../src/core/types.js';
 import { bucketWidthFor, oldestBucketInWindow, sumWindow } from '../../src/core/window.js';
-import type { LimiterStore } from '../../src/store/limiterStore.js';
 
 /** What the kill -9 child runs with; the parent needs the same window to measure usage. */
 export const kill9Policy: LimiterPolicy = {
@@ -29,7 +28,9 @@ export type Kill9Report =
 export type Kill9Line = Kill9Report & { tokens: number; requests: number; cooldownUntil: number | null };
 
 /** Every token in the window, whatever the budget's metric counts, read the way the warden reads it. */
-export function totalWindowUsage(store: LimiterStore, now: number): WindowUsage {
-  const oldest = oldestBucketInWindow(now, kill9Policy.windowMs, bucketWidthFor(kill9Policy.windowMs));
-  return sumWindow([store.bucketTotalsFrom('default', oldest)], 'total');
+export function totalWindowUsage(windowTotals: UsageBucket): WindowUsage {
+  return sumWindow([windowTotals], 'total');
 }
+
+/** The oldest usage bucket of the window at `now`: what the totals are read from. */
+export const kill9WindowStart = (now: number): number => oldestBucketInWindow(now, kill9Policy.windowMs, bucketWidthFor(kill9Policy.windowMs));

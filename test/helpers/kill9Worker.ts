@@ -12,9 +12,11 @@
  * Usage: node --import tsx test/helpers/kill9Worker.ts DB
  */
 import { readFileSync } from 'node:fs';
-import { LimiterStore } from '../../src/store/limiterStore.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { heldFilePathFor } from '../../src/store/held429File.js';
+import { openStore } from '../../src/store/openStore.js';
 import { Warden } from '../../src/warden/warden.js';
-import { kill9Policy, reservation, totalWindowUsage, type Kill9Report } from './kill9Protocol.js';
+import { kill9Policy, kill9WindowStart, reservation, totalWindowUsage, type Kill9Report } from './kill9Protocol.js';
 
 const dbPath = process.argv[2];
 if (dbPath === undefined) {
@@ -22,31 +24,32 @@ if (dbPath === undefined) {
   process.exit(2);
 }
 readFileSync(0);
-run(dbPath);
+await run(dbPath);
 
-function run(path: string): void {
-  const warden = Warden.open({ dbPath: path, policy: kill9Policy, clock: () => Date.now() });
-  const view = new LimiterStore(warden.db);
-  const report = (line: Kill9Report): void => {
-    const usage = totalWindowUsage(view, Date.now());
-    process.stdout.write(`${JSON.stringify({ ...line, ...usage, cooldownUntil: warden.readState().cooldownUntil })}\n`);
+async function run(path: string): Promise<void> {
+  const clock = (): number => Date.now();
+  const store = await openStore({ db: path, clock });
+  const warden = await Warden.open({ store, policy: kill9Policy, clock, heldFile: heldFilePathFor(path) });
+  const report = async (line: Kill9Report): Promise<void> => {
+    const { totals, state } = await store.read(async (tx) => ({ totals: await tx.limiter.bucketTotalsFrom('default', kill9WindowStart(tx.now)), state: await tx.limiter.readState('default') }));
+    const usage = totalWindowUsage(totals);
+    process.stdout.write(`${JSON.stringify({ ...line, ...usage, cooldownUntil: state?.cooldownUntil ?? null })}\n`);
   };
-  const pause = new Int32Array(new SharedArrayBuffer(4));
   const inFlight: number[] = [];
-  report({ op: 'ready' });
+  await report({ op: 'ready' });
 
   for (;;) {
     const meets429 = Math.random() < 0.005;
     const estimate = meets429 ? { inputTokens: 0, outputTokens: 0 } : reservation;
-    const admission = warden.admit({ method: 'POST', path: '/v1/messages', estimate });
+    const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate });
     if (admission.kind === 'rejected') {
-      Atomics.wait(pause, 0, 0, Math.min(admission.retryAfterMs, 10));
+      await sleep(Math.min(admission.retryAfterMs, 10));
       continue;
     }
-    report({ op: 'admit', id: admission.requestId, probe: admission.probe, estimate: estimate.inputTokens + estimate.outputTokens });
+    await report({ op: 'admit', id: admission.requestId, probe: admission.probe, estimate: estimate.inputTokens + estimate.outputTokens });
     if (meets429) {
-      warden.upstream429(admission.requestId, { retryAfterMs: Math.random() < 0.3 ? 1_000 : null });
-      report({ op: '429', id: admission.requestId });
+      await warden.upstream429(admission.requestId, { retryAfterMs: Math.random() < 0.3 ? 1_000 : null });
+      await report({ op: '429', id: admission.requestId });
       continue;
     }
     // A probe settles at once so that the breaker closes; others may stay in flight a while.
@@ -54,7 +57,7 @@ function run(path: string): void {
     const toSettle = admission.probe ? admission.requestId : inFlight.length > 4 || Math.random() < 0.5 ? inFlight.shift() : undefined;
     if (toSettle === undefined) continue;
     const spent = { inputTokens: reservation.inputTokens, outputTokens: reservation.outputTokens + Math.floor(Math.random() * 10) };
-    warden.settle(toSettle, { outcome: 'ok', status: 200, usage: spent });
-    report({ op: 'settle', id: toSettle, ...spent });
+    await warden.settle(toSettle, { outcome: 'ok', status: 200, usage: spent });
+    await report({ op: 'settle', id: toSettle, ...spent });
   }
 }

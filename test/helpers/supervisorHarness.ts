@@ -6,8 +6,8 @@ import type { Database } from 'better-sqlite3';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach } from 'vitest';
 import { StoreError } from '../../src/store/errors.js';
-import { openDatabase } from '../../src/store/open.js';
-import { SupervisorStore, type SupervisorEventRecord } from '../../src/store/supervisorStore.js';
+import { openDatabase } from '../../src/store/sqlite/open.js';
+import { SupervisorStore, type SupervisorEventRecord } from '../../src/store/sqlite/supervisorStore.js';
 import { ScratchDirs } from './scratchDir.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

@@ -21,7 +21,7 @@ describe('after an upstream 429', () => {
     expect(await first.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/^Simulated/) } });
     sim.setMode('normal');
 
-    const { cooldownUntil, cooldownStartedAt } = proxy.warden.readState(lastScope(proxy.warden));
+    const { cooldownUntil, cooldownStartedAt } = await proxy.warden.readState(lastScope(proxy.warden));
     expect(cooldownUntil).not.toBeNull();
     expect((cooldownUntil as number) - (cooldownStartedAt as number)).toBe(3000);
     // Back to back, well inside the cooldown (a local answer takes milliseconds; the margin is 1 s).
@@ -45,7 +45,7 @@ describe('after an upstream 429', () => {
     const afterwards = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(afterwards.status).toBe(200);
     expect(sim.stats().requests).toBe(2);
-    expect(proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
+    expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
   });
 
   it('lets exactly one probe through when the cooldown ends, and holds the rest until it succeeds', async () => {
@@ -79,7 +79,7 @@ describe('after an upstream 429', () => {
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', backoffBase: '300ms' });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
     limited = false;
-    await untilPast(proxy.warden.readState(lastScope(proxy.warden)).cooldownUntil as number);
+    await untilPast((await proxy.warden.readState(lastScope(proxy.warden))).cooldownUntil as number);
 
     // The probe is of the cooled scope (the same model, no key): another scope's request would not be one.
     const probe = postJson(`${proxy.url}/hold`, anthropicBody());

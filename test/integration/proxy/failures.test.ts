@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { openDatabase } from '../../../src/store/open.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { ProxyHarness, anthropicBody, postJson, rawRequest, recordedRequests } from './harness.js';
 
 const harness = new ProxyHarness();

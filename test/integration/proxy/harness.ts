@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../../src/config/load.js';
 import type { SettingName } from '../../../src/config/schema.js';
 import { startProxy, type ProxyOptions, type RunningProxy } from '../../../src/proxy/server.js';
-import { openDatabase } from '../../../src/store/open.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { startSimUpstream, type SimUpstream, type SimUpstreamOptions } from '../../../src/sim/upstream.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 import type { Warden } from '../../../src/warden/warden.js';
@@ -162,6 +162,6 @@ export function rawExchange(baseUrl: string, bytes: string): Promise<string> {
 
 /** The scope the latest request was counted in (`default` before any): whose state a single-scope test reads. */
 export function lastScope(warden: Warden): string {
-  const row = warden.db.prepare('SELECT scope FROM requests ORDER BY id DESC LIMIT 1').get() as { scope: string } | undefined;
+  const [row] = readRows<{ scope: string }>(warden.location, 'SELECT scope FROM requests ORDER BY id DESC LIMIT 1');
   return row?.scope ?? 'default';
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { heldFilePathFor } from '../../../src/store/held429File.js';
 import type { Logger } from '../../../src/kernel/log.js';
-import { openDatabase } from '../../../src/store/open.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { ProxyHarness, anthropicBody, postJson, readRows } from './harness.js';
 
 const harness = new ProxyHarness();

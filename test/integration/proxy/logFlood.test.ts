@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../../src/kernel/log.js';
-import { openDatabase } from '../../../src/store/open.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { ProxyHarness, anthropicBody, postJson } from './harness.js';
 
 const harness = new ProxyHarness();

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../../src/store/open.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
 import { restartPolicyFrom } from '../../../src/config/policy.js';
 import { scrape } from '../../helpers/prometheus.js';
 import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, settingsFrom, lastScope } from './harness.js';
+import { openSqliteLedger } from '../../helpers/sqliteWarden.js';
 
 const harness = new ProxyHarness();
 afterEach(() => harness.closeAll());
@@ -16,10 +17,10 @@ describe('GET /_ratewarden/metrics', () => {
     const sim = await harness.sim({ tokenLimit: 20_000, requestLimit: 30, retryAfterMode: 'none' });
     const dbPath = harness.dbPath();
     // Two worker failures as the supervisor records them, in the durable history the worker reads.
-    const ledger = SupervisorLedger.open({ dbPath, policy: restartPolicyFrom(settingsFrom({})), clock: Date.now });
-    ledger.workerFailed(111, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
-    ledger.workerFailed(222, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
-    ledger.close();
+    const ledger = await openSqliteLedger(dbPath, { policy: restartPolicyFrom(settingsFrom({})), clock: Date.now });
+    await ledger.workerFailed(111, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
+    await ledger.workerFailed(222, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
+    await ledger.close();
     const { proxy } = await harness.proxy({ upstream: sim.url, db: dbPath, backoffBase: '30s' });
 
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody(), { 'anthropic-version': '2023-06-01' })).status).toBe(200);
@@ -47,8 +48,8 @@ describe('GET /_ratewarden/metrics', () => {
     expect(metrics.value('ratewarden_tokens_total', { kind: 'output' })).toBe(rows.reduce((sum, row) => sum + (row.output_tokens ?? 0), 0));
 
     const scope = lastScope(proxy.warden);
-    const state = proxy.warden.readState(scope);
-    const usage = proxy.warden.currentUsage(scope);
+    const state = await proxy.warden.readState(scope);
+    const usage = await proxy.warden.currentUsage(scope);
     expect(state.tokenBudget).not.toBeNull();
     expect(metrics.value('ratewarden_budget', { scope, dimension: 'tokens' })).toBe(state.tokenBudget);
     expect(metrics.value('ratewarden_budget', { scope, dimension: 'requests' })).toBe(state.requestBudget ?? undefined);

@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultLimiterPolicy } from '../../../src/core/types.js';
 import { StoreError, type StoreProblem } from '../../../src/store/errors.js';
-import { latestSchemaVersion, loadMigrations } from '../../../src/store/migrations.js';
-import { openDatabase, type OpenOptions } from '../../../src/store/open.js';
+import { latestSchemaVersion } from '../../../src/store/migrations.js';
+import { loadSqliteMigrations } from '../../../src/store/sqlite/migrations.js';
+import { openDatabase, type OpenOptions } from '../../../src/store/sqlite/open.js';
 import { Warden } from '../../../src/warden/warden.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
+import { openSqliteWarden } from '../../helpers/sqliteWarden.js';
 
 const scratch = new ScratchDirs();
 afterEach(() => scratch.removeAll());
@@ -55,7 +57,7 @@ function populatedDatabase(dir: string): string {
 }
 
 describe('a file that cannot be used is refused with one clear line and left exactly as it was', () => {
-  it('garbage bytes: not a database', () => {
+  it('garbage bytes: not a database', async () => {
     const dir = scratch.make();
     const path = join(dir, 'ratewarden.db');
     const garbage = Buffer.alloc(16_384);
@@ -65,12 +67,12 @@ describe('a file that cannot be used is refused with one clear line and left exa
 
     const error = expectClearRefusal(path, 'not-a-database');
     expect(error.message).toMatch(/not a SQLite database.*left untouched/);
-    expect(() => Warden.open({ dbPath: path, policy: defaultLimiterPolicy, clock: () => 0 })).toThrow(StoreError);
+    await expect(openSqliteWarden(path, { policy: defaultLimiterPolicy, clock: () => 0 })).rejects.toThrow(StoreError);
     expect(refusal(path, { readonly: true }).problem).toBe('not-a-database');
     expect(snapshot(dir)).toEqual(before);
   });
 
-  it('a text file: not a database', () => {
+  it('a text file: not a database', async () => {
     const dir = scratch.make();
     const path = join(dir, 'notes.db');
     writeFileSync(path, 'these are my notes, not a database\n'.repeat(50));
@@ -79,7 +81,7 @@ describe('a file that cannot be used is refused with one clear line and left exa
     expect(snapshot(dir)).toEqual(before);
   });
 
-  it('a read-only file (0400): refused for writing, even to root, and unchanged', () => {
+  it('a read-only file (0400): refused for writing, even to root, and unchanged', async () => {
     const dir = scratch.make();
     const path = populatedDatabase(dir);
     chmodSync(path, 0o400);
@@ -87,11 +89,11 @@ describe('a file that cannot be used is refused with one clear line and left exa
 
     const error = expectClearRefusal(path, 'read-only');
     expect(error.message).toMatch(/read-only; make it writable/);
-    expect(() => Warden.open({ dbPath: path, policy: defaultLimiterPolicy, clock: () => 0 })).toThrow(/read-only/);
+    await expect(openSqliteWarden(path, { policy: defaultLimiterPolicy, clock: () => 0 })).rejects.toThrow(/read-only/);
     expect(snapshot(dir)).toEqual(before);
   });
 
-  it('a database from a newer schema version: refused before anything is written', () => {
+  it('a database from a newer schema version: refused before anything is written', async () => {
     const dir = scratch.make();
     const path = populatedDatabase(dir);
     const db = openDatabase(path);
@@ -100,13 +102,13 @@ describe('a file that cannot be used is refused with one clear line and left exa
     const before = snapshot(dir);
 
     const error = expectClearRefusal(path, 'too-new');
-    expect(error.message).toMatch(new RegExp(`schema version 999, newer than this ratewarden understands \\(${latestSchemaVersion(loadMigrations())}\\); upgrade ratewarden`));
+    expect(error.message).toMatch(new RegExp(`schema version 999, newer than this ratewarden understands \\(${latestSchemaVersion(loadSqliteMigrations())}\\); upgrade ratewarden`));
     expect(refusal(path, { readonly: true }).problem).toBe('too-new');
-    expect(() => Warden.open({ dbPath: path, policy: defaultLimiterPolicy, clock: () => 0 })).toThrow(/version 999/);
+    await expect(openSqliteWarden(path, { policy: defaultLimiterPolicy, clock: () => 0 })).rejects.toThrow(/version 999/);
     expect(snapshot(dir)).toEqual(before);
   });
 
-  it('a corrupt database: integrity check fails, the file is kept for inspection', () => {
+  it('a corrupt database: integrity check fails, the file is kept for inspection', async () => {
     const dir = scratch.make();
     const path = populatedDatabase(dir);
     const bytes = readFileSync(path);
@@ -121,7 +123,7 @@ describe('a file that cannot be used is refused with one clear line and left exa
     expect(snapshot(dir)).toEqual(before);
   });
 
-  it('a missing file in a read-only view: refused, and no file or folder is created', () => {
+  it('a missing file in a read-only view: refused, and no file or folder is created', async () => {
     const dir = scratch.make();
     const path = join(dir, 'not-yet', 'ratewarden.db');
     const error = expectClearRefusal(path, 'missing', { readonly: true });
@@ -130,7 +132,7 @@ describe('a file that cannot be used is refused with one clear line and left exa
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('a folder where the file should be: refused', () => {
+  it('a folder where the file should be: refused', async () => {
     const dir = scratch.make();
     const path = join(dir, 'ratewarden.db');
     mkdirSync(path);

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, readdirSync, readlinkSync, statSync } from 'n
 import { join } from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../../src/store/open.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { startCheckpointer, type CheckpointReport, type Checkpointer } from '../../../src/store/sqlite/checkpointer.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 

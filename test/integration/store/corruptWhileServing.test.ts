@@ -1,7 +1,7 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../../../src/kernel/log.js';
-import { openDatabase } from '../../../src/store/open.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { ProxyHarness, anthropicBody, postJson } from '../proxy/harness.js';
 
 const harness = new ProxyHarness();

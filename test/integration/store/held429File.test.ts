@@ -13,8 +13,8 @@ describe('the file of held upstream 429s beside the database', () => {
   it('keeps what each 429 said is left, so that the next start cuts the right budget', () => {
     const dbPath = join(scratch.make('ratewarden-held-'), 'ratewarden.db');
     const entry: HeldEntry = { requestId: 7, heldAt: 1_000_000, input: { retryAfterMs: 20_000, reported: { tokenLimit: 30_000, requestLimit: null }, reports: [report] } };
-    expect(writeHeldFile(dbPath, [entry])).toBe(true);
-    expect(readHeldFile(dbPath)).toEqual([entry]);
+    expect(writeHeldFile(heldFilePathFor(dbPath), [entry])).toBe(true);
+    expect(readHeldFile(heldFilePathFor(dbPath))).toEqual([entry]);
   });
 
   it('keeps a 429 whose reports are not well formed, without them: the 429 still starts its cooldown', () => {
@@ -25,7 +25,7 @@ describe('the file of held upstream 429s beside the database', () => {
       { requestId: 3, heldAt: 1_000_000, input: { retryAfterMs: null, reports: [{ ...report, dimension: 'dollars' }] } },
     ];
     writeFileSync(heldFilePathFor(dbPath), JSON.stringify({ held }));
-    expect(readHeldFile(dbPath)).toEqual([
+    expect(readHeldFile(heldFilePathFor(dbPath))).toEqual([
       { requestId: 1, heldAt: 1_000_000, input: { retryAfterMs: null, reported: null } },
       { requestId: 2, heldAt: 1_000_000, input: { retryAfterMs: 5_000, reported: null } },
       { requestId: 3, heldAt: 1_000_000, input: { retryAfterMs: null, reported: null } },

@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cooldownPhase } from '../../../src/core/cooldown.js';
-import { LimiterStore } from '../../../src/store/limiterStore.js';
-import { openDatabase } from '../../../src/store/open.js';
-import { kill9Policy, totalWindowUsage, type Kill9Line } from '../../helpers/kill9Protocol.js';
+import { LimiterStore } from '../../../src/store/sqlite/limiterStore.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
+import { kill9Policy, kill9WindowStart, totalWindowUsage, type Kill9Line } from '../../helpers/kill9Protocol.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -132,7 +132,7 @@ function verifyAfterKill(db: Database, thisRun: CommittedLedger, all: CommittedL
   expectPresent(db, thisRun);
 
   const now = Date.now();
-  const usage = totalWindowUsage(new LimiterStore(db), now);
+  const usage = totalWindowUsage(new LimiterStore(db).bucketTotalsFrom('default', kill9WindowStart(now)));
   const bound = all.lowerBound();
   expect(usage.tokens).toBeGreaterThanOrEqual(bound.tokens);
   expect(usage.requests).toBeGreaterThanOrEqual(bound.requests);

@@ -1,9 +1,10 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultLimiterPolicy } from '../../../src/core/types.js';
-import { applyMigrations, loadMigrations } from '../../../src/store/migrations.js';
+import { applyMigrations, loadSqliteMigrations } from '../../../src/store/sqlite/migrations.js';
 import { Warden } from '../../../src/warden/warden.js';
 import { ProxyHarness, postJson, readRows } from '../proxy/harness.js';
+import { openSqliteWarden, sqlOf } from '../../helpers/sqliteWarden.js';
 
 const harness = new ProxyHarness();
 afterEach(() => harness.closeAll());
@@ -16,7 +17,7 @@ function mainMadeDatabase(dbPath: string, now: number): { cooldownUntil: number 
   const db = new BetterSqlite3(dbPath);
   try {
     db.pragma('journal_mode = WAL');
-    applyMigrations(db, loadMigrations().filter((migration) => migration.version <= 5));
+    applyMigrations(db, loadSqliteMigrations().filter((migration) => migration.version <= 5));
     expect(db.pragma('user_version', { simple: true })).toBe(5);
     const cooldownUntil = now + 120_000;
     db.prepare(
@@ -34,25 +35,25 @@ function mainMadeDatabase(dbPath: string, now: number): { cooldownUntil: number 
 }
 
 describe('migration 006 (scopes) of a database main made', () => {
-  it('keeps its state as the scope default: the cooldown, the backoff, the budget, the window, the report, the samples', () => {
+  it('keeps its state as the scope default: the cooldown, the backoff, the budget, the window, the report, the samples', async () => {
     const dbPath = harness.dbPath();
     const now = Date.now();
     const { cooldownUntil } = mainMadeDatabase(dbPath, now);
 
-    const warden = Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: () => now });
+    const warden = await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: () => now });
     try {
-      expect(warden.db.pragma('user_version', { simple: true })).toBeGreaterThanOrEqual(6);
-      expect(warden.readState('default')).toMatchObject({ consecutive429s: 2, backoffLevel: 2, cooldownUntil, tokenBudget: 9000 });
-      expect(warden.currentUsage('default')).toEqual({ tokens: 1000, requests: 3 });
+      expect(sqlOf(warden).pragma('user_version')).toBeGreaterThanOrEqual(6);
+      expect(await warden.readState('default')).toMatchObject({ consecutive429s: 2, backoffLevel: 2, cooldownUntil, tokenBudget: 9000 });
+      expect(await warden.currentUsage('default')).toEqual({ tokens: 1000, requests: 3 });
       expect(readRows(dbPath, "SELECT scope, dimension, remaining FROM reported_remaining")).toEqual([{ scope: 'default', dimension: 'requests', remaining: 0 }]);
       expect(readRows(dbPath, 'SELECT scope, refused_cooldown_total FROM limiter_state')).toEqual([{ scope: 'default', refused_cooldown_total: 4 }]);
       expect(readRows(dbPath, 'SELECT scope, kind FROM calibration_samples')).toEqual([{ scope: 'default', kind: 'upstream-429' }]);
       // The cooldown that held every request then still holds them: a scope first seen now starts cooling until the same time.
-      const admission = warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 }, scope: 'abcdef0123456789/claude-opus' });
+      const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 }, scope: 'abcdef0123456789/claude-opus' });
       expect(admission).toMatchObject({ kind: 'rejected', reason: 'cooldown' });
-      expect(warden.readState('abcdef0123456789/claude-opus').cooldownUntil).toBe(cooldownUntil);
+      expect((await warden.readState('abcdef0123456789/claude-opus')).cooldownUntil).toBe(cooldownUntil);
     } finally {
-      warden.close();
+      await warden.close();
     }
   });
 
@@ -73,6 +74,6 @@ describe('migration 006 (scopes) of a database main made', () => {
     expect(answer.headers.get('x-ratewarden-reason')).toBe('cooldown');
     expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(100);
     expect(reached).toBe(0);
-    expect(proxy.warden.readState('default').cooldownUntil).toBe(cooldownUntil);
+    expect((await proxy.warden.readState('default')).cooldownUntil).toBe(cooldownUntil);
   });
 });

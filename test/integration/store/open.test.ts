@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/config/load.js';
 import { defaultDatabasePath } from '../../../src/config/paths.js';
-import { applyMigrations, latestSchemaVersion, loadMigrations } from '../../../src/store/migrations.js';
-import { openDatabase } from '../../../src/store/open.js';
+import { latestSchemaVersion } from '../../../src/store/migrations.js';
+import { applyMigrations, loadSqliteMigrations } from '../../../src/store/sqlite/migrations.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 
 type Database = ReturnType<typeof openDatabase>;
@@ -64,7 +65,7 @@ describe('connection pragmas', () => {
 describe('migrations', () => {
   it('bring a new database to the latest schema version with every documented table', () => {
     const db = track(openDatabase(join(scratch.make(), 'ratewarden.db')));
-    const latest = latestSchemaVersion(loadMigrations());
+    const latest = latestSchemaVersion(loadSqliteMigrations());
     expect(latest).toBeGreaterThanOrEqual(1);
     expect(pragma(db, 'user_version')).toBe(latest);
     const tables = db
@@ -109,7 +110,7 @@ describe('migrations', () => {
     const dir = scratch.make();
     const migrationsDir = join(dir, 'migrations');
     mkdirSync(migrationsDir);
-    const shipped = loadMigrations();
+    const shipped = loadSqliteMigrations();
     for (const migration of shipped) writeFileSync(join(migrationsDir, `${String(migration.version).padStart(3, '0')}_${migration.name}.sql`), migration.sql);
     const latest = latestSchemaVersion(shipped);
     const file = (version: number, name: string): string => join(migrationsDir, `${String(version).padStart(3, '0')}_${name}.sql`);
@@ -117,7 +118,7 @@ describe('migrations', () => {
     writeFileSync(file(latest + 2, 'broken'), 'CREATE TABLE half_done (id INTEGER PRIMARY KEY); INSERT INTO no_such_table VALUES (1);');
     writeFileSync(join(migrationsDir, 'notes.txt'), 'not a migration');
     const db = track(openDatabase(join(dir, 'ratewarden.db')));
-    const migrations = loadMigrations(migrationsDir);
+    const migrations = loadSqliteMigrations(migrationsDir);
     expect(migrations.map((migration) => migration.version)).toEqual([...shipped.map((migration) => migration.version), latest + 1, latest + 2]);
     expect(() => applyMigrations(db, migrations)).toThrow(/no_such_table/);
     expect(pragma(db, 'user_version')).toBe(latest + 1);

@@ -3,19 +3,20 @@ import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultLimiterPolicy } from '../../../src/core/types.js';
 import { StoreError } from '../../../src/store/errors.js';
-import { markerPathFor, readMarker } from '../../../src/store/identity.js';
-import { startNewDatabase } from '../../../src/store/newDatabase.js';
-import { openDatabase } from '../../../src/store/open.js';
+import { markerPathFor, readMarker } from '../../../src/store/sqlite/identity.js';
+import { startNewDatabase } from '../../../src/store/sqlite/newDatabase.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { Warden } from '../../../src/warden/warden.js';
 import { ProxyHarness, anthropicBody, postJson, settingsFrom } from '../proxy/harness.js';
 import { startProxy } from '../../../src/proxy/server.js';
+import { openSqliteWarden } from '../../helpers/sqliteWarden.js';
 
 const harness = new ProxyHarness();
 afterEach(() => harness.closeAll());
 
-function openRefusal(path: string): StoreError {
+async function openRefusal(path: string): Promise<StoreError> {
   try {
-    Warden.open({ dbPath: path, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(path, { policy: defaultLimiterPolicy, clock: Date.now })).close();
   } catch (error) {
     if (error instanceof StoreError) return error;
     throw error;
@@ -101,19 +102,19 @@ describe('a restart never begins from nothing where a database existed (issue 9 
   it('the first start creates the database and its identity marker; later starts open the same one', async () => {
     const dbPath = harness.dbPath();
     expect(existsSync(markerPathFor(dbPath))).toBe(false);
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     const id = readMarker(dbPath);
     expect(id).toMatch(/^[0-9a-f]{32}$/);
     expect(statSync(markerPathFor(dbPath)).mode & 0o777).toBe(0o600);
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     expect(readMarker(dbPath)).toBe(id);
   });
 
-  it('deleted: refused with one line naming the path and "ratewarden new-db"; nothing is created', () => {
+  it('deleted: refused with one line naming the path and "ratewarden new-db"; nothing is created', async () => {
     const dbPath = harness.dbPath();
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     rmSync(dbPath);
-    const error = openRefusal(dbPath);
+    const error = await openRefusal(dbPath);
     expect(error.problem).toBe('gone');
     expectOneLine(error, dbPath);
     // Read-only views and operator commands say the same, not "run ratewarden run to create it".
@@ -123,7 +124,7 @@ describe('a restart never begins from nothing where a database existed (issue 9 
     expect(existsSync(dbPath)).toBe(false);
   });
 
-  it('deleted along with its marker, but its -wal is left: refused as well', () => {
+  it('deleted along with its marker, but its -wal is left: refused as well', async () => {
     const dbPath = harness.dbPath();
     const db = openDatabase(dbPath);
     db.exec('INSERT INTO audit_log (at, action, actor, detail) VALUES (1, "x", "y", "{}")'.replaceAll('"', "'"));
@@ -132,41 +133,41 @@ describe('a restart never begins from nothing where a database existed (issue 9 
     rmSync(dbPath);
     rmSync(markerPathFor(dbPath));
     renameSync(`${dbPath}-wal.keep`, `${dbPath}-wal`);
-    const error = openRefusal(dbPath);
+    const error = await openRefusal(dbPath);
     expect(error.problem).toBe('gone');
     expect(error.message).toContain(`${dbPath}-wal`);
     expectOneLine(error, dbPath);
   });
 
-  it('replaced by another database, or by an empty file: refused before anything is written', () => {
+  it('replaced by another database, or by an empty file: refused before anything is written', async () => {
     const dbPath = harness.dbPath();
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     const other = join(harness.dbPath());
-    Warden.open({ dbPath: other, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(other, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     copyFileSync(other, dbPath);
-    const replaced = openRefusal(dbPath);
+    const replaced = await openRefusal(dbPath);
     expect(replaced.problem).toBe('replaced');
     expectOneLine(replaced, dbPath);
 
     writeFileSync(dbPath, '');
-    const empty = openRefusal(dbPath);
+    const empty = await openRefusal(dbPath);
     expect(empty.message).toMatch(/it is an empty file/);
     expect(statSync(dbPath).size).toBe(0);
   });
 
-  it('a restored backup of the same database is accepted', () => {
+  it('a restored backup of the same database is accepted', async () => {
     const dbPath = harness.dbPath();
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     const backup = `${dbPath}.backup`;
     copyFileSync(dbPath, backup);
     rmSync(dbPath);
     renameSync(backup, dbPath);
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
   });
 
-  it('new-db starts anew on purpose: moves the old leftovers aside, creates a new database, and the proxy starts again', () => {
+  it('new-db starts anew on purpose: moves the old leftovers aside, creates a new database, and the proxy starts again', async () => {
     const dbPath = harness.dbPath();
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     const oldId = readMarker(dbPath);
     rmSync(dbPath);
     writeFileSync(`${dbPath}-wal`, 'left over');
@@ -175,14 +176,14 @@ describe('a restart never begins from nothing where a database existed (issue 9 
     expect(readMarker(dbPath)).not.toBe(oldId);
     expect(readFileSync(`${dbPath}-wal.orphaned-1970-01-01T00-00-00-000Z`, 'utf8')).toBe('left over');
     expect(readdirSync(dirname(dbPath)).filter((name) => name.endsWith('-wal'))).toEqual([]);
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
 
     const other = harness.dbPath();
-    Warden.open({ dbPath: other, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(other, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     copyFileSync(other, dbPath);
-    expect(openRefusal(dbPath).problem).toBe('replaced');
+    expect((await openRefusal(dbPath)).problem).toBe('replaced');
     expect(startNewDatabase(dbPath)).toMatchObject({ kind: 'adopted', databaseId: readMarker(other) });
-    Warden.open({ dbPath, policy: defaultLimiterPolicy, clock: Date.now }).close();
+    await (await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: Date.now })).close();
     expect(startNewDatabase(dbPath).kind).toBe('unchanged');
   });
 });

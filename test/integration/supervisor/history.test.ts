@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { exitCodes } from '../../../src/kernel/exitCodes.js';
 import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
 import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
+import { openSqliteLedger } from '../../helpers/sqliteWarden.js';
 
 const fixture = useSupervisorFixtures();
 
@@ -52,13 +53,13 @@ describe('the durable restart history', () => {
     await sleep(300);
     expect(f.eventsOf('worker-started')).toHaveLength(1);
 
-    const ledger = SupervisorLedger.open({ dbPath: f.dbPath, clock: Date.now, policy: { restartSecMs: 30_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 600_000 } });
+    const ledger = await openSqliteLedger(f.dbPath, { clock: Date.now, policy: { restartSecMs: 30_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 600_000 } });
     try {
-      expect(ledger.clear('test', 'fixed it')).toMatchObject({ failuresInInterval: 1, consecutiveFailures: 1, restartWasDue: true });
+      expect(await ledger.clear('test', 'fixed it')).toMatchObject({ failuresInInterval: 1, consecutiveFailures: 1, restartWasDue: true });
       await f.waitForEvents('worker-ready', 1, 5_000);
-      expect(ledger.summary()).toMatchObject({ failuresInInterval: 0, consecutiveFailures: 0, gaveUp: false });
+      expect(await ledger.summary()).toMatchObject({ failuresInInterval: 0, consecutiveFailures: 0, gaveUp: false });
     } finally {
-      ledger.close();
+      await ledger.close();
     }
     await run.waitForOutput(/the restart history was cleared; starting the worker now/);
     run.kill('SIGTERM');

@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FailureCause, RestartPolicy } from '../../../src/core/restartPolicy.js';
-import { openDatabase } from '../../../src/store/open.js';
-import { SupervisorStore } from '../../../src/store/supervisorStore.js';
+import { openStore } from '../../../src/store/openStore.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
+import { SupervisorStore, type SupervisorEventRecord } from '../../../src/store/sqlite/supervisorStore.js';
 import { readRestartSummary, SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
+import { openSqliteLedger, sqlOf } from '../../helpers/sqliteWarden.js';
 
 const policy: RestartPolicy = { restartSecMs: 10_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 300_000 };
 const crash: FailureCause = { kind: 'exit-code', exitCode: 1 };
@@ -12,16 +14,26 @@ const crash: FailureCause = { kind: 'exit-code', exitCode: 1 };
 const scratch = new ScratchDirs();
 const open: SupervisorLedger[] = [];
 
-afterEach(() => {
-  for (const ledger of open.splice(0)) ledger.close();
+afterEach(async () => {
+  for (const ledger of open.splice(0)) await ledger.close();
   scratch.removeAll();
 });
 
 /** A ledger on a real database file, with a clock the test moves. */
-function ledgerAt(dbPath: string, clock: { now: number }, pid = 1000): SupervisorLedger {
-  const ledger = SupervisorLedger.open({ dbPath, policy, clock: () => clock.now, pid });
+async function ledgerAt(dbPath: string, clock: { now: number }, pid = 1000): Promise<SupervisorLedger> {
+  const ledger = await openSqliteLedger(dbPath, { policy, clock: () => clock.now, pid });
   open.push(ledger);
   return ledger;
+}
+
+/** The latest events, newest first, read through a connection of the test's own. */
+function recentEvents(ledger: SupervisorLedger, limit: number): SupervisorEventRecord[] {
+  const db = openDatabase(ledger.location, { readonly: true });
+  try {
+    return new SupervisorStore(db).recent(limit);
+  } finally {
+    db.close();
+  }
 }
 
 function freshDb(): string {
@@ -29,124 +41,125 @@ function freshDb(): string {
 }
 
 describe('SupervisorLedger', () => {
-  it('decides each failure from the recorded history and records the chosen delay', () => {
+  it('decides each failure from the recorded history and records the chosen delay', async () => {
     const clock = { now: 1_000_000 };
-    const ledger = ledgerAt(freshDb(), clock);
-    ledger.supervisorStarted('test');
+    const ledger = await ledgerAt(freshDb(), clock);
+    await ledger.supervisorStarted('test');
     const delays: number[] = [];
     for (const at of [0, 10_000, 30_000, 70_000]) {
       clock.now = 1_000_000 + at;
-      ledger.workerStarted(4242, 'stand-in');
-      const { decision } = ledger.workerFailed(4242, crash, 'exit code 1');
+      await ledger.workerStarted(4242, 'stand-in');
+      const { decision } = await ledger.workerFailed(4242, crash, 'exit code 1');
       expect(decision.kind).toBe('restart');
       if (decision.kind === 'restart') delays.push(decision.delayMs);
     }
     expect(delays).toEqual([10_000, 20_000, 40_000, 80_000]);
-    const failures = new SupervisorStore(ledger.db).recent(50).filter((event) => event.kind === 'worker-failed');
+    const failures = recentEvents(ledger, 50).filter((event) => event.kind === 'worker-failed');
     expect(failures.map((event) => event.delayMs).reverse()).toEqual([10_000, 20_000, 40_000, 80_000]);
     expect(failures[0]).toMatchObject({ workerPid: 4242, exitCode: 1, signal: null, cause: 'exit-code', detail: 'exit code 1', supervisorPid: 1000 });
   });
 
-  it('gives up at the burst and records a gave-up event with the last cause', () => {
+  it('gives up at the burst and records a gave-up event with the last cause', async () => {
     const clock = { now: 5_000_000 };
-    const ledger = ledgerAt(freshDb(), clock);
-    let last = ledger.workerFailed(1, crash, 'exit code 1');
+    const ledger = await ledgerAt(freshDb(), clock);
+    let last = await ledger.workerFailed(1, crash, 'exit code 1');
     for (let i = 1; i < 5; i++) {
       clock.now += 1_000;
-      last = ledger.workerFailed(1, { kind: 'signal', signal: 'SIGSEGV' }, 'signal SIGSEGV');
+      last = await ledger.workerFailed(1, { kind: 'signal', signal: 'SIGSEGV' }, 'signal SIGSEGV');
     }
     expect(last.decision).toEqual({ kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 });
-    const [gaveUp, failed] = new SupervisorStore(ledger.db).recent(2);
+    const [gaveUp, failed] = recentEvents(ledger, 2);
     expect(gaveUp).toMatchObject({ kind: 'gave-up', cause: 'signal', signal: 'SIGSEGV', delayMs: 160_000, detail: '5 failures within 5m; last: signal SIGSEGV' });
     expect(failed).toMatchObject({ kind: 'worker-failed', delayMs: null });
-    expect(ledger.summary()).toMatchObject({ gaveUp: true, failuresInInterval: 5, consecutiveFailures: 5 });
+    expect(await ledger.summary()).toMatchObject({ gaveUp: true, failuresInInterval: 5, consecutiveFailures: 5 });
   });
 
-  it('lets a new supervisor on the same database continue the count, the delay and the burst window', () => {
+  it('lets a new supervisor on the same database continue the count, the delay and the burst window', async () => {
     const dbPath = freshDb();
     const clock = { now: 9_000_000 };
-    const first = ledgerAt(dbPath, clock, 1);
-    first.supervisorStarted('first');
-    first.workerFailed(11, crash, 'exit code 1');
+    const first = await ledgerAt(dbPath, clock, 1);
+    await first.supervisorStarted('first');
+    await first.workerFailed(11, crash, 'exit code 1');
     clock.now += 10_000;
-    first.workerStarted(12, 'stand-in');
-    first.workerFailed(12, crash, 'exit code 1');
-    first.close();
+    await first.workerStarted(12, 'stand-in');
+    await first.workerFailed(12, crash, 'exit code 1');
+    await first.close();
 
     clock.now += 5_000;
-    const second = ledgerAt(dbPath, clock, 2);
-    const start = second.supervisorStarted('second');
+    const second = await ledgerAt(dbPath, clock, 2);
+    const start = await second.supervisorStarted('second');
     expect(start.history.consecutiveFailures).toBe(2);
     expect(start.failuresInInterval).toBe(2);
     // The second failure asked for 20 s; 5 s of it have passed.
     expect(start.startDelayMs).toBe(15_000);
 
     clock.now += 15_000;
-    second.workerStarted(21, 'stand-in');
-    expect(second.workerFailed(21, crash, 'exit code 1').decision).toMatchObject({ kind: 'restart', delayMs: 40_000, consecutiveFailures: 3, failuresInInterval: 3 });
+    await second.workerStarted(21, 'stand-in');
+    expect((await second.workerFailed(21, crash, 'exit code 1')).decision).toMatchObject({ kind: 'restart', delayMs: 40_000, consecutiveFailures: 3, failuresInInterval: 3 });
   });
 
-  it('does not make a new supervisor wait once a worker has started since the last failure', () => {
+  it('does not make a new supervisor wait once a worker has started since the last failure', async () => {
     const dbPath = freshDb();
     const clock = { now: 1_000 };
-    const first = ledgerAt(dbPath, clock, 1);
-    first.workerFailed(11, crash, 'exit code 1');
+    const first = await ledgerAt(dbPath, clock, 1);
+    await first.workerFailed(11, crash, 'exit code 1');
     clock.now += 10_000;
-    first.workerStarted(12, 'stand-in');
-    first.workerReady(12, 'http://127.0.0.1:1');
-    first.close();
-    const start = ledgerAt(dbPath, clock, 2).supervisorStarted('second');
+    await first.workerStarted(12, 'stand-in');
+    await first.workerReady(12, 'http://127.0.0.1:1');
+    await first.close();
+    const start = await (await ledgerAt(dbPath, clock, 2)).supervisorStarted('second');
     expect(start.startDelayMs).toBe(0);
     expect(start.history.consecutiveFailures).toBe(1);
   });
 
-  it('resets the consecutive count after a stable run but keeps the burst window', () => {
+  it('resets the consecutive count after a stable run but keeps the burst window', async () => {
     const clock = { now: 1_000 };
-    const ledger = ledgerAt(freshDb(), clock);
-    ledger.workerFailed(1, crash, 'exit code 1');
+    const ledger = await ledgerAt(freshDb(), clock);
+    await ledger.workerFailed(1, crash, 'exit code 1');
     clock.now += 1_000;
-    ledger.workerFailed(2, crash, 'exit code 1');
+    await ledger.workerFailed(2, crash, 'exit code 1');
     clock.now += 1_000;
-    ledger.workerStarted(3, 'stand-in');
-    ledger.workerReady(3, 'http://127.0.0.1:1');
-    ledger.workerStable(3);
+    await ledger.workerStarted(3, 'stand-in');
+    await ledger.workerReady(3, 'http://127.0.0.1:1');
+    await ledger.workerStable(3);
     clock.now += 1_000;
-    expect(ledger.workerFailed(3, crash, 'exit code 1').decision).toEqual({ kind: 'restart', delayMs: 10_000, consecutiveFailures: 1, failuresInInterval: 3 });
+    expect((await ledger.workerFailed(3, crash, 'exit code 1')).decision).toEqual({ kind: 'restart', delayMs: 10_000, consecutiveFailures: 1, failuresInInterval: 3 });
   });
 
-  it('clears the brakes for the operator: an event, an audit row, and a history that starts from nothing', () => {
+  it('clears the brakes for the operator: an event, an audit row, and a history that starts from nothing', async () => {
     const clock = { now: 1_000 };
-    const ledger = ledgerAt(freshDb(), clock);
+    const ledger = await ledgerAt(freshDb(), clock);
     for (let i = 0; i < 5; i++) {
-      ledger.workerFailed(1, crash, 'exit code 1');
+      await ledger.workerFailed(1, crash, 'exit code 1');
       clock.now += 100;
     }
-    const failureId = ledger.workerFailed(1, crash, 'exit code 1').eventId;
-    expect(ledger.clearedAfter(failureId)).toBe(false);
+    const failureId = (await ledger.workerFailed(1, crash, 'exit code 1')).eventId;
+    expect(await ledger.clearedAfter(failureId)).toBe(false);
 
-    const cleared = ledger.clear('alice', 'fixed the upstream URL');
+    const cleared = await ledger.clear('alice', 'fixed the upstream URL');
     expect(cleared).toEqual({ failuresInInterval: 6, consecutiveFailures: 6, gaveUp: true, restartWasDue: true, anything: true });
-    expect(ledger.clearedAfter(failureId)).toBe(true);
-    const audit = ledger.db.prepare('SELECT action, actor, reason, detail FROM audit_log').all();
+    expect(await ledger.clearedAfter(failureId)).toBe(true);
+    const audit = sqlOf(ledger).all('SELECT action, actor, reason, detail FROM audit_log');
     expect(audit).toEqual([{ action: 'reset-restarts', actor: 'alice', reason: 'fixed the upstream URL', detail: JSON.stringify(cleared) }]);
 
-    expect(ledger.supervisorStarted('after reset')).toMatchObject({ startDelayMs: 0, failuresInInterval: 0, history: { consecutiveFailures: 0 } });
-    expect(ledger.workerFailed(1, crash, 'exit code 1').decision).toEqual({ kind: 'restart', delayMs: 10_000, consecutiveFailures: 1, failuresInInterval: 1 });
+    expect(await ledger.supervisorStarted('after reset')).toMatchObject({ startDelayMs: 0, failuresInInterval: 0, history: { consecutiveFailures: 0 } });
+    expect((await ledger.workerFailed(1, crash, 'exit code 1')).decision).toEqual({ kind: 'restart', delayMs: 10_000, consecutiveFailures: 1, failuresInInterval: 1 });
   });
 
-  it('says when there was nothing to clear', () => {
-    const ledger = ledgerAt(freshDb(), { now: 1 });
-    expect(ledger.clear('bob', null)).toEqual({ failuresInInterval: 0, consecutiveFailures: 0, gaveUp: false, restartWasDue: false, anything: false });
+  it('says when there was nothing to clear', async () => {
+    const ledger = await ledgerAt(freshDb(), { now: 1 });
+    expect(await ledger.clear('bob', null)).toEqual({ failuresInInterval: 0, consecutiveFailures: 0, gaveUp: false, restartWasDue: false, anything: false });
   });
 
-  it('summarises the history for status on a read-only connection', () => {
+  it('summarises the history for status on a read-only connection', async () => {
     const dbPath = freshDb();
     const clock = { now: 100_000 };
-    const ledger = ledgerAt(dbPath, clock);
-    ledger.workerFailed(7, { kind: 'liveness', misses: 3 }, 'liveness failure (3 health probes missed in a row)');
-    const reader = openDatabase(dbPath, { readonly: true });
+    const ledger = await ledgerAt(dbPath, clock);
+    await ledger.workerFailed(7, { kind: 'liveness', misses: 3 }, 'liveness failure (3 health probes missed in a row)');
+    let now = 104_000;
+    const reader = await openStore({ db: dbPath, clock: () => now, readonly: true });
     try {
-      expect(readRestartSummary(reader, policy, 104_000)).toEqual({
+      expect(await readRestartSummary(reader, policy)).toEqual({
         failuresInInterval: 1,
         consecutiveFailures: 1,
         nextRestartDelayMs: 20_000,
@@ -156,9 +169,10 @@ describe('SupervisorLedger', () => {
         lastExit: expect.objectContaining({ kind: 'worker-failed', workerPid: 7, cause: 'liveness', delayMs: 10_000 }),
       });
       // Once the failure is older than the interval it no longer counts.
-      expect(readRestartSummary(reader, policy, 100_000 + 300_000).failuresInInterval).toBe(0);
+      now = 100_000 + 300_000;
+      expect((await readRestartSummary(reader, policy)).failuresInInterval).toBe(0);
     } finally {
-      reader.close();
+      await reader.close();
     }
   });
 });

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exitCodes } from '../../../src/kernel/exitCodes.js';
-import { openDatabase } from '../../../src/store/open.js';
+import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
 const fixture = useSupervisorFixtures();

@@ -8,8 +8,8 @@ const noRestarts = { failuresInInterval: 0, consecutiveFailures: 0, nextRestartD
 function sources(overrides: Partial<MetricsSources> = {}): MetricsSources {
   return {
     windowMs: 60_000,
-    limiters: () => [{ labels: {}, state: { ...initialLimiterState, tokenBudget: 9000 }, usage: { tokens: 120, requests: 2 }, reported: [], cooldownRemainingMs: 0, probeInFlight: false }],
-    restarts: () => noRestarts,
+    limiters: async () => [{ labels: {}, state: { ...initialLimiterState, tokenBudget: 9000 }, usage: { tokens: 120, requests: 2 }, reported: [], cooldownRemainingMs: 0, probeInFlight: false }],
+    restarts: async () => noRestarts,
     ...overrides,
   };
 }

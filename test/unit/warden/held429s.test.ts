@@ -18,23 +18,23 @@ describe('held upstream 429s', () => {
     expect(held.refusal(() => 1_000_000, policy)).toMatchObject({ retryAfterMs: 1_000 });
   });
 
-  it('keep what could not be recorded, oldest first, and let go of what was', () => {
+  it('keep what could not be recorded, oldest first, and let go of what was', async () => {
     const held = new Held429s();
     held.hold(1, { retryAfterMs: null }, 0);
     held.hold(2, { retryAfterMs: null }, 1);
     held.hold(1, { retryAfterMs: 5 }, 2);
     expect(held.size).toBe(2);
     const tried: number[] = [];
-    expect(() =>
-      held.recordWith((requestId) => {
+    await expect(
+      held.recordWith(async (requestId) => {
         tried.push(requestId);
         if (requestId === 2) throw new Error('still locked');
         return requestId;
       }),
-    ).toThrow('still locked');
+    ).rejects.toThrow('still locked');
     expect(tried).toEqual([1, 2]);
     expect(held.size).toBe(1);
-    expect(held.recordWith((requestId) => requestId)).toEqual([2]);
+    expect(await held.recordWith(async (requestId) => requestId)).toEqual([2]);
     expect(held.size).toBe(0);
   });
 });

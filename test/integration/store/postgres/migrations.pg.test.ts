@@ -2,7 +2,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../../../src/store/errors.js';
-import { applyMigrations, latestSchemaVersion, loadMigrations } from '../../../../src/store/migrations.js';
+import { latestSchemaVersion } from '../../../../src/store/migrations.js';
+import { applyMigrations, loadSqliteMigrations } from '../../../../src/store/sqlite/migrations.js';
 import { openPostgresPool } from '../../../../src/store/postgres/connection.js';
 import { loadPostgresMigrations, migratePostgres, readSchemaVersion } from '../../../../src/store/postgres/migrations.js';
 import { redactPostgresUrl } from '../../../../src/store/postgres/url.js';
@@ -43,7 +44,7 @@ async function freshDatabase(): Promise<TestDatabase> {
 
 describe('the PostgreSQL migrations', () => {
   it('are numbered like the SQLite ones they port, up to the same version', () => {
-    const sqliteVersions = loadMigrations().map((migration) => `${migration.version}_${migration.name}`);
+    const sqliteVersions = loadSqliteMigrations().map((migration) => `${migration.version}_${migration.name}`);
     const postgresVersions = migrations.map((migration) => `${migration.version}_${migration.name}`);
     expect(postgresVersions).toEqual(sqliteVersions.slice(0, postgresVersions.length));
     expect(latestSchemaVersion(migrations)).toBe(7);
@@ -56,7 +57,7 @@ describe('the PostgreSQL migrations', () => {
     // SQLite at the version the PostgreSQL migrations have reached (they port SQLite's in order, and may lag behind).
     const sqlite = new BetterSqlite3(':memory:');
     try {
-      applyMigrations(sqlite, loadMigrations().filter((migration) => migration.version <= latestSchemaVersion(migrations)));
+      applyMigrations(sqlite, loadSqliteMigrations().filter((migration) => migration.version <= latestSchemaVersion(migrations)));
       expect(sqlite.pragma('user_version', { simple: true })).toBe(latestSchemaVersion(migrations));
       const sqliteTables = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[])
         .map((row) => row.name);

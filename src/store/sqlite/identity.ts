@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import type { Database } from 'better-sqlite3';
-import { StoreError } from './errors.js';
+import { StoreError } from '../errors.js';
 
 /**
  * Which database a path should name. The database keeps a random id (`store_identity`, made by

@@ -1,9 +1,10 @@
 import { accessSync, chmodSync, constants, mkdirSync, openSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
-import { StoreError } from './errors.js';
+import { StoreError } from '../errors.js';
 import { existingCompanions, markerPathFor, readDatabaseId, readMarker, writeMarker } from './identity.js';
-import { applyMigrations, latestSchemaVersion, loadMigrations } from './migrations.js';
+import { latestSchemaVersion } from '../migrations.js';
+import { applyMigrations, loadSqliteMigrations } from './migrations.js';
 
 export type Durability = 'normal' | 'full';
 
@@ -130,7 +131,7 @@ interface ConfigureOptions {
 
 function configure(db: Database, path: string, options: ConfigureOptions): void {
   db.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
-  const migrations = loadMigrations();
+  const migrations = loadSqliteMigrations();
   const latest = latestSchemaVersion(migrations);
   // Read before anything can write: a foreign or newer file is refused untouched.
   const version = readVersion(db, path);

@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
-import { outputSampleLimit } from '../core/outputEstimate.js';
-import { dimensions, type Dimension, type Refill, type ReportedRemaining } from '../core/reported.js';
+import { outputSampleLimit } from '../../core/outputEstimate.js';
+import { dimensions, type Dimension, type Refill, type ReportedRemaining } from '../../core/reported.js';
 
 interface ReportedRow {
   dimension: Dimension;

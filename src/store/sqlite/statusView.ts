@@ -1,14 +1,12 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { SampleKind, SampleSummary } from '../core/calibration.js';
-import type { SampleCount } from '../core/calibrationReport.js';
-import type { BudgetKind, GateReport } from '../core/controller.js';
-import type { HeartbeatRow, ProcessRole } from '../core/processLiveness.js';
-import type { ScopeSummaryRow } from '../core/scopeTable.js';
-import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../core/statusReport.js';
-import { initialLimiterState } from '../core/types.js';
+import type { SampleKind, SampleSummary } from '../../core/calibration.js';
+import type { SampleCount } from '../../core/calibrationReport.js';
+import type { BudgetKind, GateReport } from '../../core/controller.js';
+import type { HeartbeatRow, ProcessRole } from '../../core/processLiveness.js';
+import type { ScopeSummaryRow } from '../../core/scopeTable.js';
+import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
+import { initialLimiterState } from '../../core/types.js';
 import { LimiterStore } from './limiterStore.js';
-import { PolicyStore, type RecordedPolicyRow } from './policyStore.js';
-import { openDatabase } from './open.js';
 
 export interface SnapshotQuery {
   /** The oldest usage bucket to read (core's windowStartFor). */
@@ -24,8 +22,8 @@ export interface CalibrationData {
 }
 
 /**
- * Read-only queries for status and calibrate. Every read runs in one read transaction, so the
- * parts of a snapshot agree with each other while a proxy keeps writing.
+ * Read-only queries for status and calibrate (the port's StatusRepository). Inside the store's
+ * read transaction the parts of a snapshot agree with each other while a proxy keeps writing.
  */
 export class StatusView {
   private readonly limiter: LimiterStore;
@@ -52,7 +50,6 @@ export class StatusView {
     }
   >;
   private readonly selectLastAudit: Statement<[], OperatorActionRow>;
-  private readonly policies: PolicyStore;
 
   constructor(readonly db: Database) {
     this.limiter = new LimiterStore(db);
@@ -85,16 +82,6 @@ export class StatusView {
        FROM rate_limit_events WHERE scope = ? ORDER BY at DESC, id DESC LIMIT ?`,
     );
     this.selectLastAudit = db.prepare('SELECT at, action, actor, reason FROM audit_log ORDER BY id DESC LIMIT 1');
-    this.policies = new PolicyStore(db);
-  }
-
-  /** Never creates, migrates or writes: a missing file is a StoreError naming it. */
-  static openReadonly(path: string): StatusView {
-    return new StatusView(openDatabase(path, { readonly: true }));
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
   }
 
   /** Every active scope (usage in the window from `bucketsFrom`, a cooldown in force, or changed since `changedSince`), and `default`. */
@@ -114,7 +101,7 @@ export class StatusView {
         state: this.limiter.readState(scope) ?? initialLimiterState,
         buckets: this.limiter.bucketsFrom(scope, query.bucketsFrom),
         refusals: { cooldown: refusals?.refused_cooldown_total ?? 0, budget: refusals?.refused_budget_total ?? 0 },
-        processes: this.processes(),
+        processes: this.heartbeats(),
         adjustments: this.selectAdjustments.all(scope, query.adjustments).map(adjustmentOf),
         lastAdjustmentByKind: {
           tokens: this.lastAdjustmentOf(scope, 'tokens'),
@@ -125,14 +112,6 @@ export class StatusView {
         lastOperatorAction: this.selectLastAudit.get() ?? null,
       };
     }).deferred();
-  }
-
-  /**
-   * The policies the processes recorded when they started, with their heartbeats: what a reading
-   * command needs to pick the running proxy's policy before it reads anything that depends on it.
-   */
-  recordedPolicies(): { policies: RecordedPolicyRow[]; processes: HeartbeatRow[] } {
-    return this.db.transaction(() => ({ policies: this.policies.all(), processes: this.processes() })).deferred();
   }
 
   calibration(scope: string): CalibrationData {
@@ -155,7 +134,7 @@ export class StatusView {
     };
   }
 
-  private processes(): HeartbeatRow[] {
+  heartbeats(): HeartbeatRow[] {
     return this.selectProcesses.all().map((row) => ({
       role: row.role,
       pid: row.pid,

@@ -1,6 +1,6 @@
 import { existsSync, renameSync } from 'node:fs';
-import { StoreError } from './errors.js';
-import { heldFilePathFor } from './held429File.js';
+import { StoreError } from '../errors.js';
+import { heldFilePathFor } from '../held429File.js';
 import { existingCompanions, readDatabaseId, readMarker } from './identity.js';
 import { openDatabase } from './open.js';
 

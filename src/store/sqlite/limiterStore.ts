@@ -1,8 +1,8 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { CalibrationSample, SampleKind, SampleSummary } from '../core/calibration.js';
-import type { BudgetAdjustment } from '../core/controller.js';
-import type { RateLimitEventRow } from '../core/statusReport.js';
-import type { LimiterState, UsageBucket } from '../core/types.js';
+import type { CalibrationSample, SampleKind, SampleSummary } from '../../core/calibration.js';
+import type { BudgetAdjustment } from '../../core/controller.js';
+import type { RateLimitEventRow } from '../../core/statusReport.js';
+import type { LimiterState, UsageBucket } from '../../core/types.js';
 
 interface StateRow {
   consecutive_429s: number;

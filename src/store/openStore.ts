@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { ConfigError } from '../config/errors.js';
+import type { Clock } from '../kernel/clock.js';
+import type { Store } from './port.js';
+import { isPostgresUrl, redactPostgresUrl } from './postgres/url.js';
+import { openSqliteStore } from './sqlite/openStore.js';
+import type { Durability } from './sqlite/open.js';
+import { heldFilePathFor } from './held429File.js';
+
+export type { Durability } from './sqlite/open.js';
+
+export interface OpenStoreOptions {
+  /** `--db`: a path (SQLite), or a `postgres://` / `postgresql://` URL (PostgreSQL). */
+  db: string;
+  clock: Clock;
+  durability?: Durability;
+  busyTimeoutMs?: number;
+  /** Operator commands that write: refuse a missing store, never create one. */
+  mustExist?: boolean;
+  /** Reading commands: never create, migrate or write. */
+  readonly?: boolean;
+}
+
+/** The composition root of storage: `--db` chooses the backend. */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  if (isPostgresUrl(options.db)) {
+    throw new ConfigError(`--db ${redactPostgresUrl(options.db)}: the PostgreSQL backend is not built in this branch; point --db at a SQLite file path`);
+  }
+  return openSqliteStore({
+    path: options.db,
+    clock: options.clock,
+    durability: options.durability,
+    busyTimeoutMs: options.busyTimeoutMs,
+    mustExist: options.mustExist,
+    readonly: options.readonly,
+  });
+}
+
+/** `--db` as it may be printed or logged: a PostgreSQL URL without its password. */
+export const storeLocationOf = (db: string): string => (isPostgresUrl(db) ? redactPostgresUrl(db) : db);
+
+/**
+ * Where a proxy keeps the upstream 429s its store could not record (held429File.ts): beside a
+ * SQLite file; for a server, in the local state folder `stateDir`, one file per server and
+ * database (named by a hash of the URL without its password, so that no secret is in the name),
+ * since the server being gone is exactly when they are needed.
+ */
+export function heldFileFor(db: string, stateDir: string): string {
+  if (!isPostgresUrl(db)) return heldFilePathFor(db);
+  const digest = createHash('sha256').update(redactPostgresUrl(db)).digest('hex').slice(0, 16);
+  return join(stateDir, `postgres-${digest}.held-429s`);
+}
+

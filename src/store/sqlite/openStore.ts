@@ -1,0 +1,187 @@
+import type { Database, Statement } from 'better-sqlite3';
+import type { Clock } from '../../kernel/clock.js';
+import type { LimiterRepository, ProcessRepository, ReportedRepository, StatusRepository, Store, StoreTransaction, SupervisorRepository } from '../port.js';
+import { StoreUnavailableError } from '../unavailable.js';
+import { checkpointPassive, deferCheckpoints } from './checkpoint.js';
+import { isStoreCorruption, isStoreWriteFailure } from './errorCodes.js';
+import { fileChangeSince, fileIdentityOf, type FileIdentity } from './fileIdentity.js';
+import { LimiterStore } from './limiterStore.js';
+import { openDatabase, type Durability } from './open.js';
+import { PolicyStore } from './policyStore.js';
+import { ProcessStore } from './processStore.js';
+import { ReportedStore } from './reportedStore.js';
+import { StatusView } from './statusView.js';
+import { SupervisorStore } from './supervisorStore.js';
+import { TransactionQueue } from './transactionQueue.js';
+
+export interface SqliteStoreOptions {
+  path: string;
+  /** The time of every transaction (`tx.now`), read once at its start. */
+  clock: Clock;
+  durability?: Durability;
+  /** How long a writer waits for another process's lock before the event fails (503). */
+  busyTimeoutMs?: number;
+  /** Operator commands that write (reset-cooldown, reset-restarts, calibrate --prune-zero): refuse a missing file, never create one. */
+  mustExist?: boolean;
+  /** Reading commands (status, calibrate): never create, migrate or write. */
+  readonly?: boolean;
+}
+
+/**
+ * The embedded backend: one file, one connection. Opening refuses a missing (where one lived),
+ * replaced, corrupt, foreign or newer file with a StoreError and leaves it untouched.
+ */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  const db = openDatabase(options.path, {
+    durability: options.durability ?? 'normal',
+    busyTimeoutMs: options.busyTimeoutMs,
+    mustExist: options.mustExist ?? false,
+    readonly: options.readonly ?? false,
+  });
+  try {
+    return new SqliteStore(db, options);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+type Async<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<R> : never };
+
+/**
+ * The named methods of a synchronous store as the port's asynchronous ones. A plain function
+ * returning a settled promise, not an async wrapper: the request path makes a dozen such calls.
+ */
+function asyncMethods<T extends object, K extends keyof T>(target: T, names: readonly K[]): Async<Pick<T, K>> {
+  const methods: Partial<Record<K, unknown>> = {};
+  for (const name of names) {
+    const method = target[name] as (...args: unknown[]) => unknown;
+    methods[name] = (...args: unknown[]): Promise<unknown> => {
+      try {
+        return Promise.resolve(method.apply(target, args));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    };
+  }
+  return methods as Async<Pick<T, K>>;
+}
+
+class SqliteStore implements Store {
+  readonly backend = 'sqlite' as const;
+  readonly location: string;
+  private readonly clock: Clock;
+  private readonly openedFile: FileIdentity;
+  private readonly queue = new TransactionQueue();
+  private readonly begin: Statement;
+  private readonly beginRead: Statement;
+  private readonly commit: Statement;
+  private readonly rollback: Statement;
+  private readonly limiter: LimiterRepository;
+  private readonly reported: ReportedRepository;
+  private readonly supervisor: SupervisorRepository;
+  private readonly processes: ProcessRepository;
+  private readonly status: StatusRepository;
+  /** Set once the file is found deleted, replaced or corrupt: the store then fails closed for good. */
+  private lostBecause: string | null = null;
+
+  constructor(
+    private readonly db: Database,
+    options: SqliteStoreOptions,
+  ) {
+    this.location = options.path;
+    this.clock = options.clock;
+    this.openedFile = fileIdentityOf(options.path);
+    if (options.readonly !== true) deferCheckpoints(db);
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.beginRead = db.prepare('BEGIN');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
+    const limiter = new LimiterStore(db);
+    const view = new StatusView(db);
+    const policies = new PolicyStore(db);
+    const processes = new ProcessStore(db);
+    this.limiter = asyncMethods(limiter, [
+      'readState', 'createState', 'writeState', 'activeScopes', 'scopesOfKey', 'fingerprintSecret', 'bucketsFrom', 'bucketTotalsFrom', 'addToBucket',
+      'dailyTotalsFrom', 'addToDaily', 'insertAdmitted', 'findRequest', 'markSettled', 'recordRateLimitEvent', 'recordSample', 'recordAdjustment',
+      'recordAudit', 'addRefusalCounts', 'pruneBefore', 'countZeroTokenSamples', 'deleteZeroTokenSamples',
+    ]);
+    this.reported = asyncMethods(new ReportedStore(db), [
+      'reports', 'writeReport', 'addAdmitted', 'correctAdmitted', 'inFlightSince', 'setRequestModel', 'requestModel', 'recordOutputSample', 'outputSamples', 'pruneSamplesBefore',
+    ]);
+    this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'latestOf', 'failureTimesSince', 'failuresSince', 'recent']);
+    const processTable = { beat: processes.beat.bind(processes), forget: processes.forget.bind(processes), recordPolicy: policies.record.bind(policies), policies: policies.all.bind(policies), heartbeats: view.heartbeats.bind(view) };
+    this.processes = asyncMethods(processTable, ['beat', 'forget', 'recordPolicy', 'policies', 'heartbeats']);
+    this.status = asyncMethods(view, ['scopeSummaries', 'hasScope', 'snapshot', 'calibration', 'calibratedScopes']);
+  }
+
+  transact<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    return this.queue.run(() => this.inTransaction(this.begin, work));
+  }
+
+  read<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    return this.queue.run(() => this.inTransaction(this.beginRead, work));
+  }
+
+  /** In the queue, so that a checkpoint never runs inside another caller's open transaction. */
+  maintain(): Promise<void> {
+    return this.queue.run(async () => {
+      this.refuseIfLost();
+      const change = fileChangeSince(this.location, this.openedFile);
+      if (change !== null) this.lostBecause = `${change}; ratewarden fails closed and forwards nothing until it is restarted with the database back in place`;
+      this.refuseIfLost();
+      this.classified(() => checkpointPassive(this.db));
+    });
+  }
+
+  /** After every transaction already asked for. */
+  close(): Promise<void> {
+    return this.queue.run(async () => {
+      if (this.db.open) this.db.close();
+    });
+  }
+
+  private async inTransaction<T>(begin: Statement, work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    // A lost store records nothing more: what it would record is gone with the file.
+    this.refuseIfLost();
+    const now = this.clock();
+    this.classified(() => begin.run());
+    try {
+      const result = await work({ now, limiter: this.limiter, reported: this.reported, supervisor: this.supervisor, processes: this.processes, status: this.status });
+      this.classified(() => this.commit.run());
+      return result;
+    } catch (error) {
+      if (this.db.inTransaction) {
+        try {
+          this.rollback.run();
+        } catch {
+          // SQLite rolled back already (a failed COMMIT, an I/O error): the work's error is the one to report.
+        }
+      }
+      throw this.classify(error);
+    }
+  }
+
+  private refuseIfLost(): void {
+    if (this.lostBecause !== null) throw new StoreUnavailableError(this.lostBecause, true);
+  }
+
+  private classified<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      throw this.classify(error);
+    }
+  }
+
+  /** A store that cannot be used becomes a StoreUnavailableError (503); anything else is a bug and stays what it is. */
+  private classify(error: unknown): unknown {
+    if (error instanceof StoreUnavailableError) return error;
+    if (isStoreCorruption(error)) {
+      this.lostBecause = `database ${this.location} is corrupt (${(error as Error).message}); ratewarden fails closed: stop it, move the file aside for inspection and restore a backup`;
+      return new StoreUnavailableError(this.lostBecause, true);
+    }
+    if (isStoreWriteFailure(error)) return new StoreUnavailableError(`the rate-limit store cannot be written (${(error as Error).message})`);
+    return error;
+  }
+}
