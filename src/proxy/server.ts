@@ -117,7 +117,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const providers = providerChooser(upstream, provider);
   const policy = limiterPolicyFrom(settings);
   const db = settings.db as string;
-  const store = await openStore({ db, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs });
+  const store = await openStore({ db, clock, durability: settings.durability, busyTimeoutMs: options.busyTimeoutMs, checkpointErrors: (line) => log.warn('checkpoint-failed', line) });
   const heldFile = heldFileFor(db, dirname(defaultDatabasePath(process.env)));
   const warden = await Warden.open({ store, policy, clock, heldFile, scopeBudgets: settings.scopeBudgets });
   let secret: string;

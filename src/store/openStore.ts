@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { ConfigError } from '../config/errors.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Store } from './port.js';
 import { isPostgresUrl, redactPostgresUrl } from './postgres/url.js';
+import { openPostgresStore } from './postgres/openStore.js';
 import { openSqliteStore } from './sqlite/openStore.js';
 import type { Durability } from './sqlite/open.js';
 import { heldFilePathFor } from './held429File.js';
@@ -20,12 +20,15 @@ export interface OpenStoreOptions {
   mustExist?: boolean;
   /** Reading commands: never create, migrate or write. */
   readonly?: boolean;
+  /** The proxy's store: SQLite checkpoints on a thread of their own, failures told here (PostgreSQL has none). */
+  checkpointErrors?: (line: string) => void;
 }
 
 /** The composition root of storage: `--db` chooses the backend. */
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   if (isPostgresUrl(options.db)) {
-    throw new ConfigError(`--db ${redactPostgresUrl(options.db)}: the PostgreSQL backend is not built in this branch; point --db at a SQLite file path`);
+    // The server's clock, not options.clock: hosts whose clocks differ must agree on windows and cooldowns.
+    return openPostgresStore({ url: options.db, readonly: options.readonly });
   }
   return openSqliteStore({
     path: options.db,
@@ -34,6 +37,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     busyTimeoutMs: options.busyTimeoutMs,
     mustExist: options.mustExist,
     readonly: options.readonly,
+    checkpointThread: options.checkpointErrors === undefined ? undefined : { onError: options.checkpointErrors },
   });
 }
 

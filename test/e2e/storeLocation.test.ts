@@ -6,15 +6,16 @@ import { cliEnv, runCli } from './operatorCli.js';
 const dirs = new ScratchDirs();
 afterEach(() => dirs.removeAll());
 
-// Nothing listens there, and nothing is ever sent: this branch refuses the URL before connecting.
+// Nothing listens there (port 9 on loopback): every command meets a server that is not there.
 const url = 'postgres://warden:s3cret-pass@127.0.0.1:9/ratewarden?sslpassword=other-secret';
 
 describe('--db chooses the store: a path is SQLite, a postgres:// URL the server backend', () => {
-  it('refuses a PostgreSQL URL in one line, exit 2, without printing its secrets', async () => {
+  it('fails in one line when the server is not there (exit 1; new-db, for SQLite files only, exit 2), without printing its secrets', async () => {
     const env = cliEnv(dirs.make('ratewarden-location-'));
-    for (const command of [['status'], ['reset-cooldown'], ['reset-restarts'], ['calibrate'], ['new-db'], ['run', '--upstream', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0']]) {
+    for (const command of [['status'], ['reset-cooldown'], ['reset-restarts'], ['calibrate'], ['new-db'], ['run', '--no-supervise', '--upstream', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0']]) {
       const result = await runCli([...command, '--db', url], env);
-      expect(result.exitCode, `${command[0]}: ${result.stderr}`).toBe(exitCodes.usage);
+      expect(result.exitCode, `${command[0]}: ${result.stderr}`).toBe(command[0] === 'new-db' ? exitCodes.usage : exitCodes.failure);
+      if (command[0] !== 'new-db') expect(result.stderr).toContain('is unavailable: server unreachable');
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).toContain('postgres://warden:***@127.0.0.1:9/ratewarden');
       expect(result.stderr).not.toContain('s3cret-pass');

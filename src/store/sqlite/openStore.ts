@@ -3,6 +3,7 @@ import type { Clock } from '../../kernel/clock.js';
 import type { LimiterRepository, ProcessRepository, ReportedRepository, StatusRepository, Store, StoreTransaction, SupervisorRepository } from '../port.js';
 import { StoreUnavailableError } from '../unavailable.js';
 import { checkpointPassive, deferCheckpoints } from './checkpoint.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { isStoreCorruption, isStoreWriteFailure } from './errorCodes.js';
 import { fileChangeSince, fileIdentityOf, type FileIdentity } from './fileIdentity.js';
 import { LimiterStore } from './limiterStore.js';
@@ -25,6 +26,11 @@ export interface SqliteStoreOptions {
   mustExist?: boolean;
   /** Reading commands (status, calibrate): never create, migrate or write. */
   readonly?: boolean;
+  /**
+   * The proxy's store: checkpoints run on a thread of their own (checkpointer.ts), never on the
+   * event loop, and a checkpoint that failed is told here. Without it maintain() checkpoints.
+   */
+  checkpointThread?: { onError: (line: string) => void };
 }
 
 /**
@@ -39,7 +45,8 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     readonly: options.readonly ?? false,
   });
   try {
-    return new SqliteStore(db, options);
+    const checkpointer = options.checkpointThread !== undefined && options.readonly !== true ? await startCheckpointer(options.path, { durability: options.durability, onError: options.checkpointThread.onError }) : null;
+    return new SqliteStore(db, options, checkpointer);
   } catch (error) {
     db.close();
     throw error;
@@ -88,6 +95,7 @@ class SqliteStore implements Store {
   constructor(
     private readonly db: Database,
     options: SqliteStoreOptions,
+    private readonly checkpointer: Checkpointer | null,
   ) {
     this.location = options.path;
     this.clock = options.clock;
@@ -116,11 +124,12 @@ class SqliteStore implements Store {
   }
 
   transact<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-    return this.queue.run(() => this.inTransaction(this.begin, work));
+    return this.queue.run(() => this.inTransaction(this.begin, this.commit, work));
   }
 
   read<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-    return this.queue.run(() => this.inTransaction(this.beginRead, work));
+    // Ended by a rollback: a write that slipped into a read never persists.
+    return this.queue.run(() => this.inTransaction(this.beginRead, this.rollback, work));
   }
 
   /** In the queue, so that a checkpoint never runs inside another caller's open transaction. */
@@ -130,25 +139,26 @@ class SqliteStore implements Store {
       const change = fileChangeSince(this.location, this.openedFile);
       if (change !== null) this.lostBecause = `${change}; ratewarden fails closed and forwards nothing until it is restarted with the database back in place`;
       this.refuseIfLost();
-      this.classified(() => checkpointPassive(this.db));
+      if (this.checkpointer === null) this.classified(() => checkpointPassive(this.db));
     });
   }
 
   /** After every transaction already asked for. */
   close(): Promise<void> {
     return this.queue.run(async () => {
+      await this.checkpointer?.stop();
       if (this.db.open) this.db.close();
     });
   }
 
-  private async inTransaction<T>(begin: Statement, work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+  private async inTransaction<T>(begin: Statement, end: Statement, work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
     // A lost store records nothing more: what it would record is gone with the file.
     this.refuseIfLost();
     const now = this.clock();
     this.classified(() => begin.run());
     try {
       const result = await work({ now, limiter: this.limiter, reported: this.reported, supervisor: this.supervisor, processes: this.processes, status: this.status });
-      this.classified(() => this.commit.run());
+      this.classified(() => end.run());
       return result;
     } catch (error) {
       if (this.db.inTransaction) {
