@@ -207,7 +207,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   // A handed socket is bound where its owner bound it; the configured address is what the operator wrote.
   const url = urlFor(target.kind === 'address' ? settings.listen.host : bound.address, port);
   identity.url = url;
-  heartbeat = new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin }, clock);
+  heartbeat = new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin });
   let ticker: Ticker;
   try {
     await heartbeat.beat();

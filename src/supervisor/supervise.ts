@@ -72,7 +72,7 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
   const ledger = new SupervisorLedger({ store, policy });
   const log = createLogger(settings.logFormat, writeStdout, clock);
   const listen = new URL(door.url).host;
-  const heartbeat = new Heartbeat(store, { role: 'supervisor', pid: process.pid, startedAt: clock(), listen, upstream: settings.upstream }, clock);
+  const heartbeat = new Heartbeat(store, { role: 'supervisor', pid: process.pid, startedAt: clock(), listen, upstream: settings.upstream });
   const stop = new StopRequests();
   // A stop closes the door at once: no new connection is taken while the worker finishes the ones it has.
   stop.graceful.addEventListener('abort', () => door.close(), { once: true });

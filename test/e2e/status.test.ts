@@ -88,13 +88,16 @@ describe('ratewarden status', () => {
   it('tells a running worker by its heartbeat and pid from one that is gone', async () => {
     const { db, env } = setUp();
     await prepareCooldown(db);
+    // This test process stands in for a live worker; pid 2^22+1 cannot exist on Linux, and its
+    // heartbeat is written by a store whose time is 30 s behind.
     const store = await openStore({ db, clock: Date.now });
+    const staleStore = await openStore({ db, clock: () => Date.now() - 30_000 });
     try {
-      // This test process stands in for a live worker; pid 2^22+1 cannot exist on Linux.
-      await new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt: Date.now() - 5_000, listen: 'http://127.0.0.1:9', upstream: 'http://127.0.0.1:10' }, Date.now).beat();
-      await new Heartbeat(store, { role: 'supervisor', pid: 4_194_305, startedAt: Date.now() - 60_000, listen: null, upstream: null }, () => Date.now() - 30_000).beat();
+      await new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt: Date.now() - 5_000, listen: 'http://127.0.0.1:9', upstream: 'http://127.0.0.1:10' }).beat();
+      await new Heartbeat(staleStore, { role: 'supervisor', pid: 4_194_305, startedAt: Date.now() - 60_000, listen: null, upstream: null }).beat();
     } finally {
       await store.close();
+      await staleStore.close();
     }
     const report = await statusJson(db, env);
     expect(report.worker).toMatchObject({ running: true, state: 'running', pid: process.pid, listen: 'http://127.0.0.1:9' });
