@@ -7,7 +7,8 @@ import { execa, type ResultPromise } from 'execa';
 import { afterEach } from 'vitest';
 import { StoreError } from '../../src/store/errors.js';
 import { openDatabase } from '../../src/store/sqlite/open.js';
-import { SupervisorStore, type SupervisorEventRecord } from '../../src/store/sqlite/supervisorStore.js';
+import type { SupervisorEventRecord } from '../../src/store/port.js';
+import { SupervisorStore } from '../../src/store/sqlite/supervisorStore.js';
 import { ScratchDirs } from './scratchDir.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));

@@ -3,6 +3,7 @@ import type { CalibrationSample, SampleKind, SampleSummary } from '../../core/ca
 import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
+import type { RequestRecord, RequestOutcome } from '../port.js';
 
 interface StateRow {
   consecutive_429s: number;
@@ -47,19 +48,6 @@ const stateColumns: Record<keyof LimiterState, keyof StateRow> = {
 const pruneBatch = 5_000;
 
 const stateKeys = Object.keys(stateColumns) as (keyof LimiterState)[];
-
-export interface RequestRecord {
-  id: number;
-  admittedAt: number;
-  bucketStart: number;
-  probe: boolean;
-  estInputTokens: number;
-  estOutputTokens: number;
-  outcome: string;
-  scope: string;
-}
-
-export type RequestOutcome = 'ok' | 'upstream-error' | 'upstream-429' | 'unreachable' | 'timeout' | 'aborted';
 
 /** A row of `rate_limit_events`; status reads the same shape back. */
 export type RateLimitEventRecord = RateLimitEventRow;

@@ -1,14 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { ProcessRole } from './processStore.js';
-
-/** One row of `process_policies`: the policy a process started with, as it wrote it. */
-export interface RecordedPolicyRow {
-  role: ProcessRole;
-  pid: number;
-  writtenAt: number;
-  /** The parsed JSON object; readers take the fields they know (see core's runningPolicy). */
-  policy: Record<string, unknown>;
-}
+import type { ProcessRole, RecordedPolicyRow } from '../port.js';
 
 /**
  * The `process_policies` table. Writing a process's policy also drops the rows of processes of

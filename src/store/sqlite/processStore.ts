@@ -1,14 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-
-export type ProcessRole = 'worker' | 'supervisor';
-
-export interface ProcessInfo {
-  role: ProcessRole;
-  pid: number;
-  startedAt: number;
-  listen: string | null;
-  upstream: string | null;
-}
+import type { ProcessInfo, ProcessRole } from '../port.js';
 
 /** The `processes` table: who uses this database, kept fresh by heartbeats. */
 export class ProcessStore {

@@ -1,6 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { outputSampleLimit } from '../../core/outputEstimate.js';
 import { dimensions, type Dimension, type Refill, type ReportedRemaining } from '../../core/reported.js';
+import type { InFlightTotals } from '../port.js';
 
 interface ReportedRow {
   dimension: Dimension;
@@ -11,13 +12,6 @@ interface ReportedRow {
   admitted_since: number;
   rounding_slack: number;
   refill: Refill;
-}
-
-/** Reservations of the requests still in flight, by what each dimension counts. */
-export interface InFlightTotals {
-  inputTokens: number;
-  outputTokens: number;
-  requests: number;
 }
 
 /** Typed statements over what the upstream reported and what requests generated. Callers own the transaction. */

@@ -7,19 +7,7 @@ import type { ScopeSummaryRow } from '../../core/scopeTable.js';
 import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
 import { initialLimiterState } from '../../core/types.js';
 import { LimiterStore } from './limiterStore.js';
-
-export interface SnapshotQuery {
-  /** The oldest usage bucket to read (core's windowStartFor). */
-  bucketsFrom: number;
-  adjustments: number;
-  rateLimitEvents: number;
-}
-
-export interface CalibrationData {
-  sampleCounts: SampleCount[];
-  sampleSummaries: SampleSummary[];
-  reported: { tokens: number | null; requests: number | null };
-}
+import type { SnapshotQuery, CalibrationData } from '../port.js';
 
 /**
  * Read-only queries for status and calibrate (the port's StatusRepository). Inside the store's

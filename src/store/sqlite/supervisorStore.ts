@@ -1,43 +1,5 @@
 import type { Database, Statement } from 'better-sqlite3';
-
-export type SupervisorEventKind =
-  | 'supervisor-started'
-  | 'supervisor-stopped'
-  | 'worker-started'
-  | 'worker-ready'
-  | 'worker-stable'
-  | 'worker-failed'
-  | 'worker-exited'
-  | 'gave-up'
-  | 'cleared';
-
-export interface SupervisorEventInput {
-  at: number;
-  kind: SupervisorEventKind;
-  supervisorPid: number;
-  workerPid?: number | null;
-  exitCode?: number | null;
-  signal?: string | null;
-  /** For worker-failed and gave-up: the failure cause's kind (exit-code, signal, readiness-timeout, liveness, spawn-error). */
-  cause?: string | null;
-  /** For worker-failed: the restart delay chosen; for gave-up: the delay the next start will still wait. */
-  delayMs?: number | null;
-  /** One sentence for people. */
-  detail?: string | null;
-}
-
-export interface SupervisorEventRecord {
-  id: number;
-  at: number;
-  kind: SupervisorEventKind;
-  supervisorPid: number;
-  workerPid: number | null;
-  exitCode: number | null;
-  signal: string | null;
-  cause: string | null;
-  delayMs: number | null;
-  detail: string | null;
-}
+import type { SupervisorEventKind, SupervisorEventInput, SupervisorEventRecord } from '../port.js';
 
 interface EventRow {
   id: number;
