@@ -3,30 +3,9 @@ import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { AdmittedRequest, LimiterRepository, RequestOutcome, RequestRecord } from '../port.js';
+import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
 import { firstRow, rowsOf, run, type Queryable } from './statements.js';
 
-type StateRow = Record<string, number | null>;
-
-const stateColumns: Record<keyof LimiterState, string> = {
-  consecutive429s: 'consecutive_429s',
-  backoffLevel: 'backoff_level',
-  cooldownStartedAt: 'cooldown_started_at',
-  cooldownUntil: 'cooldown_until',
-  probeRequestId: 'probe_request_id',
-  probeStartedAt: 'probe_started_at',
-  tokenBudget: 'token_budget',
-  requestBudget: 'request_budget',
-  configuredTokenBudget: 'configured_token_budget',
-  configuredRequestBudget: 'configured_request_budget',
-  reportedTokenLimit: 'reported_token_limit',
-  reportedRequestLimit: 'reported_request_limit',
-  last429At: 'last_429_at',
-  firstRequestAt: 'first_request_at',
-  lastRaiseAt: 'last_raise_at',
-  lastWindowSampleAt: 'last_window_sample_at',
-  lastProbeSuccessAt: 'last_probe_success_at',
-};
-const stateKeys = Object.keys(stateColumns) as (keyof LimiterState)[];
 const columnList = stateKeys.map((key) => stateColumns[key]).join(', ');
 
 const pruneBatch = 5_000;
@@ -282,12 +261,6 @@ export class PostgresLimiterRepository implements LimiterRepository {
 
 export async function insertAudit(client: Queryable, at: number, action: string, actor: string, reason: string | null, detail: unknown): Promise<void> {
   await run(client, 'INSERT INTO audit_log (at, action, actor, reason, detail) VALUES ($1, $2, $3, $4, $5)', [at, action, actor, reason, JSON.stringify(detail)]);
-}
-
-export function stateOf(row: StateRow): LimiterState {
-  const state = {} as Record<keyof LimiterState, number | null>;
-  for (const key of stateKeys) state[key] = row[stateColumns[key]] ?? null;
-  return state as LimiterState;
 }
 
 function totalsOf(row: TotalsRow | undefined, from: number): UsageBucket {

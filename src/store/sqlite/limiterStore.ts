@@ -4,50 +4,9 @@ import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { RequestRecord, RequestOutcome } from '../port.js';
-
-interface StateRow {
-  consecutive_429s: number;
-  backoff_level: number;
-  cooldown_started_at: number | null;
-  cooldown_until: number | null;
-  probe_request_id: number | null;
-  probe_started_at: number | null;
-  token_budget: number | null;
-  request_budget: number | null;
-  configured_token_budget: number | null;
-  configured_request_budget: number | null;
-  reported_token_limit: number | null;
-  reported_request_limit: number | null;
-  last_429_at: number | null;
-  first_request_at: number | null;
-  last_raise_at: number | null;
-  last_window_sample_at: number | null;
-  last_probe_success_at: number | null;
-}
-
-const stateColumns: Record<keyof LimiterState, keyof StateRow> = {
-  consecutive429s: 'consecutive_429s',
-  backoffLevel: 'backoff_level',
-  cooldownStartedAt: 'cooldown_started_at',
-  cooldownUntil: 'cooldown_until',
-  probeRequestId: 'probe_request_id',
-  probeStartedAt: 'probe_started_at',
-  tokenBudget: 'token_budget',
-  requestBudget: 'request_budget',
-  configuredTokenBudget: 'configured_token_budget',
-  configuredRequestBudget: 'configured_request_budget',
-  reportedTokenLimit: 'reported_token_limit',
-  reportedRequestLimit: 'reported_request_limit',
-  last429At: 'last_429_at',
-  firstRequestAt: 'first_request_at',
-  lastRaiseAt: 'last_raise_at',
-  lastWindowSampleAt: 'last_window_sample_at',
-  lastProbeSuccessAt: 'last_probe_success_at',
-};
+import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
 
 const pruneBatch = 5_000;
-
-const stateKeys = Object.keys(stateColumns) as (keyof LimiterState)[];
 
 /** A row of `rate_limit_events`; status reads the same shape back. */
 export type RateLimitEventRecord = RateLimitEventRow;
@@ -140,10 +99,7 @@ export class LimiterStore {
   /** The scope's state, or null when the scope has never been seen. */
   readState(scope: string): LimiterState | null {
     const row = this.selectState.get(scope);
-    if (row === undefined) return null;
-    const state = {} as Record<keyof LimiterState, number | null>;
-    for (const key of stateKeys) state[key] = row[stateColumns[key]];
-    return state as LimiterState;
+    return row === undefined ? null : stateOf(row);
   }
 
   /** Creates the scope's row (a no-op when another process just did). */
