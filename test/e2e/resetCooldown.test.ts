@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { StatusReport } from '../../src/core/statusReport.js';
 import { startSimUpstream, type SimUpstream } from '../../src/sim/upstream.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
-import { Warden } from '../../src/warden/warden.js';
 import { binary, cliEnv, openWarden, preparedPolicy, prepareCooldown, queryRows, requireBuild, runCli } from './operatorCli.js';
 import { openSqliteWarden } from '../helpers/sqliteWarden.js';
 

@@ -7,9 +7,8 @@ import { restartPolicyFrom } from '../../src/config/policy.js';
 import { loadConfig } from '../../src/config/load.js';
 import { openStore } from '../../src/store/openStore.js';
 import { Heartbeat } from '../../src/warden/heartbeat.js';
-import { SupervisorLedger } from '../../src/warden/supervisorLedger.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
-import { ansiEscape, binary, cliEnv, fileDigest, openWarden, prepareCooldown, queryRows, runCli } from './operatorCli.js';
+import { ansiEscape, binary, cliEnv, fileDigest, prepareCooldown, queryRows, runCli } from './operatorCli.js';
 import { openSqliteLedger } from '../helpers/sqliteWarden.js';
 
 const dirs = new ScratchDirs();

@@ -1,18 +1,8 @@
 import { outputSampleLimit } from '../../core/outputEstimate.js';
-import { dimensions, type Dimension, type Refill, type ReportedRemaining } from '../../core/reported.js';
+import { dimensions, type ReportedRemaining } from '../../core/reported.js';
 import type { InFlightTotals, ReportedRepository } from '../port.js';
 import { firstRow, rowsOf, run, type Queryable } from './statements.js';
-
-interface ReportedRow {
-  dimension: Dimension;
-  limit_value: number | null;
-  remaining: number;
-  reset_at: number;
-  seen_at: number;
-  admitted_since: number;
-  rounding_slack: number;
-  refill: Refill;
-}
+import { reportOf, type ReportedDbRow } from '../rows.js';
 
 const perDimension = `admitted_since + CASE dimension WHEN 'tokens' THEN $2::bigint WHEN 'input-tokens' THEN $3::bigint
   WHEN 'output-tokens' THEN $4::bigint ELSE $5::bigint END`;
@@ -22,21 +12,12 @@ export class PostgresReportedRepository implements ReportedRepository {
   constructor(private readonly client: Queryable) {}
 
   async reports(scope: string): Promise<ReportedRemaining[]> {
-    const rows = await rowsOf<ReportedRow>(
+    const rows = await rowsOf<ReportedDbRow>(
       this.client,
       'SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining WHERE scope = $1 ORDER BY dimension',
       [scope],
     );
-    return rows.map((row) => ({
-      dimension: row.dimension,
-      limit: row.limit_value,
-      remaining: row.remaining,
-      resetAt: row.reset_at,
-      seenAt: row.seen_at,
-      admittedSince: row.admitted_since,
-      roundingSlack: row.rounding_slack,
-      refill: row.refill,
-    }));
+    return rows.map(reportOf);
   }
 
   async writeReport(scope: string, report: ReportedRemaining): Promise<void> {

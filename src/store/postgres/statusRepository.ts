@@ -1,6 +1,6 @@
 import type { SampleKind, SampleSummary } from '../../core/calibration.js';
 import type { SampleCount } from '../../core/calibrationReport.js';
-import type { BudgetKind, GateReport } from '../../core/controller.js';
+import type { BudgetKind } from '../../core/controller.js';
 import type { ScopeSummaryRow } from '../../core/scopeTable.js';
 import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
 import { initialLimiterState } from '../../core/types.js';
@@ -8,29 +8,7 @@ import type { CalibrationData, SnapshotQuery, StatusRepository } from '../port.j
 import { PostgresLimiterRepository } from './limiterRepository.js';
 import { heartbeatsOf } from './processRepository.js';
 import { firstRow, rowsOf, type Queryable } from './statements.js';
-
-interface AdjustmentDbRow {
-  at: number;
-  kind: BudgetKind;
-  from_value: number | null;
-  to_value: number | null;
-  reason: string;
-  gates: string | null;
-  detail: string;
-}
-
-interface EventDbRow {
-  at: number;
-  request_id: number | null;
-  retry_after_ms: number | null;
-  consecutive_429s: number;
-  backoff_level: number;
-  escalated: number;
-  cooldown_ms: number;
-  cooldown_until: number;
-  window_tokens: number;
-  window_requests: number;
-}
+import { adjustmentOf, rateLimitEventOf, type AdjustmentDbRow, type RateLimitEventDbRow } from '../rows.js';
 
 const adjustmentColumns = 'at, kind, from_value, to_value, reason, gates, detail';
 
@@ -143,35 +121,13 @@ export class PostgresStatusRepository implements StatusRepository {
   }
 
   private async rateLimitEvents(scope: string, limit: number): Promise<RateLimitEventRow[]> {
-    const rows = await rowsOf<EventDbRow>(
+    const rows = await rowsOf<RateLimitEventDbRow>(
       this.client,
       `SELECT at, request_id, retry_after_ms, consecutive_429s, backoff_level, escalated, cooldown_ms, cooldown_until, window_tokens, window_requests
        FROM rate_limit_events WHERE scope = $1 ORDER BY at DESC, id DESC LIMIT $2`,
       [scope, limit],
     );
-    return rows.map((row) => ({
-      at: row.at,
-      requestId: row.request_id,
-      retryAfterMs: row.retry_after_ms,
-      consecutive429s: row.consecutive_429s,
-      backoffLevel: row.backoff_level,
-      escalated: row.escalated === 1,
-      cooldownMs: row.cooldown_ms,
-      cooldownUntil: row.cooldown_until,
-      windowTokens: row.window_tokens,
-      windowRequests: row.window_requests,
-    }));
+    return rows.map(rateLimitEventOf);
   }
 }
 
-function adjustmentOf(row: AdjustmentDbRow): AdjustmentRow {
-  return {
-    at: row.at,
-    kind: row.kind,
-    from: row.from_value,
-    to: row.to_value,
-    reason: row.reason,
-    gates: row.gates === null ? null : (JSON.parse(row.gates) as GateReport),
-    detail: row.detail,
-  };
-}

@@ -1,19 +1,7 @@
 import type { SupervisorEventInput, SupervisorEventKind, SupervisorEventRecord, SupervisorRepository } from '../port.js';
 import { insertAudit } from './limiterRepository.js';
-import { firstRow, rowsOf, run, type Queryable } from './statements.js';
-
-interface EventRow {
-  id: number;
-  at: number;
-  kind: SupervisorEventKind;
-  supervisor_pid: number;
-  worker_pid: number | null;
-  exit_code: number | null;
-  signal: string | null;
-  cause: string | null;
-  delay_ms: number | null;
-  detail: string | null;
-}
+import { firstRow, rowsOf, type Queryable } from './statements.js';
+import { supervisorEventOf, type SupervisorEventDbRow } from '../rows.js';
 
 const eventColumns = 'id, at, kind, supervisor_pid, worker_pid, exit_code, signal, cause, delay_ms, detail';
 
@@ -62,12 +50,12 @@ export class PostgresSupervisorRepository implements SupervisorRepository {
   }
 
   async latestOf(kinds: readonly SupervisorEventKind[]): Promise<SupervisorEventRecord | null> {
-    const row = await firstRow<EventRow>(
+    const row = await firstRow<SupervisorEventDbRow>(
       this.client,
       `SELECT ${eventColumns} FROM supervisor_events WHERE host = $1 AND kind = ANY($2::text[]) ORDER BY id DESC LIMIT 1`,
       [this.host, kinds],
     );
-    return row === undefined ? null : fromRow(row);
+    return row === undefined ? null : supervisorEventOf(row);
   }
 
   async failureTimesSince(afterId: number, after: number): Promise<number[]> {
@@ -89,22 +77,8 @@ export class PostgresSupervisorRepository implements SupervisorRepository {
   }
 
   async recent(limit: number): Promise<SupervisorEventRecord[]> {
-    const rows = await rowsOf<EventRow>(this.client, `SELECT ${eventColumns} FROM supervisor_events WHERE host = $1 ORDER BY id DESC LIMIT $2`, [this.host, limit]);
-    return rows.map(fromRow);
+    const rows = await rowsOf<SupervisorEventDbRow>(this.client, `SELECT ${eventColumns} FROM supervisor_events WHERE host = $1 ORDER BY id DESC LIMIT $2`, [this.host, limit]);
+    return rows.map(supervisorEventOf);
   }
 }
 
-function fromRow(row: EventRow): SupervisorEventRecord {
-  return {
-    id: row.id,
-    at: row.at,
-    kind: row.kind,
-    supervisorPid: row.supervisor_pid,
-    workerPid: row.worker_pid,
-    exitCode: row.exit_code,
-    signal: row.signal,
-    cause: row.cause,
-    delayMs: row.delay_ms,
-    detail: row.detail,
-  };
-}

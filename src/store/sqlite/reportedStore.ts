@@ -1,23 +1,13 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { outputSampleLimit } from '../../core/outputEstimate.js';
-import { dimensions, type Dimension, type Refill, type ReportedRemaining } from '../../core/reported.js';
+import { dimensions, type ReportedRemaining } from '../../core/reported.js';
 import type { InFlightTotals } from '../port.js';
-
-interface ReportedRow {
-  dimension: Dimension;
-  limit_value: number | null;
-  remaining: number;
-  reset_at: number;
-  seen_at: number;
-  admitted_since: number;
-  rounding_slack: number;
-  refill: Refill;
-}
+import { reportOf, type ReportedDbRow } from '../rows.js';
 
 /** Typed statements over what the upstream reported and what requests generated. Callers own the transaction. */
 export class ReportedStore {
-  private readonly selectAll: Statement<[string], ReportedRow>;
-  private readonly upsert: Statement<ReportedRow & { scope: string }>;
+  private readonly selectAll: Statement<[string], ReportedDbRow>;
+  private readonly upsert: Statement<ReportedDbRow & { scope: string }>;
   private readonly addAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
   private readonly correctAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
   private readonly sumInFlight: Statement<[string, number], { input: number | null; output: number | null; requests: number }>;
@@ -52,16 +42,7 @@ export class ReportedStore {
   }
 
   reports(scope: string): ReportedRemaining[] {
-    return this.selectAll.all(scope).map((row) => ({
-      dimension: row.dimension,
-      limit: row.limit_value,
-      remaining: row.remaining,
-      resetAt: row.reset_at,
-      seenAt: row.seen_at,
-      admittedSince: row.admitted_since,
-      roundingSlack: row.rounding_slack,
-      refill: row.refill,
-    }));
+    return this.selectAll.all(scope).map(reportOf);
   }
 
   writeReport(scope: string, report: ReportedRemaining): void {

@@ -1,13 +1,13 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { SampleKind, SampleSummary } from '../../core/calibration.js';
-import type { SampleCount } from '../../core/calibrationReport.js';
-import type { BudgetKind, GateReport } from '../../core/controller.js';
+import type { SampleKind } from '../../core/calibration.js';
+import type { BudgetKind } from '../../core/controller.js';
 import type { HeartbeatRow, ProcessRole } from '../../core/processLiveness.js';
 import type { ScopeSummaryRow } from '../../core/scopeTable.js';
 import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
 import { initialLimiterState } from '../../core/types.js';
 import { LimiterStore } from './limiterStore.js';
 import type { SnapshotQuery, CalibrationData } from '../port.js';
+import { adjustmentOf, rateLimitEventOf, type AdjustmentDbRow, type RateLimitEventDbRow } from '../rows.js';
 
 /**
  * Read-only queries for status and calibrate (the port's StatusRepository). Inside the store's
@@ -22,21 +22,7 @@ export class StatusView {
   private readonly selectAdjustments: Statement<[string, number], AdjustmentDbRow>;
   private readonly selectLastAdjustmentOf: Statement<[string, BudgetKind], AdjustmentDbRow>;
   private readonly selectSampleCounts: Statement<[string], { kind: SampleKind; count: number; zero_tokens: number }>;
-  private readonly selectRateLimitEvents: Statement<
-    [string, number],
-    {
-      at: number;
-      request_id: number | null;
-      retry_after_ms: number | null;
-      consecutive_429s: number;
-      backoff_level: number;
-      escalated: number;
-      cooldown_ms: number;
-      cooldown_until: number;
-      window_tokens: number;
-      window_requests: number;
-    }
-  >;
+  private readonly selectRateLimitEvents: Statement<[string, number], RateLimitEventDbRow>;
   private readonly selectLastAudit: Statement<[], OperatorActionRow>;
 
   constructor(readonly db: Database) {
@@ -139,39 +125,7 @@ export class StatusView {
   }
 
   private rateLimitEvents(scope: string, limit: number): RateLimitEventRow[] {
-    return this.selectRateLimitEvents.all(scope, limit).map((row) => ({
-      at: row.at,
-      requestId: row.request_id,
-      retryAfterMs: row.retry_after_ms,
-      consecutive429s: row.consecutive_429s,
-      backoffLevel: row.backoff_level,
-      escalated: row.escalated === 1,
-      cooldownMs: row.cooldown_ms,
-      cooldownUntil: row.cooldown_until,
-      windowTokens: row.window_tokens,
-      windowRequests: row.window_requests,
-    }));
+    return this.selectRateLimitEvents.all(scope, limit).map(rateLimitEventOf);
   }
 }
 
-interface AdjustmentDbRow {
-  at: number;
-  kind: BudgetKind;
-  from_value: number | null;
-  to_value: number | null;
-  reason: string;
-  gates: string | null;
-  detail: string;
-}
-
-function adjustmentOf(row: AdjustmentDbRow): AdjustmentRow {
-  return {
-    at: row.at,
-    kind: row.kind,
-    from: row.from_value,
-    to: row.to_value,
-    reason: row.reason,
-    gates: row.gates === null ? null : (JSON.parse(row.gates) as GateReport),
-    detail: row.detail,
-  };
-}

@@ -1,18 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { SupervisorEventKind, SupervisorEventInput, SupervisorEventRecord } from '../port.js';
-
-interface EventRow {
-  id: number;
-  at: number;
-  kind: SupervisorEventKind;
-  supervisor_pid: number;
-  worker_pid: number | null;
-  exit_code: number | null;
-  signal: string | null;
-  cause: string | null;
-  delay_ms: number | null;
-  detail: string | null;
-}
+import { supervisorEventOf, type SupervisorEventDbRow } from '../rows.js';
 
 /** The kinds that say what the worker did last; whether a restart is still due follows from the latest. */
 export const workerLifecycleKinds: readonly SupervisorEventKind[] = ['worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up', 'cleared'];
@@ -23,7 +11,7 @@ export class SupervisorStore {
   private readonly insertAudit: Statement<[number, string, string, string | null, string]>;
   private readonly selectFailureTimes: Statement<[number, number], { at: number }>;
   private readonly countFailures: Statement<[number], { failures: number }>;
-  private readonly selectRecent: Statement<[number], EventRow>;
+  private readonly selectRecent: Statement<[number], SupervisorEventDbRow>;
   /** Statements over a set of kinds, prepared once per set. */
   private readonly byKinds = new Map<string, Statement<unknown[]>>();
 
@@ -65,8 +53,8 @@ export class SupervisorStore {
 
   /** The latest event of one of these kinds. */
   latestOf(kinds: readonly SupervisorEventKind[]): SupervisorEventRecord | null {
-    const row = this.statement(`SELECT * FROM supervisor_events WHERE kind IN (${placeholders(kinds)}) ORDER BY id DESC LIMIT 1`).get(...kinds) as EventRow | undefined;
-    return row === undefined ? null : fromRow(row);
+    const row = this.statement(`SELECT * FROM supervisor_events WHERE kind IN (${placeholders(kinds)}) ORDER BY id DESC LIMIT 1`).get(...kinds) as SupervisorEventDbRow | undefined;
+    return row === undefined ? null : supervisorEventOf(row);
   }
 
   /** Times of the failures recorded after event `afterId` and later than `after`, oldest first. */
@@ -80,7 +68,7 @@ export class SupervisorStore {
 
   /** The latest events, newest first. */
   recent(limit: number): SupervisorEventRecord[] {
-    return this.selectRecent.all(limit).map(fromRow);
+    return this.selectRecent.all(limit).map(supervisorEventOf);
   }
 
   private statement(sql: string): Statement<unknown[]> {
@@ -97,17 +85,3 @@ function placeholders(kinds: readonly SupervisorEventKind[]): string {
   return kinds.map(() => '?').join(', ');
 }
 
-function fromRow(row: EventRow): SupervisorEventRecord {
-  return {
-    id: row.id,
-    at: row.at,
-    kind: row.kind,
-    supervisorPid: row.supervisor_pid,
-    workerPid: row.worker_pid,
-    exitCode: row.exit_code,
-    signal: row.signal,
-    cause: row.cause,
-    delayMs: row.delay_ms,
-    detail: row.detail,
-  };
-}

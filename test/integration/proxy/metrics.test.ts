@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../../src/store/sqlite/open.js';
-import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
 import { restartPolicyFrom } from '../../../src/config/policy.js';
 import { scrape } from '../../helpers/prometheus.js';
 import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, settingsFrom, lastScope } from './harness.js';

@@ -7,7 +7,6 @@ import { StoreError, type StoreProblem } from '../../../src/store/errors.js';
 import { latestSchemaVersion } from '../../../src/store/migrations.js';
 import { loadSqliteMigrations } from '../../../src/store/sqlite/migrations.js';
 import { openDatabase, type OpenOptions } from '../../../src/store/sqlite/open.js';
-import { Warden } from '../../../src/warden/warden.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 import { openSqliteWarden } from '../../helpers/sqliteWarden.js';
 

@@ -2,7 +2,6 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defaultLimiterPolicy } from '../../../src/core/types.js';
 import { applyMigrations, loadSqliteMigrations } from '../../../src/store/sqlite/migrations.js';
-import { Warden } from '../../../src/warden/warden.js';
 import { ProxyHarness, postJson, readRows } from '../proxy/harness.js';
 import { openSqliteWarden, sqlOf } from '../../helpers/sqliteWarden.js';
 

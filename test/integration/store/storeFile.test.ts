@@ -6,7 +6,6 @@ import { StoreError } from '../../../src/store/errors.js';
 import { markerPathFor, readMarker } from '../../../src/store/sqlite/identity.js';
 import { startNewDatabase } from '../../../src/store/sqlite/newDatabase.js';
 import { openDatabase } from '../../../src/store/sqlite/open.js';
-import { Warden } from '../../../src/warden/warden.js';
 import { ProxyHarness, anthropicBody, postJson, settingsFrom } from '../proxy/harness.js';
 import { startProxy } from '../../../src/proxy/server.js';
 import { openSqliteWarden } from '../../helpers/sqliteWarden.js';

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { exitCodes } from '../../../src/kernel/exitCodes.js';
-import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
 import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 import { openSqliteLedger } from '../../helpers/sqliteWarden.js';
 
