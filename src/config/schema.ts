@@ -7,10 +7,10 @@ import { byteSize, choice, duration, familyRules, flag, fraction, httpUrl, integ
  * its upper snake-case form (`RATEWARDEN_TOKEN_BUDGET`).
  */
 export const settingsSchema = {
-  db: text(null, 'SQLite database file', {
-    expected: 'a file path',
-    example: 'use e.g. /var/lib/ratewarden/ratewarden.db',
-    placeholder: '<path>',
+  db: text(null, 'the store: a SQLite database file, or a postgres:// URL of a server a fleet shares', {
+    expected: 'a file path or a postgres:// URL',
+    example: 'use e.g. /var/lib/ratewarden/ratewarden.db or postgres://ratewarden@db.internal/ratewarden',
+    placeholder: '<path|url>',
     defaultHelp: '$XDG_STATE_HOME/ratewarden/ratewarden.db',
   }),
   durability: choice(['normal', 'full'] as const, 'normal', 'synchronous=NORMAL survives a process kill; FULL also survives power loss'),
