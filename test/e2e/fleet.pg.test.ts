@@ -1,0 +1,301 @@
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { SimUpstream } from '../../src/sim/upstream.js';
+import { ScratchDirs } from '../helpers/scratchDir.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/postgresDatabase.js';
+import { startPostgresServer, type PostgresServer } from '../helpers/postgresServer.js';
+import { StartedProcesses, type StartedWorker } from './startedProcesses.js';
+
+/**
+ * A fleet: several `ratewarden run --no-supervise` processes (as several hosts run them, each
+ * with a state folder of its own) on one PostgreSQL server, through the built CLI as a user
+ * starts them, in front of a real simulated upstream. Each test has a database of its own.
+ */
+const dirs = new ScratchDirs();
+const started = new StartedProcesses();
+const databases: TestDatabase[] = [];
+const servers: PostgresServer[] = [];
+
+afterEach(async () => {
+  await started.stopAll();
+  await Promise.all(databases.splice(0).map((database) => database.drop()));
+  await Promise.all(servers.splice(0).map((server) => server.stop()));
+  dirs.removeAll();
+});
+
+async function freshDatabase(): Promise<string> {
+  const database = await createTestDatabase();
+  databases.push(database);
+  return database.url;
+}
+
+const message = JSON.stringify({ model: 'claude-sim', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
+/** What one message costs, reserved and spent alike: its bytes / 4 in, max_tokens out (the sim answers 50, cut to 20). */
+const messageTokens = Math.ceil(Buffer.byteLength(message) / 4) + 20;
+
+async function post(url: string): Promise<Response> {
+  const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-fleet' }, body: message });
+  await answer.arrayBuffer();
+  return answer;
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** What the fleet's tables say it admitted: request rows, and the requests its usage buckets count. */
+async function recorded(url: string): Promise<{ rows: number; bucketRequests: number }> {
+  const [counts] = await query<{ rows: string; bucket_requests: string | null }>(
+    url,
+    'SELECT (SELECT COUNT(*) FROM requests) AS rows, (SELECT SUM(requests) FROM usage_buckets) AS bucket_requests',
+  );
+  return { rows: Number(counts?.rows ?? 0), bucketRequests: Number(counts?.bucket_requests ?? 0) };
+}
+
+/**
+ * The cooldown the fleet's tables hold, once there is one: the proxy answers the upstream's 429
+ * as it records it, so the row may come a moment after the answer.
+ */
+async function cooldownUntil(url: string): Promise<number> {
+  for (let attempt = 1; ; attempt += 1) {
+    const [row] = await query<{ until: string | null }>(url, 'SELECT MAX(cooldown_until) AS until FROM limiter_state');
+    if (row?.until !== null && row?.until !== undefined) return Number(row.until);
+    if (attempt === 100) throw new Error('no cooldown was recorded');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Proxies started side by side on one store, each in a home (config and state folders) of its own, as on separate hosts. */
+function fleetOf(count: number, args: readonly string[]): Promise<StartedWorker[]> {
+  return Promise.all(Array.from({ length: count }, () => started.worker(dirs.make(), args)));
+}
+
+/**
+ * Clients that keep sending through their proxies until stopped, each one request at a time,
+ * counting the answers by status and reason.
+ */
+class Load {
+  private running = true;
+  private readonly loops: Promise<void>[];
+  readonly answers = new Map<string, number>();
+  private seen = 0;
+  private waiters: { count: number; resolve: () => void }[] = [];
+
+  constructor(urls: readonly string[], clientsPerProxy: number) {
+    this.loops = urls.flatMap((url) => Array.from({ length: clientsPerProxy }, () => this.loop(url)));
+  }
+
+  private async loop(url: string): Promise<void> {
+    while (this.running) {
+      let key: string;
+      try {
+        const answer = await post(url);
+        key = `${answer.status} ${answer.headers.get('x-ratewarden-reason') ?? ''}`.trim();
+      } catch {
+        // The proxy was killed under this client: the connection broke.
+        key = 'connection-lost';
+      }
+      this.answers.set(key, (this.answers.get(key) ?? 0) + 1);
+      this.seen += 1;
+      for (const waiter of this.waiters.filter((entry) => entry.count <= this.seen)) waiter.resolve();
+      this.waiters = this.waiters.filter((entry) => entry.count > this.seen);
+      if (key !== '200' && key !== 'connection-lost') await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  /** Resolves once `more` further answers came back (of any kind). */
+  answered(more: number): Promise<void> {
+    const count = this.seen + more;
+    return new Promise((resolve) => {
+      if (this.seen >= count) resolve();
+      else this.waiters.push({ count, resolve });
+    });
+  }
+
+  count(key: string): number {
+    return this.answers.get(key) ?? 0;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+}
+
+/** Asks until an answer other than `while` comes back (a proxy reconnecting by itself), at most `tries` times. */
+async function firstAnswerOtherThan(url: string, status: number, tries: number): Promise<Response> {
+  for (let attempt = 1; ; attempt += 1) {
+    const answer = await post(url);
+    if (answer.status !== status || attempt === tries) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function upstreamRequests(upstream: SimUpstream): number {
+  return upstream.stats().requests;
+}
+
+describe('a fleet of proxies on one PostgreSQL server', () => {
+  it('never admits beyond the shared request budget together: three proxies admit exactly the budget once', async () => {
+    const db = await freshDatabase();
+    const upstream = await started.sim();
+    const proxies = await fleetOf(3, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--request-budget', '25', '--max-wait', '0']);
+    const answers = await Promise.all(Array.from({ length: 90 }, (_, index) => post((proxies[index % 3] as StartedWorker).url)));
+    const statuses = answers.map((answer) => answer.status);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(25);
+    expect(answers.filter((answer) => answer.status !== 200).map((answer) => `${answer.status} ${answer.headers.get('x-ratewarden-reason')}`)).toEqual(Array(65).fill('429 budget'));
+    expect(upstreamRequests(upstream)).toBe(25);
+    expect(await recorded(db)).toEqual({ rows: 25, bucketRequests: 25 });
+  });
+
+  it('never admits beyond the shared token budget together: three proxies spend it to the last whole request', async () => {
+    const db = await freshDatabase();
+    const upstream = await started.sim();
+    // Room for 12.5 messages: whatever the interleaving, exactly 12 fit, and their usage is what they reserved.
+    const budget = Math.floor(12.5 * messageTokens);
+    const proxies = await fleetOf(3, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--token-budget', String(budget), '--max-wait', '0']);
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, index) => post((proxies[index % 3] as StartedWorker).url)));
+    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(12);
+    expect(answers.filter((answer) => answer.status !== 200).map((answer) => `${answer.status} ${answer.headers.get('x-ratewarden-reason')}`)).toEqual(Array(48).fill('429 budget'));
+    expect(upstreamRequests(upstream)).toBe(12);
+    expect(upstream.stats().tokensServed).toBe(12 * messageTokens);
+    expect(upstream.stats().tokensServed).toBeLessThanOrEqual(budget);
+    const [spent] = await query<{ tokens: string }>(db, 'SELECT SUM(input_tokens + output_tokens) AS tokens FROM usage_buckets');
+    expect(Number(spent?.tokens)).toBe(12 * messageTokens);
+  });
+
+  it('remembers a cooldown across SIGKILL on the server: the restarted proxy and another host refuse, the upstream sees nothing', async () => {
+    const db = await freshDatabase();
+    const upstream = await started.sim();
+    const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--backoff-base', '30s'];
+    const home = dirs.make();
+    const first = await started.worker(home, args);
+    upstream.setMode('always-429');
+    expect((await post(first.url)).status).toBe(429);
+    upstream.setMode('normal');
+    const until = await cooldownUntil(db);
+    expect(until).toBeGreaterThan(Date.now());
+
+    first.worker.kill('SIGKILL');
+    expect((await first.worker).signal).toBe('SIGKILL');
+
+    // The premise: both are up inside the 30 s cooldown (a start takes well under a second).
+    const [restarted, otherHost] = await Promise.all([started.worker(home, args), started.worker(dirs.make(), args)]);
+    for (const proxy of [restarted, otherHost] as StartedWorker[]) {
+      const refused = await post(proxy.url);
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('x-ratewarden-reason')).toBe('cooldown');
+      expect(Number(refused.headers.get('retry-after-ms'))).toBeGreaterThan(0);
+    }
+    expect(Date.now()).toBeLessThan(until);
+    expect(upstreamRequests(upstream)).toBe(1);
+  });
+
+  it('loses no committed mutation when a proxy is killed -9 under load: every forward has its row, the buckets count each row once', async () => {
+    const db = await freshDatabase();
+    const upstream = await started.sim();
+    // A window long enough that no bucket ages out during the test, and no budget to refuse with.
+    const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--window', '10m'];
+    const [victim, survivor] = (await fleetOf(2, args)) as [StartedWorker, StartedWorker];
+    const load = new Load([victim.url, survivor.url], 4);
+    await load.answered(60);
+    victim.worker.kill('SIGKILL');
+    expect((await victim.worker).signal).toBe('SIGKILL');
+    // The survivor keeps serving on the same rows.
+    const servedBefore = load.count('200');
+    await load.answered(40);
+    await load.stop();
+    expect(load.count('200')).toBeGreaterThan(servedBefore);
+    expect([...load.answers.keys()].filter((key) => key !== '200' && key !== 'connection-lost')).toEqual([]);
+
+    const { rows, bucketRequests } = await recorded(db);
+    expect(bucketRequests).toBe(rows);
+    expect(upstreamRequests(upstream)).toBeLessThanOrEqual(rows);
+    expect(upstreamRequests(upstream)).toBeGreaterThanOrEqual(load.count('200'));
+    // Nothing half written: a settled row has its outcome and status, an unsettled one neither.
+    const [halves] = await query<{ count: string }>(db, "SELECT COUNT(*) AS count FROM requests WHERE (settled_at IS NULL) <> (outcome = 'in-flight')");
+    expect(Number(halves?.count)).toBe(0);
+  });
+
+  it('fails closed while the server restarts under load, then the same proxies serve again by themselves, nothing counted twice', async () => {
+    // A server of this test's own: restarting the run's shared one would fail the other files.
+    const server = await startPostgresServer();
+    servers.push(server);
+    const db = server.url;
+    const upstream = await started.sim();
+    const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--window', '10m'];
+    const proxies = await fleetOf(2, args);
+    const load = new Load(proxies.map((proxy) => proxy.url), 3);
+    const clients = proxies.length * 3;
+    await load.answered(40);
+
+    let forwardedWhileDown = 0;
+    await server.restart(async () => {
+      // Nothing listens now: every proxy answers 503 store-unavailable and forwards nothing.
+      const before = upstreamRequests(upstream);
+      for (const proxy of proxies) {
+        const answer = await firstAnswerOtherThan(proxy.url, 200, 50);
+        expect(answer.status).toBe(503);
+        expect(answer.headers.get('x-ratewarden-reason')).toBe('store-unavailable');
+      }
+      const downtime = load.answered(30);
+      await downtime;
+      // Requests admitted before the server went away may still reach the upstream; new ones never.
+      forwardedWhileDown = upstreamRequests(upstream) - before;
+      expect(load.count('503 store-unavailable')).toBeGreaterThan(0);
+    });
+    // At most the requests in flight when it went away: one per client.
+    expect(forwardedWhileDown).toBeLessThanOrEqual(clients);
+
+    // The same processes, never restarted, reconnect by themselves.
+    for (const proxy of proxies) {
+      expect((await firstAnswerOtherThan(proxy.url, 503, 100)).status).toBe(200);
+      expect(proxy.worker.exitCode).toBeNull();
+    }
+    const servedAfter = load.count('200');
+    await load.answered(30);
+    await load.stop();
+    expect(load.count('200')).toBeGreaterThan(servedAfter);
+    expect([...load.answers.keys()].filter((key) => key !== '200' && key !== '503 store-unavailable')).toEqual([]);
+
+    const { rows, bucketRequests } = await recorded(db);
+    expect(bucketRequests).toBe(rows);
+    expect(upstreamRequests(upstream)).toBeLessThanOrEqual(rows);
+  });
+
+  it('keeps one clock: a proxy whose host clock is 10 minutes ahead still refuses inside a cooldown another host earned', async () => {
+    const db = await freshDatabase();
+    const upstream = await started.sim();
+    const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--backoff-base', '30s'];
+    const onTime = await started.worker(dirs.make(), args);
+    const ahead = await started.worker(dirs.make(), [...args, '--unsafe-clock-offset', '10m']);
+
+    upstream.setMode('always-429');
+    expect((await post(onTime.url)).status).toBe(429);
+    upstream.setMode('normal');
+    const until = await cooldownUntil(db);
+
+    // By its own clock the cooldown ended 9.5 minutes ago; by the server's it has about 30 s to run.
+    const fromAhead = await post(ahead.url);
+    const fromOnTime = await post(onTime.url);
+    for (const refused of [fromAhead, fromOnTime]) {
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('x-ratewarden-reason')).toBe('cooldown');
+    }
+    const aheadMs = Number(fromAhead.headers.get('retry-after-ms'));
+    const onTimeMs = Number(fromOnTime.headers.get('retry-after-ms'));
+    expect(aheadMs).toBeGreaterThan(0);
+    expect(aheadMs).toBeLessThanOrEqual(30_000);
+    // Asked one after the other: the later answer is the shorter, by no more than the time between them.
+    expect(aheadMs - onTimeMs).toBeGreaterThanOrEqual(0);
+    expect(aheadMs - onTimeMs).toBeLessThan(5_000);
+    expect(Date.now()).toBeLessThan(until);
+    expect(upstreamRequests(upstream)).toBe(1);
+  });
+});
