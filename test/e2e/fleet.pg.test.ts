@@ -1,9 +1,11 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimUpstream } from '../../src/sim/upstream.js';
+import { openPostgresStore } from '../../src/store/postgres/openStore.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgresDatabase.js';
 import { startPostgresServer, type PostgresServer } from '../helpers/postgresServer.js';
+import { cliEnv, runCli } from './operatorCli.js';
 import { StartedProcesses, type StartedWorker } from './startedProcesses.js';
 
 /**
@@ -297,5 +299,45 @@ describe('a fleet of proxies on one PostgreSQL server', () => {
     expect(aheadMs - onTimeMs).toBeLessThan(5_000);
     expect(Date.now()).toBeLessThan(until);
     expect(upstreamRequests(upstream)).toBe(1);
+  });
+});
+
+describe('status across hosts', () => {
+  it("shows every host's processes from their heartbeats, and judges another host's pids by heartbeat age only", async () => {
+    const db = await freshDatabase();
+    const upstream = await started.sim();
+    const here = await started.worker(dirs.make(), ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic']);
+    const herePid = here.worker.pid as number;
+    // Another host's heartbeats, written as that host's store writes them: one fresh whose pid
+    // does not exist here, one stale whose pid is alive here (this test's own).
+    const deadHere = 2 ** 22 + 17;
+    const other = await openPostgresStore({ url: db, host: 'other-host' });
+    try {
+      await other.transact(async (tx) => {
+        await tx.processes.beat({ role: 'worker', pid: deadHere, startedAt: tx.now - 60_000, listen: 'http://10.0.0.2:8787', upstream: upstream.url }, tx.now);
+        await tx.processes.beat({ role: 'worker', pid: process.pid, startedAt: tx.now - 600_000, listen: 'http://10.0.0.2:8788', upstream: upstream.url }, tx.now - 120_000);
+      });
+    } finally {
+      await other.close();
+    }
+
+    const json = await runCli(['status', '--db', db, '--json'], cliEnv(dirs.make()));
+    expect(json.stderr).toBe('');
+    expect(json.exitCode).toBe(0);
+    const report = JSON.parse(json.stdout) as { host: string; worker: { pid: number; state: string }; processes: { host: string; thisHost: boolean; role: string; pid: number; state: string; listen: string | null }[] };
+    expect(report.worker).toMatchObject({ pid: herePid, state: 'running' });
+    const byPid = (pid: number) => report.processes.find((entry) => entry.pid === pid);
+    expect(report.processes).toHaveLength(3);
+    expect(byPid(herePid)).toMatchObject({ host: report.host, thisHost: true, role: 'worker', state: 'running', listen: here.url });
+    // A local pid check would call this one gone, and the next one not-responding.
+    expect(byPid(deadHere)).toMatchObject({ host: 'other-host', thisHost: false, state: 'running', listen: 'http://10.0.0.2:8787' });
+    expect(byPid(process.pid)).toMatchObject({ host: 'other-host', thisHost: false, state: 'silent' });
+
+    const text = await runCli(['status', '--db', db], cliEnv(dirs.make()));
+    expect(text.exitCode).toBe(0);
+    expect(text.stdout).toMatch(/Fleet\s+3 processes on 2 hosts/);
+    expect(text.stdout).toMatch(new RegExp(`other-host\\s+worker\\s+● running\\s+pid ${deadHere}`));
+    expect(text.stdout).toMatch(new RegExp(`other-host\\s+worker\\s+○ silent\\s+pid ${process.pid} on another host`));
+    expect(text.stdout).not.toContain(new URL(db).password);
   });
 });
