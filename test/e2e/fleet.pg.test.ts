@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimUpstream } from '../../src/sim/upstream.js';
@@ -339,5 +340,32 @@ describe('status across hosts', () => {
     expect(text.stdout).toMatch(new RegExp(`other-host\\s+worker\\s+● running\\s+pid ${deadHere}`));
     expect(text.stdout).toMatch(new RegExp(`other-host\\s+worker\\s+○ silent\\s+pid ${process.pid} on another host`));
     expect(text.stdout).not.toContain(new URL(db).password);
+  });
+});
+
+/** A loopback port nothing listens on (bound by us, then closed). */
+function closedLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+describe('a server unreachable at start', () => {
+  it('exits 1 with one line that names the server without its password, supervised or not', async () => {
+    const home = dirs.make();
+    const db = `postgres://fleet:never-shown@127.0.0.1:${await closedLoopbackPort()}/ratewarden`;
+    for (const mode of [['--no-supervise'], []]) {
+      const result = await runCli(['run', ...mode, '--listen', '127.0.0.1:0', '--db', db, '--upstream', 'http://127.0.0.1:9'], cliEnv(home));
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(result.stderr).toMatch(/database postgres:\/\/fleet:\*\*\*@127\.0\.0\.1:\d+\/ratewarden is unavailable: server unreachable/);
+      expect(`${result.stdout}${result.stderr}`).not.toContain('never-shown');
+    }
   });
 });
