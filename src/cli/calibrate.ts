@@ -6,7 +6,7 @@ import { settingNames, type Settings } from '../config/schema.js';
 import { calibrationReport, type CalibrationReport } from '../core/calibrationReport.js';
 import type { RunningPolicy } from '../core/runningPolicy.js';
 import type { LimiterPolicy } from '../core/types.js';
-import { openStore, storeLocationOf } from '../store/openStore.js';
+import { openStore, storeLocationOf, thisHostIn } from '../store/openStore.js';
 import type { CalibrationData, StoreTransaction } from '../store/port.js';
 import { Warden } from '../warden/warden.js';
 import { operatorActor } from './actor.js';
@@ -96,7 +96,7 @@ async function pruneZero(settings: Settings, scope: string | null): Promise<Cali
   const warden = Warden.openExisting({ store, policy: limiterPolicyFrom(settings), clock: Date.now, heldFile: null });
   try {
     const removed = await warden.pruneZeroSamples(actor, { dryRun: false });
-    return await store.read(async (tx) => ({ data: await scopeData(tx, scope), prune: { dryRun: false, zeroTokenSamples: removed, removed, actor }, running: (await readRunningPolicies(tx, settings, tx.now)).limiter }));
+    return await store.read(async (tx) => ({ data: await scopeData(tx, scope), prune: { dryRun: false, zeroTokenSamples: removed, removed, actor }, running: (await readRunningPolicies(tx, settings, tx.now, thisHostIn(store))).limiter }));
   } finally {
     await warden.close();
   }
@@ -108,7 +108,7 @@ async function readOnly(settings: Settings, dryRun: boolean, scope: string | nul
     return await store.read(async (tx) => {
       const data = await scopeData(tx, scope);
       const zero = data.reduce((total, entry) => total + entry.sampleCounts.reduce((sum, kind) => sum + kind.zeroTokens, 0), 0);
-      const running = (await readRunningPolicies(tx, settings, tx.now)).limiter;
+      const running = (await readRunningPolicies(tx, settings, tx.now, thisHostIn(store))).limiter;
       return { data, prune: dryRun ? { dryRun: true, zeroTokenSamples: zero, removed: 0, actor: null } : null, running };
     });
   } finally {

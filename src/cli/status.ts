@@ -5,9 +5,10 @@ import { ConfigError } from '../config/errors.js';
 import { maxDurationMs, maxDurationText } from '../config/fields.js';
 import { settingNames, type SettingName, type Settings } from '../config/schema.js';
 import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
+import { localPids } from '../core/processLiveness.js';
 import { defaultScope } from '../core/scopes.js';
 import { scopeLines } from '../core/scopeTable.js';
-import { openStore } from '../store/openStore.js';
+import { openStore, thisHostIn } from '../store/openStore.js';
 import type { Store } from '../store/port.js';
 import { activeScopeMs } from '../warden/warden.js';
 import { restartSummaryIn } from '../warden/supervisorLedger.js';
@@ -99,7 +100,8 @@ function watchInterval(watch: boolean | string | undefined): number | null {
 function readStatus(store: Store, settings: Settings, chosen: string | null): Promise<StatusReport> {
   return store.read(async (tx) => {
     const { now } = tx;
-    const { limiter, restart } = await readRunningPolicies(tx, settings, now);
+    const thisHost = thisHostIn(store);
+    const { limiter, restart } = await readRunningPolicies(tx, settings, now, thisHost);
     const bucketsFrom = windowStartFor(now, limiter.policy);
     const scopeRows = await tx.status.scopeSummaries(bucketsFrom, now - activeScopeMs);
     const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy)[0]?.scope ?? defaultScope;
@@ -116,7 +118,8 @@ function readStatus(store: Store, settings: Settings, chosen: string | null): Pr
       restartPolicy: restart.policy,
       configuredUpstream: settings.upstream,
       heartbeatStaleAfterMs,
-      livePids: livePidsAmong(snapshot.processes.map((row) => row.pid)),
+      livePids: livePidsAmong(localPids(snapshot.processes, thisHost)),
+      thisHost,
       scope,
       scopeRows,
     });

@@ -1,6 +1,6 @@
 import kleur from 'kleur';
 import type { GateReport } from '../core/controller.js';
-import type { ProcessStatus } from '../core/processLiveness.js';
+import type { FleetProcess, ProcessStatus } from '../core/processLiveness.js';
 import type { AdjustmentRow, GateSet, StatusReport } from '../core/statusReport.js';
 import { renderCalibrationLines } from './calibrationRender.js';
 import { limiterPolicyText, policyOriginText, restartPolicyText } from './policyRender.js';
@@ -18,6 +18,8 @@ function processLine(status: ProcessStatus, now: number): string {
       return `${kleur.yellow('● not responding')}  pid ${status.pid} is alive but its heartbeat is stale${beat}`;
     case 'gone':
       return `${kleur.red('○ gone')}  pid ${status.pid} is dead and did not stop cleanly${beat}`;
+    case 'silent':
+      return `${kleur.yellow('○ silent')}  pid ${status.pid} on another host: its heartbeat is stale (hung, or gone without a clean stop)${beat}`;
     case 'stopped':
       return kleur.dim('○ stopped');
   }
@@ -165,14 +167,34 @@ function scopeTableLines(report: StatusReport): string[] {
   return [heading(`Scopes  ${kleur.dim(`${plural(report.scopes.length, 'active scope')}, busiest first`)}`), kleur.dim(header), ...lines, ...more];
 }
 
+/** On a store shared by hosts, the worker and supervisor lines are this host's. */
+function thisHostNote(report: StatusReport): string {
+  return report.host === null ? '' : kleur.dim(`  (on this host, ${report.host})`);
+}
+
+/** Every host's processes, on a store shared by hosts; nothing on a store of one host. */
+function fleetLines(report: StatusReport): string[] {
+  if (report.host === null) return [];
+  const hosts = new Set(report.processes.map((process) => process.host));
+  const label = (process: FleetProcess): string => `${process.host ?? ''}${process.thisHost ? ' (this host)' : ''}`;
+  const width = Math.max(13, ...report.processes.map((process) => label(process).length + 2));
+  const lines = report.processes.map((process) => row(label(process), `${process.role.padEnd(11)}${processLine(process, report.generatedAt)}`, width));
+  return [
+    '',
+    heading(`Fleet  ${kleur.dim(`${plural(report.processes.length, 'process', 'processes')} on ${plural(hosts.size, 'host')}, from their heartbeats; this host is ${report.host}`)}`),
+    ...(lines.length > 0 ? lines : [row('', kleur.dim('no process has a heartbeat'))]),
+  ];
+}
+
 export function renderStatus(report: StatusReport): string {
   return [
     `${heading('ratewarden status')}  ${kleur.dim(`${report.database} · ${clockTime(report.generatedAt)}`)}`,
     row('upstream', upstreamLine(report)),
-    row('worker', processLine(report.worker, report.generatedAt)),
-    row('supervisor', processLine(report.supervisor, report.generatedAt)),
+    row('worker', processLine(report.worker, report.generatedAt) + thisHostNote(report)),
+    row('supervisor', processLine(report.supervisor, report.generatedAt) + thisHostNote(report)),
     row('policy', `${limiterPolicyText(report.policy.worker.values)}  ${policyOriginText(report.policy.worker, 'worker', report.generatedAt)}`),
     row('restarts', `${restartPolicyText(report.policy.supervisor.values)}  ${policyOriginText(report.policy.supervisor, 'supervisor', report.generatedAt)}`),
+    ...fleetLines(report),
     '',
     ...scopeTableLines(report),
     '',

@@ -63,6 +63,7 @@ export const settingsSchema = {
   unsafeIgnoreReportedRemaining: unsafeFlag('UNSAFE, for the demo\'s amnesia run only: admit on this proxy\'s own counters alone, ignoring what the upstream reports is left'),
   unsafeRetryRateLimitedAfter: unsafe(duration(0, 'UNSAFE, for the demo\'s amnesia run only: hold a request the upstream answered 429 and resend it after this fixed delay, ignoring Retry-After (0: off)')),
   unsafeCrashAfterRateLimits: unsafe(integer(0, 'fault injection, for the demo and bench:replay only: the worker exits (code 70) after this many upstream 429s within one window (0: off)')),
+  unsafeClockOffset: unsafe(duration(0, 'fault injection, for the fleet tests only: this host\'s clock reads this much ahead of the true time (0: off); on PostgreSQL shared time is the server\'s, so only local durations see it')),
 
   restartSec: duration(10_000, 'supervisor: delay before the first restart; it doubles with each failure'),
   restartMaxDelay: duration(300_000, 'supervisor: longest restart delay'),

@@ -13,12 +13,14 @@ export interface HeartbeatRow {
 }
 
 /**
- * - `running`: a fresh heartbeat and the pid is alive;
+ * - `running`: a fresh heartbeat and, on this host, the pid is alive;
  * - `not-responding`: the pid is alive but its heartbeat is stale (hung, or the pid was reused);
  * - `gone`: it left its row behind and its pid is dead (it did not stop cleanly);
+ * - `silent`: another host's process whose heartbeat is stale (hung, or gone without a clean
+ *   stop: its pid cannot be checked from here);
  * - `stopped`: no row (never started, or stopped cleanly).
  */
-export type ProcessState = 'running' | 'not-responding' | 'gone' | 'stopped';
+export type ProcessState = 'running' | 'not-responding' | 'gone' | 'silent' | 'stopped';
 
 export interface ProcessStatus {
   running: boolean;
@@ -31,38 +33,77 @@ export interface ProcessStatus {
   upstream: string | null;
 }
 
+/** One process of the fleet, as status lists every host's. */
+export interface FleetProcess extends ProcessStatus {
+  /** `null` on a store of one host (SQLite), whose rows name none. */
+  host: string | null;
+  /** Written by this host: its pid was checked here. */
+  thisHost: boolean;
+  role: ProcessRole;
+  pid: number;
+}
+
 export interface LivenessInput {
   rows: readonly HeartbeatRow[];
   now: number;
   /** Per role, a heartbeat older than this no longer counts (a few of that role's heartbeat periods). */
   staleAfterMs: Readonly<Record<ProcessRole, number>>;
-  /** Pids that exist on this host right now. */
+  /** Pids that exist on this host right now: only this host's rows are judged by them. */
   livePids: ReadonlySet<number>;
+  /** The name this host's rows carry on a store shared by hosts; a row without a host is this host's. */
+  thisHost?: string;
+}
+
+/** Whether this host wrote the row, so that its pid may be checked here. */
+export function isThisHosts(row: HeartbeatRow, thisHost: string | undefined): boolean {
+  return row.host === undefined || row.host === thisHost;
+}
+
+/** The pids a local pid check should look at: this host's rows only. */
+export function localPids(rows: readonly HeartbeatRow[], thisHost: string | undefined): number[] {
+  return rows.filter((row) => isThisHosts(row, thisHost)).map((row) => row.pid);
 }
 
 function stateOf(row: HeartbeatRow, input: LivenessInput): ProcessState {
   const fresh = input.now - row.heartbeatAt <= input.staleAfterMs[row.role];
+  // Another host's pid says nothing here: its heartbeat's age alone tells.
+  if (!isThisHosts(row, input.thisHost)) return fresh ? 'running' : 'silent';
   const alive = input.livePids.has(row.pid);
   if (fresh && alive) return 'running';
   return alive ? 'not-responding' : 'gone';
 }
 
-/** Whether a role is running: a heartbeat, not only a pid. A running row wins over stale ones. */
+function statusOf(row: HeartbeatRow, input: LivenessInput): ProcessStatus {
+  const state = stateOf(row, input);
+  return {
+    running: state === 'running',
+    state,
+    pid: row.pid,
+    startedAt: row.startedAt,
+    heartbeatAt: row.heartbeatAt,
+    heartbeatAgeMs: Math.max(0, input.now - row.heartbeatAt),
+    listen: row.listen,
+    upstream: row.upstream,
+  };
+}
+
+/**
+ * Whether a role is running on this host: a heartbeat, not only a pid. A running row wins over
+ * stale ones. Other hosts' rows are left to `fleetProcesses`.
+ */
 export function processStatus(role: ProcessRole, input: LivenessInput): ProcessStatus {
-  const rows = input.rows.filter((row) => row.role === role).sort((a, b) => b.heartbeatAt - a.heartbeatAt);
+  const rows = input.rows.filter((row) => row.role === role && isThisHosts(row, input.thisHost)).sort((a, b) => b.heartbeatAt - a.heartbeatAt);
   const chosen = rows.find((row) => stateOf(row, input) === 'running') ?? rows[0];
   if (chosen === undefined) {
     return { running: false, state: 'stopped', pid: null, startedAt: null, heartbeatAt: null, heartbeatAgeMs: null, listen: null, upstream: null };
   }
-  const state = stateOf(chosen, input);
-  return {
-    running: state === 'running',
-    state,
-    pid: chosen.pid,
-    startedAt: chosen.startedAt,
-    heartbeatAt: chosen.heartbeatAt,
-    heartbeatAgeMs: Math.max(0, input.now - chosen.heartbeatAt),
-    listen: chosen.listen,
-    upstream: chosen.upstream,
-  };
+  return statusOf(chosen, input);
+}
+
+/** Every host's processes, by host (this host first), then role and pid. */
+export function fleetProcesses(input: LivenessInput): FleetProcess[] {
+  const rank = (row: HeartbeatRow): number => (isThisHosts(row, input.thisHost) ? 0 : 1);
+  return [...input.rows]
+    .sort((a, b) => rank(a) - rank(b) || (a.host ?? '').localeCompare(b.host ?? '') || a.role.localeCompare(b.role) || a.pid - b.pid)
+    .map((row) => ({ ...statusOf(row, input), host: row.host ?? null, thisHost: isThisHosts(row, input.thisHost), role: row.role, pid: row.pid }));
 }

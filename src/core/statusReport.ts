@@ -3,7 +3,7 @@ import { calibrationReport, type CalibrationReport, type SampleCount } from './c
 import type { SampleSummary } from './calibration.js';
 import { allOpen, budgetCeiling, evaluateGates, type BudgetKind, type GateReport } from './controller.js';
 import { cooldownPhase } from './cooldown.js';
-import { processStatus, type HeartbeatRow, type ProcessRole, type ProcessStatus } from './processLiveness.js';
+import { fleetProcesses, processStatus, type FleetProcess, type HeartbeatRow, type ProcessRole, type ProcessStatus } from './processLiveness.js';
 import type { RestartPolicy } from './restartPolicy.js';
 import { defaultScope } from './scopes.js';
 import { scopeLines, type ScopeLine, type ScopeSummaryRow } from './scopeTable.js';
@@ -74,7 +74,10 @@ export interface StatusInput {
   restartPolicy: RestartPolicy;
   configuredUpstream: string | null;
   heartbeatStaleAfterMs: Readonly<Record<ProcessRole, number>>;
+  /** This host's pids that are alive (only this host's rows are judged by them). */
   livePids: ReadonlySet<number>;
+  /** The name this host's rows carry on a store shared by hosts; unset on SQLite. */
+  thisHost?: string;
   /** The scope the detail (window, budget, cooldown, controller, calibration) is of; `default` when unset. */
   scope?: string;
   /** Every active scope, for the table at a glance. */
@@ -88,6 +91,8 @@ export interface StatusReport {
   formatVersion: number;
   generatedAt: number;
   database: string;
+  /** The host this report was made on, as its rows name it; `null` on a store of one host (SQLite). */
+  host: string | null;
   upstream: { url: string | null; from: 'worker' | 'configuration' | 'last-worker' | 'none' };
   /** The scope every per-scope field below is of: `--scope`, else the busiest. */
   scope: string;
@@ -95,8 +100,11 @@ export interface StatusReport {
   scopes: ScopeLine[];
   /** The policies every other field was computed with: the running processes' own, as they recorded them. */
   policy: { worker: PolicyOrigin & { values: LimiterPolicy }; supervisor: PolicyOrigin & { values: RestartPolicy } };
+  /** This host's worker and supervisor (on PostgreSQL the other hosts' are in `processes`). */
   worker: ProcessStatus;
   supervisor: ProcessStatus & SupervisorHistoryReport;
+  /** Every host's processes, from their heartbeats: this host's first. */
+  processes: FleetProcess[];
   window: { lengthMs: number; tokenMetric: TokenMetric; tokensUsed: number; requestsUsed: number };
   budget: {
     tokens: number | null;
@@ -156,8 +164,11 @@ export function assembleStatus(input: StatusInput): StatusReport {
   // The budgets the running proxy adopted, rather than whatever this command was given: the
   // ceilings and gates are the proxy's.
   const policy: LimiterPolicy = { ...input.policy, tokenBudget: state.configuredTokenBudget, requestBudget: state.configuredRequestBudget };
-  const liveness = { rows: snapshot.processes, now, staleAfterMs: input.heartbeatStaleAfterMs, livePids: input.livePids };
+  const liveness = { rows: snapshot.processes, now, staleAfterMs: input.heartbeatStaleAfterMs, livePids: input.livePids, thisHost: input.thisHost };
   const worker = processStatus('worker', liveness);
+  const processes = fleetProcesses(liveness);
+  // With none running here, a worker running on another host still tells the fleet's upstream.
+  const upstreamWorker = worker.running ? worker : (processes.find((process) => process.role === 'worker' && process.running) ?? worker);
   const usage = sumWindow(snapshot.buckets, policy.tokenMetric);
   const breaker = cooldownPhase(state, now, policy);
   const probeStartedAt = breaker.phase === 'half-open' ? state.probeStartedAt : null;
@@ -165,7 +176,8 @@ export function assembleStatus(input: StatusInput): StatusReport {
     formatVersion: statusFormatVersion,
     generatedAt: now,
     database: input.database,
-    upstream: upstreamOf(worker, input.configuredUpstream),
+    host: input.thisHost ?? null,
+    upstream: upstreamOf(upstreamWorker, input.configuredUpstream),
     scope: input.scope ?? defaultScope,
     scopes: scopeLines(input.scopeRows ?? [], now, policy),
     policy: {
@@ -174,6 +186,7 @@ export function assembleStatus(input: StatusInput): StatusReport {
     },
     worker,
     supervisor: { ...processStatus('supervisor', liveness), ...supervisorHistoryReport(input.restartHistory, input.startLimit) },
+    processes,
     window: { lengthMs: policy.windowMs, tokenMetric: policy.tokenMetric, tokensUsed: usage.tokens, requestsUsed: usage.requests },
     budget: {
       tokens: state.tokenBudget,

@@ -3,6 +3,7 @@ import { ConfigError } from '../config/errors.js';
 import type { Settings } from '../config/schema.js';
 import { takePassedSocket } from '../kernel/socketActivation.js';
 import { isConnectionMessage, isListenMessage, type ReadyMessage } from '../kernel/workerProtocol.js';
+import { systemClockOffsetBy } from '../kernel/clock.js';
 import { createLogger } from '../kernel/log.js';
 import { startProxy, type ListenTarget, type RunningProxy } from './server.js';
 
@@ -79,7 +80,7 @@ export async function runWorker(settings: Settings, mode: WorkerMode = { socketF
 
   const target = await Promise.race([listenTarget(channel), stopRequested.then(() => null)]);
   if (target === null) return 0;
-  proxy = await startProxy(settings, { log, listenOn: target });
+  proxy = await startProxy(settings, { log, listenOn: target, clock: systemClockOffsetBy(settings.unsafeClockOffset) });
   channel?.serve(proxy);
   if (process.send !== undefined && process.connected) {
     const ready: ReadyMessage = { type: 'ready', url: proxy.url, pid: process.pid };

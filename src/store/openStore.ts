@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../kernel/clock.js';
 import type { Store } from './port.js';
@@ -40,6 +41,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     checkpointThread: options.checkpointErrors === undefined ? undefined : { onError: options.checkpointErrors },
   });
 }
+
+/**
+ * The name this host's rows (heartbeats, policies, supervisor history) carry in the store: on a
+ * server shared by hosts the host name, as openPostgresStore writes it; a SQLite file is one
+ * host's, and its rows name none.
+ */
+export const thisHostIn = (store: Pick<Store, 'backend'>): string | undefined => (store.backend === 'postgres' ? hostname() : undefined);
 
 /** `--db` as it may be printed or logged: a PostgreSQL URL without its password. */
 export const storeLocationOf = (db: string): string => (isPostgresUrl(db) ? redactPostgresUrl(db) : db);

@@ -321,6 +321,8 @@ export class Warden {
       if (request === null) return;
       const spent = input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
       const { scope } = request;
+      // The scope's row lock first, as admit takes it: on PostgreSQL a bucket row locked before it deadlocks with an admit.
+      const state = await this.stateOf(tx, scope);
       await this.moveReservation(tx, request, spent, now);
       await tx.limiter.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
       await tx.reported.correctAdmitted(scope, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens);
@@ -331,7 +333,6 @@ export class Warden {
         const model = await tx.reported.requestModel(requestId);
         if (model !== null) await tx.reported.recordOutputSample(now, model, input.usage.outputTokens);
       }
-      const state = await this.stateOf(tx, scope);
       const policy = this.policyOf(scope);
       const settled = afterSettle(state, settling(request), input.outcome, input.status, now, policy);
       const adopted = await this.adoptReported(tx, scope, settled, input.reported ?? null);
@@ -346,11 +347,12 @@ export class Warden {
       if (request === null) return null;
       const { scope } = request;
       const policy = this.policyOf(scope);
+      // The scope's row lock first, as admit takes it (see settle).
+      const state = await this.stateOf(tx, scope);
       await this.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
       await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
       await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.estOutputTokens);
       await this.adoptReports(tx, scope, input.reports ?? []);
-      const state = await this.stateOf(tx, scope);
       const usage = await this.windowUsage(tx, scope);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
       const blame = blame429(input.reports ?? [], estimateOf(request));

@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/sqlite/open.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
-import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
+import { cliEnv, runCli } from './operatorCli.js';
 import { StartedProcesses } from './startedProcesses.js';
 
 const dirs = new ScratchDirs();
@@ -18,35 +18,6 @@ afterEach(async () => {
   await started.stopAll();
   dirs.removeAll();
 });
-
-/** Starts `ratewarden run --no-supervise` and resolves with its URL once it says it listens. */
-async function startWorker(home: string, args: readonly string[], options: { ipc?: boolean; env?: Record<string, string> } = {}): Promise<{ worker: ResultPromise; url: string; output: () => string }> {
-  requireBuild();
-  const worker = execa(binary, ['run', '--no-supervise', '--listen', '127.0.0.1:0', ...args], {
-    env: cliEnv(home, options.env),
-    extendEnv: false,
-    reject: false,
-    stdin: 'ignore',
-    ipc: options.ipc ?? false,
-  });
-  started.track(worker);
-  let output = '';
-  worker.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  worker.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    const check = (): void => {
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1] as string);
-    };
-    worker.stdout?.on('data', check);
-    void worker.then(() => reject(new Error(`the worker exited before listening:\n${output}`)));
-  });
-  return { worker, url, output: () => output };
-}
 
 function cooldownUntil(dbPath: string): number | null {
   const db = openDatabase(dbPath, { readonly: true });
@@ -67,7 +38,7 @@ describe('ratewarden run --no-supervise', () => {
     const upstream = await started.sim();
     const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--backoff-base', '10s'];
 
-    const first = await startWorker(home, args);
+    const first = await started.worker(home, args);
     upstream.setMode('always-429');
     expect((await post(first.url)).status).toBe(429);
     upstream.setMode('normal');
@@ -79,7 +50,7 @@ describe('ratewarden run --no-supervise', () => {
 
     // The test's premise: the second worker is up inside the cooldown. Starting a worker takes
     // well under a second; 10 s leaves room for a loaded machine.
-    const second = await startWorker(home, args);
+    const second = await started.worker(home, args);
     expect(Date.now()).toBeLessThan(until);
     const refused = await post(second.url);
     expect(refused.status).toBe(429);
@@ -108,7 +79,7 @@ describe('ratewarden run --no-supervise', () => {
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     try {
       const port = (upstream.address() as AddressInfo).port;
-      const { url } = await startWorker(home, ['--db', join(home, 'rw.db'), '--upstream', `https://127.0.0.1:${port}`, '--provider', 'anthropic'], {
+      const { url } = await started.worker(home, ['--db', join(home, 'rw.db'), '--upstream', `https://127.0.0.1:${port}`, '--provider', 'anthropic'], {
         env: { NODE_EXTRA_CA_CERTS: join(fixtures, 'upstream-cert.pem') },
       });
       for (let index = 0; index < 3; index++) expect((await post(url)).status).toBe(200);
@@ -122,7 +93,7 @@ describe('ratewarden run --no-supervise', () => {
   it('reports ready over IPC, answers its health check, and exits 0 when its supervisor goes away', async () => {
     const home = dirs.make();
     const upstream = await started.sim();
-    const { worker, url } = await startWorker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url], { ipc: true });
+    const { worker, url } = await started.worker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url], { ipc: true });
     const ready = await (worker as ResultPromise<{ ipc: true }>).getOneMessage();
     expect(ready).toMatchObject({ type: 'ready', url, pid: worker.pid });
     const health = await fetch(`${url}/_ratewarden/health`);
@@ -136,7 +107,7 @@ describe('ratewarden run --no-supervise', () => {
   it('stops gracefully on SIGTERM with exit 0, logging JSON lines without secrets', async () => {
     const home = dirs.make();
     const upstream = await started.sim();
-    const { worker, url, output } = await startWorker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url, '--provider', 'anthropic', '--log-format', 'json']);
+    const { worker, url, output } = await started.worker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url, '--provider', 'anthropic', '--log-format', 'json']);
     await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-ant-never-logged', authorization: 'Bearer sk-never-logged' }, body: message });
     worker.kill('SIGTERM');
     expect((await worker).exitCode).toBe(0);

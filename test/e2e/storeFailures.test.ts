@@ -1,11 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/sqlite/open.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
-import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
+import { cliEnv, runCli } from './operatorCli.js';
 import { StartedProcesses } from './startedProcesses.js';
 
 const dirs = new ScratchDirs();
@@ -13,26 +12,6 @@ const started = new StartedProcesses();
 
 afterEach(() => started.stopAll());
 afterAll(() => dirs.removeAll());
-
-/** `ratewarden run --no-supervise` on port 0; resolves once it says it listens. */
-async function startWorker(home: string, args: readonly string[]): Promise<{ worker: ResultPromise; url: string }> {
-  requireBuild();
-  const worker = execa(binary, ['run', '--no-supervise', '--listen', '127.0.0.1:0', ...args], { env: cliEnv(home), extendEnv: false, reject: false, stdin: 'ignore' });
-  started.track(worker);
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    worker.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1] as string);
-    });
-    worker.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    void worker.then(() => reject(new Error(`the worker exited before listening:\n${output}`)));
-  });
-  return { worker, url };
-}
 
 const message = JSON.stringify({ model: 'claude-sim', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
 const post = (url: string): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: message });
@@ -66,7 +45,7 @@ describe('the database deleted while the proxy runs, then a restart (issue 9 ite
     const db = join(home, 'ratewarden.db');
     const upstream = await started.sim();
     const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic'];
-    const first = await startWorker(home, args);
+    const first = await started.worker(home, args);
     upstream.setMode('always-429');
     expect((await post(first.url)).status).toBe(429);
     upstream.setMode('normal');
@@ -92,7 +71,7 @@ describe('the database deleted while the proxy runs, then a restart (issue 9 ite
     const fresh = await runCli(['new-db', '--db', db], cliEnv(home));
     expect(fresh.exitCode).toBe(0);
     expect(fresh.stdout).toMatch(/created a new, empty database [0-9a-f]{32}/);
-    const second = await startWorker(home, args);
+    const second = await started.worker(home, args);
     expect((await post(second.url)).status).toBe(200);
   });
 
@@ -100,7 +79,7 @@ describe('the database deleted while the proxy runs, then a restart (issue 9 ite
     const home = dirs.make();
     const db = join(home, 'state', 'nested', 'ratewarden.db');
     const upstream = await started.sim();
-    const { url } = await startWorker(home, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic']);
+    const { url } = await started.worker(home, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic']);
     expect((await post(url)).status).toBe(200);
     expect(existsSync(`${db}.identity`)).toBe(true);
   });
@@ -146,7 +125,7 @@ describe('a read-only file system (issue 9 item 12)', () => {
 
   async function proxyThenStop(home: string, db: string, stop: 'SIGTERM' | 'SIGKILL'): Promise<void> {
     const upstream = await started.sim();
-    const { worker, url } = await startWorker(home, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic']);
+    const { worker, url } = await started.worker(home, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic']);
     expect((await post(url)).status).toBe(200);
     worker.kill(stop);
     await worker;

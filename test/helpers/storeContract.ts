@@ -123,6 +123,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         });
         expect((await transact((tx) => tx.limiter.scopesOfKey('k0123456789abcdef'))).sort()).toEqual([otherScope, scope].sort());
         expect((await transact((tx) => tx.limiter.activeScopes(5_000, 2_000))).sort()).toEqual([otherScope, scope].sort());
+        // "No bound" is ±Infinity, as the warden's startup passes it: every scope changed at any time.
+        expect((await transact((tx) => tx.limiter.activeScopes(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY))).sort()).toEqual(['default', otherKeyScope, otherScope, scope].sort());
       });
 
       it('adds refusal counts to the scope, seen in its status', async () => {

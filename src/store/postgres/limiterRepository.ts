@@ -73,7 +73,7 @@ export class PostgresLimiterRepository implements LimiterRepository {
       `SELECT scope FROM usage_buckets WHERE start >= $1 GROUP BY scope
        UNION SELECT scope FROM limiter_state
        WHERE cooldown_until IS NOT NULL OR probe_request_id IS NOT NULL OR consecutive_429s > 0 OR backoff_level > 0 OR updated_at >= $2`,
-      [usageFrom, changedSince],
+      [bigintBound(usageFrom), bigintBound(changedSince)],
     );
     return rows.map((row) => row.scope);
   }
@@ -265,4 +265,11 @@ export async function insertAudit(client: Queryable, at: number, action: string,
 
 function totalsOf(row: TotalsRow | undefined, from: number): UsageBucket {
   return { start: row?.start ?? from, inputTokens: row?.input_tokens ?? 0, outputTokens: row?.output_tokens ?? 0, requests: row?.requests ?? 0 };
+}
+
+/** A bound for a BIGINT comparison: the port's callers may pass ±Infinity ("no bound"), which BIGINT cannot hold. */
+function bigintBound(value: number): number {
+  if (value === Number.NEGATIVE_INFINITY) return Number.MIN_SAFE_INTEGER;
+  if (value === Number.POSITIVE_INFINITY) return Number.MAX_SAFE_INTEGER;
+  return value;
 }

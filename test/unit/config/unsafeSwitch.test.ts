@@ -43,22 +43,23 @@ describe('the unsafe switch --unsafe-record-zero-samples', () => {
 
 describe("the seed's unsafe switches and the 429 → crash edge", () => {
   const switches = [
-    ['unsafeNoCooldown', 'unsafe-no-cooldown', true],
-    ['unsafeSeedRaise', 'unsafe-seed-raise', true],
-    ['unsafeIgnoreReportedRemaining', 'unsafe-ignore-reported-remaining', true],
-    ['unsafeRetryRateLimitedAfter', 'unsafe-retry-rate-limited-after', '3s'],
-    ['unsafeCrashAfterRateLimits', 'unsafe-crash-after-rate-limits', '3'],
+    ['unsafeNoCooldown', 'unsafe-no-cooldown', true, true],
+    ['unsafeSeedRaise', 'unsafe-seed-raise', true, true],
+    ['unsafeIgnoreReportedRemaining', 'unsafe-ignore-reported-remaining', true, true],
+    ['unsafeRetryRateLimitedAfter', 'unsafe-retry-rate-limited-after', '3s', 3_000],
+    ['unsafeCrashAfterRateLimits', 'unsafe-crash-after-rate-limits', '3', 3],
+    ['unsafeClockOffset', 'unsafe-clock-offset', '10m', 600_000],
   ] as const;
 
   it('are all off by default', () => {
     const { settings } = loadConfig({ flags: {}, env: hermetic() });
-    expect(settings).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeIgnoreReportedRemaining: false, unsafeRetryRateLimitedAfter: 0, unsafeCrashAfterRateLimits: 0 });
+    expect(settings).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeIgnoreReportedRemaining: false, unsafeRetryRateLimitedAfter: 0, unsafeCrashAfterRateLimits: 0, unsafeClockOffset: 0 });
     expect(limiterPolicyFrom(settings)).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeIgnoreReportedRemaining: false });
   });
 
   it('are accepted as flags, refused from the environment and config files, and hidden from --help', () => {
-    for (const [name, kebab, value] of switches) {
-      expect(loadConfig({ flags: { [name]: value }, env: hermetic() }).settings[name]).toBe(typeof value === 'string' ? (value === '3s' ? 3_000 : 3) : value);
+    for (const [name, kebab, value, parsed] of switches) {
+      expect(loadConfig({ flags: { [name]: value }, env: hermetic() }).settings[name]).toBe(parsed);
       const env = `RATEWARDEN_${kebab.replace(/-/g, '_').toUpperCase()}`;
       expect(() => loadConfig({ flags: {}, env: { ...hermetic(), [env]: String(value) } })).toThrow(`accepted only as the flag --${kebab}`);
       const file = join(scratch.make(), 'config.json');

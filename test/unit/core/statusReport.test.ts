@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { calibrationReport } from '../../../src/core/calibrationReport.js';
-import { processStatus, type HeartbeatRow } from '../../../src/core/processLiveness.js';
+import { fleetProcesses, processStatus, type HeartbeatRow } from '../../../src/core/processLiveness.js';
 import { assembleStatus, windowStartFor, type StatusInput, type StatusSnapshot } from '../../../src/core/statusReport.js';
 import { supervisorHistoryReport, type RestartHistoryView } from '../../../src/core/supervisorReport.js';
 import { defaultLimiterPolicy, initialLimiterState, type LimiterState } from '../../../src/core/types.js';
@@ -178,6 +178,33 @@ describe('processStatus', () => {
     const status = processStatus('worker', liveness([row(1, 500), row(2, 2_000)], [2]));
     expect(status).toMatchObject({ running: true, pid: 2 });
     expect(processStatus('worker', liveness([row(1, 60_000), row(2, 30_000)], []))).toMatchObject({ state: 'gone', pid: 2 });
+  });
+});
+
+describe('processes of several hosts (a store shared by hosts)', () => {
+  const staleAfterMs = { worker: 6_000, supervisor: 15_000 };
+  const row = (host: string, pid: number, heartbeatAgo: number): HeartbeatRow => ({ host, role: 'worker', pid, startedAt: now - 100_000, heartbeatAt: now - heartbeatAgo, listen: null, upstream: null });
+  const rows = [row('other', 7, 1_000), row('here', 3, 1_000), row('other', 8, 60_000), row('here', 4, 60_000)];
+  // Pid 8 and 4 are alive on this host, pid 7 is not: only this host's rows may be judged by that.
+  const liveness = { rows, now, staleAfterMs, livePids: new Set([3, 4, 8]), thisHost: 'here' };
+
+  it("judges another host's process by its heartbeat's age alone, never by a pid check made here", () => {
+    expect(fleetProcesses(liveness).map((process) => [process.host, process.pid, process.state, process.thisHost])).toEqual([
+      ['here', 3, 'running', true],
+      ['here', 4, 'not-responding', true],
+      ['other', 7, 'running', false],
+      ['other', 8, 'silent', false],
+    ]);
+  });
+
+  it("reports this host's worker as the worker, never another host's", () => {
+    expect(processStatus('worker', liveness)).toMatchObject({ running: true, pid: 3 });
+    expect(processStatus('worker', { ...liveness, rows: [row('other', 7, 1_000)] })).toMatchObject({ state: 'stopped' });
+  });
+
+  it('treats rows without a host (SQLite) as this host\'s', () => {
+    const local: HeartbeatRow = { role: 'worker', pid: 3, startedAt: now - 100_000, heartbeatAt: now - 1_000, listen: null, upstream: null };
+    expect(fleetProcesses({ rows: [local], now, staleAfterMs, livePids: new Set([3]) })).toMatchObject([{ host: null, thisHost: true, state: 'running' }]);
   });
 });
 
