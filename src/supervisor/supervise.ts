@@ -12,11 +12,13 @@ import { checkWorkerSettings } from '../proxy/startupChecks.js';
 import { Heartbeat } from '../warden/heartbeat.js';
 import { SupervisorLedger } from '../warden/supervisorLedger.js';
 import { openStore } from '../store/openStore.js';
+import type { Store } from '../store/port.js';
 import type { Clock } from '../kernel/clock.js';
 import { unreachableBurstLine } from './describe.js';
 import { FrontDoor, gaveUpLingerMs, type DoorAddress } from './frontDoor.js';
 import { RestartLoop } from './restartLoop.js';
 import { StopRequests } from './stopRequests.js';
+import { openStoreWhenReachable } from './storeAtStart.js';
 import { supervisedWorkerCommand, type WorkerCommand } from './workerCommand.js';
 
 export interface SuperviseOptions {
@@ -68,14 +70,31 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
   const reachability = burstLimitReachable(policy);
   if (!reachability.reachable) writeStderr(`ratewarden: warning: ${unreachableBurstLine(policy, reachability)}\n`);
 
-  const store = await openStore({ db: settings.db ?? defaultDatabasePath(process.env), clock, durability: settings.durability });
-  const ledger = new SupervisorLedger({ store, policy });
   const log = createLogger(settings.logFormat, writeStdout, clock);
-  const listen = new URL(door.url).host;
-  const heartbeat = new Heartbeat(store, { role: 'supervisor', pid: process.pid, startedAt: clock(), listen, upstream: settings.upstream });
   const stop = new StopRequests();
   // A stop closes the door at once: no new connection is taken while the worker finishes the ones it has.
   stop.graceful.addEventListener('abort', () => door.close(), { once: true });
+  let store: Store | null;
+  try {
+    store = await openStoreWhenReachable(() => openStore({ db: settings.db ?? defaultDatabasePath(process.env), clock, durability: settings.durability }), {
+      policy,
+      door,
+      log,
+      stop: stop.graceful,
+      clock,
+    });
+  } catch (error) {
+    stop.dispose();
+    throw error;
+  }
+  if (store === null) {
+    stop.dispose();
+    log.info('supervisor-stopped', `supervisor: stopped on ${stop.reason ?? 'a stop signal'} while waiting for its store`);
+    return exitCodes.ok;
+  }
+  const ledger = new SupervisorLedger({ store, policy });
+  const listen = new URL(door.url).host;
+  const heartbeat = new Heartbeat(store, { role: 'supervisor', pid: process.pid, startedAt: clock(), listen, upstream: settings.upstream });
   const loop = new RestartLoop(ledger, log, stop, policy, {
     command: options.workerCommand ?? supervisedWorkerCommand(options.userArgs),
     format: settings.logFormat,

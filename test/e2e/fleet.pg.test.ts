@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { execa, type ResultPromise } from 'execa';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SimUpstream } from '../../src/sim/upstream.js';
@@ -6,7 +7,7 @@ import { openPostgresStore } from '../../src/store/postgres/openStore.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgresDatabase.js';
 import { startPostgresServer, type PostgresServer } from '../helpers/postgresServer.js';
-import { cliEnv, runCli } from './operatorCli.js';
+import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
 import { StartedProcesses, type StartedWorker } from './startedProcesses.js';
 
 /**
@@ -360,15 +361,49 @@ function closedLoopbackPort(): Promise<number> {
 }
 
 describe('a server unreachable at start', () => {
-  it('exits 1 with one line that names the server without its password, supervised or not', async () => {
+  it('is exit 1 for a worker without a supervisor, in one line that names the server without its password', async () => {
     const home = dirs.make();
     const db = `postgres://fleet:never-shown@127.0.0.1:${await closedLoopbackPort()}/ratewarden`;
-    for (const mode of [['--no-supervise'], []]) {
-      const result = await runCli(['run', ...mode, '--listen', '127.0.0.1:0', '--db', db, '--upstream', 'http://127.0.0.1:9'], cliEnv(home));
-      expect(result.exitCode).toBe(1);
-      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
-      expect(result.stderr).toMatch(/database postgres:\/\/fleet:\*\*\*@127\.0\.0\.1:\d+\/ratewarden is unavailable: server unreachable/);
-      expect(`${result.stdout}${result.stderr}`).not.toContain('never-shown');
-    }
+    const result = await runCli(['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', db, '--upstream', 'http://127.0.0.1:9'], cliEnv(home));
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/database postgres:\/\/fleet:\*\*\*@127\.0\.0\.1:\d+\/ratewarden is unavailable: server unreachable/);
+    expect(`${result.stdout}${result.stderr}`).not.toContain('never-shown');
+  });
+
+  it('is waited for by the supervisor on its restart ladder, the door answering 503 restarting, and its worker starts once the server is back', async () => {
+    const server = await startPostgresServer();
+    servers.push(server);
+    const upstream = await started.sim();
+    const url = `http://127.0.0.1:${await closedLoopbackPort()}`;
+    let output = '';
+    let supervisor: ResultPromise | null = null;
+    await server.restart(async () => {
+      requireBuild();
+      supervisor = started.track(
+        execa(binary, ['run', '--listen', new URL(url).host, '--db', server.url, '--upstream', upstream.url, '--provider', 'anthropic', '--restart-sec', '200ms', '--restart-max-delay', '1s'], {
+          env: cliEnv(dirs.make()),
+          extendEnv: false,
+          reject: false,
+          stdin: 'ignore',
+        }),
+      );
+      supervisor.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      // Its second try: the wait is the ladder's, not a crash and a start from scratch.
+      while (!/trying again in[\s\S]*trying again in/.test(output)) {
+        expect(supervisor.exitCode ?? null, output).toBeNull();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const answer = await post(url);
+      expect(answer.status).toBe(503);
+      expect(answer.headers.get('x-ratewarden-reason')).toBe('restarting');
+      expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(upstreamRequests(upstream)).toBe(0);
+    });
+    expect((await firstAnswerOtherThan(url, 503, 200)).status).toBe(200);
+    expect(output).not.toContain(new URL(server.url).password);
+    expect((supervisor as ResultPromise | null)?.exitCode ?? null).toBeNull();
   });
 });
