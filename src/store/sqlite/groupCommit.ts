@@ -100,7 +100,7 @@ export class GroupCommit {
             continue;
           }
         }
-        done = await this.runMember(member, done);
+        done = done.length === 0 ? await this.runFirst(member) : await this.runMember(member, done);
       }
       if (this.open !== group || this.groupsThisTurn <= 1) break;
       // Queued behind the turn-counter's reset (setImmediate runs in order): the next check of the count is in a new turn.
@@ -110,6 +110,20 @@ export class GroupCommit {
     // Sealed with no await before the COMMIT, so no member can join and be missed.
     if (this.open === group) this.open = null;
     this.commit(done);
+  }
+
+  /** The first member since BEGIN needs no savepoint: when it fails, the whole transaction is its own, and goes. */
+  private async runFirst(member: Member): Promise<Done[]> {
+    const { connection } = this;
+    try {
+      return [{ member, value: await member.work() }];
+    } catch (error) {
+      const reason = connection.classify(error);
+      connection.abort();
+      connection.rolledBack();
+      member.reject(reason);
+      return [];
+    }
   }
 
   /** Runs one member inside its savepoint; returns the members that now wait for the COMMIT. */

@@ -1,13 +1,17 @@
 import type { ReportedRemaining } from '../../core/reported.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
+import type { AdmittedRequest, RequestOutcome, RequestRecord } from '../port.js';
 import type { LimiterStore } from './limiterStore.js';
 import type { ReportedStore } from './reportedStore.js';
 
-/** The window's buckets from `oldestStart` on, summed, kept up to date by this connection's own bucket writes. */
+/**
+ * A scope's buckets from `from` on, oldest first, and their sum, kept up to date by this
+ * connection's own bucket writes. The window's start moves with every millisecond while its
+ * buckets change once a bucket width: as it moves, the buckets it leaves are subtracted.
+ */
 interface WindowTotals {
-  oldestStart: number;
-  /** MIN(start) of the rows summed; null while there is none. */
-  firstStart: number | null;
+  from: number;
+  buckets: UsageBucket[];
   inputTokens: number;
   outputTokens: number;
   requests: number;
@@ -15,7 +19,7 @@ interface WindowTotals {
 
 /**
  * What the request path reads of a scope on every event (its limiter state, its window's totals,
- * its reports), kept in memory between this connection's write transactions so that it is not
+ * its reports) and the requests this connection admitted that are still in flight, kept in memory between this connection's write transactions so that it is not
  * read back after being written. It is valid only while no other connection has committed: the
  * store checks `PRAGMA data_version` at every BEGIN IMMEDIATE and clears it when that moved, and
  * clears it too when anything this connection wrote is rolled back. Every write path of these
@@ -25,6 +29,8 @@ export class ScopeCache {
   private readonly states = new Map<string, LimiterState>();
   private readonly totals = new Map<string, WindowTotals>();
   private readonly reportsByScope = new Map<string, ReportedRemaining[]>();
+  /** Admitted here and not settled yet: their settle reads them back. */
+  private readonly inFlight = new Map<number, RequestRecord>();
 
   constructor(
     private readonly limiter: LimiterStore,
@@ -35,6 +41,24 @@ export class ScopeCache {
     this.states.clear();
     this.totals.clear();
     this.reportsByScope.clear();
+    this.inFlight.clear();
+  }
+
+  insertAdmitted(request: AdmittedRequest): number {
+    const id = this.limiter.insertAdmitted(request);
+    const { scope, admittedAt, bucketStart, probe, estInputTokens, estOutputTokens } = request;
+    this.inFlight.set(id, { id, admittedAt, bucketStart, probe, estInputTokens, estOutputTokens, outcome: 'in-flight', scope });
+    return id;
+  }
+
+  findRequest(id: number): RequestRecord | null {
+    const known = this.inFlight.get(id);
+    return known !== undefined ? { ...known } : this.limiter.findRequest(id);
+  }
+
+  markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): void {
+    this.limiter.markSettled(id, at, outcome, status, inputTokens, outputTokens);
+    this.inFlight.delete(id);
   }
 
   readState(scope: string): LimiterState | null {
@@ -58,27 +82,40 @@ export class ScopeCache {
 
   bucketTotalsFrom(scope: string, oldestStart: number): UsageBucket {
     let totals = this.totals.get(scope);
-    if (totals === undefined || totals.oldestStart !== oldestStart) {
-      totals = { oldestStart, ...this.limiter.windowTotalsFrom(scope, oldestStart) };
+    if (totals === undefined || oldestStart < totals.from) {
+      totals = { from: oldestStart, buckets: this.limiter.bucketsFrom(scope, oldestStart), inputTokens: 0, outputTokens: 0, requests: 0 };
+      for (const bucket of totals.buckets) addInto(totals, bucket.inputTokens, bucket.outputTokens, bucket.requests);
       this.totals.set(scope, totals);
     }
-    return { start: totals.firstStart ?? oldestStart, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens, requests: totals.requests };
+    totals.from = oldestStart;
+    let left = 0;
+    while (left < totals.buckets.length && (totals.buckets[left] as UsageBucket).start < oldestStart) {
+      const gone = totals.buckets[left++] as UsageBucket;
+      addInto(totals, -gone.inputTokens, -gone.outputTokens, -gone.requests);
+    }
+    if (left > 0) totals.buckets.splice(0, left);
+    return { start: totals.buckets[0]?.start ?? oldestStart, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens, requests: totals.requests };
   }
 
   addToBucket(scope: string, start: number, inputTokens: number, outputTokens: number, requests: number): void {
     this.limiter.addToBucket(scope, start, inputTokens, outputTokens, requests);
     const totals = this.totals.get(scope);
-    if (totals === undefined || start < totals.oldestStart) return;
-    totals.firstStart = totals.firstStart === null ? start : Math.min(totals.firstStart, start);
-    totals.inputTokens += inputTokens;
-    totals.outputTokens += outputTokens;
-    totals.requests += requests;
+    if (totals === undefined || start < totals.from) return;
+    const { buckets } = totals;
+    // Nearly always the newest bucket, or one just before it (a settle's admission bucket).
+    let at = buckets.length;
+    while (at > 0 && (buckets[at - 1] as UsageBucket).start > start) at--;
+    const bucket = at > 0 && (buckets[at - 1] as UsageBucket).start === start ? (buckets[at - 1] as UsageBucket) : null;
+    if (bucket === null) buckets.splice(at, 0, { start, inputTokens, outputTokens, requests });
+    else addInto(bucket, inputTokens, outputTokens, requests);
+    addInto(totals, inputTokens, outputTokens, requests);
   }
 
   /** Retention deletes buckets: the totals are read again. */
   pruneBefore(requestsBefore: number, bucketsBefore: number, dailyBefore: number): { requests: number; buckets: number } {
     const pruned = this.limiter.pruneBefore(requestsBefore, bucketsBefore, dailyBefore);
     if (pruned.buckets > 0) this.totals.clear();
+    if (pruned.requests > 0) for (const [id, request] of this.inFlight) if (request.admittedAt < requestsBefore) this.inFlight.delete(id);
     return pruned;
   }
 
@@ -101,15 +138,26 @@ export class ScopeCache {
     this.reportsByScope.set(scope, [...others, { ...report }].sort((a, b) => (a.dimension < b.dimension ? -1 : a.dimension > b.dimension ? 1 : 0)));
   }
 
+  /** A scope known to have no report has no row to update: the statement is skipped. */
   addAdmitted(scope: string, inputTokens: number, outputTokens: number, requests: number): void {
+    const reports = this.reportsByScope.get(scope);
+    if (reports?.length === 0) return;
     this.reported.addAdmitted(scope, inputTokens, outputTokens, requests);
-    for (const report of this.reportsByScope.get(scope) ?? []) report.admittedSince += perDimension(report, inputTokens, outputTokens, requests);
+    for (const report of reports ?? []) report.admittedSince += perDimension(report, inputTokens, outputTokens, requests);
   }
 
   correctAdmitted(scope: string, deltaInput: number, deltaOutput: number): void {
+    const reports = this.reportsByScope.get(scope);
+    if (reports?.length === 0) return;
     this.reported.correctAdmitted(scope, deltaInput, deltaOutput);
-    for (const report of this.reportsByScope.get(scope) ?? []) report.admittedSince = Math.max(0, report.admittedSince + perDimension(report, deltaInput, deltaOutput, 0));
+    for (const report of reports ?? []) report.admittedSince = Math.max(0, report.admittedSince + perDimension(report, deltaInput, deltaOutput, 0));
   }
+}
+
+function addInto(sum: { inputTokens: number; outputTokens: number; requests: number }, inputTokens: number, outputTokens: number, requests: number): void {
+  sum.inputTokens += inputTokens;
+  sum.outputTokens += outputTokens;
+  sum.requests += requests;
 }
 
 /** What one dimension counts of a request: reportedStore's CASE, in memory. */
