@@ -159,6 +159,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 1_000, inputTokens: 16, outputTokens: 27, requests: 3 });
         expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_500))).toEqual({ start: 2_000, inputTokens: 1, outputTokens: 2, requests: 1 });
         expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 3_000))).toEqual({ start: 3_000, inputTokens: 0, outputTokens: 0, requests: 0 });
+        // From an older start again, then buckets added before, between and after the ones there.
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 1_000, inputTokens: 16, outputTokens: 27, requests: 3 });
+        await transact(async (tx) => {
+          await tx.limiter.addToBucket(scope, 500, 1, 0, 0);
+          await tx.limiter.addToBucket(scope, 1_500, 2, 0, 0);
+          await tx.limiter.addToBucket(scope, 2_500, 0, 3, 1);
+        });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 500, inputTokens: 19, outputTokens: 30, requests: 4 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_200))).toEqual({ start: 1_500, inputTokens: 3, outputTokens: 5, requests: 2 });
+        await transact((tx) => tx.limiter.addToBucket(scope, 1_000, 50, 50, 5));
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_200))).toEqual({ start: 1_500, inputTokens: 3, outputTokens: 5, requests: 2 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 500, inputTokens: 69, outputTokens: 80, requests: 9 });
       });
 
       it('keep daily totals per hour and scope', async () => {
