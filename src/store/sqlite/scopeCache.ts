@@ -18,12 +18,13 @@ interface WindowTotals {
 }
 
 /**
- * What the request path reads of a scope on every event (its limiter state, its window's totals,
- * its reports) and the requests this connection admitted that are still in flight, kept in memory between this connection's write transactions so that it is not
- * read back after being written. It is valid only while no other connection has committed: the
- * store checks `PRAGMA data_version` at every BEGIN IMMEDIATE and clears it when that moved, and
- * clears it too when anything this connection wrote is rolled back. Every write path of these
- * tables on this connection goes through here, and updates the copy or drops it.
+ * What the request path reads on every event (the scope's limiter state, its window's totals,
+ * its reports, and the requests this connection admitted that are still in flight), kept in
+ * memory between this connection's write transactions so that nothing is read back after being
+ * written. It is valid only while no other connection has committed: the store checks
+ * `PRAGMA data_version` at every BEGIN IMMEDIATE and clears it when that moved, and clears it
+ * too when anything this connection wrote is rolled back. Every write path of these rows on
+ * this connection goes through here, and updates the copy or drops it.
  */
 export class ScopeCache {
   private readonly states = new Map<string, LimiterState>();
