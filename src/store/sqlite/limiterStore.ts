@@ -197,15 +197,9 @@ export class LimiterStore {
    * about a microsecond per bucket in better-sqlite3; the sum is one row whatever the window holds.
    */
   bucketTotalsFrom(scope: string, oldestStart: number): UsageBucket {
-    const totals = this.windowTotalsFrom(scope, oldestStart);
-    return { start: totals.firstStart ?? oldestStart, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens, requests: totals.requests };
-  }
-
-  /** The same sum, saying whether any row was summed (`firstStart` null when none was). */
-  windowTotalsFrom(scope: string, oldestStart: number): { firstStart: number | null; inputTokens: number; outputTokens: number; requests: number } {
     const row = this.sumBuckets.get(scope, oldestStart);
     return {
-      firstStart: row?.start ?? null,
+      start: row?.start ?? oldestStart,
       inputTokens: row?.input_tokens ?? 0,
       outputTokens: row?.output_tokens ?? 0,
       requests: row?.requests ?? 0,
