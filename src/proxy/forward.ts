@@ -9,8 +9,11 @@ import type { UpstreamTransport } from './upstreamAgent.js';
 
 /** What happened to one forwarded request; each exchange reports exactly one outcome. */
 export interface ExchangeRecorder {
-  /** The upstream answered 429: reported as soon as its headers arrive, before the body. */
-  rateLimited(headers: IncomingHttpHeaders): void;
+  /**
+   * The upstream answered 429: reported as soon as its headers arrive, before the body. Settles
+   * (never rejects) once the 429 is recorded, or held when it cannot be: only then is it relayed.
+   */
+  rateLimited(headers: IncomingHttpHeaders): Promise<void>;
   answered(status: number, headers: IncomingHttpHeaders, usage: UsageReading): void;
   /** The client went away, or the upstream's answer broke off: what was seen so far. */
   cutShort(usage: UsageReading): void;
@@ -150,12 +153,31 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
         return finish(() => recorder.cutShort(null));
       }
       if (status === 429) {
-        report(() => recorder.rateLimited(answer.headers));
-        if (input.hold429 === true) {
-          answer.resume();
-          return resolveWith('held-429');
-        }
+        let recorded = Promise.resolve();
+        report(() => {
+          recorded = recorder.rateLimited(answer.headers);
+        });
+        // The cooldown is durable before the client sees the 429 that caused it: a crash in
+        // between must not leave a client that was told "429" facing a proxy that forgot it.
+        void recorded.then(() => {
+          if (input.hold429 === true) {
+            answer.resume();
+            return resolveWith('held-429');
+          }
+          if (clientGone || (answer.destroyed && !answer.complete)) {
+            // Gone while the 429 was recorded: the client must see a broken answer, not an empty one.
+            answer.destroy();
+            response.destroy();
+            return resolve();
+          }
+          pass(answer, status);
+        });
+        return;
       }
+      pass(answer, status);
+    }
+
+    function pass(answer: IncomingMessage, status: number): void {
       response.writeHead(status, answer.statusMessage, clientResponseHeaders(answer.rawHeaders));
       const tap: UsageTap | null =
         status === 429 ? null : provider.usageTap({ contentType: answer.headers['content-type'], contentEncoding: answer.headers['content-encoding'] });

@@ -121,7 +121,7 @@ export class ProxyMetrics {
     return {
       rateLimited: (headers) => {
         this.upstream429s.inc({ provider });
-        recorder.rateLimited(headers);
+        return recorder.rateLimited(headers);
       },
       answered: (status, headers, usage) => {
         countTokens(usage);

@@ -43,15 +43,15 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
   const where = `${request.method} ${request.path}`;
 
   /** The store's transactions run in the order asked: a settle asked for here commits before anything asked after it. */
-  function record(what: string, work: () => Promise<void>): void {
-    work().catch((error: unknown) => {
+  function record(what: string, work: () => Promise<void>): Promise<void> {
+    return work().catch((error: unknown) => {
       log.error('record-failed', `could not record ${what} for ${where}: ${(error as Error).message}`, { requestId });
     });
   }
 
   return {
     rateLimited(headers) {
-      record('an upstream 429', async () => {
+      return record('an upstream 429', async () => {
         const now = clock();
         const reported = provider.readLimits(headers, now);
         const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now) };
@@ -79,7 +79,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
       });
     },
     answered(status, headers: IncomingHttpHeaders, usage) {
-      record('the answer', async () => {
+      void record('the answer', async () => {
         const now = clock();
         const reported = provider.readLimits(headers, now);
         await warden.settle(requestId, {
@@ -95,7 +95,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
       });
     },
     cutShort(usage) {
-      record('an interrupted request', async () => {
+      void record('an interrupted request', async () => {
         try {
           await warden.settle(requestId, { outcome: 'aborted', status: null, usage: countsOf(usage) });
         } finally {
@@ -104,7 +104,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
       });
     },
     failed(kind, detail, reachedUpstream) {
-      record('a failed request', async () => {
+      void record('a failed request', async () => {
         try {
           await warden.settle(requestId, { outcome: kind, status: null, usage: null, reachedUpstream });
         } finally {

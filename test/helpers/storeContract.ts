@@ -10,6 +10,8 @@ export interface ContractStore {
   store: Store;
   /** The clock the store's transactions take `now` from. */
   clock: FakeClock;
+  /** Another store on the same data, as a second process opens it; the contract closes it before cleanup. */
+  openOther(): Promise<Store>;
   /** Closes the store and removes what it made (its file, its database). */
   cleanup(): Promise<void>;
 }
@@ -83,6 +85,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
     let opened: ContractStore;
     let store: Store;
     let clock: FakeClock;
+    let others: Store[] = [];
+    const openOther = async (): Promise<Store> => {
+      const other = await opened.openOther();
+      others.push(other);
+      return other;
+    };
     const transact = <T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> => store.transact(work);
 
     beforeEach(async () => {
@@ -91,6 +99,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
       clock = opened.clock;
     });
     afterEach(async () => {
+      for (const other of others) await other.close();
+      others = [];
       await opened.cleanup();
     });
 
@@ -151,6 +161,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 1_000, inputTokens: 16, outputTokens: 27, requests: 3 });
         expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_500))).toEqual({ start: 2_000, inputTokens: 1, outputTokens: 2, requests: 1 });
         expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 3_000))).toEqual({ start: 3_000, inputTokens: 0, outputTokens: 0, requests: 0 });
+        // From an older start again, then buckets added before, between and after the ones there.
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 1_000, inputTokens: 16, outputTokens: 27, requests: 3 });
+        await transact(async (tx) => {
+          await tx.limiter.addToBucket(scope, 500, 1, 0, 0);
+          await tx.limiter.addToBucket(scope, 1_500, 2, 0, 0);
+          await tx.limiter.addToBucket(scope, 2_500, 0, 3, 1);
+        });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 500, inputTokens: 19, outputTokens: 30, requests: 4 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_200))).toEqual({ start: 1_500, inputTokens: 3, outputTokens: 5, requests: 2 });
+        await transact((tx) => tx.limiter.addToBucket(scope, 1_000, 50, 50, 5));
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_200))).toEqual({ start: 1_500, inputTokens: 3, outputTokens: 5, requests: 2 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 500, inputTokens: 69, outputTokens: 80, requests: 9 });
       });
 
       it('keep daily totals per hour and scope', async () => {
@@ -432,6 +454,72 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         // A backend may refuse the write or drop it at the end; either way nothing persists.
         await store.read((tx) => tx.limiter.createState(scope, initialLimiterState, 1_000)).catch(() => undefined);
         expect(await transact((tx) => tx.limiter.readState(scope))).toBeNull();
+      });
+    });
+
+    describe('two stores on the same data (two processes)', () => {
+      /** What the request path reads of the scope, in one transaction of `on`. */
+      const requestPathView = (on: Store, requestId: number) =>
+        on.transact(async (tx) => ({
+          state: await tx.limiter.readState(scope),
+          totals: await tx.limiter.bucketTotalsFrom(scope, 0),
+          reports: await tx.reported.reports(scope),
+          outcome: (await tx.limiter.findRequest(requestId))?.outcome,
+        }));
+
+      it("each one's next transaction sees what the other committed: state, window totals, reports, a request settled", async () => {
+        const other = await openOther();
+        const requestId = await transact(async (tx) => {
+          await tx.limiter.createState(scope, initialLimiterState, 1_000);
+          await tx.limiter.addToBucket(scope, 1_000, 10, 5, 1);
+          await tx.reported.writeReport(scope, report());
+          return tx.limiter.insertAdmitted(admitted());
+        });
+        // Both have read it all (and may keep it in memory from here on).
+        const first = { state: initialLimiterState, totals: { start: 1_000, inputTokens: 10, outputTokens: 5, requests: 1 }, reports: [report()], outcome: 'in-flight' };
+        expect(await requestPathView(store, requestId)).toEqual(first);
+        expect(await requestPathView(other, requestId)).toEqual(first);
+
+        await other.transact(async (tx) => {
+          await tx.limiter.writeState(scope, stateWith({ consecutive429s: 3 }), 2_000);
+          await tx.limiter.addToBucket(scope, 1_000, 1, 1, 1);
+          await tx.limiter.addToBucket(scope, 2_000, 100, 0, 1);
+          await tx.reported.addAdmitted(scope, 10, 20, 1);
+          await tx.limiter.markSettled(requestId, 2_000, 'ok', 200, 10, 5);
+        });
+        const second = { state: stateWith({ consecutive429s: 3 }), totals: { start: 1_000, inputTokens: 111, outputTokens: 6, requests: 3 }, reports: [report({ admittedSince: 30 })], outcome: 'ok' };
+        expect(await requestPathView(store, requestId)).toEqual(second);
+
+        await transact(async (tx) => {
+          await tx.limiter.writeState(scope, stateWith({ consecutive429s: 4 }), 3_000);
+          await tx.limiter.addToBucket(scope, 2_000, 0, 0, 1);
+          await tx.reported.writeReport(scope, report({ remaining: 100, seenAt: 3_000 }));
+        });
+        expect(await requestPathView(other, requestId)).toEqual({ ...second, state: stateWith({ consecutive429s: 4 }), totals: { ...second.totals, requests: 4 }, reports: [report({ remaining: 100, seenAt: 3_000 })] });
+      });
+
+      it('a transaction that threw leaves nothing the next one reads, on either store', async () => {
+        const other = await openOther();
+        await transact(async (tx) => {
+          await tx.limiter.createState(scope, initialLimiterState, 1_000);
+          await tx.limiter.addToBucket(scope, 1_000, 10, 5, 1);
+          await tx.reported.writeReport(scope, report());
+        });
+        const before = await requestPathView(store, 0);
+        const failure = new Error('the decision failed halfway');
+        let requestId = 0;
+        await expect(
+          transact(async (tx) => {
+            await tx.limiter.writeState(scope, stateWith({ consecutive429s: 5 }), 2_000);
+            await tx.limiter.addToBucket(scope, 1_000, 7, 7, 7);
+            await tx.reported.addAdmitted(scope, 7, 7, 1);
+            await tx.reported.writeReport(scope, report({ dimension: 'requests', limit: 50, remaining: 40 }));
+            requestId = await tx.limiter.insertAdmitted(admitted());
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(await requestPathView(store, requestId)).toEqual({ ...before, outcome: undefined });
+        expect(await requestPathView(other, requestId)).toEqual({ ...before, outcome: undefined });
       });
     });
 

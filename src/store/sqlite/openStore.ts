@@ -6,11 +6,13 @@ import { checkpointPassive, deferCheckpoints } from './checkpoint.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { isStoreCorruption, isStoreWriteFailure } from './errorCodes.js';
 import { fileChangeSince, fileIdentityOf, type FileIdentity } from './fileIdentity.js';
+import { GroupCommit } from './groupCommit.js';
 import { LimiterStore } from './limiterStore.js';
 import { openDatabase, type Durability } from './open.js';
 import { PolicyStore } from './policyStore.js';
 import { ProcessStore } from './processStore.js';
 import { ReportedStore } from './reportedStore.js';
+import { ScopeCache } from './scopeCache.js';
 import { StatusView } from './statusView.js';
 import { SupervisorStore } from './supervisorStore.js';
 import { TransactionQueue } from './transactionQueue.js';
@@ -80,10 +82,13 @@ class SqliteStore implements Store {
   private readonly clock: Clock;
   private readonly openedFile: FileIdentity;
   private readonly queue = new TransactionQueue();
-  private readonly begin: Statement;
+  private readonly groups: GroupCommit;
   private readonly beginRead: Statement;
-  private readonly commit: Statement;
   private readonly rollback: Statement;
+  /** Inside write transactions: the request path's reads served from memory (scopeCache.ts). */
+  private readonly cachedLimiter: LimiterRepository;
+  private readonly cachedReported: ReportedRepository;
+  /** Inside reads: everything from the file. */
   private readonly limiter: LimiterRepository;
   private readonly reported: ReportedRepository;
   private readonly supervisor: SupervisorRepository;
@@ -101,39 +106,48 @@ class SqliteStore implements Store {
     this.clock = options.clock;
     this.openedFile = fileIdentityOf(options.path);
     if (options.readonly !== true) deferCheckpoints(db);
-    this.begin = db.prepare('BEGIN IMMEDIATE');
     this.beginRead = db.prepare('BEGIN');
-    this.commit = db.prepare('COMMIT');
     this.rollback = db.prepare('ROLLBACK');
     const limiter = new LimiterStore(db);
+    const reported = new ReportedStore(db);
+    const cache = new ScopeCache(limiter, reported);
+    this.groups = this.groupCommit(db, cache);
     const view = new StatusView(db);
     const policies = new PolicyStore(db);
     const processes = new ProcessStore(db);
-    this.limiter = asyncMethods(limiter, [
-      'readState', 'createState', 'writeState', 'activeScopes', 'scopesOfKey', 'fingerprintSecret', 'bucketsFrom', 'bucketTotalsFrom', 'addToBucket',
-      'dailyTotalsFrom', 'addToDaily', 'insertAdmitted', 'findRequest', 'markSettled', 'recordRateLimitEvent', 'recordSample', 'recordAdjustment',
-      'recordAudit', 'addRefusalCounts', 'pruneBefore', 'countZeroTokenSamples', 'deleteZeroTokenSamples',
-    ]);
-    this.reported = asyncMethods(new ReportedStore(db), [
-      'reports', 'writeReport', 'addAdmitted', 'correctAdmitted', 'inFlightSince', 'setRequestModel', 'requestModel', 'recordOutputSample', 'outputSamples', 'pruneSamplesBefore',
-    ]);
+    const limiterUncached = [
+      'activeScopes', 'scopesOfKey', 'fingerprintSecret', 'bucketsFrom', 'dailyTotalsFrom', 'addToDaily', 'recordRateLimitEvent', 'recordSample', 'recordAdjustment', 'recordAudit', 'addRefusalCounts', 'countZeroTokenSamples', 'deleteZeroTokenSamples',
+    ] as const;
+    const limiterCached = ['readState', 'createState', 'writeState', 'bucketTotalsFrom', 'addToBucket', 'insertAdmitted', 'findRequest', 'markSettled', 'pruneBefore'] as const;
+    const reportedUncached = ['inFlightSince', 'setRequestModel', 'requestModel', 'recordOutputSample', 'outputSamples', 'pruneSamplesBefore'] as const;
+    const reportedCached = ['reports', 'writeReport', 'addAdmitted', 'correctAdmitted'] as const;
+    this.limiter = asyncMethods(limiter, [...limiterUncached, ...limiterCached]);
+    this.cachedLimiter = { ...asyncMethods(limiter, limiterUncached), ...asyncMethods(cache, limiterCached) };
+    this.reported = asyncMethods(reported, [...reportedUncached, ...reportedCached]);
+    this.cachedReported = { ...asyncMethods(reported, reportedUncached), ...asyncMethods(cache, reportedCached) };
     this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'latestOf', 'failureTimesSince', 'failuresSince', 'recent']);
     const processTable = { beat: processes.beat.bind(processes), forget: processes.forget.bind(processes), recordPolicy: policies.record.bind(policies), policies: policies.all.bind(policies), heartbeats: view.heartbeats.bind(view) };
     this.processes = asyncMethods(processTable, ['beat', 'forget', 'recordPolicy', 'policies', 'heartbeats']);
     this.status = asyncMethods(view, ['scopeSummaries', 'hasScope', 'snapshot', 'calibration', 'calibratedScopes']);
   }
 
+  /** One member of a group commit (groupCommit.ts): it resolves once the group's COMMIT returned. */
   transact<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-    return this.queue.run(() => this.inTransaction(this.begin, this.commit, work));
+    return this.groups.run(() => {
+      // A lost store records nothing more: what it would record is gone with the file.
+      this.refuseIfLost();
+      return work({ now: this.clock(), limiter: this.cachedLimiter, reported: this.cachedReported, supervisor: this.supervisor, processes: this.processes, status: this.status });
+    });
   }
 
   read<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-    // Ended by a rollback: a write that slipped into a read never persists.
-    return this.queue.run(() => this.inTransaction(this.beginRead, this.rollback, work));
+    this.groups.seal();
+    return this.queue.run(() => this.inRead(work));
   }
 
   /** In the queue, so that a checkpoint never runs inside another caller's open transaction. */
   maintain(): Promise<void> {
+    this.groups.seal();
     return this.queue.run(async () => {
       this.refuseIfLost();
       const change = fileChangeSince(this.location, this.openedFile);
@@ -145,20 +159,60 @@ class SqliteStore implements Store {
 
   /** After every transaction already asked for. */
   close(): Promise<void> {
+    this.groups.seal();
     return this.queue.run(async () => {
       await this.checkpointer?.stop();
       if (this.db.open) this.db.close();
     });
   }
 
-  private async inTransaction<T>(begin: Statement, end: Statement, work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-    // A lost store records nothing more: what it would record is gone with the file.
+  /**
+   * The write transactions' steps. The cache is checked once the write lock is held: another
+   * connection's COMMIT since this one's last moves `data_version`, and then nothing cached is trusted.
+   */
+  private groupCommit(db: Database, cache: ScopeCache): GroupCommit {
+    const begin = db.prepare('BEGIN IMMEDIATE');
+    const commit = db.prepare('COMMIT');
+    const rollback = db.prepare('ROLLBACK');
+    const savepoint = db.prepare('SAVEPOINT member');
+    const release = db.prepare('RELEASE member');
+    const rollbackTo = db.prepare('ROLLBACK TO member');
+    const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+    let seenVersion: number | null = null;
+    return new GroupCommit(this.queue, {
+      begin: () => {
+        this.refuseIfLost();
+        this.classified(() => begin.run());
+        const version = this.classified(() => dataVersion.get());
+        if (version !== seenVersion) cache.clear();
+        seenVersion = version ?? null;
+      },
+      commit: () => this.classified(() => commit.run()),
+      abort: () => {
+        if (!db.inTransaction) return;
+        try {
+          rollback.run();
+        } catch {
+          // SQLite rolled back already (a failed COMMIT, an I/O error): the work's error is the one to report.
+        }
+      },
+      inTransaction: () => db.inTransaction,
+      savepoint: () => this.classified(() => savepoint.run()),
+      release: () => this.classified(() => release.run()),
+      rollbackToSavepoint: () => this.classified(() => rollbackTo.run()),
+      rolledBack: () => cache.clear(),
+      classify: (error) => this.classify(error),
+    });
+  }
+
+  private async inRead<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
     this.refuseIfLost();
     const now = this.clock();
-    this.classified(() => begin.run());
+    this.classified(() => this.beginRead.run());
     try {
+      // Ended by a rollback: a write that slipped into a read never persists.
       const result = await work({ now, limiter: this.limiter, reported: this.reported, supervisor: this.supervisor, processes: this.processes, status: this.status });
-      this.classified(() => end.run());
+      this.classified(() => this.rollback.run());
       return result;
     } catch (error) {
       if (this.db.inTransaction) {

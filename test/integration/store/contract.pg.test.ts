@@ -11,6 +11,7 @@ describeStoreContract('PostgreSQL', async () => {
     return {
       store,
       clock,
+      openOther: () => openPostgresStore({ url: database.url, clock: clock.read, host: 'contract-host-2', poolSize: 2 }),
       cleanup: async () => {
         await store.close();
         await database.drop();

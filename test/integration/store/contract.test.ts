@@ -9,10 +9,12 @@ const dirs = new ScratchDirs();
 describeStoreContract('SQLite', async () => {
   const dir = dirs.make('ratewarden-contract-');
   const clock = new FakeClock();
-  const store = await openSqliteStore({ path: join(dir, 'ratewarden.db'), clock: clock.read });
+  const path = join(dir, 'ratewarden.db');
+  const store = await openSqliteStore({ path, clock: clock.read });
   return {
     store,
     clock,
+    openOther: () => openSqliteStore({ path, clock: clock.read }),
     cleanup: async () => {
       await store.close();
       dirs.removeAll();
