@@ -192,7 +192,7 @@ describe('ratewarden status', () => {
     const help = await runCli(['status', '--help'], env);
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toContain('Examples:');
-    expect(help.stdout).toContain('--db <path>');
+    expect(help.stdout).toContain('--db <path|url>');
     expect(help.stdout).toContain('--config <path>');
     const version = await runCli(['status', '--version'], env);
     expect(version.exitCode).toBe(0);
