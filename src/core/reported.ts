@@ -109,8 +109,13 @@ export function fitsReported(report: ReportedRemaining, need: number, now: numbe
   };
 }
 
-/** Adopts a new report: only a newer one replaces what is known. */
-export function adoptReport(previous: ReportedRemaining | null, report: Report, seenAt: number, inFlight: number): ReportedRemaining | null {
+/**
+ * Adopts a new report: only a newer one replaces what is known. `readAt` is the time its reset
+ * was computed from (the host's clock when the headers were read, which on a shared server may
+ * differ from the store's `seenAt`): the reset keeps its distance from that moment, so the
+ * stored time is on the store's clock like every time it is compared with.
+ */
+export function adoptReport(previous: ReportedRemaining | null, report: Report, seenAt: number, inFlight: number, readAt: number = seenAt): ReportedRemaining | null {
   if (previous !== null && previous.seenAt > seenAt) return null;
-  return { ...report, seenAt, admittedSince: inFlight };
+  return { ...report, resetAt: seenAt + (report.resetAt - readAt), seenAt, admittedSince: inFlight };
 }

@@ -54,7 +54,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
       return record('an upstream 429', async () => {
         const now = clock();
         const reported = provider.readLimits(headers, now);
-        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now) };
+        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now), reportsReadAt: now };
         let result: Awaited<ReturnType<Warden['upstream429']>>;
         try {
           result = await warden.upstream429(requestId, input);
@@ -90,6 +90,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
           usage: usage === unreadableUsage ? null : (usage ?? (status >= 400 ? nothing : null)),
           reported: limitsForBudget(reported, tokenMetric),
           reports: reportsOf(headers, now),
+          reportsReadAt: now,
         });
         setup.onSettled?.();
       });

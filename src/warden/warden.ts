@@ -40,6 +40,8 @@ export interface SettleInput {
   reachedUpstream?: boolean;
   /** What the answer's headers say is left of each limit. */
   reports?: readonly Report[];
+  /** This host's clock when the reports' resets were computed (they are re-based onto the store's time); now when absent. */
+  reportsReadAt?: number;
 }
 
 export interface Upstream429Input {
@@ -47,6 +49,8 @@ export interface Upstream429Input {
   reported?: ReportedLimitsForBudget | null;
   /** What the 429's headers say is left: which limit ran out, and so which budget is cut. */
   reports?: readonly Report[];
+  /** As SettleInput's. */
+  reportsReadAt?: number;
 }
 
 export interface Upstream429Result {
@@ -84,8 +88,13 @@ export const activeScopeMs = 3_600_000;
  * existing store restores everything; nothing is reset by a restart.
  */
 export class Warden {
-  /** This process's start: a restarted proxy neither raises nor recovers on what it saw before. */
-  private readonly startedAt: number;
+  /**
+   * This process's start, in the store's time (the server's on PostgreSQL, as every time the
+   * controller compares it with): a restarted proxy neither raises nor recovers on what it saw
+   * before. The clock's reading until the first transaction (operator commands run none of the
+   * controller).
+   */
+  private startedAt: number;
   private learned = new Map<string, number | null>();
   private learnedAt = Number.NEGATIVE_INFINITY;
   private readonly random: () => number;
@@ -155,11 +164,11 @@ export class Warden {
     try {
       await warden.adoptConfiguration();
       await warden.relearnOutputs();
+      await warden.restoreHeld429s();
     } catch (error) {
       await options.store.close();
       throw error;
     }
-    await warden.restoreHeld429s();
     return warden;
   }
 
@@ -236,6 +245,7 @@ export class Warden {
   /** Every scope known, and `default`, adopts the budgets the configuration now sets for it. */
   private async adoptConfiguration(): Promise<void> {
     await this.store.transact(async (tx) => {
+      this.startedAt = tx.now;
       const scopes = new Set([defaultScope, ...(await tx.limiter.activeScopes(tx.now - this.policy.windowMs, Number.NEGATIVE_INFINITY))]);
       for (const scope of scopes) {
         const state = await this.stateOf(tx, scope);
@@ -326,7 +336,7 @@ export class Warden {
       await this.moveReservation(tx, request, spent, now);
       await tx.limiter.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
       await tx.reported.correctAdmitted(scope, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? []);
+      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now);
       const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
       // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
       if (success && input.usage !== null && input.usage.outputTokens > 0) {
@@ -352,7 +362,7 @@ export class Warden {
       await this.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
       await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
       await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.estOutputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? []);
+      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now);
       const usage = await this.windowUsage(tx, scope);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
       const blame = blame429(input.reports ?? [], estimateOf(request));
@@ -582,14 +592,14 @@ export class Warden {
   }
 
   /** A newer report replaces the last one; what is in flight now is not in it yet. */
-  private async adoptReports(tx: StoreTransaction, scope: string, reports: readonly Report[]): Promise<void> {
+  private async adoptReports(tx: StoreTransaction, scope: string, reports: readonly Report[], readAt: number): Promise<void> {
     const { now } = tx;
     if (reports.length === 0) return;
     const known = new Map((await tx.reported.reports(scope)).map((report) => [report.dimension, report]));
     const inFlight = await tx.reported.inFlightSince(scope, now - this.policy.windowMs);
     for (const report of reports) {
       const reserved = report.dimension === 'requests' ? inFlight.requests : needOn(report.dimension, inFlight);
-      const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved);
+      const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved, readAt);
       if (adopted !== null) await tx.reported.writeReport(scope, adopted);
     }
   }

@@ -72,6 +72,13 @@ describe('admission against what the upstream reports is left', () => {
     expect(adoptReport(known, { ...report(), remaining: 1 }, now - 1, 0)).toBeNull();
     expect(adoptReport(known, { ...report(), remaining: 1 }, now + 1, 700)).toMatchObject({ remaining: 1, seenAt: now + 1, admittedSince: 700 });
   });
+
+  it("keeps a reset's distance from the moment it was read, on the store's clock: a host 10 min behind the server neither ends it at once nor doubles it", () => {
+    const hostNow = now - 600_000;
+    const read = { ...report(), resetAt: hostNow + 20_000 };
+    expect(adoptReport(null, read, now, 0, hostNow)).toMatchObject({ seenAt: now, resetAt: now + 20_000 });
+    expect(adoptReport(null, { ...report(), resetAt: now + 5_000 }, now, 0)).toMatchObject({ resetAt: now + 5_000 });
+  });
 });
 
 describe('decideAdmission with reports', () => {
