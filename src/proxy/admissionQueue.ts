@@ -96,6 +96,7 @@ class ScopeQueue {
   private readonly waiting: Waiter[] = [];
   private retryTimer: NodeJS.Timeout | null = null;
   private pumping = false;
+  private pumpAgain = false;
   /**
    * Newcomers decide one after another: admits are asynchronous, and a newcomer refused for
    * budget must join the queue before the next newcomer decides, or a small one behind it could
@@ -258,44 +259,56 @@ class ScopeQueue {
    * stopping) has its reservation released at once, since nobody will forward it.
    */
   private async pump(): Promise<void> {
-    if (this.pumping) return;
+    if (this.pumping) {
+      // A settle freed budget while this pump's admit may have read the state before it: one
+      // more pass, so that the waiters do not sleep until the retry timer.
+      this.pumpAgain = true;
+      return;
+    }
     this.pumping = true;
     try {
-      for (let head = this.waiting[0]; head !== undefined; head = this.waiting[0]) {
-        let admission: Admission;
-        try {
-          admission = await this.warden.admit(head.input, false);
-        } catch (error) {
-          // The store cannot be used: nobody waiting can be recorded, so nobody is forwarded.
-          for (const waiter of this.waiting.splice(0)) {
-            waiter.release();
-            waiter.fail(error);
-          }
-          return;
-        }
-        if (this.waiting[0] !== head) {
-          if (admission.kind === 'admitted') await this.unused(admission.requestId);
-          continue;
-        }
-        if (admission.kind === 'admitted') {
-          this.waiting.shift();
-          head.release();
-          head.settle(admission);
-          continue;
-        }
-        if (admission.reason === 'cooldown') {
-          for (const waiter of this.waiting.splice(0)) {
-            waiter.release();
-            waiter.settle(this.refused(admission));
-          }
-          return;
-        }
-        head.lastRefusal = admission;
-        this.scheduleRetry(admission.retryAfterMs);
-        return;
-      }
+      do {
+        this.pumpAgain = false;
+        await this.pumpOnce();
+      } while (this.pumpAgain && this.waiting.length > 0);
     } finally {
       this.pumping = false;
+    }
+  }
+
+  private async pumpOnce(): Promise<void> {
+    for (let head = this.waiting[0]; head !== undefined; head = this.waiting[0]) {
+      let admission: Admission;
+      try {
+        admission = await this.warden.admit(head.input, false);
+      } catch (error) {
+        // The store cannot be used: nobody waiting can be recorded, so nobody is forwarded.
+        for (const waiter of this.waiting.splice(0)) {
+          waiter.release();
+          waiter.fail(error);
+        }
+        return;
+      }
+      if (this.waiting[0] !== head) {
+        if (admission.kind === 'admitted') await this.unused(admission.requestId);
+        continue;
+      }
+      if (admission.kind === 'admitted') {
+        this.waiting.shift();
+        head.release();
+        head.settle(admission);
+        continue;
+      }
+      if (admission.reason === 'cooldown') {
+        for (const waiter of this.waiting.splice(0)) {
+          waiter.release();
+          waiter.settle(this.refused(admission));
+        }
+        return;
+      }
+      head.lastRefusal = admission;
+      this.scheduleRetry(admission.retryAfterMs);
+      return;
     }
   }
 

@@ -96,10 +96,18 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
 
   // One tick at a time: a tick that outlasts the interval (a slow disk, a server far away) skips the next.
   let running: Promise<void> | null = null;
+  // An error that is not the store's (a bug, a driver's surprise) is logged, and the next tick
+  // tries again: the request path does not depend on the tick, and an unhandled rejection would
+  // end the worker and every stream it carries.
+  const reported = (error: unknown): void => {
+    log.error('tick-failed', `the periodic tick failed: ${error instanceof Error ? error.message : String(error)}`);
+  };
   const timer = setInterval(() => {
-    running ??= tick().finally(() => {
-      running = null;
-    });
+    running ??= tick()
+      .catch(reported)
+      .finally(() => {
+        running = null;
+      });
   }, tickIntervalFor(policy.windowMs));
   timer.unref();
   return {
