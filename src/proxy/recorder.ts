@@ -42,7 +42,7 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
   };
   const where = `${request.method} ${request.path}`;
 
-  /** The store's transactions run in the order asked: a settle asked for here commits before anything asked after it. */
+  /** Not awaited by the request path. On SQLite a settle asked here commits before anything asked after it; on PostgreSQL a later admission may still see its reservation, which only errs on the safe side. */
   function record(what: string, work: () => Promise<void>): Promise<void> {
     return work().catch((error: unknown) => {
       log.error('record-failed', `could not record ${what} for ${where}: ${(error as Error).message}`, { requestId });

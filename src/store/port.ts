@@ -215,8 +215,9 @@ export interface Store {
   /**
    * Runs one event's read-decide-write atomically: all of it commits or none of it does, and no
    * other process admits on the rows it read in between (SQLite: BEGIN IMMEDIATE; PostgreSQL:
-   * row locks). Transactions of one process run one after another, in the order asked. A store
-   * that cannot be used rejects with StoreUnavailableError.
+   * row locks). On SQLite the transactions of one store run one after another, in the order
+   * asked; on PostgreSQL they run side by side on its pool, so a caller that needs an order
+   * awaits (or chains) its events. A store that cannot be used rejects with StoreUnavailableError.
    */
   transact<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T>;
   /** A read-only snapshot: the parts it reads agree with each other; writes nothing. */

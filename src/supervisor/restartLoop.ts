@@ -160,7 +160,7 @@ export class RestartLoop {
 
   private workerReady(worker: WorkerProcess, url: string): void {
     this.setup.door.serve(worker);
-    // Not awaited: the store runs its transactions in the order asked, so this one still comes before the worker's end.
+    // Not awaited: the ledger records its events in the order asked, so this one still comes before the worker's end.
     void this.bestEffort('worker-ready', () => this.ledger.workerReady(worker.pid, url));
     this.log.info('worker-ready', `supervisor: worker ${worker.pid ?? '?'} ready at ${url}`, this.fields({ workerPid: worker.pid, url }));
   }

@@ -72,6 +72,8 @@ export class SupervisorLedger {
   private readonly pid: number;
   private readonly store: Store;
   readonly policy: RestartPolicy;
+  /** The last event asked for: each waits for it (see inOrder). */
+  private previous: Promise<unknown> = Promise.resolve();
 
   constructor(options: SupervisorLedgerOptions) {
     this.store = options.store;
@@ -89,8 +91,19 @@ export class SupervisorLedger {
     return this.store.close();
   }
 
+  /**
+   * One event after another, in the order the supervisor asked for them, on any backend (a
+   * PostgreSQL store runs transactions side by side on its pool): a worker-stable asked before a
+   * worker-failed must get the lower id, or the failure count would restart from it.
+   */
+  private inOrder<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    const next = this.previous.then(() => this.store.transact(work));
+    this.previous = next.catch(() => undefined);
+    return next;
+  }
+
   supervisorStarted(detail: string): Promise<SupervisorStart> {
-    return this.store.transact(async ({ now, supervisor }) => {
+    return this.inOrder(async ({ now, supervisor }) => {
       const history = await readHistory(supervisor, now, this.policy);
       const eventId = await supervisor.record({ at: now, kind: 'supervisor-started', supervisorPid: this.pid, detail });
       return { history, startDelayMs: startDelayMs(history, now, this.policy), failuresInInterval: failuresWithin(history.failureTimes, now, this.policy).length, eventId };
@@ -98,30 +111,30 @@ export class SupervisorLedger {
   }
 
   async supervisorStopped(detail: string): Promise<void> {
-    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'supervisor-stopped', supervisorPid: this.pid, detail }));
+    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'supervisor-stopped', supervisorPid: this.pid, detail }));
   }
 
   async workerStarted(workerPid: number | null, detail: string): Promise<void> {
-    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-started', supervisorPid: this.pid, workerPid, detail }));
+    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-started', supervisorPid: this.pid, workerPid, detail }));
   }
 
   async workerReady(workerPid: number | null, url: string): Promise<void> {
-    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-ready', supervisorPid: this.pid, workerPid, detail: url }));
+    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-ready', supervisorPid: this.pid, workerPid, detail: url }));
   }
 
   /** Ready for stable-after: the consecutive count starts again from zero. */
   async workerStable(workerPid: number | null): Promise<void> {
-    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-stable', supervisorPid: this.pid, workerPid, detail: `ready for ${formatDuration(this.policy.stableAfterMs)}` }));
+    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-stable', supervisorPid: this.pid, workerPid, detail: `ready for ${formatDuration(this.policy.stableAfterMs)}` }));
   }
 
   /** Status 0 without being asked: no restart. */
   async workerExited(workerPid: number | null): Promise<void> {
-    await this.store.transact(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-exited', supervisorPid: this.pid, workerPid, exitCode: 0, detail: 'exit code 0' }));
+    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-exited', supervisorPid: this.pid, workerPid, exitCode: 0, detail: 'exit code 0' }));
   }
 
   /** Records the failure and decides, in the same transaction: restart after a delay, or give up. */
   workerFailed(workerPid: number | null, cause: FailureCause, causeDetail: string): Promise<RecordedFailure> {
-    return this.store.transact(async ({ now, supervisor }) => {
+    return this.inOrder(async ({ now, supervisor }) => {
       const history = await readHistory(supervisor, now, this.policy);
       const { decision } = decideRestart(history, { kind: 'failure', cause }, now, this.policy);
       if (decision.kind !== 'restart' && decision.kind !== 'give-up') throw new Error(`a failure cannot lead to ${decision.kind}`);
@@ -151,7 +164,7 @@ export class SupervisorLedger {
    * burst window start from nothing. Written to audit_log with who and why.
    */
   clear(actor: string, reason: string | null): Promise<ClearedRestarts> {
-    return this.store.transact(async ({ now, supervisor }) => {
+    return this.inOrder(async ({ now, supervisor }) => {
       const history = await readHistory(supervisor, now, this.policy);
       const latest = await supervisor.latestOf(workerLifecycleKinds);
       const failuresInInterval = failuresWithin(history.failureTimes, now, this.policy).length;
