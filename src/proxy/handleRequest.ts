@@ -110,6 +110,12 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
     const requestId = await admitOrAnswer(runtime, provider, admitInput, response, clientGone);
     timing.waited(performance.now() - queuedAt);
     if (requestId === null) return;
+    if (response.destroyed || request.socket.destroyed) {
+      // The client left while its admission was decided (on a server, round trips long): nobody
+      // would read the answer, so nothing is forwarded and the reservation is released.
+      await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
+      return;
+    }
     const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider }), provider.name);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name);
@@ -140,7 +146,12 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
   if (admission === null) return null;
   if (admission.kind === 'rejected') {
     runtime.refusals.count(admission.reason);
-    const { state, usage } = await warden.refusalView(scope, admission.reason === 'budget');
+    // The budget fields are a courtesy: a store that cannot be read now (the very case of a
+    // held 429) still gets the refusal, only without them, never a 500.
+    const { state, usage } = await warden.refusalView(scope, admission.reason === 'budget').catch((error: unknown) => {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      return { state: null, usage: null };
+    });
     sendLocalReply(response, provider, {
       reason: admission.reason,
       message: `ratewarden (scope ${scope}): ${admission.message}`,
@@ -150,8 +161,8 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
           reason: admission.reason,
           retryAfterMs: admission.retryAfterMs,
           windowMs: warden.policy.windowMs,
-          tokenBudget: state.tokenBudget,
-          requestBudget: state.requestBudget,
+          tokenBudget: state?.tokenBudget ?? null,
+          requestBudget: state?.requestBudget ?? null,
           usage,
         }),
       },
