@@ -2,7 +2,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Refill, Report } from '../core/reported.js';
 import type { TokenMetric } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
-import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
 import type { ExchangeRecorder } from './forward.js';
@@ -55,18 +54,18 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
         const now = clock();
         const reported = provider.readLimits(headers, now);
         const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now), reportsReadAt: now };
-        let result: Awaited<ReturnType<Warden['upstream429']>>;
+        let outcome: Awaited<ReturnType<Warden['record429']>>;
         try {
-          result = await warden.upstream429(requestId, input);
-        } catch (error) {
-          if (!(error instanceof StoreUnavailableError)) throw error;
-          // Never dropped: held in memory, retried at every tick, and every request refused until then.
-          warden.hold429(requestId, input);
-          log.error('upstream-429-held', `upstream answered 429 for ${where}, but it cannot be recorded yet (${error.message}); it is held and retried at every tick, and every request is refused locally until it is recorded`, { requestId });
-          return;
+          outcome = await warden.record429(requestId, input);
         } finally {
           setup.onSettled?.();
         }
+        if (outcome.kind === 'held') {
+          // Never dropped: held in memory, retried at every tick, and every request refused until then.
+          log.error('upstream-429-held', `upstream answered 429 for ${where}, but it cannot be recorded yet (${outcome.because}); it is held and retried at every tick, and every request is refused locally until it is recorded`, { requestId });
+          return;
+        }
+        const { result } = outcome;
         if (result === null) return;
         const until = new Date(result.cooldownUntil).toISOString();
         const fields = { requestId, scope: result.scope, sharedWith: result.sharedWith.join(' '), consecutive429s: result.consecutive429s, cooldownMs: result.cooldownMs, cooldownUntil: until };

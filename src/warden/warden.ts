@@ -104,6 +104,8 @@ export class Warden {
   private readonly scopePolicies = new Map<string, LimiterPolicy>();
   private readonly scopeBudgets: readonly ScopeBudgetRule[];
   private readonly held429s = new Held429s();
+  /** The upstream 429s being recorded now (record429). */
+  private readonly recording429s = new Set<Promise<unknown>>();
   private readonly heldFile: string | null;
   private readonly store: Store;
   readonly policy: LimiterPolicy;
@@ -200,9 +202,32 @@ export class Warden {
    * refused meanwhile. Also kept in a file beside the database, so that a stop or a restart
    * while the database stays locked does not lose it (best effort: the disk may be full too).
    */
-  hold429(requestId: number, input: Upstream429Input): void {
+  private hold429(requestId: number, input: Upstream429Input): void {
     this.held429s.hold(requestId, input, this.clock());
     if (this.heldFile !== null) writeHeldFile(this.heldFile, this.held429s.entries());
+  }
+
+  /**
+   * An upstream 429 as it arrives: recorded, or held when the store cannot be written. Until
+   * one or the other, admissions asked wait for it (see admit): on a server the store runs
+   * transactions side by side, and one asked after the 429 must not commit and forward while
+   * the 429's own transaction fails.
+   */
+  async record429(requestId: number, input: Upstream429Input): Promise<{ kind: 'recorded'; result: Upstream429Result | null } | { kind: 'held'; because: string }> {
+    const recording = this.upstream429(requestId, input).then(
+      (result) => ({ kind: 'recorded' as const, result }),
+      (error: unknown) => {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        this.hold429(requestId, input);
+        return { kind: 'held' as const, because: error.message };
+      },
+    );
+    this.recording429s.add(recording);
+    try {
+      return await recording;
+    } finally {
+      this.recording429s.delete(recording);
+    }
   }
 
   /** At open: the 429s an earlier process held are recorded now, or held again. */
@@ -259,6 +284,7 @@ export class Warden {
   async admit(input: AdmitInput, countRefusals = true): Promise<Admission> {
     const scope = input.scope ?? defaultScope;
     const policy = this.policyOf(scope);
+    if (this.recording429s.size > 0) await Promise.allSettled([...this.recording429s]);
     const admission = this.held429s.refusal(this.clock, policy) ?? (await this.store.transact(async (tx): Promise<Admission> => {
       const { now } = tx;
       // One scope's rows only: its state row, its window's aggregate, its reports (all by primary key).
