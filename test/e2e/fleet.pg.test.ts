@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { execa, type ResultPromise } from 'execa';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/postgresDataba
 import { startPostgresServer, type PostgresServer } from '../helpers/postgresServer.js';
 import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
 import { StartedProcesses, type StartedWorker } from './startedProcesses.js';
+import { freeLoopbackPort } from '../helpers/freePort.js';
 
 /**
  * A fleet: several `ratewarden run --no-supervise` processes (as several hosts run them, each
@@ -347,23 +347,10 @@ describe('status across hosts', () => {
   });
 });
 
-/** A loopback port nothing listens on (bound by us, then closed). */
-function closedLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
 describe('a server unreachable at start', () => {
   it('is exit 1 for a worker without a supervisor, in one line that names the server without its password', async () => {
     const home = dirs.make();
-    const db = `postgres://fleet:never-shown@127.0.0.1:${await closedLoopbackPort()}/ratewarden`;
+    const db = `postgres://fleet:never-shown@127.0.0.1:${await freeLoopbackPort()}/ratewarden`;
     const result = await runCli(['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', db, '--upstream', 'http://127.0.0.1:9'], cliEnv(home));
     expect(result.exitCode).toBe(1);
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
@@ -375,7 +362,7 @@ describe('a server unreachable at start', () => {
     const server = await startPostgresServer();
     servers.push(server);
     const upstream = await started.sim();
-    const url = `http://127.0.0.1:${await closedLoopbackPort()}`;
+    const url = `http://127.0.0.1:${await freeLoopbackPort()}`;
     let output = '';
     let supervisor: ResultPromise | null = null;
     await server.restart(async () => {

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresPool } from '../../../../src/store/postgres/connection.js';
@@ -7,6 +6,7 @@ import { inTransaction } from '../../../../src/store/postgres/transaction.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/postgresDatabase.js';
 import { backendPid, waitUntilBlockedOnLock } from '../../../helpers/postgresLocks.js';
 import { startPostgresServer, type PostgresServer } from '../../../helpers/postgresServer.js';
+import { freeLoopbackPort } from '../../../helpers/freePort.js';
 
 let database: TestDatabase;
 let pool: pg.Pool;
@@ -40,18 +40,6 @@ const failureOf = (promise: Promise<unknown>): Promise<unknown> =>
     },
     (error: unknown) => error,
   );
-
-/** A 127.0.0.1 port that nothing listens on: bound by us, then closed. */
-function closedLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 describe('classifyPostgresError on real failures', () => {
   it('a serialization failure (40001) between two SERIALIZABLE transactions: retry', async () => {
@@ -133,7 +121,7 @@ describe('classifyPostgresError on real failures', () => {
   });
 
   it('a connection refused on a closed port: store unavailable', async () => {
-    const port = await closedLoopbackPort();
+    const port = await freeLoopbackPort();
     const url = new URL(database.url);
     url.port = String(port);
     const refused = openPostgresPool(url.href, { onIdleConnectionError: () => undefined });

@@ -9,6 +9,7 @@ import { openPostgresStore } from '../../../../src/store/postgres/openStore.js';
 import { StoreUnavailableError } from '../../../../src/store/unavailable.js';
 import { stateWith } from '../../../helpers/limiterFixtures.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/postgresDatabase.js';
+import { freeLoopbackPort } from '../../../helpers/freePort.js';
 
 const run = promisify(execFile);
 const scope = 'k0123456789abcdef/claude-sonnet';
@@ -251,7 +252,7 @@ describe('faults', () => {
   it('an unreachable server: StoreUnavailableError naming the database without its password', async () => {
     const url = new URL(database.url);
     const password = decodeURIComponent(url.password);
-    url.port = String(await closedPort());
+    url.port = String(await freeLoopbackPort());
     const refused = await openPostgresStore({ url: url.href, connectTimeoutMs: 2_000 }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(StoreUnavailableError);
     expect((refused as Error).message).toContain('ratewarden:***@127.0.0.1');
@@ -339,16 +340,3 @@ describe('the schema', () => {
     }
   });
 });
-
-async function closedPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
