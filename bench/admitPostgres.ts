@@ -20,6 +20,7 @@ import type { Store, StoreTransaction } from '../src/store/port.js';
 import { openPostgresStore } from '../src/store/postgres/openStore.js';
 import { redactPostgresUrl } from '../src/store/postgres/url.js';
 import { startPostgresServer } from '../test/helpers/postgresServer.js';
+import { createDatabaseOn } from '../test/helpers/serverDatabase.js';
 
 const scope = 'bench';
 const windowMs = 60_000;
@@ -143,15 +144,7 @@ async function main(): Promise<void> {
   process.once('exit', onExit);
   try {
     let url = given;
-    if (url === undefined) {
-      const admin = new pg.Client({ connectionString: server!.url });
-      await admin.connect();
-      await admin.query('CREATE DATABASE bench_admit');
-      await admin.end();
-      const parsed = new URL(server!.url);
-      parsed.pathname = '/bench_admit';
-      url = parsed.href;
-    }
+    if (url === undefined) url = (await createDatabaseOn(server!.url, 'bench_admit')).url;
     const runs: Run[] = [];
     for (const processes of processCounts) {
       await resetScope(url);

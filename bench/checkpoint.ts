@@ -20,7 +20,6 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Database } from 'better-sqlite3';
 import { checkpointPassive, deferCheckpoints } from '../src/store/sqlite/checkpoint.js';
 import { openDatabase } from '../src/store/sqlite/open.js';
 import { startCheckpointer } from '../src/store/sqlite/checkpointer.js';
@@ -36,7 +35,7 @@ interface Outcome {
   walMaxBytes: number;
 }
 
-function prepare(db: Database): () => void {
+function prepare(db: ReturnType<typeof openDatabase>): () => void {
   deferCheckpoints(db);
   db.exec(`
     CREATE TABLE bench_state (scope TEXT PRIMARY KEY, tokens INTEGER NOT NULL, requests INTEGER NOT NULL, updated_at INTEGER NOT NULL);

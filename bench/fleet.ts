@@ -18,17 +18,16 @@
  * BENCH_FLEET_PROCESSES (default 1,4) lists the fleet sizes on PostgreSQL. With --db, a database
  * is created on that server for each measurement (its user must be allowed to) and dropped after.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { execa, type ResultPromise } from 'execa';
-import pg from 'pg';
 import { startSimUpstream, type SimUpstream } from '../src/sim/upstream.js';
 import { redactPostgresUrl } from '../src/store/postgres/url.js';
 import { startPostgresServer } from '../test/helpers/postgresServer.js';
+import { createDatabaseOn } from '../test/helpers/serverDatabase.js';
 
 const binary = fileURLToPath(new URL('../bin/ratewarden', import.meta.url));
 const seconds = Number(process.env.BENCH_FLEET_SECONDS ?? 10);
@@ -84,22 +83,9 @@ function sqliteDatabase(): Database {
   return { url: join(dir, 'ratewarden.db'), drop: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-async function asAdmin(serverUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 async function postgresDatabase(serverUrl: string): Promise<Database> {
-  const name = `rw_bench_fleet_${randomBytes(4).toString('hex')}`;
-  await asAdmin(serverUrl, `CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return { url: url.href, drop: () => asAdmin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  const database = await createDatabaseOn(serverUrl, 'rw_bench_fleet');
+  return { url: database.url, drop: () => database.drop() };
 }
 
 interface Throughput {
