@@ -71,6 +71,26 @@ export interface RateLimitEventDbRow {
   window_requests: number;
 }
 
+/** `rate_limit_events`' columns in the order rateLimitEventValues gives them. */
+export const rateLimitEventColumns = 'at, request_id, retry_after_ms, consecutive_429s, backoff_level, escalated, cooldown_ms, cooldown_until, window_tokens, window_requests, scope';
+
+/** A rate-limit event's values, for an INSERT of rateLimitEventColumns. */
+export function rateLimitEventValues(scope: string, event: RateLimitEventRow): [number, number | null, number | null, number, number, number, number, number, number, number, string] {
+  return [
+    event.at,
+    event.requestId,
+    event.retryAfterMs,
+    event.consecutive429s,
+    event.backoffLevel,
+    event.escalated ? 1 : 0,
+    event.cooldownMs,
+    event.cooldownUntil,
+    event.windowTokens,
+    event.windowRequests,
+    scope,
+  ];
+}
+
 export function rateLimitEventOf(row: RateLimitEventDbRow): RateLimitEventRow {
   return {
     at: row.at,

@@ -3,6 +3,7 @@ import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { AdmittedRequest, LimiterRepository, RequestOutcome, RequestRecord } from '../port.js';
+import { rateLimitEventColumns, rateLimitEventValues } from '../rows.js';
 import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
 import { firstRow, rowsOf, run, type Queryable } from './statements.js';
 
@@ -182,24 +183,7 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async recordRateLimitEvent(scope: string, event: RateLimitEventRow): Promise<void> {
-    await run(
-      this.client,
-      `INSERT INTO rate_limit_events (at, request_id, retry_after_ms, consecutive_429s, backoff_level, escalated, cooldown_ms, cooldown_until, window_tokens, window_requests, scope)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [
-        event.at,
-        event.requestId,
-        event.retryAfterMs,
-        event.consecutive429s,
-        event.backoffLevel,
-        event.escalated ? 1 : 0,
-        event.cooldownMs,
-        event.cooldownUntil,
-        event.windowTokens,
-        event.windowRequests,
-        scope,
-      ],
-    );
+    await run(this.client, `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, rateLimitEventValues(scope, event));
   }
 
   async recordSample(scope: string, sample: CalibrationSample): Promise<void> {

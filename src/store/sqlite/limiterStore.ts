@@ -4,6 +4,7 @@ import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { RequestRecord, RequestOutcome } from '../port.js';
+import { rateLimitEventColumns, rateLimitEventValues } from '../rows.js';
 import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
 
 const pruneBatch = 5_000;
@@ -76,8 +77,7 @@ export class LimiterStore {
     this.selectRequest = db.prepare('SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, outcome, scope FROM requests WHERE id = ?');
     this.settleRequest = db.prepare('UPDATE requests SET settled_at = ?, outcome = ?, status = ?, input_tokens = ?, output_tokens = ? WHERE id = ?');
     this.insertEvent = db.prepare(
-      `INSERT INTO rate_limit_events (at, request_id, retry_after_ms, consecutive_429s, backoff_level, escalated, cooldown_ms, cooldown_until, window_tokens, window_requests, scope)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertSample = db.prepare(
       `INSERT INTO calibration_samples (at, kind, tokens, requests, window_ms, retry_after_ms, limit_tokens, limit_requests, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -204,19 +204,7 @@ export class LimiterStore {
   }
 
   recordRateLimitEvent(scope: string, event: RateLimitEventRecord): void {
-    this.insertEvent.run(
-      event.at,
-      event.requestId,
-      event.retryAfterMs,
-      event.consecutive429s,
-      event.backoffLevel,
-      event.escalated ? 1 : 0,
-      event.cooldownMs,
-      event.cooldownUntil,
-      event.windowTokens,
-      event.windowRequests,
-      scope,
-    );
+    this.insertEvent.run(...rateLimitEventValues(scope, event));
   }
 
   recordSample(scope: string, sample: CalibrationSample): void {

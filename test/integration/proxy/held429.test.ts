@@ -28,26 +28,32 @@ function recordingLogger(): Logger & { events: string[]; next(event: string): Pr
   };
 }
 
+/** An upstream that answers 429 (Retry-After in seconds) only when the test says so: `arrival` resolves once a request is there. */
+async function gated429Upstream(retryAfterSeconds: number): Promise<{ upstream: { url: string }; arrival: Promise<void>; answer429: () => void; forwarded: () => number }> {
+  let arrived: () => void = () => undefined;
+  const arrival = new Promise<void>((resolve) => {
+    arrived = resolve;
+  });
+  let answer429: () => void = () => undefined;
+  const release = new Promise<void>((resolve) => {
+    answer429 = resolve;
+  });
+  let forwarded = 0;
+  const upstream = await harness.upstream((request, response) => {
+    forwarded += 1;
+    request.resume();
+    arrived();
+    void release.then(() => {
+      response.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfterSeconds) });
+      response.end('{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}');
+    });
+  });
+  return { upstream, arrival, answer429, forwarded: () => forwarded };
+}
+
 describe('an upstream 429 that meets a locked store still takes effect (issue 9 item 2)', () => {
   it('is held while a second connection holds the write lock, refused locally meanwhile, and recorded once the lock is gone', async () => {
-    let arrived: () => void = () => undefined;
-    const arrival = new Promise<void>((resolve) => {
-      arrived = resolve;
-    });
-    let answer429: () => void = () => undefined;
-    const release = new Promise<void>((resolve) => {
-      answer429 = resolve;
-    });
-    let forwarded = 0;
-    const upstream = await harness.upstream((request, response) => {
-      forwarded += 1;
-      request.resume();
-      arrived();
-      void release.then(() => {
-        response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '20' });
-        response.end('{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}');
-      });
-    });
+    const { upstream, arrival, answer429, forwarded } = await gated429Upstream(20);
     const log = recordingLogger();
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' }, { busyTimeoutMs: 100, log });
 
@@ -88,28 +94,11 @@ describe('an upstream 429 that meets a locked store still takes effect (issue 9 
     const later = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(later.status).toBe(429);
     expect(later.headers.get('x-ratewarden-reason')).toBe('cooldown');
-    expect(forwarded).toBe(1);
+    expect(forwarded()).toBe(1);
   });
 
   it('survives a stop while the lock is still held: kept beside the database, the next start records it before forwarding', async () => {
-    let arrived: () => void = () => undefined;
-    const arrival = new Promise<void>((resolve) => {
-      arrived = resolve;
-    });
-    let answer429: () => void = () => undefined;
-    const release = new Promise<void>((resolve) => {
-      answer429 = resolve;
-    });
-    let forwarded = 0;
-    const upstream = await harness.upstream((request, response) => {
-      forwarded += 1;
-      request.resume();
-      arrived();
-      void release.then(() => {
-        response.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
-        response.end('{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}');
-      });
-    });
+    const { upstream, arrival, answer429, forwarded } = await gated429Upstream(30);
     const log = recordingLogger();
     const first = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' }, { busyTimeoutMs: 100, log });
     const dbPath = first.dbPath;
@@ -134,6 +123,6 @@ describe('an upstream 429 that meets a locked store still takes effect (issue 9 
     const refused = await postJson(`${second.proxy.url}/v1/messages`, anthropicBody());
     expect(refused.status).toBe(429);
     expect(refused.headers.get('x-ratewarden-reason')).toBe('cooldown');
-    expect(forwarded).toBe(1);
+    expect(forwarded()).toBe(1);
   });
 });
