@@ -68,9 +68,15 @@ export interface RunFigures {
   /** Real-time seconds (the run's wall time times the time scale). */
   turnP50s: number;
   turnP95s: number;
-  /** Requests that reached the upstream while a client had been told the key × class was cooling down. */
+  /**
+   * Requests that reached the upstream inside a cooldown: one ratewarden recorded (single-scope
+   * runs), else one a client was told of (a local 429 `cooldown` and its Retry-After, for that
+   * key × class). A request admitted just before the 429 that started the cooldown and forwarded
+   * late counts here too; `admittedInCooldown` is the proxy's own decision.
+   */
   forwardedInCooldown: number;
   forwardedInCooldown429: number;
+  cooldownSource: 'recorded' | 'told';
   /**
    * From the proxy's own records: requests it admitted inside a cooldown it had recorded. Only
    * when the run has one scope (the records do not say which scope a cooldown was for); else null.
@@ -154,9 +160,11 @@ export function measureRun(
     if (attempt.status === 429 && attempt.reason !== null) local429s[attempt.reason] = (local429s[attempt.reason] ?? 0) + 1;
   }
   const turnSeconds = records.turns.map((turn) => ((turn.endedAt - turn.startedAt) * run.timeScale) / 1000);
-  const cooldowns = cooldownsSeen(records.calls);
+  const told = cooldownsSeen(records.calls);
   const inCooldown = arrivals.filter((arrival) =>
-    cooldowns.some((cooldown) => cooldown.key === arrival.key && cooldown.modelClass === arrival.modelClass && arrival.at > cooldown.from + COOLDOWN_EDGE_MS && arrival.at < cooldown.to - COOLDOWN_EDGE_MS),
+    proxyRecords !== null
+      ? proxyRecords.cooldowns.some((cooldown) => arrival.at > cooldown.at && arrival.at < cooldown.until)
+      : told.some((cooldown) => cooldown.key === arrival.key && cooldown.modelClass === arrival.modelClass && arrival.at > cooldown.from + COOLDOWN_EDGE_MS && arrival.at < cooldown.to - COOLDOWN_EDGE_MS),
   );
   return {
     upstreamRequests: arrivals.length,
@@ -173,6 +181,7 @@ export function measureRun(
     turnP95s: quantile(turnSeconds, 0.95),
     forwardedInCooldown: inCooldown.length,
     forwardedInCooldown429: inCooldown.filter((arrival) => arrival.status === 429).length,
+    cooldownSource: proxyRecords === null ? 'told' : 'recorded',
     admittedInCooldown: proxyRecords === null ? null : admittedInCooldown(proxyRecords),
   };
 }

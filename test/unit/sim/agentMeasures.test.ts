@@ -50,6 +50,9 @@ describe('bench:agents figures', () => {
     const figures = measureRun({ calls, turns: [] }, arrivals, [], () => 'org', { startedAt: t0, endedAt: t0 + 6_000, windowMs: 6_000, timeScale: 10 });
     expect([figures.forwardedInCooldown, figures.forwardedInCooldown429, figures.local429s]).toEqual([1, 1, { cooldown: 1 }]);
     expect(admittedInCooldown({ admissions: [t0, t0 + 10, t0 + 500], cooldowns: [{ at: t0, until: t0 + 400 }] })).toBe(1);
+    // With the proxy's own records (one scope), its recorded cooldowns are the intervals.
+    const recorded = measureRun({ calls, turns: [] }, arrivals, [], () => 'org', { startedAt: t0, endedAt: t0 + 6_000, windowMs: 6_000, timeScale: 10 }, { admissions: [t0 + 100], cooldowns: [{ at: t0 + 1_500, until: t0 + 4_000 }] });
+    expect([recorded.forwardedInCooldown, recorded.forwardedInCooldown429, recorded.cooldownSource, recorded.admittedInCooldown]).toEqual([3, 0, 'recorded', 0]);
   });
 });
 
