@@ -31,7 +31,7 @@ function fail(message: string): never {
 
 const { values } = parseArgs({
   options: {
-    seeds: { type: 'string', default: '1,2' },
+    seeds: { type: 'string', default: '1' },
     scenarios: { type: 'string', default: 'one-key,org-keys,two-classes,burst,tier4' },
     duration: { type: 'string', default: '10m' },
     'time-scale': { type: 'string', default: '10' },
