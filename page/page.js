@@ -171,7 +171,7 @@
   var badges = {
     cooling: ['■', 'Cooling'],
     'half-open': ['◐', 'Probing'],
-    waiting: ['⧗', 'Waiting'],
+    waiting: ['≡', 'Waiting'],
     cut: ['▼', 'Cut'],
     flowing: ['✓', 'Flowing'],
   };
@@ -205,11 +205,11 @@
     rows.forEach(function (row) {
       var used = row[1] === undefined ? null : row[1];
       var budget = row[2];
-      var pct = budget ? ' (' + Math.round((100 * (used || 0)) / budget) + ' %)' : '';
+      var share = budget ? Math.round((100 * (used || 0)) / budget) + ' % of the budget' : null;
       body.push(
         el('tr', null,
           el('th', { scope: 'row', text: row[0] }),
-          el('td', { text: num(used) + pct }),
+          el('td', { text: num(used), title: share }),
           el('td', { text: num(budget) }),
           el('td', { text: leftText(row[3]) })),
       );
@@ -286,7 +286,7 @@
       var sessions = Array.isArray(q.sessions) ? q.sessions.map(function (s) { return (s.session || s.name) + ': ' + s.length; }).join(', ') : '—';
       return [scopeName(q.scope), num(q.length), duration(q.oldestWaitMs), sessions];
     });
-    replace('queue', [el('p', { className: 'hint', text: '⧗ ' + total + (total === 1 ? ' request waits' : ' requests wait') + ' for budget (served in turn, up to --max-wait).' }), table(['Group', 'Waiting', 'Oldest wait', 'By session'], rows, [false, true, true, false])]);
+    replace('queue', [el('p', { className: 'hint', text: '≡ ' + total + (total === 1 ? ' request waits' : ' requests wait') + ' for budget (served in turn, up to --max-wait).' }), table(['Group', 'Waiting', 'Oldest wait', 'By session'], rows, [false, true, true, false])]);
   }
 
   function renderReservations(report) {
@@ -358,6 +358,11 @@
     return Math.max(260, document.getElementById(id).clientWidth);
   }
 
+  /** Taller on a wall screen, never a sliver on a phone. */
+  function plotHeight(width) {
+    return Math.round(Math.min(380, Math.max(200, width * 0.36)));
+  }
+
   function makeChart(id, series, data, extra) {
     var existing = state.charts[id];
     var key = series.map(function (s) { return s.label; }).join('|');
@@ -369,7 +374,7 @@
     var axis = axisStyle();
     var options = Object.assign({
       width: plotWidth(id),
-      height: 220,
+      height: plotHeight(plotWidth(id)),
       series: [{}].concat(series),
       axes: [Object.assign({}, axis), Object.assign({ size: 60 }, axis)],
       legend: { live: false },
@@ -463,11 +468,11 @@
     var budget = minutes.map(function (m) { return m < opened ? null : (state.refusalMinutes.get(m) || { budget: 0 }).budget; });
     var data = [minutes.map(function (m) { return m / 1000; }), upstream, cooldown, budget];
     var series = [
-      { label: '▮ upstream 429s', stroke: cssVar('--bad'), fill: cssVar('--bad-bg'), width: 1, paths: uPlot.paths.bars({ size: [0.7, 40], align: 1 }), points: { show: false } },
-      { label: '— local: cooldown', stroke: cssVar('--warn'), width: 2, paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
-      { label: '┄ local: budget', stroke: cssVar('--info'), width: 2, dash: [5, 4], paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } },
+      { label: '□ upstream 429s', stroke: cssVar('--bad'), fill: cssVar('--bad-bg'), width: 1.5, paths: uPlot.paths.bars({ size: [0.9, 24], align: 0 }), points: { show: false } },
+      { label: '◧ local: cooldown', stroke: cssVar('--warn'), fill: cssVar('--warn'), width: 0, paths: uPlot.paths.bars({ size: [0.45, 12], align: -1 }), points: { show: false } },
+      { label: '◨ local: budget', stroke: cssVar('--info'), fill: cssVar('--info'), width: 0, paths: uPlot.paths.bars({ size: [0.45, 12], align: 1 }), points: { show: false } },
     ];
-    makeChart('refusals-chart', series, data, { scales: { x: { time: true, range: [first / 1000, (now + minuteMs) / 1000] }, y: { range: function (u, min, max) { return [0, Math.max(4, (max || 0) * 1.15)]; } } } });
+    makeChart('refusals-chart', series, data, { scales: { x: { time: true, range: [(first - minuteMs / 2) / 1000, (now + minuteMs / 2) / 1000] }, y: { range: function (u, min, max) { return [0, Math.max(4, (max || 0) * 1.15)]; } } } });
     var total429 = upstream.reduce(function (a, b) { return a + b; }, 0);
     document.getElementById('refusals-note').textContent =
       total429 + ' upstream 429' + (total429 === 1 ? '' : 's') + ' in the last hour (recorded). Local refusals are counted from ' + clock(state.openedAt) + ', when this page opened.';
@@ -537,7 +542,8 @@
 
   function resizeCharts() {
     Object.keys(state.charts).forEach(function (id) {
-      state.charts[id].chart.setSize({ width: plotWidth(id), height: 220 });
+      var width = plotWidth(id);
+      state.charts[id].chart.setSize({ width: width, height: plotHeight(width) });
     });
   }
 
