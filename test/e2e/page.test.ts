@@ -135,7 +135,7 @@ describe('the live page at /_ratewarden/', () => {
     expect(await card.textContent()).toMatch(/Cooling.*ladder level 1.*1 upstream 429 in a row/s);
     expect(await page.locator('#summary').textContent()).toContain('1 group cooling');
     // It counts down on its own.
-    await page.waitForFunction((before) => document.querySelector('article[data-phase="cooling"] .countdown')?.textContent !== before, first);
+    await page.waitForFunction(`document.querySelector('article[data-phase="cooling"] .countdown')?.textContent !== ${JSON.stringify(first)}`);
     expect(errors).toEqual([]);
   });
 
@@ -167,7 +167,7 @@ describe('the live page at /_ratewarden/', () => {
     expect(conditions.slice(0, 2)).toEqual(['cooling', 'waiting']);
     await page.waitForSelector('#budget-events li:has-text("▼ cut")');
     // The refusals reach the view at the proxy's next tick; the chart's series start with the page.
-    await page.waitForFunction(() => /\b2 in cooldown\b/.test(document.querySelector('article[data-condition="cooling"]')?.textContent ?? ''));
+    await page.waitForFunction(`/\\b2 in cooldown\\b/.test(document.querySelector('article[data-condition="cooling"]')?.textContent ?? '')`);
     for (const chart of ['#budget-chart', '#refusals-chart']) {
       expect(await page.locator(`${chart} canvas`).count()).toBeGreaterThan(0);
       expect(await page.locator(`${chart} .u-legend`).textContent()).not.toBe('');
@@ -176,13 +176,14 @@ describe('the live page at /_ratewarden/', () => {
     await page.screenshot({ path: join(artifactsDir, 'desktop.png'), fullPage: true });
 
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth);
+    await page.waitForFunction('document.documentElement.scrollWidth <= window.innerWidth');
     await page.screenshot({ path: join(artifactsDir, 'phone.png'), fullPage: true });
 
-    const lightBackground = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const background = 'getComputedStyle(document.body).backgroundColor';
+    const lightBackground = await page.evaluate<string>(background);
     await page.setViewportSize({ width: 2560, height: 1440 });
     await page.emulateMedia({ colorScheme: 'dark' });
-    expect(await page.evaluate(() => getComputedStyle(document.body).backgroundColor)).not.toBe(lightBackground);
+    expect(await page.evaluate<string>(background)).not.toBe(lightBackground);
     await page.screenshot({ path: join(artifactsDir, 'wall-dark.png'), fullPage: true });
     expect(errors).toEqual([]);
   });
@@ -210,7 +211,7 @@ describe('the live page at /_ratewarden/', () => {
       await page.waitForSelector('body[data-ready="true"]');
       await page.waitForSelector('article[data-condition="flowing"]');
       expect(await page.locator('#budget-chart canvas').count()).toBeGreaterThan(0);
-      expect(await page.evaluate(() => typeof (window as unknown as { uPlot?: unknown }).uPlot)).toBe('function');
+      expect(await page.evaluate<string>('typeof window.uPlot')).toBe('function');
       expect(errors).toEqual([]);
       await offlineContext.close();
     } finally {
