@@ -3,6 +3,7 @@ import { settingNames, type Settings } from '../config/schema.js';
 import { tolerateClosedOutput } from '../kernel/closedOutput.js';
 import { socketFromSupervisorFlag } from '../kernel/workerProtocol.js';
 import { runWorker } from '../proxy/worker.js';
+import { proxyPage } from './page.js';
 import { addSettingOptions, helpGroups, resolveSettings } from './settingsOptions.js';
 
 interface RunOptions extends Record<string, unknown> {
@@ -29,6 +30,7 @@ export function registerRun(program: Command): void {
     .addOption(new Option(socketFromSupervisorFlag, 'serve the listening socket handed over by ratewarden\'s supervisor').hideHelp());
   // Every setting: the supervisor hands its worker the same command line, and status reads the same values.
   addSettingOptions(command, settingNames);
+  command.addOption(new Option('--no-page', 'do not serve the live page at /_ratewarden/ (docs/page.md)').helpGroup(helpGroups.proxy));
   command.addOption(
     new Option('--no-supervise', 'run the proxy worker alone in this process, for a host whose own service manager restarts it (default: supervised)').helpGroup(helpGroups.supervisor),
   );
@@ -41,7 +43,7 @@ export function registerRun(program: Command): void {
     // Before anything is printed: a reader that goes away (`| tee` ended by the same Ctrl-C) must not end the proxy.
     tolerateClosedOutput(process.stdout, process.stderr);
     const { settings } = resolveSettings(options, settingNames);
-    const exitCode = options.supervise ? await runSupervised(settings) : await runWorker(settings, { socketFromSupervisor: options.socketFromSupervisor === true });
+    const exitCode = options.supervise ? await runSupervised(settings) : await runWorker(settings, { socketFromSupervisor: options.socketFromSupervisor === true, page: settings.page ? proxyPage(settings) : undefined });
     process.exit(exitCode);
   });
 }

@@ -22,6 +22,7 @@ const GROUP_OF: Partial<Record<SettingName, HelpGroup>> = {
   upstream: 'proxy',
   listen: 'proxy',
   allowRemote: 'proxy',
+  page: 'proxy',
   provider: 'proxy',
   maxBody: 'proxy',
   maxWait: 'proxy',

@@ -6,6 +6,7 @@ import { maxDurationMs, maxDurationText } from '../config/fields.js';
 import { settingNames, type SettingName, type Settings } from '../config/schema.js';
 import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
 import { localPids } from '../core/processLiveness.js';
+import { historyLimits, historySince, statusHistory, supervisorEventsRead, type LiveView } from '../core/statusHistory.js';
 import { defaultScope } from '../core/scopes.js';
 import { scopeLines } from '../core/scopeTable.js';
 import { openStore, thisHostIn } from '../store/openStore.js';
@@ -18,10 +19,12 @@ import { livePidsAmong } from './pidLiveness.js';
 import { resolveSettings } from './settingsOptions.js';
 import { heartbeatStaleAfterMs, readRunningPolicies } from './runningPolicies.js';
 import { renderStatus } from './statusRender.js';
+import { defaultWebAddress, serveStatusPage, webAddress } from './statusWeb.js';
 
 /** The settings status reads: the window, the limiter's policy, the supervisor's limits. */
 const statusSettings: readonly SettingName[] = [
   'db',
+  'allowRemote',
   'upstream',
   'window',
   'tokenMetric',
@@ -48,6 +51,7 @@ interface StatusOptions extends Record<string, unknown> {
   json?: boolean;
   watch?: boolean | string;
   scope?: string;
+  web?: boolean | string;
 }
 
 export function registerStatus(program: Command): void {
@@ -56,7 +60,8 @@ export function registerStatus(program: Command): void {
     .description('show the proxy\'s state at a glance: processes, every active scope, and one scope\'s window, cooldown, budget, controller and calibration; the supervisor')
     .option('--json', 'print one stable, documented JSON object instead of the human view')
     .option('--scope <scope>', 'show this scope in detail (default: the busiest); the table lists every active scope')
-    .option('--watch [interval]', `redraw every interval (default ${defaultWatchMs / 1000}s) until Ctrl-C; with --json, one object per line`);
+    .option('--watch [interval]', `redraw every interval (default ${defaultWatchMs / 1000}s) until Ctrl-C; with --json, one object per line`)
+    .option('--web [address]', `serve the live page of this database at http://ADDRESS/_ratewarden/ until Ctrl-C (default ${defaultWebAddress.host}:${defaultWebAddress.port}; docs/page.md)`);
   addOperatorOptions(command, statusSettings);
   addExamples(command, [
     'ratewarden status',
@@ -64,14 +69,20 @@ export function registerStatus(program: Command): void {
     'ratewarden status --json | jq .cooldown',
     'ratewarden status --json | jq \'.scopes[] | {scope, phase, windowTokens}\'',
     'ratewarden status --scope 3f9a1c2b7e04d5a6/claude-haiku',
+    'ratewarden status --web',
     'ratewarden status --db /var/lib/ratewarden/ratewarden.db --window 2m',
   ]);
   command.action(async (options: StatusOptions) => {
     const { settings } = resolveSettings(options, settingNames);
     const watchMs = watchInterval(options.watch);
+    const web = options.web === undefined ? null : webAddress(options.web);
     chooseColour();
     const store = await openStore({ db: settings.db as string, clock: Date.now, readonly: true });
     try {
+      if (web !== null) {
+        await serveStatusPage(store, settings, web, process.stdout);
+        return;
+      }
       const scope = options.scope?.trim();
       if (scope !== undefined && !(await store.read((tx) => tx.status.hasScope(scope)))) {
         throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
@@ -96,8 +107,11 @@ function watchInterval(watch: boolean | string | undefined): number | null {
   return ms;
 }
 
-/** One read of the store: every part of the report agrees with the others while a proxy keeps writing. */
-function readStatus(store: Store, settings: Settings, chosen: string | null): Promise<StatusReport> {
+/**
+ * One read of the store: every part of the report agrees with the others while a proxy keeps
+ * writing. `live` is what only the proxy serving the live page knows (its queue).
+ */
+export function readStatus(store: Store, settings: Settings, chosen: string | null, live?: LiveView): Promise<StatusReport> {
   return store.read(async (tx) => {
     const { now } = tx;
     const thisHost = thisHostIn(store);
@@ -107,6 +121,7 @@ function readStatus(store: Store, settings: Settings, chosen: string | null): Pr
     const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy)[0]?.scope ?? defaultScope;
     const snapshot = await tx.status.snapshot({ bucketsFrom, ...recentCount }, scope);
     const restartHistory = await restartSummaryIn(tx, restart.policy);
+    const history = statusHistory(await tx.status.history({ since: historySince(now), ...historyLimits }), await tx.supervisor.recent(supervisorEventsRead), now);
     return assembleStatus({
       database: store.location,
       snapshot,
@@ -122,6 +137,8 @@ function readStatus(store: Store, settings: Settings, chosen: string | null): Pr
       thisHost,
       scope,
       scopeRows,
+      history,
+      live,
     });
   });
 }

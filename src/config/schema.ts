@@ -20,6 +20,7 @@ export const settingsSchema = {
   upstream: httpUrl('the rate-limited API to forward to'),
   listen: listenAddress({ host: '127.0.0.1', port: 8787 }, 'address the proxy listens on'),
   allowRemote: flag(false, 'allow listening on a non-loopback address'),
+  page: flag(true, 'serve the live read-only page at /_ratewarden/ on the listen address; --no-page turns it off'),
   provider: choice(['auto', 'anthropic', 'openai', 'generic'] as const, 'auto', 'API shape of requests; auto tells it from each request’s path and headers, then the upstream host'),
   maxBody: byteSize(10 * 1_048_576, 'largest request body accepted; a larger one is answered 413'),
   maxWait: duration(60_000, 'how long a request that lacks only budget waits in the fair queue before a local 429'),

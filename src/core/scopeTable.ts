@@ -32,6 +32,9 @@ export interface ScopeLine {
   consecutive429s: number;
   windowTokens: number;
   windowRequests: number;
+  /** The window's input and output tokens apart, whatever `tokenMetric` counts. */
+  windowInputTokens: number;
+  windowOutputTokens: number;
   tokenBudget: number | null;
   requestBudget: number | null;
   reportedTokensRemaining: number | null;
@@ -56,6 +59,8 @@ export function scopeLines(rows: readonly ScopeSummaryRow[], now: number, policy
       consecutive429s: row.consecutive429s,
       windowTokens: tokensOf(row, policy.tokenMetric),
       windowRequests: row.requests,
+      windowInputTokens: row.inputTokens,
+      windowOutputTokens: row.outputTokens,
       tokenBudget: row.tokenBudget,
       requestBudget: row.requestBudget,
       reportedTokensRemaining: row.reportedTokensRemaining,

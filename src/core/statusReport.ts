@@ -8,6 +8,7 @@ import type { RestartPolicy } from './restartPolicy.js';
 import { defaultScope } from './scopes.js';
 import { scopeLines, type ScopeLine, type ScopeSummaryRow } from './scopeTable.js';
 import type { PolicyOrigin } from './runningPolicy.js';
+import type { LiveView, StatusHistory } from './statusHistory.js';
 import { supervisorHistoryReport, type RestartHistoryView, type SupervisorHistoryReport } from './supervisorReport.js';
 import type { LimiterPolicy, LimiterState, TokenMetric, UsageBucket } from './types.js';
 import { bucketWidthFor, oldestBucketInWindow, sumWindow } from './window.js';
@@ -82,6 +83,10 @@ export interface StatusInput {
   scope?: string;
   /** Every active scope, for the table at a glance. */
   scopeRows?: readonly ScopeSummaryRow[];
+  /** The last hour's budget changes, 429s, reservations in flight and reports (the live page's charts). */
+  history?: StatusHistory;
+  /** What only the running proxy knows (its queue), when the proxy itself answers. */
+  live?: LiveView;
 }
 
 export type GateSet = GateReport & { allOpen: boolean };
@@ -140,6 +145,10 @@ export interface StatusReport {
   refusals: { cooldown: number; budget: number };
   recent429s: RateLimitEventRow[];
   lastOperatorAction: OperatorActionRow | null;
+  /** Every scope's last hour: budget changes, upstream 429s, the largest reservations in flight, reported limits. */
+  history: StatusHistory | null;
+  /** The queue of the proxy that answered (the live page it serves); `null` from the CLI. */
+  live: LiveView | null;
 }
 
 /** The oldest usage bucket status must read for the window at `now`. */
@@ -231,5 +240,7 @@ export function assembleStatus(input: StatusInput): StatusReport {
     refusals: snapshot.refusals,
     recent429s: snapshot.rateLimitEvents,
     lastOperatorAction: snapshot.lastOperatorAction,
+    history: input.history ?? null,
+    live: input.live ?? null,
   };
 }

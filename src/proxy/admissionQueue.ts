@@ -2,6 +2,7 @@ import { formatDuration } from '../config/durations.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput } from '../warden/types.js';
 import { defaultScope } from '../core/scopes.js';
+import type { QueueLine } from '../core/statusHistory.js';
 import type { Warden } from '../warden/warden.js';
 
 /** The head of the queue looks again no sooner than this after a refusal, whatever the refill time says. */
@@ -71,6 +72,17 @@ export class AdmissionQueue {
     return queue.admit(input, clientGone);
   }
 
+  /** Who waits now, per scope (the live page's queue): the longest first. */
+  waitingByScope(): QueueLine[] {
+    const now = this.clock();
+    const lines: QueueLine[] = [];
+    for (const [scope, queue] of this.scopes) {
+      const oldest = queue.oldestEnqueuedAt;
+      if (oldest !== null) lines.push({ scope, length: queue.length, oldestWaitMs: Math.max(0, now - oldest) });
+    }
+    return lines.sort((a, b) => b.length - a.length || b.oldestWaitMs - a.oldestWaitMs);
+  }
+
   /** Budget may have come back (a request settled): the head of each waiting scope looks again. */
   nudge(): void {
     for (const [scope, queue] of this.scopes) {
@@ -115,6 +127,10 @@ class ScopeQueue {
 
   get length(): number {
     return this.waiting.length;
+  }
+
+  get oldestEnqueuedAt(): number | null {
+    return this.waiting.reduce<number | null>((oldest, waiter) => (oldest === null || waiter.enqueuedAt < oldest ? waiter.enqueuedAt : oldest), null);
   }
 
   /** Nobody waits and nothing is scheduled: the queue may be dropped. */

@@ -17,6 +17,7 @@ import { exchangeRecorder, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
 import { readRequestBody } from './requestBody.js';
 import type { HealthReport } from './health.js';
+import type { PageAnswerer } from './pageEndpoint.js';
 import { answerReserved } from './reserved.js';
 import { isReserved, parseTarget, upstreamPathFor, type TargetProblem } from './target.js';
 
@@ -46,6 +47,7 @@ export interface ProxyRuntime {
   refusals: RefusalCounter;
   health: () => Promise<HealthReport>;
   metrics: ProxyMetrics;
+  page?: PageAnswerer;
 }
 
 const targetRefusal: Record<TargetProblem, LocalReply> = {
@@ -82,7 +84,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   }
   const { target } = parsed;
   if (isReserved(target.path)) {
-    await answerReserved(request, response, target.path, provider, { health: runtime.health, metrics: runtime.metrics });
+    await answerReserved(request, response, target.path, provider, { health: runtime.health, metrics: runtime.metrics, page: runtime.page });
     return;
   }
 

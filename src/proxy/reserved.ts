@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HealthReport } from './health.js';
 import { sendLocalReply } from './localReplies.js';
 import { metricsPath, type ProxyMetrics } from './metrics.js';
+import type { PageAnswerer } from './pageEndpoint.js';
 import type { ProviderAdapter } from './providers/adapter.js';
 import { healthPath } from '../kernel/workerProtocol.js';
 
@@ -9,10 +10,13 @@ import { healthPath } from '../kernel/workerProtocol.js';
 export interface ReservedEndpoints {
   health: () => Promise<HealthReport>;
   metrics: ProxyMetrics;
+  /** The live page (docs/page.md); absent with `--no-page`. */
+  page?: PageAnswerer;
 }
 
-function answer(request: IncomingMessage, response: ServerResponse, status: number, contentType: string, body: string): void {
+function answer(request: IncomingMessage, response: ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Readonly<Record<string, string>> = {}): void {
   response.writeHead(status, {
+    ...headers,
     'content-type': contentType,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
@@ -34,6 +38,11 @@ export async function answerReserved(request: IncomingMessage, response: ServerR
   }
   if (readable && path === metricsPath) {
     answer(request, response, 200, endpoints.metrics.contentType, await endpoints.metrics.scrape());
+    return;
+  }
+  const page = readable && endpoints.page !== undefined ? await endpoints.page(path) : null;
+  if (page !== null) {
+    answer(request, response, page.status, page.contentType, page.body, page.headers);
     return;
   }
   sendLocalReply(response, provider, {

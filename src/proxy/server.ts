@@ -21,6 +21,7 @@ import { silentLogger, summariseRepeats, type Logger } from '../kernel/log.js';
 import { localReasonOf, sendLocalReply } from './localReplies.js';
 import { ProxyMetrics } from './metrics.js';
 import { metricsSourcesFor } from './metricsSources.js';
+import type { PageFactory } from './pageEndpoint.js';
 import { providerChooser } from './providers/adapter.js';
 import { checkWorkerSettings } from './startupChecks.js';
 import type { ProviderName } from './providers/types.js';
@@ -44,6 +45,8 @@ export interface ProxyOptions {
   log?: Logger;
   /** How long a write waits for another process's lock before the request is answered 503. */
   busyTimeoutMs?: number;
+  /** Serves the live page at /_ratewarden/ (cli/ builds it; `--no-page` leaves it out). */
+  page?: PageFactory;
 }
 
 export interface RunningProxy {
@@ -169,6 +172,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         stopping: () => stopping,
       }),
     metrics,
+    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.waitingByScope() }) }),
   };
 
   function onRequest(request: IncomingMessage, response: ServerResponse): void {

@@ -5,6 +5,7 @@ import { takePassedSocket } from '../kernel/socketActivation.js';
 import { isConnectionMessage, isListenMessage, type ReadyMessage } from '../kernel/workerProtocol.js';
 import { systemClockOffsetBy } from '../kernel/clock.js';
 import { createLogger } from '../kernel/log.js';
+import type { PageFactory } from './pageEndpoint.js';
 import { startProxy, type ListenTarget, type RunningProxy } from './server.js';
 
 export type { ReadyMessage } from '../kernel/workerProtocol.js';
@@ -12,6 +13,8 @@ export type { ReadyMessage } from '../kernel/workerProtocol.js';
 export interface WorkerMode {
   /** Started by ratewarden's supervisor: wait for its listening socket instead of binding one. */
   socketFromSupervisor: boolean;
+  /** The live page, built by cli/ (absent with `--no-page`). */
+  page?: PageFactory;
 }
 
 /**
@@ -80,7 +83,7 @@ export async function runWorker(settings: Settings, mode: WorkerMode = { socketF
 
   const target = await Promise.race([listenTarget(channel), stopRequested.then(() => null)]);
   if (target === null) return 0;
-  proxy = await startProxy(settings, { log, listenOn: target, clock: systemClockOffsetBy(settings.unsafeClockOffset) });
+  proxy = await startProxy(settings, { log, listenOn: target, clock: systemClockOffsetBy(settings.unsafeClockOffset), page: mode.page });
   channel?.serve(proxy);
   if (process.send !== undefined && process.connected) {
     const ready: ReadyMessage = { type: 'ready', url: proxy.url, pid: process.pid };

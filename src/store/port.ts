@@ -4,6 +4,7 @@ import type { BudgetAdjustment } from '../core/controller.js';
 import type { HeartbeatRow, ProcessRole } from '../core/processLiveness.js';
 import type { ReportedRemaining } from '../core/reported.js';
 import type { ScopeSummaryRow } from '../core/scopeTable.js';
+import type { HistoryRows } from '../core/statusHistory.js';
 import type { RateLimitEventRow, StatusSnapshot } from '../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../core/types.js';
 
@@ -177,6 +178,14 @@ export interface SnapshotQuery {
   rateLimitEvents: number;
 }
 
+/** What the live page's history reads: from `since`, at most so many rows of each (core's historyLimits). */
+export interface HistoryQuery {
+  since: number;
+  adjustments: number;
+  upstream429s: number;
+  reservations: number;
+}
+
 export interface CalibrationData {
   sampleCounts: SampleCount[];
   sampleSummaries: SampleSummary[];
@@ -190,6 +199,8 @@ export interface StatusRepository {
   snapshot(query: SnapshotQuery, scope: string): Promise<StatusSnapshot>;
   calibration(scope: string): Promise<CalibrationData>;
   calibratedScopes(): Promise<string[]>;
+  /** Every scope's budget changes and 429s since `since`, the largest reservations in flight, the reported limits. */
+  history(query: HistoryQuery): Promise<HistoryRows>;
 }
 
 /** Every repository, bound to one transaction. */

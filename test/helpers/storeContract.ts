@@ -378,6 +378,40 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect(summaries.find((row) => row.scope === scope)).toMatchObject({ tokenBudget: 500, inputTokens: 10, outputTokens: 20, requests: 1, refusedBudget: 0, updatedAt: 1_000 });
       });
 
+      it("reads the live page's history of every scope: changes and 429s since a time, oldest first and bounded; the largest reservations in flight; the reports", async () => {
+        await transact(async (tx) => {
+          await tx.limiter.recordAdjustment(scope, 500, cut({ from: 2_000, to: 1_000 }));
+          await tx.limiter.recordAdjustment(scope, 1_000, cut());
+          await tx.limiter.recordAdjustment(otherScope, 1_100, cut({ from: 500, to: 600, reason: 'recover' }));
+          await tx.limiter.recordAdjustment(scope, 1_200, cut({ kind: 'requests', from: 50, to: 35 }));
+          await tx.limiter.recordRateLimitEvent(scope, rateLimitEvent({ at: 400 }));
+          await tx.limiter.recordRateLimitEvent(scope, rateLimitEvent({ at: 2_000 }));
+          await tx.limiter.recordRateLimitEvent(otherKeyScope, rateLimitEvent({ at: 2_500, backoffLevel: 2, retryAfterMs: null }));
+          await tx.reported.writeReport(scope, report());
+          await tx.reported.writeReport(scope, report({ dimension: 'requests', limit: 50, remaining: 40 }));
+          await tx.limiter.insertAdmitted(admitted({ estInputTokens: 10, estOutputTokens: 10 }));
+          await tx.limiter.insertAdmitted(admitted({ scope: otherScope, admittedAt: 1_500, estInputTokens: 5_000, estOutputTokens: 30_000, probe: true }));
+          const settled = await tx.limiter.insertAdmitted(admitted({ estInputTokens: 90_000, estOutputTokens: 90_000 }));
+          await tx.limiter.markSettled(settled, 2_000, 'ok', 200, 10, 10);
+        });
+        const history = await store.read((tx) => tx.status.history({ since: 1_000, adjustments: 2, upstream429s: 10, reservations: 1 }));
+        // The newest two of the changes since 1 000, oldest first.
+        expect(history.adjustments).toEqual([
+          { scope: otherScope, at: 1_100, kind: 'tokens', from: 500, to: 600, reason: 'recover' },
+          { scope, at: 1_200, kind: 'requests', from: 50, to: 35, reason: 'cut' },
+        ]);
+        expect(history.upstream429s).toEqual([
+          { scope, at: 2_000, backoffLevel: 1, cooldownMs: 2_000, retryAfterMs: 1_500 },
+          { scope: otherKeyScope, at: 2_500, backoffLevel: 2, cooldownMs: 2_000, retryAfterMs: null },
+        ]);
+        expect(history.reservations).toEqual([{ scope: otherScope, admittedAt: 1_500, inputTokens: 5_000, outputTokens: 30_000, probe: true }]);
+        expect(history.reservationsInFlight).toBe(2);
+        expect(history.reported).toEqual([
+          { scope, dimension: 'requests', limit: 50, remaining: 40, resetAt: 60_000, seenAt: 1_000 },
+          { scope, dimension: 'tokens', limit: 10_000, remaining: 8_000, resetAt: 60_000, seenAt: 1_000 },
+        ]);
+      });
+
       it('counts and removes zero-token samples an older tool left', async () => {
         await transact(async (tx) => {
           await tx.limiter.recordSample(scope, { at: 1, kind: 'window', tokens: 0, requests: 0, windowMs: 60_000, retryAfterMs: null, limitTokens: null, limitRequests: null });

@@ -4,7 +4,9 @@ import type { BudgetKind } from '../../core/controller.js';
 import type { ScopeSummaryRow } from '../../core/scopeTable.js';
 import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
 import { initialLimiterState } from '../../core/types.js';
-import type { CalibrationData, SnapshotQuery, StatusRepository } from '../port.js';
+import type { HistoryRows } from '../../core/statusHistory.js';
+import type { CalibrationData, HistoryQuery, SnapshotQuery, StatusRepository } from '../port.js';
+import { historyOf } from './historyRepository.js';
 import { PostgresLimiterRepository } from './limiterRepository.js';
 import { heartbeatsOf } from './processRepository.js';
 import { firstRow, rowsOf, type Queryable } from './statements.js';
@@ -77,6 +79,10 @@ export class PostgresStatusRepository implements StatusRepository {
       sampleSummaries: await this.sampleSummaries(scope),
       reported: { tokens: state.reportedTokenLimit, requests: state.reportedRequestLimit },
     };
+  }
+
+  history(query: HistoryQuery): Promise<HistoryRows> {
+    return historyOf(this.client, query);
   }
 
   async calibratedScopes(): Promise<string[]> {

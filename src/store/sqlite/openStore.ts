@@ -128,7 +128,7 @@ class SqliteStore implements Store {
     this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'latestOf', 'failureTimesSince', 'failuresSince', 'recent']);
     const processTable = { beat: processes.beat.bind(processes), forget: processes.forget.bind(processes), recordPolicy: policies.record.bind(policies), policies: policies.all.bind(policies), heartbeats: view.heartbeats.bind(view) };
     this.processes = asyncMethods(processTable, ['beat', 'forget', 'recordPolicy', 'policies', 'heartbeats']);
-    this.status = asyncMethods(view, ['scopeSummaries', 'hasScope', 'snapshot', 'calibration', 'calibratedScopes']);
+    this.status = asyncMethods(view, ['scopeSummaries', 'hasScope', 'snapshot', 'calibration', 'calibratedScopes', 'history']);
   }
 
   /** One member of a group commit (groupCommit.ts): it resolves once the group's COMMIT returned. */

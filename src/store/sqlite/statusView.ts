@@ -5,8 +5,10 @@ import type { HeartbeatRow, ProcessRole } from '../../core/processLiveness.js';
 import type { ScopeSummaryRow } from '../../core/scopeTable.js';
 import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
 import { initialLimiterState } from '../../core/types.js';
+import type { HistoryRows } from '../../core/statusHistory.js';
+import { HistoryView } from './historyView.js';
 import { LimiterStore } from './limiterStore.js';
-import type { SnapshotQuery, CalibrationData } from '../port.js';
+import type { SnapshotQuery, CalibrationData, HistoryQuery } from '../port.js';
 import { adjustmentOf, rateLimitEventOf, type AdjustmentDbRow, type RateLimitEventDbRow } from '../rows.js';
 
 /**
@@ -24,9 +26,11 @@ export class StatusView {
   private readonly selectSampleCounts: Statement<[string], { kind: SampleKind; count: number; zero_tokens: number }>;
   private readonly selectRateLimitEvents: Statement<[string, number], RateLimitEventDbRow>;
   private readonly selectLastAudit: Statement<[], OperatorActionRow>;
+  private readonly historyView: HistoryView;
 
   constructor(readonly db: Database) {
     this.limiter = new LimiterStore(db);
+    this.historyView = new HistoryView(db);
     this.selectRefusals = db.prepare('SELECT refused_cooldown_total, refused_budget_total FROM limiter_state WHERE scope = ?');
     this.selectScopeExists = db.prepare('SELECT scope FROM limiter_state WHERE scope = ?');
     this.selectScopeSummaries = db.prepare(
@@ -61,6 +65,10 @@ export class StatusView {
   /** Every active scope (usage in the window from `bucketsFrom`, a cooldown in force, or changed since `changedSince`), and `default`. */
   scopeSummaries(bucketsFrom: number, changedSince: number): ScopeSummaryRow[] {
     return this.selectScopeSummaries.all(bucketsFrom, changedSince);
+  }
+
+  history(query: HistoryQuery): HistoryRows {
+    return this.historyView.history(query);
   }
 
   hasScope(scope: string): boolean {

@@ -243,3 +243,22 @@ describe('supervisorHistoryReport', () => {
     expect(clean).toMatchObject({ burstLimit: 3, intervalMs: 60_000, gaveUp: false, lastExit: { failed: false, exitCode: 0 } });
   });
 });
+
+describe('assembleStatus: what the live page adds', () => {
+  it('carries the history and the serving proxy\'s queue when given, and null for both from the CLI', () => {
+    const plain = assembleStatus(input());
+    expect(plain.history).toBeNull();
+    expect(plain.live).toBeNull();
+    const history = { since: now - 3_600_000, spanMs: 3_600_000, adjustments: [], upstream429s: [], reservations: [], reservationsInFlight: 0, reported: [], supervisorEvents: [] };
+    const live = { proxy: 'http://127.0.0.1:8787', queue: [{ scope: 'k/claude-haiku', length: 3, oldestWaitMs: 1_200 }] };
+    const report = assembleStatus(input({ history, live }));
+    expect(report.history).toBe(history);
+    expect(report.live).toEqual(live);
+  });
+
+  it('lists input and output tokens of each scope apart, whatever the token metric', () => {
+    const row = { scope: 'k/claude-haiku', cooldownUntil: null, cooldownStartedAt: null, probeRequestId: null, probeStartedAt: null, backoffLevel: 0, consecutive429s: 0, tokenBudget: 1_000, requestBudget: null, reportedTokensRemaining: null, reportedRequestsRemaining: null, inputTokens: 30, outputTokens: 12, requests: 2, refusedCooldown: 0, refusedBudget: 0, updatedAt: now };
+    const [line] = assembleStatus(input({ scopeRows: [row], policy: { ...defaultLimiterPolicy, tokenMetric: 'input' } })).scopes;
+    expect(line).toMatchObject({ windowTokens: 30, windowInputTokens: 30, windowOutputTokens: 12 });
+  });
+});
