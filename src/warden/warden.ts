@@ -11,7 +11,6 @@ import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenE
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
 import { readHeldFile, writeHeldFile } from '../store/held429File.js';
 import type { RequestRecord, Store, StoreTransaction } from '../store/port.js';
-import { StoreUnavailableError } from '../store/unavailable.js';
 import { Held429s } from './held429s.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
@@ -217,9 +216,10 @@ export class Warden {
     const recording = this.upstream429(requestId, input).then(
       (result) => ({ kind: 'recorded' as const, result }),
       (error: unknown) => {
-        if (!(error instanceof StoreUnavailableError)) throw error;
+        // Fail closed whatever the failure (a statement timeout, a value the store refuses, a
+        // bug): a 429 not recorded is held, never dropped (issue 26 item 1).
         this.hold429(requestId, input);
-        return { kind: 'held' as const, because: error.message };
+        return { kind: 'held' as const, because: error instanceof Error ? error.message : String(error) };
       },
     );
     this.recording429s.add(recording);
@@ -238,8 +238,8 @@ export class Warden {
     for (const entry of entries) this.held429s.restore(entry);
     try {
       await this.recordHeld429s();
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
+    } catch {
+      // Still held, whatever stopped them (as record429): the ticker retries, and admissions are refused meanwhile.
     }
   }
 
