@@ -1,7 +1,11 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../../src/kernel/log.js';
 import { maxHeaderWaitMs } from '../../../src/proxy/providers/headerBounds.js';
+import { heldFileFor } from '../../../src/store/openStore.js';
+import { heldFilesOf } from '../../../src/store/held429File.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/postgresDatabase.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 import { ProxyHarness, anthropicBody, postJson } from '../proxy/harness.js';
@@ -211,5 +215,29 @@ describe('an upstream 429 is held whatever stops the store recording it (Postgre
     expect(seconds).toBeLessThanOrEqual(maxHeaderWaitMs / 1000);
     expect(seconds).toBeGreaterThan(maxHeaderWaitMs / 1000 - 60);
     expect(upstream.forwarded()).toBe(2);
+  });
+
+  it('a host that only uses PostgreSQL keeps a held 429 across a stop: the state folder is made, and the next start records it before forwarding (item 2)', async () => {
+    const stateHome = join(dirs.make('ratewarden-nostate-'), 'state-not-made-yet');
+    process.env.XDG_STATE_HOME = stateHome;
+    const database = await freshDatabase();
+    const admin = await client(database.url);
+    const { proxy, upstream, log } = await fourTwentyNineMeeting(database.url, { 'retry-after': '30' }, async () => {
+      await admin.query(`CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$`);
+      await admin.query('CREATE TRIGGER refuse_events BEFORE INSERT ON rate_limit_events FOR EACH ROW EXECUTE FUNCTION refuse_events()');
+    });
+    expect(log.events).toContain('upstream-429-held');
+    await proxy.close(0);
+    const base = heldFileFor(database.url, join(stateHome, 'ratewarden'));
+    expect(existsSync(join(stateHome, 'ratewarden'))).toBe(true);
+    expect(heldFilesOf(base)).toHaveLength(1);
+
+    await admin.query('DROP TRIGGER refuse_events ON rate_limit_events');
+    const again = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', db: database.url });
+    expect(again.proxy.warden.held429Count).toBe(0);
+    expect(heldFilesOf(base)).toHaveLength(0);
+    await expectRefusedLocally(again.proxy.url);
+    expect(upstream.forwarded()).toBe(2);
+    expect((await cooledScope(database.url))?.consecutive_429s).toBe(1);
   });
 });
