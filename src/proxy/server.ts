@@ -169,6 +169,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         stopping: () => stopping,
       }),
     metrics,
+    stopping: () => stopping,
   };
 
   function onRequest(request: IncomingMessage, response: ServerResponse): void {
