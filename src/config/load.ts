@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { defaultConfigPath, defaultDatabasePath } from './paths.js';
 import { ConfigError } from './errors.js';
+import { NotARegularFile, readRegularFile } from './regularFile.js';
 import { envName, kebabName, settingNames, settingsSchema, type SettingName, type Settings } from './schema.js';
 import type { Field } from './fields.js';
 
@@ -73,8 +73,9 @@ function parseOrThrow(name: SettingName, field: Field<unknown>, raw: unknown, wh
 function readConfigFile(path: string, mustExist: boolean): { path: string; values: Record<string, unknown> } | null {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path);
   } catch (error) {
+    if (error instanceof NotARegularFile) throw new ConfigError(`config file ${path}: ${error.message}; give --config or RATEWARDEN_CONFIG the path of a JSON file`);
     if (!mustExist && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new ConfigError(`config file ${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}); check the path given to --config or RATEWARDEN_CONFIG`);
   }

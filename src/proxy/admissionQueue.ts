@@ -201,7 +201,8 @@ class ScopeQueue {
     this.closedWith = refusal;
     for (const waiter of this.waiting.splice(0)) {
       waiter.release();
-      waiter.settle(this.refused(refusal));
+      // Not counted as a refusal: the proxy is stopping, and they are answered 503 (handleRequest.ts).
+      waiter.settle(refusal);
     }
     this.clearRetry();
   }

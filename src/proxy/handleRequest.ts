@@ -48,6 +48,8 @@ export interface ProxyRuntime {
   health: () => Promise<HealthReport>;
   metrics: ProxyMetrics;
   page?: PageAnswerer;
+  /** True once the proxy is stopping: whoever was still waiting in the queue is answered 503 `stopping`. */
+  stopping?: () => boolean;
 }
 
 const targetRefusal: Record<TargetProblem, LocalReply> = {
@@ -146,6 +148,11 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
     return null;
   }
   if (admission === null) return null;
+  if (admission.kind === 'rejected' && runtime.stopping?.() === true) {
+    // Waiting in the queue when the stop came (the queue was closed): the documented 503, not a budget 429.
+    sendLocalReply(response, provider, { reason: 'stopping', message: 'ratewarden is stopping; retry in a moment', close: true });
+    return null;
+  }
   if (admission.kind === 'rejected') {
     runtime.refusals.count(admission.reason);
     // The budget fields are a courtesy: a store that cannot be read now (the very case of a

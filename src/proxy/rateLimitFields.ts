@@ -1,5 +1,6 @@
 import type { RejectReason } from '../core/admission.js';
 import type { WindowUsage } from '../core/types.js';
+import { boundedWaitMs } from './providers/headerBounds.js';
 
 export interface RefusalFacts {
   reason: RejectReason;
@@ -28,10 +29,12 @@ export function retryAfterSeconds(retryAfterMs: number): number {
  * budget in force. The "tokens" policy counts the configured token metric.
  */
 export function refusalHeaders(facts: RefusalFacts): Record<string, string> {
-  const seconds = retryAfterSeconds(facts.retryAfterMs);
+  // A cooldown stored before header values were clamped may still be absurd: never say more than a day, never Infinity.
+  const retryAfterMs = boundedWaitMs(facts.retryAfterMs);
+  const seconds = retryAfterSeconds(retryAfterMs);
   const headers: Record<string, string> = {
     'retry-after': String(seconds),
-    'retry-after-ms': String(Math.max(1, Math.ceil(facts.retryAfterMs))),
+    'retry-after-ms': String(Math.max(1, retryAfterMs)),
     'x-ratewarden-reason': facts.reason,
   };
   const quotas: Quota[] = [];

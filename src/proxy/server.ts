@@ -173,6 +173,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       }),
     metrics,
     page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.waitingByScope() }) }),
+    stopping: () => stopping,
   };
 
   function onRequest(request: IncomingMessage, response: ServerResponse): void {
@@ -250,7 +251,9 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       if (!(error instanceof StoreUnavailableError && error.lost)) baseLog.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
     }
     if (warden.held429Count > 0) {
-      log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; they are kept in ${heldFile} and the next start records them before it forwards anything`);
+      const keptIn = warden.held429sKeptIn;
+      const kept = keptIn === null ? `they could NOT be written beside ${heldFile} either, so the next start does not know them` : `they are kept in ${keptIn} and the next start records them before it forwards anything`;
+      log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; ${kept}`);
     }
     transport.agent.destroy();
     await warden.close();

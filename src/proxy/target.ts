@@ -92,8 +92,26 @@ export function upstreamPathFor(upstream: URL, target: RequestTarget): string {
 
 export const reservedPrefix = '/_ratewarden/';
 
+/**
+ * Whether a path names ratewarden's own endpoints, on the most generous reading an upstream or a
+ * router in front of it might apply: percent-decoded (twice encoded too), in any case, with
+ * backslashes as slashes and runs of slashes as one. `/%5Fratewarden/`, `/_RATEWARDEN/` and
+ * `//_ratewarden` are all reserved, so none is ever forwarded as an ordinary request; only the
+ * exact names are served (reserved.ts), every other spelling is refused.
+ */
 export function isReserved(path: string): boolean {
-  return path === '/_ratewarden' || path.startsWith(reservedPrefix);
+  if (path === '/_ratewarden' || path.startsWith(reservedPrefix)) return true;
+  const canonical = canonicalForMatching(path);
+  return canonical === '/_ratewarden' || canonical.startsWith(reservedPrefix);
+}
+
+function canonicalForMatching(path: string): string {
+  let decoded = path;
+  for (let round = 0; round < 3 && /%[0-9a-f]{2}/i.test(decoded); round += 1) {
+    decoded = decoded.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  }
+  const slashes = decoded.replace(/\\/g, '/').replace(/\/{2,}/g, '/');
+  return (removeDotSegments(slashes) ?? slashes).toLowerCase();
 }
 
 /** The normalised path of a request target, or '' when it has none: enough to choose a provider. */

@@ -9,9 +9,8 @@ import { coolAlongside, dailyRefusal, hourStartFor, oldestHourInDay } from '../c
 import { defaultScope, keyOfScope, policyForScope, type ScopeBudgetRule } from '../core/scopes.js';
 import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenEstimate, type WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
-import { readHeldFile, writeHeldFile } from '../store/held429File.js';
+import { heldFileOfProcess, takeOverHeldFiles, writeHeldFile } from '../store/held429File.js';
 import type { RequestRecord, Store, StoreTransaction } from '../store/port.js';
-import { StoreUnavailableError } from '../store/unavailable.js';
 import { Held429s } from './held429s.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
@@ -22,7 +21,7 @@ export interface WardenOptions {
   policy: LimiterPolicy;
   /** This process's time: the held 429s' refusals and the relearning pace (events take theirs from the transaction). */
   clock: Clock;
-  /** Where the upstream 429s the store could not record are kept across a stop (held429File.ts); null: in memory only. */
+  /** Where the upstream 429s the store could not record are kept across a stop (held429File.ts: the common name, each process writes its own file); null: in memory only. */
   heldFile: string | null;
   /** In [0, 1); only the backoff jitter uses it. */
   random?: () => number;
@@ -106,7 +105,11 @@ export class Warden {
   private readonly held429s = new Held429s();
   /** The upstream 429s being recorded now (record429). */
   private readonly recording429s = new Set<Promise<unknown>>();
+  /** This process's own held file (held429File.ts), and the common name every process's file starts with. */
   private readonly heldFile: string | null;
+  private readonly heldFiles: string | null;
+  /** Whether the held 429s are in the held file as they are now (the disk may be full too). */
+  private heldFileCurrent = true;
   private readonly store: Store;
   readonly policy: LimiterPolicy;
   private readonly clock: Clock;
@@ -119,7 +122,8 @@ export class Warden {
     this.random = options.random ?? Math.random;
     this.pid = options.pid ?? process.pid;
     this.widthMs = bucketWidthFor(options.policy.windowMs);
-    this.heldFile = options.heldFile;
+    this.heldFiles = options.heldFile;
+    this.heldFile = options.heldFile === null ? null : heldFileOfProcess(options.heldFile, this.pid);
     this.scopeBudgets = options.scopeBudgets ?? [];
   }
 
@@ -204,7 +208,7 @@ export class Warden {
    */
   private hold429(requestId: number, input: Upstream429Input): void {
     this.held429s.hold(requestId, input, this.clock());
-    if (this.heldFile !== null) writeHeldFile(this.heldFile, this.held429s.entries());
+    if (this.heldFile !== null) this.heldFileCurrent = writeHeldFile(this.heldFile, this.held429s.entries());
   }
 
   /**
@@ -217,9 +221,10 @@ export class Warden {
     const recording = this.upstream429(requestId, input).then(
       (result) => ({ kind: 'recorded' as const, result }),
       (error: unknown) => {
-        if (!(error instanceof StoreUnavailableError)) throw error;
+        // Fail closed whatever the failure (a statement timeout, a value the store refuses, a
+        // bug): a 429 not recorded is held, never dropped (issue 26 item 1).
         this.hold429(requestId, input);
-        return { kind: 'held' as const, because: error.message };
+        return { kind: 'held' as const, because: error instanceof Error ? error.message : String(error) };
       },
     );
     this.recording429s.add(recording);
@@ -232,14 +237,15 @@ export class Warden {
 
   /** At open: the 429s an earlier process held are recorded now, or held again. */
   private async restoreHeld429s(): Promise<void> {
-    if (this.heldFile === null) return;
-    const entries = readHeldFile(this.heldFile);
+    if (this.heldFile === null || this.heldFiles === null) return;
+    // Throws StoreError (exit 3) on a held file that cannot be read: starting without it would forward into a cooldown.
+    const entries = takeOverHeldFiles(this.heldFiles, this.heldFile);
     if (entries.length === 0) return;
     for (const entry of entries) this.held429s.restore(entry);
     try {
       await this.recordHeld429s();
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
+    } catch {
+      // Still held, whatever stopped them (as record429): the ticker retries, and admissions are refused meanwhile.
     }
   }
 
@@ -247,12 +253,17 @@ export class Warden {
     return this.held429s.size;
   }
 
+  /** Where the held 429s are kept across a stop; null when they are not (in memory only, or the file could not be written). */
+  get held429sKeptIn(): string | null {
+    return this.heldFileCurrent ? this.heldFile : null;
+  }
+
   /** Records the held 429s; throws StoreUnavailableError while the store still cannot be written. */
   async recordHeld429s(): Promise<(Upstream429Result | null)[]> {
     try {
       return await this.held429s.recordWith((requestId, input) => this.upstream429(requestId, input));
     } finally {
-      if (this.heldFile !== null) writeHeldFile(this.heldFile, this.held429s.entries());
+      if (this.heldFile !== null) this.heldFileCurrent = writeHeldFile(this.heldFile, this.held429s.entries());
     }
   }
 

@@ -7,6 +7,7 @@ import {
   parseHttpDateUntil,
   parseRfc3339Until,
 } from './headerValues.js';
+import { boundedLimits } from './headerBounds.js';
 import type { ProviderName, ReportedLimits } from './types.js';
 
 type Header = (name: string) => string | undefined;
@@ -67,5 +68,6 @@ export function readReportedLimits(provider: ProviderName, headers: IncomingHttp
   const header: Header = (name) => firstValue(headers[name]);
   const providerLimits =
     provider === 'anthropic' ? readAnthropic(header, now) : provider === 'openai' ? readOpenAi(header) : {};
-  return withoutAbsent({ ...providerLimits, retryAfterMs: readRetryAfterMs(header, now) });
+  // Clamped here, once, so that nothing past this point sees an absurd wait or count (headerBounds.ts).
+  return boundedLimits(withoutAbsent({ ...providerLimits, retryAfterMs: readRetryAfterMs(header, now) }));
 }

@@ -31,6 +31,8 @@ const unavailableSqlStates: Record<string, string> = {
   '53100': 'server disk full',
   '53200': 'server out of memory',
   '25006': 'server is read-only (a standby)',
+  // A role's or database's statement_timeout (a lock waited on too long, a slow server): not a bug, a 503.
+  '57014': 'statement cancelled (statement_timeout)',
 };
 
 const unavailableSocketCodes = new Set([

@@ -1,6 +1,6 @@
 import { existsSync, renameSync } from 'node:fs';
 import { StoreError } from '../errors.js';
-import { heldFilePathFor } from '../held429File.js';
+import { heldFilePathFor, heldFilesOf } from '../held429File.js';
 import { existingCompanions, readDatabaseId, readMarker } from './identity.js';
 import { openDatabase } from './open.js';
 
@@ -20,13 +20,13 @@ export function startNewDatabase(path: string, now: Date = new Date()): NewDatab
   const previous = readMarker(path);
   const stamp = now.toISOString().replace(/[:.]/g, '-');
   if (!existsSync(path)) {
-    const movedAside = [...existingCompanions(path), heldFilePathFor(path)].filter((leftover) => existsSync(leftover)).map((leftover) => moveAside(path, leftover, stamp));
+    const movedAside = [...existingCompanions(path), ...heldFilesOf(heldFilePathFor(path))].filter((leftover) => existsSync(leftover)).map((leftover) => moveAside(path, leftover, stamp));
     return { kind: 'created', databaseId: open(path), movedAside };
   }
   const databaseId = open(path);
   if (databaseId === previous) return { kind: 'unchanged', databaseId };
   // Upstream 429s held for the previous database name its requests, not this one's.
-  if (existsSync(heldFilePathFor(path))) moveAside(path, heldFilePathFor(path), stamp);
+  for (const held of heldFilesOf(heldFilePathFor(path))) moveAside(path, held, stamp);
   return { kind: 'adopted', databaseId, previous };
 }
 

@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { heldFilePathFor } from '../../../src/store/held429File.js';
+import { heldFilePathFor, heldFilesOf } from '../../../src/store/held429File.js';
 import type { Logger } from '../../../src/kernel/log.js';
 import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { ProxyHarness, anthropicBody, postJson, readRows } from './harness.js';
@@ -111,14 +110,14 @@ describe('an upstream 429 that meets a locked store still takes effect (issue 9 
       expect((await request).status).toBe(429);
       await first.proxy.close(0);
       expect(log.events).toContain('upstream-429-held-over');
-      expect(existsSync(heldFilePathFor(dbPath))).toBe(true);
+      expect(heldFilesOf(heldFilePathFor(dbPath))).toHaveLength(1);
       locker.exec('ROLLBACK');
     } finally {
       locker.close();
     }
 
     const second = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', db: dbPath });
-    expect(existsSync(heldFilePathFor(dbPath))).toBe(false);
+    expect(heldFilesOf(heldFilePathFor(dbPath))).toHaveLength(0);
     expect(readRows(dbPath, 'SELECT * FROM rate_limit_events')).toHaveLength(1);
     const refused = await postJson(`${second.proxy.url}/v1/messages`, anthropicBody());
     expect(refused.status).toBe(429);

@@ -160,7 +160,7 @@ describe('the fair admission queue', () => {
     const stopped = proxy.close(60_000);
     late.end(body.subarray(10));
     const answer = await answered;
-    expect(answer).toMatchObject({ status: 429, reason: 'budget', text: expect.stringContaining('ratewarden is stopping') });
+    expect(answer).toMatchObject({ status: 503, reason: 'stopping', text: expect.stringContaining('ratewarden is stopping') });
     await stopped;
     expect(upstream.seen).toEqual(['fill']);
     expect(recordedRequests(dbPath)).toHaveLength(1);
