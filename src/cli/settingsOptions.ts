@@ -52,6 +52,8 @@ const GROUP_OF: Partial<Record<SettingName, HelpGroup>> = {
   raiseStep: 'controller',
   cutFactor: 'controller',
   restartSec: 'supervisor',
+  restartHold: 'supervisor',
+  restartHoldConnections: 'supervisor',
   restartMaxDelay: 'supervisor',
   stableAfter: 'supervisor',
   startLimitBurst: 'supervisor',

@@ -66,7 +66,9 @@ export const settingsSchema = {
   unsafeCrashAfterRateLimits: unsafe(integer(0, 'fault injection, for the demo and bench:replay only: the worker exits (code 70) after this many upstream 429s within one window (0: off)')),
   unsafeClockOffset: unsafe(duration(0, 'fault injection, for the fleet tests only: this host\'s clock reads this much ahead of the true time (0: off); on PostgreSQL shared time is the server\'s, so only local durations see it')),
 
-  restartSec: duration(10_000, 'supervisor: delay before the first restart; it doubles with each failure'),
+  restartSec: duration(10_000, 'supervisor: delay before the second restart in a row (the first after a stable run is immediate); it doubles with each further failure'),
+  restartHold: duration(5_000, 'supervisor: while the next worker starts, or is due within this, new connections wait for it instead of a 503 restarting (0: never wait out a delay)'),
+  restartHoldConnections: integer(256, 'supervisor: at most this many connections wait for the next worker; more are answered 503 restarting'),
   restartMaxDelay: duration(300_000, 'supervisor: longest restart delay'),
   stableAfter: duration(60_000, 'supervisor: a worker ready this long resets the consecutive failures'),
   startLimitBurst: integer(5, 'supervisor: give up after this many failures within the interval', 1),

@@ -45,9 +45,15 @@ export type RestartDecision =
   | { kind: 'restart'; delayMs: number; consecutiveFailures: number; failuresInInterval: number }
   | { kind: 'give-up'; consecutiveFailures: number; failuresInInterval: number };
 
-/** restart-sec · 2^(n−1) for failure number `n` in a row, capped at restart-max-delay. */
+/**
+ * The delay after failure number `n` in a row. The first (after a stable run, a clear, or with
+ * no history) restarts at once: the state is durable, so a restarted worker endangers nothing
+ * and every second of delay is a second of 503s. From the second on it is a crash loop:
+ * restart-sec · 2^(n−2), capped at restart-max-delay.
+ */
 export function restartDelayMs(consecutiveFailures: number, policy: Pick<RestartPolicy, 'restartSecMs' | 'restartMaxDelayMs'>): number {
-  const doublings = Math.max(0, consecutiveFailures - 1);
+  if (consecutiveFailures <= 1) return 0;
+  const doublings = consecutiveFailures - 2;
   // Past 2^52 the product is no longer exact; long before that it is above any sane cap.
   return Math.min(policy.restartSecMs * 2 ** Math.min(doublings, 52), policy.restartMaxDelayMs);
 }
@@ -111,7 +117,7 @@ export interface BurstReachability {
 
 /**
  * Whether a crash loop can ever put start-limit-burst failures inside start-limit-interval. With
- * the defaults the failures land at 0, 10, 30, 70 and 150 s, inside 300 s, so the limit fires.
+ * the defaults the failures land at 0, 0, 10, 30 and 70 s, inside 300 s, so the limit fires.
  */
 export function burstLimitReachable(policy: RestartPolicy): BurstReachability {
   const restarts = policy.startLimitBurst - 1;

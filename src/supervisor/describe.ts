@@ -43,7 +43,7 @@ export function unreachableBurstLine(policy: RestartPolicy, reachability: BurstR
   const restarts = policy.startLimitBurst - 1;
   return (
     `start-limit-burst ${policy.startLimitBurst} can never be reached: the ${restarts} restart delays between ${policy.startLimitBurst} failures ` +
-    `(restart-sec ${formatDuration(policy.restartSecMs)}, doubling up to restart-max-delay ${formatDuration(policy.restartMaxDelayMs)}) ` +
+    `(the first at once, then restart-sec ${formatDuration(policy.restartSecMs)}, doubling up to restart-max-delay ${formatDuration(policy.restartMaxDelayMs)}) ` +
     `add up to ${formatDuration(reachability.crashLoopSpanMs)}, not less than start-limit-interval ${formatDuration(policy.startLimitIntervalMs)}, ` +
     'so a crash loop would restart forever; raise start-limit-interval, or lower restart-sec or start-limit-burst'
   );

@@ -24,6 +24,16 @@ type DoorState =
 /** A client that sends no request within this is dropped while the supervisor answers for the worker. */
 const requestHeadTimeoutMs = 20_000;
 
+/**
+ * How long connections may wait for the next worker, and how many: within these they are held
+ * and handed to it; beyond them they are answered 503 `restarting` with the true wait.
+ */
+export interface HoldPolicy {
+  /** A restart due within this much: connections wait for it instead of a 503 (0: only during a start). */
+  holdMs: number;
+  maxHeld: number;
+}
+
 /** After a give-up, how long connections already waiting in the kernel's backlog are still answered before the socket closes. */
 export const gaveUpLingerMs = 250;
 
@@ -49,13 +59,14 @@ export class FrontDoor {
     readonly url: string,
     private readonly providers: ProviderChooser,
     private readonly clock: Clock,
+    private readonly holdPolicy: HoldPolicy,
   ) {
     this.replies = createHttpServer((request, response) => this.answer(request, response));
     server.on('connection', (socket) => this.arrived(socket));
   }
 
   /** Binds the socket; a listen address that cannot be had is one line (exit 1), before anything else happens. */
-  static open(address: DoorAddress, providers: ProviderChooser, clock: Clock): Promise<FrontDoor> {
+  static open(address: DoorAddress, providers: ProviderChooser, clock: Clock, hold: HoldPolicy): Promise<FrontDoor> {
     // pauseOnConnect: a connection handed to the worker must reach it with not one byte read here.
     const server = createNetServer({ pauseOnConnect: true, noDelay: true });
     return new Promise((resolve, reject) => {
@@ -65,7 +76,7 @@ export class FrontDoor {
       const listening = (): void => {
         server.removeAllListeners('error');
         const bound = server.address() as AddressInfo;
-        resolve(new FrontDoor(server, urlFor(address.kind === 'address' ? address.listen.host : bound.address, bound.port), providers, clock));
+        resolve(new FrontDoor(server, urlFor(address.kind === 'address' ? address.listen.host : bound.address, bound.port), providers, clock, hold));
       };
       if (address.kind === 'address') server.listen({ host: address.listen.host, port: address.listen.port, backlog: 511 }, listening);
       else server.listen({ fd: address.fd }, listening);
@@ -87,7 +98,7 @@ export class FrontDoor {
     this.moveTo({ kind: 'serving', worker });
   }
 
-  /** A restart delay: answered 503 `restarting` until `dueAt`. */
+  /** A restart delay: connections wait once the restart is due within the hold, and are answered 503 `restarting` before. */
   restarting(dueAt: number): void {
     this.moveTo({ kind: 'restarting', dueAt });
   }
@@ -127,11 +138,12 @@ export class FrontDoor {
         this.hold([socket]);
         return;
       case 'holding':
-        this.wait(socket);
+        if (this.held.size < this.holdPolicy.maxHeld) this.wait(socket);
+        else this.answerHere(socket);
         return;
       case 'restarting':
-        // The delay is over and the next worker about to start: wait for it instead.
-        if (this.clock() >= this.state.dueAt) {
+        // The next worker is due soon enough: the connection waits for it rather than hear "come back later".
+        if (this.state.dueAt - this.clock() <= this.holdPolicy.holdMs && this.held.size < this.holdPolicy.maxHeld) {
           this.wait(socket);
           return;
         }

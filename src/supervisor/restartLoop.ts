@@ -115,7 +115,7 @@ export class RestartLoop {
     }
     this.log.warn(
       'worker-failed',
-      `supervisor: worker ${worker.pid ?? '?'} failed (${cause}); restarting in ${formatDuration(decision.delayMs)} ` +
+      `supervisor: worker ${worker.pid ?? '?'} failed (${cause}); restarting ${decision.delayMs === 0 ? 'at once' : `in ${formatDuration(decision.delayMs)}`} ` +
         `(${decision.consecutiveFailures} in a row, ${decision.failuresInInterval} of ${this.policy.startLimitBurst} allowed within ${formatDuration(this.policy.startLimitIntervalMs)})`,
       this.fields({ workerPid: worker.pid, cause, delayMs: decision.delayMs, consecutiveFailures: decision.consecutiveFailures, failuresInInterval: decision.failuresInInterval }),
     );

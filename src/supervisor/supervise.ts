@@ -54,7 +54,10 @@ export async function superviseWorker(options: SuperviseOptions): Promise<number
   const { settings } = options;
   const clock = options.clock ?? Date.now;
   const upstream = checkWorkerSettings(settings);
-  const door = await FrontDoor.open(doorAddress(settings), providerChooser(upstream, settings.provider), clock);
+  const door = await FrontDoor.open(doorAddress(settings), providerChooser(upstream, settings.provider), clock, {
+    holdMs: settings.restartHold,
+    maxHeld: settings.restartHoldConnections,
+  });
   try {
     return await superviseOnDoor(options, door, clock);
   } finally {

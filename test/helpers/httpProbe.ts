@@ -2,7 +2,18 @@ import { request } from 'node:http';
 
 /** What one request got: an answer, or the error code of a failed connection or exchange. */
 export type Outcome =
-  | { kind: 'answer'; status: number; reason: string | null; retryAfter: string | null; retryAfterMs: string | null; body: string; sentAt: number; receivedAt: number }
+  | {
+      kind: 'answer';
+      status: number;
+      reason: string | null;
+      retryAfter: string | null;
+      retryAfterMs: string | null;
+      body: string;
+      sentAt: number;
+      receivedAt: number;
+      /** The stand-in worker that answered (test/helpers/standInWorker.mjs), if one did. */
+      standInPid: number | null;
+    }
   | { kind: 'error'; code: string; sentAt: number; receivedAt: number };
 
 /** One request on a connection of its own (no keep-alive), so that each one meets the listening socket. */
@@ -25,6 +36,7 @@ export function send(url: string, path: string, method = 'GET', body?: string): 
           body: text,
           sentAt,
           receivedAt: Date.now(),
+          standInPid: response.headers['x-stand-in-pid'] === undefined ? null : Number(response.headers['x-stand-in-pid']),
         }),
       );
       response.on('error', (error: NodeJS.ErrnoException) => resolve({ kind: 'error', code: error.code ?? error.message, sentAt, receivedAt: Date.now() }));

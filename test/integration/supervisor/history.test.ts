@@ -9,9 +9,9 @@ const fixture = useSupervisorFixtures();
 describe('the durable restart history', () => {
   it('is continued by a new supervisor on the same database: the count, the delay and the burst window', async () => {
     const f = fixture();
-    const settings = { restartSec: '1500ms', restartMaxDelay: '1m', startLimitBurst: 3, startLimitInterval: '30s' };
+    const settings = { restartSec: '3s', restartMaxDelay: '1m', startLimitBurst: 3, startLimitInterval: '30s' };
     const first = f.supervise(settings, ['exit:1']);
-    // Two failures: the second asks for 3 s. The supervisor dies during that delay.
+    // Two failures: the first restarts at once, the second asks for 3 s. The supervisor dies during that delay.
     const [, secondFailure] = await f.waitForEvents('worker-failed', 2);
     first.kill('SIGKILL');
     await first.exit();
@@ -32,29 +32,29 @@ describe('the durable restart history', () => {
 
   it('makes a supervisor started after a give-up wait, and give up at the next failure', async () => {
     const f = fixture();
-    const settings = { restartSec: '1s', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '30s' };
+    const settings = { restartSec: '5s', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '30s' };
     expect((await f.supervise(settings, ['exit:1']).exit()).exitCode).toBe(exitCodes.gaveUp);
     const [gaveUp] = f.eventsOf('gave-up');
-    expect(gaveUp?.delayMs).toBe(2_000);
+    expect(gaveUp?.delayMs).toBe(5_000);
 
     const again = f.supervise(settings, ['exit:1']);
     expect((await again.exit()).exitCode).toBe(exitCodes.gaveUp);
     expect(again.stdout).toMatch(/the worker starts in [\d.]+m?s\./);
     const starts = f.eventsOf('worker-started');
     expect(starts).toHaveLength(3);
-    expect((starts[2]?.at ?? 0) - (gaveUp?.at ?? 0)).toBeGreaterThanOrEqual(2_000);
+    expect((starts[2]?.at ?? 0) - (gaveUp?.at ?? 0)).toBeGreaterThanOrEqual(5_000);
   });
 
   it('is cleared by an operator reset: a running supervisor restarts at once, with the count from zero', async () => {
     const f = fixture();
-    const run = f.supervise({ restartSec: '30s', restartMaxDelay: '5m', startLimitBurst: 5, startLimitInterval: '10m' }, ['exit:1', 'serve']);
-    await f.waitForEvents('worker-failed', 1);
+    const run = f.supervise({ restartSec: '30s', restartMaxDelay: '5m', startLimitBurst: 5, startLimitInterval: '10m' }, ['exit:1', 'exit:1', 'serve']);
+    await f.waitForEvents('worker-failed', 2);
     await sleep(300);
-    expect(f.eventsOf('worker-started')).toHaveLength(1);
+    expect(f.eventsOf('worker-started')).toHaveLength(2);
 
     const ledger = await openSqliteLedger(f.dbPath, { clock: Date.now, policy: { restartSecMs: 30_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 600_000 } });
     try {
-      expect(await ledger.clear('test', 'fixed it')).toMatchObject({ failuresInInterval: 1, consecutiveFailures: 1, restartWasDue: true });
+      expect(await ledger.clear('test', 'fixed it')).toMatchObject({ failuresInInterval: 2, consecutiveFailures: 2, restartWasDue: true });
       await f.waitForEvents('worker-ready', 1, 5_000);
       expect(await ledger.summary()).toMatchObject({ failuresInInterval: 0, consecutiveFailures: 0, gaveUp: false });
     } finally {

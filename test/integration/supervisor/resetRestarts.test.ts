@@ -20,19 +20,19 @@ function auditRows(dbPath: string): { action: string; reason: string | null; det
 describe('ratewarden reset-restarts', () => {
   it('releases the brakes after a give-up: recorded in audit_log, and the next supervisor starts at once', async () => {
     const f = fixture();
-    const settings = { restartSec: '10s', restartMaxDelay: '10s', startLimitBurst: 1, startLimitInterval: '10m' };
-    expect((await f.supervise(settings, ['exit:1']).exit()).exitCode).toBe(exitCodes.gaveUp);
+    const settings = { restartSec: '10s', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '10m' };
+    expect((await f.supervise(settings, ['exit:1', 'exit:1', 'serve']).exit()).exitCode).toBe(exitCodes.gaveUp);
 
     const reset = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--reason', 'fixed the config']);
     expect((await reset.exit()).exitCode).toBe(0);
-    expect(reset.stdout).toMatch(/^Cleared the restart history: 1 failure within the last 5m, 1 failure in a row, the pending restart delay, the give-up\. Start "ratewarden run" again/);
+    expect(reset.stdout).toMatch(/^Cleared the restart history: 2 failures within the last 5m, 2 failures in a row, the pending restart delay, the give-up\. Start "ratewarden run" again/);
     expect(reset.stdout).toMatch(/Recorded in audit_log by .+@.+ \(pid \d+\)\./);
     const [audit] = auditRows(f.dbPath);
     expect(audit).toMatchObject({ action: 'reset-restarts', reason: 'fixed the config' });
-    expect(JSON.parse(audit?.detail ?? '{}')).toEqual({ failuresInInterval: 1, consecutiveFailures: 1, gaveUp: true, restartWasDue: true, anything: true });
+    expect(JSON.parse(audit?.detail ?? '{}')).toEqual({ failuresInInterval: 2, consecutiveFailures: 2, gaveUp: true, restartWasDue: true, anything: true });
 
     // Without the reset this supervisor would wait 10 s and give up at its first failure.
-    const run = f.supervise(settings, ['exit:1', 'serve']);
+    const run = f.supervise(settings, ['exit:1', 'exit:1', 'serve']);
     await f.waitForEvents('worker-ready', 1, 8_000);
     expect(f.eventsOf('cleared')).toHaveLength(1);
     run.kill('SIGTERM');

@@ -16,12 +16,13 @@ describe('the supervisor restarts on failure only', () => {
     expect(f.events().map((event) => event.kind)).toEqual(['supervisor-started', 'worker-started', 'worker-ready', 'worker-exited', 'supervisor-stopped']);
   });
 
-  it('restarts after exit 1, and records the cause', async () => {
+  it('restarts after exit 1, at once the first time, and records the cause', async () => {
     const f = fixture();
     const run = f.supervise(fast, ['ready-exit:1:100', 'serve']);
     const [, second] = await f.waitForEvents('worker-ready', 2);
     const [failure] = f.eventsOf('worker-failed');
-    expect(failure).toMatchObject({ cause: 'exit-code', exitCode: 1, signal: null, delayMs: 50, detail: 'exit code 1', workerPid: f.workerPids()[0] });
+    expect(failure).toMatchObject({ cause: 'exit-code', exitCode: 1, signal: null, delayMs: 0, detail: 'exit code 1', workerPid: f.workerPids()[0] });
+    await run.waitForOutput(/failed \(exit code 1\); restarting at once \(1 in a row/);
     expect(second?.workerPid).toBe(f.workerPids()[1]);
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);
@@ -67,16 +68,16 @@ describe('the supervisor restarts on failure only', () => {
 });
 
 describe('the restart delay', () => {
-  it('doubles from restart-sec with each failure in a row, up to restart-max-delay', async () => {
+  it('restarts at once after the first failure, then doubles from restart-sec with each further one in a row, up to restart-max-delay', async () => {
     const f = fixture();
-    const run = f.supervise({ ...fast, restartSec: '100ms', restartMaxDelay: '400ms' }, ['exit:1', 'exit:1', 'exit:1', 'exit:1', 'exit:1', 'serve']);
+    const run = f.supervise({ ...fast, restartSec: '100ms', restartMaxDelay: '400ms' }, ['exit:1', 'exit:1', 'exit:1', 'exit:1', 'exit:1', 'exit:1', 'serve']);
     await f.waitForEvents('worker-ready', 1);
     run.kill('SIGTERM');
     await run.exit();
 
     const failures = f.eventsOf('worker-failed');
     const starts = f.eventsOf('worker-started');
-    expect(failures.map((event) => event.delayMs)).toEqual([100, 200, 400, 400, 400]);
+    expect(failures.map((event) => event.delayMs)).toEqual([0, 100, 200, 400, 400, 400]);
     // Each restart comes after its delay (measured from the recorded events). How much later
     // depends on the machine's load, so the upper bound is only a sanity check, not a speed target.
     failures.forEach((failure, i) => {
@@ -86,7 +87,7 @@ describe('the restart delay', () => {
     });
   });
 
-  it('starts again from restart-sec once the worker has been ready for stable-after', async () => {
+  it('restarts at once again once the worker has been ready for stable-after', async () => {
     const f = fixture();
     const run = f.supervise({ ...fast, stableAfter: '300ms' }, ['exit:1', 'exit:1', 'serve']);
     await f.waitForEvents('worker-stable', 1);
@@ -95,7 +96,7 @@ describe('the restart delay', () => {
     await f.waitForEvents('worker-ready', 2);
     run.kill('SIGTERM');
     await run.exit();
-    expect(f.eventsOf('worker-failed').map((event) => event.delayMs)).toEqual([50, 100, 50]);
+    expect(f.eventsOf('worker-failed').map((event) => event.delayMs)).toEqual([0, 50, 0]);
   });
 });
 
@@ -114,12 +115,12 @@ describe('the burst limit', () => {
 
   it('warns at start-up, in one line, when the settings make the limit unreachable', async () => {
     const f = fixture();
-    const run = f.supervise({ ...fast, restartSec: '1s', restartMaxDelay: '1s', startLimitBurst: 3, startLimitInterval: '2s' }, ['serve']);
+    const run = f.supervise({ ...fast, restartSec: '1s', restartMaxDelay: '1s', startLimitBurst: 4, startLimitInterval: '2s' }, ['serve']);
     await f.waitForEvents('worker-ready', 1);
     run.kill('SIGTERM');
     await run.exit();
     expect(run.stderr.trim().split('\n')).toEqual([
-      'ratewarden: warning: start-limit-burst 3 can never be reached: the 2 restart delays between 3 failures (restart-sec 1s, doubling up to restart-max-delay 1s) add up to 2s, not less than start-limit-interval 2s, so a crash loop would restart forever; raise start-limit-interval, or lower restart-sec or start-limit-burst',
+      'ratewarden: warning: start-limit-burst 4 can never be reached: the 3 restart delays between 4 failures (the first at once, then restart-sec 1s, doubling up to restart-max-delay 1s) add up to 2s, not less than start-limit-interval 2s, so a crash loop would restart forever; raise start-limit-interval, or lower restart-sec or start-limit-burst',
       `[worker ${f.workerPids()[0]}] stand-in stderr 1`,
     ]);
   });

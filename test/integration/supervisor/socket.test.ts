@@ -36,11 +36,11 @@ function describeOutcome(outcome: Outcome): string {
 }
 
 describe('the socket the supervisor owns, with the real worker', () => {
-  it('keeps the door open across a SIGKILL of the worker: every request is forwarded or answered 503 restarting, none refused', async () => {
+  it('restarts at once after a SIGKILL at the default settings: what is sent while no worker is up waits and is forwarded by the next one, none refused, no 503', async () => {
     const f = fixture();
     const sim = await startSimUpstream();
     sims.push(sim);
-    const run = f.ratewarden(['run', '--db', f.dbPath, '--upstream', sim.url, '--provider', 'anthropic', '--listen', '127.0.0.1:0', '--restart-sec', '2s', '--stable-after', '1h']);
+    const run = f.ratewarden(['run', '--db', f.dbPath, '--upstream', sim.url, '--provider', 'anthropic', '--listen', '127.0.0.1:0']);
     const [first] = await f.waitForEvents('worker-ready', 1, 20_000);
     const url = publicUrl(f);
 
@@ -53,46 +53,26 @@ describe('the socket the supervisor owns, with the real worker', () => {
 
     const strict: Outcome[] = [];
     for (let i = 0; i < 3; i++) strict.push(await send(url, '/v1/messages', 'POST', message));
-    const killedAt = Date.now();
     process.kill(first?.workerPid as number, 'SIGKILL');
     // A's next requests go out once the worker is gone: none of them can have been in its hands.
     await eventually('the worker to be gone', () => (isAlive(first?.workerPid as number) ? undefined : true), 10_000);
     const goneAt = Date.now();
-    const deadline = goneAt + 30_000;
-    while (f.eventsOf('worker-ready').length < 2 || strict.at(-1)?.kind !== 'answer' || (strict.at(-1) as { status: number }).status !== 200) {
-      strict.push(await send(url, '/v1/messages', 'POST', message));
-      if (Date.now() > deadline) throw new Error('no forwarded answer within 30 s of the restart');
-    }
+    for (let i = 0; i < 3; i++) strict.push(await send(url, '/v1/messages', 'POST', message));
     sending = false;
     await clientB;
 
-    const [failure] = f.eventsOf('worker-failed');
-    expect(failure).toMatchObject({ cause: 'signal', signal: 'SIGKILL', delayMs: 2_000 });
-    const dueAt = (failure?.at as number) + 2_000;
-    const restarting = strict.filter((outcome) => outcome.kind === 'answer' && outcome.status === 503);
-    expect(restarting.length).toBeGreaterThan(0);
-    for (const outcome of strict) {
-      expect(outcome.kind === 'answer' && (outcome.status === 200 || (outcome.status === 503 && outcome.reason === 'restarting')), describeOutcome(outcome)).toBe(true);
-      if (outcome.kind !== 'answer' || outcome.status !== 503) continue;
-      const ms = Number(outcome.retryAfterMs);
-      // The supervisor's own delay: due when the failure's delay ends, as seen from when the answer was made.
-      expect(ms).toBeGreaterThan(0);
-      expect(ms).toBeLessThanOrEqual(2_000);
-      expect(outcome.retryAfter).toBe(String(Math.max(1, Math.ceil(ms / 1000))));
-      expect(outcome.sentAt + ms).toBeLessThanOrEqual(dueAt + 500);
-      expect(outcome.receivedAt + ms).toBeGreaterThanOrEqual(dueAt - 5);
-      expect(JSON.parse(outcome.body)).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
-    }
-    // Client B: never refused; only a request the dying worker already held may have been cut.
-    expect(background.filter((outcome) => outcome.kind === 'error' && outcome.code === 'ECONNREFUSED')).toEqual([]);
+    expect(f.eventsOf('worker-failed')).toEqual([expect.objectContaining({ cause: 'signal', signal: 'SIGKILL', delayMs: 0 })]);
+    expect(f.eventsOf('worker-ready')).toHaveLength(2);
+    // Every request of A was forwarded: the one sent while no worker was up waited for the next.
+    for (const outcome of strict) expect(describeOutcome(outcome)).toBe('200 ');
+    // Client B: never refused, never 503; only a request the dying worker already held may have been cut.
     for (const outcome of background) {
       if (outcome.kind === 'error') expect(outcome.sentAt, `${outcome.code} sent after the worker was gone`).toBeLessThanOrEqual(goneAt);
-      else expect([200, 503], describeOutcome(outcome)).toContain(outcome.status);
+      else expect(describeOutcome(outcome)).toBe('200 ');
     }
     expect(background.length).toBeGreaterThan(0);
-    expect(killedAt).toBeLessThanOrEqual(goneAt);
 
-    // Nothing the supervisor answered reached the upstream: it saw exactly the forwarded ones.
+    // Nothing the supervisor held reached the upstream twice: it saw exactly the forwarded ones, and at most those cut in flight.
     const forwarded = [...strict, ...background].filter((outcome) => outcome.kind === 'answer' && outcome.status === 200).length;
     expect(sim.stats().requests).toBeGreaterThanOrEqual(forwarded);
     expect(sim.stats().requests - forwarded).toBeLessThanOrEqual(background.filter((outcome) => outcome.kind === 'error').length);
@@ -119,10 +99,11 @@ describe('the socket the supervisor owns, with stand-in workers', () => {
     expect((await run.exit()).exitCode).toBe(0);
   });
 
-  it('answers 503 restarting with the time the next worker is due during a restart delay, then serves the new worker', async () => {
+  it('answers 503 restarting with the time the next worker is due during a restart delay longer than --restart-hold, then serves the new worker', async () => {
     const f = fixture();
-    const run = f.supervise({ ...fast, restartSec: '3s', restartMaxDelay: '3s' }, ['ready-exit:1:300', 'serve']);
-    const [failure] = await f.waitForEvents('worker-failed', 1);
+    // The first failure restarts at once; the second, a crash loop, waits restart-sec: longer than the hold.
+    const run = f.supervise({ ...fast, restartSec: '3s', restartMaxDelay: '3s', restartHold: '500ms' }, ['ready-exit:1:300', 'ready-exit:1:300', 'serve']);
+    const [, failure] = await f.waitForEvents('worker-failed', 2);
     const url = publicUrl(f);
     const during = await send(url, '/v1/anything', 'POST', '{}');
     expect(during).toMatchObject({ kind: 'answer', status: 503, reason: 'restarting' });
@@ -130,8 +111,8 @@ describe('the socket the supervisor owns, with stand-in workers', () => {
     expect(ms).toBeLessThanOrEqual(3_000);
     expect((during as { sentAt: number }).sentAt + ms).toBeLessThanOrEqual((failure?.at as number) + 3_000 + 500);
     expect(JSON.parse((during as { body: string }).body)).toMatchObject({ error: { type: 'overloaded' } });
-    expect(f.workerPids()).toHaveLength(1);
-    await f.waitForEvents('worker-ready', 2);
+    expect(f.workerPids()).toHaveLength(2);
+    await f.waitForEvents('worker-ready', 3);
     expect(await send(url, '/v1/anything')).toMatchObject({ kind: 'answer', status: 404 });
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);

@@ -52,18 +52,18 @@ function crashLoop(policy: RestartPolicy, limit = 100): { failureTimes: number[]
 }
 
 describe('restartDelayMs', () => {
-  it('doubles from restart-sec with each consecutive failure', () => {
-    expect([1, 2, 3, 4, 5].map((n) => restartDelayMs(n, defaults))).toEqual([10_000, 20_000, 40_000, 80_000, 160_000]);
+  it('restarts at once after the first failure in a row, then doubles from restart-sec with each further one', () => {
+    expect([1, 2, 3, 4, 5, 6].map((n) => restartDelayMs(n, defaults))).toEqual([0, 10_000, 20_000, 40_000, 80_000, 160_000]);
   });
 
   it('is capped at restart-max-delay', () => {
-    expect(restartDelayMs(6, defaults)).toBe(300_000);
+    expect(restartDelayMs(7, defaults)).toBe(300_000);
     expect(restartDelayMs(60, defaults)).toBe(300_000);
     expect(restartDelayMs(10_000, defaults)).toBe(300_000);
   });
 
   it('treats zero failures like the first', () => {
-    expect(restartDelayMs(0, defaults)).toBe(10_000);
+    expect(restartDelayMs(0, defaults)).toBe(0);
   });
 
   it('is zero when restart-sec is zero, however many failures', () => {
@@ -72,7 +72,7 @@ describe('restartDelayMs', () => {
   });
 
   it('is the cap from the start when the cap equals restart-sec', () => {
-    expect(restartDelayMs(1, { restartSecMs: 5_000, restartMaxDelayMs: 5_000 })).toBe(5_000);
+    expect(restartDelayMs(2, { restartSecMs: 5_000, restartMaxDelayMs: 5_000 })).toBe(5_000);
     expect(restartDelayMs(9, { restartSecMs: 5_000, restartMaxDelayMs: 5_000 })).toBe(5_000);
   });
 });
@@ -91,7 +91,7 @@ describe('decideRestart', () => {
     expect(decideRestart(emptyRestartHistory, { kind: 'stopped' }, 0, defaults).decision).toEqual({ kind: 'no-restart', reason: 'stopped' });
   });
 
-  it('restarts after restart-sec at the first failure, whatever the cause', () => {
+  it('restarts at once at the first failure, whatever the cause', () => {
     const causes: FailureCause[] = [
       { kind: 'exit-code', exitCode: 1 },
       { kind: 'signal', signal: 'SIGSEGV' },
@@ -102,7 +102,7 @@ describe('decideRestart', () => {
     for (const cause of causes) {
       expect(decideRestart(emptyRestartHistory, failure(cause), 1_000, defaults).decision).toEqual({
         kind: 'restart',
-        delayMs: 10_000,
+        delayMs: 0,
         consecutiveFailures: 1,
         failuresInInterval: 1,
       });
@@ -117,23 +117,24 @@ describe('decideRestart', () => {
   it('keeps running on start, ready and stable; stable resets the consecutive count only', () => {
     const after = replay([
       [0, failure()],
-      [10_000, { kind: 'started' }],
-      [10_500, { kind: 'ready' }],
-      [70_500, { kind: 'stable' }],
+      [100, { kind: 'started' }],
+      [500, { kind: 'ready' }],
+      [60_500, { kind: 'stable' }],
     ]);
     expect(after.decisions.slice(1)).toEqual([{ kind: 'keep-running' }, { kind: 'keep-running' }, { kind: 'keep-running' }]);
     expect(after.history).toEqual({ failureTimes: [0], consecutiveFailures: 0, pendingFailureAt: null });
   });
 
-  it('doubles the delay for failures in a row, and starts again from restart-sec after a stable run', () => {
+  it('doubles the delay for failures in a row, and restarts at once again after a stable run', () => {
     const { decisions } = replay([
       [0, failure()],
-      [10_000, failure()],
-      [30_000, failure()],
+      [1_000, failure()],
+      [11_000, failure()],
       [31_000, { kind: 'stable' }],
       [40_000, failure()],
-    ]);
-    expect(decisions.map((d) => (d.kind === 'restart' ? d.delayMs : d.kind))).toEqual([10_000, 20_000, 40_000, 'keep-running', 10_000]);
+      [41_000, failure()],
+    ], { ...defaults, startLimitBurst: 10 });
+    expect(decisions.map((d) => (d.kind === 'restart' ? d.delayMs : d.kind))).toEqual([0, 10_000, 20_000, 'keep-running', 0, 10_000]);
   });
 
   it('keeps the burst window across a stable run: stability resets the delay, not the brakes', () => {
@@ -149,7 +150,7 @@ describe('decideRestart', () => {
   });
 
   it('gives up at the burst-th failure within the interval', () => {
-    const { decisions } = replay([0, 10_000, 30_000, 70_000, 150_000].map((at) => [at, failure()] as const));
+    const { decisions } = replay([0, 0, 10_000, 30_000, 70_000].map((at) => [at, failure()] as const));
     expect(decisions.slice(0, 4).every((d) => d.kind === 'restart')).toBe(true);
     expect(decisions[4]).toEqual({ kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 });
   });
@@ -171,10 +172,10 @@ describe('decideRestart', () => {
   });
 
   it('continues a history read back from the database: the count, the delay and the window', () => {
-    const earlier: RestartHistory = { failureTimes: [0, 10_000, 30_000], consecutiveFailures: 3, pendingFailureAt: 30_000 };
-    const { decisions } = replay([[70_000, failure()], [150_000, failure()]], defaults, earlier);
+    const earlier: RestartHistory = { failureTimes: [0, 0, 10_000], consecutiveFailures: 3, pendingFailureAt: 10_000 };
+    const { decisions } = replay([[30_000, failure()], [70_000, failure()]], defaults, earlier);
     expect(decisions).toEqual([
-      { kind: 'restart', delayMs: 80_000, consecutiveFailures: 4, failuresInInterval: 4 },
+      { kind: 'restart', delayMs: 40_000, consecutiveFailures: 4, failuresInInterval: 4 },
       { kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 },
     ]);
   });
@@ -187,9 +188,9 @@ describe('decideRestart', () => {
 });
 
 describe('a crash loop under the defaults', () => {
-  it('fails at about 0, 10, 30, 70 and 150 s, and then gives up', () => {
+  it('fails at about 0, 0, 10, 30 and 70 s, and then gives up', () => {
     const loop = crashLoop(defaults);
-    expect(loop.failureTimes).toEqual([0, 10_000, 30_000, 70_000, 150_000]);
+    expect(loop.failureTimes).toEqual([0, 0, 10_000, 30_000, 70_000]);
     expect(loop.last).toEqual({ kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 });
   });
 
@@ -208,18 +209,18 @@ describe('a crash loop under the defaults', () => {
 });
 
 describe('burstLimitReachable', () => {
-  it('is reachable with the defaults: the loop spans 150 s of a 300 s interval', () => {
-    expect(burstLimitReachable(defaults)).toEqual({ reachable: true, crashLoopSpanMs: 150_000 });
+  it('is reachable with the defaults: the loop spans 70 s of a 300 s interval', () => {
+    expect(burstLimitReachable(defaults)).toEqual({ reachable: true, crashLoopSpanMs: 70_000 });
   });
 
   it('is unreachable when the restarts between the burst failures take the whole interval or more', () => {
-    expect(burstLimitReachable({ ...defaults, startLimitIntervalMs: 150_000 })).toEqual({ reachable: false, crashLoopSpanMs: 150_000 });
-    expect(burstLimitReachable({ ...defaults, restartSecMs: 60_000 })).toEqual({ reachable: false, crashLoopSpanMs: 60_000 + 120_000 + 240_000 + 300_000 });
+    expect(burstLimitReachable({ ...defaults, startLimitIntervalMs: 70_000 })).toEqual({ reachable: false, crashLoopSpanMs: 70_000 });
+    expect(burstLimitReachable({ ...defaults, restartSecMs: 60_000 })).toEqual({ reachable: false, crashLoopSpanMs: 0 + 60_000 + 120_000 + 240_000 });
   });
 
   it('counts capped delays at the cap', () => {
-    expect(burstLimitReachable({ ...defaults, startLimitBurst: 8, startLimitIntervalMs: 3_600_000 }).crashLoopSpanMs).toBe(10_000 + 20_000 + 40_000 + 80_000 + 160_000 + 300_000 + 300_000);
-    expect(burstLimitReachable({ ...defaults, restartSecMs: 5_000, restartMaxDelayMs: 5_000 }).crashLoopSpanMs).toBe(4 * 5_000);
+    expect(burstLimitReachable({ ...defaults, startLimitBurst: 9, startLimitIntervalMs: 3_600_000 }).crashLoopSpanMs).toBe(0 + 10_000 + 20_000 + 40_000 + 80_000 + 160_000 + 300_000 + 300_000);
+    expect(burstLimitReachable({ ...defaults, restartSecMs: 5_000, restartMaxDelayMs: 5_000 }).crashLoopSpanMs).toBe(3 * 5_000);
   });
 
   it('is always reachable with no delay or a burst of 1', () => {
@@ -240,14 +241,14 @@ describe('startDelayMs', () => {
   });
 
   it('is what is left of the delay the last failure asked for', () => {
-    const history: RestartHistory = { failureTimes: [0, 10_000, 30_000], consecutiveFailures: 3, pendingFailureAt: 30_000 };
-    expect(startDelayMs(history, 31_000, defaults)).toBe(39_000);
-    expect(startDelayMs(history, 70_000, defaults)).toBe(0);
+    const history: RestartHistory = { failureTimes: [0, 0, 10_000], consecutiveFailures: 3, pendingFailureAt: 10_000 };
+    expect(startDelayMs(history, 11_000, defaults)).toBe(19_000);
+    expect(startDelayMs(history, 30_000, defaults)).toBe(0);
     expect(startDelayMs(history, 90_000, defaults)).toBe(0);
   });
 
   it('holds after a give-up too: the next start waits as the next restart would have', () => {
-    const { history } = replay([0, 10_000, 30_000, 70_000, 150_000].map((at) => [at, failure()] as const));
-    expect(startDelayMs(history, 150_000, defaults)).toBe(160_000);
+    const { history } = replay([0, 0, 10_000, 30_000, 70_000].map((at) => [at, failure()] as const));
+    expect(startDelayMs(history, 70_000, defaults)).toBe(80_000);
   });
 });
