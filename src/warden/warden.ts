@@ -3,6 +3,7 @@ import { sampleToRecord } from '../core/calibration.js';
 import { seedRaise } from '../core/seedRaise.js';
 import { adoptConfiguredBudgets, adoptReportedLimits, blame429, considerRaise, trafficSince, type Blame, type BudgetAdjustment } from '../core/controller.js';
 import { learnedOutput } from '../core/outputEstimate.js';
+import { announcedWaitMs } from '../core/cooldownLength.js';
 import { adoptReport, needOn, type Report, type ReportedRemaining } from '../core/reported.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import { coolAlongside, dailyRefusal, hourStartFor, oldestHourInDay } from '../core/daily.js';
@@ -392,7 +393,8 @@ export class Warden {
       const usage = await this.windowUsage(tx, scope);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
       const blame = blame429(input.reports ?? [], estimateOf(request));
-      const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, blame, now, policy, this.random());
+      const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], estimateOf(request), input.reportsReadAt ?? now);
+      const decision = onUpstream429(reportedState, settling(request), announced, usage, blame, now, policy, this.random());
       await tx.limiter.recordRateLimitEvent(scope, {
         at: now,
         requestId,
