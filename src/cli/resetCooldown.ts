@@ -1,15 +1,15 @@
 import kleur from 'kleur';
 import type { Command } from 'commander';
-import { limiterPolicyFrom } from '../config/policy.js';
 import { settingNames } from '../config/schema.js';
 import { ConfigError } from '../config/errors.js';
 import { Warden, type ScopeCleared } from '../warden/warden.js';
-import { openStore } from '../store/openStore.js';
+import { openStore, thisHostIn } from '../store/openStore.js';
 import { operatorActor } from './actor.js';
 import { chooseColour } from './colour.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';
+import { readRunningPolicies } from './runningPolicies.js';
 import { resolveSettings } from './settingsOptions.js';
-import { duration, plural } from './textFormat.js';
+import { count, duration, plural } from './textFormat.js';
 
 interface ResetOptions extends Record<string, unknown> {
   reason?: string;
@@ -29,13 +29,14 @@ function overall(reset: Reset): Omit<ScopeCleared, 'scope'> {
     probePending: cleared.some((entry) => entry.probePending),
     consecutive429s: Math.max(0, ...cleared.map((entry) => entry.consecutive429s)),
     backoffLevel: Math.max(0, ...cleared.map((entry) => entry.backoffLevel)),
+    cutsCleared: cleared.flatMap((entry) => entry.cutsCleared),
   };
 }
 
 export function registerResetCooldown(program: Command): void {
   const command = program
     .command('reset-cooldown')
-    .description('clear the cooldown, the consecutive-429 count, the backoff level and a pending probe; a running proxy obeys at its next request')
+    .description('clear the cooldown, the consecutive-429 count, the backoff level, a pending probe and budget cuts (back to known-good); a running proxy obeys at its next request')
     .option('--reason <text>', 'why, recorded in audit_log with the time and who')
     .option('--scope <scope>', 'clear one scope only (as `ratewarden status` names it); default: every scope')
     .option('--json', 'print one JSON object instead of a sentence');
@@ -52,7 +53,15 @@ export function registerResetCooldown(program: Command): void {
     const reason = options.reason !== undefined && options.reason.trim() !== '' ? options.reason.trim() : null;
     const scope = options.scope?.trim() ?? null;
     const store = await openStore({ db: settings.db as string, clock: Date.now, durability: settings.durability, mustExist: true });
-    const warden = Warden.openExisting({ store, policy: limiterPolicyFrom(settings), clock: Date.now, heldFile: null });
+    // Known-good (what a cut is cleared to) is the running proxy's: its window, margin and limit period, as it recorded them.
+    let policy;
+    try {
+      policy = (await store.read((tx) => readRunningPolicies(tx, settings, tx.now, thisHostIn(store)))).limiter.policy;
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    const warden = Warden.openExisting({ store, policy, clock: Date.now, heldFile: null });
     let reset: Reset;
     try {
       if (scope !== null && !(await warden.hasScope(scope))) {
@@ -72,7 +81,7 @@ export function registerResetCooldown(program: Command): void {
 
 function render(reset: Reset, actor: string): string {
   const recorded = kleur.dim(`Recorded in audit_log by ${actor}.`);
-  if (!reset.anything) return `Nothing was in force: no cooldown, no consecutive 429s, backoff level 0, no probe pending. ${recorded}`;
+  if (!reset.anything) return `Nothing was in force: no cooldown, no consecutive 429s, backoff level 0, no probe pending, no budget cut. ${recorded}`;
   const cleared = reset.scopes.filter((entry) => entry.anything);
   const what = cleared.map((entry) => (cleared.length === 1 ? `${partsOf(entry)}. Scope: ${entry.scope}` : `${entry.scope}: ${partsOf(entry)}`));
   const lead = cleared.length === 1 ? `${kleur.green('Cleared')} ` : `${kleur.green('Cleared')} ${cleared.length} scopes: `;
@@ -86,6 +95,7 @@ function partsOf(cleared: ScopeCleared): string {
     cleared.probePending ? 'the pending half-open probe' : null,
     cleared.consecutive429s > 0 ? plural(cleared.consecutive429s, 'consecutive 429') : null,
     cleared.backoffLevel > 0 ? `backoff level ${cleared.backoffLevel}` : null,
+    ...cleared.cutsCleared.map((cut) => `the ${cut.kind} budget cut (${count(cut.from)} → ${count(cut.to)}, known-good)`),
   ].filter((part): part is string => part !== null);
   return parts.join(', ');
 }

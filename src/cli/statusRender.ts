@@ -88,6 +88,16 @@ function gateLines(label: string, kind: string, gates: GateSet, budget: number |
   ];
 }
 
+/** A cut that has not healed: the budget against known-good, and the cut's why. */
+function cutLines(cuts: StatusReport['budget']['cuts'], now: number): string[] {
+  return (['tokens', 'requests'] as const).flatMap((kind) => {
+    const cut = cuts[kind];
+    if (cut === null) return [];
+    const why = cut.cut === null ? '' : ` — ${ago(cut.cut.at, now)}: ${cut.cut.detail}`;
+    return [row('', kleur.yellow(`${kind} cut to ${count(cut.budget)}, known-good ${count(cut.knownGood)}; heals at the next fresh report with room after a successful probe${why}`))];
+  });
+}
+
 function controllerLines(report: StatusReport): string[] {
   const { budget, controller } = report;
   const configured = `configured ${count(budget.configuredTokens)} tokens / ${count(budget.configuredRequests)} requests`;
@@ -96,6 +106,7 @@ function controllerLines(report: StatusReport): string[] {
   return [
     heading('Budget and controller'),
     row('budget', `${count(budget.tokens)} tokens · ${count(budget.requests)} requests per ${duration(report.window.lengthMs)} window`),
+    ...cutLines(budget.cuts, report.generatedAt),
     row('limits', `${configured} · ${reported} · ${ceiling}`),
     row('last change', `${'tokens'.padEnd(kindWidth)}${adjustmentText(controller.lastAdjustmentByKind.tokens, report.generatedAt)}`),
     row('', `${'requests'.padEnd(kindWidth)}${adjustmentText(controller.lastAdjustmentByKind.requests, report.generatedAt)}`),

@@ -143,7 +143,11 @@ export function evaluateGates(
 /**
  * Recovery: back to the known-good level after a cooldown, which is not a raise. It needs a
  * successful probe, a window without a 429 since, a window of this process's own uptime and a
- * window that really used the budget; then half the way at once and the rest a window later.
+ * window that carried traffic (an idle one says nothing of the upstream); then half the way at
+ * once and the rest a window later: back within three windows of the probe. Unlike a raise it
+ * asks for no share of the budget used: a light user would otherwise never get back what one
+ * 429 cut (the halfway level is far above what it sends). Where a fresh report shows room, a cut
+ * heals at once instead (cutHealing.ts).
  */
 function recoveryStep(state: LimiterState, kind: BudgetKind, usage: WindowUsage, now: number, policy: LimiterPolicy, processStartedAt: number | null): number | null {
   const budget = budgetOf(state, kind);
@@ -154,7 +158,7 @@ function recoveryStep(state: LimiterState, kind: BudgetKind, usage: WindowUsage,
   const used = kind === 'tokens' ? usage.tokens : usage.requests;
   const quietWindow = state.last429At === null || now - state.last429At >= windowMs;
   const settled = processStartedAt === null || now - processStartedAt >= windowMs;
-  const consumed = used > 0 && used >= Math.ceil(budget * policy.minConsumption);
+  const consumed = used > 0;
   const paced = state.lastRaiseAt === null || now - state.lastRaiseAt >= windowMs;
   if (state.cooldownUntil !== null || now - probedAt < windowMs || !quietWindow || !settled || !consumed || !paced) return null;
   return now - probedAt >= 2 * windowMs ? target : budget + Math.ceil((target - budget) / 2);

@@ -1,6 +1,6 @@
-import { cooldownLengthMs } from './backoff.js';
 import { sampleToRecord, type CalibrationSample } from './calibration.js';
 import { cutAt429, type Blame, type BudgetAdjustment } from './controller.js';
+import { cooldownAfter429 } from './cooldownLength.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from './types.js';
 
 export type SettleOutcome = 'ok' | 'upstream-error' | 'unreachable' | 'timeout' | 'aborted';
@@ -70,14 +70,15 @@ export interface Upstream429Decision {
 }
 
 /**
- * The upstream answered 429. A request that was admitted before the current cooldown began
- * belongs to the same incident: it may lengthen the cooldown to its Retry-After but does not
- * climb the backoff ladder or cut the budget a second time.
+ * The upstream answered 429; `announcedMs` is when it said to come back (announcedWaitMs), or
+ * null. The cooldown follows cooldownAfter429. A request that was admitted before the current
+ * cooldown began belongs to the same incident: it may lengthen the cooldown to its
+ * announcement but does not climb the backoff ladder or cut the budget a second time.
  */
 export function onUpstream429(
   state: LimiterState,
   request: SettlingRequest,
-  retryAfterMs: number | null,
+  announcedMs: number | null,
   usageAt429: WindowUsage,
   blame: Blame,
   now: number,
@@ -92,7 +93,7 @@ export function onUpstream429(
       tokens: usageAt429.tokens,
       requests: usageAt429.requests,
       windowMs: policy.windowMs,
-      retryAfterMs,
+      retryAfterMs: announcedMs,
       limitTokens: state.reportedTokenLimit,
       limitRequests: state.reportedRequestLimit,
     },
@@ -100,7 +101,7 @@ export function onUpstream429(
   );
   const clearedProbe = state.probeRequestId === request.id ? { probeRequestId: null, probeStartedAt: null } : {};
   if (sameIncident) {
-    const until = Math.max(state.cooldownUntil ?? now, now + (retryAfterMs ?? 0));
+    const until = Math.max(state.cooldownUntil ?? now, now + (announcedMs ?? 0));
     return {
       state: { ...state, ...clearedProbe, cooldownUntil: until, last429At: now },
       escalated: false,
@@ -110,7 +111,7 @@ export function onUpstream429(
     };
   }
   const n = state.consecutive429s + 1;
-  const cooldownMs = cooldownLengthMs(n, retryAfterMs, policy, random);
+  const cooldownMs = cooldownAfter429(state, announcedMs, policy, random);
   const escalatedState: LimiterState = {
     ...state,
     ...clearedProbe,

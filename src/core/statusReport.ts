@@ -1,7 +1,7 @@
-import { cooldownLengthMs } from './backoff.js';
+import { cooldownAfter429 } from './cooldownLength.js';
 import { calibrationReport, type CalibrationReport, type SampleCount } from './calibrationReport.js';
 import type { SampleSummary } from './calibration.js';
-import { allOpen, budgetCeiling, evaluateGates, type BudgetKind, type GateReport } from './controller.js';
+import { allOpen, budgetCeiling, evaluateGates, knownGood, type BudgetKind, type GateReport } from './controller.js';
 import { cooldownPhase } from './cooldown.js';
 import { fleetProcesses, processStatus, type FleetProcess, type HeartbeatRow, type ProcessRole, type ProcessStatus } from './processLiveness.js';
 import type { RestartPolicy } from './restartPolicy.js';
@@ -24,6 +24,13 @@ export interface AdjustmentRow {
   reason: string;
   gates: GateReport | null;
   detail: string;
+}
+
+/** A budget below its known-good level, and the last cut (from `budget_adjustments`) when it is among those read. */
+export interface CutInForce {
+  budget: number;
+  knownGood: number;
+  cut: AdjustmentRow | null;
 }
 
 export interface RateLimitEventRow {
@@ -120,6 +127,11 @@ export interface StatusReport {
     reportedRequestLimit: number | null;
     tokenCeiling: number | null;
     requestCeiling: number | null;
+    /** The level recovery returns to (controller's knownGood). */
+    knownGoodTokens: number | null;
+    knownGoodRequests: number | null;
+    /** Each budget a 429 cut that has not healed yet: below known-good, with the cut that did it. */
+    cuts: { tokens: CutInForce | null; requests: CutInForce | null };
   };
   cooldown: {
     active: boolean;
@@ -167,6 +179,14 @@ function gateSet(gates: GateReport): GateSet {
   return { ...gates, allOpen: allOpen(gates) };
 }
 
+function cutInForce(state: LimiterState, kind: BudgetKind, policy: LimiterPolicy, snapshot: StatusSnapshot): CutInForce | null {
+  const budget = kind === 'tokens' ? state.tokenBudget : state.requestBudget;
+  const target = knownGood(state, kind, policy);
+  if (budget === null || target === null || budget >= target) return null;
+  const cut = snapshot.adjustments.find((row) => row.kind === kind && (row.reason === 'cut' || row.reason === 'learned-at-429')) ?? null;
+  return { budget, knownGood: target, cut };
+}
+
 export function assembleStatus(input: StatusInput): StatusReport {
   const { snapshot, now } = input;
   const { state } = snapshot;
@@ -206,6 +226,9 @@ export function assembleStatus(input: StatusInput): StatusReport {
       reportedRequestLimit: state.reportedRequestLimit,
       tokenCeiling: budgetCeiling(state, 'tokens', policy),
       requestCeiling: budgetCeiling(state, 'requests', policy),
+      knownGoodTokens: knownGood(state, 'tokens', policy),
+      knownGoodRequests: knownGood(state, 'requests', policy),
+      cuts: { tokens: cutInForce(state, 'tokens', policy, snapshot), requests: cutInForce(state, 'requests', policy, snapshot) },
     },
     cooldown: {
       active: breaker.phase === 'cooling',
@@ -215,7 +238,7 @@ export function assembleStatus(input: StatusInput): StatusReport {
       startedAt: state.cooldownStartedAt,
       backoffLevel: state.backoffLevel,
       consecutive429s: state.consecutive429s,
-      nextCooldownMs: cooldownLengthMs(state.consecutive429s + 1, null, policy, 0),
+      nextCooldownMs: cooldownAfter429(state, null, policy, 0),
       last429At: state.last429At,
     },
     consecutive429s: state.consecutive429s,

@@ -1,3 +1,4 @@
+import { registerBudgetChangeCounter } from './budgetChangeMetric.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { limiterPolicyFrom } from '../config/policy.js';
@@ -134,6 +135,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const refusals = new RefusalCounter();
   const inFlight = new InFlightRequests();
   const metrics = new ProxyMetrics(metricsSourcesFor(warden, store, settings, clock));
+  registerBudgetChangeCounter(metrics.registry, warden.budgetEvents);
   const startedAt = clock();
   const identity = { url: '', upstream: upstream.origin, provider };
   let stopping = false;

@@ -6,6 +6,7 @@ import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
 import type { Logger } from '../kernel/log.js';
 import type { RefusalCounter } from './refusalCounter.js';
+import { budgetLogLine } from './budgetLog.js';
 import { stateEvents, viewOf, type LimiterView } from './stateWatch.js';
 
 export interface TickerSetup {
@@ -85,9 +86,21 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
         lastBeat = now;
       }
       const next = await viewsOf(now);
+      // This process's own budget changes, each once with its why; the state's budget lines then
+      // only report what another process changed.
+      const explained = new Set<string>();
+      for (const change of warden.budgetEvents.take()) {
+        const line = budgetLogLine(change, policy.windowMs);
+        if (line.event === 'budget-cut') log.warn(line.event, line.message, line.fields);
+        else log.info(line.event, line.message, line.fields);
+        explained.add(change.scope);
+      }
       for (const [scope, after] of next) {
         const before = views.get(scope) ?? viewOf(initialLimiterState, now, policy);
-        for (const change of stateEvents(before, after, policy.windowMs)) log.info(change.event, `${change.message} (scope ${scope})`, { scope });
+        for (const change of stateEvents(before, after, policy.windowMs)) {
+          if (change.event === 'budget-change' && explained.has(scope)) continue;
+          log.info(change.event, `${change.message} (scope ${scope})`, { scope });
+        }
       }
       views = next;
     });

@@ -3,7 +3,9 @@ import { sampleToRecord } from '../core/calibration.js';
 import { seedRaise } from '../core/seedRaise.js';
 import { adoptConfiguredBudgets, adoptReportedLimits, blame429, considerRaise, trafficSince, type Blame, type BudgetAdjustment } from '../core/controller.js';
 import { learnedOutput } from '../core/outputEstimate.js';
+import { announcedWaitMs } from '../core/cooldownLength.js';
 import { adoptReport, needOn, type Report, type ReportedRemaining } from '../core/reported.js';
+import { clearCuts } from '../core/cutHealing.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import { coolAlongside, dailyRefusal, hourStartFor, oldestHourInDay } from '../core/daily.js';
 import { defaultScope, keyOfScope, policyForScope, type ScopeBudgetRule } from '../core/scopes.js';
@@ -11,6 +13,8 @@ import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenE
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
 import { heldFileOfProcess, takeOverHeldFiles, writeHeldFile } from '../store/held429File.js';
 import type { RequestRecord, Store, StoreTransaction } from '../store/port.js';
+import { BudgetEvents } from './budgetEvents.js';
+import { withStaleCutsHealed } from './cutHealing.js';
 import { Held429s } from './held429s.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
@@ -64,10 +68,12 @@ export interface Upstream429Result {
 }
 
 /** What reset-cooldown cleared in one scope. */
-export type ScopeCleared = ClearedCooldown['cleared'] & { scope: string; anything: boolean };
+export type ScopeCleared = ClearedCooldown['cleared'] & { scope: string; anything: boolean; cutsCleared: BudgetAdjustment[] };
 
 export interface TickResult {
   adjustments: BudgetAdjustment[];
+  /** The same, with the scope each was made in. */
+  changes: { scope: string; adjustments: BudgetAdjustment[] }[];
   prunedRequests: number;
   windowSampleRecorded: boolean;
 }
@@ -103,6 +109,8 @@ export class Warden {
   private readonly scopePolicies = new Map<string, LimiterPolicy>();
   private readonly scopeBudgets: readonly ScopeBudgetRule[];
   private readonly held429s = new Held429s();
+  /** Budget changes this process committed: logged once by the ticker, counted in the metrics. */
+  readonly budgetEvents = new BudgetEvents();
   /** The upstream 429s being recorded now (record429). */
   private readonly recording429s = new Set<Promise<unknown>>();
   /** This process's own held file (held429File.ts), and the common name every process's file starts with. */
@@ -362,10 +370,10 @@ export class Warden {
 
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
   async settle(requestId: number, input: SettleInput): Promise<void> {
-    await this.store.transact(async (tx) => {
+    const committed = await this.store.transact(async (tx) => {
       const { now } = tx;
       const request = await this.inFlight(tx, requestId);
-      if (request === null) return;
+      if (request === null) return null;
       const spent = input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
       const { scope } = request;
       // The scope's row lock first, as admit takes it: on PostgreSQL a bucket row locked before it deadlocks with an admit.
@@ -382,13 +390,15 @@ export class Warden {
       }
       const policy = this.policyOf(scope);
       const settled = afterSettle(state, settling(request), input.outcome, input.status, now, policy);
-      const adopted = await this.adoptReported(tx, scope, settled, input.reported ?? null);
+      const adopted = await withStaleCutsHealed(tx, scope, await this.adoptReported(tx, scope, settled, input.reported ?? null), policy);
       await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
+      return { scope, at: now, adjustments: adopted.adjustments };
     });
+    if (committed !== null) this.budgetEvents.record(committed.scope, committed.at, committed.adjustments);
   }
 
-  upstream429(requestId: number, input: Upstream429Input): Promise<Upstream429Result | null> {
-    return this.store.transact(async (tx): Promise<Upstream429Result | null> => {
+  async upstream429(requestId: number, input: Upstream429Input): Promise<Upstream429Result | null> {
+    const result = await this.store.transact(async (tx): Promise<Upstream429Result | null> => {
       const { now } = tx;
       const request = await this.inFlight(tx, requestId);
       if (request === null) return null;
@@ -403,7 +413,8 @@ export class Warden {
       const usage = await this.windowUsage(tx, scope);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
       const blame = blame429(input.reports ?? [], estimateOf(request));
-      const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, blame, now, policy, this.random());
+      const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], estimateOf(request), input.reportsReadAt ?? now);
+      const decision = onUpstream429(reportedState, settling(request), announced, usage, blame, now, policy, this.random());
       await tx.limiter.recordRateLimitEvent(scope, {
         at: now,
         requestId,
@@ -429,6 +440,8 @@ export class Warden {
         adjustments: decision.adjustments,
       };
     });
+    if (result !== null) this.budgetEvents.record(result.scope, this.clock(), result.adjustments);
+    return result;
   }
 
   /** Periodic, for every active scope: the controller, the window calibration sample, refusal counts; then retention (the store's upkeep is maintain()). */
@@ -440,18 +453,20 @@ export class Warden {
       result = await this.store.transact(async (tx): Promise<TickResult> => {
         const { now } = tx;
         const adjustments: BudgetAdjustment[] = [];
+        const changes: TickResult['changes'] = [];
         let windowSampleRecorded = false;
         const scopes = new Set([...(await this.activeScopesIn(tx)), ...refusals.keys()]);
         for (const scope of scopes) {
           const ticked = await this.tickScope(tx, scope);
           adjustments.push(...ticked.adjustments);
+          if (ticked.adjustments.length > 0) changes.push({ scope, adjustments: ticked.adjustments });
           windowSampleRecorded ||= ticked.windowSampleRecorded;
           const counts = refusals.get(scope);
           if (counts !== undefined && counts.cooldown + counts.budget > 0) await tx.limiter.addRefusalCounts(scope, counts.cooldown, counts.budget, now);
         }
         const pruned = await tx.limiter.pruneBefore(now - this.policy.retentionMs, now - this.policy.windowMs - this.widthMs - bucketGraceMs, oldestHourInDay(now) - bucketGraceMs);
         await tx.reported.pruneSamplesBefore(now - this.policy.retentionMs);
-        return { adjustments, prunedRequests: pruned.requests, windowSampleRecorded };
+        return { adjustments, changes, prunedRequests: pruned.requests, windowSampleRecorded };
       });
     } catch (error) {
       for (const [scope, counts] of refusals) {
@@ -460,6 +475,7 @@ export class Warden {
       }
       throw error;
     }
+    for (const change of result.changes) this.budgetEvents.record(change.scope, this.clock(), change.adjustments);
     await this.relearnOutputs();
     return result;
   }
@@ -469,7 +485,9 @@ export class Warden {
     const policy = this.policyOf(scope);
     const state = await this.stateOf(tx, scope);
     const usage = await this.windowUsage(tx, scope);
-    const raised = policy.unsafeSeedRaise === true ? seedRaise(state, usage, now, policy) : considerRaise(state, usage, now, policy, this.startedAt);
+    const healed = await withStaleCutsHealed(tx, scope, { state, adjustments: [] }, policy);
+    const considered = policy.unsafeSeedRaise === true ? seedRaise(healed.state, usage, now, policy) : considerRaise(healed.state, usage, now, policy, this.startedAt);
+    const raised = { state: considered.state, adjustments: [...healed.adjustments, ...considered.adjustments] };
     let next = raised.state;
     let windowSampleRecorded = false;
     if (next.lastWindowSampleAt === null || now - next.lastWindowSampleAt >= policy.windowMs) {
@@ -514,8 +532,8 @@ export class Warden {
   }
 
   /** Clears the cooldown of one scope, or (scope null) of every scope that has anything in force. One audit row. */
-  resetCooldown(actor: string, reason: string | null, scope: string | null = null): Promise<{ anything: boolean; scopes: ScopeCleared[] }> {
-    return this.store.transact(async (tx) => {
+  async resetCooldown(actor: string, reason: string | null, scope: string | null = null): Promise<{ anything: boolean; scopes: ScopeCleared[] }> {
+    const reset = await this.store.transact(async (tx) => {
       const { now } = tx;
       const scopes = scope !== null ? [scope] : await tx.limiter.activeScopes(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
       const cleared: ScopeCleared[] = [];
@@ -523,14 +541,18 @@ export class Warden {
         const state = await tx.limiter.readState(name);
         if (state === null) continue;
         const result = clearCooldown(state, now);
-        const anything = somethingCleared(result.cleared);
-        if (anything) await tx.limiter.writeState(name, result.state, now);
-        cleared.push({ scope: name, ...result.cleared, anything });
+        // The budgets the running proxy adopted, not this command's: its configuration may differ.
+        const cuts = clearCuts(result.state, { ...this.policyOf(name), tokenBudget: state.configuredTokenBudget, requestBudget: state.configuredRequestBudget });
+        const anything = somethingCleared(result.cleared) || cuts.adjustments.length > 0;
+        if (anything) await this.commit(tx, name, state, cuts.state, cuts.adjustments);
+        cleared.push({ scope: name, ...result.cleared, anything, cutsCleared: cuts.adjustments });
       }
       const anything = cleared.some((entry) => entry.anything);
       await tx.limiter.recordAudit(now, 'reset-cooldown', actor, reason, { scope: scope ?? 'all', anything, scopes: cleared.filter((entry) => entry.anything) });
-      return { anything, scopes: cleared };
+      return { anything, scopes: cleared, at: now };
     });
+    for (const entry of reset.scopes) this.budgetEvents.record(entry.scope, reset.at, entry.cutsCleared);
+    return { anything: reset.anything, scopes: reset.scopes };
   }
 
   /** Every active scope with its state and window usage (off the request path: health, metrics, the ticker's log). */

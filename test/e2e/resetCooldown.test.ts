@@ -43,7 +43,8 @@ describe('ratewarden reset-cooldown', () => {
     await prepareCooldown(db, 45_000);
     const result = await runCli(['reset-cooldown', '--db', db, '--reason', 'upstream raised our tier'], env);
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toMatch(/^Cleared the cooldown \(\d+(\.\d)?s were left\), 1 consecutive 429, backoff level 1\./);
+    // The 429 also cut the configured 40,000 / 50 to 0.7 × what the window held: cleared back to them.
+    expect(result.stdout).toMatch(/^Cleared the cooldown \(\d+(\.\d)?s were left\), 1 consecutive 429, backoff level 1, the tokens budget cut \(5,040 → 40,000, known-good\), the requests budget cut \(2 → 50, known-good\)\./);
     expect(stateRow(db)).toEqual({ consecutive_429s: 0, backoff_level: 0, cooldown_until: null, probe_request_id: null });
     const audit = queryRows<{ action: string; actor: string; reason: string; at: number }>(db, 'SELECT action, actor, reason, at FROM audit_log');
     expect(audit).toHaveLength(1);
@@ -55,6 +56,7 @@ describe('ratewarden reset-cooldown', () => {
     expect(status.cooldown.active).toBe(false);
     expect(status.consecutive429s).toBe(0);
     expect(status.lastOperatorAction).toMatchObject({ action: 'reset-cooldown', reason: 'upstream raised our tier' });
+    expect(status.budget).toMatchObject({ tokens: 40_000, requests: 50, cuts: { tokens: null, requests: null } });
   });
 
   it('says so when nothing was in force, exit 0, as text and as JSON', async () => {
@@ -100,7 +102,8 @@ describe('ratewarden reset-cooldown', () => {
 
   it('a running proxy obeys at its next request, without a restart', async () => {
     const { db, env } = setUp();
-    const upstream = await startSimUpstream({ tokenLimit: 1_000_000 });
+    // Its 429s say nothing of when to retry (no retry-after, headers with room): the ladder's 1 minute applies.
+    const upstream = await startSimUpstream({ tokenLimit: 1_000_000, retryAfterMode: 'none' });
     cleanups.push(() => upstream.close());
     upstream.setMode('always-429');
     const worker = await startWorker(db, upstream, env);

@@ -37,12 +37,14 @@ describe('ratewarden status', () => {
     expect(report.cooldown.remainingMs).toBeGreaterThan(0);
     expect(report.cooldown.remainingMs).toBeLessThanOrEqual(45_000);
     expect(report.cooldown.backoffLevel).toBe(1);
-    expect(report.cooldown.nextCooldownMs).toBe(60_000);
+    // A probe refused again doubles the 45 s cooldown in force.
+    expect(report.cooldown.nextCooldownMs).toBe(90_000);
     expect(report.consecutive429s).toBe(1);
     expect(report.window.tokensUsed).toBe(3 * 2_400);
     expect(report.window.requestsUsed).toBe(4);
     // The 429 cut the configured 40,000 / 50 to 0.7 × what the window held.
     expect(report.budget.tokens).toBe(Math.floor(7_200 * 0.7));
+    expect(report.budget.cuts.tokens).toMatchObject({ budget: Math.floor(7_200 * 0.7), knownGood: 40_000, cut: { reason: 'cut', to: Math.floor(7_200 * 0.7) } });
     expect(report.budget.requests).toBe(2);
     expect(report.budget.configuredTokens).toBe(40_000);
     expect(report.controller.lastAdjustmentByKind.tokens?.reason).toBe('cut');

@@ -121,6 +121,14 @@ describe('assembleStatus: window, budget and controller', () => {
     expect(report.controller.gates.tokens.allOpen).toBe(false);
   });
 
+  it('shows a cut that has not healed against known-good, with the cut that made it; nothing once it healed', () => {
+    const cutRow = { at: now - 5_000, kind: 'tokens' as const, from: 10_000, to: 49, reason: 'cut', gates: null, detail: 'upstream 429 with 70 in the window' };
+    const cut = assembleStatus(input({ snapshot: snapshot({ state: { ...snapshot().state, tokenBudget: 49 }, adjustments: [cutRow] }) }));
+    expect(cut.budget).toMatchObject({ knownGoodTokens: 10_000, knownGoodRequests: 100, cuts: { tokens: { budget: 49, knownGood: 10_000, cut: cutRow }, requests: null } });
+    const healed = assembleStatus(input({ snapshot: snapshot({ adjustments: [{ ...cutRow, at: now - 1_000, from: 49, to: 10_000, reason: 'recover' }, cutRow] }) }));
+    expect(healed.budget.cuts).toEqual({ tokens: null, requests: null });
+  });
+
   it('passes the adjustments through, newest first', () => {
     const cut = { at: now - 1_000, kind: 'tokens' as const, from: 10_000, to: 7_000, reason: 'cut', gates: null, detail: 'upstream 429' };
     const raise = { at: now - 90_000, kind: 'requests' as const, from: 90, to: 100, reason: 'raise', gates: null, detail: 'every gate open' };
