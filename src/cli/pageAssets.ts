@@ -18,13 +18,36 @@ function uplotFolder(): string {
   return join(dirname(createRequire(import.meta.url).resolve('uplot')));
 }
 
-const files: readonly { name: string; folder: () => string; file: string; contentType: string }[] = [
-  { name: '', folder: () => pageFolder, file: 'index.html', contentType: 'text/html; charset=utf-8' },
-  { name: 'page.css', folder: () => pageFolder, file: 'page.css', contentType: 'text/css; charset=utf-8' },
-  { name: 'page.js', folder: () => pageFolder, file: 'page.js', contentType: 'text/javascript; charset=utf-8' },
-  { name: 'favicon.svg', folder: () => pageFolder, file: 'favicon.svg', contentType: 'image/svg+xml' },
-  { name: 'uplot.js', folder: uplotFolder, file: 'uPlot.iife.min.js', contentType: 'text/javascript; charset=utf-8' },
-  { name: 'uplot.css', folder: uplotFolder, file: 'uPlot.min.css', contentType: 'text/css; charset=utf-8' },
+/**
+ * The page's script, one job per file in `page/script/`, in the order they depend on each
+ * other; served as one file in one function scope (plain concatenation: no tool, no build).
+ */
+const scriptParts = ['state.js', 'format.js', 'view.js', 'summary.js', 'groups.js', 'lists.js', 'processes.js', 'charts.js', 'loop.js'];
+
+const scriptHead =
+  '/*\n * ratewarden\'s live page. It polls the status view (the object `ratewarden status --json`\n' +
+  ' * prints) once a second and draws it; it writes nothing and loads nothing but its own files.\n' +
+  ' * Every piece of state is said in words and shapes; colour only repeats them.\n */\n';
+
+function readScript(): Buffer {
+  const parts = scriptParts.map((part) => readFileSync(join(pageFolder, 'script', part), 'utf8'));
+  return Buffer.from(`${scriptHead}(function () {\n'use strict';\n${parts.join('\n')}})();\n`);
+}
+
+type Reader = () => Buffer;
+
+const fileIn =
+  (folder: () => string, file: string): Reader =>
+  () =>
+    readFileSync(join(folder(), file));
+
+const files: readonly { name: string; read: Reader; contentType: string }[] = [
+  { name: '', read: fileIn(() => pageFolder, 'index.html'), contentType: 'text/html; charset=utf-8' },
+  { name: 'page.css', read: fileIn(() => pageFolder, 'page.css'), contentType: 'text/css; charset=utf-8' },
+  { name: 'page.js', read: readScript, contentType: 'text/javascript; charset=utf-8' },
+  { name: 'favicon.svg', read: fileIn(() => pageFolder, 'favicon.svg'), contentType: 'image/svg+xml' },
+  { name: 'uplot.js', read: fileIn(uplotFolder, 'uPlot.iife.min.js'), contentType: 'text/javascript; charset=utf-8' },
+  { name: 'uplot.css', read: fileIn(uplotFolder, 'uPlot.min.css'), contentType: 'text/css; charset=utf-8' },
 ];
 
 /**
@@ -33,14 +56,13 @@ const files: readonly { name: string; folder: () => string; file: string; conten
  */
 export function loadPageAssets(): ReadonlyMap<string, PageAsset> {
   const assets = new Map<string, PageAsset>();
-  for (const { name, folder, file, contentType } of files) {
-    let path = file;
+  for (const { name, read, contentType } of files) {
     try {
-      path = join(folder(), file);
-      assets.set(name, { contentType, body: readFileSync(path) });
+      assets.set(name, { contentType, body: read() });
     } catch (error) {
+      const where = (error as NodeJS.ErrnoException).path ?? (name === '' ? 'index.html' : name);
       throw new ConfigError(
-        `the live page's file ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); reinstall ratewarden, or run with --no-page`,
+        `the live page's file ${where} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); reinstall ratewarden, or run with --no-page`,
       );
     }
   }

@@ -98,11 +98,20 @@ export function historySince(now: number): number {
 /** How many of the supervisor's latest events the history reads (those of the span are kept). */
 export const supervisorEventsRead = 50;
 
+/**
+ * A supervisor event's sentence may carry the worker's command line, and so a `--db
+ * postgres://user:password@…`: the page is read by whoever reaches it, so any URL's
+ * credentials are cut out.
+ */
+export function withoutCredentials(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1***@');
+}
+
 export function statusHistory(rows: HistoryRows, events: readonly HistoryRestartEvent[], now: number): StatusHistory {
   const since = historySince(now);
   const supervisorEvents = events
     .filter((event) => event.at >= since)
-    .map(({ at, kind, workerPid, exitCode, signal, cause, detail }) => ({ at, kind, workerPid, exitCode, signal, cause, detail }))
+    .map(({ at, kind, workerPid, exitCode, signal, cause, detail }) => ({ at, kind, workerPid, exitCode, signal, cause, detail: detail === null ? null : withoutCredentials(detail) }))
     .sort((a, b) => a.at - b.at);
   return { since, spanMs: historySpanMs, ...rows, supervisorEvents };
 }

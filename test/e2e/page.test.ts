@@ -135,7 +135,7 @@ describe('the live page at /_ratewarden/', () => {
     expect(await card.textContent()).toMatch(/Cooling.*ladder level 1.*1 upstream 429 in a row/s);
     expect(await page.locator('#summary').textContent()).toContain('1 group cooling');
     // It counts down on its own.
-    await page.waitForFunction(`document.querySelector('article[data-phase="cooling"] .countdown')?.textContent !== ${JSON.stringify(first)}`);
+    while ((await countdown.textContent()) === first) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(errors).toEqual([]);
   });
 
@@ -167,7 +167,7 @@ describe('the live page at /_ratewarden/', () => {
     expect(conditions.slice(0, 2)).toEqual(['cooling', 'waiting']);
     await page.waitForSelector('#budget-events li:has-text("▼ cut")');
     // The refusals reach the view at the proxy's next tick; the chart's series start with the page.
-    await page.waitForFunction(`/\\b2 in cooldown\\b/.test(document.querySelector('article[data-condition="cooling"]')?.textContent ?? '')`);
+    await page.waitForSelector('article[data-condition="cooling"] .facts:has-text("2 in cooldown")');
     for (const chart of ['#budget-chart', '#refusals-chart']) {
       expect(await page.locator(`${chart} canvas`).count()).toBeGreaterThan(0);
       expect(await page.locator(`${chart} .u-legend`).textContent()).not.toBe('');
@@ -176,7 +176,11 @@ describe('the live page at /_ratewarden/', () => {
     await page.screenshot({ path: join(artifactsDir, 'desktop.png'), fullPage: true });
 
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.waitForFunction('document.documentElement.scrollWidth <= window.innerWidth');
+    // Nothing wider than the phone: the cards stack, the charts shrink, the tables scroll inside their box.
+    await page.waitForFunction(() => {
+      const inPage = globalThis as unknown as { innerWidth: number; document: { documentElement: { scrollWidth: number } } };
+      return inPage.document.documentElement.scrollWidth <= inPage.innerWidth;
+    });
     await page.screenshot({ path: join(artifactsDir, 'phone.png'), fullPage: true });
 
     const background = 'getComputedStyle(document.body).backgroundColor';

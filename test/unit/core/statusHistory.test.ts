@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { historySince, historySpanMs, statusHistory, type HistoryRestartEvent, type HistoryRows } from '../../../src/core/statusHistory.js';
+import { historySince, historySpanMs, statusHistory, withoutCredentials, type HistoryRestartEvent, type HistoryRows } from '../../../src/core/statusHistory.js';
 
 const now = 1_800_000_000_000;
 
@@ -30,5 +30,18 @@ describe("statusHistory: the live page's last hour", () => {
     ];
     const history = statusHistory(rows, recent, now);
     expect(history.supervisorEvents).toEqual([event(now - 20, 'worker-failed'), event(now - 10, 'worker-ready')]);
+  });
+});
+
+describe('withoutCredentials: no password reaches the page through a command line', () => {
+  it("cuts the user and password out of every URL, and leaves the rest of the sentence", () => {
+    const line = 'ratewarden run --db postgres://ratewarden:s3cret@db.internal:5432/rw --upstream https://api.anthropic.com';
+    expect(withoutCredentials(line)).toBe('ratewarden run --db postgres://***@db.internal:5432/rw --upstream https://api.anthropic.com');
+    expect(withoutCredentials('postgresql://:only-password@h/db and http://u@h')).toBe('postgresql://***@h/db and http://***@h');
+  });
+
+  it('is applied to the supervisor events of the history', () => {
+    const started = { ...event(now - 5, 'worker-started'), detail: 'run --db postgres://u:p@h/db' };
+    expect(statusHistory(rows, [started], now).supervisorEvents[0]?.detail).toBe('run --db postgres://***@h/db');
   });
 });
