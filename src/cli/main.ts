@@ -6,6 +6,7 @@ import { registerDemo } from './demo.js';
 import { registerNewDb } from './newDb.js';
 import { exitCodes } from '../kernel/exitCodes.js';
 import { reportAndExit } from './failures.js';
+import { passwordOnCommandLineWarning } from './passwordOnCommandLine.js';
 import { registerResetCooldown } from './resetCooldown.js';
 import { registerResetRestarts } from './resetRestarts.js';
 import { registerRun } from './run.js';
@@ -35,6 +36,8 @@ function buildProgram(): Command {
 
 async function main(): Promise<void> {
   const program = buildProgram();
+  const warning = passwordOnCommandLineWarning(process.argv.slice(2));
+  if (warning !== null) process.stderr.write(warning);
   try {
     await program.parseAsync(process.argv);
   } catch (error) {

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { withLibpqSslModes } from './sslModes.js';
 import { parsePostgresUrl } from './url.js';
 
 export interface PostgresConnectionOptions {
@@ -20,12 +21,13 @@ const defaults = { applicationName: 'ratewarden', connectTimeoutMs: 5_000, maxCo
 /**
  * node-postgres configuration for a `postgres://` URL. TLS is what node-postgres reads from the
  * URL (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `uselibpqcompat`) or, when the URL names
- * no sslmode, from PGSSLMODE; a password missing from the URL comes from PGPASSWORD.
+ * no sslmode, from PGSSLMODE, with libpq's meanings of each sslmode (sslModes.ts); a password
+ * missing from the URL comes from PGPASSWORD.
  */
 export function postgresPoolConfig(url: string, options: PostgresConnectionOptions): pg.PoolConfig {
   parsePostgresUrl(url);
   return {
-    connectionString: url,
+    connectionString: withLibpqSslModes(url),
     application_name: options.applicationName ?? defaults.applicationName,
     connectionTimeoutMillis: options.connectTimeoutMs ?? defaults.connectTimeoutMs,
     max: options.maxConnections ?? defaults.maxConnections,

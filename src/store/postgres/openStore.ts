@@ -8,6 +8,7 @@ import type { Store, StoreTransaction } from '../port.js';
 import { StoreUnavailableError } from '../unavailable.js';
 import { serverClockOf, serverClockSql } from './clock.js';
 import { postgresPoolConfig } from './connection.js';
+import { certificateProblem } from './sslModes.js';
 import { classifyPostgresError, type PostgresFailure } from './errors.js';
 import { PostgresLimiterRepository, ScopeCreatedConcurrently } from './limiterRepository.js';
 import { loadPostgresMigrations, migratePostgres, readSchemaVersion } from './migrations.js';
@@ -103,6 +104,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   } catch (error) {
     await pool.end().catch(() => undefined);
     if (error instanceof StoreError) throw error;
+    const certificate = certificateProblem(error, location);
+    if (certificate !== null) throw new StoreError('unreadable', certificate);
     throw unavailable(location, classifyPostgresError(error), error);
   }
   return new PostgresStore(pool, location, options.host ?? hostname(), options.clock, options.readonly ?? false);

@@ -63,7 +63,7 @@ describe('postgresPoolConfig', () => {
   it('hands the URL to node-postgres with a connect timeout and an application name', () => {
     const config = postgresPoolConfig('postgres://warden:x@db/limits?sslmode=verify-full', noIdleErrors);
     expect(config).toMatchObject({
-      connectionString: 'postgres://warden:x@db/limits?sslmode=verify-full',
+      connectionString: 'postgres://warden:x@db/limits?sslmode=verify-full&uselibpqcompat=true',
       application_name: 'ratewarden',
       connectionTimeoutMillis: 5_000,
       max: 10,
