@@ -106,6 +106,8 @@ export interface SupervisorEventInput {
   at: number;
   kind: SupervisorEventKind;
   supervisorPid: number;
+  /** Which supervisor: the address it listens on (its history is its own); null for an operator's reset. */
+  supervisor?: string | null;
   workerPid?: number | null;
   exitCode?: number | null;
   signal?: string | null;
@@ -122,6 +124,7 @@ export interface SupervisorEventRecord {
   at: number;
   kind: SupervisorEventKind;
   supervisorPid: number;
+  supervisor: string | null;
   workerPid: number | null;
   exitCode: number | null;
   signal: string | null;
@@ -131,16 +134,22 @@ export interface SupervisorEventRecord {
 }
 
 /**
- * The supervisor's durable history. Per host: its brakes are about this host's worker, so on a
- * shared server each host reads and writes only its own rows.
+ * The supervisors' durable history. Per host: its brakes are about this host's worker, so on a
+ * shared server each host reads and writes only its own rows. Per supervisor within a host (named
+ * by its listen address): where a method takes `supervisor`, a name reads that supervisor's rows
+ * and those that name none (written before migration 009); null reads every supervisor's.
  */
 export interface SupervisorRepository {
   record(event: SupervisorEventInput): Promise<number>;
   recordAudit(at: number, action: string, actor: string, reason: string | null, detail: unknown): Promise<void>;
+  /** The latest id among these kinds, of every supervisor (of this host). */
   lastIdOf(kinds: readonly SupervisorEventKind[]): Promise<number>;
-  latestOf(kinds: readonly SupervisorEventKind[]): Promise<SupervisorEventRecord | null>;
-  failureTimesSince(afterId: number, after: number): Promise<number[]>;
-  failuresSince(afterId: number): Promise<number>;
+  latestOf(kinds: readonly SupervisorEventKind[], supervisor?: string | null): Promise<SupervisorEventRecord | null>;
+  /**
+   * The worker lifecycle events (started, ready, stable, failed, exited, gave-up) after the last
+   * `cleared`, oldest first: those later than `since`, and all since the latest worker-stable.
+   */
+  historyOf(supervisor: string | null, since: number): Promise<SupervisorEventRecord[]>;
   recent(limit: number): Promise<SupervisorEventRecord[]>;
 }
 

@@ -13,6 +13,8 @@ export interface SupervisorEventDbRow {
   at: number;
   kind: SupervisorEventKind;
   supervisor_pid: number;
+  /** Absent in rows read before migration 009's column existed. */
+  supervisor?: string | null;
   worker_pid: number | null;
   exit_code: number | null;
   signal: string | null;
@@ -27,6 +29,7 @@ export function supervisorEventOf(row: SupervisorEventDbRow): SupervisorEventRec
     at: row.at,
     kind: row.kind,
     supervisorPid: row.supervisor_pid,
+    supervisor: row.supervisor ?? null,
     workerPid: row.worker_pid,
     exitCode: row.exit_code,
     signal: row.signal,

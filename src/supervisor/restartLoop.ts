@@ -40,8 +40,8 @@ export class RestartLoop {
     private readonly setup: RestartLoopSetup,
   ) {}
 
-  async run(): Promise<number> {
-    const start = await this.ledger.supervisorStarted(`restart-sec ${formatDuration(this.policy.restartSecMs)}, start-limit-burst ${this.policy.startLimitBurst} within ${formatDuration(this.policy.startLimitIntervalMs)}`);
+  /** `start`: what the ledger said when the supervisor's start was recorded. */
+  async run(start: SupervisorStart): Promise<number> {
     this.announceHistory(start);
     let waitMs = start.startDelayMs;
     let waitingSinceEvent = start.eventId;

@@ -4,13 +4,14 @@ import { ConfigError } from '../config/errors.js';
 import { defaultDatabasePath } from '../config/paths.js';
 import { restartPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
-import { burstLimitReachable } from '../core/restartPolicy.js';
+import { burstLimitReachable, type RestartPolicy } from '../core/restartPolicy.js';
+import { formatDuration } from '../config/durations.js';
 import { takePassedSocket } from '../kernel/socketActivation.js';
 import { createLogger } from '../kernel/log.js';
 import { providerChooser } from '../proxy/providers/adapter.js';
 import { checkWorkerSettings } from '../proxy/startupChecks.js';
 import { Heartbeat } from '../warden/heartbeat.js';
-import { SupervisorLedger } from '../warden/supervisorLedger.js';
+import { SupervisorLedger, type SupervisorStart } from '../warden/supervisorLedger.js';
 import { openStore } from '../store/openStore.js';
 import type { Store } from '../store/port.js';
 import type { Clock } from '../kernel/clock.js';
@@ -34,6 +35,10 @@ export interface SuperviseOptions {
 
 /** How often the supervisor refreshes its row in `processes`. */
 export const supervisorHeartbeatMs = 5_000;
+
+function startDetail(policy: RestartPolicy): string {
+  return `restart-sec ${formatDuration(policy.restartSecMs)}, start-limit-burst ${policy.startLimitBurst} within ${formatDuration(policy.startLimitIntervalMs)}`;
+}
 
 /** The socket systemd passed (socket activation of a --supervised unit), or the configured address. */
 function doorAddress(settings: Settings): DoorAddress {
@@ -77,26 +82,37 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
   const stop = new StopRequests();
   // A stop closes the door at once: no new connection is taken while the worker finishes the ones it has.
   stop.graceful.addEventListener('abort', () => door.close(), { once: true });
-  let store: Store | null;
-  try {
-    store = await openStoreWhenReachable(() => openStore({ db: settings.db ?? defaultDatabasePath(process.env), clock, durability: settings.durability }), {
+  const listen = new URL(door.url).host;
+  // The store and the supervisor's start in it: both must succeed before a worker starts (a read-only server waits too).
+  const openLedger = async (): Promise<{ store: Store; ledger: SupervisorLedger; start: SupervisorStart }> => {
+    const store = await openStore({ db: settings.db ?? defaultDatabasePath(process.env), clock, durability: settings.durability });
+    const ledger = new SupervisorLedger({
+      store,
       policy,
-      door,
-      log,
-      stop: stop.graceful,
+      name: listen,
       clock,
+      onStoreTrouble: (message) => log.warn('supervisor-store', `supervisor: ${message}`, { source: 'supervisor' }),
     });
+    try {
+      return { store, ledger, start: await ledger.supervisorStarted(startDetail(policy)) };
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      throw error;
+    }
+  };
+  let opened: Awaited<ReturnType<typeof openLedger>> | null;
+  try {
+    opened = await openStoreWhenReachable(openLedger, { policy, door, log, stop: stop.graceful, clock });
   } catch (error) {
     stop.dispose();
     throw error;
   }
-  if (store === null) {
+  if (opened === null) {
     stop.dispose();
     log.info('supervisor-stopped', `supervisor: stopped on ${stop.reason ?? 'a stop signal'} while waiting for its store`);
     return exitCodes.ok;
   }
-  const ledger = new SupervisorLedger({ store, policy });
-  const listen = new URL(door.url).host;
+  const { store, ledger, start } = opened;
   const heartbeat = new Heartbeat(store, { role: 'supervisor', pid: process.pid, startedAt: clock(), listen, upstream: settings.upstream });
   const loop = new RestartLoop(ledger, log, stop, policy, {
     command: options.workerCommand ?? supervisedWorkerCommand(options.userArgs),
@@ -114,12 +130,13 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
     },
     door,
   });
-  const beat = (): Promise<void> => loop.bestEffort('heartbeat', () => heartbeat.beat());
+  // The heartbeat also writes what the ledger kept while the store was away.
+  const beat = (): Promise<void> => loop.bestEffort('heartbeat', () => heartbeat.beat().then(() => ledger.flush()));
   await beat();
   await loop.bestEffort('restart policy', () => heartbeat.recordPolicy(policy));
   const beating = setInterval(() => void beat(), supervisorHeartbeatMs);
   try {
-    const exitCode = await loop.run();
+    const exitCode = await loop.run(start);
     // What already waits in the backlog hears "gave-up" before the socket closes.
     if (exitCode === exitCodes.gaveUp) await sleep(gaveUpLingerMs);
     return exitCode;
@@ -128,6 +145,6 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
     stop.dispose();
     loop.killLeftover();
     await loop.bestEffort('heartbeat', () => heartbeat.forget());
-    await ledger.close();
+    await ledger.close().catch(() => undefined);
   }
 }

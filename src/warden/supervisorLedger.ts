@@ -1,17 +1,20 @@
 import { formatDuration } from '../config/durations.js';
+import type { Clock } from '../kernel/clock.js';
 import {
   burstLimitReachable,
   decideRestart,
   emptyRestartHistory,
   failuresWithin,
+  foldRestartHistory,
   restartDelayMs,
   startDelayMs,
   type FailureCause,
   type RestartDecision,
   type RestartHistory,
   type RestartPolicy,
+  type WorkerEvent,
 } from '../core/restartPolicy.js';
-import type { Store, StoreTransaction, SupervisorEventKind, SupervisorEventRecord, SupervisorRepository } from '../store/port.js';
+import type { Store, StoreTransaction, SupervisorEventInput, SupervisorEventKind, SupervisorEventRecord, SupervisorRepository } from '../store/port.js';
 
 export interface SupervisorLedgerOptions {
   /** The ledger owns it from here on: close() closes it. */
@@ -19,7 +22,20 @@ export interface SupervisorLedgerOptions {
   policy: RestartPolicy;
   /** The supervisor's pid, written with every event. */
   pid?: number;
+  /**
+   * Which supervisor this is: the address it listens on. Its restart history is its own; another
+   * supervisor on the same database (another address) keeps another. Null: every supervisor's
+   * (an operator's reset, which clears them all).
+   */
+  name?: string | null;
+  /** The time of events the store could not take when they happened (default Date.now). */
+  clock?: Clock;
+  /** Told when an event could not be written now, or when those kept were written later. */
+  onStoreTrouble?: (message: string) => void;
 }
+
+/** Events kept in memory while the store is away; the oldest go first beyond this (a give-up comes long before). */
+const maxUnwritten = 200;
 
 /** Every event of a worker's life; the latest of them tells whether a restart is pending or the supervisor gave up. */
 export const workerLifecycleKinds: readonly SupervisorEventKind[] = ['worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up', 'cleared'];
@@ -35,8 +51,10 @@ export interface SupervisorStart {
 
 export interface RecordedFailure {
   decision: Extract<RestartDecision, { kind: 'restart' } | { kind: 'give-up' }>;
-  /** The worker-failed event; a `cleared` event after it cuts a pending restart delay short. */
+  /** The worker-failed event (or, when kept in memory, the last one written); a `cleared` event after it cuts a pending restart delay short. */
   eventId: number;
+  /** False: the store was away; the decision came from the history in memory and the events wait to be written. */
+  durable: boolean;
 }
 
 export interface ClearedRestarts {
@@ -63,22 +81,44 @@ export interface RestartSummary {
 }
 
 /**
- * The supervisor's durable restart history: one method per event, each one transaction of the
+ * A supervisor's durable restart history: one method per event, each one transaction of the
  * store. Failures are decided inside their transaction from the history as recorded, so a new
- * supervisor on the same store continues the consecutive count, the delay and the burst window
- * of the one before.
+ * supervisor on the same address and store continues the consecutive count, the delay and the
+ * burst window of the one before.
+ *
+ * Best effort when the store is away (a locked SQLite file, a PostgreSQL server down): the
+ * supervisor must go on supervising, so an event that cannot be written is kept in memory, a
+ * failure is decided from the history as last known plus what happened since, and what was kept
+ * is written, in order and before anything newer, by the next transaction that succeeds.
  */
 export class SupervisorLedger {
   private readonly pid: number;
   private readonly store: Store;
+  private readonly name: string | null;
+  private readonly clock: Clock;
+  private readonly onStoreTrouble: (message: string) => void;
   readonly policy: RestartPolicy;
   /** The last event asked for: each waits for it (see inOrder). */
   private previous: Promise<unknown> = Promise.resolve();
+  /** Events the store could not take yet, oldest first. */
+  private readonly unwritten: SupervisorEventInput[] = [];
+  /** The history as of the latest event, written or not: what a failure is decided from while the store is away. */
+  private known: RestartHistory = emptyRestartHistory;
+  /** The id of the latest event written. */
+  private lastWrittenId = 0;
 
   constructor(options: SupervisorLedgerOptions) {
     this.store = options.store;
     this.policy = options.policy;
     this.pid = options.pid ?? process.pid;
+    this.name = options.name ?? null;
+    this.clock = options.clock ?? Date.now;
+    this.onStoreTrouble = options.onStoreTrouble ?? (() => undefined);
+  }
+
+  /** How many events wait to be written. */
+  get unwrittenCount(): number {
+    return this.unwritten.length;
   }
 
   /** Where the history lives, safe to print. */
@@ -86,77 +126,148 @@ export class SupervisorLedger {
     return this.store.location;
   }
 
-  /** After every event already asked for. */
-  close(): Promise<void> {
-    return this.store.close();
+  /** After every event already asked for; those the store never took are told to onStoreTrouble. */
+  async close(): Promise<void> {
+    await this.previous;
+    if (this.unwritten.length > 0) this.onStoreTrouble(`${this.unwritten.length} supervisor events could not be written before the stop and are lost`);
+    await this.store.close();
   }
 
   /**
    * One event after another, in the order the supervisor asked for them, on any backend (a
    * PostgreSQL store runs transactions side by side on its pool): a worker-stable asked before a
-   * worker-failed must get the lower id, or the failure count would restart from it.
+   * worker-failed must get the lower id, or the failure count would restart from it. Events kept
+   * from while the store was away are written first, in the same transaction.
    */
   private inOrder<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-    const next = this.previous.then(() => this.store.transact(work));
+    const next = this.previous.then(() =>
+      this.store.transact(async (tx) => {
+        const kept = [...this.unwritten];
+        let lastId = 0;
+        for (const event of kept) lastId = await tx.supervisor.record(event);
+        const result = await work(tx);
+        return { result, kept, lastId };
+      }),
+    ).then(({ result, kept, lastId }) => {
+      // Committed: what was kept is in the store now.
+      this.unwritten.splice(0, kept.length);
+      if (kept.length > 0) this.onStoreTrouble(`the store is back: ${kept.length} supervisor events kept in memory are written`);
+      this.lastWrittenId = Math.max(this.lastWrittenId, lastId);
+      return result;
+    });
     this.previous = next.catch(() => undefined);
     return next;
   }
 
+  /** Writes what was kept while the store was away, if anything (the supervisor calls it with its heartbeat). */
+  async flush(): Promise<void> {
+    if (this.unwritten.length > 0) await this.inOrder(async () => undefined);
+  }
+
+  /** An event that decides nothing by itself; kept in memory when the store is away. */
+  private async note(event: Omit<SupervisorEventInput, 'at' | 'supervisorPid' | 'supervisor'>, workerEvent: WorkerEvent | null): Promise<void> {
+    if (workerEvent !== null) this.known = decideRestart(this.known, workerEvent, this.clock(), this.policy).history;
+    try {
+      const id = await this.inOrder(({ now, supervisor }) => supervisor.record({ ...event, at: now, supervisorPid: this.pid, supervisor: this.name }));
+      this.lastWrittenId = Math.max(this.lastWrittenId, id);
+    } catch (error) {
+      this.keep({ ...event, at: this.clock(), supervisorPid: this.pid, supervisor: this.name }, error);
+    }
+  }
+
+  private keep(event: SupervisorEventInput, error: unknown): void {
+    this.unwritten.push(event);
+    if (this.unwritten.length > maxUnwritten) this.unwritten.shift();
+    this.onStoreTrouble(`could not record ${event.kind} (${error instanceof Error ? error.message : String(error)}); kept in memory, written when the store is back`);
+  }
+
+  /** At start the history must be read: a store that cannot give it throws, and the supervisor waits for it. */
   supervisorStarted(detail: string): Promise<SupervisorStart> {
     return this.inOrder(async ({ now, supervisor }) => {
-      const history = await readHistory(supervisor, now, this.policy);
-      const eventId = await supervisor.record({ at: now, kind: 'supervisor-started', supervisorPid: this.pid, detail });
+      const history = await readHistory(supervisor, this.name, now, this.policy);
+      const eventId = await supervisor.record({ at: now, kind: 'supervisor-started', supervisorPid: this.pid, supervisor: this.name, detail });
+      this.known = history;
+      this.lastWrittenId = eventId;
       return { history, startDelayMs: startDelayMs(history, now, this.policy), failuresInInterval: failuresWithin(history.failureTimes, now, this.policy).length, eventId };
     });
   }
 
   async supervisorStopped(detail: string): Promise<void> {
-    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'supervisor-stopped', supervisorPid: this.pid, detail }));
+    await this.note({ kind: 'supervisor-stopped', detail }, null);
   }
 
   async workerStarted(workerPid: number | null, detail: string): Promise<void> {
-    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-started', supervisorPid: this.pid, workerPid, detail }));
+    await this.note({ kind: 'worker-started', workerPid, detail }, { kind: 'started' });
   }
 
   async workerReady(workerPid: number | null, url: string): Promise<void> {
-    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-ready', supervisorPid: this.pid, workerPid, detail: url }));
+    await this.note({ kind: 'worker-ready', workerPid, detail: url }, { kind: 'ready' });
   }
 
   /** Ready for stable-after: the consecutive count starts again from zero. */
   async workerStable(workerPid: number | null): Promise<void> {
-    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-stable', supervisorPid: this.pid, workerPid, detail: `ready for ${formatDuration(this.policy.stableAfterMs)}` }));
+    await this.note({ kind: 'worker-stable', workerPid, detail: `ready for ${formatDuration(this.policy.stableAfterMs)}` }, { kind: 'stable' });
   }
 
   /** Status 0 without being asked: no restart. */
   async workerExited(workerPid: number | null): Promise<void> {
-    await this.inOrder(({ now, supervisor }) => supervisor.record({ at: now, kind: 'worker-exited', supervisorPid: this.pid, workerPid, exitCode: 0, detail: 'exit code 0' }));
+    await this.note({ kind: 'worker-exited', workerPid, exitCode: 0, detail: 'exit code 0' }, { kind: 'clean-exit' });
   }
 
-  /** Records the failure and decides, in the same transaction: restart after a delay, or give up. */
-  workerFailed(workerPid: number | null, cause: FailureCause, causeDetail: string): Promise<RecordedFailure> {
-    return this.inOrder(async ({ now, supervisor }) => {
-      const history = await readHistory(supervisor, now, this.policy);
-      const { decision } = decideRestart(history, { kind: 'failure', cause }, now, this.policy);
-      if (decision.kind !== 'restart' && decision.kind !== 'give-up') throw new Error(`a failure cannot lead to ${decision.kind}`);
-      const failure = {
-        at: now,
-        supervisorPid: this.pid,
-        workerPid,
-        exitCode: cause.kind === 'exit-code' ? cause.exitCode : null,
-        signal: cause.kind === 'signal' ? cause.signal : null,
-        cause: cause.kind,
-      };
-      const eventId = await supervisor.record({ ...failure, kind: 'worker-failed', delayMs: decision.kind === 'restart' ? decision.delayMs : null, detail: causeDetail });
-      if (decision.kind === 'give-up') {
-        await supervisor.record({
-          ...failure,
-          kind: 'gave-up',
-          delayMs: restartDelayMs(decision.consecutiveFailures, this.policy),
-          detail: `${decision.failuresInInterval} failures within ${formatDuration(this.policy.startLimitIntervalMs)}; last: ${causeDetail}`,
-        });
-      }
-      return { decision, eventId };
-    });
+  /**
+   * Records the failure and decides, in the same transaction: restart after a delay, or give up.
+   * When the store is away the decision comes from the history in memory, and the events are
+   * kept to be written later: a store's hiccup never stops the supervisor.
+   */
+  async workerFailed(workerPid: number | null, cause: FailureCause, causeDetail: string): Promise<RecordedFailure> {
+    try {
+      return await this.inOrder(async ({ now, supervisor }) => {
+        const history = await readHistory(supervisor, this.name, now, this.policy);
+        const step = decideFailure(history, cause, now, this.policy);
+        const [failure, gaveUp] = this.failureEvents(workerPid, cause, causeDetail, step.decision, now);
+        const eventId = await supervisor.record(failure);
+        if (gaveUp !== undefined) await supervisor.record(gaveUp);
+        this.known = step.history;
+        return { decision: step.decision, eventId, durable: true };
+      });
+    } catch (error) {
+      const now = this.clock();
+      const step = decideFailure(this.known, cause, now, this.policy);
+      this.known = step.history;
+      const [failure, gaveUp] = this.failureEvents(workerPid, cause, causeDetail, step.decision, now);
+      this.keep(failure, error);
+      if (gaveUp !== undefined) this.keep(gaveUp, error);
+      return { decision: step.decision, eventId: this.lastWrittenId, durable: false };
+    }
+  }
+
+  private failureEvents(
+    workerPid: number | null,
+    cause: FailureCause,
+    causeDetail: string,
+    decision: RecordedFailure['decision'],
+    at: number,
+  ): [SupervisorEventInput, SupervisorEventInput | undefined] {
+    const failure = {
+      at,
+      supervisorPid: this.pid,
+      supervisor: this.name,
+      workerPid,
+      exitCode: cause.kind === 'exit-code' ? cause.exitCode : null,
+      signal: cause.kind === 'signal' ? cause.signal : null,
+      cause: cause.kind,
+    };
+    const failed: SupervisorEventInput = { ...failure, kind: 'worker-failed', delayMs: decision.kind === 'restart' ? decision.delayMs : null, detail: causeDetail };
+    if (decision.kind !== 'give-up') return [failed, undefined];
+    return [
+      failed,
+      {
+        ...failure,
+        kind: 'gave-up',
+        delayMs: restartDelayMs(decision.consecutiveFailures, this.policy),
+        detail: `${decision.failuresInInterval} failures within ${formatDuration(this.policy.startLimitIntervalMs)}; last: ${causeDetail}`,
+      },
+    ];
   }
 
   /**
@@ -165,8 +276,8 @@ export class SupervisorLedger {
    */
   clear(actor: string, reason: string | null): Promise<ClearedRestarts> {
     return this.inOrder(async ({ now, supervisor }) => {
-      const history = await readHistory(supervisor, now, this.policy);
-      const latest = await supervisor.latestOf(workerLifecycleKinds);
+      const history = await readHistory(supervisor, this.name, now, this.policy);
+      const latest = await supervisor.latestOf(workerLifecycleKinds, this.name);
       const failuresInInterval = failuresWithin(history.failureTimes, now, this.policy).length;
       const cleared = {
         failuresInInterval,
@@ -175,50 +286,55 @@ export class SupervisorLedger {
         restartWasDue: startDelayMs(history, now, this.policy) > 0,
         anything: history.failureTimes.length > 0 || history.consecutiveFailures > 0,
       };
-      await supervisor.record({ at: now, kind: 'cleared', supervisorPid: this.pid, detail: reason === null ? `cleared by ${actor}` : `cleared by ${actor}: ${reason}` });
+      await supervisor.record({ at: now, kind: 'cleared', supervisorPid: this.pid, supervisor: this.name, detail: reason === null ? `cleared by ${actor}` : `cleared by ${actor}: ${reason}` });
       await supervisor.recordAudit(now, 'reset-restarts', actor, reason, cleared);
       return cleared;
     });
   }
 
-  /** Whether an operator cleared the history after this event (read-only). */
+  /** Whether an operator cleared the history after this event (read-only); a store away answers no. */
   async clearedAfter(eventId: number): Promise<boolean> {
-    return (await this.store.read(({ supervisor }) => supervisor.lastIdOf(['cleared']))) > eventId;
+    try {
+      return (await this.store.read(({ supervisor }) => supervisor.lastIdOf(['cleared']))) > eventId;
+    } catch {
+      return false;
+    }
   }
 
   summary(): Promise<RestartSummary> {
-    return readRestartSummary(this.store, this.policy);
+    return readRestartSummary(this.store, this.policy, this.name);
   }
 }
 
-/** The restart history as recorded: failures since the last clear, the count since the last stable run. */
-async function readHistory(supervisor: SupervisorRepository, now: number, policy: RestartPolicy): Promise<RestartHistory> {
-  const clearedId = await supervisor.lastIdOf(['cleared']);
-  const stableId = await supervisor.lastIdOf(['worker-stable', 'cleared']);
-  const latest = await supervisor.latestOf(workerLifecycleKinds);
-  if (latest === null) return emptyRestartHistory;
-  return {
-    failureTimes: await supervisor.failureTimesSince(clearedId, now - policy.startLimitIntervalMs),
-    consecutiveFailures: await supervisor.failuresSince(stableId),
-    pendingFailureAt: latest.kind === 'worker-failed' || latest.kind === 'gave-up' ? latest.at : null,
-  };
+function decideFailure(history: RestartHistory, cause: FailureCause, now: number, policy: RestartPolicy): { history: RestartHistory; decision: RecordedFailure['decision'] } {
+  const step = decideRestart(history, { kind: 'failure', cause }, now, policy);
+  if (step.decision.kind !== 'restart' && step.decision.kind !== 'give-up') throw new Error(`a failure cannot lead to ${step.decision.kind}`);
+  return { history: step.history, decision: step.decision };
 }
 
-/** For status and the metrics: one read of the store (a read-only one will do), writes nothing; the time is the read's. */
-export function readRestartSummary(store: Store, policy: RestartPolicy): Promise<RestartSummary> {
-  return store.read((tx) => restartSummaryIn(tx, policy));
+/** One supervisor's restart history as recorded (null: every supervisor's of this host), folded by core. */
+async function readHistory(supervisor: SupervisorRepository, name: string | null, now: number, policy: RestartPolicy): Promise<RestartHistory> {
+  return foldRestartHistory(await supervisor.historyOf(name, now - policy.startLimitIntervalMs), now, policy);
+}
+
+/**
+ * For status and the metrics: one read of the store (a read-only one will do), writes nothing;
+ * the time is the read's. `name`: one supervisor's history; null: every supervisor's of this host.
+ */
+export function readRestartSummary(store: Store, policy: RestartPolicy, name: string | null = null): Promise<RestartSummary> {
+  return store.read((tx) => restartSummaryIn(tx, policy, name));
 }
 
 /** The same, inside a read the caller already holds (a store runs one at a time: never nest a read in another). */
-export async function restartSummaryIn({ now, supervisor }: StoreTransaction, policy: RestartPolicy): Promise<RestartSummary> {
-  const history = await readHistory(supervisor, now, policy);
+export async function restartSummaryIn({ now, supervisor }: StoreTransaction, policy: RestartPolicy, name: string | null = null): Promise<RestartSummary> {
+  const history = await readHistory(supervisor, name, now, policy);
   return {
     failuresInInterval: failuresWithin(history.failureTimes, now, policy).length,
     consecutiveFailures: history.consecutiveFailures,
     nextRestartDelayMs: restartDelayMs(history.consecutiveFailures + 1, policy),
     restartDueInMs: startDelayMs(history, now, policy),
-    gaveUp: (await supervisor.latestOf(workerLifecycleKinds))?.kind === 'gave-up',
+    gaveUp: (await supervisor.latestOf(workerLifecycleKinds, name))?.kind === 'gave-up',
     burstLimitReachable: burstLimitReachable(policy).reachable,
-    lastExit: await supervisor.latestOf(['worker-failed', 'worker-exited']),
+    lastExit: await supervisor.latestOf(['worker-failed', 'worker-exited'], name),
   };
 }

@@ -45,8 +45,8 @@ export function writeRows(owner: { location: string }, sql: string, rows: readon
 /** The supervisor's ledger on a SQLite file, as `ratewarden run` opens it. */
 export async function openSqliteLedger(
   dbPath: string,
-  options: { policy: RestartPolicy; clock: Clock; pid?: number; mustExist?: boolean; durability?: Durability; busyTimeoutMs?: number },
+  options: { policy: RestartPolicy; clock: Clock; pid?: number; name?: string; mustExist?: boolean; durability?: Durability; busyTimeoutMs?: number },
 ): Promise<SupervisorLedger> {
   const store = await openStore({ db: dbPath, clock: options.clock, durability: options.durability, busyTimeoutMs: options.busyTimeoutMs, mustExist: options.mustExist });
-  return new SupervisorLedger({ store, policy: options.policy, pid: options.pid });
+  return new SupervisorLedger({ store, policy: options.policy, pid: options.pid, name: options.name, clock: options.clock });
 }

@@ -287,6 +287,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           at: 1_000,
           kind: 'worker-started',
           supervisorPid: 10,
+          supervisor: null,
           workerPid: 11,
           exitCode: null,
           signal: null,
@@ -295,12 +296,34 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           detail: null,
         });
         expect(await transact((tx) => tx.supervisor.latestOf(['gave-up']))).toBeNull();
-        expect(await transact((tx) => tx.supervisor.failureTimesSince(0, 1_500))).toEqual([2_000, 3_000]);
-        expect(await transact((tx) => tx.supervisor.failureTimesSince(failed, 0))).toEqual([3_000]);
-        expect(await transact((tx) => tx.supervisor.failuresSince(started))).toBe(2);
+        const kindsAt = (events: readonly { kind: string; at: number }[]): string[] => events.map((event) => `${event.kind}@${event.at}`);
+        expect(kindsAt(await transact((tx) => tx.supervisor.historyOf(null, 0)))).toEqual(['worker-started@1000', 'worker-failed@2000', 'worker-failed@3000']);
         const recent = await transact((tx) => tx.supervisor.recent(2));
         expect(recent.map((event) => event.at)).toEqual([3_000, 2_000]);
         expect(recent[1]).toMatchObject({ exitCode: 1, cause: 'exit-code', delayMs: 500, detail: 'exited 1' });
+      });
+
+      it('keep each supervisor\'s history apart: its own rows, those that name none, since the last clear and the last stable run', async () => {
+        const own = { supervisorPid: 10, supervisor: '127.0.0.1:8787' };
+        const other = { supervisorPid: 20, supervisor: '127.0.0.1:8788' };
+        await transact((tx) => tx.supervisor.record({ at: 1_000, kind: 'worker-failed', supervisorPid: 5, cause: 'signal' }));
+        await transact((tx) => tx.supervisor.record({ at: 2_000, kind: 'worker-failed', ...own, cause: 'signal' }));
+        await transact((tx) => tx.supervisor.record({ at: 2_500, kind: 'worker-failed', ...other, cause: 'signal' }));
+        await transact((tx) => tx.supervisor.record({ at: 3_000, kind: 'worker-stable', ...own }));
+        await transact((tx) => tx.supervisor.record({ at: 4_000, kind: 'worker-failed', ...own, cause: 'signal' }));
+        await transact((tx) => tx.supervisor.record({ at: 4_500, kind: 'gave-up', ...other, cause: 'signal' }));
+        const kindsAt = (events: readonly { kind: string; at: number }[]): string[] => events.map((event) => `${event.kind}@${event.at}`);
+        // Older than `since` and before the last stable run: left out.
+        expect(kindsAt(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8787', 1_500)))).toEqual(['worker-failed@2000', 'worker-stable@3000', 'worker-failed@4000']);
+        expect(kindsAt(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8787', 5_000)))).toEqual(['worker-stable@3000', 'worker-failed@4000']);
+        expect(kindsAt(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8788', 0)))).toEqual(['worker-failed@1000', 'worker-failed@2500', 'gave-up@4500']);
+        expect(await transact((tx) => tx.supervisor.latestOf(['gave-up'], '127.0.0.1:8787'))).toBeNull();
+        expect(await transact((tx) => tx.supervisor.latestOf(['gave-up'], '127.0.0.1:8788'))).toMatchObject({ supervisor: '127.0.0.1:8788', supervisorPid: 20 });
+        expect(await transact((tx) => tx.supervisor.latestOf(['worker-failed']))).toMatchObject({ at: 4_000, supervisor: '127.0.0.1:8787' });
+        // An operator's clear is everyone's.
+        await transact((tx) => tx.supervisor.record({ at: 5_000, kind: 'cleared', supervisorPid: 30 }));
+        expect(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8787', 0))).toEqual([]);
+        expect(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8788', 0))).toEqual([]);
       });
     });
 

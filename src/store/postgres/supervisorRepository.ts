@@ -3,7 +3,10 @@ import { insertAudit } from './limiterRepository.js';
 import { firstRow, rowsOf, type Queryable } from './statements.js';
 import { supervisorEventOf, type SupervisorEventDbRow } from '../rows.js';
 
-const eventColumns = 'id, at, kind, supervisor_pid, worker_pid, exit_code, signal, cause, delay_ms, detail';
+const eventColumns = 'id, at, kind, supervisor_pid, supervisor, worker_pid, exit_code, signal, cause, delay_ms, detail';
+
+/** A supervisor's own rows and those from before migration 009, which name none; null ($2): every supervisor's of this host ($1). */
+const ofSupervisor = '(host = $1 AND ($2::text IS NULL OR supervisor = $2 OR supervisor IS NULL))';
 
 /**
  * `supervisor_events` of one host: its brakes are about this host's worker, so it writes rows
@@ -18,8 +21,8 @@ export class PostgresSupervisorRepository implements SupervisorRepository {
   async record(event: SupervisorEventInput): Promise<number> {
     const row = await firstRow<{ id: number }>(
       this.client,
-      `INSERT INTO supervisor_events (at, kind, supervisor_pid, worker_pid, exit_code, signal, cause, delay_ms, detail, host)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+      `INSERT INTO supervisor_events (at, kind, supervisor_pid, worker_pid, exit_code, signal, cause, delay_ms, detail, host, supervisor)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
       [
         event.at,
         event.kind,
@@ -31,6 +34,7 @@ export class PostgresSupervisorRepository implements SupervisorRepository {
         event.delayMs ?? null,
         event.detail ?? null,
         this.host,
+        event.supervisor ?? null,
       ],
     );
     if (row === undefined) throw new Error('INSERT … RETURNING id returned no row');
@@ -49,31 +53,26 @@ export class PostgresSupervisorRepository implements SupervisorRepository {
     return row?.id ?? 0;
   }
 
-  async latestOf(kinds: readonly SupervisorEventKind[]): Promise<SupervisorEventRecord | null> {
+  async latestOf(kinds: readonly SupervisorEventKind[], supervisor: string | null = null): Promise<SupervisorEventRecord | null> {
     const row = await firstRow<SupervisorEventDbRow>(
       this.client,
-      `SELECT ${eventColumns} FROM supervisor_events WHERE host = $1 AND kind = ANY($2::text[]) ORDER BY id DESC LIMIT 1`,
-      [this.host, kinds],
+      `SELECT ${eventColumns} FROM supervisor_events WHERE ${ofSupervisor} AND kind = ANY($3::text[]) ORDER BY id DESC LIMIT 1`,
+      [this.host, supervisor, kinds],
     );
     return row === undefined ? null : supervisorEventOf(row);
   }
 
-  async failureTimesSince(afterId: number, after: number): Promise<number[]> {
-    const rows = await rowsOf<{ at: number }>(
+  async historyOf(supervisor: string | null, since: number): Promise<SupervisorEventRecord[]> {
+    const rows = await rowsOf<SupervisorEventDbRow>(
       this.client,
-      "SELECT at FROM supervisor_events WHERE host = $1 AND kind = 'worker-failed' AND id > $2 AND at > $3 ORDER BY at, id",
-      [this.host, afterId, after],
+      `SELECT ${eventColumns} FROM supervisor_events
+       WHERE kind IN ('worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up') AND ${ofSupervisor}
+         AND id > (SELECT COALESCE(MAX(id), 0) FROM supervisor_events WHERE host = $1 AND kind = 'cleared')
+         AND (at > $3 OR id >= (SELECT COALESCE(MAX(id), 0) FROM supervisor_events WHERE kind = 'worker-stable' AND ${ofSupervisor}))
+       ORDER BY id`,
+      [this.host, supervisor, since],
     );
-    return rows.map((row) => row.at);
-  }
-
-  async failuresSince(afterId: number): Promise<number> {
-    const row = await firstRow<{ failures: number }>(
-      this.client,
-      "SELECT COUNT(*) AS failures FROM supervisor_events WHERE host = $1 AND kind = 'worker-failed' AND id > $2",
-      [this.host, afterId],
-    );
-    return row?.failures ?? 0;
+    return rows.map(supervisorEventOf);
   }
 
   async recent(limit: number): Promise<SupervisorEventRecord[]> {

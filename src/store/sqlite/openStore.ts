@@ -125,7 +125,7 @@ class SqliteStore implements Store {
     this.cachedLimiter = { ...asyncMethods(limiter, limiterUncached), ...asyncMethods(cache, limiterCached) };
     this.reported = asyncMethods(reported, [...reportedUncached, ...reportedCached]);
     this.cachedReported = { ...asyncMethods(reported, reportedUncached), ...asyncMethods(cache, reportedCached) };
-    this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'latestOf', 'failureTimesSince', 'failuresSince', 'recent']);
+    this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'latestOf', 'historyOf', 'recent']);
     const processTable = { beat: processes.beat.bind(processes), forget: processes.forget.bind(processes), recordPolicy: policies.record.bind(policies), policies: policies.all.bind(policies), heartbeats: view.heartbeats.bind(view) };
     this.processes = asyncMethods(processTable, ['beat', 'forget', 'recordPolicy', 'policies', 'heartbeats']);
     this.status = asyncMethods(view, ['scopeSummaries', 'hasScope', 'snapshot', 'calibration', 'calibratedScopes', 'history']);

@@ -2,27 +2,31 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SupervisorEventKind, SupervisorEventInput, SupervisorEventRecord } from '../port.js';
 import { supervisorEventOf, type SupervisorEventDbRow } from '../rows.js';
 
-/** The kinds that say what the worker did last; whether a restart is still due follows from the latest. */
-export const workerLifecycleKinds: readonly SupervisorEventKind[] = ['worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up', 'cleared'];
+/** A supervisor's own rows and those from before migration 009, which name none; null: every supervisor's. */
+const ofSupervisor = '(@supervisor IS NULL OR supervisor = @supervisor OR supervisor IS NULL)';
 
 /** Typed statements over `supervisor_events` (and `audit_log` for the operator's reset). Callers own the transaction. */
 export class SupervisorStore {
-  private readonly insertEvent: Statement<[number, string, number, number | null, number | null, string | null, string | null, number | null, string | null]>;
+  private readonly insertEvent: Statement<[number, string, number, string | null, number | null, number | null, string | null, string | null, number | null, string | null]>;
   private readonly insertAudit: Statement<[number, string, string, string | null, string]>;
-  private readonly selectFailureTimes: Statement<[number, number], { at: number }>;
-  private readonly countFailures: Statement<[number], { failures: number }>;
+  private readonly selectHistory: Statement<[{ supervisor: string | null; since: number }], SupervisorEventDbRow>;
   private readonly selectRecent: Statement<[number], SupervisorEventDbRow>;
   /** Statements over a set of kinds, prepared once per set. */
   private readonly byKinds = new Map<string, Statement<unknown[]>>();
 
   constructor(private readonly db: Database) {
     this.insertEvent = db.prepare(
-      `INSERT INTO supervisor_events (at, kind, supervisor_pid, worker_pid, exit_code, signal, cause, delay_ms, detail)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO supervisor_events (at, kind, supervisor_pid, supervisor, worker_pid, exit_code, signal, cause, delay_ms, detail)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertAudit = db.prepare('INSERT INTO audit_log (at, action, actor, reason, detail) VALUES (?, ?, ?, ?, ?)');
-    this.selectFailureTimes = db.prepare(`SELECT at FROM supervisor_events WHERE kind = 'worker-failed' AND id > ? AND at > ? ORDER BY at, id`);
-    this.countFailures = db.prepare(`SELECT COUNT(*) AS failures FROM supervisor_events WHERE kind = 'worker-failed' AND id > ?`);
+    this.selectHistory = db.prepare(
+      `SELECT * FROM supervisor_events
+       WHERE kind IN ('worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up') AND ${ofSupervisor}
+         AND id > (SELECT COALESCE(MAX(id), 0) FROM supervisor_events WHERE kind = 'cleared')
+         AND (at > @since OR id >= (SELECT COALESCE(MAX(id), 0) FROM supervisor_events WHERE kind = 'worker-stable' AND ${ofSupervisor}))
+       ORDER BY id`,
+    );
     this.selectRecent = db.prepare('SELECT * FROM supervisor_events ORDER BY id DESC LIMIT ?');
   }
 
@@ -31,6 +35,7 @@ export class SupervisorStore {
       event.at,
       event.kind,
       event.supervisorPid,
+      event.supervisor ?? null,
       event.workerPid ?? null,
       event.exitCode ?? null,
       event.signal ?? null,
@@ -51,19 +56,17 @@ export class SupervisorStore {
     return row.id ?? 0;
   }
 
-  /** The latest event of one of these kinds. */
-  latestOf(kinds: readonly SupervisorEventKind[]): SupervisorEventRecord | null {
-    const row = this.statement(`SELECT * FROM supervisor_events WHERE kind IN (${placeholders(kinds)}) ORDER BY id DESC LIMIT 1`).get(...kinds) as SupervisorEventDbRow | undefined;
+  /** The latest event of one of these kinds (of one supervisor, or of any). */
+  latestOf(kinds: readonly SupervisorEventKind[], supervisor: string | null = null): SupervisorEventRecord | null {
+    const row = this.statement(
+      `SELECT * FROM supervisor_events WHERE kind IN (${namedPlaceholders(kinds)}) AND ${ofSupervisor} ORDER BY id DESC LIMIT 1`,
+    ).get({ ...namedKinds(kinds), supervisor }) as SupervisorEventDbRow | undefined;
     return row === undefined ? null : supervisorEventOf(row);
   }
 
-  /** Times of the failures recorded after event `afterId` and later than `after`, oldest first. */
-  failureTimesSince(afterId: number, after: number): number[] {
-    return this.selectFailureTimes.all(afterId, after).map((row) => row.at);
-  }
-
-  failuresSince(afterId: number): number {
-    return (this.countFailures.get(afterId) as { failures: number }).failures;
+  /** See SupervisorRepository.historyOf. */
+  historyOf(supervisor: string | null, since: number): SupervisorEventRecord[] {
+    return this.selectHistory.all({ supervisor, since }).map(supervisorEventOf);
   }
 
   /** The latest events, newest first. */
@@ -83,5 +86,13 @@ export class SupervisorStore {
 
 function placeholders(kinds: readonly SupervisorEventKind[]): string {
   return kinds.map(() => '?').join(', ');
+}
+
+function namedPlaceholders(kinds: readonly SupervisorEventKind[]): string {
+  return kinds.map((_, index) => `@kind${index}`).join(', ');
+}
+
+function namedKinds(kinds: readonly SupervisorEventKind[]): Record<string, string> {
+  return Object.fromEntries(kinds.map((kind, index) => [`kind${index}`, kind]));
 }
 

@@ -1,15 +1,37 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { exitCodes } from '../../../src/kernel/exitCodes.js';
+import { freeLoopbackPort } from '../../helpers/freePort.js';
 import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 import { openSqliteLedger } from '../../helpers/sqliteWarden.js';
 
 const fixture = useSupervisorFixtures();
 
+describe('the restart history of two supervisors on one database (issue 26)', () => {
+  it('is each one\'s own: a crash loop that makes one give up leaves the other restarting', async () => {
+    const a = fixture();
+    const b = fixture();
+    const settings = { restartSec: '100ms', restartMaxDelay: '200ms', startLimitBurst: 3, startLimitInterval: '5m' };
+    const runA = a.supervise({ ...settings, listen: `127.0.0.1:${await freeLoopbackPort()}` }, ['exit:1']);
+    expect((await runA.exit()).exitCode).toBe(exitCodes.gaveUp);
+    expect(a.eventsOf('gave-up')).toHaveLength(1);
+
+    // B on the same database, another address: its worker fails once, and it restarts it at once.
+    const runB = b.supervise({ ...settings, db: a.dbPath, listen: `127.0.0.1:${await freeLoopbackPort()}` }, ['ready-exit:1:300', 'serve']);
+    await a.waitForEvents('worker-ready', 2);
+    const ofB = a.events().filter((event) => event.supervisorPid === runB.pid);
+    expect(ofB.filter((event) => event.kind === 'worker-failed')).toEqual([expect.objectContaining({ delayMs: 0 })]);
+    expect(ofB.filter((event) => event.kind === 'gave-up')).toEqual([]);
+    expect(runB.stdout).not.toContain('remembers');
+    runB.kill('SIGTERM');
+    expect((await runB.exit()).exitCode).toBe(0);
+  });
+});
+
 describe('the durable restart history', () => {
-  it('is continued by a new supervisor on the same database: the count, the delay and the burst window', async () => {
+  it('is continued by a new supervisor on the same database and address: the count, the delay and the burst window', async () => {
     const f = fixture();
-    const settings = { restartSec: '3s', restartMaxDelay: '1m', startLimitBurst: 3, startLimitInterval: '30s' };
+    const settings = { restartSec: '3s', restartMaxDelay: '1m', startLimitBurst: 3, startLimitInterval: '30s', listen: `127.0.0.1:${await freeLoopbackPort()}` };
     const first = f.supervise(settings, ['exit:1']);
     // Two failures: the first restarts at once, the second asks for 3 s. The supervisor dies during that delay.
     const [, secondFailure] = await f.waitForEvents('worker-failed', 2);
@@ -32,7 +54,7 @@ describe('the durable restart history', () => {
 
   it('makes a supervisor started after a give-up wait, and give up at the next failure', async () => {
     const f = fixture();
-    const settings = { restartSec: '5s', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '30s' };
+    const settings = { restartSec: '5s', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '30s', listen: `127.0.0.1:${await freeLoopbackPort()}` };
     expect((await f.supervise(settings, ['exit:1']).exit()).exitCode).toBe(exitCodes.gaveUp);
     const [gaveUp] = f.eventsOf('gave-up');
     expect(gaveUp?.delayMs).toBe(5_000);

@@ -41,6 +41,39 @@ function freshDb(): string {
   return join(scratch.make(), 'ratewarden.db');
 }
 
+describe('SupervisorLedger while its store is away (issue 26)', () => {
+  it('decides failures from the history in memory while the SQLite file is locked, and writes them, in order, once it is free', async () => {
+    const dbPath = freshDb();
+    const clock = { now: 1_000_000 };
+    const ledger = await openSqliteLedger(dbPath, { policy, clock: () => clock.now, pid: 1000, name: '127.0.0.1:8787', busyTimeoutMs: 50 });
+    open.push(ledger);
+    await ledger.supervisorStarted('test');
+    const locker = openDatabase(dbPath);
+    try {
+      locker.exec('BEGIN EXCLUSIVE');
+      const first = await ledger.workerFailed(11, crash, 'exit code 1');
+      expect(first).toMatchObject({ durable: false, decision: { kind: 'restart', delayMs: 0, consecutiveFailures: 1 } });
+      clock.now += 1_000;
+      await ledger.workerStarted(12, 'stand-in');
+      clock.now += 1_000;
+      const second = await ledger.workerFailed(12, crash, 'exit code 1');
+      expect(second).toMatchObject({ durable: false, decision: { kind: 'restart', delayMs: 10_000, consecutiveFailures: 2, failuresInInterval: 2 } });
+      expect(ledger.unwrittenCount).toBe(3);
+      expect(await ledger.clearedAfter(second.eventId)).toBe(false);
+      locker.exec('ROLLBACK');
+    } finally {
+      locker.close();
+    }
+    await ledger.flush();
+    expect(ledger.unwrittenCount).toBe(0);
+    const written = recentEvents(ledger, 10).reverse();
+    expect(written.map((event) => `${event.kind}@${event.at - 1_000_000}`)).toEqual(['supervisor-started@0', 'worker-failed@0', 'worker-started@1000', 'worker-failed@2000']);
+    expect(written.at(-1)).toMatchObject({ supervisor: '127.0.0.1:8787', workerPid: 12, delayMs: 10_000 });
+    // The store has it all again: the next failure is decided from it, the third in a row.
+    expect((await ledger.workerFailed(13, crash, 'exit code 1')).decision).toMatchObject({ kind: 'restart', delayMs: 20_000, consecutiveFailures: 3 });
+  });
+});
+
 describe('SupervisorLedger', () => {
   it('decides each failure from the recorded history and records the chosen delay', async () => {
     const clock = { now: 1_000_000 };
@@ -54,9 +87,9 @@ describe('SupervisorLedger', () => {
       expect(decision.kind).toBe('restart');
       if (decision.kind === 'restart') delays.push(decision.delayMs);
     }
-    expect(delays).toEqual([10_000, 20_000, 40_000, 80_000]);
+    expect(delays).toEqual([0, 10_000, 20_000, 40_000]);
     const failures = recentEvents(ledger, 50).filter((event) => event.kind === 'worker-failed');
-    expect(failures.map((event) => event.delayMs).reverse()).toEqual([10_000, 20_000, 40_000, 80_000]);
+    expect(failures.map((event) => event.delayMs).reverse()).toEqual([0, 10_000, 20_000, 40_000]);
     expect(failures[0]).toMatchObject({ workerPid: 4242, exitCode: 1, signal: null, cause: 'exit-code', detail: 'exit code 1', supervisorPid: 1000 });
   });
 
@@ -70,7 +103,7 @@ describe('SupervisorLedger', () => {
     }
     expect(last.decision).toEqual({ kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 });
     const [gaveUp, failed] = recentEvents(ledger, 2);
-    expect(gaveUp).toMatchObject({ kind: 'gave-up', cause: 'signal', signal: 'SIGSEGV', delayMs: 160_000, detail: '5 failures within 5m; last: signal SIGSEGV' });
+    expect(gaveUp).toMatchObject({ kind: 'gave-up', cause: 'signal', signal: 'SIGSEGV', delayMs: 80_000, detail: '5 failures within 5m; last: signal SIGSEGV' });
     expect(failed).toMatchObject({ kind: 'worker-failed', delayMs: null });
     expect(await ledger.summary()).toMatchObject({ gaveUp: true, failuresInInterval: 5, consecutiveFailures: 5 });
   });
@@ -91,12 +124,12 @@ describe('SupervisorLedger', () => {
     const start = await second.supervisorStarted('second');
     expect(start.history.consecutiveFailures).toBe(2);
     expect(start.failuresInInterval).toBe(2);
-    // The second failure asked for 20 s; 5 s of it have passed.
-    expect(start.startDelayMs).toBe(15_000);
+    // The second failure asked for 10 s; 5 s of it have passed.
+    expect(start.startDelayMs).toBe(5_000);
 
-    clock.now += 15_000;
+    clock.now += 5_000;
     await second.workerStarted(21, 'stand-in');
-    expect((await second.workerFailed(21, crash, 'exit code 1')).decision).toMatchObject({ kind: 'restart', delayMs: 40_000, consecutiveFailures: 3, failuresInInterval: 3 });
+    expect((await second.workerFailed(21, crash, 'exit code 1')).decision).toMatchObject({ kind: 'restart', delayMs: 20_000, consecutiveFailures: 3, failuresInInterval: 3 });
   });
 
   it('does not make a new supervisor wait once a worker has started since the last failure', async () => {
@@ -124,7 +157,7 @@ describe('SupervisorLedger', () => {
     await ledger.workerReady(3, 'http://127.0.0.1:1');
     await ledger.workerStable(3);
     clock.now += 1_000;
-    expect((await ledger.workerFailed(3, crash, 'exit code 1')).decision).toEqual({ kind: 'restart', delayMs: 10_000, consecutiveFailures: 1, failuresInInterval: 3 });
+    expect((await ledger.workerFailed(3, crash, 'exit code 1')).decision).toEqual({ kind: 'restart', delayMs: 0, consecutiveFailures: 1, failuresInInterval: 3 });
   });
 
   it('clears the brakes for the operator: an event, an audit row, and a history that starts from nothing', async () => {
@@ -144,7 +177,7 @@ describe('SupervisorLedger', () => {
     expect(audit).toEqual([{ action: 'reset-restarts', actor: 'alice', reason: 'fixed the upstream URL', detail: JSON.stringify(cleared) }]);
 
     expect(await ledger.supervisorStarted('after reset')).toMatchObject({ startDelayMs: 0, failuresInInterval: 0, history: { consecutiveFailures: 0 } });
-    expect((await ledger.workerFailed(1, crash, 'exit code 1')).decision).toEqual({ kind: 'restart', delayMs: 10_000, consecutiveFailures: 1, failuresInInterval: 1 });
+    expect((await ledger.workerFailed(1, crash, 'exit code 1')).decision).toEqual({ kind: 'restart', delayMs: 0, consecutiveFailures: 1, failuresInInterval: 1 });
   });
 
   it('says when there was nothing to clear', async () => {
@@ -156,13 +189,14 @@ describe('SupervisorLedger', () => {
     const dbPath = freshDb();
     const clock = { now: 100_000 };
     const ledger = await ledgerAt(dbPath, clock);
+    await ledger.workerFailed(6, crash, 'exit code 1');
     await ledger.workerFailed(7, { kind: 'liveness', misses: 3 }, 'liveness failure (3 health probes missed in a row)');
     let now = 104_000;
     const reader = await openStore({ db: dbPath, clock: () => now, readonly: true });
     try {
       expect(await readRestartSummary(reader, policy)).toEqual({
-        failuresInInterval: 1,
-        consecutiveFailures: 1,
+        failuresInInterval: 2,
+        consecutiveFailures: 2,
         nextRestartDelayMs: 20_000,
         restartDueInMs: 6_000,
         gaveUp: false,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exitCodes } from '../../../src/kernel/exitCodes.js';
 import { openDatabase } from '../../../src/store/sqlite/open.js';
+import { freeLoopbackPort } from '../../helpers/freePort.js';
 import { useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
 const fixture = useSupervisorFixtures();
@@ -20,7 +21,8 @@ function auditRows(dbPath: string): { action: string; reason: string | null; det
 describe('ratewarden reset-restarts', () => {
   it('releases the brakes after a give-up: recorded in audit_log, and the next supervisor starts at once', async () => {
     const f = fixture();
-    const settings = { restartSec: '10s', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '10m' };
+    // One address: the next supervisor is the same one again, and would continue its brakes.
+    const settings = { restartSec: '10s', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '10m', listen: `127.0.0.1:${await freeLoopbackPort()}` };
     expect((await f.supervise(settings, ['exit:1', 'exit:1', 'serve']).exit()).exitCode).toBe(exitCodes.gaveUp);
 
     const reset = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--reason', 'fixed the config']);

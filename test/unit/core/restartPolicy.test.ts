@@ -4,6 +4,7 @@ import {
   decideRestart,
   emptyRestartHistory,
   failuresWithin,
+  foldRestartHistory,
   restartDelayMs,
   startDelayMs,
   type FailureCause,
@@ -250,5 +251,30 @@ describe('startDelayMs', () => {
   it('holds after a give-up too: the next start waits as the next restart would have', () => {
     const { history } = replay([0, 0, 10_000, 30_000, 70_000].map((at) => [at, failure()] as const));
     expect(startDelayMs(history, 70_000, defaults)).toBe(80_000);
+  });
+});
+
+describe('foldRestartHistory', () => {
+  const at = (kind: string, when: number) => ({ kind, at: when });
+
+  it('is empty with no events', () => {
+    expect(foldRestartHistory([], 0, defaults)).toEqual(emptyRestartHistory);
+  });
+
+  it('counts failures in the window, failures since the last stable run, and a restart still due', () => {
+    const events = [at('worker-failed', 0), at('worker-started', 10), at('worker-stable', 60_010), at('worker-failed', 100_000), at('worker-started', 100_100), at('worker-failed', 110_000)];
+    expect(foldRestartHistory(events, 120_000, defaults)).toEqual({ failureTimes: [0, 100_000, 110_000], consecutiveFailures: 2, pendingFailureAt: 110_000 });
+    // The first failure leaves the window; a started worker means no restart is due any more.
+    expect(foldRestartHistory([...events, at('worker-started', 110_100)], 300_000, defaults)).toEqual({ failureTimes: [100_000, 110_000], consecutiveFailures: 2, pendingFailureAt: null });
+  });
+
+  it('keeps a give-up pending, as the restart the next supervisor must wait for', () => {
+    expect(foldRestartHistory([at('worker-failed', 5), at('gave-up', 5)], 10, defaults)).toEqual({ failureTimes: [5], consecutiveFailures: 1, pendingFailureAt: 5 });
+  });
+
+  it('gives what decideRestart built, event by event', () => {
+    const { history } = replay([[0, failure()], [1_000, { kind: 'started' }], [2_000, failure()], [3_000, { kind: 'started' }], [4_000, { kind: 'stable' }], [5_000, failure()]]);
+    const events = [at('worker-failed', 0), at('worker-started', 1_000), at('worker-failed', 2_000), at('worker-started', 3_000), at('worker-stable', 4_000), at('worker-failed', 5_000)];
+    expect(foldRestartHistory(events, 5_000, defaults)).toEqual(history);
   });
 });
