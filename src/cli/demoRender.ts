@@ -4,6 +4,7 @@ import type { BudgetPoint, IncidentFigures } from '../sim/incidentMeasures.js';
 import type { RunProgress } from '../sim/incidentRun.js';
 import { setupNames, type SetupName } from '../sim/incidentScenario.js';
 import type { ReplayResult } from '../sim/replay.js';
+import { storyLines, summaryLine, timeLine } from './demoStory.js';
 import { count } from './textFormat.js';
 
 const progressBarWidth = 20;
@@ -21,7 +22,7 @@ function progressBar(share: number): string {
 
 export function progressLine(progress: RunProgress): string {
   const name = progress.setup.padEnd(11);
-  if (progress.phase === 'starting') return `${name}starting the proxy…`;
+  if (progress.phase === 'starting') return `${name}${progress.setup === 'direct' ? 'starting the simulated upstream (no proxy)…' : 'starting the proxy…'}`;
   const { load } = progress;
   const local = Object.values(load.localRefusals).reduce((sum, value) => sum + value, 0);
   const phase = progress.phase === 'stopping' ? ' stopping…' : progress.phase === 'done' ? ' done' : '';
@@ -128,33 +129,16 @@ const rows: Row[] = [
   ['', (figures) => (figures.setup === 'direct' ? '' : budgetSummary(figures))],
 ];
 
-const points = (share: number): string => `${Math.abs(Math.round(share * 100))} point${Math.abs(Math.round(share * 100)) === 1 ? '' : 's'}`;
-
-/** What the table shows, in one line of words: the loop, ratewarden's 429s, its goodput against no proxy, its failures. */
-export function summaryLine(result: ReplayResult): string {
-  const { direct, amnesia, ratewarden } = result.runs;
-  const loop =
-    amnesia.restartsAfter429s > 0
-      ? `The amnesia run loops: ${count(amnesia.upstream429s)} upstream 429s and ${count(amnesia.restartsAfter429s)} restarts caused by them`
-      : `The amnesia run earns ${count(amnesia.upstream429s)} upstream 429s`;
-  const cooldown = ratewarden.forwardedDuringCooldown === 0 ? 'nothing forwarded during a cooldown' : `${count(ratewarden.forwardedDuringCooldown ?? 0)} requests forwarded during a cooldown`;
-  const gap = ratewarden.goodput - direct.goodput;
-  const versus = Math.round(gap * 100) === 0 ? 'the same as' : gap > 0 ? `${points(gap)} more than` : `${points(gap)} less than`;
-  return (
-    `${loop}; ratewarden gets ${count(ratewarden.upstream429s)} (no proxy: ${count(direct.upstream429s)}), with ${cooldown}, ` +
-    `and serves ${percent(ratewarden.goodput)} of the capacity, ${versus} the clients get with no proxy (${percent(direct.goodput)}; amnesia ${percent(amnesia.goodput)}), ` +
-    `with ${count(failures(ratewarden))} client-visible failures against ${count(failures(direct))} with no proxy.`
-  );
-}
-
 export function renderReplay(result: ReplayResult): string {
   const { options } = result;
   const real = (ms: number): string => formatDuration(ms * result.timeScale);
   const tenant = options.otherTenantShare > 0 ? `a second tenant drawing ${Math.round(options.otherTenantShare * 100)} % of the key` : 'no second tenant';
   const header = [
     kleur.bold('ratewarden demo: the incident, replayed three ways'),
+    ...storyLines(result),
+    '',
     kleur.dim(
-      `${formatDuration(options.durationMs)} of compressed time (${real(options.durationMs)} real; window ${formatDuration(result.windowMs)} = ${real(result.windowMs)}), ` +
+      `${timeLine(result)}, ` +
         `seed ${options.seed}, ${options.clients} ${result.clients} clients, a ${options.limitShape} of ${count(result.tokenLimit)} tokens, ` +
         `${options.crashEveryMs > 0 ? `a crash every ~${real(options.crashEveryMs)}` : 'no scheduled crash'}, ${options.crashAfter429s > 0 ? `a crash after ${options.crashAfter429s} upstream 429s in a window` : 'no crash after 429s'}, ` +
         `${tenant}, ${options.stormEveryMs > 0 ? `a storm every ~${real(options.stormEveryMs)}` : 'no storm'}`,

@@ -12,9 +12,10 @@ function roomIn(report: ReportedRemaining, now: number): number {
 /**
  * A cut heals at the upstream's word. A budget cut at a 429 (below the known-good level) goes
  * straight back to known-good when the breaker is closed (the probe succeeded, or an operator
- * reset it) and a fresh report of that limit, seen after the 429, shows more room than the cut
- * lets through: the cut is then stale, and holding traffic below what the upstream itself says
- * is left would only cost goodput. Every header family's reports count (Anthropic's buckets,
+ * reset it) and a fresh report of that limit, seen after the 429, shows room (something left
+ * beyond its rounding and what was sent since): the cut is then stale, and holding traffic below
+ * what the upstream itself says is left would only cost goodput. Room, not room above the cut:
+ * a busy fleet keeps a bucket low, which is the limit used well, not exhausted. Every header family's reports count (Anthropic's buckets,
  * OpenAI's x-ratelimit-*, a gateway's); admission keeps following the report itself, so going
  * back to known-good never lets through more than the upstream says it holds. Without a fresh
  * report the controller's recovery (recoveryStep) brings the budget back over two windows.
@@ -37,7 +38,7 @@ export function healStaleCuts(
         kindOf(report.dimension) === kind &&
         isFresh(report, now, policy.windowMs) &&
         (state.last429At === null || report.seenAt > state.last429At) &&
-        roomIn(report, now) > budget,
+        roomIn(report, now) > 0,
     );
     if (evidence === undefined) continue;
     adjustments.push({

@@ -64,8 +64,16 @@ describe('ratewarden demo', () => {
     for (const row of ['upstream 429s', 'requests sent inside an announced Retry-After', 'requests forwarded during an active cooldown', 'restarts (caused by 429s)', 'goodput: tokens served / upstream capacity', 'rate-limited after retries', 'connection refused', '5xx', 'zero-token samples recorded', 'token budget over the run']) {
       expect(lines.some((line) => line.trimStart().startsWith(row))).toBe(true);
     }
-    expect(result.stdout).toMatch(/ratewarden gets \d+ \(no proxy: \d+\).*with no proxy\.$/m);
+    // The story before the table: the incident, the columns, the crashes on purpose; time in words.
+    expect(lines[1]).toMatch(/^The incident: /);
+    expect(lines[2]).toMatch(/^The columns: direct = .*no proxy; amnesia = .*forgot its state.*; ratewarden = /);
+    expect(lines[3]).toMatch(/^Both proxies are made to crash on purpose: whenever they see 3 upstream 429s in a window/);
+    expect(result.stdout).toMatch(/^30 seconds of incident time in 3 s /m);
+    expect(result.stdout).not.toMatch(/real;/);
+    expect(result.stdout).toMatch(/^What ratewarden changed against no proxy: upstream 429s \d+ → \d+ .*goodput \d+ % → \d+ %.*; client-visible failures \d+ → \d+\. The amnesia run/m);
     expect(result.stderr).toMatch(/direct .*done/);
+    // No "starting the proxy" for the column that has none.
+    expect(result.stderr).not.toMatch(/direct +starting the proxy/);
   });
 
   it('refuses a bad flag with one line and exit code 2, before starting anything', async () => {
