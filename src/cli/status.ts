@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../config/durations.js';
 import { ConfigError } from '../config/errors.js';
 import { maxDurationMs, maxDurationText } from '../config/fields.js';
-import { settingNames, type SettingName, type Settings } from '../config/schema.js';
+import { settingNames, type Settings } from '../config/schema.js';
 import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
 import { localPids } from '../core/processLiveness.js';
 import { defaultScope } from '../core/scopes.js';
@@ -18,28 +18,6 @@ import { livePidsAmong } from './pidLiveness.js';
 import { resolveSettings } from './settingsOptions.js';
 import { heartbeatStaleAfterMs, readRunningPolicies } from './runningPolicies.js';
 import { renderStatus } from './statusRender.js';
-
-/** The settings status reads: the window, the limiter's policy, the supervisor's limits. */
-const statusSettings: readonly SettingName[] = [
-  'db',
-  'upstream',
-  'window',
-  'tokenMetric',
-  'tokenBudgetMax',
-  'requestBudgetMax',
-  'safetyMargin',
-  'backoffBase',
-  'backoffMax',
-  'probeTimeout',
-  'minHistory',
-  'minConsumption',
-  'quietPeriod',
-  'restartSec',
-  'restartMaxDelay',
-  'stableAfter',
-  'startLimitBurst',
-  'startLimitInterval',
-];
 
 const defaultWatchMs = 2_000;
 const recentCount = { adjustments: 5, rateLimitEvents: 5 };
@@ -57,14 +35,15 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print one stable, documented JSON object instead of the human view')
     .option('--scope <scope>', 'show this scope in detail (default: the busiest); the table lists every active scope')
     .option('--watch [interval]', `redraw every interval (default ${defaultWatchMs / 1000}s) until Ctrl-C; with --json, one object per line`);
-  addOperatorOptions(command, statusSettings);
+  // The others describe the policy only when no proxy has recorded its own: accepted, not listed.
+  addOperatorOptions(command, ['db']);
   addExamples(command, [
     'ratewarden status',
     'ratewarden status --watch 1s',
     'ratewarden status --json | jq .cooldown',
     'ratewarden status --json | jq \'.scopes[] | {scope, phase, windowTokens}\'',
     'ratewarden status --scope 3f9a1c2b7e04d5a6/claude-haiku',
-    'ratewarden status --db /var/lib/ratewarden/ratewarden.db --window 2m',
+    'ratewarden status --db /var/lib/ratewarden/ratewarden.db',
   ]);
   command.action(async (options: StatusOptions) => {
     const { settings } = resolveSettings(options, settingNames);
