@@ -6,6 +6,7 @@ import { isConnectionMessage, isListenMessage, type ReadyMessage } from '../kern
 import { systemClockOffsetBy } from '../kernel/clock.js';
 import { createLogger } from '../kernel/log.js';
 import { startProxy, type ListenTarget, type RunningProxy } from './server.js';
+import { notifySystemdReady } from './systemdReady.js';
 
 export type { ReadyMessage } from '../kernel/workerProtocol.js';
 
@@ -86,6 +87,7 @@ export async function runWorker(settings: Settings, mode: WorkerMode = { socketF
     const ready: ReadyMessage = { type: 'ready', url: proxy.url, pid: process.pid };
     process.send(ready);
   }
+  void notifySystemdReady(proxy.url, log);
   const why = await stopRequested;
   log.info('stop-requested', `${why}; finishing in-flight requests (send the signal again to cut them off at once)`);
   await proxy.close();
