@@ -4,7 +4,7 @@ import { parseDuration } from '../config/durations.js';
 import { ConfigError } from '../config/errors.js';
 import { maxDurationMs, maxDurationText } from '../config/fields.js';
 import { settingNames, type Settings } from '../config/schema.js';
-import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
+import { assembleStatus, queueOfRunningWorkers, windowStartFor, type StatusReport } from '../core/statusReport.js';
 import { localPids } from '../core/processLiveness.js';
 import { defaultScope } from '../core/scopes.js';
 import { scopeLines } from '../core/scopeTable.js';
@@ -17,7 +17,7 @@ import { addExamples, addOperatorOptions } from './operatorOptions.js';
 import { livePidsAmong } from './pidLiveness.js';
 import { resolveSettings } from './settingsOptions.js';
 import { heartbeatStaleAfterMs, readRunningPolicies } from './runningPolicies.js';
-import { renderStatus } from './statusRender.js';
+import { renderStatus, type StatusLayout } from './statusRender.js';
 
 const defaultWatchMs = 2_000;
 const recentCount = { adjustments: 5, rateLimitEvents: 5 };
@@ -56,14 +56,25 @@ export function registerStatus(program: Command): void {
         throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
       }
       const read = (): Promise<StatusReport> => readStatus(store, settings, scope ?? null);
+      const layout = (): StatusLayout => {
+        const height = terminalHeight();
+        return { height, detail: scope !== undefined || height === null };
+      };
       if (watchMs === null) {
         const report = await read();
-        process.stdout.write(`${options.json === true ? JSON.stringify(report, null, 2) : renderStatus(report)}\n`);
-      } else await watch(read, watchMs, options.json === true);
+        process.stdout.write(`${options.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, layout())}\n`);
+      } else await watch(read, watchMs, options.json === true, layout);
     } finally {
       await store.close();
     }
   });
+}
+
+/** The terminal's rows; LINES when the output is not a terminal but the shell exported it; else null (no screen to fit). */
+function terminalHeight(stream: NodeJS.WriteStream = process.stdout, env: NodeJS.ProcessEnv = process.env): number | null {
+  if (stream.isTTY === true && stream.rows > 0) return stream.rows;
+  const lines = Number(env.LINES);
+  return Number.isInteger(lines) && lines > 0 ? lines : null;
 }
 
 function watchInterval(watch: boolean | string | undefined): number | null {
@@ -83,7 +94,9 @@ function readStatus(store: Store, settings: Settings, chosen: string | null): Pr
     const { limiter, restart } = await readRunningPolicies(tx, settings, now, thisHost);
     const bucketsFrom = windowStartFor(now, limiter.policy);
     const scopeRows = await tx.status.scopeSummaries(bucketsFrom, now - activeScopeMs);
-    const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy)[0]?.scope ?? defaultScope;
+    // The detail is of the scope in the worst trouble, as the table lists it.
+    const queue = queueOfRunningWorkers(await tx.processes.heartbeats(), now, heartbeatStaleAfterMs);
+    const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy, queue)[0]?.scope ?? defaultScope;
     const snapshot = await tx.status.snapshot({ bucketsFrom, ...recentCount }, scope);
     const restartHistory = await restartSummaryIn(tx, restart.policy);
     return assembleStatus({
@@ -112,7 +125,7 @@ const hideCursor = '\x1b[?25l';
 const showCursor = '\x1b[?25h';
 
 /** Redraws in place on a terminal; elsewhere appends one frame (or one JSON line) per interval. */
-async function watch(read: () => Promise<StatusReport>, intervalMs: number, json: boolean): Promise<void> {
+async function watch(read: () => Promise<StatusReport>, intervalMs: number, json: boolean, layout: () => StatusLayout): Promise<void> {
   const out = process.stdout;
   const inPlace = out.isTTY === true && !json;
   const stop = new AbortController();
@@ -124,8 +137,12 @@ async function watch(read: () => Promise<StatusReport>, intervalMs: number, json
     while (!stop.signal.aborted) {
       const report = await read();
       if (json) out.write(`${JSON.stringify(report)}\n`);
-      else if (inPlace) out.write(`${cursorHome}${renderStatus(report).split('\n').join(`${clearToLineEnd}\n`)}${clearToLineEnd}\n${clearBelow}`);
-      else out.write(`${renderStatus(report)}\n\n`);
+      else if (inPlace) {
+        // Never more lines than the screen has: the header must not scroll away.
+        const { height, detail } = layout();
+        const lines = renderStatus(report, { height, detail }).split('\n').slice(0, Math.max(1, (height ?? out.rows) - 1));
+        out.write(`${cursorHome}${lines.join(`${clearToLineEnd}\n`)}${clearToLineEnd}\n${clearBelow}`);
+      } else out.write(`${renderStatus(report, layout())}\n\n`);
       await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => undefined);
     }
   } finally {

@@ -60,6 +60,16 @@ export class AdmissionQueue {
     return waiting;
   }
 
+  /** Each scope with anyone waiting: how many, and since when the longest has waited (status, metrics). */
+  waitingByScope(): { scope: string; length: number; oldestSince: number }[] {
+    const waiting: { scope: string; length: number; oldestSince: number }[] = [];
+    for (const [scope, queue] of this.scopes) {
+      const oldestSince = queue.oldestSince;
+      if (oldestSince !== null) waiting.push({ scope, length: queue.length, oldestSince });
+    }
+    return waiting;
+  }
+
   admit(input: AdmitInput, clientGone: AbortSignal): Promise<Admission | null> {
     const scope = input.scope ?? defaultScope;
     let queue = this.scopes.get(scope);
@@ -115,6 +125,13 @@ class ScopeQueue {
 
   get length(): number {
     return this.waiting.length;
+  }
+
+  /** When the longest-waiting request came; null when nobody waits. */
+  get oldestSince(): number | null {
+    let oldest: number | null = null;
+    for (const waiter of this.waiting) if (oldest === null || waiter.enqueuedAt < oldest) oldest = waiter.enqueuedAt;
+    return oldest;
   }
 
   /** Nobody waits and nothing is scheduled: the queue may be dropped. */
