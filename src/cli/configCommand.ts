@@ -31,7 +31,8 @@ export function registerConfig(program: Command): void {
   addExamples(command, ['ratewarden config', 'ratewarden config --config ./ratewarden.json --json', 'RATEWARDEN_WINDOW=2m ratewarden config --window 90s']);
   // Unsafe switches are flags only: a config file or the environment cannot set them.
   const keys = settingNames.filter((name) => settingsSchema[name].unsafe !== true);
-  command.addHelpText('after', `\nConfig file keys (JSON) and environment variables:\n${keys.map((name) => `  ${kebabName(name).padEnd(22)}${envName(name)}`).join('\n')}`);
+  const keyWidth = Math.max(...keys.map((name) => kebabName(name).length)) + 2;
+  command.addHelpText('after', `\nConfig file keys (JSON) and environment variables:\n${keys.map((name) => `  ${kebabName(name).padEnd(keyWidth)}${envName(name)}`).join('\n')}`);
   command.action((options: ConfigOptions) => {
     const resolved = resolveSettings(options, settingNames);
     chooseColour();
@@ -52,7 +53,9 @@ function textOf(field: Field<unknown>, value: unknown): string {
 }
 
 function effectiveSettings(resolved: ResolvedConfig): Record<string, EffectiveSetting> {
-  const entries = settingNames.map((name: SettingName): [string, EffectiveSetting] => {
+  // The unsafe switches are hidden, as in --help, unless this very command line sets one.
+  const shown = settingNames.filter((name) => settingsSchema[name].unsafe !== true || resolved.sources[name] !== 'default');
+  const entries = shown.map((name: SettingName): [string, EffectiveSetting] => {
     const field: Field<unknown> = settingsSchema[name];
     // `--db` may be a PostgreSQL URL with a password: shown as the store's location, never as given.
     const given = resolved.settings[name];
@@ -69,13 +72,15 @@ const sourcePaint: Record<Source, (text: string) => string> = {
   flag: kleur.green,
 };
 
+/** Key, where it came from, value: the value last, so that a long one (a path, a URL) never runs into another column. */
 function render(configFile: string | null, defaultFile: string, settings: Record<string, EffectiveSetting>): string {
   const file = configFile === null ? `none (${defaultFile} does not exist)` : configFile;
+  const whereOf = (setting: EffectiveSetting): string => (setting.source === 'env' ? `env ${setting.env}` : setting.source === 'flag' ? `flag ${setting.flag}` : setting.source);
   const keyWidth = Math.max(...Object.keys(settings).map((key) => key.length)) + 2;
-  const valueWidth = Math.min(40, Math.max(...Object.values(settings).map((setting) => setting.text.length)) + 2);
+  const whereWidth = Math.max(...Object.values(settings).map((setting) => whereOf(setting).length)) + 2;
   const rows = Object.entries(settings).map(([key, setting]) => {
-    const where = setting.source === 'env' ? `env ${setting.env}` : setting.source === 'flag' ? `flag ${setting.flag}` : setting.source;
-    return `${key.padEnd(keyWidth)}${setting.text.padEnd(valueWidth)}${sourcePaint[setting.source](where)}`;
+    const where = whereOf(setting);
+    return `${key.padEnd(keyWidth)}${sourcePaint[setting.source](where)}${' '.repeat(whereWidth - where.length)}${setting.text === '' ? 'none' : setting.text}`;
   });
   return [`config file: ${file}`, 'precedence: flag > env > file > default', '', ...rows].join('\n');
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { settingNames, type SettingName } from '../config/schema.js';
 import { addSettingOptions } from './settingsOptions.js';
+import { addWrappedHelpText } from './helpLayout.js';
 
 /**
  * Every setting flag of `ratewarden run`, so that an operator can reuse the proxy's command line
@@ -17,12 +18,11 @@ export function addOperatorOptions(command: Command, shown: readonly SettingName
 
 export function addExamples(command: Command, examples: readonly string[]): Command {
   const lines = examples.map((example) => `  $ ${example}`).join('\n');
-  return command.addHelpText(
-    'after',
+  return addWrappedHelpText(
+    command,
     `\nExamples:\n${lines}\n\n` +
-      'Every setting flag of "ratewarden run" is accepted ("ratewarden config --help"\n' +
-      'lists them). Settings also come from the config file and RATEWARDEN_* variables:\n' +
-      'flag > env > file > default. Durations accept 300ms, 10s, 5m, 1h.\n' +
+      'Every setting flag of "ratewarden run" is accepted ("ratewarden config --help" lists them). ' +
+      'Settings also come from the config file and RATEWARDEN_* variables: flag > env > file > default. Durations accept 300ms, 10s, 5m, 1h.\n' +
       'Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 database.',
   );
 }

@@ -5,6 +5,7 @@ import { socketFromSupervisorFlag } from '../kernel/workerProtocol.js';
 import { runWorker } from '../proxy/worker.js';
 import { proxyPage } from './page.js';
 import { addSettingOptions, helpGroups, resolveSettings } from './settingsOptions.js';
+import { addWrappedHelpText } from './helpLayout.js';
 
 interface RunOptions extends Record<string, unknown> {
   /** commander's reading of `--no-supervise`: false when it was given. */
@@ -34,10 +35,13 @@ export function registerRun(program: Command): void {
   command.addOption(
     new Option('--no-supervise', 'run the proxy worker alone in this process, for a host whose own service manager restarts it (default: supervised)').helpGroup(helpGroups.supervisor),
   );
-  command.addHelpText(
-    'after',
-    '\nExamples:\n  $ ratewarden run --upstream https://api.anthropic.com\n  $ ratewarden run --no-supervise --upstream https://api.openai.com --listen 127.0.0.1:8788 --token-budget 200000\n' +
-      '\nDurations accept 300ms, 10s, 5m, 1h. Settings also come from the config file and RATEWARDEN_* variables (flag > env > file > default).',
+  addWrappedHelpText(
+    command,
+    '\nExamples:\n  $ ratewarden run --upstream https://api.anthropic.com\n' +
+      '  $ ratewarden run --upstream anthropic=https://api.anthropic.com,openai=https://api.openai.com\n' +
+      '  $ ratewarden run --no-supervise --upstream https://api.openai.com --listen 127.0.0.1:8788 --token-budget 200000\n' +
+      '\nThen: ANTHROPIC_BASE_URL=http://127.0.0.1:8787 for Anthropic clients, OPENAI_BASE_URL=http://127.0.0.1:8787/v1 for OpenAI ones.\n' +
+      'Durations accept 300ms, 10s, 5m, 1h. Settings also come from the config file and RATEWARDEN_* variables (flag > env > file > default).',
   );
   command.action(async (options: RunOptions) => {
     // Before anything is printed: a reader that goes away (`| tee` ended by the same Ctrl-C) must not end the proxy.

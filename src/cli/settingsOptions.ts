@@ -8,6 +8,7 @@ export interface CommonOptions {
 }
 
 export const helpGroups = {
+  required: 'Required options:',
   general: 'General options:',
   proxy: 'Proxy options:',
   limits: 'Limits options:',
@@ -19,7 +20,7 @@ type HelpGroup = keyof typeof helpGroups;
 
 /** Where each setting is listed in --help; a setting not named here is listed under general. */
 const GROUP_OF: Partial<Record<SettingName, HelpGroup>> = {
-  upstream: 'proxy',
+  upstream: 'required',
   listen: 'proxy',
   allowRemote: 'proxy',
   page: 'proxy',
@@ -64,7 +65,7 @@ const GROUP_OF: Partial<Record<SettingName, HelpGroup>> = {
 };
 
 /** Lists in the order settings are added to a command: the groups follow in that order. */
-const GROUP_ORDER: readonly HelpGroup[] = ['general', 'proxy', 'limits', 'controller', 'supervisor'];
+const GROUP_ORDER: readonly HelpGroup[] = ['required', 'general', 'proxy', 'limits', 'controller', 'supervisor'];
 
 function groupOf(name: SettingName): HelpGroup {
   return GROUP_OF[name] ?? 'general';
@@ -85,16 +86,19 @@ export function helpLine(field: Field<unknown>): string {
 
 /** Adds `--config` and one flag per named setting, described from the schema and grouped for --help. */
 export function addSettingOptions(command: Command, names: readonly SettingName[]): Command {
-  command.addOption(new Option('--config <path>', 'config file (default: $XDG_CONFIG_HOME/ratewarden/config.json)').helpGroup(helpGroups.general));
-  command.addHelpOption(new Option('-h, --help', 'display help for command').helpGroup(helpGroups.general));
-  const ordered = GROUP_ORDER.flatMap((group) => names.filter((name) => groupOf(name) === group));
-  for (const name of ordered) {
+  const addSetting = (name: SettingName): void => {
     const field: Field<unknown> = settingsSchema[name];
     const isFlag = typeof field.default === 'boolean';
     const option = new Option(isFlag ? `--${kebabName(name)}` : `--${kebabName(name)} ${field.placeholder}`, helpLine(field)).helpGroup(helpGroups[groupOf(name)]);
     if (field.unsafe === true) option.hideHelp();
     command.addOption(option);
-  }
+  };
+  // Commander lists the groups in the order their first option was added: the required ones first.
+  const [required, ...rest] = GROUP_ORDER.map((group) => names.filter((name) => groupOf(name) === group));
+  required?.forEach(addSetting);
+  command.addOption(new Option('--config <path>', 'config file (default: $XDG_CONFIG_HOME/ratewarden/config.json)').helpGroup(helpGroups.general));
+  command.addHelpOption(new Option('-h, --help', 'display help for command').helpGroup(helpGroups.general));
+  rest.flat().forEach(addSetting);
   return command;
 }
 

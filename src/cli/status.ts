@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { parseDuration } from '../config/durations.js';
 import { ConfigError } from '../config/errors.js';
 import { maxDurationMs, maxDurationText } from '../config/fields.js';
-import { settingNames, type SettingName, type Settings } from '../config/schema.js';
-import { assembleStatus, windowStartFor, type StatusReport } from '../core/statusReport.js';
+import { settingNames, type Settings } from '../config/schema.js';
+import { assembleStatus, queueOfRunningWorkers, windowStartFor, type StatusReport } from '../core/statusReport.js';
 import { localPids } from '../core/processLiveness.js';
 import { historyLimits, historySince, statusHistory, supervisorEventsRead, type LiveView } from '../core/statusHistory.js';
 import { defaultScope } from '../core/scopes.js';
@@ -18,31 +18,8 @@ import { addExamples, addOperatorOptions } from './operatorOptions.js';
 import { livePidsAmong } from './pidLiveness.js';
 import { resolveSettings } from './settingsOptions.js';
 import { heartbeatStaleAfterMs, readRunningPolicies } from './runningPolicies.js';
-import { renderStatus } from './statusRender.js';
+import { renderStatus, type StatusLayout } from './statusRender.js';
 import { defaultWebAddress, serveStatusPage, webAddress } from './statusWeb.js';
-
-/** The settings status reads: the window, the limiter's policy, the supervisor's limits. */
-const statusSettings: readonly SettingName[] = [
-  'db',
-  'allowRemote',
-  'upstream',
-  'window',
-  'tokenMetric',
-  'tokenBudgetMax',
-  'requestBudgetMax',
-  'safetyMargin',
-  'backoffBase',
-  'backoffMax',
-  'probeTimeout',
-  'minHistory',
-  'minConsumption',
-  'quietPeriod',
-  'restartSec',
-  'restartMaxDelay',
-  'stableAfter',
-  'startLimitBurst',
-  'startLimitInterval',
-];
 
 const defaultWatchMs = 2_000;
 const recentCount = { adjustments: 5, rateLimitEvents: 5 };
@@ -62,7 +39,8 @@ export function registerStatus(program: Command): void {
     .option('--scope <scope>', 'show this scope in detail (default: the busiest); the table lists every active scope')
     .option('--watch [interval]', `redraw every interval (default ${defaultWatchMs / 1000}s) until Ctrl-C; with --json, one object per line`)
     .option('--web [address]', `serve the live page of this database at http://ADDRESS/_ratewarden/ until Ctrl-C (default ${defaultWebAddress.host}:${defaultWebAddress.port}; docs/page.md)`);
-  addOperatorOptions(command, statusSettings);
+  // The others describe the policy only when no proxy has recorded its own: accepted, not listed.
+  addOperatorOptions(command, ['db', 'allowRemote']);
   addExamples(command, [
     'ratewarden status',
     'ratewarden status --watch 1s',
@@ -70,7 +48,7 @@ export function registerStatus(program: Command): void {
     'ratewarden status --json | jq \'.scopes[] | {scope, phase, windowTokens}\'',
     'ratewarden status --scope 3f9a1c2b7e04d5a6/claude-haiku',
     'ratewarden status --web',
-    'ratewarden status --db /var/lib/ratewarden/ratewarden.db --window 2m',
+    'ratewarden status --db /var/lib/ratewarden/ratewarden.db',
   ]);
   command.action(async (options: StatusOptions) => {
     const { settings } = resolveSettings(options, settingNames);
@@ -88,14 +66,25 @@ export function registerStatus(program: Command): void {
         throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
       }
       const read = (): Promise<StatusReport> => readStatus(store, settings, scope ?? null);
+      const layout = (): StatusLayout => {
+        const height = terminalHeight();
+        return { height, detail: scope !== undefined || height === null };
+      };
       if (watchMs === null) {
         const report = await read();
-        process.stdout.write(`${options.json === true ? JSON.stringify(report, null, 2) : renderStatus(report)}\n`);
-      } else await watch(read, watchMs, options.json === true);
+        process.stdout.write(`${options.json === true ? JSON.stringify(report, null, 2) : renderStatus(report, layout())}\n`);
+      } else await watch(read, watchMs, options.json === true, layout);
     } finally {
       await store.close();
     }
   });
+}
+
+/** The terminal's rows; LINES when the output is not a terminal but the shell exported it; else null (no screen to fit). */
+function terminalHeight(stream: NodeJS.WriteStream = process.stdout, env: NodeJS.ProcessEnv = process.env): number | null {
+  if (stream.isTTY === true && stream.rows > 0) return stream.rows;
+  const lines = Number(env.LINES);
+  return Number.isInteger(lines) && lines > 0 ? lines : null;
 }
 
 function watchInterval(watch: boolean | string | undefined): number | null {
@@ -118,7 +107,9 @@ export function readStatus(store: Store, settings: Settings, chosen: string | nu
     const { limiter, restart } = await readRunningPolicies(tx, settings, now, thisHost);
     const bucketsFrom = windowStartFor(now, limiter.policy);
     const scopeRows = await tx.status.scopeSummaries(bucketsFrom, now - activeScopeMs);
-    const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy)[0]?.scope ?? defaultScope;
+    // The detail is of the scope in the worst trouble, as the table lists it.
+    const queue = queueOfRunningWorkers(await tx.processes.heartbeats(), now, heartbeatStaleAfterMs);
+    const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy, queue)[0]?.scope ?? defaultScope;
     const snapshot = await tx.status.snapshot({ bucketsFrom, ...recentCount }, scope);
     const restartHistory = await restartSummaryIn(tx, restart.policy);
     const history = statusHistory(await tx.status.history({ since: historySince(now), ...historyLimits }), await tx.supervisor.recent(supervisorEventsRead), now);
@@ -150,7 +141,7 @@ const hideCursor = '\x1b[?25l';
 const showCursor = '\x1b[?25h';
 
 /** Redraws in place on a terminal; elsewhere appends one frame (or one JSON line) per interval. */
-async function watch(read: () => Promise<StatusReport>, intervalMs: number, json: boolean): Promise<void> {
+async function watch(read: () => Promise<StatusReport>, intervalMs: number, json: boolean, layout: () => StatusLayout): Promise<void> {
   const out = process.stdout;
   const inPlace = out.isTTY === true && !json;
   const stop = new AbortController();
@@ -162,8 +153,12 @@ async function watch(read: () => Promise<StatusReport>, intervalMs: number, json
     while (!stop.signal.aborted) {
       const report = await read();
       if (json) out.write(`${JSON.stringify(report)}\n`);
-      else if (inPlace) out.write(`${cursorHome}${renderStatus(report).split('\n').join(`${clearToLineEnd}\n`)}${clearToLineEnd}\n${clearBelow}`);
-      else out.write(`${renderStatus(report)}\n\n`);
+      else if (inPlace) {
+        // Never more lines than the screen has: the header must not scroll away.
+        const { height, detail } = layout();
+        const lines = renderStatus(report, { height, detail }).split('\n').slice(0, Math.max(1, (height ?? out.rows) - 1));
+        out.write(`${cursorHome}${lines.join(`${clearToLineEnd}\n`)}${clearToLineEnd}\n${clearBelow}`);
+      } else out.write(`${renderStatus(report, layout())}\n\n`);
       await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => undefined);
     }
   } finally {

@@ -1,36 +1,12 @@
 import kleur from 'kleur';
 import type { GateReport } from '../core/controller.js';
-import type { FleetProcess, ProcessStatus } from '../core/processLiveness.js';
 import type { AdjustmentRow, GateSet, StatusReport } from '../core/statusReport.js';
 import { renderCalibrationLines } from './calibrationRender.js';
 import { limiterPolicyText, policyOriginText, restartPolicyText } from './policyRender.js';
+import { renderSummary, summaryMaxLines } from './statusSummary.js';
 import { ago, clockTime, count, duration, heading, plural, row, share, usageBar } from './textFormat.js';
 
 const gateNames: readonly (keyof GateReport)[] = ['history', 'consumption', 'quiet', 'headroom', 'pace'];
-
-function processLine(status: ProcessStatus, now: number): string {
-  const uptime = status.startedAt === null ? '' : ` · up ${duration(now - status.startedAt)}`;
-  const beat = status.heartbeatAt === null ? '' : ` · heartbeat ${ago(status.heartbeatAt, now)}`;
-  switch (status.state) {
-    case 'running':
-      return `${kleur.green('● running')}  pid ${status.pid}${status.listen === null ? '' : ` · ${status.listen}`}${beat}${uptime}`;
-    case 'not-responding':
-      return `${kleur.yellow('● not responding')}  pid ${status.pid} is alive but its heartbeat is stale${beat}`;
-    case 'gone':
-      return `${kleur.red('○ gone')}  pid ${status.pid} is dead and did not stop cleanly${beat}`;
-    case 'silent':
-      return `${kleur.yellow('○ silent')}  pid ${status.pid} on another host: its heartbeat is stale (hung, or gone without a clean stop)${beat}`;
-    case 'stopped':
-      return kleur.dim('○ stopped');
-  }
-}
-
-function upstreamLine(report: StatusReport): string {
-  const { url, from } = report.upstream;
-  if (url === null) return kleur.dim('unknown (no worker has run; set --upstream)');
-  const origin = { worker: "the worker's heartbeat", configuration: 'the configuration', 'last-worker': 'the last worker', none: '' }[from];
-  return `${url}  ${kleur.dim(`(from ${origin})`)}`;
-}
 
 function windowLines(report: StatusReport): string[] {
   const { window, budget } = report;
@@ -160,56 +136,21 @@ function operatorLines(report: StatusReport): string[] {
   return ['', heading('Last operator action'), row(action.action, `${ago(action.at, report.generatedAt)} by ${action.actor}${reason}`, 17)];
 }
 
-/** The human view of `ratewarden status`: one screen, worst news in red. */
-/** At most this many scopes in the table; `--json` lists them all. */
-const scopeTableRows = 20;
-
-function scopeTableLines(report: StatusReport): string[] {
-  const header = `${'scope'.padEnd(34)} ${'state'.padEnd(16)} ${'tokens / budget'.padStart(22)} ${'requests / budget'.padStart(18)} ${'remaining t/r'.padStart(16)} ${'429s'.padStart(4)}`;
-  const lines = report.scopes.slice(0, scopeTableRows).map((line) => {
-    const state =
-      line.phase === 'cooling' ? kleur.red(`cooling ${duration(line.cooldownRemainingMs)}`.padEnd(16)) : line.phase === 'half-open' ? kleur.yellow('half-open'.padEnd(16)) : kleur.green('ok'.padEnd(16));
-    const tokens = `${count(line.windowTokens)} / ${count(line.tokenBudget)}`;
-    const requests = `${count(line.windowRequests)} / ${count(line.requestBudget)}`;
-    const remaining = `${count(line.reportedTokensRemaining)} / ${count(line.reportedRequestsRemaining)}`;
-    return `${line.scope.padEnd(34)} ${state} ${tokens.padStart(22)} ${requests.padStart(18)} ${remaining.padStart(16)} ${String(line.consecutive429s).padStart(4)}`;
-  });
-  const more = report.scopes.length > scopeTableRows ? [kleur.dim(`… and ${report.scopes.length - scopeTableRows} more (status --json lists them all)`)] : [];
-  return [heading(`Scopes  ${kleur.dim(`${plural(report.scopes.length, 'active scope')}, busiest first`)}`), kleur.dim(header), ...lines, ...more];
+export interface StatusLayout {
+  /** The terminal's rows (or LINES); null when the output is not a terminal. */
+  height: number | null;
+  /** Whether the chosen scope's detail follows the summary. */
+  detail: boolean;
 }
 
-/** On a store shared by hosts, the worker and supervisor lines are this host's. */
-function thisHostNote(report: StatusReport): string {
-  return report.host === null ? '' : kleur.dim(`  (on this host, ${report.host})`);
+/** How many lines the summary may take on a terminal of `height` rows. */
+export function summaryLines(height: number | null): number | null {
+  return height === null ? null : Math.min(summaryMaxLines, height - 1);
 }
 
-/** Every host's processes, on a store shared by hosts; nothing on a store of one host. */
-function fleetLines(report: StatusReport): string[] {
-  if (report.host === null) return [];
-  const hosts = new Set(report.processes.map((process) => process.host));
-  const label = (process: FleetProcess): string => `${process.host ?? ''}${process.thisHost ? ' (this host)' : ''}`;
-  const width = Math.max(13, ...report.processes.map((process) => label(process).length + 2));
-  const lines = report.processes.map((process) => row(label(process), `${process.role.padEnd(11)}${processLine(process, report.generatedAt)}`, width));
+function detailLines(report: StatusReport): string[] {
   return [
-    '',
-    heading(`Fleet  ${kleur.dim(`${plural(report.processes.length, 'process', 'processes')} on ${plural(hosts.size, 'host')}, from their heartbeats; this host is ${report.host}`)}`),
-    ...(lines.length > 0 ? lines : [row('', kleur.dim('no process has a heartbeat'))]),
-  ];
-}
-
-export function renderStatus(report: StatusReport): string {
-  return [
-    `${heading('ratewarden status')}  ${kleur.dim(`${report.database} · ${clockTime(report.generatedAt)}`)}`,
-    row('upstream', upstreamLine(report)),
-    row('worker', processLine(report.worker, report.generatedAt) + thisHostNote(report)),
-    row('supervisor', processLine(report.supervisor, report.generatedAt) + thisHostNote(report)),
-    row('policy', `${limiterPolicyText(report.policy.worker.values)}  ${policyOriginText(report.policy.worker, 'worker', report.generatedAt)}`),
-    row('restarts', `${restartPolicyText(report.policy.supervisor.values)}  ${policyOriginText(report.policy.supervisor, 'supervisor', report.generatedAt)}`),
-    ...fleetLines(report),
-    '',
-    ...scopeTableLines(report),
-    '',
-    heading(`Scope ${report.scope}`) + kleur.dim(report.scopes.length > 1 ? '  (in detail below; --scope chooses another)' : ''),
+    heading(`Scope ${report.scopes.find((line) => line.scope === report.scope)?.label ?? report.scope}`) + kleur.dim(`  ${report.scope}${report.scopes.length > 1 ? ' (--scope chooses another)' : ''}`),
     ...windowLines(report),
     '',
     ...cooldownLines(report),
@@ -219,9 +160,24 @@ export function renderStatus(report: StatusReport): string {
     heading('Calibration'),
     ...renderCalibrationLines(report.calibration),
     '',
+    row('policy', `${limiterPolicyText(report.policy.worker.values)}  ${policyOriginText(report.policy.worker, 'worker', report.generatedAt)}`),
+    row('restarts', `${restartPolicyText(report.policy.supervisor.values)}  ${policyOriginText(report.policy.supervisor, 'supervisor', report.generatedAt)}`),
+    '',
     ...supervisorLines(report),
     '',
     ...recent429Lines(report),
     ...operatorLines(report),
-  ].join('\n');
+  ];
+}
+
+/**
+ * The human view of `ratewarden status`: the summary (fitted to a terminal's height), then, when
+ * asked for or when the output is not a terminal, one scope in detail; worst news in red.
+ */
+export function renderStatus(report: StatusReport, layout: StatusLayout = { height: null, detail: true }): string {
+  const fit = summaryLines(layout.height);
+  // Without the detail, one line is left for the hint that says how to get it.
+  const summary = renderSummary(report, fit === null || layout.detail ? fit : fit - 1);
+  if (!layout.detail) return [...summary, kleur.dim(`"status --scope SCOPE" shows one scope in detail; --json shows everything`)].join('\n');
+  return [...summary, '', ...detailLines(report)].join('\n');
 }

@@ -6,7 +6,7 @@ import { kebabName, settingNames, settingsSchema, type SettingName, type Setting
 import type { Source } from '../config/load.js';
 import { addExamples } from './operatorOptions.js';
 import { addSettingOptions, resolveSettings } from './settingsOptions.js';
-import { renderSystemdSocket, renderSystemdUnit } from './systemdUnitText.js';
+import { hiddenBySandbox, renderSystemdSocket, renderSystemdUnit } from './systemdUnitText.js';
 
 interface SystemdUnitOptions extends Record<string, unknown> {
   execStart?: string;
@@ -71,8 +71,7 @@ export function registerSystemdUnit(program: Command): void {
     refuseUnsafeRunArgs(runArgs);
     const supervised = options.supervised === true;
     const execStart = options.execStart !== undefined ? [absolute(options.execStart)] : [process.execPath, binPath];
-    process.stdout.write(
-      renderSystemdUnit({
+    const unit = renderSystemdUnit({
         execStart,
         runArgs: [...flagsFor(settings, sources, supervised), ...runArgs],
         supervised,
@@ -83,9 +82,15 @@ export function registerSystemdUnit(program: Command): void {
         startLimitBurst: settings.startLimitBurst,
         startLimitIntervalMs: settings.startLimitInterval,
         stopTimeoutMs: settings.stopTimeout,
+        startTimeoutMs: settings.startTimeout,
         socketActivated: options.socketActivation === true,
-      }),
-    );
+      });
+    // On stderr, so that `| sudo tee` still writes the unit: it may be right for a host where the path is readable.
+    for (const path of execStart) {
+      const hidden = hiddenBySandbox(path);
+      if (hidden !== null) process.stderr.write(`warning: ${hidden}; install ratewarden (and node) outside it, e.g. npm install -g under /usr/local, or pass --exec-start\n`);
+    }
+    process.stdout.write(unit);
   });
 }
 

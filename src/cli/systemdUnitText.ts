@@ -1,3 +1,4 @@
+import { ConfigError } from '../config/errors.js';
 import { exitCodes } from '../kernel/exitCodes.js';
 
 export interface SystemdUnitSpec {
@@ -15,6 +16,8 @@ export interface SystemdUnitSpec {
   startLimitBurst: number;
   startLimitIntervalMs: number;
   stopTimeoutMs: number;
+  /** How long a worker may take to become ready (`--start-timeout`); systemd waits a little longer for READY=1. */
+  startTimeoutMs: number;
   /** Started by ratewarden.socket, which holds the listening socket (systemd socket activation). */
   socketActivated: boolean;
 }
@@ -27,6 +30,7 @@ const stopMarginMs = 5_000;
 
 /** A unit file for `ratewarden run` whose restart policy matches ratewarden's own. */
 export function renderSystemdUnit(spec: SystemdUnitSpec): string {
+  checkUnitValues(spec);
   const command = [...spec.execStart, 'run', ...(spec.supervised ? [] : ['--no-supervise']), ...spec.runArgs];
   const inHome = spec.execStart.some((path) => /^\/(home|root|run\/user)\//.test(path));
   const lines = [
@@ -50,7 +54,10 @@ export function renderSystemdUnit(spec: SystemdUnitSpec): string {
     `StartLimitBurst=${spec.startLimitBurst}`,
     '',
     '[Service]',
-    'Type=simple',
+    '# Ready when the proxy accepts requests: ratewarden runs systemd-notify --ready then (from its worker, hence NotifyAccess=all).',
+    'Type=notify',
+    'NotifyAccess=all',
+    `TimeoutStartSec=${systemdTime(spec.startTimeoutMs + stopMarginMs)}`,
     spec.supervised
       ? '# ratewarden\'s own supervisor runs the worker: durable restart history, exponential delay, health probes.'
       : '# systemd is the supervisor (--no-supervise): it restarts the worker on failure.',
@@ -95,6 +102,17 @@ export function renderSystemdUnit(spec: SystemdUnitSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * Why the unit's sandbox would hide a path it must execute, or null: `PrivateTmp=yes` gives the
+ * service an empty /tmp of its own, and a home directory is seldom readable to a DynamicUser or
+ * another account even with `ProtectHome=read-only`.
+ */
+export function hiddenBySandbox(path: string): string | null {
+  if (/^\/(?:var\/)?tmp\//.test(path)) return `${path} is in a temporary folder, which the unit's PrivateTmp=yes replaces with an empty one: the service would not find it`;
+  if (/^\/(?:home|root|run\/user)\//.test(path)) return `${path} is under a home directory, which the unit's user (a DynamicUser unless --user) can seldom read`;
+  return null;
+}
+
 /** Plain seconds when whole (RestartSec=10), else milliseconds (RestartSec=250ms). */
 function systemdTime(ms: number): string {
   return ms % 1_000 === 0 ? String(ms / 1_000) : `${ms}ms`;
@@ -108,6 +126,29 @@ function seconds(ms: number): string {
 function doublingsToCap(baseMs: number, capMs: number): number {
   if (baseMs <= 0 || capMs <= baseMs) return 1;
   return Math.ceil(Math.log2(capMs / baseMs));
+}
+
+/**
+ * A unit file is read line by line: a value with a line break (or any control character) would
+ * end its line and start another of the writer's choosing (`ExecStartPre=…`). Such a value is
+ * refused, never written; what reaches here came from the command line, so it is a usage error.
+ */
+function checkUnitValues(spec: SystemdUnitSpec): void {
+  const values: [string, string][] = [
+    ...spec.execStart.map((word): [string, string] => ['--exec-start', word]),
+    ...spec.runArgs.map((word): [string, string] => ['the arguments for run', word]),
+    ['--upstream', spec.upstream],
+    ...(spec.user === null ? [] : [['--user', spec.user] as [string, string]]),
+  ];
+  for (const [where, value] of values) {
+    if (/[\u0000-\u001f\u007f]/.test(value)) {
+      throw new ConfigError(`systemd-unit: ${where} ${JSON.stringify(value)} holds a line break or another control character, which a unit file cannot carry; remove it`);
+    }
+  }
+  // systemd's rule for user names (User=): letters, digits, "_", "-", ".", not starting with a digit or "-".
+  if (spec.user !== null && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(spec.user)) {
+    throw new ConfigError(`systemd-unit: --user ${JSON.stringify(spec.user)} is not a user name systemd accepts; give an existing account such as ratewarden (letters, digits, _ . -)`);
+  }
 }
 
 /** One ExecStart word: `%` and `$` escaped for systemd, quoted when it holds anything unusual. */

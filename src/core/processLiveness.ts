@@ -1,3 +1,5 @@
+import type { QueueState } from './queueState.js';
+
 export type ProcessRole = 'worker' | 'supervisor';
 
 /** One row of `processes`: a process's latest heartbeat. */
@@ -10,6 +12,8 @@ export interface HeartbeatRow {
   heartbeatAt: number;
   listen: string | null;
   upstream: string | null;
+  /** A worker's admission queue at this heartbeat; null or absent when it wrote none. */
+  queue?: QueueState | null;
 }
 
 /**

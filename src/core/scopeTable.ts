@@ -1,4 +1,6 @@
 import { cooldownPhase } from './cooldown.js';
+import type { QueueState } from './queueState.js';
+import { scopeLabel } from './scopeLabel.js';
 import type { LimiterPolicy, TokenMetric } from './types.js';
 import { tokensOf } from './window.js';
 
@@ -26,6 +28,13 @@ export interface ScopeSummaryRow {
 /** A line of the scope table in `status` (and `status --json`'s `scopes`). */
 export interface ScopeLine {
   scope: string;
+  /** The scope as a person reads it (model family, key fingerprint's start; an alias where one is set). */
+  label: string;
+  /** What holds its traffic, the worst first: `cooling` and `half-open` refuse or hold it, `queued` makes it wait; null: nothing. */
+  trouble: 'cooling' | 'half-open' | 'queued' | null;
+  /** Requests waiting in the proxies' queues for this scope, and the longest wait, at their last heartbeats. */
+  queued: number;
+  oldestWaitMs: number;
   phase: 'closed' | 'cooling' | 'half-open';
   cooldownRemainingMs: number;
   backoffLevel: number;
@@ -43,16 +52,33 @@ export interface ScopeLine {
   updatedAt: number;
 }
 
-/** The scope table: the busiest first (window tokens, then requests), a cooling scope before an idle one. */
-export function scopeLines(rows: readonly ScopeSummaryRow[], now: number, policy: Pick<LimiterPolicy, 'probeTimeoutMs' | 'unsafeNoCooldown'> & { tokenMetric: TokenMetric }): ScopeLine[] {
+const troubleRank: Record<NonNullable<ScopeLine['trouble']> | 'none', number> = { cooling: 0, 'half-open': 1, queued: 2, none: 3 };
+
+/**
+ * The scope table, trouble first: what refuses traffic (cooling), holds it (half-open: one probe
+ * out), or makes it wait (queued); within each, the busiest first (window tokens, then requests).
+ */
+export function scopeLines(
+  rows: readonly ScopeSummaryRow[],
+  now: number,
+  policy: Pick<LimiterPolicy, 'probeTimeoutMs' | 'unsafeNoCooldown'> & { tokenMetric: TokenMetric },
+  queue: QueueState | null = null,
+): ScopeLine[] {
+  const waiting = new Map((queue?.scopes ?? []).map((entry) => [entry.scope, entry]));
   const lines = rows.map((row): ScopeLine => {
     const phase = cooldownPhase(
       { cooldownUntil: row.cooldownUntil, cooldownStartedAt: row.cooldownStartedAt, probeRequestId: row.probeRequestId, probeStartedAt: row.probeStartedAt },
       now,
       policy,
     );
+    const queued = waiting.get(row.scope);
+    const trouble = phase.phase !== 'closed' ? phase.phase : queued !== undefined && queued.length > 0 ? 'queued' : null;
     return {
       scope: row.scope,
+      label: scopeLabel(row.scope),
+      trouble,
+      queued: queued?.length ?? 0,
+      oldestWaitMs: queued?.oldestWaitMs ?? 0,
       phase: phase.phase,
       cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
       backoffLevel: row.backoffLevel,
@@ -71,6 +97,7 @@ export function scopeLines(rows: readonly ScopeSummaryRow[], now: number, policy
   });
   return lines.sort(
     (a, b) =>
+      troubleRank[a.trouble ?? 'none'] - troubleRank[b.trouble ?? 'none'] ||
       b.windowTokens - a.windowTokens ||
       b.windowRequests - a.windowRequests ||
       Number(b.phase !== 'closed') - Number(a.phase !== 'closed') ||

@@ -4,7 +4,9 @@ import type { SampleSummary } from './calibration.js';
 import { allOpen, budgetCeiling, evaluateGates, knownGood, type BudgetKind, type GateReport } from './controller.js';
 import { cooldownPhase } from './cooldown.js';
 import { fleetProcesses, processStatus, type FleetProcess, type HeartbeatRow, type ProcessRole, type ProcessStatus } from './processLiveness.js';
+import { fleetQueue, type QueueState } from './queueState.js';
 import type { RestartPolicy } from './restartPolicy.js';
+import { scopeLabel } from './scopeLabel.js';
 import { defaultScope } from './scopes.js';
 import { scopeLines, type ScopeLine, type ScopeSummaryRow } from './scopeTable.js';
 import type { PolicyOrigin } from './runningPolicy.js';
@@ -46,6 +48,16 @@ export interface RateLimitEventRow {
   windowRequests: number;
 }
 
+/** A request admitted and not yet settled: what it holds of its scope's budget (status's "largest reservations"). */
+export interface ReservationRow {
+  requestId: number;
+  scope: string;
+  model: string | null;
+  admittedAt: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
 export interface OperatorActionRow {
   at: number;
   action: string;
@@ -68,6 +80,8 @@ export interface StatusSnapshot {
   /** Newest first. */
   rateLimitEvents: RateLimitEventRow[];
   lastOperatorAction: OperatorActionRow | null;
+  /** The largest reservations in flight, over every scope, largest first. */
+  reservations?: ReservationRow[];
 }
 
 export interface StatusInput {
@@ -108,8 +122,14 @@ export interface StatusReport {
   upstream: { url: string | null; from: 'worker' | 'configuration' | 'last-worker' | 'none' };
   /** The scope every per-scope field below is of: `--scope`, else the busiest. */
   scope: string;
-  /** Every active scope, the busiest first. */
+  /** Every active scope, trouble first (cooling, half-open, queued), then the busiest. */
   scopes: ScopeLine[];
+  /** Requests waiting in the running workers' queues (from their last heartbeats), the longest queues first. */
+  queue: QueueState;
+  /** The largest reservations in flight over every scope, largest first. */
+  reservations: (ReservationRow & { label: string; ageMs: number })[];
+  /** Every upstream a running worker forwards to (each worker's heartbeat), or the configured one. */
+  upstreams: string[];
   /** The policies every other field was computed with: the running processes' own, as they recorded them. */
   policy: { worker: PolicyOrigin & { values: LimiterPolicy }; supervisor: PolicyOrigin & { values: RestartPolicy } };
   /** This host's worker and supervisor (on PostgreSQL the other hosts' are in `processes`). */
@@ -187,6 +207,12 @@ function cutInForce(state: LimiterState, kind: BudgetKind, policy: LimiterPolicy
   return { budget, knownGood: target, cut };
 }
 
+/** The queues of the workers whose heartbeat is fresh: a stopped or hung worker's last queue is no longer waiting. */
+export function queueOfRunningWorkers(rows: readonly HeartbeatRow[], now: number, staleAfterMs: Readonly<Record<ProcessRole, number>>): QueueState {
+  const fresh = rows.filter((row) => row.role === 'worker' && now - row.heartbeatAt <= staleAfterMs.worker);
+  return fleetQueue(fresh.map((row) => ({ queue: row.queue ?? null, heartbeatAt: row.heartbeatAt })), now);
+}
+
 export function assembleStatus(input: StatusInput): StatusReport {
   const { snapshot, now } = input;
   const { state } = snapshot;
@@ -201,14 +227,20 @@ export function assembleStatus(input: StatusInput): StatusReport {
   const usage = sumWindow(snapshot.buckets, policy.tokenMetric);
   const breaker = cooldownPhase(state, now, policy);
   const probeStartedAt = breaker.phase === 'half-open' ? state.probeStartedAt : null;
+  const queue = queueOfRunningWorkers(snapshot.processes, now, input.heartbeatStaleAfterMs);
+  const upstream = upstreamOf(upstreamWorker, input.configuredUpstream);
+  const runningUpstreams = processes.filter((process) => process.role === 'worker' && process.running && process.upstream !== null).map((process) => process.upstream as string);
   return {
     formatVersion: statusFormatVersion,
     generatedAt: now,
     database: input.database,
     host: input.thisHost ?? null,
-    upstream: upstreamOf(upstreamWorker, input.configuredUpstream),
+    upstream,
     scope: input.scope ?? defaultScope,
-    scopes: scopeLines(input.scopeRows ?? [], now, policy),
+    scopes: scopeLines(input.scopeRows ?? [], now, policy, queue),
+    queue,
+    reservations: (snapshot.reservations ?? []).map((row) => ({ ...row, label: scopeLabel(row.scope), ageMs: Math.max(0, now - row.admittedAt) })),
+    upstreams: runningUpstreams.length > 0 ? [...new Set(runningUpstreams)] : upstream.url === null ? [] : [upstream.url],
     policy: {
       worker: { ...input.policyOrigins.worker, values: input.policy },
       supervisor: { ...input.policyOrigins.supervisor, values: input.restartPolicy },

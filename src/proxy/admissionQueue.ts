@@ -61,6 +61,16 @@ export class AdmissionQueue {
     return waiting;
   }
 
+  /** Each scope with anyone waiting: how many, and since when the longest has waited (status, metrics). */
+  waitingByScope(): { scope: string; length: number; oldestSince: number }[] {
+    const waiting: { scope: string; length: number; oldestSince: number }[] = [];
+    for (const [scope, queue] of this.scopes) {
+      const oldestSince = queue.oldestSince;
+      if (oldestSince !== null) waiting.push({ scope, length: queue.length, oldestSince });
+    }
+    return waiting;
+  }
+
   admit(input: AdmitInput, clientGone: AbortSignal): Promise<Admission | null> {
     const scope = input.scope ?? defaultScope;
     let queue = this.scopes.get(scope);
@@ -73,13 +83,9 @@ export class AdmissionQueue {
   }
 
   /** Who waits now, per scope (the live page's queue): the longest first. */
-  waitingByScope(): QueueLine[] {
+  queueLines(): QueueLine[] {
     const now = this.clock();
-    const lines: QueueLine[] = [];
-    for (const [scope, queue] of this.scopes) {
-      const oldest = queue.oldestEnqueuedAt;
-      if (oldest !== null) lines.push({ scope, length: queue.length, oldestWaitMs: Math.max(0, now - oldest) });
-    }
+    const lines = this.waitingByScope().map(({ scope, length, oldestSince }) => ({ scope, length, oldestWaitMs: Math.max(0, now - oldestSince) }));
     return lines.sort((a, b) => b.length - a.length || b.oldestWaitMs - a.oldestWaitMs);
   }
 
@@ -129,8 +135,11 @@ class ScopeQueue {
     return this.waiting.length;
   }
 
-  get oldestEnqueuedAt(): number | null {
-    return this.waiting.reduce<number | null>((oldest, waiter) => (oldest === null || waiter.enqueuedAt < oldest ? waiter.enqueuedAt : oldest), null);
+  /** When the longest-waiting request came; null when nobody waits. */
+  get oldestSince(): number | null {
+    let oldest: number | null = null;
+    for (const waiter of this.waiting) if (oldest === null || waiter.enqueuedAt < oldest) oldest = waiter.enqueuedAt;
+    return oldest;
   }
 
   /** Nobody waits and nothing is scheduled: the queue may be dropped. */

@@ -20,6 +20,7 @@ import type { HealthReport } from './health.js';
 import type { PageAnswerer } from './pageEndpoint.js';
 import { answerReserved } from './reserved.js';
 import { isReserved, parseTarget, upstreamPathFor, type TargetProblem } from './target.js';
+import { isApiCall, unrecordedExchange } from './notApiCall.js';
 
 export interface RequestLimits {
   maxBodyBytes: number;
@@ -102,6 +103,11 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   }
 
   const method = request.method ?? 'GET';
+  if (!isApiCall(method, target.path)) {
+    const upstreamPath = upstreamPathFor(runtime.upstream, target);
+    await forward(runtime.forwardSetup, { request, response, body: read.body, bodyLength: read.length, upstreamPath, provider }, unrecordedExchange);
+    return;
+  }
   const shape = provider.shape(target.path, read.body);
   const outputTokens = outputReservation(shape, warden.learnedOutput(shape.model), limits);
   const scope = runtime.scopeOf(request.headers, shape.model);

@@ -9,6 +9,7 @@ import { StoreError } from '../store/errors.js';
 import { heldFileFor, openStore } from '../store/openStore.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import { Heartbeat } from '../warden/heartbeat.js';
+import { queueStateOf } from '../core/queueState.js';
 import type { Clock } from '../kernel/clock.js';
 import { Warden } from '../warden/warden.js';
 import { scopeChooser } from './scopeOf.js';
@@ -174,7 +175,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         stopping: () => stopping,
       }),
     metrics,
-    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.waitingByScope() }) }),
+    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.queueLines() }) }),
     stopping: () => stopping,
   };
 
@@ -214,7 +215,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   // A handed socket is bound where its owner bound it; the configured address is what the operator wrote.
   const url = urlFor(target.kind === 'address' ? settings.listen.host : bound.address, port);
   identity.url = url;
-  heartbeat = new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin });
+  heartbeat = new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin }, () => queueStateOf(queue.waitingByScope(), clock()));
   let ticker: Ticker;
   try {
     await heartbeat.beat();

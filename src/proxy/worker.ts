@@ -7,6 +7,7 @@ import { systemClockOffsetBy } from '../kernel/clock.js';
 import { createLogger } from '../kernel/log.js';
 import type { PageFactory } from './pageEndpoint.js';
 import { startProxy, type ListenTarget, type RunningProxy } from './server.js';
+import { notifySystemdReady } from './systemdReady.js';
 
 export type { ReadyMessage } from '../kernel/workerProtocol.js';
 
@@ -89,6 +90,7 @@ export async function runWorker(settings: Settings, mode: WorkerMode = { socketF
     const ready: ReadyMessage = { type: 'ready', url: proxy.url, pid: process.pid };
     process.send(ready);
   }
+  void notifySystemdReady(proxy.url, log);
   const why = await stopRequested;
   log.info('stop-requested', `${why}; finishing in-flight requests (send the signal again to cut them off at once)`);
   await proxy.close();

@@ -1,3 +1,4 @@
+import type { QueueState } from '../core/queueState.js';
 import type { CalibrationSample, SampleSummary } from '../core/calibration.js';
 import type { SampleCount } from '../core/calibrationReport.js';
 import type { BudgetAdjustment } from '../core/controller.js';
@@ -172,7 +173,8 @@ export interface RecordedPolicyRow {
 
 /** `processes` (heartbeats) and `process_policies`; on a shared server each row names its host. */
 export interface ProcessRepository {
-  beat(info: ProcessInfo, now: number): Promise<void>;
+  /** `queue`: a worker's admission queue, written with the heartbeat for status. */
+  beat(info: ProcessInfo, now: number, queue?: QueueState | null): Promise<void>;
   forget(role: ProcessRole, pid: number): Promise<void>;
   recordPolicy(role: ProcessRole, pid: number, now: number, policy: object): Promise<void>;
   policies(): Promise<RecordedPolicyRow[]>;
@@ -185,6 +187,8 @@ export interface SnapshotQuery {
   bucketsFrom: number;
   adjustments: number;
   rateLimitEvents: number;
+  /** How many of the largest reservations in flight to read (over every scope); default 5. */
+  reservations?: number;
 }
 
 /** What the live page's history reads: from `since`, at most so many rows of each (core's historyLimits). */

@@ -50,10 +50,27 @@ describe('ratewarden config', () => {
     const human = await runCli(['config', '--window', '45s'], env);
     expect(human.exitCode).toBe(0);
     expect(human.stdout).toContain(`config file: ${file}`);
-    expect(human.stdout).toMatch(/^window\s+45s\s+flag --window$/m);
-    expect(human.stdout).toMatch(/^token-budget\s+2000\s+env RATEWARDEN_TOKEN_BUDGET$/m);
-    expect(human.stdout).toMatch(/^backoff-base\s+5s\s+file$/m);
-    expect(human.stdout).toMatch(/^backoff-max\s+5m\s+default$/m);
+    expect(human.stdout).toMatch(/^window\s+flag --window\s+45s$/m);
+    expect(human.stdout).toMatch(/^token-budget\s+env RATEWARDEN_TOKEN_BUDGET\s+2000$/m);
+    expect(human.stdout).toMatch(/^backoff-base\s+file\s+5s$/m);
+    expect(human.stdout).toMatch(/^backoff-max\s+default\s+5m$/m);
+  });
+
+  it('aligns its columns, a long database path included, and hides the unsafe switches unless set', async () => {
+    const home = dirs.make('ratewarden-config-');
+    const env = cliEnv(home, { RATEWARDEN_DB: join(home, 'a-rather-long-folder-name-for-the-state', 'of-this-host', 'ratewarden.db') });
+    const human = await runCli(['config'], env);
+    expect(human.exitCode).toBe(0);
+    const rows = human.stdout.split('\n').slice(3).filter((line) => line !== '');
+    // The value column starts at the same place on every row.
+    const valueAt = new Set(rows.map((line) => /^\S+\s+\S+(?: \S+)?\s+/.exec(line)?.[0].length));
+    expect(valueAt.size).toBe(1);
+    expect(human.stdout).toMatch(/^db\s+env RATEWARDEN_DB\s+\/\S+ratewarden\.db$/m);
+    expect(human.stdout).not.toContain('unsafe');
+    const json = JSON.parse((await runCli(['config', '--json'], env)).stdout) as { settings: Record<string, unknown> };
+    expect(Object.keys(json.settings).some((key) => key.startsWith('unsafe'))).toBe(false);
+    const set = await runCli(['config', '--unsafe-no-cooldown'], env);
+    expect(set.stdout).toMatch(/^unsafe-no-cooldown\s+flag --unsafe-no-cooldown\s+true$/m);
   });
 
   it('reads the file named by --config, else RATEWARDEN_CONFIG, else the default location', async () => {

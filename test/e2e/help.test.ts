@@ -48,11 +48,17 @@ function entry(entries: Map<string, HelpEntry>, flag: string): HelpEntry {
 }
 
 describe('ratewarden run --help', () => {
+  it('lists the required flag first', async () => {
+    const { stdout } = await runHelp();
+    const flags = [...stdout.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((match) => match[1]);
+    expect(flags[0]).toBe('--upstream');
+  });
+
   it('groups the flags under proxy, limits, controller and supervisor headings, in that order', async () => {
     const { stdout, entries } = await runHelp();
     const headings = [...stdout.matchAll(/^(\S[^\n]*options):$/gm)].map((match) => match[1]);
-    expect(headings).toEqual(['General options', 'Proxy options', 'Limits options', 'Controller options', 'Supervisor options']);
-    expect(entry(entries, '--upstream').group).toBe('Proxy options');
+    expect(headings).toEqual(['Required options', 'General options', 'Proxy options', 'Limits options', 'Controller options', 'Supervisor options']);
+    expect(entry(entries, '--upstream').group).toBe('Required options');
     expect(entry(entries, '--provider').group).toBe('Proxy options');
     expect(entry(entries, '--window').group).toBe('Limits options');
     expect(entry(entries, '--backoff-base').group).toBe('Limits options');
@@ -90,5 +96,49 @@ describe('ratewarden run --help', () => {
       }
       expect(entry(entries, flag).text).toMatch(/\(default: [^)]+\)$/);
     }
+  });
+});
+
+/** Lines longer than `width`, but for a single word no wrapping can break (a long path). */
+function overlong(text: string, width: number): string[] {
+  return text.split('\n').filter((line) => line.length > width && line.trim().includes(' '));
+}
+
+const commands = ['run', 'status', 'calibrate', 'reset-cooldown', 'reset-restarts', 'config', 'systemd-unit', 'demo', 'new-db'];
+
+describe('help width', () => {
+  it('wraps every help to 80 columns when the output is not a terminal', async () => {
+    const env = cliEnv(dirs.make('ratewarden-help-'));
+    delete env.COLUMNS;
+    for (const args of [['--help'], ...commands.map((command) => [command, '--help'])]) {
+      const result = await runCli(args, env);
+      expect(result.exitCode).toBe(0);
+      expect({ args, long: overlong(result.stdout, 80) }).toEqual({ args, long: [] });
+      expect(result.stdout.split('\n').every((line) => line.length <= 80)).toBe(true);
+    }
+  });
+
+  it('wraps to the width COLUMNS gives', async () => {
+    const env = cliEnv(dirs.make('ratewarden-help-'), { COLUMNS: '60' });
+    for (const args of [['--help'], ['run', '--help'], ['status', '--help']]) {
+      const result = await runCli(args, env);
+      expect(result.exitCode).toBe(0);
+      expect({ args, long: overlong(result.stdout, 60) }).toEqual({ args, long: [] });
+    }
+  });
+
+  it('shows on the top-level help where to start, the client side included', async () => {
+    const result = await runCli(['--help'], cliEnv(dirs.make('ratewarden-help-')));
+    expect(result.stdout).toContain('Start here:');
+    expect(result.stdout).toContain('$ ratewarden demo');
+    expect(result.stdout).toContain('ANTHROPIC_BASE_URL=http://127.0.0.1:8787');
+    expect(result.stdout).toContain('OPENAI_BASE_URL=http://127.0.0.1:8787/v1');
+  });
+
+  it('lists under status only the flags status uses', async () => {
+    const result = await runCli(['status', '--help'], cliEnv(dirs.make('ratewarden-help-')));
+    const flags = [...result.stdout.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((match) => match[1]).sort();
+    expect(flags).toEqual(['--config', '--db', '--help', '--json', '--scope', '--watch']);
+    expect(result.stdout.split('\n').length).toBeLessThanOrEqual(40);
   });
 });

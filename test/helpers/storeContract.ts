@@ -335,9 +335,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         await transact((tx) => tx.processes.beat(worker, 2_000));
         const beats = await transact((tx) => tx.processes.heartbeats());
         expect(beats.map(({ host: _host, ...row }) => row).sort((a, b) => a.pid - b.pid)).toEqual([
-          { role: 'supervisor', pid: 500, startedAt: 900, heartbeatAt: 1_100, listen: null, upstream: null },
-          { role: 'worker', pid: 501, startedAt: 1_000, heartbeatAt: 2_000, listen: '127.0.0.1:8080', upstream: 'https://api.example' },
+          { role: 'supervisor', pid: 500, startedAt: 900, heartbeatAt: 1_100, listen: null, upstream: null, queue: null },
+          { role: 'worker', pid: 501, startedAt: 1_000, heartbeatAt: 2_000, listen: '127.0.0.1:8080', upstream: 'https://api.example', queue: null },
         ]);
+        // A worker's queue goes with its heartbeat, and is read back as written.
+        const queue = { length: 3, oldestWaitMs: 1_500, scopes: [{ scope: 'k/claude-haiku', length: 3, oldestWaitMs: 1_500 }] };
+        await transact((tx) => tx.processes.beat(worker, 2_100, queue));
+        expect((await transact((tx) => tx.processes.heartbeats())).find((row) => row.pid === 501)?.queue).toEqual(queue);
 
         await transact((tx) => tx.processes.recordPolicy('worker', 501, 1_000, { windowMs: 60_000, tokenBudget: 9_000 }));
         await transact((tx) => tx.processes.recordPolicy('supervisor', 500, 1_100, { restartSecMs: 100 }));

@@ -1,4 +1,5 @@
 import type { HeartbeatRow, ProcessRole } from '../../core/processLiveness.js';
+import { parseQueueState, type QueueState } from '../../core/queueState.js';
 import type { ProcessInfo, ProcessRepository, RecordedPolicyRow } from '../port.js';
 import { rowsOf, run, type Queryable } from './statements.js';
 
@@ -10,6 +11,7 @@ interface HeartbeatDbRow {
   heartbeat_at: number;
   listen: string | null;
   upstream: string | null;
+  queue: string | null;
 }
 
 /**
@@ -24,12 +26,12 @@ export class PostgresProcessRepository implements ProcessRepository {
     private readonly host: string,
   ) {}
 
-  async beat(info: ProcessInfo, now: number): Promise<void> {
+  async beat(info: ProcessInfo, now: number, queue: QueueState | null = null): Promise<void> {
     await run(
       this.client,
-      `INSERT INTO processes (host, role, pid, started_at, heartbeat_at, listen, upstream) VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (host, role, pid) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, listen = excluded.listen, upstream = excluded.upstream`,
-      [this.host, info.role, info.pid, info.startedAt, now, info.listen, info.upstream],
+      `INSERT INTO processes (host, role, pid, started_at, heartbeat_at, listen, upstream, queue) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (host, role, pid) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, listen = excluded.listen, upstream = excluded.upstream, queue = excluded.queue`,
+      [this.host, info.role, info.pid, info.startedAt, now, info.listen, info.upstream, queue === null ? null : JSON.stringify(queue)],
     );
   }
 
@@ -69,7 +71,7 @@ export class PostgresProcessRepository implements ProcessRepository {
 
 /** Every host's heartbeats, each naming its host. */
 export async function heartbeatsOf(client: Queryable): Promise<HeartbeatRow[]> {
-  const rows = await rowsOf<HeartbeatDbRow>(client, 'SELECT host, role, pid, started_at, heartbeat_at, listen, upstream FROM processes ORDER BY host, role, pid');
+  const rows = await rowsOf<HeartbeatDbRow>(client, 'SELECT host, role, pid, started_at, heartbeat_at, listen, upstream, queue FROM processes ORDER BY host, role, pid');
   return rows.map((row) => ({
     host: row.host,
     role: row.role,
@@ -78,5 +80,6 @@ export async function heartbeatsOf(client: Queryable): Promise<HeartbeatRow[]> {
     heartbeatAt: row.heartbeat_at,
     listen: row.listen,
     upstream: row.upstream,
+    queue: parseQueueState(row.queue),
   }));
 }

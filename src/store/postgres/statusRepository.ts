@@ -2,7 +2,7 @@ import type { SampleKind, SampleSummary } from '../../core/calibration.js';
 import type { SampleCount } from '../../core/calibrationReport.js';
 import type { BudgetKind } from '../../core/controller.js';
 import type { ScopeSummaryRow } from '../../core/scopeTable.js';
-import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
+import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, ReservationRow, StatusSnapshot } from '../../core/statusReport.js';
 import { initialLimiterState } from '../../core/types.js';
 import type { HistoryRows } from '../../core/statusHistory.js';
 import type { CalibrationData, HistoryQuery, SnapshotQuery, StatusRepository } from '../port.js';
@@ -69,6 +69,12 @@ export class PostgresStatusRepository implements StatusRepository {
       sampleSummaries: await this.sampleSummaries(scope),
       rateLimitEvents: await this.rateLimitEvents(scope, query.rateLimitEvents),
       lastOperatorAction: lastAudit ?? null,
+      reservations: await rowsOf<ReservationRow>(
+        this.client,
+        `SELECT id AS "requestId", scope, model, admitted_at AS "admittedAt", est_input_tokens AS "inputTokens", est_output_tokens AS "outputTokens"
+         FROM requests WHERE outcome = 'in-flight' ORDER BY est_input_tokens + est_output_tokens DESC, id LIMIT $1`,
+        [query.reservations ?? 5],
+      ),
     };
   }
 

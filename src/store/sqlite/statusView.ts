@@ -2,8 +2,9 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { SampleKind } from '../../core/calibration.js';
 import type { BudgetKind } from '../../core/controller.js';
 import type { HeartbeatRow, ProcessRole } from '../../core/processLiveness.js';
+import { parseQueueState } from '../../core/queueState.js';
 import type { ScopeSummaryRow } from '../../core/scopeTable.js';
-import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, StatusSnapshot } from '../../core/statusReport.js';
+import type { AdjustmentRow, OperatorActionRow, RateLimitEventRow, ReservationRow, StatusSnapshot } from '../../core/statusReport.js';
 import { initialLimiterState } from '../../core/types.js';
 import type { HistoryRows } from '../../core/statusHistory.js';
 import { HistoryView } from './historyView.js';
@@ -20,7 +21,8 @@ export class StatusView {
   private readonly selectRefusals: Statement<[string], { refused_cooldown_total: number; refused_budget_total: number }>;
   private readonly selectScopeSummaries: Statement<[number, number], ScopeSummaryRow>;
   private readonly selectScopeExists: Statement<[string], { scope: string }>;
-  private readonly selectProcesses: Statement<[], { role: ProcessRole; pid: number; started_at: number; heartbeat_at: number; listen: string | null; upstream: string | null }>;
+  private readonly selectProcesses: Statement<[], { role: ProcessRole; pid: number; started_at: number; heartbeat_at: number; listen: string | null; upstream: string | null; queue: string | null }>;
+  private readonly selectReservations: Statement<[number], ReservationRow>;
   private readonly selectAdjustments: Statement<[string, number], AdjustmentDbRow>;
   private readonly selectLastAdjustmentOf: Statement<[string, BudgetKind], AdjustmentDbRow>;
   private readonly selectSampleCounts: Statement<[string], { kind: SampleKind; count: number; zero_tokens: number }>;
@@ -47,7 +49,11 @@ export class StatusView {
        WHERE b.scope IS NOT NULL OR s.cooldown_until IS NOT NULL OR s.probe_request_id IS NOT NULL OR s.consecutive_429s > 0
          OR s.backoff_level > 0 OR s.updated_at >= ? OR s.scope = 'default'`,
     );
-    this.selectProcesses = db.prepare('SELECT role, pid, started_at, heartbeat_at, listen, upstream FROM processes');
+    this.selectProcesses = db.prepare('SELECT role, pid, started_at, heartbeat_at, listen, upstream, queue FROM processes');
+    this.selectReservations = db.prepare(
+      `SELECT id AS requestId, scope, model, admitted_at AS admittedAt, est_input_tokens AS inputTokens, est_output_tokens AS outputTokens
+       FROM requests WHERE outcome = 'in-flight' ORDER BY est_input_tokens + est_output_tokens DESC, id LIMIT ?`,
+    );
     this.selectAdjustments = db.prepare('SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments WHERE scope = ? ORDER BY id DESC LIMIT ?');
     this.selectLastAdjustmentOf = db.prepare(
       'SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments WHERE scope = ? AND kind = ? ORDER BY id DESC LIMIT 1',
@@ -92,6 +98,7 @@ export class StatusView {
         ...this.readCalibration(scope),
         rateLimitEvents: this.rateLimitEvents(scope, query.rateLimitEvents),
         lastOperatorAction: this.selectLastAudit.get() ?? null,
+        reservations: this.selectReservations.all(query.reservations ?? 5),
       };
     }).deferred();
   }
@@ -124,6 +131,7 @@ export class StatusView {
       heartbeatAt: row.heartbeat_at,
       listen: row.listen,
       upstream: row.upstream,
+      queue: parseQueueState(row.queue),
     }));
   }
 

@@ -122,6 +122,7 @@ describe('ratewarden systemd-unit', () => {
       startLimitBurst: 5,
       startLimitIntervalMs: 300_000,
       stopTimeoutMs: 30_000,
+      startTimeoutMs: 30_000,
       socketActivated: false,
     });
     const parsed = keys(unit);
