@@ -23,6 +23,8 @@ export interface RequestRecord {
   probe: boolean;
   estInputTokens: number;
   estOutputTokens: number;
+  /** The output charged against the upstream's reported limits (core/chargeRules.ts), e.g. `max_tokens`. */
+  chargeOutputTokens: number;
   outcome: string;
   scope: string;
 }
@@ -38,10 +40,12 @@ export interface AdmittedRequest {
   probe: boolean;
   estInputTokens: number;
   estOutputTokens: number;
+  /** As RequestRecord's. */
+  chargeOutputTokens: number;
   workerPid: number;
 }
 
-/** Reservations of the requests still in flight, by what each dimension counts. */
+/** What the requests still in flight are charged against the upstream's reported limits, by what each dimension counts. */
 export interface InFlightTotals {
   inputTokens: number;
   outputTokens: number;
@@ -82,7 +86,8 @@ export interface ReportedRepository {
   writeReport(scope: string, report: ReportedRemaining): Promise<void>;
   addAdmitted(scope: string, inputTokens: number, outputTokens: number, requests: number): Promise<void>;
   correctAdmitted(scope: string, deltaInput: number, deltaOutput: number): Promise<void>;
-  inFlightSince(scope: string, since: number): Promise<InFlightTotals>;
+  /** `except`: the request whose answer carried the report being adopted (the upstream has already charged it). */
+  inFlightSince(scope: string, since: number, except?: number): Promise<InFlightTotals>;
   setRequestModel(requestId: number, model: string): Promise<void>;
   requestModel(requestId: number): Promise<string | null>;
   recordOutputSample(at: number, model: string, outputTokens: number): Promise<void>;
