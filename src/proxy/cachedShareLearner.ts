@@ -1,4 +1,4 @@
-import { cachedShareOf, expectedShare, type ShareSample } from '../core/cachedShare.js';
+import { cachedAfterShareOf, cachedShareOf, expectedShare, type SessionTurn, type ShareSample } from '../core/cachedShare.js';
 import type { Clock } from '../kernel/clock.js';
 import type { TokenUsage } from './providers/types.js';
 
@@ -17,27 +17,29 @@ const samplesPerScope = 20;
  * of the input limit than the upstream will, never less; the first settle teaches it again.
  */
 export class CachedShareLearner {
-  private readonly sessions = new Map<string, ShareSample>();
+  private readonly sessions = new Map<string, SessionTurn>();
   private readonly scopes = new Map<string, ShareSample[]>();
 
   constructor(private readonly clock: Clock) {}
 
-  /** The share of the input the cache is expected to serve, or null: charge it all. */
-  expected(scope: string, session: string | null): number | null {
-    const now = this.clock();
-    return expectedShare(session === null ? undefined : this.sessions.get(sessionKey(scope, session)), this.scopes.get(scope) ?? [], now);
+  /** The share of a request's `estimatedInput` the cache is expected to serve, or null: charge it all. */
+  expected(scope: string, session: string | null, estimatedInput: number): number | null {
+    const turn = session === null ? undefined : this.sessions.get(sessionKey(scope, session));
+    return expectedShare(turn, this.scopes.get(scope) ?? [], estimatedInput, this.clock());
   }
 
-  learn(scope: string, session: string | null, usage: TokenUsage): void {
-    const share = cachedShareOf(usage);
-    if (share === null) return;
-    const sample = { at: this.clock(), share };
+  /** A settled answer's usage; `estimatedInput` is what its request's input was estimated at. */
+  learn(scope: string, session: string | null, estimatedInput: number, usage: TokenUsage): void {
+    const at = this.clock();
     if (session !== null) {
       const key = sessionKey(scope, session);
       this.sessions.delete(key);
-      this.sessions.set(key, sample);
+      this.sessions.set(key, { at, cachedAfterShare: cachedAfterShareOf(usage), estimatedInput });
       if (this.sessions.size > maxSessions) this.sessions.delete(this.sessions.keys().next().value as string);
     }
+    const share = cachedShareOf(usage);
+    if (share === null) return;
+    const sample = { at, share };
     const recent = this.scopes.get(scope) ?? [];
     recent.push(sample);
     if (recent.length > samplesPerScope) recent.shift();

@@ -102,7 +102,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const shape = provider.shape(target.path, read.body);
   const scope = runtime.scopeOf(request.headers, shape.model);
   const session = sessionOf(request.headers);
-  const charge = requestCharge(provider.name, shape, warden.learnedOutput(shape.model), runtime.recorderSetup.cachedShares.expected(scope, session), limits);
+  const charge = requestCharge(provider.name, shape, warden.learnedOutput(shape.model), runtime.recorderSetup.cachedShares.expected(scope, session, shape.inputTokens), limits);
   const admitInput: AdmitInput = { method, path: target.path, estimate: charge.window, reportedOutput: charge.reportedOutput, model: shape.model, scope };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
@@ -118,7 +118,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
       await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
       return;
     }
-    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session }), provider.name);
+    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session, estimatedInput: shape.inputTokens }), provider.name);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name);
     const result = await forward(runtime.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);

@@ -38,7 +38,7 @@ const countsOf = (usage: UsageReading): TokenUsage | null => (usage === unreadab
 export function exchangeRecorder(
   setup: RecorderSetup,
   requestId: number,
-  request: { method: string; path: string; provider: ProviderAdapter; scope: string; session: string | null },
+  request: { method: string; path: string; provider: ProviderAdapter; scope: string; session: string | null; estimatedInput: number },
 ): ExchangeRecorder {
   const { warden, tokenMetric, clock, log } = setup;
   const { provider } = request;
@@ -106,7 +106,7 @@ export function exchangeRecorder(
     answered(status, _headers: IncomingHttpHeaders, usage) {
       void record('the answer', async () => {
         await headRecorded;
-        if (usage !== null && usage !== unreadableUsage && status < 300) setup.cachedShares.learn(request.scope, request.session, usage);
+        if (usage !== null && usage !== unreadableUsage && status < 300) setup.cachedShares.learn(request.scope, request.session, request.estimatedInput, usage);
         await warden.settle(requestId, {
           outcome: status >= 500 ? 'upstream-error' : 'ok',
           status,

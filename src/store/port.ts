@@ -52,6 +52,15 @@ export interface InFlightTotals {
   requests: number;
 }
 
+/** The request whose answer carried a report: its id and when it was admitted. */
+export interface ReportCarrier {
+  id: number;
+  admittedAt: number;
+}
+
+/** No request carried the report (a settle's or a test's): every request in flight counts. */
+export const noCarrier: ReportCarrier = { id: 0, admittedAt: Number.MIN_SAFE_INTEGER };
+
 /** The limiter's tables: state per scope, usage buckets, requests, events, samples, audit. */
 export interface LimiterRepository {
   /** Inside `transact` this also locks the scope's row until commit (PostgreSQL: FOR UPDATE). */
@@ -70,6 +79,8 @@ export interface LimiterRepository {
   insertAdmitted(request: AdmittedRequest): Promise<number>;
   findRequest(id: number): Promise<RequestRecord | null>;
   markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): Promise<void>;
+  /** The request's response head arrived at `at`: the upstream has charged it. */
+  markHead(id: number, at: number): Promise<void>;
   recordRateLimitEvent(scope: string, event: RateLimitEventRow): Promise<void>;
   recordSample(scope: string, sample: CalibrationSample): Promise<void>;
   recordAdjustment(scope: string, at: number, adjustment: BudgetAdjustment): Promise<void>;
@@ -86,8 +97,12 @@ export interface ReportedRepository {
   writeReport(scope: string, report: ReportedRemaining): Promise<void>;
   addAdmitted(scope: string, inputTokens: number, outputTokens: number, requests: number): Promise<void>;
   correctAdmitted(scope: string, deltaInput: number, deltaOutput: number): Promise<void>;
-  /** `except`: the request whose answer carried the report being adopted (the upstream has already charged it). */
-  inFlightSince(scope: string, since: number, except?: number): Promise<InFlightTotals>;
+  /**
+   * Without `carrier`, the request whose answer carried the report being adopted, and without
+   * those whose head arrived before it was admitted: the upstream had charged them all when it
+   * wrote that report.
+   */
+  inFlightSince(scope: string, since: number, carrier?: ReportCarrier): Promise<InFlightTotals>;
   setRequestModel(requestId: number, model: string): Promise<void>;
   requestModel(requestId: number): Promise<string | null>;
   recordOutputSample(at: number, model: string, outputTokens: number): Promise<void>;

@@ -12,7 +12,7 @@ import { defaultScope, keyOfScope, policyForScope, type ScopeBudgetRule } from '
 import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenEstimate, type WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
 import { readHeldFile, writeHeldFile } from '../store/held429File.js';
-import type { RequestRecord, Store, StoreTransaction } from '../store/port.js';
+import type { ReportCarrier, RequestRecord, Store, StoreTransaction } from '../store/port.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import { Held429s } from './held429s.js';
 import type { Clock } from '../kernel/clock.js';
@@ -356,7 +356,8 @@ export class Warden {
       const { scope } = request;
       // The scope's row lock first, as admit takes it (see settle).
       const state = await this.stateOf(tx, scope);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now, requestId);
+      if (request.outcome === 'in-flight') await tx.limiter.markHead(requestId, this.stampOf(tx, input.reportsReadAt));
+      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt, { id: requestId, admittedAt: request.admittedAt });
       const judged = request.outcome === 'in-flight' ? judgeProbeAtHead(state, request, input.status, tx.now) : state;
       const adopted = await this.adoptReported(tx, scope, judged, input.reported ?? null);
       await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
@@ -401,7 +402,7 @@ export class Warden {
       const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
       const counted = settledCharge(answered ? (input.reportedSettle ?? 'refund-to-usage') : 'refund-to-usage', charged, spent);
       await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now);
+      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt);
       const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
       // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
       if (success && input.usage !== null && input.usage.outputTokens > 0) {
@@ -427,7 +428,7 @@ export class Warden {
       await this.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
       await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
       await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now);
+      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt);
       const usage = await this.windowUsage(tx, scope);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
       // What the upstream was asked for, by its own rule: the limit that could not hold it ran out.
@@ -659,18 +660,27 @@ export class Warden {
 
   /**
    * A newer report replaces the last one; what is in flight now is not in it yet, but for
-   * `carrier`, the request whose answer's head carried it (the upstream charged it before answering).
+   * `carrier`, the request whose answer's head carried it (the upstream charged it before
+   * answering), and those whose head arrived before the carrier was sent.
+   * A report is as old as the head that carried it: read at `readAt` on this host's clock, it is
+   * stamped that long before the transaction's time, so that one read earlier but committed later
+   * never replaces a newer one.
    */
-  private async adoptReports(tx: StoreTransaction, scope: string, reports: readonly Report[], readAt: number, carrier?: number): Promise<void> {
-    const { now } = tx;
+  private async adoptReports(tx: StoreTransaction, scope: string, reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
     if (reports.length === 0) return;
+    const now = this.stampOf(tx, readAt);
     const known = new Map((await tx.reported.reports(scope)).map((report) => [report.dimension, report]));
     const inFlight = await tx.reported.inFlightSince(scope, now - this.policy.windowMs, carrier);
     for (const report of reports) {
       const reserved = report.dimension === 'requests' ? inFlight.requests : needOn(report.dimension, inFlight);
-      const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved, readAt);
+      const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved, readAt ?? now);
       if (adopted !== null) await tx.reported.writeReport(scope, adopted);
     }
+  }
+
+  /** The store's time of something this host saw at `readAt` (its own clock): that long before the transaction's time. */
+  private stampOf(tx: StoreTransaction, readAt: number | undefined): number {
+    return tx.now - (readAt === undefined ? 0 : Math.max(0, this.clock() - readAt));
   }
 
   private async adoptReported(tx: StoreTransaction, scope: string, state: LimiterState, reported: ReportedLimitsForBudget | null): Promise<{ state: LimiterState; adjustments: BudgetAdjustment[] }> {

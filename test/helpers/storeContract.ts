@@ -228,13 +228,20 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect(await transact((tx) => tx.limiter.findRequest(second + 1_000))).toBeNull();
       });
 
-      it('keep the output charged against the reported limits apart from the window estimate, and sum in flight without the request named', async () => {
+      it('keep the output charged against the reported limits apart from the window estimate, and sum in flight without what a report already counts', async () => {
         const first = await transact((tx) => tx.limiter.insertAdmitted(admitted({ estOutputTokens: 300, chargeOutputTokens: 32_000 })));
-        const second = await transact((tx) => tx.limiter.insertAdmitted(admitted({ estOutputTokens: 200, chargeOutputTokens: 8_000 })));
+        const second = await transact((tx) => tx.limiter.insertAdmitted(admitted({ admittedAt: 1_100, estOutputTokens: 200, chargeOutputTokens: 8_000 })));
         expect(await transact((tx) => tx.limiter.findRequest(first))).toMatchObject({ estOutputTokens: 300, chargeOutputTokens: 32_000 });
         expect(await transact((tx) => tx.reported.inFlightSince(scope, 0))).toEqual({ inputTokens: 200, outputTokens: 40_000, requests: 2 });
-        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, first))).toEqual({ inputTokens: 100, outputTokens: 8_000, requests: 1 });
-        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, second))).toEqual({ inputTokens: 100, outputTokens: 32_000, requests: 1 });
+        // The request whose head carried the report is in it.
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: first, admittedAt: 1_000 }))).toEqual({ inputTokens: 100, outputTokens: 8_000, requests: 1 });
+        // So is one whose head came before the carrier was sent; one whose head came after may not be.
+        await transact((tx) => tx.limiter.markHead(first, 1_050));
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_100 }))).toEqual({ inputTokens: 0, outputTokens: 0, requests: 0 });
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_040 }))).toEqual({ inputTokens: 100, outputTokens: 32_000, requests: 1 });
+        // The first head's time stands.
+        await transact((tx) => tx.limiter.markHead(first, 2_000));
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_100 }))).toEqual({ inputTokens: 0, outputTokens: 0, requests: 0 });
       });
 
       it('keep the model a request named', async () => {

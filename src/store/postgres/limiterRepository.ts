@@ -173,6 +173,10 @@ export class PostgresLimiterRepository implements LimiterRepository {
     };
   }
 
+  async markHead(id: number, at: number): Promise<void> {
+    await run(this.client, 'UPDATE requests SET head_at = $1 WHERE id = $2 AND head_at IS NULL', [at, id]);
+  }
+
   async markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): Promise<void> {
     await run(this.client, 'UPDATE requests SET settled_at = $1, outcome = $2, status = $3, input_tokens = $4, output_tokens = $5 WHERE id = $6', [
       at,

@@ -26,6 +26,7 @@ export class LimiterStore {
   private readonly upsertDaily: Statement<[string, number, number, number, number]>;
   private readonly deleteOldDaily: Statement<[number]>;
   private readonly insertRequest: Statement<[number, number, string, string, number, number, number, number, string, number]>;
+  private readonly markHeadStatement: Statement<[number, number]>;
   private readonly selectRequest: Statement<[number], { id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; charge_output_tokens: number; outcome: string; scope: string }>;
   private readonly settleRequest: Statement<[number, string, number | null, number | null, number | null, number]>;
   private readonly insertEvent: Statement<[number, number | null, number | null, number, number, number, number, number, number, number, string]>;
@@ -77,6 +78,7 @@ export class LimiterStore {
     this.selectRequest = db.prepare(
       'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope FROM requests WHERE id = ?',
     );
+    this.markHeadStatement = db.prepare('UPDATE requests SET head_at = ? WHERE id = ? AND head_at IS NULL');
     this.settleRequest = db.prepare('UPDATE requests SET settled_at = ?, outcome = ?, status = ?, input_tokens = ?, output_tokens = ? WHERE id = ?');
     this.insertEvent = db.prepare(
       `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -205,6 +207,10 @@ export class LimiterStore {
 
   markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): void {
     this.settleRequest.run(at, outcome, status, inputTokens, outputTokens, id);
+  }
+
+  markHead(id: number, at: number): void {
+    this.markHeadStatement.run(at, id);
   }
 
   recordRateLimitEvent(scope: string, event: RateLimitEventRecord): void {
