@@ -38,7 +38,7 @@ async function admit(tx: StoreTransaction): Promise<number> {
   if (totals.inputTokens + totals.outputTokens + estimate.input + estimate.output > budget.tokens || totals.requests + 1 > budget.requests || reports.length > 0) {
     throw new Error('the bench budget was reached: it is meant to be far above the traffic');
   }
-  const id = await tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart, method: 'POST', path: '/v1/messages', probe: false, estInputTokens: estimate.input, estOutputTokens: estimate.output, workerPid: process.pid });
+  const id = await tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart, method: 'POST', path: '/v1/messages', probe: false, estInputTokens: estimate.input, estOutputTokens: estimate.output, chargeOutputTokens: estimate.output, workerPid: process.pid });
   await tx.limiter.addToBucket(scope, bucketStart, estimate.input, estimate.output, 1);
   await tx.reported.addAdmitted(scope, estimate.input, estimate.output, 1);
   await tx.limiter.writeState(scope, { ...state, firstRequestAt: state.firstRequestAt ?? tx.now }, tx.now);

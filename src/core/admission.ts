@@ -3,10 +3,19 @@ import { fitsReported, kindOf, needOn, reportsInForce, type ReportedRemaining } 
 import type { LimiterPolicy, LimiterState, TokenEstimate, UsageBucket } from './types.js';
 import { bucketWidthFor, msUntilRoom, sumWindow, tokensOf } from './window.js';
 
-/** How long a client is told to wait while a half-open probe is testing the upstream. */
-export const probeRetryMs = 1_000;
+/**
+ * `probe`: the one half-open probe is out; the request waits in the queue for its answer's
+ * status (and is refused only after --max-wait). `cooldown` and `budget` as their names say.
+ */
+export type RejectReason = 'cooldown' | 'probe' | 'budget';
 
-export type RejectReason = 'cooldown' | 'budget';
+/**
+ * The longest a request can wait for the probe out now: until its answer's head, at the latest
+ * until the probe timeout lets another probe go. What a client refused meanwhile is told.
+ */
+export function probeWaitMs(state: Pick<LimiterState, 'probeStartedAt'>, now: number, policy: Pick<LimiterPolicy, 'probeTimeoutMs'>): number {
+  return state.probeStartedAt === null ? policy.probeTimeoutMs : Math.max(1, state.probeStartedAt + policy.probeTimeoutMs - now);
+}
 
 export type AdmissionDecision =
   | { kind: 'admit'; probe: boolean; reservedTokens: number }
@@ -19,8 +28,9 @@ export type AdmissionDecision =
     };
 
 /**
- * The seed's rule, before any budget: while cooling, or while the one half-open probe is out,
- * every request is refused at once; a cooldown is never waited out in the queue.
+ * The seed's rule, before any budget: while cooling every request is refused at once (a cooldown
+ * is never waited out in the queue); while the one half-open probe is out, every other request
+ * is refused with reason `probe`, which the queue waits out (its status decides, at its head).
  */
 export function refuseWhileCooling(state: LimiterState, now: number, policy: LimiterPolicy): AdmissionDecision | null {
   const breaker = cooldownPhase(state, now, policy);
@@ -35,8 +45,8 @@ export function refuseWhileCooling(state: LimiterState, now: number, policy: Lim
   if (breaker.phase === 'half-open' && breaker.probeInFlight) {
     return {
       kind: 'reject',
-      reason: 'cooldown',
-      retryAfterMs: probeRetryMs,
+      reason: 'probe',
+      retryAfterMs: probeWaitMs(state, now, policy),
       message: 'cooldown ended; a single probe request is testing the upstream before traffic resumes',
     };
   }
@@ -45,7 +55,9 @@ export function refuseWhileCooling(state: LimiterState, now: number, policy: Lim
 
 /**
  * Decide one request. `buckets` are those overlapping the window at `now`; `estimate` is the
- * request's reservation; `reports` what the upstream last said is left of each of its limits.
+ * request's reservation on the local window; `reports` what the upstream last said is left of
+ * each of its limits, and `reportedCharge` what the upstream charges each of them by its own
+ * rule (chargeRules.ts: Anthropic holds `max_tokens` of output while a request runs).
  * Budgets come from the durable state (the controller moves them).
  *
  * Every fresh report must hold: the upstream's own count of what is left, which sees a second
@@ -63,6 +75,7 @@ export function decideAdmission(
   now: number,
   policy: LimiterPolicy,
   reports: readonly ReportedRemaining[] = [],
+  reportedCharge: TokenEstimate = estimate,
 ): AdmissionDecision {
   const refusal = refuseWhileCooling(state, now, policy);
   if (refusal !== null) return refusal;
@@ -70,7 +83,7 @@ export function decideAdmission(
   const reservedTokens = tokensOf(estimate, policy.tokenMetric);
   const inForce = reportsInForce(reports, now, policy.windowMs);
   for (const report of inForce) {
-    const fit = fitsReported(report, needOn(report.dimension, estimate), now, policy.safetyMargin);
+    const fit = fitsReported(report, needOn(report.dimension, reportedCharge), now, policy.safetyMargin);
     if (!fit.fits) return { kind: 'reject', reason: 'budget', retryAfterMs: fit.waitMs, message: fit.message };
   }
   // A budget the operator configured (or capped) is theirs, e.g. room left for another team: it always holds.

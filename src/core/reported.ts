@@ -17,8 +17,11 @@ export interface ReportedRemaining {
   resetAt: number;
   seenAt: number;
   /**
-   * Reserved since `seenAt` and not yet in `remaining`: the requests in flight when the report
-   * was adopted plus everything admitted after it. Reset by each new report.
+   * Charged since `seenAt` and not yet in `remaining`, less what was refunded since: the requests
+   * in flight when the report was adopted (but the one whose answer carried it, which the upstream
+   * had already charged) plus everything admitted after it, each corrected to what the upstream
+   * finally counts when it settles. Negative when more came back than went out (a stream's unused
+   * `max_tokens`). Reset by each new report.
    */
   admittedSince: number;
   /** How far `remaining` may be above the truth: Anthropic rounds token counts to the thousand (500). */
@@ -95,7 +98,9 @@ export function fitsReported(report: ReportedRemaining, need: number, now: numbe
   if (need <= 0) return { fits: true };
   const whole = report.limit === null ? null : Math.floor(report.limit * margin);
   const held = report.limit === null || whole === null ? 0 : report.limit - whole;
-  const available = refilledAt(report, now) - report.admittedSince;
+  const refilled = refilledAt(report, now) - report.admittedSince;
+  // Refunds never fill a bucket above its limit.
+  const available = report.limit === null ? refilled : Math.min(report.limit, refilled);
   const free = available - report.roundingSlack - held;
   if (need <= free) return { fits: true };
   if (whole !== null && need > whole && available >= whole) return { fits: true };

@@ -22,6 +22,8 @@ interface Waiter {
   input: AdmitInput;
   enqueuedAt: number;
   lastRefusal: Extract<Admission, { kind: 'rejected' }>;
+  /** When lastRefusal was decided: its wait counts from then. */
+  refusedAt: number;
   settle: (admission: Admission | null) => void;
   fail: (error: unknown) => void;
   release: () => void;
@@ -104,7 +106,8 @@ export class AdmissionQueue {
 }
 
 /**
- * One scope's fair queue of requests that lack only budget: first come, first served. Only the head is
+ * One scope's fair queue of requests that lack only budget, or wait for the half-open probe's
+ * answer (reason probe; the probe's head nudges the queue): first come, first served. Only the head is
  * tried, so a large request is never overtaken by small ones that happen to fit; the head is
  * tried again when the refill should have made room and whenever a request settles. A cooldown
  * is never waited out: it refuses the newcomer and everyone waiting at once. A waiter whose
@@ -177,7 +180,7 @@ class ScopeQueue {
     if (this.waiting.length === 0) {
       const admission = await this.warden.admit(input, false);
       if (admission.kind === 'admitted') return decidedNow(admission);
-      if (admission.reason !== 'budget' || this.settings.maxWaitMs <= 0 || this.settings.maxQueue <= 0) return decidedNow(this.refused(admission));
+      if (admission.reason === 'cooldown' || this.settings.maxWaitMs <= 0 || this.settings.maxQueue <= 0) return decidedNow(this.refused(admission));
       if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
       return { outcome: this.enqueue(input, admission, clientGone) };
     }
@@ -192,11 +195,20 @@ class ScopeQueue {
       return decidedNow(
         this.refused({
           ...head.lastRefusal,
+          retryAfterMs: this.waitLeft(head),
           message: `${this.waiting.length} requests are already waiting for budget (--max-queue ${this.settings.maxQueue}); ${head.lastRefusal.message}`,
         }),
       );
     }
     return { outcome: this.enqueue(input, head.lastRefusal, clientGone) };
+  }
+
+  /**
+   * The queue's estimate of how long until a request could go: what is left of the head's last
+   * refusal's wait (the head is tried again at least every second, so it is never staler).
+   */
+  private waitLeft(head: Waiter): number {
+    return Math.max(1, head.lastRefusal.retryAfterMs - (this.clock() - head.refusedAt));
   }
 
   /** Budget may have come back (a request settled): the head looks again now. */
@@ -229,14 +241,19 @@ class ScopeQueue {
         resolve(null);
       };
       const deadline = setTimeout(() => {
+        const latest = this.waiting[0] ?? waiter;
+        const retryAfterMs = this.waitLeft(latest);
         this.remove(waiter);
         const waited = formatDuration(this.clock() - enqueuedAt);
-        resolve(this.refused({ ...waiter.lastRefusal, message: `waited ${waited} for budget (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${waiter.lastRefusal.message}` }));
+        const refusal = latest.lastRefusal;
+        const forWhat = refusal.reason === 'probe' ? "for the probe's answer" : 'for budget';
+        resolve(this.refused({ ...refusal, retryAfterMs, message: `waited ${waited} ${forWhat} (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${refusal.message}` }));
       }, this.settings.maxWaitMs);
       const waiter: Waiter = {
         input,
         enqueuedAt,
         lastRefusal,
+        refusedAt: enqueuedAt,
         settle: resolve,
         fail: reject,
         release: () => {
@@ -333,6 +350,7 @@ class ScopeQueue {
         return;
       }
       head.lastRefusal = admission;
+      head.refusedAt = this.clock();
       this.scheduleRetry(admission.retryAfterMs);
       return;
     }

@@ -14,6 +14,8 @@ export interface ExchangeRecorder {
    * (never rejects) once the 429 is recorded, or held when it cannot be: only then is it relayed.
    */
   rateLimited(headers: IncomingHttpHeaders): Promise<void>;
+  /** The answer's head arrived (any status but 429): its rate-limit headers are as old as now. */
+  headArrived(status: number, headers: IncomingHttpHeaders): void;
   answered(status: number, headers: IncomingHttpHeaders, usage: UsageReading): void;
   /** The client went away, or the upstream's answer broke off: what was seen so far. */
   cutShort(usage: UsageReading): void;
@@ -148,6 +150,7 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
       clearTimeout(timer);
       const status = answer.statusCode ?? 502;
       answer.on('error', () => undefined);
+      if (status !== 429) recorder.headArrived(status, answer.headers);
       if (clientGone) {
         answer.destroy();
         return finish(() => recorder.cutShort(null));

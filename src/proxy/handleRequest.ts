@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { outputReservation } from '../core/outputEstimate.js';
 import { defaultScope } from '../core/scopes.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Clock } from '../kernel/clock.js';
@@ -16,6 +15,8 @@ import { refusalHeaders } from './rateLimitFields.js';
 import { exchangeRecorder, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
 import { readRequestBody } from './requestBody.js';
+import { requestCharge } from './requestCharge.js';
+import { sessionOf } from './cachedShareLearner.js';
 import type { HealthReport } from './health.js';
 import type { PageAnswerer } from './pageEndpoint.js';
 import { answerReserved } from './reserved.js';
@@ -109,9 +110,10 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
     return;
   }
   const shape = provider.shape(target.path, read.body);
-  const outputTokens = outputReservation(shape, warden.learnedOutput(shape.model), limits);
   const scope = runtime.scopeOf(request.headers, shape.model);
-  const admitInput: AdmitInput = { method, path: target.path, estimate: { inputTokens: shape.inputTokens, outputTokens }, model: shape.model, scope };
+  const session = sessionOf(request.headers);
+  const charge = requestCharge(provider.name, shape, warden.learnedOutput(shape.model), runtime.recorderSetup.cachedShares.expected(scope, session, shape.inputTokens), limits);
+  const admitInput: AdmitInput = { method, path: target.path, estimate: charge.window, reportedOutput: charge.reportedOutput, model: shape.model, scope };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
   const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
@@ -126,7 +128,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
       await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
       return;
     }
-    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider }), provider.name);
+    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session, estimatedInput: shape.inputTokens }), provider.name);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name);
     const result = await forward(runtime.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);

@@ -5,6 +5,7 @@ import type { LocalErrorKind } from './providers/errorBodies.js';
 /** Why ratewarden answered itself; every local answer names it in `x-ratewarden-reason`. */
 export type LocalReason =
   | 'cooldown'
+  | 'probe'
   | 'budget'
   | 'body-too-large'
   | 'upstream-unreachable'
@@ -20,6 +21,7 @@ export type LocalReason =
 
 const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
   cooldown: { status: 429, kind: 'rate_limit' },
+  probe: { status: 429, kind: 'rate_limit' },
   budget: { status: 429, kind: 'rate_limit' },
   'body-too-large': { status: 413, kind: 'too_large' },
   'upstream-unreachable': { status: 502, kind: 'bad_gateway' },

@@ -123,6 +123,7 @@ export class ProxyMetrics {
         this.upstream429s.inc({ provider });
         return recorder.rateLimited(headers);
       },
+      headArrived: (status, headers) => recorder.headArrived(status, headers),
       answered: (status, headers, usage) => {
         countTokens(usage);
         recorder.answered(status, headers, usage);

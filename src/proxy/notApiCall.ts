@@ -18,6 +18,7 @@ export function isApiCall(method: string, path: string): boolean {
 /** The outcome of a request that is not an API call is nobody's business: nothing is recorded, a 429 included. */
 export const unrecordedExchange: ExchangeRecorder = {
   rateLimited: () => Promise.resolve(),
+  headArrived: () => undefined,
   answered: () => undefined,
   cutShort: () => undefined,
   failed: () => undefined,

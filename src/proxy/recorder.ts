@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { chargedUsage, chargeRules } from '../core/chargeRules.js';
 import type { Refill, Report } from '../core/reported.js';
 import type { TokenMetric } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
@@ -9,6 +10,7 @@ import type { Logger } from '../kernel/log.js';
 import type { ProviderAdapter } from './providers/adapter.js';
 import { unreadableUsage, type TokenUsage, type UsageReading } from './providers/types.js';
 import { limitsForBudget } from './reportedLimits.js';
+import type { CachedShareLearner } from './cachedShareLearner.js';
 
 export interface RecorderSetup {
   warden: Warden;
@@ -17,8 +19,10 @@ export interface RecorderSetup {
   limitShape: 'auto' | 'token-bucket' | 'sliding-window';
   clock: Clock;
   log: Logger;
-  /** Called after each settle: budget was given back, so the admission queue looks again. */
+  /** Called after each settle and each head: budget was given back, or the probe was judged, so the admission queue looks again. */
   onSettled?: () => void;
+  /** Learns the cached share of each settled answer's input, for the next estimate. */
+  cachedShares: CachedShareLearner;
 }
 
 const nothing: TokenUsage = { inputTokens: 0, outputTokens: 0 };
@@ -31,9 +35,18 @@ const countsOf = (usage: UsageReading): TokenUsage | null => (usage === unreadab
  * logged, not thrown: the answer has already gone to the client, and the next admission will
  * find the store unavailable and refuse on its own.
  */
-export function exchangeRecorder(setup: RecorderSetup, requestId: number, request: { method: string; path: string; provider: ProviderAdapter }): ExchangeRecorder {
+export function exchangeRecorder(
+  setup: RecorderSetup,
+  requestId: number,
+  request: { method: string; path: string; provider: ProviderAdapter; scope: string; session: string | null; estimatedInput: number },
+): ExchangeRecorder {
   const { warden, tokenMetric, clock, log } = setup;
   const { provider } = request;
+  const rule = chargeRules[provider.name];
+  /** What the upstream counts of the usage read: the settle replaces the charge by it. */
+  const counted = (usage: TokenUsage | null): TokenUsage | null => (usage === null ? null : chargedUsage(rule, usage));
+  /** The head's event, when there was one: the settle comes after it, so a report is never adopted after the usage that followed it. */
+  let headRecorded: Promise<void> = Promise.resolve();
   const refill: Refill | null = setup.limitShape === 'auto' ? null : setup.limitShape === 'token-bucket' ? 'bucket' : 'window';
   const reportsOf = (headers: IncomingHttpHeaders, now: number): Report[] => {
     const reports = provider.readReports(headers, now);
@@ -77,19 +90,30 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
         }
       });
     },
-    answered(status, headers: IncomingHttpHeaders, usage) {
+    headArrived(status, headers: IncomingHttpHeaders) {
+      // Read now: the report is as old as this head, whenever the transaction runs.
+      const now = clock();
+      const reported = provider.readLimits(headers, now);
+      const input = { status, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now), reportsReadAt: now };
+      headRecorded = record("the answer's head", async () => {
+        try {
+          await warden.observeHead(requestId, input);
+        } finally {
+          setup.onSettled?.();
+        }
+      });
+    },
+    answered(status, _headers: IncomingHttpHeaders, usage) {
       void record('the answer', async () => {
-        const now = clock();
-        const reported = provider.readLimits(headers, now);
+        await headRecorded;
+        if (usage !== null && usage !== unreadableUsage && status < 300) setup.cachedShares.learn(request.scope, request.session, request.estimatedInput, usage);
         await warden.settle(requestId, {
           outcome: status >= 500 ? 'upstream-error' : 'ok',
           status,
           // An error answer without usage generated nothing; a success without usage, and any
           // answer whose usage cannot be read, keeps its reservation (null).
-          usage: usage === unreadableUsage ? null : (usage ?? (status >= 400 ? nothing : null)),
-          reported: limitsForBudget(reported, tokenMetric),
-          reports: reportsOf(headers, now),
-          reportsReadAt: now,
+          usage: usage === unreadableUsage ? null : counted(usage ?? (status >= 400 ? nothing : null)),
+          reportedSettle: rule.settle,
         });
         setup.onSettled?.();
       });
@@ -97,7 +121,8 @@ export function exchangeRecorder(setup: RecorderSetup, requestId: number, reques
     cutShort(usage) {
       void record('an interrupted request', async () => {
         try {
-          await warden.settle(requestId, { outcome: 'aborted', status: null, usage: countsOf(usage) });
+          await headRecorded;
+          await warden.settle(requestId, { outcome: 'aborted', status: null, usage: counted(countsOf(usage)), reportedSettle: rule.settle });
         } finally {
           setup.onSettled?.();
         }

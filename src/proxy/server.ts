@@ -31,6 +31,7 @@ import { RefusalCounter } from './refusalCounter.js';
 import { pathOf } from './target.js';
 import { startTicker, type Ticker } from './ticker.js';
 import { upstreamTransport } from './upstreamAgent.js';
+import { CachedShareLearner } from './cachedShareLearner.js';
 
 /** How often `--unsafe-retry-rate-limited-after` resends one request before it lets the 429 through. */
 const unsafeRetry429Resends = 3;
@@ -159,7 +160,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       unsafeRetry429: { afterMs: settings.unsafeRetryRateLimitedAfter, resends: unsafeRetry429Resends },
     },
     forwardSetup: { upstream, transport, upstreamTimeoutMs: settings.upstreamTimeout },
-    recorderSetup: { warden, tokenMetric: policy.tokenMetric, limitShape: settings.limitShape, clock, log, onSettled: () => queue.nudge() },
+    recorderSetup: { warden, tokenMetric: policy.tokenMetric, limitShape: settings.limitShape, clock, log, onSettled: () => queue.nudge(), cachedShares: new CachedShareLearner(clock) },
     refusals,
     health: () =>
       healthReport({

@@ -57,10 +57,10 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
 
   function summariseRefusals(now: number, final: boolean): void {
     if (!final && now - lastSummary < refusalSummaryMs) return;
-    const { cooldown, budget } = refusals.take();
-    if (cooldown + budget > 0) {
-      const parts = [cooldown > 0 ? `${cooldown} during the cooldown` : '', budget > 0 ? `${budget} over budget` : ''].filter((part) => part !== '');
-      log.info('refusals', `answered ${cooldown + budget} requests locally with 429 in the last ${formatDuration(now - lastSummary)}: ${parts.join(', ')}`, { cooldown, budget });
+    const { cooldown, probe, budget } = refusals.take();
+    if (cooldown + probe + budget > 0) {
+      const parts = [cooldown > 0 ? `${cooldown} during the cooldown` : '', probe > 0 ? `${probe} after waiting for the probe` : '', budget > 0 ? `${budget} over budget` : ''].filter((part) => part !== '');
+      log.info('refusals', `answered ${cooldown + probe + budget} requests locally with 429 in the last ${formatDuration(now - lastSummary)}: ${parts.join(', ')}`, { cooldown, probe, budget });
     }
     lastSummary = now;
   }

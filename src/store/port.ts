@@ -25,6 +25,8 @@ export interface RequestRecord {
   probe: boolean;
   estInputTokens: number;
   estOutputTokens: number;
+  /** The output charged against the upstream's reported limits (core/chargeRules.ts), e.g. `max_tokens`. */
+  chargeOutputTokens: number;
   outcome: string;
   scope: string;
 }
@@ -40,15 +42,26 @@ export interface AdmittedRequest {
   probe: boolean;
   estInputTokens: number;
   estOutputTokens: number;
+  /** As RequestRecord's. */
+  chargeOutputTokens: number;
   workerPid: number;
 }
 
-/** Reservations of the requests still in flight, by what each dimension counts. */
+/** What the requests still in flight are charged against the upstream's reported limits, by what each dimension counts. */
 export interface InFlightTotals {
   inputTokens: number;
   outputTokens: number;
   requests: number;
 }
+
+/** The request whose answer carried a report: its id and when it was admitted. */
+export interface ReportCarrier {
+  id: number;
+  admittedAt: number;
+}
+
+/** No request carried the report (a settle's or a test's): every request in flight counts. */
+export const noCarrier: ReportCarrier = { id: 0, admittedAt: Number.MIN_SAFE_INTEGER };
 
 /** The limiter's tables: state per scope, usage buckets, requests, events, samples, audit. */
 export interface LimiterRepository {
@@ -68,6 +81,8 @@ export interface LimiterRepository {
   insertAdmitted(request: AdmittedRequest): Promise<number>;
   findRequest(id: number): Promise<RequestRecord | null>;
   markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): Promise<void>;
+  /** The request's response head arrived at `at`: the upstream has charged it. */
+  markHead(id: number, at: number): Promise<void>;
   recordRateLimitEvent(scope: string, event: RateLimitEventRow): Promise<void>;
   recordSample(scope: string, sample: CalibrationSample): Promise<void>;
   recordAdjustment(scope: string, at: number, adjustment: BudgetAdjustment): Promise<void>;
@@ -84,7 +99,12 @@ export interface ReportedRepository {
   writeReport(scope: string, report: ReportedRemaining): Promise<void>;
   addAdmitted(scope: string, inputTokens: number, outputTokens: number, requests: number): Promise<void>;
   correctAdmitted(scope: string, deltaInput: number, deltaOutput: number): Promise<void>;
-  inFlightSince(scope: string, since: number): Promise<InFlightTotals>;
+  /**
+   * Without `carrier`, the request whose answer carried the report being adopted, and without
+   * those whose head arrived before it was admitted: the upstream had charged them all when it
+   * wrote that report.
+   */
+  inFlightSince(scope: string, since: number, carrier?: ReportCarrier): Promise<InFlightTotals>;
   setRequestModel(requestId: number, model: string): Promise<void>;
   requestModel(requestId: number): Promise<string | null>;
   recordOutputSample(at: number, model: string, outputTokens: number): Promise<void>;

@@ -9,7 +9,13 @@ export interface AdmitInput {
   method: string;
   /** Path without the query string: queries may carry secrets. */
   path: string;
+  /** The reservation on the local window budget: the input the upstream will count, and the learned output. */
   estimate: TokenEstimate;
+  /**
+   * The output charged against the limits the upstream reports, by its own rule
+   * (core/chargeRules.ts: Anthropic's `max_tokens`); the estimate's when absent.
+   */
+  reportedOutput?: number;
   /** The model the request names, whose settled output teaches its reservation. */
   model?: string | null;
   /** The scope (core/scopes.ts) whose limits the request counts against; `default` when unset. */

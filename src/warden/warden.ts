@@ -1,4 +1,4 @@
-import { decideAdmission, refuseWhileCooling } from '../core/admission.js';
+import { decideAdmission, refuseWhileCooling, type RejectReason } from '../core/admission.js';
 import { sampleToRecord } from '../core/calibration.js';
 import { seedRaise } from '../core/seedRaise.js';
 import { adoptConfiguredBudgets, adoptReportedLimits, blame429, considerRaise, trafficSince, type Blame, type BudgetAdjustment } from '../core/controller.js';
@@ -6,13 +6,15 @@ import { learnedOutput } from '../core/outputEstimate.js';
 import { announcedWaitMs } from '../core/cooldownLength.js';
 import { adoptReport, needOn, type Report, type ReportedRemaining } from '../core/reported.js';
 import { clearCuts } from '../core/cutHealing.js';
+import { reportedCharge, settledCharge, type SettleRule } from '../core/chargeRules.js';
+import { judgeProbeAtHead } from '../core/probeAtHead.js';
 import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type ClearedCooldown, type SettleOutcome, type SettlingRequest } from '../core/settlement.js';
 import { coolAlongside, dailyRefusal, hourStartFor, oldestHourInDay } from '../core/daily.js';
 import { defaultScope, keyOfScope, policyForScope, type ScopeBudgetRule } from '../core/scopes.js';
 import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenEstimate, type WindowUsage } from '../core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow, sumWindow } from '../core/window.js';
 import { heldFileOfProcess, takeOverHeldFiles, writeHeldFile } from '../store/held429File.js';
-import type { RequestRecord, Store, StoreTransaction } from '../store/port.js';
+import type { ReportCarrier, RequestRecord, Store, StoreTransaction } from '../store/port.js';
 import { BudgetEvents } from './budgetEvents.js';
 import { withStaleCutsHealed } from './cutHealing.js';
 import { Held429s } from './held429s.js';
@@ -44,6 +46,17 @@ export interface SettleInput {
   /** What the answer's headers say is left of each limit. */
   reports?: readonly Report[];
   /** This host's clock when the reports' resets were computed (they are re-based onto the store's time); now when absent. */
+  reportsReadAt?: number;
+  /** What the upstream does with the unused charge of a request it answered (core/chargeRules.ts); refund when absent. */
+  reportedSettle?: SettleRule;
+}
+
+/** A response head arrived (not a 429: that is upstream429's): its reports, stamped now, and its status. */
+export interface HeadInput {
+  status: number;
+  reported?: ReportedLimitsForBudget | null;
+  reports?: readonly Report[];
+  /** As SettleInput's. */
   reportsReadAt?: number;
 }
 
@@ -313,8 +326,9 @@ export class Warden {
       // aggregate row; the buckets themselves are read only to time a budget refusal.
       const totals = await tx.limiter.bucketTotalsFrom(scope, oldest);
       const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : await tx.reported.reports(scope);
-      let decision = decideAdmission(state, [totals], input.estimate, now, policy, reports);
-      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, await tx.limiter.bucketsFrom(scope, oldest), input.estimate, now, policy, reports);
+      const charge = reportedCharge(input.estimate, input.reportedOutput);
+      let decision = decideAdmission(state, [totals], input.estimate, now, policy, reports, charge);
+      if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, await tx.limiter.bucketsFrom(scope, oldest), input.estimate, now, policy, reports, charge);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
       const daily = hasDailyBudget(policy);
       if (daily) {
@@ -332,11 +346,12 @@ export class Warden {
         probe: decision.probe,
         estInputTokens: input.estimate.inputTokens,
         estOutputTokens: input.estimate.outputTokens,
+        chargeOutputTokens: charge.outputTokens,
         workerPid: this.pid,
       });
       await tx.limiter.addToBucket(scope, bucketStart, input.estimate.inputTokens, input.estimate.outputTokens, 1);
       if (daily) await tx.limiter.addToDaily(scope, hourStartFor(now), input.estimate.inputTokens, input.estimate.outputTokens, 1);
-      if (reports.length > 0) await tx.reported.addAdmitted(scope, input.estimate.inputTokens, input.estimate.outputTokens, 1);
+      if (reports.length > 0) await tx.reported.addAdmitted(scope, charge.inputTokens, charge.outputTokens, 1);
       if (input.model) await tx.reported.setRequestModel(requestId, input.model);
       const since = trafficSince(state.firstRequestAt, totals.requests, now);
       let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
@@ -348,24 +363,45 @@ export class Warden {
     return admission;
   }
 
-  /** Read-only: the refusal a cooldown (or a probe in flight) of the scope imposes now, if any. */
+  /**
+   * One transaction when a response head arrives (not a 429's): the reports it carries are
+   * adopted stamped now, as old as the head, and the half-open probe is judged by its status.
+   * The request whose head this is is not counted as sent since: the upstream charged it already.
+   */
+  async observeHead(requestId: number, input: HeadInput): Promise<void> {
+    await this.store.transact(async (tx) => {
+      const request = await tx.limiter.findRequest(requestId);
+      if (request === null) return;
+      const { scope } = request;
+      // The scope's row lock first, as admit takes it (see settle).
+      const state = await this.stateOf(tx, scope);
+      if (request.outcome === 'in-flight') await tx.limiter.markHead(requestId, this.stampOf(tx, input.reportsReadAt));
+      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt, { id: requestId, admittedAt: request.admittedAt });
+      const judged = request.outcome === 'in-flight' ? judgeProbeAtHead(state, request, input.status, tx.now) : state;
+      const adopted = await this.adoptReported(tx, scope, judged, input.reported ?? null);
+      await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
+    });
+  }
+
+  /** Read-only: the refusal a cooldown of the scope imposes now, if any (a probe in flight is waited out in the queue). */
   async cooldownRefusal(scope: string = defaultScope): Promise<Admission | null> {
     const read = await this.store.read(async (tx) => ({ state: await tx.limiter.readState(scope), now: tx.now }));
     if (read.state === null) return null;
     const refusal = refuseWhileCooling(read.state, read.now, this.policyOf(scope));
-    if (refusal === null || refusal.kind !== 'reject') return null;
+    if (refusal === null || refusal.kind !== 'reject' || refusal.reason !== 'cooldown') return null;
     this.countRefusal(refusal.reason, scope);
     return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message };
   }
 
   /** Counts a local 429 decided outside admit (the queue's timeouts and overflow) for the durable totals. */
-  countRefusal(reason: 'cooldown' | 'budget', scope: string = defaultScope): void {
+  countRefusal(reason: RejectReason, scope: string = defaultScope): void {
     let counts = this.pendingRefusals.get(scope);
     if (counts === undefined) {
       counts = { cooldown: 0, budget: 0 };
       this.pendingRefusals.set(scope, counts);
     }
-    counts[reason] += 1;
+    // The durable totals keep two columns: waiting out a probe is part of the cooldown.
+    counts[reason === 'probe' ? 'cooldown' : reason] += 1;
   }
 
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
@@ -380,8 +416,12 @@ export class Warden {
       const state = await this.stateOf(tx, scope);
       await this.moveReservation(tx, request, spent, now);
       await tx.limiter.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
-      await tx.reported.correctAdmitted(scope, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now);
+      // The upstream counts what it answered by its rule; what never reached it gives everything back.
+      const answered = input.reachedUpstream === true || input.outcome === 'ok' || input.outcome === 'upstream-error' || input.outcome === 'aborted';
+      const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
+      const counted = settledCharge(answered ? (input.reportedSettle ?? 'refund-to-usage') : 'refund-to-usage', charged, spent);
+      await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
+      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt);
       const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
       // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
       if (success && input.usage !== null && input.usage.outputTokens > 0) {
@@ -408,12 +448,14 @@ export class Warden {
       const state = await this.stateOf(tx, scope);
       await this.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
       await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
-      await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.estOutputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now);
+      await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
+      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt);
       const usage = await this.windowUsage(tx, scope);
       const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
-      const blame = blame429(input.reports ?? [], estimateOf(request));
-      const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], estimateOf(request), input.reportsReadAt ?? now);
+      // What the upstream was asked for, by its own rule: the limit that could not hold it ran out.
+      const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
+      const blame = blame429(input.reports ?? [], charged);
+      const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], charged, input.reportsReadAt ?? now);
       const decision = onUpstream429(reportedState, settling(request), announced, usage, blame, now, policy, this.random());
       await tx.limiter.recordRateLimitEvent(scope, {
         at: now,
@@ -650,17 +692,29 @@ export class Warden {
     return cooled;
   }
 
-  /** A newer report replaces the last one; what is in flight now is not in it yet. */
-  private async adoptReports(tx: StoreTransaction, scope: string, reports: readonly Report[], readAt: number): Promise<void> {
-    const { now } = tx;
+  /**
+   * A newer report replaces the last one; what is in flight now is not in it yet, but for
+   * `carrier`, the request whose answer's head carried it (the upstream charged it before
+   * answering), and those whose head arrived before the carrier was sent.
+   * A report is as old as the head that carried it: read at `readAt` on this host's clock, it is
+   * stamped that long before the transaction's time, so that one read earlier but committed later
+   * never replaces a newer one.
+   */
+  private async adoptReports(tx: StoreTransaction, scope: string, reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
     if (reports.length === 0) return;
+    const now = this.stampOf(tx, readAt);
     const known = new Map((await tx.reported.reports(scope)).map((report) => [report.dimension, report]));
-    const inFlight = await tx.reported.inFlightSince(scope, now - this.policy.windowMs);
+    const inFlight = await tx.reported.inFlightSince(scope, now - this.policy.windowMs, carrier);
     for (const report of reports) {
       const reserved = report.dimension === 'requests' ? inFlight.requests : needOn(report.dimension, inFlight);
-      const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved, readAt);
+      const adopted = adoptReport(known.get(report.dimension) ?? null, report, now, reserved, readAt ?? now);
       if (adopted !== null) await tx.reported.writeReport(scope, adopted);
     }
+  }
+
+  /** The store's time of something this host saw at `readAt` (its own clock): that long before the transaction's time. */
+  private stampOf(tx: StoreTransaction, readAt: number | undefined): number {
+    return tx.now - (readAt === undefined ? 0 : Math.max(0, this.clock() - readAt));
   }
 
   private async adoptReported(tx: StoreTransaction, scope: string, state: LimiterState, reported: ReportedLimitsForBudget | null): Promise<{ state: LimiterState; adjustments: BudgetAdjustment[] }> {

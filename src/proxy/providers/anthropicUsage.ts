@@ -9,8 +9,10 @@ interface InputParts {
 }
 
 /*
- * Anthropic bills cache writes and cache reads as input alongside `input_tokens`, and counts
- * them against the input rate limit too, so all three are input here.
+ * Every input token is input here (`input_tokens`, the cache writes and the cache reads), and the
+ * cache parts are also given apart: what the rate limits count of them is the provider's rule
+ * (core/chargeRules.ts: Anthropic's ITPM counts cache writes, never cache reads), and the cached
+ * share teaches the next estimate (core/cachedShare.ts). A part is given when it is above zero.
  * Every count in `message_delta` is cumulative: a later value replaces an earlier one, and a
  * part the delta leaves out (or sends as null) keeps its previous value.
  */
@@ -44,7 +46,12 @@ export function createAnthropicUsageReader(): UsageReader {
     usage(): UsageReading {
       if (counts.invalid) return unreadableUsage;
       if (!seen) return null;
-      return { inputTokens: input.uncached + input.cacheCreation + input.cacheRead, outputTokens };
+      return {
+        inputTokens: input.uncached + input.cacheCreation + input.cacheRead,
+        outputTokens,
+        ...(input.cacheCreation > 0 ? { cacheCreationInputTokens: input.cacheCreation } : {}),
+        ...(input.cacheRead > 0 ? { cacheReadInputTokens: input.cacheRead } : {}),
+      };
     },
   };
 }

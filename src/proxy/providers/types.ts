@@ -1,8 +1,11 @@
 export type ProviderName = 'anthropic' | 'openai' | 'generic';
 
+/** `inputTokens` is every input token; the cache parts, when an answer names them, are within it (core/chargeRules.ts UsageParts). */
 export interface TokenUsage {
   inputTokens: number;
   outputTokens: number;
+  cacheReadInputTokens?: number;
+  cacheCreationInputTokens?: number;
 }
 
 /** The answer carried usage, but not as counts: the request keeps its reservation. */

@@ -134,8 +134,8 @@ export class PostgresLimiterRepository implements LimiterRepository {
   async insertAdmitted(request: AdmittedRequest): Promise<number> {
     const row = await firstRow<{ id: number }>(
       this.client,
-      `INSERT INTO requests (admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+      `INSERT INTO requests (admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
       [
         request.admittedAt,
         request.bucketStart,
@@ -146,6 +146,7 @@ export class PostgresLimiterRepository implements LimiterRepository {
         request.estOutputTokens,
         request.workerPid,
         request.scope,
+        request.chargeOutputTokens,
       ],
     );
     if (row === undefined) throw new Error('INSERT … RETURNING id returned no row');
@@ -153,9 +154,9 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async findRequest(id: number): Promise<RequestRecord | null> {
-    const row = await firstRow<{ id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; outcome: string; scope: string }>(
+    const row = await firstRow<{ id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; charge_output_tokens: number; outcome: string; scope: string }>(
       this.client,
-      'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, outcome, scope FROM requests WHERE id = $1',
+      'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope FROM requests WHERE id = $1',
       [id],
     );
     if (row === undefined) return null;
@@ -166,9 +167,14 @@ export class PostgresLimiterRepository implements LimiterRepository {
       probe: row.probe === 1,
       estInputTokens: row.est_input_tokens,
       estOutputTokens: row.est_output_tokens,
+      chargeOutputTokens: row.charge_output_tokens,
       outcome: row.outcome,
       scope: row.scope,
     };
+  }
+
+  async markHead(id: number, at: number): Promise<void> {
+    await run(this.client, 'UPDATE requests SET head_at = $1 WHERE id = $2 AND head_at IS NULL', [at, id]);
   }
 
   async markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): Promise<void> {

@@ -1,6 +1,6 @@
 import { outputSampleLimit } from '../../core/outputEstimate.js';
 import { dimensions, type ReportedRemaining } from '../../core/reported.js';
-import type { InFlightTotals, ReportedRepository } from '../port.js';
+import { noCarrier, type InFlightTotals, type ReportCarrier, type ReportedRepository } from '../port.js';
 import { firstRow, rowsOf, run, type Queryable } from './statements.js';
 import { reportOf, type ReportedDbRow } from '../rows.js';
 
@@ -45,7 +45,8 @@ export class PostgresReportedRepository implements ReportedRepository {
 
   /** A settled request's real usage replaces its reservation in what was sent since each report. */
   async correctAdmitted(scope: string, deltaInput: number, deltaOutput: number): Promise<void> {
-    await run(this.client, `UPDATE reported_remaining SET admitted_since = GREATEST(0, ${perDimension}) WHERE scope = $1`, [
+    // Below zero when a request the report already counted gives back more than was admitted since (a refund).
+    await run(this.client, `UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = $1`, [
       scope,
       deltaInput + deltaOutput,
       deltaInput,
@@ -54,11 +55,11 @@ export class PostgresReportedRepository implements ReportedRepository {
     ]);
   }
 
-  async inFlightSince(scope: string, since: number): Promise<InFlightTotals> {
+  async inFlightSince(scope: string, since: number, carrier: ReportCarrier = noCarrier): Promise<InFlightTotals> {
     const row = await firstRow<{ input: number | null; output: number | null; requests: number }>(
       this.client,
-      "SELECT SUM(est_input_tokens)::bigint AS input, SUM(est_output_tokens)::bigint AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND scope = $1 AND admitted_at >= $2",
-      [scope, since],
+      "SELECT SUM(est_input_tokens)::bigint AS input, SUM(COALESCE(charge_output_tokens, est_output_tokens))::bigint AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND scope = $1 AND admitted_at >= $2 AND id <> $3 AND (head_at IS NULL OR head_at > $4)",
+      [scope, since, carrier.id, carrier.admittedAt],
     );
     return { inputTokens: row?.input ?? 0, outputTokens: row?.output ?? 0, requests: row?.requests ?? 0 };
   }

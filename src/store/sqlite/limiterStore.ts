@@ -3,7 +3,7 @@ import type { CalibrationSample, SampleKind, SampleSummary } from '../../core/ca
 import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
-import type { RequestRecord, RequestOutcome } from '../port.js';
+import type { AdmittedRequest, RequestRecord, RequestOutcome } from '../port.js';
 import { rateLimitEventColumns, rateLimitEventValues } from '../rows.js';
 import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
 
@@ -25,8 +25,9 @@ export class LimiterStore {
   private readonly sumDaily: Statement<[string, number], { start: number | null; input_tokens: number | null; output_tokens: number | null; requests: number | null }>;
   private readonly upsertDaily: Statement<[string, number, number, number, number]>;
   private readonly deleteOldDaily: Statement<[number]>;
-  private readonly insertRequest: Statement<[number, number, string, string, number, number, number, number, string]>;
-  private readonly selectRequest: Statement<[number], { id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; outcome: string; scope: string }>;
+  private readonly insertRequest: Statement<[number, number, string, string, number, number, number, number, string, number]>;
+  private readonly markHeadStatement: Statement<[number, number]>;
+  private readonly selectRequest: Statement<[number], { id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; charge_output_tokens: number; outcome: string; scope: string }>;
   private readonly settleRequest: Statement<[number, string, number | null, number | null, number | null, number]>;
   private readonly insertEvent: Statement<[number, number | null, number | null, number, number, number, number, number, number, number, string]>;
   private readonly insertSample: Statement<[number, string, number, number, number, number | null, number | null, number | null, string]>;
@@ -71,10 +72,13 @@ export class LimiterStore {
     );
     this.deleteOldDaily = db.prepare(`DELETE FROM daily_usage WHERE (scope, hour_start) IN (SELECT scope, hour_start FROM daily_usage WHERE hour_start < ? LIMIT ${pruneBatch})`);
     this.insertRequest = db.prepare(
-      `INSERT INTO requests (admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO requests (admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.selectRequest = db.prepare('SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, outcome, scope FROM requests WHERE id = ?');
+    this.selectRequest = db.prepare(
+      'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope FROM requests WHERE id = ?',
+    );
+    this.markHeadStatement = db.prepare('UPDATE requests SET head_at = ? WHERE id = ? AND head_at IS NULL');
     this.settleRequest = db.prepare('UPDATE requests SET settled_at = ?, outcome = ?, status = ?, input_tokens = ?, output_tokens = ? WHERE id = ?');
     this.insertEvent = db.prepare(
       `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -169,7 +173,7 @@ export class LimiterStore {
     this.upsertDaily.run(scope, hourStart, inputTokens, outputTokens, requests);
   }
 
-  insertAdmitted(request: { scope: string; admittedAt: number; bucketStart: number; method: string; path: string; probe: boolean; estInputTokens: number; estOutputTokens: number; workerPid: number }): number {
+  insertAdmitted(request: AdmittedRequest): number {
     const result = this.insertRequest.run(
       request.admittedAt,
       request.bucketStart,
@@ -180,6 +184,7 @@ export class LimiterStore {
       request.estOutputTokens,
       request.workerPid,
       request.scope,
+      request.chargeOutputTokens,
     );
     return Number(result.lastInsertRowid);
   }
@@ -194,6 +199,7 @@ export class LimiterStore {
       probe: row.probe === 1,
       estInputTokens: row.est_input_tokens,
       estOutputTokens: row.est_output_tokens,
+      chargeOutputTokens: row.charge_output_tokens,
       outcome: row.outcome,
       scope: row.scope,
     };
@@ -201,6 +207,10 @@ export class LimiterStore {
 
   markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): void {
     this.settleRequest.run(at, outcome, status, inputTokens, outputTokens, id);
+  }
+
+  markHead(id: number, at: number): void {
+    this.markHeadStatement.run(at, id);
   }
 
   recordRateLimitEvent(scope: string, event: RateLimitEventRecord): void {

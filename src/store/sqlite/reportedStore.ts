@@ -1,7 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { outputSampleLimit } from '../../core/outputEstimate.js';
 import { dimensions, type ReportedRemaining } from '../../core/reported.js';
-import type { InFlightTotals } from '../port.js';
+import { noCarrier, type InFlightTotals, type ReportCarrier } from '../port.js';
 import { reportOf, type ReportedDbRow } from '../rows.js';
 
 /** Typed statements over what the upstream reported and what requests generated. Callers own the transaction. */
@@ -10,7 +10,7 @@ export class ReportedStore {
   private readonly upsert: Statement<ReportedDbRow & { scope: string }>;
   private readonly addAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
   private readonly correctAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
-  private readonly sumInFlight: Statement<[string, number], { input: number | null; output: number | null; requests: number }>;
+  private readonly sumInFlight: Statement<[string, number, number, number], { input: number | null; output: number | null; requests: number }>;
   private readonly setModel: Statement<[string, number]>;
   private readonly selectModel: Statement<[number], { model: string | null }>;
   private readonly insertSample: Statement<[number, string, number]>;
@@ -28,10 +28,10 @@ export class ReportedStore {
     );
     const perDimension = `admitted_since + CASE dimension WHEN 'tokens' THEN @tokens WHEN 'input-tokens' THEN @input WHEN 'output-tokens' THEN @output ELSE @requests END`;
     this.addAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = @scope`);
-    // Every report holds a settling request: it was in flight when the report was adopted, or admitted after.
-    this.correctAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = MAX(0, ${perDimension}) WHERE scope = @scope`);
+    // Below zero when a request the report already counted gives back more than was admitted since (a refund).
+    this.correctAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = @scope`);
     this.sumInFlight = db.prepare(
-      "SELECT SUM(est_input_tokens) AS input, SUM(est_output_tokens) AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND scope = ? AND admitted_at >= ?",
+      "SELECT SUM(est_input_tokens) AS input, SUM(COALESCE(charge_output_tokens, est_output_tokens)) AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND scope = ? AND admitted_at >= ? AND id <> ? AND (head_at IS NULL OR head_at > ?)",
     );
     this.setModel = db.prepare('UPDATE requests SET model = ? WHERE id = ?');
     this.selectModel = db.prepare('SELECT model FROM requests WHERE id = ?');
@@ -70,8 +70,8 @@ export class ReportedStore {
     this.correctAdmittedStatement.run({ scope, tokens: deltaInput + deltaOutput, input: deltaInput, output: deltaOutput, requests: 0 });
   }
 
-  inFlightSince(scope: string, since: number): InFlightTotals {
-    const row = this.sumInFlight.get(scope, since);
+  inFlightSince(scope: string, since: number, carrier: ReportCarrier = noCarrier): InFlightTotals {
+    const row = this.sumInFlight.get(scope, since, carrier.id, carrier.admittedAt);
     return { inputTokens: row?.input ?? 0, outputTokens: row?.output ?? 0, requests: row?.requests ?? 0 };
   }
 

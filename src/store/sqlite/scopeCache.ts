@@ -47,8 +47,8 @@ export class ScopeCache {
 
   insertAdmitted(request: AdmittedRequest): number {
     const id = this.limiter.insertAdmitted(request);
-    const { scope, admittedAt, bucketStart, probe, estInputTokens, estOutputTokens } = request;
-    this.inFlight.set(id, { id, admittedAt, bucketStart, probe, estInputTokens, estOutputTokens, outcome: 'in-flight', scope });
+    const { scope, admittedAt, bucketStart, probe, estInputTokens, estOutputTokens, chargeOutputTokens } = request;
+    this.inFlight.set(id, { id, admittedAt, bucketStart, probe, estInputTokens, estOutputTokens, chargeOutputTokens, outcome: 'in-flight', scope });
     return id;
   }
 
@@ -151,7 +151,7 @@ export class ScopeCache {
     const reports = this.reportsByScope.get(scope);
     if (reports?.length === 0) return;
     this.reported.correctAdmitted(scope, deltaInput, deltaOutput);
-    for (const report of reports ?? []) report.admittedSince = Math.max(0, report.admittedSince + perDimension(report, deltaInput, deltaOutput, 0));
+    for (const report of reports ?? []) report.admittedSince += perDimension(report, deltaInput, deltaOutput, 0);
   }
 }
 

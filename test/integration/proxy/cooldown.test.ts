@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, type RateLimitEventRow, lastScope } from './harness.js';
+import { ProxyHarness, anthropicBody, postJson, readRows, recordedRequests, type RateLimitEventRow, lastScope, until } from './harness.js';
 
 const harness = new ProxyHarness();
 afterEach(() => harness.closeAll());
@@ -48,19 +48,27 @@ describe('after an upstream 429', () => {
     expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
   });
 
-  it('lets exactly one probe through when the cooldown ends, and holds the rest until it succeeds', async () => {
-    // A hand-written upstream: 429 first, then it holds the probe until the test releases it, so
-    // the other requests arrive while the probe is in flight by construction.
+  // Issue 19 replaced what this test asserted before (the others answered 429 `cooldown` with a
+  // fixed `retry-after: 1` until the probe's body ended): they now wait in the queue, and the
+  // probe is judged by its status at its head, while its body still streams.
+  it('lets exactly one probe through when the cooldown ends; the rest wait for its head, and go while its body still streams', async () => {
+    // A hand-written upstream: 429 first, then it holds the probe's head and then its body until
+    // the test releases each, so the other requests arrive while the probe is out by construction.
     let limited = true;
     let forwarded = 0;
     let probeArrived: () => void = () => undefined;
     const probeArrival = new Promise<void>((resolve) => {
       probeArrived = resolve;
     });
-    let releaseProbe: () => void = () => undefined;
-    const probeReleased = new Promise<void>((resolve) => {
-      releaseProbe = resolve;
+    let releaseHead: () => void = () => undefined;
+    const headReleased = new Promise<void>((resolve) => {
+      releaseHead = resolve;
     });
+    let releaseBody: () => void = () => undefined;
+    const bodyReleased = new Promise<void>((resolve) => {
+      releaseBody = resolve;
+    });
+    const usage = { input_tokens: 5, output_tokens: 5 };
     const upstream = await harness.upstream((request, response) => {
       request.resume();
       forwarded += 1;
@@ -71,12 +79,16 @@ describe('after an upstream 429', () => {
       if (limited) return answer(429, { type: 'error', error: { type: 'rate_limit_error', message: 'limited' } });
       if (request.url === '/hold') {
         probeArrived();
-        void probeReleased.then(() => answer(200, { ok: true }));
+        void headReleased.then(() => {
+          response.writeHead(200, { 'content-type': 'application/json' });
+          response.write('{"id":"msg_0","type":"message","role":"assistant","content":[],');
+          void bodyReleased.then(() => response.end(`"usage":${JSON.stringify(usage)}}`));
+        });
         return;
       }
-      answer(200, { id: 'msg_1', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 5, output_tokens: 5 } });
+      answer(200, { id: 'msg_1', type: 'message', role: 'assistant', content: [], usage });
     });
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', backoffBase: '300ms' });
+    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', backoffBase: '300ms', maxWait: '1m' });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
     limited = false;
     await untilPast((await proxy.warden.readState(lastScope(proxy.warden))).cooldownUntil as number);
@@ -84,21 +96,24 @@ describe('after an upstream 429', () => {
     // The probe is of the cooled scope (the same model, no key): another scope's request would not be one.
     const probe = postJson(`${proxy.url}/hold`, anthropicBody());
     await probeArrival;
-    const held = await Promise.all([1, 2, 3].map(() => postJson(`${proxy.url}/v1/messages`, anthropicBody())));
-    for (const answer of held) {
-      expect(answer.status).toBe(429);
-      expect(answer.headers.get('x-ratewarden-reason')).toBe('cooldown');
-      expect(await answer.json()).toMatchObject({ error: { message: expect.stringMatching(/probe/) } });
-    }
+    const held = [1, 2, 3].map(() => postJson(`${proxy.url}/v1/messages`, anthropicBody()));
+    await until(() => proxy.queueLength() === 3);
     expect(forwarded).toBe(2);
-    releaseProbe();
-    expect((await probe).status).toBe(200);
+    releaseHead();
+    const probeAnswer = await probe;
+    expect(probeAnswer.status).toBe(200);
+    // The probe's body has not ended, and the others are answered already.
+    for (const answer of await Promise.all(held)) expect(answer.status).toBe(200);
+    expect(forwarded).toBe(5);
+    releaseBody();
+    await probeAnswer.text();
 
-    expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
     await proxy.close();
     expect(recordedRequests(dbPath).map((row) => [row.probe, row.outcome])).toEqual([
       [0, 'upstream-429'],
       [1, 'ok'],
+      [0, 'ok'],
+      [0, 'ok'],
       [0, 'ok'],
     ]);
   });

@@ -165,3 +165,8 @@ export function lastScope(warden: Warden): string {
   const [row] = readRows<{ scope: string }>(warden.location, 'SELECT scope FROM requests ORDER BY id DESC LIMIT 1');
   return row?.scope ?? 'default';
 }
+
+/** Waits, polling, until the condition holds (the test's own timeout bounds it). */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}

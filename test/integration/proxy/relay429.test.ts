@@ -43,6 +43,7 @@ describe('relaying an upstream 429 (issue 15)', () => {
           };
         });
       },
+      headArrived: () => undefined,
       answered: () => undefined,
       cutShort: () => undefined,
       failed: () => undefined,

@@ -115,7 +115,7 @@ describe('group commit on SQLite (issue 15)', () => {
     const requestId = await store.transact(async (tx) => {
       await event(tx);
       await tx.reported.writeReport(scope, { dimension: 'tokens', limit: 1_000, remaining: 900, resetAt: 60_000, seenAt: 1_000, admittedSince: 0, roundingSlack: 0, refill: 'bucket' });
-      return tx.limiter.insertAdmitted({ scope, admittedAt: 1_000, bucketStart: 1_000, method: 'POST', path: '/v1/messages', probe: false, estInputTokens: 1, estOutputTokens: 1, workerPid: 1 });
+      return tx.limiter.insertAdmitted({ scope, admittedAt: 1_000, bucketStart: 1_000, method: 'POST', path: '/v1/messages', probe: false, estInputTokens: 1, estOutputTokens: 1, chargeOutputTokens: 1, workerPid: 1 });
     });
     expect(await readAll()).toEqual({ streak: 1, requests: 1, remaining: 900, outcome: 'in-flight' });
     // Another process writes straight to the file, past everything this store keeps.

@@ -73,7 +73,8 @@ describe('amnesia regression: a restart forgets nothing', () => {
     await first.close();
 
     const second = await wardens.open(dbPath, policy, clock);
-    expect(await second.admit(request(10, 10))).toMatchObject({ kind: 'rejected', reason: 'cooldown' });
+    // Reason probe (issue 19: the queue waits it out), no longer cooldown; still nothing else goes.
+    expect(await second.admit(request(10, 10))).toMatchObject({ kind: 'rejected', reason: 'probe' });
     await second.settle(admitted(probe), { outcome: 'ok', status: 200, usage: { inputTokens: 10, outputTokens: 10 } });
     expect(await second.readState()).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
     expect(await second.admit(request(10, 10))).toMatchObject({ kind: 'admitted', probe: false });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideAdmission, probeRetryMs, type AdmissionDecision } from '../../../src/core/admission.js';
+import { decideAdmission, type AdmissionDecision } from '../../../src/core/admission.js';
 import { afterSettle } from '../../../src/core/settlement.js';
 import type { LimiterState, TokenEstimate } from '../../../src/core/types.js';
 import { sumWindow } from '../../../src/core/window.js';
@@ -120,7 +120,9 @@ describe('admission around a cooldown', () => {
     expect(rejection(decideAdmission(state, [], small, now, policy)).reason).toBe('cooldown');
   });
 
-  it('admits exactly one probe when the cooldown ends, then rejects others until it settles', () => {
+  // Issue 19 replaced the fixed `retry-after: 1` (reason cooldown) with reason probe, which the
+  // queue waits out, and the real bound of that wait: until the probe timeout lets another go.
+  it('admits exactly one probe when the cooldown ends, then holds the others (reason probe) until it is judged', () => {
     const end = cooling.cooldownUntil as number;
     const first = decideAdmission(cooling, [], small, end, policy);
     expect(first).toEqual({ kind: 'admit', probe: true, reservedTokens: 100 });
@@ -129,8 +131,8 @@ describe('admission around a cooldown', () => {
     const probing: LimiterState = { ...cooling, probeRequestId: 41, probeStartedAt: end };
     for (const later of [end, end + 1, end + 30_000, end + 59_999]) {
       const other = rejection(decideAdmission(probing, [], small, later, policy));
-      expect(other.reason).toBe('cooldown');
-      expect(other.retryAfterMs).toBe(probeRetryMs);
+      expect(other.reason).toBe('probe');
+      expect(other.retryAfterMs).toBe(end + policy.probeTimeoutMs - later);
     }
 
     const settled = afterSettle(probing, { id: 41, admittedAt: end, probe: true, estimate: small }, 'ok', 200, end);

@@ -39,7 +39,7 @@ const FULL_STREAM = sse([
 ]);
 
 describe('usage tap, Anthropic JSON', () => {
-  it('counts input, cache creation and cache reads as input', async () => {
+  it('counts input, cache creation and cache reads as input, and gives the cache parts apart', async () => {
     const body = Buffer.from(
       JSON.stringify({
         id: 'msg_1',
@@ -48,7 +48,7 @@ describe('usage tap, Anthropic JSON', () => {
         usage: { input_tokens: 100, cache_creation_input_tokens: 20, cache_read_input_tokens: 300, output_tokens: 42 },
       }),
     );
-    expect(await tapAll(everyByte(body), 'application/json')).toEqual({ inputTokens: 420, outputTokens: 42 });
+    expect(await tapAll(everyByte(body), 'application/json')).toEqual({ inputTokens: 420, outputTokens: 42, cacheCreationInputTokens: 20, cacheReadInputTokens: 300 });
   });
 
   it('treats null cache fields as zero', async () => {
@@ -91,14 +91,14 @@ describe('usage tap, Anthropic JSON', () => {
 
 describe('usage tap, Anthropic SSE', () => {
   it('takes input from message_start and output from the last cumulative message_delta', async () => {
-    expect(await tapAll([FULL_STREAM], SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15 });
+    expect(await tapAll([FULL_STREAM], SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15, cacheCreationInputTokens: 10, cacheReadInputTokens: 5 });
   });
 
   it('gives the same usage for any chunking, including splits inside lines and characters', async () => {
-    expect(await tapAll(everyByte(FULL_STREAM), SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15 });
+    expect(await tapAll(everyByte(FULL_STREAM), SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15, cacheCreationInputTokens: 10, cacheReadInputTokens: 5 });
     for (let seed = 1; seed <= 40; seed++) {
       const chunks = splitAt(FULL_STREAM, seededOffsets(seed, FULL_STREAM.length, 1 + (seed % 12)));
-      expect(await tapAll(chunks, SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15 });
+      expect(await tapAll(chunks, SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15, cacheCreationInputTokens: 10, cacheReadInputTokens: 5 });
     }
   });
 
@@ -116,7 +116,7 @@ describe('usage tap, Anthropic SSE', () => {
       messageStart({ input_tokens: 10, cache_read_input_tokens: 4, output_tokens: 1 }),
       messageDelta({ input_tokens: 11, cache_creation_input_tokens: null, cache_read_input_tokens: null, output_tokens: 9 }),
     ]);
-    expect(await tapAll([stream], SSE_TYPE)).toEqual({ inputTokens: 15, outputTokens: 9 });
+    expect(await tapAll([stream], SSE_TYPE)).toEqual({ inputTokens: 15, outputTokens: 9, cacheReadInputTokens: 4 });
   });
 
   it('survives malformed events and keeps reading the good ones', async () => {

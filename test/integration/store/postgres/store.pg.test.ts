@@ -64,7 +64,7 @@ async function admitIfItFits(tx: StoreTransaction): Promise<boolean> {
   if ((await tx.limiter.readState(scope)) === null) await tx.limiter.createState(scope, stateWith({ requestBudget: budget }), tx.now);
   const totals = await tx.limiter.bucketTotalsFrom(scope, 0);
   if (totals.requests + estimate > budget) return false;
-  await tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart: 0, method: 'POST', path: '/v1/messages', probe: false, estInputTokens: 10, estOutputTokens: 10, workerPid: process.pid });
+  await tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart: 0, method: 'POST', path: '/v1/messages', probe: false, estInputTokens: 10, estOutputTokens: 10, chargeOutputTokens: 10, workerPid: process.pid });
   await tx.limiter.addToBucket(scope, 0, 10, 10, estimate);
   return true;
 }
@@ -228,7 +228,7 @@ describe('faults', () => {
     const killed = signal();
     const interrupted = store.transact(async (tx) => {
       await tx.limiter.addToBucket(scope, 0, 5, 5, 1);
-      await tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart: 0, method: 'POST', path: '/v1', probe: false, estInputTokens: 5, estOutputTokens: 5, workerPid: 1 });
+      await tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart: 0, method: 'POST', path: '/v1', probe: false, estInputTokens: 5, estOutputTokens: 5, chargeOutputTokens: 5, workerPid: 1 });
       await tx.limiter.writeState(scope, stateWith({ consecutive429s: 9 }), tx.now);
       wrote.resolve();
       await killed.promise;
