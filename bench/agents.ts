@@ -33,6 +33,7 @@ const { values } = parseArgs({
   options: {
     seeds: { type: 'string', default: '1' },
     scenarios: { type: 'string', default: 'one-key,org-keys,two-classes,burst,tier4' },
+    // Also known: two-orgs, flood (for issue 21's targets).
     duration: { type: 'string', default: '10m' },
     'time-scale': { type: 'string', default: '10' },
     'max-tokens': { type: 'string', default: '32000' },
@@ -182,6 +183,12 @@ const lines: string[] = [
       const binding = Object.entries(row.binding).map(([group, dimension]) => `${dimension}${Object.keys(row.binding).length > 1 ? ` (${group})` : ''}`).join(', ');
       return `| ${row.scenario.name} | ${row.seed} | ${setup} | ${figures.upstream429s} of ${figures.upstreamRequests} | ${pct(bindingGoodput(figures, row.binding))} ${binding} | ${failuresText(figures)} | ${seconds(figures.turnP50s)} / ${seconds(figures.turnP95s)} | ${figures.turnsFinished} / ${figures.turns} | ${setup === 'no proxy' ? '–' : localText(figures)} | ${setup === 'no proxy' ? '–' : `${figures.forwardedInCooldown} (${figures.forwardedInCooldown429})${figures.cooldownSource === 'told' ? ' told' : ''}`} | ${setup === 'no proxy' ? '–' : (figures.admittedInCooldown ?? 'n/a (several scopes)')} |`;
     }),
+  ),
+  '',
+  ...rows.flatMap((row) =>
+    setups
+      .filter((setup) => Object.keys(row.runs[setup].turnsByRole).length > 1)
+      .map((setup) => `Turn times by role, ${row.scenario.name}, seed ${row.seed}, ${setup}: ${Object.entries(row.runs[setup].turnsByRole).map(([role, turns]) => `${role} ${turns.turns} turns, p50 ${seconds(turns.p50s)} s, p95 ${seconds(turns.p95s)} s`).join('; ')}`),
   ),
   '',
   'Targets (issue 19), means over the seeds:',
