@@ -221,7 +221,7 @@ lines.push(
     'Input counts as ITPM counts it (input_tokens + cache_creation_input_tokens). A turn lasts from its first attempt to its success, failed calls and the pauses after them included; a turn still open at the end counts what it waited. ' +
     '"Admitted in a recorded cooldown": from ratewarden\'s database, admissions strictly inside a cooldown it recorded (single-scope scenarios only): the target\'s 0. ' +
     '"Reached the upstream in a cooldown": requests the upstream received strictly inside a cooldown ratewarden recorded (single-scope scenarios), or, marked "told", inside one it had announced to a client of that key and model class (a local 429 `cooldown` and its Retry-After, 20 ms of slack at each end; ratewarden also gives reason `cooldown` while its probe is out, with a Retry-After of 1 s). It includes requests admitted just before the 429 that started the cooldown was recorded and forwarded after it, which a loaded machine makes more frequent. ' +
-    'The SDK\'s own backoff (0.5–8 s, used only when an answer names no wait) runs on the wall clock, so on compressed time it stands for a wait ten times longer.',
+    `The SDK's own backoff (0.5–8 s, used only when an answer names no wait) runs on the wall clock, so on compressed time it stands for a wait ${timeScale} times longer.`,
 );
 process.stdout.write(`${lines.join('\n')}\n`);
 if (values.json) process.stdout.write(`${JSON.stringify(rows.map((row) => ({ scenario: row.scenario.name, seed: row.seed, binding: row.binding, runs: row.runs })))}\n`);
