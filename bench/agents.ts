@@ -33,6 +33,7 @@ const { values } = parseArgs({
   options: {
     seeds: { type: 'string', default: '1' },
     scenarios: { type: 'string', default: 'one-key,org-keys,two-classes,burst,tier4' },
+    // Also known: two-orgs, flood (for issue 21's targets).
     duration: { type: 'string', default: '10m' },
     'time-scale': { type: 'string', default: '10' },
     'max-tokens': { type: 'string', default: '32000' },
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     'cache-reads-count': { type: 'boolean', default: false },
     'oversized-output': { type: 'string', default: 'admit-when-full' },
     sequential: { type: 'boolean', default: false },
+    // Real time ratewarden serves the same scenario (another seed) on the same database before the measured run; 0: a new database.
+    'warm-db': { type: 'string', default: '0' },
     short: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
@@ -57,6 +60,8 @@ const rounding = values.rounding as RemainingRounding;
 if (!['nearest', 'down', 'none'].includes(rounding)) fail('--rounding takes nearest, down or none');
 const oversizedOutput = values['oversized-output'] as OversizedOutputRule;
 if (!['admit-when-full', 'refuse'].includes(oversizedOutput)) fail('--oversized-output takes admit-when-full or refuse');
+
+const warmMs: number = (values['warm-db'] === '0' ? 0 : parseDuration(values['warm-db'])) ?? fail('--warm-db takes a duration of real time such as 5m (0: a new database)');
 
 const context = { timeScale, durationMs, maxTokens };
 const wanted = values.scenarios.split(',').map((name) => name.trim());
@@ -76,10 +81,32 @@ interface Prepared {
   dir: string | null;
 }
 
-async function prepare(setup: Setup, scenario: Scenario): Promise<Prepared> {
-  const upstream = await startAnthropicUpstream({ timeScale, keys: scenario.keys, classes: scenario.classes, rounding, oversizedOutput, cacheReadsCountTowardItpm: values['cache-reads-count'] });
-  if (setup === 'no proxy') return { setup, upstream, proxy: null, baseUrl: upstream.url, dir: null };
-  const dir = mkdtempSync(join(tmpdir(), 'ratewarden-agents-'));
+const startUpstream = (scenario: Scenario): Promise<AnthropicUpstream> =>
+  startAnthropicUpstream({ timeScale, keys: scenario.keys, classes: scenario.classes, rounding, oversizedOutput, cacheReadsCountTowardItpm: values['cache-reads-count'] });
+
+/** ratewarden serves the scenario (on another seed, another upstream) for `warmMs` on the database, then stops. */
+async function warmUp(database: string, scenario: Scenario, seed: number): Promise<void> {
+  const upstream = await startUpstream(scenario);
+  const port = await freePort();
+  const proxy = startRatewarden(upstream.url, port, database, timeScale);
+  const stop = new AbortController();
+  try {
+    await proxy.firstReady;
+    const timer = setTimeout(() => stop.abort(), warmMs / timeScale);
+    await runFleet(`http://127.0.0.1:${port}`, scenario.agents, seed + 1_000_000, { timeScale, thinkTimeMs: [0, 2_000] }, stop.signal);
+    clearTimeout(timer);
+  } finally {
+    stop.abort();
+    await proxy.stop();
+    await upstream.close();
+  }
+}
+
+async function prepare(setup: Setup, scenario: Scenario, seed: number): Promise<Prepared> {
+  const dir = setup === 'no proxy' ? null : mkdtempSync(join(tmpdir(), 'ratewarden-agents-'));
+  if (dir !== null && warmMs > 0) await warmUp(join(dir, 'ratewarden.db'), scenario, seed);
+  const upstream = await startUpstream(scenario);
+  if (dir === null) return { setup, upstream, proxy: null, baseUrl: upstream.url, dir: null };
   const port = await freePort();
   const proxy = startRatewarden(upstream.url, port, join(dir, 'ratewarden.db'), timeScale);
   try {
@@ -124,12 +151,12 @@ async function play(prepared: Prepared, scenario: Scenario, seed: number): Promi
 async function runPair(scenario: Scenario, seed: number): Promise<Record<Setup, RunFigures>> {
   const setups: Setup[] = ['no proxy', 'ratewarden'];
   if (values.sequential) {
-    const direct = await play(await prepare('no proxy', scenario), scenario, seed);
-    const proxied = await play(await prepare('ratewarden', scenario), scenario, seed);
+    const direct = await play(await prepare('no proxy', scenario, seed), scenario, seed);
+    const proxied = await play(await prepare('ratewarden', scenario, seed), scenario, seed);
     return { 'no proxy': direct, ratewarden: proxied };
   }
   // Both start together once ratewarden is ready, so that both share the machine's load alike.
-  const prepared = await Promise.all(setups.map((setup) => prepare(setup, scenario)));
+  const prepared = await Promise.all(setups.map((setup) => prepare(setup, scenario, seed)));
   const [direct, proxied] = await Promise.all(prepared.map((entry) => play(entry, scenario, seed)));
   if (direct === undefined || proxied === undefined) throw new Error('a run produced no figures');
   return { 'no proxy': direct, ratewarden: proxied };
@@ -168,11 +195,11 @@ const lines: string[] = [
   `bench:agents, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.version}, ${availableParallelism()} CPUs. ` +
     `${durationMs / 60_000} min of real time per run at ×${timeScale} (${(wallMs / 1000).toFixed(0)} s of wall time); the upstream's minute lasts ${windowMs / 1000} s; ` +
     `max_tokens ${maxTokens}; remaining rounded ${rounding}; cache reads ${values['cache-reads-count'] ? 'counted' : 'not counted'} toward ITPM; max_tokens above the OTPM bucket: ${oversizedOutput}; ` +
-    `the two runs of a row ${values.sequential ? 'one after the other' : 'side by side'}.`,
+    `the two runs of a row ${values.sequential ? 'one after the other' : 'side by side'}; ratewarden on ${warmMs > 0 ? `a database that served the same scenario (another seed) for ${warmMs / 60_000} min before` : 'a new database'}.`,
   '',
   ...chosen.map((scenario) => `- ${scenario.name}: ${scenario.what}`),
   '',
-  `Reproduce: \`npm run bench:agents -- --scenarios ${chosen.map((scenario) => scenario.name).join(',')} --seeds ${seeds.join(',')} --duration ${durationMs / 60_000}m --time-scale ${timeScale}\``,
+  `Reproduce: \`npm run bench:agents -- --scenarios ${chosen.map((scenario) => scenario.name).join(',')} --seeds ${seeds.join(',')} --duration ${durationMs / 60_000}m --time-scale ${timeScale}${warmMs > 0 ? ` --warm-db ${values['warm-db']}` : ''}\``,
   '',
   '| scenario | seed | run | upstream 429s | goodput (binding limit) | client-visible failures after the SDK\'s retries | turn time p50 / p95 (s, real) | turns finished / started | local 429s | reached the upstream in a cooldown (of which 429) | admitted in a recorded cooldown |',
   '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -182,6 +209,12 @@ const lines: string[] = [
       const binding = Object.entries(row.binding).map(([group, dimension]) => `${dimension}${Object.keys(row.binding).length > 1 ? ` (${group})` : ''}`).join(', ');
       return `| ${row.scenario.name} | ${row.seed} | ${setup} | ${figures.upstream429s} of ${figures.upstreamRequests} | ${pct(bindingGoodput(figures, row.binding))} ${binding} | ${failuresText(figures)} | ${seconds(figures.turnP50s)} / ${seconds(figures.turnP95s)} | ${figures.turnsFinished} / ${figures.turns} | ${setup === 'no proxy' ? '–' : localText(figures)} | ${setup === 'no proxy' ? '–' : `${figures.forwardedInCooldown} (${figures.forwardedInCooldown429})${figures.cooldownSource === 'told' ? ' told' : ''}`} | ${setup === 'no proxy' ? '–' : (figures.admittedInCooldown ?? 'n/a (several scopes)')} |`;
     }),
+  ),
+  '',
+  ...rows.flatMap((row) =>
+    setups
+      .filter((setup) => Object.keys(row.runs[setup].turnsByRole).length > 1)
+      .map((setup) => `Turn times by role, ${row.scenario.name}, seed ${row.seed}, ${setup}: ${Object.entries(row.runs[setup].turnsByRole).map(([role, turns]) => `${role} ${turns.turns} turns, p50 ${seconds(turns.p50s)} s, p95 ${seconds(turns.p95s)} s`).join('; ')}`),
   ),
   '',
   'Targets (issue 19), means over the seeds:',
@@ -214,7 +247,7 @@ lines.push(
     'Input counts as ITPM counts it (input_tokens + cache_creation_input_tokens). A turn lasts from its first attempt to its success, failed calls and the pauses after them included; a turn still open at the end counts what it waited. ' +
     '"Admitted in a recorded cooldown": from ratewarden\'s database, admissions strictly inside a cooldown it recorded (single-scope scenarios only): the target\'s 0. ' +
     '"Reached the upstream in a cooldown": requests the upstream received strictly inside a cooldown ratewarden recorded (single-scope scenarios), or, marked "told", inside one it had announced to a client of that key and model class (a local 429 `cooldown` and its Retry-After, 20 ms of slack at each end; ratewarden also gives reason `cooldown` while its probe is out, with a Retry-After of 1 s). It includes requests admitted just before the 429 that started the cooldown was recorded and forwarded after it, which a loaded machine makes more frequent. ' +
-    'The SDK\'s own backoff (0.5–8 s, used only when an answer names no wait) runs on the wall clock, so on compressed time it stands for a wait ten times longer.',
+    `The SDK's own backoff (0.5–8 s, used only when an answer names no wait) runs on the wall clock, so on compressed time it stands for a wait ${timeScale} times longer.`,
 );
 process.stdout.write(`${lines.join('\n')}\n`);
 if (values.json) process.stdout.write(`${JSON.stringify(rows.map((row) => ({ scenario: row.scenario.name, seed: row.seed, binding: row.binding, runs: row.runs })))}\n`);

@@ -24,6 +24,10 @@ export interface AgentPlan {
   turns: number;
   /** Wall-clock ms after the run's start after which the agent starts no new turn; absent: never. */
   stopAfterMs?: number;
+  /** Agents with the same session send the same `X-Claude-Code-Session-Id` (a flood from one session); absent: its own. */
+  session?: string;
+  /** Turn times are also reported per role (`light`, `flood`); absent: `agent`. */
+  role?: string;
   maxTokens: number;
 }
 
@@ -57,7 +61,8 @@ export async function runFleet(baseURL: string, plans: readonly AgentPlan[], see
 
   async function agent(index: number, plan: AgentPlan): Promise<void> {
     const random = root.fork(`agent ${index}`);
-    const sessionId = `session-${seed}-${index}-${Math.floor(random.next() * 1e9).toString(36)}`;
+    const ownSession = `session-${seed}-${index}-${Math.floor(random.next() * 1e9).toString(36)}`;
+    const sessionId = plan.session === undefined ? ownSession : `session-${seed}-${plan.session}`;
     const conversation = new AgentConversation(sessionId, claudeCodeShape(plan.model, plan.maxTokens), random.fork('conversation'));
     let attempts: AttemptRecord[] = [];
     const watchingFetch: typeof fetch = async (input, init) => {
@@ -99,7 +104,7 @@ export async function runFleet(baseURL: string, plans: readonly AgentPlan[], see
         records.calls.push(call);
         if (!finished && !(await pause(think(random)))) break;
       }
-      records.turns.push({ agent: index, startedAt: turnStartedAt, endedAt: Date.now(), finished });
+      records.turns.push({ agent: index, role: plan.role ?? 'agent', startedAt: turnStartedAt, endedAt: Date.now(), finished });
       if (finished) done += 1;
       if (!(await pause(think(random)))) break;
     }

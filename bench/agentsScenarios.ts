@@ -5,11 +5,12 @@ import type { AgentPlan } from './agentsFleet.js';
 /*
  * bench:agents' scenarios. Limits are Anthropic's published tiers (docs.anthropic.com, "Rate
  * limits", 2026): Tier 1 Opus 4.x / Sonnet 4.x 50 RPM, 30 000 ITPM, 8 000 OTPM; Haiku 4.5
- * 50 RPM, 50 000 ITPM, 10 000 OTPM; Tier 4 Sonnet 4.x 4 000 RPM, 2 000 000 ITPM, 400 000 OTPM.
+ * 50 RPM, 50 000 ITPM, 10 000 OTPM; Tier 2 Sonnet 4.x 1 000 RPM, 450 000 ITPM, 90 000 OTPM; Tier 4 Sonnet 4.x 4 000 RPM, 2 000 000 ITPM, 400 000 OTPM.
  */
 export const tier1Sonnet: ClassLimits = { requestsPerMinute: 50, inputTokensPerMinute: 30_000, outputTokensPerMinute: 8_000 };
 export const tier1Opus: ClassLimits = { requestsPerMinute: 50, inputTokensPerMinute: 30_000, outputTokensPerMinute: 8_000 };
 export const tier1Haiku: ClassLimits = { requestsPerMinute: 50, inputTokensPerMinute: 50_000, outputTokensPerMinute: 10_000 };
+export const tier2Sonnet: ClassLimits = { requestsPerMinute: 1_000, inputTokensPerMinute: 450_000, outputTokensPerMinute: 90_000 };
 export const tier4Sonnet: ClassLimits = { requestsPerMinute: 4_000, inputTokensPerMinute: 2_000_000, outputTokensPerMinute: 400_000 };
 
 const SONNET = 'claude-sonnet-4-6';
@@ -74,6 +75,23 @@ export function scenarios(context: ScenarioContext): Scenario[] {
       agents: [
         ...agents(4, () => ({ key: 'sk-ant-burst', model: SONNET, modelClass: 'sonnet', stopAfterMs: warmUp }), context),
         ...Array.from({ length: 40 }, () => ({ key: 'sk-ant-burst', model: SONNET, modelClass: 'sonnet', maxTokens: context.maxTokens, turns: 1, startAfterMs: warmUp + quietMinute })),
+      ],
+    },
+    {
+      name: 'two-orgs',
+      what: '8 agents on 8 keys, 4 keys in each of two organizations, each organization with its own Tier-1 limits (issue 21: a 429 in one never slows the other)',
+      keys: Object.fromEntries([0, 1, 2, 3, 4, 5, 6, 7].map((index) => [`sk-ant-two-orgs-${index}`, { organization: index < 4 ? 'org-a' : 'org-b' }])),
+      classes: [sonnetClass(tier1Sonnet)],
+      agents: agents(8, (index) => ({ key: `sk-ant-two-orgs-${index}`, model: SONNET, modelClass: 'sonnet' }), context),
+    },
+    {
+      name: 'flood',
+      what: `4 agents work while, after ${Math.round((warmUp * context.timeScale) / 60_000)} min, one session floods 200 one-turn requests at once (max_tokens 1024); one key, Tier-2 limits (issue 21: fairness between sessions; turn times per role)`,
+      keys: { 'sk-ant-flood': { organization: 'org-flood' } },
+      classes: [sonnetClass(tier2Sonnet)],
+      agents: [
+        ...agents(4, () => ({ key: 'sk-ant-flood', model: SONNET, modelClass: 'sonnet', role: 'light' }), context),
+        ...Array.from({ length: 200 }, () => ({ key: 'sk-ant-flood', model: SONNET, modelClass: 'sonnet', maxTokens: 1_024, turns: 1, startAfterMs: warmUp, session: 'flood', role: 'flood' })),
       ],
     },
     {

@@ -26,6 +26,7 @@ export interface CallRecord {
 
 export interface TurnRecord {
   agent: number;
+  role: string;
   startedAt: number;
   endedAt: number;
   finished: boolean;
@@ -68,6 +69,8 @@ export interface RunFigures {
   /** Real-time seconds (the run's wall time times the time scale). */
   turnP50s: number;
   turnP95s: number;
+  /** The same per role, when the scenario gives its agents roles (`light`, `flood`). */
+  turnsByRole: Record<string, { turns: number; p50s: number; p95s: number }>;
   /**
    * Requests that reached the upstream inside a cooldown: one ratewarden recorded (single-scope
    * runs), else one a client was told of (a local 429 `cooldown` and its Retry-After, for that
@@ -159,7 +162,13 @@ export function measureRun(
   for (const attempt of records.calls.flatMap((call) => call.attempts)) {
     if (attempt.status === 429 && attempt.reason !== null) local429s[attempt.reason] = (local429s[attempt.reason] ?? 0) + 1;
   }
-  const turnSeconds = records.turns.map((turn) => ((turn.endedAt - turn.startedAt) * run.timeScale) / 1000);
+  const seconds = (turn: TurnRecord): number => ((turn.endedAt - turn.startedAt) * run.timeScale) / 1000;
+  const turnSeconds = records.turns.map(seconds);
+  const turnsByRole: RunFigures['turnsByRole'] = {};
+  for (const role of new Set(records.turns.map((turn) => turn.role))) {
+    const mine = records.turns.filter((turn) => turn.role === role).map(seconds);
+    turnsByRole[role] = { turns: mine.length, p50s: quantile(mine, 0.5), p95s: quantile(mine, 0.95) };
+  }
   const told = cooldownsSeen(records.calls);
   const inCooldown = arrivals.filter((arrival) =>
     proxyRecords !== null
@@ -179,6 +188,7 @@ export function measureRun(
     turnsFinished: records.turns.filter((turn) => turn.finished).length,
     turnP50s: quantile(turnSeconds, 0.5),
     turnP95s: quantile(turnSeconds, 0.95),
+    turnsByRole,
     forwardedInCooldown: inCooldown.length,
     forwardedInCooldown429: inCooldown.filter((arrival) => arrival.status === 429).length,
     cooldownSource: proxyRecords === null ? 'told' : 'recorded',

