@@ -4,16 +4,20 @@ import type { LimiterPolicy, LimiterState } from './types.js';
 
 const budgetOf = (state: LimiterState, kind: BudgetKind): number | null => (kind === 'tokens' ? state.tokenBudget : state.requestBudget);
 
-/** What a report says the upstream holds now for ratewarden: its remaining, refilled, less what was sent since and its rounding. */
+/**
+ * What a report says the limit holds now: its remaining, refilled since, less its rounding. Not
+ * less what ratewarden sent since: a busy fleet spends a bucket as it refills, which is the
+ * limit used well, not exhausted (admission still counts it).
+ */
 function roomIn(report: ReportedRemaining, now: number): number {
-  return Math.floor(refilledAt(report, now) - report.admittedSince - report.roundingSlack);
+  return Math.floor(refilledAt(report, now) - report.roundingSlack);
 }
 
 /**
  * A cut heals at the upstream's word. A budget cut at a 429 (below the known-good level) goes
  * straight back to known-good when the breaker is closed (the probe succeeded, or an operator
  * reset it) and a fresh report of that limit, seen after the 429, shows room (something left
- * beyond its rounding and what was sent since): the cut is then stale, and holding traffic below
+ * beyond its rounding, refill included): the cut is then stale, and holding traffic below
  * what the upstream itself says is left would only cost goodput. Room, not room above the cut:
  * a busy fleet keeps a bucket low, which is the limit used well, not exhausted. Every header family's reports count (Anthropic's buckets,
  * OpenAI's x-ratelimit-*, a gateway's); admission keeps following the report itself, so going

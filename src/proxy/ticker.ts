@@ -86,21 +86,16 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
         lastBeat = now;
       }
       const next = await viewsOf(now);
-      // This process's own budget changes, each once with its why; the state's budget lines then
-      // only report what another process changed.
-      const explained = new Set<string>();
+      // Budget changes are logged by the process that made them, each once with its why
+      // (budgetEvents); the state's own budget lines would repeat them a tick apart.
       for (const change of warden.budgetEvents.take()) {
         const line = budgetLogLine(change, policy.windowMs);
         if (line.event === 'budget-cut') log.warn(line.event, line.message, line.fields);
         else log.info(line.event, line.message, line.fields);
-        explained.add(change.scope);
       }
       for (const [scope, after] of next) {
         const before = views.get(scope) ?? viewOf(initialLimiterState, now, policy);
-        for (const change of stateEvents(before, after, policy.windowMs)) {
-          if (change.event === 'budget-change' && explained.has(scope)) continue;
-          log.info(change.event, `${change.message} (scope ${scope})`, { scope });
-        }
+        for (const change of stateEvents(before, after)) log.info(change.event, `${change.message} (scope ${scope})`, { scope });
       }
       views = next;
     });

@@ -301,15 +301,19 @@ export class Warden {
 
   /** Every scope known, and `default`, adopts the budgets the configuration now sets for it. */
   private async adoptConfiguration(): Promise<void> {
-    await this.store.transact(async (tx) => {
+    const changes = await this.store.transact(async (tx) => {
       this.startedAt = tx.now;
+      const adoptedIn: { scope: string; at: number; adjustments: BudgetAdjustment[] }[] = [];
       const scopes = new Set([defaultScope, ...(await tx.limiter.activeScopes(tx.now - this.policy.windowMs, Number.NEGATIVE_INFINITY))]);
       for (const scope of scopes) {
         const state = await this.stateOf(tx, scope);
         const adopted = adoptConfiguredBudgets(state, this.policyOf(scope));
         await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
+        adoptedIn.push({ scope, at: tx.now, adjustments: adopted.adjustments });
       }
+      return adoptedIn;
     });
+    for (const change of changes) this.budgetEvents.record(change.scope, change.at, change.adjustments);
   }
 
   /** `countRefusals` false: the caller (the admission queue) counts only the refusals it really answers. */
