@@ -31,6 +31,8 @@ const unavailableSqlStates: Record<string, string> = {
   '53100': 'server disk full',
   '53200': 'server out of memory',
   '25006': 'server is read-only (a standby)',
+  // statement_timeout (connection.ts): the server too slow to answer is a server not serving.
+  '57014': 'statement timeout',
 };
 
 const unavailableSocketCodes = new Set([
@@ -49,6 +51,8 @@ const unavailableClientMessages = [
   /^Connection terminated/,
   /^timeout exceeded when trying to connect/,
   /is not queryable/,
+  // The client's own query deadline (connection.ts) ran out: the server is frozen or unreachable.
+  /^Query read timeout/,
 ];
 
 export function classifyPostgresError(error: unknown): PostgresFailure {
