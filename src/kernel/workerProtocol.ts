@@ -26,6 +26,19 @@ export interface ListenMessage {
 /** Supervisor → worker, with one accepted connection (a net.Socket, nothing read from it) as the handle. */
 export interface ConnectionMessage {
   type: 'connection';
+  /** Named again in the worker's `connection-taken`. */
+  id: number;
+}
+
+/**
+ * Worker → supervisor, the moment the worker starts serving a connection and before it reads a
+ * byte of it: from then on the connection is the worker's. Until then the supervisor keeps its
+ * own copy, so that a connection handed to a worker that hangs or dies before taking it is
+ * handed, whole and unread, to the next worker instead of being reset with the dead one.
+ */
+export interface ConnectionTakenMessage {
+  type: 'connection-taken';
+  id: number;
 }
 
 /** Worker → supervisor, once the worker accepts connections. */
@@ -45,6 +58,10 @@ export function isListenMessage(message: unknown): message is ListenMessage {
 
 export function isConnectionMessage(message: unknown): message is ConnectionMessage {
   return hasType(message, 'connection');
+}
+
+export function isConnectionTakenMessage(message: unknown): message is ConnectionTakenMessage {
+  return hasType(message, 'connection-taken') && typeof (message as { id?: unknown }).id === 'number';
 }
 
 export function isReadyMessage(message: unknown): message is { type: 'ready'; url?: unknown } {

@@ -2,7 +2,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import { ConfigError } from '../config/errors.js';
 import type { Settings } from '../config/schema.js';
 import { takePassedSocket } from '../kernel/socketActivation.js';
-import { isConnectionMessage, isListenMessage, type ReadyMessage } from '../kernel/workerProtocol.js';
+import { isConnectionMessage, isListenMessage, type ConnectionTakenMessage, type ReadyMessage } from '../kernel/workerProtocol.js';
 import { systemClockOffsetBy } from '../kernel/clock.js';
 import { createLogger } from '../kernel/log.js';
 import type { PageFactory } from './pageEndpoint.js';
@@ -25,25 +25,34 @@ export interface WorkerMode {
 class SupervisorChannel {
   readonly socket: Promise<NetServer>;
   private proxy: RunningProxy | null = null;
-  private readonly early: Socket[] = [];
+  private readonly early: { socket: Socket; id: number | undefined }[] = [];
 
   constructor() {
     this.socket = new Promise((resolve) => {
       process.on('message', (message: unknown, handle: unknown) => {
         if (isListenMessage(message) && handle !== undefined) resolve(handle as NetServer);
-        if (isConnectionMessage(message) && handle !== undefined) this.adopt(handle as Socket);
+        if (isConnectionMessage(message) && handle !== undefined) this.adopt(handle as Socket, typeof message.id === 'number' ? message.id : undefined);
       });
     });
   }
 
   serve(proxy: RunningProxy): void {
     this.proxy = proxy;
-    for (const socket of this.early.splice(0)) proxy.adopt(socket);
+    for (const { socket, id } of this.early.splice(0)) this.serveOn(proxy, socket, id);
   }
 
-  private adopt(socket: Socket): void {
-    if (this.proxy === null) this.early.push(socket);
-    else this.proxy.adopt(socket);
+  private adopt(socket: Socket, id: number | undefined): void {
+    if (this.proxy === null) this.early.push({ socket, id });
+    else this.serveOn(this.proxy, socket, id);
+  }
+
+  /** Tells the supervisor before the first byte is read: the connection is ours now (see ConnectionTakenMessage). */
+  private serveOn(proxy: RunningProxy, socket: Socket, id: number | undefined): void {
+    if (id !== undefined && process.connected) {
+      const taken: ConnectionTakenMessage = { type: 'connection-taken', id };
+      process.send?.(taken);
+    }
+    proxy.adopt(socket);
   }
 }
 

@@ -1,8 +1,12 @@
 import type { Server, Socket } from 'node:net';
-import { isReadyMessage, type ConnectionMessage, type ListenMessage } from '../kernel/workerProtocol.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isConnectionTakenMessage, isReadyMessage, type ConnectionMessage, type ListenMessage } from '../kernel/workerProtocol.js';
 import type { LogFormat } from '../kernel/log.js';
 import type { WorkerCommand } from './workerCommand.js';
 import { passThrough } from './workerOutput.js';
+
+/** After the worker's exit, how long its channel may take to deliver what the worker sent last. */
+const channelCloseWaitMs = 1_000;
 
 export type WorkerExit =
   | { kind: 'exit'; exitCode: number }
@@ -24,7 +28,7 @@ export interface WorkerProcess {
   handOver(socket: Server, url: string): void;
   /** Hands the worker one connection the supervisor accepted; false when the worker's channel is gone. */
   take(connection: Socket): boolean;
-  /** After the worker's exit: the connections handed to it that never reached it, untouched. */
+  /** After the worker's exit: the connections handed to it that it never took (never reached it, or it hung), untouched. */
   takeBack(): Socket[];
 }
 
@@ -63,6 +67,13 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
     passThrough(subprocess.stderr, 'stderr', pid, output.format, output.writeStderr, output.now),
   ]);
 
+  /**
+   * Connections handed to the worker that it has not said it took: the supervisor's copy stays
+   * open, so that one the worker never read (it hung, or died first) goes to the next worker.
+   */
+  const untaken = new Map<number, Socket>();
+  let nextConnectionId = 1;
+
   const ready = new Promise<ReadyMessage>((resolve) => {
     void (async () => {
       try {
@@ -70,11 +81,21 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
         // and a worker takes a closed channel as its supervisor's death.
         for await (const message of subprocess.getEachMessage()) {
           if (isReadyMessage(message)) resolve({ url: typeof message.url === 'string' ? message.url : null });
+          if (isConnectionTakenMessage(message)) {
+            // The worker's copy is the connection now; closing ours sends nothing to the client.
+            untaken.get(message.id)?.destroy();
+            untaken.delete(message.id);
+          }
         }
       } catch {
         // The channel broke because the worker died: its exit says why.
       }
     })();
+  });
+  // Every message the worker sent before it died is read before its connections are taken back.
+  const channelClosed = new Promise<void>((resolve) => {
+    if (!subprocess.connected) resolve();
+    else subprocess.once('disconnect', () => resolve());
   });
 
   // The process's own exit, not only execa's result: a worker that dies with a handle message
@@ -89,11 +110,9 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
   });
   const exited = Promise.race([processExit, execaResult]).then(async (exit) => {
     await outputDone;
+    await Promise.race([channelClosed, sleep(channelCloseWaitMs)]);
     return exit;
   });
-
-  /** Connections given to the worker whose handle has not been written to its channel yet: still whole, still ours. */
-  const unsent = new Set<Socket>();
 
   return {
     pid,
@@ -107,20 +126,16 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
       sendHandle(message, socket);
     },
     take(connection) {
-      const message: ConnectionMessage = { type: 'connection' };
-      unsent.add(connection);
-      const sent = sendHandle(message, connection, (error) => {
-        if (error !== null) return;
-        // The descriptor is in the channel now; the worker's copy is the connection.
-        unsent.delete(connection);
-        connection.destroy();
-      });
-      if (!sent) unsent.delete(connection);
+      const id = nextConnectionId++;
+      const message: ConnectionMessage = { type: 'connection', id };
+      untaken.set(id, connection);
+      const sent = sendHandle(message, connection);
+      if (!sent) untaken.delete(id);
       return sent;
     },
     takeBack() {
-      const back = [...unsent].filter((connection) => !connection.destroyed);
-      unsent.clear();
+      const back = [...untaken.values()].filter((connection) => !connection.destroyed);
+      untaken.clear();
       return back;
     },
   };
@@ -130,12 +145,13 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
    * ChildProcess.send. A channel that closed (the worker died) is reported as false; the
    * worker's exit tells the rest.
    */
-  function sendHandle(message: ListenMessage | ConnectionMessage, handle: Server | Socket, written: (error: Error | null) => void = () => undefined): boolean {
+  function sendHandle(message: ListenMessage | ConnectionMessage, handle: Server | Socket): boolean {
     if (!subprocess.connected) return false;
     try {
-      // keepOpen: the supervisor closes its copy itself once the descriptor is written (see take),
-      // so that a connection still queued when the worker dies can be taken back whole.
-      subprocess.send(message, handle, { keepOpen: true }, written);
+      // keepOpen: the supervisor closes its copy itself once the worker says it took it (see
+      // take), so that a connection the worker never took can be handed on whole.
+      // A write that fails (the worker died meanwhile) is told by the worker's exit; the callback keeps Node from throwing it.
+      subprocess.send(message, handle, { keepOpen: true }, () => undefined);
       return true;
     } catch {
       return false;

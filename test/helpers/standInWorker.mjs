@@ -14,6 +14,7 @@
 //   hang:MS            be ready, then after MS milliseconds block forever (health stops answering)
 //   ignore-sigterm     be ready and healthy, and ignore SIGTERM
 //   slow-ready:MS      wait MS milliseconds after the socket arrives, then serve
+//   stop:MS            be ready, then after MS milliseconds stop itself with SIGSTOP (a hung process)
 import { appendFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
@@ -48,6 +49,8 @@ const handedSocket = new Promise((resolve) => {
   process.on('message', (message, handle) => {
     if (message.type === 'listen') resolve({ url: message.url, handle });
     if (message.type === 'connection') {
+      // As the real worker does: say it is ours before reading a byte.
+      if (typeof message.id === 'number') process.send({ type: 'connection-taken', id: message.id });
       server.emit('connection', handle);
       handle.resume();
     }
@@ -62,6 +65,7 @@ if (name === 'never-ready') {
   server.listen(handle, () => {
     process.send({ type: 'ready', url, pid: process.pid });
     if (name === 'ready-exit') setTimeout(() => process.exit(Number(first)), Number(second));
+    if (name === 'stop') setTimeout(() => process.kill(process.pid, 'SIGSTOP'), Number(first));
     if (name === 'hang') {
       setTimeout(() => {
         for (;;);

@@ -19,6 +19,21 @@ export interface PostgresConnectionOptions {
 const defaults = { applicationName: 'ratewarden', connectTimeoutMs: 5_000, maxConnections: 10 };
 
 /**
+ * The server ends any statement that runs longer than this (57014, store unavailable: 503). Above
+ * the 5 s lock_timeout of a transaction (openStore.ts), so that a lock wait still ends as 55P03 and
+ * is run again; far above what any of ratewarden's statements needs.
+ */
+export const statementTimeoutMs = 6_000;
+
+/**
+ * The client's own deadline for every query, for a server that cannot end it itself: frozen
+ * (stopped, swapping, a network that drops packets silently). Without it a query would wait for
+ * as long as TCP does, and the request with it; with it the connection is dropped and the event
+ * fails closed (503 store-unavailable) after at most this long.
+ */
+export const queryDeadlineMs = statementTimeoutMs + 1_000;
+
+/**
  * node-postgres configuration for a `postgres://` URL. TLS is what node-postgres reads from the
  * URL (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `uselibpqcompat`) or, when the URL names
  * no sslmode, from PGSSLMODE, with libpq's meanings of each sslmode (sslModes.ts); a password
@@ -31,6 +46,8 @@ export function postgresPoolConfig(url: string, options: PostgresConnectionOptio
     application_name: options.applicationName ?? defaults.applicationName,
     connectionTimeoutMillis: options.connectTimeoutMs ?? defaults.connectTimeoutMs,
     max: options.maxConnections ?? defaults.maxConnections,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: queryDeadlineMs,
   };
 }
 

@@ -51,6 +51,8 @@ const unavailableClientMessages = [
   /^Connection terminated/,
   /^timeout exceeded when trying to connect/,
   /is not queryable/,
+  // The client's own query deadline (connection.ts) ran out: the server is frozen or unreachable.
+  /^Query read timeout/,
 ];
 
 export function classifyPostgresError(error: unknown): PostgresFailure {

@@ -1,6 +1,7 @@
 // Restarts as short as durable state allows (issue 20): the first restart after a stable run is
 // immediate, and while no worker is up for a short while the supervisor holds new connections and
 // hands them to the next worker instead of answering 503. Stand-in workers say who answered.
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { send } from '../../helpers/httpProbe.js';
@@ -82,6 +83,21 @@ describe('restarts that cost the clients nothing', () => {
     expect(Number(overflow.retryAfterMs)).toBeGreaterThan(0);
     const next = await eventually('the second worker to start', () => f.workerPids()[1]);
     for (const held of await Promise.all([ask(first, '/v1/a'), ask(second, '/v1/b')])) expect(held).toMatchObject({ status: 404, standInPid: next });
+    run.kill('SIGTERM');
+    expect((await run.exit()).exitCode).toBe(0);
+  });
+
+  it('hands a connection given to a hung worker (SIGSTOP), which never took it, to the next worker when the hung one is killed', async () => {
+    const f = fixture();
+    // Liveness gives up on the hung worker after about three seconds: long after the request below reached it.
+    const run = f.supervise({ livenessInterval: '1s', livenessMisses: 3, stableAfter: '1h' }, ['stop:200', 'serve']);
+    await f.waitForEvents('worker-ready', 1, 30_000);
+    const [hung] = f.workerPids();
+    await eventually('the worker to be stopped', () => (/^\d+ \(.*\) T /.test(readFileSync(`/proc/${hung}/stat`, 'utf8')) ? true : undefined));
+    const answer = await send(publicUrl(f), '/v1/anything');
+    const [, next] = f.workerPids();
+    expect(answer).toMatchObject({ kind: 'answer', status: 404, standInPid: next });
+    expect(f.eventsOf('worker-failed')).toEqual([expect.objectContaining({ workerPid: hung, cause: 'liveness' })]);
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);
   });

@@ -9,7 +9,7 @@ describe('readiness and liveness', () => {
   it('counts a worker that is not ready within start-timeout as failed, and kills it', async () => {
     const f = fixture();
     const run = f.supervise({ ...fast, startTimeout: '2s' }, ['never-ready', 'serve']);
-    await f.waitForEvents('worker-ready', 1);
+    await f.waitForEvents('worker-ready', 1, 40_000);
     const [stuck] = f.workerPids();
     expect(f.eventsOf('worker-failed')[0]).toMatchObject({ workerPid: stuck, cause: 'readiness-timeout', detail: 'readiness timeout (not ready within 2s)', delayMs: 0 });
     expect(isAlive(stuck as number)).toBe(false);

@@ -22,10 +22,11 @@ describe('ratewarden reset-restarts', () => {
   it('releases the brakes after a give-up: recorded in audit_log, and the next supervisor starts at once', async () => {
     const f = fixture();
     // One address: the next supervisor is the same one again, and would continue its brakes.
-    const settings = { restartSec: '10s', restartMaxDelay: '10s', startLimitBurst: 2, startLimitInterval: '10m', listen: `127.0.0.1:${await freeLoopbackPort()}` };
+    const settings = { restartSec: '1m', restartMaxDelay: '1m', startLimitBurst: 2, startLimitInterval: '10m', listen: `127.0.0.1:${await freeLoopbackPort()}` };
     expect((await f.supervise(settings, ['exit:1', 'exit:1', 'serve']).exit()).exitCode).toBe(exitCodes.gaveUp);
 
-    const reset = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--reason', 'fixed the config']);
+    // The same restart-sec as the supervisor's: the reset sees the give-up's delay as still pending.
+    const reset = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--reason', 'fixed the config'], { RATEWARDEN_RESTART_SEC: '1m', RATEWARDEN_RESTART_MAX_DELAY: '1m' });
     expect((await reset.exit()).exitCode).toBe(0);
     expect(reset.stdout).toMatch(/^Cleared the restart history: 2 failures within the last 5m, 2 failures in a row, the pending restart delay, the give-up\. Start "ratewarden run" again/);
     expect(reset.stdout).toMatch(/Recorded in audit_log by .+@.+ \(pid \d+\)\./);
@@ -33,9 +34,9 @@ describe('ratewarden reset-restarts', () => {
     expect(audit).toMatchObject({ action: 'reset-restarts', reason: 'fixed the config' });
     expect(JSON.parse(audit?.detail ?? '{}')).toEqual({ failuresInInterval: 2, consecutiveFailures: 2, gaveUp: true, restartWasDue: true, anything: true });
 
-    // Without the reset this supervisor would wait 10 s and give up at its first failure.
+    // Without the reset this supervisor would wait a minute and give up at its first failure.
     const run = f.supervise(settings, ['exit:1', 'exit:1', 'serve']);
-    await f.waitForEvents('worker-ready', 1, 8_000);
+    await f.waitForEvents('worker-ready', 1, 30_000);
     expect(f.eventsOf('cleared')).toHaveLength(1);
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);
