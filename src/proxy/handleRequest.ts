@@ -134,9 +134,9 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
       await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
       return;
     }
-    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider }), provider.name);
+    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider }), provider.name, scope);
     timing.forwarding();
-    runtime.metrics.forwarded(provider.name);
+    runtime.metrics.forwarded(provider.name, scope);
     const result = await forward(route.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);
     if (result === 'relayed') return;
     // UNSAFE, the seed's retry: the same fixed wait whatever the upstream's Retry-After said.
@@ -164,6 +164,7 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
   if (admission === null) return null;
   if (admission.kind === 'rejected') {
     runtime.refusals.count(admission.reason);
+    runtime.metrics.refused(scope, admission.reason);
     // The budget fields are a courtesy: a store that cannot be read now (the very case of a
     // held 429) still gets the refusal, only without them, never a 500.
     const { state, usage } = await warden.refusalView(scope, admission.reason === 'budget').catch((error: unknown) => {

@@ -138,6 +138,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   let heartbeat: Heartbeat | null = null;
 
   const queue = new AdmissionQueue(warden, clock, { maxWaitMs: settings.maxWait, maxQueue: settings.maxQueue });
+  metrics.traffic.watchQueue(() => queueStateOf(queue.waitingByScope(), clock(), Number.POSITIVE_INFINITY));
   const runtime: ProxyRuntime = {
     upstreams,
     providers,
