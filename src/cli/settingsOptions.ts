@@ -91,6 +91,8 @@ export function addSettingOptions(command: Command, names: readonly SettingName[
     const isFlag = typeof field.default === 'boolean';
     const option = new Option(isFlag ? `--${kebabName(name)}` : `--${kebabName(name)} ${field.placeholder}`, helpLine(field)).helpGroup(helpGroups[groupOf(name)]);
     if (field.unsafe === true) option.hideHelp();
+    // `--upstream anthropic=… --upstream openai=…` means the same as one flag with both, comma-separated.
+    if (name === 'upstream') option.argParser((value: string, previous: unknown) => (typeof previous === 'string' ? `${previous},${value}` : value));
     command.addOption(option);
   };
   // Commander lists the groups in the order their first option was added: the required ones first.

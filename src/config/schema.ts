@@ -1,5 +1,6 @@
 import { scopeByValues } from '../core/scopes.js';
-import { byteSize, choice, duration, familyRules, flag, fraction, httpUrl, integer, listenAddress, optionalCount, scopeBudgetRules, text, unsafe, unsafeFlag, type Field } from './fields.js';
+import { byteSize, choice, duration, familyRules, flag, fraction, integer, listenAddress, optionalCount, scopeBudgetRules, text, unsafe, unsafeFlag, type Field } from './fields.js';
+import { upstreamList } from './upstreamList.js';
 
 /**
  * Every setting ratewarden has, in one table. The config-file key and the flag are the kebab-case
@@ -17,7 +18,7 @@ export const settingsSchema = {
   logFormat: choice(['text', 'json'] as const, 'text', 'log lines as text or JSON'),
   logRepeatInterval: duration(10_000, 'repeats of a per-request log line (a 503, an upstream error) within this are summarised in one line; 0 logs every one'),
 
-  upstream: httpUrl('the rate-limited API to forward to'),
+  upstream: upstreamList('the rate-limited API to forward to; one per provider lets one proxy serve them all, each request going to its provider\'s'),
   listen: listenAddress({ host: '127.0.0.1', port: 8787 }, 'address the proxy listens on'),
   allowRemote: flag(false, 'allow listening on a non-loopback address'),
   page: flag(true, 'serve the live read-only page at /_ratewarden/ on the listen address; --no-page turns it off'),

@@ -17,7 +17,7 @@ export interface QueueState {
 export const queueScopesKept = 20;
 
 /** The queue state from each scope's waiters: `oldestSince` is when the longest-waiting one came. */
-export function queueStateOf(waiting: readonly { scope: string; length: number; oldestSince: number }[], now: number): QueueState {
+export function queueStateOf(waiting: readonly { scope: string; length: number; oldestSince: number }[], now: number, keep = queueScopesKept): QueueState {
   const scopes = waiting
     .filter((entry) => entry.length > 0)
     .map((entry) => ({ scope: entry.scope, length: entry.length, oldestWaitMs: Math.max(0, now - entry.oldestSince) }))
@@ -25,7 +25,7 @@ export function queueStateOf(waiting: readonly { scope: string; length: number; 
   return {
     length: scopes.reduce((sum, entry) => sum + entry.length, 0),
     oldestWaitMs: scopes.reduce((oldest, entry) => Math.max(oldest, entry.oldestWaitMs), 0),
-    scopes: scopes.slice(0, queueScopesKept),
+    scopes: scopes.slice(0, keep),
   };
 }
 

@@ -6,7 +6,7 @@ import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 import type { AdmissionQueue } from './admissionQueue.js';
-import { forward, type ForwardSetup } from './forward.js';
+import { forward } from './forward.js';
 import { sendLocalReply, type LocalReply } from './localReplies.js';
 import type { Logger } from '../kernel/log.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -22,6 +22,7 @@ import type { PageAnswerer } from './pageEndpoint.js';
 import { answerReserved } from './reserved.js';
 import { isReserved, parseTarget, upstreamPathFor, type TargetProblem } from './target.js';
 import { isApiCall, unrecordedExchange } from './notApiCall.js';
+import type { UpstreamRoutes } from './upstreamRoutes.js';
 
 export interface RequestLimits {
   maxBodyBytes: number;
@@ -34,7 +35,8 @@ export interface RequestLimits {
 
 /** Everything one request needs; built once by the server. */
 export interface ProxyRuntime {
-  upstream: URL;
+  /** One upstream, or one per provider: each request goes to its provider's. */
+  upstreams: UpstreamRoutes;
   /** Chooses each request's provider adapter once, from its shape (and `--provider`). */
   providers: ProviderChooser;
   /** Names the scope a request counts against, from its key and its model. */
@@ -44,7 +46,6 @@ export interface ProxyRuntime {
   clock: Clock;
   log: Logger;
   limits: RequestLimits;
-  forwardSetup: ForwardSetup;
   recorderSetup: RecorderSetup;
   refusals: RefusalCounter;
   health: () => Promise<HealthReport>;
@@ -92,6 +93,17 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
     return;
   }
 
+  const route = runtime.upstreams.route(provider.name);
+  if (route === null) {
+    request.resume();
+    sendLocalReply(response, provider, {
+      reason: 'no-upstream',
+      message: `ratewarden has no upstream for ${provider.name} requests (it serves ${runtime.upstreams.describe()}); add ${provider.name}=URL to --upstream, or send the request to the proxy of that provider`,
+      close: true,
+    });
+    return;
+  }
+
   const read = await readRequestBody(request, limits.maxBodyBytes);
   if (read.kind === 'aborted') return;
   if (read.kind === 'too-large') {
@@ -105,8 +117,8 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
 
   const method = request.method ?? 'GET';
   if (!isApiCall(method, target.path)) {
-    const upstreamPath = upstreamPathFor(runtime.upstream, target);
-    await forward(runtime.forwardSetup, { request, response, body: read.body, bodyLength: read.length, upstreamPath, provider }, unrecordedExchange);
+    const upstreamPath = upstreamPathFor(route.url, target);
+    await forward(route.forwardSetup, { request, response, body: read.body, bodyLength: read.length, upstreamPath, provider }, unrecordedExchange);
     return;
   }
   const shape = provider.shape(target.path, read.body);
@@ -114,7 +126,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const session = sessionOf(request.headers);
   const charge = requestCharge(provider.name, shape, warden.learnedOutput(shape.model), runtime.recorderSetup.cachedShares.expected(scope, session, shape.inputTokens), limits);
   const admitInput: AdmitInput = { method, path: target.path, estimate: charge.window, reportedOutput: charge.reportedOutput, model: shape.model, scope };
-  const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider };
+  const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(route.url, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
   const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
   for (let held = 0; ; held++) {
@@ -128,10 +140,10 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
       await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
       return;
     }
-    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session, estimatedInput: shape.inputTokens }), provider.name);
+    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session, estimatedInput: shape.inputTokens }), provider.name, scope);
     timing.forwarding();
-    runtime.metrics.forwarded(provider.name);
-    const result = await forward(runtime.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);
+    runtime.metrics.forwarded(provider.name, scope);
+    const result = await forward(route.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);
     if (result === 'relayed') return;
     // UNSAFE, the seed's retry: the same fixed wait whatever the upstream's Retry-After said.
     if (!(await sleep(holdMs, true, { signal: clientGone }).catch(() => false))) return;
@@ -163,6 +175,7 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
   }
   if (admission.kind === 'rejected') {
     runtime.refusals.count(admission.reason);
+    runtime.metrics.refused(scope, admission.reason);
     // The budget fields are a courtesy: a store that cannot be read now (the very case of a
     // held 429) still gets the refusal, only without them, never a 500.
     const { state, usage } = await warden.refusalView(scope, admission.reason === 'budget').catch((error: unknown) => {

@@ -10,6 +10,7 @@ export type LocalReason =
   | 'body-too-large'
   | 'upstream-unreachable'
   | 'upstream-timeout'
+  | 'no-upstream'
   | 'store-unavailable'
   | 'unsupported-target'
   | 'path-climbs-out'
@@ -26,6 +27,8 @@ const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
   'body-too-large': { status: 413, kind: 'too_large' },
   'upstream-unreachable': { status: 502, kind: 'bad_gateway' },
   'upstream-timeout': { status: 504, kind: 'timeout' },
+  // 421 Misdirected Request: this proxy cannot answer it, and no SDK retries it.
+  'no-upstream': { status: 421, kind: 'bad_request' },
   'store-unavailable': { status: 503, kind: 'unavailable' },
   'unsupported-target': { status: 404, kind: 'not_found' },
   'path-climbs-out': { status: 400, kind: 'bad_request' },
@@ -36,6 +39,9 @@ const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
   'gave-up': { status: 503, kind: 'overloaded' },
   'internal-error': { status: 500, kind: 'unavailable' },
 };
+
+/** Every local answer's status code and reason: the metrics export each at 0 from the start. */
+export const localReplyCodes: readonly { code: number; reason: LocalReason }[] = Object.entries(KIND_OF).map(([reason, { status }]) => ({ code: status, reason: reason as LocalReason }));
 
 export interface LocalReply {
   reason: LocalReason;

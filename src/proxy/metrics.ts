@@ -1,9 +1,11 @@
+import type { RejectReason } from '../core/admission.js';
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LimiterState, WindowUsage } from '../core/types.js';
 import type { RestartSummary } from '../warden/supervisorLedger.js';
 import type { ExchangeRecorder } from './forward.js';
-import type { LocalReason } from './localReplies.js';
+import { localReplyCodes, type LocalReason } from './localReplies.js';
+import { knownProviders, TrafficMetrics, upstreamClassOf } from './trafficMetrics.js';
 import { unreadableUsage, type ProviderName, type UsageReading } from './providers/types.js';
 
 export const metricsPath = '/_ratewarden/metrics';
@@ -75,9 +77,19 @@ export class ProxyMetrics {
   private readonly addedLatency = new Histogram({ name: 'ratewarden_added_latency_seconds', help: 'Time from a request’s arrival until it is sent upstream, less its queue wait', buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
   private readonly queueWait = new Histogram({ name: 'ratewarden_queue_wait_seconds', help: 'Time a request waited in the admission queue for budget', buckets: QUEUE_WAIT_BUCKETS_S, registers: [this.registry] });
 
+  /** Per-scope outcomes, the upstream's answers, the queue: src/proxy/trafficMetrics.ts. */
+  readonly traffic = new TrafficMetrics(this.registry);
+
   constructor(private readonly sources: MetricsSources) {
     collectDefaultMetrics({ register: this.registry });
     this.window.set(sources.windowMs / 1000);
+    // Every label known in advance is exported at 0, so that increase() sees the first event.
+    for (const provider of knownProviders) {
+      this.forwardedRequests.inc({ provider }, 0);
+      this.upstream429s.inc({ provider }, 0);
+    }
+    for (const kind of ['input', 'output']) this.tokens.inc({ kind }, 0);
+    for (const { code, reason } of localReplyCodes) this.localReplies.inc({ code: String(code), reason }, 0);
   }
 
   get contentType(): string {
@@ -87,6 +99,7 @@ export class ProxyMetrics {
   /** The exposition: the store's gauges are read now, in a read-only view. */
   async scrape(): Promise<string> {
     await this.readLimiters();
+    this.traffic.readQueue();
     await this.readRestarts();
     return this.registry.metrics();
   }
@@ -103,8 +116,14 @@ export class ProxyMetrics {
     };
   }
 
-  forwarded(provider: ProviderName): void {
+  forwarded(provider: ProviderName, scope: string): void {
     this.forwardedRequests.inc({ provider });
+    this.traffic.request(scope, 'forwarded');
+  }
+
+  /** A request of `scope` answered locally with 429. */
+  refused(scope: string, reason: RejectReason): void {
+    this.traffic.request(scope, `local_429_${reason}`);
   }
 
   localReply(code: number, reason: LocalReason): void {
@@ -112,27 +131,40 @@ export class ProxyMetrics {
   }
 
   /** The same recorder, with its outcomes counted on the way through. */
-  observing(recorder: ExchangeRecorder, provider: ProviderName): ExchangeRecorder {
-    const countTokens = (usage: UsageReading): void => {
+  observing(recorder: ExchangeRecorder, provider: ProviderName, scope: string): ExchangeRecorder {
+    const sentAt = performance.now();
+    const seconds = (): number => (performance.now() - sentAt) / 1000;
+    const countTokens = (usage: UsageReading, outcome: 'answered' | 'cut_short'): void => {
       if (usage === null || usage === unreadableUsage) return;
       this.tokens.inc({ kind: 'input' }, usage.inputTokens);
       this.tokens.inc({ kind: 'output' }, usage.outputTokens);
+      this.traffic.usedTokens(scope, usage, outcome);
     };
     return {
       rateLimited: (headers) => {
         this.upstream429s.inc({ provider });
+        this.traffic.upstreamAnswered(provider, 429, seconds());
+        this.traffic.request(scope, 'upstream_429');
         return recorder.rateLimited(headers);
       },
       headArrived: (status, headers) => recorder.headArrived(status, headers),
       answered: (status, headers, usage) => {
-        countTokens(usage);
+        countTokens(usage, 'answered');
+        this.traffic.upstreamAnswered(provider, status, seconds());
+        this.traffic.request(scope, `upstream_${upstreamClassOf(status)}` as 'upstream_2xx');
         recorder.answered(status, headers, usage);
       },
       cutShort: (usage) => {
-        countTokens(usage);
+        countTokens(usage, 'cut_short');
+        this.traffic.upstreamAnswered(provider, null, seconds());
+        this.traffic.request(scope, 'upstream_failed');
         recorder.cutShort(usage);
       },
-      failed: (kind, detail, reachedUpstream) => recorder.failed(kind, detail, reachedUpstream),
+      failed: (kind, detail, reachedUpstream) => {
+        this.traffic.upstreamAnswered(provider, null, seconds());
+        this.traffic.request(scope, 'upstream_failed');
+        recorder.failed(kind, detail, reachedUpstream);
+      },
     };
   }
 
@@ -149,6 +181,7 @@ export class ProxyMetrics {
     }
     this.storeReadable.set(1);
     for (const { labels, state, usage, reported, cooldownRemainingMs, probeInFlight } of readings) {
+      if (labels.scope !== undefined) this.traffic.knowScope(labels.scope);
       for (const report of reported) {
         this.upstreamRemaining.set({ ...labels, dimension: report.dimension }, report.remaining);
         this.upstreamReportAge.set({ ...labels, dimension: report.dimension }, report.ageMs / 1000);

@@ -30,8 +30,8 @@ import type { ProviderName } from './providers/types.js';
 import { RefusalCounter } from './refusalCounter.js';
 import { pathOf } from './target.js';
 import { startTicker, type Ticker } from './ticker.js';
-import { upstreamTransport } from './upstreamAgent.js';
 import { CachedShareLearner } from './cachedShareLearner.js';
+import { UpstreamRoutes } from './upstreamRoutes.js';
 
 /** How often `--unsafe-retry-rate-limited-after` resends one request before it lets the 429 through. */
 const unsafeRetry429Resends = 3;
@@ -133,19 +133,20 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     await warden.close();
     throw error;
   }
-  const transport = upstreamTransport(upstream);
+  const upstreams = UpstreamRoutes.fromSetting(settings.upstream as string, settings.upstreamTimeout);
   const refusals = new RefusalCounter();
   const inFlight = new InFlightRequests();
   const metrics = new ProxyMetrics(metricsSourcesFor(warden, store, settings, clock));
   registerBudgetChangeCounter(metrics.registry, warden.budgetEvents);
   const startedAt = clock();
-  const identity = { url: '', upstream: upstream.origin, provider };
+  const identity = { url: '', upstream: upstreams.describe(), provider };
   let stopping = false;
   let heartbeat: Heartbeat | null = null;
 
   const queue = new AdmissionQueue(warden, clock, { maxWaitMs: settings.maxWait, maxQueue: settings.maxQueue });
+  metrics.traffic.watchQueue(() => queueStateOf(queue.waitingByScope(), clock(), Number.POSITIVE_INFINITY));
   const runtime: ProxyRuntime = {
-    upstream,
+    upstreams,
     providers,
     scopeOf: scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies }),
     warden,
@@ -159,7 +160,6 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       outputReserveMax: settings.outputReserveMax,
       unsafeRetry429: { afterMs: settings.unsafeRetryRateLimitedAfter, resends: unsafeRetry429Resends },
     },
-    forwardSetup: { upstream, transport, upstreamTimeoutMs: settings.upstreamTimeout },
     recorderSetup: { warden, tokenMetric: policy.tokenMetric, limitShape: settings.limitShape, clock, log, onSettled: () => queue.nudge(), cachedShares: new CachedShareLearner(clock) },
     refusals,
     health: () =>
@@ -207,7 +207,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   try {
     await listen(server, settings, target);
   } catch (error) {
-    transport.agent.destroy();
+    upstreams.close();
     await warden.close();
     throw error;
   }
@@ -216,7 +216,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   // A handed socket is bound where its owner bound it; the configured address is what the operator wrote.
   const url = urlFor(target.kind === 'address' ? settings.listen.host : bound.address, port);
   identity.url = url;
-  heartbeat = new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstream.origin }, () => queueStateOf(queue.waitingByScope(), clock()));
+  heartbeat = new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt, listen: url, upstream: upstreams.describe() }, () => queueStateOf(queue.waitingByScope(), clock()));
   let ticker: Ticker;
   try {
     await heartbeat.beat();
@@ -226,7 +226,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     ticker = await startTicker({ warden, heartbeat, refusals, log: baseLog, clock, policy });
   } catch (error) {
     server.close();
-    transport.agent.destroy();
+    upstreams.close();
     await warden.close();
     // The database opened but cannot be written (a read-only mount, a full disk): like any other unusable database.
     if (error instanceof StoreUnavailableError) throw new StoreError('write-failed', `database ${warden.location} cannot be written at start (${error.message}); make it and its folder writable, or point --db elsewhere`);
@@ -236,7 +236,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   if (unsafe.length > 0) {
     log.warn('unsafe-switches', `UNSAFE: running with ${unsafe.join(', ')}, the demo's hidden switches that turn protections off or inject faults; never use them in production`, { switches: unsafe.join(' ') });
   }
-  log.info('start', `listening on ${url} → ${upstream.origin} (provider ${provider}, database ${warden.location})`, { url, upstream: upstream.origin, provider, db: warden.location, pid: process.pid });
+  log.info('start', `listening on ${url} → ${upstreams.describe()} (provider ${provider}, database ${warden.location})`, { url, upstream: upstreams.describe(), provider, db: warden.location, pid: process.pid });
 
   async function shutDown(graceMs: number): Promise<void> {
     stopping = true;
@@ -259,7 +259,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       const kept = keptIn === null ? `they could NOT be written beside ${heldFile} either, so the next start does not know them` : `they are kept in ${keptIn} and the next start records them before it forwards anything`;
       log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; ${kept}`);
     }
-    transport.agent.destroy();
+    upstreams.close();
     await warden.close();
     summarising.flush();
     log.info('stopped', 'stopped; every request is settled and the database is closed');

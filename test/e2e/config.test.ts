@@ -147,3 +147,23 @@ describe('ratewarden config', () => {
     expect(help.stdout).toMatch(/start-limit-interval\s+RATEWARDEN_START_LIMIT_INTERVAL/);
   });
 });
+
+describe('--upstream with one URL per provider', () => {
+  it('joins repeated flags, and refuses a nameless or unknown or doubled provider in one line, exit 2', async () => {
+    const env = cliEnv(dirs.make('ratewarden-upstreams-'));
+    const joined = await runCli(['config', '--upstream', 'anthropic=https://api.anthropic.com', '--upstream', 'openai=https://api.openai.com/'], env);
+    expect(joined.exitCode).toBe(0);
+    expect(joined.stdout).toMatch(/^upstream\s+flag --upstream\s+anthropic=https:\/\/api\.anthropic\.com,openai=https:\/\/api\.openai\.com$/m);
+    for (const [value, words] of [
+      ['foo=https://x.example', '"foo" is not a provider'],
+      ['https://a.example,https://b.example', 'with several upstreams, name each one'],
+      ['anthropic=https://a.example,anthropic=https://b.example', 'anthropic is named twice'],
+      ['openai=ftp://x.example', 'the openai URL is not an http:// or https:// URL'],
+    ] as const) {
+      const refused = await runCli(['run', '--upstream', value], env);
+      expect(refused.exitCode).toBe(2);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(refused.stderr).toContain(words);
+    }
+  });
+});

@@ -91,7 +91,7 @@ describe('GET /_ratewarden/metrics', () => {
       expect(await refused.json()).toMatchObject({ error: { code: 'service_unavailable' } });
       const { scrape: metrics } = await scrape(proxy.url);
       expect(metrics.value('ratewarden_local_replies_total', { code: '503', reason: 'store-unavailable' })).toBe(1);
-      expect(metrics.value('ratewarden_forwarded_requests_total', { provider: 'openai' })).toBeUndefined();
+      expect(metrics.value('ratewarden_forwarded_requests_total', { provider: 'openai' })).toBe(0);
     } finally {
       locker.exec('ROLLBACK');
       locker.close();
