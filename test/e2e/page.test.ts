@@ -7,7 +7,7 @@ import { startSimUpstream, type SimUpstream, type SimUpstreamOptions } from '../
 import { artifactsDir, collectErrors, launchChromium } from '../helpers/browser.js';
 import { freeLoopbackPort } from '../helpers/freePort.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
-import { binary, cliEnv, requireBuild } from './operatorCli.js';
+import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
 import { StartedProcesses } from './startedProcesses.js';
 
 /*
@@ -273,5 +273,15 @@ describe('turning the page off, and serving it without a proxy', () => {
     context = null;
     web.kill('SIGTERM');
     expect((await web).exitCode).toBe(0);
+  });
+
+  it('status --web: a bad or non-loopback address is one line and exit 2', async () => {
+    const env = cliEnv(dirs.make('ratewarden-page-'));
+    const bad = await runCli(['status', '--web', 'nonsense'], env);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual(['ratewarden: --web: "nonsense" is not HOST:PORT; use e.g. 127.0.0.1:8787, [::1]:8787, or 127.0.0.1:0 for any free port']);
+    const remote = await runCli(['status', '--web', '0.0.0.0:0'], env);
+    expect(remote.exitCode).toBe(2);
+    expect(remote.stderr).toMatch(/^ratewarden: --web: 0\.0\.0\.0 is not a loopback address, .*add --allow-remote/);
   });
 });
