@@ -26,6 +26,7 @@ import { providerChooser } from './providers/adapter.js';
 import { checkWorkerSettings } from './startupChecks.js';
 import type { ProviderName } from './providers/types.js';
 import { RefusalCounter } from './refusalCounter.js';
+import { RefusalHistory } from './refusalHistory.js';
 import { pathOf } from './target.js';
 import { startTicker, type Ticker } from './ticker.js';
 import { upstreamTransport } from './upstreamAgent.js';
@@ -132,6 +133,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   }
   const transport = upstreamTransport(upstream);
   const refusals = new RefusalCounter();
+  const refusalHistory = new RefusalHistory(clock);
   const inFlight = new InFlightRequests();
   const metrics = new ProxyMetrics(metricsSourcesFor(warden, store, settings, clock));
   const startedAt = clock();
@@ -172,13 +174,14 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         stopping: () => stopping,
       }),
     metrics,
-    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.waitingByScope() }) }),
+    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.waitingByScope(), refusals: refusalHistory.counts(), refusalsSince: refusalHistory.since }) }),
   };
 
   function onRequest(request: IncomingMessage, response: ServerResponse): void {
     response.once('finish', () => {
       const reason = localReasonOf(response);
       if (reason !== undefined) metrics.localReply(response.statusCode, reason);
+      if (reason !== undefined) refusalHistory.add(response.statusCode, reason);
     });
     // The provider of an answer given outside handleRequest, which chooses its own.
     const shape = () => providers({ path: pathOf(request.url), headers: request.headers });

@@ -173,6 +173,10 @@ describe('the live page at /_ratewarden/', () => {
       expect(await page.locator(`${chart} .u-legend`).textContent()).not.toBe('');
     }
     expect(await page.locator('#refusals-chart .u-legend').textContent()).toContain('upstream 429s');
+    // The proxy counts its own local refusals per minute (the database keeps totals only).
+    const refusals = (await view(proxy.url)).live?.refusals ?? [];
+    expect(refusals.filter((line) => line.reason === 'cooldown').reduce((sum, line) => sum + line.count, 0)).toBe(2);
+    expect(await page.locator('#refusals-note').textContent()).toContain('when this proxy started');
     await page.screenshot({ path: join(artifactsDir, 'desktop.png'), fullPage: true });
 
     await page.setViewportSize({ width: 390, height: 844 });
