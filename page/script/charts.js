@@ -107,7 +107,10 @@ function renderRefusalChart(report) {
   var now = report.generatedAt;
   var since = report.history ? report.history.since : now - 3600000;
   var first = Math.floor(since / minuteMs) * minuteMs;
-  var opened = Math.floor(state.openedAt / minuteMs) * minuteMs;
+  // The serving proxy counts its refusals per minute since it started; elsewhere the page counts them since it opened.
+  var live = report.live && Array.isArray(report.live.refusals) ? report.live : null;
+  var countedFrom = live ? live.refusalsSince : state.openedAt;
+  var opened = Math.floor(countedFrom / minuteMs) * minuteMs;
   var minutes = [];
   for (var t = first; t <= now; t += minuteMs) minutes.push(t);
   var upstream = minutes.map(function () { return 0; });
@@ -115,16 +118,29 @@ function renderRefusalChart(report) {
     var at = Math.floor((e.at - first) / minuteMs);
     if (at >= 0 && at < upstream.length) upstream[at] += 1;
   });
-  var cooldown = minutes.map(function (m) { return m < opened ? null : (state.refusalMinutes.get(m) || { cooldown: 0 }).cooldown; });
-  var budget = minutes.map(function (m) { return m < opened ? null : (state.refusalMinutes.get(m) || { budget: 0 }).budget; });
-  var data = [minutes.map(function (m) { return m / 1000; }), upstream, cooldown, budget];
+  var local = function (reason) {
+    return minutes.map(function (m) {
+      if (m < opened) return null;
+      if (!live) return (state.refusalMinutes.get(m) || { cooldown: 0, budget: 0 })[reason] || 0;
+      return live.refusals.reduce(function (sum, r) {
+        var matches = reason === 'other' ? r.reason !== 'cooldown' && r.reason !== 'budget' : r.reason === reason;
+        return sum + (r.minute === m && matches ? r.count : 0);
+      }, 0);
+    });
+  };
+  var data = [minutes.map(function (m) { return m / 1000; }), upstream, local('cooldown'), local('budget')];
   var series = [
     { label: '□ upstream 429s', stroke: cssVar('--bad'), fill: cssVar('--bad-bg'), width: 1.5, paths: uPlot.paths.bars({ size: [0.9, 24], align: 0 }), points: { show: false } },
     { label: '◧ local: cooldown', stroke: cssVar('--warn'), fill: cssVar('--warn'), width: 0, paths: uPlot.paths.bars({ size: [0.45, 12], align: -1 }), points: { show: false } },
     { label: '◨ local: budget', stroke: cssVar('--info'), fill: cssVar('--info'), width: 0, paths: uPlot.paths.bars({ size: [0.45, 12], align: 1 }), points: { show: false } },
   ];
+  if (live) {
+    // Dots only where something happened: a row of zeros would read as events.
+    data.push(local('other').map(function (count) { return count === 0 ? null : count; }));
+    series.push({ label: '◆ local: other (probe, store, stopping)', stroke: cssVar('--text'), paths: function () { return null; }, points: { show: true, size: 7, fill: cssVar('--text') } });
+  }
   makeChart('refusals-chart', series, data, { scales: { x: { time: true, range: [(first - minuteMs / 2) / 1000, (now + minuteMs / 2) / 1000] }, y: { range: function (u, min, max) { return [0, Math.max(4, (max || 0) * 1.15)]; } } } });
   var total429 = upstream.reduce(function (a, b) { return a + b; }, 0);
   document.getElementById('refusals-note').textContent =
-    total429 + ' upstream 429' + (total429 === 1 ? '' : 's') + ' in the last hour (recorded). Local refusals are counted from ' + clock(state.openedAt) + ', when this page opened.';
+    total429 + ' upstream 429' + (total429 === 1 ? '' : 's') + ' in the last hour (recorded). Local refusals are counted from ' + clock(countedFrom) + (live ? ', when this proxy started.' : ', when this page opened.');
 }

@@ -36,7 +36,7 @@ function duration(ms) {
   var seconds = Math.round(ms / 1000);
   if (seconds < 60) return seconds + ' s';
   var minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return minutes + ' min ' + String(seconds % 60).padStart(2, '0') + ' s';
+  if (minutes < 60) return seconds % 60 === 0 ? minutes + ' min' : minutes + ' min ' + String(seconds % 60).padStart(2, '0') + ' s';
   return Math.floor(minutes / 60) + ' h ' + String(minutes % 60).padStart(2, '0') + ' min';
 }
 

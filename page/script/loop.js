@@ -1,7 +1,7 @@
 /* Reading the view every second, drawing it, and the countdowns between readings. */
 function renderWhere(report) {
   var upstream = report.upstream && report.upstream.url ? report.upstream.url : 'no upstream recorded';
-  replace('where', ['→ ' + upstream + ' · ', el('span', { className: 'mono', text: report.database }), ' · window ' + duration(report.window.lengthMs) + ' · read ' + clock(report.generatedAt)]);
+  replace('where', ['upstream ' + upstream + ' · database ', el('span', { className: 'mono', text: report.database }), ' · window ' + duration(report.window.lengthMs) + ' · read ' + clock(report.generatedAt)]);
 }
 
 function setConnection(kind, text) {

@@ -53,7 +53,7 @@ export function registerStatus(program: Command): void {
   command.action(async (options: StatusOptions) => {
     const { settings } = resolveSettings(options, settingNames);
     const watchMs = watchInterval(options.watch);
-    const web = options.web === undefined ? null : webAddress(options.web);
+    const web = options.web === undefined ? null : webAddress(options.web, settings.allowRemote);
     chooseColour();
     const store = await openStore({ db: settings.db as string, clock: Date.now, readonly: true });
     try {

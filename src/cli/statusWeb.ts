@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../config/errors.js';
 import { listenAddress, type ListenAddress } from '../config/fields.js';
 import type { Settings } from '../config/schema.js';
-import { cannotListenLine, checkListenAddress, urlFor } from '../proxy/listenAddress.js';
+import { cannotListenLine, isLoopback, urlFor } from '../proxy/listenAddress.js';
 import type { Store } from '../store/port.js';
 import { pageAnswerer } from './page.js';
 import { loadPageAssets } from './pageAssets.js';
@@ -14,11 +14,16 @@ export const defaultWebAddress: ListenAddress = { host: '127.0.0.1', port: 8790 
 
 const addressField = listenAddress(defaultWebAddress, 'where status --web serves the live page');
 
-/** `--web` alone, or `--web HOST:PORT`. */
-export function webAddress(option: boolean | string): ListenAddress {
+/** `--web` alone, or `--web HOST:PORT`; a non-loopback address only with `--allow-remote`. */
+export function webAddress(option: boolean | string, allowRemote: boolean): ListenAddress {
   if (option === true) return defaultWebAddress;
   const parsed = addressField.parse(option);
   if (!parsed.ok) throw new ConfigError(`--web: ${JSON.stringify(option)} is not HOST:PORT; ${addressField.example}`);
+  if (!isLoopback(parsed.value.host) && !allowRemote) {
+    throw new ConfigError(
+      `--web: ${parsed.value.host} is not a loopback address, so anyone who can reach it could read this database's groups, budgets and traffic; add --allow-remote to mean it, or serve on 127.0.0.1`,
+    );
+  }
   return parsed.value;
 }
 
@@ -32,7 +37,6 @@ function plain(response: ServerResponse, status: number, text: string, headers: 
  * until Ctrl-C. The page is the proxy's, without the queue only a running proxy knows.
  */
 export async function serveStatusPage(store: Store, settings: Settings, address: ListenAddress, out: NodeJS.WritableStream): Promise<void> {
-  checkListenAddress(address, settings.allowRemote);
   const answer = pageAnswerer(loadPageAssets(), () => readStatus(store, settings, null));
   const server = createServer((request: IncomingMessage, response: ServerResponse) => {
     request.resume();

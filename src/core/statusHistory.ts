@@ -83,11 +83,21 @@ export interface QueueLine {
   oldestWaitMs: number;
 }
 
+/** Local refusals of one reason in one minute (its start). */
+export interface RefusalCount {
+  minute: number;
+  reason: string;
+  count: number;
+}
+
 /** What only the running proxy knows: the page served by a proxy carries it; `status` has `null`. */
 export interface LiveView {
   /** The proxy whose memory this is, as it listens. */
   proxy: string;
   queue: QueueLine[];
+  /** Its local 429s and 503s per minute and reason, the last hour's, counted since `refusalsSince` (its start). */
+  refusals: RefusalCount[];
+  refusalsSince: number;
 }
 
 /** The oldest time a history read reaches back to. */

@@ -28,6 +28,7 @@ import { providerChooser } from './providers/adapter.js';
 import { checkWorkerSettings } from './startupChecks.js';
 import type { ProviderName } from './providers/types.js';
 import { RefusalCounter } from './refusalCounter.js';
+import { RefusalHistory } from './refusalHistory.js';
 import { pathOf } from './target.js';
 import { startTicker, type Ticker } from './ticker.js';
 import { CachedShareLearner } from './cachedShareLearner.js';
@@ -135,6 +136,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   }
   const upstreams = UpstreamRoutes.fromSetting(settings.upstream as string, settings.upstreamTimeout);
   const refusals = new RefusalCounter();
+  const refusalHistory = new RefusalHistory(clock);
   const inFlight = new InFlightRequests();
   const metrics = new ProxyMetrics(metricsSourcesFor(warden, store, settings, clock));
   registerBudgetChangeCounter(metrics.registry, warden.budgetEvents);
@@ -176,7 +178,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         stopping: () => stopping,
       }),
     metrics,
-    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.queueLines() }) }),
+    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.queueLines(), refusals: refusalHistory.counts(), refusalsSince: refusalHistory.since }) }),
     stopping: () => stopping,
   };
 
@@ -184,6 +186,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     response.once('finish', () => {
       const reason = localReasonOf(response);
       if (reason !== undefined) metrics.localReply(response.statusCode, reason);
+      if (reason !== undefined) refusalHistory.add(response.statusCode, reason);
     });
     // The provider of an answer given outside handleRequest, which chooses its own.
     const shape = () => providers({ path: pathOf(request.url), headers: request.headers });

@@ -7,7 +7,7 @@ import { startSimUpstream, type SimUpstream, type SimUpstreamOptions } from '../
 import { artifactsDir, collectErrors, launchChromium } from '../helpers/browser.js';
 import { freeLoopbackPort } from '../helpers/freePort.js';
 import { ScratchDirs } from '../helpers/scratchDir.js';
-import { binary, cliEnv, requireBuild } from './operatorCli.js';
+import { binary, cliEnv, requireBuild, runCli } from './operatorCli.js';
 import { StartedProcesses } from './startedProcesses.js';
 
 /*
@@ -173,6 +173,10 @@ describe('the live page at /_ratewarden/', () => {
       expect(await page.locator(`${chart} .u-legend`).textContent()).not.toBe('');
     }
     expect(await page.locator('#refusals-chart .u-legend').textContent()).toContain('upstream 429s');
+    // The proxy counts its own local refusals per minute (the database keeps totals only).
+    const refusals = (await view(proxy.url)).live?.refusals ?? [];
+    expect(refusals.filter((line) => line.reason === 'cooldown').reduce((sum, line) => sum + line.count, 0)).toBe(2);
+    expect(await page.locator('#refusals-note').textContent()).toContain('when this proxy started');
     await page.screenshot({ path: join(artifactsDir, 'desktop.png'), fullPage: true });
 
     await page.setViewportSize({ width: 390, height: 844 });
@@ -273,5 +277,15 @@ describe('turning the page off, and serving it without a proxy', () => {
     context = null;
     web.kill('SIGTERM');
     expect((await web).exitCode).toBe(0);
+  });
+
+  it('status --web: a bad or non-loopback address is one line and exit 2', async () => {
+    const env = cliEnv(dirs.make('ratewarden-page-'));
+    const bad = await runCli(['status', '--web', 'nonsense'], env);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual(['ratewarden: --web: "nonsense" is not HOST:PORT; use e.g. 127.0.0.1:8787, [::1]:8787, or 127.0.0.1:0 for any free port']);
+    const remote = await runCli(['status', '--web', '0.0.0.0:0'], env);
+    expect(remote.exitCode).toBe(2);
+    expect(remote.stderr).toMatch(/^ratewarden: --web: 0\.0\.0\.0 is not a loopback address, .*add --allow-remote/);
   });
 });

@@ -258,7 +258,7 @@ describe('assembleStatus: what the live page adds', () => {
     expect(plain.history).toBeNull();
     expect(plain.live).toBeNull();
     const history = { since: now - 3_600_000, spanMs: 3_600_000, adjustments: [], upstream429s: [], reservations: [], reservationsInFlight: 0, reported: [], supervisorEvents: [] };
-    const live = { proxy: 'http://127.0.0.1:8787', queue: [{ scope: 'k/claude-haiku', length: 3, oldestWaitMs: 1_200 }] };
+    const live = { proxy: 'http://127.0.0.1:8787', queue: [{ scope: 'k/claude-haiku', length: 3, oldestWaitMs: 1_200 }], refusals: [{ minute: now - 60_000, reason: 'budget', count: 2 }], refusalsSince: now - 600_000 };
     const report = assembleStatus(input({ history, live }));
     expect(report.history).toBe(history);
     expect(report.live).toEqual(live);
