@@ -1,3 +1,4 @@
+import type { LimiterState } from '../core/types.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { limiterPolicyFrom } from '../config/policy.js';
@@ -14,6 +15,7 @@ import { scopeChooser } from './scopeOf.js';
 import { AdmissionQueue } from './admissionQueue.js';
 import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
+import { cappedScopes, maxNewScopesPerMinute, maxScopesPerProcess, overflowScope } from './scopeCap.js';
 import { InFlightRequests } from './inFlight.js';
 import { cannotListenLine, urlFor } from './listenAddress.js';
 import { crashingAfter429s } from './crashAfter429s.js';
@@ -135,12 +137,16 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const identity = { url: '', upstream: upstream.origin, provider };
   let stopping = false;
   let heartbeat: Heartbeat | null = null;
+  let unsettledScopes: () => ReadonlyMap<string, LimiterState> = () => new Map();
 
   const queue = new AdmissionQueue(warden, clock, { maxWaitMs: settings.maxWait, maxQueue: settings.maxQueue });
   const runtime: ProxyRuntime = {
     upstream,
     providers,
-    scopeOf: scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies }),
+    // At most so many new scopes a minute and in all; past them, one shared scope (scopeCap.ts).
+    scopeOf: cappedScopes(scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies }), clock, (scope) =>
+      log.warn('scope-overflow', `more new scopes than ${maxNewScopesPerMinute} a minute or ${maxScopesPerProcess} in all (the latest: ${scope}); requests of new keys are counted together in scope ${overflowScope} until then`),
+    ),
     warden,
     queue,
     clock,
@@ -167,6 +173,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         },
         inFlight: () => inFlight.size,
         stopping: () => stopping,
+        unsettled: () => unsettledScopes(),
       }),
     metrics,
     stopping: () => stopping,
@@ -216,6 +223,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     // The ticker logs state changes, each once (the store failing, recovering): never folded into a
     // per-request summary that shares its event name, where its line would be held back or lost.
     ticker = await startTicker({ warden, heartbeat, refusals, log: baseLog, clock, policy });
+    unsettledScopes = ticker.unsettled;
   } catch (error) {
     server.close();
     transport.agent.destroy();
