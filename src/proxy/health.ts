@@ -1,5 +1,5 @@
 import { cooldownPhase } from '../core/cooldown.js';
-import type { LimiterPolicy } from '../core/types.js';
+import type { LimiterPolicy, LimiterState } from '../core/types.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
@@ -16,6 +16,8 @@ export interface HealthSource {
   beat(): Promise<void>;
   inFlight(): number;
   stopping(): boolean;
+  /** The scopes not closed at the ticker's last look, from memory: the health check reads no scope from the store (issue 26 item 4). */
+  unsettled(): ReadonlyMap<string, LimiterState>;
 }
 
 /** What `GET /_ratewarden/health` answers: ready (200), or why not (503). */
@@ -25,8 +27,9 @@ export async function healthReport(source: HealthSource): Promise<HealthReport> 
     await source.warden.maintain();
     await source.beat();
     const now = source.clock();
-    // The breaker the health check names is the worst of every active scope's.
-    const phases = (await source.warden.scopeStates()).map(({ state }) => cooldownPhase(state, now, source.policy));
+    // The breaker the health check names is the worst of the scopes the ticker saw cooling or probing:
+    // read from memory, so that its cost does not follow the number of scopes (a liveness check must stay fast).
+    const phases = [...source.unsettled().values()].map((state) => cooldownPhase(state, now, source.policy));
     const cooling = phases.filter((candidate) => candidate.phase === 'cooling');
     const phase = cooling.sort((a, b) => (b.phase === 'cooling' ? b.remainingMs : 0) - (a.phase === 'cooling' ? a.remainingMs : 0))[0] ?? phases.find((candidate) => candidate.phase === 'half-open') ?? { phase: 'closed' as const };
     return {

@@ -6,6 +6,7 @@ import { readRestartSummary } from '../warden/supervisorLedger.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
 import type { MetricsSources } from './metrics.js';
+import { boundedReadings } from './scopeSeriesCap.js';
 
 /** The warden's read-only views, and the supervisor's history in the same store, as the metrics read them when scraped. */
 export function metricsSourcesFor(warden: Warden, store: Store, settings: Settings, clock: Clock): MetricsSources {
@@ -15,7 +16,8 @@ export function metricsSourcesFor(warden: Warden, store: Store, settings: Settin
     async limiters() {
       const states = await warden.scopeStates();
       const now = clock();
-      return states.map(({ scope, state, usage, reports }) => {
+      // Bounded: a flood of keys must not grow the scrape without end (scopeSeriesCap.ts).
+      return boundedReadings(states.map(({ scope, state, usage, reports }) => {
         const phase = cooldownPhase(state, now, warden.policyOf(scope));
         return {
           labels: { scope },
@@ -25,7 +27,7 @@ export function metricsSourcesFor(warden: Warden, store: Store, settings: Settin
           cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
           probeInFlight: phase.phase === 'half-open' && phase.probeInFlight,
         };
-      });
+      }));
     },
     restarts: () => readRestartSummary(store, restartPolicy),
   };

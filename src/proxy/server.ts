@@ -1,4 +1,5 @@
 import { registerBudgetChangeCounter } from './budgetChangeMetric.js';
+import type { LimiterState } from '../core/types.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { limiterPolicyFrom } from '../config/policy.js';
@@ -16,6 +17,7 @@ import { scopeChooser } from './scopeOf.js';
 import { AdmissionQueue } from './admissionQueue.js';
 import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
+import { cappedScopes, maxNewScopesPerMinute, maxScopesPerProcess, overflowScope } from './scopeCap.js';
 import { InFlightRequests } from './inFlight.js';
 import { cannotListenLine, urlFor } from './listenAddress.js';
 import { crashingAfter429s } from './crashAfter429s.js';
@@ -144,13 +146,17 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const identity = { url: '', upstream: upstreams.describe(), provider };
   let stopping = false;
   let heartbeat: Heartbeat | null = null;
+  let unsettledScopes: () => ReadonlyMap<string, LimiterState> = () => new Map();
 
   const queue = new AdmissionQueue(warden, clock, { maxWaitMs: settings.maxWait, maxQueue: settings.maxQueue });
   metrics.traffic.watchQueue(() => queueStateOf(queue.waitingByScope(), clock(), Number.POSITIVE_INFINITY));
   const runtime: ProxyRuntime = {
     upstreams,
     providers,
-    scopeOf: scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies }),
+    // At most so many new scopes a minute and in all; past them, one shared scope (scopeCap.ts).
+    scopeOf: cappedScopes(scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies }), clock, (scope) =>
+      log.warn('scope-overflow', `more new scopes than ${maxNewScopesPerMinute} a minute or ${maxScopesPerProcess} in all (the latest: ${scope}); requests of new keys are counted together in scope ${overflowScope} until then`),
+    ),
     warden,
     queue,
     clock,
@@ -176,6 +182,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         },
         inFlight: () => inFlight.size,
         stopping: () => stopping,
+        unsettled: () => unsettledScopes(),
       }),
     metrics,
     page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.queueLines(), refusals: refusalHistory.counts(), refusalsSince: refusalHistory.since }) }),
@@ -227,6 +234,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     // The ticker logs state changes, each once (the store failing, recovering): never folded into a
     // per-request summary that shares its event name, where its line would be held back or lost.
     ticker = await startTicker({ warden, heartbeat, refusals, log: baseLog, clock, policy });
+    unsettledScopes = ticker.unsettled;
   } catch (error) {
     server.close();
     upstreams.close();

@@ -1,4 +1,4 @@
-import { initialLimiterState, type LimiterPolicy } from '../core/types.js';
+import { initialLimiterState, type LimiterPolicy, type LimiterState } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Heartbeat } from '../warden/heartbeat.js';
@@ -22,6 +22,8 @@ export interface TickerSetup {
 export interface Ticker {
   /** Stops ticking after a last tick (once the one running has ended) that also logs any refusals not yet summarised. */
   stop(): Promise<void>;
+  /** The scopes whose breaker was not closed at the last tick, with their state: what the health check names, read from memory. */
+  unsettled(): ReadonlyMap<string, LimiterState>;
 }
 
 /** Local 429s are summarised in one line at most this often, whatever the tick interval. */
@@ -32,13 +34,28 @@ export function tickIntervalFor(windowMs: number): number {
   return Math.max(20, Math.min(1_000, Math.floor(windowMs / 10)));
 }
 
+/** How far before its last reading the ticker looks again for changed scopes. */
+const lookBehindMs = 1_000;
+
 /** How often the worker proves it is alive in `processes` (status reads it). */
 export const heartbeatIntervalMs = 2_000;
 
 export async function startTicker(setup: TickerSetup): Promise<Ticker> {
   const { warden, heartbeat, refusals, log, clock, policy } = setup;
-  const viewsOf = async (now: number): Promise<Map<string, LimiterView>> => new Map((await warden.scopeStates()).map(({ scope, state }) => [scope, viewOf(state, now, warden.policyOf(scope))]));
-  let views = await viewsOf(clock());
+  // Every active scope once, at start; then each tick reads only the scopes touched since the
+  // last (and those still cooling or probing, which time alone moves): its cost follows what
+  // changed, not how many scopes exist (issue 26 item 4).
+  const views = new Map<string, LimiterView>();
+  const unsettled = new Map<string, LimiterState>();
+  const follow = (scope: string, state: LimiterState, now: number): LimiterView => {
+    const view = viewOf(state, now, warden.policyOf(scope));
+    views.set(scope, view);
+    if (view.breaker === 'closed') unsettled.delete(scope);
+    else unsettled.set(scope, state);
+    return view;
+  };
+  let lastLook = clock();
+  for (const { scope, state } of await warden.scopeStates()) follow(scope, state, lastLook);
   let lastBeat = clock();
   let lastSummary = clock();
   let storeFailing = false;
@@ -85,7 +102,6 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
         await heartbeat.beat();
         lastBeat = now;
       }
-      const next = await viewsOf(now);
       // Budget changes are logged by the process that made them, each once with its why
       // (budgetEvents); the state's own budget lines would repeat them a tick apart.
       for (const change of warden.budgetEvents.take()) {
@@ -93,11 +109,14 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
         if (line.event === 'budget-cut') log.warn(line.event, line.message, line.fields);
         else log.info(line.event, line.message, line.fields);
       }
-      for (const [scope, after] of next) {
+      const touched = await warden.touchedStates(lastLook, unsettled.keys());
+      for (const { scope, state } of touched.states) {
         const before = views.get(scope) ?? viewOf(initialLimiterState, now, policy);
+        const after = follow(scope, state, now);
         for (const change of stateEvents(before, after)) log.info(change.event, `${change.message} (scope ${scope})`, { scope });
       }
-      views = next;
+      // A little behind the reading: a change committed just after it, stamped just before, is not missed (a scope read twice costs nothing).
+      lastLook = touched.now - lookBehindMs;
     });
     summariseRefusals(clock(), final);
   }
@@ -119,6 +138,7 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
   }, tickIntervalFor(policy.windowMs));
   timer.unref();
   return {
+    unsettled: () => unsettled,
     async stop() {
       clearInterval(timer);
       await running;

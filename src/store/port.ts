@@ -70,6 +70,8 @@ export interface LimiterRepository {
   createState(scope: string, state: LimiterState, now: number): Promise<void>;
   writeState(scope: string, state: LimiterState, now: number): Promise<void>;
   activeScopes(usageFrom: number, changedSince: number): Promise<string[]>;
+  /** The scopes with a usage bucket starting at or after `usageFrom`, or whose state changed at or after `changedSince`: through indexes, so its cost follows what changed, not how many scopes exist. */
+  touchedScopes(usageFrom: number, changedSince: number): Promise<string[]>;
   scopesOfKey(fingerprint: string): Promise<string[]>;
   /** The per-database secret that keys API-key fingerprints (made on first use). */
   fingerprintSecret(): Promise<string>;

@@ -18,6 +18,7 @@ import type { ReportCarrier, RequestRecord, Store, StoreTransaction } from '../s
 import { BudgetEvents } from './budgetEvents.js';
 import { withStaleCutsHealed } from './cutHealing.js';
 import { Held429s } from './held429s.js';
+import { TickSelection } from './tickSelection.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
 
@@ -124,6 +125,7 @@ export class Warden {
   private readonly held429s = new Held429s();
   /** Budget changes this process committed: logged once by the ticker, counted in the metrics. */
   readonly budgetEvents = new BudgetEvents();
+  private readonly tickSelection: TickSelection;
   /** The upstream 429s being recorded now (record429). */
   private readonly recording429s = new Set<Promise<unknown>>();
   /** This process's own held file (held429File.ts), and the common name every process's file starts with. */
@@ -143,6 +145,7 @@ export class Warden {
     this.random = options.random ?? Math.random;
     this.pid = options.pid ?? process.pid;
     this.widthMs = bucketWidthFor(options.policy.windowMs);
+    this.tickSelection = new TickSelection(this.widthMs);
     this.heldFiles = options.heldFile;
     this.heldFile = options.heldFile === null ? null : heldFileOfProcess(options.heldFile, this.pid);
     this.scopeBudgets = options.scopeBudgets ?? [];
@@ -495,13 +498,16 @@ export class Warden {
     const refusals = this.pendingRefusals;
     this.pendingRefusals = new Map();
     let result: TickResult;
+    let tickedAt = 0;
     try {
       result = await this.store.transact(async (tx): Promise<TickResult> => {
         const { now } = tx;
+        tickedAt = now;
         const adjustments: BudgetAdjustment[] = [];
         const changes: TickResult['changes'] = [];
         let windowSampleRecorded = false;
-        const scopes = new Set([...(await this.activeScopesIn(tx)), ...refusals.keys()]);
+        // What changed since the last tick and a slice of the rest (tickSelection.ts): never every scope at once.
+        const scopes = new Set([...(await this.tickSelection.choose(tx, () => this.activeScopesIn(tx))), ...refusals.keys()]);
         for (const scope of scopes) {
           const ticked = await this.tickScope(tx, scope);
           adjustments.push(...ticked.adjustments);
@@ -522,6 +528,7 @@ export class Warden {
       throw error;
     }
     for (const change of result.changes) this.budgetEvents.record(change.scope, this.clock(), change.adjustments);
+    this.tickSelection.committed(tickedAt);
     await this.relearnOutputs();
     return result;
   }
@@ -609,6 +616,20 @@ export class Warden {
         states.push({ scope, state: (await tx.limiter.readState(scope)) ?? initialLimiterState, usage: await this.windowUsage(tx, scope), reports: await tx.reported.reports(scope) });
       }
       return states;
+    });
+  }
+
+  /**
+   * The states of the scopes touched since `since` (a usage bucket or a state change, through
+   * indexes) and of `also`, with the store's time of the reading: what the ticker follows, at a
+   * cost that does not grow with the number of scopes.
+   */
+  touchedStates(since: number, also: Iterable<string>): Promise<{ now: number; states: { scope: string; state: LimiterState }[] }> {
+    return this.store.read(async (tx) => {
+      const scopes = new Set([...(await tx.limiter.touchedScopes(bucketStartFor(since, this.widthMs), since)), ...also]);
+      const states: { scope: string; state: LimiterState }[] = [];
+      for (const scope of scopes) states.push({ scope, state: (await tx.limiter.readState(scope)) ?? initialLimiterState });
+      return { now: tx.now, states };
     });
   }
 

@@ -79,6 +79,15 @@ export class PostgresLimiterRepository implements LimiterRepository {
     return rows.map((row) => row.scope);
   }
 
+  async touchedScopes(usageFrom: number, changedSince: number): Promise<string[]> {
+    const rows = await rowsOf<{ scope: string }>(
+      this.client,
+      'SELECT DISTINCT scope FROM usage_buckets WHERE start >= $1 UNION SELECT scope FROM limiter_state WHERE updated_at >= $2',
+      [bigintBound(usageFrom), bigintBound(changedSince)],
+    );
+    return rows.map((row) => row.scope);
+  }
+
   async scopesOfKey(fingerprint: string): Promise<string[]> {
     const rows = await rowsOf<{ scope: string }>(
       this.client,

@@ -17,6 +17,7 @@ export class LimiterStore {
   private readonly selectState: Statement<[string], StateRow>;
   private readonly insertState: Statement<Record<string, number | string | null>>;
   private readonly selectActiveScopes: Statement<[number, number], { scope: string }>;
+  private readonly selectTouchedScopes: Statement<[number, number], { scope: string }>;
   private readonly selectScopesOfKey: Statement<[string], { scope: string }>;
   private readonly updateState: Statement<Record<string, number | string | null>>;
   private readonly selectBuckets: Statement<[string, number], { start: number; input_tokens: number; output_tokens: number; requests: number }>;
@@ -49,6 +50,7 @@ export class LimiterStore {
        UNION SELECT scope FROM limiter_state
        WHERE cooldown_until IS NOT NULL OR probe_request_id IS NOT NULL OR consecutive_429s > 0 OR backoff_level > 0 OR updated_at >= ?`,
     );
+    this.selectTouchedScopes = db.prepare('SELECT DISTINCT scope FROM usage_buckets WHERE start >= ? UNION SELECT scope FROM limiter_state WHERE updated_at >= ?');
     this.selectScopesOfKey = db.prepare("SELECT scope FROM limiter_state WHERE substr(scope, 1, instr(scope, '/')) = ?");
     this.updateState = db.prepare(
       `UPDATE limiter_state SET ${stateKeys.map((key) => `${stateColumns[key]} = @${key}`).join(', ')}, updated_at = @updatedAt WHERE scope = @scope`,
@@ -114,6 +116,10 @@ export class LimiterStore {
   /** Scopes with usage since `usageFrom`, a cooldown (or its streak) in force, or a state changed since `changedSince`. */
   activeScopes(usageFrom: number, changedSince: number): string[] {
     return this.selectActiveScopes.all(usageFrom, changedSince).map((row) => row.scope);
+  }
+
+  touchedScopes(usageFrom: number, changedSince: number): string[] {
+    return this.selectTouchedScopes.all(usageFrom, changedSince).map((row) => row.scope);
   }
 
   /** Every scope of one key fingerprint. */

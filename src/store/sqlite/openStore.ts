@@ -116,7 +116,7 @@ class SqliteStore implements Store {
     const policies = new PolicyStore(db);
     const processes = new ProcessStore(db);
     const limiterUncached = [
-      'activeScopes', 'scopesOfKey', 'fingerprintSecret', 'bucketsFrom', 'dailyTotalsFrom', 'addToDaily', 'recordRateLimitEvent', 'recordSample', 'recordAdjustment', 'recordAudit', 'addRefusalCounts', 'countZeroTokenSamples', 'deleteZeroTokenSamples', 'markHead',
+      'activeScopes', 'touchedScopes', 'scopesOfKey', 'fingerprintSecret', 'bucketsFrom', 'dailyTotalsFrom', 'addToDaily', 'recordRateLimitEvent', 'recordSample', 'recordAdjustment', 'recordAudit', 'addRefusalCounts', 'countZeroTokenSamples', 'deleteZeroTokenSamples', 'markHead',
     ] as const;
     const limiterCached = ['readState', 'createState', 'writeState', 'bucketTotalsFrom', 'addToBucket', 'insertAdmitted', 'findRequest', 'markSettled', 'pruneBefore'] as const;
     const reportedUncached = ['inFlightSince', 'setRequestModel', 'requestModel', 'recordOutputSample', 'outputSamples', 'pruneSamplesBefore'] as const;
