@@ -69,9 +69,9 @@ export function scenarios(context: ScenarioContext): Scenario[] {
     },
     {
       name: 'burst',
-      what: `4 agents work ${Math.round((warmUp * context.timeScale) / 60_000)} min (no new turn after it), a quiet minute, then 40 sub-agents send one turn each at once; one key, Sonnet class, Tier-1 limits`,
+      what: `4 agents work ${Math.round((warmUp * context.timeScale) / 60_000)} min (no new turn after it), a quiet minute, then 40 sub-agents send one turn each at once; one key, Sonnet class, Tier-2 limits (Tier 1 serves one such request at a time)`,
       keys: { 'sk-ant-burst': { organization: 'org-burst' } },
-      classes: [sonnetClass(tier1Sonnet)],
+      classes: [sonnetClass(tier2Sonnet)],
       agents: [
         ...agents(4, () => ({ key: 'sk-ant-burst', model: SONNET, modelClass: 'sonnet', stopAfterMs: warmUp }), context),
         ...Array.from({ length: 40 }, () => ({ key: 'sk-ant-burst', model: SONNET, modelClass: 'sonnet', maxTokens: context.maxTokens, turns: 1, startAfterMs: warmUp + quietMinute })),
