@@ -22,7 +22,7 @@ export function timeLine(result: ReplayResult): string {
 export function storyLines(result: ReplayResult): string[] {
   const { options } = result;
   const crashes = [
-    options.crashEveryMs > 0 ? `killed (SIGKILL) about every ${durationInWords(options.crashEveryMs * result.timeScale)} of incident time` : '',
+    options.crashEveryMs > 0 ? `killed (SIGKILL) about every ${durationInWords(options.crashEveryMs * result.timeScale).replace(/^1 /, '')} of incident time` : '',
     options.crashAfter429s > 0 ? `whenever they see ${options.crashAfter429s} upstream 429s in a window, as the incident's worker did` : '',
   ].filter((part) => part !== '');
   return [
@@ -72,7 +72,7 @@ export function summaryLine(result: ReplayResult): string {
         : '';
   const loop =
     amnesia.restartsAfter429s > 0
-      ? `The amnesia run loops: ${count(amnesia.upstream429s)} upstream 429s, ${count(amnesia.restartsAfter429s)} restarts caused by them, ${percent(amnesia.goodput)} goodput.`
+      ? `The amnesia run loops: ${count(amnesia.upstream429s)} upstream 429s, ${count(amnesia.restartsAfter429s)} restart${amnesia.restartsAfter429s === 1 ? '' : 's'} caused by them, ${percent(amnesia.goodput)} goodput.`
       : `The amnesia run: ${count(amnesia.upstream429s)} upstream 429s, ${percent(amnesia.goodput)} goodput.`;
   return (
     `What ratewarden changed against no proxy: upstream 429s ${count(direct.upstream429s)} → ${count(ratewarden.upstream429s)} ` +
