@@ -26,8 +26,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openStore } from '../src/store/openStore.js';
-import type { Store, SupervisorEventRecord } from '../src/store/port.js';
+import { openDatabase } from '../src/store/sqlite/open.js';
+
+type Database = ReturnType<typeof openDatabase>;
 import { send, type Outcome } from '../test/helpers/httpProbe.js';
 
 const thisBinary = fileURLToPath(new URL('../bin/ratewarden', import.meta.url));
@@ -56,11 +57,29 @@ function summary(samples: readonly number[]): { median: number; max: number; min
   return { median, max: sorted.at(-1) as number, min: sorted[0] as number };
 }
 
-async function readyAfter(db: () => Promise<Store | null>, newerThan: number, gone: () => string | null): Promise<SupervisorEventRecord> {
+interface ReadyEvent {
+  id: number;
+  at: number;
+  workerPid: number;
+  url: string;
+}
+
+/**
+ * The latest worker-ready event, read with plain SQL on a read-only connection: the columns every
+ * schema version has, so that `--compare` can read what another build (another schema) wrote.
+ */
+function latestReady(db: Database): ReadyEvent | null {
+  const row = db.prepare("SELECT id, at, worker_pid, detail FROM supervisor_events WHERE kind = 'worker-ready' ORDER BY id DESC LIMIT 1").get() as
+    | { id: number; at: number; worker_pid: number; detail: string }
+    | undefined;
+  return row === undefined ? null : { id: row.id, at: row.at, workerPid: row.worker_pid, url: row.detail };
+}
+
+async function readyAfter(db: () => Database | null, newerThan: number, gone: () => string | null): Promise<ReadyEvent> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const store = await db();
-    const ready = store === null ? null : await store.read((tx) => tx.supervisor.latestOf(['worker-ready']));
+    const reader = db();
+    const ready = reader === null ? null : latestReady(reader);
     if (ready !== null && ready.id > newerThan) return ready;
     const why = gone();
     if (why !== null) throw new Error(why);
@@ -114,13 +133,16 @@ async function measure(binary: string): Promise<Measured> {
   supervisor.once('exit', (code, signal) => {
     supervisorExit = `the supervisor exited (${signal ?? `code ${code}`})`;
   });
-  let reader: Store | null = null;
-  const db = async (): Promise<Store | null> => {
+  let reader: Database | null = null;
+  const db = (): Database | null => {
     if (reader === null) {
       try {
-        reader = await openStore({ db: dbPath, clock: Date.now, readonly: true });
+        reader = openDatabase(dbPath, { readonly: true });
+        latestReady(reader);
       } catch {
-        return null;
+        // Not created, or not migrated yet.
+        reader?.close();
+        reader = null;
       }
     }
     return reader;
@@ -132,7 +154,7 @@ async function measure(binary: string): Promise<Measured> {
   let sending = true;
   try {
     let ready = await readyAfter(db, 0, () => supervisorExit);
-    const url = ready.detail as string;
+    const url = ready.url;
     const loops = Array.from({ length: clients }, async () => {
       while (sending) sent.push({ outcome: await send(url, '/v1/messages', 'POST', '{"max_tokens":1}') });
     });
@@ -141,7 +163,7 @@ async function measure(binary: string): Promise<Measured> {
       await sleep(500);
       const killedAt = Date.now();
       kills.push(killedAt);
-      process.kill(ready.workerPid as number, 'SIGKILL');
+      process.kill(ready.workerPid, 'SIGKILL');
       ready = await readyAfter(db, ready.id, () => supervisorExit);
       const deadline = Date.now() + 10_000;
       while (arrivals.at(-1) === undefined || (arrivals.at(-1) as number) < ready.at) {
@@ -159,7 +181,7 @@ async function measure(binary: string): Promise<Measured> {
       supervisor.kill('SIGTERM');
       await new Promise((resolve) => supervisor.once('exit', resolve));
     }
-    await (reader as Store | null)?.close();
+    (reader as Database | null)?.close();
     upstream.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -59,8 +59,8 @@ export function renderSystemdUnit(spec: SystemdUnitSpec): string {
     'NotifyAccess=all',
     `TimeoutStartSec=${systemdTime(spec.startTimeoutMs + stopMarginMs)}`,
     spec.supervised
-      ? '# ratewarden\'s own supervisor runs the worker: durable restart history, exponential delay, health probes.'
-      : '# systemd is the supervisor (--no-supervise): it restarts the worker on failure.',
+      ? '# ratewarden\'s own supervisor runs the worker: durable restart history, the first restart after a stable run at once, exponential delay in a crash loop, health probes.'
+      : '# systemd is the supervisor (--no-supervise): it restarts the worker on failure, after RestartSec= every time (--supervised restarts at once after a stable run).',
     `ExecStart=${command.map(quote).join(' ')}`,
     `Environment=RATEWARDEN_DB=${unitDatabasePath}`,
     'Restart=on-failure',

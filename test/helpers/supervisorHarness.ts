@@ -15,11 +15,18 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const superviseMain = fileURLToPath(new URL('./superviseMain.ts', import.meta.url));
 export const standInWorker = fileURLToPath(new URL('./standInWorker.mjs', import.meta.url));
 
+/**
+ * How long a wait for a process to get somewhere may take before the test fails: generous, because
+ * a loaded 2-core machine can take many seconds to start a supervisor through tsx. It bounds
+ * waiting only; no test asserts a speed with it.
+ */
+const patienceMs = 40_000;
+
 /** Setting values as flags give them, e.g. { restartSec: '50ms' }. */
 export type SettingFlags = Record<string, string | number | boolean>;
 
 /** Polls until `test` gives a value other than undefined; throws after `timeoutMs` with `what`. */
-export async function eventually<T>(what: string, test: () => T | undefined, timeoutMs = 15_000, everyMs = 20): Promise<T> {
+export async function eventually<T>(what: string, test: () => T | undefined, timeoutMs = patienceMs, everyMs = 20): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = test();
@@ -59,7 +66,7 @@ export class SupervisorRun {
     return this.child.pid;
   }
 
-  async waitForOutput(pattern: RegExp, timeoutMs = 15_000): Promise<RegExpMatchArray> {
+  async waitForOutput(pattern: RegExp, timeoutMs = patienceMs): Promise<RegExpMatchArray> {
     return eventually(`output matching ${pattern} (stdout so far: ${this.stdout}; stderr: ${this.stderr})`, () => (this.stdout + this.stderr).match(pattern) ?? undefined, timeoutMs);
   }
 
@@ -136,7 +143,7 @@ export class SupervisorFixture {
   }
 
   /** Waits until at least `count` events of `kind` have been recorded; returns them. */
-  waitForEvents(kind: SupervisorEventRecord['kind'], count: number, timeoutMs = 15_000): Promise<SupervisorEventRecord[]> {
+  waitForEvents(kind: SupervisorEventRecord['kind'], count: number, timeoutMs = patienceMs): Promise<SupervisorEventRecord[]> {
     return eventually(`${count} ${kind} events (have: ${this.events().map((e) => e.kind).join(', ')})`, () => {
       const found = this.eventsOf(kind);
       return found.length >= count ? found : undefined;
