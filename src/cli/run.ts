@@ -31,8 +31,6 @@ export function registerRun(program: Command): void {
     .addOption(new Option(socketFromSupervisorFlag, 'serve the listening socket handed over by ratewarden\'s supervisor').hideHelp());
   // Every setting: the supervisor hands its worker the same command line, and status reads the same values.
   addSettingOptions(command, settingNames);
-  // The page is on by default: the setting's own --page says nothing, its negation is the flag.
-  command.options.find((option) => option.long === '--page')?.hideHelp();
   command.addOption(new Option('--no-page', 'do not serve the live read-only page at /_ratewarden/ (docs/page.md)').helpGroup(helpGroups.proxy));
   command.addOption(
     new Option('--no-supervise', 'run the proxy worker alone in this process, for a host whose own service manager restarts it (default: supervised)').helpGroup(helpGroups.supervisor),
