@@ -340,9 +340,10 @@ describe('status across hosts', () => {
 
     const text = await runCli(['status', '--db', db], cliEnv(dirs.make()));
     expect(text.exitCode).toBe(0);
-    expect(text.stdout).toMatch(/Fleet\s+3 processes on 2 hosts/);
-    expect(text.stdout).toMatch(new RegExp(`other-host\\s+worker\\s+● running\\s+pid ${deadHere}`));
-    expect(text.stdout).toMatch(new RegExp(`other-host\\s+worker\\s+○ silent\\s+pid ${process.pid} on another host`));
+    // Every host's workers, each line naming its host.
+    expect(text.stdout).toMatch(new RegExp(`● running\\s+pid ${herePid} .* on ${report.host} \\(this host\\)`));
+    expect(text.stdout).toMatch(new RegExp(`● running\\s+pid ${deadHere} · http://10\\.0\\.0\\.2:8787 .* on other-host`));
+    expect(text.stdout).toMatch(new RegExp(`○ silent\\s+pid ${process.pid} on another host.* on other-host`));
     expect(text.stdout).not.toContain(new URL(db).password);
   });
 });

@@ -46,14 +46,15 @@ async function statusJson(db: string, env: Record<string, string>, extra: string
 }
 
 describe('scopes through the built CLI', () => {
-  it('status lists every active scope, busiest first, and shows one in detail with --scope', async () => {
+  it('status lists every active scope, trouble first then the busiest, and shows one in detail with --scope', async () => {
     const { db, env } = setUp();
     await prepareScopes(db);
 
     const all = await statusJson(db, env);
-    expect(all.scopes.map((line) => line.scope)).toEqual([haikuA, opusA, haikuB, 'default']);
-    expect(all.scope).toBe(haikuA);
-    expect(all.cooldown.active).toBe(false);
+    // The cooling scope first (trouble first), then the busiest; the detail is of the one in trouble.
+    expect(all.scopes.map((line) => line.scope)).toEqual([opusA, haikuA, haikuB, 'default']);
+    expect(all.scope).toBe(opusA);
+    expect(all.cooldown.active).toBe(true);
     expect(all.scopes.find((line) => line.scope === opusA)).toMatchObject({ phase: 'cooling', consecutive429s: 1, backoffLevel: 1, windowRequests: 2 });
     expect(all.scopes.find((line) => line.scope === haikuA)).toMatchObject({ phase: 'closed', windowRequests: 3, windowTokens: 6_300 });
 
@@ -66,10 +67,11 @@ describe('scopes through the built CLI', () => {
     const human = await runCli(['status', '--db', db], env);
     expect(human.exitCode).toBe(0);
     const table = human.stdout.split('\n');
-    const lineOf = (scope: string): number => table.findIndex((line) => line.startsWith(scope));
-    expect(lineOf(haikuA)).toBeGreaterThan(0);
-    expect(lineOf(haikuA)).toBeLessThan(lineOf(opusA));
-    expect(lineOf(opusA)).toBeLessThan(lineOf(haikuB));
+    const labelOf = (scope: string): string => all.scopes.find((line) => line.scope === scope)?.label ?? scope;
+    const lineOf = (scope: string): number => table.findIndex((line) => line.startsWith(labelOf(scope)));
+    expect(lineOf(opusA)).toBeGreaterThan(0);
+    expect(lineOf(opusA)).toBeLessThan(lineOf(haikuA));
+    expect(lineOf(haikuA)).toBeLessThan(lineOf(haikuB));
     expect(table[lineOf(opusA)]).toMatch(/cooling/);
 
     const unknown = await runCli(['status', '--db', db, '--scope', 'nope/claude-opus'], env);
