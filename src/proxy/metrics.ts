@@ -99,6 +99,7 @@ export class ProxyMetrics {
   /** The exposition: the store's gauges are read now, in a read-only view. */
   async scrape(): Promise<string> {
     await this.readLimiters();
+    this.traffic.readBudgetChanges();
     this.traffic.readQueue();
     await this.readRestarts();
     return this.registry.metrics();

@@ -1,4 +1,3 @@
-import { registerBudgetChangeCounter } from './budgetChangeMetric.js';
 import type { LimiterState } from '../core/types.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
@@ -141,7 +140,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const refusalHistory = new RefusalHistory(clock);
   const inFlight = new InFlightRequests();
   const metrics = new ProxyMetrics(metricsSourcesFor(warden, store, settings, clock));
-  registerBudgetChangeCounter(metrics.registry, warden.budgetEvents);
+  metrics.traffic.watchBudgetChanges(warden.budgetEvents);
   const startedAt = clock();
   const identity = { url: '', upstream: upstreams.describe(), provider };
   let stopping = false;

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QueueState } from '../core/queueState.js';
+import type { BudgetEvents } from '../warden/budgetEvents.js';
 import type { ProviderName } from './providers/types.js';
 
 /** Every provider a request can be counted for: their series exist from the first scrape. */
@@ -45,6 +46,9 @@ export class TrafficMetrics {
   private readonly queueOldest: Gauge<'scope'>;
   private readonly scopes = new Set<string>();
   private queue: () => QueueState | null = () => null;
+  private budgetEvents: BudgetEvents | null = null;
+  /** What the budget-change counter already holds, per scope and kind: the warden's totals only grow. */
+  private readonly budgetChangesCounted = new Map<string, number>();
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -86,15 +90,32 @@ export class TrafficMetrics {
     this.tokens.inc({ scope, kind: 'output', outcome }, usage.outputTokens);
   }
 
-  /** A cut or a recovery of a scope's budget (the controller's, called where the warden reports it). */
-  budgetChanged(scope: string, kind: (typeof budgetChangeKinds)[number]): void {
-    this.knowScope(scope);
-    this.budgetChanges.inc({ scope, kind });
+  /** Where the budget changes this worker committed are read at scrape time (the request path pays nothing). */
+  watchBudgetChanges(events: BudgetEvents): void {
+    this.budgetEvents = events;
   }
 
   upstreamAnswered(provider: ProviderName, status: number | null, seconds: number): void {
     if (status !== null) this.upstreamResponses.inc({ provider, code: String(status) });
     this.upstreamDuration.observe({ provider, class: status === null ? 'failed' : upstreamClassOf(status) }, seconds);
+  }
+
+  /** At scrape time: the cuts and recoveries committed since the last scrape (other budget changes are not counted). */
+  readBudgetChanges(): void {
+    const totals = new Map<string, { scope: string; kind: (typeof budgetChangeKinds)[number]; count: number }>();
+    for (const { scope, change, count } of this.budgetEvents?.counts() ?? []) {
+      if (change === 'other') continue;
+      const kind = change === 'cut' ? 'cut' : 'recovery';
+      const key = `${scope}\u0000${kind}`;
+      totals.set(key, { scope, kind, count: (totals.get(key)?.count ?? 0) + count });
+    }
+    for (const [key, { scope, kind, count }] of totals) {
+      const counted = this.budgetChangesCounted.get(key) ?? 0;
+      if (count <= counted) continue;
+      this.knowScope(scope);
+      this.budgetChanges.inc({ scope, kind }, count - counted);
+      this.budgetChangesCounted.set(key, count);
+    }
   }
 
   /** At scrape time: every known scope's queue, 0 where nobody waits. */

@@ -28,7 +28,7 @@ export class BudgetEvents {
   record(scope: string, at: number, adjustments: readonly BudgetAdjustment[]): void {
     for (const adjustment of adjustments) {
       this.pending.push({ scope, at, adjustment });
-      const key = `${changeKindOf(adjustment)}\u0000${adjustment.kind}`;
+      const key = `${scope}\u0000${changeKindOf(adjustment)}\u0000${adjustment.kind}`;
       this.totals.set(key, (this.totals.get(key) ?? 0) + 1);
     }
   }
@@ -40,11 +40,11 @@ export class BudgetEvents {
     return taken;
   }
 
-  /** How many changes of each kind, per budget, since this process started. */
-  counts(): { change: BudgetChangeKind; budget: 'tokens' | 'requests'; count: number }[] {
+  /** How many changes of each kind, per scope and budget, since this process started. */
+  counts(): { scope: string; change: BudgetChangeKind; budget: 'tokens' | 'requests'; count: number }[] {
     return [...this.totals].map(([key, count]) => {
-      const [change, budget] = key.split('\u0000') as [BudgetChangeKind, 'tokens' | 'requests'];
-      return { change, budget, count };
+      const [scope, change, budget] = key.split('\u0000') as [string, BudgetChangeKind, 'tokens' | 'requests'];
+      return { scope, change, budget, count };
     });
   }
 }

@@ -16,9 +16,9 @@ describe('budget changes, logged once and counted', () => {
     expect(events.take()).toEqual([]);
     expect(events.counts()).toEqual(
       expect.arrayContaining([
-        { change: 'cut', budget: 'tokens', count: 1 },
-        { change: 'recover', budget: 'tokens', count: 1 },
-        { change: 'other', budget: 'requests', count: 1 },
+        { scope: 'default', change: 'cut', budget: 'tokens', count: 1 },
+        { scope: 'default', change: 'recover', budget: 'tokens', count: 1 },
+        { scope: 'default', change: 'other', budget: 'requests', count: 1 },
       ]),
     );
   });
