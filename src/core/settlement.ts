@@ -1,4 +1,5 @@
 import { sampleToRecord, type CalibrationSample } from './calibration.js';
+import { cooldownLengthMs } from './backoff.js';
 import { cutAt429, type Blame, type BudgetAdjustment } from './controller.js';
 import { cooldownAfter429 } from './cooldownLength.js';
 import type { LimiterPolicy, LimiterState, TokenEstimate, WindowUsage } from './types.js';
@@ -111,7 +112,8 @@ export function onUpstream429(
     };
   }
   const n = state.consecutive429s + 1;
-  const cooldownMs = cooldownAfter429(state, announcedMs, policy, random);
+  // The seed's setup (the demo's amnesia run) kept its ladder whatever was announced; it only recorded it.
+  const cooldownMs = policy.unsafeNoCooldown === true ? cooldownLengthMs(n, announcedMs, policy, random) : cooldownAfter429(state, announcedMs, policy, random);
   const escalatedState: LimiterState = {
     ...state,
     ...clearedProbe,

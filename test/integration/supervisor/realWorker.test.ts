@@ -1,7 +1,7 @@
 // The supervisor with the real proxy worker, through the built CLI (run `npm run build` first).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startSimUpstream, type SimUpstream } from '../../../src/sim/upstream.js';
+import { startSimUpstream, type SimUpstream, type SimUpstreamOptions } from '../../../src/sim/upstream.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 import { eventually, isAlive, SupervisorFixture } from '../../helpers/supervisorHarness.js';
 
@@ -15,10 +15,10 @@ afterEach(async () => {
   scratch.removeAll();
 });
 
-async function setUp(): Promise<{ f: SupervisorFixture; sim: SimUpstream }> {
+async function setUp(options: SimUpstreamOptions = {}): Promise<{ f: SupervisorFixture; sim: SimUpstream }> {
   const f = new SupervisorFixture(scratch.make('ratewarden-supervisor-'));
   fixtures.push(f);
-  const sim = await startSimUpstream();
+  const sim = await startSimUpstream(options);
   sims.push(sim);
   return { f, sim };
 }
@@ -38,7 +38,8 @@ function workerUrl(f: SupervisorFixture): string {
 
 describe('the real proxy worker under the supervisor', () => {
   it('is restarted at once when killed with SIGKILL during a cooldown, and is still cooling', async () => {
-    const { f, sim } = await setUp();
+    // Its 429s say nothing of when to retry (no retry-after, headers with room): the 30 s ladder applies.
+    const { f, sim } = await setUp({ retryAfterMode: 'none' });
     const run = f.ratewarden(['run', '--db', f.dbPath, '--upstream', sim.url, '--listen', '127.0.0.1:0', '--backoff-base', '30s', '--backoff-max', '30s']);
     await f.waitForEvents('worker-ready', 1, 20_000);
 

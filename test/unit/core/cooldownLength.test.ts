@@ -107,6 +107,11 @@ describe('a cooldown follows the upstream’s word', () => {
     expect(cooldownAfter429(stateWith({ consecutive429s: 0, cooldownStartedAt: 0, cooldownUntil: 300_000 }), 7_000, policy, 0)).toBe(7_000);
   });
 
+  it('the seed’s setup (the demo’s amnesia run, --unsafe-no-cooldown) records its own fixed ladder whatever was announced', () => {
+    const seed = policyWith({ unsafeNoCooldown: true, backoffBaseMs: 3_000, backoffMaxMs: 3_000 });
+    expect(onUpstream429(stateWith(), request(1, 0), 150, usage, unknownBlame, 10, seed, 0).cooldownMs).toBe(3_000);
+  });
+
   it('jitter lengthens the ladder’s own waits, never the upstream’s exact word', () => {
     const jittery = policyWith({ backoffJitter: 0.5 });
     expect(cooldownAfter429(stateWith(), 5_000, jittery, 0.9)).toBe(5_000);
