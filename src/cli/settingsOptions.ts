@@ -43,6 +43,7 @@ const GROUP_OF: Partial<Record<SettingName, HelpGroup>> = {
   backoffMax: 'limits',
   backoffJitter: 'limits',
   probeTimeout: 'limits',
+  quotaProbeInterval: 'limits',
   tokenBudgetMax: 'controller',
   requestBudgetMax: 'controller',
   minHistory: 'controller',

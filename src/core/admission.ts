@@ -6,7 +6,8 @@ import { bucketWidthFor, msUntilRoom, sumWindow, tokensOf } from './window.js';
 /** How long a client is told to wait while a half-open probe is testing the upstream. */
 export const probeRetryMs = 1_000;
 
-export type RejectReason = 'cooldown' | 'budget';
+/** `quota`: the upstream said the quota or spend limit ran out (core/quota.ts). */
+export type RejectReason = 'cooldown' | 'budget' | 'quota';
 
 export type AdmissionDecision =
   | { kind: 'admit'; probe: boolean; reservedTokens: number }

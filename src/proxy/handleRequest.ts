@@ -16,6 +16,10 @@ import { refusalHeaders } from './rateLimitFields.js';
 import { exchangeRecorder, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
 import { readRequestBody } from './requestBody.js';
+import type { RequestScope } from './scopeOf.js';
+import { priorityOf, sessionOf } from './sessionOf.js';
+import { learningOrganization } from './organizationLearner.js';
+import type { ProviderName } from './providers/types.js';
 import type { HealthReport } from './health.js';
 import { answerReserved } from './reserved.js';
 import { isReserved, parseTarget, upstreamPathFor, type TargetProblem } from './target.js';
@@ -34,8 +38,8 @@ export interface ProxyRuntime {
   upstream: URL;
   /** Chooses each request's provider adapter once, from its shape (and `--provider`). */
   providers: ProviderChooser;
-  /** Names the scope a request counts against, from its key and its model. */
-  scopeOf: (headers: IncomingMessage['headers'], model: string | null) => string;
+  /** Names the scope a request counts against (its limit group), from its key, its model and its provider. */
+  scopeOf: (headers: IncomingMessage['headers'], model: string | null, provider?: ProviderName) => RequestScope;
   warden: Warden;
   queue: AdmissionQueue;
   clock: Clock;
@@ -100,8 +104,9 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const method = request.method ?? 'GET';
   const shape = provider.shape(target.path, read.body);
   const outputTokens = outputReservation(shape, warden.learnedOutput(shape.model), limits);
-  const scope = runtime.scopeOf(request.headers, shape.model);
-  const admitInput: AdmitInput = { method, path: target.path, estimate: { inputTokens: shape.inputTokens, outputTokens }, model: shape.model, scope };
+  const { scope, keyScope, fingerprint, learnsOrganization } = runtime.scopeOf(request.headers, shape.model, provider.name);
+  const session = sessionOf(request.headers, fingerprint, request.socket);
+  const admitInput: AdmitInput = { method, path: target.path, estimate: { inputTokens: shape.inputTokens, outputTokens }, model: shape.model, scope, keyScope, session, priority: priorityOf(request.headers) };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
   const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
@@ -116,7 +121,9 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
       await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
       return;
     }
-    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider }), provider.name);
+    const recorded = exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider });
+    const learning = !learnsOrganization || fingerprint === null ? recorded : learningOrganization(recorded, warden, fingerprint, provider.name, runtime.log);
+    const recorder = runtime.metrics.observing(learning, provider.name);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name);
     const result = await forward(runtime.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);

@@ -6,6 +6,7 @@ import type { LocalErrorKind } from './providers/errorBodies.js';
 export type LocalReason =
   | 'cooldown'
   | 'budget'
+  | 'quota'
   | 'body-too-large'
   | 'upstream-unreachable'
   | 'upstream-timeout'
@@ -21,6 +22,7 @@ export type LocalReason =
 const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
   cooldown: { status: 429, kind: 'rate_limit' },
   budget: { status: 429, kind: 'rate_limit' },
+  quota: { status: 429, kind: 'quota' },
   'body-too-large': { status: 413, kind: 'too_large' },
   'upstream-unreachable': { status: 502, kind: 'bad_gateway' },
   'upstream-timeout': { status: 504, kind: 'timeout' },

@@ -140,7 +140,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const runtime: ProxyRuntime = {
     upstream,
     providers,
-    scopeOf: scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies }),
+    scopeOf: scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies, ownerOf: (fingerprint) => warden.organizations.ownerOf(fingerprint) }),
     warden,
     queue,
     clock,

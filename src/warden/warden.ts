@@ -1,4 +1,4 @@
-import { decideAdmission, refuseWhileCooling } from '../core/admission.js';
+import { decideAdmission, refuseWhileCooling, type RejectReason } from '../core/admission.js';
 import { sampleToRecord } from '../core/calibration.js';
 import { seedRaise } from '../core/seedRaise.js';
 import { adoptConfiguredBudgets, adoptReportedLimits, blame429, considerRaise, trafficSince, type Blame, type BudgetAdjustment } from '../core/controller.js';
@@ -13,6 +13,10 @@ import { readHeldFile, writeHeldFile } from '../store/held429File.js';
 import type { RequestRecord, Store, StoreTransaction } from '../store/port.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import { Held429s } from './held429s.js';
+import { coolsKeyOnly, joinGroup, keyAdmitted, keyRefusal, splitReports, type Joined } from './limitGroupSteps.js';
+import { OrganizationDirectory } from './organizations.js';
+import { quotaAfterSettle, quotaRefusal, stopForQuota } from '../core/quota.js';
+import type { Organization } from '../core/limitGroups.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
 
@@ -51,12 +55,18 @@ export interface Upstream429Input {
   reports?: readonly Report[];
   /** As SettleInput's. */
   reportsReadAt?: number;
+  /** The upstream's words when the 429 says the quota or spend limit ran out (core/quota.ts): not a rate limit. */
+  quota?: string | null;
 }
 
 export interface Upstream429Result {
   scope: string;
   /** The other scopes of the same key that the 429 cooled too: its headers said the limit hit is shared. */
   sharedWith: string[];
+  /** The scope the cooldown covers: the request's group, or the key's own scope when its own (workspace) limit ran out. */
+  cooled: string;
+  /** A quota 429: the group stopped until a probe every --quota-probe-interval is served. */
+  quota: boolean;
   escalated: boolean;
   cooldownMs: number;
   cooldownUntil: number;
@@ -107,6 +117,10 @@ export class Warden {
   /** The upstream 429s being recorded now (record429). */
   private readonly recording429s = new Set<Promise<unknown>>();
   private readonly heldFile: string | null;
+  /** The learned key → organization mapping the request path names groups with (limitGroups.ts). */
+  readonly organizations = new OrganizationDirectory();
+  /** The key's own scope of each request in flight that counts in an organization's group. */
+  private readonly keyScopes = new Map<number, string>();
   private readonly store: Store;
   readonly policy: LimiterPolicy;
   private readonly clock: Clock;
@@ -166,6 +180,7 @@ export class Warden {
     try {
       await warden.adoptConfiguration();
       await warden.relearnOutputs();
+      await warden.loadOrganizations();
       await warden.restoreHeld429s();
     } catch (error) {
       await options.store.close();
@@ -289,6 +304,10 @@ export class Warden {
       const { now } = tx;
       // One scope's rows only: its state row, its window's aggregate, its reports (all by primary key).
       const state = await this.stateOf(tx, scope);
+      if (input.keyScope) {
+        const own = await keyRefusal(tx, input.keyScope, input.estimate, policy);
+        if (own !== null) return own;
+      }
       const oldest = oldestBucketInWindow(now, policy.windowMs, this.widthMs);
       // Admit or refuse depends on the window's totals alone, so the request path reads one
       // aggregate row; the buckets themselves are read only to time a budget refusal.
@@ -296,6 +315,7 @@ export class Warden {
       const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : await tx.reported.reports(scope);
       let decision = decideAdmission(state, [totals], input.estimate, now, policy, reports);
       if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, await tx.limiter.bucketsFrom(scope, oldest), input.estimate, now, policy, reports);
+      decision = quotaRefusal(state, decision);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
       const daily = hasDailyBudget(policy);
       if (daily) {
@@ -319,6 +339,7 @@ export class Warden {
       if (daily) await tx.limiter.addToDaily(scope, hourStartFor(now), input.estimate.inputTokens, input.estimate.outputTokens, 1);
       if (reports.length > 0) await tx.reported.addAdmitted(scope, input.estimate.inputTokens, input.estimate.outputTokens, 1);
       if (input.model) await tx.reported.setRequestModel(requestId, input.model);
+      if (input.keyScope) await keyAdmitted(tx, input.keyScope, input.estimate);
       const since = trafficSince(state.firstRequestAt, totals.requests, now);
       let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
       if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };
@@ -326,6 +347,7 @@ export class Warden {
       return { kind: 'admitted', requestId, probe: decision.probe, reservedTokens: decision.reservedTokens };
     }));
     if (admission.kind === 'rejected' && countRefusals) this.countRefusal(admission.reason, scope);
+    if (admission.kind === 'admitted' && input.keyScope) this.keyScopes.set(admission.requestId, input.keyScope);
     return admission;
   }
 
@@ -333,20 +355,22 @@ export class Warden {
   async cooldownRefusal(scope: string = defaultScope): Promise<Admission | null> {
     const read = await this.store.read(async (tx) => ({ state: await tx.limiter.readState(scope), now: tx.now }));
     if (read.state === null) return null;
-    const refusal = refuseWhileCooling(read.state, read.now, this.policyOf(scope));
+    const cooling = refuseWhileCooling(read.state, read.now, this.policyOf(scope));
+    const refusal = cooling === null ? null : quotaRefusal(read.state, cooling);
     if (refusal === null || refusal.kind !== 'reject') return null;
     this.countRefusal(refusal.reason, scope);
     return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message };
   }
 
   /** Counts a local 429 decided outside admit (the queue's timeouts and overflow) for the durable totals. */
-  countRefusal(reason: 'cooldown' | 'budget', scope: string = defaultScope): void {
+  countRefusal(reason: RejectReason, scope: string = defaultScope): void {
     let counts = this.pendingRefusals.get(scope);
     if (counts === undefined) {
       counts = { cooldown: 0, budget: 0 };
       this.pendingRefusals.set(scope, counts);
     }
-    counts[reason] += 1;
+    // The durable totals count a quota stop's refusals with the cooldown's: both answer without waiting.
+    counts[reason === 'budget' ? 'budget' : 'cooldown'] += 1;
   }
 
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
@@ -362,7 +386,7 @@ export class Warden {
       await this.moveReservation(tx, request, spent, now);
       await tx.limiter.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
       await tx.reported.correctAdmitted(scope, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now);
+      await this.adoptGroupReports(tx, scope, this.keyScopes.get(requestId) ?? null, input.reports ?? [], input.reportsReadAt ?? tx.now);
       const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
       // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
       if (success && input.usage !== null && input.usage.outputTokens > 0) {
@@ -370,10 +394,11 @@ export class Warden {
         if (model !== null) await tx.reported.recordOutputSample(now, model, input.usage.outputTokens);
       }
       const policy = this.policyOf(scope);
-      const settled = afterSettle(state, settling(request), input.outcome, input.status, now, policy);
+      const settled = quotaAfterSettle(afterSettle(state, settling(request), input.outcome, input.status, now, policy));
       const adopted = await this.adoptReported(tx, scope, settled, input.reported ?? null);
       await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
     });
+    this.keyScopes.delete(requestId);
   }
 
   upstream429(requestId: number, input: Upstream429Input): Promise<Upstream429Result | null> {
@@ -388,12 +413,17 @@ export class Warden {
       await this.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
       await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
       await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.estOutputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt ?? tx.now);
+      const keyScope = this.keyScopes.get(requestId) ?? null;
+      // A cooldown covers the limit that ran out: the key's own (workspace) limit cools the key only.
+      const cooled = keyScope !== null && (await coolsKeyOnly(tx, scope, input.reports ?? [], estimateOf(request))) ? keyScope : scope;
+      await this.adoptGroupReports(tx, scope, keyScope, input.reports ?? [], input.reportsReadAt ?? tx.now);
       const usage = await this.windowUsage(tx, scope);
-      const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
+      if (input.quota) return this.stopForQuota(tx, scope, state, requestId, input, usage);
+      const cooledState = cooled === scope ? state : await this.stateOf(tx, cooled);
+      const reportedState = input.reported ? { ...cooledState, reportedTokenLimit: input.reported.tokenLimit ?? cooledState.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? cooledState.reportedRequestLimit } : cooledState;
       const blame = blame429(input.reports ?? [], estimateOf(request));
       const decision = onUpstream429(reportedState, settling(request), input.retryAfterMs, usage, blame, now, policy, this.random());
-      await tx.limiter.recordRateLimitEvent(scope, {
+      await tx.limiter.recordRateLimitEvent(cooled, {
         at: now,
         requestId,
         retryAfterMs: input.retryAfterMs,
@@ -406,10 +436,12 @@ export class Warden {
         windowRequests: usage.requests,
       });
       if (decision.sample !== null) await tx.limiter.recordSample(scope, decision.sample);
-      await this.commit(tx, scope, state, decision.state, decision.adjustments);
-      const sharedWith = limitIsShared(blame) ? await this.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
+      await this.commit(tx, cooled, cooledState, decision.state, decision.adjustments);
+      const sharedWith = cooled === scope && limitIsShared(blame) ? await this.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
       return {
         scope,
+        cooled,
+        quota: false,
         sharedWith,
         escalated: decision.escalated,
         cooldownMs: decision.cooldownMs,
@@ -417,7 +449,40 @@ export class Warden {
         consecutive429s: decision.state.consecutive429s,
         adjustments: decision.adjustments,
       };
+    }).finally(() => this.keyScopes.delete(requestId));
+  }
+
+  /** A quota 429 (core/quota.ts): the group stops until a probe every --quota-probe-interval is served; no ladder, no cut. */
+  private async stopForQuota(tx: StoreTransaction, scope: string, state: LimiterState, requestId: number, input: Upstream429Input, usage: WindowUsage): Promise<Upstream429Result> {
+    const { now } = tx;
+    const stopped = stopForQuota(state, now, this.policyOf(scope).quotaProbeMs);
+    const cooldownUntil = stopped.cooldownUntil ?? now;
+    await tx.limiter.recordRateLimitEvent(scope, {
+      at: now,
+      requestId,
+      retryAfterMs: input.retryAfterMs,
+      consecutive429s: stopped.consecutive429s,
+      backoffLevel: stopped.backoffLevel,
+      escalated: state.quotaSince === null,
+      cooldownMs: cooldownUntil - now,
+      cooldownUntil,
+      windowTokens: usage.tokens,
+      windowRequests: usage.requests,
     });
+    await this.commit(tx, scope, state, stopped, []);
+    return { scope, cooled: scope, quota: true, sharedWith: [], escalated: state.quotaSince === null, cooldownMs: cooldownUntil - now, cooldownUntil, consecutive429s: stopped.consecutive429s, adjustments: [] };
+  }
+
+  /** Learned from an answer's headers: the key's organization; its scopes join the organization's groups at once (one transaction). */
+  async learnOrganization(fingerprint: string, organization: Organization): Promise<Joined[]> {
+    const joined = await this.store.transact((tx) => joinGroup(tx, fingerprint, organization, (scope) => this.stateOf(tx, scope)));
+    this.organizations.remember({ ...organization, fingerprint, learnedAt: 0 });
+    return joined ?? [];
+  }
+
+  /** Every process's learned organizations (at open and at every tick). */
+  private async loadOrganizations(): Promise<void> {
+    this.organizations.replaceAll(await this.store.read((tx) => tx.groups.organizations()));
   }
 
   /** Periodic, for every active scope: the controller, the window calibration sample, refusal counts; then retention (the store's upkeep is maintain()). */
@@ -450,6 +515,7 @@ export class Warden {
       throw error;
     }
     await this.relearnOutputs();
+    await this.loadOrganizations();
     return result;
   }
 
@@ -615,6 +681,14 @@ export class Warden {
       }
     }
     return cooled;
+  }
+
+  /** The reports of an answer to a key in a group (limitGroupSteps.ts): all the key's own, and the group's those that describe its limit. */
+  private async adoptGroupReports(tx: StoreTransaction, scope: string, keyScope: string | null, reports: readonly Report[], readAt: number): Promise<void> {
+    if (keyScope === null) return this.adoptReports(tx, scope, reports, readAt);
+    const forGroup = await splitReports(tx, scope, reports);
+    await this.adoptReports(tx, keyScope, reports, readAt);
+    await this.adoptReports(tx, scope, forGroup, readAt);
   }
 
   /** A newer report replaces the last one; what is in flight now is not in it yet. */

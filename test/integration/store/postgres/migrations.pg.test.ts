@@ -10,6 +10,7 @@ import { redactPostgresUrl } from '../../../../src/store/postgres/url.js';
 import { createTestDatabase, type TestDatabase } from '../../../helpers/postgresDatabase.js';
 
 const migrations = loadPostgresMigrations();
+const latest = latestSchemaVersion(migrations);
 const tablesWithHost = ['process_policies', 'processes', 'supervisor_events'];
 const pools: pg.Pool[] = [];
 let database: TestDatabase;
@@ -47,12 +48,12 @@ describe('the PostgreSQL migrations', () => {
     const sqliteVersions = loadSqliteMigrations().map((migration) => `${migration.version}_${migration.name}`);
     const postgresVersions = migrations.map((migration) => `${migration.version}_${migration.name}`);
     expect(postgresVersions).toEqual(sqliteVersions.slice(0, postgresVersions.length));
-    expect(latestSchemaVersion(migrations)).toBe(7);
+    expect(latestSchemaVersion(migrations)).toBe(latest);
   });
 
   it('create the same tables, columns, nullability and indexes as SQLite at the same version, plus the host columns', async () => {
     const pool = openPool(database.url);
-    expect(await migratePostgres(pool, migrations, redactPostgresUrl(database.url))).toBe(7);
+    expect(await migratePostgres(pool, migrations, redactPostgresUrl(database.url))).toBe(latest);
 
     // SQLite at the version the PostgreSQL migrations have reached (they port SQLite's in order, and may lag behind).
     const sqlite = new BetterSqlite3(':memory:');
@@ -131,11 +132,11 @@ describe('the PostgreSQL migrations', () => {
   it('migrate a database once: opening it again changes nothing', async () => {
     const fresh = await freshDatabase();
     const first = openPool(fresh.url);
-    expect(await migratePostgres(first, migrations, redactPostgresUrl(fresh.url))).toBe(7);
+    expect(await migratePostgres(first, migrations, redactPostgresUrl(fresh.url))).toBe(latest);
     await first.query("UPDATE limiter_state SET consecutive_429s = 3, updated_at = 17 WHERE scope = 'default'");
 
     const again = openPool(fresh.url);
-    expect(await migratePostgres(again, migrations, redactPostgresUrl(fresh.url))).toBe(7);
+    expect(await migratePostgres(again, migrations, redactPostgresUrl(fresh.url))).toBe(latest);
     const versions = await again.query<{ version: number; name: string }>('SELECT version, name FROM ratewarden_schema_version ORDER BY version');
     expect(versions.rows).toEqual(migrations.map((migration) => ({ version: migration.version, name: migration.name })));
     expect((await again.query('SELECT consecutive_429s, updated_at FROM limiter_state')).rows).toEqual([
@@ -147,9 +148,9 @@ describe('the PostgreSQL migrations', () => {
     const fresh = await freshDatabase();
     const starters = [openPool(fresh.url), openPool(fresh.url), openPool(fresh.url)];
     const versions = await Promise.all(starters.map((pool) => migratePostgres(pool, migrations, redactPostgresUrl(fresh.url))));
-    expect(versions).toEqual([7, 7, 7]);
+    expect(versions).toEqual([latest, latest, latest]);
     const applied = await starters[0]!.query('SELECT count(*)::int AS n FROM ratewarden_schema_version');
-    expect(applied.rows[0]).toEqual({ n: 7 });
+    expect(applied.rows[0]).toEqual({ n: latest });
   });
 
   it('bring a database at version 1 up to version 2', async () => {
@@ -170,7 +171,7 @@ describe('the PostgreSQL migrations', () => {
     await pool.query("INSERT INTO requests (admitted_at, bucket_start, method, path, est_input_tokens, est_output_tokens) VALUES (1000, 1000, 'POST', '/v1/messages', 10, 20)");
     await pool.query("INSERT INTO processes (role, pid, started_at, heartbeat_at) VALUES ('worker', 77, 1, 2)");
 
-    expect(await migratePostgres(pool, migrations, redactPostgresUrl(fresh.url))).toBe(7);
+    expect(await migratePostgres(pool, migrations, redactPostgresUrl(fresh.url))).toBe(latest);
     expect((await pool.query('SELECT scope, consecutive_429s, backoff_level, cooldown_until, token_budget, created_at, updated_at FROM limiter_state')).rows).toEqual([
       { scope: 'default', consecutive_429s: 2, backoff_level: 1, cooldown_until: '5000', token_budget: '9000', created_at: '40', updated_at: '40' },
     ]);
@@ -190,7 +191,7 @@ describe('the PostgreSQL migrations', () => {
     const fresh = await freshDatabase();
     const pool = openPool(fresh.url);
     await migratePostgres(pool, migrations, redactPostgresUrl(fresh.url));
-    await pool.query("INSERT INTO ratewarden_schema_version (version, name, applied_at) VALUES (9, 'from_the_future', 0)");
+    await pool.query("INSERT INTO ratewarden_schema_version (version, name, applied_at) VALUES ($1, 'from_the_future', 0)", [latest + 1]);
 
     const shown = redactPostgresUrl(fresh.url);
     const refused = await migratePostgres(pool, migrations, shown).catch((error: unknown) => error);
@@ -198,11 +199,11 @@ describe('the PostgreSQL migrations', () => {
     expect((refused as StoreError).problem).toBe('too-new');
     const message = (refused as StoreError).message;
     expect(message).toBe(
-      `database ${shown} has schema version 9, newer than this ratewarden understands (7); upgrade ratewarden, or point --db at another database`,
+      `database ${shown} has schema version ${latest + 1}, newer than this ratewarden understands (${latest}); upgrade ratewarden, or point --db at another database`,
     );
     expect(message).not.toContain(new URL(fresh.url).password);
-    expect(await readSchemaVersion(pool)).toBe(9);
-    expect((await pool.query('SELECT count(*)::int AS n FROM ratewarden_schema_version')).rows[0]).toEqual({ n: 8 });
+    expect(await readSchemaVersion(pool)).toBe(latest + 1);
+    expect((await pool.query('SELECT count(*)::int AS n FROM ratewarden_schema_version')).rows[0]).toEqual({ n: latest + 1 });
   });
 
   it('roll a failing migration back whole: no half-applied schema, no version recorded', async () => {
@@ -210,10 +211,10 @@ describe('the PostgreSQL migrations', () => {
     const pool = openPool(fresh.url);
     const broken = [
       ...migrations,
-      { version: 8, name: 'broken', sql: 'CREATE TABLE half_done (id INTEGER); SELECT no_such_function();' },
+      { version: latest + 1, name: 'broken', sql: 'CREATE TABLE half_done (id INTEGER); SELECT no_such_function();' },
     ];
     await expect(migratePostgres(pool, broken, redactPostgresUrl(fresh.url))).rejects.toMatchObject({ code: '42883' });
-    expect(await readSchemaVersion(pool)).toBe(7);
+    expect(await readSchemaVersion(pool)).toBe(latest);
     expect((await pool.query("SELECT to_regclass('half_done') AS t")).rows[0]).toEqual({ t: null });
   });
 });
