@@ -119,9 +119,9 @@ export class ProxyMetrics {
       this.tokens.inc({ kind: 'output' }, usage.outputTokens);
     };
     return {
-      rateLimited: (headers) => {
+      rateLimited: (headers, quota) => {
         this.upstream429s.inc({ provider });
-        return recorder.rateLimited(headers);
+        return recorder.rateLimited(headers, quota);
       },
       answered: (status, headers, usage) => {
         countTokens(usage);

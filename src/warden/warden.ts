@@ -119,7 +119,7 @@ export class Warden {
   private readonly heldFile: string | null;
   /** The learned key → organization mapping the request path names groups with (limitGroups.ts). */
   readonly organizations = new OrganizationDirectory();
-  /** The key's own scope of each request in flight that counts in an organization's group. */
+  /** The key's own scope of each request in flight (its group's scope when the request was admitted without a key of its own). */
   private readonly keyScopes = new Map<number, string>();
   private readonly store: Store;
   readonly policy: LimiterPolicy;
@@ -347,7 +347,8 @@ export class Warden {
       return { kind: 'admitted', requestId, probe: decision.probe, reservedTokens: decision.reservedTokens };
     }));
     if (admission.kind === 'rejected' && countRefusals) this.countRefusal(admission.reason, scope);
-    if (admission.kind === 'admitted' && input.keyScope) this.keyScopes.set(admission.requestId, input.keyScope);
+    // A request admitted in its key's own scope may settle in a group its key joins meanwhile: its answer's reports are still the key's.
+    if (admission.kind === 'admitted') this.keyScopes.set(admission.requestId, input.keyScope ?? scope);
     return admission;
   }
 
@@ -415,7 +416,7 @@ export class Warden {
       await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.estOutputTokens);
       const keyScope = this.keyScopes.get(requestId) ?? null;
       // A cooldown covers the limit that ran out: the key's own (workspace) limit cools the key only.
-      const cooled = keyScope !== null && (await coolsKeyOnly(tx, scope, input.reports ?? [], estimateOf(request))) ? keyScope : scope;
+      const cooled = keyScope !== null && keyScope !== scope && (await coolsKeyOnly(tx, scope, input.reports ?? [], estimateOf(request))) ? keyScope : scope;
       await this.adoptGroupReports(tx, scope, keyScope, input.reports ?? [], input.reportsReadAt ?? tx.now);
       const usage = await this.windowUsage(tx, scope);
       if (input.quota) return this.stopForQuota(tx, scope, state, requestId, input, usage);
@@ -685,7 +686,7 @@ export class Warden {
 
   /** The reports of an answer to a key in a group (limitGroupSteps.ts): all the key's own, and the group's those that describe its limit. */
   private async adoptGroupReports(tx: StoreTransaction, scope: string, keyScope: string | null, reports: readonly Report[], readAt: number): Promise<void> {
-    if (keyScope === null) return this.adoptReports(tx, scope, reports, readAt);
+    if (keyScope === null || keyScope === scope) return this.adoptReports(tx, scope, reports, readAt);
     const forGroup = await splitReports(tx, scope, reports);
     await this.adoptReports(tx, keyScope, reports, readAt);
     await this.adoptReports(tx, scope, forGroup, readAt);
