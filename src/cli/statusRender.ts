@@ -156,8 +156,9 @@ const scopeTableRows = 20;
 function scopeTableLines(report: StatusReport): string[] {
   const header = `${'scope'.padEnd(34)} ${'state'.padEnd(16)} ${'tokens / budget'.padStart(22)} ${'requests / budget'.padStart(18)} ${'remaining t/r'.padStart(16)} ${'429s'.padStart(4)}`;
   const lines = report.scopes.slice(0, scopeTableRows).map((line) => {
-    const state =
-      line.phase === 'cooling' ? kleur.red(`cooling ${duration(line.cooldownRemainingMs)}`.padEnd(16)) : line.phase === 'half-open' ? kleur.yellow('half-open'.padEnd(16)) : kleur.green('ok'.padEnd(16));
+    const state = line.quotaExhausted
+      ? kleur.red(`quota-exhausted`.padEnd(16))
+      : line.phase === 'cooling' ? kleur.red(`cooling ${duration(line.cooldownRemainingMs)}`.padEnd(16)) : line.phase === 'half-open' ? kleur.yellow('half-open'.padEnd(16)) : kleur.green('ok'.padEnd(16));
     const tokens = `${count(line.windowTokens)} / ${count(line.tokenBudget)}`;
     const requests = `${count(line.windowRequests)} / ${count(line.requestBudget)}`;
     const remaining = `${count(line.reportedTokensRemaining)} / ${count(line.reportedRequestsRemaining)}`;

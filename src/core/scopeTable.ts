@@ -21,12 +21,16 @@ export interface ScopeSummaryRow {
   refusedCooldown: number;
   refusedBudget: number;
   updatedAt: number;
+  /** When a quota stop began (core/quota.ts); null or absent while none is in force. */
+  quotaSince?: number | null;
 }
 
 /** A line of the scope table in `status` (and `status --json`'s `scopes`). */
 export interface ScopeLine {
   scope: string;
   phase: 'closed' | 'cooling' | 'half-open';
+  /** The upstream said the quota or spend limit ran out: shown as quota-exhausted, not as a rate-limit cooldown. */
+  quotaExhausted: boolean;
   cooldownRemainingMs: number;
   backoffLevel: number;
   consecutive429s: number;
@@ -51,6 +55,7 @@ export function scopeLines(rows: readonly ScopeSummaryRow[], now: number, policy
     return {
       scope: row.scope,
       phase: phase.phase,
+      quotaExhausted: row.quotaSince !== null && row.quotaSince !== undefined,
       cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
       backoffLevel: row.backoffLevel,
       consecutive429s: row.consecutive429s,

@@ -185,6 +185,8 @@ describe('quota and credentials through the real proxy (the official OpenAI SDK)
     expect(local).toBeInstanceOf(OpenAI.RateLimitError);
     expect((local as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('insufficient_quota');
     expect(upstream.seen).toHaveLength(1);
+    const metrics = await (await fetch(`${proxy.url}/_ratewarden/metrics`)).text();
+    expect(metrics).toMatch(/ratewarden_quota_exhausted\{[^}]*scope="org:org-abc:proj_1\/gpt-4o"[^}]*\} 1/);
 
     // Credits were added; after the probe interval one probe goes, is served, and the group resumes.
     quota = false;
