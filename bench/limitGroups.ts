@@ -143,13 +143,13 @@ async function router(a: SimUpstream, b: SimUpstream): Promise<{ url: string; cl
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-async function organizationsRun(disturbA: boolean, durationMs: number): Promise<{ goodput: Record<'a' | 'b', number>; upstream429s: Record<'a' | 'b', number>; clientErrors: Record<'a' | 'b', number> }> {
+async function organizationsRun(disturbA: boolean, durationMs: number, viaProxy = true): Promise<{ goodput: Record<'a' | 'b', number>; upstream429s: Record<'a' | 'b', number>; clientErrors: Record<'a' | 'b', number> }> {
   const limits = { a: 30_000, b: 15_000 };
   const simA = await startSimUpstream({ tokenLimit: limits.a, windowMs, shape: 'token-bucket', outputTokens: 300, organizationId: 'org-a' });
   const simB = await startSimUpstream({ tokenLimit: limits.b, windowMs, shape: 'token-bucket', outputTokens: 300, organizationId: 'org-b' });
   const front = await router(simA, simB);
   const dir = mkdtempSync(join(tmpdir(), 'ratewarden-orgs-'));
-  const proxy = await proxyFor(front.url, dir);
+  const proxy = viaProxy ? await proxyFor(front.url, dir) : null;
   const tokens = { a: 0, b: 0 };
   const clientErrors = { a: 0, b: 0 };
   const deadline = Date.now() + durationMs;
@@ -164,7 +164,7 @@ async function organizationsRun(disturbA: boolean, durationMs: number): Promise<
     await Promise.all(
       (['a', 'b'] as const).flatMap((org) =>
         Array.from({ length: 8 }, async (_, index) => {
-          const sdk = new Anthropic({ apiKey: `${org}-key-${index}`, baseURL: proxy.url });
+          const sdk = new Anthropic({ apiKey: `${org}-key-${index}`, baseURL: proxy?.url ?? front.url });
           let turn = 0;
           while (Date.now() < deadline) {
             turn += 1;
@@ -182,7 +182,7 @@ async function organizationsRun(disturbA: boolean, durationMs: number): Promise<
     return { goodput: { a: tokens.a / capacity(limits.a), b: tokens.b / capacity(limits.b) }, upstream429s: { a: simA.stats().rateLimited, b: simB.stats().rateLimited }, clientErrors };
   } finally {
     if (disturbed !== null) clearTimeout(disturbed);
-    await proxy.close(0);
+    await proxy?.close(0);
     await front.close();
     await simA.close();
     await simB.close();
@@ -192,6 +192,7 @@ async function organizationsRun(disturbA: boolean, durationMs: number): Promise<
 
 async function organizations(): Promise<string[]> {
   const durationMs = Number(values.duration) * 1_000;
+  const direct = await organizationsRun(false, durationMs, false);
   const calm = await organizationsRun(false, durationMs);
   const disturbed = await organizationsRun(true, durationMs);
   const pct = (share: number): string => `${(share * 100).toFixed(1)} %`;
@@ -202,6 +203,7 @@ async function organizations(): Promise<string[]> {
     '',
     '| run | A goodput | A upstream 429s | A client errors | B goodput | B upstream 429s | B client errors |',
     '|---|---|---|---|---|---|---|',
+    row('no proxy, calm', direct),
     row('calm', calm),
     row('A refuses', disturbed),
     '',

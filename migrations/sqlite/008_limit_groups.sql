@@ -8,6 +8,9 @@ CREATE TABLE key_organizations (
   provider     TEXT NOT NULL CHECK (provider IN ('anthropic', 'openai')),
   organization TEXT NOT NULL,
   project      TEXT,
+  -- The key's last 4 characters, as the providers' consoles show them: what an operator's
+  -- key-aliases may name it by. Not enough to use or guess the key.
+  key_hint     TEXT,
   learned_at   INTEGER NOT NULL
 ) WITHOUT ROWID;
 

@@ -38,6 +38,7 @@ const GROUP_OF: Partial<Record<SettingName, HelpGroup>> = {
   scopeBy: 'limits',
   scopeFamilies: 'limits',
   scopeBudgets: 'limits',
+  keyAliases: 'limits',
   safetyMargin: 'limits',
   backoffBase: 'limits',
   backoffMax: 'limits',

@@ -1,3 +1,4 @@
+import { aliasesByFingerprint, readableScope } from '../core/scopeNames.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '../config/durations.js';
@@ -107,7 +108,8 @@ function readStatus(store: Store, settings: Settings, chosen: string | null): Pr
     const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy)[0]?.scope ?? defaultScope;
     const snapshot = await tx.status.snapshot({ bucketsFrom, ...recentCount }, scope);
     const restartHistory = await restartSummaryIn(tx, restart.policy);
-    return assembleStatus({
+    const aliases = aliasesByFingerprint(settings.keyAliases, await tx.groups.organizations());
+    const report = assembleStatus({
       database: store.location,
       snapshot,
       now,
@@ -123,6 +125,7 @@ function readStatus(store: Store, settings: Settings, chosen: string | null): Pr
       scope,
       scopeRows,
     });
+    return { ...report, scopes: report.scopes.map((line) => ({ ...line, name: readableScope(line.scope, aliases) })) };
   });
 }
 

@@ -162,7 +162,7 @@ function scopeTableLines(report: StatusReport): string[] {
     const tokens = `${count(line.windowTokens)} / ${count(line.tokenBudget)}`;
     const requests = `${count(line.windowRequests)} / ${count(line.requestBudget)}`;
     const remaining = `${count(line.reportedTokensRemaining)} / ${count(line.reportedRequestsRemaining)}`;
-    return `${line.scope.padEnd(34)} ${state} ${tokens.padStart(22)} ${requests.padStart(18)} ${remaining.padStart(16)} ${String(line.consecutive429s).padStart(4)}`;
+    return `${(line.name ?? line.scope).padEnd(34)} ${state} ${tokens.padStart(22)} ${requests.padStart(18)} ${remaining.padStart(16)} ${String(line.consecutive429s).padStart(4)}`;
   });
   const more = report.scopes.length > scopeTableRows ? [kleur.dim(`… and ${report.scopes.length - scopeTableRows} more (status --json lists them all)`)] : [];
   return [heading(`Scopes  ${kleur.dim(`${plural(report.scopes.length, 'active scope')}, busiest first`)}`), kleur.dim(header), ...lines, ...more];

@@ -1,5 +1,5 @@
 import { scopeByValues } from '../core/scopes.js';
-import { byteSize, choice, duration, familyRules, flag, fraction, httpUrl, integer, listenAddress, optionalCount, scopeBudgetRules, text, unsafe, unsafeFlag, type Field } from './fields.js';
+import { byteSize, choice, duration, familyRules, flag, keyAliasMap, fraction, httpUrl, integer, listenAddress, optionalCount, scopeBudgetRules, text, unsafe, unsafeFlag, type Field } from './fields.js';
 
 /**
  * Every setting ratewarden has, in one table. The config-file key and the flag are the kebab-case
@@ -36,6 +36,7 @@ export const settingsSchema = {
   dailyRequestBudget: optionalCount('requests per rolling day and scope, enforced next to the window; none: no daily limit'),
   scopeBy: choice(scopeByValues, 'group', 'what one upstream limit applies to: group (the organization the upstream names × model group, learned; the key until known), API key × model group, key, model, or none (one scope for everything)'),
   scopeFamilies: familyRules('model-name globs → the family (scope) they share limits in, tried before the built-in Anthropic and OpenAI families'),
+  keyAliases: keyAliasMap('names for keys in status, calibrate and the metrics, by fingerprint or last 4 characters (never the key)'),
   scopeBudgets: scopeBudgetRules('per-scope limits for the scopes a glob on the scope name matches (first match wins), over the global budgets'),
   tokenMetric: choice(['input', 'output', 'total'] as const, 'total', 'which tokens the token budget counts'),
   limitShape: choice(

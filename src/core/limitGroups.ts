@@ -21,6 +21,8 @@ export interface Organization {
 export interface KeyOrganization extends Organization {
   fingerprint: string;
   learnedAt: number;
+  /** The key's last 4 characters (what the providers' consoles show), for key aliases; null when unknown. */
+  keyHint?: string | null;
 }
 
 /** Ids as the upstreams give them (`org-…`, `proj_…`, UUIDs); anything else is not taken for one. */

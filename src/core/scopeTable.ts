@@ -28,6 +28,8 @@ export interface ScopeSummaryRow {
 /** A line of the scope table in `status` (and `status --json`'s `scopes`). */
 export interface ScopeLine {
   scope: string;
+  /** The scope as people read it (scopeNames.ts): a key's alias instead of its fingerprint. */
+  name?: string;
   phase: 'closed' | 'cooling' | 'half-open';
   /** The upstream said the quota or spend limit ran out: shown as quota-exhausted, not as a rate-limit cooldown. */
   quotaExhausted: boolean;

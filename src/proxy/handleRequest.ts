@@ -104,7 +104,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const method = request.method ?? 'GET';
   const shape = provider.shape(target.path, read.body);
   const outputTokens = outputReservation(shape, warden.learnedOutput(shape.model), limits);
-  const { scope, keyScope, fingerprint, learnsOrganization } = runtime.scopeOf(request.headers, shape.model, provider.name);
+  const { scope, keyScope, fingerprint, learnsOrganization, keyHint } = runtime.scopeOf(request.headers, shape.model, provider.name);
   const session = sessionOf(request.headers, fingerprint, request.socket);
   const admitInput: AdmitInput = { method, path: target.path, estimate: { inputTokens: shape.inputTokens, outputTokens }, model: shape.model, scope, keyScope, session, priority: priorityOf(request.headers) };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(runtime.upstream, target), provider };
@@ -122,7 +122,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
       return;
     }
     const recorded = exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider });
-    const learning = !learnsOrganization || fingerprint === null ? recorded : learningOrganization(recorded, warden, fingerprint, provider.name, runtime.log);
+    const learning = !learnsOrganization || fingerprint === null ? recorded : learningOrganization(recorded, warden, { fingerprint, keyHint }, provider.name, runtime.log);
     const recorder = runtime.metrics.observing(learning, provider.name);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name);

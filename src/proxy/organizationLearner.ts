@@ -11,14 +11,21 @@ import type { ProviderName } from './providers/types.js';
  * organization's groups (warden.learnOrganization) before the answer is recorded. Every other
  * method of the recorder passes through unchanged.
  */
-export function learningOrganization(recorder: ExchangeRecorder, warden: Pick<Warden, 'organizations' | 'learnOrganization'>, fingerprint: string, provider: ProviderName, log: Logger): ExchangeRecorder {
+export function learningOrganization(
+  recorder: ExchangeRecorder,
+  warden: Pick<Warden, 'organizations' | 'learnOrganization'>,
+  key: { fingerprint: string; keyHint: string | null },
+  provider: ProviderName,
+  log: Logger,
+): ExchangeRecorder {
+  const { fingerprint } = key;
   const learn = (headers: IncomingHttpHeaders): Promise<void> => {
     const organization = organizationOf(provider, (name) => {
       const value = headers[name];
       return Array.isArray(value) ? value[0] : value;
     });
     if (organization === null || warden.organizations.ownerOf(fingerprint) === ownerOf(organization)) return Promise.resolve();
-    return warden.learnOrganization(fingerprint, organization).then(
+    return warden.learnOrganization(fingerprint, organization, key.keyHint).then(
       (joined) => {
         log.info('group-joined', `key ${fingerprint} belongs to organization ${ownerOf(organization).slice(4)}: its usage now counts in its organization's groups${joined.length === 0 ? '' : ` (${joined.map((move) => `${move.from} → ${move.to}`).join(', ')})`}`, { fingerprint });
       },

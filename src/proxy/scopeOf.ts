@@ -22,6 +22,8 @@ export interface RequestScope {
   fingerprint: string | null;
   /** Whether the answers' organization headers are learned for this key (`--scope-by group`). */
   learnsOrganization: boolean;
+  /** The key's last 4 characters, kept with its organization for the operator's key aliases. */
+  keyHint: string | null;
 }
 
 /** Hex characters of the HMAC kept: 64 bits, far beyond any fleet's number of keys. */
@@ -87,7 +89,8 @@ export function scopeChooser(setup: ScopeSetup): (headers: IncomingHttpHeaders, 
     const keyScope = scopeNameOf(print, familyOf(model, rules), setup.by);
     const learnsOrganization = setup.by === 'group' && print !== null;
     const owner = learnsOrganization && print !== null ? (setup.ownerOf?.(print) ?? null) : null;
-    if (owner === null) return { scope: keyScope, keyScope: null, fingerprint: print, learnsOrganization };
-    return { scope: groupScopeOf(owner, keyScope), keyScope, fingerprint: print, learnsOrganization };
+    const keyHint = key === null || key.length < 12 ? null : key.slice(-4);
+    if (owner === null) return { scope: keyScope, keyScope: null, fingerprint: print, learnsOrganization, keyHint };
+    return { scope: groupScopeOf(owner, keyScope), keyScope, fingerprint: print, learnsOrganization, keyHint };
   };
 }

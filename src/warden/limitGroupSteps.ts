@@ -26,10 +26,16 @@ export interface Joined {
  * group's first ones, which already count them). Nothing is lost, nothing counted twice. The key's
  * own state (a cooldown on its own limit included) and reports stay in the key's scope.
  */
-export async function joinGroup(tx: StoreTransaction, fingerprint: string, organization: Organization, ensureState: (scope: string) => Promise<unknown>): Promise<Joined[] | null> {
+export async function joinGroup(
+  tx: StoreTransaction,
+  key: { fingerprint: string; keyHint: string | null },
+  organization: Organization,
+  ensureState: (scope: string) => Promise<unknown>,
+): Promise<Joined[] | null> {
+  const { fingerprint } = key;
   const known = await tx.groups.organizationOf(fingerprint);
   if (known !== null && sameOrganization(known, organization)) return null;
-  await tx.groups.learn({ ...organization, fingerprint, learnedAt: tx.now });
+  await tx.groups.learn({ ...organization, fingerprint, keyHint: key.keyHint, learnedAt: tx.now });
   const owner = ownerOf(organization);
   const joined: Joined[] = [];
   for (const keyScope of await tx.limiter.scopesOfKey(fingerprint)) {

@@ -475,8 +475,8 @@ export class Warden {
   }
 
   /** Learned from an answer's headers: the key's organization; its scopes join the organization's groups at once (one transaction). */
-  async learnOrganization(fingerprint: string, organization: Organization): Promise<Joined[]> {
-    const joined = await this.store.transact((tx) => joinGroup(tx, fingerprint, organization, (scope) => this.stateOf(tx, scope)));
+  async learnOrganization(fingerprint: string, organization: Organization, keyHint: string | null = null): Promise<Joined[]> {
+    const joined = await this.store.transact((tx) => joinGroup(tx, { fingerprint, keyHint }, organization, (scope) => this.stateOf(tx, scope)));
     this.organizations.remember({ ...organization, fingerprint, learnedAt: 0 });
     return joined ?? [];
   }

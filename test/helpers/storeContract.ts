@@ -206,14 +206,15 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
       const group = 'org:c0ffee/claude-sonnet';
       it('keep each key\'s learned organization by fingerprint, replaced when it changes', async () => {
         expect(await transact((tx) => tx.groups.organizations())).toEqual([]);
-        const learned = { fingerprint: 'k0123456789abcdef', provider: 'openai' as const, organization: 'org-abc', project: 'proj_1', learnedAt: 1_000 };
+        const learned = { fingerprint: 'k0123456789abcdef', provider: 'openai' as const, organization: 'org-abc', project: 'proj_1', learnedAt: 1_000, keyHint: 'wxyz' };
         await transact((tx) => tx.groups.learn(learned));
         await transact((tx) => tx.groups.learn({ ...learned, fingerprint: 'kfedcba9876543210', provider: 'anthropic', organization: 'c0ffee', project: null }));
         expect(await transact((tx) => tx.groups.organizationOf('k0123456789abcdef'))).toEqual(learned);
-        await transact((tx) => tx.groups.learn({ ...learned, project: 'proj_2', learnedAt: 2_000 }));
+        // Learned again without the hint: the hint stays.
+        await transact((tx) => tx.groups.learn({ ...learned, project: 'proj_2', learnedAt: 2_000, keyHint: null }));
         expect(await transact((tx) => tx.groups.organizations())).toEqual([
           { ...learned, project: 'proj_2', learnedAt: 2_000 },
-          { fingerprint: 'kfedcba9876543210', provider: 'anthropic', organization: 'c0ffee', project: null, learnedAt: 1_000 },
+          { fingerprint: 'kfedcba9876543210', provider: 'anthropic', organization: 'c0ffee', project: null, learnedAt: 1_000, keyHint: 'wxyz' },
         ]);
         expect(await transact((tx) => tx.groups.organizationOf('k0000000000000000'))).toBeNull();
       });

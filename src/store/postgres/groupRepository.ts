@@ -7,6 +7,7 @@ interface KeyOrganizationRow {
   provider: OrganizationProvider;
   organization: string;
   project: string | null;
+  key_hint: string | null;
   learned_at: string | number;
 }
 
@@ -16,9 +17,10 @@ const fromRow = (row: KeyOrganizationRow): KeyOrganization => ({
   organization: row.organization,
   project: row.project,
   learnedAt: Number(row.learned_at),
+  keyHint: row.key_hint,
 });
 
-const columns = 'fingerprint, provider, organization, project, learned_at';
+const columns = 'fingerprint, provider, organization, project, key_hint, learned_at';
 const add = 'input_tokens = t.input_tokens + excluded.input_tokens, output_tokens = t.output_tokens + excluded.output_tokens, requests = t.requests + excluded.requests';
 
 /** key_organizations, and a key's scope joining its group. */
@@ -37,9 +39,10 @@ export class PostgresGroupRepository implements GroupRepository {
   async learn(entry: KeyOrganization): Promise<void> {
     await run(
       this.client,
-      `INSERT INTO key_organizations (${columns}) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (fingerprint) DO UPDATE SET provider = excluded.provider, organization = excluded.organization, project = excluded.project, learned_at = excluded.learned_at`,
-      [entry.fingerprint, entry.provider, entry.organization, entry.project, entry.learnedAt],
+      `INSERT INTO key_organizations (${columns}) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (fingerprint) DO UPDATE SET provider = excluded.provider, organization = excluded.organization, project = excluded.project,
+         key_hint = COALESCE(excluded.key_hint, key_organizations.key_hint), learned_at = excluded.learned_at`,
+      [entry.fingerprint, entry.provider, entry.organization, entry.project, entry.keyHint ?? null, entry.learnedAt],
     );
   }
 

@@ -6,6 +6,7 @@ interface KeyOrganizationRow {
   provider: OrganizationProvider;
   organization: string;
   project: string | null;
+  key_hint: string | null;
   learned_at: number;
 }
 
@@ -15,6 +16,7 @@ const fromRow = (row: KeyOrganizationRow): KeyOrganization => ({
   organization: row.organization,
   project: row.project,
   learnedAt: row.learned_at,
+  keyHint: row.key_hint,
 });
 
 /** key_organizations, and a key's scope joining its group. Callers own the transaction; `moved` drops what the connection cached of the rows moved. */
@@ -32,12 +34,13 @@ export class GroupStore {
     db: Database,
     private readonly moved: () => void,
   ) {
-    const columns = 'fingerprint, provider, organization, project, learned_at';
+    const columns = 'fingerprint, provider, organization, project, key_hint, learned_at';
     this.selectAll = db.prepare(`SELECT ${columns} FROM key_organizations ORDER BY fingerprint`);
     this.selectOne = db.prepare(`SELECT ${columns} FROM key_organizations WHERE fingerprint = ?`);
     this.upsert = db.prepare(
-      `INSERT INTO key_organizations (${columns}) VALUES (@fingerprint, @provider, @organization, @project, @learned_at)
-       ON CONFLICT (fingerprint) DO UPDATE SET provider = excluded.provider, organization = excluded.organization, project = excluded.project, learned_at = excluded.learned_at`,
+      `INSERT INTO key_organizations (${columns}) VALUES (@fingerprint, @provider, @organization, @project, @key_hint, @learned_at)
+       ON CONFLICT (fingerprint) DO UPDATE SET provider = excluded.provider, organization = excluded.organization, project = excluded.project,
+         key_hint = COALESCE(excluded.key_hint, key_organizations.key_hint), learned_at = excluded.learned_at`,
     );
     const add = 'input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, requests = requests + excluded.requests';
     // `WHERE true`: SQLite's parser needs it between a SELECT and ON CONFLICT.
@@ -64,7 +67,7 @@ export class GroupStore {
   }
 
   learn(entry: KeyOrganization): void {
-    this.upsert.run({ fingerprint: entry.fingerprint, provider: entry.provider, organization: entry.organization, project: entry.project, learned_at: entry.learnedAt });
+    this.upsert.run({ fingerprint: entry.fingerprint, provider: entry.provider, organization: entry.organization, project: entry.project, key_hint: entry.keyHint ?? null, learned_at: entry.learnedAt });
   }
 
   moveUsage(from: string, to: string): void {
