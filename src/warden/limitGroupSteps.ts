@@ -1,8 +1,8 @@
 import { decideAdmission } from '../core/admission.js';
 import { cooldownCovers, groupScopeOf, ownerOf, reportsForGroup, sameOrganization, type Organization } from '../core/limitGroups.js';
-import { quotaRefusal } from '../core/quota.js';
+import { quotaRefusal, stopForQuota } from '../core/quota.js';
 import { needOn, type Report } from '../core/reported.js';
-import { initialLimiterState, type LimiterPolicy, type TokenEstimate } from '../core/types.js';
+import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenEstimate, type WindowUsage } from '../core/types.js';
 import type { StoreTransaction } from '../store/port.js';
 import type { Admission } from './types.js';
 
@@ -86,4 +86,32 @@ export async function splitReports(tx: StoreTransaction, group: string, reports:
 export async function coolsKeyOnly(tx: StoreTransaction, group: string, reports: readonly Report[], estimate: TokenEstimate): Promise<boolean> {
   const exhausted = reports.filter((report) => report.remaining - report.roundingSlack < needOn(report.dimension, estimate));
   return cooldownCovers(exhausted, await tx.reported.reports(group)) === 'key';
+}
+
+/** A quota 429 (core/quota.ts): the group stops until a probe every --quota-probe-interval is served; no ladder, no cut. One rate-limit event row. */
+export async function stopGroupForQuota(
+  tx: StoreTransaction,
+  scope: string,
+  state: LimiterState,
+  quotaProbeMs: number,
+  event: { requestId: number; retryAfterMs: number | null; usage: WindowUsage },
+): Promise<{ scope: string; cooled: string; quota: true; escalated: boolean; cooldownMs: number; cooldownUntil: number; consecutive429s: number; adjustments: [] }> {
+  const { now } = tx;
+  const stopped = stopForQuota(state, now, quotaProbeMs);
+  const cooldownUntil = stopped.cooldownUntil ?? now;
+  const escalated = state.quotaSince === null;
+  await tx.limiter.recordRateLimitEvent(scope, {
+    at: now,
+    requestId: event.requestId,
+    retryAfterMs: event.retryAfterMs,
+    consecutive429s: stopped.consecutive429s,
+    backoffLevel: stopped.backoffLevel,
+    escalated,
+    cooldownMs: cooldownUntil - now,
+    cooldownUntil,
+    windowTokens: event.usage.tokens,
+    windowRequests: event.usage.requests,
+  });
+  await tx.limiter.writeState(scope, stopped, now);
+  return { scope, cooled: scope, quota: true, escalated, cooldownMs: cooldownUntil - now, cooldownUntil, consecutive429s: stopped.consecutive429s, adjustments: [] };
 }

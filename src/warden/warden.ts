@@ -13,9 +13,9 @@ import { readHeldFile, writeHeldFile } from '../store/held429File.js';
 import type { RequestRecord, Store, StoreTransaction } from '../store/port.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import { Held429s } from './held429s.js';
-import { coolsKeyOnly, joinGroup, keyAdmitted, keyRefusal, splitReports, type Joined } from './limitGroupSteps.js';
+import { coolsKeyOnly, joinGroup, keyAdmitted, keyRefusal, splitReports, stopGroupForQuota, type Joined } from './limitGroupSteps.js';
 import { OrganizationDirectory } from './organizations.js';
-import { quotaAfterSettle, quotaRefusal, stopForQuota } from '../core/quota.js';
+import { quotaAfterSettle, quotaRefusal } from '../core/quota.js';
 import type { Organization } from '../core/limitGroups.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
@@ -419,7 +419,7 @@ export class Warden {
       const cooled = keyScope !== null && keyScope !== scope && (await coolsKeyOnly(tx, scope, input.reports ?? [], estimateOf(request))) ? keyScope : scope;
       await this.adoptGroupReports(tx, scope, keyScope, input.reports ?? [], input.reportsReadAt ?? tx.now);
       const usage = await this.windowUsage(tx, scope);
-      if (input.quota) return this.stopForQuota(tx, scope, state, requestId, input, usage);
+      if (input.quota) return { ...(await stopGroupForQuota(tx, scope, state, this.policyOf(scope).quotaProbeMs, { requestId, retryAfterMs: input.retryAfterMs, usage })), sharedWith: [] };
       const cooledState = cooled === scope ? state : await this.stateOf(tx, cooled);
       const reportedState = input.reported ? { ...cooledState, reportedTokenLimit: input.reported.tokenLimit ?? cooledState.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? cooledState.reportedRequestLimit } : cooledState;
       const blame = blame429(input.reports ?? [], estimateOf(request));
@@ -451,27 +451,6 @@ export class Warden {
         adjustments: decision.adjustments,
       };
     }).finally(() => this.keyScopes.delete(requestId));
-  }
-
-  /** A quota 429 (core/quota.ts): the group stops until a probe every --quota-probe-interval is served; no ladder, no cut. */
-  private async stopForQuota(tx: StoreTransaction, scope: string, state: LimiterState, requestId: number, input: Upstream429Input, usage: WindowUsage): Promise<Upstream429Result> {
-    const { now } = tx;
-    const stopped = stopForQuota(state, now, this.policyOf(scope).quotaProbeMs);
-    const cooldownUntil = stopped.cooldownUntil ?? now;
-    await tx.limiter.recordRateLimitEvent(scope, {
-      at: now,
-      requestId,
-      retryAfterMs: input.retryAfterMs,
-      consecutive429s: stopped.consecutive429s,
-      backoffLevel: stopped.backoffLevel,
-      escalated: state.quotaSince === null,
-      cooldownMs: cooldownUntil - now,
-      cooldownUntil,
-      windowTokens: usage.tokens,
-      windowRequests: usage.requests,
-    });
-    await this.commit(tx, scope, state, stopped, []);
-    return { scope, cooled: scope, quota: true, sharedWith: [], escalated: state.quotaSince === null, cooldownMs: cooldownUntil - now, cooldownUntil, consecutive429s: stopped.consecutive429s, adjustments: [] };
   }
 
   /** Learned from an answer's headers: the key's organization; its scopes join the organization's groups at once (one transaction). */
