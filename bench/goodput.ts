@@ -34,7 +34,9 @@ const { values } = parseArgs({
     // ratewarden's --limit-shape (auto: a bucket for Anthropic's headers).
     'limit-shape': { type: 'string', default: 'auto' },
     // ratewarden's --scope-by: every client has its own API key here, all drawing on one limit.
-    'scope-by': { type: 'string', default: 'key-and-model' },
+    'scope-by': { type: 'string', default: 'group' },
+    // The organization the simulated upstream names on every answer, as Anthropic does; '' names none.
+    organization: { type: 'string', default: 'org-bench' },
   },
 });
 const clients = Number(values.clients);
@@ -84,7 +86,8 @@ async function runFleet(baseURL: string, random: SeededRandom): Promise<{ tokens
 }
 
 async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
-  const sim = await startSimUpstream({ tokenLimit, windowMs, outputTokens: 300, streamChunks: 5, shape });
+  const organizationId = values.organization === '' ? undefined : values.organization;
+  const sim = await startSimUpstream({ tokenLimit, windowMs, outputTokens: 300, streamChunks: 5, shape, organizationId });
   const dir = mkdtempSync(join(tmpdir(), 'ratewarden-goodput-'));
   // Every duration of the limiter shrinks with the minute (a 6 s window stands for 60 s, as in bench:replay).
   const scale = 60_000 / windowMs;
@@ -126,11 +129,12 @@ async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
 
 const direct = process.env.GOODPUT_ONLY === 'ratewarden' ? null : await measure('direct');
 const ratewarden = await measure('ratewarden');
+const organizationLine = values.organization === '' ? ', the upstream naming no organization' : `, the upstream naming their organization (${values.organization}) on every answer`;
 const pct = (share: number): string => `${(share * 100).toFixed(1)} %`;
 const row = (name: string, f: RunFigures): string => `| ${name} | ${f.upstream429s} | ${pct(f.goodput)} | ${f.clientRateLimitErrors} | ${f.otherErrors} | ${f.calls} |`;
 process.stdout.write(
   [
-    `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated ${shape} upstream of ${tokenLimit} tokens per ${values.window}; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}, --limit-shape ${values['limit-shape']} --scope-by ${values['scope-by']}; each client has its own API key, all keys drawing on the upstream's one limit (as the keys of one organization do).`,
+    `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated ${shape} upstream of ${tokenLimit} tokens per ${values.window}; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}, --limit-shape ${values['limit-shape']} --scope-by ${values['scope-by']}; each client has its own API key, all keys drawing on the upstream's one limit (as the keys of one organization do)${organizationLine}.`,
     '',
     '| | upstream 429s | goodput (tokens served / capacity) | client-visible rate-limit errors | other errors | calls |',
     '|---|---|---|---|---|---|',

@@ -1,3 +1,4 @@
+import { aliasesByFingerprint, readableScope } from '../core/scopeNames.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { parseDuration } from '../config/durations.js';
@@ -8,7 +9,7 @@ import { assembleStatus, queueOfRunningWorkers, windowStartFor, type StatusRepor
 import { localPids } from '../core/processLiveness.js';
 import { historyLimits, historySince, statusHistory, supervisorEventsRead, type LiveView } from '../core/statusHistory.js';
 import { defaultScope } from '../core/scopes.js';
-import { scopeLines } from '../core/scopeTable.js';
+import { scopeLines, type ScopeLine } from '../core/scopeTable.js';
 import { openStore, thisHostIn } from '../store/openStore.js';
 import type { Store } from '../store/port.js';
 import { activeScopeMs } from '../warden/warden.js';
@@ -113,7 +114,8 @@ export function readStatus(store: Store, settings: Settings, chosen: string | nu
     const snapshot = await tx.status.snapshot({ bucketsFrom, ...recentCount }, scope);
     const restartHistory = await restartSummaryIn(tx, restart.policy);
     const history = statusHistory(await tx.status.history({ since: historySince(now), ...historyLimits }), await tx.supervisor.recent(supervisorEventsRead), now);
-    return assembleStatus({
+    const aliases = aliasesByFingerprint(settings.keyAliases, await tx.groups.organizations());
+    const report = assembleStatus({
       database: store.location,
       snapshot,
       now,
@@ -131,6 +133,8 @@ export function readStatus(store: Store, settings: Settings, chosen: string | nu
       history,
       live,
     });
+    // An operator's key alias names the key's scopes (scopeNames.ts); the label says the rest.
+    return { ...report, scopes: report.scopes.map((line) => aliasedLine(line, aliases)) };
   });
 }
 
@@ -166,4 +170,9 @@ async function watch(read: () => Promise<StatusReport>, intervalMs: number, json
     process.off('SIGTERM', onSignal);
     if (inPlace) out.write(showCursor);
   }
+}
+
+function aliasedLine(line: ScopeLine, aliases: ReadonlyMap<string, string>): ScopeLine {
+  const aliased = readableScope(line.scope, aliases);
+  return aliased === line.scope ? line : { ...line, label: aliased };
 }

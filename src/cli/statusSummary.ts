@@ -75,6 +75,7 @@ const columns = { label: 32, state: 15, tokens: 19, requests: 11, left: 15, queu
 
 function stateText(line: ScopeLine): string {
   const width = columns.state;
+  if (line.quotaExhausted) return kleur.red('quota-exhausted'.padEnd(width));
   if (line.phase === 'cooling') return kleur.red(`cooling ${duration(line.cooldownRemainingMs)}`.padEnd(width));
   if (line.phase === 'half-open') return kleur.yellow('half-open'.padEnd(width));
   if (line.trouble === 'queued') return kleur.yellow('queued'.padEnd(width));
@@ -94,7 +95,7 @@ function scopeRow(line: ScopeLine): string {
 }
 
 function troubleCounts(scopes: readonly ScopeLine[]): string {
-  const counts = { cooling: 0, 'half-open': 0, queued: 0 };
+  const counts = { cooling: 0, 'quota-exhausted': 0, 'half-open': 0, queued: 0 };
   for (const line of scopes) if (line.trouble !== null) counts[line.trouble] += 1;
   const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}`);
   return parts.length === 0 ? 'none in trouble' : parts.join(' · ');

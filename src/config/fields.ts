@@ -1,3 +1,4 @@
+import { parseKeyAliases } from '../core/scopeNames.js';
 import { formatByteSize, formatDuration, parseByteSize, parseDuration } from './durations.js';
 import { parseFamilyRules, parseScopeBudgetRules, type FamilyRule, type ScopeBudgetRule } from '../core/scopes.js';
 
@@ -245,6 +246,23 @@ export function familyRules(describe: string): Field<FamilyRule[]> {
     parse(raw) {
       if (typeof raw !== 'string') return fail;
       const parsed = parseFamilyRules(raw);
+      return parsed.ok ? ok(parsed.value) : problem(parsed.problem);
+    },
+  };
+}
+
+/** `fingerprint-or-last-4=alias,…` (or the config file's object): the names status and metrics give keys. */
+export function keyAliasMap(describe: string): Field<Record<string, string>> {
+  return {
+    expected: 'a list of fingerprint-or-last-4=alias',
+    example: 'use e.g. "3f9a0c2b7d1e4a55=ci-runner,AbCd=laptop"',
+    describe,
+    default: {},
+    placeholder: '<key=alias,…>',
+    defaultHelp: 'none: keys are named by their fingerprint',
+    format: (aliases) => Object.entries(aliases).map(([name, alias]) => `${name}=${alias}`).join(','),
+    parse(raw) {
+      const parsed = parseKeyAliases(raw);
       return parsed.ok ? ok(parsed.value) : problem(parsed.problem);
     },
   };

@@ -18,6 +18,7 @@ export function limiterPolicyFrom(settings: Settings): LimiterPolicy {
     backoffMaxMs: settings.backoffMax,
     backoffJitter: settings.backoffJitter,
     probeTimeoutMs: settings.probeTimeout,
+    quotaProbeMs: settings.quotaProbeInterval,
     minHistoryMs: settings.minHistory,
     minConsumption: settings.minConsumption,
     quietPeriodMs: settings.quietPeriod,

@@ -1,5 +1,5 @@
 import { scopeByValues } from '../core/scopes.js';
-import { byteSize, choice, duration, familyRules, flag, fraction, integer, listenAddress, optionalCount, scopeBudgetRules, text, unsafe, unsafeFlag, type Field } from './fields.js';
+import { byteSize, choice, duration, familyRules, flag, keyAliasMap, fraction, integer, listenAddress, optionalCount, scopeBudgetRules, text, unsafe, unsafeFlag, type Field } from './fields.js';
 import { upstreamList } from './upstreamList.js';
 
 /**
@@ -36,8 +36,9 @@ export const settingsSchema = {
   requestBudget: optionalCount('requests per window; none follows the upstream’s reported limit'),
   dailyTokenBudget: optionalCount('tokens per rolling day and scope, enforced next to the window; none: no daily limit'),
   dailyRequestBudget: optionalCount('requests per rolling day and scope, enforced next to the window; none: no daily limit'),
-  scopeBy: choice(scopeByValues, 'key-and-model', 'what one upstream limit applies to: API key × model family, key, model, or none (one scope for everything)'),
+  scopeBy: choice(scopeByValues, 'group', 'what one upstream limit applies to: group (the organization the upstream names × model group, learned; the key until known), API key × model group, key, model, or none (one scope for everything)'),
   scopeFamilies: familyRules('model-name globs → the family (scope) they share limits in, tried before the built-in Anthropic and OpenAI families'),
+  keyAliases: keyAliasMap('names for keys in status, calibrate and the metrics, by fingerprint or last 4 characters (never the key)'),
   scopeBudgets: scopeBudgetRules('per-scope limits for the scopes a glob on the scope name matches (first match wins), over the global budgets'),
   tokenMetric: choice(['input', 'output', 'total'] as const, 'total', 'which tokens the token budget counts'),
   limitShape: choice(
@@ -53,6 +54,7 @@ export const settingsSchema = {
   backoffMax: duration(300_000, 'longest cooldown refused probes double up to (a longer retry-after wins)', { allowZero: false }),
   backoffJitter: fraction(0, 'random share added to each cooldown; it only ever lengthens one'),
   probeTimeout: duration(60_000, 'after a cooldown, how long one probe request may take before another may go', { allowZero: false }),
+  quotaProbeInterval: duration(60_000, 'after a quota 429 (insufficient_quota, a spend limit), how long the group is stopped before one probe tries again', { allowZero: false }),
   minHistory: duration(3_600_000, 'controller gate: traffic history needed before any raise'),
   minConsumption: fraction(0.05, 'controller gate: share of the budget the last window must have used'),
   quietPeriod: duration(900_000, 'controller gate: time without an upstream 429 before any raise'),

@@ -5,9 +5,10 @@ import { bucketWidthFor, msUntilRoom, sumWindow, tokensOf } from './window.js';
 
 /**
  * `probe`: the one half-open probe is out; the request waits in the queue for its answer's
- * status (and is refused only after --max-wait). `cooldown` and `budget` as their names say.
+ * status (and is refused only after --max-wait). `quota`: the upstream said the quota or spend
+ * limit ran out (core/quota.ts). `cooldown` and `budget` as their names say.
  */
-export type RejectReason = 'cooldown' | 'probe' | 'budget';
+export type RejectReason = 'cooldown' | 'probe' | 'budget' | 'quota';
 
 /**
  * The longest a request can wait for the probe out now: until its answer's head, at the latest

@@ -23,6 +23,8 @@ export interface ScopeSummaryRow {
   refusedCooldown: number;
   refusedBudget: number;
   updatedAt: number;
+  /** When a quota stop began (core/quota.ts); null or absent while none is in force. */
+  quotaSince?: number | null;
 }
 
 /** A line of the scope table in `status` (and `status --json`'s `scopes`). */
@@ -30,12 +32,14 @@ export interface ScopeLine {
   scope: string;
   /** The scope as a person reads it (model family, key fingerprint's start; an alias where one is set). */
   label: string;
-  /** What holds its traffic, the worst first: `cooling` and `half-open` refuse or hold it, `queued` makes it wait; null: nothing. */
-  trouble: 'cooling' | 'half-open' | 'queued' | null;
+  /** What holds its traffic, the worst first: `cooling` and `quota-exhausted` refuse it, `half-open` holds it, `queued` makes it wait; null: nothing. */
+  trouble: 'cooling' | 'quota-exhausted' | 'half-open' | 'queued' | null;
   /** Requests waiting in the proxies' queues for this scope, and the longest wait, at their last heartbeats. */
   queued: number;
   oldestWaitMs: number;
   phase: 'closed' | 'cooling' | 'half-open';
+  /** The upstream said the quota or spend limit ran out: shown as quota-exhausted, not as a rate-limit cooldown. */
+  quotaExhausted: boolean;
   cooldownRemainingMs: number;
   backoffLevel: number;
   consecutive429s: number;
@@ -52,7 +56,7 @@ export interface ScopeLine {
   updatedAt: number;
 }
 
-const troubleRank: Record<NonNullable<ScopeLine['trouble']> | 'none', number> = { cooling: 0, 'half-open': 1, queued: 2, none: 3 };
+const troubleRank: Record<NonNullable<ScopeLine['trouble']> | 'none', number> = { cooling: 0, 'quota-exhausted': 1, 'half-open': 2, queued: 3, none: 4 };
 
 /**
  * The scope table, trouble first: what refuses traffic (cooling), holds it (half-open: one probe
@@ -72,7 +76,8 @@ export function scopeLines(
       policy,
     );
     const queued = waiting.get(row.scope);
-    const trouble = phase.phase !== 'closed' ? phase.phase : queued !== undefined && queued.length > 0 ? 'queued' : null;
+    const quotaExhausted = row.quotaSince !== null && row.quotaSince !== undefined;
+    const trouble = quotaExhausted ? 'quota-exhausted' : phase.phase !== 'closed' ? phase.phase : queued !== undefined && queued.length > 0 ? 'queued' : null;
     return {
       scope: row.scope,
       label: scopeLabel(row.scope),
@@ -80,6 +85,7 @@ export function scopeLines(
       queued: queued?.length ?? 0,
       oldestWaitMs: queued?.oldestWaitMs ?? 0,
       phase: phase.phase,
+      quotaExhausted,
       cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
       backoffLevel: row.backoffLevel,
       consecutive429s: row.consecutive429s,

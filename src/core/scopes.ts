@@ -1,15 +1,22 @@
+import { anthropicModelGroups, normaliseModel, openaiModelGroups } from './modelGroups.js';
 import type { LimiterPolicy } from './types.js';
 
 /**
- * Scopes: what one upstream limit applies to. By default an API key (by its fingerprint) × a
- * model family, named `<fingerprint>/<family>`; a request that names neither is in `default`,
- * the scope a database from before scopes keeps its state in.
+ * Scopes: what one upstream limit applies to. By default the limit group the upstream applies
+ * (limitGroups.ts): the key's organization × the model's group, `org:<id>/<group>`, and until
+ * the organization is known the key (by its fingerprint) × the group, `<fingerprint>/<group>`,
+ * the name scopes had before groups; a request that names neither is in `default`, the scope a
+ * database from before scopes keeps its state in.
  */
 export const defaultScope = 'default';
 
-/** What a scope is made of; `none` keeps one scope for everything (the behaviour before scopes). */
-export type ScopeBy = 'key-and-model' | 'key' | 'model' | 'none';
-export const scopeByValues: readonly ScopeBy[] = ['key-and-model', 'key', 'model', 'none'];
+/**
+ * What a scope is made of: `group` the upstream's limit group (organization × model group,
+ * learned), `key-and-model` the key × model group whatever its organization, `none` one scope
+ * for everything (the behaviour before scopes).
+ */
+export type ScopeBy = 'group' | 'key-and-model' | 'key' | 'model' | 'none';
+export const scopeByValues: readonly ScopeBy[] = ['group', 'key-and-model', 'key', 'model', 'none'];
 
 /** One entry of the model → family mapping: a glob (`*` any run of characters) on the model name. */
 export interface FamilyRule {
@@ -17,29 +24,8 @@ export interface FamilyRule {
   family: string;
 }
 
-/**
- * The upstreams' own limit classes, most specific first: Anthropic limits per model class
- * (Opus, Sonnet, Haiku, across versions), OpenAI per model (a mini model has limits of its own).
- * A model no rule matches is a family of its own.
- */
-export const defaultFamilyRules: readonly FamilyRule[] = [
-  { pattern: 'claude-*opus*', family: 'claude-opus' },
-  { pattern: 'claude-*sonnet*', family: 'claude-sonnet' },
-  { pattern: 'claude-*haiku*', family: 'claude-haiku' },
-  { pattern: 'gpt-4o-mini*', family: 'gpt-4o-mini' },
-  { pattern: 'gpt-4o*', family: 'gpt-4o' },
-  { pattern: 'gpt-4.1-nano*', family: 'gpt-4.1-nano' },
-  { pattern: 'gpt-4.1-mini*', family: 'gpt-4.1-mini' },
-  { pattern: 'gpt-4.1*', family: 'gpt-4.1' },
-  { pattern: 'gpt-5-nano*', family: 'gpt-5-nano' },
-  { pattern: 'gpt-5-mini*', family: 'gpt-5-mini' },
-  { pattern: 'gpt-5*', family: 'gpt-5' },
-  { pattern: 'o4-mini*', family: 'o4-mini' },
-  { pattern: 'o3-mini*', family: 'o3-mini' },
-  { pattern: 'o3*', family: 'o3' },
-  { pattern: 'o1-mini*', family: 'o1-mini' },
-  { pattern: 'o1*', family: 'o1' },
-];
+/** Every provider's table (modelGroups.ts), Anthropic's first: a model is matched against both when its provider is not known. */
+export const defaultFamilyRules: readonly FamilyRule[] = [...anthropicModelGroups, ...openaiModelGroups];
 
 /** Per-scope limits the configuration sets for the scopes a glob on the scope name matches. */
 export interface ScopeBudgetRule {
@@ -71,16 +57,17 @@ export function globMatches(pattern: string, text: string): boolean {
 
 /** The family of a model: the first rule that matches, else the model's own (normalised) name. */
 export function familyOf(model: string | null, rules: readonly FamilyRule[]): string | null {
-  if (model === null || model.trim() === '') return null;
-  for (const rule of rules) if (globMatches(rule.pattern, model)) return rule.family;
-  const own = model.trim().toLowerCase().replace(/[^a-z0-9._:-]/g, '-').slice(0, 64);
+  const name = normaliseModel(model);
+  if (name === null) return null;
+  for (const rule of rules) if (globMatches(rule.pattern, name)) return rule.family;
+  const own = name.replace(/[^a-z0-9._:-]/g, '-').slice(0, 64);
   return familyText.test(own) ? own : null;
 }
 
 /** The scope name of a request from its key's fingerprint and its model's family. */
 export function scopeNameOf(fingerprint: string | null, family: string | null, by: ScopeBy): string {
-  const key = by === 'key-and-model' || by === 'key' ? fingerprint : null;
-  const model = by === 'key-and-model' || by === 'model' ? family : null;
+  const key = by === 'group' || by === 'key-and-model' || by === 'key' ? fingerprint : null;
+  const model = by === 'group' || by === 'key-and-model' || by === 'model' ? family : null;
   if (key === null && model === null) return defaultScope;
   return `${key ?? 'nokey'}/${model ?? defaultScope}`;
 }

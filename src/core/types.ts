@@ -42,6 +42,8 @@ export interface LimiterState {
   lastWindowSampleAt: number | null;
   /** When a half-open probe last succeeded: recovery to the known-good level counts from it. */
   lastProbeSuccessAt: number | null;
+  /** When the upstream said the quota or spend limit ran out (core/quota.ts); null while none is in force. */
+  quotaSince: number | null;
 }
 
 export const initialLimiterState: LimiterState = {
@@ -62,6 +64,7 @@ export const initialLimiterState: LimiterState = {
   lastRaiseAt: null,
   lastWindowSampleAt: null,
   lastProbeSuccessAt: null,
+  quotaSince: null,
 };
 
 /** Every tunable of the limiter's decisions; durations in ms. */
@@ -85,6 +88,8 @@ export interface LimiterPolicy {
   /** Fraction of the cooldown added at random (0 = off); it only ever lengthens. */
   backoffJitter: number;
   probeTimeoutMs: number;
+  /** How long a quota stop (core/quota.ts) lasts before its next probe. */
+  quotaProbeMs: number;
   minHistoryMs: number;
   minConsumption: number;
   quietPeriodMs: number;
@@ -130,6 +135,7 @@ export const defaultLimiterPolicy: LimiterPolicy = {
   backoffMaxMs: 300_000,
   backoffJitter: 0,
   probeTimeoutMs: 60_000,
+  quotaProbeMs: 60_000,
   minHistoryMs: 3_600_000,
   minConsumption: 0.05,
   quietPeriodMs: 900_000,

@@ -4,12 +4,14 @@ import type { Admission, AdmitInput } from '../warden/types.js';
 import { defaultScope } from '../core/scopes.js';
 import type { QueueLine } from '../core/statusHistory.js';
 import type { Warden } from '../warden/warden.js';
+import { FairOrder, type QueuedRequest } from '../core/queueOrder.js';
 
 /** The head of the queue looks again no sooner than this after a refusal, whatever the refill time says. */
 const minimumRetryMs = 10;
 
 /** ...and no later than this: a settle elsewhere (another worker, a second tenant's refill) is not announced. */
 const maximumRetryMs = 1_000;
+
 
 export interface QueueSettings {
   /** How long a request that lacks only budget may wait; 0 refuses at once. */
@@ -18,7 +20,7 @@ export interface QueueSettings {
   maxQueue: number;
 }
 
-interface Waiter {
+interface Waiter extends QueuedRequest {
   input: AdmitInput;
   enqueuedAt: number;
   lastRefusal: Extract<Admission, { kind: 'rejected' }>;
@@ -107,7 +109,8 @@ export class AdmissionQueue {
 
 /**
  * One scope's fair queue of requests that lack only budget, or wait for the half-open probe's
- * answer (reason probe; the probe's head nudges the queue): first come, first served. Only the head is
+ * answer (reason probe; the probe's head nudges the queue): round-robin across sessions,
+ * interactive before batch (core/queueOrder.ts). Only the head is
  * tried, so a large request is never overtaken by small ones that happen to fit; the head is
  * tried again when the refill should have made room and whenever a request settles. A cooldown
  * is never waited out: it refuses the newcomer and everyone waiting at once. A waiter whose
@@ -115,6 +118,8 @@ export class AdmissionQueue {
  */
 class ScopeQueue {
   private readonly waiting: Waiter[] = [];
+  /** Who is served next: round-robin by session, interactive first (core/queueOrder.ts). */
+  private readonly order = new FairOrder<Waiter>();
   private retryTimer: NodeJS.Timeout | null = null;
   private pumping = false;
   private pumpAgain = false;
@@ -188,7 +193,7 @@ class ScopeQueue {
     const cooling = await this.warden.cooldownRefusal(this.scope);
     if (cooling !== null) return decidedNow(cooling);
     if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
-    const head = this.waiting[0];
+    const head = this.order.head(this.waiting);
     // Everyone ahead was admitted meanwhile: this one is the head now.
     if (head === undefined) return this.decide(input, clientGone);
     if (this.waiting.length >= this.settings.maxQueue) {
@@ -250,6 +255,9 @@ class ScopeQueue {
         resolve(this.refused({ ...refusal, retryAfterMs, message: `waited ${waited} ${forWhat} (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${refusal.message}` }));
       }, this.settings.maxWaitMs);
       const waiter: Waiter = {
+        session: input.session ?? '',
+        priority: input.priority ?? 'interactive',
+        seq: this.order.nextSeq(),
         input,
         enqueuedAt,
         lastRefusal,
@@ -278,7 +286,7 @@ class ScopeQueue {
     waiter.release();
     this.waiting.splice(index, 1);
     // The head left: the next one may fit now.
-    if (index === 0) this.scheduleRetry(0);
+    if (this.order.left(waiter)) this.scheduleRetry(0);
   }
 
   private clearRetry(): void {
@@ -320,7 +328,7 @@ class ScopeQueue {
   }
 
   private async pumpOnce(): Promise<void> {
-    for (let head = this.waiting[0]; head !== undefined; head = this.waiting[0]) {
+    for (let head = this.order.head(this.waiting); head !== undefined; head = this.order.head(this.waiting)) {
       let admission: Admission;
       try {
         admission = await this.warden.admit(head.input, false);
@@ -332,17 +340,18 @@ class ScopeQueue {
         }
         return;
       }
-      if (this.waiting[0] !== head) {
+      if (!this.waiting.includes(head)) {
         if (admission.kind === 'admitted') await this.unused(admission.requestId);
         continue;
       }
       if (admission.kind === 'admitted') {
-        this.waiting.shift();
+        this.waiting.splice(this.waiting.indexOf(head), 1);
+        this.order.served(head, this.waiting);
         head.release();
         head.settle(admission);
         continue;
       }
-      if (admission.reason === 'cooldown') {
+      if (admission.reason === 'cooldown' || admission.reason === 'quota') {
         for (const waiter of this.waiting.splice(0)) {
           waiter.release();
           waiter.settle(this.refused(admission));

@@ -5,15 +5,18 @@ import type { UsageTap } from './providers/usageTap.js';
 import type { UsageReading } from './providers/types.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { sendLocalReply } from './localReplies.js';
+import { readErrorBody } from './errorBody.js';
 import type { UpstreamTransport } from './upstreamAgent.js';
 
 /** What happened to one forwarded request; each exchange reports exactly one outcome. */
 export interface ExchangeRecorder {
   /**
-   * The upstream answered 429: reported as soon as its headers arrive, before the body. Settles
-   * (never rejects) once the 429 is recorded, or held when it cannot be: only then is it relayed.
+   * The upstream answered 429: reported once its (small) body has arrived, before anything is
+   * relayed; `quota` is the upstream's words when the body says the quota ran out (not a rate
+   * limit). Settles (never rejects) once the 429 is recorded, or held when it cannot be: only
+   * then is it relayed.
    */
-  rateLimited(headers: IncomingHttpHeaders): Promise<void>;
+  rateLimited(headers: IncomingHttpHeaders, quota?: string | null): Promise<void>;
   /** The answer's head arrived (any status but 429): its rate-limit headers are as old as now. */
   headArrived(status: number, headers: IncomingHttpHeaders): void;
   answered(status: number, headers: IncomingHttpHeaders, usage: UsageReading): void;
@@ -157,8 +160,10 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
       }
       if (status === 429) {
         let recorded = Promise.resolve();
+        // The body says whether the quota ran out rather than a rate limit; it is relayed as read.
+        const body = readErrorBody(answer);
         report(() => {
-          recorded = recorder.rateLimited(answer.headers);
+          recorded = body.then((read) => recorder.rateLimited(answer.headers, read.quota));
         });
         // The cooldown is durable before the client sees the 429 that caused it: a crash in
         // between must not leave a client that was told "429" facing a proxy that forgot it.
@@ -173,15 +178,20 @@ export function forward(setup: ForwardSetup, input: ForwardInput, recorder: Exch
             response.destroy();
             return resolve();
           }
-          pass(answer, status);
+          void body.then((read) => pass(answer, status, read.chunks));
         });
         return;
       }
       pass(answer, status);
     }
 
-    function pass(answer: IncomingMessage, status: number): void {
+    function pass(answer: IncomingMessage, status: number, alreadyRead: readonly Buffer[] = []): void {
       response.writeHead(status, answer.statusMessage, clientResponseHeaders(answer.rawHeaders));
+      for (const chunk of alreadyRead) response.write(chunk);
+      if (answer.readableEnded) {
+        response.end();
+        return resolve();
+      }
       const tap: UsageTap | null =
         status === 429 ? null : provider.usageTap({ contentType: answer.headers['content-type'], contentEncoding: answer.headers['content-encoding'] });
       if (tap !== null) answer.on('data', (chunk: Buffer) => tap.write(chunk));

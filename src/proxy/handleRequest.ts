@@ -16,7 +16,11 @@ import { exchangeRecorder, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
 import { readRequestBody } from './requestBody.js';
 import { requestCharge } from './requestCharge.js';
-import { sessionOf } from './cachedShareLearner.js';
+import { sessionOf as conversationOf } from './cachedShareLearner.js';
+import type { RequestScope } from './scopeOf.js';
+import { priorityOf, sessionOf } from './sessionOf.js';
+import { learningOrganization } from './organizationLearner.js';
+import type { ProviderName } from './providers/types.js';
 import type { HealthReport } from './health.js';
 import type { PageAnswerer } from './pageEndpoint.js';
 import { answerReserved } from './reserved.js';
@@ -39,8 +43,8 @@ export interface ProxyRuntime {
   upstreams: UpstreamRoutes;
   /** Chooses each request's provider adapter once, from its shape (and `--provider`). */
   providers: ProviderChooser;
-  /** Names the scope a request counts against, from its key and its model. */
-  scopeOf: (headers: IncomingMessage['headers'], model: string | null) => string;
+  /** Names the scope a request counts against (its limit group), from its key, its model and its provider. */
+  scopeOf: (headers: IncomingMessage['headers'], model: string | null, provider?: ProviderName) => RequestScope;
   warden: Warden;
   queue: AdmissionQueue;
   clock: Clock;
@@ -122,10 +126,12 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
     return;
   }
   const shape = provider.shape(target.path, read.body);
-  const scope = runtime.scopeOf(request.headers, shape.model);
-  const session = sessionOf(request.headers);
-  const charge = requestCharge(provider.name, shape, warden.learnedOutput(shape.model), runtime.recorderSetup.cachedShares.expected(scope, session, shape.inputTokens), limits);
-  const admitInput: AdmitInput = { method, path: target.path, estimate: charge.window, reportedOutput: charge.reportedOutput, model: shape.model, scope };
+  const { scope, keyScope, fingerprint, learnsOrganization, keyHint } = runtime.scopeOf(request.headers, shape.model, provider.name);
+  const session = sessionOf(request.headers, fingerprint, request.socket);
+  // The prompt cache is per conversation: only a client's own session id names one.
+  const conversation = conversationOf(request.headers);
+  const charge = requestCharge(provider.name, shape, warden.learnedOutput(shape.model), runtime.recorderSetup.cachedShares.expected(scope, conversation, shape.inputTokens), limits);
+  const admitInput: AdmitInput = { method, path: target.path, estimate: charge.window, reportedOutput: charge.reportedOutput, model: shape.model, scope, keyScope, session, priority: priorityOf(request.headers) };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(route.url, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
   const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
@@ -140,7 +146,9 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
       await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
       return;
     }
-    const recorder = runtime.metrics.observing(exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session, estimatedInput: shape.inputTokens }), provider.name, scope);
+    const recorded = exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session: conversation, estimatedInput: shape.inputTokens });
+    const learning = !learnsOrganization || fingerprint === null ? recorded : learningOrganization(recorded, warden, { fingerprint, keyHint }, provider.name, runtime.log);
+    const recorder = runtime.metrics.observing(learning, provider.name, scope);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name, scope);
     const result = await forward(route.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);

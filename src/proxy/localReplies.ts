@@ -7,6 +7,7 @@ export type LocalReason =
   | 'cooldown'
   | 'probe'
   | 'budget'
+  | 'quota'
   | 'body-too-large'
   | 'upstream-unreachable'
   | 'upstream-timeout'
@@ -24,6 +25,7 @@ const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
   cooldown: { status: 429, kind: 'rate_limit' },
   probe: { status: 429, kind: 'rate_limit' },
   budget: { status: 429, kind: 'rate_limit' },
+  quota: { status: 429, kind: 'quota' },
   'body-too-large': { status: 413, kind: 'too_large' },
   'upstream-unreachable': { status: 502, kind: 'bad_gateway' },
   'upstream-timeout': { status: 504, kind: 'timeout' },

@@ -64,6 +64,7 @@ export class ProxyMetrics {
   private readonly backoffLevel = this.limiterGauge('ratewarden_backoff_level', 'Rung of the backoff ladder the next upstream 429 climbs from');
   private readonly consecutive429s = this.limiterGauge('ratewarden_consecutive_upstream_429s', 'Upstream 429s in a row since the last success');
   private readonly probeInFlight = this.limiterGauge('ratewarden_probe_in_flight', '1 while the half-open probe after a cooldown is in flight');
+  private readonly quotaExhausted = this.limiterGauge('ratewarden_quota_exhausted', '1 while the upstream says the quota or spend limit of the scope ran out (not a rate limit)');
   private readonly window = this.plainGauge('ratewarden_window_seconds', 'Length of the sliding window the budgets apply to');
   private readonly storeReadable = this.plainGauge('ratewarden_store_readable', '1 when the scrape could read the rate-limit store; 0 leaves the store gauges out');
   private readonly failuresInInterval = this.plainGauge('ratewarden_supervisor_failures_in_interval', 'Worker failures (each followed by a restart unless the supervisor gave up) within --start-limit-interval');
@@ -142,11 +143,11 @@ export class ProxyMetrics {
       this.traffic.usedTokens(scope, usage, outcome);
     };
     return {
-      rateLimited: (headers) => {
+      rateLimited: (headers, quota) => {
         this.upstream429s.inc({ provider });
         this.traffic.upstreamAnswered(provider, 429, seconds());
         this.traffic.request(scope, 'upstream_429');
-        return recorder.rateLimited(headers);
+        return recorder.rateLimited(headers, quota);
       },
       headArrived: (status, headers) => recorder.headArrived(status, headers),
       answered: (status, headers, usage) => {
@@ -170,7 +171,7 @@ export class ProxyMetrics {
   }
 
   private async readLimiters(): Promise<void> {
-    const gauges = [this.budget, this.windowUsage, this.upstreamLimit, this.upstreamRemaining, this.upstreamReportAge, this.cooldownRemaining, this.backoffLevel, this.consecutive429s, this.probeInFlight];
+    const gauges = [this.budget, this.windowUsage, this.upstreamLimit, this.upstreamRemaining, this.upstreamReportAge, this.cooldownRemaining, this.backoffLevel, this.consecutive429s, this.probeInFlight, this.quotaExhausted];
     for (const gauge of gauges) gauge.reset();
     let readings: LimiterReading[];
     try {
@@ -198,6 +199,7 @@ export class ProxyMetrics {
       this.backoffLevel.set(labels, state.backoffLevel);
       this.consecutive429s.set(labels, state.consecutive429s);
       this.probeInFlight.set(labels, probeInFlight ? 1 : 0);
+      this.quotaExhausted.set(labels, state.quotaSince !== null ? 1 : 0);
     }
   }
 

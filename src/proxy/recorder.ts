@@ -62,11 +62,11 @@ export function exchangeRecorder(
   }
 
   return {
-    rateLimited(headers) {
+    rateLimited(headers, quota) {
       return record('an upstream 429', async () => {
         const now = clock();
         const reported = provider.readLimits(headers, now);
-        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now), reportsReadAt: now };
+        const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now), reportsReadAt: now, quota: quota ?? null };
         let outcome: Awaited<ReturnType<Warden['record429']>>;
         try {
           outcome = await warden.record429(requestId, input);
@@ -80,6 +80,10 @@ export function exchangeRecorder(
         }
         const { result } = outcome;
         if (result === null) return;
+        if (result.quota) {
+          log.error('quota-exhausted', `upstream answered 429 for ${where}: the quota or spend limit ran out (${quota ?? 'quota'}); group ${result.scope} is stopped: its requests are answered locally (reason quota) until a probe after ${new Date(result.cooldownUntil).toISOString()} is served`, { requestId, scope: result.scope });
+          return;
+        }
         const until = new Date(result.cooldownUntil).toISOString();
         const fields = { requestId, scope: result.scope, sharedWith: result.sharedWith.join(' '), consecutive429s: result.consecutive429s, cooldownMs: result.cooldownMs, cooldownUntil: until };
         const shared = result.sharedWith.length === 0 ? '' : `; its headers show room on every limit of the scope, so the limit hit is shared: ${result.sharedWith.length} other scopes of the key cool with it`;

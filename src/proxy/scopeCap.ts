@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Clock } from '../kernel/clock.js';
+import type { ProviderName } from './providers/types.js';
+import type { RequestScope } from './scopeOf.js';
 
 /** New scopes one proxy process takes on per minute (in a burst of as many), before the overflow scope. */
 export const maxNewScopesPerMinute = 600;
@@ -10,7 +12,10 @@ export const maxScopesPerProcess = 10_000;
 /** Where requests of scopes past the caps are counted, together. */
 export const overflowScope = 'overflow';
 
-type ChooseScope = (headers: IncomingHttpHeaders, model: string | null) => string;
+type ChooseScope = (headers: IncomingHttpHeaders, model: string | null, provider?: ProviderName) => RequestScope;
+
+/** A request past the caps: counted in the overflow scope, with no key layer and nothing learned for its key. */
+const overflowed: RequestScope = { scope: overflowScope, keyScope: null, fingerprint: null, learnsOrganization: false, keyHint: null };
 
 /**
  * What one client can create (issue 26 item 4): every new key (or key × model family) makes a
@@ -28,21 +33,22 @@ export function cappedScopes(choose: ChooseScope, clock: Clock, onOverflow: (sco
   let allowance = maxNewScopesPerMinute;
   let filledAt = clock();
   let toldAt = Number.NEGATIVE_INFINITY;
-  return (headers, model) => {
-    const scope = choose(headers, model);
-    if (known.has(scope)) return scope;
+  return (headers, model, provider) => {
+    const chosen = choose(headers, model, provider);
+    const { scope } = chosen;
+    if (known.has(scope)) return chosen;
     const now = clock();
     allowance = Math.min(maxNewScopesPerMinute, allowance + ((now - filledAt) * maxNewScopesPerMinute) / 60_000);
     filledAt = now;
     if (allowance >= 1 && known.size < maxScopesPerProcess) {
       allowance -= 1;
       known.add(scope);
-      return scope;
+      return chosen;
     }
     if (now - toldAt >= 60_000) {
       toldAt = now;
       onOverflow(scope);
     }
-    return overflowScope;
+    return overflowed;
   };
 }

@@ -153,7 +153,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
     upstreams,
     providers,
     // At most so many new scopes a minute and in all; past them, one shared scope (scopeCap.ts).
-    scopeOf: cappedScopes(scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies }), clock, (scope) =>
+    scopeOf: cappedScopes(scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies, ownerOf: (fingerprint) => warden.organizations.ownerOf(fingerprint) }), clock, (scope) =>
       log.warn('scope-overflow', `more new scopes than ${maxNewScopesPerMinute} a minute or ${maxScopesPerProcess} in all (the latest: ${scope}); requests of new keys are counted together in scope ${overflowScope} until then`),
     ),
     warden,

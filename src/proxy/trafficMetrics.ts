@@ -10,7 +10,7 @@ export const knownProviders: readonly ProviderName[] = ['anthropic', 'openai', '
 const knownUpstreamCodes = ['200', '400', '401', '403', '404', '408', '413', '429', '500', '502', '503', '504', '529'];
 
 /** What became of a request of a scope. `forwarded` counts it when sent; the upstream's answer is counted again by class. */
-export const requestOutcomes = ['forwarded', 'local_429_cooldown', 'local_429_probe', 'local_429_budget', 'upstream_2xx', 'upstream_4xx', 'upstream_429', 'upstream_5xx', 'upstream_failed'] as const;
+export const requestOutcomes = ['forwarded', 'local_429_cooldown', 'local_429_probe', 'local_429_budget', 'local_429_quota', 'upstream_2xx', 'upstream_4xx', 'upstream_429', 'upstream_5xx', 'upstream_failed'] as const;
 export type RequestOutcome = (typeof requestOutcomes)[number];
 
 const tokenKinds = ['input', 'output'] as const;

@@ -41,6 +41,8 @@ export interface SimUpstreamOptions {
   reportLimits?: boolean;
   /** `until-room` (default): 429s say when the window has room again; `none`: no Retry-After. */
   retryAfterMode?: RetryAfterMode;
+  /** The organization every answer names, as the real upstreams do (`anthropic-organization-id`, `openai-organization`); none by default. */
+  organizationId?: string;
 }
 
 /**
@@ -140,6 +142,10 @@ export async function startSimUpstream(options: SimUpstreamOptions = {}): Promis
   let idCounter = 0;
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (options.organizationId !== undefined) {
+      response.setHeader('anthropic-organization-id', options.organizationId);
+      response.setHeader('openai-organization', options.organizationId);
+    }
     if (mode === 'down') {
       request.socket.destroy();
       return;

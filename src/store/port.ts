@@ -2,6 +2,7 @@ import type { QueueState } from '../core/queueState.js';
 import type { CalibrationSample, SampleSummary } from '../core/calibration.js';
 import type { SampleCount } from '../core/calibrationReport.js';
 import type { BudgetAdjustment } from '../core/controller.js';
+import type { KeyOrganization } from '../core/limitGroups.js';
 import type { HeartbeatRow, ProcessRole } from '../core/processLiveness.js';
 import type { ReportedRemaining } from '../core/reported.js';
 import type { ScopeSummaryRow } from '../core/scopeTable.js';
@@ -112,6 +113,15 @@ export interface ReportedRepository {
   recordOutputSample(at: number, model: string, outputTokens: number): Promise<void>;
   outputSamples(): Promise<Map<string, number[]>>;
   pruneSamplesBefore(at: number): Promise<number>;
+}
+
+/** Limit groups (core/limitGroups.ts): the learned key → organization mapping, and a key's scope joining its group. */
+export interface GroupRepository {
+  organizations(): Promise<KeyOrganization[]>;
+  organizationOf(fingerprint: string): Promise<KeyOrganization | null>;
+  learn(entry: KeyOrganization): Promise<void>;
+  /** A key's scope joins a group: its usage buckets (window and daily) are added to the group's and leave it, its in-flight requests settle in the group. */
+  moveUsage(from: string, to: string): Promise<void>;
 }
 
 export type SupervisorEventKind =
@@ -247,6 +257,7 @@ export interface StoreTransaction {
   readonly now: number;
   readonly limiter: LimiterRepository;
   readonly reported: ReportedRepository;
+  readonly groups: GroupRepository;
   readonly supervisor: SupervisorRepository;
   readonly processes: ProcessRepository;
   readonly status: StatusRepository;

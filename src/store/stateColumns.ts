@@ -19,6 +19,7 @@ export const stateColumns = {
   lastRaiseAt: 'last_raise_at',
   lastWindowSampleAt: 'last_window_sample_at',
   lastProbeSuccessAt: 'last_probe_success_at',
+  quotaSince: 'quota_since',
 } as const satisfies Record<keyof LimiterState, string>;
 
 export const stateKeys = Object.keys(stateColumns) as (keyof LimiterState)[];

@@ -20,6 +20,11 @@ export interface AdmitInput {
   model?: string | null;
   /** The scope (core/scopes.ts) whose limits the request counts against; `default` when unset. */
   scope?: string;
+  /** The key's own scope when the request counts in its organization's group (core/limitGroups.ts): its own reports and cooldowns hold too. */
+  keyScope?: string | null;
+  /** Who asked (core/queueOrder.ts): the fair queue serves sessions in turn, interactive before batch. */
+  session?: string;
+  priority?: 'interactive' | 'batch';
 }
 
 /** Limits the upstream reported in its headers, already mapped to the configured token metric. */

@@ -19,6 +19,10 @@ import { BudgetEvents } from './budgetEvents.js';
 import { withStaleCutsHealed } from './cutHealing.js';
 import { Held429s } from './held429s.js';
 import { TickSelection } from './tickSelection.js';
+import { coolsKeyOnly, joinGroup, keyAdmitted, keyRefusal, splitReports, stopGroupForQuota, type Joined } from './limitGroupSteps.js';
+import { OrganizationDirectory } from './organizations.js';
+import { quotaAfterSettle, quotaRefusal } from '../core/quota.js';
+import type { Organization } from '../core/limitGroups.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, ReportedLimitsForBudget } from './types.js';
 
@@ -68,12 +72,18 @@ export interface Upstream429Input {
   reports?: readonly Report[];
   /** As SettleInput's. */
   reportsReadAt?: number;
+  /** The upstream's words when the 429 says the quota or spend limit ran out (core/quota.ts): not a rate limit. */
+  quota?: string | null;
 }
 
 export interface Upstream429Result {
   scope: string;
   /** The other scopes of the same key that the 429 cooled too: its headers said the limit hit is shared. */
   sharedWith: string[];
+  /** The scope the cooldown covers: the request's group, or the key's own scope when its own (workspace) limit ran out. */
+  cooled: string;
+  /** A quota 429: the group stopped until a probe every --quota-probe-interval is served. */
+  quota: boolean;
   escalated: boolean;
   cooldownMs: number;
   cooldownUntil: number;
@@ -133,6 +143,10 @@ export class Warden {
   private readonly heldFiles: string | null;
   /** Whether the held 429s are in the held file as they are now (the disk may be full too). */
   private heldFileCurrent = true;
+  /** The learned key → organization mapping the request path names groups with (limitGroups.ts). */
+  readonly organizations = new OrganizationDirectory();
+  /** The key's own scope of each request in flight (its group's scope when the request was admitted without a key of its own). */
+  private readonly keyScopes = new Map<number, string>();
   private readonly store: Store;
   readonly policy: LimiterPolicy;
   private readonly clock: Clock;
@@ -194,6 +208,7 @@ export class Warden {
     try {
       await warden.adoptConfiguration();
       await warden.relearnOutputs();
+      await warden.loadOrganizations();
       await warden.restoreHeld429s();
     } catch (error) {
       await options.store.close();
@@ -328,6 +343,10 @@ export class Warden {
       const { now } = tx;
       // One scope's rows only: its state row, its window's aggregate, its reports (all by primary key).
       const state = await this.stateOf(tx, scope);
+      if (input.keyScope) {
+        const own = await keyRefusal(tx, input.keyScope, input.estimate, policy);
+        if (own !== null) return own;
+      }
       const oldest = oldestBucketInWindow(now, policy.windowMs, this.widthMs);
       // Admit or refuse depends on the window's totals alone, so the request path reads one
       // aggregate row; the buckets themselves are read only to time a budget refusal.
@@ -336,6 +355,7 @@ export class Warden {
       const charge = reportedCharge(input.estimate, input.reportedOutput);
       let decision = decideAdmission(state, [totals], input.estimate, now, policy, reports, charge);
       if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, await tx.limiter.bucketsFrom(scope, oldest), input.estimate, now, policy, reports, charge);
+      decision = quotaRefusal(state, decision);
       if (decision.kind === 'reject') return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: decision.message };
       const daily = hasDailyBudget(policy);
       if (daily) {
@@ -360,6 +380,7 @@ export class Warden {
       if (daily) await tx.limiter.addToDaily(scope, hourStartFor(now), input.estimate.inputTokens, input.estimate.outputTokens, 1);
       if (reports.length > 0) await tx.reported.addAdmitted(scope, charge.inputTokens, charge.outputTokens, 1);
       if (input.model) await tx.reported.setRequestModel(requestId, input.model);
+      if (input.keyScope) await keyAdmitted(tx, input.keyScope, input.estimate);
       const since = trafficSince(state.firstRequestAt, totals.requests, now);
       let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
       if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };
@@ -367,6 +388,8 @@ export class Warden {
       return { kind: 'admitted', requestId, probe: decision.probe, reservedTokens: decision.reservedTokens };
     }));
     if (admission.kind === 'rejected' && countRefusals) this.countRefusal(admission.reason, scope);
+    // A request admitted in its key's own scope may settle in a group its key joins meanwhile: its answer's reports are still the key's.
+    if (admission.kind === 'admitted') this.keyScopes.set(admission.requestId, input.keyScope ?? scope);
     return admission;
   }
 
@@ -383,7 +406,7 @@ export class Warden {
       // The scope's row lock first, as admit takes it (see settle).
       const state = await this.stateOf(tx, scope);
       if (request.outcome === 'in-flight') await tx.limiter.markHead(requestId, this.stampOf(tx, input.reportsReadAt));
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt, { id: requestId, admittedAt: request.admittedAt });
+      await this.adoptGroupReports(tx, scope, this.keyScopes.get(requestId) ?? null, input.reports ?? [], input.reportsReadAt, { id: requestId, admittedAt: request.admittedAt });
       const judged = request.outcome === 'in-flight' ? judgeProbeAtHead(state, request, input.status, tx.now) : state;
       const adopted = await this.adoptReported(tx, scope, judged, input.reported ?? null);
       await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
@@ -394,8 +417,10 @@ export class Warden {
   async cooldownRefusal(scope: string = defaultScope): Promise<Admission | null> {
     const read = await this.store.read(async (tx) => ({ state: await tx.limiter.readState(scope), now: tx.now }));
     if (read.state === null) return null;
-    const refusal = refuseWhileCooling(read.state, read.now, this.policyOf(scope));
-    if (refusal === null || refusal.kind !== 'reject' || refusal.reason !== 'cooldown') return null;
+    const cooling = refuseWhileCooling(read.state, read.now, this.policyOf(scope));
+    const refusal = cooling === null ? null : quotaRefusal(read.state, cooling);
+    // Waiting out the probe's answer is the queue's to do: only a cooldown or a quota stop refuses everyone at once.
+    if (refusal === null || refusal.kind !== 'reject' || refusal.reason === 'probe' || refusal.reason === 'budget') return null;
     this.countRefusal(refusal.reason, scope);
     return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message };
   }
@@ -407,8 +432,8 @@ export class Warden {
       counts = { cooldown: 0, budget: 0 };
       this.pendingRefusals.set(scope, counts);
     }
-    // The durable totals keep two columns: waiting out a probe is part of the cooldown.
-    counts[reason === 'probe' ? 'cooldown' : reason] += 1;
+    // The durable totals keep two columns: waiting out a probe and a quota stop's refusals count with the cooldown's.
+    counts[reason === 'budget' ? 'budget' : 'cooldown'] += 1;
   }
 
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
@@ -428,7 +453,7 @@ export class Warden {
       const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
       const counted = settledCharge(answered ? (input.reportedSettle ?? 'refund-to-usage') : 'refund-to-usage', charged, spent);
       await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt);
+      await this.adoptGroupReports(tx, scope, this.keyScopes.get(requestId) ?? null, input.reports ?? [], input.reportsReadAt);
       const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
       // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
       if (success && input.usage !== null && input.usage.outputTokens > 0) {
@@ -436,12 +461,13 @@ export class Warden {
         if (model !== null) await tx.reported.recordOutputSample(now, model, input.usage.outputTokens);
       }
       const policy = this.policyOf(scope);
-      const settled = afterSettle(state, settling(request), input.outcome, input.status, now, policy);
+      const settled = quotaAfterSettle(afterSettle(state, settling(request), input.outcome, input.status, now, policy));
       const adopted = await withStaleCutsHealed(tx, scope, await this.adoptReported(tx, scope, settled, input.reported ?? null), policy);
       await this.commit(tx, scope, state, adopted.state, adopted.adjustments);
       return { scope, at: now, adjustments: adopted.adjustments };
     });
     if (committed !== null) this.budgetEvents.record(committed.scope, committed.at, committed.adjustments);
+    this.keyScopes.delete(requestId);
   }
 
   async upstream429(requestId: number, input: Upstream429Input): Promise<Upstream429Result | null> {
@@ -456,15 +482,20 @@ export class Warden {
       await this.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
       await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
       await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
-      await this.adoptReports(tx, scope, input.reports ?? [], input.reportsReadAt);
-      const usage = await this.windowUsage(tx, scope);
-      const reportedState = input.reported ? { ...state, reportedTokenLimit: input.reported.tokenLimit ?? state.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? state.reportedRequestLimit } : state;
       // What the upstream was asked for, by its own rule: the limit that could not hold it ran out.
       const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
+      const keyScope = this.keyScopes.get(requestId) ?? null;
+      // A cooldown covers the limit that ran out: the key's own (workspace) limit cools the key only.
+      const cooled = keyScope !== null && keyScope !== scope && (await coolsKeyOnly(tx, scope, input.reports ?? [], charged)) ? keyScope : scope;
+      await this.adoptGroupReports(tx, scope, keyScope, input.reports ?? [], input.reportsReadAt);
+      const usage = await this.windowUsage(tx, scope);
+      if (input.quota) return { ...(await stopGroupForQuota(tx, scope, state, this.policyOf(scope).quotaProbeMs, { requestId, retryAfterMs: input.retryAfterMs, usage })), sharedWith: [] };
+      const cooledState = cooled === scope ? state : await this.stateOf(tx, cooled);
+      const reportedState = input.reported ? { ...cooledState, reportedTokenLimit: input.reported.tokenLimit ?? cooledState.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? cooledState.reportedRequestLimit } : cooledState;
       const blame = blame429(input.reports ?? [], charged);
       const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], charged, input.reportsReadAt ?? now);
       const decision = onUpstream429(reportedState, settling(request), announced, usage, blame, now, policy, this.random());
-      await tx.limiter.recordRateLimitEvent(scope, {
+      await tx.limiter.recordRateLimitEvent(cooled, {
         at: now,
         requestId,
         retryAfterMs: input.retryAfterMs,
@@ -477,10 +508,12 @@ export class Warden {
         windowRequests: usage.requests,
       });
       if (decision.sample !== null) await tx.limiter.recordSample(scope, decision.sample);
-      await this.commit(tx, scope, state, decision.state, decision.adjustments);
-      const sharedWith = limitIsShared(blame) ? await this.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
+      await this.commit(tx, cooled, cooledState, decision.state, decision.adjustments);
+      const sharedWith = cooled === scope && limitIsShared(blame) ? await this.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
       return {
         scope,
+        cooled,
+        quota: false,
         sharedWith,
         escalated: decision.escalated,
         cooldownMs: decision.cooldownMs,
@@ -488,9 +521,21 @@ export class Warden {
         consecutive429s: decision.state.consecutive429s,
         adjustments: decision.adjustments,
       };
-    });
+    }).finally(() => this.keyScopes.delete(requestId));
     if (result !== null) this.budgetEvents.record(result.scope, this.clock(), result.adjustments);
     return result;
+  }
+
+  /** Learned from an answer's headers: the key's organization; its scopes join the organization's groups at once (one transaction). */
+  async learnOrganization(fingerprint: string, organization: Organization, keyHint: string | null = null): Promise<Joined[]> {
+    const joined = await this.store.transact((tx) => joinGroup(tx, { fingerprint, keyHint }, organization, (scope) => this.stateOf(tx, scope)));
+    this.organizations.remember({ ...organization, fingerprint, learnedAt: 0 });
+    return joined ?? [];
+  }
+
+  /** Every process's learned organizations (at open and at every tick). */
+  private async loadOrganizations(): Promise<void> {
+    this.organizations.replaceAll(await this.store.read((tx) => tx.groups.organizations()));
   }
 
   /** Periodic, for every active scope: the controller, the window calibration sample, refusal counts; then retention (the store's upkeep is maintain()). */
@@ -530,6 +575,7 @@ export class Warden {
     for (const change of result.changes) this.budgetEvents.record(change.scope, this.clock(), change.adjustments);
     this.tickSelection.committed(tickedAt);
     await this.relearnOutputs();
+    await this.loadOrganizations();
     return result;
   }
 
@@ -715,6 +761,14 @@ export class Warden {
       }
     }
     return cooled;
+  }
+
+  /** The reports of an answer to a key in a group (limitGroupSteps.ts): all the key's own, and the group's those that describe its limit. */
+  private async adoptGroupReports(tx: StoreTransaction, scope: string, keyScope: string | null, reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
+    if (keyScope === null || keyScope === scope) return this.adoptReports(tx, scope, reports, readAt, carrier);
+    const forGroup = await splitReports(tx, scope, reports);
+    await this.adoptReports(tx, keyScope, reports, readAt, carrier);
+    await this.adoptReports(tx, scope, forGroup, readAt, carrier);
   }
 
   /**

@@ -203,6 +203,48 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
       });
     });
 
+    describe('limit groups', () => {
+      const group = 'org:c0ffee/claude-sonnet';
+      it('keep each key\'s learned organization by fingerprint, replaced when it changes', async () => {
+        expect(await transact((tx) => tx.groups.organizations())).toEqual([]);
+        const learned = { fingerprint: 'k0123456789abcdef', provider: 'openai' as const, organization: 'org-abc', project: 'proj_1', learnedAt: 1_000, keyHint: 'wxyz' };
+        await transact((tx) => tx.groups.learn(learned));
+        await transact((tx) => tx.groups.learn({ ...learned, fingerprint: 'kfedcba9876543210', provider: 'anthropic', organization: 'c0ffee', project: null }));
+        expect(await transact((tx) => tx.groups.organizationOf('k0123456789abcdef'))).toEqual(learned);
+        // Learned again without the hint: the hint stays.
+        await transact((tx) => tx.groups.learn({ ...learned, project: 'proj_2', learnedAt: 2_000, keyHint: null }));
+        expect(await transact((tx) => tx.groups.organizations())).toEqual([
+          { ...learned, project: 'proj_2', learnedAt: 2_000 },
+          { fingerprint: 'kfedcba9876543210', provider: 'anthropic', organization: 'c0ffee', project: null, learnedAt: 1_000, keyHint: 'wxyz' },
+        ]);
+        expect(await transact((tx) => tx.groups.organizationOf('k0000000000000000'))).toBeNull();
+      });
+
+      it('move a key scope\'s usage into its group: buckets and daily rows add up, in-flight requests settle there, nothing counted twice', async () => {
+        const inFlight = await transact(async (tx) => {
+          await tx.limiter.addToBucket(scope, 1_000, 10, 20, 1);
+          await tx.limiter.addToBucket(scope, 2_000, 1, 2, 1);
+          await tx.limiter.addToBucket(group, 2_000, 100, 200, 3);
+          await tx.limiter.addToDaily(scope, 3_600_000, 11, 22, 2);
+          await tx.limiter.addToBucket(otherScope, 2_000, 7, 7, 1);
+          return tx.limiter.insertAdmitted(admitted({ scope }));
+        });
+        // Read once before the move, as the request path does (SQLite keeps what it read in memory).
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toMatchObject({ inputTokens: 11, outputTokens: 22, requests: 2 });
+        await transact((tx) => tx.groups.moveUsage(scope, group));
+        expect(await transact((tx) => tx.limiter.bucketsFrom(group, 0))).toEqual([
+          { start: 1_000, inputTokens: 10, outputTokens: 20, requests: 1 },
+          { start: 2_000, inputTokens: 101, outputTokens: 202, requests: 4 },
+        ]);
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toMatchObject({ inputTokens: 0, outputTokens: 0, requests: 0 });
+        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(group, 0))).toMatchObject({ inputTokens: 11, outputTokens: 22, requests: 2 });
+        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 0))).toMatchObject({ inputTokens: 0, outputTokens: 0, requests: 0 });
+        expect((await transact((tx) => tx.limiter.findRequest(inFlight)))?.scope).toBe(group);
+        expect(await transact((tx) => tx.reported.inFlightSince(group, 0))).toEqual({ inputTokens: 100, outputTokens: 50, requests: 1 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(otherScope, 0))).toMatchObject({ inputTokens: 7, requests: 1 });
+      });
+    });
+
     describe('admitted requests', () => {
       it('are inserted in flight, found, and settled', async () => {
         const first = await transact((tx) => tx.limiter.insertAdmitted(admitted({ probe: true })));

@@ -1,10 +1,12 @@
 import type { ProviderName } from './types.js';
 
-export type LocalErrorKind = 'rate_limit' | 'overloaded' | 'bad_gateway' | 'timeout' | 'too_large' | 'unavailable' | 'not_found' | 'bad_request';
+export type LocalErrorKind = 'rate_limit' | 'quota' | 'overloaded' | 'bad_gateway' | 'timeout' | 'too_large' | 'unavailable' | 'not_found' | 'bad_request';
 
 /** The `error.type` values of Anthropic's error responses; SDKs pick the exception class from the status. */
 const ANTHROPIC_ERROR_TYPE: Record<LocalErrorKind, string> = {
   rate_limit: 'rate_limit_error',
+  // As Anthropic answers a reached spend limit itself (a 429 rate_limit_error); the message names it.
+  quota: 'rate_limit_error',
   overloaded: 'overloaded_error',
   bad_gateway: 'api_error',
   timeout: 'timeout_error',
@@ -16,6 +18,7 @@ const ANTHROPIC_ERROR_TYPE: Record<LocalErrorKind, string> = {
 
 const OPENAI_ERROR: Record<LocalErrorKind, { type: string; code: string }> = {
   rate_limit: { type: 'rate_limit_exceeded', code: 'rate_limit_exceeded' },
+  quota: { type: 'insufficient_quota', code: 'insufficient_quota' },
   overloaded: { type: 'server_error', code: 'server_overloaded' },
   bad_gateway: { type: 'server_error', code: 'bad_gateway' },
   timeout: { type: 'server_error', code: 'timeout' },

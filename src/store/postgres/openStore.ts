@@ -1,3 +1,4 @@
+import { PostgresGroupRepository } from './groupRepository.js';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
@@ -264,6 +265,7 @@ class PostgresStore implements Store {
       now,
       limiter: new PostgresLimiterRepository(client, locking),
       reported: new PostgresReportedRepository(client),
+      groups: new PostgresGroupRepository(client),
       supervisor: new PostgresSupervisorRepository(client, this.host),
       processes: new PostgresProcessRepository(client, this.host),
       status: new PostgresStatusRepository(client),

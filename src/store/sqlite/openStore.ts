@@ -1,6 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Clock } from '../../kernel/clock.js';
-import type { LimiterRepository, ProcessRepository, ReportedRepository, StatusRepository, Store, StoreTransaction, SupervisorRepository } from '../port.js';
+import type { GroupRepository, LimiterRepository, ProcessRepository, ReportedRepository, StatusRepository, Store, StoreTransaction, SupervisorRepository } from '../port.js';
 import { StoreUnavailableError } from '../unavailable.js';
 import { checkpointPassive, deferCheckpoints } from './checkpoint.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
@@ -13,6 +13,7 @@ import { PolicyStore } from './policyStore.js';
 import { ProcessStore } from './processStore.js';
 import { ReportedStore } from './reportedStore.js';
 import { ScopeCache } from './scopeCache.js';
+import { GroupStore } from './groupStore.js';
 import { StatusView } from './statusView.js';
 import { SupervisorStore } from './supervisorStore.js';
 import { TransactionQueue } from './transactionQueue.js';
@@ -91,6 +92,7 @@ class SqliteStore implements Store {
   /** Inside reads: everything from the file. */
   private readonly limiter: LimiterRepository;
   private readonly reported: ReportedRepository;
+  private readonly limitGroups: GroupRepository;
   private readonly supervisor: SupervisorRepository;
   private readonly processes: ProcessRepository;
   private readonly status: StatusRepository;
@@ -125,6 +127,7 @@ class SqliteStore implements Store {
     this.cachedLimiter = { ...asyncMethods(limiter, limiterUncached), ...asyncMethods(cache, limiterCached) };
     this.reported = asyncMethods(reported, [...reportedUncached, ...reportedCached]);
     this.cachedReported = { ...asyncMethods(reported, reportedUncached), ...asyncMethods(cache, reportedCached) };
+    this.limitGroups = asyncMethods(new GroupStore(db, () => cache.clear()), ['organizations', 'organizationOf', 'learn', 'moveUsage']);
     this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'latestOf', 'historyOf', 'recent']);
     const processTable = { beat: processes.beat.bind(processes), forget: processes.forget.bind(processes), recordPolicy: policies.record.bind(policies), policies: policies.all.bind(policies), heartbeats: view.heartbeats.bind(view) };
     this.processes = asyncMethods(processTable, ['beat', 'forget', 'recordPolicy', 'policies', 'heartbeats']);
@@ -136,7 +139,7 @@ class SqliteStore implements Store {
     return this.groups.run(() => {
       // A lost store records nothing more: what it would record is gone with the file.
       this.refuseIfLost();
-      return work({ now: this.clock(), limiter: this.cachedLimiter, reported: this.cachedReported, supervisor: this.supervisor, processes: this.processes, status: this.status });
+      return work({ now: this.clock(), limiter: this.cachedLimiter, reported: this.cachedReported, groups: this.limitGroups, supervisor: this.supervisor, processes: this.processes, status: this.status });
     });
   }
 
@@ -211,7 +214,7 @@ class SqliteStore implements Store {
     this.classified(() => this.beginRead.run());
     try {
       // Ended by a rollback: a write that slipped into a read never persists.
-      const result = await work({ now, limiter: this.limiter, reported: this.reported, supervisor: this.supervisor, processes: this.processes, status: this.status });
+      const result = await work({ now, limiter: this.limiter, reported: this.reported, groups: this.limitGroups, supervisor: this.supervisor, processes: this.processes, status: this.status });
       this.classified(() => this.rollback.run());
       return result;
     } catch (error) {

@@ -42,7 +42,7 @@ export class StatusView {
          (SELECT MIN(remaining) FROM reported_remaining r WHERE r.scope = s.scope AND r.dimension <> 'requests') AS reportedTokensRemaining,
          (SELECT remaining FROM reported_remaining r WHERE r.scope = s.scope AND r.dimension = 'requests') AS reportedRequestsRemaining,
          COALESCE(b.input_tokens, 0) AS inputTokens, COALESCE(b.output_tokens, 0) AS outputTokens, COALESCE(b.requests, 0) AS requests,
-         s.refused_cooldown_total AS refusedCooldown, s.refused_budget_total AS refusedBudget, s.updated_at AS updatedAt
+         s.refused_cooldown_total AS refusedCooldown, s.refused_budget_total AS refusedBudget, s.updated_at AS updatedAt, s.quota_since AS quotaSince
        FROM limiter_state s
        LEFT JOIN (SELECT scope, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(requests) AS requests
                   FROM usage_buckets WHERE start >= ? GROUP BY scope) b ON b.scope = s.scope

@@ -81,7 +81,7 @@ describe('scopes: one key, two models', () => {
     for (let i = 0; i < 3; i++) expect((await send(proxy.url, 'claude-3-5-haiku-latest')).status).toBe(200);
     expect(upstream.seen.map((seen) => seen.model)).toEqual(['claude-opus-4-1', 'claude-3-5-haiku-latest', 'claude-3-5-haiku-latest', 'claude-3-5-haiku-latest']);
 
-    const haikuScope = opusScope.replace(/claude-opus$/, 'claude-haiku');
+    const haikuScope = opusScope.replace(/claude-opus$/, 'claude-haiku-3-5');
     expect(scopesOf(dbPath)).toEqual([opusScope, haikuScope].sort());
     expect(stateRow(dbPath, opusScope)).toMatchObject({ consecutive_429s: 1, backoff_level: 1 });
     expect(stateRow(dbPath, opusScope)?.cooldown_until).toBeGreaterThan(Date.now());

@@ -1,0 +1,44 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { organizationOf, ownerOf } from '../core/limitGroups.js';
+import type { Logger } from '../kernel/log.js';
+import type { Warden } from '../warden/warden.js';
+import type { ExchangeRecorder } from './forward.js';
+import type { ProviderName } from './providers/types.js';
+
+/**
+ * Reads the key's organization from an answer's headers (`anthropic-organization-id`;
+ * `openai-organization` + `openai-project`) and, when it is new, lets the key join its
+ * organization's groups (warden.learnOrganization) before the answer is recorded. Every other
+ * method of the recorder passes through unchanged.
+ */
+export function learningOrganization(
+  recorder: ExchangeRecorder,
+  warden: Pick<Warden, 'organizations' | 'learnOrganization'>,
+  key: { fingerprint: string; keyHint: string | null },
+  provider: ProviderName,
+  log: Logger,
+): ExchangeRecorder {
+  const { fingerprint } = key;
+  const learn = (headers: IncomingHttpHeaders): Promise<void> => {
+    const organization = organizationOf(provider, (name) => {
+      const value = headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    });
+    if (organization === null || warden.organizations.ownerOf(fingerprint) === ownerOf(organization)) return Promise.resolve();
+    return warden.learnOrganization(fingerprint, organization, key.keyHint).then(
+      (joined) => {
+        log.info('group-joined', `key ${fingerprint} belongs to organization ${ownerOf(organization).slice(4)}: its usage now counts in its organization's groups${joined.length === 0 ? '' : ` (${joined.map((move) => `${move.from} → ${move.to}`).join(', ')})`}`, { fingerprint });
+      },
+      (error: unknown) => {
+        log.warn('group-join-failed', `could not record the organization of key ${fingerprint}: ${(error as Error).message}; it is tried again on its next answer`, { fingerprint });
+      },
+    );
+  };
+  return {
+    ...recorder,
+    rateLimited: (headers, quota) => learn(headers).then(() => recorder.rateLimited(headers, quota)),
+    answered: (status, headers, usage) => {
+      void learn(headers).then(() => recorder.answered(status, headers, usage));
+    },
+  };
+}
