@@ -26,9 +26,6 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openDatabase } from '../src/store/sqlite/open.js';
-
-type Database = ReturnType<typeof openDatabase>;
 import { send, type Outcome } from '../test/helpers/httpProbe.js';
 
 const thisBinary = fileURLToPath(new URL('../bin/ratewarden', import.meta.url));
@@ -58,6 +55,7 @@ function summary(samples: readonly number[]): { median: number; max: number; min
 }
 
 interface ReadyEvent {
+  /** Counts the workers that became ready, in order. */
   id: number;
   at: number;
   workerPid: number;
@@ -65,21 +63,27 @@ interface ReadyEvent {
 }
 
 /**
- * The latest worker-ready event, read with plain SQL on a read-only connection: the columns every
- * schema version has, so that `--compare` can read what another build (another schema) wrote.
+ * The supervisor's "worker N ready at URL" lines, with the time each carries: what every build
+ * prints, whatever its schema, so that `--compare` measures another build the same way.
  */
-function latestReady(db: Database): ReadyEvent | null {
-  const row = db.prepare("SELECT id, at, worker_pid, detail FROM supervisor_events WHERE kind = 'worker-ready' ORDER BY id DESC LIMIT 1").get() as
-    | { id: number; at: number; worker_pid: number; detail: string }
-    | undefined;
-  return row === undefined ? null : { id: row.id, at: row.at, workerPid: row.worker_pid, url: row.detail };
+class ReadyLines {
+  readonly seen: ReadyEvent[] = [];
+  private rest = '';
+
+  feed(chunk: Buffer): void {
+    const lines = (this.rest + chunk.toString()).split('\n');
+    this.rest = lines.pop() ?? '';
+    for (const line of lines) {
+      const match = /^(\S+) info supervisor: worker (\d+) ready at (\S+)/.exec(line);
+      if (match !== null) this.seen.push({ id: this.seen.length + 1, at: Date.parse(match[1] as string), workerPid: Number(match[2]), url: match[3] as string });
+    }
+  }
 }
 
-async function readyAfter(db: () => Database | null, newerThan: number, gone: () => string | null): Promise<ReadyEvent> {
+async function readyAfter(lines: ReadyLines, newerThan: number, gone: () => string | null): Promise<ReadyEvent> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const reader = db();
-    const ready = reader === null ? null : latestReady(reader);
+    const ready = lines.seen.at(-1) ?? null;
     if (ready !== null && ready.id > newerThan) return ready;
     const why = gone();
     if (why !== null) throw new Error(why);
@@ -127,33 +131,21 @@ async function measure(binary: string): Promise<Measured> {
       '--start-limit-interval',
       '1h',
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, XDG_CONFIG_HOME: join(dir, 'config') } },
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XDG_CONFIG_HOME: join(dir, 'config') } },
   );
   let supervisorExit: string | null = null;
   supervisor.once('exit', (code, signal) => {
     supervisorExit = `the supervisor exited (${signal ?? `code ${code}`})`;
   });
-  let reader: Database | null = null;
-  const db = (): Database | null => {
-    if (reader === null) {
-      try {
-        reader = openDatabase(dbPath, { readonly: true });
-        latestReady(reader);
-      } catch {
-        // Not created, or not migrated yet.
-        reader?.close();
-        reader = null;
-      }
-    }
-    return reader;
-  };
+  const lines = new ReadyLines();
+  supervisor.stdout?.on('data', (chunk: Buffer) => lines.feed(chunk));
 
   const toNextForward: number[] = [];
   const sent: Sent[] = [];
   const kills: number[] = [];
   let sending = true;
   try {
-    let ready = await readyAfter(db, 0, () => supervisorExit);
+    let ready = await readyAfter(lines, 0, () => supervisorExit);
     const url = ready.url;
     const loops = Array.from({ length: clients }, async () => {
       while (sending) sent.push({ outcome: await send(url, '/v1/messages', 'POST', '{"max_tokens":1}') });
@@ -164,7 +156,7 @@ async function measure(binary: string): Promise<Measured> {
       const killedAt = Date.now();
       kills.push(killedAt);
       process.kill(ready.workerPid, 'SIGKILL');
-      ready = await readyAfter(db, ready.id, () => supervisorExit);
+      ready = await readyAfter(lines, ready.id, () => supervisorExit);
       const deadline = Date.now() + 10_000;
       while (arrivals.at(-1) === undefined || (arrivals.at(-1) as number) < ready.at) {
         if (Date.now() > deadline) throw new Error('nothing was forwarded after the restart');
@@ -181,7 +173,6 @@ async function measure(binary: string): Promise<Measured> {
       supervisor.kill('SIGTERM');
       await new Promise((resolve) => supervisor.once('exit', resolve));
     }
-    (reader as Database | null)?.close();
     upstream.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,9 +1,11 @@
 // The supervisor survives its store's absence on PostgreSQL (issue 26): a worker that dies while
 // the server is down is restarted, the supervisor stays up, and the failure is written once the
 // server is back.
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore } from '../../../src/store/openStore.js';
 import type { SupervisorEventRecord } from '../../../src/store/port.js';
+import { createTestDatabase } from '../../helpers/postgresDatabase.js';
 import { startPostgresServer, type PostgresServer } from '../../helpers/postgresServer.js';
 import { eventually, isAlive, useSupervisorFixtures } from '../../helpers/supervisorHarness.js';
 
@@ -51,5 +53,28 @@ describe('the supervisor while its PostgreSQL server is down', () => {
     expect(failure).toMatchObject({ workerPid: first, cause: 'signal', signal: 'SIGKILL', delayMs: 0, supervisor: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);
+  });
+
+  it('waits on the ladder, instead of exiting, while the server is read-only at its start, and starts the worker once it is writable', async () => {
+    const database = await createTestDatabase();
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    try {
+      // A schema in place, then the database read-only: as after a failover to a standby.
+      await (await openStore({ db: database.url, clock: Date.now })).close();
+      await admin.query(`ALTER DATABASE ${database.name} SET default_transaction_read_only = on`);
+      const f = fixture();
+      const run = f.supervise({ db: database.url, restartSec: '200ms', restartMaxDelay: '500ms' }, ['serve']);
+      await run.waitForOutput(/supervisor: .*read-only.*; no worker starts without it, trying again in/);
+      expect(f.workerPids()).toEqual([]);
+      expect(isAlive(run.pid)).toBe(true);
+      await admin.query(`ALTER DATABASE ${database.name} RESET default_transaction_read_only`);
+      await run.waitForOutput(/supervisor: worker \d+ ready at/);
+      run.kill('SIGTERM');
+      expect((await run.exit()).exitCode).toBe(0);
+    } finally {
+      await admin.end();
+      await database.drop();
+    }
   });
 });
