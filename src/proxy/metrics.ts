@@ -183,7 +183,8 @@ export class ProxyMetrics {
     }
     this.storeReadable.set(1);
     for (const { labels, state, usage, reported, cooldownRemainingMs, probeInFlight } of readings) {
-      if (labels.scope !== undefined) this.traffic.knowScope(labels.scope);
+      // One bound for every per-scope series: a scope past it has no gauges of its own either.
+      if (labels.scope !== undefined && !this.traffic.hasSeries(labels.scope)) continue;
       for (const report of reported) {
         this.upstreamRemaining.set({ ...labels, dimension: report.dimension }, report.remaining);
         this.upstreamReportAge.set({ ...labels, dimension: report.dimension }, report.ageMs / 1000);

@@ -1,6 +1,11 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { QueueState } from '../core/queueState.js';
 import type { BudgetEvents } from '../warden/budgetEvents.js';
+import { overflowScope } from './scopeCap.js';
+import { maxScopeSeries } from './scopeSeriesCap.js';
+
+/** The label every scope past the series cap is counted under, together. */
+export const otherScopes = 'other';
 import type { ProviderName } from './providers/types.js';
 
 /** Every provider a request can be counted for: their series exist from the first scrape. */
@@ -16,6 +21,7 @@ export type RequestOutcome = (typeof requestOutcomes)[number];
 const tokenKinds = ['input', 'output'] as const;
 const tokenOutcomes = ['answered', 'cut_short'] as const;
 const budgetChangeKinds = ['cut', 'recovery'] as const;
+const budgetDimensions = ['tokens', 'requests'] as const;
 const upstreamClasses = ['2xx', '4xx', '429', '5xx', 'failed'] as const;
 type UpstreamClass = (typeof upstreamClasses)[number];
 
@@ -33,13 +39,13 @@ export function upstreamClassOf(status: number): UpstreamClass {
  * be known in advance is exported at 0 from the first scrape (a provider, a status code the
  * upstreams document; a scope once it is known), so that `increase()` sees the first event. A
  * scope's series, once made, stay until the worker stops: an idle scope's line is flat, never
- * removed and re-created. Per scope that is 8 request outcomes + 4 token series + 2 budget
- * changes + 2 queue gauges = 16 series (docs/metrics.md).
+ * removed and re-created. Per scope that is 10 request outcomes + 4 token series + 4 budget
+ * changes + 2 queue gauges = 20 series (docs/metrics.md).
  */
 export class TrafficMetrics {
   private readonly requests: Counter<'scope' | 'outcome'>;
   private readonly tokens: Counter<'scope' | 'kind' | 'outcome'>;
-  private readonly budgetChanges: Counter<'scope' | 'kind'>;
+  private readonly budgetChanges: Counter<'scope' | 'kind' | 'dimension'>;
   private readonly upstreamResponses: Counter<'provider' | 'code'>;
   private readonly upstreamDuration: Histogram<'provider' | 'class'>;
   private readonly queueDepth: Gauge<'scope'>;
@@ -54,7 +60,7 @@ export class TrafficMetrics {
     const registers = [registry];
     this.requests = new Counter({ name: 'ratewarden_scope_requests_total', help: 'Requests of a scope by outcome: forwarded; refused locally with 429, by reason; the upstream answer by class (2xx, 4xx, 429, 5xx, or failed: unreachable, timed out, cut short)', labelNames: ['scope', 'outcome'], registers });
     this.tokens = new Counter({ name: 'ratewarden_scope_tokens_total', help: 'Tokens the upstream reported as used by a scope, by kind, for answers that completed or were cut short', labelNames: ['scope', 'kind', 'outcome'], registers });
-    this.budgetChanges = new Counter({ name: 'ratewarden_budget_changes_total', help: 'Budget changes of a scope the controller made: a cut at an upstream 429, a recovery toward the known-good level', labelNames: ['scope', 'kind'], registers });
+    this.budgetChanges = new Counter({ name: 'ratewarden_budget_changes_total', help: 'Budget changes of a scope the controller made: a cut at an upstream 429, a recovery toward the known-good level', labelNames: ['scope', 'kind', 'dimension'], registers });
     this.upstreamResponses = new Counter({ name: 'ratewarden_upstream_responses_total', help: 'Answers from the upstream by provider and status code', labelNames: ['provider', 'code'], registers });
     this.upstreamDuration = new Histogram({ name: 'ratewarden_upstream_duration_seconds', help: 'From sending a request upstream until its answer ended (a 429: until its head), by provider and answer class', labelNames: ['provider', 'class'], buckets: UPSTREAM_BUCKETS_S, registers });
     this.queueDepth = new Gauge({ name: 'ratewarden_queue_depth', help: 'Requests of a scope waiting in the admission queue for budget now', labelNames: ['scope'], registers });
@@ -70,24 +76,37 @@ export class TrafficMetrics {
     this.queue = queue;
   }
 
-  /** Makes every series of a scope, at 0: called for each scope the store knows, at each scrape. */
-  knowScope(scope: string): void {
-    if (this.scopes.has(scope)) return;
-    this.scopes.add(scope);
-    for (const outcome of requestOutcomes) this.requests.inc({ scope, outcome }, 0);
-    for (const kind of tokenKinds) for (const outcome of tokenOutcomes) this.tokens.inc({ scope, kind, outcome }, 0);
-    for (const kind of budgetChangeKinds) this.budgetChanges.inc({ scope, kind }, 0);
+  /**
+   * Makes every series of a scope, at 0: called for each scope the store knows, at each scrape.
+   * At most `maxScopeSeries` scopes get series of their own (scopeSeriesCap.ts), one of them
+   * `other`, where every later scope is counted together; the label the scope is counted
+   * under is returned.
+   */
+  knowScope(scope: string): string {
+    if (this.scopes.has(scope)) return scope;
+    // Two places are kept: `other`, and the scope that new keys past the scope cap share (scopeCap.ts).
+    const label = scope === overflowScope || this.scopes.size < maxScopeSeries - 2 ? scope : otherScopes;
+    if (this.scopes.has(label)) return label;
+    this.scopes.add(label);
+    for (const outcome of requestOutcomes) this.requests.inc({ scope: label, outcome }, 0);
+    for (const kind of tokenKinds) for (const outcome of tokenOutcomes) this.tokens.inc({ scope: label, kind, outcome }, 0);
+    for (const kind of budgetChangeKinds) for (const dimension of budgetDimensions) this.budgetChanges.inc({ scope: label, kind, dimension }, 0);
+    return label;
+  }
+
+  /** Whether a scope has series of its own (the limiter's gauges are exported only for those). */
+  hasSeries(scope: string): boolean {
+    return this.knowScope(scope) === scope;
   }
 
   request(scope: string, outcome: RequestOutcome): void {
-    this.knowScope(scope);
-    this.requests.inc({ scope, outcome });
+    this.requests.inc({ scope: this.knowScope(scope), outcome });
   }
 
   usedTokens(scope: string, usage: { inputTokens: number; outputTokens: number }, outcome: (typeof tokenOutcomes)[number]): void {
-    this.knowScope(scope);
-    this.tokens.inc({ scope, kind: 'input', outcome }, usage.inputTokens);
-    this.tokens.inc({ scope, kind: 'output', outcome }, usage.outputTokens);
+    const label = this.knowScope(scope);
+    this.tokens.inc({ scope: label, kind: 'input', outcome }, usage.inputTokens);
+    this.tokens.inc({ scope: label, kind: 'output', outcome }, usage.outputTokens);
   }
 
   /** Where the budget changes this worker committed are read at scrape time (the request path pays nothing). */
@@ -102,18 +121,13 @@ export class TrafficMetrics {
 
   /** At scrape time: the cuts and recoveries committed since the last scrape (other budget changes are not counted). */
   readBudgetChanges(): void {
-    const totals = new Map<string, { scope: string; kind: (typeof budgetChangeKinds)[number]; count: number }>();
-    for (const { scope, change, count } of this.budgetEvents?.counts() ?? []) {
+    for (const { scope, change, budget, count } of this.budgetEvents?.counts() ?? []) {
       if (change === 'other') continue;
       const kind = change === 'cut' ? 'cut' : 'recovery';
-      const key = `${scope}\u0000${kind}`;
-      totals.set(key, { scope, kind, count: (totals.get(key)?.count ?? 0) + count });
-    }
-    for (const [key, { scope, kind, count }] of totals) {
+      const key = `${scope}\u0000${kind}\u0000${budget}`;
       const counted = this.budgetChangesCounted.get(key) ?? 0;
       if (count <= counted) continue;
-      this.knowScope(scope);
-      this.budgetChanges.inc({ scope, kind }, count - counted);
+      this.budgetChanges.inc({ scope: this.knowScope(scope), kind, dimension: budget }, count - counted);
       this.budgetChangesCounted.set(key, count);
     }
   }
@@ -124,6 +138,7 @@ export class TrafficMetrics {
     const waiting = new Map((queue?.scopes ?? []).map((entry) => [entry.scope, entry]));
     for (const entry of waiting.keys()) this.knowScope(entry);
     for (const scope of this.scopes) {
+      if (scope === otherScopes) continue;
       const entry = waiting.get(scope);
       this.queueDepth.set({ scope }, entry?.length ?? 0);
       this.queueOldest.set({ scope }, (entry?.oldestWaitMs ?? 0) / 1000);

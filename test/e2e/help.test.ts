@@ -138,7 +138,7 @@ describe('help width', () => {
   it('lists under status only the flags status uses', async () => {
     const result = await runCli(['status', '--help'], cliEnv(dirs.make('ratewarden-help-')));
     const flags = [...result.stdout.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)].map((match) => match[1]).sort();
-    expect(flags).toEqual(['--config', '--db', '--help', '--json', '--scope', '--watch']);
+    expect(flags).toEqual(['--allow-remote', '--config', '--db', '--help', '--json', '--scope', '--watch', '--web']);
     expect(result.stdout.split('\n').length).toBeLessThanOrEqual(40);
   });
 });

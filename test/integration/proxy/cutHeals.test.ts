@@ -57,8 +57,8 @@ describe('the issue’s OpenAI-shaped cut, through the real proxy', () => {
     expect((await send()).status).toBe(200);
     expect(await proxy.warden.readState(scope)).toMatchObject({ cooldownUntil: null, tokenBudget: knownGood });
     const metrics = (await scrape(proxy.url)).scrape;
-    expect(metrics.value('ratewarden_budget_changes_total', { scope, kind: 'cut' })).toBe(1);
-    expect(metrics.value('ratewarden_budget_changes_total', { scope, kind: 'recovery' })).toBe(1);
+    expect(metrics.value('ratewarden_budget_changes_total', { scope, kind: 'cut', dimension: 'tokens' })).toBe(1);
+    expect(metrics.value('ratewarden_budget_changes_total', { scope, kind: 'recovery', dimension: 'tokens' })).toBe(1);
     await proxy.close();
 
     const lines = written.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as JsonLine);

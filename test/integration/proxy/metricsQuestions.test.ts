@@ -1,3 +1,4 @@
+import { requestOutcomes } from '../../../src/proxy/trafficMetrics.js';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scrape, type Scrape } from '../../helpers/prometheus.js';
@@ -79,7 +80,7 @@ describe('metrics that answer an operator’s questions', () => {
     // A second scrape shows the same series for the scope: nothing is dropped while it idles.
     const { scrape: again } = await scrape(proxy.url);
     const seriesOf = (from: Scrape) => (from.family('ratewarden_scope_requests_total')?.metrics ?? []).filter((sample) => sample.labels?.scope === scope).length;
-    expect(seriesOf(again)).toBe(8);
+    expect(seriesOf(again)).toBe(requestOutcomes.length);
     expect(seriesOf(again)).toBe(seriesOf(metrics));
   });
 

@@ -76,7 +76,7 @@ describe('query deadlines on PostgreSQL', () => {
           (failure: unknown) => failure,
         );
         expect(error).toMatchObject({ code: '57014' });
-        expect(classifyPostgresError(error)).toEqual({ kind: 'unavailable', reason: 'statement timeout (57014)' });
+        expect(classifyPostgresError(error)).toEqual({ kind: 'unavailable', reason: 'statement cancelled (statement_timeout) (57014)' });
       } finally {
         client.release(true);
       }
