@@ -371,7 +371,7 @@ describe('a server unreachable at start', () => {
     await server.restart(async () => {
       requireBuild();
       supervisor = started.track(
-        execa(binary, ['run', '--listen', new URL(url).host, '--db', server.url, '--upstream', upstream.url, '--provider', 'anthropic', '--restart-sec', '200ms', '--restart-max-delay', '1s'], {
+        execa(binary, ['run', '--listen', new URL(url).host, '--db', server.url, '--upstream', upstream.url, '--provider', 'anthropic', '--restart-sec', '200ms', '--restart-max-delay', '1s', '--restart-hold-connections', '0'], {
           env: cliEnv(dirs.make()),
           extendEnv: false,
           reject: false,
@@ -381,7 +381,8 @@ describe('a server unreachable at start', () => {
       supervisor.stdout?.on('data', (chunk: Buffer) => {
         output += chunk.toString();
       });
-      // Its second try: the wait is the ladder's, not a crash and a start from scratch.
+      // Its second try: the wait is the ladder's, not a crash and a start from scratch. No connection
+      // is held for the next worker (--restart-hold-connections 0), so the door answers at once.
       while (!/trying again in[\s\S]*trying again in/.test(output)) {
         expect(supervisor.exitCode ?? null, output).toBeNull();
         await new Promise((resolve) => setTimeout(resolve, 50));
