@@ -12,7 +12,7 @@ import { defaultScope } from '../core/scopes.js';
 import { scopeLines, type ScopeLine } from '../core/scopeTable.js';
 import { openStore, thisHostIn } from '../store/openStore.js';
 import type { Store } from '../store/port.js';
-import { activeScopeMs } from '../warden/warden.js';
+import { activeScopeMs } from '../warden/scopeLedger.js';
 import { restartSummaryIn } from '../warden/supervisorLedger.js';
 import { chooseColour } from './colour.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';

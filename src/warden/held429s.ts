@@ -1,7 +1,7 @@
 import { cooldownLengthMs } from '../core/backoff.js';
 import type { LimiterPolicy } from '../core/types.js';
 import type { Admission } from './types.js';
-import type { Upstream429Input } from './warden.js';
+import type { Upstream429Input } from './eventTypes.js';
 
 export interface Held429 {
   requestId: number;

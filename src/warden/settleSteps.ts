@@ -1,0 +1,113 @@
+import { announcedWaitMs } from '../core/cooldownLength.js';
+import { blame429, type Blame, type BudgetAdjustment } from '../core/controller.js';
+import { settledCharge } from '../core/chargeRules.js';
+import { quotaAfterSettle } from '../core/quota.js';
+import { afterSettle, onUpstream429, spentTokens, type SettlingRequest } from '../core/settlement.js';
+import type { TokenEstimate } from '../core/types.js';
+import type { RequestRecord, StoreTransaction } from '../store/port.js';
+import { withStaleCutsHealed } from './cutHealing.js';
+import type { SettleInput, Upstream429Input, Upstream429Result } from './eventTypes.js';
+import { coolsKeyOnly, stopGroupForQuota } from './limitGroupSteps.js';
+import { adoptGroupReports, adoptReported } from './reportAdoption.js';
+import type { ScopeLedger } from './scopeLedger.js';
+
+/** Settle's transaction: replaces the reservation by what was really spent; null when the request is no longer in flight. */
+export async function settleInTransaction(ledger: ScopeLedger, tx: StoreTransaction, requestId: number, input: SettleInput, keyScopes: ReadonlyMap<number, string>): Promise<{ scope: string; at: number; adjustments: BudgetAdjustment[] } | null> {
+  const { now } = tx;
+  const request = await ledger.inFlight(tx, requestId);
+  if (request === null) return null;
+  const spent = input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
+  const { scope } = request;
+  // The scope's row lock first, as admit takes it: on PostgreSQL a bucket row locked before it deadlocks with an admit.
+  const state = await ledger.stateOf(tx, scope);
+  await ledger.moveReservation(tx, request, spent, now);
+  await tx.limiter.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
+  // The upstream counts what it answered by its rule; what never reached it gives everything back.
+  const answered = input.reachedUpstream === true || input.outcome === 'ok' || input.outcome === 'upstream-error' || input.outcome === 'aborted';
+  const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
+  const counted = settledCharge(answered ? (input.reportedSettle ?? 'refund-to-usage') : 'refund-to-usage', charged, spent);
+  await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
+  await adoptGroupReports(ledger, tx, scope, keyScopes.get(requestId) ?? null, input.reports ?? [], input.reportsReadAt);
+  const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
+  // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
+  if (success && input.usage !== null && input.usage.outputTokens > 0) {
+    const model = await tx.reported.requestModel(requestId);
+    if (model !== null) await tx.reported.recordOutputSample(now, model, input.usage.outputTokens);
+  }
+  const policy = ledger.policyOf(scope);
+  const settled = quotaAfterSettle(afterSettle(state, settling(request), input.outcome, input.status, now, policy));
+  const adopted = await withStaleCutsHealed(tx, scope, await adoptReported(ledger, tx, scope, settled, input.reported ?? null), policy);
+  await ledger.commit(tx, scope, state, adopted.state, adopted.adjustments);
+  return { scope, at: now, adjustments: adopted.adjustments };
+}
+
+/** Upstream429's transaction: the request settled as refused upstream and the cooldown it starts; null when the request is no longer in flight. */
+export async function upstream429InTransaction(ledger: ScopeLedger, tx: StoreTransaction, requestId: number, input: Upstream429Input, keyScopes: ReadonlyMap<number, string>, random: () => number): Promise<Upstream429Result | null> {
+  const { now } = tx;
+  const request = await ledger.inFlight(tx, requestId);
+  if (request === null) return null;
+  const { scope } = request;
+  const policy = ledger.policyOf(scope);
+  // The scope's row lock first, as admit takes it (see settle).
+  const state = await ledger.stateOf(tx, scope);
+  await ledger.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
+  await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
+  await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
+  // What the upstream was asked for, by its own rule: the limit that could not hold it ran out.
+  const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
+  const keyScope = keyScopes.get(requestId) ?? null;
+  // A cooldown covers the limit that ran out: the key's own (workspace) limit cools the key only.
+  const cooled = keyScope !== null && keyScope !== scope && (await coolsKeyOnly(tx, scope, input.reports ?? [], charged)) ? keyScope : scope;
+  await adoptGroupReports(ledger, tx, scope, keyScope, input.reports ?? [], input.reportsReadAt);
+  const usage = await ledger.windowUsage(tx, scope);
+  if (input.quota) return { ...(await stopGroupForQuota(tx, scope, state, ledger.policyOf(scope).quotaProbeMs, { requestId, retryAfterMs: input.retryAfterMs, usage })), sharedWith: [] };
+  const cooledState = cooled === scope ? state : await ledger.stateOf(tx, cooled);
+  const reportedState = input.reported ? { ...cooledState, reportedTokenLimit: input.reported.tokenLimit ?? cooledState.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? cooledState.reportedRequestLimit } : cooledState;
+  const blame = blame429(input.reports ?? [], charged);
+  const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], charged, input.reportsReadAt ?? now);
+  const decision = onUpstream429(reportedState, settling(request), announced, usage, blame, now, policy, random());
+  await tx.limiter.recordRateLimitEvent(cooled, {
+    at: now,
+    requestId,
+    retryAfterMs: input.retryAfterMs,
+    consecutive429s: decision.state.consecutive429s,
+    backoffLevel: decision.state.backoffLevel,
+    escalated: decision.escalated,
+    cooldownMs: decision.cooldownMs,
+    cooldownUntil: decision.state.cooldownUntil ?? now,
+    windowTokens: usage.tokens,
+    windowRequests: usage.requests,
+  });
+  if (decision.sample !== null) await tx.limiter.recordSample(scope, decision.sample);
+  await ledger.commit(tx, cooled, cooledState, decision.state, decision.adjustments);
+  const sharedWith = cooled === scope && limitIsShared(blame) ? await ledger.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
+  return {
+    scope,
+    cooled,
+    quota: false,
+    sharedWith,
+    escalated: decision.escalated,
+    cooldownMs: decision.cooldownMs,
+    cooldownUntil: decision.state.cooldownUntil ?? now,
+    consecutive429s: decision.state.consecutive429s,
+    adjustments: decision.adjustments,
+  };
+}
+
+/**
+ * How a 429's headers say the limit hit is shared (wider than the scope): they report both the
+ * token and the request limit of the scope, and both still had room for this request, so what
+ * ran out is a limit they do not describe (one the key shares across models). A 429 without
+ * rate-limit headers, or with one of them exhausted, cools its scope only.
+ */
+export function limitIsShared(blame: Blame): boolean {
+  return blame.tokens === 'room' && blame.requests === 'room';
+}
+
+function estimateOf(request: RequestRecord): TokenEstimate {
+  return { inputTokens: request.estInputTokens, outputTokens: request.estOutputTokens };
+}
+
+function settling(request: RequestRecord): SettlingRequest {
+  return { id: request.id, admittedAt: request.admittedAt, probe: request.probe, estimate: estimateOf(request) };
+}
