@@ -19,7 +19,7 @@ import { BudgetEvents } from './budgetEvents.js';
 import { withStaleCutsHealed } from './cutHealing.js';
 import { Held429s } from './held429s.js';
 import { TickSelection } from './tickSelection.js';
-import { coolsKeyOnly, joinGroup, keyAdmitted, keyRefusal, splitReports, stopGroupForQuota, type Joined } from './limitGroupSteps.js';
+import { coolsKeyOnly, joinGroup, keyAdmitted, keyCorrected, keyRefusal, splitReports, stopGroupForQuota, type Joined } from './limitGroupSteps.js';
 import { OrganizationDirectory } from './organizations.js';
 import { quotaAfterSettle, quotaRefusal } from '../core/quota.js';
 import type { Organization } from '../core/limitGroups.js';
@@ -343,8 +343,9 @@ export class Warden {
       const { now } = tx;
       // One scope's rows only: its state row, its window's aggregate, its reports (all by primary key).
       const state = await this.stateOf(tx, scope);
+      const charge = reportedCharge(input.estimate, input.reportedOutput);
       if (input.keyScope) {
-        const own = await keyRefusal(tx, input.keyScope, input.estimate, policy);
+        const own = await keyRefusal(tx, input.keyScope, input.estimate, policy, charge);
         if (own !== null) return own;
       }
       const oldest = oldestBucketInWindow(now, policy.windowMs, this.widthMs);
@@ -352,7 +353,6 @@ export class Warden {
       // aggregate row; the buckets themselves are read only to time a budget refusal.
       const totals = await tx.limiter.bucketTotalsFrom(scope, oldest);
       const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : await tx.reported.reports(scope);
-      const charge = reportedCharge(input.estimate, input.reportedOutput);
       let decision = decideAdmission(state, [totals], input.estimate, now, policy, reports, charge);
       if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, await tx.limiter.bucketsFrom(scope, oldest), input.estimate, now, policy, reports, charge);
       decision = quotaRefusal(state, decision);
@@ -380,7 +380,7 @@ export class Warden {
       if (daily) await tx.limiter.addToDaily(scope, hourStartFor(now), input.estimate.inputTokens, input.estimate.outputTokens, 1);
       if (reports.length > 0) await tx.reported.addAdmitted(scope, charge.inputTokens, charge.outputTokens, 1);
       if (input.model) await tx.reported.setRequestModel(requestId, input.model);
-      if (input.keyScope) await keyAdmitted(tx, input.keyScope, input.estimate);
+      if (input.keyScope) await keyAdmitted(tx, input.keyScope, charge);
       const since = trafficSince(state.firstRequestAt, totals.requests, now);
       let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
       if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };
@@ -453,6 +453,7 @@ export class Warden {
       const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
       const counted = settledCharge(answered ? (input.reportedSettle ?? 'refund-to-usage') : 'refund-to-usage', charged, spent);
       await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
+      await keyCorrected(tx, this.keyScopes.get(requestId) ?? null, scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
       await this.adoptGroupReports(tx, scope, this.keyScopes.get(requestId) ?? null, input.reports ?? [], input.reportsReadAt);
       const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
       // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
@@ -482,6 +483,7 @@ export class Warden {
       await this.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
       await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
       await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
+      await keyCorrected(tx, this.keyScopes.get(requestId) ?? null, scope, -request.estInputTokens, -request.chargeOutputTokens);
       // What the upstream was asked for, by its own rule: the limit that could not hold it ran out.
       const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
       const keyScope = this.keyScopes.get(requestId) ?? null;
