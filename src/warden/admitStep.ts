@@ -15,8 +15,9 @@ export async function admitInTransaction(ledger: ScopeLedger, tx: StoreTransacti
   const { now } = tx;
   // One scope's rows only: its state row, its window's aggregate, its reports (all by primary key).
   const state = await ledger.stateOf(tx, scope);
+  const charge = reportedCharge(input.estimate, input.reportedOutput);
   if (input.keyScope) {
-    const own = await keyRefusal(tx, input.keyScope, input.estimate, policy);
+    const own = await keyRefusal(tx, input.keyScope, input.estimate, policy, charge);
     if (own !== null) return own;
   }
   const oldest = oldestBucketInWindow(now, policy.windowMs, ledger.widthMs);
@@ -24,7 +25,6 @@ export async function admitInTransaction(ledger: ScopeLedger, tx: StoreTransacti
   // aggregate row; the buckets themselves are read only to time a budget refusal.
   const totals = await tx.limiter.bucketTotalsFrom(scope, oldest);
   const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : await tx.reported.reports(scope);
-  const charge = reportedCharge(input.estimate, input.reportedOutput);
   let decision = decideAdmission(state, [totals], input.estimate, now, policy, reports, charge);
   if (decision.kind === 'reject' && decision.reason === 'budget') decision = decideAdmission(state, await tx.limiter.bucketsFrom(scope, oldest), input.estimate, now, policy, reports, charge);
   decision = quotaRefusal(state, decision);
@@ -52,7 +52,7 @@ export async function admitInTransaction(ledger: ScopeLedger, tx: StoreTransacti
   if (daily) await tx.limiter.addToDaily(scope, hourStartFor(now), input.estimate.inputTokens, input.estimate.outputTokens, 1);
   if (reports.length > 0) await tx.reported.addAdmitted(scope, charge.inputTokens, charge.outputTokens, 1);
   if (input.model) await tx.reported.setRequestModel(requestId, input.model);
-  if (input.keyScope) await keyAdmitted(tx, input.keyScope, input.estimate);
+  if (input.keyScope) await keyAdmitted(tx, input.keyScope, charge);
   const since = trafficSince(state.firstRequestAt, totals.requests, now);
   let next = since === state.firstRequestAt ? state : { ...state, firstRequestAt: since };
   if (decision.probe) next = { ...next, probeRequestId: requestId, probeStartedAt: now };

@@ -59,21 +59,38 @@ export async function joinGroup(
  * refuses it, and so does its own latest report (a workspace's lower limit) less what the key
  * was admitted since. Null when the key may go; the group's own decision follows.
  */
-export async function keyRefusal(tx: StoreTransaction, keyScope: string, estimate: TokenEstimate, policy: LimiterPolicy): Promise<Extract<Admission, { kind: 'rejected' }> | null> {
+export async function keyRefusal(
+  tx: StoreTransaction,
+  keyScope: string,
+  estimate: TokenEstimate,
+  policy: LimiterPolicy,
+  reportedCharge: TokenEstimate = estimate,
+): Promise<Extract<Admission, { kind: 'rejected' }> | null> {
   const state = (await tx.limiter.readState(keyScope)) ?? initialLimiterState;
   const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : await tx.reported.reports(keyScope);
   const cooling = state.cooldownUntil !== null && state.cooldownUntil > tx.now;
   if (!cooling && reports.length === 0) return null;
   // The key's own layer has no window budget (the group's holds it) and no probe of its own: once its cooldown is over, the group's state decides.
   const keyOnly = { ...state, tokenBudget: null, requestBudget: null, probeRequestId: null, probeStartedAt: null, cooldownUntil: cooling ? state.cooldownUntil : null };
-  const decision = quotaRefusal(keyOnly, decideAdmission(keyOnly, [], estimate, tx.now, { ...policy, tokenBudget: null, requestBudget: null }, reports));
+  const decision = quotaRefusal(keyOnly, decideAdmission(keyOnly, [], estimate, tx.now, { ...policy, tokenBudget: null, requestBudget: null }, reports, reportedCharge));
   if (decision.kind === 'admit') return null;
   return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: `key's own limit: ${decision.message}` };
 }
 
-/** After the group admitted a request of a key in it: the key's own reports count it too. */
-export async function keyAdmitted(tx: StoreTransaction, keyScope: string, estimate: TokenEstimate): Promise<void> {
-  if ((await tx.reported.reports(keyScope)).length > 0) await tx.reported.addAdmitted(keyScope, estimate.inputTokens, estimate.outputTokens, 1);
+/** After the group admitted a request of a key in it: the key's own reports count it too, charged as the group's are (the upstream's rule). */
+export async function keyAdmitted(tx: StoreTransaction, keyScope: string, charge: TokenEstimate): Promise<void> {
+  if ((await tx.reported.reports(keyScope)).length > 0) await tx.reported.addAdmitted(keyScope, charge.inputTokens, charge.outputTokens, 1);
+}
+
+/**
+ * A request of a key in a group settled (or was refused upstream): the key's own reports get the
+ * same correction as the group's. The upstream refunds the unused `max_tokens` to every limit
+ * that held it; a key whose report kept the whole charge would wait a full refill for tokens the
+ * upstream gave back when the stream ended.
+ */
+export async function keyCorrected(tx: StoreTransaction, keyScope: string | null, scope: string, deltaInput: number, deltaOutput: number): Promise<void> {
+  if (keyScope === null || keyScope === scope) return;
+  if ((await tx.reported.reports(keyScope)).length > 0) await tx.reported.correctAdmitted(keyScope, deltaInput, deltaOutput);
 }
 
 /** The reports of an answer to a key in a group: all are the key's own; those that describe the organization's limit are the group's too. */

@@ -7,7 +7,7 @@ import type { TokenEstimate } from '../core/types.js';
 import type { RequestRecord, StoreTransaction } from '../store/port.js';
 import { withStaleCutsHealed } from './cutHealing.js';
 import type { SettleInput, Upstream429Input, Upstream429Result } from './eventTypes.js';
-import { coolsKeyOnly, stopGroupForQuota } from './limitGroupSteps.js';
+import { coolsKeyOnly, keyCorrected, stopGroupForQuota } from './limitGroupSteps.js';
 import { adoptGroupReports, adoptReported } from './reportAdoption.js';
 import type { ScopeLedger } from './scopeLedger.js';
 
@@ -27,6 +27,7 @@ export async function settleInTransaction(ledger: ScopeLedger, tx: StoreTransact
   const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
   const counted = settledCharge(answered ? (input.reportedSettle ?? 'refund-to-usage') : 'refund-to-usage', charged, spent);
   await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
+  await keyCorrected(tx, keyScopes.get(requestId) ?? null, scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
   await adoptGroupReports(ledger, tx, scope, keyScopes.get(requestId) ?? null, input.reports ?? [], input.reportsReadAt);
   const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
   // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
@@ -53,6 +54,7 @@ export async function upstream429InTransaction(ledger: ScopeLedger, tx: StoreTra
   await ledger.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
   await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
   await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
+  await keyCorrected(tx, keyScopes.get(requestId) ?? null, scope, -request.estInputTokens, -request.chargeOutputTokens);
   // What the upstream was asked for, by its own rule: the limit that could not hold it ran out.
   const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
   const keyScope = keyScopes.get(requestId) ?? null;

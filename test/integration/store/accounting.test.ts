@@ -81,6 +81,34 @@ describe('reports adopted at the response head, charges as the upstream charges'
   });
 });
 
+describe("a key's own layer in its organization's group", () => {
+  const organization = { provider: 'anthropic', organization: 'c0ffee00-1111-2222-3333-444455556666', project: null } as const;
+  const keyScope = 'abcdef0123456789/claude-sonnet';
+  const group = `org:${organization.organization}/claude-sonnet`;
+  /** Tier 1's OTPM bucket (8 000), which a 32 000 max_tokens stream takes whole when it starts. */
+  const tier1 = (now: number, output: number): Report[] => [
+    { dimension: 'output-tokens', limit: 8_000, remaining: output, resetAt: now + Math.ceil(((8_000 - output) / 8_000) * 60_000), roundingSlack: 500, refill: 'bucket' },
+    { dimension: 'requests', limit: 50, remaining: 49, resetAt: now + 1_200, roundingSlack: 0, refill: 'bucket' },
+  ];
+
+  it("gets back the unused max_tokens when the stream ends, as the group does, instead of waiting a whole refill", async () => {
+    const clock = new FakeClock();
+    const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), policy, clock);
+    await warden.learnOrganization('abcdef0123456789', organization);
+    const request = { ...stream, estimate: { inputTokens: 2_000, outputTokens: 32_000 }, scope: group, keyScope };
+    const a = admitted(await warden.admit(request));
+    await warden.observeHead(a, { status: 200, reports: tier1(clock.now, 0), reportsReadAt: clock.now });
+    clock.advance(10);
+    // The stream holds the whole bucket: the next one waits for it.
+    expect(await warden.admit(request)).toMatchObject({ kind: 'rejected', reason: 'budget' });
+
+    // A ends 2 s later having written 300 tokens: the upstream refunds the rest to every limit that held it.
+    clock.advance(2_000);
+    await warden.settle(a, { outcome: 'ok', status: 200, usage: { inputTokens: 2_000, outputTokens: 300 }, reportedSettle: 'refund-to-usage' });
+    admitted(await warden.admit(request));
+  });
+});
+
 describe('the half-open probe judged at its head', () => {
   async function probing(clock: FakeClock) {
     const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), policy, clock);
