@@ -1,4 +1,4 @@
-import type { SettlingRequest } from './settlement.js';
+import { breakerClosed, type SettlingRequest } from './settlement.js';
 import type { LimiterState } from './types.js';
 
 /**
@@ -12,16 +12,7 @@ import type { LimiterState } from './types.js';
 export function judgeProbeAtHead(state: LimiterState, request: Pick<SettlingRequest, 'id' | 'probe'>, status: number, now: number): LimiterState {
   if (!request.probe || state.probeRequestId !== request.id || status === 429) return state;
   if (status >= 200 && status < 300) {
-    return {
-      ...state,
-      consecutive429s: 0,
-      backoffLevel: 0,
-      cooldownStartedAt: null,
-      cooldownUntil: null,
-      probeRequestId: null,
-      probeStartedAt: null,
-      lastProbeSuccessAt: now,
-    };
+    return breakerClosed(state, now);
   }
   return { ...state, probeRequestId: null, probeStartedAt: null };
 }

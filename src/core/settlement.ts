@@ -47,16 +47,7 @@ export function afterSettle(
   const predatesCooldown = state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt;
   // Without a breaker (the unsafe seed setup), any success ends the streak, as the seed's did.
   if (success && (isProbe || policy.unsafeNoCooldown === true || (state.cooldownUntil === null && !predatesCooldown))) {
-    return {
-      ...state,
-      consecutive429s: 0,
-      backoffLevel: 0,
-      cooldownStartedAt: null,
-      cooldownUntil: null,
-      probeRequestId: null,
-      probeStartedAt: null,
-      lastProbeSuccessAt: isProbe ? now : state.lastProbeSuccessAt,
-    };
+    return breakerClosed(state, isProbe ? now : state.lastProbeSuccessAt);
   }
   // A probe that failed otherwise leaves the breaker half-open: the next request probes.
   return isProbe ? { ...state, probeRequestId: null, probeStartedAt: null } : state;
@@ -161,4 +152,18 @@ export function clearCooldown(state: LimiterState, now: number): ClearedCooldown
 
 export function somethingCleared(cleared: ClearedCooldown['cleared']): boolean {
   return cleared.cooldownRemainingMs > 0 || cleared.consecutive429s > 0 || cleared.backoffLevel > 0 || cleared.probePending || cleared.halfOpen;
+}
+
+/** The breaker closed by a success: the streak, the ladder, the cooldown and the probe cleared. */
+export function breakerClosed(state: LimiterState, lastProbeSuccessAt: number | null): LimiterState {
+  return {
+    ...state,
+    consecutive429s: 0,
+    backoffLevel: 0,
+    cooldownStartedAt: null,
+    cooldownUntil: null,
+    probeRequestId: null,
+    probeStartedAt: null,
+    lastProbeSuccessAt,
+  };
 }
