@@ -3,7 +3,8 @@
  *
  * The supervisor owns the listening socket: it binds it before the first worker starts and
  * keeps it open across restarts, so that a connection never meets a closed port. Each worker it
- * starts gets the socket as a handle (`listen`) and accepts on it itself. The supervisor's own
+ * starts gets the socket as a handle (`listen`), once it asks for it (`socket-wanted`), and
+ * accepts on it itself. The supervisor's own
  * copy accepts too (Node cannot hold a listening socket without accepting on it); what it
  * accepts while a worker is ready it hands to that worker as a connection (`connection`),
  * unread; while no worker is ready it holds it (a worker is starting) or answers it itself
@@ -15,6 +16,16 @@ export const healthPath = '/_ratewarden/health';
 
 /** The hidden `run` flag by which the supervisor tells its worker to wait for the socket instead of binding one. */
 export const socketFromSupervisorFlag = '--socket-from-supervisor';
+
+/**
+ * Worker → supervisor, once the worker listens for the supervisor's messages. Node starts
+ * accepting on a handed listening socket the moment the handle arrives, but delivers its message
+ * only once the process listens for messages: a socket handed earlier (at spawn) accepts
+ * connections while the worker's modules load, with no one to serve them.
+ */
+export interface SocketWantedMessage {
+  type: 'socket-wanted';
+}
 
 /** Supervisor → worker, with the listening socket (a net.Server) as the handle. */
 export interface ListenMessage {
@@ -58,6 +69,10 @@ export function isListenMessage(message: unknown): message is ListenMessage {
 
 export function isConnectionMessage(message: unknown): message is ConnectionMessage {
   return hasType(message, 'connection');
+}
+
+export function isSocketWantedMessage(message: unknown): message is SocketWantedMessage {
+  return hasType(message, 'socket-wanted');
 }
 
 export function isConnectionTakenMessage(message: unknown): message is ConnectionTakenMessage {

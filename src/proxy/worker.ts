@@ -2,7 +2,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import { ConfigError } from '../config/errors.js';
 import type { Settings } from '../config/schema.js';
 import { takePassedSocket } from '../kernel/socketActivation.js';
-import { isConnectionMessage, isListenMessage, type ConnectionTakenMessage, type ReadyMessage } from '../kernel/workerProtocol.js';
+import { isConnectionMessage, isListenMessage, type ConnectionTakenMessage, type ReadyMessage, type SocketWantedMessage } from '../kernel/workerProtocol.js';
 import { systemClockOffsetBy } from '../kernel/clock.js';
 import { createLogger } from '../kernel/log.js';
 import type { PageFactory } from './pageEndpoint.js';
@@ -30,10 +30,19 @@ class SupervisorChannel {
   constructor() {
     this.socket = new Promise((resolve) => {
       process.on('message', (message: unknown, handle: unknown) => {
-        if (isListenMessage(message) && handle !== undefined) resolve(handle as NetServer);
+        if (isListenMessage(message) && handle !== undefined) {
+          // Node accepts on a handed server at once: until the proxy's own server takes the
+          // handle over, what it accepts is ours to serve, or a connection nobody ever answers.
+          const received = handle as NetServer;
+          received.on('connection', (socket: Socket) => this.adopt(socket, undefined));
+          resolve(received);
+        }
         if (isConnectionMessage(message) && handle !== undefined) this.adopt(handle as Socket, typeof message.id === 'number' ? message.id : undefined);
       });
     });
+    // Only now that its messages are listened for (see SocketWantedMessage).
+    const wanted: SocketWantedMessage = { type: 'socket-wanted' };
+    process.send?.(wanted);
   }
 
   serve(proxy: RunningProxy): void {

@@ -144,7 +144,7 @@ export class RestartLoop {
   }
 
   private async startWorker(): Promise<WorkerProcess> {
-    const worker = await startWorker(this.setup.command, {
+    const worker = await startWorker(this.setup.command, { server: this.setup.door.server, url: this.setup.door.url }, {
       format: this.setup.format,
       writeStdout: this.setup.writeStdout,
       writeStderr: this.setup.writeStderr,
@@ -152,7 +152,6 @@ export class RestartLoop {
     });
     this.current = worker;
     this.currentEnded = false;
-    worker.handOver(this.setup.door.server, this.setup.door.url);
     await this.bestEffort('worker-started', () => this.ledger.workerStarted(worker.pid, [this.setup.command.file, ...this.setup.command.args].join(' ')));
     this.log.info('worker-started', `supervisor: worker ${worker.pid ?? '?'} started`, this.fields({ workerPid: worker.pid }));
     return worker;

@@ -1,6 +1,6 @@
 import type { Server, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isConnectionTakenMessage, isReadyMessage, type ConnectionMessage, type ListenMessage } from '../kernel/workerProtocol.js';
+import { isConnectionTakenMessage, isReadyMessage, isSocketWantedMessage, type ConnectionMessage, type ListenMessage } from '../kernel/workerProtocol.js';
 import type { LogFormat } from '../kernel/log.js';
 import type { WorkerCommand } from './workerCommand.js';
 import { passThrough } from './workerOutput.js';
@@ -24,12 +24,16 @@ export interface WorkerProcess {
   /** Resolves once the worker has exited and all its output has been passed through. */
   readonly exited: Promise<WorkerExit>;
   kill(signal: 'SIGTERM' | 'SIGKILL'): void;
-  /** Hands the worker the listening socket it is to accept on. */
-  handOver(socket: Server, url: string): void;
   /** Hands the worker one connection the supervisor accepted; false when the worker's channel is gone. */
   take(connection: Socket): boolean;
   /** After the worker's exit: the connections handed to it that it never took (never reached it, or it hung), untouched. */
   takeBack(): Socket[];
+}
+
+/** The listening socket the worker is to accept on, handed over when the worker asks for it, and the address clients use. */
+export interface WorkerSocket {
+  server: Server;
+  url: string;
 }
 
 export interface WorkerOutputOptions {
@@ -44,7 +48,7 @@ export interface WorkerOutputOptions {
  * in the terminal reaches only the supervisor, which decides how the worker stops; if the
  * supervisor dies, the worker sees the channel close and stops by itself.
  */
-export async function startWorker(command: WorkerCommand, output: WorkerOutputOptions): Promise<WorkerProcess> {
+export async function startWorker(command: WorkerCommand, socket: WorkerSocket, output: WorkerOutputOptions): Promise<WorkerProcess> {
   // Loaded on first use: every CLI command, the worker started at each restart included, imports
   // this module's neighbours, and execa alone takes longer to load than the rest of the worker.
   const { execa } = await import('execa');
@@ -80,6 +84,7 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
         // Never leave this loop early: execa disconnects the channel when the iteration ends,
         // and a worker takes a closed channel as its supervisor's death.
         for await (const message of subprocess.getEachMessage()) {
+          if (isSocketWantedMessage(message)) sendHandle({ type: 'listen', url: socket.url }, socket.server);
           if (isReadyMessage(message)) resolve({ url: typeof message.url === 'string' ? message.url : null });
           if (isConnectionTakenMessage(message)) {
             // The worker's copy is the connection now; closing ours sends nothing to the client.
@@ -120,10 +125,6 @@ export async function startWorker(command: WorkerCommand, output: WorkerOutputOp
     exited,
     kill(signal) {
       subprocess.kill(signal);
-    },
-    handOver(socket, url) {
-      const message: ListenMessage = { type: 'listen', url };
-      sendHandle(message, socket);
     },
     take(connection) {
       const id = nextConnectionId++;

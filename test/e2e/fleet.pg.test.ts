@@ -38,7 +38,8 @@ const message = JSON.stringify({ model: 'claude-sim', max_tokens: 20, messages: 
 const messageTokens = Math.ceil(Buffer.byteLength(message) / 4) + 20;
 
 async function post(url: string): Promise<Response> {
-  const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-fleet' }, body: message });
+  // A bound, so that a connection nobody answers fails here and names itself, not as the test's timeout.
+  const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-fleet' }, body: message, signal: AbortSignal.timeout(30_000) });
   await answer.arrayBuffer();
   return answer;
 }

@@ -16,8 +16,11 @@ export type Outcome =
     }
   | { kind: 'error'; code: string; sentAt: number; receivedAt: number };
 
-/** One request on a connection of its own (no keep-alive), so that each one meets the listening socket. */
-export function send(url: string, path: string, method = 'GET', body?: string): Promise<Outcome> {
+/**
+ * One request on a connection of its own (no keep-alive), so that each one meets the listening
+ * socket. With `timeoutMs`, a request that gets no answer within it ends as error `unanswered`.
+ */
+export function send(url: string, path: string, method = 'GET', body?: string, timeoutMs?: number): Promise<Outcome> {
   const sentAt = Date.now();
   return new Promise((resolve) => {
     const outgoing = request(new URL(path, url), { method, agent: false, headers: { connection: 'close', 'content-type': 'application/json' } }, (response) => {
@@ -42,6 +45,10 @@ export function send(url: string, path: string, method = 'GET', body?: string): 
       response.on('error', (error: NodeJS.ErrnoException) => resolve({ kind: 'error', code: error.code ?? error.message, sentAt, receivedAt: Date.now() }));
     });
     outgoing.on('error', (error: NodeJS.ErrnoException) => resolve({ kind: 'error', code: error.code ?? error.message, sentAt, receivedAt: Date.now() }));
+    if (timeoutMs !== undefined) {
+      const timer = setTimeout(() => outgoing.destroy(Object.assign(new Error('no answer'), { code: 'unanswered' })), timeoutMs);
+      outgoing.once('close', () => clearTimeout(timer));
+    }
     outgoing.end(body);
   });
 }

@@ -45,16 +45,32 @@ const server = createServer((request, response) => {
   response.end(health === 200 ? '{"ok":true}' : '{"status":"unavailable"}');
 });
 
+// As the real worker does: what comes before it serves waits, and is served once it listens.
+let serving = false;
+const early = [];
+function adopt(socket) {
+  if (!serving) {
+    early.push(socket);
+    return;
+  }
+  server.emit('connection', socket);
+  socket.resume();
+}
+
 const handedSocket = new Promise((resolve) => {
   process.on('message', (message, handle) => {
-    if (message.type === 'listen') resolve({ url: message.url, handle });
+    if (message.type === 'listen') {
+      // Node accepts on the handed socket at once: those connections are ours too.
+      handle.on('connection', adopt);
+      resolve({ url: message.url, handle });
+    }
     if (message.type === 'connection') {
       // As the real worker does: say it is ours before reading a byte.
       if (typeof message.id === 'number') process.send({ type: 'connection-taken', id: message.id });
-      server.emit('connection', handle);
-      handle.resume();
+      adopt(handle);
     }
   });
+  process.send({ type: 'socket-wanted' });
 });
 
 if (name === 'never-ready') {
@@ -63,6 +79,8 @@ if (name === 'never-ready') {
   const { url, handle } = await handedSocket;
   if (name === 'slow-ready') await new Promise((resolve) => setTimeout(resolve, Number(first)));
   server.listen(handle, () => {
+    serving = true;
+    for (const socket of early.splice(0)) adopt(socket);
     process.send({ type: 'ready', url, pid: process.pid });
     if (name === 'ready-exit') setTimeout(() => process.exit(Number(first)), Number(second));
     if (name === 'stop') setTimeout(() => process.kill(process.pid, 'SIGSTOP'), Number(first));

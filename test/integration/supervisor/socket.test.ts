@@ -82,6 +82,38 @@ describe('the socket the supervisor owns, with the real worker', () => {
     // A clean stop closes the socket.
     expect(await send(url, '/v1/messages', 'POST', message)).toMatchObject({ kind: 'error', code: 'ECONNREFUSED' });
   });
+  it('loses no connection while a worker takes the socket over: clients that never stop sending around three starts each get an answer', async () => {
+    const f = fixture();
+    const sim = await startSimUpstream();
+    sims.push(sim);
+    // No connection is held at the door: it answers 503 at once while no worker is up, so that
+    // the clients keep connecting through every start, while the worker begins to accept.
+    const run = f.ratewarden(['run', '--db', f.dbPath, '--upstream', sim.url, '--provider', 'anthropic', '--listen', '127.0.0.1:0', '--restart-hold-connections', '0']);
+    const url = await eventually('the supervisor to say where it listens', () => runUrl(f), 20_000);
+    let sending = true;
+    const outcomes: Outcome[] = [];
+    const clients = Array.from({ length: 6 }, async () => {
+      while (sending) outcomes.push(await send(url, '/v1/messages', 'POST', message, 10_000));
+    });
+    const kills: number[] = [];
+    for (let start = 1; start <= 3; start++) {
+      const [ready] = (await f.waitForEvents('worker-ready', start, 30_000)).slice(-1);
+      if (start === 3) break;
+      kills.push(Date.now());
+      process.kill(ready?.workerPid as number, 'SIGKILL');
+    }
+    sending = false;
+    await Promise.all(clients);
+
+    // A killed worker may reset what it held: a request sent before the kill and cut after it.
+    // A connection nobody answers, or one reset with no kill while it was out, is lost.
+    const cutByKill = (outcome: Outcome): boolean => outcome.kind === 'error' && outcome.code === 'ECONNRESET' && kills.some((at) => outcome.sentAt <= at && at <= outcome.receivedAt);
+    const lost = outcomes.filter((outcome) => outcome.kind === 'error' && !cutByKill(outcome));
+    expect(lost).toEqual([]);
+    expect(outcomes.filter((outcome) => outcome.kind === 'answer' && outcome.status === 200).length).toBeGreaterThan(0);
+    run.kill('SIGTERM');
+    expect((await run.exit()).exitCode).toBe(0);
+  });
 });
 
 describe('the socket the supervisor owns, with stand-in workers', () => {
