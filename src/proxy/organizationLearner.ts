@@ -8,8 +8,8 @@ import type { ProviderName } from './providers/types.js';
 /**
  * Reads the key's organization from an answer's headers (`anthropic-organization-id`;
  * `openai-organization` + `openai-project`) and, when it is new, lets the key join its
- * organization's groups (warden.learnOrganization) before the answer is recorded. Every other
- * method of the recorder passes through unchanged.
+ * organization's groups (warden.learnOrganization) before the answer's head (or its 429) is
+ * recorded; a cut-short answer is recorded after its head. `failed` passes through unchanged.
  */
 export function learningOrganization(
   recorder: ExchangeRecorder,
@@ -34,11 +34,25 @@ export function learningOrganization(
       },
     );
   };
+  // In the order they came: the head's reports are recorded once the key is in its group (a
+  // stream's end may come tens of seconds later, and the group must not wait for it without
+  // them), and the end after the head, as the recorder requires.
+  let recorded: Promise<void> = Promise.resolve();
+  const afterLearning = (headers: IncomingHttpHeaders, next: () => void | Promise<void>): Promise<void> => {
+    recorded = recorded.then(() => learn(headers)).then(next);
+    return recorded;
+  };
   return {
     ...recorder,
-    rateLimited: (headers, quota) => learn(headers).then(() => recorder.rateLimited(headers, quota)),
+    rateLimited: (headers, quota) => afterLearning(headers, () => recorder.rateLimited(headers, quota)),
+    headArrived: (status, headers) => {
+      void afterLearning(headers, () => recorder.headArrived(status, headers));
+    },
     answered: (status, headers, usage) => {
-      void learn(headers).then(() => recorder.answered(status, headers, usage));
+      void afterLearning(headers, () => recorder.answered(status, headers, usage));
+    },
+    cutShort: (usage) => {
+      recorded = recorded.then(() => recorder.cutShort(usage));
     },
   };
 }

@@ -126,6 +126,45 @@ describe('limit groups through the real proxy (the official Anthropic SDK)', () 
     expect(readRows<{ scope: string }>(dbPath, 'SELECT DISTINCT scope FROM requests WHERE admitted_at > 0 ORDER BY scope').map((row) => row.scope)).toContain(`org:${orgB}/claude-sonnet`);
   });
 
+  it('a key joins its group at the head of its first answer, with the head\'s reports: the next request counts in the group while the first still streams', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const reset = () => new Date(Date.now() + 30_000).toISOString();
+    const upstream = await harness.upstream((request: IncomingMessage, response: ServerResponse) => {
+      request.resume();
+      request.on('end', () => {
+        response.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'anthropic-organization-id': orgA,
+          'anthropic-ratelimit-requests-limit': '50',
+          'anthropic-ratelimit-requests-remaining': '40',
+          'anthropic-ratelimit-requests-reset': reset(),
+        });
+        const message = { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [], stop_reason: null, usage: { input_tokens: 7, output_tokens: 1 } };
+        response.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message })}\n\n`);
+        void released.then(() => {
+          response.write(`event: message_delta\ndata: ${JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 3 } })}\n\n`);
+          response.end(`event: message_stop\ndata: {"type":"message_stop"}\n\n`);
+        });
+      });
+    });
+    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
+    const send = () => fetch(`${proxy.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'a-key-one', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 20, stream: true, messages: question }) });
+    const head = await send();
+    expect(head.status).toBe(200);
+    // The stream is still open: the key is in its organization's group, which holds the head's report.
+    await until(() => learnedKeys(dbPath) === 1);
+    const group = `org:${orgA}/claude-sonnet`;
+    await until(() => readRows(dbPath, `SELECT 1 FROM reported_remaining WHERE scope = '${group}' AND dimension = 'requests'`).length === 1);
+    const next = await send();
+    expect(next.status).toBe(200);
+    expect(readRows<{ scope: string }>(dbPath, 'SELECT scope FROM requests ORDER BY id').map((row) => row.scope)).toEqual([group, group]);
+    release();
+    await Promise.all([head.arrayBuffer(), next.arrayBuffer()]);
+  });
+
   it('a 429 on a key\'s own (workspace) limit cools that key only; the rest of its organization keeps going', async () => {
     let refuseWorkspace = false;
     const upstream = await organizationsUpstream({
