@@ -64,8 +64,8 @@ export interface Upstream429Decision {
 /**
  * The upstream answered 429; `announcedMs` is when it said to come back (announcedWaitMs), or
  * null. The cooldown follows cooldownAfter429. A request that was admitted before the current
- * cooldown began belongs to the same incident: it may lengthen the cooldown to its
- * announcement but does not climb the backoff ladder or cut the budget a second time.
+ * cooldown began, or refused while it runs, belongs to the same incident: it may lengthen the
+ * cooldown to its announcement but does not climb the backoff ladder or cut the budget a second time.
  */
 export function onUpstream429(
   state: LimiterState,
@@ -77,7 +77,11 @@ export function onUpstream429(
   policy: LimiterPolicy,
   random: number,
 ): Upstream429Decision {
-  const sameIncident = !request.probe && state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt;
+  // Also one that comes while the cooldown runs: the scope admitted nothing since it began, so
+  // the request went out before it, or under another scope (a key's own, before the key was
+  // known to belong to this group). Only a 429 after the cooldown's end says it was too short.
+  const duringCooldown = policy.unsafeNoCooldown !== true && state.cooldownUntil !== null && state.cooldownUntil > now;
+  const sameIncident = !request.probe && ((state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt) || duringCooldown);
   const sample = sampleToRecord(
     {
       at: now,

@@ -97,6 +97,19 @@ describe('upstream 429', () => {
     expect(stale.sample).toMatchObject({ tokens: 300 });
   });
 
+  it('does not escalate for a 429 that comes while the cooldown runs, on a request the scope admitted under another name (a key before its group was known)', () => {
+    const state = firstIncident();
+    // Admitted after the cooldown began, but not by this scope: it refused everything since.
+    const moved = onUpstream429(state, request(2, t0 + 500), 20_000, someUsage, unknownBlame, t0 + 600, policy, 0);
+    expect(moved.escalated).toBe(false);
+    expect(moved.adjustments).toEqual([]);
+    expect(moved.state).toMatchObject({ consecutive429s: 1, backoffLevel: 1, cooldownUntil: t0 + 30_100 });
+    // Once the cooldown is over, a 429 says it was too short: the ladder climbs.
+    const after = onUpstream429(state, request(3, t0 + 30_200), null, someUsage, unknownBlame, t0 + 30_300, policy, 0);
+    expect(after.escalated).toBe(true);
+    expect(after.state.consecutive429s).toBe(2);
+  });
+
   it("lets a stale 429 lengthen the cooldown to its Retry-After, never shorten it", () => {
     const state = firstIncident();
     const longer = onUpstream429(state, request(2, t0 + 50), 60_000, someUsage, unknownBlame, t0 + 2_000, policy, 0);
