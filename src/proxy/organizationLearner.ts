@@ -9,7 +9,7 @@ import type { ProviderName } from './providers/types.js';
  * Reads the key's organization from an answer's headers (`anthropic-organization-id`;
  * `openai-organization` + `openai-project`) and, when it is new, lets the key join its
  * organization's groups (warden.learnOrganization) before the answer's head (or its 429) is
- * recorded; a cut-short answer is recorded after its head. `failed` passes through unchanged.
+ * recorded; the calls that follow are recorded in the order they came, each after the join.
  */
 export function learningOrganization(
   recorder: ExchangeRecorder,
@@ -53,6 +53,9 @@ export function learningOrganization(
     },
     cutShort: (usage) => {
       recorded = recorded.then(() => recorder.cutShort(usage));
+    },
+    failed: (kind, detail, reachedUpstream) => {
+      recorded = recorded.then(() => recorder.failed(kind, detail, reachedUpstream));
     },
   };
 }
