@@ -4,11 +4,10 @@
  * The supervisor owns the listening socket: it binds it before the first worker starts and
  * keeps it open across restarts, so that a connection never meets a closed port. Each worker it
  * starts gets the socket as a handle (`listen`), once it asks for it (`socket-wanted`), and
- * accepts on it itself. The supervisor's own
- * copy accepts too (Node cannot hold a listening socket without accepting on it); what it
- * accepts while a worker is ready it hands to that worker as a connection (`connection`),
- * unread; while no worker is ready it holds it (a worker is starting) or answers it itself
- * (a restart delay, a give-up).
+ * accepts on it itself. The supervisor's own copy accepts too (Node cannot hold a listening
+ * socket without accepting on it); what it accepts while a worker is ready it hands to that
+ * worker as a connection (`connection`), unread; while no worker is ready it holds it (a worker
+ * is starting) or answers it itself (a restart delay, a give-up).
  */
 
 /** The worker's health endpoint: the supervisor's liveness check asks it; the worker answers it and never forwards it. */
