@@ -81,6 +81,8 @@ export interface QueueLine {
   scope: string;
   length: number;
   oldestWaitMs: number;
+  /** How many wait from each session (Claude Code's session, else the key, else the connection), the most first. */
+  sessions?: { session: string; length: number }[];
 }
 
 /** Local refusals of one reason in one minute (its start). */

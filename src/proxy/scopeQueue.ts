@@ -73,6 +73,13 @@ export class ScopeQueue {
     return oldest;
   }
 
+  /** How many wait from each session (the fair queue's unit), the most first. */
+  get bySession(): { session: string; length: number }[] {
+    const counts = new Map<string, number>();
+    for (const waiter of this.waiting) counts.set(waiter.session, (counts.get(waiter.session) ?? 0) + 1);
+    return [...counts].map(([session, length]) => ({ session, length })).sort((a, b) => b.length - a.length || a.session.localeCompare(b.session));
+  }
+
   /** Nobody waits and nothing is scheduled: the queue may be dropped. */
   get idle(): boolean {
     return this.waiting.length === 0 && this.retryTimer === null && !this.pumping && this.deciding === 0;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -12,6 +13,19 @@ export function sessionOf(headers: IncomingHttpHeaders, fingerprint: string | nu
   if (session !== undefined && session !== '') return `session:${session.slice(0, 128)}`;
   if (fingerprint !== null) return `key:${fingerprint}`;
   return `connection:${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+}
+
+/**
+ * A session as the live page shows it: a client's session id is its own (a header it sent,
+ * never stored), so only a short hash of it; a key by its fingerprint, as status names keys; a
+ * connection by its address.
+ */
+export function sessionLabel(session: string): string {
+  const [kind = '', ...rest] = session.split(':');
+  const value = rest.join(':');
+  if (value === '') return 'unknown';
+  if (kind === 'session') return `session ${createHash('sha256').update(value).digest('hex').slice(0, 8)}`;
+  return `${kind} ${value}`;
 }
 
 /** `x-ratewarden-priority: batch` lets a request yield to interactive ones; anything else is interactive. */

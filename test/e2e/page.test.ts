@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -48,17 +49,17 @@ async function sim(options: SimUpstreamOptions = {}): Promise<SimUpstream> {
 }
 
 /** An Anthropic Messages call through the proxy; a hung one ends when the test's processes stop. */
-function message(proxy: string, key: string, maxTokens = 100): Promise<Response> {
+function message(proxy: string, key: string, maxTokens = 100, session?: string): Promise<Response> {
   return fetch(`${proxy}/v1/messages`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01' },
+    headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01', ...(session === undefined ? {} : { 'x-claude-code-session-id': session }) },
     body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello there' }] }),
     signal: inFlight.signal,
   });
 }
 
-function sendAndForget(proxy: string, key: string, maxTokens: number): void {
-  message(proxy, key, maxTokens).catch(() => undefined);
+function sendAndForget(proxy: string, key: string, maxTokens: number, session?: string): void {
+  message(proxy, key, maxTokens, session).catch(() => undefined);
 }
 
 async function view(proxy: string): Promise<StatusReport> {
@@ -157,8 +158,13 @@ describe('the live page at /_ratewarden/', () => {
     await viewUntil(proxy.url, (report) => report.history?.reservationsInFlight === 2);
     for (let i = 0; i < 2; i++) sendAndForget(proxy.url, keys.b, 400);
     await page.waitForSelector('#queue[data-total="2"]');
-    for (let i = 0; i < 3; i++) sendAndForget(proxy.url, keys.b, 400);
+    // Two of them from one Claude Code session: the queue says who waits, the session by a hash only.
+    for (let i = 0; i < 3; i++) sendAndForget(proxy.url, keys.b, 400, i < 2 ? 'agent-session-one' : undefined);
     await page.waitForSelector('#queue[data-total="5"]');
+    const bySession = await page.locator('#queue tbody tr td').nth(3).textContent();
+    expect(bySession).toContain(`session ${createHash('sha256').update('agent-session-one').digest('hex').slice(0, 8)}: 2`);
+    expect(bySession).toMatch(/key [0-9a-f]+: 3/);
+    expect(await page.locator('#queue').textContent()).not.toContain('agent-session-one');
     expect(await page.locator('article[data-condition="waiting"] .badge').textContent()).toContain('Waiting (5)');
     expect(await page.locator('#reservations tbody tr').count()).toBe(2);
 
