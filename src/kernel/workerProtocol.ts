@@ -17,10 +17,11 @@ export const healthPath = '/_ratewarden/health';
 export const socketFromSupervisorFlag = '--socket-from-supervisor';
 
 /**
- * Worker → supervisor, once the worker listens for the supervisor's messages. Node starts
+ * Worker → supervisor, once the worker is about to listen (its store open). Node starts
  * accepting on a handed listening socket the moment the handle arrives, but delivers its message
- * only once the process listens for messages: a socket handed earlier (at spawn) accepts
- * connections while the worker's modules load, with no one to serve them.
+ * only once the process listens for messages: a socket handed at spawn accepted connections
+ * while the worker's modules loaded, with no one to serve them; and what a worker that fails to
+ * start has accepted is reset, where the supervisor holds it for the next worker.
  */
 export interface SocketWantedMessage {
   type: 'socket-wanted';

@@ -17,8 +17,8 @@ export interface ExchangeRecorder {
    * then is it relayed.
    */
   rateLimited(headers: IncomingHttpHeaders, quota?: string | null): Promise<void>;
-  /** The answer's head arrived (any status but 429): its rate-limit headers are as old as now. */
-  headArrived(status: number, headers: IncomingHttpHeaders): void;
+  /** The answer's head arrived (any status but 429): its rate-limit headers are as old as `at` (now, when not given). */
+  headArrived(status: number, headers: IncomingHttpHeaders, at?: number): void;
   answered(status: number, headers: IncomingHttpHeaders, usage: UsageReading): void;
   /** The client went away, or the upstream's answer broke off: what was seen so far. */
   cutShort(usage: UsageReading): void;

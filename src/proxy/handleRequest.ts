@@ -147,7 +147,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
       return;
     }
     const recorded = exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session: conversation, estimatedInput: shape.inputTokens });
-    const learning = !learnsOrganization || fingerprint === null ? recorded : learningOrganization(recorded, warden, { fingerprint, keyHint }, provider.name, runtime.log);
+    const learning = !learnsOrganization || fingerprint === null ? recorded : learningOrganization(recorded, warden, { fingerprint, keyHint }, provider.name, runtime.log, runtime.clock);
     const recorder = runtime.metrics.observing(learning, provider.name, scope);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name, scope);

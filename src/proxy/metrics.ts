@@ -149,7 +149,7 @@ export class ProxyMetrics {
         this.traffic.request(scope, 'upstream_429');
         return recorder.rateLimited(headers, quota);
       },
-      headArrived: (status, headers) => recorder.headArrived(status, headers),
+      headArrived: (status, headers, at) => recorder.headArrived(status, headers, at),
       answered: (status, headers, usage) => {
         countTokens(usage, 'answered');
         this.traffic.upstreamAnswered(provider, status, seconds());

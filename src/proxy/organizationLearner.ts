@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { organizationOf, ownerOf } from '../core/limitGroups.js';
+import type { Clock } from '../kernel/clock.js';
 import type { Logger } from '../kernel/log.js';
 import type { Warden } from '../warden/warden.js';
 import type { ExchangeRecorder } from './forward.js';
@@ -17,6 +18,7 @@ export function learningOrganization(
   key: { fingerprint: string; keyHint: string | null },
   provider: ProviderName,
   log: Logger,
+  clock: Clock,
 ): ExchangeRecorder {
   const { fingerprint } = key;
   const learn = (headers: IncomingHttpHeaders): Promise<void> => {
@@ -37,25 +39,30 @@ export function learningOrganization(
   // In the order they came: the head's reports are recorded once the key is in its group (a
   // stream's end may come tens of seconds later, and the group must not wait for it without
   // them), and the end after the head, as the recorder requires.
+  // A step that throws is logged and ends there: the steps after it still run.
   let recorded: Promise<void> = Promise.resolve();
-  const afterLearning = (headers: IncomingHttpHeaders, next: () => void | Promise<void>): Promise<void> => {
-    recorded = recorded.then(() => learn(headers)).then(next);
+  const inTurn = (step: () => void | Promise<void>): Promise<void> => {
+    recorded = recorded.then(step).catch((error: unknown) => {
+      log.error('record-failed', `could not record an answer of key ${fingerprint}: ${(error as Error).message}`, { fingerprint });
+    });
     return recorded;
   };
+  const afterLearning = (headers: IncomingHttpHeaders, next: () => void | Promise<void>): Promise<void> => inTurn(() => learn(headers).then(next));
   return {
     ...recorder,
     rateLimited: (headers, quota) => afterLearning(headers, () => recorder.rateLimited(headers, quota)),
-    headArrived: (status, headers) => {
-      void afterLearning(headers, () => recorder.headArrived(status, headers));
+    headArrived: (status, headers, at = clock()) => {
+      // The head's time now, not once the key has joined: its report is as old as the head.
+      void afterLearning(headers, () => recorder.headArrived(status, headers, at));
     },
     answered: (status, headers, usage) => {
       void afterLearning(headers, () => recorder.answered(status, headers, usage));
     },
     cutShort: (usage) => {
-      recorded = recorded.then(() => recorder.cutShort(usage));
+      void inTurn(() => recorder.cutShort(usage));
     },
     failed: (kind, detail, reachedUpstream) => {
-      recorded = recorded.then(() => recorder.failed(kind, detail, reachedUpstream));
+      void inTurn(() => recorder.failed(kind, detail, reachedUpstream));
     },
   };
 }

@@ -90,13 +90,13 @@ export function exchangeRecorder(
         if (result.escalated) {
           log.warn('cooldown-start', `upstream answered 429 for ${where} (${result.consecutive429s} in a row); cooling down scope ${result.scope} for ${formatDuration(result.cooldownMs)}, until ${until}: its requests are answered locally until then${shared}`, fields);
         } else {
-          log.warn('upstream-429', `upstream answered 429 for ${where}, sent before the current cooldown began; the cooldown of scope ${result.scope} now ends at ${until}${shared}`, fields);
+          log.warn('upstream-429', `upstream answered 429 for ${where}, of the incident in progress (sent before its cooldown began, or under the key's own scope before the key joined its group); the cooldown of scope ${result.scope} now ends at ${until}${shared}`, fields);
         }
       });
     },
-    headArrived(status, headers: IncomingHttpHeaders) {
-      // Read now: the report is as old as this head, whenever the transaction runs.
-      const now = clock();
+    headArrived(status, headers: IncomingHttpHeaders, at) {
+      // The report is as old as this head, whenever the transaction runs.
+      const now = at ?? clock();
       const reported = provider.readLimits(headers, now);
       const input = { status, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now), reportsReadAt: now };
       headRecorded = record("the answer's head", async () => {

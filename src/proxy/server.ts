@@ -42,7 +42,8 @@ const unsafeRetry429Resends = 3;
  * Where the worker accepts connections: the configured address (`--no-supervise`), the socket its
  * supervisor hands it, or a socket passed by systemd as a file descriptor.
  */
-export type ListenTarget = { kind: 'address' } | { kind: 'handle'; server: NetServer } | { kind: 'fd'; fd: number };
+/** Where the worker listens: its own address, the supervisor's socket (asked for when it is about to listen), or systemd's fd. */
+export type ListenTarget = { kind: 'address' } | { kind: 'handle'; take: () => Promise<NetServer> } | { kind: 'fd'; fd: number };
 
 export interface ProxyOptions {
   listenOn?: ListenTarget;
@@ -98,7 +99,7 @@ function listen(server: Server, settings: Settings, target: ListenTarget): Promi
         server.listen({ host, port }, listening);
         break;
       case 'handle':
-        server.listen(target.server, listening);
+        target.take().then((handed) => server.listen(handed, listening), failed);
         break;
       case 'fd':
         server.listen({ fd: target.fd }, listening);

@@ -18,17 +18,27 @@ export interface WorkerMode {
   page?: PageFactory;
 }
 
+/** A connection that came before the proxy could serve it: a client that resets it meanwhile must not take the worker down. */
+interface EarlyConnection {
+  socket: Socket;
+  id: number | undefined;
+  dropOnError: () => void;
+}
+
 /**
  * The supervisor's messages: the listening socket first, then the connections it accepted
  * itself. Connections that come before the proxy can serve them wait here.
  */
 class SupervisorChannel {
-  readonly socket: Promise<NetServer>;
+  private readonly socket: Promise<NetServer>;
+  private socketWanted = false;
   private proxy: RunningProxy | null = null;
-  private readonly early: { socket: Socket; id: number | undefined }[] = [];
+  private readonly early: EarlyConnection[] = [];
 
   constructor() {
-    this.socket = new Promise((resolve) => {
+    this.socket = new Promise((resolve, reject) => {
+      // A supervisor gone before it handed the socket over never will: the start fails, and the worker ends.
+      process.once('disconnect', () => reject(new Error('the supervisor went away before it handed the socket over')));
       process.on('message', (message: unknown, handle: unknown) => {
         if (isListenMessage(message) && handle !== undefined) {
           // Node accepts on a handed server at once: until the proxy's own server takes the
@@ -40,19 +50,43 @@ class SupervisorChannel {
         if (isConnectionMessage(message) && handle !== undefined) this.adopt(handle as Socket, typeof message.id === 'number' ? message.id : undefined);
       });
     });
-    // Only now that its messages are listened for (see SocketWantedMessage).
-    const wanted: SocketWantedMessage = { type: 'socket-wanted' };
-    process.send?.(wanted);
+    // Told to whoever takes the socket; a worker that stops before it asks has nothing to hear.
+    this.socket.catch(() => undefined);
+  }
+
+  /**
+   * Asks for the listening socket when the proxy is about to listen, not before: from the
+   * moment it arrives this process accepts on it, and a worker that fails to start would
+   * reset what it accepted, where the supervisor holds it for the next one (SocketWantedMessage).
+   */
+  takeSocket(): Promise<NetServer> {
+    if (!process.connected) return Promise.reject(new Error('the supervisor went away before it handed the socket over'));
+    if (!this.socketWanted) {
+      this.socketWanted = true;
+      const wanted: SocketWantedMessage = { type: 'socket-wanted' };
+      process.send?.(wanted);
+    }
+    return this.socket;
   }
 
   serve(proxy: RunningProxy): void {
     this.proxy = proxy;
-    for (const { socket, id } of this.early.splice(0)) this.serveOn(proxy, socket, id);
+    for (const { socket, id, dropOnError } of this.early.splice(0)) {
+      socket.off('error', dropOnError);
+      if (!socket.destroyed) this.serveOn(proxy, socket, id);
+    }
   }
 
   private adopt(socket: Socket, id: number | undefined): void {
-    if (this.proxy === null) this.early.push({ socket, id });
-    else this.serveOn(this.proxy, socket, id);
+    if (this.proxy !== null) {
+      this.serveOn(this.proxy, socket, id);
+      return;
+    }
+    const dropOnError = (): void => {
+      socket.destroy();
+    };
+    socket.on('error', dropOnError);
+    this.early.push({ socket, id, dropOnError });
   }
 
   /** Tells the supervisor before the first byte is read: the connection is ours now (see ConnectionTakenMessage). */
@@ -66,7 +100,7 @@ class SupervisorChannel {
 }
 
 function listenTarget(channel: SupervisorChannel | null): Promise<ListenTarget> | ListenTarget {
-  if (channel !== null) return channel.socket.then((server) => ({ kind: 'handle', server }));
+  if (channel !== null) return { kind: 'handle', take: () => channel.takeSocket() };
   const passed = takePassedSocket();
   if (passed.kind === 'invalid') throw new ConfigError(passed.problem);
   if (passed.kind === 'fd') return passed;

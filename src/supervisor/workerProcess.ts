@@ -77,6 +77,7 @@ export async function startWorker(command: WorkerCommand, socket: WorkerSocket, 
    */
   const untaken = new Map<number, Socket>();
   let nextConnectionId = 1;
+  let socketHanded = false;
 
   const ready = new Promise<ReadyMessage>((resolve) => {
     void (async () => {
@@ -84,7 +85,8 @@ export async function startWorker(command: WorkerCommand, socket: WorkerSocket, 
         // Never leave this loop early: execa disconnects the channel when the iteration ends,
         // and a worker takes a closed channel as its supervisor's death.
         for await (const message of subprocess.getEachMessage()) {
-          if (isSocketWantedMessage(message)) sendHandle({ type: 'listen', url: socket.url }, socket.server);
+          // Once: every copy handed over would accept on the socket until that worker ends.
+          if (isSocketWantedMessage(message) && !socketHanded) socketHanded = sendHandle({ type: 'listen', url: socket.url }, socket.server);
           if (isReadyMessage(message)) resolve({ url: typeof message.url === 'string' ? message.url : null });
           if (isConnectionTakenMessage(message)) {
             // The worker's copy is the connection now; closing ours sends nothing to the client.

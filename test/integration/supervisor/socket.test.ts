@@ -107,7 +107,7 @@ describe('the socket the supervisor owns, with the real worker', () => {
 
     // A killed worker may reset what it held: a request sent before the kill and cut after it.
     // A connection nobody answers, or one reset with no kill while it was out, is lost.
-    const cutByKill = (outcome: Outcome): boolean => outcome.kind === 'error' && outcome.code === 'ECONNRESET' && kills.some((at) => outcome.sentAt <= at && at <= outcome.receivedAt);
+    const cutByKill = (outcome: Outcome): boolean => outcome.kind === 'error' && ['ECONNRESET', 'EPIPE'].includes(outcome.code) && kills.some((at) => outcome.sentAt <= at && at <= outcome.receivedAt);
     const lost = outcomes.filter((outcome) => outcome.kind === 'error' && !cutByKill(outcome));
     expect(lost).toEqual([]);
     expect(outcomes.filter((outcome) => outcome.kind === 'answer' && outcome.status === 200).length).toBeGreaterThan(0);
