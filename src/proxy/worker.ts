@@ -73,7 +73,9 @@ class SupervisorChannel {
     this.proxy = proxy;
     for (const { socket, id, dropOnError } of this.early.splice(0)) {
       socket.off('error', dropOnError);
-      if (!socket.destroyed) this.serveOn(proxy, socket, id);
+      // One the client closed meanwhile is still ours: the supervisor's copy must go too.
+      if (socket.destroyed) this.tellTaken(id);
+      else this.serveOn(proxy, socket, id);
     }
   }
 
@@ -91,11 +93,14 @@ class SupervisorChannel {
 
   /** Tells the supervisor before the first byte is read: the connection is ours now (see ConnectionTakenMessage). */
   private serveOn(proxy: RunningProxy, socket: Socket, id: number | undefined): void {
-    if (id !== undefined && process.connected) {
-      const taken: ConnectionTakenMessage = { type: 'connection-taken', id };
-      process.send?.(taken);
-    }
+    this.tellTaken(id);
     proxy.adopt(socket);
+  }
+
+  private tellTaken(id: number | undefined): void {
+    if (id === undefined || !process.connected) return;
+    const taken: ConnectionTakenMessage = { type: 'connection-taken', id };
+    process.send?.(taken);
   }
 }
 
