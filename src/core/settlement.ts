@@ -135,15 +135,7 @@ export interface ClearedCooldown {
 /** The operator's override: the breaker is closed and the ladder goes back to its first rung. */
 export function clearCooldown(state: LimiterState, now: number): ClearedCooldown {
   return {
-    state: {
-      ...state,
-      consecutive429s: 0,
-      backoffLevel: 0,
-      cooldownStartedAt: null,
-      cooldownUntil: null,
-      probeRequestId: null,
-      probeStartedAt: null,
-    },
+    state: breakerClosed(state, state.lastProbeSuccessAt),
     cleared: {
       cooldownRemainingMs: state.cooldownUntil === null ? 0 : Math.max(0, state.cooldownUntil - now),
       consecutive429s: state.consecutive429s,
