@@ -9,6 +9,7 @@ import type { ScopeSummaryRow } from '../core/scopeTable.js';
 import type { HistoryRows } from '../core/statusHistory.js';
 import type { RateLimitEventRow, StatusSnapshot } from '../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../core/types.js';
+import type { SnapshotLoader } from './snapshot.js';
 
 /**
  * The storage port: what the warden, the supervisor's ledger and the reading commands need of
@@ -261,6 +262,8 @@ export interface StoreTransaction {
   readonly supervisor: SupervisorRepository;
   readonly processes: ProcessRepository;
   readonly status: StatusRepository;
+  /** Each event's load step (snapshot.ts). */
+  readonly load: SnapshotLoader;
 }
 
 export type StoreBackend = 'sqlite' | 'postgres';

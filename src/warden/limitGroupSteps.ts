@@ -1,9 +1,10 @@
 import { decideAdmission } from '../core/admission.js';
-import { cooldownCovers, groupScopeOf, ownerOf, reportsForGroup, sameOrganization, type Organization } from '../core/limitGroups.js';
+import { cooldownCovers, groupScopeOf, ownerOf, sameOrganization, type Organization } from '../core/limitGroups.js';
 import { quotaRefusal, stopForQuota } from '../core/quota.js';
-import { needOn, type Report } from '../core/reported.js';
+import { needOn, type Report, type ReportedRemaining } from '../core/reported.js';
 import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenEstimate, type WindowUsage } from '../core/types.js';
 import type { StoreTransaction } from '../store/port.js';
+import type { ScopeRows } from '../store/snapshot.js';
 import type { Admission } from './types.js';
 
 /**
@@ -59,27 +60,22 @@ export async function joinGroup(
  * refuses it, and so does its own latest report (a workspace's lower limit) less what the key
  * was admitted since. Null when the key may go; the group's own decision follows.
  */
-export async function keyRefusal(
-  tx: StoreTransaction,
-  keyScope: string,
+export function keyRefusal(
+  key: ScopeRows,
+  now: number,
   estimate: TokenEstimate,
   policy: LimiterPolicy,
   reportedCharge: TokenEstimate = estimate,
-): Promise<Extract<Admission, { kind: 'rejected' }> | null> {
-  const state = (await tx.limiter.readState(keyScope)) ?? initialLimiterState;
-  const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : await tx.reported.reports(keyScope);
-  const cooling = state.cooldownUntil !== null && state.cooldownUntil > tx.now;
+): Extract<Admission, { kind: 'rejected' }> | null {
+  const state = key.state ?? initialLimiterState;
+  const reports = policy.unsafeIgnoreReportedRemaining === true ? [] : key.reports;
+  const cooling = state.cooldownUntil !== null && state.cooldownUntil > now;
   if (!cooling && reports.length === 0) return null;
   // The key's own layer has no window budget (the group's holds it) and no probe of its own: once its cooldown is over, the group's state decides.
   const keyOnly = { ...state, tokenBudget: null, requestBudget: null, probeRequestId: null, probeStartedAt: null, cooldownUntil: cooling ? state.cooldownUntil : null };
-  const decision = quotaRefusal(keyOnly, decideAdmission(keyOnly, [], estimate, tx.now, { ...policy, tokenBudget: null, requestBudget: null }, reports, reportedCharge));
+  const decision = quotaRefusal(keyOnly, decideAdmission(keyOnly, [], estimate, now, { ...policy, tokenBudget: null, requestBudget: null }, reports, reportedCharge));
   if (decision.kind === 'admit') return null;
   return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: `key's own limit: ${decision.message}` };
-}
-
-/** After the group admitted a request of a key in it: the key's own reports count it too, charged as the group's are (the upstream's rule). */
-export async function keyAdmitted(tx: StoreTransaction, keyScope: string, charge: TokenEstimate): Promise<void> {
-  if ((await tx.reported.reports(keyScope)).length > 0) await tx.reported.addAdmitted(keyScope, charge.inputTokens, charge.outputTokens, 1);
 }
 
 /**
@@ -88,21 +84,14 @@ export async function keyAdmitted(tx: StoreTransaction, keyScope: string, charge
  * that held it; a key whose report kept the whole charge would wait a full refill for tokens the
  * upstream gave back when the stream ended.
  */
-export async function keyCorrected(tx: StoreTransaction, keyScope: string | null, scope: string, deltaInput: number, deltaOutput: number): Promise<void> {
-  if (keyScope === null || keyScope === scope) return;
-  if ((await tx.reported.reports(keyScope)).length > 0) await tx.reported.correctAdmitted(keyScope, deltaInput, deltaOutput);
-}
-
-/** The reports of an answer to a key in a group: all are the key's own; those that describe the organization's limit are the group's too. */
-export async function splitReports(tx: StoreTransaction, group: string, reports: readonly Report[]): Promise<Report[]> {
-  if (reports.length === 0) return [];
-  return reportsForGroup(reports, await tx.reported.reports(group));
+export async function keyCorrected(tx: StoreTransaction, key: ScopeRows | null, deltaInput: number, deltaOutput: number): Promise<void> {
+  if (key !== null && key.reports.length > 0) await tx.reported.correctAdmitted(key.scope, deltaInput, deltaOutput);
 }
 
 /** Whether a 429 ran out of the key's own (workspace) limit, so that its cooldown covers the key only. */
-export async function coolsKeyOnly(tx: StoreTransaction, group: string, reports: readonly Report[], estimate: TokenEstimate): Promise<boolean> {
+export function coolsKeyOnly(groupReports: readonly ReportedRemaining[], reports: readonly Report[], estimate: TokenEstimate): boolean {
   const exhausted = reports.filter((report) => report.remaining - report.roundingSlack < needOn(report.dimension, estimate));
-  return cooldownCovers(exhausted, await tx.reported.reports(group)) === 'key';
+  return cooldownCovers(exhausted, groupReports) === 'key';
 }
 
 /** A quota 429 (core/quota.ts): the group stops until a probe every --quota-probe-interval is served; no ladder, no cut. One rate-limit event row. */

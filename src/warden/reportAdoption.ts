@@ -1,18 +1,19 @@
 import { sampleToRecord } from '../core/calibration.js';
 import { adoptReportedLimits, type BudgetAdjustment } from '../core/controller.js';
-import { adoptReport, needOn, type Report } from '../core/reported.js';
+import { adoptReport, needOn, type Report, type ReportedRemaining } from '../core/reported.js';
+import { reportsForGroup } from '../core/limitGroups.js';
+import type { ScopeRows } from '../store/snapshot.js';
 import type { LimiterState } from '../core/types.js';
 import type { ReportCarrier, StoreTransaction } from '../store/port.js';
-import { splitReports } from './limitGroupSteps.js';
 import type { ScopeLedger } from './scopeLedger.js';
 import type { ReportedLimitsForBudget } from './types.js';
 
 /** The reports of an answer to a key in a group (limitGroupSteps.ts): all the key's own, and the group's those that describe its limit. */
-export async function adoptGroupReports(ledger: ScopeLedger, tx: StoreTransaction, scope: string, keyScope: string | null, reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
-  if (keyScope === null || keyScope === scope) return adoptReports(ledger, tx, scope, reports, readAt, carrier);
-  const forGroup = await splitReports(tx, scope, reports);
-  await adoptReports(ledger, tx, keyScope, reports, readAt, carrier);
-  await adoptReports(ledger, tx, scope, forGroup, readAt, carrier);
+export async function adoptGroupReports(ledger: ScopeLedger, tx: StoreTransaction, loaded: { main: ScopeRows; key: ScopeRows | null }, reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
+  const { main, key } = loaded;
+  if (key === null) return adoptReports(ledger, tx, main.scope, main.reports, reports, readAt, carrier);
+  await adoptReports(ledger, tx, key.scope, key.reports, reports, readAt, carrier);
+  await adoptReports(ledger, tx, main.scope, main.reports, reports.length === 0 ? [] : reportsForGroup(reports, main.reports), readAt, carrier);
 }
 
 /**
@@ -23,10 +24,11 @@ export async function adoptGroupReports(ledger: ScopeLedger, tx: StoreTransactio
  * stamped that long before the transaction's time, so that one read earlier but committed later
  * never replaces a newer one.
  */
-async function adoptReports(ledger: ScopeLedger, tx: StoreTransaction, scope: string, reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
+async function adoptReports(ledger: ScopeLedger, tx: StoreTransaction, scope: string, loaded: readonly ReportedRemaining[], reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
   if (reports.length === 0) return;
   const now = stampOf(ledger, tx, readAt);
-  const known = new Map((await tx.reported.reports(scope)).map((report) => [report.dimension, report]));
+  // As the load step read them: only a report's time decides whether a new one replaces it (core's adoptReport).
+  const known = new Map(loaded.map((report) => [report.dimension, report]));
   const inFlight = await tx.reported.inFlightSince(scope, now - ledger.policy.windowMs, carrier);
   for (const report of reports) {
     const reserved = report.dimension === 'requests' ? inFlight.requests : needOn(report.dimension, inFlight);

@@ -43,7 +43,11 @@ export class ScopeLedger {
    * scopes keeps the cooldown it had, which held every request then.
    */
   async stateOf(tx: StoreTransaction, scope: string): Promise<LimiterState> {
-    const known = await tx.limiter.readState(scope);
+    return this.ensureState(tx, scope, await tx.limiter.readState(scope));
+  }
+
+  /** The state an event's load step read (null: never seen), made as stateOf makes it. */
+  async ensureState(tx: StoreTransaction, scope: string, known: LimiterState | null): Promise<LimiterState> {
     if (known !== null) return known;
     const { now } = tx;
     const fallback = scope === defaultScope ? null : await tx.limiter.readState(defaultScope);
@@ -55,7 +59,12 @@ export class ScopeLedger {
   }
 
   async windowUsage(tx: StoreTransaction, scope: string): Promise<WindowUsage> {
-    return sumWindow([await tx.limiter.bucketTotalsFrom(scope, oldestBucketInWindow(tx.now, this.policy.windowMs, this.widthMs))], this.policy.tokenMetric);
+    return sumWindow([await tx.limiter.bucketTotalsFrom(scope, this.windowFrom(tx.now))], this.policy.tokenMetric);
+  }
+
+  /** The oldest usage bucket in the window at `now`. */
+  windowFrom(now: number): number {
+    return oldestBucketInWindow(now, this.policy.windowMs, this.widthMs);
   }
 
   async commit(tx: StoreTransaction, scope: string, before: LimiterState, after: LimiterState, adjustments: readonly BudgetAdjustment[]): Promise<void> {
@@ -66,12 +75,7 @@ export class ScopeLedger {
   }
 
   activeScopesIn(tx: StoreTransaction): Promise<string[]> {
-    return tx.limiter.activeScopes(oldestBucketInWindow(tx.now, this.policy.windowMs, this.widthMs), tx.now - activeScopeMs);
-  }
-
-  async inFlight(tx: StoreTransaction, requestId: number): Promise<RequestRecord | null> {
-    const request = await tx.limiter.findRequest(requestId);
-    return request === null || request.outcome !== 'in-flight' ? null : request;
+    return tx.limiter.activeScopes(this.windowFrom(tx.now), tx.now - activeScopeMs);
   }
 
   /**

@@ -14,27 +14,27 @@ import type { ScopeLedger } from './scopeLedger.js';
 /** Settle's transaction: replaces the reservation by what was really spent; null when the request is no longer in flight. */
 export async function settleInTransaction(ledger: ScopeLedger, tx: StoreTransaction, requestId: number, input: SettleInput, keyScopes: ReadonlyMap<number, string>): Promise<{ scope: string; at: number; adjustments: BudgetAdjustment[] } | null> {
   const { now } = tx;
-  const request = await ledger.inFlight(tx, requestId);
-  if (request === null) return null;
+  const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
+  // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
+  const sampled = success && input.usage !== null && input.usage.outputTokens > 0;
+  // The load step: the scope's row locked (as admit locks it), then the request, the reports, the key's layer.
+  const loaded = await tx.load.request(requestId, { keyScope: keyScopes.get(requestId) ?? null, model: sampled });
+  if (loaded === null || loaded.request.outcome !== 'in-flight') return null;
+  const { request } = loaded;
   const spent = input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
   const { scope } = request;
-  // The scope's row lock first, as admit takes it: on PostgreSQL a bucket row locked before it deadlocks with an admit.
-  const state = await ledger.stateOf(tx, scope);
+  const state = await ledger.ensureState(tx, scope, loaded.main.state);
   await ledger.moveReservation(tx, request, spent, now);
   await tx.limiter.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
   // The upstream counts what it answered by its rule; what never reached it gives everything back.
   const answered = input.reachedUpstream === true || input.outcome === 'ok' || input.outcome === 'upstream-error' || input.outcome === 'aborted';
   const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
   const counted = settledCharge(answered ? (input.reportedSettle ?? 'refund-to-usage') : 'refund-to-usage', charged, spent);
-  await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
-  await keyCorrected(tx, keyScopes.get(requestId) ?? null, scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
-  await adoptGroupReports(ledger, tx, scope, keyScopes.get(requestId) ?? null, input.reports ?? [], input.reportsReadAt);
-  const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
-  // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
-  if (success && input.usage !== null && input.usage.outputTokens > 0) {
-    const model = await tx.reported.requestModel(requestId);
-    if (model !== null) await tx.reported.recordOutputSample(now, model, input.usage.outputTokens);
-  }
+  // Only reports count what was sent since them: a scope without any has nothing to correct.
+  if (loaded.main.reports.length > 0) await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
+  await keyCorrected(tx, loaded.key, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
+  await adoptGroupReports(ledger, tx, loaded, input.reports ?? [], input.reportsReadAt);
+  if (sampled && loaded.model !== null) await tx.reported.recordOutputSample(now, loaded.model, input.usage?.outputTokens ?? 0);
   const policy = ledger.policyOf(scope);
   const settled = quotaAfterSettle(afterSettle(state, settling(request), input.outcome, input.status, now, policy));
   const adopted = await withStaleCutsHealed(tx, scope, await adoptReported(ledger, tx, scope, settled, input.reported ?? null), policy);
@@ -45,25 +45,25 @@ export async function settleInTransaction(ledger: ScopeLedger, tx: StoreTransact
 /** Upstream429's transaction: the request settled as refused upstream and the cooldown it starts; null when the request is no longer in flight. */
 export async function upstream429InTransaction(ledger: ScopeLedger, tx: StoreTransaction, requestId: number, input: Upstream429Input, keyScopes: ReadonlyMap<number, string>, random: () => number): Promise<Upstream429Result | null> {
   const { now } = tx;
-  const request = await ledger.inFlight(tx, requestId);
-  if (request === null) return null;
+  const keyScope = keyScopes.get(requestId) ?? null;
+  const loaded = await tx.load.request(requestId, { keyScope });
+  if (loaded === null || loaded.request.outcome !== 'in-flight') return null;
+  const { request } = loaded;
   const { scope } = request;
   const policy = ledger.policyOf(scope);
-  // The scope's row lock first, as admit takes it (see settle).
-  const state = await ledger.stateOf(tx, scope);
+  const state = await ledger.ensureState(tx, scope, loaded.main.state);
   await ledger.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
   await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
-  await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
-  await keyCorrected(tx, keyScopes.get(requestId) ?? null, scope, -request.estInputTokens, -request.chargeOutputTokens);
+  if (loaded.main.reports.length > 0) await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
+  await keyCorrected(tx, loaded.key, -request.estInputTokens, -request.chargeOutputTokens);
   // What the upstream was asked for, by its own rule: the limit that could not hold it ran out.
   const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
-  const keyScope = keyScopes.get(requestId) ?? null;
   // A cooldown covers the limit that ran out: the key's own (workspace) limit cools the key only.
-  const cooled = keyScope !== null && keyScope !== scope && (await coolsKeyOnly(tx, scope, input.reports ?? [], charged)) ? keyScope : scope;
-  await adoptGroupReports(ledger, tx, scope, keyScope, input.reports ?? [], input.reportsReadAt);
+  const cooled = loaded.key !== null && coolsKeyOnly(loaded.main.reports, input.reports ?? [], charged) ? loaded.key.scope : scope;
+  await adoptGroupReports(ledger, tx, loaded, input.reports ?? [], input.reportsReadAt);
   const usage = await ledger.windowUsage(tx, scope);
   if (input.quota) return { ...(await stopGroupForQuota(tx, scope, state, ledger.policyOf(scope).quotaProbeMs, { requestId, retryAfterMs: input.retryAfterMs, usage })), sharedWith: [] };
-  const cooledState = cooled === scope ? state : await ledger.stateOf(tx, cooled);
+  const cooledState = cooled === scope ? state : await ledger.ensureState(tx, cooled, loaded.key?.state ?? null);
   const reportedState = input.reported ? { ...cooledState, reportedTokenLimit: input.reported.tokenLimit ?? cooledState.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? cooledState.reportedRequestLimit } : cooledState;
   const blame = blame429(input.reports ?? [], charged);
   const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], charged, input.reportsReadAt ?? now);

@@ -192,13 +192,13 @@ export class Warden {
    */
   async observeHead(requestId: number, input: HeadInput): Promise<void> {
     await this.store.transact(async (tx) => {
-      const request = await tx.limiter.findRequest(requestId);
-      if (request === null) return;
+      const loaded = await tx.load.request(requestId, { keyScope: this.keyScopes.get(requestId) ?? null });
+      if (loaded === null) return;
+      const { request } = loaded;
       const { scope } = request;
-      // The scope's row lock first, as admit takes it (see settle).
-      const state = await this.ledger.stateOf(tx, scope);
+      const state = await this.ledger.ensureState(tx, scope, loaded.main.state);
       if (request.outcome === 'in-flight') await tx.limiter.markHead(requestId, stampOf(this.ledger, tx, input.reportsReadAt));
-      await adoptGroupReports(this.ledger, tx, scope, this.keyScopes.get(requestId) ?? null, input.reports ?? [], input.reportsReadAt, { id: requestId, admittedAt: request.admittedAt });
+      await adoptGroupReports(this.ledger, tx, loaded, input.reports ?? [], input.reportsReadAt, { id: requestId, admittedAt: request.admittedAt });
       const judged = request.outcome === 'in-flight' ? judgeProbeAtHead(state, request, input.status, tx.now) : state;
       const adopted = await adoptReported(this.ledger, tx, scope, judged, input.reported ?? null);
       await this.ledger.commit(tx, scope, state, adopted.state, adopted.adjustments);

@@ -5,22 +5,26 @@ import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { AdmittedRequest, LimiterRepository, RequestOutcome, RequestRecord } from '../port.js';
 import { rateLimitEventColumns, rateLimitEventValues } from '../rows.js';
 import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
+import { write } from './batchedConnection.js';
+import type { ReservedRequestId } from './reservedRequestId.js';
 import { firstRow, rowsOf, run, type Queryable } from './statements.js';
 
-const columnList = stateKeys.map((key) => stateColumns[key]).join(', ');
+export const columnList = stateKeys.map((key) => stateColumns[key]).join(', ');
 
 const pruneBatch = 5_000;
 
-const selectState = `SELECT ${columnList} FROM limiter_state WHERE scope = $1`;
+const requestColumns = 'admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens';
+
+export const selectState = `SELECT ${columnList} FROM limiter_state WHERE scope = $1`;
 const insertState = `INSERT INTO limiter_state (scope, ${columnList}, created_at, updated_at)
   VALUES ($1, ${stateKeys.map((_, index) => `$${index + 3}`).join(', ')}, $2, $2) ON CONFLICT (scope) DO NOTHING RETURNING scope`;
 const updateState = `UPDATE limiter_state SET ${stateKeys.map((key, index) => `${stateColumns[key]} = $${index + 3}`).join(', ')}, updated_at = $2 WHERE scope = $1`;
-const sumBuckets = `SELECT MIN(start) AS start, SUM(input_tokens)::bigint AS input_tokens, SUM(output_tokens)::bigint AS output_tokens,
+export const sumBuckets = `SELECT MIN(start) AS start, SUM(input_tokens)::bigint AS input_tokens, SUM(output_tokens)::bigint AS output_tokens,
   SUM(requests)::bigint AS requests FROM usage_buckets WHERE scope = $1 AND start >= $2`;
-const sumDaily = `SELECT MIN(hour_start) AS start, SUM(input_tokens)::bigint AS input_tokens, SUM(output_tokens)::bigint AS output_tokens,
+export const sumDaily = `SELECT MIN(hour_start) AS start, SUM(input_tokens)::bigint AS input_tokens, SUM(output_tokens)::bigint AS output_tokens,
   SUM(requests)::bigint AS requests FROM daily_usage WHERE scope = $1 AND hour_start >= $2`;
 
-interface TotalsRow {
+export interface TotalsRow {
   start: number | null;
   input_tokens: number | null;
   output_tokens: number | null;
@@ -46,6 +50,8 @@ export class PostgresLimiterRepository implements LimiterRepository {
   constructor(
     private readonly client: Queryable,
     private readonly locking: boolean,
+    /** The id an admitting load drew for this transaction's INSERT (snapshotLoader.ts). */
+    private readonly requestIds: ReservedRequestId | null = null,
   ) {}
 
   async readState(scope: string): Promise<LimiterState | null> {
@@ -65,7 +71,7 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async writeState(scope: string, state: LimiterState, now: number): Promise<void> {
-    await run(this.client, updateState, [scope, now, ...stateKeys.map((key) => state[key])]);
+    await write(this.client, updateState, [scope, now, ...stateKeys.map((key) => state[key])]);
   }
 
   async activeScopes(usageFrom: number, changedSince: number): Promise<string[]> {
@@ -117,7 +123,7 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async addToBucket(scope: string, start: number, inputTokens: number, outputTokens: number, requests: number): Promise<void> {
-    await run(
+    await write(
       this.client,
       `INSERT INTO usage_buckets AS b (scope, start, input_tokens, output_tokens, requests) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (scope, start) DO UPDATE SET input_tokens = b.input_tokens + excluded.input_tokens,
@@ -131,7 +137,7 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async addToDaily(scope: string, hourStart: number, inputTokens: number, outputTokens: number, requests: number): Promise<void> {
-    await run(
+    await write(
       this.client,
       `INSERT INTO daily_usage AS d (scope, hour_start, input_tokens, output_tokens, requests) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (scope, hour_start) DO UPDATE SET input_tokens = d.input_tokens + excluded.input_tokens,
@@ -140,54 +146,41 @@ export class PostgresLimiterRepository implements LimiterRepository {
     );
   }
 
+  /** With the id the transaction's admitting load drew (snapshotLoader.ts), it waits for COMMIT; without one it is a round trip of its own. */
   async insertAdmitted(request: AdmittedRequest): Promise<number> {
-    const row = await firstRow<{ id: number }>(
-      this.client,
-      `INSERT INTO requests (admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-      [
-        request.admittedAt,
-        request.bucketStart,
-        request.method,
-        request.path,
-        request.probe ? 1 : 0,
-        request.estInputTokens,
-        request.estOutputTokens,
-        request.workerPid,
-        request.scope,
-        request.chargeOutputTokens,
-      ],
-    );
+    const values = [
+      request.admittedAt,
+      request.bucketStart,
+      request.method,
+      request.path,
+      request.probe ? 1 : 0,
+      request.estInputTokens,
+      request.estOutputTokens,
+      request.workerPid,
+      request.scope,
+      request.chargeOutputTokens,
+    ];
+    const reserved = this.requestIds?.take() ?? null;
+    if (reserved !== null) {
+      await write(this.client, `INSERT INTO requests (${requestColumns}, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [...values, reserved]);
+      return reserved;
+    }
+    const row = await firstRow<{ id: number }>(this.client, `INSERT INTO requests (${requestColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`, values);
     if (row === undefined) throw new Error('INSERT … RETURNING id returned no row');
     return row.id;
   }
 
   async findRequest(id: number): Promise<RequestRecord | null> {
-    const row = await firstRow<{ id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; charge_output_tokens: number; outcome: string; scope: string }>(
-      this.client,
-      'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope FROM requests WHERE id = $1',
-      [id],
-    );
-    if (row === undefined) return null;
-    return {
-      id: row.id,
-      admittedAt: row.admitted_at,
-      bucketStart: row.bucket_start,
-      probe: row.probe === 1,
-      estInputTokens: row.est_input_tokens,
-      estOutputTokens: row.est_output_tokens,
-      chargeOutputTokens: row.charge_output_tokens,
-      outcome: row.outcome,
-      scope: row.scope,
-    };
+    const row = await firstRow<RequestRow>(this.client, selectRequest, [id]);
+    return row === undefined ? null : requestOf(row);
   }
 
   async markHead(id: number, at: number): Promise<void> {
-    await run(this.client, 'UPDATE requests SET head_at = $1 WHERE id = $2 AND head_at IS NULL', [at, id]);
+    await write(this.client, 'UPDATE requests SET head_at = $1 WHERE id = $2 AND head_at IS NULL', [at, id]);
   }
 
   async markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): Promise<void> {
-    await run(this.client, 'UPDATE requests SET settled_at = $1, outcome = $2, status = $3, input_tokens = $4, output_tokens = $5 WHERE id = $6', [
+    await write(this.client, 'UPDATE requests SET settled_at = $1, outcome = $2, status = $3, input_tokens = $4, output_tokens = $5 WHERE id = $6', [
       at,
       outcome,
       status,
@@ -198,11 +191,11 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async recordRateLimitEvent(scope: string, event: RateLimitEventRow): Promise<void> {
-    await run(this.client, `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, rateLimitEventValues(scope, event));
+    await write(this.client, `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, rateLimitEventValues(scope, event));
   }
 
   async recordSample(scope: string, sample: CalibrationSample): Promise<void> {
-    await run(
+    await write(
       this.client,
       'INSERT INTO calibration_samples (at, kind, tokens, requests, window_ms, retry_after_ms, limit_tokens, limit_requests, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
       [sample.at, sample.kind, sample.tokens, sample.requests, sample.windowMs, sample.retryAfterMs, sample.limitTokens, sample.limitRequests, scope],
@@ -210,7 +203,7 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async recordAdjustment(scope: string, at: number, adjustment: BudgetAdjustment): Promise<void> {
-    await run(
+    await write(
       this.client,
       'INSERT INTO budget_adjustments (at, kind, from_value, to_value, reason, gates, detail, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
       [at, adjustment.kind, adjustment.from, adjustment.to, adjustment.reason, adjustment.gates === null ? null : JSON.stringify(adjustment.gates), adjustment.detail, scope],
@@ -222,7 +215,7 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async addRefusalCounts(scope: string, cooldown: number, budget: number, now: number): Promise<void> {
-    await run(
+    await write(
       this.client,
       'UPDATE limiter_state SET refused_cooldown_total = refused_cooldown_total + $1, refused_budget_total = refused_budget_total + $2, updated_at = $3 WHERE scope = $4',
       [cooldown, budget, now, scope],
@@ -262,8 +255,38 @@ export async function insertAudit(client: Queryable, at: number, action: string,
   await run(client, 'INSERT INTO audit_log (at, action, actor, reason, detail) VALUES ($1, $2, $3, $4, $5)', [at, action, actor, reason, JSON.stringify(detail)]);
 }
 
-function totalsOf(row: TotalsRow | undefined, from: number): UsageBucket {
+export function totalsOf(row: TotalsRow | undefined, from: number): UsageBucket {
   return { start: row?.start ?? from, inputTokens: row?.input_tokens ?? 0, outputTokens: row?.output_tokens ?? 0, requests: row?.requests ?? 0 };
+}
+
+export const selectRequest =
+  'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope, model FROM requests WHERE id = $1';
+
+export interface RequestRow {
+  id: number;
+  admitted_at: number;
+  bucket_start: number;
+  probe: number;
+  est_input_tokens: number;
+  est_output_tokens: number;
+  charge_output_tokens: number;
+  outcome: string;
+  scope: string;
+  model: string | null;
+}
+
+export function requestOf(row: RequestRow): RequestRecord {
+  return {
+    id: row.id,
+    admittedAt: row.admitted_at,
+    bucketStart: row.bucket_start,
+    probe: row.probe === 1,
+    estInputTokens: row.est_input_tokens,
+    estOutputTokens: row.est_output_tokens,
+    chargeOutputTokens: row.charge_output_tokens,
+    outcome: row.outcome,
+    scope: row.scope,
+  };
 }
 
 /** A bound for a BIGINT comparison: the port's callers may pass ±Infinity ("no bound"), which BIGINT cannot hold. */

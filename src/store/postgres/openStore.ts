@@ -1,4 +1,8 @@
 import { PostgresGroupRepository } from './groupRepository.js';
+import { BatchedConnection } from './batchedConnection.js';
+import { loaderByParts } from '../loadByParts.js';
+import { ReservedRequestId } from './reservedRequestId.js';
+import { PostgresSnapshotLoader, RequestMovedScope } from './snapshotLoader.js';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
@@ -95,6 +99,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     types,
     options: sessionSettings.join(' '),
     keepAlive: true,
+    // A writing event's statements go out without waiting for each other's answers (batchedConnection.ts).
+    pipeline: true,
   });
   // An idle connection that broke (server restart, network) is already out of the pool; the next
   // transaction connects anew and reports a server still away itself. Without a listener Node throws.
@@ -194,10 +200,12 @@ class PostgresStore implements Store {
     try {
       const now = await this.begin(client, mode);
       phase = 'work';
-      const result = await work(this.transactionOn(client, now, mode === 'write'));
+      // A writing event's writes wait and go with its next read or with COMMIT (batchedConnection.ts).
+      const connection = mode === 'write' ? new BatchedConnection(client) : null;
+      const result = await work(this.transactionOn(connection ?? client, now, connection));
       phase = 'commit';
       lostBeforeCommit = connectionLost;
-      await client.query('COMMIT');
+      await (connection === null ? client.query('COMMIT') : connection.commit());
       client.off('error', onConnectionError);
       release(client);
       return { done: true, result };
@@ -230,6 +238,7 @@ class PostgresStore implements Store {
 
   private failureOf(error: unknown, mode: Mode): PostgresFailure {
     if (error instanceof ScopeCreatedConcurrently) return { kind: 'retry', reason: 'scope created by another transaction' };
+    if (error instanceof RequestMovedScope) return { kind: 'retry', reason: 'request moved to its group by another transaction' };
     // A write inside read(), or through a read-only store, is a bug of the caller, not a
     // server fallen back to a standby.
     const readOnlyViolation = (error as { code?: unknown } | null)?.code === '25006' && (mode === 'read' || this.readonly);
@@ -260,11 +269,16 @@ class PostgresStore implements Store {
     return serverClockOf(results[results.length - 1]?.rows[0]);
   }
 
-  private transactionOn(client: Queryable, now: number, locking: boolean): StoreTransaction {
+  /** `batched`: a writing transaction's connection (its reads lock the scope's row). */
+  private transactionOn(client: Queryable, now: number, batched: BatchedConnection | null): StoreTransaction {
+    const requestIds = new ReservedRequestId();
+    const limiter = new PostgresLimiterRepository(client, batched !== null, requestIds);
+    const reported = new PostgresReportedRepository(client);
     return {
       now,
-      limiter: new PostgresLimiterRepository(client, locking),
-      reported: new PostgresReportedRepository(client),
+      limiter,
+      reported,
+      load: batched === null ? loaderByParts(limiter, reported) : new PostgresSnapshotLoader(batched, limiter, reported, requestIds),
       groups: new PostgresGroupRepository(client),
       supervisor: new PostgresSupervisorRepository(client, this.host),
       processes: new PostgresProcessRepository(client, this.host),

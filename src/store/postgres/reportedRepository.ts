@@ -1,28 +1,27 @@
 import { outputSampleLimit } from '../../core/outputEstimate.js';
 import { dimensions, type ReportedRemaining } from '../../core/reported.js';
 import { noCarrier, type InFlightTotals, type ReportCarrier, type ReportedRepository } from '../port.js';
+import { write } from './batchedConnection.js';
 import { firstRow, rowsOf, run, type Queryable } from './statements.js';
 import { reportOf, type ReportedDbRow } from '../rows.js';
 
 const perDimension = `admitted_since + CASE dimension WHEN 'tokens' THEN $2::bigint WHEN 'input-tokens' THEN $3::bigint
   WHEN 'output-tokens' THEN $4::bigint ELSE $5::bigint END`;
 
+export const selectReports =
+  'SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining WHERE scope = $1 ORDER BY dimension';
+
 /** What the upstream reported per scope and dimension, and what requests generated per model. */
 export class PostgresReportedRepository implements ReportedRepository {
   constructor(private readonly client: Queryable) {}
 
   async reports(scope: string): Promise<ReportedRemaining[]> {
-    const rows = await rowsOf<ReportedDbRow>(
-      this.client,
-      'SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining WHERE scope = $1 ORDER BY dimension',
-      [scope],
-    );
-    return rows.map(reportOf);
+    return (await rowsOf<ReportedDbRow>(this.client, selectReports, [scope])).map(reportOf);
   }
 
   async writeReport(scope: string, report: ReportedRemaining): Promise<void> {
     if (!dimensions.includes(report.dimension)) throw new Error(`unknown limit dimension ${report.dimension}`);
-    await run(
+    await write(
       this.client,
       `INSERT INTO reported_remaining (scope, dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -34,7 +33,7 @@ export class PostgresReportedRepository implements ReportedRepository {
 
   /** A reservation made: it is not in any report yet. */
   async addAdmitted(scope: string, inputTokens: number, outputTokens: number, requests: number): Promise<void> {
-    await run(this.client, `UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = $1`, [
+    await write(this.client, `UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = $1`, [
       scope,
       inputTokens + outputTokens,
       inputTokens,
@@ -46,7 +45,7 @@ export class PostgresReportedRepository implements ReportedRepository {
   /** A settled request's real usage replaces its reservation in what was sent since each report. */
   async correctAdmitted(scope: string, deltaInput: number, deltaOutput: number): Promise<void> {
     // Below zero when a request the report already counted gives back more than was admitted since (a refund).
-    await run(this.client, `UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = $1`, [
+    await write(this.client, `UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = $1`, [
       scope,
       deltaInput + deltaOutput,
       deltaInput,
@@ -65,7 +64,7 @@ export class PostgresReportedRepository implements ReportedRepository {
   }
 
   async setRequestModel(requestId: number, model: string): Promise<void> {
-    await run(this.client, 'UPDATE requests SET model = $1 WHERE id = $2', [model, requestId]);
+    await write(this.client, 'UPDATE requests SET model = $1 WHERE id = $2', [model, requestId]);
   }
 
   async requestModel(requestId: number): Promise<string | null> {
@@ -73,7 +72,7 @@ export class PostgresReportedRepository implements ReportedRepository {
   }
 
   async recordOutputSample(at: number, model: string, outputTokens: number): Promise<void> {
-    await run(this.client, 'INSERT INTO output_samples (at, model, output_tokens) VALUES ($1, $2, $3)', [at, model, outputTokens]);
+    await write(this.client, 'INSERT INTO output_samples (at, model, output_tokens) VALUES ($1, $2, $3)', [at, model, outputTokens]);
   }
 
   /** The latest output samples of every model, newest first. */

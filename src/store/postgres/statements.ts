@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 
-/** What a repository needs of its connection: the one client its transaction runs on. */
-export type Queryable = Pick<pg.ClientBase, 'query'>;
+/** What a repository needs of its connection: the one client its transaction runs on (or the batch in front of it, batchedConnection.ts). */
+export interface Queryable {
+  query<Row extends pg.QueryResultRow>(config: pg.QueryConfig): Promise<pg.QueryResult<Row>>;
+}
 
 const names = new Map<string, string>();
 

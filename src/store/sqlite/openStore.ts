@@ -12,6 +12,8 @@ import { openDatabase, type Durability } from './open.js';
 import { PolicyStore } from './policyStore.js';
 import { ProcessStore } from './processStore.js';
 import { ReportedStore } from './reportedStore.js';
+import { loaderByParts } from '../loadByParts.js';
+import type { SnapshotLoader } from '../snapshot.js';
 import { ScopeCache } from './scopeCache.js';
 import { GroupStore } from './groupStore.js';
 import { StatusView } from './statusView.js';
@@ -89,9 +91,11 @@ class SqliteStore implements Store {
   /** Inside write transactions: the request path's reads served from memory (scopeCache.ts). */
   private readonly cachedLimiter: LimiterRepository;
   private readonly cachedReported: ReportedRepository;
+  private readonly cachedLoad: SnapshotLoader;
   /** Inside reads: everything from the file. */
   private readonly limiter: LimiterRepository;
   private readonly reported: ReportedRepository;
+  private readonly load: SnapshotLoader;
   private readonly limitGroups: GroupRepository;
   private readonly supervisor: SupervisorRepository;
   private readonly processes: ProcessRepository;
@@ -127,6 +131,9 @@ class SqliteStore implements Store {
     this.cachedLimiter = { ...asyncMethods(limiter, limiterUncached), ...asyncMethods(cache, limiterCached) };
     this.reported = asyncMethods(reported, [...reportedUncached, ...reportedCached]);
     this.cachedReported = { ...asyncMethods(reported, reportedUncached), ...asyncMethods(cache, reportedCached) };
+    // In process, a read costs no round trip: each event's load step reads part after part.
+    this.load = loaderByParts(this.limiter, this.reported);
+    this.cachedLoad = loaderByParts(this.cachedLimiter, this.cachedReported);
     this.limitGroups = asyncMethods(new GroupStore(db, () => cache.clear()), ['organizations', 'organizationOf', 'learn', 'moveUsage']);
     this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'latestOf', 'historyOf', 'recent']);
     const processTable = { beat: processes.beat.bind(processes), forget: processes.forget.bind(processes), recordPolicy: policies.record.bind(policies), policies: policies.all.bind(policies), heartbeats: view.heartbeats.bind(view) };
@@ -139,7 +146,7 @@ class SqliteStore implements Store {
     return this.groups.run(() => {
       // A lost store records nothing more: what it would record is gone with the file.
       this.refuseIfLost();
-      return work({ now: this.clock(), limiter: this.cachedLimiter, reported: this.cachedReported, groups: this.limitGroups, supervisor: this.supervisor, processes: this.processes, status: this.status });
+      return work({ now: this.clock(), limiter: this.cachedLimiter, reported: this.cachedReported, load: this.cachedLoad, groups: this.limitGroups, supervisor: this.supervisor, processes: this.processes, status: this.status });
     });
   }
 
@@ -214,7 +221,7 @@ class SqliteStore implements Store {
     this.classified(() => this.beginRead.run());
     try {
       // Ended by a rollback: a write that slipped into a read never persists.
-      const result = await work({ now, limiter: this.limiter, reported: this.reported, groups: this.limitGroups, supervisor: this.supervisor, processes: this.processes, status: this.status });
+      const result = await work({ now, limiter: this.limiter, reported: this.reported, load: this.load, groups: this.limitGroups, supervisor: this.supervisor, processes: this.processes, status: this.status });
       this.classified(() => this.rollback.run());
       return result;
     } catch (error) {

@@ -1,9 +1,10 @@
 import { openPostgresStore } from '../../../src/store/postgres/openStore.js';
 import { FakeClock } from '../../helpers/limiterFixtures.js';
+import { describeLoadContract } from '../../helpers/loadContract.js';
 import { createTestDatabase } from '../../helpers/postgresDatabase.js';
-import { describeStoreContract } from '../../helpers/storeContract.js';
+import { describeStoreContract, type ContractStore } from '../../helpers/storeContract.js';
 
-describeStoreContract('PostgreSQL', async () => {
+async function openPostgres(): Promise<ContractStore> {
   const database = await createTestDatabase();
   const clock = new FakeClock();
   try {
@@ -21,4 +22,7 @@ describeStoreContract('PostgreSQL', async () => {
     await database.drop();
     throw error;
   }
-});
+}
+
+describeStoreContract('PostgreSQL', openPostgres);
+describeLoadContract('PostgreSQL', openPostgres);

@@ -1,12 +1,13 @@
 import { join } from 'node:path';
 import { openSqliteStore } from '../../../src/store/sqlite/openStore.js';
 import { FakeClock } from '../../helpers/limiterFixtures.js';
+import { describeLoadContract } from '../../helpers/loadContract.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
-import { describeStoreContract } from '../../helpers/storeContract.js';
+import { describeStoreContract, type ContractStore } from '../../helpers/storeContract.js';
 
 const dirs = new ScratchDirs();
 
-describeStoreContract('SQLite', async () => {
+async function openSqlite(): Promise<ContractStore> {
   const dir = dirs.make('ratewarden-contract-');
   const clock = new FakeClock();
   const path = join(dir, 'ratewarden.db');
@@ -20,4 +21,7 @@ describeStoreContract('SQLite', async () => {
       dirs.removeAll();
     },
   };
-});
+}
+
+describeStoreContract('SQLite', openSqlite);
+describeLoadContract('SQLite', openSqlite);
