@@ -130,7 +130,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const session = sessionOf(request.headers, fingerprint, request.socket);
   // The prompt cache is per conversation: only a client's own session id names one.
   const conversation = conversationOf(request.headers);
-  const charge = requestCharge(provider.name, shape, warden.learnedOutput(shape.model), runtime.recorderSetup.cachedShares.expected(scope, conversation, shape.inputTokens), limits);
+  const charge = requestCharge(provider.name, shape, warden.learnedOutputs.of(shape.model), runtime.recorderSetup.cachedShares.expected(scope, conversation, shape.inputTokens), limits);
   const admitInput: AdmitInput = { method, path: target.path, estimate: charge.window, reportedOutput: charge.reportedOutput, model: shape.model, scope, keyScope, session, priority: priorityOf(request.headers) };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(route.url, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
@@ -143,7 +143,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
     if (response.destroyed || request.socket.destroyed) {
       // The client left while its admission was decided (on a server, round trips long): nobody
       // would read the answer, so nothing is forwarded and the reservation is released.
-      await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
+      await runtime.warden.giveBack(requestId);
       return;
     }
     const recorded = exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session: conversation, estimatedInput: shape.inputTokens });
@@ -186,7 +186,7 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
     runtime.metrics.refused(scope, admission.reason);
     // The budget fields are a courtesy: a store that cannot be read now (the very case of a
     // held 429) still gets the refusal, only without them, never a 500.
-    const { state, usage } = await warden.refusalView(scope, admission.reason === 'budget').catch((error: unknown) => {
+    const { state, usage } = await warden.views.refusalView(scope, admission.reason === 'budget').catch((error: unknown) => {
       if (!(error instanceof StoreUnavailableError)) throw error;
       return { state: null, usage: null };
     });

@@ -4,6 +4,7 @@ import type { Refill, Report } from '../core/reported.js';
 import type { TokenMetric } from '../core/types.js';
 import { formatDuration } from '../config/durations.js';
 import type { Clock } from '../kernel/clock.js';
+import type { Record429Outcome } from '../warden/upstream429Recorder.js';
 import type { Warden } from '../warden/warden.js';
 import type { ExchangeRecorder } from './forward.js';
 import type { Logger } from '../kernel/log.js';
@@ -67,9 +68,9 @@ export function exchangeRecorder(
         const now = clock();
         const reported = provider.readLimits(headers, now);
         const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: reportsOf(headers, now), reportsReadAt: now, quota: quota ?? null };
-        let outcome: Awaited<ReturnType<Warden['record429']>>;
+        let outcome: Record429Outcome;
         try {
-          outcome = await warden.record429(requestId, input);
+          outcome = await warden.upstream429s.record429(requestId, input);
         } finally {
           setup.onSettled?.();
         }

@@ -1,6 +1,6 @@
 import { formatDuration } from '../config/durations.js';
 import type { Clock } from '../kernel/clock.js';
-import type { Admission, AdmitInput } from '../warden/types.js';
+import type { Admission, AdmitInput, Refusal } from '../warden/types.js';
 import { FairOrder, type QueuedRequest } from '../core/queueOrder.js';
 import type { QueueSettings, QueueWarden } from './admissionQueue.js';
 
@@ -20,8 +20,6 @@ interface Waiter extends QueuedRequest {
   fail: (error: unknown) => void;
   release: () => void;
 }
-
-export type Refusal = Extract<Admission, { kind: 'rejected' }>;
 
 /** A newcomer's outcome, boxed so that awaiting the decision does not await a queued request's wait. */
 interface Decided {
@@ -120,8 +118,8 @@ export class ScopeQueue {
       return { outcome: this.enqueue(input, admission, clientGone) };
     }
     // Someone is ahead: never jump the queue, but a cooldown still refuses at once.
-    const cooling = await this.warden.cooldownRefusal(this.scope);
-    if (cooling !== null) return decidedNow(cooling);
+    const cooling = await this.warden.views.cooldownRefusal(this.scope);
+    if (cooling !== null) return decidedNow(this.refused(cooling));
     if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
     const head = this.order.head(this.waiting);
     // Everyone ahead was admitted meanwhile: this one is the head now.
@@ -164,7 +162,7 @@ export class ScopeQueue {
   }
 
   private refused(refusal: Refusal): Refusal {
-    this.warden.countRefusal(refusal.reason, this.scope);
+    this.warden.refusals.count(refusal.reason, this.scope);
     return refusal;
   }
 
@@ -271,7 +269,7 @@ export class ScopeQueue {
         return;
       }
       if (!this.waiting.includes(head)) {
-        if (admission.kind === 'admitted') await this.unused(admission.requestId);
+        if (admission.kind === 'admitted') await this.warden.giveBack(admission.requestId);
         continue;
       }
       if (admission.kind === 'admitted') {
@@ -292,15 +290,6 @@ export class ScopeQueue {
       head.refusedAt = this.clock();
       this.scheduleRetry(admission.retryAfterMs);
       return;
-    }
-  }
-
-  /** An admission nobody forwards: its reservation goes back (settled as aborted, nothing spent). */
-  private async unused(requestId: number): Promise<void> {
-    try {
-      await this.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } });
-    } catch {
-      // The store cannot be used now; the request stays in flight and, as any request a worker left behind, counts until its window ends.
     }
   }
 }

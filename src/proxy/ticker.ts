@@ -55,7 +55,7 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
     return view;
   };
   let lastLook = clock();
-  for (const { scope, state } of await warden.scopeStates()) follow(scope, state, lastLook);
+  for (const { scope, state } of await warden.views.scopeStates()) follow(scope, state, lastLook);
   let lastBeat = clock();
   let lastSummary = clock();
   let storeFailing = false;
@@ -84,8 +84,8 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
 
   /** An upstream 429 the store could not record when it came (recorder.ts) is recorded now. */
   async function recordHeld429s(): Promise<void> {
-    if (warden.held429Count === 0) return;
-    for (const result of await warden.recordHeld429s()) {
+    if (warden.upstream429s.count === 0) return;
+    for (const result of await warden.upstream429s.recordHeld()) {
       if (result === null) continue;
       const until = new Date(result.cooldownUntil).toISOString();
       log.warn('upstream-429-recorded', `recorded the upstream 429 that was held while the store could not be written; cooling down until ${until}`, { consecutive429s: result.consecutive429s, cooldownUntil: until });
@@ -109,7 +109,7 @@ export async function startTicker(setup: TickerSetup): Promise<Ticker> {
         if (line.event === 'budget-cut') log.warn(line.event, line.message, line.fields);
         else log.info(line.event, line.message, line.fields);
       }
-      const touched = await warden.touchedStates(lastLook, unsettled.keys());
+      const touched = await warden.views.touchedStates(lastLook, unsettled.keys());
       for (const { scope, state } of touched.states) {
         const before = views.get(scope) ?? viewOf(initialLimiterState, now, policy);
         const after = follow(scope, state, now);

@@ -5,6 +5,9 @@ export type Admission =
   | { kind: 'admitted'; requestId: number; probe: boolean; reservedTokens: number }
   | { kind: 'rejected'; reason: RejectReason; retryAfterMs: number; message: string };
 
+/** A local refusal: answered 429 (or the quota's error) without forwarding. */
+export type Refusal = Extract<Admission, { kind: 'rejected' }>;
+
 export interface AdmitInput {
   method: string;
   /** Path without the query string: queries may carry secrets. */
