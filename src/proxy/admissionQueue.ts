@@ -2,7 +2,6 @@ import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, Refusal } from '../warden/types.js';
 import { defaultScope } from '../core/scopes.js';
 import type { QueueLine } from '../core/statusHistory.js';
-import type { RefusalTally } from '../warden/refusalTally.js';
 import type { WardenViews } from '../warden/views.js';
 import type { Warden } from '../warden/warden.js';
 import { ScopeQueue } from './scopeQueue.js';
@@ -17,8 +16,8 @@ export interface QueueSettings {
   maxQueue: number;
 }
 
-/** What the queue asks of the warden: admissions, a scope's cooldown refusal, the count of the refusals it answers, a reservation given back. */
-export type QueueWarden = Pick<Warden, 'admit' | 'giveBack'> & { views: Pick<WardenViews, 'cooldownRefusal'>; refusals: Pick<RefusalTally, 'count'> };
+/** What the queue asks of the warden: admissions, a scope's cooldown refusal, a reservation given back. */
+export type QueueWarden = Pick<Warden, 'admit' | 'giveBack'> & { views: Pick<WardenViews, 'cooldownRefusal'> };
 
 /**
  * The fair queues, one per scope: a request waits only on its own scope's budget, so a Haiku

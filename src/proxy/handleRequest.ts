@@ -205,11 +205,16 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
   return admission.requestId;
 }
 
-/** A local refusal: counted, and answered with its Retry-After and the scope's budget fields. */
+/**
+ * A local refusal, counted here and nowhere else (the queue counts none): in the log's summary,
+ * the metrics and the durable totals the next tick adds to. Answered with its Retry-After and
+ * the scope's budget fields.
+ */
 async function answerRefusal(runtime: ProxyRuntime, provider: ProviderAdapter, response: ServerResponse, scope: string, admission: Refusal): Promise<void> {
   const { warden } = runtime;
   runtime.refusals.count(admission.reason);
   runtime.metrics.refused(scope, admission.reason);
+  warden.refusals.count(admission.reason, scope);
   // The budget fields are a courtesy: a store that cannot be read now (the very case of a
   // held 429) still gets the refusal, only without them, never a 500.
   const { state, usage } = await warden.views.refusalView(scope, admission.reason === 'budget').catch((error: unknown) => {

@@ -153,7 +153,7 @@ export class Warden {
     for (const change of adopted.changes) this.budgetEvents.record(change.scope, adopted.at, change.adjustments);
   }
 
-  /** `countRefusals` false: the caller (the admission queue) counts only the refusals it really answers. */
+  /** `countRefusals` false: the caller counts the refusals it really answers (the proxy: where it answers them, handleRequest.ts). */
   async admit(input: AdmitInput, countRefusals = true): Promise<Admission> {
     const scope = input.scope ?? defaultScope;
     const policy = this.policyOf(scope);

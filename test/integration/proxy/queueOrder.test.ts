@@ -57,10 +57,6 @@ class GatedWarden implements QueueWarden {
     return this.warden.views;
   }
 
-  get refusals(): Warden['refusals'] {
-    return this.warden.refusals;
-  }
-
   giveBack(requestId: number): Promise<void> {
     return this.warden.giveBack(requestId);
   }
