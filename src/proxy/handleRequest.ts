@@ -215,12 +215,16 @@ async function answerRefusal(runtime: ProxyRuntime, provider: ProviderAdapter, r
   runtime.refusals.count(admission.reason);
   runtime.metrics.refused(scope, admission.reason);
   warden.refusals.count(admission.reason, scope);
+  const withUsage = admission.reason === 'budget';
   // The budget fields are a courtesy: a store that cannot be read now (the very case of a
   // held 429) still gets the refusal, only without them, never a 500.
-  const { state, usage } = await warden.views.refusalView(scope, admission.reason === 'budget').catch((error: unknown) => {
-    if (!(error instanceof StoreUnavailableError)) throw error;
-    return { state: null, usage: null };
-  });
+  const shown =
+    admission.shown !== undefined && (!withUsage || admission.shown.usage !== null)
+      ? admission.shown
+      : await warden.views.refusalView(scope, withUsage).catch((error: unknown) => {
+          if (!(error instanceof StoreUnavailableError)) throw error;
+          return { tokenBudget: null, requestBudget: null, usage: null };
+        });
   sendLocalReply(response, provider, {
     reason: admission.reason,
     message: `ratewarden (scope ${scope}): ${admission.message}`,
@@ -230,9 +234,9 @@ async function answerRefusal(runtime: ProxyRuntime, provider: ProviderAdapter, r
         reason: admission.reason,
         retryAfterMs: admission.retryAfterMs,
         windowMs: warden.policy.windowMs,
-        tokenBudget: state?.tokenBudget ?? null,
-        requestBudget: state?.requestBudget ?? null,
-        usage,
+        tokenBudget: shown.tokenBudget,
+        requestBudget: shown.requestBudget,
+        usage: shown.usage,
       }),
     },
   });

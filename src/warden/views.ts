@@ -6,7 +6,7 @@ import { initialLimiterState, type LimiterState, type WindowUsage } from '../cor
 import { bucketStartFor } from '../core/window.js';
 import type { Store } from '../store/port.js';
 import type { ScopeLedger } from './scopeLedger.js';
-import type { Refusal } from './types.js';
+import type { Refusal, RefusalShown } from './types.js';
 
 /**
  * The warden's reads of the durable state, each one read of the store and none an event: what
@@ -63,9 +63,10 @@ export class WardenViews {
     return this.store.read((tx) => this.ledger.windowUsage(tx, scope));
   }
 
-  /** What a local refusal's headers show: the scope's budgets and, for a budget refusal, the window's usage; one read. */
-  refusalView(scope: string, withUsage: boolean): Promise<{ state: LimiterState; usage: WindowUsage | null }> {
-    return this.store.read(async (tx) => ({ state: (await tx.limiter.readState(scope)) ?? initialLimiterState, usage: withUsage ? await this.ledger.windowUsage(tx, scope) : null }));
+  /** What a local refusal's headers show, for a refusal whose deciding read did not carry it (`shown`); one read. */
+  async refusalView(scope: string, withUsage: boolean): Promise<RefusalShown> {
+    const read = await this.store.read(async (tx) => ({ state: (await tx.limiter.readState(scope)) ?? initialLimiterState, usage: withUsage ? await this.ledger.windowUsage(tx, scope) : null }));
+    return { tokenBudget: read.state.tokenBudget, requestBudget: read.state.requestBudget, usage: read.usage };
   }
 
   /**
@@ -78,7 +79,9 @@ export class WardenViews {
     const cooling = refuseWhileCooling(read.state, read.now, this.ledger.policyOf(scope));
     const refusal = cooling === null ? null : quotaRefusal(read.state, cooling);
     if (refusal === null || refusal.kind !== 'reject' || refusal.reason === 'probe' || refusal.reason === 'budget') return null;
-    return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message };
+    // The headers' budgets come from this same read: answering it reads nothing more.
+    const shown = { tokenBudget: read.state.tokenBudget, requestBudget: read.state.requestBudget, usage: null };
+    return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message, shown };
   }
 
   /** The key that keys this database's API-key fingerprints (never leaves the process but to hash). */
