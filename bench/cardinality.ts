@@ -87,7 +87,7 @@ async function floodRound(keys: number): Promise<{ keys: number; scopes: number;
       }
     }
     const metricsBytes = (await (await fetch(`${proxy.url}/_ratewarden/metrics`)).arrayBuffer()).byteLength;
-    return { keys, scopes: (await proxy.warden.activeScopes()).length, ok, metricsBytes };
+    return { keys, scopes: (await proxy.warden.views.activeScopes()).length, ok, metricsBytes };
   });
 }
 

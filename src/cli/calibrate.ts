@@ -95,7 +95,7 @@ async function pruneZero(settings: Settings, scope: string | null): Promise<Cali
   const store = await openStore({ db: settings.db as string, clock: Date.now, durability: settings.durability, mustExist: true });
   const warden = Warden.openExisting({ store, policy: limiterPolicyFrom(settings), clock: Date.now, heldFile: null });
   try {
-    const removed = await warden.pruneZeroSamples(actor, { dryRun: false });
+    const removed = await warden.views.pruneZeroSamples(actor, { dryRun: false });
     return await store.read(async (tx) => ({ data: await scopeData(tx, scope), prune: { dryRun: false, zeroTokenSamples: removed, removed, actor }, running: (await readRunningPolicies(tx, settings, tx.now, thisHostIn(store))).limiter }));
   } finally {
     await warden.close();

@@ -65,7 +65,7 @@ export function registerResetCooldown(program: Command): void {
     const warden = Warden.openExisting({ store, policy, clock: Date.now, heldFile: null });
     let reset: Reset;
     try {
-      if (scope !== null && !(await warden.hasScope(scope))) {
+      if (scope !== null && !(await warden.views.hasScope(scope))) {
         throw new ConfigError(`--scope: this database has no scope ${JSON.stringify(scope)}; \`ratewarden status\` lists the scopes`);
       }
       reset = await warden.resetCooldown(actor, reason, scope);

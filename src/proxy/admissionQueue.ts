@@ -1,9 +1,10 @@
 import type { Clock } from '../kernel/clock.js';
-import type { Admission, AdmitInput } from '../warden/types.js';
+import type { Admission, AdmitInput, Refusal } from '../warden/types.js';
 import { defaultScope } from '../core/scopes.js';
 import type { QueueLine } from '../core/statusHistory.js';
+import type { WardenViews } from '../warden/views.js';
 import type { Warden } from '../warden/warden.js';
-import { ScopeQueue, type Refusal } from './scopeQueue.js';
+import { ScopeQueue } from './scopeQueue.js';
 
 /** The sessions the live page lists per scope, the most waiting first: enough to see who floods. */
 const sessionsShown = 5;
@@ -15,8 +16,8 @@ export interface QueueSettings {
   maxQueue: number;
 }
 
-/** What the queue asks of the warden. */
-export type QueueWarden = Pick<Warden, 'admit' | 'cooldownRefusal' | 'countRefusal' | 'settle'>;
+/** What the queue asks of the warden: admissions, a scope's cooldown refusal, a reservation given back. */
+export type QueueWarden = Pick<Warden, 'admit' | 'giveBack'> & { views: Pick<WardenViews, 'cooldownRefusal'> };
 
 /**
  * The fair queues, one per scope: a request waits only on its own scope's budget, so a Haiku

@@ -3,18 +3,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultScope } from '../core/scopes.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Clock } from '../kernel/clock.js';
-import type { Admission, AdmitInput } from '../warden/types.js';
+import type { Admission, AdmitInput, Refusal } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 import type { AdmissionQueue } from './admissionQueue.js';
 import { forward } from './forward.js';
 import { sendLocalReply, type LocalReply } from './localReplies.js';
 import type { Logger } from '../kernel/log.js';
-import type { ProxyMetrics } from './metrics.js';
+import type { ProxyMetrics, RequestTiming } from './metrics.js';
 import type { ProviderAdapter, ProviderChooser } from './providers/adapter.js';
 import { refusalHeaders } from './rateLimitFields.js';
 import { exchangeRecorder, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
-import { readRequestBody } from './requestBody.js';
+import { readRequestBody, type BodyRead } from './requestBody.js';
 import { requestCharge } from './requestCharge.js';
 import { sessionOf as conversationOf } from './cachedShareLearner.js';
 import type { RequestScope } from './scopeOf.js';
@@ -24,9 +24,9 @@ import type { ProviderName } from './providers/types.js';
 import type { HealthReport } from './health.js';
 import type { PageAnswerer } from './pageEndpoint.js';
 import { answerReserved } from './reserved.js';
-import { isReserved, parseTarget, upstreamPathFor, type TargetProblem } from './target.js';
+import { isReserved, parseTarget, upstreamPathFor, type RequestTarget, type TargetProblem } from './target.js';
 import { isApiCall, unrecordedExchange } from './notApiCall.js';
-import type { UpstreamRoutes } from './upstreamRoutes.js';
+import type { UpstreamRoute, UpstreamRoutes } from './upstreamRoutes.js';
 
 export interface RequestLimits {
   maxBodyBytes: number;
@@ -64,6 +64,16 @@ const targetRefusal: Record<TargetProblem, LocalReply> = {
   'climbs-out': { reason: 'path-climbs-out', message: 'the request path climbs above its root with ".." segments; send the path without them' },
 };
 
+/** An API call whose body has been read, with its provider and its upstream. */
+interface ApiCall {
+  request: IncomingMessage;
+  response: ServerResponse;
+  provider: ProviderAdapter;
+  route: UpstreamRoute;
+  target: RequestTarget;
+  body: Extract<BodyRead, { kind: 'read' }>;
+}
+
 const neverAborted = new AbortController().signal;
 
 /** Aborts when the client goes away before its answer is complete; only a request that may wait needs one. */
@@ -82,7 +92,7 @@ function sizeText(bytes: number): string {
 
 /** The request lifecycle of DESIGN.md: read, admit (or refuse locally), forward, settle. */
 export async function handleRequest(runtime: ProxyRuntime, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const { warden, limits } = runtime;
+  const { limits } = runtime;
   const timing = runtime.metrics.requestTiming();
   const parsed = parseTarget(request.url);
   const provider = runtime.providers({ path: parsed.ok ? parsed.target.path : '', headers: request.headers });
@@ -125,12 +135,20 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
     await forward(route.forwardSetup, { request, response, body: read.body, bodyLength: read.length, upstreamPath, provider }, unrecordedExchange);
     return;
   }
+  await serveApiCall(runtime, { request, response, provider, route, target, body: read }, timing);
+}
+
+/** An API call: shaped and charged, admitted (or answered locally), forwarded, recorded. */
+async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: RequestTiming): Promise<void> {
+  const { warden, limits } = runtime;
+  const { request, response, provider, route, target, body: read } = call;
+  const method = request.method ?? 'GET';
   const shape = provider.shape(target.path, read.body);
   const { scope, keyScope, fingerprint, learnsOrganization, keyHint } = runtime.scopeOf(request.headers, shape.model, provider.name);
   const session = sessionOf(request.headers, fingerprint, request.socket);
   // The prompt cache is per conversation: only a client's own session id names one.
   const conversation = conversationOf(request.headers);
-  const charge = requestCharge(provider.name, shape, warden.learnedOutput(shape.model), runtime.recorderSetup.cachedShares.expected(scope, conversation, shape.inputTokens), limits);
+  const charge = requestCharge(provider.name, shape, warden.learnedOutputs.of(shape.model), runtime.recorderSetup.cachedShares.expected(scope, conversation, shape.inputTokens), limits);
   const admitInput: AdmitInput = { method, path: target.path, estimate: charge.window, reportedOutput: charge.reportedOutput, model: shape.model, scope, keyScope, session, priority: priorityOf(request.headers) };
   const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(route.url, target), provider };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
@@ -143,7 +161,7 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
     if (response.destroyed || request.socket.destroyed) {
       // The client left while its admission was decided (on a server, round trips long): nobody
       // would read the answer, so nothing is forwarded and the reservation is released.
-      await runtime.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
+      await warden.giveBack(requestId);
       return;
     }
     const recorded = exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session: conversation, estimatedInput: shape.inputTokens });
@@ -160,7 +178,6 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
 
 /** Admits the request (waiting in the fair queue for budget up to --max-wait), or answers it locally; the request's id, or null once answered. */
 async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, input: AdmitInput, response: ServerResponse, clientGone: AbortSignal): Promise<number | null> {
-  const { warden } = runtime;
   const { method, path } = input;
   const scope = input.scope ?? defaultScope;
   let admission: Admission | null;
@@ -182,30 +199,45 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
     return null;
   }
   if (admission.kind === 'rejected') {
-    runtime.refusals.count(admission.reason);
-    runtime.metrics.refused(scope, admission.reason);
-    // The budget fields are a courtesy: a store that cannot be read now (the very case of a
-    // held 429) still gets the refusal, only without them, never a 500.
-    const { state, usage } = await warden.refusalView(scope, admission.reason === 'budget').catch((error: unknown) => {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      return { state: null, usage: null };
-    });
-    sendLocalReply(response, provider, {
-      reason: admission.reason,
-      message: `ratewarden (scope ${scope}): ${admission.message}`,
-      headers: {
-        'x-ratewarden-scope': scope,
-        ...refusalHeaders({
-          reason: admission.reason,
-          retryAfterMs: admission.retryAfterMs,
-          windowMs: warden.policy.windowMs,
-          tokenBudget: state?.tokenBudget ?? null,
-          requestBudget: state?.requestBudget ?? null,
-          usage,
-        }),
-      },
-    });
+    await answerRefusal(runtime, provider, response, scope, admission);
     return null;
   }
   return admission.requestId;
+}
+
+/**
+ * A local refusal, counted here and nowhere else (the queue counts none): in the log's summary,
+ * the metrics and the durable totals the next tick adds to. Answered with its Retry-After and
+ * the scope's budget fields.
+ */
+async function answerRefusal(runtime: ProxyRuntime, provider: ProviderAdapter, response: ServerResponse, scope: string, admission: Refusal): Promise<void> {
+  const { warden } = runtime;
+  runtime.refusals.count(admission.reason);
+  runtime.metrics.refused(scope, admission.reason);
+  warden.refusals.count(admission.reason, scope);
+  const withUsage = admission.reason === 'budget';
+  // The budget fields are a courtesy: a store that cannot be read now (the very case of a
+  // held 429) still gets the refusal, only without them, never a 500.
+  const shown =
+    admission.shown !== undefined && (!withUsage || admission.shown.usage !== null)
+      ? admission.shown
+      : await warden.views.refusalView(scope, withUsage).catch((error: unknown) => {
+          if (!(error instanceof StoreUnavailableError)) throw error;
+          return { tokenBudget: null, requestBudget: null, usage: null };
+        });
+  sendLocalReply(response, provider, {
+    reason: admission.reason,
+    message: `ratewarden (scope ${scope}): ${admission.message}`,
+    headers: {
+      'x-ratewarden-scope': scope,
+      ...refusalHeaders({
+        reason: admission.reason,
+        retryAfterMs: admission.retryAfterMs,
+        windowMs: warden.policy.windowMs,
+        tokenBudget: shown.tokenBudget,
+        requestBudget: shown.requestBudget,
+        usage: shown.usage,
+      }),
+    },
+  });
 }

@@ -14,7 +14,7 @@ export function metricsSourcesFor(warden: Warden, store: Store, settings: Settin
   return {
     windowMs: warden.policy.windowMs,
     async limiters() {
-      const states = await warden.scopeStates();
+      const states = await warden.views.scopeStates();
       const now = clock();
       // Bounded: a flood of keys must not grow the scrape without end (scopeSeriesCap.ts).
       return boundedReadings(states.map(({ scope, state, usage, reports }) => {

@@ -1,6 +1,6 @@
 import { formatDuration } from '../config/durations.js';
 import type { Clock } from '../kernel/clock.js';
-import type { Admission, AdmitInput } from '../warden/types.js';
+import type { Admission, AdmitInput, Refusal } from '../warden/types.js';
 import { FairOrder, type QueuedRequest } from '../core/queueOrder.js';
 import type { QueueSettings, QueueWarden } from './admissionQueue.js';
 
@@ -21,8 +21,6 @@ interface Waiter extends QueuedRequest {
   release: () => void;
 }
 
-export type Refusal = Extract<Admission, { kind: 'rejected' }>;
-
 /** A newcomer's outcome, boxed so that awaiting the decision does not await a queued request's wait. */
 interface Decided {
   outcome: Promise<Admission | null>;
@@ -37,7 +35,8 @@ const decidedNow = (admission: Admission | null): Decided => ({ outcome: Promise
  * tried, so a large request is never overtaken by small ones that happen to fit; the head is
  * tried again when the refill should have made room and whenever a request settles. A cooldown
  * is never waited out: it refuses the newcomer and everyone waiting at once. A waiter whose
- * client leaves is dropped before anything is reserved for it.
+ * client leaves is dropped before anything is reserved for it. The queue counts no refusal: the
+ * proxy counts each where it answers it (handleRequest.ts), once.
  */
 export class ScopeQueue {
   private readonly waiting: Waiter[] = [];
@@ -111,29 +110,27 @@ export class ScopeQueue {
   /** A newcomer's turn: admitted, refused, or in the queue (the outcome then settles when it leaves it). */
   private async decide(input: AdmitInput, clientGone: AbortSignal): Promise<Decided> {
     // A request still sending its body when the stop began: answered now, not left to wait for budget until the stop cuts it off.
-    if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
+    if (this.closedWith !== null) return decidedNow(this.closedWith);
     if (this.waiting.length === 0) {
       const admission = await this.warden.admit(input, false);
       if (admission.kind === 'admitted') return decidedNow(admission);
-      if (admission.reason === 'cooldown' || this.settings.maxWaitMs <= 0 || this.settings.maxQueue <= 0) return decidedNow(this.refused(admission));
-      if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
+      if (admission.reason === 'cooldown' || this.settings.maxWaitMs <= 0 || this.settings.maxQueue <= 0) return decidedNow(admission);
+      if (this.closedWith !== null) return decidedNow(this.closedWith);
       return { outcome: this.enqueue(input, admission, clientGone) };
     }
     // Someone is ahead: never jump the queue, but a cooldown still refuses at once.
-    const cooling = await this.warden.cooldownRefusal(this.scope);
+    const cooling = await this.warden.views.cooldownRefusal(this.scope);
     if (cooling !== null) return decidedNow(cooling);
-    if (this.closedWith !== null) return decidedNow(this.refused(this.closedWith));
+    if (this.closedWith !== null) return decidedNow(this.closedWith);
     const head = this.order.head(this.waiting);
     // Everyone ahead was admitted meanwhile: this one is the head now.
     if (head === undefined) return this.decide(input, clientGone);
     if (this.waiting.length >= this.settings.maxQueue) {
-      return decidedNow(
-        this.refused({
-          ...head.lastRefusal,
-          retryAfterMs: this.waitLeft(head),
-          message: `${this.waiting.length} requests are already waiting for budget (--max-queue ${this.settings.maxQueue}); ${head.lastRefusal.message}`,
-        }),
-      );
+      return decidedNow({
+        ...head.lastRefusal,
+        retryAfterMs: this.waitLeft(head),
+        message: `${this.waiting.length} requests are already waiting for budget (--max-queue ${this.settings.maxQueue}); ${head.lastRefusal.message}`,
+      });
     }
     return { outcome: this.enqueue(input, head.lastRefusal, clientGone) };
   }
@@ -157,15 +154,10 @@ export class ScopeQueue {
     this.closedWith = refusal;
     for (const waiter of this.waiting.splice(0)) {
       waiter.release();
-      // Not counted as a refusal: the proxy is stopping, and they are answered 503 (handleRequest.ts).
+      // The proxy is stopping: they are answered 503, not counted as refusals (handleRequest.ts).
       waiter.settle(refusal);
     }
     this.clearRetry();
-  }
-
-  private refused(refusal: Refusal): Refusal {
-    this.warden.countRefusal(refusal.reason, this.scope);
-    return refusal;
   }
 
   private enqueue(input: AdmitInput, lastRefusal: Refusal, clientGone: AbortSignal): Promise<Admission | null> {
@@ -182,7 +174,7 @@ export class ScopeQueue {
         const waited = formatDuration(this.clock() - enqueuedAt);
         const refusal = latest.lastRefusal;
         const forWhat = refusal.reason === 'probe' ? "for the probe's answer" : 'for budget';
-        resolve(this.refused({ ...refusal, retryAfterMs, message: `waited ${waited} ${forWhat} (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${refusal.message}` }));
+        resolve({ ...refusal, retryAfterMs, message: `waited ${waited} ${forWhat} (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${refusal.message}` });
       }, this.settings.maxWaitMs);
       const waiter: Waiter = {
         session: input.session ?? '',
@@ -271,7 +263,7 @@ export class ScopeQueue {
         return;
       }
       if (!this.waiting.includes(head)) {
-        if (admission.kind === 'admitted') await this.unused(admission.requestId);
+        if (admission.kind === 'admitted') await this.warden.giveBack(admission.requestId);
         continue;
       }
       if (admission.kind === 'admitted') {
@@ -284,7 +276,7 @@ export class ScopeQueue {
       if (admission.reason === 'cooldown' || admission.reason === 'quota') {
         for (const waiter of this.waiting.splice(0)) {
           waiter.release();
-          waiter.settle(this.refused(admission));
+          waiter.settle(admission);
         }
         return;
       }
@@ -292,15 +284,6 @@ export class ScopeQueue {
       head.refusedAt = this.clock();
       this.scheduleRetry(admission.retryAfterMs);
       return;
-    }
-  }
-
-  /** An admission nobody forwards: its reservation goes back (settled as aborted, nothing spent). */
-  private async unused(requestId: number): Promise<void> {
-    try {
-      await this.warden.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } });
-    } catch {
-      // The store cannot be used now; the request stays in flight and, as any request a worker left behind, counts until its window ends.
     }
   }
 }

@@ -132,7 +132,7 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
   const warden = await Warden.open({ store, policy, clock, heldFile, scopeBudgets: settings.scopeBudgets });
   let secret: string;
   try {
-    secret = await warden.fingerprintSecret();
+    secret = await warden.views.fingerprintSecret();
   } catch (error) {
     await warden.close();
     throw error;
@@ -266,10 +266,10 @@ export async function startProxy(settings: Settings, options: ProxyOptions = {})
       // A store lost for good (deleted, replaced, corrupt) was reported when the ticker found it; the stop cannot be recorded in it either.
       if (!(error instanceof StoreUnavailableError && error.lost)) baseLog.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
     }
-    if (warden.held429Count > 0) {
-      const keptIn = warden.held429sKeptIn;
+    if (warden.upstream429s.count > 0) {
+      const keptIn = warden.upstream429s.keptIn;
       const kept = keptIn === null ? `they could NOT be written beside ${heldFile} either, so the next start does not know them` : `they are kept in ${keptIn} and the next start records them before it forwards anything`;
-      log.error('upstream-429-held-over', `${warden.held429Count} upstream 429s could not be recorded before the stop; ${kept}`);
+      log.error('upstream-429-held-over', `${warden.upstream429s.count} upstream 429s could not be recorded before the stop; ${kept}`);
     }
     upstreams.close();
     await warden.close();

@@ -41,108 +41,144 @@ const lookBehindMs = 1_000;
 export const heartbeatIntervalMs = 2_000;
 
 export async function startTicker(setup: TickerSetup): Promise<Ticker> {
-  const { warden, heartbeat, refusals, log, clock, policy } = setup;
+  const ticking = new Ticking(setup);
+  await ticking.followEveryScope();
+  return ticking.start();
+}
+
+/** The ticker's state between ticks, and one method per thing a tick does. */
+class Ticking {
   // Every active scope once, at start; then each tick reads only the scopes touched since the
   // last (and those still cooling or probing, which time alone moves): its cost follows what
   // changed, not how many scopes exist (issue 26 item 4).
-  const views = new Map<string, LimiterView>();
-  const unsettled = new Map<string, LimiterState>();
-  const follow = (scope: string, state: LimiterState, now: number): LimiterView => {
-    const view = viewOf(state, now, warden.policyOf(scope));
-    views.set(scope, view);
-    if (view.breaker === 'closed') unsettled.delete(scope);
-    else unsettled.set(scope, state);
-    return view;
-  };
-  let lastLook = clock();
-  for (const { scope, state } of await warden.scopeStates()) follow(scope, state, lastLook);
-  let lastBeat = clock();
-  let lastSummary = clock();
-  let storeFailing = false;
+  private readonly views = new Map<string, LimiterView>();
+  private readonly unsettled = new Map<string, LimiterState>();
+  private lastLook: number;
+  private lastBeat: number;
+  private lastSummary: number;
+  private storeFailing = false;
+  // One tick at a time: a tick that outlasts the interval (a slow disk, a server far away) skips the next.
+  private running: Promise<void> | null = null;
 
-  async function guarded(work: () => Promise<void>): Promise<void> {
+  constructor(private readonly setup: TickerSetup) {
+    this.lastLook = setup.clock();
+    this.lastBeat = this.lastLook;
+    this.lastSummary = this.lastLook;
+  }
+
+  async followEveryScope(): Promise<void> {
+    const { warden, clock } = this.setup;
+    this.lastLook = clock();
+    for (const { scope, state } of await warden.views.scopeStates()) this.follow(scope, state, this.lastLook);
+    this.lastBeat = clock();
+    this.lastSummary = clock();
+  }
+
+  start(): Ticker {
+    const { log, policy } = this.setup;
+    // An error that is not the store's (a bug, a driver's surprise) is logged, and the next tick
+    // tries again: the request path does not depend on the tick, and an unhandled rejection would
+    // end the worker and every stream it carries.
+    const reported = (error: unknown): void => {
+      log.error('tick-failed', `the periodic tick failed: ${error instanceof Error ? error.message : String(error)}`);
+    };
+    const timer = setInterval(() => {
+      this.running ??= this.tick()
+        .catch(reported)
+        .finally(() => {
+          this.running = null;
+        });
+    }, tickIntervalFor(policy.windowMs));
+    timer.unref();
+    return {
+      unsettled: () => this.unsettled,
+      stop: async () => {
+        clearInterval(timer);
+        await this.running;
+        await this.tick(true);
+      },
+    };
+  }
+
+  private follow(scope: string, state: LimiterState, now: number): LimiterView {
+    const view = viewOf(state, now, this.setup.warden.policyOf(scope));
+    this.views.set(scope, view);
+    if (view.breaker === 'closed') this.unsettled.delete(scope);
+    else this.unsettled.set(scope, state);
+    return view;
+  }
+
+  private async guarded(work: () => Promise<void>): Promise<void> {
+    const { log } = this.setup;
     try {
       await work();
-      if (storeFailing) log.info('store-recovered', 'the rate-limit store can be written again');
-      storeFailing = false;
+      if (this.storeFailing) log.info('store-recovered', 'the rate-limit store can be written again');
+      this.storeFailing = false;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      if (!storeFailing) log.error('store-unavailable', `${error.message}; requests are answered 503 ${error.lost ? 'until a restart' : 'until it can be written again'}`);
-      storeFailing = true;
+      if (!this.storeFailing) log.error('store-unavailable', `${error.message}; requests are answered 503 ${error.lost ? 'until a restart' : 'until it can be written again'}`);
+      this.storeFailing = true;
     }
   }
 
-  function summariseRefusals(now: number, final: boolean): void {
-    if (!final && now - lastSummary < refusalSummaryMs) return;
-    const { cooldown, probe, budget } = refusals.take();
+  private summariseRefusals(now: number, final: boolean): void {
+    if (!final && now - this.lastSummary < refusalSummaryMs) return;
+    const { cooldown, probe, budget } = this.setup.refusals.take();
     if (cooldown + probe + budget > 0) {
       const parts = [cooldown > 0 ? `${cooldown} during the cooldown` : '', probe > 0 ? `${probe} after waiting for the probe` : '', budget > 0 ? `${budget} over budget` : ''].filter((part) => part !== '');
-      log.info('refusals', `answered ${cooldown + probe + budget} requests locally with 429 in the last ${formatDuration(now - lastSummary)}: ${parts.join(', ')}`, { cooldown, probe, budget });
+      this.setup.log.info('refusals', `answered ${cooldown + probe + budget} requests locally with 429 in the last ${formatDuration(now - this.lastSummary)}: ${parts.join(', ')}`, { cooldown, probe, budget });
     }
-    lastSummary = now;
+    this.lastSummary = now;
   }
 
   /** An upstream 429 the store could not record when it came (recorder.ts) is recorded now. */
-  async function recordHeld429s(): Promise<void> {
-    if (warden.held429Count === 0) return;
-    for (const result of await warden.recordHeld429s()) {
+  private async recordHeld429s(): Promise<void> {
+    const { warden, log } = this.setup;
+    if (warden.upstream429s.count === 0) return;
+    for (const result of await warden.upstream429s.recordHeld()) {
       if (result === null) continue;
       const until = new Date(result.cooldownUntil).toISOString();
       log.warn('upstream-429-recorded', `recorded the upstream 429 that was held while the store could not be written; cooling down until ${until}`, { consecutive429s: result.consecutive429s, cooldownUntil: until });
     }
   }
 
-  async function tick(final = false): Promise<void> {
-    await guarded(async () => {
+  private async tick(final = false): Promise<void> {
+    const { warden, heartbeat, clock } = this.setup;
+    await this.guarded(async () => {
       await warden.maintain();
-      await recordHeld429s();
+      await this.recordHeld429s();
       await warden.tick();
       const now = clock();
-      if (now - lastBeat >= heartbeatIntervalMs) {
+      if (now - this.lastBeat >= heartbeatIntervalMs) {
         await heartbeat.beat();
-        lastBeat = now;
+        this.lastBeat = now;
       }
-      // Budget changes are logged by the process that made them, each once with its why
-      // (budgetEvents); the state's own budget lines would repeat them a tick apart.
-      for (const change of warden.budgetEvents.take()) {
-        const line = budgetLogLine(change, policy.windowMs);
-        if (line.event === 'budget-cut') log.warn(line.event, line.message, line.fields);
-        else log.info(line.event, line.message, line.fields);
-      }
-      const touched = await warden.touchedStates(lastLook, unsettled.keys());
-      for (const { scope, state } of touched.states) {
-        const before = views.get(scope) ?? viewOf(initialLimiterState, now, policy);
-        const after = follow(scope, state, now);
-        for (const change of stateEvents(before, after)) log.info(change.event, `${change.message} (scope ${scope})`, { scope });
-      }
-      // A little behind the reading: a change committed just after it, stamped just before, is not missed (a scope read twice costs nothing).
-      lastLook = touched.now - lookBehindMs;
+      this.logBudgetChanges();
+      await this.followTouched(now);
     });
-    summariseRefusals(clock(), final);
+    this.summariseRefusals(clock(), final);
   }
 
-  // One tick at a time: a tick that outlasts the interval (a slow disk, a server far away) skips the next.
-  let running: Promise<void> | null = null;
-  // An error that is not the store's (a bug, a driver's surprise) is logged, and the next tick
-  // tries again: the request path does not depend on the tick, and an unhandled rejection would
-  // end the worker and every stream it carries.
-  const reported = (error: unknown): void => {
-    log.error('tick-failed', `the periodic tick failed: ${error instanceof Error ? error.message : String(error)}`);
-  };
-  const timer = setInterval(() => {
-    running ??= tick()
-      .catch(reported)
-      .finally(() => {
-        running = null;
-      });
-  }, tickIntervalFor(policy.windowMs));
-  timer.unref();
-  return {
-    unsettled: () => unsettled,
-    async stop() {
-      clearInterval(timer);
-      await running;
-      await tick(true);
-    },
-  };
+  // Budget changes are logged by the process that made them, each once with its why
+  // (budgetEvents); the state's own budget lines would repeat them a tick apart.
+  private logBudgetChanges(): void {
+    const { warden, log, policy } = this.setup;
+    for (const change of warden.budgetEvents.take()) {
+      const line = budgetLogLine(change, policy.windowMs);
+      if (line.event === 'budget-cut') log.warn(line.event, line.message, line.fields);
+      else log.info(line.event, line.message, line.fields);
+    }
+  }
+
+  private async followTouched(now: number): Promise<void> {
+    const { warden, log, policy } = this.setup;
+    const touched = await warden.views.touchedStates(this.lastLook, this.unsettled.keys());
+    for (const { scope, state } of touched.states) {
+      const before = this.views.get(scope) ?? viewOf(initialLimiterState, now, policy);
+      const after = this.follow(scope, state, now);
+      for (const change of stateEvents(before, after)) log.info(change.event, `${change.message} (scope ${scope})`, { scope });
+    }
+    // A little behind the reading: a change committed just after it, stamped just before, is not missed (a scope read twice costs nothing).
+    this.lastLook = touched.now - lookBehindMs;
+  }
 }

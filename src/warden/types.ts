@@ -1,9 +1,26 @@
 import type { RejectReason } from '../core/admission.js';
-import type { TokenEstimate } from '../core/types.js';
+import type { TokenEstimate, WindowUsage } from '../core/types.js';
 
 export type Admission =
   | { kind: 'admitted'; requestId: number; probe: boolean; reservedTokens: number }
-  | { kind: 'rejected'; reason: RejectReason; retryAfterMs: number; message: string };
+  | {
+      kind: 'rejected';
+      reason: RejectReason;
+      retryAfterMs: number;
+      message: string;
+      /** What the refusal's headers show, when the read that decided it had it; otherwise the answer reads it (WardenViews.refusalView). */
+      shown?: RefusalShown;
+    };
+
+/** What a local refusal's headers show of its scope: the budgets, and for a budget refusal the window's usage. */
+export interface RefusalShown {
+  tokenBudget: number | null;
+  requestBudget: number | null;
+  usage: WindowUsage | null;
+}
+
+/** A local refusal: answered 429 (or the quota's error) without forwarding. */
+export type Refusal = Extract<Admission, { kind: 'rejected' }>;
 
 export interface AdmitInput {
   method: string;

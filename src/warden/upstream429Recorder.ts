@@ -7,6 +7,9 @@ import type { Admission } from './types.js';
 
 export type Record429Outcome = { kind: 'recorded'; result: Upstream429Result | null } | { kind: 'held'; because: string };
 
+/** What the proxy asks of the recorder: record a 429 as it arrives; the ticker retries the held ones; the stop reports them. */
+export type Upstream429Access = Pick<Upstream429Recorder, 'record429' | 'count' | 'keptIn' | 'recordHeld'>;
+
 /**
  * Records the upstream 429s through the warden's `upstream429`, and holds those the store could
  * not record (held429s.ts), in memory and in this process's held file.
@@ -94,6 +97,7 @@ export class Upstream429Recorder {
     }
   }
 
+  /** How many upstream 429s are held now. */
   get count(): number {
     return this.held429s.size;
   }

@@ -1,11 +1,9 @@
-import { refuseWhileCooling, type RejectReason } from '../core/admission.js';
-import { adoptConfiguredBudgets, type BudgetAdjustment } from '../core/controller.js';
 import { judgeProbeAtHead } from '../core/probeAtHead.js';
 import { defaultScope, type ScopeBudgetRule } from '../core/scopes.js';
-import type { LimiterPolicy, LimiterState, WindowUsage } from '../core/types.js';
-import type { ReportedRemaining } from '../core/reported.js';
+import type { LimiterPolicy } from '../core/types.js';
 import type { Store } from '../store/port.js';
 import { admitInTransaction } from './admitStep.js';
+import { adoptConfigurationInTransaction } from './configurationAdoption.js';
 import { resetInTransaction } from './resetCooldownStep.js';
 import { BudgetEvents } from './budgetEvents.js';
 import type { HeadInput, ScopeCleared, SettleInput, TickResult, Upstream429Input, Upstream429Result } from './eventTypes.js';
@@ -16,10 +14,10 @@ import { OrganizationDirectory } from './organizations.js';
 import { adoptGroupReports, adoptReported, stampOf } from './reportAdoption.js';
 import { ScopeLedger } from './scopeLedger.js';
 import { settleInTransaction, upstream429InTransaction } from './settleSteps.js';
-import { tickInTransaction, type PendingRefusals } from './tickStep.js';
-import { Upstream429Recorder, type Record429Outcome } from './upstream429Recorder.js';
-import * as views from './views.js';
-import { quotaRefusal } from '../core/quota.js';
+import { RefusalTally } from './refusalTally.js';
+import { tickInTransaction } from './tickStep.js';
+import { Upstream429Recorder, type Upstream429Access } from './upstream429Recorder.js';
+import { WardenViews } from './views.js';
 import type { Organization } from '../core/limitGroups.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput } from './types.js';
@@ -55,11 +53,14 @@ export class Warden {
   private readonly learned: LearnedOutputs;
   private readonly random: () => number;
   private readonly pid: number;
-  private pendingRefusals: PendingRefusals = new Map();
+  /** The local refusals not yet added to the durable totals (the next tick adds them). */
+  readonly refusals = new RefusalTally();
   /** The steps every event takes on a scope's rows (scopeLedger.ts). */
   private readonly ledger: ScopeLedger;
   /** The upstream 429s being recorded, and those held while the store could not record them. */
-  private readonly upstream429s: Upstream429Recorder;
+  private readonly recorder: Upstream429Recorder;
+  /** The reads of the durable state that are no event (views.ts). */
+  readonly views: WardenViews;
   /** Budget changes this process committed: logged once by the ticker, counted in the metrics. */
   readonly budgetEvents = new BudgetEvents();
   private readonly tickSelection: TickSelection;
@@ -81,7 +82,18 @@ export class Warden {
     this.pid = options.pid ?? process.pid;
     this.ledger = new ScopeLedger(options.policy, options.scopeBudgets ?? [], options.clock);
     this.tickSelection = new TickSelection(this.ledger.widthMs);
-    this.upstream429s = new Upstream429Recorder(options.heldFile, this.pid, options.clock, (requestId, input) => this.upstream429(requestId, input));
+    this.recorder = new Upstream429Recorder(options.heldFile, this.pid, options.clock, (requestId, input) => this.upstream429(requestId, input));
+    this.views = new WardenViews(this.store, this.ledger);
+  }
+
+  /** The upstream 429s as they arrive: recorded, or held while the store cannot record them (upstream429Recorder.ts); admissions asked meanwhile wait for them. */
+  get upstream429s(): Upstream429Access {
+    return this.recorder;
+  }
+
+  /** The output reservation learned per model (learnedOutputs.ts). */
+  get learnedOutputs(): Pick<LearnedOutputs, 'of'> {
+    return this.learned;
   }
 
   /** Where the data lives, safe to print. */
@@ -94,11 +106,6 @@ export class Warden {
     return this.ledger.policyOf(scope);
   }
 
-  /** The key that keys this database's API-key fingerprints (never leaves the process but to hash). */
-  fingerprintSecret(): Promise<string> {
-    return this.store.transact((tx) => tx.limiter.fingerprintSecret());
-  }
-
   /** Over a store just opened (created or migrated): adopts a changed configured budget, learns the outputs, records the held 429s of an earlier process. */
   static async open(options: WardenOptions): Promise<Warden> {
     const warden = new Warden(options);
@@ -106,7 +113,7 @@ export class Warden {
       await warden.adoptConfiguration();
       await warden.learned.relearn(warden.store);
       await warden.loadOrganizations();
-      await warden.upstream429s.restore();
+      await warden.recorder.restore();
     } catch (error) {
       await options.store.close();
       throw error;
@@ -137,49 +144,22 @@ export class Warden {
     return this.store.maintain();
   }
 
-  /** An upstream 429 as it arrives: recorded, or held when the store cannot be written (upstream429Recorder.ts); admissions asked meanwhile wait for it. */
-  record429(requestId: number, input: Upstream429Input): Promise<Record429Outcome> {
-    return this.upstream429s.record429(requestId, input);
-  }
-
-  get held429Count(): number {
-    return this.upstream429s.count;
-  }
-
-  /** Where the held 429s are kept across a stop; null when they are not (in memory only, or the file could not be written). */
-  get held429sKeptIn(): string | null {
-    return this.upstream429s.keptIn;
-  }
-
-  /** Records the held 429s; throws StoreUnavailableError while the store still cannot be written. */
-  recordHeld429s(): Promise<(Upstream429Result | null)[]> {
-    return this.upstream429s.recordHeld();
-  }
-
-  /** Every scope known, and `default`, adopts the budgets the configuration now sets for it. */
+  /** Every scope in use, and `default`, adopts the budgets the configuration now sets for it (configurationAdoption.ts). */
   private async adoptConfiguration(): Promise<void> {
-    const changes = await this.store.transact(async (tx) => {
+    const adopted = await this.store.transact(async (tx) => {
       this.startedAt = tx.now;
-      const adoptedIn: { scope: string; at: number; adjustments: BudgetAdjustment[] }[] = [];
-      const scopes = new Set([defaultScope, ...(await tx.limiter.activeScopes(tx.now - this.policy.windowMs, Number.NEGATIVE_INFINITY))]);
-      for (const scope of scopes) {
-        const state = await this.ledger.stateOf(tx, scope);
-        const adopted = adoptConfiguredBudgets(state, this.policyOf(scope));
-        await this.ledger.commit(tx, scope, state, adopted.state, adopted.adjustments);
-        adoptedIn.push({ scope, at: tx.now, adjustments: adopted.adjustments });
-      }
-      return adoptedIn;
+      return { at: tx.now, changes: await adoptConfigurationInTransaction(this.ledger, tx) };
     });
-    for (const change of changes) this.budgetEvents.record(change.scope, change.at, change.adjustments);
+    for (const change of adopted.changes) this.budgetEvents.record(change.scope, adopted.at, change.adjustments);
   }
 
-  /** `countRefusals` false: the caller (the admission queue) counts only the refusals it really answers. */
+  /** `countRefusals` false: the caller counts the refusals it really answers (the proxy: where it answers them, handleRequest.ts). */
   async admit(input: AdmitInput, countRefusals = true): Promise<Admission> {
     const scope = input.scope ?? defaultScope;
     const policy = this.policyOf(scope);
-    if (this.upstream429s.recording) await this.upstream429s.recorded();
-    const admission = this.upstream429s.heldRefusal(policy) ?? (await this.store.transact((tx) => admitInTransaction(this.ledger, tx, input, scope, policy, this.pid)));
-    if (admission.kind === 'rejected' && countRefusals) this.countRefusal(admission.reason, scope);
+    if (this.recorder.recording) await this.recorder.recorded();
+    const admission = this.recorder.heldRefusal(policy) ?? (await this.store.transact((tx) => admitInTransaction(this.ledger, tx, input, scope, policy, this.pid)));
+    if (admission.kind === 'rejected' && countRefusals) this.refusals.count(admission.reason, scope);
     // A request admitted in its key's own scope may settle in a group its key joins meanwhile: its answer's reports are still the key's.
     if (admission.kind === 'admitted') this.keyScopes.set(admission.requestId, input.keyScope ?? scope);
     return admission;
@@ -205,34 +185,20 @@ export class Warden {
     });
   }
 
-  /** Read-only: the refusal a cooldown of the scope imposes now, if any (a probe in flight is waited out in the queue). */
-  async cooldownRefusal(scope: string = defaultScope): Promise<Admission | null> {
-    const read = await this.store.read(async (tx) => ({ state: await tx.limiter.readState(scope), now: tx.now }));
-    if (read.state === null) return null;
-    const cooling = refuseWhileCooling(read.state, read.now, this.policyOf(scope));
-    const refusal = cooling === null ? null : quotaRefusal(read.state, cooling);
-    // Waiting out the probe's answer is the queue's to do: only a cooldown or a quota stop refuses everyone at once.
-    if (refusal === null || refusal.kind !== 'reject' || refusal.reason === 'probe' || refusal.reason === 'budget') return null;
-    this.countRefusal(refusal.reason, scope);
-    return { kind: 'rejected', reason: refusal.reason, retryAfterMs: refusal.retryAfterMs, message: refusal.message };
-  }
-
-  /** Counts a local 429 decided outside admit (the queue's timeouts and overflow) for the durable totals. */
-  countRefusal(reason: RejectReason, scope: string = defaultScope): void {
-    let counts = this.pendingRefusals.get(scope);
-    if (counts === undefined) {
-      counts = { cooldown: 0, budget: 0 };
-      this.pendingRefusals.set(scope, counts);
-    }
-    // The durable totals keep two columns: waiting out a probe and a quota stop's refusals count with the cooldown's.
-    counts[reason === 'budget' ? 'budget' : 'cooldown'] += 1;
-  }
-
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
   async settle(requestId: number, input: SettleInput): Promise<void> {
     const committed = await this.store.transact((tx) => settleInTransaction(this.ledger, tx, requestId, input, this.keyScopes));
     if (committed !== null) this.budgetEvents.record(committed.scope, committed.at, committed.adjustments);
     this.keyScopes.delete(requestId);
+  }
+
+  /**
+   * An admission nobody forwards (its client left, or the queue it waited in gave up on it): its
+   * reservation goes back, settled as aborted with nothing spent. A store that cannot be used now
+   * leaves it in flight, counting, as any request a worker left behind, until its window ends.
+   */
+  async giveBack(requestId: number): Promise<void> {
+    await this.settle(requestId, { outcome: 'aborted', status: null, usage: { inputTokens: 0, outputTokens: 0 } }).catch(() => undefined);
   }
 
   async upstream429(requestId: number, input: Upstream429Input): Promise<Upstream429Result | null> {
@@ -255,22 +221,13 @@ export class Warden {
 
   /** Periodic, for every active scope: the controller, the window calibration sample, refusal counts; then retention (the store's upkeep is maintain()). */
   async tick(): Promise<TickResult> {
-    const refusals = this.pendingRefusals;
-    this.pendingRefusals = new Map();
-    let result: TickResult;
     let tickedAt = 0;
-    try {
-      result = await this.store.transact((tx): Promise<TickResult> => {
+    const result = await this.refusals.handOver((refusals) =>
+      this.store.transact((tx): Promise<TickResult> => {
         tickedAt = tx.now;
         return tickInTransaction(this.ledger, tx, this.tickSelection, refusals, this.startedAt);
-      });
-    } catch (error) {
-      for (const [scope, counts] of refusals) {
-        for (let i = 0; i < counts.cooldown; i++) this.countRefusal('cooldown', scope);
-        for (let i = 0; i < counts.budget; i++) this.countRefusal('budget', scope);
-      }
-      throw error;
-    }
+      }),
+    );
     for (const change of result.changes) this.budgetEvents.record(change.scope, this.clock(), change.adjustments);
     this.tickSelection.committed(tickedAt);
     await this.learned.relearn(this.store);
@@ -278,59 +235,10 @@ export class Warden {
     return result;
   }
 
-  /** The learned output reservation of a model, or null while too little is known about it. */
-  learnedOutput(model: string | null): number | null {
-    return this.learned.of(model);
-  }
-
   /** Clears the cooldown of one scope, or (scope null) of every scope that has anything in force. One audit row. */
   async resetCooldown(actor: string, reason: string | null, scope: string | null = null): Promise<{ anything: boolean; scopes: ScopeCleared[] }> {
     const reset = await this.store.transact((tx) => resetInTransaction(this.ledger, tx, actor, reason, scope));
     for (const entry of reset.scopes) this.budgetEvents.record(entry.scope, reset.at, entry.cutsCleared);
     return { anything: reset.anything, scopes: reset.scopes };
-  }
-
-  /** Every active scope with its state and window usage (off the request path: health, metrics, the ticker's log). */
-  scopeStates(): Promise<{ scope: string; state: LimiterState; usage: WindowUsage; reports: ReportedRemaining[] }[]> {
-    return views.scopeStates(this.store, this.ledger);
-  }
-
-  /** The states of the scopes touched since `since` and of `also`, with the store's time of the reading (views.ts). */
-  touchedStates(since: number, also: Iterable<string>): Promise<{ now: number; states: { scope: string; state: LimiterState }[] }> {
-    return views.touchedStates(this.store, this.ledger, since, also);
-  }
-
-  /** Whether the scope has ever been seen. */
-  hasScope(scope: string): Promise<boolean> {
-    return views.hasScope(this.store, scope);
-  }
-
-  /** The scopes with usage in the window, anything of a cooldown in force, or a change within the last hour. */
-  activeScopes(): Promise<string[]> {
-    return this.store.read((tx) => this.ledger.activeScopesIn(tx));
-  }
-
-  /** Removes calibration samples with zero tokens (which ratewarden itself never records). */
-  pruneZeroSamples(actor: string, options: { dryRun: boolean }): Promise<number> {
-    return this.store.transact(async (tx) => {
-      if (options.dryRun) return tx.limiter.countZeroTokenSamples();
-      const removed = await tx.limiter.deleteZeroTokenSamples();
-      await tx.limiter.recordAudit(tx.now, 'prune-zero-samples', actor, null, { removed });
-      return removed;
-    });
-  }
-
-  /** A scope never seen reads as a fresh one. */
-  readState(scope: string = defaultScope): Promise<LimiterState> {
-    return views.readState(this.store, scope);
-  }
-
-  currentUsage(scope: string = defaultScope): Promise<WindowUsage> {
-    return this.store.read((tx) => this.ledger.windowUsage(tx, scope));
-  }
-
-  /** What a local refusal's headers show: the scope's budgets and, for a budget refusal, the window's usage; one read. */
-  refusalView(scope: string, withUsage: boolean): Promise<{ state: LimiterState; usage: WindowUsage | null }> {
-    return views.refusalView(this.store, this.ledger, scope, withUsage);
   }
 }

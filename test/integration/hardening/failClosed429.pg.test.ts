@@ -161,7 +161,7 @@ describe('an upstream 429 is held whatever stops the store recording it (Postgre
     });
     expect(log.events).toContain('upstream-429-held');
     await expectRefusedLocally(proxy.url);
-    expect(proxy.warden.held429Count).toBe(1);
+    expect(proxy.warden.upstream429s.count).toBe(1);
 
     const recorded = log.next('upstream-429-recorded');
     await admin.query('DROP TRIGGER refuse_events ON rate_limit_events');
@@ -205,7 +205,7 @@ describe('an upstream 429 is held whatever stops the store recording it (Postgre
     );
     expect(log.events).toContain('cooldown-start');
     expect(log.events).not.toContain('upstream-429-held');
-    expect(proxy.warden.held429Count).toBe(0);
+    expect(proxy.warden.upstream429s.count).toBe(0);
     const state = await cooledScope(database.url);
     expect(state?.consecutive_429s).toBe(1);
     expect(Number(state?.cooldown_until)).toBeLessThanOrEqual(Date.now() + maxHeaderWaitMs);
@@ -234,7 +234,7 @@ describe('an upstream 429 is held whatever stops the store recording it (Postgre
 
     await admin.query('DROP TRIGGER refuse_events ON rate_limit_events');
     const again = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', db: database.url });
-    expect(again.proxy.warden.held429Count).toBe(0);
+    expect(again.proxy.warden.upstream429s.count).toBe(0);
     expect(heldFilesOf(base)).toHaveLength(0);
     await expectRefusedLocally(again.proxy.url);
     expect(upstream.forwarded()).toBe(2);

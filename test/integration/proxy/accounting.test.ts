@@ -44,7 +44,7 @@ describe('through the proxy, an Anthropic upstream that accounts as Anthropic do
     const first = turn();
     await connected(first);
     // A cold proxy knows the limits once the first head is in, while that stream still runs.
-    await eventually(async () => (await proxy.warden.scopeStates()).some((scope) => scope.reports.some((report) => report.dimension === 'output-tokens')));
+    await eventually(async () => (await proxy.warden.views.scopeStates()).some((scope) => scope.reports.some((report) => report.dimension === 'output-tokens')));
     const second = turn();
     await connected(second);
     expect(upstream.stats()).toMatchObject({ requests: 2, streaming: 2 });
@@ -98,7 +98,7 @@ describe('through the proxy, an Anthropic upstream that accounts as Anthropic do
 
     upstream.refuseNext(1, 1);
     await expect(turn().finalMessage()).rejects.toBeInstanceOf(Anthropic.RateLimitError);
-    const { cooldownUntil } = await proxy.warden.readState(lastScope(proxy.warden));
+    const { cooldownUntil } = await proxy.warden.views.readState(lastScope(proxy.warden));
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, (cooldownUntil as number) - Date.now()) + 20));
 
     const releaseHeads = upstream.holdHeads();
@@ -127,7 +127,7 @@ describe('through the proxy, an Anthropic upstream that accounts as Anthropic do
 
     upstream.refuseNext(1, 1);
     await expect(turn().finalMessage()).rejects.toBeInstanceOf(Anthropic.RateLimitError);
-    const { cooldownUntil } = await proxy.warden.readState(lastScope(proxy.warden));
+    const { cooldownUntil } = await proxy.warden.views.readState(lastScope(proxy.warden));
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, (cooldownUntil as number) - Date.now()) + 20));
     const releaseHeads = upstream.holdHeads();
     const probe = turn();

@@ -28,13 +28,13 @@ describe('a cooldown lasts what the upstream announced (at the default 30 s back
     const upstream = await refusingOnce({ 'retry-after': '1', 'retry-after-ms': '600' });
     const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
-    const state = await proxy.warden.readState(lastScope(proxy.warden));
+    const state = await proxy.warden.views.readState(lastScope(proxy.warden));
     expect((state.cooldownUntil as number) - (state.cooldownStartedAt as number)).toBe(600);
 
     await sleep(Math.max(0, (state.cooldownUntil as number) - Date.now()) + 20);
     const after = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(after.status).toBe(200);
-    expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
   });
 
   it('OpenAI x-ratelimit-* without retry-after: cools until the reported refill holds the request', async () => {
@@ -51,7 +51,7 @@ describe('a cooldown lasts what the upstream announced (at the default 30 s back
     const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'openai' });
     const body = { model: 'gpt-4o', max_tokens: 4_000, messages: [{ role: 'user', content: 'hello' }] };
     expect((await postJson(`${proxy.url}/v1/chat/completions`, JSON.stringify(body))).status).toBe(429);
-    const state = await proxy.warden.readState(lastScope(proxy.warden));
+    const state = await proxy.warden.views.readState(lastScope(proxy.warden));
     const cooldownMs = (state.cooldownUntil as number) - (state.cooldownStartedAt as number);
     expect(cooldownMs).toBeGreaterThan(0);
     expect(cooldownMs).toBeLessThan(1_000);

@@ -43,15 +43,15 @@ describe('the budget', () => {
   it('follows the upstream’s reported limit times the safety margin when no budget is configured', async () => {
     const sim = await harness.sim({ tokenLimit: 20_000, requestLimit: 50 });
     const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic' });
-    expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ tokenBudget: null, requestBudget: null });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ tokenBudget: null, requestBudget: null });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
-    expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 20_000, tokenBudget: 19_400, reportedRequestLimit: 50, requestBudget: 48 });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 20_000, tokenBudget: 19_400, reportedRequestLimit: 50, requestBudget: 48 });
   });
 
   it('scales a per-minute reported limit to a shorter window', async () => {
     const sim = await harness.sim({ tokenLimit: 60_000, requestLimit: 600, windowMs: 6_000 });
     const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', window: '10s', limitPeriod: '6s' });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(200);
-    expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 60_000, tokenBudget: 97_000, requestBudget: 970 });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 60_000, tokenBudget: 97_000, requestBudget: 970 });
   });
 });

@@ -21,7 +21,7 @@ describe('after an upstream 429', () => {
     expect(await first.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/^Simulated/) } });
     sim.setMode('normal');
 
-    const { cooldownUntil, cooldownStartedAt } = await proxy.warden.readState(lastScope(proxy.warden));
+    const { cooldownUntil, cooldownStartedAt } = await proxy.warden.views.readState(lastScope(proxy.warden));
     expect(cooldownUntil).not.toBeNull();
     expect((cooldownUntil as number) - (cooldownStartedAt as number)).toBe(3000);
     // Back to back, well inside the cooldown (a local answer takes milliseconds; the margin is 1 s).
@@ -45,7 +45,7 @@ describe('after an upstream 429', () => {
     const afterwards = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(afterwards.status).toBe(200);
     expect(sim.stats().requests).toBe(2);
-    expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
   });
 
   // Issue 19 replaced what this test asserted before (the others answered 429 `cooldown` with a
@@ -91,7 +91,7 @@ describe('after an upstream 429', () => {
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', backoffBase: '300ms', maxWait: '1m' });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody())).status).toBe(429);
     limited = false;
-    await untilPast((await proxy.warden.readState(lastScope(proxy.warden))).cooldownUntil as number);
+    await untilPast((await proxy.warden.views.readState(lastScope(proxy.warden))).cooldownUntil as number);
 
     // The probe is of the cooled scope (the same model, no key): another scope's request would not be one.
     const probe = postJson(`${proxy.url}/hold`, anthropicBody());

@@ -47,15 +47,15 @@ describe('the issue’s OpenAI-shaped cut, through the real proxy', () => {
     expect((await send()).status).toBe(200);
     expect((await send()).status).toBe(200);
     const scope = lastScope(proxy.warden);
-    const knownGood = (await proxy.warden.readState(scope)).tokenBudget as number;
+    const knownGood = (await proxy.warden.views.readState(scope)).tokenBudget as number;
     expect(knownGood).toBe(Math.floor((2_000_000 * 0.97 * 2) / 60));
     expect((await send()).status).toBe(429);
-    expect((await proxy.warden.readState(scope)).tokenBudget).toBe(49);
+    expect((await proxy.warden.views.readState(scope)).tokenBudget).toBe(49);
 
     // The next request waits in the queue for the cut (not for a cooldown: 200 ms, already over), then probes.
     await new Promise((resolve) => setTimeout(resolve, 250));
     expect((await send()).status).toBe(200);
-    expect(await proxy.warden.readState(scope)).toMatchObject({ cooldownUntil: null, tokenBudget: knownGood });
+    expect(await proxy.warden.views.readState(scope)).toMatchObject({ cooldownUntil: null, tokenBudget: knownGood });
     const metrics = (await scrape(proxy.url)).scrape;
     expect(metrics.value('ratewarden_budget_changes_total', { scope, kind: 'cut', dimension: 'tokens' })).toBe(1);
     expect(metrics.value('ratewarden_budget_changes_total', { scope, kind: 'recovery', dimension: 'tokens' })).toBe(1);

@@ -114,7 +114,7 @@ describe('forwarding to the pinned upstream', () => {
     expect(answer.headers['x-ratewarden-reason']).toBe('upstream-unreachable');
     expect(JSON.parse(answer.body.toString())).toMatchObject({ type: 'error', error: { type: 'api_error' } });
     // The settle was asked for before the answer went out; the store runs in order, so this read comes after it.
-    expect((await proxy.warden.currentUsage(lastScope(proxy.warden))).tokens).toBe(0);
+    expect((await proxy.warden.views.currentUsage(lastScope(proxy.warden))).tokens).toBe(0);
     expect(recordedRequests(dbPath)).toMatchObject([{ outcome: 'unreachable', input_tokens: 0, output_tokens: 0 }]);
   });
 
@@ -127,7 +127,7 @@ describe('forwarding to the pinned upstream', () => {
     expect(answer.headers['x-ratewarden-reason']).toBe('upstream-timeout');
     expect(JSON.parse(answer.body.toString())).toMatchObject({ error: { type: 'server_error', code: 'timeout' } });
     // The settle was asked for before the answer went out; the store runs in order, so this read comes after it.
-    const usage = await proxy.warden.currentUsage(lastScope(proxy.warden));
+    const usage = await proxy.warden.views.currentUsage(lastScope(proxy.warden));
     const [row] = recordedRequests(dbPath);
     expect(row).toMatchObject({ outcome: 'timeout', output_tokens: 5 });
     expect(row?.input_tokens).toBe(row?.est_input_tokens);

@@ -47,8 +47,8 @@ describe('GET /_ratewarden/metrics', () => {
     expect(metrics.value('ratewarden_tokens_total', { kind: 'output' })).toBe(rows.reduce((sum, row) => sum + (row.output_tokens ?? 0), 0));
 
     const scope = lastScope(proxy.warden);
-    const state = await proxy.warden.readState(scope);
-    const usage = await proxy.warden.currentUsage(scope);
+    const state = await proxy.warden.views.readState(scope);
+    const usage = await proxy.warden.views.currentUsage(scope);
     expect(state.tokenBudget).not.toBeNull();
     expect(metrics.value('ratewarden_budget', { scope, dimension: 'tokens' })).toBe(state.tokenBudget);
     expect(metrics.value('ratewarden_budget', { scope, dimension: 'requests' })).toBe(state.requestBudget ?? undefined);

@@ -25,7 +25,7 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     for await (const chunk of stream) streamedUsage = chunk.usage ?? streamedUsage;
     const response = await client.responses.create({ model: 'gpt-sim', max_output_tokens: 12, input: 'What is a sliding window?' });
 
-    expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 25_000, reportedRequestLimit: 40 });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 25_000, reportedRequestLimit: 40 });
     await proxy.close();
     expect(recordedRequests(dbPath)).toMatchObject([
       { path: '/v1/chat/completions', outcome: 'ok', est_output_tokens: 20, input_tokens: completion.usage?.prompt_tokens, output_tokens: completion.usage?.completion_tokens },
@@ -42,7 +42,7 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     const message = await client.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question });
     const streamed = await client.messages.stream({ model: 'claude-sim', max_tokens: 25, messages: question }).finalMessage();
 
-    expect(await proxy.warden.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 32_000, reportedRequestLimit: 50 });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 32_000, reportedRequestLimit: 50 });
     await proxy.close();
     expect(recordedRequests(dbPath)).toMatchObject([
       { outcome: 'ok', input_tokens: message.usage.input_tokens, output_tokens: message.usage.output_tokens },
@@ -64,7 +64,7 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     expect((await anthropic.messages.countTokens({ model: 'claude-sim', messages: question })).input_tokens).toBe(17);
     expect((await openai.embeddings.create({ model: 'emb-sim', input: 'a sliding window' })).usage.prompt_tokens).toBe(8);
 
-    expect((await proxy.warden.readState(lastScope(proxy.warden))).reportedRequestLimit).toBe(77);
+    expect((await proxy.warden.views.readState(lastScope(proxy.warden))).reportedRequestLimit).toBe(77);
     await proxy.close();
     const [counted, embedded] = recordedRequests(dbPath);
     expect(counted).toMatchObject({ path: '/v1/messages/count_tokens', outcome: 'ok', est_input_tokens: 0, est_output_tokens: 0 });

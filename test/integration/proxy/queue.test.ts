@@ -111,7 +111,7 @@ describe('the fair admission queue', () => {
     expect((await postJson(`${proxy.url}/v1/messages`, message('next', 100, 100))).status).toBe(200);
     expect(upstream.seen).toEqual(['fill', 'next']);
     expect(recordedRequests(dbPath).map((row) => row.est_input_tokens)).toHaveLength(2);
-    expect((await proxy.warden.currentUsage(lastScope(proxy.warden))).tokens).toBeLessThanOrEqual(1_090);
+    expect((await proxy.warden.views.currentUsage(lastScope(proxy.warden))).tokens).toBeLessThanOrEqual(1_090);
   });
 
   it('serves a request larger than the whole budget once the window is otherwise empty', async () => {

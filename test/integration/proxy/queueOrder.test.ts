@@ -53,16 +53,12 @@ class GatedWarden implements QueueWarden {
     return this.warden.admit(input, countRefusals);
   }
 
-  cooldownRefusal(scope?: string): Promise<Admission | null> {
-    return this.warden.cooldownRefusal(scope);
+  get views(): Warden['views'] {
+    return this.warden.views;
   }
 
-  countRefusal(reason: 'cooldown' | 'budget', scope?: string): void {
-    this.warden.countRefusal(reason, scope);
-  }
-
-  settle(...args: Parameters<Warden['settle']>): Promise<void> {
-    return this.warden.settle(...args);
+  giveBack(requestId: number): Promise<void> {
+    return this.warden.giveBack(requestId);
   }
 }
 
@@ -129,7 +125,7 @@ describe('the fair queue over an asynchronous store', () => {
     const settledHead = (): number | undefined => sqlOf(real).get<{ n: number }>("SELECT COUNT(*) AS n FROM requests WHERE est_input_tokens = 600 AND outcome <> 'in-flight'")?.n;
     while (settledHead() !== 1) await new Promise((resolve) => setImmediate(resolve));
     expect(sqlOf(real).all("SELECT outcome, input_tokens FROM requests WHERE est_input_tokens = 600")).toEqual([{ outcome: 'aborted', input_tokens: 0 }]);
-    expect(await real.currentUsage()).toEqual({ tokens: 0, requests: 1 });
+    expect(await real.views.currentUsage()).toEqual({ tokens: 0, requests: 1 });
     expect(warden.admits).toBe(admitsBefore);
   });
 });

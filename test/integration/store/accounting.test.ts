@@ -34,7 +34,7 @@ describe('reports adopted at the response head, charges as the upstream charges'
     const a = admitted(await warden.admit(stream));
     await warden.observeHead(a, { status: 200, reports: heads(clock.now, 48_000), reportsReadAt: clock.now });
     // Known at the head, while the stream still runs.
-    const output = (await warden.scopeStates())[0]?.reports.find((report) => report.dimension === 'output-tokens');
+    const output = (await warden.views.scopeStates())[0]?.reports.find((report) => report.dimension === 'output-tokens');
     expect(output).toMatchObject({ remaining: 48_000, seenAt: clock.now, admittedSince: 0 });
 
     clock.advance(10);
@@ -60,7 +60,7 @@ describe('reports adopted at the response head, charges as the upstream charges'
     await warden.observeHead(b, { status: 200, reports: heads(clock.now, 16_000), reportsReadAt: clock.now });
     clock.advance(50);
     await warden.observeHead(a, { status: 200, reports: heads(readA, 48_000), reportsReadAt: readA });
-    const output = (await warden.scopeStates())[0]?.reports.find((report) => report.dimension === 'output-tokens');
+    const output = (await warden.views.scopeStates())[0]?.reports.find((report) => report.dimension === 'output-tokens');
     expect(output).toMatchObject({ remaining: 16_000, seenAt: readA + 200 });
   });
 
@@ -72,7 +72,7 @@ describe('reports adopted at the response head, charges as the upstream charges'
     await warden.observeHead(first, { status: 200, reports: [tokens], reportsReadAt: clock.now });
     const kept = admitted(await warden.admit({ ...stream, reportedOutput: 8_000 }));
     const lost = admitted(await warden.admit({ ...stream, reportedOutput: 8_000 }));
-    const sentSince = async (): Promise<number | undefined> => (await warden.scopeStates())[0]?.reports[0]?.admittedSince;
+    const sentSince = async (): Promise<number | undefined> => (await warden.views.scopeStates())[0]?.reports[0]?.admittedSince;
     expect(await sentSince()).toBe(20_000);
     await warden.settle(kept, { outcome: 'ok', status: 200, usage: { inputTokens: 1_500, outputTokens: 100 }, reportedSettle: 'keep-charge' });
     expect(await sentSince()).toBe(20_000);
@@ -126,14 +126,14 @@ describe('the half-open probe judged at its head', () => {
     const { warden, probe } = await probing(clock);
     const waiting = await warden.admit(stream);
     expect(waiting).toMatchObject({ kind: 'rejected', reason: 'probe' });
-    expect(await warden.cooldownRefusal()).toBeNull();
+    expect(await warden.views.cooldownRefusal()).toBeNull();
     clock.advance(300);
     await warden.observeHead(probe, { status: 200 });
-    expect(await warden.readState(await onlyScope(warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0, probeRequestId: null, lastProbeSuccessAt: clock.now });
+    expect(await warden.views.readState(await onlyScope(warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0, probeRequestId: null, lastProbeSuccessAt: clock.now });
     admitted(await warden.admit(stream));
     clock.advance(30_000);
     await warden.settle(probe, { outcome: 'aborted', status: null, usage: { inputTokens: 2_000, outputTokens: 50 } });
-    expect(await warden.readState(await onlyScope(warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
+    expect(await warden.views.readState(await onlyScope(warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
   });
 
   it('a 5xx head lets the next request probe', async () => {
@@ -145,7 +145,7 @@ describe('the half-open probe judged at its head', () => {
 });
 
 async function onlyScope(warden: Awaited<ReturnType<OpenWardens['open']>>): Promise<string> {
-  const scopes = await warden.activeScopes();
+  const scopes = await warden.views.activeScopes();
   expect(scopes).toHaveLength(1);
   return scopes[0] as string;
 }

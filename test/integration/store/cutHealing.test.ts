@@ -74,7 +74,7 @@ async function serve(warden: Warden, clock: FakeClock, family: Family): Promise<
 async function cutAt429(warden: Warden, clock: FakeClock, family: Family): Promise<number> {
   await serve(warden, clock, family);
   await serve(warden, clock, family);
-  expect(await warden.readState()).toMatchObject({ tokenBudget: family.knownGood.tokens, requestBudget: family.knownGood.requests });
+  expect(await warden.views.readState()).toMatchObject({ tokenBudget: family.knownGood.tokens, requestBudget: family.knownGood.requests });
   const victim = admitted(await warden.admit(request));
   clock.advance(50);
   const incident = await warden.upstream429(victim, { retryAfterMs: null });
@@ -92,7 +92,7 @@ describe('a cut heals at the upstream’s word', () => {
       const clock = new FakeClock();
       const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), family.policy, clock);
       const cooldownUntil = await cutAt429(warden, clock, family);
-      expect((await warden.readState()).tokenBudget).toBe(49);
+      expect((await warden.views.readState()).tokenBudget).toBe(49);
 
       // The probe goes as soon as the cut lets it (the window must first lose the 70 tokens it holds).
       clock.now = cooldownUntil;
@@ -108,7 +108,7 @@ describe('a cut heals at the upstream’s word', () => {
       await warden.settle(admitted(probe), { outcome: 'ok', status: 200, usage: small, reported: family.reported, reports: family.reports(clock.now), reportsReadAt: clock.now });
 
       // At the probe's own settle, not a window or twelve minutes later.
-      expect(await warden.readState()).toMatchObject({ cooldownUntil: null, tokenBudget: family.knownGood.tokens, requestBudget: family.knownGood.requests });
+      expect(await warden.views.readState()).toMatchObject({ cooldownUntil: null, tokenBudget: family.knownGood.tokens, requestBudget: family.knownGood.requests });
       expect(recoveries(warden).map((row) => [row.kind, row.from, row.to])).toEqual(
         [['tokens', 49, family.knownGood.tokens], ...(family.knownGood.requests === null ? [] : [['requests', 2, family.knownGood.requests]])],
       );
@@ -130,7 +130,7 @@ describe('a cut heals at the upstream’s word', () => {
       await warden.tick();
       clock.advance(1_000);
     }
-    expect((await warden.readState()).tokenBudget).toBe(49);
+    expect((await warden.views.readState()).tokenBudget).toBe(49);
     expect(recoveries(warden)).toEqual([]);
   });
 
@@ -143,14 +143,14 @@ describe('a cut heals at the upstream’s word', () => {
     const probe = admitted(await warden.admit(request));
     const probedAt = clock.now;
     await warden.settle(probe, { outcome: 'ok', status: 200, usage: small });
-    expect((await warden.readState()).tokenBudget).toBe(49);
+    expect((await warden.views.readState()).tokenBudget).toBe(49);
     while (clock.now - probedAt < 3 * family.policy.windowMs) {
       const next = await warden.admit(request);
       if (next.kind === 'admitted') await warden.settle(next.requestId, { outcome: 'ok', status: 200, usage: small });
       await warden.tick();
       clock.advance(1_000);
     }
-    expect((await warden.readState()).tokenBudget).toBe(family.knownGood.tokens);
+    expect((await warden.views.readState()).tokenBudget).toBe(family.knownGood.tokens);
   });
 
   it('reset-cooldown clears the cuts on every dimension of the scope, and says what it cleared', async () => {
@@ -164,7 +164,7 @@ describe('a cut heals at the upstream’s word', () => {
       ['tokens', 49, 1_940_000],
       ['requests', 2, 4_850],
     ]);
-    expect(await warden.readState()).toMatchObject({ cooldownUntil: null, tokenBudget: 1_940_000, requestBudget: 4_850 });
+    expect(await warden.views.readState()).toMatchObject({ cooldownUntil: null, tokenBudget: 1_940_000, requestBudget: 4_850 });
     expect(recoveries(warden).map((row) => row.detail)).toEqual([expect.stringMatching(/reset-cooldown/), expect.stringMatching(/reset-cooldown/)]);
   });
 });

@@ -80,13 +80,13 @@ describe('the learned output reservation', () => {
     // An unread usage keeps the reservation but teaches nothing.
     const unread = admitted(await warden.admit(request(10, 128_000, 'claude-code-model')));
     await warden.settle(unread, { outcome: 'ok', status: 200, usage: null });
-    expect(warden.learnedOutput('claude-code-model')).toBeNull();
+    expect(warden.learnedOutputs.of('claude-code-model')).toBeNull();
     clock.advance(1_000);
     await warden.tick();
-    expect(warden.learnedOutput('claude-code-model')).toBe(190);
-    expect(warden.learnedOutput('another-model')).toBeNull();
+    expect(warden.learnedOutputs.of('claude-code-model')).toBe(190);
+    expect(warden.learnedOutputs.of('another-model')).toBeNull();
 
     await warden.close();
-    expect((await wardens.open(dbPath, roomy, clock)).learnedOutput('claude-code-model')).toBe(190);
+    expect((await wardens.open(dbPath, roomy, clock)).learnedOutputs.of('claude-code-model')).toBe(190);
   });
 });

@@ -42,15 +42,15 @@ describe('migration 006 (scopes) of a database main made', () => {
     const warden = await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: () => now });
     try {
       expect(sqlOf(warden).pragma('user_version')).toBeGreaterThanOrEqual(6);
-      expect(await warden.readState('default')).toMatchObject({ consecutive429s: 2, backoffLevel: 2, cooldownUntil, tokenBudget: 9000 });
-      expect(await warden.currentUsage('default')).toEqual({ tokens: 1000, requests: 3 });
+      expect(await warden.views.readState('default')).toMatchObject({ consecutive429s: 2, backoffLevel: 2, cooldownUntil, tokenBudget: 9000 });
+      expect(await warden.views.currentUsage('default')).toEqual({ tokens: 1000, requests: 3 });
       expect(readRows(dbPath, "SELECT scope, dimension, remaining FROM reported_remaining")).toEqual([{ scope: 'default', dimension: 'requests', remaining: 0 }]);
       expect(readRows(dbPath, 'SELECT scope, refused_cooldown_total FROM limiter_state')).toEqual([{ scope: 'default', refused_cooldown_total: 4 }]);
       expect(readRows(dbPath, 'SELECT scope, kind FROM calibration_samples')).toEqual([{ scope: 'default', kind: 'upstream-429' }]);
       // The cooldown that held every request then still holds them: a scope first seen now starts cooling until the same time.
       const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 }, scope: 'abcdef0123456789/claude-opus' });
       expect(admission).toMatchObject({ kind: 'rejected', reason: 'cooldown' });
-      expect((await warden.readState('abcdef0123456789/claude-opus')).cooldownUntil).toBe(cooldownUntil);
+      expect((await warden.views.readState('abcdef0123456789/claude-opus')).cooldownUntil).toBe(cooldownUntil);
     } finally {
       await warden.close();
     }
@@ -73,6 +73,6 @@ describe('migration 006 (scopes) of a database main made', () => {
     expect(answer.headers.get('x-ratewarden-reason')).toBe('cooldown');
     expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(100);
     expect(reached).toBe(0);
-    expect((await proxy.warden.readState('default')).cooldownUntil).toBe(cooldownUntil);
+    expect((await proxy.warden.views.readState('default')).cooldownUntil).toBe(cooldownUntil);
   });
 });

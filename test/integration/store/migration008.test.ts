@@ -43,21 +43,21 @@ describe('migration 008 (limit groups)', () => {
     const warden = await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: () => now });
     try {
       expect(sqlOf(warden).pragma('user_version')).toBeGreaterThanOrEqual(8);
-      expect(await warden.readState(keyScope)).toMatchObject({ consecutive429s: 2, backoffLevel: 2, cooldownUntil, tokenBudget: 9000, quotaSince: null });
-      expect(await warden.currentUsage(otherKeyScope)).toEqual({ tokens: 1000, requests: 3 });
+      expect(await warden.views.readState(keyScope)).toMatchObject({ consecutive429s: 2, backoffLevel: 2, cooldownUntil, tokenBudget: 9000, quotaSince: null });
+      expect(await warden.views.currentUsage(otherKeyScope)).toEqual({ tokens: 1000, requests: 3 });
       expect(await warden.admit({ ...request, scope: keyScope })).toMatchObject({ kind: 'rejected', reason: 'cooldown' });
 
       // The other key's organization is learned: its window joins the group, nothing lost or counted twice.
       const inFlight = admitted(await warden.admit({ ...request, scope: otherKeyScope }));
       expect(await warden.learnOrganization('0123456789abcdef', organization)).toEqual([{ from: otherKeyScope, to: group }]);
       expect(warden.organizations.ownerOf('0123456789abcdef')).toBe(`org:${organization.organization}`);
-      expect(await warden.currentUsage(group)).toEqual({ tokens: 1150, requests: 4 });
-      expect(await warden.currentUsage(otherKeyScope)).toEqual({ tokens: 0, requests: 0 });
+      expect(await warden.views.currentUsage(group)).toEqual({ tokens: 1150, requests: 4 });
+      expect(await warden.views.currentUsage(otherKeyScope)).toEqual({ tokens: 0, requests: 0 });
       await warden.settle(inFlight, { outcome: 'ok', status: 200, usage: { inputTokens: 80, outputTokens: 20 } });
-      expect(await warden.currentUsage(group)).toEqual({ tokens: 1100, requests: 4 });
+      expect(await warden.views.currentUsage(group)).toEqual({ tokens: 1100, requests: 4 });
       // Learning it again changes nothing.
       expect(await warden.learnOrganization('0123456789abcdef', organization)).toEqual([]);
-      expect(await warden.currentUsage(group)).toEqual({ tokens: 1100, requests: 4 });
+      expect(await warden.views.currentUsage(group)).toEqual({ tokens: 1100, requests: 4 });
 
       // The cooling key joins the same group: its own cooldown still refuses it, and only it.
       await warden.learnOrganization('abcdef0123456789', organization);

@@ -39,7 +39,7 @@ describe('amnesia regression: a restart forgets nothing', () => {
     clock.advance(100);
     const incident = await first.upstream429(last, { retryAfterMs: null });
     expect(incident).toMatchObject({ escalated: true, cooldownMs: 30_000, consecutive429s: 1 });
-    const cutBudget = (await first.readState()).tokenBudget;
+    const cutBudget = (await first.views.readState()).tokenBudget;
     expect(cutBudget).toBe(630);
     const cooldownUntil = incident?.cooldownUntil as number;
     await first.close();
@@ -49,14 +49,14 @@ describe('amnesia regression: a restart forgets nothing', () => {
     const refused = await second.admit(request(50, 50));
     expect(refused).toMatchObject({ kind: 'rejected', reason: 'cooldown', retryAfterMs: cooldownUntil - clock.now });
     expect(refused.kind === 'rejected' && refused.retryAfterMs).toBe(20_000);
-    expect(await second.readState()).toMatchObject({ consecutive429s: 1, backoffLevel: 1, cooldownUntil, tokenBudget: cutBudget });
-    expect(await second.currentUsage()).toEqual({ tokens: 900, requests: 10 });
+    expect(await second.views.readState()).toMatchObject({ consecutive429s: 1, backoffLevel: 1, cooldownUntil, tokenBudget: cutBudget });
+    expect(await second.views.currentUsage()).toEqual({ tokens: 900, requests: 10 });
 
     for (let tick = 0; tick < 20 * 60; tick++) {
       await second.tick();
       clock.advance(1_000);
     }
-    expect((await second.readState()).tokenBudget).toBe(cutBudget);
+    expect((await second.views.readState()).tokenBudget).toBe(cutBudget);
     expect(count(second, "SELECT COUNT(*) AS n FROM budget_adjustments WHERE reason = 'raise'")).toBe(0);
   });
 
@@ -76,7 +76,7 @@ describe('amnesia regression: a restart forgets nothing', () => {
     // Reason probe (issue 19: the queue waits it out), no longer cooldown; still nothing else goes.
     expect(await second.admit(request(10, 10))).toMatchObject({ kind: 'rejected', reason: 'probe' });
     await second.settle(admitted(probe), { outcome: 'ok', status: 200, usage: { inputTokens: 10, outputTokens: 10 } });
-    expect(await second.readState()).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
+    expect(await second.views.readState()).toMatchObject({ cooldownUntil: null, consecutive429s: 0 });
     expect(await second.admit(request(10, 10))).toMatchObject({ kind: 'admitted', probe: false });
   });
 
@@ -89,16 +89,16 @@ describe('amnesia regression: a restart forgets nothing', () => {
     const done = admitted(await first.admit(request(10, 10)));
     await first.settle(done, { outcome: 'ok', status: 200, usage: { inputTokens: 12, outputTokens: 30 } });
     await first.tick();
-    const state = await first.readState();
-    const usage = await first.currentUsage();
+    const state = await first.views.readState();
+    const usage = await first.views.currentUsage();
     await first.close();
 
     const second = await wardens.open(dbPath, policy, clock);
-    expect(await second.readState()).toEqual(state);
-    expect(await second.currentUsage()).toEqual(usage);
+    expect(await second.views.readState()).toEqual(state);
+    expect(await second.views.currentUsage()).toEqual(usage);
     expect(usage).toEqual({ tokens: 1_042, requests: 2 });
     await second.settle(inFlight, { outcome: 'ok', status: 200, usage: { inputTokens: 300, outputTokens: 100 } });
-    expect(await second.currentUsage()).toEqual({ tokens: 442, requests: 2 });
+    expect(await second.views.currentUsage()).toEqual({ tokens: 442, requests: 2 });
   });
 });
 
@@ -115,7 +115,7 @@ describe('the seed bug through the warden', () => {
       await warden.tick();
       clock.advance(10_000);
     }
-    expect(await warden.readState()).toMatchObject({ tokenBudget: 1_000, requestBudget: 20 });
+    expect(await warden.views.readState()).toMatchObject({ tokenBudget: 1_000, requestBudget: 20 });
     expect(count(warden, "SELECT COUNT(*) AS n FROM budget_adjustments WHERE reason <> 'config'")).toBe(0);
   });
 });
@@ -141,7 +141,7 @@ describe('the controller through the warden', () => {
     const gates = JSON.parse(raises[0]?.gates as string) as Record<string, { open: boolean; why: string }>;
     expect(Object.keys(gates).sort()).toEqual(['consumption', 'headroom', 'history', 'pace', 'quiet']);
     expect(Object.values(gates).every((gate) => gate.open)).toBe(true);
-    expect((await warden.readState()).tokenBudget).toBe(raises.at(-1)?.to_value);
+    expect((await warden.views.readState()).tokenBudget).toBe(raises.at(-1)?.to_value);
   });
 
   it('cuts at a 429 from the usage, records the event, the sample and the cut', async () => {
@@ -153,7 +153,7 @@ describe('the controller through the warden', () => {
     const victim = admitted(await warden.admit(request(500, 500)));
     const result = await warden.upstream429(victim, { retryAfterMs: 45_000 });
     expect(result).toMatchObject({ escalated: true, cooldownMs: 45_000, consecutive429s: 1 });
-    expect((await warden.readState()).tokenBudget).toBe(1_400);
+    expect((await warden.views.readState()).tokenBudget).toBe(1_400);
     expect(sqlOf(warden).all('SELECT request_id, retry_after_ms, escalated, window_tokens, window_requests FROM rate_limit_events')).toEqual([
       { request_id: victim, retry_after_ms: 45_000, escalated: 1, window_tokens: 2_000, window_requests: 2 },
     ]);
@@ -169,7 +169,7 @@ describe('the controller through the warden', () => {
     const warden = await wardens.open(dbPath, policyWith({ tokenBudget: 10_000 }), clock);
     const victim = admitted(await warden.admit(request(0, 0)));
     expect(await warden.upstream429(victim, { retryAfterMs: null })).toMatchObject({ escalated: true, cooldownMs: 30_000 });
-    expect((await warden.readState()).tokenBudget).toBe(10_000);
+    expect((await warden.views.readState()).tokenBudget).toBe(10_000);
     expect(count(warden, 'SELECT COUNT(*) AS n FROM calibration_samples')).toBe(0);
   });
 });
@@ -181,12 +181,12 @@ describe('settlement and housekeeping', () => {
     const warden = await wardens.open(dbPath, policyWith(), clock);
     const sameBucket = admitted(await warden.admit(request(100, 400)));
     const laterBucket = admitted(await warden.admit(request(100, 400)));
-    expect(await warden.currentUsage()).toEqual({ tokens: 1_000, requests: 2 });
+    expect(await warden.views.currentUsage()).toEqual({ tokens: 1_000, requests: 2 });
     await warden.settle(sameBucket, { outcome: 'ok', status: 200, usage: { inputTokens: 90, outputTokens: 10 } });
-    expect(await warden.currentUsage()).toEqual({ tokens: 600, requests: 2 });
+    expect(await warden.views.currentUsage()).toEqual({ tokens: 600, requests: 2 });
     clock.advance(5_000);
     await warden.settle(laterBucket, { outcome: 'ok', status: 200, usage: { inputTokens: 120, outputTokens: 30 } });
-    expect(await warden.currentUsage()).toEqual({ tokens: 250, requests: 2 });
+    expect(await warden.views.currentUsage()).toEqual({ tokens: 250, requests: 2 });
     expect(sqlOf(warden).all('SELECT input_tokens, output_tokens FROM usage_buckets ORDER BY start')).toEqual([
       { input_tokens: 210, output_tokens: 10 },
       { input_tokens: 0, output_tokens: 30 },
@@ -199,12 +199,12 @@ describe('settlement and housekeeping', () => {
     const warden = await wardens.open(dbPath, policyWith(), clock);
     const id = admitted(await warden.admit(request(100, 100)));
     await warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 10, outputTokens: 10 } });
-    const usage = await warden.currentUsage();
+    const usage = await warden.views.currentUsage();
     await warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 999, outputTokens: 999 } });
     await warden.settle(id + 100, { outcome: 'ok', status: 200, usage: { inputTokens: 999, outputTokens: 999 } });
     expect(await warden.upstream429(id, { retryAfterMs: null })).toBeNull();
-    expect(await warden.currentUsage()).toEqual(usage);
-    expect((await warden.readState()).cooldownUntil).toBeNull();
+    expect(await warden.views.currentUsage()).toEqual(usage);
+    expect((await warden.views.readState()).cooldownUntil).toBeNull();
   });
 
   it('never records a zero-token window sample, and prune-zero removes those an old database holds', async () => {
@@ -223,9 +223,9 @@ describe('settlement and housekeeping', () => {
       [2, 0],
       [3, 500],
     ]);
-    expect(await warden.pruneZeroSamples('test', { dryRun: true })).toBe(2);
+    expect(await warden.views.pruneZeroSamples('test', { dryRun: true })).toBe(2);
     expect(count(warden, 'SELECT COUNT(*) AS n FROM calibration_samples')).toBe(3);
-    expect(await warden.pruneZeroSamples('test', { dryRun: false })).toBe(2);
+    expect(await warden.views.pruneZeroSamples('test', { dryRun: false })).toBe(2);
     expect(sqlOf(warden).all('SELECT tokens FROM calibration_samples')).toEqual([{ tokens: 500 }]);
     expect(count(warden, "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'prune-zero-samples'")).toBe(1);
   });
