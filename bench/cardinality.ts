@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.js';
-import { startProxy } from '../src/proxy/server.js';
+import { startProxy } from '../src/cli/composeWorker.js';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '1000,5000' }, flood: { type: 'string', default: '2000' } } });
 const sizes = values.sizes.split(',').map(Number);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.js';
 import { parseDuration } from '../src/config/durations.js';
-import { startProxy } from '../src/proxy/server.js';
+import { startProxy } from '../src/cli/composeWorker.js';
 import { startSimUpstream, type LimitShape } from '../src/sim/upstream.js';
 import { SeededRandom } from '../src/sim/seededRandom.js';
 

@@ -22,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.js';
-import { startProxy, type RunningProxy } from '../src/proxy/server.js';
+import { startProxy } from '../src/cli/composeWorker.js';
+import type { RunningProxy } from '../src/proxy/server.js';
 import { startSimUpstream, type SimUpstream } from '../src/sim/upstream.js';
 
 const { values } = parseArgs({ options: { only: { type: 'string', default: '' }, duration: { type: 'string', default: '30' } } });

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { settingNames, type Settings } from '../config/schema.js';
 import { tolerateClosedOutput } from '../kernel/closedOutput.js';
 import { socketFromSupervisorFlag } from '../kernel/workerProtocol.js';
-import { runWorker } from '../proxy/worker.js';
+import { runWorker } from './worker.js';
 import { proxyPage } from './page.js';
 import { addSettingOptions, helpGroups, resolveSettings } from './settingsOptions.js';
 import { addWrappedHelpText } from './helpLayout.js';

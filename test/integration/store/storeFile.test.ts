@@ -7,7 +7,7 @@ import { markerPathFor, readMarker } from '../../../src/store/sqlite/identity.js
 import { startNewDatabase } from '../../../src/store/sqlite/newDatabase.js';
 import { openDatabase } from '../../../src/store/sqlite/open.js';
 import { ProxyHarness, anthropicBody, postJson, settingsFrom } from '../proxy/harness.js';
-import { startProxy } from '../../../src/proxy/server.js';
+import { startProxy } from '../../../src/cli/composeWorker.js';
 import { openSqliteWarden } from '../../helpers/sqliteWarden.js';
 
 const harness = new ProxyHarness();
