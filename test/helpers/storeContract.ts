@@ -4,7 +4,7 @@ import type { ReportedRemaining } from '../../src/core/reported.js';
 import type { RateLimitEventRow } from '../../src/core/statusReport.js';
 import { foldRestartLedger } from '../../src/core/restartLedger.js';
 import { initialLimiterState } from '../../src/core/types.js';
-import type { AdmittedRequest, Store, StoreTransaction } from '../../src/store/port.js';
+import type { AdmittedRequest, Store, StoreTransaction, SupervisorEventKind } from '../../src/store/port.js';
 import { type FakeClock, stateWith } from './limiterFixtures.js';
 
 export interface ContractStore {
@@ -389,6 +389,39 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect(kindsAt(await eventsOf('127.0.0.1:8788', 4_800))).toEqual(['worker-failed@2500', 'gave-up@4500', 'cleared@5000']);
         for (const name of ['127.0.0.1:8787', '127.0.0.1:8788']) {
           expect(foldRestartLedger(await eventsOf(name, 0), 5_000, interval)).toMatchObject({ history: { failureTimes: [], consecutiveFailures: 0, pendingFailureAt: null }, gaveUp: false });
+        }
+      });
+
+      it('read, bounded, all a fold needs: it gives what the whole ledger gives, after every event', async () => {
+        const names = ['127.0.0.1:8787', '127.0.0.1:8788'];
+        const script: [number, SupervisorEventKind, string | null][] = [
+          [0, 'worker-failed', null],
+          [1_000, 'worker-started', names[0] ?? null],
+          [2_000, 'worker-failed', names[0] ?? null],
+          [2_000, 'worker-started', names[1] ?? null],
+          [3_000, 'worker-ready', names[0] ?? null],
+          [63_000, 'worker-stable', names[0] ?? null],
+          [70_000, 'worker-failed', names[1] ?? null],
+          [80_000, 'worker-failed', names[1] ?? null],
+          [80_000, 'gave-up', names[1] ?? null],
+          [90_000, 'supervisor-started', names[1] ?? null],
+          [400_000, 'worker-exited', names[0] ?? null],
+          [500_000, 'cleared', null],
+          [510_000, 'worker-started', names[1] ?? null],
+          [520_000, 'worker-failed', names[1] ?? null],
+          [900_000, 'worker-failed', names[0] ?? null],
+        ];
+        const interval = { startLimitIntervalMs: 300_000 };
+        for (const [at, kind, supervisor] of script) {
+          await transact((tx) => tx.supervisor.record({ at, kind, supervisorPid: 1, supervisor }));
+          const ledger = (await transact((tx) => tx.supervisor.recent(100))).reverse();
+          for (const name of names) {
+            const whole = ledger.filter((event) => event.kind === 'cleared' || event.supervisor === name || event.supervisor === null);
+            for (const now of [at, at + 299_999, at + 300_000]) {
+              const read = await transact((tx) => tx.supervisor.restartEvents(name, now - interval.startLimitIntervalMs));
+              expect(foldRestartLedger(read, now, interval), `${name} at ${now}`).toEqual(foldRestartLedger(whole, now, interval));
+            }
+          }
         }
       });
     });
