@@ -29,33 +29,6 @@ export interface RestartHistory {
 
 export const emptyRestartHistory: RestartHistory = { failureTimes: [], consecutiveFailures: 0, pendingFailureAt: null };
 
-/** One event of the ledger as the history needs it: what happened to a worker, and when. */
-export interface LedgerEvent {
-  kind: string;
-  at: number;
-}
-
-/**
- * One supervisor's history folded from its ledger events, oldest first, since the last clear:
- * the failures inside the burst window, the failures since the last stable run, and whether the
- * latest event is a failure whose restart is still due (no worker started since).
- */
-export function foldRestartHistory(events: readonly LedgerEvent[], now: number, policy: Pick<RestartPolicy, 'startLimitIntervalMs'>): RestartHistory {
-  const failureTimes: number[] = [];
-  let consecutiveFailures = 0;
-  for (const event of events) {
-    if (event.kind === 'worker-failed') {
-      failureTimes.push(event.at);
-      consecutiveFailures += 1;
-    } else if (event.kind === 'worker-stable') {
-      consecutiveFailures = 0;
-    }
-  }
-  const latest = events.at(-1);
-  const pendingFailureAt = latest !== undefined && (latest.kind === 'worker-failed' || latest.kind === 'gave-up') ? latest.at : null;
-  return { failureTimes: failuresWithin(failureTimes, now, policy), consecutiveFailures, pendingFailureAt };
-}
-
 export type WorkerEvent =
   | { kind: 'started' }
   | { kind: 'ready' }

@@ -178,12 +178,15 @@ export interface SupervisorRepository {
   recordAudit(at: number, action: string, actor: string, reason: string | null, detail: unknown): Promise<void>;
   /** The latest id among these kinds, of every supervisor (of this host). */
   lastIdOf(kinds: readonly SupervisorEventKind[]): Promise<number>;
-  latestOf(kinds: readonly SupervisorEventKind[], supervisor?: string | null): Promise<SupervisorEventRecord | null>;
   /**
-   * The worker lifecycle events (started, ready, stable, failed, exited, gave-up) after the last
-   * `cleared`, oldest first: those later than `since`, and all since the latest worker-stable.
+   * What core folds a restart history from (foldRestartLedger), in one read: the supervisor's
+   * worker-lifecycle events (started, ready, stable, failed, exited, gave-up) and every `cleared`
+   * of this host, oldest first, from the earliest of: the latest worker-stable or cleared (the
+   * consecutive count starts there; with none, from the first event), the latest worker-failed
+   * or worker-exited (status shows it), and the first event later than `since` (the burst
+   * window). What the events mean is core's; the store only bounds the read.
    */
-  historyOf(supervisor: string | null, since: number): Promise<SupervisorEventRecord[]>;
+  restartEvents(supervisor: string | null, since: number): Promise<SupervisorEventRecord[]>;
   recent(limit: number): Promise<SupervisorEventRecord[]>;
 }
 

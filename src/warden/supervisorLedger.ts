@@ -1,11 +1,10 @@
 import { formatDuration } from '../config/durations.js';
 import type { Clock } from '../kernel/clock.js';
+import { foldRestartLedger, summariseRestarts, whatAClearWipes, type ClearedRestarts, type RestartRecord, type RestartSummary as RestartSummaryOf } from '../core/restartLedger.js';
 import {
-  burstLimitReachable,
   decideRestart,
   emptyRestartHistory,
   failuresWithin,
-  foldRestartHistory,
   restartDelayMs,
   startDelayMs,
   type FailureCause,
@@ -14,7 +13,9 @@ import {
   type RestartPolicy,
   type WorkerEvent,
 } from '../core/restartPolicy.js';
-import type { Store, StoreTransaction, SupervisorEventInput, SupervisorEventKind, SupervisorEventRecord, SupervisorRepository } from '../store/port.js';
+import type { Store, StoreTransaction, SupervisorEventInput, SupervisorEventRecord, SupervisorRepository } from '../store/port.js';
+
+export type { ClearedRestarts } from '../core/restartLedger.js';
 
 export interface SupervisorLedgerOptions {
   /** The ledger owns it from here on: close() closes it. */
@@ -37,9 +38,6 @@ export interface SupervisorLedgerOptions {
 /** Events kept in memory while the store is away; the oldest go first beyond this (a give-up comes long before). */
 const maxUnwritten = 200;
 
-/** Every event of a worker's life; the latest of them tells whether a restart is pending or the supervisor gave up. */
-export const workerLifecycleKinds: readonly SupervisorEventKind[] = ['worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up', 'cleared'];
-
 export interface SupervisorStart {
   history: RestartHistory;
   /** What is left of the delay an earlier supervisor's last failure asked for. */
@@ -57,28 +55,8 @@ export interface RecordedFailure {
   durable: boolean;
 }
 
-export interface ClearedRestarts {
-  failuresInInterval: number;
-  consecutiveFailures: number;
-  gaveUp: boolean;
-  restartWasDue: boolean;
-  /** False when there was nothing to clear (the event and the audit row are written anyway). */
-  anything: boolean;
-}
-
 /** What `ratewarden status` shows about the supervisor; read-only. */
-export interface RestartSummary {
-  failuresInInterval: number;
-  consecutiveFailures: number;
-  /** The delay the next failure would get. */
-  nextRestartDelayMs: number;
-  /** How long until a due restart (0 when none is due or it is overdue: a supervisor would start now). */
-  restartDueInMs: number;
-  gaveUp: boolean;
-  burstLimitReachable: boolean;
-  /** The latest worker-failed or worker-exited event. */
-  lastExit: SupervisorEventRecord | null;
-}
+export type RestartSummary = RestartSummaryOf<SupervisorEventRecord>;
 
 /**
  * A supervisor's durable restart history: one method per event, each one transaction of the
@@ -184,7 +162,7 @@ export class SupervisorLedger {
   /** At start the history must be read: a store that cannot give it throws, and the supervisor waits for it. */
   supervisorStarted(detail: string): Promise<SupervisorStart> {
     return this.inOrder(async ({ now, supervisor }) => {
-      const history = await readHistory(supervisor, this.name, now, this.policy);
+      const { history } = await readRecord(supervisor, this.name, now, this.policy);
       const eventId = await supervisor.record({ at: now, kind: 'supervisor-started', supervisorPid: this.pid, supervisor: this.name, detail });
       this.known = history;
       this.lastWrittenId = eventId;
@@ -222,7 +200,7 @@ export class SupervisorLedger {
   async workerFailed(workerPid: number | null, cause: FailureCause, causeDetail: string): Promise<RecordedFailure> {
     try {
       return await this.inOrder(async ({ now, supervisor }) => {
-        const history = await readHistory(supervisor, this.name, now, this.policy);
+        const { history } = await readRecord(supervisor, this.name, now, this.policy);
         const step = decideFailure(history, cause, now, this.policy);
         const [failure, gaveUp] = this.failureEvents(workerPid, cause, causeDetail, step.decision, now);
         const eventId = await supervisor.record(failure);
@@ -276,16 +254,7 @@ export class SupervisorLedger {
    */
   clear(actor: string, reason: string | null): Promise<ClearedRestarts> {
     return this.inOrder(async ({ now, supervisor }) => {
-      const history = await readHistory(supervisor, this.name, now, this.policy);
-      const latest = await supervisor.latestOf(workerLifecycleKinds, this.name);
-      const failuresInInterval = failuresWithin(history.failureTimes, now, this.policy).length;
-      const cleared = {
-        failuresInInterval,
-        consecutiveFailures: history.consecutiveFailures,
-        gaveUp: latest?.kind === 'gave-up',
-        restartWasDue: startDelayMs(history, now, this.policy) > 0,
-        anything: history.failureTimes.length > 0 || history.consecutiveFailures > 0,
-      };
+      const cleared = whatAClearWipes(await readRecord(supervisor, this.name, now, this.policy), now, this.policy);
       await supervisor.record({ at: now, kind: 'cleared', supervisorPid: this.pid, supervisor: this.name, detail: reason === null ? `cleared by ${actor}` : `cleared by ${actor}: ${reason}` });
       await supervisor.recordAudit(now, 'reset-restarts', actor, reason, cleared);
       return cleared;
@@ -312,9 +281,12 @@ function decideFailure(history: RestartHistory, cause: FailureCause, now: number
   return { history: step.history, decision: step.decision };
 }
 
-/** One supervisor's restart history as recorded (null: every supervisor's of this host), folded by core. */
-async function readHistory(supervisor: SupervisorRepository, name: string | null, now: number, policy: RestartPolicy): Promise<RestartHistory> {
-  return foldRestartHistory(await supervisor.historyOf(name, now - policy.startLimitIntervalMs), now, policy);
+/**
+ * One supervisor's restart record as the ledger holds it (null: every supervisor's of this host):
+ * one read of the events it is folded from, folded by core.
+ */
+async function readRecord(supervisor: SupervisorRepository, name: string | null, now: number, policy: RestartPolicy): Promise<RestartRecord<SupervisorEventRecord>> {
+  return foldRestartLedger(await supervisor.restartEvents(name, now - policy.startLimitIntervalMs), now, policy);
 }
 
 /**
@@ -327,14 +299,5 @@ export function readRestartSummary(store: Store, policy: RestartPolicy, name: st
 
 /** The same, inside a read the caller already holds (a store runs one at a time: never nest a read in another). */
 export async function restartSummaryIn({ now, supervisor }: StoreTransaction, policy: RestartPolicy, name: string | null = null): Promise<RestartSummary> {
-  const history = await readHistory(supervisor, name, now, policy);
-  return {
-    failuresInInterval: failuresWithin(history.failureTimes, now, policy).length,
-    consecutiveFailures: history.consecutiveFailures,
-    nextRestartDelayMs: restartDelayMs(history.consecutiveFailures + 1, policy),
-    restartDueInMs: startDelayMs(history, now, policy),
-    gaveUp: (await supervisor.latestOf(workerLifecycleKinds, name))?.kind === 'gave-up',
-    burstLimitReachable: burstLimitReachable(policy).reachable,
-    lastExit: await supervisor.latestOf(['worker-failed', 'worker-exited'], name),
-  };
+  return summariseRestarts(await readRecord(supervisor, name, now, policy), now, policy);
 }

@@ -2,8 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BudgetAdjustment } from '../../src/core/controller.js';
 import type { ReportedRemaining } from '../../src/core/reported.js';
 import type { RateLimitEventRow } from '../../src/core/statusReport.js';
+import { foldRestartLedger } from '../../src/core/restartLedger.js';
 import { initialLimiterState } from '../../src/core/types.js';
-import type { AdmittedRequest, Store, StoreTransaction } from '../../src/store/port.js';
+import type { AdmittedRequest, Store, StoreTransaction, SupervisorEventKind } from '../../src/store/port.js';
 import { type FakeClock, stateWith } from './limiterFixtures.js';
 
 export interface ContractStore {
@@ -343,7 +344,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
 
         expect(await transact((tx) => tx.supervisor.lastIdOf(['worker-started']))).toBe(started);
         expect(await transact((tx) => tx.supervisor.lastIdOf(['cleared']))).toBe(0);
-        expect(await transact((tx) => tx.supervisor.latestOf(['worker-started', 'worker-ready']))).toEqual({
+        expect((await transact((tx) => tx.supervisor.restartEvents(null, 0)))[0]).toEqual({
           id: started,
           at: 1_000,
           kind: 'worker-started',
@@ -356,15 +357,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           delayMs: null,
           detail: null,
         });
-        expect(await transact((tx) => tx.supervisor.latestOf(['gave-up']))).toBeNull();
         const kindsAt = (events: readonly { kind: string; at: number }[]): string[] => events.map((event) => `${event.kind}@${event.at}`);
-        expect(kindsAt(await transact((tx) => tx.supervisor.historyOf(null, 0)))).toEqual(['worker-started@1000', 'worker-failed@2000', 'worker-failed@3000']);
+        expect(kindsAt(await transact((tx) => tx.supervisor.restartEvents(null, 0)))).toEqual(['worker-started@1000', 'worker-failed@2000', 'worker-failed@3000']);
         const recent = await transact((tx) => tx.supervisor.recent(2));
         expect(recent.map((event) => event.at)).toEqual([3_000, 2_000]);
         expect(recent[1]).toMatchObject({ exitCode: 1, cause: 'exit-code', delayMs: 500, detail: 'exited 1' });
       });
 
-      it('keep each supervisor\'s history apart: its own rows, those that name none, since the last clear and the last stable run', async () => {
+      it('keep each supervisor\'s history apart: its own rows, those that name none, from its last stable run or clear, its last exit and the interval', async () => {
         const own = { supervisorPid: 10, supervisor: '127.0.0.1:8787' };
         const other = { supervisorPid: 20, supervisor: '127.0.0.1:8788' };
         await transact((tx) => tx.supervisor.record({ at: 1_000, kind: 'worker-failed', supervisorPid: 5, cause: 'signal' }));
@@ -374,17 +374,55 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         await transact((tx) => tx.supervisor.record({ at: 4_000, kind: 'worker-failed', ...own, cause: 'signal' }));
         await transact((tx) => tx.supervisor.record({ at: 4_500, kind: 'gave-up', ...other, cause: 'signal' }));
         const kindsAt = (events: readonly { kind: string; at: number }[]): string[] => events.map((event) => `${event.kind}@${event.at}`);
+        const eventsOf = (name: string, since: number) => transact((tx) => tx.supervisor.restartEvents(name, since));
         // Older than `since` and before the last stable run: left out.
-        expect(kindsAt(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8787', 1_500)))).toEqual(['worker-failed@2000', 'worker-stable@3000', 'worker-failed@4000']);
-        expect(kindsAt(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8787', 5_000)))).toEqual(['worker-stable@3000', 'worker-failed@4000']);
-        expect(kindsAt(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8788', 0)))).toEqual(['worker-failed@1000', 'worker-failed@2500', 'gave-up@4500']);
-        expect(await transact((tx) => tx.supervisor.latestOf(['gave-up'], '127.0.0.1:8787'))).toBeNull();
-        expect(await transact((tx) => tx.supervisor.latestOf(['gave-up'], '127.0.0.1:8788'))).toMatchObject({ supervisor: '127.0.0.1:8788', supervisorPid: 20 });
-        expect(await transact((tx) => tx.supervisor.latestOf(['worker-failed']))).toMatchObject({ at: 4_000, supervisor: '127.0.0.1:8787' });
-        // An operator's clear is everyone's.
+        expect(kindsAt(await eventsOf('127.0.0.1:8787', 1_500))).toEqual(['worker-failed@2000', 'worker-stable@3000', 'worker-failed@4000']);
+        expect(kindsAt(await eventsOf('127.0.0.1:8787', 5_000))).toEqual(['worker-stable@3000', 'worker-failed@4000']);
+        expect(kindsAt(await eventsOf('127.0.0.1:8788', 0))).toEqual(['worker-failed@1000', 'worker-failed@2500', 'gave-up@4500']);
+        // What core folds from them: each supervisor's own give-up and last exit.
+        const interval = { startLimitIntervalMs: 10_000 };
+        expect(foldRestartLedger(await eventsOf('127.0.0.1:8787', 0), 5_000, interval)).toMatchObject({ gaveUp: false, lastExit: { at: 4_000, supervisor: '127.0.0.1:8787' } });
+        expect(foldRestartLedger(await eventsOf('127.0.0.1:8788', 0), 5_000, interval)).toMatchObject({ gaveUp: true, lastExit: { at: 2_500, supervisorPid: 20 } });
+        // An operator's clear is everyone's: read with the last exit before it, and it wipes the history.
         await transact((tx) => tx.supervisor.record({ at: 5_000, kind: 'cleared', supervisorPid: 30 }));
-        expect(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8787', 0))).toEqual([]);
-        expect(await transact((tx) => tx.supervisor.historyOf('127.0.0.1:8788', 0))).toEqual([]);
+        expect(kindsAt(await eventsOf('127.0.0.1:8787', 4_800))).toEqual(['worker-failed@4000', 'cleared@5000']);
+        expect(kindsAt(await eventsOf('127.0.0.1:8788', 4_800))).toEqual(['worker-failed@2500', 'gave-up@4500', 'cleared@5000']);
+        for (const name of ['127.0.0.1:8787', '127.0.0.1:8788']) {
+          expect(foldRestartLedger(await eventsOf(name, 0), 5_000, interval)).toMatchObject({ history: { failureTimes: [], consecutiveFailures: 0, pendingFailureAt: null }, gaveUp: false });
+        }
+      });
+
+      it('read, bounded, all a fold needs: it gives what the whole ledger gives, after every event', async () => {
+        const names = ['127.0.0.1:8787', '127.0.0.1:8788'];
+        const script: [number, SupervisorEventKind, string | null][] = [
+          [0, 'worker-failed', null],
+          [1_000, 'worker-started', names[0] ?? null],
+          [2_000, 'worker-failed', names[0] ?? null],
+          [2_000, 'worker-started', names[1] ?? null],
+          [3_000, 'worker-ready', names[0] ?? null],
+          [63_000, 'worker-stable', names[0] ?? null],
+          [70_000, 'worker-failed', names[1] ?? null],
+          [80_000, 'worker-failed', names[1] ?? null],
+          [80_000, 'gave-up', names[1] ?? null],
+          [90_000, 'supervisor-started', names[1] ?? null],
+          [400_000, 'worker-exited', names[0] ?? null],
+          [500_000, 'cleared', null],
+          [510_000, 'worker-started', names[1] ?? null],
+          [520_000, 'worker-failed', names[1] ?? null],
+          [900_000, 'worker-failed', names[0] ?? null],
+        ];
+        const interval = { startLimitIntervalMs: 300_000 };
+        for (const [at, kind, supervisor] of script) {
+          await transact((tx) => tx.supervisor.record({ at, kind, supervisorPid: 1, supervisor }));
+          const ledger = (await transact((tx) => tx.supervisor.recent(100))).reverse();
+          for (const name of names) {
+            const whole = ledger.filter((event) => event.kind === 'cleared' || event.supervisor === name || event.supervisor === null);
+            for (const now of [at, at + 299_999, at + 300_000]) {
+              const read = await transact((tx) => tx.supervisor.restartEvents(name, now - interval.startLimitIntervalMs));
+              expect(foldRestartLedger(read, now, interval), `${name} at ${now}`).toEqual(foldRestartLedger(whole, now, interval));
+            }
+          }
+        }
       });
     });
 

@@ -8,6 +8,22 @@ const eventColumns = 'id, at, kind, supervisor_pid, supervisor, worker_pid, exit
 /** A supervisor's own rows and those from before migration 009, which name none; null ($2): every supervisor's of this host ($1). */
 const ofSupervisor = '(host = $1 AND ($2::text IS NULL OR supervisor = $2 OR supervisor IS NULL))';
 
+/** See SupervisorRepository.restartEvents: one read bounded by where the fold needs to start. */
+const restartEventsSql = `WITH ledger AS (
+    SELECT ${eventColumns} FROM supervisor_events
+    WHERE host = $1 AND (kind = 'cleared'
+       OR (kind IN ('worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up') AND ${ofSupervisor}))
+  )
+  SELECT ${eventColumns} FROM ledger
+  WHERE id >= (
+    SELECT MIN(id) FROM (
+      SELECT COALESCE(MAX(id), 0) AS id FROM ledger WHERE kind IN ('worker-stable', 'cleared')
+      UNION ALL SELECT MAX(id) FROM ledger WHERE kind IN ('worker-failed', 'worker-exited')
+      UNION ALL SELECT MIN(id) FROM ledger WHERE at > $3
+    ) AS starts
+  )
+  ORDER BY id`;
+
 /**
  * `supervisor_events` of one host: its brakes are about this host's worker, so it writes rows
  * that name the host and reads only those. The audit of an operator's reset is shared.
@@ -53,25 +69,8 @@ export class PostgresSupervisorRepository implements SupervisorRepository {
     return row?.id ?? 0;
   }
 
-  async latestOf(kinds: readonly SupervisorEventKind[], supervisor: string | null = null): Promise<SupervisorEventRecord | null> {
-    const row = await firstRow<SupervisorEventDbRow>(
-      this.client,
-      `SELECT ${eventColumns} FROM supervisor_events WHERE ${ofSupervisor} AND kind = ANY($3::text[]) ORDER BY id DESC LIMIT 1`,
-      [this.host, supervisor, kinds],
-    );
-    return row === undefined ? null : supervisorEventOf(row);
-  }
-
-  async historyOf(supervisor: string | null, since: number): Promise<SupervisorEventRecord[]> {
-    const rows = await rowsOf<SupervisorEventDbRow>(
-      this.client,
-      `SELECT ${eventColumns} FROM supervisor_events
-       WHERE kind IN ('worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up') AND ${ofSupervisor}
-         AND id > (SELECT COALESCE(MAX(id), 0) FROM supervisor_events WHERE host = $1 AND kind = 'cleared')
-         AND (at > $3 OR id >= (SELECT COALESCE(MAX(id), 0) FROM supervisor_events WHERE kind = 'worker-stable' AND ${ofSupervisor}))
-       ORDER BY id`,
-      [this.host, supervisor, since],
-    );
+  async restartEvents(supervisor: string | null, since: number): Promise<SupervisorEventRecord[]> {
+    const rows = await rowsOf<SupervisorEventDbRow>(this.client, restartEventsSql, [this.host, supervisor, since]);
     return rows.map(supervisorEventOf);
   }
 

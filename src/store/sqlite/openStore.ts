@@ -135,7 +135,7 @@ class SqliteStore implements Store {
     this.load = loaderByParts(this.limiter, this.reported);
     this.cachedLoad = loaderByParts(this.cachedLimiter, this.cachedReported);
     this.limitGroups = asyncMethods(new GroupStore(db, () => cache.clear()), ['organizations', 'organizationOf', 'learn', 'moveUsage']);
-    this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'latestOf', 'historyOf', 'recent']);
+    this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'restartEvents', 'recent']);
     const processTable = { beat: processes.beat.bind(processes), forget: processes.forget.bind(processes), recordPolicy: policies.record.bind(policies), policies: policies.all.bind(policies), heartbeats: view.heartbeats.bind(view) };
     this.processes = asyncMethods(processTable, ['beat', 'forget', 'recordPolicy', 'policies', 'heartbeats']);
     this.status = asyncMethods(view, ['scopeSummaries', 'hasScope', 'snapshot', 'calibration', 'calibratedScopes', 'history']);

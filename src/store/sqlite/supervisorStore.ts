@@ -5,11 +5,27 @@ import { supervisorEventOf, type SupervisorEventDbRow } from '../rows.js';
 /** A supervisor's own rows and those from before migration 009, which name none; null: every supervisor's. */
 const ofSupervisor = '(@supervisor IS NULL OR supervisor = @supervisor OR supervisor IS NULL)';
 
+/** See SupervisorRepository.restartEvents: one read bounded by where the fold needs to start. */
+const restartEventsSql = `WITH ledger AS (
+    SELECT * FROM supervisor_events
+    WHERE kind = 'cleared'
+       OR (kind IN ('worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up') AND ${ofSupervisor})
+  )
+  SELECT * FROM ledger
+  WHERE id >= (
+    SELECT MIN(id) FROM (
+      SELECT COALESCE(MAX(id), 0) AS id FROM ledger WHERE kind IN ('worker-stable', 'cleared')
+      UNION ALL SELECT MAX(id) FROM ledger WHERE kind IN ('worker-failed', 'worker-exited')
+      UNION ALL SELECT MIN(id) FROM ledger WHERE at > @since
+    ) AS starts
+  )
+  ORDER BY id`;
+
 /** Typed statements over `supervisor_events` (and `audit_log` for the operator's reset). Callers own the transaction. */
 export class SupervisorStore {
   private readonly insertEvent: Statement<[number, string, number, string | null, number | null, number | null, string | null, string | null, number | null, string | null]>;
   private readonly insertAudit: Statement<[number, string, string, string | null, string]>;
-  private readonly selectHistory: Statement<[{ supervisor: string | null; since: number }], SupervisorEventDbRow>;
+  private readonly selectRestartEvents: Statement<[{ supervisor: string | null; since: number }], SupervisorEventDbRow>;
   private readonly selectRecent: Statement<[number], SupervisorEventDbRow>;
   /** Statements over a set of kinds, prepared once per set. */
   private readonly byKinds = new Map<string, Statement<unknown[]>>();
@@ -20,13 +36,7 @@ export class SupervisorStore {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.insertAudit = db.prepare('INSERT INTO audit_log (at, action, actor, reason, detail) VALUES (?, ?, ?, ?, ?)');
-    this.selectHistory = db.prepare(
-      `SELECT * FROM supervisor_events
-       WHERE kind IN ('worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up') AND ${ofSupervisor}
-         AND id > (SELECT COALESCE(MAX(id), 0) FROM supervisor_events WHERE kind = 'cleared')
-         AND (at > @since OR id >= (SELECT COALESCE(MAX(id), 0) FROM supervisor_events WHERE kind = 'worker-stable' AND ${ofSupervisor}))
-       ORDER BY id`,
-    );
+    this.selectRestartEvents = db.prepare(restartEventsSql);
     this.selectRecent = db.prepare('SELECT * FROM supervisor_events ORDER BY id DESC LIMIT ?');
   }
 
@@ -56,17 +66,9 @@ export class SupervisorStore {
     return row.id ?? 0;
   }
 
-  /** The latest event of one of these kinds (of one supervisor, or of any). */
-  latestOf(kinds: readonly SupervisorEventKind[], supervisor: string | null = null): SupervisorEventRecord | null {
-    const row = this.statement(
-      `SELECT * FROM supervisor_events WHERE kind IN (${namedPlaceholders(kinds)}) AND ${ofSupervisor} ORDER BY id DESC LIMIT 1`,
-    ).get({ ...namedKinds(kinds), supervisor }) as SupervisorEventDbRow | undefined;
-    return row === undefined ? null : supervisorEventOf(row);
-  }
-
-  /** See SupervisorRepository.historyOf. */
-  historyOf(supervisor: string | null, since: number): SupervisorEventRecord[] {
-    return this.selectHistory.all({ supervisor, since }).map(supervisorEventOf);
+  /** See SupervisorRepository.restartEvents. */
+  restartEvents(supervisor: string | null, since: number): SupervisorEventRecord[] {
+    return this.selectRestartEvents.all({ supervisor, since }).map(supervisorEventOf);
   }
 
   /** The latest events, newest first. */
@@ -87,12 +89,3 @@ export class SupervisorStore {
 function placeholders(kinds: readonly SupervisorEventKind[]): string {
   return kinds.map(() => '?').join(', ');
 }
-
-function namedPlaceholders(kinds: readonly SupervisorEventKind[]): string {
-  return kinds.map((_, index) => `@kind${index}`).join(', ');
-}
-
-function namedKinds(kinds: readonly SupervisorEventKind[]): Record<string, string> {
-  return Object.fromEntries(kinds.map((kind, index) => [`kind${index}`, kind]));
-}
-

@@ -4,7 +4,6 @@ import {
   decideRestart,
   emptyRestartHistory,
   failuresWithin,
-  foldRestartHistory,
   restartDelayMs,
   startDelayMs,
   type FailureCause,
@@ -13,6 +12,7 @@ import {
   type RestartPolicy,
   type WorkerEvent,
 } from '../../../src/core/restartPolicy.js';
+import { foldRestartHistory } from '../../../src/core/restartLedger.js';
 
 const defaults: RestartPolicy = {
   restartSecMs: 10_000,

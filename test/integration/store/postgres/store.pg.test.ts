@@ -166,7 +166,7 @@ describe('two hosts on one server', () => {
     await a.transact((tx) => tx.supervisor.record({ at: 1, kind: 'worker-failed', supervisorPid: 100, cause: 'signal' }));
     await b.transact((tx) => tx.supervisor.record({ at: 2, kind: 'worker-started', supervisorPid: 100 }));
     expect((await a.transact((tx) => tx.supervisor.recent(10))).map((event) => event.kind)).toEqual(['worker-failed']);
-    expect(await b.transact((tx) => tx.supervisor.historyOf(null, 0))).toEqual([expect.objectContaining({ kind: 'worker-started' })]);
+    expect(await b.transact((tx) => tx.supervisor.restartEvents(null, 0))).toEqual([expect.objectContaining({ kind: 'worker-started' })]);
 
     // The same pid on two hosts is two processes.
     for (const store of [a, b]) {
