@@ -12,7 +12,8 @@ const root = resolve(process.argv[2] ?? fileURLToPath(new URL('../src', import.m
 const shownRoot = relative(process.cwd(), root).startsWith('..') ? root : relative(process.cwd(), root) || '.';
 const report = checkDependencyRules(readTypeScriptTree(root));
 for (const violation of report.violations) console.log(formatViolation(shownRoot, violation));
-for (const exception of report.exceptionsUsed) console.log(`allowed for now: ${shownRoot}/${exception.file} imports '${exception.specifier}' (${exception.reason})`);
+for (const exception of report.exceptionsUsed)
+  console.log(`allowed for now: ${shownRoot}/${exception.file} imports '${exception.specifier}' (${exception.reason})`);
 const summary = `dependency rules: ${report.files} files, ${report.imports} imports`;
 if (report.violations.length > 0) {
   console.log(`${summary}, ${report.violations.length} violation(s)`);

@@ -77,7 +77,13 @@ export function checkDependencyRules(files: readonly SourceFile[], exceptions: r
   let imports = 0;
   for (const file of files) {
     if (roomOf(file.path) === undefined) {
-      violations.push({ file: file.path, line: 0, specifier: '', rule: 'unknown-room', detail: "this file is in no room of DESIGN.md's house: add its room to roomLevels" });
+      violations.push({
+        file: file.path,
+        line: 0,
+        specifier: '',
+        rule: 'unknown-room',
+        detail: "this file is in no room of DESIGN.md's house: add its room to roomLevels",
+      });
       continue;
     }
     for (const site of scanImports(file.path, file.text)) {
@@ -91,7 +97,13 @@ export function checkDependencyRules(files: readonly SourceFile[], exceptions: r
   }
   // An exception that no longer matches anything would silently allow the import back later.
   for (const exception of exceptions.filter((entry) => !used.has(entry))) {
-    violations.push({ file: exception.file, line: 0, specifier: exception.specifier, rule: 'stale-exception', detail: 'this import is gone or allowed now: delete its entry in scripts/dependencyRules.ts' });
+    violations.push({
+      file: exception.file,
+      line: 0,
+      specifier: exception.specifier,
+      rule: 'stale-exception',
+      detail: 'this import is gone or allowed now: delete its entry in scripts/dependencyRules.ts',
+    });
   }
   return { files: files.length, imports, violations, exceptionsUsed: exceptions.filter((entry) => used.has(entry)) };
 }
@@ -107,19 +119,30 @@ function ruleBreaches(file: string, site: ImportSite): Breach[] {
 
 function projectBreaches(file: string, room: string, site: ImportSite): Breach[] {
   const target = posix.normalize(posix.join(posix.dirname(file), site.specifier));
-  if (target.startsWith('../') || site.specifier.startsWith('/')) return [{ rule: 'outside-src', detail: 'src/ imports nothing outside src/ (it is compiled on its own into dist/)' }];
+  if (target.startsWith('../') || site.specifier.startsWith('/'))
+    return [{ rule: 'outside-src', detail: 'src/ imports nothing outside src/ (it is compiled on its own into dist/)' }];
   const targetRoom = roomOf(target);
   if (targetRoom === undefined) return [{ rule: 'unknown-room', detail: `${target} is in no room of DESIGN.md's house` }];
   const breaches: Breach[] = [];
   if (room === 'core' && targetRoom !== 'core' && !(targetRoom === 'kernel' && site.typeOnly)) {
-    breaches.push({ rule: 'core-alone', detail: `core imports only core and kernel's types, not ${site.typeOnly ? 'types of ' : ''}${targetRoom}/` });
+    breaches.push({
+      rule: 'core-alone',
+      detail: `core imports only core and kernel's types, not ${site.typeOnly ? 'types of ' : ''}${targetRoom}/`,
+    });
   }
   const level = roomLevels[room] as number;
   const targetLevel = roomLevels[targetRoom] as number;
-  if (targetLevel > level) breaches.push({ rule: 'room-order', detail: `${room}/ (level ${level}) imports ${targetRoom}/ (level ${targetLevel}), a room above it` });
+  if (targetLevel > level)
+    breaches.push({
+      rule: 'room-order',
+      detail: `${room}/ (level ${level}) imports ${targetRoom}/ (level ${targetLevel}), a room above it`,
+    });
   const backend = backendFolders.find((folder) => target.startsWith(`${folder}/`));
   if (backend !== undefined && !backendImporters.includes(room)) {
-    breaches.push({ rule: 'backend-internals', detail: `${room}/ reaches into ${backend}/: only ${backendImporters.join(', ')} may (others go through the port or warden)` });
+    breaches.push({
+      rule: 'backend-internals',
+      detail: `${room}/ reaches into ${backend}/: only ${backendImporters.join(', ')} may (others go through the port or warden)`,
+    });
   }
   return breaches;
 }
@@ -127,9 +150,11 @@ function projectBreaches(file: string, room: string, site: ImportSite): Breach[]
 function packageBreaches(file: string, room: string, specifier: string): Breach[] {
   const name = packageName(specifier);
   const breaches: Breach[] = [];
-  if (room === 'core') breaches.push({ rule: 'core-alone', detail: `core imports no package${isBuiltin(name) ? ' and no Node built-in (no I/O)' : ''}` });
+  if (room === 'core')
+    breaches.push({ rule: 'core-alone', detail: `core imports no package${isBuiltin(name) ? ' and no Node built-in (no I/O)' : ''}` });
   const owner = packageRooms[name];
-  if (owner !== undefined && !(file.startsWith(`${owner}/`))) breaches.push({ rule: 'package-room', detail: `only ${owner}/ may import ${name}` });
+  if (owner !== undefined && !file.startsWith(`${owner}/`))
+    breaches.push({ rule: 'package-room', detail: `only ${owner}/ may import ${name}` });
   return breaches;
 }
 

@@ -78,7 +78,10 @@ function functionName(node: TS.SignatureDeclaration): string {
   if (ts.isConstructorDeclaration(node)) return qualified('constructor');
   if (node.name !== undefined) return qualified(node.name.getText());
   const parent = node.parent;
-  if ((ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)) && parent.initializer === node) {
+  if (
+    (ts.isVariableDeclaration(parent) || ts.isPropertyAssignment(parent) || ts.isPropertyDeclaration(parent)) &&
+    parent.initializer === node
+  ) {
     return qualified(parent.name.getText());
   }
   const kind = ts.isArrowFunction(node) ? 'arrow' : 'function';

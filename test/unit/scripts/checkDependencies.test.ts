@@ -44,9 +44,18 @@ describe('the dependency checker', () => {
   });
 
   it('reports a room importing a room above it, with file, line, import and rule', () => {
-    const violations = check({ 'store/port.ts': "export type A = 1;\nimport { settle } from '../warden/warden.js';\n", 'warden/warden.ts': '' });
+    const violations = check({
+      'store/port.ts': "export type A = 1;\nimport { settle } from '../warden/warden.js';\n",
+      'warden/warden.ts': '',
+    });
     expect(violations).toEqual([
-      { file: 'store/port.ts', line: 2, specifier: '../warden/warden.js', rule: 'room-order', detail: 'store/ (level 2) imports warden/ (level 3), a room above it' },
+      {
+        file: 'store/port.ts',
+        line: 2,
+        specifier: '../warden/warden.js',
+        rule: 'room-order',
+        detail: 'store/ (level 2) imports warden/ (level 3), a room above it',
+      },
     ]);
     expect(formatViolation('src', violations[0] as Violation)).toBe(
       "src/store/port.ts:2: import '../warden/warden.js' breaks room-order: store/ (level 2) imports warden/ (level 3), a room above it",
@@ -60,31 +69,50 @@ describe('the dependency checker', () => {
       'cli/c.ts': "export { execa } from 'execa';\n",
       'sim/d.ts': "import type { Command } from 'commander/sub';\nimport kleur from 'kleur';\n",
     });
-    expect(rulesOf(violations)).toEqual(['cli/c.ts:package-room', 'proxy/b.ts:package-room', 'sim/d.ts:package-room', 'sim/d.ts:package-room', 'warden/a.ts:package-room']);
+    expect(rulesOf(violations)).toEqual([
+      'cli/c.ts:package-room',
+      'proxy/b.ts:package-room',
+      'sim/d.ts:package-room',
+      'sim/d.ts:package-room',
+      'warden/a.ts:package-room',
+    ]);
   });
 
   it('keeps core alone: no package, no Node built-in, no room but core and kernel types', () => {
     const violations = check({
-      'core/a.ts': "import { readFileSync } from 'node:fs';\nimport { clock } from '../kernel/clock.js';\nimport type { Settings } from '../config/settings.js';\n",
+      'core/a.ts':
+        "import { readFileSync } from 'node:fs';\nimport { clock } from '../kernel/clock.js';\nimport type { Settings } from '../config/settings.js';\n",
     });
     expect(rulesOf(violations)).toEqual(['core/a.ts:core-alone', 'core/a.ts:core-alone', 'core/a.ts:core-alone', 'core/a.ts:room-order']);
   });
 
   it('keeps the storage backends behind the port for warden, proxy and supervisor', () => {
-    const violations = check({ 'proxy/a.ts': "import { openDatabase } from '../store/sqlite/open.js';\nimport type { Port } from '../store/port.js';\n" });
+    const violations = check({
+      'proxy/a.ts': "import { openDatabase } from '../store/sqlite/open.js';\nimport type { Port } from '../store/port.js';\n",
+    });
     expect(rulesOf(violations)).toEqual(['proxy/a.ts:backend-internals']);
   });
 
   it('ignores import-like text in strings and comments, and reads an import spread over lines', () => {
     const violations = check({
-      'kernel/a.ts': "// import x from '../cli/main.js';\nconst text = \"import pg from 'pg'\";\nimport {\n  run,\n} from '../cli/main.js';\n",
+      'kernel/a.ts':
+        "// import x from '../cli/main.js';\nconst text = \"import pg from 'pg'\";\nimport {\n  run,\n} from '../cli/main.js';\n",
     });
     expect(violations.map((violation) => `${violation.line}:${violation.specifier}`)).toEqual(['5:../cli/main.js']);
   });
 
   it('reports a file outside the rooms, an import leaving src/, and an import() it cannot read', () => {
-    const violations = check({ 'stray.ts': '', 'newroom/a.ts': '', 'proxy/a.ts': "import pkg from '../../package.json';\nconst m = await import(name);\n" });
-    expect(rulesOf(violations)).toEqual(['newroom/a.ts:unknown-room', 'proxy/a.ts:outside-src', 'proxy/a.ts:computed-import', 'stray.ts:unknown-room']);
+    const violations = check({
+      'stray.ts': '',
+      'newroom/a.ts': '',
+      'proxy/a.ts': "import pkg from '../../package.json';\nconst m = await import(name);\n",
+    });
+    expect(rulesOf(violations)).toEqual([
+      'newroom/a.ts:unknown-room',
+      'proxy/a.ts:outside-src',
+      'proxy/a.ts:computed-import',
+      'stray.ts:unknown-room',
+    ]);
   });
 
   it('allows a listed exception, and reports the exception once the import is gone', () => {
@@ -98,8 +126,13 @@ describe('the dependency checker', () => {
   it('as a script, fails with one line per violation', async () => {
     const root = tree({ 'proxy/a.ts': "import { Command } from 'commander';\n" });
     const run = promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/checkDependencies.ts', root], { cwd: repository });
-    const failure = await run.then(() => undefined, (error: unknown) => error as { code: number; stdout: string });
+    const failure = await run.then(
+      () => undefined,
+      (error: unknown) => error as { code: number; stdout: string },
+    );
     expect(failure?.code).toBe(1);
-    expect(failure?.stdout).toContain(`${join(root, 'proxy/a.ts')}:1: import 'commander' breaks package-room: only cli/ may import commander`);
+    expect(failure?.stdout).toContain(
+      `${join(root, 'proxy/a.ts')}:1: import 'commander' breaks package-room: only cli/ may import commander`,
+    );
   });
 });

@@ -69,7 +69,9 @@ describe('the size checker', () => {
       { path: 'proxy/long.ts', text: long },
       { path: 'proxy/fits.ts', text: atLimit },
     ]);
-    expect(violations.map((violation) => formatSizeViolation('src', violation))).toEqual(['src/proxy/long.ts:61: function sixtyOne has 61 lines (limit 60)']);
+    expect(violations.map((violation) => formatSizeViolation('src', violation))).toEqual([
+      'src/proxy/long.ts:61: function sixtyOne has 61 lines (limit 60)',
+    ]);
     const tooLong = checkSizes([{ path: 'proxy/long.ts', text: `${long}// one more\n` }]);
     expect(tooLong.map((violation) => formatSizeViolation('src', violation))).toEqual([
       'src/proxy/long.ts: file has 351 lines (limit 350)',
@@ -81,9 +83,13 @@ describe('the size checker', () => {
     const root = scratch.make('ratewarden-sizes-');
     mkdirSync(join(root, 'core'));
     writeFileSync(join(root, 'core', 'big.ts'), `export const big = () => {\n${statements(70)}};\n`);
-    const run = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/checkSizes.ts', ...args], { cwd: repository });
+    const run = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/checkSizes.ts', ...args], { cwd: repository });
     const expected = `${join(root, 'core', 'big.ts')}:1: function big has 72 lines (limit 60)`;
-    const failure = await run([root]).then(() => undefined, (error: unknown) => error as { code: number; stdout: string });
+    const failure = await run([root]).then(
+      () => undefined,
+      (error: unknown) => error as { code: number; stdout: string },
+    );
     expect(failure?.code).toBe(1);
     expect(failure?.stdout).toContain(expected);
     const report = await run(['--report', root]);
