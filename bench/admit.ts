@@ -25,8 +25,16 @@ const scopeCounts = (process.env.BENCH_ADMIT_SCOPES ?? '1,100').split(',').map((
 const pairs = Number(process.env.BENCH_ADMIT_PAIRS ?? 20_000);
 const warmupPairs = Math.min(2_000, Math.ceil(pairs / 10));
 const durability = (process.env.BENCH_ADMIT_DURABILITY ?? 'normal') as Durability;
-if (sizes.some((size) => !Number.isSafeInteger(size) || size < 0) || scopeCounts.some((scopes) => !Number.isSafeInteger(scopes) || scopes <= 0) || !Number.isSafeInteger(pairs) || pairs <= 0 || !['normal', 'full'].includes(durability)) {
-  process.stderr.write('bench:admit: BENCH_ADMIT_SIZES must be whole numbers ≥ 0, BENCH_ADMIT_SCOPES whole numbers > 0, BENCH_ADMIT_PAIRS a whole number > 0, BENCH_ADMIT_DURABILITY normal or full\n');
+if (
+  sizes.some((size) => !Number.isSafeInteger(size) || size < 0) ||
+  scopeCounts.some((scopes) => !Number.isSafeInteger(scopes) || scopes <= 0) ||
+  !Number.isSafeInteger(pairs) ||
+  pairs <= 0 ||
+  !['normal', 'full'].includes(durability)
+) {
+  process.stderr.write(
+    'bench:admit: BENCH_ADMIT_SIZES must be whole numbers ≥ 0, BENCH_ADMIT_SCOPES whole numbers > 0, BENCH_ADMIT_PAIRS a whole number > 0, BENCH_ADMIT_DURABILITY normal or full\n',
+  );
   process.exit(2);
 }
 
@@ -59,7 +67,10 @@ interface Percentiles {
 /** The scope names of a run: API-key fingerprint × family, as the proxy names them. */
 function scopeNames(scopes: number): string[] {
   const families = ['claude-opus', 'claude-sonnet', 'claude-haiku', 'gpt-4o', 'gpt-4o-mini'];
-  return Array.from({ length: scopes }, (_, i) => `${(0xa000_0000_0000_0000n + BigInt(Math.floor(i / families.length))).toString(16)}/${families[i % families.length]}`);
+  return Array.from(
+    { length: scopes },
+    (_, i) => `${(0xa000_0000_0000_0000n + BigInt(Math.floor(i / families.length))).toString(16)}/${families[i % families.length]}`,
+  );
 }
 
 function percentiles(samples: Float64Array): Percentiles {
@@ -127,7 +138,8 @@ async function measure(history: number, scopeCount: number): Promise<Run> {
 }
 
 const us = (ns: number): string => `${(ns / 1_000).toFixed(1)} µs`;
-const count = (n: number): string => (n >= 1_000_000 ? `${n / 1_000_000} M` : n >= 1_000 ? `${n / 1_000} k` : n === 0 ? 'empty' : String(n));
+const count = (n: number): string =>
+  n >= 1_000_000 ? `${n / 1_000_000} M` : n >= 1_000 ? `${n / 1_000} k` : n === 0 ? 'empty' : String(n);
 const bytes = (n: number): string => (n >= 1_048_576 ? `${(n / 1_048_576).toFixed(0)} MiB` : `${(n / 1_024).toFixed(0)} KiB`);
 
 function row(cells: readonly string[], widths: readonly number[]): string {
@@ -138,42 +150,67 @@ process.stdout.write(
   `admit+settle: ${pairs} pairs after ${warmupPairs} warm-up, synchronous=${durability === 'full' ? 'FULL' : 'NORMAL'}, window ${policy.windowMs / 1_000} s, ` +
     `Node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()[0]?.toFixed(2)} (p99 and max follow the machine's other work)\n\n`,
 );
-const header = ['history', 'scopes', 'db size', 'seeded in', 'pairs/s', 'pair p50', 'pair p99', 'admit p50', 'admit p99', 'settle p50', 'settle p99', 'pair max', 'ticks', 'tick max'];
+const header = [
+  'history',
+  'scopes',
+  'db size',
+  'seeded in',
+  'pairs/s',
+  'pair p50',
+  'pair p99',
+  'admit p50',
+  'admit p99',
+  'settle p50',
+  'settle p99',
+  'pair max',
+  'ticks',
+  'tick max',
+];
 const widths = [8, 6, 9, 9, 9, 10, 10, 10, 10, 10, 10, 11, 5, 10];
-process.stdout.write(`${row(header, widths)}\n${row(widths.map((width) => '-'.repeat(width)), widths)}\n`);
+process.stdout.write(
+  `${row(header, widths)}\n${row(
+    widths.map((width) => '-'.repeat(width)),
+    widths,
+  )}\n`,
+);
 const runs: Run[] = [];
-for (const size of sizes) for (const scopes of scopeCounts) {
-  const run = await measure(size, scopes);
-  runs.push(run);
-  process.stdout.write(
-    `${row(
-      [
-        count(run.history),
-        String(run.scopes),
-        bytes(run.dbBytes),
-        `${run.seedSeconds.toFixed(1)} s`,
-        run.pairsPerSecond.toFixed(0),
-        us(run.pair.p50),
-        us(run.pair.p99),
-        us(run.admit.p50),
-        us(run.admit.p99),
-        us(run.settle.p50),
-        us(run.settle.p99),
-        us(run.pair.max),
-        String(run.tickCount),
-        run.tick === null ? '-' : us(run.tick.max),
-      ],
-      widths,
-    )}\n`,
-  );
-}
+for (const size of sizes)
+  for (const scopes of scopeCounts) {
+    const run = await measure(size, scopes);
+    runs.push(run);
+    process.stdout.write(
+      `${row(
+        [
+          count(run.history),
+          String(run.scopes),
+          bytes(run.dbBytes),
+          `${run.seedSeconds.toFixed(1)} s`,
+          run.pairsPerSecond.toFixed(0),
+          us(run.pair.p50),
+          us(run.pair.p99),
+          us(run.admit.p50),
+          us(run.admit.p99),
+          us(run.settle.p50),
+          us(run.settle.p99),
+          us(run.pair.max),
+          String(run.tickCount),
+          run.tick === null ? '-' : us(run.tick.max),
+        ],
+        widths,
+      )}\n`,
+    );
+  }
 
 const fewestScopes = Math.min(...scopeCounts);
 const baseline = runs.find((run) => run.history === 0 && run.scopes === fewestScopes);
-const largest = runs.filter((run) => run.scopes === fewestScopes).reduce<Run | undefined>((big, run) => (big === undefined || run.history > big.history ? run : big), undefined);
+const largest = runs
+  .filter((run) => run.scopes === fewestScopes)
+  .reduce<Run | undefined>((big, run) => (big === undefined || run.history > big.history ? run : big), undefined);
 process.stdout.write('\ntargets\n');
 for (const run of runs) {
-  process.stdout.write(`  pair p99 ≤ 100 µs with ${count(run.history)} history, ${run.scopes} scopes: ${us(run.pair.p99)} — ${run.pair.p99 <= 100_000 ? 'met' : 'MISSED'}\n`);
+  process.stdout.write(
+    `  pair p99 ≤ 100 µs with ${count(run.history)} history, ${run.scopes} scopes: ${us(run.pair.p99)} — ${run.pair.p99 <= 100_000 ? 'met' : 'MISSED'}\n`,
+  );
 }
 // The request path reads and writes one scope's rows: the cost per request must not grow with the number of scopes.
 for (const run of runs.filter((candidate) => candidate.scopes !== fewestScopes)) {

@@ -76,9 +76,16 @@ async function child(task: ChildTask): Promise<void> {
     roundTrips += 1;
     return query.apply(this, args);
   } as typeof pg.Client.prototype.query;
-  const { openPostgresStore } = (await import(pathToFileURL(resolve(task.tree, 'src/store/postgres/openStore.ts')).href)) as { openPostgresStore: (options: { url: string; host: string; poolSize: number }) => Promise<Store> };
+  const { openPostgresStore } = (await import(pathToFileURL(resolve(task.tree, 'src/store/postgres/openStore.ts')).href)) as {
+    openPostgresStore: (options: { url: string; host: string; poolSize: number }) => Promise<Store>;
+  };
   const { Warden: WardenOf } = (await import(pathToFileURL(resolve(task.tree, 'src/warden/warden.ts')).href)) as { Warden: typeof Warden };
-  const warden = await WardenOf.open({ store: await openPostgresStore({ url: task.url, host: `bench-${process.pid}`, poolSize: 2 }), policy, clock: Date.now, heldFile: null });
+  const warden = await WardenOf.open({
+    store: await openPostgresStore({ url: task.url, host: `bench-${process.pid}`, poolSize: 2 }),
+    policy,
+    clock: Date.now,
+    heldFile: null,
+  });
   const pair = async (): Promise<void> => {
     const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate, scope: task.scope });
     if (admission.kind !== 'admitted') throw new Error(`the bench budget was reached: ${admission.message}`);
@@ -115,7 +122,8 @@ function serverCpuUs(postmaster: number | null): number | null {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const fields = statFields(Number(entry));
-    if (fields !== null && (Number(entry) === postmaster || Number(fields[1]) === postmaster)) ticks += Number(fields[11]) + Number(fields[12]);
+    if (fields !== null && (Number(entry) === postmaster || Number(fields[1]) === postmaster))
+      ticks += Number(fields[11]) + Number(fields[12]);
   }
   // /proc counts in clock ticks, 100 a second on Linux.
   return ticks * 10_000;
@@ -153,16 +161,20 @@ async function measure(url: string, tree: string, scenario: Scenario, seconds: n
     scope: scenario.sharedScope ? `bench-${label}` : `bench-${label}-${index}`,
     rate: scenario.rate === null ? null : scenario.rate / scenario.processes,
   }));
-  const children = tasks.map((task) => spawn(process.execPath, ['--import', 'tsx', script, '--child', JSON.stringify(task)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const children = tasks.map((task) =>
+    spawn(process.execPath, ['--import', 'tsx', script, '--child', JSON.stringify(task)], { stdio: ['pipe', 'pipe', 'inherit'] }),
+  );
   const lines = children.map((proc) => createInterface({ input: proc.stdout! })[Symbol.asyncIterator]());
   const next = async (index: number): Promise<string> => {
     const line = await lines[index]!.next();
     if (line.done) throw new Error(`bench child ${index} ended early`);
     return line.value;
   };
-  await Promise.all(children.map(async (_, index) => {
-    if ((await next(index)) !== 'ready') throw new Error('bench child did not get ready');
-  }));
+  await Promise.all(
+    children.map(async (_, index) => {
+      if ((await next(index)) !== 'ready') throw new Error('bench child did not get ready');
+    }),
+  );
   const postmaster = await postmasterOf(url);
   const serverAtStart = serverCpuUs(postmaster);
   const start = performance.now();
@@ -196,7 +208,9 @@ function settingsOrExit(): { seconds: number; rate: number; rounds: number } {
   const rate = Number(process.env.BENCH_PG_RATE ?? 500);
   const rounds = Number(process.env.BENCH_PG_ROUNDS ?? 3);
   if (!(seconds > 0) || !(rate > 0) || !Number.isSafeInteger(rounds) || rounds <= 0) {
-    process.stderr.write('bench:admit:postgres: BENCH_PG_SECONDS and BENCH_PG_RATE must be numbers > 0, BENCH_PG_ROUNDS a whole number > 0\n');
+    process.stderr.write(
+      'bench:admit:postgres: BENCH_PG_SECONDS and BENCH_PG_RATE must be numbers > 0, BENCH_PG_ROUNDS a whole number > 0\n',
+    );
     process.exit(2);
   }
   return { seconds, rate, rounds };
@@ -217,7 +231,13 @@ async function main(): Promise<void> {
   ];
   const here = resolve(fileURLToPath(import.meta.url), '../..');
   const before = argument('--before');
-  const trees = before === undefined ? [{ name: 'this checkout', path: here }] : [{ name: 'before', path: resolve(before) }, { name: 'this checkout', path: here }];
+  const trees =
+    before === undefined
+      ? [{ name: 'this checkout', path: here }]
+      : [
+          { name: 'before', path: resolve(before) },
+          { name: 'this checkout', path: here },
+        ];
   const given = argument('--db');
   const server = given === undefined ? await startPostgresServer() : undefined;
   const onExit = (): void => server?.killNow();
@@ -236,13 +256,17 @@ async function main(): Promise<void> {
     const where = given === undefined ? 'a throwaway loopback server (fsync off, as the tests run it)' : redactPostgresUrl(url);
     process.stdout.write(`bench:admit:postgres — ${where}; ${seconds} s per run, ${rounds} round(s), median of the rounds\n`);
     process.stdout.write(`Node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()[0]?.toFixed(2)}\n\n`);
-    process.stdout.write('| code | run | pairs/s | pair p50 | pair p99 | round trips per pair | client CPU per pair | server CPU per pair |\n|---|---|---|---|---|---|---|---|\n');
+    process.stdout.write(
+      '| code | run | pairs/s | pair p50 | pair p99 | round trips per pair | client CPU per pair | server CPU per pair |\n|---|---|---|---|---|---|---|---|\n',
+    );
     const ms = (us: number): string => `${(us / 1_000).toFixed(2)} ms`;
     for (const [s, scenario] of scenarios.entries()) {
       for (const [t, tree] of trees.entries()) {
         const measured = runs.get(`${t}/${s}`) ?? [];
         const pick = (of: (run: Run) => number): number => median(measured.map(of));
-        process.stdout.write(`| ${tree.name} | ${scenario.name} | ${Math.round(pick((run) => run.pairsPerSecond))} | ${ms(pick((run) => run.p50Us))} | ${ms(pick((run) => run.p99Us))} | ${pick((run) => run.roundTripsPerPair).toFixed(1)} | ${Math.round(pick((run) => run.clientCpuUs))} µs | ${measured.some((run) => run.serverCpuUs === null) ? 'n/a' : `${Math.round(pick((run) => run.serverCpuUs ?? 0))} µs`} |\n`);
+        process.stdout.write(
+          `| ${tree.name} | ${scenario.name} | ${Math.round(pick((run) => run.pairsPerSecond))} | ${ms(pick((run) => run.p50Us))} | ${ms(pick((run) => run.p99Us))} | ${pick((run) => run.roundTripsPerPair).toFixed(1)} | ${Math.round(pick((run) => run.clientCpuUs))} µs | ${measured.some((run) => run.serverCpuUs === null) ? 'n/a' : `${Math.round(pick((run) => run.serverCpuUs ?? 0))} µs`} |\n`,
+        );
       }
     }
   } finally {

@@ -61,12 +61,16 @@ if (!['nearest', 'down', 'none'].includes(rounding)) fail('--rounding takes near
 const oversizedOutput = values['oversized-output'] as OversizedOutputRule;
 if (!['admit-when-full', 'refuse'].includes(oversizedOutput)) fail('--oversized-output takes admit-when-full or refuse');
 
-const warmMs: number = (values['warm-db'] === '0' ? 0 : parseDuration(values['warm-db'])) ?? fail('--warm-db takes a duration of real time such as 5m (0: a new database)');
+const warmMs: number =
+  (values['warm-db'] === '0' ? 0 : parseDuration(values['warm-db'])) ??
+  fail('--warm-db takes a duration of real time such as 5m (0: a new database)');
 
 const context = { timeScale, durationMs, maxTokens };
 const wanted = values.scenarios.split(',').map((name) => name.trim());
 const known = allScenarios(context);
-for (const name of wanted) if (!known.some((scenario) => scenario.name === name)) fail(`unknown scenario "${name}"; known: ${known.map((scenario) => scenario.name).join(', ')}`);
+for (const name of wanted)
+  if (!known.some((scenario) => scenario.name === name))
+    fail(`unknown scenario "${name}"; known: ${known.map((scenario) => scenario.name).join(', ')}`);
 const chosen = known.filter((scenario) => wanted.includes(scenario.name));
 const wallMs = durationMs / timeScale;
 const windowMs = 60_000 / timeScale;
@@ -82,7 +86,14 @@ interface Prepared {
 }
 
 const startUpstream = (scenario: Scenario): Promise<AnthropicUpstream> =>
-  startAnthropicUpstream({ timeScale, keys: scenario.keys, classes: scenario.classes, rounding, oversizedOutput, cacheReadsCountTowardItpm: values['cache-reads-count'] });
+  startAnthropicUpstream({
+    timeScale,
+    keys: scenario.keys,
+    classes: scenario.classes,
+    rounding,
+    oversizedOutput,
+    cacheReadsCountTowardItpm: values['cache-reads-count'],
+  });
 
 /** ratewarden serves the scenario (on another seed, another upstream) for `warmMs` on the database, then stops. */
 async function warmUp(database: string, scenario: Scenario, seed: number): Promise<void> {
@@ -137,9 +148,18 @@ async function play(prepared: Prepared, scenario: Scenario, seed: number): Promi
     const groups = Object.values(scenario.keys)
       .map((key) => key.organization)
       .filter((organization, index, all) => all.indexOf(organization) === index)
-      .flatMap((organization) => scenario.classes.map((modelClass) => ({ organization, modelClass: modelClass.name, limits: modelClass.limits })));
+      .flatMap((organization) =>
+        scenario.classes.map((modelClass) => ({ organization, modelClass: modelClass.name, limits: modelClass.limits })),
+      );
     const organizationOf = (key: string): string => scenario.keys[key]?.organization ?? key;
-    return measureRun(records, prepared.upstream.arrivals(), groups, organizationOf, { startedAt, endedAt: Math.max(endedAt, startedAt + 1), windowMs, timeScale }, proxyRecordsOf(prepared, scenario));
+    return measureRun(
+      records,
+      prepared.upstream.arrivals(),
+      groups,
+      organizationOf,
+      { startedAt, endedAt: Math.max(endedAt, startedAt + 1), windowMs, timeScale },
+      proxyRecordsOf(prepared, scenario),
+    );
   } finally {
     clearTimeout(timer);
     await prepared.proxy?.stop();
@@ -175,7 +195,9 @@ for (const scenario of chosen) {
     const began = Date.now();
     const runs = await runPair(scenario, seed);
     rows.push({ scenario, seed, runs, binding: bindingDimensions(runs['no proxy']) });
-    process.stderr.write(`${scenario.name}, seed ${seed}: ${((Date.now() - began) / 1000).toFixed(0)} s; upstream 429s ${runs['no proxy'].upstream429s} / ${runs.ratewarden.upstream429s}\n`);
+    process.stderr.write(
+      `${scenario.name}, seed ${seed}: ${((Date.now() - began) / 1000).toFixed(0)} s; upstream 429s ${runs['no proxy'].upstream429s} / ${runs.ratewarden.upstream429s}\n`,
+    );
   }
 }
 
@@ -201,12 +223,14 @@ const lines: string[] = [
   '',
   `Reproduce: \`npm run bench:agents -- --scenarios ${chosen.map((scenario) => scenario.name).join(',')} --seeds ${seeds.join(',')} --duration ${durationMs / 60_000}m --time-scale ${timeScale}${warmMs > 0 ? ` --warm-db ${values['warm-db']}` : ''}\``,
   '',
-  '| scenario | seed | run | upstream 429s | goodput (binding limit) | client-visible failures after the SDK\'s retries | turn time p50 / p95 (s, real) | turns finished / started | local 429s | reached the upstream in a cooldown (of which 429) | admitted in a recorded cooldown |',
+  "| scenario | seed | run | upstream 429s | goodput (binding limit) | client-visible failures after the SDK's retries | turn time p50 / p95 (s, real) | turns finished / started | local 429s | reached the upstream in a cooldown (of which 429) | admitted in a recorded cooldown |",
   '|---|---|---|---|---|---|---|---|---|---|---|',
   ...rows.flatMap((row) =>
     setups.map((setup) => {
       const figures = row.runs[setup];
-      const binding = Object.entries(row.binding).map(([group, dimension]) => `${dimension}${Object.keys(row.binding).length > 1 ? ` (${group})` : ''}`).join(', ');
+      const binding = Object.entries(row.binding)
+        .map(([group, dimension]) => `${dimension}${Object.keys(row.binding).length > 1 ? ` (${group})` : ''}`)
+        .join(', ');
       return `| ${row.scenario.name} | ${row.seed} | ${setup} | ${figures.upstream429s} of ${figures.upstreamRequests} | ${pct(bindingGoodput(figures, row.binding))} ${binding} | ${failuresText(figures)} | ${seconds(figures.turnP50s)} / ${seconds(figures.turnP95s)} | ${figures.turnsFinished} / ${figures.turns} | ${setup === 'no proxy' ? '–' : localText(figures)} | ${setup === 'no proxy' ? '–' : `${figures.forwardedInCooldown} (${figures.forwardedInCooldown429})${figures.cooldownSource === 'told' ? ' told' : ''}`} | ${setup === 'no proxy' ? '–' : (figures.admittedInCooldown ?? 'n/a (several scopes)')} |`;
     }),
   ),
@@ -214,7 +238,12 @@ const lines: string[] = [
   ...rows.flatMap((row) =>
     setups
       .filter((setup) => Object.keys(row.runs[setup].turnsByRole).length > 1)
-      .map((setup) => `Turn times by role, ${row.scenario.name}, seed ${row.seed}, ${setup}: ${Object.entries(row.runs[setup].turnsByRole).map(([role, turns]) => `${role} ${turns.turns} turns, p50 ${seconds(turns.p50s)} s, p95 ${seconds(turns.p95s)} s`).join('; ')}`),
+      .map(
+        (setup) =>
+          `Turn times by role, ${row.scenario.name}, seed ${row.seed}, ${setup}: ${Object.entries(row.runs[setup].turnsByRole)
+            .map(([role, turns]) => `${role} ${turns.turns} turns, p50 ${seconds(turns.p50s)} s, p95 ${seconds(turns.p95s)} s`)
+            .join('; ')}`,
+      ),
   ),
   '',
   'Targets (issue 19), means over the seeds:',
@@ -222,7 +251,8 @@ const lines: string[] = [
 const met = (ok: boolean): string => (ok ? 'met' : 'NOT met');
 for (const scenario of chosen) {
   const mine = rows.filter((row) => row.scenario === scenario);
-  const mean = (setup: Setup, of: (figures: RunFigures, row: Row) => number): number => mine.reduce((sum, row) => sum + of(row.runs[setup], row), 0) / Math.max(1, mine.length);
+  const mean = (setup: Setup, of: (figures: RunFigures, row: Row) => number): number =>
+    mine.reduce((sum, row) => sum + of(row.runs[setup], row), 0) / Math.max(1, mine.length);
   const goodput = (setup: Setup): number => mean(setup, (figures, row) => bindingGoodput(figures, row.binding));
   const failures = (setup: Setup): number => mean(setup, (figures) => figures.failures);
   const rate = (setup: Setup): number => mean(setup, (figures) => figures.failureRate);
@@ -250,4 +280,7 @@ lines.push(
     `The SDK's own backoff (0.5–8 s, used only when an answer names no wait) runs on the wall clock, so on compressed time it stands for a wait ${timeScale} times longer.`,
 );
 process.stdout.write(`${lines.join('\n')}\n`);
-if (values.json) process.stdout.write(`${JSON.stringify(rows.map((row) => ({ scenario: row.scenario.name, seed: row.seed, binding: row.binding, runs: row.runs })))}\n`);
+if (values.json)
+  process.stdout.write(
+    `${JSON.stringify(rows.map((row) => ({ scenario: row.scenario.name, seed: row.seed, binding: row.binding, runs: row.runs })))}\n`,
+  );

@@ -52,7 +52,13 @@ function retryAfterOf(response: Response): number | null {
 }
 
 /** Runs the fleet against `baseURL` until `stop` aborts or every agent did its turns. */
-export async function runFleet(baseURL: string, plans: readonly AgentPlan[], seed: number, timing: FleetTiming, stop: AbortSignal): Promise<FleetRecords> {
+export async function runFleet(
+  baseURL: string,
+  plans: readonly AgentPlan[],
+  seed: number,
+  timing: FleetTiming,
+  stop: AbortSignal,
+): Promise<FleetRecords> {
   setMaxListeners(8 * plans.length + 10, stop);
   const records: FleetRecords = { calls: [], turns: [] };
   const root = new SeededRandom(seed).fork('agents');
@@ -69,7 +75,13 @@ export async function runFleet(baseURL: string, plans: readonly AgentPlan[], see
       const sentAt = Date.now();
       try {
         const response = await fetch(input, init);
-        attempts.push({ sentAt, answeredAt: Date.now(), status: response.status, reason: response.headers.get('x-ratewarden-reason'), retryAfterMs: retryAfterOf(response) });
+        attempts.push({
+          sentAt,
+          answeredAt: Date.now(),
+          status: response.status,
+          reason: response.headers.get('x-ratewarden-reason'),
+          retryAfterMs: retryAfterOf(response),
+        });
         return response;
       } catch (error) {
         attempts.push({ sentAt, answeredAt: Date.now(), status: null, reason: null, retryAfterMs: null });
@@ -80,21 +92,38 @@ export async function runFleet(baseURL: string, plans: readonly AgentPlan[], see
     const runStartedAt = Date.now();
     const mayStartTurn = (): boolean => plan.stopAfterMs === undefined || Date.now() - runStartedAt < plan.stopAfterMs;
     if (!(await pause(plan.startAfterMs))) return;
-    for (let done = 0; done < plan.turns && !stop.aborted && mayStartTurn(); ) {
+    for (let done = 0; done < plan.turns && !stop.aborted && mayStartTurn();) {
       const turn = conversation.nextTurn();
       const turnStartedAt = Date.now();
       let finished = false;
       while (!finished && !stop.aborted) {
         attempts = [];
         const startedAt = Date.now();
-        const call: CallRecord = { agent: index, key: plan.key, modelClass: plan.modelClass, startedAt, endedAt: startedAt, outcome: 'stopped', attempts, usage: null };
+        const call: CallRecord = {
+          agent: index,
+          key: plan.key,
+          modelClass: plan.modelClass,
+          startedAt,
+          endedAt: startedAt,
+          outcome: 'stopped',
+          attempts,
+          usage: null,
+        };
         try {
           const message = await sdk.messages
-            .stream(turn.params, { headers: { 'X-Claude-Code-Session-Id': sessionId, 'x-sim-answer-tokens': String(turn.answerTokens) }, signal: stop })
+            .stream(turn.params, {
+              headers: { 'X-Claude-Code-Session-Id': sessionId, 'x-sim-answer-tokens': String(turn.answerTokens) },
+              signal: stop,
+            })
             .finalMessage();
           call.outcome = 'ok';
           const { usage } = message;
-          call.usage = { input: usage.input_tokens, cacheCreation: usage.cache_creation_input_tokens ?? 0, cacheRead: usage.cache_read_input_tokens ?? 0, output: usage.output_tokens };
+          call.usage = {
+            input: usage.input_tokens,
+            cacheCreation: usage.cache_creation_input_tokens ?? 0,
+            cacheRead: usage.cache_read_input_tokens ?? 0,
+            output: usage.output_tokens,
+          };
           conversation.answered(message.content.map((block) => (block.type === 'text' ? block.text : '')).join(''));
           finished = true;
         } catch (error) {

@@ -10,7 +10,14 @@ import { startSupervisedProxy } from '../src/sim/supervisedProxy.js';
  * the upstream's timeout, log summaries, retention) keep their defaults: processes do not start
  * faster on compressed time.
  */
-const MACHINE_BOUND: ReadonlySet<SettingName> = new Set<SettingName>(['stopTimeout', 'upstreamTimeout', 'startTimeout', 'livenessInterval', 'logRepeatInterval', 'retention']);
+const MACHINE_BOUND: ReadonlySet<SettingName> = new Set<SettingName>([
+  'stopTimeout',
+  'upstreamTimeout',
+  'startTimeout',
+  'livenessInterval',
+  'logRepeatInterval',
+  'retention',
+]);
 
 export function scaledDurationArgs(timeScale: number): string[] {
   return settingNames.flatMap((name) => {
@@ -32,6 +39,23 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function startRatewarden(upstreamUrl: string, port: number, database: string, timeScale: number, extraArgs: readonly string[] = []): ProxyUnderTest {
-  return startSupervisedProxy(['--upstream', upstreamUrl, '--provider', 'anthropic', '--listen', `127.0.0.1:${port}`, '--db', database, ...scaledDurationArgs(timeScale), ...extraArgs]);
+export function startRatewarden(
+  upstreamUrl: string,
+  port: number,
+  database: string,
+  timeScale: number,
+  extraArgs: readonly string[] = [],
+): ProxyUnderTest {
+  return startSupervisedProxy([
+    '--upstream',
+    upstreamUrl,
+    '--provider',
+    'anthropic',
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--db',
+    database,
+    ...scaledDurationArgs(timeScale),
+    ...extraArgs,
+  ]);
 }

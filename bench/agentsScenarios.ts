@@ -37,9 +37,18 @@ const opusClass: ModelClass = { prefix: 'claude-opus', name: 'opus', limits: tie
 // Haiku 4.5 caches prefixes from 4 096 tokens; the agents' system prompt alone is 4 000.
 const haikuClass: ModelClass = { prefix: 'claude-haiku', name: 'haiku', limits: tier1Haiku, minCacheableTokens: 4_096 };
 
-function agents(count: number, plan: (index: number) => Omit<AgentPlan, 'maxTokens' | 'turns' | 'startAfterMs'> & Partial<AgentPlan>, context: ScenarioContext): AgentPlan[] {
+function agents(
+  count: number,
+  plan: (index: number) => Omit<AgentPlan, 'maxTokens' | 'turns' | 'startAfterMs'> & Partial<AgentPlan>,
+  context: ScenarioContext,
+): AgentPlan[] {
   // Agents start spread over the first 10 real seconds, as a team's sessions do.
-  return Array.from({ length: count }, (_, index) => ({ maxTokens: context.maxTokens, turns: Number.POSITIVE_INFINITY, startAfterMs: (index * 10_000) / count / context.timeScale, ...plan(index) }));
+  return Array.from({ length: count }, (_, index) => ({
+    maxTokens: context.maxTokens,
+    turns: Number.POSITIVE_INFINITY,
+    startAfterMs: (index * 10_000) / count / context.timeScale,
+    ...plan(index),
+  }));
 }
 
 export function scenarios(context: ScenarioContext): Scenario[] {
@@ -65,7 +74,14 @@ export function scenarios(context: ScenarioContext): Scenario[] {
       what: '4 Opus-class and 4 Haiku-class agents on one key, each class with its own Tier-1 limits',
       keys: { 'sk-ant-two': { organization: 'org-two' } },
       classes: [opusClass, haikuClass],
-      agents: agents(8, (index) => (index % 2 === 0 ? { key: 'sk-ant-two', model: OPUS, modelClass: 'opus' } : { key: 'sk-ant-two', model: HAIKU, modelClass: 'haiku' }), context),
+      agents: agents(
+        8,
+        (index) =>
+          index % 2 === 0
+            ? { key: 'sk-ant-two', model: OPUS, modelClass: 'opus' }
+            : { key: 'sk-ant-two', model: HAIKU, modelClass: 'haiku' },
+        context,
+      ),
     },
     {
       name: 'burst',
@@ -74,13 +90,22 @@ export function scenarios(context: ScenarioContext): Scenario[] {
       classes: [sonnetClass(tier2Sonnet)],
       agents: [
         ...agents(4, () => ({ key: 'sk-ant-burst', model: SONNET, modelClass: 'sonnet', stopAfterMs: warmUp }), context),
-        ...Array.from({ length: 40 }, () => ({ key: 'sk-ant-burst', model: SONNET, modelClass: 'sonnet', maxTokens: context.maxTokens, turns: 1, startAfterMs: warmUp + quietMinute })),
+        ...Array.from({ length: 40 }, () => ({
+          key: 'sk-ant-burst',
+          model: SONNET,
+          modelClass: 'sonnet',
+          maxTokens: context.maxTokens,
+          turns: 1,
+          startAfterMs: warmUp + quietMinute,
+        })),
       ],
     },
     {
       name: 'two-orgs',
       what: '8 agents on 8 keys, 4 keys in each of two organizations, each organization with its own Tier-1 limits (issue 21: a 429 in one never slows the other)',
-      keys: Object.fromEntries([0, 1, 2, 3, 4, 5, 6, 7].map((index) => [`sk-ant-two-orgs-${index}`, { organization: index < 4 ? 'org-a' : 'org-b' }])),
+      keys: Object.fromEntries(
+        [0, 1, 2, 3, 4, 5, 6, 7].map((index) => [`sk-ant-two-orgs-${index}`, { organization: index < 4 ? 'org-a' : 'org-b' }]),
+      ),
       classes: [sonnetClass(tier1Sonnet)],
       agents: agents(8, (index) => ({ key: `sk-ant-two-orgs-${index}`, model: SONNET, modelClass: 'sonnet' }), context),
     },
@@ -91,7 +116,16 @@ export function scenarios(context: ScenarioContext): Scenario[] {
       classes: [sonnetClass(tier2Sonnet)],
       agents: [
         ...agents(4, () => ({ key: 'sk-ant-flood', model: SONNET, modelClass: 'sonnet', role: 'light' }), context),
-        ...Array.from({ length: 200 }, () => ({ key: 'sk-ant-flood', model: SONNET, modelClass: 'sonnet', maxTokens: 1_024, turns: 1, startAfterMs: warmUp, session: 'flood', role: 'flood' })),
+        ...Array.from({ length: 200 }, () => ({
+          key: 'sk-ant-flood',
+          model: SONNET,
+          modelClass: 'sonnet',
+          maxTokens: 1_024,
+          turns: 1,
+          startAfterMs: warmUp,
+          session: 'flood',
+          role: 'flood',
+        })),
       ],
     },
     {

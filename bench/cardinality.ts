@@ -31,7 +31,14 @@ async function withProxy<T>(work: (proxy: Awaited<ReturnType<typeof startProxy>>
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const dir = mkdtempSync(join(tmpdir(), 'ratewarden-cardinality-'));
   const settings = loadConfig({
-    flags: { upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, provider: 'anthropic', listen: '127.0.0.1:0', db: join(dir, 'bench.db'), scopeBy: 'key', stopTimeout: '2s' },
+    flags: {
+      upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      provider: 'anthropic',
+      listen: '127.0.0.1:0',
+      db: join(dir, 'bench.db'),
+      scopeBy: 'key',
+      stopTimeout: '2s',
+    },
     env: { XDG_CONFIG_HOME: '/nonexistent/ratewarden-bench', XDG_STATE_HOME: dir },
   }).settings;
   const proxy = await startProxy(settings);
@@ -49,7 +56,12 @@ async function scopesRound(size: number): Promise<{ size: number; healthMs: numb
   return withProxy(async (proxy) => {
     const estimate = { inputTokens: 10, outputTokens: 10 };
     for (let i = 0; i < size; i++) {
-      const admission = await proxy.warden.admit({ method: 'POST', path: '/v1/messages', estimate, scope: `bench${i.toString(16).padStart(12, '0')}/all` });
+      const admission = await proxy.warden.admit({
+        method: 'POST',
+        path: '/v1/messages',
+        estimate,
+        scope: `bench${i.toString(16).padStart(12, '0')}/all`,
+      });
       if (admission.kind === 'admitted') await proxy.warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: estimate });
     }
     // Measured once the scopes are settled (nothing touched them for a while): the steady state of a flood that has passed.
@@ -78,7 +90,11 @@ async function floodRound(keys: number): Promise<{ keys: number; scopes: number;
     for (let sent = 0; sent < keys; sent += 50) {
       const answers = await Promise.all(
         Array.from({ length: Math.min(50, keys - sent) }, () =>
-          fetch(`${proxy.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': `sk-${randomBytes(12).toString('hex')}` }, body }),
+          fetch(`${proxy.url}/v1/messages`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-api-key': `sk-${randomBytes(12).toString('hex')}` },
+            body,
+          }),
         ),
       );
       for (const answer of answers) {
@@ -94,8 +110,12 @@ async function floodRound(keys: number): Promise<{ keys: number; scopes: number;
 for (let round = 1; round <= 2; round++) {
   for (const size of sizes) {
     const result = await scopesRound(size);
-    console.log(`round ${round} scopes=${result.size}: health median ${result.healthMs.toFixed(1)} ms, tick median ${result.tickMs.toFixed(1)} ms, /metrics ${result.metricsBytes} bytes`);
+    console.log(
+      `round ${round} scopes=${result.size}: health median ${result.healthMs.toFixed(1)} ms, tick median ${result.tickMs.toFixed(1)} ms, /metrics ${result.metricsBytes} bytes`,
+    );
   }
 }
 const result = await floodRound(flood);
-console.log(`flood of ${result.keys} random keys over HTTP: ${result.ok} answered 200, ${result.scopes} scopes, /metrics ${result.metricsBytes} bytes`);
+console.log(
+  `flood of ${result.keys} random keys over HTTP: ${result.ok} answered 200, ${result.scopes} scopes, /metrics ${result.metricsBytes} bytes`,
+);

@@ -44,9 +44,15 @@ function prepare(db: ReturnType<typeof openDatabase>): () => void {
     CREATE TABLE bench_buckets (scope TEXT NOT NULL, start INTEGER NOT NULL, tokens INTEGER NOT NULL, requests INTEGER NOT NULL, PRIMARY KEY (scope, start));
     INSERT INTO bench_state VALUES ('default', 0, 0, 0);
   `);
-  const insert = db.prepare("INSERT INTO bench_requests (scope, at, reserved, method, path) VALUES ('default', ?, 4112, 'POST', '/v1/messages')");
-  const bucket = db.prepare("INSERT INTO bench_buckets VALUES ('default', ?, 4112, 1) ON CONFLICT (scope, start) DO UPDATE SET tokens = tokens + 4112, requests = requests + 1");
-  const state = db.prepare("UPDATE bench_state SET tokens = tokens + 4112, requests = requests + 1, updated_at = ? WHERE scope = 'default'");
+  const insert = db.prepare(
+    "INSERT INTO bench_requests (scope, at, reserved, method, path) VALUES ('default', ?, 4112, 'POST', '/v1/messages')",
+  );
+  const bucket = db.prepare(
+    "INSERT INTO bench_buckets VALUES ('default', ?, 4112, 1) ON CONFLICT (scope, start) DO UPDATE SET tokens = tokens + 4112, requests = requests + 1",
+  );
+  const state = db.prepare(
+    "UPDATE bench_state SET tokens = tokens + 4112, requests = requests + 1, updated_at = ? WHERE scope = 'default'",
+  );
   return db.transaction(() => {
     const now = Date.now();
     insert.run(now);
@@ -63,7 +69,13 @@ function walBytes(path: string): number {
   }
 }
 
-async function runMode(mode: Mode, rate: number, seconds: number, intervalMs: number, restartAboveBytes: number | undefined): Promise<Outcome> {
+async function runMode(
+  mode: Mode,
+  rate: number,
+  seconds: number,
+  intervalMs: number,
+  restartAboveBytes: number | undefined,
+): Promise<Outcome> {
   const folder = mkdtempSync(join(tmpdir(), 'ratewarden-bench-checkpoint-'));
   const path = join(folder, 'ratewarden.db');
   const db = openDatabase(path);
@@ -116,7 +128,14 @@ async function runMode(mode: Mode, rate: number, seconds: number, intervalMs: nu
   rmSync(folder, { recursive: true, force: true });
   lateness.sort((a, b) => a - b);
   const at = (fraction: number): number => lateness[Math.min(lateness.length - 1, Math.floor(lateness.length * fraction))] as number;
-  return { commits: total, lateP99Ms: at(0.99), lateMaxMs: lateness[lateness.length - 1] as number, commitMaxMs, checkpointMaxMs, walMaxBytes };
+  return {
+    commits: total,
+    lateP99Ms: at(0.99),
+    lateMaxMs: lateness[lateness.length - 1] as number,
+    commitMaxMs,
+    checkpointMaxMs,
+    walMaxBytes,
+  };
 }
 
 function spread(values: number[]): string {
@@ -151,7 +170,8 @@ for (let round = 0; round < rounds; round++) {
 if (values.json) {
   process.stdout.write(`${JSON.stringify({ rate, seconds, rounds, results }, null, 2)}\n`);
 } else {
-  const column = (pick: (outcome: Outcome) => number): string[] => (['main', 'thread'] as const).map((mode) => spread(results[mode].map(pick)));
+  const column = (pick: (outcome: Outcome) => number): string[] =>
+    (['main', 'thread'] as const).map((mode) => spread(results[mode].map(pick)));
   const rows: [string, string[]][] = [
     ['slowest commit from when it was due, ms', column((o) => o.lateMaxMs)],
     ['p99 commit from when it was due, ms', column((o) => o.lateP99Ms)],
@@ -159,6 +179,8 @@ if (values.json) {
     ['slowest checkpoint, ms', column((o) => o.checkpointMaxMs)],
     ['largest WAL, KiB', column((o) => o.walMaxBytes / 1024)],
   ];
-  process.stdout.write(`\n${rate} commits/s for ${seconds} s, a checkpoint every ${intervalMs} ms, ${rounds} rounds per mode; medians [min–max]\n| | checkpoint on the event loop | checkpoint on a thread |\n|---|---:|---:|\n`);
+  process.stdout.write(
+    `\n${rate} commits/s for ${seconds} s, a checkpoint every ${intervalMs} ms, ${rounds} rounds per mode; medians [min–max]\n| | checkpoint on the event loop | checkpoint on a thread |\n|---|---:|---:|\n`,
+  );
   for (const [label, [main, thread]] of rows) process.stdout.write(`| ${label} | ${main} | ${thread} |\n`);
 }

@@ -45,12 +45,30 @@ interface Proxy {
 
 async function startProxy(db: string, upstream: SimUpstream, extra: readonly string[]): Promise<Proxy> {
   const home = mkdtempSync(join(tmpdir(), 'ratewarden-bench-fleet-'));
-  const child = execa(binary, ['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--window', '10m', ...extra], {
-    env: { ...process.env, XDG_STATE_HOME: join(home, 'state'), XDG_CONFIG_HOME: join(home, 'config') },
-    reject: false,
-    stdin: 'ignore',
-    cleanup: true,
-  });
+  const child = execa(
+    binary,
+    [
+      'run',
+      '--no-supervise',
+      '--listen',
+      '127.0.0.1:0',
+      '--db',
+      db,
+      '--upstream',
+      upstream.url,
+      '--provider',
+      'anthropic',
+      '--window',
+      '10m',
+      ...extra,
+    ],
+    {
+      env: { ...process.env, XDG_STATE_HOME: join(home, 'state'), XDG_CONFIG_HOME: join(home, 'config') },
+      reject: false,
+      stdin: 'ignore',
+      cleanup: true,
+    },
+  );
   void child.finally(() => rmSync(home, { recursive: true, force: true }));
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -100,7 +118,11 @@ async function throughput(makeDb: () => Promise<Database>, size: number, upstrea
   const proxies = await Promise.all(Array.from({ length: size }, () => startProxy(db.url, upstream, ['--request-budget', '1000000000'])));
   try {
     const each = Math.max(1, Math.round(connections / size));
-    const results = await Promise.all(proxies.map((proxy) => autocannon({ url: `${proxy.url}/v1/messages`, connections: each, method: 'POST', headers, body, duration: seconds })));
+    const results = await Promise.all(
+      proxies.map((proxy) =>
+        autocannon({ url: `${proxy.url}/v1/messages`, connections: each, method: 'POST', headers, body, duration: seconds }),
+      ),
+    );
     const forwarded = results.reduce((sum, result) => sum + result['2xx'], 0);
     return {
       forwardedPerSecond: forwarded / seconds,
@@ -122,7 +144,9 @@ interface BudgetCheck {
 
 async function budgetCheck(makeDb: () => Promise<Database>, size: number, upstream: SimUpstream): Promise<BudgetCheck> {
   const db = await makeDb();
-  const proxies = await Promise.all(Array.from({ length: size }, () => startProxy(db.url, upstream, ['--request-budget', String(budget), '--max-wait', '0'])));
+  const proxies = await Promise.all(
+    Array.from({ length: size }, () => startProxy(db.url, upstream, ['--request-budget', String(budget), '--max-wait', '0'])),
+  );
   try {
     upstream.resetStats();
     const sent = budget * 4;
@@ -153,7 +177,11 @@ async function main(): Promise<void> {
   try {
     const configs: { name: string; size: number; makeDb: () => Promise<Database> }[] = [
       { name: 'SQLite, 1 process (reference)', size: 1, makeDb: async () => sqliteDatabase() },
-      ...fleetSizes.map((size) => ({ name: `PostgreSQL, ${size} process${size === 1 ? '' : 'es'}`, size, makeDb: () => postgresDatabase(serverUrl) })),
+      ...fleetSizes.map((size) => ({
+        name: `PostgreSQL, ${size} process${size === 1 ? '' : 'es'}`,
+        size,
+        makeDb: () => postgresDatabase(serverUrl),
+      })),
     ];
     const lines: string[] = [];
     for (const config of configs) {
@@ -168,7 +196,9 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         `ratewarden fleet: ${seconds} s per run, ${connections} connections in all, server ${redactPostgresUrl(serverUrl)}${server ? ' (throwaway, loopback, fsync off)' : ''}`,
-        `${cpus().length} CPUs, load average ${loadavg().map((value) => value.toFixed(1)).join(' ')}`,
+        `${cpus().length} CPUs, load average ${loadavg()
+          .map((value) => value.toFixed(1))
+          .join(' ')}`,
         '',
         '| configuration | forwarded req/s together | p50 ms | p99 ms | not 200 | upstream requests / request budget |',
         '|---|---|---|---|---|---|',

@@ -60,7 +60,10 @@ interface RunFigures {
   calls: number;
 }
 
-async function runFleet(baseURL: string, random: SeededRandom): Promise<{ tokens: number; rateLimitErrors: number; otherErrors: number; calls: number }> {
+async function runFleet(
+  baseURL: string,
+  random: SeededRandom,
+): Promise<{ tokens: number; rateLimitErrors: number; otherErrors: number; calls: number }> {
   const deadline = Date.now() + durationMs;
   let tokens = 0;
   let rateLimitErrors = 0;
@@ -72,7 +75,11 @@ async function runFleet(baseURL: string, random: SeededRandom): Promise<{ tokens
       const prompt = 'x'.repeat(600 + Math.floor(random.next() * 1_800));
       calls += 1;
       try {
-        const message = await sdk.messages.create({ model: 'claude-sim', max_tokens: 260 + Math.floor(random.next() * 140), messages: [{ role: 'user', content: prompt }] });
+        const message = await sdk.messages.create({
+          model: 'claude-sim',
+          max_tokens: 260 + Math.floor(random.next() * 140),
+          messages: [{ role: 'user', content: prompt }],
+        });
         // Only what arrived before the end of the run counts against its capacity.
         if (Date.now() <= deadline) tokens += message.usage.input_tokens + message.usage.output_tokens;
       } catch (error) {
@@ -109,7 +116,10 @@ async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
   if (values.margin !== '') flags.safetyMargin = values.margin;
   flags.limitShape = values['limit-shape'];
   flags.scopeBy = values['scope-by'];
-  const proxy = setup === 'ratewarden' ? await startProxy(loadConfig({ flags, env: { XDG_CONFIG_HOME: '/nonexistent/ratewarden-bench' } }).settings) : null;
+  const proxy =
+    setup === 'ratewarden'
+      ? await startProxy(loadConfig({ flags, env: { XDG_CONFIG_HOME: '/nonexistent/ratewarden-bench' } }).settings)
+      : null;
   try {
     const fleet = await runFleet(proxy?.url ?? sim.url, new SeededRandom(Number(values.seed)));
     return {
@@ -129,9 +139,13 @@ async function measure(setup: 'direct' | 'ratewarden'): Promise<RunFigures> {
 
 const direct = process.env.GOODPUT_ONLY === 'ratewarden' ? null : await measure('direct');
 const ratewarden = await measure('ratewarden');
-const organizationLine = values.organization === '' ? ', the upstream naming no organization' : `, the upstream naming their organization (${values.organization}) on every answer`;
+const organizationLine =
+  values.organization === ''
+    ? ', the upstream naming no organization'
+    : `, the upstream naming their organization (${values.organization}) on every answer`;
 const pct = (share: number): string => `${(share * 100).toFixed(1)} %`;
-const row = (name: string, f: RunFigures): string => `| ${name} | ${f.upstream429s} | ${pct(f.goodput)} | ${f.clientRateLimitErrors} | ${f.otherErrors} | ${f.calls} |`;
+const row = (name: string, f: RunFigures): string =>
+  `| ${name} | ${f.upstream429s} | ${pct(f.goodput)} | ${f.clientRateLimitErrors} | ${f.otherErrors} | ${f.calls} |`;
 process.stdout.write(
   [
     `${clients} clients on @anthropic-ai/sdk (default retries), ${values.duration}, simulated ${shape} upstream of ${tokenLimit} tokens per ${values.window}; ratewarden defaults with --window ${values.window} --limit-period ${values.window} and every other duration scaled by the same factor${values.margin ? ` --safety-margin ${values.margin}` : ''}, --limit-shape ${values['limit-shape']} --scope-by ${values['scope-by']}; each client has its own API key, all keys drawing on the upstream's one limit (as the keys of one organization do)${organizationLine}.`,

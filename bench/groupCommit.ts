@@ -19,7 +19,12 @@ import { Warden } from '../src/warden/warden.js';
 const concurrencies = (process.env.BENCH_GROUP_CONCURRENCY ?? '1,64').split(',').map((value) => Number(value.trim()));
 // Few enough that the WAL stays under the automatic checkpoint's backstop (10 000 pages) even ungrouped.
 const pairs = Number(process.env.BENCH_GROUP_PAIRS ?? 1_280);
-if (concurrencies.some((value) => !Number.isSafeInteger(value) || value <= 0) || !Number.isSafeInteger(pairs) || pairs <= 0 || pairs > 1_280) {
+if (
+  concurrencies.some((value) => !Number.isSafeInteger(value) || value <= 0) ||
+  !Number.isSafeInteger(pairs) ||
+  pairs <= 0 ||
+  pairs > 1_280
+) {
   process.stderr.write('bench:group: BENCH_GROUP_CONCURRENCY must be whole numbers > 0, BENCH_GROUP_PAIRS a whole number from 1 to 1280\n');
   process.exit(2);
 }

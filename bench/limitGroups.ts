@@ -58,7 +58,12 @@ async function send(url: string, session: string): Promise<{ ms: number; status:
   const started = performance.now();
   const response = await fetch(`${url}/v1/messages`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-fairness', 'anthropic-version': '2023-06-01', 'x-claude-code-session-id': session },
+    headers: {
+      'content-type': 'application/json',
+      'x-api-key': 'sk-ant-fairness',
+      'anthropic-version': '2023-06-01',
+      'x-claude-code-session-id': session,
+    },
     body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'x'.repeat(600) }] }),
   });
   await response.arrayBuffer();
@@ -132,10 +137,13 @@ async function router(a: SimUpstream, b: SimUpstream): Promise<{ url: string; cl
   const server = createServer((incoming, outgoing) => {
     const key = String(incoming.headers['x-api-key'] ?? incoming.headers.authorization ?? '').replace(/^Bearer /, '');
     const target = new URL(key.startsWith('a-') ? a.url : b.url);
-    const upstream = httpRequest({ hostname: target.hostname, port: target.port, method: incoming.method, path: incoming.url, headers: incoming.headers }, (answer) => {
-      outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(outgoing);
-    });
+    const upstream = httpRequest(
+      { hostname: target.hostname, port: target.port, method: incoming.method, path: incoming.url, headers: incoming.headers },
+      (answer) => {
+        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(outgoing);
+      },
+    );
     upstream.on('error', () => outgoing.destroy());
     incoming.pipe(upstream);
   });
@@ -144,10 +152,26 @@ async function router(a: SimUpstream, b: SimUpstream): Promise<{ url: string; cl
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-async function organizationsRun(disturbA: boolean, durationMs: number, viaProxy = true): Promise<{ goodput: Record<'a' | 'b', number>; upstream429s: Record<'a' | 'b', number>; clientErrors: Record<'a' | 'b', number> }> {
+async function organizationsRun(
+  disturbA: boolean,
+  durationMs: number,
+  viaProxy = true,
+): Promise<{ goodput: Record<'a' | 'b', number>; upstream429s: Record<'a' | 'b', number>; clientErrors: Record<'a' | 'b', number> }> {
   const limits = { a: 30_000, b: 15_000 };
-  const simA = await startSimUpstream({ tokenLimit: limits.a, windowMs, shape: 'token-bucket', outputTokens: 300, organizationId: 'org-a' });
-  const simB = await startSimUpstream({ tokenLimit: limits.b, windowMs, shape: 'token-bucket', outputTokens: 300, organizationId: 'org-b' });
+  const simA = await startSimUpstream({
+    tokenLimit: limits.a,
+    windowMs,
+    shape: 'token-bucket',
+    outputTokens: 300,
+    organizationId: 'org-a',
+  });
+  const simB = await startSimUpstream({
+    tokenLimit: limits.b,
+    windowMs,
+    shape: 'token-bucket',
+    outputTokens: 300,
+    organizationId: 'org-b',
+  });
   const front = await router(simA, simB);
   const dir = mkdtempSync(join(tmpdir(), 'ratewarden-orgs-'));
   const proxy = viaProxy ? await proxyFor(front.url, dir) : null;
@@ -170,7 +194,11 @@ async function organizationsRun(disturbA: boolean, durationMs: number, viaProxy 
           while (Date.now() < deadline) {
             turn += 1;
             try {
-              const message = await sdk.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 260 + ((index * 37 + turn * 11) % 140), messages: [{ role: 'user', content: 'x'.repeat(600 + ((index * 131 + turn * 53) % 1_800)) }] });
+              const message = await sdk.messages.create({
+                model: 'claude-sonnet-4-5',
+                max_tokens: 260 + ((index * 37 + turn * 11) % 140),
+                messages: [{ role: 'user', content: 'x'.repeat(600 + ((index * 131 + turn * 53) % 1_800)) }],
+              });
               if (Date.now() <= deadline) tokens[org] += message.usage.input_tokens + message.usage.output_tokens;
             } catch {
               clientErrors[org] += 1;
@@ -180,7 +208,11 @@ async function organizationsRun(disturbA: boolean, durationMs: number, viaProxy 
       ),
     );
     const capacity = (limit: number): number => ((windowMs + durationMs) * limit) / windowMs;
-    return { goodput: { a: tokens.a / capacity(limits.a), b: tokens.b / capacity(limits.b) }, upstream429s: { a: simA.stats().rateLimited, b: simB.stats().rateLimited }, clientErrors };
+    return {
+      goodput: { a: tokens.a / capacity(limits.a), b: tokens.b / capacity(limits.b) },
+      upstream429s: { a: simA.stats().rateLimited, b: simB.stats().rateLimited },
+      clientErrors,
+    };
   } finally {
     if (disturbed !== null) clearTimeout(disturbed);
     await proxy?.close(0);

@@ -66,7 +66,11 @@ const reply = JSON.stringify({
   usage: { input_tokens: 12, output_tokens: 3 },
 });
 const requestBody = JSON.stringify({ model: 'bench', max_tokens: 16, messages: [{ role: 'user', content: 'ping' }] });
-const requestHeaders = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(requestBody)), 'x-api-key': 'sk-bench' };
+const requestHeaders = {
+  'content-type': 'application/json',
+  'content-length': String(Buffer.byteLength(requestBody)),
+  'x-api-key': 'sk-bench',
+};
 
 function announce(port: number): void {
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`);
@@ -79,7 +83,18 @@ function sseEvent(type: string, data: object): string {
 /** An Anthropic-shaped stream: start, `events` text deltas one every `intervalMs`, then the usage and the end. */
 function streamSlowly(response: import('node:http').ServerResponse, events: number, intervalMs: number): void {
   response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-  response.write(sseEvent('message_start', { message: { id: 'msg_bench', type: 'message', role: 'assistant', model: 'bench', content: [], usage: { input_tokens: 12, output_tokens: 1 } } }));
+  response.write(
+    sseEvent('message_start', {
+      message: {
+        id: 'msg_bench',
+        type: 'message',
+        role: 'assistant',
+        model: 'bench',
+        content: [],
+        usage: { input_tokens: 12, output_tokens: 1 },
+      },
+    }),
+  );
   let sent = 0;
   const timer = setInterval(() => {
     if (sent < events) {
@@ -113,7 +128,14 @@ function servePassThrough(upstreamUrl: string): void {
   const agent = new Agent({ keepAlive: true });
   const server = createServer((request, response) => {
     const forwarded = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers: { ...request.headers, host: upstream.host }, agent },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: request.method,
+        path: request.url,
+        headers: { ...request.headers, host: upstream.host },
+        agent,
+      },
       (answer) => {
         response.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(response);
@@ -145,11 +167,35 @@ function startRole(role: 'upstream' | 'pass-through', ...args: string[]): Promis
   return waitForUrl(child, /"url":"([^"]+)"/).then((url) => ({ child, url }));
 }
 
-async function startRatewarden(bin: string, upstreamUrl: string, dbPath: string, profileDir: string | undefined): Promise<{ child: ChildProcess; url: string }> {
+async function startRatewarden(
+  bin: string,
+  upstreamUrl: string,
+  dbPath: string,
+  profileDir: string | undefined,
+): Promise<{ child: ChildProcess; url: string }> {
   const profile = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolvePath(profileDir)}`];
   const child = spawn(
     process.execPath,
-    [...profile, bin, 'run', '--no-supervise', '--upstream', upstreamUrl, '--provider', 'anthropic', '--listen', '127.0.0.1:0', '--db', dbPath, '--token-budget', '1000000000000', '--request-budget', '1000000000', '--stop-timeout', '5s'],
+    [
+      ...profile,
+      bin,
+      'run',
+      '--no-supervise',
+      '--upstream',
+      upstreamUrl,
+      '--provider',
+      'anthropic',
+      '--listen',
+      '127.0.0.1:0',
+      '--db',
+      dbPath,
+      '--token-budget',
+      '1000000000000',
+      '--request-budget',
+      '1000000000',
+      '--stop-timeout',
+      '5s',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, XDG_CONFIG_HOME: join(dbPath, '..', 'config') } },
   );
   const url = await waitForUrl(child, /listening on (http:\/\/\S+)/);
@@ -213,10 +259,17 @@ async function throughput(target: Target, connections: number, duration: number)
 function timedRequest(url: URL, agent: Agent): Promise<number> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const request = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: '/v1/messages', agent, headers: requestHeaders }, (response) => {
-      response.resume();
-      response.once('end', () => (response.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - started) / 1e6) : reject(new Error(`status ${response.statusCode}`))));
-    });
+    const request = httpRequest(
+      { host: url.hostname, port: url.port, method: 'POST', path: '/v1/messages', agent, headers: requestHeaders },
+      (response) => {
+        response.resume();
+        response.once('end', () =>
+          response.statusCode === 200
+            ? resolve(Number(process.hrtime.bigint() - started) / 1e6)
+            : reject(new Error(`status ${response.statusCode}`)),
+        );
+      },
+    );
     request.once('error', reject);
     request.end(requestBody);
   });
@@ -286,14 +339,21 @@ async function constantRate(baseUrl: string, rate: number, seconds: number): Pro
   await Promise.all(pending);
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { sent: total, errors, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1] ?? Number.NaN };
+  return {
+    sent: total,
+    errors,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    max: latencies[latencies.length - 1] ?? Number.NaN,
+  };
 }
 
 /** Cumulative bucket counts of one histogram in a Prometheus exposition, by upper bound in seconds. */
 function histogramBuckets(exposition: string, name: string): Map<number, number> {
   const buckets = new Map<number, number>();
   const pattern = new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, 'gm');
-  for (const match of exposition.matchAll(pattern)) buckets.set(match[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
+  for (const match of exposition.matchAll(pattern))
+    buckets.set(match[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
   return buckets;
 }
 
@@ -338,22 +398,32 @@ async function slowStreams(baseUrl: string, streams: number, eventsPerStream: nu
   let incomplete = 0;
   const one = (): Promise<void> =>
     new Promise((resolve) => {
-      const request = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: '/v1/messages', agent, headers: { ...requestHeaders, [streamHeader]: '1' } }, (response) => {
-        let seen = 0;
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          for (let at = chunk.indexOf('\n\n'); at !== -1; at = chunk.indexOf('\n\n', at + 2)) seen += 1;
-        });
-        response.once('end', () => {
-          events += seen;
-          if (seen !== eventsPerStream) incomplete += 1;
-          resolve();
-        });
-        response.once('error', () => {
-          incomplete += 1;
-          resolve();
-        });
-      });
+      const request = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          method: 'POST',
+          path: '/v1/messages',
+          agent,
+          headers: { ...requestHeaders, [streamHeader]: '1' },
+        },
+        (response) => {
+          let seen = 0;
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            for (let at = chunk.indexOf('\n\n'); at !== -1; at = chunk.indexOf('\n\n', at + 2)) seen += 1;
+          });
+          response.once('end', () => {
+            events += seen;
+            if (seen !== eventsPerStream) incomplete += 1;
+            resolve();
+          });
+          response.once('error', () => {
+            incomplete += 1;
+            resolve();
+          });
+        },
+      );
       request.once('error', () => {
         incomplete += 1;
         resolve();
@@ -391,7 +461,11 @@ interface Settings {
   json: boolean;
 }
 
-async function runRound(index: number, targets: Partial<Record<TargetName, Target>> & Record<'direct' | 'pass-through' | 'ratewarden', Target>, settings: Settings): Promise<Round> {
+async function runRound(
+  index: number,
+  targets: Partial<Record<TargetName, Target>> & Record<'direct' | 'pass-through' | 'ratewarden', Target>,
+  settings: Settings,
+): Promise<Round> {
   const forward: TargetName[] = ['direct', 'pass-through', 'ratewarden', ...(targets.baseline ? (['baseline'] as const) : [])];
   const target = (name: TargetName): Target => targets[name] as Target;
   const order = index % 2 === 0 ? forward : [...forward].reverse();
@@ -401,7 +475,11 @@ async function runRound(index: number, targets: Partial<Record<TargetName, Targe
     for (const connections of [64, 1]) {
       for (const name of order) {
         say(`${name}, ${connections} connection${connections === 1 ? '' : 's'}`);
-        (connections === 64 ? round.throughput64 : round.throughput1)[name] = await throughput(target(name), connections, settings.duration);
+        (connections === 64 ? round.throughput64 : round.throughput1)[name] = await throughput(
+          target(name),
+          connections,
+          settings.duration,
+        );
       }
     }
   }
@@ -463,9 +541,15 @@ function summarise(rounds: readonly Round[]): Record<string, Spread | null> {
     summary[`${name} p50 ms`] = per((r) => r.latency[name]?.p50);
     summary[`${name} p99 ms`] = per((r) => r.latency[name]?.p99);
   }
-  summary['ratio req/s @64'] = per((r) => ratio(r.throughput64.ratewarden?.requestsPerSecond, r.throughput64['pass-through']?.requestsPerSecond));
-  summary['ratio req/s @1'] = per((r) => ratio(r.throughput1.ratewarden?.requestsPerSecond, r.throughput1['pass-through']?.requestsPerSecond));
-  summary['ratio CPU/request @64'] = per((r) => ratio(r.throughput64.ratewarden?.cpuPerRequestUs, r.throughput64['pass-through']?.cpuPerRequestUs));
+  summary['ratio req/s @64'] = per((r) =>
+    ratio(r.throughput64.ratewarden?.requestsPerSecond, r.throughput64['pass-through']?.requestsPerSecond),
+  );
+  summary['ratio req/s @1'] = per((r) =>
+    ratio(r.throughput1.ratewarden?.requestsPerSecond, r.throughput1['pass-through']?.requestsPerSecond),
+  );
+  summary['ratio CPU/request @64'] = per((r) =>
+    ratio(r.throughput64.ratewarden?.cpuPerRequestUs, r.throughput64['pass-through']?.cpuPerRequestUs),
+  );
   summary['added p50 ms'] = per((r) => (r.latency.ratewarden && r.latency.direct ? r.latency.ratewarden.p50 - r.latency.direct.p50 : null));
   summary['added p99 ms'] = per((r) => (r.latency.ratewarden && r.latency.direct ? r.latency.ratewarden.p99 - r.latency.direct.p99 : null));
   summary['direct rate p99 ms'] = per((r) => r.rate.direct?.p99);
@@ -479,12 +563,24 @@ function summarise(rounds: readonly Round[]): Record<string, Spread | null> {
   summary['ratewarden SSE CPU µs/event'] = per((r) => r.sse.ratewarden?.cpuPerEventUs);
   summary['ratio SSE CPU/event'] = per((r) => ratio(r.sse.ratewarden?.cpuPerEventUs, r.sse['pass-through']?.cpuPerEventUs));
   summary['baseline SSE CPU µs/event'] = per((r) => r.sse.baseline?.cpuPerEventUs);
-  summary['baseline ratio req/s @64'] = per((r) => ratio(r.throughput64.baseline?.requestsPerSecond, r.throughput64['pass-through']?.requestsPerSecond));
-  summary['baseline ratio req/s @1'] = per((r) => ratio(r.throughput1.baseline?.requestsPerSecond, r.throughput1['pass-through']?.requestsPerSecond));
-  summary['baseline added p50 ms'] = per((r) => (r.latency.baseline && r.latency.direct ? r.latency.baseline.p50 - r.latency.direct.p50 : null));
-  summary['baseline added p99 ms'] = per((r) => (r.latency.baseline && r.latency.direct ? r.latency.baseline.p99 - r.latency.direct.p99 : null));
-  summary['ratewarden ÷ baseline CPU/request @64'] = per((r) => ratio(r.throughput64.ratewarden?.cpuPerRequestUs, r.throughput64.baseline?.cpuPerRequestUs));
-  summary['ratewarden ÷ baseline CPU/request @1'] = per((r) => ratio(r.throughput1.ratewarden?.cpuPerRequestUs, r.throughput1.baseline?.cpuPerRequestUs));
+  summary['baseline ratio req/s @64'] = per((r) =>
+    ratio(r.throughput64.baseline?.requestsPerSecond, r.throughput64['pass-through']?.requestsPerSecond),
+  );
+  summary['baseline ratio req/s @1'] = per((r) =>
+    ratio(r.throughput1.baseline?.requestsPerSecond, r.throughput1['pass-through']?.requestsPerSecond),
+  );
+  summary['baseline added p50 ms'] = per((r) =>
+    r.latency.baseline && r.latency.direct ? r.latency.baseline.p50 - r.latency.direct.p50 : null,
+  );
+  summary['baseline added p99 ms'] = per((r) =>
+    r.latency.baseline && r.latency.direct ? r.latency.baseline.p99 - r.latency.direct.p99 : null,
+  );
+  summary['ratewarden ÷ baseline CPU/request @64'] = per((r) =>
+    ratio(r.throughput64.ratewarden?.cpuPerRequestUs, r.throughput64.baseline?.cpuPerRequestUs),
+  );
+  summary['ratewarden ÷ baseline CPU/request @1'] = per((r) =>
+    ratio(r.throughput1.ratewarden?.cpuPerRequestUs, r.throughput1.baseline?.cpuPerRequestUs),
+  );
   return summary;
 }
 
@@ -502,7 +598,8 @@ function formatSpread(value: Spread | null | undefined): string {
 
 function table(title: string, columns: string[], rows: string[][]): string {
   const widths = columns.map((column, index) => Math.max(column.length, ...rows.map((row) => (row[index] ?? '').length)));
-  const line = (cells: string[]): string => `| ${cells.map((cell, index) => (index === 0 ? cell.padEnd(widths[index] as number) : cell.padStart(widths[index] as number))).join(' | ')} |`;
+  const line = (cells: string[]): string =>
+    `| ${cells.map((cell, index) => (index === 0 ? cell.padEnd(widths[index] as number) : cell.padStart(widths[index] as number))).join(' | ')} |`;
   const rule = `|${widths.map((width, index) => (index === 0 ? '-'.repeat(width + 2) : `${'-'.repeat(width + 1)}:`)).join('|')}|`;
   return `\n${title}\n${[line(columns), rule, ...rows.map(line)].join('\n')}\n`;
 }
@@ -515,25 +612,41 @@ function verdict(label: string, value: Spread | null | undefined, meets: (median
 function report(summary: Record<string, Spread | null>, rounds: readonly Round[], settings: Settings): string {
   const s = (key: string): Spread | null => summary[key] ?? null;
   const names = ['direct', 'pass-through', 'ratewarden', ...(settings.baseline === undefined ? [] : ['baseline'])];
-  const errors = (name: TargetName): number => rounds.reduce((sum, r) => sum + (r.throughput64[name]?.errors ?? 0) + (r.throughput1[name]?.errors ?? 0), 0);
+  const errors = (name: TargetName): number =>
+    rounds.reduce((sum, r) => sum + (r.throughput64[name]?.errors ?? 0) + (r.throughput1[name]?.errors ?? 0), 0);
   const ran = (phase: string): boolean => settings.phases.has(phase);
   let out = `${settings.rounds} interleaved rounds; medians [min–max] over the rounds\n`;
   if (ran('throughput')) {
     out += table(
       `Throughput, ${settings.duration} s per measurement`,
       ['target', 'req/s @64', 'CPU µs/req @64', 'req/s @1', 'CPU µs/req @1', 'errors'],
-      names.map((name) => [name, formatSpread(s(`${name} req/s @64`)), formatSpread(s(`${name} CPU µs/request @64`)), formatSpread(s(`${name} req/s @1`)), formatSpread(s(`${name} CPU µs/request @1`)), String(errors(name as TargetName))]),
+      names.map((name) => [
+        name,
+        formatSpread(s(`${name} req/s @64`)),
+        formatSpread(s(`${name} CPU µs/request @64`)),
+        formatSpread(s(`${name} req/s @1`)),
+        formatSpread(s(`${name} CPU µs/request @1`)),
+        String(errors(name as TargetName)),
+      ]),
     );
   }
   if (ran('latency')) {
-    out += table(`One request at a time, ${settings.sequential} requests per round`, ['target', 'p50 ms', 'p99 ms'], names.map((name) => [name, formatSpread(s(`${name} p50 ms`)), formatSpread(s(`${name} p99 ms`))]));
+    out += table(
+      `One request at a time, ${settings.sequential} requests per round`,
+      ['target', 'p50 ms', 'p99 ms'],
+      names.map((name) => [name, formatSpread(s(`${name} p50 ms`)), formatSpread(s(`${name} p99 ms`))]),
+    );
   }
   if (ran('rate')) {
     const rateErrors = rounds.reduce((sum, r) => sum + (r.rate.direct?.errors ?? 0) + (r.rate.ratewarden?.errors ?? 0), 0);
     out += table(
       `Open loop, ${settings.rate} req/s for ${settings.rateSeconds} s (errors: ${rateErrors})`,
       ['target', 'p99 ms', 'slowest ms'],
-      (['direct', 'ratewarden'] as const).map((name) => [name, formatSpread(s(`${name} rate p99 ms`)), formatSpread(s(`${name} rate max ms`))]),
+      (['direct', 'ratewarden'] as const).map((name) => [
+        name,
+        formatSpread(s(`${name} rate p99 ms`)),
+        formatSpread(s(`${name} rate max ms`)),
+      ]),
     );
   }
   if (ran('sse')) {
@@ -556,7 +669,15 @@ function report(summary: Record<string, Spread | null>, rounds: readonly Round[]
   out += verdict('SSE CPU per event, ratewarden ÷ pass-through', s('ratio SSE CPU/event'), (m) => m <= 1.3, '≤ 1.3');
   if (settings.baseline !== undefined) {
     out += `\nAgainst the baseline (${settings.baseline})\n`;
-    for (const key of ['baseline ratio req/s @64', 'baseline ratio req/s @1', 'baseline added p50 ms', 'baseline added p99 ms', 'ratewarden ÷ baseline CPU/request @64', 'ratewarden ÷ baseline CPU/request @1']) out += `${key}: ${formatSpread(s(key))}\n`;
+    for (const key of [
+      'baseline ratio req/s @64',
+      'baseline ratio req/s @1',
+      'baseline added p50 ms',
+      'baseline added p99 ms',
+      'ratewarden ÷ baseline CPU/request @64',
+      'ratewarden ÷ baseline CPU/request @1',
+    ])
+      out += `${key}: ${formatSpread(s(key))}\n`;
   }
   return out;
 }
@@ -573,7 +694,13 @@ async function main(settings: Settings): Promise<void> {
   const folder = mkdtempSync(join(tmpdir(), 'ratewarden-bench-'));
   const children: ChildProcess[] = [];
   try {
-    const upstream = await startRole('upstream', '--stream-events', String(settings.streamEvents), '--event-interval', String(settings.eventInterval));
+    const upstream = await startRole(
+      'upstream',
+      '--stream-events',
+      String(settings.streamEvents),
+      '--event-interval',
+      String(settings.eventInterval),
+    );
     children.push(upstream.child);
     const passThrough = await startRole('pass-through', '--upstream', upstream.url);
     children.push(passThrough.child);
@@ -597,7 +724,11 @@ async function main(settings: Settings): Promise<void> {
     const rounds: Round[] = [];
     for (let index = 0; index < settings.rounds; index++) rounds.push(await runRound(index, targets, settings));
     const summary = summarise(rounds);
-    process.stdout.write(settings.json ? `${JSON.stringify({ settings: { ...settings, phases: [...settings.phases] }, summary, rounds }, null, 2)}\n` : report(summary, rounds, settings));
+    process.stdout.write(
+      settings.json
+        ? `${JSON.stringify({ settings: { ...settings, phases: [...settings.phases] }, summary, rounds }, null, 2)}\n`
+        : report(summary, rounds, settings),
+    );
   } finally {
     await Promise.all(children.map(stop));
     rmSync(folder, { recursive: true, force: true });

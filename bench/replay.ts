@@ -27,7 +27,9 @@ const seeds = values.seeds.split(',').map((seed) => Number(seed.trim()));
 const durationMs = parseDuration(values.duration);
 const clients = Number(values.clients);
 if (durationMs === null || seeds.some((seed) => !Number.isSafeInteger(seed) || seed < 0) || !Number.isSafeInteger(clients) || clients < 1) {
-  process.stderr.write('bench:replay: --seeds takes whole numbers such as 1,2,3, --duration a duration such as 60s, --clients a whole number\n');
+  process.stderr.write(
+    'bench:replay: --seeds takes whole numbers such as 1,2,3, --duration a duration such as 60s, --clients a whole number\n',
+  );
   process.exit(2);
 }
 
@@ -37,7 +39,14 @@ interface Scenario {
   options: Omit<ReplayOptions, 'seed'>;
 }
 
-const common: Omit<ReplayOptions, 'seed'> = { ...defaultReplayOptions, durationMs, clients, crashEveryMs: 0, stormEveryMs: 0, otherTenantShare: 0 };
+const common: Omit<ReplayOptions, 'seed'> = {
+  ...defaultReplayOptions,
+  durationMs,
+  clients,
+  crashEveryMs: 0,
+  stormEveryMs: 0,
+  otherTenantShare: 0,
+};
 /*
  * Crashes about every 100 real seconds (10 s of the bench's wall clock): as often as
  * ratewarden's supervisor tolerates with its default burst limit (5 failures within 5 minutes)
@@ -63,7 +72,10 @@ const results: { scenario: string; result: ReplayResult }[] = [];
 for (const scenario of scenarios) {
   for (const seed of seeds) {
     const started = Date.now();
-    const result = await runReplay({ ...scenario.options, seed }, () => undefined, interrupted.signal, { name: '@anthropic-ai/sdk', start: startSdkLoad });
+    const result = await runReplay({ ...scenario.options, seed }, () => undefined, interrupted.signal, {
+      name: '@anthropic-ai/sdk',
+      start: startSdkLoad,
+    });
     results.push({ scenario: scenario.name, result });
     const { direct, amnesia, ratewarden } = result.runs;
     process.stderr.write(
@@ -78,9 +90,12 @@ function pct(share: number): string {
 }
 
 const order: readonly SetupName[] = ['direct', 'amnesia', 'ratewarden'];
-const three = (result: ReplayResult, of: (figures: IncidentFigures) => string): string => order.map((setup) => of(result.runs[setup])).join(' / ');
-const sum = (rows: readonly ReplayResult[], setup: SetupName, of: (figures: IncidentFigures) => number): number => rows.reduce((total, result) => total + of(result.runs[setup]), 0);
-const mean = (rows: readonly ReplayResult[], setup: SetupName, of: (figures: IncidentFigures) => number): number => (rows.length === 0 ? 0 : sum(rows, setup, of) / rows.length);
+const three = (result: ReplayResult, of: (figures: IncidentFigures) => string): string =>
+  order.map((setup) => of(result.runs[setup])).join(' / ');
+const sum = (rows: readonly ReplayResult[], setup: SetupName, of: (figures: IncidentFigures) => number): number =>
+  rows.reduce((total, result) => total + of(result.runs[setup]), 0);
+const mean = (rows: readonly ReplayResult[], setup: SetupName, of: (figures: IncidentFigures) => number): number =>
+  rows.length === 0 ? 0 : sum(rows, setup, of) / rows.length;
 const failures = (figures: IncidentFigures): string => {
   const { rateLimited, connectionRefused, connectionLost, serverError, other } = figures.clients.failures;
   return `${figures.clients.failed} (${rateLimited} rl, ${connectionRefused} cr, ${connectionLost} cl, ${serverError} 5xx${other > 0 ? `, ${other} other` : ''})`;
@@ -99,17 +114,18 @@ const lines: string[] = [
   '',
   '| scenario | seed | upstream 429s | sent inside a Retry-After | forwarded in a cooldown (amnesia / ratewarden) | restarts, after 429s (amnesia / ratewarden) | goodput | client-visible failures (rate-limited, conn. refused, conn. lost, 5xx) |',
   '|---|---|---|---|---|---|---|---|',
-  ...results.map(({ scenario, result }) =>
-    `| ${[
-      scenario,
-      String(result.options.seed),
-      three(result, (f) => String(f.upstream429s)),
-      three(result, (f) => String(f.sentInsideRetryAfter)),
-      `${result.runs.amnesia.forwardedDuringCooldown ?? 0} / ${result.runs.ratewarden.forwardedDuringCooldown ?? 0}`,
-      `${result.runs.amnesia.restarts}, ${result.runs.amnesia.restartsAfter429s} / ${result.runs.ratewarden.restarts}, ${result.runs.ratewarden.restartsAfter429s}`,
-      three(result, (f) => pct(f.goodput)),
-      three(result, failures),
-    ].join(' | ')} |`,
+  ...results.map(
+    ({ scenario, result }) =>
+      `| ${[
+        scenario,
+        String(result.options.seed),
+        three(result, (f) => String(f.upstream429s)),
+        three(result, (f) => String(f.sentInsideRetryAfter)),
+        `${result.runs.amnesia.forwardedDuringCooldown ?? 0} / ${result.runs.ratewarden.forwardedDuringCooldown ?? 0}`,
+        `${result.runs.amnesia.restarts}, ${result.runs.amnesia.restartsAfter429s} / ${result.runs.ratewarden.restarts}, ${result.runs.ratewarden.restartsAfter429s}`,
+        three(result, (f) => pct(f.goodput)),
+        three(result, failures),
+      ].join(' | ')} |`,
   ),
   '',
   'Targets (incident-replay issue):',
@@ -131,8 +147,8 @@ for (const scenario of scenarios) {
 }
 lines.push(
   '',
-  "Goodput: tokens of answers received in full over what the upstream could have served the fleet (its full bucket at the start plus its refill over the run, less what the second tenant drew). " +
+  'Goodput: tokens of answers received in full over what the upstream could have served the fleet (its full bucket at the start plus its refill over the run, less what the second tenant drew). ' +
     '"Sent inside a Retry-After": requests that reached the upstream before a Retry-After it had announced on the key ran out. ' +
-    'Time is compressed 10×, but the SDK is not: its own backoff (0.5 s · 2ⁿ, up to 8 s) and its 60 s limit on an honoured Retry-After run on the wall clock, so they stand for 10× longer waits in the replay\'s time (see docs/demo.md).',
+    "Time is compressed 10×, but the SDK is not: its own backoff (0.5 s · 2ⁿ, up to 8 s) and its 60 s limit on an honoured Retry-After run on the wall clock, so they stand for 10× longer waits in the replay's time (see docs/demo.md).",
 );
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -50,7 +50,8 @@ interface Sent {
 function summary(samples: readonly number[]): { median: number; max: number; min: number } {
   const sorted = [...samples].sort((a, b) => a - b);
   const middle = sorted.length / 2;
-  const median = sorted.length % 2 === 1 ? (sorted[Math.floor(middle)] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  const median =
+    sorted.length % 2 === 1 ? (sorted[Math.floor(middle)] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
   return { median, max: sorted.at(-1) as number, min: sorted[0] as number };
 }
 
@@ -75,7 +76,13 @@ class ReadyLines {
     this.rest = lines.pop() ?? '';
     for (const line of lines) {
       const match = /^(\S+) info supervisor: worker (\d+) ready at (\S+)/.exec(line);
-      if (match !== null) this.seen.push({ id: this.seen.length + 1, at: Date.parse(match[1] as string), workerPid: Number(match[2]), url: match[3] as string });
+      if (match !== null)
+        this.seen.push({
+          id: this.seen.length + 1,
+          at: Date.parse(match[1] as string),
+          workerPid: Number(match[2]),
+          url: match[3] as string,
+        });
     }
   }
 }
@@ -185,7 +192,9 @@ function report(label: string, measured: readonly Measured[]): void {
   const outcomes = measured.flatMap((m) => m.outcomes);
   const kills = measured.flatMap((m) => m.kills);
   const forwarded = outcomes.filter((o) => o.kind === 'answer' && o.status === 200).length;
-  const restarting = outcomes.filter((o) => o.kind === 'answer' && o.status === 503 && o.reason === 'restarting' && o.retryAfter !== null).length;
+  const restarting = outcomes.filter(
+    (o) => o.kind === 'answer' && o.status === 503 && o.reason === 'restarting' && o.retryAfter !== null,
+  ).length;
   const errors = outcomes.filter((o): o is Extract<Outcome, { kind: 'error' }> => o.kind === 'error');
   const refused = errors.filter((o) => o.code === 'ECONNREFUSED').length;
   // A request the dying worker already had: sent before a kill, failed after it.
@@ -206,7 +215,10 @@ function report(label: string, measured: readonly Measured[]): void {
 }
 
 async function main(): Promise<void> {
-  const builds = [{ label: 'this build', binary: thisBinary }, ...(values.compare === undefined ? [] : [{ label: `other build (${values.compare})`, binary: values.compare }])];
+  const builds = [
+    { label: 'this build', binary: thisBinary },
+    ...(values.compare === undefined ? [] : [{ label: `other build (${values.compare})`, binary: values.compare }]),
+  ];
   const results = new Map<string, Measured[]>(builds.map((build) => [build.label, []]));
   for (let round = 0; round < rounds; round++) {
     // Interleaved, the order flipping each round: neither build always runs on a warmer machine.

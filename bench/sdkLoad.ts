@@ -1,7 +1,15 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { copyCounts, emptyLoadCounts, messageBody, tallyAttempt, type AttemptKind, type AttemptRecord, type LoadStarter } from '../src/sim/loadGenerator.js';
+import {
+  copyCounts,
+  emptyLoadCounts,
+  messageBody,
+  tallyAttempt,
+  type AttemptKind,
+  type AttemptRecord,
+  type LoadStarter,
+} from '../src/sim/loadGenerator.js';
 
 /*
  * bench:replay's clients: the official @anthropic-ai/sdk, one client object per simulated
@@ -40,10 +48,32 @@ export const startSdkLoad: LoadStarter = (baseUrl, profile, random, clock) => {
       try {
         const response = await fetch(input, init);
         const reason = response.headers.get('x-ratewarden-reason');
-        attempts.push({ client: index, retry: attempts.length, sentAt, answeredAt: clock(), kind: attemptKind(response.status, reason !== null), status: response.status, reason, tokens: 0, completedAt: null, errorCode: null });
+        attempts.push({
+          client: index,
+          retry: attempts.length,
+          sentAt,
+          answeredAt: clock(),
+          kind: attemptKind(response.status, reason !== null),
+          status: response.status,
+          reason,
+          tokens: 0,
+          completedAt: null,
+          errorCode: null,
+        });
         return response;
       } catch (error) {
-        attempts.push({ client: index, retry: attempts.length, sentAt, answeredAt: clock(), kind: 'connection-error', status: null, reason: null, tokens: 0, completedAt: null, errorCode: errorCodeOf(error) });
+        attempts.push({
+          client: index,
+          retry: attempts.length,
+          sentAt,
+          answeredAt: clock(),
+          kind: 'connection-error',
+          status: null,
+          reason: null,
+          tokens: 0,
+          completedAt: null,
+          errorCode: errorCodeOf(error),
+        });
         throw error;
       }
     };

@@ -47,7 +47,9 @@ function countdownText(ms) {
 }
 
 function clock(at) {
-  return at === null || at === undefined ? '—' : new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return at === null || at === undefined
+    ? '—'
+    : new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 function serverNow() {
@@ -58,7 +60,12 @@ function serverNow() {
 function scopeName(scope) {
   var cut = scope.lastIndexOf('/');
   if (cut < 0) return el('span', null, scope);
-  return el('span', null, scope.slice(cut + 1), el('span', { className: 'key mono', title: 'key fingerprint (never the key)', text: 'key ' + scope.slice(0, cut) }));
+  return el(
+    'span',
+    null,
+    scope.slice(cut + 1),
+    el('span', { className: 'key mono', title: 'key fingerprint (never the key)', text: 'key ' + scope.slice(0, cut) }),
+  );
 }
 
 function scopeText(scope) {

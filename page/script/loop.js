@@ -1,13 +1,21 @@
 /* Reading the view every second, drawing it, and the countdowns between readings. */
 function renderWhere(report) {
   var upstream = report.upstream && report.upstream.url ? report.upstream.url : 'no upstream recorded';
-  replace('where', ['upstream ' + upstream + ' · database ', el('span', { className: 'mono', text: report.database }), ' · window ' + duration(report.window.lengthMs) + ' · read ' + clock(report.generatedAt)]);
+  replace('where', [
+    'upstream ' + upstream + ' · database ',
+    el('span', { className: 'mono', text: report.database }),
+    ' · window ' + duration(report.window.lengthMs) + ' · read ' + clock(report.generatedAt),
+  ]);
 }
 
 function setConnection(kind, text) {
   var node = document.getElementById('connection');
   node.dataset.state = kind;
-  node.replaceChildren(el('span', { className: 'shape', 'aria-hidden': 'true', text: kind === 'live' ? '●' : kind === 'lost' ? '⚠' : '○' }), ' ', el('span', { className: 'word', text: text }));
+  node.replaceChildren(
+    el('span', { className: 'shape', 'aria-hidden': 'true', text: kind === 'live' ? '●' : kind === 'lost' ? '⚠' : '○' }),
+    ' ',
+    el('span', { className: 'word', text: text }),
+  );
 }
 
 function render(report) {
@@ -56,7 +64,9 @@ function poll() {
         summary.textContent = '⚠ The status view cannot be read: what you see may be old.';
       }
     })
-    .finally(function () { setTimeout(poll, pollMs); });
+    .finally(function () {
+      setTimeout(poll, pollMs);
+    });
 }
 
 function resizeCharts() {
@@ -73,7 +83,9 @@ window.addEventListener('resize', function () {
 });
 // Colours follow the reader's scheme: the charts are redrawn when it changes.
 window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change', function () {
-  Object.keys(state.charts).forEach(function (id) { state.charts[id].chart.destroy(); });
+  Object.keys(state.charts).forEach(function (id) {
+    state.charts[id].chart.destroy();
+  });
   state.charts = {};
   if (state.report) render(state.report);
 });

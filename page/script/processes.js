@@ -4,17 +4,33 @@ var processShapes = { running: '●', 'not-responding': '◌', silent: '◌', go
 function renderProcesses(report) {
   var processes = report.processes || [];
   var blocks = [];
-  if (processes.length === 0) blocks.push(el('p', { className: 'empty', text: 'No worker or supervisor has written a heartbeat to this database.' }));
+  if (processes.length === 0)
+    blocks.push(el('p', { className: 'empty', text: 'No worker or supervisor has written a heartbeat to this database.' }));
   else {
-    var withHosts = processes.some(function (p) { return p.host; });
+    var withHosts = processes.some(function (p) {
+      return p.host;
+    });
     var rows = processes.map(function (p) {
       var cells = [p.role, (processShapes[p.state] || '?') + ' ' + p.state.replace('-', ' ')];
       if (withHosts) cells.push(p.host || '');
-      cells.push(String(p.pid), p.startedAt ? clock(p.startedAt) + ' (' + duration(serverNow() - p.startedAt) + ' ago)' : '—', p.heartbeatAgeMs === null ? '—' : duration(p.heartbeatAgeMs) + ' ago', p.listen || '—');
+      cells.push(
+        String(p.pid),
+        p.startedAt ? clock(p.startedAt) + ' (' + duration(serverNow() - p.startedAt) + ' ago)' : '—',
+        p.heartbeatAgeMs === null ? '—' : duration(p.heartbeatAgeMs) + ' ago',
+        p.listen || '—',
+      );
       return cells;
     });
     var headers = ['Role', 'State'].concat(withHosts ? ['Host'] : [], ['PID', 'Started', 'Heartbeat', 'Listens on']);
-    blocks.push(table(headers, rows, headers.map(function () { return false; })));
+    blocks.push(
+      table(
+        headers,
+        rows,
+        headers.map(function () {
+          return false;
+        }),
+      ),
+    );
   }
   var s = report.supervisor;
   if (s) {
@@ -24,8 +40,23 @@ function renderProcesses(report) {
       'next restart after ' + duration(s.nextRestartDelayMs),
     ];
     if (s.gaveUp) facts.unshift('⚠ gave up: reset with ratewarden reset-restarts');
-    if (s.lastExit) facts.push('last exit ' + clock(s.lastExit.at) + ': ' + (s.lastExit.failed ? 'failed' : 'clean') + (s.lastExit.detail ? ' — ' + s.lastExit.detail : ''));
-    blocks.push(el('p', { className: 'facts' }, facts.map(function (f) { return el('span', { text: f }); })));
+    if (s.lastExit)
+      facts.push(
+        'last exit ' +
+          clock(s.lastExit.at) +
+          ': ' +
+          (s.lastExit.failed ? 'failed' : 'clean') +
+          (s.lastExit.detail ? ' — ' + s.lastExit.detail : ''),
+      );
+    blocks.push(
+      el(
+        'p',
+        { className: 'facts' },
+        facts.map(function (f) {
+          return el('span', { text: f });
+        }),
+      ),
+    );
   }
   replace('processes', blocks);
 
@@ -34,8 +65,11 @@ function renderProcesses(report) {
     replace('restarts', el('p', { className: 'empty', text: 'No supervisor event in the last hour.' }));
     return;
   }
-  var eventRows = events.slice(-20).reverse().map(function (e) {
-    return [clock(e.at), e.kind.replace(/-/g, ' '), e.workerPid === null ? '—' : String(e.workerPid), e.detail || e.cause || ''];
-  });
+  var eventRows = events
+    .slice(-20)
+    .reverse()
+    .map(function (e) {
+      return [clock(e.at), e.kind.replace(/-/g, ' '), e.workerPid === null ? '—' : String(e.workerPid), e.detail || e.cause || ''];
+    });
   replace('restarts', table(['Time', 'Event', 'Worker', 'Detail'], eventRows, [false, false, true, false]));
 }

@@ -21,14 +21,23 @@ function groupsOf(report) {
   var rank = { cooling: 0, 'half-open': 1, waiting: 2, cut: 3, flowing: 4 };
   return (report.scopes || [])
     .map(function (line, index) {
-      var waiting = queue.find(function (q) { return q.scope === line.scope; }) || null;
-      var adjustments = history.adjustments.filter(function (a) { return a.scope === line.scope && a.kind === 'tokens'; });
+      var waiting =
+        queue.find(function (q) {
+          return q.scope === line.scope;
+        }) || null;
+      var adjustments = history.adjustments.filter(function (a) {
+        return a.scope === line.scope && a.kind === 'tokens';
+      });
       var last = adjustments[adjustments.length - 1];
       var cut = last !== undefined && isCut(last.reason);
       var reported = {};
-      (history.reported || []).forEach(function (r) { if (r.scope === line.scope) reported[r.dimension] = r; });
+      (history.reported || []).forEach(function (r) {
+        if (r.scope === line.scope) reported[r.dimension] = r;
+      });
       var condition = line.phase !== 'closed' ? line.phase : waiting && waiting.length > 0 ? 'waiting' : cut ? 'cut' : 'flowing';
       return { line: line, index: index, waiting: waiting, cut: cut, reported: reported, condition: condition };
     })
-    .sort(function (a, b) { return rank[a.condition] - rank[b.condition] || a.index - b.index; });
+    .sort(function (a, b) {
+      return rank[a.condition] - rank[b.condition] || a.index - b.index;
+    });
 }

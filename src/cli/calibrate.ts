@@ -37,7 +37,7 @@ interface PruneResult {
 export function registerCalibrate(program: Command): void {
   const command = program
     .command('calibrate')
-    .description('summarise the calibration samples and the estimate of the upstream\'s limit; --prune-zero removes zero-token samples')
+    .description("summarise the calibration samples and the estimate of the upstream's limit; --prune-zero removes zero-token samples")
     .option('--prune-zero', 'delete every sample with zero tokens, in one transaction recorded in audit_log')
     .option('--dry-run', 'with --prune-zero: only count what would be deleted')
     .option('--json', 'print one JSON object instead of the human view')
@@ -57,12 +57,21 @@ export function registerCalibrate(program: Command): void {
     const { settings } = resolveSettings(options, settingNames);
     chooseColour();
     const scope = options.scope?.trim() ?? null;
-    const { data, prune, running } = options.pruneZero === true && options.dryRun !== true ? await pruneZero(settings, scope) : await readOnly(settings, options.pruneZero === true, scope);
-    const reports = data.map((entry) => ({ scope: entry.scope, ...calibrationReport(entry.sampleCounts, entry.sampleSummaries, entry.reported) }));
+    const { data, prune, running } =
+      options.pruneZero === true && options.dryRun !== true
+        ? await pruneZero(settings, scope)
+        : await readOnly(settings, options.pruneZero === true, scope);
+    const reports = data.map((entry) => ({
+      scope: entry.scope,
+      ...calibrationReport(entry.sampleCounts, entry.sampleSummaries, entry.reported),
+    }));
     const first = reports[0] as (typeof reports)[number];
     const policy = { ...running.origin, values: running.policy };
     // The top level is the first scope's (the one asked for, or the one with the most samples), as before scopes; `scopes` has every one.
-    const output = options.json === true ? JSON.stringify({ database: storeLocationOf(settings.db as string), policy, ...first, scopes: reports, prune }, null, 2) : render(storeLocationOf(settings.db as string), reports, prune, running);
+    const output =
+      options.json === true
+        ? JSON.stringify({ database: storeLocationOf(settings.db as string), policy, ...first, scopes: reports, prune }, null, 2)
+        : render(storeLocationOf(settings.db as string), reports, prune, running);
     process.stdout.write(`${output}\n`);
   });
 }
@@ -96,7 +105,11 @@ async function pruneZero(settings: Settings, scope: string | null): Promise<Cali
   const warden = Warden.openExisting({ store, policy: limiterPolicyFrom(settings), clock: Date.now, heldFile: null });
   try {
     const removed = await warden.views.pruneZeroSamples(actor, { dryRun: false });
-    return await store.read(async (tx) => ({ data: await scopeData(tx, scope), prune: { dryRun: false, zeroTokenSamples: removed, removed, actor }, running: (await readRunningPolicies(tx, settings, tx.now, thisHostIn(store))).limiter }));
+    return await store.read(async (tx) => ({
+      data: await scopeData(tx, scope),
+      prune: { dryRun: false, zeroTokenSamples: removed, removed, actor },
+      running: (await readRunningPolicies(tx, settings, tx.now, thisHostIn(store))).limiter,
+    }));
   } finally {
     await warden.close();
   }
@@ -116,7 +129,12 @@ async function readOnly(settings: Settings, dryRun: boolean, scope: string | nul
   }
 }
 
-function render(database: string, reports: (CalibrationReport & { scope: string })[], prune: PruneResult | null, running: RunningPolicy<LimiterPolicy>): string {
+function render(
+  database: string,
+  reports: (CalibrationReport & { scope: string })[],
+  prune: PruneResult | null,
+  running: RunningPolicy<LimiterPolicy>,
+): string {
   const lines = [
     `${heading('ratewarden calibrate')}  ${kleur.dim(database)}`,
     row('policy', `${limiterPolicyText(running.policy)}  ${policyOriginText(running.origin, 'worker', Date.now())}`),

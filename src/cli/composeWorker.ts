@@ -49,9 +49,21 @@ function workerLogs(settings: Settings, base: Logger, clock: Clock): WorkerLogs 
 type OpenedWarden = Pick<WorkerParts, 'store' | 'warden' | 'heldFile' | 'secret'>;
 
 /** The store and the warden over it; a warden that cannot give its fingerprint secret is closed again. */
-async function openWarden(settings: Settings, policy: LimiterPolicy, clock: Clock, log: Logger, busyTimeoutMs: number | undefined): Promise<OpenedWarden> {
+async function openWarden(
+  settings: Settings,
+  policy: LimiterPolicy,
+  clock: Clock,
+  log: Logger,
+  busyTimeoutMs: number | undefined,
+): Promise<OpenedWarden> {
   const db = settings.db as string;
-  const store = await openStore({ db, clock, durability: settings.durability, busyTimeoutMs, checkpointErrors: (line) => log.warn('checkpoint-failed', line) });
+  const store = await openStore({
+    db,
+    clock,
+    durability: settings.durability,
+    busyTimeoutMs,
+    checkpointErrors: (line) => log.warn('checkpoint-failed', line),
+  });
   const heldFile = heldFileFor(db, dirname(defaultDatabasePath(process.env)));
   const warden = await Warden.open({ store, policy, clock, heldFile, scopeBudgets: settings.scopeBudgets });
   try {
@@ -95,8 +107,19 @@ function requestRuntime(parts: WorkerParts, life: WorkerLife, upstream: URL, pag
     upstreams: parts.upstreams,
     providers: providerChooser(upstream, settings.provider),
     // At most so many new scopes a minute and in all; past them, one shared scope (scopeCap.ts).
-    scopeOf: cappedScopes(scopeChooser({ secret, by: settings.scopeBy, families: settings.scopeFamilies, ownerOf: (fingerprint) => warden.organizations.ownerOf(fingerprint) }), clock, (scope) =>
-      log.warn('scope-overflow', `more new scopes than ${maxNewScopesPerMinute} a minute or ${maxScopesPerProcess} in all (the latest: ${scope}); requests of new keys are counted together in scope ${overflowScope} until then`),
+    scopeOf: cappedScopes(
+      scopeChooser({
+        secret,
+        by: settings.scopeBy,
+        families: settings.scopeFamilies,
+        ownerOf: (fingerprint) => warden.organizations.ownerOf(fingerprint),
+      }),
+      clock,
+      (scope) =>
+        log.warn(
+          'scope-overflow',
+          `more new scopes than ${maxNewScopesPerMinute} a minute or ${maxScopesPerProcess} in all (the latest: ${scope}); requests of new keys are counted together in scope ${overflowScope} until then`,
+        ),
     ),
     warden,
     queue,
@@ -109,7 +132,15 @@ function requestRuntime(parts: WorkerParts, life: WorkerLife, upstream: URL, pag
       outputReserveMax: settings.outputReserveMax,
       unsafeRetry429: { afterMs: settings.unsafeRetryRateLimitedAfter, resends: unsafeRetry429Resends },
     },
-    recorderSetup: { warden, tokenMetric: policy.tokenMetric, limitShape: settings.limitShape, clock, log, onSettled: () => queue.nudge(), cachedShares: new CachedShareLearner(clock) },
+    recorderSetup: {
+      warden,
+      tokenMetric: policy.tokenMetric,
+      limitShape: settings.limitShape,
+      clock,
+      log,
+      onSettled: () => queue.nudge(),
+      cachedShares: new CachedShareLearner(clock),
+    },
     refusals: parts.refusals,
     health: () =>
       healthReport({
@@ -126,7 +157,15 @@ function requestRuntime(parts: WorkerParts, life: WorkerLife, upstream: URL, pag
         unsettled: () => life.ticker?.unsettled() ?? new Map(),
       }),
     metrics: parts.metrics,
-    page: page?.({ store, live: () => ({ proxy: identity.url, queue: queue.queueLines((session) => sessionLabel(session, secret)), refusals: refusalHistory.counts(), refusalsSince: refusalHistory.since }) }),
+    page: page?.({
+      store,
+      live: () => ({
+        proxy: identity.url,
+        queue: queue.queueLines((session) => sessionLabel(session, secret)),
+        refusals: refusalHistory.counts(),
+        refusalsSince: refusalHistory.since,
+      }),
+    }),
     stopping: () => server.stopping,
   };
 }

@@ -28,11 +28,18 @@ export function registerConfig(program: Command): void {
     .description('print the effective configuration and where each value came from (flag > env > file > default)')
     .option('--json', 'print one JSON object instead of the table');
   addSettingOptions(command, settingNames);
-  addExamples(command, ['ratewarden config', 'ratewarden config --config ./ratewarden.json --json', 'RATEWARDEN_WINDOW=2m ratewarden config --window 90s']);
+  addExamples(command, [
+    'ratewarden config',
+    'ratewarden config --config ./ratewarden.json --json',
+    'RATEWARDEN_WINDOW=2m ratewarden config --window 90s',
+  ]);
   // Unsafe switches are flags only: a config file or the environment cannot set them.
   const keys = settingNames.filter((name) => settingsSchema[name].unsafe !== true);
   const keyWidth = Math.max(...keys.map((name) => kebabName(name).length)) + 2;
-  command.addHelpText('after', `\nConfig file keys (JSON) and environment variables:\n${keys.map((name) => `  ${kebabName(name).padEnd(keyWidth)}${envName(name)}`).join('\n')}`);
+  command.addHelpText(
+    'after',
+    `\nConfig file keys (JSON) and environment variables:\n${keys.map((name) => `  ${kebabName(name).padEnd(keyWidth)}${envName(name)}`).join('\n')}`,
+  );
   command.action((options: ConfigOptions) => {
     const resolved = resolveSettings(options, settingNames);
     chooseColour();
@@ -40,7 +47,16 @@ export function registerConfig(program: Command): void {
     const defaultFile = defaultConfigPath(process.env);
     const output =
       options.json === true
-        ? JSON.stringify({ configFile: resolved.configFile, defaultConfigFile: defaultFile, precedence: ['flag', 'env', 'file', 'default'], settings: effective }, null, 2)
+        ? JSON.stringify(
+            {
+              configFile: resolved.configFile,
+              defaultConfigFile: defaultFile,
+              precedence: ['flag', 'env', 'file', 'default'],
+              settings: effective,
+            },
+            null,
+            2,
+          )
         : render(resolved.configFile, defaultFile, effective);
     process.stdout.write(`${output}\n`);
   });
@@ -60,7 +76,10 @@ function effectiveSettings(resolved: ResolvedConfig): Record<string, EffectiveSe
     // `--db` may be a PostgreSQL URL with a password: shown as the store's location, never as given.
     const given = resolved.settings[name];
     const value = name === 'db' && typeof given === 'string' ? storeLocationOf(given) : given;
-    return [kebabName(name), { value, text: textOf(field, value), source: resolved.sources[name], env: envName(name), flag: `--${kebabName(name)}` }];
+    return [
+      kebabName(name),
+      { value, text: textOf(field, value), source: resolved.sources[name], env: envName(name), flag: `--${kebabName(name)}` },
+    ];
   });
   return Object.fromEntries(entries);
 }
@@ -75,7 +94,8 @@ const sourcePaint: Record<Source, (text: string) => string> = {
 /** Key, where it came from, value: the value last, so that a long one (a path, a URL) never runs into another column. */
 function render(configFile: string | null, defaultFile: string, settings: Record<string, EffectiveSetting>): string {
   const file = configFile === null ? `none (${defaultFile} does not exist)` : configFile;
-  const whereOf = (setting: EffectiveSetting): string => (setting.source === 'env' ? `env ${setting.env}` : setting.source === 'flag' ? `flag ${setting.flag}` : setting.source);
+  const whereOf = (setting: EffectiveSetting): string =>
+    setting.source === 'env' ? `env ${setting.env}` : setting.source === 'flag' ? `flag ${setting.flag}` : setting.source;
   const keyWidth = Math.max(...Object.keys(settings).map((key) => key.length)) + 2;
   const whereWidth = Math.max(...Object.values(settings).map((setting) => whereOf(setting).length)) + 2;
   const rows = Object.entries(settings).map(([key, setting]) => {

@@ -26,7 +26,9 @@ const maxClients = 200;
 function durationOption(flag: string, text: string, { allowZero }: { allowZero: boolean }): number {
   const ms = text.trim() === '0' ? 0 : parseDuration(text);
   if (ms === null || ms < 0 || (!allowZero && ms < 1_000)) {
-    throw new ConfigError(`${flag}: "${text}" is not a duration${allowZero ? '' : ' of at least 1s'}; use e.g. ${allowZero ? '12s, or 0 for none' : '45s'}`);
+    throw new ConfigError(
+      `${flag}: "${text}" is not a duration${allowZero ? '' : ' of at least 1s'}; use e.g. ${allowZero ? '12s, or 0 for none' : '45s'}`,
+    );
   }
   if (ms > maxDurationMs) throw new ConfigError(`${flag}: "${text}" is longer than the maximum of ${maxDurationText}; use at most 596h`);
   return ms;
@@ -42,7 +44,8 @@ function wholeNumber(flag: string, text: string, min: number, max: number): numb
 
 function share(flag: string, text: string): number {
   const value = /^\s*(0|1|0?\.\d+)\s*$/.test(text) ? Number(text) : NaN;
-  if (!(value >= 0 && value < 1)) throw new ConfigError(`${flag}: "${text}" is not a share from 0 to below 1; use e.g. 0.5 for half the key's capacity, or 0 for none`);
+  if (!(value >= 0 && value < 1))
+    throw new ConfigError(`${flag}: "${text}" is not a share from 0 to below 1; use e.g. 0.5 for half the key's capacity, or 0 for none`);
   return value;
 }
 
@@ -69,14 +72,40 @@ const seconds = (ms: number): string => `${ms / 1000}s`;
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('replay the incident on a simulated upstream three ways, side by side: no proxy, the amnesia loop, ratewarden (no network, nothing to configure)')
-    .option('--duration <duration>', 'how long each run lasts, in compressed time (1 s stands for 10 s)', seconds(defaultReplayOptions.durationMs))
+    .description(
+      'replay the incident on a simulated upstream three ways, side by side: no proxy, the amnesia loop, ratewarden (no network, nothing to configure)',
+    )
+    .option(
+      '--duration <duration>',
+      'how long each run lasts, in compressed time (1 s stands for 10 s)',
+      seconds(defaultReplayOptions.durationMs),
+    )
     .option('--seed <n>', 'seed for the load, the crash schedule and the storms', String(defaultReplayOptions.seed))
-    .option('--crash-every <duration>', 'mean gap between injected worker crashes (SIGKILL); 0 for none', seconds(defaultReplayOptions.crashEveryMs))
-    .option('--crash-after-429s <n>', 'a worker dies when it has seen this many upstream 429s within one window; 0 for never', String(defaultReplayOptions.crashAfter429s))
-    .option('--storm-every <duration>', 'mean gap between storms (a second tenant on the key drains the limit); 0 for none', seconds(defaultReplayOptions.stormEveryMs))
-    .option('--other-tenant <share>', 'share of the key\'s capacity a second tenant draws between storms, bypassing the proxy', String(defaultReplayOptions.otherTenantShare))
-    .option('--shape <shape>', 'the upstream\'s limit: token-bucket (Anthropic) or sliding-window (OpenAI-like)', defaultReplayOptions.limitShape)
+    .option(
+      '--crash-every <duration>',
+      'mean gap between injected worker crashes (SIGKILL); 0 for none',
+      seconds(defaultReplayOptions.crashEveryMs),
+    )
+    .option(
+      '--crash-after-429s <n>',
+      'a worker dies when it has seen this many upstream 429s within one window; 0 for never',
+      String(defaultReplayOptions.crashAfter429s),
+    )
+    .option(
+      '--storm-every <duration>',
+      'mean gap between storms (a second tenant on the key drains the limit); 0 for none',
+      seconds(defaultReplayOptions.stormEveryMs),
+    )
+    .option(
+      '--other-tenant <share>',
+      "share of the key's capacity a second tenant draws between storms, bypassing the proxy",
+      String(defaultReplayOptions.otherTenantShare),
+    )
+    .option(
+      '--shape <shape>',
+      "the upstream's limit: token-bucket (Anthropic) or sliding-window (OpenAI-like)",
+      defaultReplayOptions.limitShape,
+    )
     .option('--clients <n>', 'concurrent simulated clients, each retrying like the official SDKs', String(defaultReplayOptions.clients))
     .option('--json', 'print the figures as one JSON object instead of the table')
     .addHelpText(

@@ -22,7 +22,8 @@ function progressBar(share: number): string {
 
 export function progressLine(progress: RunProgress): string {
   const name = progress.setup.padEnd(11);
-  if (progress.phase === 'starting') return `${name}${progress.setup === 'direct' ? 'starting the simulated upstream (no proxy)…' : 'starting the proxy…'}`;
+  if (progress.phase === 'starting')
+    return `${name}${progress.setup === 'direct' ? 'starting the simulated upstream (no proxy)…' : 'starting the proxy…'}`;
   const { load } = progress;
   const local = Object.values(load.localRefusals).reduce((sum, value) => sum + value, 0);
   const phase = progress.phase === 'stopping' ? ' stopping…' : progress.phase === 'done' ? ' done' : '';
@@ -115,9 +116,18 @@ function failures(figures: IncidentFigures): number {
 const rows: Row[] = [
   ['upstream 429s', (figures) => count(figures.upstream429s)],
   ['requests sent inside an announced Retry-After', (figures) => count(figures.sentInsideRetryAfter)],
-  ['requests forwarded during an active cooldown', (figures) => (figures.forwardedDuringCooldown === null ? noProxy : count(figures.forwardedDuringCooldown))],
-  ['restarts (caused by 429s)', (figures) => (figures.setup === 'direct' ? noProxy : `${count(figures.restarts)} (${count(figures.restartsAfter429s)})`)],
-  ['crashes in a cooldown: the cooldown survived', (figures) => (figures.setup === 'direct' ? noProxy : `${figures.cooldownsSurvivingCrash} of ${figures.crashesDuringCooldown}`)],
+  [
+    'requests forwarded during an active cooldown',
+    (figures) => (figures.forwardedDuringCooldown === null ? noProxy : count(figures.forwardedDuringCooldown)),
+  ],
+  [
+    'restarts (caused by 429s)',
+    (figures) => (figures.setup === 'direct' ? noProxy : `${count(figures.restarts)} (${count(figures.restartsAfter429s)})`),
+  ],
+  [
+    'crashes in a cooldown: the cooldown survived',
+    (figures) => (figures.setup === 'direct' ? noProxy : `${figures.cooldownsSurvivingCrash} of ${figures.crashesDuringCooldown}`),
+  ],
   ['goodput: tokens served / upstream capacity', (figures) => percent(figures.goodput)],
   ['client-visible failures', (figures) => count(failures(figures))],
   ['  rate-limited after retries', (figures) => count(figures.clients.failures.rateLimited)],
@@ -125,14 +135,20 @@ const rows: Row[] = [
   ['  connection reset or cut short', (figures) => count(figures.clients.failures.connectionLost)],
   ['  5xx', (figures) => count(figures.clients.failures.serverError)],
   ['zero-token samples recorded', (figures) => (figures.setup === 'direct' ? noProxy : count(figures.zeroTokenSamples))],
-  ['token budget over the run', (figures, result) => (figures.setup === 'direct' ? noProxy : sparkline(figures.budget, result.options.durationMs, result.tokenLimit))],
+  [
+    'token budget over the run',
+    (figures, result) => (figures.setup === 'direct' ? noProxy : sparkline(figures.budget, result.options.durationMs, result.tokenLimit)),
+  ],
   ['', (figures) => (figures.setup === 'direct' ? '' : budgetSummary(figures))],
 ];
 
 export function renderReplay(result: ReplayResult): string {
   const { options } = result;
   const real = (ms: number): string => formatDuration(ms * result.timeScale);
-  const tenant = options.otherTenantShare > 0 ? `a second tenant drawing ${Math.round(options.otherTenantShare * 100)} % of the key` : 'no second tenant';
+  const tenant =
+    options.otherTenantShare > 0
+      ? `a second tenant drawing ${Math.round(options.otherTenantShare * 100)} % of the key`
+      : 'no second tenant';
   const header = [
     kleur.bold('ratewarden demo: the incident, replayed three ways'),
     ...storyLines(result),
@@ -147,9 +163,13 @@ export function renderReplay(result: ReplayResult): string {
   ];
   const cells = rows.map(([label, cell]) => [label, ...setupNames.map((setup) => cell(result.runs[setup], result))] as const);
   const labelWidth = Math.max(...cells.map(([label]) => label.length)) + 2;
-  const widths = setupNames.map((setup, column) => Math.max(14, setup.length + 2, ...cells.map(([, ...values]) => (values[column] ?? '').length + 2)));
+  const widths = setupNames.map((setup, column) =>
+    Math.max(14, setup.length + 2, ...cells.map(([, ...values]) => (values[column] ?? '').length + 2)),
+  );
   const titles = `${''.padEnd(labelWidth)}${setupNames.map((setup, column) => kleur.bold(setup.padEnd(column + 1 < setupNames.length ? (widths[column] ?? 0) : 0))).join('')}`;
-  const lines = cells.map(([label, ...values]) => `${label.padEnd(labelWidth)}${values.map((value, column) => value.padEnd(widths[column] ?? 0)).join('')}`.trimEnd());
+  const lines = cells.map(([label, ...values]) =>
+    `${label.padEnd(labelWidth)}${values.map((value, column) => value.padEnd(widths[column] ?? 0)).join('')}`.trimEnd(),
+  );
   const endings = setupNames.flatMap((setup) => {
     const endedBy = result.runs[setup].endedBy;
     return endedBy === null ? [] : [kleur.yellow(`${setup}: ${endedBy}`)];

@@ -22,7 +22,9 @@ export function timeLine(result: ReplayResult): string {
 export function storyLines(result: ReplayResult): string[] {
   const { options } = result;
   const crashes = [
-    options.crashEveryMs > 0 ? `killed (SIGKILL) about every ${durationInWords(options.crashEveryMs * result.timeScale).replace(/^1 /, '')} of incident time` : '',
+    options.crashEveryMs > 0
+      ? `killed (SIGKILL) about every ${durationInWords(options.crashEveryMs * result.timeScale).replace(/^1 /, '')} of incident time`
+      : '',
     options.crashAfter429s > 0 ? `whenever they see ${options.crashAfter429s} upstream 429s in a window, as the incident's worker did` : '',
   ].filter((part) => part !== '');
   return [
@@ -46,8 +48,12 @@ function pointsText(gap: number): string {
 function costs(ratewarden: IncidentFigures): string[] {
   const { failures, localRefusals } = ratewarden.clients;
   return [
-    ratewarden.crashes + ratewarden.crashesAfter429s > 0 ? `its worker was killed ${ratewarden.crashes + ratewarden.crashesAfter429s} times` : '',
-    failures.serverError > 0 ? `${count(failures.serverError)} requests got a 5xx while the worker was away (restarting, or its supervisor gave up)` : '',
+    ratewarden.crashes + ratewarden.crashesAfter429s > 0
+      ? `its worker was killed ${ratewarden.crashes + ratewarden.crashesAfter429s} times`
+      : '',
+    failures.serverError > 0
+      ? `${count(failures.serverError)} requests got a 5xx while the worker was away (restarting, or its supervisor gave up)`
+      : '',
     failures.connectionLost > 0 ? `${count(failures.connectionLost)} streams were cut by the kills` : '',
     failures.connectionRefused > 0 ? `${count(failures.connectionRefused)} connections were refused` : '',
     (localRefusals.cooldown ?? 0) > 0 ? `${count(localRefusals.cooldown ?? 0)} requests were answered locally during cooldowns` : '',
@@ -61,7 +67,9 @@ function costs(ratewarden: IncidentFigures): string[] {
 export function summaryLine(result: ReplayResult): string {
   const { direct, amnesia, ratewarden } = result.runs;
   const cooldown =
-    ratewarden.forwardedDuringCooldown === 0 ? 'nothing forwarded during a cooldown' : `but ${count(ratewarden.forwardedDuringCooldown ?? 0)} requests forwarded during a cooldown`;
+    ratewarden.forwardedDuringCooldown === 0
+      ? 'nothing forwarded during a cooldown'
+      : `but ${count(ratewarden.forwardedDuringCooldown ?? 0)} requests forwarded during a cooldown`;
   const gap = ratewarden.goodput - direct.goodput;
   const why = costs(ratewarden);
   const goodputWhy =

@@ -61,14 +61,12 @@ function formatItem(this: Help, term: string, termWidth: number, description: st
 
 /** Applies the layout to a program; subcommands created after this inherit it. */
 export function configureHelpLayout(program: Command): Command {
-  return program
-    .configureHelp({ formatItem, minWidthToWrap: 20 })
-    .configureOutput({
-      getOutHelpWidth: () => helpWidth(process.stdout),
-      getErrHelpWidth: () => helpWidth(process.stderr),
-      // Help text a command adds after its options is wrapped here too, whoever wrote it.
-      writeOut: (text) => process.stdout.write(wrapText(text, helpWidth(process.stdout))),
-    });
+  return program.configureHelp({ formatItem, minWidthToWrap: 20 }).configureOutput({
+    getOutHelpWidth: () => helpWidth(process.stdout),
+    getErrHelpWidth: () => helpWidth(process.stderr),
+    // Help text a command adds after its options is wrapped here too, whoever wrote it.
+    writeOut: (text) => process.stdout.write(wrapText(text, helpWidth(process.stdout))),
+  });
 }
 
 /** Help text after the options, wrapped to the same width when it is printed. */

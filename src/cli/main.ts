@@ -37,7 +37,7 @@ Exit codes: 0 ok, 1 failure, 2 usage or configuration, 3 database.`;
 
 function buildProgram(): Command {
   const program = new Command('ratewarden')
-    .description('A local HTTP proxy that keeps API clients under an upstream\'s rate limits, and never forgets what it has spent.')
+    .description("A local HTTP proxy that keeps API clients under an upstream's rate limits, and never forgets what it has spent.")
     .version(packageJson.version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ outputError: (text, write) => write(text) })

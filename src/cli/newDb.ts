@@ -11,14 +11,18 @@ import { resolveSettings } from './settingsOptions.js';
 export function registerNewDb(program: Command): void {
   const command = program
     .command('new-db')
-    .description('start anew on purpose where a database was deleted or replaced: create a new one (or adopt the file that is there) so that "ratewarden run" starts again');
+    .description(
+      'start anew on purpose where a database was deleted or replaced: create a new one (or adopt the file that is there) so that "ratewarden run" starts again',
+    );
   addOperatorOptions(command, ['db']);
   addExamples(command, ['ratewarden new-db', 'ratewarden new-db --db /var/lib/ratewarden/ratewarden.db']);
   command.action((options: Record<string, unknown>) => {
     const { settings } = resolveSettings(options, settingNames);
     const path = settings.db as string;
     if (isPostgresUrl(path)) {
-      throw new ConfigError(`--db ${storeLocationOf(path)}: new-db starts a new SQLite file; a PostgreSQL database is created and migrated by "ratewarden run"`);
+      throw new ConfigError(
+        `--db ${storeLocationOf(path)}: new-db starts a new SQLite file; a PostgreSQL database is created and migrated by "ratewarden run"`,
+      );
     }
     process.stdout.write(`${render(path, startNewDatabase(path))}\n`);
   });

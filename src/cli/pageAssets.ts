@@ -25,7 +25,7 @@ function uplotFolder(): string {
 const scriptParts = ['state.js', 'format.js', 'view.js', 'summary.js', 'groups.js', 'lists.js', 'processes.js', 'charts.js', 'loop.js'];
 
 const scriptHead =
-  '/*\n * ratewarden\'s live page. It polls the status view (the object `ratewarden status --json`\n' +
+  "/*\n * ratewarden's live page. It polls the status view (the object `ratewarden status --json`\n" +
   ' * prints) once a second and draws it; it writes nothing and loads nothing but its own files.\n' +
   ' * Every piece of state is said in words and shapes; colour only repeats them.\n */\n';
 

@@ -12,7 +12,9 @@ export function policyOriginText(origin: PolicyOrigin, role: 'worker' | 'supervi
     case 'last-recorded':
       return kleur.dim(`(the last ${role}'s, pid ${origin.pid}, recorded ${ago(origin.writtenAt ?? now, now)}; none runs now)`);
     case 'not-recorded':
-      return kleur.yellow(`(no running policy recorded: no ${role} has started on this database since ratewarden began recording it; showing this command's own settings)`);
+      return kleur.yellow(
+        `(no running policy recorded: no ${role} has started on this database since ratewarden began recording it; showing this command's own settings)`,
+      );
   }
 }
 

@@ -37,7 +37,9 @@ function overall(reset: Reset): Omit<ScopeCleared, 'scope'> {
 export function registerResetCooldown(program: Command): void {
   const command = program
     .command('reset-cooldown')
-    .description('clear the cooldown, the consecutive-429 count, the backoff level, a pending probe and budget cuts (back to known-good); a running proxy obeys at its next request')
+    .description(
+      'clear the cooldown, the consecutive-429 count, the backoff level, a pending probe and budget cuts (back to known-good); a running proxy obeys at its next request',
+    )
     .option('--reason <text>', 'why, recorded in audit_log with the time and who')
     .option('--scope <scope>', 'clear one scope only (as `ratewarden status` names it); default: every scope')
     .option('--json', 'print one JSON object instead of a sentence');
@@ -74,7 +76,18 @@ export function registerResetCooldown(program: Command): void {
     }
     const output =
       options.json === true
-        ? JSON.stringify({ database: warden.location, actor, reason, scope: scope ?? 'all', ...overall(reset), scopes: reset.scopes.filter((entry) => entry.anything || entry.scope === scope) }, null, 2)
+        ? JSON.stringify(
+            {
+              database: warden.location,
+              actor,
+              reason,
+              scope: scope ?? 'all',
+              ...overall(reset),
+              scopes: reset.scopes.filter((entry) => entry.anything || entry.scope === scope),
+            },
+            null,
+            2,
+          )
         : render(reset, actor);
     process.stdout.write(`${output}\n`);
   });
@@ -82,9 +95,12 @@ export function registerResetCooldown(program: Command): void {
 
 function render(reset: Reset, actor: string): string {
   const recorded = kleur.dim(`Recorded in audit_log by ${actor}.`);
-  if (!reset.anything) return `Nothing was in force: no cooldown, no consecutive 429s, backoff level 0, no probe pending, no budget cut. ${recorded}`;
+  if (!reset.anything)
+    return `Nothing was in force: no cooldown, no consecutive 429s, backoff level 0, no probe pending, no budget cut. ${recorded}`;
   const cleared = reset.scopes.filter((entry) => entry.anything);
-  const what = cleared.map((entry) => (cleared.length === 1 ? `${partsOf(entry)}. Scope: ${entry.scope}` : `${entry.scope}: ${partsOf(entry)}`));
+  const what = cleared.map((entry) =>
+    cleared.length === 1 ? `${partsOf(entry)}. Scope: ${entry.scope}` : `${entry.scope}: ${partsOf(entry)}`,
+  );
   const lead = cleared.length === 1 ? `${kleur.green('Cleared')} ` : `${kleur.green('Cleared')} ${cleared.length} scopes: `;
   return `${lead}${what.join('; ')}. A running proxy forwards again from its next request. ${recorded}`;
 }

@@ -47,7 +47,10 @@ export function registerResetRestarts(program: Command): void {
     } finally {
       await ledger.close();
     }
-    const output = options.json === true ? JSON.stringify({ database: store.location, actor, reason, ...cleared }, null, 2) : render(cleared, policy.startLimitIntervalMs, actor);
+    const output =
+      options.json === true
+        ? JSON.stringify({ database: store.location, actor, reason, ...cleared }, null, 2)
+        : render(cleared, policy.startLimitIntervalMs, actor);
     process.stdout.write(`${output}\n`);
   });
 }

@@ -28,12 +28,17 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('run the proxy: point your clients at it instead of the upstream (e.g. ANTHROPIC_BASE_URL=http://127.0.0.1:8787)')
     // Internal: how the supervisor starts its worker, which then serves the supervisor's socket.
-    .addOption(new Option(socketFromSupervisorFlag, 'serve the listening socket handed over by ratewarden\'s supervisor').hideHelp());
+    .addOption(new Option(socketFromSupervisorFlag, "serve the listening socket handed over by ratewarden's supervisor").hideHelp());
   // Every setting: the supervisor hands its worker the same command line, and status reads the same values.
   addSettingOptions(command, settingNames);
-  command.addOption(new Option('--no-page', 'do not serve the live read-only page at /_ratewarden/ (docs/page.md)').helpGroup(helpGroups.proxy));
   command.addOption(
-    new Option('--no-supervise', 'run the proxy worker alone in this process, for a host whose own service manager restarts it (default: supervised)').helpGroup(helpGroups.supervisor),
+    new Option('--no-page', 'do not serve the live read-only page at /_ratewarden/ (docs/page.md)').helpGroup(helpGroups.proxy),
+  );
+  command.addOption(
+    new Option(
+      '--no-supervise',
+      'run the proxy worker alone in this process, for a host whose own service manager restarts it (default: supervised)',
+    ).helpGroup(helpGroups.supervisor),
   );
   addWrappedHelpText(
     command,
@@ -47,7 +52,12 @@ export function registerRun(program: Command): void {
     // Before anything is printed: a reader that goes away (`| tee` ended by the same Ctrl-C) must not end the proxy.
     tolerateClosedOutput(process.stdout, process.stderr);
     const { settings } = resolveSettings(options, settingNames);
-    const exitCode = options.supervise ? await runSupervised(settings) : await runWorker(settings, { socketFromSupervisor: options.socketFromSupervisor === true, page: settings.page ? proxyPage(settings) : undefined });
+    const exitCode = options.supervise
+      ? await runSupervised(settings)
+      : await runWorker(settings, {
+          socketFromSupervisor: options.socketFromSupervisor === true,
+          page: settings.page ? proxyPage(settings) : undefined,
+        });
     process.exit(exitCode);
   });
 }

@@ -23,10 +23,21 @@ export interface RunningPolicies {
  * and compute with. The policies are this host's (`thisHost`, on a server shared by hosts), and
  * so are the processes that tell which one runs.
  */
-export async function readRunningPolicies(tx: StoreTransaction, settings: Settings, now: number, thisHost: string | undefined): Promise<RunningPolicies> {
+export async function readRunningPolicies(
+  tx: StoreTransaction,
+  settings: Settings,
+  now: number,
+  thisHost: string | undefined,
+): Promise<RunningPolicies> {
   const policies = await tx.processes.policies();
   const processes = await tx.processes.heartbeats();
-  const liveness = { rows: processes, now, staleAfterMs: heartbeatStaleAfterMs, livePids: livePidsAmong(localPids(processes, thisHost)), thisHost };
+  const liveness = {
+    rows: processes,
+    now,
+    staleAfterMs: heartbeatStaleAfterMs,
+    livePids: livePidsAmong(localPids(processes, thisHost)),
+    thisHost,
+  };
   return {
     limiter: runningPolicy('worker', policies, liveness, limiterPolicyFrom(settings)),
     restart: runningPolicy('supervisor', policies, liveness, restartPolicyFrom(settings)),

@@ -91,23 +91,32 @@ export function addSettingOptions(command: Command, names: readonly SettingName[
   const addSetting = (name: SettingName): void => {
     const field: Field<unknown> = settingsSchema[name];
     const isFlag = typeof field.default === 'boolean';
-    const option = new Option(isFlag ? `--${kebabName(name)}` : `--${kebabName(name)} ${field.placeholder}`, helpLine(field)).helpGroup(helpGroups[groupOf(name)]);
+    const option = new Option(isFlag ? `--${kebabName(name)}` : `--${kebabName(name)} ${field.placeholder}`, helpLine(field)).helpGroup(
+      helpGroups[groupOf(name)],
+    );
     if (field.unsafe === true) option.hideHelp();
     // `--upstream anthropic=… --upstream openai=…` means the same as one flag with both, comma-separated.
-    if (name === 'upstream') option.argParser((value: string, previous: unknown) => (typeof previous === 'string' ? `${previous},${value}` : value));
+    if (name === 'upstream')
+      option.argParser((value: string, previous: unknown) => (typeof previous === 'string' ? `${previous},${value}` : value));
     command.addOption(option);
   };
   // Commander lists the groups in the order their first option was added: the required ones first.
   const [required, ...rest] = GROUP_ORDER.map((group) => names.filter((name) => groupOf(name) === group));
   required?.forEach(addSetting);
-  command.addOption(new Option('--config <path>', 'config file (default: $XDG_CONFIG_HOME/ratewarden/config.json)').helpGroup(helpGroups.general));
+  command.addOption(
+    new Option('--config <path>', 'config file (default: $XDG_CONFIG_HOME/ratewarden/config.json)').helpGroup(helpGroups.general),
+  );
   command.addHelpOption(new Option('-h, --help', 'display help for command').helpGroup(helpGroups.general));
   rest.flat().forEach(addSetting);
   return command;
 }
 
 /** Resolves the effective configuration of a command from its parsed options. */
-export function resolveSettings(options: Record<string, unknown>, names: readonly SettingName[], env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+export function resolveSettings(
+  options: Record<string, unknown>,
+  names: readonly SettingName[],
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedConfig {
   const flags: Partial<Record<SettingName, unknown>> = {};
   for (const name of names) {
     if (options[name] !== undefined) flags[name] = options[name];

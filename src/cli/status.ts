@@ -35,18 +35,26 @@ interface StatusOptions extends Record<string, unknown> {
 export function registerStatus(program: Command): void {
   const command = program
     .command('status')
-    .description('show the proxy\'s state at a glance: processes, every active scope, and one scope\'s window, cooldown, budget, controller and calibration; the supervisor')
+    .description(
+      "show the proxy's state at a glance: processes, every active scope, and one scope's window, cooldown, budget, controller and calibration; the supervisor",
+    )
     .option('--json', 'print one stable, documented JSON object instead of the human view')
     .option('--scope <scope>', 'show this scope in detail (default: the busiest); the table lists every active scope')
-    .option('--watch [interval]', `redraw every interval (default ${defaultWatchMs / 1000}s) until Ctrl-C; with --json, one object per line`)
-    .option('--web [address]', `serve the live page of this database at http://ADDRESS/_ratewarden/ until Ctrl-C (default ${defaultWebAddress.host}:${defaultWebAddress.port}; docs/page.md)`);
+    .option(
+      '--watch [interval]',
+      `redraw every interval (default ${defaultWatchMs / 1000}s) until Ctrl-C; with --json, one object per line`,
+    )
+    .option(
+      '--web [address]',
+      `serve the live page of this database at http://ADDRESS/_ratewarden/ until Ctrl-C (default ${defaultWebAddress.host}:${defaultWebAddress.port}; docs/page.md)`,
+    );
   // The others describe the policy only when no proxy has recorded its own: accepted, not listed.
   addOperatorOptions(command, ['db', 'allowRemote']);
   addExamples(command, [
     'ratewarden status',
     'ratewarden status --watch 1s',
     'ratewarden status --json | jq .cooldown',
-    'ratewarden status --json | jq \'.scopes[] | {scope, phase, windowTokens}\'',
+    "ratewarden status --json | jq '.scopes[] | {scope, phase, windowTokens}'",
     'ratewarden status --scope 3f9a1c2b7e04d5a6/claude-haiku',
     'ratewarden status --web',
     'ratewarden status --db /var/lib/ratewarden/ratewarden.db',
@@ -93,7 +101,8 @@ function watchInterval(watch: boolean | string | undefined): number | null {
   if (watch === true) return defaultWatchMs;
   const ms = parseDuration(watch);
   if (ms === null || ms <= 0) throw new ConfigError(`--watch: ${JSON.stringify(watch)} is not a duration; use e.g. 2s, 500ms`);
-  if (ms > maxDurationMs) throw new ConfigError(`--watch: ${JSON.stringify(watch)} is longer than the maximum of ${maxDurationText}; use e.g. 2s, 1m`);
+  if (ms > maxDurationMs)
+    throw new ConfigError(`--watch: ${JSON.stringify(watch)} is longer than the maximum of ${maxDurationText}; use e.g. 2s, 1m`);
   return ms;
 }
 
@@ -113,7 +122,11 @@ export function readStatus(store: Store, settings: Settings, chosen: string | nu
     const scope = chosen ?? scopeLines(scopeRows, now, limiter.policy, queue)[0]?.scope ?? defaultScope;
     const snapshot = await tx.status.snapshot({ bucketsFrom, ...recentCount }, scope);
     const restartHistory = await restartSummaryIn(tx, restart.policy);
-    const history = statusHistory(await tx.status.history({ since: historySince(now), ...historyLimits }), await tx.supervisor.recent(supervisorEventsRead), now);
+    const history = statusHistory(
+      await tx.status.history({ since: historySince(now), ...historyLimits }),
+      await tx.supervisor.recent(supervisorEventsRead),
+      now,
+    );
     const aliases = aliasesByFingerprint(settings.keyAliases, await tx.groups.organizations());
     const report = assembleStatus({
       database: store.location,
@@ -160,7 +173,9 @@ async function watch(read: () => Promise<StatusReport>, intervalMs: number, json
       else if (inPlace) {
         // Never more lines than the screen has: the header must not scroll away.
         const { height, detail } = layout();
-        const lines = renderStatus(report, { height, detail }).split('\n').slice(0, Math.max(1, (height ?? out.rows) - 1));
+        const lines = renderStatus(report, { height, detail })
+          .split('\n')
+          .slice(0, Math.max(1, (height ?? out.rows) - 1));
         out.write(`${cursorHome}${lines.join(`${clearToLineEnd}\n`)}${clearToLineEnd}\n${clearBelow}`);
       } else out.write(`${renderStatus(report, layout())}\n\n`);
       await sleep(intervalMs, undefined, { signal: stop.signal }).catch(() => undefined);

@@ -16,14 +16,20 @@ function windowLines(report: StatusReport): string[] {
     heading(`Window  ${kleur.dim(`last ${duration(window.lengthMs)}, ${window.tokenMetric} tokens`)}`),
     row('tokens', `${usageBar(window.tokensUsed, budget.tokens)} ${tokens}`),
     row('requests', `${usageBar(window.requestsUsed, budget.requests)} ${requests}`),
-    row('refused', `${count(report.refusals.cooldown)} during cooldowns · ${count(report.refusals.budget)} over budget ${kleur.dim('(all time)')}`),
+    row(
+      'refused',
+      `${count(report.refusals.cooldown)} during cooldowns · ${count(report.refusals.budget)} over budget ${kleur.dim('(all time)')}`,
+    ),
   ];
 }
 
 function probeText(report: StatusReport): string {
   const { probe } = report;
   if (!probe.halfOpen) return kleur.dim('none (not half-open)');
-  if (probe.inFlight) return kleur.yellow(`probe request #${probe.requestId} in flight for ${duration(probe.ageMs ?? 0)} (timeout ${duration(probe.timeoutMs)})`);
+  if (probe.inFlight)
+    return kleur.yellow(
+      `probe request #${probe.requestId} in flight for ${duration(probe.ageMs ?? 0)} (timeout ${duration(probe.timeoutMs)})`,
+    );
   return kleur.yellow('half-open: the next request goes through as the probe');
 }
 
@@ -31,15 +37,20 @@ function cooldownLines(report: StatusReport): string[] {
   const { cooldown } = report;
   const state =
     cooldown.phase === 'cooling'
-      ? kleur.red().bold(`COOLING  ${duration(cooldown.remainingMs)} left`) + ` (until ${clockTime(cooldown.until ?? report.generatedAt)}); every request is answered locally with 429`
+      ? kleur.red().bold(`COOLING  ${duration(cooldown.remainingMs)} left`) +
+        ` (until ${clockTime(cooldown.until ?? report.generatedAt)}); every request is answered locally with 429`
       : cooldown.phase === 'half-open'
         ? kleur.yellow('HALF-OPEN  the cooldown ended; one probe tests the upstream before traffic resumes')
         : kleur.green('closed  requests are forwarded');
-  const last429 = cooldown.last429At === null ? 'no upstream 429 on record' : `last upstream 429 ${ago(cooldown.last429At, report.generatedAt)}`;
+  const last429 =
+    cooldown.last429At === null ? 'no upstream 429 on record' : `last upstream 429 ${ago(cooldown.last429At, report.generatedAt)}`;
   return [
     heading('Cooldown'),
     row('state', state),
-    row('backoff', `level ${cooldown.backoffLevel} · ${plural(cooldown.consecutive429s, 'consecutive 429')} · next cooldown ${duration(cooldown.nextCooldownMs)} · ${last429}`),
+    row(
+      'backoff',
+      `level ${cooldown.backoffLevel} · ${plural(cooldown.consecutive429s, 'consecutive 429')} · next cooldown ${duration(cooldown.nextCooldownMs)} · ${last429}`,
+    ),
     row('probe', probeText(report)),
   ];
 }
@@ -54,7 +65,9 @@ const kindWidth = 10;
 function gateLines(label: string, kind: string, gates: GateSet, budget: number | null): string[] {
   const head = (text: string): string => row(label, `${kind.padEnd(kindWidth)}${text}`);
   if (budget === null) return [head(kleur.dim('no budget in force: nothing to raise'))];
-  const verdict = gates.allOpen ? kleur.green('every gate open: the controller may raise it') : kleur.yellow('held: a raise needs every gate open');
+  const verdict = gates.allOpen
+    ? kleur.green('every gate open: the controller may raise it')
+    : kleur.yellow('held: a raise needs every gate open');
   return [
     head(verdict),
     ...gateNames.map((name) => {
@@ -70,7 +83,14 @@ function cutLines(cuts: StatusReport['budget']['cuts'], now: number): string[] {
     const cut = cuts[kind];
     if (cut === null) return [];
     const why = cut.cut === null ? '' : ` — ${ago(cut.cut.at, now)}: ${cut.cut.detail}`;
-    return [row('', kleur.yellow(`${kind} cut to ${count(cut.budget)}, known-good ${count(cut.knownGood)}; heals at the next fresh report with room after a successful probe${why}`))];
+    return [
+      row(
+        '',
+        kleur.yellow(
+          `${kind} cut to ${count(cut.budget)}, known-good ${count(cut.knownGood)}; heals at the next fresh report with room after a successful probe${why}`,
+        ),
+      ),
+    ];
   });
 }
 
@@ -103,16 +123,26 @@ function exitText(report: StatusReport): string {
 function supervisorLines(report: StatusReport): string[] {
   const { supervisor } = report;
   const failures = `${supervisor.failuresInInterval} of ${supervisor.burstLimit} failures in the last ${duration(supervisor.intervalMs)}`;
-  const paintFailures = supervisor.failuresInInterval >= supervisor.burstLimit ? kleur.red : supervisor.failuresInInterval > 0 ? kleur.yellow : kleur.green;
+  const paintFailures =
+    supervisor.failuresInInterval >= supervisor.burstLimit ? kleur.red : supervisor.failuresInInterval > 0 ? kleur.yellow : kleur.green;
   const due = supervisor.restartDueInMs > 0 ? ` · a restart is due in ${duration(supervisor.restartDueInMs)}` : '';
   const lines = [
     heading('Supervisor history'),
-    row('failures', `${paintFailures(failures)} · ${plural(supervisor.consecutiveFailures, 'consecutive failure')} · next restart delay ${duration(supervisor.nextRestartDelayMs)}${due}`),
+    row(
+      'failures',
+      `${paintFailures(failures)} · ${plural(supervisor.consecutiveFailures, 'consecutive failure')} · next restart delay ${duration(supervisor.nextRestartDelayMs)}${due}`,
+    ),
   ];
-  if (!supervisor.burstLimitReachable) lines.push(row('', kleur.yellow('with these settings a crash loop never reaches the burst limit: the supervisor would never give up')));
+  if (!supervisor.burstLimitReachable)
+    lines.push(row('', kleur.yellow('with these settings a crash loop never reaches the burst limit: the supervisor would never give up')));
   lines.push(
     row('last exit', exitText(report)),
-    row('gave up', supervisor.gaveUp ? kleur.red().bold('YES') + ' — the worker is not restarted; fix the cause, then run "ratewarden reset-restarts"' : kleur.green('no')),
+    row(
+      'gave up',
+      supervisor.gaveUp
+        ? kleur.red().bold('YES') + ' — the worker is not restarted; fix the cause, then run "ratewarden reset-restarts"'
+        : kleur.green('no'),
+    ),
   );
   return lines;
 }
@@ -124,7 +154,11 @@ function recent429Lines(report: StatusReport): string[] {
     ...report.recent429s.map((event) => {
       const retry = event.retryAfterMs === null ? 'no retry-after' : `retry-after ${duration(event.retryAfterMs)}`;
       const step = event.escalated ? `cooldown ${duration(event.cooldownMs)}, level ${event.backoffLevel}` : 'same incident, no escalation';
-      return row(clockTime(event.at), `${step} · ${retry} · window ${count(event.windowTokens)} tokens / ${count(event.windowRequests)} requests`, 11);
+      return row(
+        clockTime(event.at),
+        `${step} · ${retry} · window ${count(event.windowTokens)} tokens / ${count(event.windowRequests)} requests`,
+        11,
+      );
     }),
   ];
 }
@@ -150,7 +184,8 @@ export function summaryLines(height: number | null): number | null {
 
 function detailLines(report: StatusReport): string[] {
   return [
-    heading(`Scope ${report.scopes.find((line) => line.scope === report.scope)?.label ?? report.scope}`) + kleur.dim(`  ${report.scope}${report.scopes.length > 1 ? ' (--scope chooses another)' : ''}`),
+    heading(`Scope ${report.scopes.find((line) => line.scope === report.scope)?.label ?? report.scope}`) +
+      kleur.dim(`  ${report.scope}${report.scopes.length > 1 ? ' (--scope chooses another)' : ''}`),
     ...windowLines(report),
     '',
     ...cooldownLines(report),
@@ -160,8 +195,14 @@ function detailLines(report: StatusReport): string[] {
     heading('Calibration'),
     ...renderCalibrationLines(report.calibration),
     '',
-    row('policy', `${limiterPolicyText(report.policy.worker.values)}  ${policyOriginText(report.policy.worker, 'worker', report.generatedAt)}`),
-    row('restarts', `${restartPolicyText(report.policy.supervisor.values)}  ${policyOriginText(report.policy.supervisor, 'supervisor', report.generatedAt)}`),
+    row(
+      'policy',
+      `${limiterPolicyText(report.policy.worker.values)}  ${policyOriginText(report.policy.worker, 'worker', report.generatedAt)}`,
+    ),
+    row(
+      'restarts',
+      `${restartPolicyText(report.policy.supervisor.values)}  ${policyOriginText(report.policy.supervisor, 'supervisor', report.generatedAt)}`,
+    ),
     '',
     ...supervisorLines(report),
     '',
@@ -178,6 +219,7 @@ export function renderStatus(report: StatusReport, layout: StatusLayout = { heig
   const fit = summaryLines(layout.height);
   // Without the detail, one line is left for the hint that says how to get it.
   const summary = renderSummary(report, fit === null || layout.detail ? fit : fit - 1);
-  if (!layout.detail) return [...summary, kleur.dim(`"status --scope SCOPE" shows one scope in detail; --json shows everything`)].join('\n');
+  if (!layout.detail)
+    return [...summary, kleur.dim(`"status --scope SCOPE" shows one scope in detail; --json shows everything`)].join('\n');
   return [...summary, '', ...detailLines(report)].join('\n');
 }

@@ -31,12 +31,17 @@ export function processLine(status: ProcessStatus, now: number): string {
 function workerLines(report: StatusReport): string[] {
   const workers = report.processes.filter((process) => process.role === 'worker');
   if (workers.length === 0) return [row('worker', processLine(report.worker, report.generatedAt))];
-  const where = (process: FleetProcess): string => (process.host === null ? '' : kleur.dim(` on ${process.host}${process.thisHost ? ' (this host)' : ''}`));
+  const where = (process: FleetProcess): string =>
+    process.host === null ? '' : kleur.dim(` on ${process.host}${process.thisHost ? ' (this host)' : ''}`);
   const lines = workers.slice(0, workerLinesShown).map((process, index) => {
     const upstream = process.upstream === null ? '' : ` → ${process.upstream}`;
-    return row(index === 0 ? (workers.length === 1 ? 'worker' : 'workers') : '', `${processLine(process, report.generatedAt)}${upstream}${where(process)}`);
+    return row(
+      index === 0 ? (workers.length === 1 ? 'worker' : 'workers') : '',
+      `${processLine(process, report.generatedAt)}${upstream}${where(process)}`,
+    );
   });
-  if (workers.length > workerLinesShown) lines.push(row('', kleur.dim(`… and ${workers.length - workerLinesShown} more (status --json lists every one)`)));
+  if (workers.length > workerLinesShown)
+    lines.push(row('', kleur.dim(`… and ${workers.length - workerLinesShown} more (status --json lists every one)`)));
   return lines;
 }
 
@@ -47,7 +52,8 @@ function supervisorLine(report: StatusReport): string {
 }
 
 function upstreamLine(report: StatusReport): string {
-  if (report.upstreams.length > 0 && report.processes.some((process) => process.role === 'worker' && process.running)) return row('upstream', report.upstreams.join(' · '));
+  if (report.upstreams.length > 0 && report.processes.some((process) => process.role === 'worker' && process.running))
+    return row('upstream', report.upstreams.join(' · '));
   const { url, from } = report.upstream;
   if (url === null) return row('upstream', kleur.dim('unknown (no worker has run; set --upstream)'));
   return row('upstream', `${url}  ${kleur.dim(`(from ${from === 'configuration' ? 'the configuration' : 'the last worker'})`)}`);
@@ -56,14 +62,21 @@ function upstreamLine(report: StatusReport): string {
 function queueLine(report: StatusReport): string {
   const { queue } = report;
   if (queue.length === 0) return row('queue', kleur.dim('nobody waits'));
-  const perScope = queue.scopes.slice(0, 3).map((entry) => `${scopeName(report, entry.scope)} ${entry.length} (${duration(entry.oldestWaitMs)})`);
+  const perScope = queue.scopes
+    .slice(0, 3)
+    .map((entry) => `${scopeName(report, entry.scope)} ${entry.length} (${duration(entry.oldestWaitMs)})`);
   const more = queue.scopes.length > 3 ? ` · ${queue.scopes.length - 3} more scopes` : '';
-  return row('queue', `${kleur.yellow(`${plural(queue.length, 'request')} waiting`)} · oldest ${duration(queue.oldestWaitMs)} · ${perScope.join(' · ')}${more}`);
+  return row(
+    'queue',
+    `${kleur.yellow(`${plural(queue.length, 'request')} waiting`)} · oldest ${duration(queue.oldestWaitMs)} · ${perScope.join(' · ')}${more}`,
+  );
 }
 
 function reservationLine(report: StatusReport): string {
   if (report.reservations.length === 0) return row('in flight', kleur.dim('nothing reserved'));
-  const largest = report.reservations.slice(0, 3).map((held) => `${count(held.inputTokens + held.outputTokens)} tokens ${held.label} (${duration(held.ageMs)})`);
+  const largest = report.reservations
+    .slice(0, 3)
+    .map((held) => `${count(held.inputTokens + held.outputTokens)} tokens ${held.label} (${duration(held.ageMs)})`);
   return row('in flight', `largest reservations: ${largest.join(' · ')}`);
 }
 
@@ -97,7 +110,9 @@ function scopeRow(line: ScopeLine): string {
 function troubleCounts(scopes: readonly ScopeLine[]): string {
   const counts = { cooling: 0, 'quota-exhausted': 0, 'half-open': 0, queued: 0 };
   for (const line of scopes) if (line.trouble !== null) counts[line.trouble] += 1;
-  const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}`);
+  const parts = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([what, n]) => `${n} ${what}`);
   return parts.length === 0 ? 'none in trouble' : parts.join(' · ');
 }
 
@@ -106,8 +121,13 @@ function scopeTableLines(report: StatusReport, rows: number): string[] {
   const header = `${'scope'.padEnd(columns.label)} ${'state'.padEnd(columns.state)} ${'tokens/budget'.padStart(columns.tokens)} ${'req/budget'.padStart(columns.requests)} ${'left t/r'.padStart(columns.left)} ${'queue'.padStart(columns.queue)} ${'429s'.padStart(columns.errors)}`;
   const shown = scopes.length > rows ? scopes.slice(0, rows - 1) : scopes;
   const hidden = scopes.slice(shown.length);
-  const more = hidden.length === 0 ? [] : [kleur.dim(`… and ${hidden.length} more (${troubleCounts(hidden)}): status --json lists every one, --scope shows one`)];
-  const title = heading(`Scopes  ${kleur.dim(`${plural(scopes.length, 'active scope')} · ${troubleCounts(scopes)} · trouble first, then the busiest`)}`);
+  const more =
+    hidden.length === 0
+      ? []
+      : [kleur.dim(`… and ${hidden.length} more (${troubleCounts(hidden)}): status --json lists every one, --scope shows one`)];
+  const title = heading(
+    `Scopes  ${kleur.dim(`${plural(scopes.length, 'active scope')} · ${troubleCounts(scopes)} · trouble first, then the busiest`)}`,
+  );
   return [title, kleur.dim(header), ...shown.map(scopeRow), ...more];
 }
 

@@ -28,7 +28,12 @@ export function webAddress(option: boolean | string, allowRemote: boolean): List
 }
 
 function plain(response: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  response.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  response.writeHead(status, {
+    ...headers,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   response.end(text);
 }
 
@@ -56,14 +61,21 @@ export async function serveStatusPage(store: Store, settings: Settings, address:
           plain(response, 404, `${path} is not part of the live page; open /_ratewarden/\n`);
           return;
         }
-        response.writeHead(reply.status, { ...reply.headers, 'content-type': reply.contentType, 'content-length': Buffer.byteLength(reply.body), 'cache-control': 'no-store' });
+        response.writeHead(reply.status, {
+          ...reply.headers,
+          'content-type': reply.contentType,
+          'content-length': Buffer.byteLength(reply.body),
+          'cache-control': 'no-store',
+        });
         response.end(request.method === 'HEAD' ? undefined : reply.body);
       },
       (error: unknown) => plain(response, 500, `ratewarden could not answer: ${(error as Error).message}\n`),
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new ConfigError(cannotListenLine(address.host, address.port, error).replace('--listen', '--web'))));
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new ConfigError(cannotListenLine(address.host, address.port, error).replace('--listen', '--web'))),
+    );
     server.listen({ host: address.host, port: address.port }, () => resolve());
   });
   const url = urlFor(address.host, (server.address() as AddressInfo).port);

@@ -33,9 +33,26 @@ const unitSettings = [
 ] as const satisfies readonly SettingName[];
 
 /** Only ratewarden's own supervisor reads these; with --no-supervise systemd's keys stand in for them. */
-const supervisorOnly = new Set<SettingName>(['restartSec', 'restartMaxDelay', 'stableAfter', 'startLimitBurst', 'startLimitInterval', 'startTimeout', 'livenessInterval', 'livenessMisses']);
+const supervisorOnly = new Set<SettingName>([
+  'restartSec',
+  'restartMaxDelay',
+  'stableAfter',
+  'startLimitBurst',
+  'startLimitInterval',
+  'startTimeout',
+  'livenessInterval',
+  'livenessMisses',
+]);
 
-const durationSettings = new Set<SettingName>(['stopTimeout', 'restartSec', 'restartMaxDelay', 'stableAfter', 'startLimitInterval', 'startTimeout', 'livenessInterval']);
+const durationSettings = new Set<SettingName>([
+  'stopTimeout',
+  'restartSec',
+  'restartMaxDelay',
+  'stableAfter',
+  'startLimitInterval',
+  'startTimeout',
+  'livenessInterval',
+]);
 
 const binPath = fileURLToPath(new URL('../../bin/ratewarden', import.meta.url));
 
@@ -45,9 +62,15 @@ export function registerSystemdUnit(program: Command): void {
     .description('print a systemd unit file for "ratewarden run" whose restart policy matches ratewarden\'s own')
     .argument('[run-args...]', 'more arguments for "ratewarden run", after -- (e.g. -- --token-budget 40000)')
     .option('--exec-start <path>', 'the ratewarden executable the unit starts (default: this installation, through this node)')
-    .option('--supervised', 'run ratewarden\'s own supervisor inside systemd (durable restart history, health probes) instead of --no-supervise')
+    .option(
+      '--supervised',
+      "run ratewarden's own supervisor inside systemd (durable restart history, health probes) instead of --no-supervise",
+    )
     .option('--user <name>', 'run as this existing account instead of a DynamicUser')
-    .option('--socket-activation', 'the service is started by ratewarden.socket, which holds the listening socket across restarts (print that unit with --socket-unit)')
+    .option(
+      '--socket-activation',
+      'the service is started by ratewarden.socket, which holds the listening socket across restarts (print that unit with --socket-unit)',
+    )
     .option('--socket-unit', 'print the ratewarden.socket unit for --socket-activation instead of the service');
   addSettingOptions(command, unitSettings);
   addExamples(command, [
@@ -59,11 +82,16 @@ export function registerSystemdUnit(program: Command): void {
   command.action((runArgs: string[], options: SystemdUnitOptions) => {
     const { settings, sources } = resolveSettings(options, unitSettings);
     if (settings.upstream === null) {
-      throw new ConfigError('systemd-unit: no upstream; pass --upstream, e.g. ratewarden systemd-unit --upstream https://api.anthropic.com');
+      throw new ConfigError(
+        'systemd-unit: no upstream; pass --upstream, e.g. ratewarden systemd-unit --upstream https://api.anthropic.com',
+      );
     }
     if (options.socketUnit === true) {
       const { host, port } = settings.listen;
-      if (port === 0) throw new ConfigError('systemd-unit: --socket-unit needs a fixed port, not 0; pass --listen 127.0.0.1:8787 (the same --listen as for the service)');
+      if (port === 0)
+        throw new ConfigError(
+          'systemd-unit: --socket-unit needs a fixed port, not 0; pass --listen 127.0.0.1:8787 (the same --listen as for the service)',
+        );
       const ipv6 = host.includes(':');
       process.stdout.write(renderSystemdSocket({ listenStream: ipv6 ? `[${host}]:${port}` : `${host}:${port}`, ipv6 }));
       return;
@@ -72,23 +100,26 @@ export function registerSystemdUnit(program: Command): void {
     const supervised = options.supervised === true;
     const execStart = options.execStart !== undefined ? [absolute(options.execStart)] : [process.execPath, binPath];
     const unit = renderSystemdUnit({
-        execStart,
-        runArgs: [...flagsFor(settings, sources, supervised), ...runArgs],
-        supervised,
-        user: options.user ?? null,
-        upstream: settings.upstream,
-        restartSecMs: settings.restartSec,
-        restartMaxDelayMs: settings.restartMaxDelay,
-        startLimitBurst: settings.startLimitBurst,
-        startLimitIntervalMs: settings.startLimitInterval,
-        stopTimeoutMs: settings.stopTimeout,
-        startTimeoutMs: settings.startTimeout,
-        socketActivated: options.socketActivation === true,
-      });
+      execStart,
+      runArgs: [...flagsFor(settings, sources, supervised), ...runArgs],
+      supervised,
+      user: options.user ?? null,
+      upstream: settings.upstream,
+      restartSecMs: settings.restartSec,
+      restartMaxDelayMs: settings.restartMaxDelay,
+      startLimitBurst: settings.startLimitBurst,
+      startLimitIntervalMs: settings.startLimitInterval,
+      stopTimeoutMs: settings.stopTimeout,
+      startTimeoutMs: settings.startTimeout,
+      socketActivated: options.socketActivation === true,
+    });
     // On stderr, so that `| sudo tee` still writes the unit: it may be right for a host where the path is readable.
     for (const path of execStart) {
       const hidden = hiddenBySandbox(path);
-      if (hidden !== null) process.stderr.write(`warning: ${hidden}; install ratewarden (and node) outside it, e.g. npm install -g under /usr/local, or pass --exec-start\n`);
+      if (hidden !== null)
+        process.stderr.write(
+          `warning: ${hidden}; install ratewarden (and node) outside it, e.g. npm install -g under /usr/local, or pass --exec-start\n`,
+        );
     }
     process.stdout.write(unit);
   });
@@ -105,7 +136,9 @@ function refuseUnsafeRunArgs(runArgs: readonly string[]): void {
   const unsafe = runArgs.find((arg) => unsafeFlags.some((flag) => arg === flag || arg.startsWith(`${flag}=`)));
   if (unsafe === undefined) return;
   const flag = unsafe.split('=')[0] as string;
-  throw new ConfigError(`systemd-unit: ${flag} switches a protection off, so it is accepted only for one run typed by hand, never written into a unit; remove it from the arguments after --`);
+  throw new ConfigError(
+    `systemd-unit: ${flag} switches a protection off, so it is accepted only for one run typed by hand, never written into a unit; remove it from the arguments after --`,
+  );
 }
 
 /** The upstream always; any other unit setting that is not its default, as the flag a user would type. */
@@ -125,7 +158,8 @@ function flagsFor(settings: Settings, sources: Record<SettingName, Source>, supe
 }
 
 function textOf(name: SettingName, value: Settings[(typeof unitSettings)[number]]): string {
-  if (typeof value === 'object' && value !== null) return value.host.includes(':') ? `[${value.host}]:${value.port}` : `${value.host}:${value.port}`;
+  if (typeof value === 'object' && value !== null)
+    return value.host.includes(':') ? `[${value.host}]:${value.port}` : `${value.host}:${value.port}`;
   if (typeof value === 'number' && durationSettings.has(name)) {
     const readable = formatDuration(value);
     return parseDuration(readable) === value ? readable : `${value}ms`;
@@ -134,6 +168,7 @@ function textOf(name: SettingName, value: Settings[(typeof unitSettings)[number]
 }
 
 function absolute(path: string): string {
-  if (!path.startsWith('/')) throw new ConfigError(`--exec-start: "${path}" is not an absolute path; systemd needs one, e.g. /usr/local/bin/ratewarden`);
+  if (!path.startsWith('/'))
+    throw new ConfigError(`--exec-start: "${path}" is not an absolute path; systemd needs one, e.g. /usr/local/bin/ratewarden`);
   return path;
 }

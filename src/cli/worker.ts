@@ -39,7 +39,9 @@ export async function runWorker(settings: Settings, mode: WorkerMode = { socketF
   process.on('SIGINT', () => stop('SIGINT received'));
   if (process.send !== undefined) process.once('disconnect', () => stop('the supervisor is gone (IPC channel closed)'));
   if (mode.socketFromSupervisor && process.send === undefined) {
-    throw new ConfigError('run: --socket-from-supervisor is for the worker ratewarden\'s supervisor starts; run "ratewarden run" without it');
+    throw new ConfigError(
+      'run: --socket-from-supervisor is for the worker ratewarden\'s supervisor starts; run "ratewarden run" without it',
+    );
   }
   const channel = mode.socketFromSupervisor ? new SupervisorChannel() : null;
 

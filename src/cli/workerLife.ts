@@ -54,7 +54,9 @@ export interface WorkerLife {
 
 /** The `--unsafe-*` switches (config/fields.ts `unsafe`) this worker runs with, as flags. */
 function unsafeSwitchesOn(settings: Settings): string[] {
-  return settingNames.filter((name) => settingsSchema[name].unsafe === true && settings[name] !== settingsSchema[name].default).map((name) => `--${kebabName(name)}`);
+  return settingNames
+    .filter((name) => settingsSchema[name].unsafe === true && settings[name] !== settingsSchema[name].default)
+    .map((name) => `--${kebabName(name)}`);
 }
 
 /**
@@ -63,7 +65,11 @@ function unsafeSwitchesOn(settings: Settings): string[] {
  */
 export async function startBeating(parts: WorkerParts, life: WorkerLife, url: string): Promise<Ticker> {
   const { store, warden, upstreams, queue, clock, policy } = parts;
-  const heartbeat = new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt: parts.startedAt, listen: url, upstream: upstreams.describe() }, () => queueStateOf(queue.waitingByScope(), clock()));
+  const heartbeat = new Heartbeat(
+    store,
+    { role: 'worker', pid: process.pid, startedAt: parts.startedAt, listen: url, upstream: upstreams.describe() },
+    () => queueStateOf(queue.waitingByScope(), clock()),
+  );
   life.heartbeat = heartbeat;
   try {
     await heartbeat.beat();
@@ -77,7 +83,11 @@ export async function startBeating(parts: WorkerParts, life: WorkerLife, url: st
     upstreams.close();
     await warden.close();
     // The database opened but cannot be written (a read-only mount, a full disk): like any other unusable database.
-    if (error instanceof StoreUnavailableError) throw new StoreError('write-failed', `database ${warden.location} cannot be written at start (${error.message}); make it and its folder writable, or point --db elsewhere`);
+    if (error instanceof StoreUnavailableError)
+      throw new StoreError(
+        'write-failed',
+        `database ${warden.location} cannot be written at start (${error.message}); make it and its folder writable, or point --db elsewhere`,
+      );
     throw error;
   }
 }
@@ -88,10 +98,20 @@ export function announceStart(parts: WorkerParts, url: string): void {
   const { warden, settings } = parts;
   const unsafe = unsafeSwitchesOn(settings);
   if (unsafe.length > 0) {
-    log.warn('unsafe-switches', `UNSAFE: running with ${unsafe.join(', ')}, the demo's hidden switches that turn protections off or inject faults; never use them in production`, { switches: unsafe.join(' ') });
+    log.warn(
+      'unsafe-switches',
+      `UNSAFE: running with ${unsafe.join(', ')}, the demo's hidden switches that turn protections off or inject faults; never use them in production`,
+      { switches: unsafe.join(' ') },
+    );
   }
   const upstream = parts.upstreams.describe();
-  log.info('start', `listening on ${url} → ${upstream} (provider ${settings.provider}, database ${warden.location})`, { url, upstream, provider: settings.provider, db: warden.location, pid: process.pid });
+  log.info('start', `listening on ${url} → ${upstream} (provider ${settings.provider}, database ${warden.location})`, {
+    url,
+    upstream,
+    provider: settings.provider,
+    db: warden.location,
+    pid: process.pid,
+  });
 }
 
 /** The stop's record: the last tick and the heartbeat's row removed, unless the store is lost for good. */
@@ -101,7 +121,8 @@ async function recordStop(life: WorkerLife, ticker: Ticker, log: Logger): Promis
     await life.heartbeat?.forget();
   } catch (error) {
     // A store lost for good (deleted, replaced, corrupt) was reported when the ticker found it; the stop cannot be recorded in it either.
-    if (!(error instanceof StoreUnavailableError && error.lost)) log.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
+    if (!(error instanceof StoreUnavailableError && error.lost))
+      log.error('store-unavailable', `could not record the stop: ${(error as Error).message}`);
   }
 }
 
@@ -118,11 +139,15 @@ export async function stopWorker(parts: WorkerParts, life: WorkerLife, ticker: T
   parts.queue.close({ kind: 'rejected', reason: 'budget', retryAfterMs: 1_000, message: 'ratewarden is stopping; retry in a moment' });
   log.info('stopping', `stopping: no new connections; waiting up to ${graceMs} ms for ${server.inFlightCount} requests in flight`);
   const cut = await server.drain(graceMs);
-  if (cut > 0) log.warn('stop-timeout', `cut off ${cut} requests still running; what they used so far, or their reservations, count as spent`);
+  if (cut > 0)
+    log.warn('stop-timeout', `cut off ${cut} requests still running; what they used so far, or their reservations, count as spent`);
   await recordStop(life, ticker, parts.logs.base);
   if (warden.upstream429s.count > 0) {
     const keptIn = warden.upstream429s.keptIn;
-    const kept = keptIn === null ? `they could NOT be written beside ${heldFile} either, so the next start does not know them` : `they are kept in ${keptIn} and the next start records them before it forwards anything`;
+    const kept =
+      keptIn === null
+        ? `they could NOT be written beside ${heldFile} either, so the next start does not know them`
+        : `they are kept in ${keptIn} and the next start records them before it forwards anything`;
     log.error('upstream-429-held-over', `${warden.upstream429s.count} upstream 429s could not be recorded before the stop; ${kept}`);
   }
   parts.upstreams.close();

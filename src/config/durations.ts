@@ -41,7 +41,11 @@ export function parseByteSize(text: string): number | null {
 
 /** The shortest exact form that parseByteSize reads back: 10mb, 512kb, 1000. */
 export function formatByteSize(bytes: number): string {
-  for (const [unit, factor] of [['gb', 1_073_741_824], ['mb', 1_048_576], ['kb', 1_024]] as const) {
+  for (const [unit, factor] of [
+    ['gb', 1_073_741_824],
+    ['mb', 1_048_576],
+    ['kb', 1_024],
+  ] as const) {
     if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
   }
   return String(bytes);

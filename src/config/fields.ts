@@ -52,7 +52,10 @@ export function duration(defaultMs: number, describe: string, { allowZero = true
     parse(raw) {
       const ms = typeof raw === 'number' && Number.isFinite(raw) ? raw : typeof raw === 'string' ? parseDuration(raw) : null;
       if (ms === null || ms < 0 || (!allowZero && ms === 0)) return fail;
-      if (ms > maxDurationMs) return problem(`${JSON.stringify(raw)} is longer than the maximum of ${maxDurationText} (2^31−1 ms, the longest a timer can wait); use at most 596h`);
+      if (ms > maxDurationMs)
+        return problem(
+          `${JSON.stringify(raw)} is longer than the maximum of ${maxDurationText} (2^31−1 ms, the longest a timer can wait); use at most 596h`,
+        );
       return ok(ms);
     },
   };
@@ -149,7 +152,12 @@ export function unsafe<T>(field: Field<T>): Field<T> {
 export function text(
   defaultValue: string | null,
   describe: string,
-  { expected = 'a non-empty string', example = '', placeholder = '<text>', defaultHelp }: { expected?: string; example?: string; placeholder?: string; defaultHelp?: string } = {},
+  {
+    expected = 'a non-empty string',
+    example = '',
+    placeholder = '<text>',
+    defaultHelp,
+  }: { expected?: string; example?: string; placeholder?: string; defaultHelp?: string } = {},
 ): Field<string | null> {
   return {
     expected,
@@ -177,7 +185,9 @@ export function httpUrl(describe: string): Field<string | null> {
       if (typeof raw !== 'string') return fail;
       // Never echo a URL that may carry a password: not even a malformed one.
       if (/^(?:[a-z][a-z0-9+.-]*:)?(?:\/\/)?[^/?#]*@/i.test(raw.trim())) {
-        return problem('the URL carries credentials (user:password@host), which ratewarden would neither send nor keep out of its output; remove them, the clients send their own API keys');
+        return problem(
+          'the URL carries credentials (user:password@host), which ratewarden would neither send nor keep out of its output; remove them, the clients send their own API keys',
+        );
       }
       let url: URL;
       try {
@@ -186,8 +196,12 @@ export function httpUrl(describe: string): Field<string | null> {
         return fail;
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail;
-      if (url.username !== '' || url.password !== '') return problem('the URL carries credentials (user:password@host); remove them, the clients send their own API keys');
-      if (url.search !== '' || url.hash !== '') return problem(`${JSON.stringify(`${url.origin}${url.pathname}`)} has a query or fragment, which would not be sent; give only scheme, host and path prefix`);
+      if (url.username !== '' || url.password !== '')
+        return problem('the URL carries credentials (user:password@host); remove them, the clients send their own API keys');
+      if (url.search !== '' || url.hash !== '')
+        return problem(
+          `${JSON.stringify(`${url.origin}${url.pathname}`)} has a query or fragment, which would not be sent; give only scheme, host and path prefix`,
+        );
       return ok(url.toString().replace(/\/$/, ''));
     },
   };
@@ -260,7 +274,10 @@ export function keyAliasMap(describe: string): Field<Record<string, string>> {
     default: {},
     placeholder: '<key=alias,…>',
     defaultHelp: 'none: keys are named by their fingerprint',
-    format: (aliases) => Object.entries(aliases).map(([name, alias]) => `${name}=${alias}`).join(','),
+    format: (aliases) =>
+      Object.entries(aliases)
+        .map(([name, alias]) => `${name}=${alias}`)
+        .join(','),
     parse(raw) {
       const parsed = parseKeyAliases(raw);
       return parsed.ok ? ok(parsed.value) : problem(parsed.problem);

@@ -41,7 +41,9 @@ export function loadConfig({ flags, env, configPath }: LoadInput): ResolvedConfi
     const fromFile = file?.values[kebabName(name)];
     if (field.unsafe === true && (fromEnv !== undefined || fromFile !== undefined)) {
       const where = fromEnv !== undefined ? envName(name) : (file?.path ?? 'the config file');
-      throw new ConfigError(`${kebabName(name)}: switches a protection off, so it is accepted only as the flag --${kebabName(name)} for one run, not from ${where}; remove it there`);
+      throw new ConfigError(
+        `${kebabName(name)}: switches a protection off, so it is accepted only as the flag --${kebabName(name)} for one run, not from ${where}; remove it there`,
+      );
     }
     if (fromFlag !== undefined) {
       values[name] = parseOrThrow(name, field, fromFlag, `--${kebabName(name)}`);
@@ -75,15 +77,20 @@ function readConfigFile(path: string, mustExist: boolean): { path: string; value
   try {
     text = readRegularFile(path);
   } catch (error) {
-    if (error instanceof NotARegularFile) throw new ConfigError(`config file ${path}: ${error.message}; give --config or RATEWARDEN_CONFIG the path of a JSON file`);
+    if (error instanceof NotARegularFile)
+      throw new ConfigError(`config file ${path}: ${error.message}; give --config or RATEWARDEN_CONFIG the path of a JSON file`);
     if (!mustExist && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ConfigError(`config file ${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}); check the path given to --config or RATEWARDEN_CONFIG`);
+    throw new ConfigError(
+      `config file ${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)}); check the path given to --config or RATEWARDEN_CONFIG`,
+    );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`config file ${path}: not valid JSON (${(error as Error).message}); it must be one JSON object such as {"window": "60s"}`);
+    throw new ConfigError(
+      `config file ${path}: not valid JSON (${(error as Error).message}); it must be one JSON object such as {"window": "60s"}`,
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path}: must be one JSON object such as {"window": "60s"}`);
@@ -91,7 +98,9 @@ function readConfigFile(path: string, mustExist: boolean): { path: string; value
   const known = new Set(settingNames.map(kebabName));
   for (const key of Object.keys(parsed)) {
     if (!known.has(key)) {
-      throw new ConfigError(`config file ${path}: unknown key "${key}"${suggestion(key, [...known])}; "ratewarden config --help" lists the keys`);
+      throw new ConfigError(
+        `config file ${path}: unknown key "${key}"${suggestion(key, [...known])}; "ratewarden config --help" lists the keys`,
+      );
     }
   }
   return { path, values: parsed as Record<string, unknown> };
@@ -101,17 +110,23 @@ function checkEnvNames(env: Env): void {
   const known = new Set([...settingNames.map(envName), ...otherEnvNames]);
   for (const key of Object.keys(env)) {
     if (key.startsWith('RATEWARDEN_') && !known.has(key)) {
-      throw new ConfigError(`environment: unknown variable ${key}${suggestion(key, [...known])}; unset it or use a known RATEWARDEN_* name`);
+      throw new ConfigError(
+        `environment: unknown variable ${key}${suggestion(key, [...known])}; unset it or use a known RATEWARDEN_* name`,
+      );
     }
   }
 }
 
 function checkCombinations(settings: Settings): void {
   if (settings.backoffMax < settings.backoffBase) {
-    throw new ConfigError(`backoff-max: ${settings.backoffMax}ms is shorter than backoff-base ${settings.backoffBase}ms; make backoff-max at least backoff-base`);
+    throw new ConfigError(
+      `backoff-max: ${settings.backoffMax}ms is shorter than backoff-base ${settings.backoffBase}ms; make backoff-max at least backoff-base`,
+    );
   }
   if (settings.restartMaxDelay < settings.restartSec) {
-    throw new ConfigError(`restart-max-delay: ${settings.restartMaxDelay}ms is shorter than restart-sec ${settings.restartSec}ms; make it at least restart-sec`);
+    throw new ConfigError(
+      `restart-max-delay: ${settings.restartMaxDelay}ms is shorter than restart-sec ${settings.restartSec}ms; make it at least restart-sec`,
+    );
   }
 }
 
@@ -125,7 +140,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     previous = current;
   }

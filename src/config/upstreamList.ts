@@ -18,7 +18,10 @@ const oneUrl = httpUrl('');
  * the same way). Throws an Error with the one-line problem.
  */
 export function parseUpstreamList(text: string): UpstreamEntry[] {
-  const parts = text.split(',').map((part) => part.trim()).filter((part) => part !== '');
+  const parts = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
   if (parts.length === 0) throw new Error('no URL given');
   const entries = parts.map((part): UpstreamEntry => {
     const named = /^([a-z]+)=(.*)$/i.exec(part);
@@ -27,7 +30,8 @@ export function parseUpstreamList(text: string): UpstreamEntry[] {
       throw new Error(`"${provider}" is not a provider; name each URL anthropic=, openai= or generic=`);
     }
     const parsed = oneUrl.parse(named === null ? part : named[2]);
-    if (!parsed.ok) throw new Error(parsed.problem ?? `${named === null ? 'a part' : `the ${provider} URL`} is not an http:// or https:// URL`);
+    if (!parsed.ok)
+      throw new Error(parsed.problem ?? `${named === null ? 'a part' : `the ${provider} URL`} is not an http:// or https:// URL`);
     return { provider: provider as UpstreamProvider | null, url: parsed.value as string };
   });
   if (entries.length > 1 && entries.some((entry) => entry.provider === null)) {
@@ -49,13 +53,17 @@ export function upstreamList(describe: string): Field<string | null> {
     describe,
     default: null,
     placeholder: '<url|provider=url,…>',
-    allowed: 'a URL, e.g. https://api.anthropic.com, or one URL per provider as anthropic=URL, openai=URL, generic=URL, comma-separated or the flag repeated',
+    allowed:
+      'a URL, e.g. https://api.anthropic.com, or one URL per provider as anthropic=URL, openai=URL, generic=URL, comma-separated or the flag repeated',
     defaultHelp: 'none; run needs one',
     parse(raw) {
       if (typeof raw !== 'string') return { ok: false };
       try {
         const entries = parseUpstreamList(raw);
-        return { ok: true, value: entries.map((entry) => (entry.provider === null ? entry.url : `${entry.provider}=${entry.url}`)).join(',') };
+        return {
+          ok: true,
+          value: entries.map((entry) => (entry.provider === null ? entry.url : `${entry.provider}=${entry.url}`)).join(','),
+        };
       } catch (error) {
         return { ok: false, problem: (error as Error).message };
       }

@@ -14,7 +14,11 @@ export type RejectReason = 'cooldown' | 'probe' | 'budget' | 'quota';
  * The longest a request can wait for the probe out now: until its answer's head, at the latest
  * until the probe timeout lets another probe go. What a client refused meanwhile is told.
  */
-export function probeWaitMs(state: Pick<LimiterState, 'probeStartedAt'>, now: number, policy: Pick<LimiterPolicy, 'probeTimeoutMs'>): number {
+export function probeWaitMs(
+  state: Pick<LimiterState, 'probeStartedAt'>,
+  now: number,
+  policy: Pick<LimiterPolicy, 'probeTimeoutMs'>,
+): number {
   return state.probeStartedAt === null ? policy.probeTimeoutMs : Math.max(1, state.probeStartedAt + policy.probeTimeoutMs - now);
 }
 
@@ -88,7 +92,8 @@ export function decideAdmission(
     if (!fit.fits) return { kind: 'reject', reason: 'budget', retryAfterMs: fit.waitMs, message: fit.message };
   }
   // A budget the operator configured (or capped) is theirs, e.g. room left for another team: it always holds.
-  const bucketCovers = (kind: 'tokens' | 'requests'): boolean => inForce.some((report) => report.refill === 'bucket' && kindOf(report.dimension) === kind);
+  const bucketCovers = (kind: 'tokens' | 'requests'): boolean =>
+    inForce.some((report) => report.refill === 'bucket' && kindOf(report.dimension) === kind);
   const reportedTokens = policy.tokenBudget === null && policy.tokenBudgetMax === null && bucketCovers('tokens');
   const reportedRequests = policy.requestBudget === null && policy.requestBudgetMax === null && bucketCovers('requests');
   const usage = sumWindow(buckets, policy.tokenMetric);
@@ -108,8 +113,7 @@ export function decideAdmission(
     };
   }
   if (!reportedRequests && state.requestBudget !== null && usage.requests + 1 > state.requestBudget) {
-    const wait =
-      msUntilRoom(buckets, (b) => b.requests, 1, state.requestBudget, now, policy.windowMs, widthMs) ?? policy.windowMs;
+    const wait = msUntilRoom(buckets, (b) => b.requests, 1, state.requestBudget, now, policy.windowMs, widthMs) ?? policy.windowMs;
     return {
       kind: 'reject',
       reason: 'budget',

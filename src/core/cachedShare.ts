@@ -44,7 +44,12 @@ export interface SessionTurn {
 }
 
 /** The share of `estimatedInput` to expect from the cache, or null: charge it all. */
-export function expectedShare(session: SessionTurn | undefined, scope: readonly ShareSample[], estimatedInput: number, now: number): number | null {
+export function expectedShare(
+  session: SessionTurn | undefined,
+  scope: readonly ShareSample[],
+  estimatedInput: number,
+  now: number,
+): number | null {
   if (session !== undefined && now - session.at < promptCacheTtlMs && session.cachedAfterShare > 0) {
     return session.cachedAfterShare * Math.min(1, session.estimatedInput / Math.max(1, estimatedInput));
   }

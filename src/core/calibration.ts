@@ -23,7 +23,10 @@ export function acceptSample(sample: CalibrationSample): CalibrationSample | nul
 }
 
 /** The sample to store: acceptSample's answer, unless the policy unsafely keeps zero-token ones. */
-export function sampleToRecord(sample: CalibrationSample, policy: Pick<LimiterPolicy, 'unsafeRecordZeroTokenSamples'>): CalibrationSample | null {
+export function sampleToRecord(
+  sample: CalibrationSample,
+  policy: Pick<LimiterPolicy, 'unsafeRecordZeroTokenSamples'>,
+): CalibrationSample | null {
   return policy.unsafeRecordZeroTokenSamples === true ? sample : acceptSample(sample);
 }
 
@@ -48,7 +51,9 @@ export function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : Math.round(((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : Math.round(((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2);
 }
 
 /**

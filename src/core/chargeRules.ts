@@ -98,12 +98,16 @@ export interface UsageParts extends TokenEstimate {
 
 /** The usage the upstream charges: the input without the parts its rule does not count. */
 export function chargedUsage(rule: ChargeRule, usage: UsageParts): TokenEstimate {
-  const free = (rule.cacheReadsCount ? 0 : (usage.cacheReadInputTokens ?? 0)) + (rule.cacheWritesCount ? 0 : (usage.cacheCreationInputTokens ?? 0));
+  const free =
+    (rule.cacheReadsCount ? 0 : (usage.cacheReadInputTokens ?? 0)) + (rule.cacheWritesCount ? 0 : (usage.cacheCreationInputTokens ?? 0));
   return { inputTokens: Math.max(0, usage.inputTokens - free), outputTokens: usage.outputTokens };
 }
 
 /** What the reported accounting still counts for a settled request that was charged `charged` and spent `spent`. */
 export function settledCharge(settle: SettleRule, charged: TokenEstimate, spent: TokenEstimate): TokenEstimate {
   if (settle === 'refund-to-usage') return spent;
-  return { inputTokens: Math.max(charged.inputTokens, spent.inputTokens), outputTokens: Math.max(charged.outputTokens, spent.outputTokens) };
+  return {
+    inputTokens: Math.max(charged.inputTokens, spent.inputTokens),
+    outputTokens: Math.max(charged.outputTokens, spent.outputTokens),
+  };
 }

@@ -149,7 +149,14 @@ export function evaluateGates(
  * 429 cut (the halfway level is far above what it sends). Where a fresh report shows room, a cut
  * heals at once instead (cutHealing.ts).
  */
-function recoveryStep(state: LimiterState, kind: BudgetKind, usage: WindowUsage, now: number, policy: LimiterPolicy, processStartedAt: number | null): number | null {
+function recoveryStep(
+  state: LimiterState,
+  kind: BudgetKind,
+  usage: WindowUsage,
+  now: number,
+  policy: LimiterPolicy,
+  processStartedAt: number | null,
+): number | null {
   const budget = budgetOf(state, kind);
   const target = knownGood(state, kind, policy);
   const probedAt = state.lastProbeSuccessAt;
@@ -181,9 +188,17 @@ export function considerRaise(
   for (const kind of ['tokens', 'requests'] as const) {
     const budget = budgetOf(next, kind);
     const target = knownGood(next, kind, policy);
-    const recovered = budget !== null && target !== null && budget < target ? recoveryStep(next, kind, usage, now, policy, processStartedAt) : null;
+    const recovered =
+      budget !== null && target !== null && budget < target ? recoveryStep(next, kind, usage, now, policy, processStartedAt) : null;
     if (recovered !== null) {
-      adjustments.push({ kind, from: budget, to: recovered, reason: 'recover', gates: null, detail: `probe succeeded and a window passed without a 429; known-good ${target}` });
+      adjustments.push({
+        kind,
+        from: budget,
+        to: recovered,
+        reason: 'recover',
+        gates: null,
+        detail: `probe succeeded and a window passed without a 429; known-good ${target}`,
+      });
       next = withBudget(next, kind, recovered);
       continue;
     }
@@ -191,7 +206,14 @@ export function considerRaise(
     const ceiling = budgetCeiling(next, kind, policy);
     if (!allOpen(gates) || budget === null || ceiling === null) continue;
     const raised = Math.min(ceiling, Math.max(budget + 1, Math.ceil(budget * (1 + policy.raiseStep))));
-    adjustments.push({ kind, from: budget, to: raised, reason: 'raise', gates, detail: `every gate open; +${policy.raiseStep * 100} % step` });
+    adjustments.push({
+      kind,
+      from: budget,
+      to: raised,
+      reason: 'raise',
+      gates,
+      detail: `every gate open; +${policy.raiseStep * 100} % step`,
+    });
     next = withBudget(next, kind, raised);
   }
   if (adjustments.length > 0) next = { ...next, lastRaiseAt: now };
@@ -293,7 +315,14 @@ export function adoptConfiguredBudgets(
     next =
       kind === 'tokens' ? { ...next, configuredTokenBudget: configured[kind] } : { ...next, configuredRequestBudget: configured[kind] };
     if (from !== to) {
-      adjustments.push({ kind, from, to, reason: 'config', gates: null, detail: `configured ${kind} budget is now ${configured[kind] ?? 'unset'}` });
+      adjustments.push({
+        kind,
+        from,
+        to,
+        reason: 'config',
+        gates: null,
+        detail: `configured ${kind} budget is now ${configured[kind] ?? 'unset'}`,
+      });
     }
   }
   const clamped = clampToCeilings(next, policy);
@@ -324,7 +353,14 @@ export function adoptReportedLimits(
     if (limit === null || configured !== null || (budget !== null && !atOldLevel)) continue;
     const to = scaledReportedLimit(limit, policy);
     if (to === budget) continue;
-    adjustments.push({ kind, from: budget, to, reason: 'reported-limit', gates: null, detail: `upstream reports ${limit} per ${seconds(policy.limitPeriodMs)}; ×${policy.safetyMargin} safety margin, scaled to the ${seconds(policy.windowMs)} window` });
+    adjustments.push({
+      kind,
+      from: budget,
+      to,
+      reason: 'reported-limit',
+      gates: null,
+      detail: `upstream reports ${limit} per ${seconds(policy.limitPeriodMs)}; ×${policy.safetyMargin} safety margin, scaled to the ${seconds(policy.windowMs)} window`,
+    });
     next = withBudget(next, kind, to);
   }
   const clamped = clampToCeilings(next, policy);

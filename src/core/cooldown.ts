@@ -17,8 +17,6 @@ export function cooldownPhase(
   }
   // A probe whose process died never settles; after the probe timeout another may go.
   const probeInFlight =
-    state.probeRequestId !== null &&
-    state.probeStartedAt !== null &&
-    now - state.probeStartedAt < policy.probeTimeoutMs;
+    state.probeRequestId !== null && state.probeStartedAt !== null && now - state.probeStartedAt < policy.probeTimeoutMs;
   return { phase: 'half-open', probeInFlight, probeRequestId: probeInFlight ? state.probeRequestId : null };
 }

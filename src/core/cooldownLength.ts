@@ -10,7 +10,12 @@ import type { LimiterPolicy, LimiterState, TokenEstimate } from './types.js';
  * report gives no rate); the longest of them. Reports that all show room say nothing about
  * when (the limit hit is one they do not describe).
  */
-export function announcedWaitMs(retryAfterMs: number | null, reports: readonly Report[], estimate: TokenEstimate, readAt: number): number | null {
+export function announcedWaitMs(
+  retryAfterMs: number | null,
+  reports: readonly Report[],
+  estimate: TokenEstimate,
+  readAt: number,
+): number | null {
   if (retryAfterMs !== null) return Math.max(0, retryAfterMs);
   let longest: number | null = null;
   for (const report of reports) {

@@ -79,7 +79,14 @@ export function clearCuts(state: LimiterState, policy: LimiterPolicy): { state: 
     const budget = budgetOf(next, kind);
     const target = knownGood(next, kind, policy);
     if (budget === null || target === null || budget >= target) continue;
-    adjustments.push({ kind, from: budget, to: target, reason: 'recover', gates: null, detail: `cut cleared by reset-cooldown; back to known-good ${target}` });
+    adjustments.push({
+      kind,
+      from: budget,
+      to: target,
+      reason: 'recover',
+      gates: null,
+      detail: `cut cleared by reset-cooldown; back to known-good ${target}`,
+    });
     next = kind === 'tokens' ? { ...next, tokenBudget: target } : { ...next, requestBudget: target };
   }
   return { state: next, adjustments };

@@ -27,12 +27,18 @@ export function dailyRefusal(
 ): { retryAfterMs: number; message: string } | null {
   const retryAfterMs = Math.max(1_000, day.start + dayMs - now);
   if (policy.dailyRequestBudget !== null && day.requests + 1 > policy.dailyRequestBudget) {
-    return { retryAfterMs, message: `the daily request budget of this scope is used up (${day.requests} of ${policy.dailyRequestBudget} in the last 24 h)` };
+    return {
+      retryAfterMs,
+      message: `the daily request budget of this scope is used up (${day.requests} of ${policy.dailyRequestBudget} in the last 24 h)`,
+    };
   }
   const used = tokensOf(day, policy.tokenMetric);
   // Like the window: an empty day admits even a request larger than the whole budget.
   if (policy.dailyTokenBudget !== null && used > 0 && used + tokensOf(estimate, policy.tokenMetric) > policy.dailyTokenBudget) {
-    return { retryAfterMs, message: `the daily token budget of this scope is used up (${used} of ${policy.dailyTokenBudget} ${policy.tokenMetric} tokens in the last 24 h)` };
+    return {
+      retryAfterMs,
+      message: `the daily token budget of this scope is used up (${used} of ${policy.dailyTokenBudget} ${policy.tokenMetric} tokens in the last 24 h)`,
+    };
   }
   return null;
 }

@@ -77,12 +77,18 @@ export function organizationOfScope(scope: string): string | null {
  * whose limit is below the largest this group has seen on the dimension is taken for a
  * workspace's; any other describes the organization's limit.
  */
-export function reportsForGroup<R extends { dimension: string; limit: number | null }>(reports: readonly R[], groupReports: readonly { dimension: string; limit: number | null }[]): R[] {
+export function reportsForGroup<R extends { dimension: string; limit: number | null }>(
+  reports: readonly R[],
+  groupReports: readonly { dimension: string; limit: number | null }[],
+): R[] {
   return reports.filter((report) => !isKeysOwnLimit(report, groupReports));
 }
 
 /** Whether a report shows a limit below its group's: the key's own (workspace) limit. */
-export function isKeysOwnLimit(report: { dimension: string; limit: number | null }, groupReports: readonly { dimension: string; limit: number | null }[]): boolean {
+export function isKeysOwnLimit(
+  report: { dimension: string; limit: number | null },
+  groupReports: readonly { dimension: string; limit: number | null }[],
+): boolean {
   const group = groupReports.find((known) => known.dimension === report.dimension);
   return report.limit !== null && group !== undefined && group.limit !== null && report.limit < group.limit;
 }

@@ -9,7 +9,12 @@ import type { LimiterState } from './types.js';
  * rate limit, and lets the next request probe. A request that is not the current probe changes
  * nothing here: its success counts when it settles, as before.
  */
-export function judgeProbeAtHead(state: LimiterState, request: Pick<SettlingRequest, 'id' | 'probe'>, status: number, now: number): LimiterState {
+export function judgeProbeAtHead(
+  state: LimiterState,
+  request: Pick<SettlingRequest, 'id' | 'probe'>,
+  status: number,
+  now: number,
+): LimiterState {
   if (!request.probe || state.probeRequestId !== request.id || status === 429) return state;
   if (status >= 200 && status < 300) {
     return breakerClosed(state, now);

@@ -96,10 +96,21 @@ function statusOf(row: HeartbeatRow, input: LivenessInput): ProcessStatus {
  * stale ones. Other hosts' rows are left to `fleetProcesses`.
  */
 export function processStatus(role: ProcessRole, input: LivenessInput): ProcessStatus {
-  const rows = input.rows.filter((row) => row.role === role && isThisHosts(row, input.thisHost)).sort((a, b) => b.heartbeatAt - a.heartbeatAt);
+  const rows = input.rows
+    .filter((row) => row.role === role && isThisHosts(row, input.thisHost))
+    .sort((a, b) => b.heartbeatAt - a.heartbeatAt);
   const chosen = rows.find((row) => stateOf(row, input) === 'running') ?? rows[0];
   if (chosen === undefined) {
-    return { running: false, state: 'stopped', pid: null, startedAt: null, heartbeatAt: null, heartbeatAgeMs: null, listen: null, upstream: null };
+    return {
+      running: false,
+      state: 'stopped',
+      pid: null,
+      startedAt: null,
+      heartbeatAt: null,
+      heartbeatAgeMs: null,
+      listen: null,
+      upstream: null,
+    };
   }
   return statusOf(chosen, input);
 }
@@ -109,5 +120,11 @@ export function fleetProcesses(input: LivenessInput): FleetProcess[] {
   const rank = (row: HeartbeatRow): number => (isThisHosts(row, input.thisHost) ? 0 : 1);
   return [...input.rows]
     .sort((a, b) => rank(a) - rank(b) || (a.host ?? '').localeCompare(b.host ?? '') || a.role.localeCompare(b.role) || a.pid - b.pid)
-    .map((row) => ({ ...statusOf(row, input), host: row.host ?? null, thisHost: isThisHosts(row, input.thisHost), role: row.role, pid: row.pid }));
+    .map((row) => ({
+      ...statusOf(row, input),
+      host: row.host ?? null,
+      thisHost: isThisHosts(row, input.thisHost),
+      role: row.role,
+      pid: row.pid,
+    }));
 }

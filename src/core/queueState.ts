@@ -17,7 +17,11 @@ export interface QueueState {
 export const queueScopesKept = 20;
 
 /** The queue state from each scope's waiters: `oldestSince` is when the longest-waiting one came. */
-export function queueStateOf(waiting: readonly { scope: string; length: number; oldestSince: number }[], now: number, keep = queueScopesKept): QueueState {
+export function queueStateOf(
+  waiting: readonly { scope: string; length: number; oldestSince: number }[],
+  now: number,
+  keep = queueScopesKept,
+): QueueState {
   const scopes = waiting
     .filter((entry) => entry.length > 0)
     .map((entry) => ({ scope: entry.scope, length: entry.length, oldestWaitMs: Math.max(0, now - entry.oldestSince) }))
@@ -35,7 +39,11 @@ export function parseQueueState(text: string | null): QueueState | null {
   try {
     const value = JSON.parse(text) as Partial<QueueState>;
     if (typeof value.length !== 'number' || typeof value.oldestWaitMs !== 'number' || !Array.isArray(value.scopes)) return null;
-    return { length: value.length, oldestWaitMs: value.oldestWaitMs, scopes: value.scopes.filter((entry) => typeof entry?.scope === 'string') };
+    return {
+      length: value.length,
+      oldestWaitMs: value.oldestWaitMs,
+      scopes: value.scopes.filter((entry) => typeof entry?.scope === 'string'),
+    };
   } catch {
     return null;
   }
@@ -58,9 +66,15 @@ export function fleetQueue(workers: readonly { queue: QueueState | null; heartbe
     for (const entry of queue.scopes) {
       const seen = byScope.get(entry.scope);
       const wait = entry.oldestWaitMs + since;
-      byScope.set(entry.scope, { scope: entry.scope, length: (seen?.length ?? 0) + entry.length, oldestWaitMs: Math.max(seen?.oldestWaitMs ?? 0, wait) });
+      byScope.set(entry.scope, {
+        scope: entry.scope,
+        length: (seen?.length ?? 0) + entry.length,
+        oldestWaitMs: Math.max(seen?.oldestWaitMs ?? 0, wait),
+      });
     }
   }
-  const scopes = [...byScope.values()].sort((a, b) => b.length - a.length || b.oldestWaitMs - a.oldestWaitMs || a.scope.localeCompare(b.scope));
+  const scopes = [...byScope.values()].sort(
+    (a, b) => b.length - a.length || b.oldestWaitMs - a.oldestWaitMs || a.scope.localeCompare(b.scope),
+  );
   return { length, oldestWaitMs, scopes };
 }

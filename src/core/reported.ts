@@ -120,7 +120,13 @@ export function fitsReported(report: ReportedRemaining, need: number, now: numbe
  * differ from the store's `seenAt`): the reset keeps its distance from that moment, so the
  * stored time is on the store's clock like every time it is compared with.
  */
-export function adoptReport(previous: ReportedRemaining | null, report: Report, seenAt: number, inFlight: number, readAt: number = seenAt): ReportedRemaining | null {
+export function adoptReport(
+  previous: ReportedRemaining | null,
+  report: Report,
+  seenAt: number,
+  inFlight: number,
+  readAt: number = seenAt,
+): ReportedRemaining | null {
   if (previous !== null && previous.seenAt > seenAt) return null;
   return { ...report, resetAt: seenAt + (report.resetAt - readAt), seenAt, admittedSince: inFlight };
 }

@@ -1,4 +1,11 @@
-import { burstLimitReachable, failuresWithin, restartDelayMs, startDelayMs, type RestartHistory, type RestartPolicy } from './restartPolicy.js';
+import {
+  burstLimitReachable,
+  failuresWithin,
+  restartDelayMs,
+  startDelayMs,
+  type RestartHistory,
+  type RestartPolicy,
+} from './restartPolicy.js';
 
 /*
  * A supervisor's restart history, folded from its ledger's events. The store keeps the events
@@ -14,7 +21,15 @@ export interface LedgerEvent {
 }
 
 /** The kinds the fold reads: a worker's life, the give-up, and an operator's clear. Others (a supervisor's start or stop) change nothing. */
-export const restartLedgerKinds: readonly string[] = ['worker-started', 'worker-ready', 'worker-stable', 'worker-failed', 'worker-exited', 'gave-up', 'cleared'];
+export const restartLedgerKinds: readonly string[] = [
+  'worker-started',
+  'worker-ready',
+  'worker-stable',
+  'worker-failed',
+  'worker-exited',
+  'gave-up',
+  'cleared',
+];
 
 /** What the supervisor's ledger says, as of now. */
 export interface RestartRecord<E extends LedgerEvent> {
@@ -66,7 +81,11 @@ function lastIndexOfKind(events: readonly LedgerEvent[], kinds: readonly string[
  * latest event is a failure (or the give-up after it) whose restart is still due (no worker
  * started since). Events of other kinds are passed over.
  */
-export function foldRestartHistory(events: readonly LedgerEvent[], now: number, policy: Pick<RestartPolicy, 'startLimitIntervalMs'>): RestartHistory {
+export function foldRestartHistory(
+  events: readonly LedgerEvent[],
+  now: number,
+  policy: Pick<RestartPolicy, 'startLimitIntervalMs'>,
+): RestartHistory {
   const relevant = sinceLastClear(events.filter((event) => restartLedgerKinds.includes(event.kind)));
   const failureTimes: number[] = [];
   let consecutiveFailures = 0;
@@ -84,7 +103,11 @@ export function foldRestartHistory(events: readonly LedgerEvent[], now: number, 
 }
 
 /** The history, the give-up and the last exit, from the events the store read (oldest first). */
-export function foldRestartLedger<E extends LedgerEvent>(events: readonly E[], now: number, policy: Pick<RestartPolicy, 'startLimitIntervalMs'>): RestartRecord<E> {
+export function foldRestartLedger<E extends LedgerEvent>(
+  events: readonly E[],
+  now: number,
+  policy: Pick<RestartPolicy, 'startLimitIntervalMs'>,
+): RestartRecord<E> {
   const relevant = events.filter((event) => restartLedgerKinds.includes(event.kind));
   const lastExit = lastIndexOfKind(relevant, ['worker-failed', 'worker-exited']);
   return {

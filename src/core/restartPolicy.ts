@@ -59,7 +59,11 @@ export function restartDelayMs(consecutiveFailures: number, policy: Pick<Restart
 }
 
 /** Failures that fall within the sliding interval ending at `now` (strictly younger than it). */
-export function failuresWithin(failureTimes: readonly number[], now: number, policy: Pick<RestartPolicy, 'startLimitIntervalMs'>): number[] {
+export function failuresWithin(
+  failureTimes: readonly number[],
+  now: number,
+  policy: Pick<RestartPolicy, 'startLimitIntervalMs'>,
+): number[] {
   return failureTimes.filter((at) => now - at < policy.startLimitIntervalMs);
 }
 
@@ -93,7 +97,10 @@ function onFailure(history: RestartHistory, now: number, policy: RestartPolicy):
   if (failuresInInterval >= policy.startLimitBurst) {
     return { history: next, decision: { kind: 'give-up', consecutiveFailures, failuresInInterval } };
   }
-  return { history: next, decision: { kind: 'restart', delayMs: restartDelayMs(consecutiveFailures, policy), consecutiveFailures, failuresInInterval } };
+  return {
+    history: next,
+    decision: { kind: 'restart', delayMs: restartDelayMs(consecutiveFailures, policy), consecutiveFailures, failuresInInterval },
+  };
 }
 
 /**
@@ -123,7 +130,8 @@ export function burstLimitReachable(policy: RestartPolicy): BurstReachability {
   const restarts = policy.startLimitBurst - 1;
   let crashLoopSpanMs = 0;
   let restart = 1;
-  for (; restart <= restarts && restartDelayMs(restart, policy) < policy.restartMaxDelayMs; restart++) crashLoopSpanMs += restartDelayMs(restart, policy);
+  for (; restart <= restarts && restartDelayMs(restart, policy) < policy.restartMaxDelayMs; restart++)
+    crashLoopSpanMs += restartDelayMs(restart, policy);
   // Once the delay reaches its cap every further restart waits the cap: no need to count them one by one.
   crashLoopSpanMs += Math.max(0, restarts - restart + 1) * policy.restartMaxDelayMs;
   return { reachable: crashLoopSpanMs < policy.startLimitIntervalMs, crashLoopSpanMs };

@@ -43,7 +43,12 @@ export function overlayPolicy<T extends object>(fallback: T, recorded: Readonly<
 }
 
 /** The policy a reading command must use for a role: the running process's, else the last one recorded, else its own. */
-export function runningPolicy<T extends object>(role: ProcessRole, recorded: readonly RecordedPolicy[], liveness: LivenessInput, fallback: T): RunningPolicy<T> {
+export function runningPolicy<T extends object>(
+  role: ProcessRole,
+  recorded: readonly RecordedPolicy[],
+  liveness: LivenessInput,
+  fallback: T,
+): RunningPolicy<T> {
   const ofRole = recorded.filter((row) => row.role === role).sort((a, b) => b.writtenAt - a.writtenAt);
   const process = processStatus(role, liveness);
   const mine = process.running ? ofRole.find((row) => row.pid === process.pid) : undefined;

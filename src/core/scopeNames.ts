@@ -13,7 +13,8 @@ export type KeyAliases = Readonly<Record<string, string>>;
 export function aliasesByFingerprint(aliases: KeyAliases, organizations: readonly KeyOrganization[]): Map<string, string> {
   const byFingerprint = new Map<string, string>();
   for (const entry of organizations) {
-    const alias = aliases[entry.fingerprint] ?? (entry.keyHint === null || entry.keyHint === undefined ? undefined : aliases[entry.keyHint]);
+    const alias =
+      aliases[entry.fingerprint] ?? (entry.keyHint === null || entry.keyHint === undefined ? undefined : aliases[entry.keyHint]);
     if (alias !== undefined) byFingerprint.set(entry.fingerprint, alias);
   }
   for (const [name, alias] of Object.entries(aliases)) if (/^[0-9a-f]{16}$/.test(name)) byFingerprint.set(name, alias);
@@ -51,7 +52,8 @@ export function parseKeyAliases(raw: unknown): Parsed<Record<string, string>> {
   const aliases: Record<string, string> = {};
   for (const [name, alias] of entries) {
     const isKey = /^[0-9a-f]{16}$/.test(name) || /^\S{4}$/.test(name);
-    if (!isKey || typeof alias !== 'string' || !aliasText.test(alias)) return { ok: false, problem: `"${name}=${String(alias)}" is not fingerprint-or-last-4=alias; ${example}` };
+    if (!isKey || typeof alias !== 'string' || !aliasText.test(alias))
+      return { ok: false, problem: `"${name}=${String(alias)}" is not fingerprint-or-last-4=alias; ${example}` };
     aliases[name] = alias;
   }
   return { ok: true, value: aliases };

@@ -56,7 +56,13 @@ export interface ScopeLine {
   updatedAt: number;
 }
 
-const troubleRank: Record<NonNullable<ScopeLine['trouble']> | 'none', number> = { cooling: 0, 'quota-exhausted': 1, 'half-open': 2, queued: 3, none: 4 };
+const troubleRank: Record<NonNullable<ScopeLine['trouble']> | 'none', number> = {
+  cooling: 0,
+  'quota-exhausted': 1,
+  'half-open': 2,
+  queued: 3,
+  none: 4,
+};
 
 /**
  * The scope table, trouble first: what refuses traffic (cooling), holds it (half-open: one probe
@@ -71,13 +77,24 @@ export function scopeLines(
   const waiting = new Map((queue?.scopes ?? []).map((entry) => [entry.scope, entry]));
   const lines = rows.map((row): ScopeLine => {
     const phase = cooldownPhase(
-      { cooldownUntil: row.cooldownUntil, cooldownStartedAt: row.cooldownStartedAt, probeRequestId: row.probeRequestId, probeStartedAt: row.probeStartedAt },
+      {
+        cooldownUntil: row.cooldownUntil,
+        cooldownStartedAt: row.cooldownStartedAt,
+        probeRequestId: row.probeRequestId,
+        probeStartedAt: row.probeStartedAt,
+      },
       now,
       policy,
     );
     const queued = waiting.get(row.scope);
     const quotaExhausted = row.quotaSince !== null && row.quotaSince !== undefined;
-    const trouble = quotaExhausted ? 'quota-exhausted' : phase.phase !== 'closed' ? phase.phase : queued !== undefined && queued.length > 0 ? 'queued' : null;
+    const trouble = quotaExhausted
+      ? 'quota-exhausted'
+      : phase.phase !== 'closed'
+        ? phase.phase
+        : queued !== undefined && queued.length > 0
+          ? 'queued'
+          : null;
     return {
       scope: row.scope,
       label: scopeLabel(row.scope),

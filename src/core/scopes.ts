@@ -98,28 +98,45 @@ type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
 /** `pattern=family,pattern=family` (as in a flag or an environment variable). */
 export function parseFamilyRules(text: string): Parsed<FamilyRule[]> {
   const rules: FamilyRule[] = [];
-  for (const entry of text.split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+  for (const entry of text
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')) {
     const [pattern, family, extra] = entry.split('=').map((part) => part.trim());
     if (pattern === undefined || pattern === '' || family === undefined || extra !== undefined || !familyText.test(family.toLowerCase())) {
-      return { ok: false, problem: `"${entry}" is not pattern=family; write e.g. "my-model-*=mine,llama-3*=llama-3" (a family: letters, digits, . _ : -)` };
+      return {
+        ok: false,
+        problem: `"${entry}" is not pattern=family; write e.g. "my-model-*=mine,llama-3*=llama-3" (a family: letters, digits, . _ : -)`,
+      };
     }
     rules.push({ pattern, family: family.toLowerCase() });
   }
   return { ok: true, value: rules };
 }
 
-const budgetKeys = { tokens: 'tokenBudget', requests: 'requestBudget', 'daily-tokens': 'dailyTokenBudget', 'daily-requests': 'dailyRequestBudget' } as const;
+const budgetKeys = {
+  tokens: 'tokenBudget',
+  requests: 'requestBudget',
+  'daily-tokens': 'dailyTokenBudget',
+  'daily-requests': 'dailyRequestBudget',
+} as const;
 
 /** `scope-pattern=tokens:N,requests:N,daily-tokens:N,daily-requests:N; next-pattern=…` (`none` clears one). */
 export function parseScopeBudgetRules(text: string): Parsed<ScopeBudgetRule[]> {
   const rules: ScopeBudgetRule[] = [];
   const example = 'write e.g. "*/claude-opus=tokens:400000,requests:50; */claude-haiku=daily-requests:10000"';
-  for (const entry of text.split(';').map((part) => part.trim()).filter((part) => part !== '')) {
+  for (const entry of text
+    .split(';')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')) {
     const equals = entry.indexOf('=');
     const pattern = equals < 0 ? '' : entry.slice(0, equals).trim();
     if (pattern === '') return { ok: false, problem: `"${entry}" is not scope-pattern=limits; ${example}` };
     const rule: ScopeBudgetRule = { pattern };
-    for (const limit of entry.slice(equals + 1).split(',').map((part) => part.trim())) {
+    for (const limit of entry
+      .slice(equals + 1)
+      .split(',')
+      .map((part) => part.trim())) {
       const [name, value, extra] = limit.split(':').map((part) => part.trim());
       const key = budgetKeys[name as keyof typeof budgetKeys] as (typeof budgetKeys)[keyof typeof budgetKeys] | undefined;
       const count = value === 'none' ? null : Number(value);

@@ -22,7 +22,14 @@ export function seedRaise(
     const budget = kind === 'tokens' ? next.tokenBudget : next.requestBudget;
     if (budget === null) continue;
     const raised = Math.max(budget + 1, Math.ceil(budget * (1 + policy.raiseStep)));
-    adjustments.push({ kind, from: budget, to: raised, reason: 'raise', gates: null, detail: `unsafe seed rule: ${usage.tokens} tokens used, no 429 in a row; no ceiling` });
+    adjustments.push({
+      kind,
+      from: budget,
+      to: raised,
+      reason: 'raise',
+      gates: null,
+      detail: `unsafe seed rule: ${usage.tokens} tokens used, no 429 in a row; no ceiling`,
+    });
     next = kind === 'tokens' ? { ...next, tokenBudget: raised } : { ...next, requestBudget: raised };
   }
   return { state: adjustments.length > 0 ? { ...next, lastRaiseAt: now } : next, adjustments };

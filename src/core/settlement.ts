@@ -81,7 +81,8 @@ export function onUpstream429(
   // the request went out before it, or under another scope (a key's own, before the key was
   // known to belong to this group). Only a 429 after the cooldown's end says it was too short.
   const duringCooldown = policy.unsafeNoCooldown !== true && state.cooldownUntil !== null && state.cooldownUntil > now;
-  const sameIncident = !request.probe && ((state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt) || duringCooldown);
+  const sameIncident =
+    !request.probe && ((state.cooldownStartedAt !== null && request.admittedAt < state.cooldownStartedAt) || duringCooldown);
   const sample = sampleToRecord(
     {
       at: now,
@@ -108,7 +109,10 @@ export function onUpstream429(
   }
   const n = state.consecutive429s + 1;
   // The seed's setup (the demo's amnesia run) kept its ladder whatever was announced; it only recorded it.
-  const cooldownMs = policy.unsafeNoCooldown === true ? cooldownLengthMs(n, announcedMs, policy, random) : cooldownAfter429(state, announcedMs, policy, random);
+  const cooldownMs =
+    policy.unsafeNoCooldown === true
+      ? cooldownLengthMs(n, announcedMs, policy, random)
+      : cooldownAfter429(state, announcedMs, policy, random);
   const escalatedState: LimiterState = {
     ...state,
     ...clearedProbe,
@@ -120,9 +124,7 @@ export function onUpstream429(
   };
   // A probe's 429 climbs the ladder but does not cut: the incident's first 429 already did, and
   // the window behind a probe holds almost nothing, so a cut from it would collapse the budget.
-  const cut = request.probe
-    ? { state: escalatedState, adjustments: [] }
-    : cutAt429(escalatedState, usageAt429, blame, policy);
+  const cut = request.probe ? { state: escalatedState, adjustments: [] } : cutAt429(escalatedState, usageAt429, blame, policy);
   return { state: cut.state, escalated: true, cooldownMs, sample, adjustments: cut.adjustments };
 }
 
@@ -147,7 +149,9 @@ export function clearCooldown(state: LimiterState, now: number): ClearedCooldown
 }
 
 export function somethingCleared(cleared: ClearedCooldown['cleared']): boolean {
-  return cleared.cooldownRemainingMs > 0 || cleared.consecutive429s > 0 || cleared.backoffLevel > 0 || cleared.probePending || cleared.halfOpen;
+  return (
+    cleared.cooldownRemainingMs > 0 || cleared.consecutive429s > 0 || cleared.backoffLevel > 0 || cleared.probePending || cleared.halfOpen
+  );
 }
 
 /** The breaker closed by a success: the streak, the ladder, the cooldown and the probe cleared. */

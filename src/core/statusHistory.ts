@@ -123,7 +123,15 @@ export function statusHistory(rows: HistoryRows, events: readonly HistoryRestart
   const since = historySince(now);
   const supervisorEvents = events
     .filter((event) => event.at >= since)
-    .map(({ at, kind, workerPid, exitCode, signal, cause, detail }) => ({ at, kind, workerPid, exitCode, signal, cause, detail: detail === null ? null : withoutCredentials(detail) }))
+    .map(({ at, kind, workerPid, exitCode, signal, cause, detail }) => ({
+      at,
+      kind,
+      workerPid,
+      exitCode,
+      signal,
+      cause,
+      detail: detail === null ? null : withoutCredentials(detail),
+    }))
     .sort((a, b) => a.at - b.at);
   return { since, spanMs: historySpanMs, ...rows, supervisorEvents };
 }

@@ -3,7 +3,14 @@ import { calibrationReport, type CalibrationReport, type SampleCount } from './c
 import type { SampleSummary } from './calibration.js';
 import { allOpen, budgetCeiling, evaluateGates, knownGood, type BudgetKind, type GateReport } from './controller.js';
 import { cooldownPhase } from './cooldown.js';
-import { fleetProcesses, processStatus, type FleetProcess, type HeartbeatRow, type ProcessRole, type ProcessStatus } from './processLiveness.js';
+import {
+  fleetProcesses,
+  processStatus,
+  type FleetProcess,
+  type HeartbeatRow,
+  type ProcessRole,
+  type ProcessStatus,
+} from './processLiveness.js';
 import { fleetQueue, type QueueState } from './queueState.js';
 import type { RestartPolicy } from './restartPolicy.js';
 import { scopeLabel } from './scopeLabel.js';
@@ -166,7 +173,14 @@ export interface StatusReport {
     last429At: number | null;
   };
   consecutive429s: number;
-  probe: { halfOpen: boolean; inFlight: boolean; requestId: number | null; startedAt: number | null; ageMs: number | null; timeoutMs: number };
+  probe: {
+    halfOpen: boolean;
+    inFlight: boolean;
+    requestId: number | null;
+    startedAt: number | null;
+    ageMs: number | null;
+    timeoutMs: number;
+  };
   controller: {
     lastAdjustment: AdjustmentRow | null;
     lastAdjustmentByKind: { tokens: AdjustmentRow | null; requests: AdjustmentRow | null };
@@ -208,9 +222,16 @@ function cutInForce(state: LimiterState, kind: BudgetKind, policy: LimiterPolicy
 }
 
 /** The queues of the workers whose heartbeat is fresh: a stopped or hung worker's last queue is no longer waiting. */
-export function queueOfRunningWorkers(rows: readonly HeartbeatRow[], now: number, staleAfterMs: Readonly<Record<ProcessRole, number>>): QueueState {
+export function queueOfRunningWorkers(
+  rows: readonly HeartbeatRow[],
+  now: number,
+  staleAfterMs: Readonly<Record<ProcessRole, number>>,
+): QueueState {
   const fresh = rows.filter((row) => row.role === 'worker' && now - row.heartbeatAt <= staleAfterMs.worker);
-  return fleetQueue(fresh.map((row) => ({ queue: row.queue ?? null, heartbeatAt: row.heartbeatAt })), now);
+  return fleetQueue(
+    fresh.map((row) => ({ queue: row.queue ?? null, heartbeatAt: row.heartbeatAt })),
+    now,
+  );
 }
 
 export function assembleStatus(input: StatusInput): StatusReport {
@@ -219,7 +240,13 @@ export function assembleStatus(input: StatusInput): StatusReport {
   // The budgets the running proxy adopted, rather than whatever this command was given: the
   // ceilings and gates are the proxy's.
   const policy: LimiterPolicy = { ...input.policy, tokenBudget: state.configuredTokenBudget, requestBudget: state.configuredRequestBudget };
-  const liveness = { rows: snapshot.processes, now, staleAfterMs: input.heartbeatStaleAfterMs, livePids: input.livePids, thisHost: input.thisHost };
+  const liveness = {
+    rows: snapshot.processes,
+    now,
+    staleAfterMs: input.heartbeatStaleAfterMs,
+    livePids: input.livePids,
+    thisHost: input.thisHost,
+  };
   const worker = processStatus('worker', liveness);
   const processes = fleetProcesses(liveness);
   // With none running here, a worker running on another host still tells the fleet's upstream.
@@ -229,7 +256,9 @@ export function assembleStatus(input: StatusInput): StatusReport {
   const probeStartedAt = breaker.phase === 'half-open' ? state.probeStartedAt : null;
   const queue = queueOfRunningWorkers(snapshot.processes, now, input.heartbeatStaleAfterMs);
   const upstream = upstreamOf(upstreamWorker, input.configuredUpstream);
-  const runningUpstreams = processes.filter((process) => process.role === 'worker' && process.running && process.upstream !== null).map((process) => process.upstream as string);
+  const runningUpstreams = processes
+    .filter((process) => process.role === 'worker' && process.running && process.upstream !== null)
+    .map((process) => process.upstream as string);
   return {
     formatVersion: statusFormatVersion,
     generatedAt: now,
@@ -239,7 +268,11 @@ export function assembleStatus(input: StatusInput): StatusReport {
     scope: input.scope ?? defaultScope,
     scopes: scopeLines(input.scopeRows ?? [], now, policy, queue),
     queue,
-    reservations: (snapshot.reservations ?? []).map((row) => ({ ...row, label: scopeLabel(row.scope), ageMs: Math.max(0, now - row.admittedAt) })),
+    reservations: (snapshot.reservations ?? []).map((row) => ({
+      ...row,
+      label: scopeLabel(row.scope),
+      ageMs: Math.max(0, now - row.admittedAt),
+    })),
     upstreams: runningUpstreams.length > 0 ? [...new Set(runningUpstreams)] : upstream.url === null ? [] : [upstream.url],
     policy: {
       worker: { ...input.policyOrigins.worker, values: input.policy },
@@ -291,7 +324,10 @@ export function assembleStatus(input: StatusInput): StatusReport {
         requests: gateSet(evaluateGates(state, 'requests', usage, now, policy)),
       },
     },
-    calibration: calibrationReport(snapshot.sampleCounts, snapshot.sampleSummaries, { tokens: state.reportedTokenLimit, requests: state.reportedRequestLimit }),
+    calibration: calibrationReport(snapshot.sampleCounts, snapshot.sampleSummaries, {
+      tokens: state.reportedTokenLimit,
+      requests: state.reportedRequestLimit,
+    }),
     refusals: snapshot.refusals,
     recent429s: snapshot.rateLimitEvents,
     lastOperatorAction: snapshot.lastOperatorAction,

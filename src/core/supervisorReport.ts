@@ -60,7 +60,15 @@ export function supervisorHistoryReport(
     lastExit:
       exit === null
         ? null
-        : { at: exit.at, failed: exit.kind === 'worker-failed', workerPid: exit.workerPid, exitCode: exit.exitCode, signal: exit.signal, cause: exit.cause, detail: exit.detail },
+        : {
+            at: exit.at,
+            failed: exit.kind === 'worker-failed',
+            workerPid: exit.workerPid,
+            exitCode: exit.exitCode,
+            signal: exit.signal,
+            cause: exit.cause,
+            detail: exit.detail,
+          },
     gaveUp: history.gaveUp,
   };
 }

@@ -23,7 +23,11 @@ function withoutSecrets(fields: LogFields | undefined): LogFields {
   return kept;
 }
 
-export function createLogger(format: LogFormat, write: (line: string) => void = (line) => void process.stdout.write(line), now: () => number = Date.now): Logger {
+export function createLogger(
+  format: LogFormat,
+  write: (line: string) => void = (line) => void process.stdout.write(line),
+  now: () => number = Date.now,
+): Logger {
   function emit(level: LogLevel, event: string, message: string, fields: LogFields | undefined): void {
     const time = new Date(now()).toISOString();
     if (format === 'json') {
@@ -51,7 +55,14 @@ export const silentLogger: Logger = {
  * is down would otherwise print one line for every request refused (282 lines for 282
  * requests); these are summarised instead.
  */
-export const perRequestEvents: ReadonlySet<string> = new Set(['store-unavailable', 'record-failed', 'upstream-unreachable', 'upstream-timeout', 'upstream-429', 'request-failed']);
+export const perRequestEvents: ReadonlySet<string> = new Set([
+  'store-unavailable',
+  'record-failed',
+  'upstream-unreachable',
+  'upstream-timeout',
+  'upstream-429',
+  'request-failed',
+]);
 
 export interface RepeatSummaryOptions {
   /** 0 logs every line. */

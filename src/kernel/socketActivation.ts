@@ -15,6 +15,10 @@ export function takePassedSocket(env: NodeJS.ProcessEnv = process.env, pid: numb
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
   if (fds === undefined || forPid !== String(pid)) return { kind: 'none' };
-  if (fds !== '1') return { kind: 'invalid', problem: `LISTEN_FDS=${fds}: ratewarden listens on exactly one socket; give its .socket unit one ListenStream=` };
+  if (fds !== '1')
+    return {
+      kind: 'invalid',
+      problem: `LISTEN_FDS=${fds}: ratewarden listens on exactly one socket; give its .socket unit one ListenStream=`,
+    };
   return { kind: 'fd', fd: firstPassedFd };
 }

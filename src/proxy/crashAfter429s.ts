@@ -14,7 +14,13 @@ const upstream429Events = new Set(['cooldown-start', 'upstream-429']);
  * has committed, so the crash comes after the 429 is durable, never in the middle of recording
  * it; every request in flight is cut off, as in any crash.
  */
-export function crashingAfter429s(log: Logger, limit: number, windowMs: number, clock: Clock, exit: (code: number) => never = process.exit): Logger {
+export function crashingAfter429s(
+  log: Logger,
+  limit: number,
+  windowMs: number,
+  clock: Clock,
+  exit: (code: number) => never = process.exit,
+): Logger {
   if (limit <= 0) return log;
   const seen: number[] = [];
   return {
@@ -26,7 +32,11 @@ export function crashingAfter429s(log: Logger, limit: number, windowMs: number, 
       seen.push(now);
       while (seen.length > 0 && (seen[0] ?? now) <= now - windowMs) seen.shift();
       if (seen.length < limit) return;
-      log.error('crash-after-429s', `fault injection: ${seen.length} upstream 429s within one window (--unsafe-crash-after-rate-limits ${limit}); the worker exits now`, { exitCode: crashAfter429sExitCode });
+      log.error(
+        'crash-after-429s',
+        `fault injection: ${seen.length} upstream 429s within one window (--unsafe-crash-after-rate-limits ${limit}); the worker exits now`,
+        { exitCode: crashAfter429sExitCode },
+      );
       exit(crashAfter429sExitCode);
     },
   };

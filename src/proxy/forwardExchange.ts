@@ -35,7 +35,11 @@ export class ForwardExchange {
   ) {
     const { request, bodyLength, upstreamPath } = input;
     this.state = new ForwardState(request.method ?? 'GET');
-    this.what = { method: request.method, path: upstreamPath, headers: upstreamRequestHeaders(request.rawHeaders, setup.upstream.host, bodyLength) };
+    this.what = {
+      method: request.method,
+      path: upstreamPath,
+      headers: upstreamRequestHeaders(request.rawHeaders, setup.upstream.host, bodyLength),
+    };
   }
 
   /** Sends the request and resolves once the answer has been relayed (or abandoned) and its outcome reported. */
@@ -92,7 +96,10 @@ export class ForwardExchange {
         });
         return this.finish(() => this.recorder.failed('timeout', `no answer within ${upstreamTimeoutMs} ms`, verdict.reachedUpstream));
       case 'unreachable':
-        sendLocalReply(response, provider, { reason: 'upstream-unreachable', message: `the upstream ${upstream.origin} cannot be reached (${code})` });
+        sendLocalReply(response, provider, {
+          reason: 'upstream-unreachable',
+          message: `the upstream ${upstream.origin} cannot be reached (${code})`,
+        });
         return this.finish(() => this.recorder.failed('unreachable', code, verdict.reachedUpstream));
     }
   }

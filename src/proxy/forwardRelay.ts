@@ -18,7 +18,13 @@ export interface RelayEnds {
  * Relays an answer to the client byte for byte — its head, what was already read of its body,
  * then the rest as it streams — while a copy feeds the provider's usage tap (none for a 429).
  */
-export function relayAnswer(answer: IncomingMessage, response: ServerResponse, provider: ProviderAdapter, alreadyRead: readonly Buffer[], ends: RelayEnds): void {
+export function relayAnswer(
+  answer: IncomingMessage,
+  response: ServerResponse,
+  provider: ProviderAdapter,
+  alreadyRead: readonly Buffer[],
+  ends: RelayEnds,
+): void {
   const status = answer.statusCode ?? 502;
   response.writeHead(status, answer.statusMessage, clientResponseHeaders(answer.rawHeaders));
   for (const chunk of alreadyRead) response.write(chunk);
@@ -27,7 +33,9 @@ export function relayAnswer(answer: IncomingMessage, response: ServerResponse, p
     return ends.relayed();
   }
   const tap: UsageTap | null =
-    status === 429 ? null : provider.usageTap({ contentType: answer.headers['content-type'], contentEncoding: answer.headers['content-encoding'] });
+    status === 429
+      ? null
+      : provider.usageTap({ contentType: answer.headers['content-type'], contentEncoding: answer.headers['content-encoding'] });
   if (tap !== null) answer.on('data', (chunk: Buffer) => tap.write(chunk));
   answer.pipe(response);
   answer.once('end', () => {

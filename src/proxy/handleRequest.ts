@@ -61,7 +61,10 @@ export interface ProxyRuntime {
 
 const targetRefusal: Record<TargetProblem, LocalReply> = {
   unsupported: { reason: 'unsupported-target', message: 'ratewarden forwards only requests for a path, such as POST /v1/messages' },
-  'climbs-out': { reason: 'path-climbs-out', message: 'the request path climbs above its root with ".." segments; send the path without them' },
+  'climbs-out': {
+    reason: 'path-climbs-out',
+    message: 'the request path climbs above its root with ".." segments; send the path without them',
+  },
 };
 
 /** An API call whose body has been read, with its provider and its upstream. */
@@ -103,7 +106,11 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   }
   const { target } = parsed;
   if (isReserved(target.path)) {
-    await answerReserved(request, response, target.path, provider, { health: runtime.health, metrics: runtime.metrics, page: runtime.page });
+    await answerReserved(request, response, target.path, provider, {
+      health: runtime.health,
+      metrics: runtime.metrics,
+      page: runtime.page,
+    });
     return;
   }
 
@@ -132,7 +139,11 @@ export async function handleRequest(runtime: ProxyRuntime, request: IncomingMess
   const method = request.method ?? 'GET';
   if (!isApiCall(method, target.path)) {
     const upstreamPath = upstreamPathFor(route.url, target);
-    await forward(route.forwardSetup, { request, response, body: read.body, bodyLength: read.length, upstreamPath, provider }, unrecordedExchange);
+    await forward(
+      route.forwardSetup,
+      { request, response, body: read.body, bodyLength: read.length, upstreamPath, provider },
+      unrecordedExchange,
+    );
     return;
   }
   await serveApiCall(runtime, { request, response, provider, route, target, body: read }, timing);
@@ -148,9 +159,32 @@ async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: Reques
   const session = sessionOf(request.headers, fingerprint, request.socket);
   // The prompt cache is per conversation: only a client's own session id names one.
   const conversation = conversationOf(request.headers);
-  const charge = requestCharge(provider.name, shape, warden.learnedOutputs.of(shape.model), runtime.recorderSetup.cachedShares.expected(scope, conversation, shape.inputTokens), limits);
-  const admitInput: AdmitInput = { method, path: target.path, estimate: charge.window, reportedOutput: charge.reportedOutput, model: shape.model, scope, keyScope, session, priority: priorityOf(request.headers) };
-  const forwardInput = { request, response, body: read.body, bodyLength: read.length, upstreamPath: upstreamPathFor(route.url, target), provider };
+  const charge = requestCharge(
+    provider.name,
+    shape,
+    warden.learnedOutputs.of(shape.model),
+    runtime.recorderSetup.cachedShares.expected(scope, conversation, shape.inputTokens),
+    limits,
+  );
+  const admitInput: AdmitInput = {
+    method,
+    path: target.path,
+    estimate: charge.window,
+    reportedOutput: charge.reportedOutput,
+    model: shape.model,
+    scope,
+    keyScope,
+    session,
+    priority: priorityOf(request.headers),
+  };
+  const forwardInput = {
+    request,
+    response,
+    body: read.body,
+    bodyLength: read.length,
+    upstreamPath: upstreamPathFor(route.url, target),
+    provider,
+  };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
   const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
   for (let held = 0; ; held++) {
@@ -164,8 +198,18 @@ async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: Reques
       await warden.giveBack(requestId);
       return;
     }
-    const recorded = exchangeRecorder(runtime.recorderSetup, requestId, { method, path: target.path, provider, scope, session: conversation, estimatedInput: shape.inputTokens });
-    const learning = !learnsOrganization || fingerprint === null ? recorded : learningOrganization(recorded, warden, { fingerprint, keyHint }, provider.name, runtime.log, runtime.clock);
+    const recorded = exchangeRecorder(runtime.recorderSetup, requestId, {
+      method,
+      path: target.path,
+      provider,
+      scope,
+      session: conversation,
+      estimatedInput: shape.inputTokens,
+    });
+    const learning =
+      !learnsOrganization || fingerprint === null
+        ? recorded
+        : learningOrganization(recorded, warden, { fingerprint, keyHint }, provider.name, runtime.log, runtime.clock);
     const recorder = runtime.metrics.observing(learning, provider.name, scope);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name, scope);
@@ -177,7 +221,13 @@ async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: Reques
 }
 
 /** Admits the request (waiting in the fair queue for budget up to --max-wait), or answers it locally; the request's id, or null once answered. */
-async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, input: AdmitInput, response: ServerResponse, clientGone: AbortSignal): Promise<number | null> {
+async function admitOrAnswer(
+  runtime: ProxyRuntime,
+  provider: ProviderAdapter,
+  input: AdmitInput,
+  response: ServerResponse,
+  clientGone: AbortSignal,
+): Promise<number | null> {
   const { method, path } = input;
   const scope = input.scope ?? defaultScope;
   let admission: Admission | null;
@@ -210,7 +260,13 @@ async function admitOrAnswer(runtime: ProxyRuntime, provider: ProviderAdapter, i
  * the metrics and the durable totals the next tick adds to. Answered with its Retry-After and
  * the scope's budget fields.
  */
-async function answerRefusal(runtime: ProxyRuntime, provider: ProviderAdapter, response: ServerResponse, scope: string, admission: Refusal): Promise<void> {
+async function answerRefusal(
+  runtime: ProxyRuntime,
+  provider: ProviderAdapter,
+  response: ServerResponse,
+  scope: string,
+  admission: Refusal,
+): Promise<void> {
   const { warden } = runtime;
   runtime.refusals.count(admission.reason);
   runtime.metrics.refused(scope, admission.reason);

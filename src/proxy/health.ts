@@ -31,7 +31,8 @@ export async function healthReport(source: HealthSource): Promise<HealthReport> 
     // read from memory, so that its cost does not follow the number of scopes (a liveness check must stay fast).
     const phases = [...source.unsettled().values()].map((state) => cooldownPhase(state, now, source.policy));
     const cooling = phases.filter((candidate) => candidate.phase === 'cooling');
-    const phase = cooling.sort((a, b) => (b.phase === 'cooling' ? b.remainingMs : 0) - (a.phase === 'cooling' ? a.remainingMs : 0))[0] ?? phases.find((candidate) => candidate.phase === 'half-open') ?? { phase: 'closed' as const };
+    const phase = cooling.sort((a, b) => (b.phase === 'cooling' ? b.remainingMs : 0) - (a.phase === 'cooling' ? a.remainingMs : 0))[0] ??
+      phases.find((candidate) => candidate.phase === 'half-open') ?? { phase: 'closed' as const };
     return {
       status: 'ok',
       pid: process.pid,

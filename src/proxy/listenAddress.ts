@@ -24,6 +24,9 @@ export function urlFor(host: string, port: number): string {
 
 /** The one line for a listen address that cannot be bound, e.g. one another process holds. */
 export function cannotListenLine(host: string, port: number, error: NodeJS.ErrnoException): string {
-  const why = error.code === 'EADDRINUSE' ? 'the address is in use; stop the other process or choose another --listen' : `${error.code ?? error.message}; check --listen`;
+  const why =
+    error.code === 'EADDRINUSE'
+      ? 'the address is in use; stop the other process or choose another --listen'
+      : `${error.code ?? error.message}; check --listen`;
   return `cannot listen on ${urlFor(host, port)}: ${why}`;
 }

@@ -43,7 +43,10 @@ const KIND_OF: Record<LocalReason, { status: number; kind: LocalErrorKind }> = {
 };
 
 /** Every local answer's status code and reason: the metrics export each at 0 from the start. */
-export const localReplyCodes: readonly { code: number; reason: LocalReason }[] = Object.entries(KIND_OF).map(([reason, { status }]) => ({ code: status, reason: reason as LocalReason }));
+export const localReplyCodes: readonly { code: number; reason: LocalReason }[] = Object.entries(KIND_OF).map(([reason, { status }]) => ({
+  code: status,
+  reason: reason as LocalReason,
+}));
 
 export interface LocalReply {
   reason: LocalReason;

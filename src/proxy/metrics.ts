@@ -55,28 +55,103 @@ export class ProxyMetrics {
     new Gauge({ name, help, labelNames: [...limiterLabelNames, ...extra], registers: [this.registry] });
   private readonly plainGauge = (name: string, help: string): Gauge<string> => new Gauge({ name, help, registers: [this.registry] });
 
-  private readonly budget = this.limiterGauge('ratewarden_budget', 'The budget per window (tokens in the configured token metric, or requests); absent when there is none', ['dimension']);
-  private readonly windowUsage = this.limiterGauge('ratewarden_window_usage', 'Tokens (in the configured token metric) or requests counted in the current window, reservations included', ['dimension']);
-  private readonly upstreamLimit = this.limiterGauge('ratewarden_upstream_limit', 'The limit per window the upstream last reported in its headers; absent until it reports one', ['dimension']);
-  private readonly upstreamRemaining = this.limiterGauge('ratewarden_upstream_remaining', 'What the upstream last reported is left of a limit (tokens, input-tokens, output-tokens, requests); absent until it reports one', ['dimension']);
-  private readonly upstreamReportAge = this.limiterGauge('ratewarden_upstream_report_age_seconds', 'Seconds since that report was seen', ['dimension']);
-  private readonly cooldownRemaining = this.limiterGauge('ratewarden_cooldown_remaining_seconds', 'Seconds until the current cooldown ends; 0 when not cooling down');
-  private readonly backoffLevel = this.limiterGauge('ratewarden_backoff_level', 'Rung of the backoff ladder the next upstream 429 climbs from');
-  private readonly consecutive429s = this.limiterGauge('ratewarden_consecutive_upstream_429s', 'Upstream 429s in a row since the last success');
-  private readonly probeInFlight = this.limiterGauge('ratewarden_probe_in_flight', '1 while the half-open probe after a cooldown is in flight');
-  private readonly quotaExhausted = this.limiterGauge('ratewarden_quota_exhausted', '1 while the upstream says the quota or spend limit of the scope ran out (not a rate limit)');
+  private readonly budget = this.limiterGauge(
+    'ratewarden_budget',
+    'The budget per window (tokens in the configured token metric, or requests); absent when there is none',
+    ['dimension'],
+  );
+  private readonly windowUsage = this.limiterGauge(
+    'ratewarden_window_usage',
+    'Tokens (in the configured token metric) or requests counted in the current window, reservations included',
+    ['dimension'],
+  );
+  private readonly upstreamLimit = this.limiterGauge(
+    'ratewarden_upstream_limit',
+    'The limit per window the upstream last reported in its headers; absent until it reports one',
+    ['dimension'],
+  );
+  private readonly upstreamRemaining = this.limiterGauge(
+    'ratewarden_upstream_remaining',
+    'What the upstream last reported is left of a limit (tokens, input-tokens, output-tokens, requests); absent until it reports one',
+    ['dimension'],
+  );
+  private readonly upstreamReportAge = this.limiterGauge('ratewarden_upstream_report_age_seconds', 'Seconds since that report was seen', [
+    'dimension',
+  ]);
+  private readonly cooldownRemaining = this.limiterGauge(
+    'ratewarden_cooldown_remaining_seconds',
+    'Seconds until the current cooldown ends; 0 when not cooling down',
+  );
+  private readonly backoffLevel = this.limiterGauge(
+    'ratewarden_backoff_level',
+    'Rung of the backoff ladder the next upstream 429 climbs from',
+  );
+  private readonly consecutive429s = this.limiterGauge(
+    'ratewarden_consecutive_upstream_429s',
+    'Upstream 429s in a row since the last success',
+  );
+  private readonly probeInFlight = this.limiterGauge(
+    'ratewarden_probe_in_flight',
+    '1 while the half-open probe after a cooldown is in flight',
+  );
+  private readonly quotaExhausted = this.limiterGauge(
+    'ratewarden_quota_exhausted',
+    '1 while the upstream says the quota or spend limit of the scope ran out (not a rate limit)',
+  );
   private readonly window = this.plainGauge('ratewarden_window_seconds', 'Length of the sliding window the budgets apply to');
-  private readonly storeReadable = this.plainGauge('ratewarden_store_readable', '1 when the scrape could read the rate-limit store; 0 leaves the store gauges out');
-  private readonly failuresInInterval = this.plainGauge('ratewarden_supervisor_failures_in_interval', 'Worker failures (each followed by a restart unless the supervisor gave up) within --start-limit-interval');
-  private readonly consecutiveFailures = this.plainGauge('ratewarden_supervisor_consecutive_failures', 'Worker failures since the worker was last stable');
-  private readonly gaveUp = this.plainGauge('ratewarden_supervisor_gave_up', '1 when the supervisor gave up after --start-limit-burst failures');
+  private readonly storeReadable = this.plainGauge(
+    'ratewarden_store_readable',
+    '1 when the scrape could read the rate-limit store; 0 leaves the store gauges out',
+  );
+  private readonly failuresInInterval = this.plainGauge(
+    'ratewarden_supervisor_failures_in_interval',
+    'Worker failures (each followed by a restart unless the supervisor gave up) within --start-limit-interval',
+  );
+  private readonly consecutiveFailures = this.plainGauge(
+    'ratewarden_supervisor_consecutive_failures',
+    'Worker failures since the worker was last stable',
+  );
+  private readonly gaveUp = this.plainGauge(
+    'ratewarden_supervisor_gave_up',
+    '1 when the supervisor gave up after --start-limit-burst failures',
+  );
 
-  private readonly forwardedRequests = new Counter({ name: 'ratewarden_forwarded_requests_total', help: 'Requests forwarded to the upstream', labelNames: ['provider'], registers: [this.registry] });
-  private readonly localReplies = new Counter({ name: 'ratewarden_local_replies_total', help: 'Answers ratewarden gave itself without forwarding, by status code and x-ratewarden-reason', labelNames: ['code', 'reason'], registers: [this.registry] });
-  private readonly upstream429s = new Counter({ name: 'ratewarden_upstream_429_total', help: 'Upstream answers with status 429', labelNames: ['provider'], registers: [this.registry] });
-  private readonly tokens = new Counter({ name: 'ratewarden_tokens_total', help: 'Tokens the upstream reported as used, by kind', labelNames: ['kind'], registers: [this.registry] });
-  private readonly addedLatency = new Histogram({ name: 'ratewarden_added_latency_seconds', help: 'Time from a request’s arrival until it is sent upstream, less its queue wait', buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
-  private readonly queueWait = new Histogram({ name: 'ratewarden_queue_wait_seconds', help: 'Time a request waited in the admission queue for budget', buckets: QUEUE_WAIT_BUCKETS_S, registers: [this.registry] });
+  private readonly forwardedRequests = new Counter({
+    name: 'ratewarden_forwarded_requests_total',
+    help: 'Requests forwarded to the upstream',
+    labelNames: ['provider'],
+    registers: [this.registry],
+  });
+  private readonly localReplies = new Counter({
+    name: 'ratewarden_local_replies_total',
+    help: 'Answers ratewarden gave itself without forwarding, by status code and x-ratewarden-reason',
+    labelNames: ['code', 'reason'],
+    registers: [this.registry],
+  });
+  private readonly upstream429s = new Counter({
+    name: 'ratewarden_upstream_429_total',
+    help: 'Upstream answers with status 429',
+    labelNames: ['provider'],
+    registers: [this.registry],
+  });
+  private readonly tokens = new Counter({
+    name: 'ratewarden_tokens_total',
+    help: 'Tokens the upstream reported as used, by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  private readonly addedLatency = new Histogram({
+    name: 'ratewarden_added_latency_seconds',
+    help: 'Time from a request’s arrival until it is sent upstream, less its queue wait',
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
+  private readonly queueWait = new Histogram({
+    name: 'ratewarden_queue_wait_seconds',
+    help: 'Time a request waited in the admission queue for budget',
+    buckets: QUEUE_WAIT_BUCKETS_S,
+    registers: [this.registry],
+  });
 
   /** Per-scope outcomes, the upstream's answers, the queue: src/proxy/trafficMetrics.ts. */
   readonly traffic = new TrafficMetrics(this.registry);
@@ -171,7 +246,18 @@ export class ProxyMetrics {
   }
 
   private async readLimiters(): Promise<void> {
-    const gauges = [this.budget, this.windowUsage, this.upstreamLimit, this.upstreamRemaining, this.upstreamReportAge, this.cooldownRemaining, this.backoffLevel, this.consecutive429s, this.probeInFlight, this.quotaExhausted];
+    const gauges = [
+      this.budget,
+      this.windowUsage,
+      this.upstreamLimit,
+      this.upstreamRemaining,
+      this.upstreamReportAge,
+      this.cooldownRemaining,
+      this.backoffLevel,
+      this.consecutive429s,
+      this.probeInFlight,
+      this.quotaExhausted,
+    ];
     for (const gauge of gauges) gauge.reset();
     let readings: LimiterReading[];
     try {

@@ -17,17 +17,23 @@ export function metricsSourcesFor(warden: Warden, store: Store, settings: Settin
       const states = await warden.views.scopeStates();
       const now = clock();
       // Bounded: a flood of keys must not grow the scrape without end (scopeSeriesCap.ts).
-      return boundedReadings(states.map(({ scope, state, usage, reports }) => {
-        const phase = cooldownPhase(state, now, warden.policyOf(scope));
-        return {
-          labels: { scope },
-          state,
-          usage,
-          reported: reports.map((report) => ({ dimension: report.dimension, remaining: report.remaining, ageMs: Math.max(0, now - report.seenAt) })),
-          cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
-          probeInFlight: phase.phase === 'half-open' && phase.probeInFlight,
-        };
-      }));
+      return boundedReadings(
+        states.map(({ scope, state, usage, reports }) => {
+          const phase = cooldownPhase(state, now, warden.policyOf(scope));
+          return {
+            labels: { scope },
+            state,
+            usage,
+            reported: reports.map((report) => ({
+              dimension: report.dimension,
+              remaining: report.remaining,
+              ageMs: Math.max(0, now - report.seenAt),
+            })),
+            cooldownRemainingMs: phase.phase === 'cooling' ? phase.remainingMs : 0,
+            probeInFlight: phase.phase === 'half-open' && phase.probeInFlight,
+          };
+        }),
+      );
     },
     restarts: () => readRestartSummary(store, restartPolicy),
   };

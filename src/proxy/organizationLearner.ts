@@ -29,10 +29,18 @@ export function learningOrganization(
     if (organization === null || warden.organizations.ownerOf(fingerprint) === ownerOf(organization)) return Promise.resolve();
     return warden.learnOrganization(fingerprint, organization, key.keyHint).then(
       (joined) => {
-        log.info('group-joined', `key ${fingerprint} belongs to organization ${ownerOf(organization).slice(4)}: its usage now counts in its organization's groups${joined.length === 0 ? '' : ` (${joined.map((move) => `${move.from} → ${move.to}`).join(', ')})`}`, { fingerprint });
+        log.info(
+          'group-joined',
+          `key ${fingerprint} belongs to organization ${ownerOf(organization).slice(4)}: its usage now counts in its organization's groups${joined.length === 0 ? '' : ` (${joined.map((move) => `${move.from} → ${move.to}`).join(', ')})`}`,
+          { fingerprint },
+        );
       },
       (error: unknown) => {
-        log.warn('group-join-failed', `could not record the organization of key ${fingerprint}: ${(error as Error).message}; it is tried again on its next answer`, { fingerprint });
+        log.warn(
+          'group-join-failed',
+          `could not record the organization of key ${fingerprint}: ${(error as Error).message}; it is tried again on its next answer`,
+          { fingerprint },
+        );
       },
     );
   };
@@ -47,7 +55,8 @@ export function learningOrganization(
     });
     return recorded;
   };
-  const afterLearning = (headers: IncomingHttpHeaders, next: () => void | Promise<void>): Promise<void> => inTurn(() => learn(headers).then(next));
+  const afterLearning = (headers: IncomingHttpHeaders, next: () => void | Promise<void>): Promise<void> =>
+    inTurn(() => learn(headers).then(next));
   return {
     ...recorder,
     rateLimited: (headers, quota) => afterLearning(headers, () => recorder.rateLimited(headers, quota)),

@@ -81,7 +81,9 @@ class RecordingExchange implements ExchangeRecorder {
   /** Not awaited by the request path. On SQLite a settle asked here commits before anything asked after it; on PostgreSQL a later admission may still see its reservation, which only errs on the safe side. */
   private record(what: string, work: () => Promise<void>): Promise<void> {
     return work().catch((error: unknown) => {
-      this.setup.log.error('record-failed', `could not record ${what} for ${this.where}: ${(error as Error).message}`, { requestId: this.requestId });
+      this.setup.log.error('record-failed', `could not record ${what} for ${this.where}: ${(error as Error).message}`, {
+        requestId: this.requestId,
+      });
     });
   }
 
@@ -90,7 +92,13 @@ class RecordingExchange implements ExchangeRecorder {
     return this.record('an upstream 429', async () => {
       const now = clock();
       const reported = this.request.provider.readLimits(headers, now);
-      const input = { retryAfterMs: reported.retryAfterMs ?? null, reported: limitsForBudget(reported, tokenMetric), reports: this.reportsOf(headers, now), reportsReadAt: now, quota: quota ?? null };
+      const input = {
+        retryAfterMs: reported.retryAfterMs ?? null,
+        reported: limitsForBudget(reported, tokenMetric),
+        reports: this.reportsOf(headers, now),
+        reportsReadAt: now,
+        quota: quota ?? null,
+      };
       let outcome: Record429Outcome;
       try {
         outcome = await warden.upstream429s.record429(this.requestId, input);
@@ -120,7 +128,8 @@ class RecordingExchange implements ExchangeRecorder {
     const { request } = this;
     void this.record('the answer', async () => {
       await this.headRecorded;
-      if (usage !== null && usage !== unreadableUsage && status < 300) this.setup.cachedShares.learn(request.scope, request.session, request.estimatedInput, usage);
+      if (usage !== null && usage !== unreadableUsage && status < 300)
+        this.setup.cachedShares.learn(request.scope, request.session, request.estimatedInput, usage);
       await this.setup.warden.settle(this.requestId, {
         outcome: status >= 500 ? 'upstream-error' : 'ok',
         status,
@@ -137,7 +146,12 @@ class RecordingExchange implements ExchangeRecorder {
     void this.record('an interrupted request', async () => {
       try {
         await this.headRecorded;
-        await this.setup.warden.settle(this.requestId, { outcome: 'aborted', status: null, usage: this.counted(countsOf(usage)), reportedSettle: this.rule.settle });
+        await this.setup.warden.settle(this.requestId, {
+          outcome: 'aborted',
+          status: null,
+          usage: this.counted(countsOf(usage)),
+          reportedSettle: this.rule.settle,
+        });
       } finally {
         this.setup.onSettled?.();
       }
@@ -153,7 +167,11 @@ class RecordingExchange implements ExchangeRecorder {
       }
     });
     const event = kind === 'timeout' ? 'upstream-timeout' : 'upstream-unreachable';
-    this.setup.log.warn(event, `${this.where}: the upstream ${kind === 'timeout' ? 'did not answer in time' : 'cannot be reached'} (${detail}); answered ${kind === 'timeout' ? 504 : 502}`, { requestId: this.requestId });
+    this.setup.log.warn(
+      event,
+      `${this.where}: the upstream ${kind === 'timeout' ? 'did not answer in time' : 'cannot be reached'} (${detail}); answered ${kind === 'timeout' ? 504 : 502}`,
+      { requestId: this.requestId },
+    );
   }
 }
 
@@ -162,21 +180,47 @@ function log429Outcome(log: Logger, exchange: { where: string; requestId: number
   const { where, requestId, quota } = exchange;
   if (outcome.kind === 'held') {
     // Never dropped: held in memory, retried at every tick, and every request refused until then.
-    log.error('upstream-429-held', `upstream answered 429 for ${where}, but it cannot be recorded yet (${outcome.because}); it is held and retried at every tick, and every request is refused locally until it is recorded`, { requestId });
+    log.error(
+      'upstream-429-held',
+      `upstream answered 429 for ${where}, but it cannot be recorded yet (${outcome.because}); it is held and retried at every tick, and every request is refused locally until it is recorded`,
+      { requestId },
+    );
     return;
   }
   const { result } = outcome;
   if (result === null) return;
   if (result.quota) {
-    log.error('quota-exhausted', `upstream answered 429 for ${where}: the quota or spend limit ran out (${quota ?? 'quota'}); group ${result.scope} is stopped: its requests are answered locally (reason quota) until a probe after ${new Date(result.cooldownUntil).toISOString()} is served`, { requestId, scope: result.scope });
+    log.error(
+      'quota-exhausted',
+      `upstream answered 429 for ${where}: the quota or spend limit ran out (${quota ?? 'quota'}); group ${result.scope} is stopped: its requests are answered locally (reason quota) until a probe after ${new Date(result.cooldownUntil).toISOString()} is served`,
+      { requestId, scope: result.scope },
+    );
     return;
   }
   const until = new Date(result.cooldownUntil).toISOString();
-  const fields = { requestId, scope: result.scope, sharedWith: result.sharedWith.join(' '), consecutive429s: result.consecutive429s, cooldownMs: result.cooldownMs, cooldownUntil: until };
-  const shared = result.sharedWith.length === 0 ? '' : `; its headers show room on every limit of the scope, so the limit hit is shared: ${result.sharedWith.length} other scopes of the key cool with it`;
+  const fields = {
+    requestId,
+    scope: result.scope,
+    sharedWith: result.sharedWith.join(' '),
+    consecutive429s: result.consecutive429s,
+    cooldownMs: result.cooldownMs,
+    cooldownUntil: until,
+  };
+  const shared =
+    result.sharedWith.length === 0
+      ? ''
+      : `; its headers show room on every limit of the scope, so the limit hit is shared: ${result.sharedWith.length} other scopes of the key cool with it`;
   if (result.escalated) {
-    log.warn('cooldown-start', `upstream answered 429 for ${where} (${result.consecutive429s} in a row); cooling down scope ${result.scope} for ${formatDuration(result.cooldownMs)}, until ${until}: its requests are answered locally until then${shared}`, fields);
+    log.warn(
+      'cooldown-start',
+      `upstream answered 429 for ${where} (${result.consecutive429s} in a row); cooling down scope ${result.scope} for ${formatDuration(result.cooldownMs)}, until ${until}: its requests are answered locally until then${shared}`,
+      fields,
+    );
   } else {
-    log.warn('upstream-429', `upstream answered 429 for ${where}, of the incident in progress (sent before its cooldown began, or under the key's own scope before the key joined its group); the cooldown of scope ${result.scope} now ends at ${until}${shared}`, fields);
+    log.warn(
+      'upstream-429',
+      `upstream answered 429 for ${where}, of the incident in progress (sent before its cooldown began, or under the key's own scope before the key joined its group); the cooldown of scope ${result.scope} now ends at ${until}${shared}`,
+      fields,
+    );
   }
 }

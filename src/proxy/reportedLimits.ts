@@ -31,7 +31,14 @@ export function reportsFrom(provider: ProviderName, limits: ReportedLimits, now:
   const reports: Report[] = [];
   for (const [dimension, limit, remaining, resetMs] of candidates) {
     if (remaining === undefined || resetMs === undefined) continue;
-    reports.push({ dimension, limit: limit ?? null, remaining, resetAt: now + resetMs, roundingSlack: slack(dimension), refill: provider === 'anthropic' ? 'bucket' : 'window' });
+    reports.push({
+      dimension,
+      limit: limit ?? null,
+      remaining,
+      resetAt: now + resetMs,
+      roundingSlack: slack(dimension),
+      refill: provider === 'anthropic' ? 'bucket' : 'window',
+    });
   }
   return reports;
 }

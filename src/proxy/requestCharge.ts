@@ -11,7 +11,13 @@ import type { RequestShape } from './providers/estimate.js';
  * the request runs (`max_tokens` where it pre-charges it, whatever the operator's cap on the
  * learned reservation: the upstream charges it all the same).
  */
-export function requestCharge(provider: ProviderName, shape: RequestShape, learnedOutput: number | null, cachedShare: number | null, settings: OutputSettings): RequestCharge {
+export function requestCharge(
+  provider: ProviderName,
+  shape: RequestShape,
+  learnedOutput: number | null,
+  cachedShare: number | null,
+  settings: OutputSettings,
+): RequestCharge {
   const rule = chargeRules[provider];
   const inputTokens = rule.cacheReadsCount ? shape.inputTokens : chargedInputEstimate(shape.inputTokens, cachedShare);
   const outputCap = shape.generates ? (shape.declaredMaxTokens ?? settings.defaultMaxTokens) : 0;

@@ -14,7 +14,14 @@ export interface ReservedEndpoints {
   page?: PageAnswerer;
 }
 
-function answer(request: IncomingMessage, response: ServerResponse, status: number, contentType: string, body: string | Buffer, headers: Readonly<Record<string, string>> = {}): void {
+function answer(
+  request: IncomingMessage,
+  response: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string | Buffer,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   response.writeHead(status, {
     ...headers,
     'content-type': contentType,
@@ -28,7 +35,13 @@ function answer(request: IncomingMessage, response: ServerResponse, status: numb
  * Answers the reserved `/_ratewarden/` paths, which are never forwarded: the health check, the
  * Prometheus metrics, and 404 for any other name under the prefix.
  */
-export async function answerReserved(request: IncomingMessage, response: ServerResponse, path: string, provider: ProviderAdapter, endpoints: ReservedEndpoints): Promise<void> {
+export async function answerReserved(
+  request: IncomingMessage,
+  response: ServerResponse,
+  path: string,
+  provider: ProviderAdapter,
+  endpoints: ReservedEndpoints,
+): Promise<void> {
   request.resume();
   const readable = request.method === 'GET' || request.method === 'HEAD';
   if (readable && path === healthPath) {

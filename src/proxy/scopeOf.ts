@@ -70,7 +70,9 @@ export function fingerprintOf(key: string, secret: string): string {
 const rememberedFingerprints = 1_024;
 
 /** Builds the function that names a request's scope from its headers, the model it names and its provider. */
-export function scopeChooser(setup: ScopeSetup): (headers: IncomingHttpHeaders, model: string | null, provider?: ProviderName) => RequestScope {
+export function scopeChooser(
+  setup: ScopeSetup,
+): (headers: IncomingHttpHeaders, model: string | null, provider?: ProviderName) => RequestScope {
   const rules = [...setup.families, ...defaultFamilyRules];
   const needsKey = setup.by === 'group' || setup.by === 'key-and-model' || setup.by === 'key';
   const fingerprints = new Map<string, string>();

@@ -76,7 +76,9 @@ export class ScopeQueue {
   get bySession(): { session: string; length: number }[] {
     const counts = new Map<string, number>();
     for (const waiter of this.waiting) counts.set(waiter.session, (counts.get(waiter.session) ?? 0) + 1);
-    return [...counts].map(([session, length]) => ({ session, length })).sort((a, b) => b.length - a.length || a.session.localeCompare(b.session));
+    return [...counts]
+      .map(([session, length]) => ({ session, length }))
+      .sort((a, b) => b.length - a.length || a.session.localeCompare(b.session));
   }
 
   /** Nobody waits and nothing is scheduled: the queue may be dropped. */
@@ -174,7 +176,11 @@ export class ScopeQueue {
         const waited = formatDuration(this.clock() - enqueuedAt);
         const refusal = latest.lastRefusal;
         const forWhat = refusal.reason === 'probe' ? "for the probe's answer" : 'for budget';
-        resolve({ ...refusal, retryAfterMs, message: `waited ${waited} ${forWhat} (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${refusal.message}` });
+        resolve({
+          ...refusal,
+          retryAfterMs,
+          message: `waited ${waited} ${forWhat} (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${refusal.message}`,
+        });
       }, this.settings.maxWaitMs);
       const waiter: Waiter = {
         session: input.session ?? '',
@@ -219,10 +225,13 @@ export class ScopeQueue {
   private scheduleRetry(afterMs: number): void {
     this.clearRetry();
     if (this.waiting.length === 0) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.pump();
-    }, Math.min(maximumRetryMs, Math.max(afterMs === 0 ? 0 : minimumRetryMs, afterMs)));
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = null;
+        void this.pump();
+      },
+      Math.min(maximumRetryMs, Math.max(afterMs === 0 ? 0 : minimumRetryMs, afterMs)),
+    );
   }
 
   /**

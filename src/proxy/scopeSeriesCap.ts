@@ -13,5 +13,7 @@ const urgency = (reading: LimiterReading): number => (reading.cooldownRemainingM
 
 export function boundedReadings(readings: readonly LimiterReading[], max = maxScopeSeries): LimiterReading[] {
   if (readings.length <= max) return [...readings];
-  return [...readings].sort((a, b) => urgency(b) - urgency(a) || b.usage.requests - a.usage.requests || b.usage.tokens - a.usage.tokens).slice(0, max);
+  return [...readings]
+    .sort((a, b) => urgency(b) - urgency(a) || b.usage.requests - a.usage.requests || b.usage.tokens - a.usage.tokens)
+    .slice(0, max);
 }

@@ -54,7 +54,13 @@ function listen(server: Server, address: ServeSetup['address'], target: ListenTa
   const { host, port } = address;
   return new Promise((resolve, reject) => {
     const failed = (error: NodeJS.ErrnoException): void => {
-      reject(new Error(target.kind === 'address' ? cannotListenLine(host, port, error) : `cannot accept on the socket handed to ratewarden: ${error.code ?? error.message}`));
+      reject(
+        new Error(
+          target.kind === 'address'
+            ? cannotListenLine(host, port, error)
+            : `cannot accept on the socket handed to ratewarden: ${error.code ?? error.message}`,
+        ),
+      );
     };
     server.once('error', failed);
     const listening = (): void => {
@@ -80,7 +86,12 @@ function listen(server: Server, address: ServeSetup['address'], target: ListenTa
  * flight, and stops by draining it. The parts it serves with are built by cli (the composition root).
  */
 export class ProxyServer {
-  private readonly http = createServer({ headersTimeout: headersTimeoutMs, requestTimeout: requestTimeoutMs, maxHeaderSize: maxHeaderBytes, noDelay: true });
+  private readonly http = createServer({
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: requestTimeoutMs,
+    maxHeaderSize: maxHeaderBytes,
+    noDelay: true,
+  });
   private readonly inFlight = new InFlightRequests();
   private isStopping = false;
 
@@ -150,7 +161,10 @@ export class ProxyServer {
     const work = handleRequest(runtime, request, response).catch((error: unknown) => {
       runtime.log.error('request-failed', `${request.method ?? 'GET'} request failed inside ratewarden: ${(error as Error).message}`);
       if (!response.headersSent) {
-        sendLocalReply(response, shape(), { reason: 'internal-error', message: `ratewarden could not handle this request: ${(error as Error).message}` });
+        sendLocalReply(response, shape(), {
+          reason: 'internal-error',
+          message: `ratewarden could not handle this request: ${(error as Error).message}`,
+        });
       } else {
         response.destroy();
       }

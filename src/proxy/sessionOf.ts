@@ -7,7 +7,11 @@ import type { Socket } from 'node:net';
  * (`X-Claude-Code-Session-Id`), else the API key (by fingerprint), else the client connection.
  * Only compared, never stored.
  */
-export function sessionOf(headers: IncomingHttpHeaders, fingerprint: string | null, socket: Pick<Socket, 'remoteAddress' | 'remotePort'>): string {
+export function sessionOf(
+  headers: IncomingHttpHeaders,
+  fingerprint: string | null,
+  socket: Pick<Socket, 'remoteAddress' | 'remotePort'>,
+): string {
   const raw = headers['x-claude-code-session-id'];
   const session = (Array.isArray(raw) ? raw[0] : raw)?.trim();
   if (session !== undefined && session !== '') return `session:${session.slice(0, 128)}`;

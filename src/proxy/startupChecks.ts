@@ -10,7 +10,9 @@ import { checkListenAddress } from './listenAddress.js';
  */
 export function checkWorkerSettings(settings: Settings): URL {
   if (settings.upstream === null) {
-    throw new ConfigError('upstream: not set; pass --upstream https://api.anthropic.com (or set RATEWARDEN_UPSTREAM, or "upstream" in the config file)');
+    throw new ConfigError(
+      'upstream: not set; pass --upstream https://api.anthropic.com (or set RATEWARDEN_UPSTREAM, or "upstream" in the config file)',
+    );
   }
   checkListenAddress(settings.listen, settings.allowRemote);
   return new URL((parseUpstreamList(settings.upstream)[0] as { url: string }).url);

@@ -33,7 +33,8 @@ export class SupervisorChannel {
           received.on('connection', (socket: Socket) => this.adopt(socket, undefined));
           resolve(received);
         }
-        if (isConnectionMessage(message) && handle !== undefined) this.adopt(handle as Socket, typeof message.id === 'number' ? message.id : undefined);
+        if (isConnectionMessage(message) && handle !== undefined)
+          this.adopt(handle as Socket, typeof message.id === 'number' ? message.id : undefined);
       });
     });
     // Told to whoever takes the socket; a worker that stops before it asks has nothing to hear.

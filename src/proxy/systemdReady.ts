@@ -12,7 +12,11 @@ export function notifySystemdReady(url: string, log: Logger, env: NodeJS.Process
   if (env.NOTIFY_SOCKET === undefined || env.NOTIFY_SOCKET === '') return Promise.resolve();
   return new Promise((resolve) => {
     execFile('systemd-notify', ['--ready', `--status=ratewarden listening on ${url}`], { env, timeout: 5_000 }, (error) => {
-      if (error !== null) log.warn('systemd-notify-failed', `could not tell systemd the proxy is ready (systemd-notify: ${error.message.split('\n')[0] ?? ''}); a Type=notify unit will time out its start`);
+      if (error !== null)
+        log.warn(
+          'systemd-notify-failed',
+          `could not tell systemd the proxy is ready (systemd-notify: ${error.message.split('\n')[0] ?? ''}); a Type=notify unit will time out its start`,
+        );
       resolve();
     });
   });

@@ -116,7 +116,11 @@ class Ticking {
       this.storeFailing = false;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      if (!this.storeFailing) log.error('store-unavailable', `${error.message}; requests are answered 503 ${error.lost ? 'until a restart' : 'until it can be written again'}`);
+      if (!this.storeFailing)
+        log.error(
+          'store-unavailable',
+          `${error.message}; requests are answered 503 ${error.lost ? 'until a restart' : 'until it can be written again'}`,
+        );
       this.storeFailing = true;
     }
   }
@@ -125,8 +129,16 @@ class Ticking {
     if (!final && now - this.lastSummary < refusalSummaryMs) return;
     const { cooldown, probe, budget } = this.setup.refusals.take();
     if (cooldown + probe + budget > 0) {
-      const parts = [cooldown > 0 ? `${cooldown} during the cooldown` : '', probe > 0 ? `${probe} after waiting for the probe` : '', budget > 0 ? `${budget} over budget` : ''].filter((part) => part !== '');
-      this.setup.log.info('refusals', `answered ${cooldown + probe + budget} requests locally with 429 in the last ${formatDuration(now - this.lastSummary)}: ${parts.join(', ')}`, { cooldown, probe, budget });
+      const parts = [
+        cooldown > 0 ? `${cooldown} during the cooldown` : '',
+        probe > 0 ? `${probe} after waiting for the probe` : '',
+        budget > 0 ? `${budget} over budget` : '',
+      ].filter((part) => part !== '');
+      this.setup.log.info(
+        'refusals',
+        `answered ${cooldown + probe + budget} requests locally with 429 in the last ${formatDuration(now - this.lastSummary)}: ${parts.join(', ')}`,
+        { cooldown, probe, budget },
+      );
     }
     this.lastSummary = now;
   }
@@ -138,7 +150,11 @@ class Ticking {
     for (const result of await warden.upstream429s.recordHeld()) {
       if (result === null) continue;
       const until = new Date(result.cooldownUntil).toISOString();
-      log.warn('upstream-429-recorded', `recorded the upstream 429 that was held while the store could not be written; cooling down until ${until}`, { consecutive429s: result.consecutive429s, cooldownUntil: until });
+      log.warn(
+        'upstream-429-recorded',
+        `recorded the upstream 429 that was held while the store could not be written; cooling down until ${until}`,
+        { consecutive429s: result.consecutive429s, cooldownUntil: until },
+      );
     }
   }
 

@@ -15,7 +15,18 @@ export const knownProviders: readonly ProviderName[] = ['anthropic', 'openai', '
 const knownUpstreamCodes = ['200', '400', '401', '403', '404', '408', '413', '429', '500', '502', '503', '504', '529'];
 
 /** What became of a request of a scope. `forwarded` counts it when sent; the upstream's answer is counted again by class. */
-export const requestOutcomes = ['forwarded', 'local_429_cooldown', 'local_429_probe', 'local_429_budget', 'local_429_quota', 'upstream_2xx', 'upstream_4xx', 'upstream_429', 'upstream_5xx', 'upstream_failed'] as const;
+export const requestOutcomes = [
+  'forwarded',
+  'local_429_cooldown',
+  'local_429_probe',
+  'local_429_budget',
+  'local_429_quota',
+  'upstream_2xx',
+  'upstream_4xx',
+  'upstream_429',
+  'upstream_5xx',
+  'upstream_failed',
+] as const;
 export type RequestOutcome = (typeof requestOutcomes)[number];
 
 const tokenKinds = ['input', 'output'] as const;
@@ -58,13 +69,49 @@ export class TrafficMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    this.requests = new Counter({ name: 'ratewarden_scope_requests_total', help: 'Requests of a scope by outcome: forwarded; refused locally with 429, by reason; the upstream answer by class (2xx, 4xx, 429, 5xx, or failed: unreachable, timed out, cut short)', labelNames: ['scope', 'outcome'], registers });
-    this.tokens = new Counter({ name: 'ratewarden_scope_tokens_total', help: 'Tokens the upstream reported as used by a scope, by kind, for answers that completed or were cut short', labelNames: ['scope', 'kind', 'outcome'], registers });
-    this.budgetChanges = new Counter({ name: 'ratewarden_budget_changes_total', help: 'Budget changes of a scope the controller made: a cut at an upstream 429, a recovery toward the known-good level', labelNames: ['scope', 'kind', 'dimension'], registers });
-    this.upstreamResponses = new Counter({ name: 'ratewarden_upstream_responses_total', help: 'Answers from the upstream by provider and status code', labelNames: ['provider', 'code'], registers });
-    this.upstreamDuration = new Histogram({ name: 'ratewarden_upstream_duration_seconds', help: 'From sending a request upstream until its answer ended (a 429: until its head), by provider and answer class', labelNames: ['provider', 'class'], buckets: UPSTREAM_BUCKETS_S, registers });
-    this.queueDepth = new Gauge({ name: 'ratewarden_queue_depth', help: 'Requests of a scope waiting in the admission queue for budget now', labelNames: ['scope'], registers });
-    this.queueOldest = new Gauge({ name: 'ratewarden_queue_oldest_wait_seconds', help: 'How long the longest-waiting request of a scope has waited so far; 0 when none waits', labelNames: ['scope'], registers });
+    this.requests = new Counter({
+      name: 'ratewarden_scope_requests_total',
+      help: 'Requests of a scope by outcome: forwarded; refused locally with 429, by reason; the upstream answer by class (2xx, 4xx, 429, 5xx, or failed: unreachable, timed out, cut short)',
+      labelNames: ['scope', 'outcome'],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'ratewarden_scope_tokens_total',
+      help: 'Tokens the upstream reported as used by a scope, by kind, for answers that completed or were cut short',
+      labelNames: ['scope', 'kind', 'outcome'],
+      registers,
+    });
+    this.budgetChanges = new Counter({
+      name: 'ratewarden_budget_changes_total',
+      help: 'Budget changes of a scope the controller made: a cut at an upstream 429, a recovery toward the known-good level',
+      labelNames: ['scope', 'kind', 'dimension'],
+      registers,
+    });
+    this.upstreamResponses = new Counter({
+      name: 'ratewarden_upstream_responses_total',
+      help: 'Answers from the upstream by provider and status code',
+      labelNames: ['provider', 'code'],
+      registers,
+    });
+    this.upstreamDuration = new Histogram({
+      name: 'ratewarden_upstream_duration_seconds',
+      help: 'From sending a request upstream until its answer ended (a 429: until its head), by provider and answer class',
+      labelNames: ['provider', 'class'],
+      buckets: UPSTREAM_BUCKETS_S,
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: 'ratewarden_queue_depth',
+      help: 'Requests of a scope waiting in the admission queue for budget now',
+      labelNames: ['scope'],
+      registers,
+    });
+    this.queueOldest = new Gauge({
+      name: 'ratewarden_queue_oldest_wait_seconds',
+      help: 'How long the longest-waiting request of a scope has waited so far; 0 when none waits',
+      labelNames: ['scope'],
+      registers,
+    });
     for (const provider of knownProviders) {
       for (const code of knownUpstreamCodes) this.upstreamResponses.inc({ provider, code }, 0);
       for (const answer of upstreamClasses) this.upstreamDuration.zero({ provider, class: answer });
@@ -90,7 +137,8 @@ export class TrafficMetrics {
     this.scopes.add(label);
     for (const outcome of requestOutcomes) this.requests.inc({ scope: label, outcome }, 0);
     for (const kind of tokenKinds) for (const outcome of tokenOutcomes) this.tokens.inc({ scope: label, kind, outcome }, 0);
-    for (const kind of budgetChangeKinds) for (const dimension of budgetDimensions) this.budgetChanges.inc({ scope: label, kind, dimension }, 0);
+    for (const kind of budgetChangeKinds)
+      for (const dimension of budgetDimensions) this.budgetChanges.inc({ scope: label, kind, dimension }, 0);
     return label;
   }
 

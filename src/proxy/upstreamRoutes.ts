@@ -21,7 +21,10 @@ export class UpstreamRoutes {
   constructor(entries: readonly UpstreamEntry[], upstreamTimeoutMs: number) {
     this.routes = entries.map((entry) => {
       const url = new URL(entry.url);
-      return { provider: entry.provider, route: { url, forwardSetup: { upstream: url, transport: upstreamTransport(url), upstreamTimeoutMs } } };
+      return {
+        provider: entry.provider,
+        route: { url, forwardSetup: { upstream: url, transport: upstreamTransport(url), upstreamTimeoutMs } },
+      };
     });
   }
 
@@ -49,7 +52,11 @@ export class UpstreamRoutes {
 
   /** The providers configured, as status and the logs name them: `anthropic=https://…, openai=https://…`. */
   describe(): string {
-    return this.routes.map(({ provider, route }) => (provider === null ? route.url.origin : `${provider}=${route.url.origin}${route.url.pathname.replace(/\/$/, '')}`)).join(', ');
+    return this.routes
+      .map(({ provider, route }) =>
+        provider === null ? route.url.origin : `${provider}=${route.url.origin}${route.url.pathname.replace(/\/$/, '')}`,
+      )
+      .join(', ');
   }
 
   /** Each configured provider's name, for the local error that names them. */

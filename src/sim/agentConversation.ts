@@ -112,7 +112,16 @@ export class AgentConversation {
   private addUser(tokens: number): void {
     // Only the newest message carries the breakpoint; the cache finds the last turn's prefix by itself.
     this.messages = this.messages.map((message) => ({ ...message, content: message.content.map(({ type, text }) => ({ type, text })) }));
-    this.messages.push({ role: 'user', content: [{ type: 'text', text: filler(`${this.label} conversation ${this.conversations} turn ${this.turns}`, tokens), cache_control: { type: 'ephemeral' } }] });
+    this.messages.push({
+      role: 'user',
+      content: [
+        {
+          type: 'text',
+          text: filler(`${this.label} conversation ${this.conversations} turn ${this.turns}`, tokens),
+          cache_control: { type: 'ephemeral' },
+        },
+      ],
+    });
     this.tokens += tokens;
   }
 }

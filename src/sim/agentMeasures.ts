@@ -127,7 +127,12 @@ function cooldownsSeen(calls: readonly CallRecord[]): CooldownSeen[] {
   return calls.flatMap((call) =>
     call.attempts
       .filter((attempt) => attempt.status === 429 && attempt.reason === 'cooldown' && attempt.retryAfterMs !== null)
-      .map((attempt) => ({ key: call.key, modelClass: call.modelClass, from: attempt.answeredAt, to: attempt.answeredAt + (attempt.retryAfterMs ?? 0) })),
+      .map((attempt) => ({
+        key: call.key,
+        modelClass: call.modelClass,
+        from: attempt.answeredAt,
+        to: attempt.answeredAt + (attempt.retryAfterMs ?? 0),
+      })),
   );
 }
 
@@ -143,7 +148,13 @@ export function measureRun(
   for (const group of groups) {
     const served = { requests: 0, input: 0, output: 0 };
     for (const call of records.calls) {
-      if (call.outcome !== 'ok' || call.usage === null || call.modelClass !== group.modelClass || organizationOf(call.key) !== group.organization) continue;
+      if (
+        call.outcome !== 'ok' ||
+        call.usage === null ||
+        call.modelClass !== group.modelClass ||
+        organizationOf(call.key) !== group.organization
+      )
+        continue;
       served.requests += 1;
       served.input += call.usage.input + call.usage.cacheCreation;
       served.output += call.usage.output;
@@ -173,7 +184,13 @@ export function measureRun(
   const inCooldown = arrivals.filter((arrival) =>
     proxyRecords !== null
       ? proxyRecords.cooldowns.some((cooldown) => arrival.at > cooldown.at && arrival.at < cooldown.until)
-      : told.some((cooldown) => cooldown.key === arrival.key && cooldown.modelClass === arrival.modelClass && arrival.at > cooldown.from + COOLDOWN_EDGE_MS && arrival.at < cooldown.to - COOLDOWN_EDGE_MS),
+      : told.some(
+          (cooldown) =>
+            cooldown.key === arrival.key &&
+            cooldown.modelClass === arrival.modelClass &&
+            arrival.at > cooldown.from + COOLDOWN_EDGE_MS &&
+            arrival.at < cooldown.to - COOLDOWN_EDGE_MS,
+        ),
   );
   return {
     upstreamRequests: arrivals.length,
@@ -199,7 +216,10 @@ export function measureRun(
 /** Each group's binding limit: the dimension the reference run (no proxy) used the largest share of. */
 export function bindingDimensions(reference: RunFigures): Record<string, Dimension> {
   return Object.fromEntries(
-    Object.entries(reference.goodput).map(([group, shares]) => [group, dimensions.reduce((best, dimension) => (shares[dimension] > shares[best] ? dimension : best), 'output' as Dimension)]),
+    Object.entries(reference.goodput).map(([group, shares]) => [
+      group,
+      dimensions.reduce((best, dimension) => (shares[dimension] > shares[best] ? dimension : best), 'output' as Dimension),
+    ]),
   );
 }
 

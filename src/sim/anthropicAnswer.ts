@@ -70,13 +70,19 @@ export async function streamAnswer(response: ServerResponse, plan: AnswerPlan, s
   let sent = 0;
   const startedAt = Date.now();
   while (sent < plan.outputTokens) {
-    const due = Math.min(plan.outputTokens, Math.max(sent + 1, Math.floor(((Date.now() - startedAt + TICK_MS) * plan.tokensPerSecond) / 1000)));
+    const due = Math.min(
+      plan.outputTokens,
+      Math.max(sent + 1, Math.floor(((Date.now() - startedAt + TICK_MS) * plan.tokensPerSecond) / 1000)),
+    );
     event(response, 'content_block_delta', { index: 0, delta: { type: 'text_delta', text: text(sent, due - sent) } });
     sent = due;
     if (sent < plan.outputTokens && !(await sleep(TICK_MS, true, { signal }).catch(() => false))) return sent;
   }
   event(response, 'content_block_stop', { index: 0 });
-  event(response, 'message_delta', { delta: { stop_reason: stopReason(plan), stop_sequence: null }, usage: usageJson(plan, plan.outputTokens) });
+  event(response, 'message_delta', {
+    delta: { stop_reason: stopReason(plan), stop_sequence: null },
+    usage: usageJson(plan, plan.outputTokens),
+  });
   event(response, 'message_stop', {});
   response.end();
   return plan.outputTokens;

@@ -105,7 +105,8 @@ export class AnthropicLimiter {
       .filter((name) => !buckets[name].fits(needs[name], now))
       .map((name) => ({ name, waitMs: buckets[name].msUntilFits(needs[name], now) }))
       .sort((a, b) => b.waitMs - a.waitMs);
-    if (lacking.length > 0) return { admitted: false, limitedBy: lacking.map((entry) => entry.name), retryAfterMs: lacking[0]?.waitMs ?? 0 };
+    if (lacking.length > 0)
+      return { admitted: false, limitedBy: lacking.map((entry) => entry.name), retryAfterMs: lacking[0]?.waitMs ?? 0 };
     // A need above a whole bucket empties it; the buckets never go below empty (no debt).
     const outputCharged = Math.min(charge.maxTokens, output.capacity);
     buckets.requests.take(1, now);
@@ -123,7 +124,11 @@ export class AnthropicLimiter {
 
   report(organization: string, modelClass: string, now: number): LimitReport {
     const { buckets } = this.group(organization, modelClass);
-    const of = (bucket: TokenBucket): BucketReport => ({ limit: bucket.capacity, remaining: Math.floor(bucket.available(now)), resetMs: bucket.msUntilFull(now) });
+    const of = (bucket: TokenBucket): BucketReport => ({
+      limit: bucket.capacity,
+      remaining: Math.floor(bucket.available(now)),
+      resetMs: bucket.msUntilFull(now),
+    });
     return { requests: of(buckets.requests), 'input-tokens': of(buckets['input-tokens']), 'output-tokens': of(buckets['output-tokens']) };
   }
 

@@ -42,10 +42,14 @@ export function parseMessagesRequest(body: Buffer): ParsedRequest {
   }
   if (!isObject(value)) return { ok: false, message: 'The request body must be a JSON object.' };
   if (typeof value.model !== 'string') return { ok: false, message: 'model: Field required' };
-  if (typeof value.max_tokens !== 'number' || !Number.isInteger(value.max_tokens) || value.max_tokens < 1) return { ok: false, message: 'max_tokens: Field required' };
+  if (typeof value.max_tokens !== 'number' || !Number.isInteger(value.max_tokens) || value.max_tokens < 1)
+    return { ok: false, message: 'max_tokens: Field required' };
   if (!Array.isArray(value.messages)) return { ok: false, message: 'messages: Field required' };
   const tools = Array.isArray(value.tools) ? value.tools.map(blockOf) : [];
   const system = value.system === undefined ? [] : contentBlocks(value.system);
   const messages = value.messages.flatMap((message: unknown) => (isObject(message) ? contentBlocks(message.content) : []));
-  return { ok: true, request: { model: value.model, maxTokens: value.max_tokens, stream: value.stream === true, blocks: [...tools, ...system, ...messages] } };
+  return {
+    ok: true,
+    request: { model: value.model, maxTokens: value.max_tokens, stream: value.stream === true, blocks: [...tools, ...system, ...messages] },
+  };
 }

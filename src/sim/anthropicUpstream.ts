@@ -98,7 +98,15 @@ export async function startAnthropicUpstream(options: AnthropicUpstreamOptions):
     if (found === undefined) throw new Error(`no model class ${name}`);
     return found.limits;
   };
-  const limiter = new AnthropicLimiter(limitsOf, { windowMs: 60_000 / scale, cacheReadsCountTowardItpm: options.cacheReadsCountTowardItpm ?? false, oversizedOutput: options.oversizedOutput ?? 'admit-when-full' }, startAt);
+  const limiter = new AnthropicLimiter(
+    limitsOf,
+    {
+      windowMs: 60_000 / scale,
+      cacheReadsCountTowardItpm: options.cacheReadsCountTowardItpm ?? false,
+      oversizedOutput: options.oversizedOutput ?? 'admit-when-full',
+    },
+    startAt,
+  );
   const caches = new Map<string, PromptCache>();
   const cacheFor = (modelClass: ModelClass): PromptCache => {
     let cache = caches.get(modelClass.name);
@@ -131,7 +139,18 @@ export async function startAnthropicUpstream(options: AnthropicUpstreamOptions):
     if (modelClass === undefined) return sendError(response, 404, 'not_found_error', `model: ${model}`, base);
     const organization = account.organization;
     const heads = { ...base, 'anthropic-organization-id': organization };
-    const arrival: UpstreamArrival = { at, key, organization, modelClass: modelClass.name, status: 0, limitedBy: [], usage: null, maxTokens, outputTokens: null, completed: false };
+    const arrival: UpstreamArrival = {
+      at,
+      key,
+      organization,
+      modelClass: modelClass.name,
+      status: 0,
+      limitedBy: [],
+      usage: null,
+      maxTokens,
+      outputTokens: null,
+      completed: false,
+    };
     log.push(arrival);
 
     // The cache is looked up before admission only to know the charge; it is written only when admitted.
@@ -139,15 +158,25 @@ export async function startAnthropicUpstream(options: AnthropicUpstreamOptions):
     const workspace = account.workspace ?? organization;
     const usage = cache.use(workspace, blocks, at, { dryRun: true });
     const admission = limiter.admit(organization, modelClass.name, { inputTokens: limiter.inputCharge(usage), maxTokens }, at);
-    const limitHeaders = (now: number): OutgoingHttpHeaders => anthropicLimitHeaders(limiter.report(organization, modelClass.name, now), { rounding, timeScale: scale, now });
+    const limitHeaders = (now: number): OutgoingHttpHeaders =>
+      anthropicLimitHeaders(limiter.report(organization, modelClass.name, now), { rounding, timeScale: scale, now });
     if (!admission.admitted) {
       arrival.status = 429;
       arrival.limitedBy = admission.limitedBy;
       const limit = admission.limitedBy[0] ?? 'requests';
       const limits = limitsOf(modelClass.name);
-      const perMinute = limit === 'requests' ? limits.requestsPerMinute : limit === 'input-tokens' ? limits.inputTokensPerMinute : limits.outputTokensPerMinute;
+      const perMinute =
+        limit === 'requests'
+          ? limits.requestsPerMinute
+          : limit === 'input-tokens'
+            ? limits.inputTokensPerMinute
+            : limits.outputTokensPerMinute;
       const message = `This request would exceed the rate limit for your organization (${organization}) of ${perMinute.toLocaleString('en-US')} ${LIMIT_WORDS[limit]} per minute. For details, refer to: https://docs.claude.com/en/api/rate-limits.`;
-      return sendError(response, 429, 'rate_limit_error', message, { ...heads, ...limitHeaders(at), 'retry-after': retryAfterSeconds(admission.retryAfterMs, scale) });
+      return sendError(response, 429, 'rate_limit_error', message, {
+        ...heads,
+        ...limitHeaders(at),
+        'retry-after': retryAfterSeconds(admission.retryAfterMs, scale),
+      });
     }
     arrival.status = 200;
     arrival.usage = cache.use(workspace, blocks, at);
@@ -167,7 +196,12 @@ export async function startAnthropicUpstream(options: AnthropicUpstreamOptions):
     let generated = 0;
     try {
       if (stream) {
-        response.writeHead(200, { ...heads, ...limitHeaders(Date.now()), 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+        response.writeHead(200, {
+          ...heads,
+          ...limitHeaders(Date.now()),
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+        });
         generated = await streamAnswer(response, plan, aborter.signal);
       } else {
         const message = await wholeAnswer(plan, aborter.signal);

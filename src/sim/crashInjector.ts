@@ -16,13 +16,21 @@ export interface CrashInjector {
  * Kills the running worker with SIGKILL at each offset of `schedule` (ms after `startedAt`):
  * no chance to settle, flush or say goodbye, as in an out-of-memory kill or a power cut.
  */
-export function startCrashInjector(schedule: readonly number[], startedAt: number, currentWorkerPid: () => number | null, clock: Clock): CrashInjector {
+export function startCrashInjector(
+  schedule: readonly number[],
+  startedAt: number,
+  currentWorkerPid: () => number | null,
+  clock: Clock,
+): CrashInjector {
   const records: CrashRecord[] = [];
   const timers = schedule.map((offset) =>
-    setTimeout(() => {
-      const pid = currentWorkerPid();
-      records.push({ at: clock(), pid: pid !== null && kill(pid) ? pid : null });
-    }, Math.max(0, startedAt + offset - clock())),
+    setTimeout(
+      () => {
+        const pid = currentWorkerPid();
+        records.push({ at: clock(), pid: pid !== null && kill(pid) ? pid : null });
+      },
+      Math.max(0, startedAt + offset - clock()),
+    ),
   );
   return {
     crashes: () => records,

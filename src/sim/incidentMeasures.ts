@@ -150,7 +150,11 @@ function capacityOf(run: RunRecord): number {
 }
 
 function tokensBetween(attempts: readonly AttemptRecord[], from: number, to: number): number {
-  return attempts.reduce((sum, attempt) => (attempt.completedAt !== null && attempt.completedAt >= from && attempt.completedAt < to ? sum + attempt.tokens : sum), 0);
+  return attempts.reduce(
+    (sum, attempt) =>
+      attempt.completedAt !== null && attempt.completedAt >= from && attempt.completedAt < to ? sum + attempt.tokens : sum,
+    0,
+  );
 }
 
 /** The figures of the side-by-side table, from what the clients, the upstream and the databases recorded. */
@@ -184,7 +188,9 @@ export function measureIncident(run: RunRecord): IncidentFigures {
     sentInsideRetryAfter: run.upstream.receivedInsideRetryAfter,
     forwardedWhileExhausted: run.upstream.receivedWhileExhausted,
     forwardedDuringCooldown: hasProxy ? admissions.filter((at) => intervalAt(intervals, at) !== undefined).length : null,
-    forwardedDuringCooldownSeenByClients: hasProxy ? forwarded.filter((attempt) => intervals.some((interval) => seenInside(attempt, interval, interval.start))).length : null,
+    forwardedDuringCooldownSeenByClients: hasProxy
+      ? forwarded.filter((attempt) => intervals.some((interval) => seenInside(attempt, interval, interval.start))).length
+      : null,
     cooldowns: intervals.length,
     crashes: run.crashes.filter((crash) => crash.pid !== null).length,
     crashesAfter429s: run.crashesAfter429s.length,

@@ -6,9 +6,26 @@ import { StoreError } from '../store/errors.js';
 import { readIncidentRecords, type IncidentRecords } from '../store/sqlite/incidentView.js';
 import { crashSchedule, stormSchedule, type Storm } from './incidentSchedule.js';
 import { startCrashInjector, type CrashInjector } from './crashInjector.js';
-import { amnesiaWorkerArgs, loadProfile, naiveRestartDelayMs, otherTenantRequestTokens, ratewardenArgs, storm as stormDraw, stormShape, upstreamShape, type ReplayOptions, type SetupName } from './incidentScenario.js';
+import {
+  amnesiaWorkerArgs,
+  loadProfile,
+  naiveRestartDelayMs,
+  otherTenantRequestTokens,
+  ratewardenArgs,
+  storm as stormDraw,
+  stormShape,
+  upstreamShape,
+  type ReplayOptions,
+  type SetupName,
+} from './incidentScenario.js';
 import type { LifeRecords, RunRecord } from './incidentMeasures.js';
-import { emptyLoadCounts, startLoad as startSimulatedClients, type LoadCounts, type LoadGenerator, type LoadStarter } from './loadGenerator.js';
+import {
+  emptyLoadCounts,
+  startLoad as startSimulatedClients,
+  type LoadCounts,
+  type LoadGenerator,
+  type LoadStarter,
+} from './loadGenerator.js';
 import { startNaiveRestarter, type WorkerLife } from './naiveRestarter.js';
 import type { ProxyUnderTest } from './proxyUnderTest.js';
 import { SeededRandom } from './seededRandom.js';
@@ -67,7 +84,10 @@ function scheduleOtherTenant(upstream: SimUpstream, options: ReplayOptions, stor
   const steady = (): void => upstream.setOtherTenant(options.otherTenantShare * upstreamShape.tokenLimit, otherTenantRequestTokens);
   steady();
   const timers = storms.flatMap((storm) => [
-    setTimeout(() => upstream.setOtherTenant(stormDraw.drawShare * upstreamShape.tokenLimit, stormDraw.requestTokens), Math.max(0, startedAt + storm.from - Date.now())),
+    setTimeout(
+      () => upstream.setOtherTenant(stormDraw.drawShare * upstreamShape.tokenLimit, stormDraw.requestTokens),
+      Math.max(0, startedAt + storm.from - Date.now()),
+    ),
     setTimeout(steady, Math.max(0, startedAt + storm.to - Date.now())),
   ]);
   return () => {
@@ -102,7 +122,13 @@ function amnesiaLives(lives: readonly WorkerLife[], startedAt: number): LifeReco
   return lives.map((life) => ({ startedEmptyAt: Math.max(startedAt, life.startedAt), ...recordsOf(life.database) }));
 }
 
-function startProxyFor(setup: SetupName, upstreamUrl: string, port: number, workDir: string, options: ReplayOptions): { proxy: ProxyUnderTest; restarter: ReturnType<typeof startNaiveRestarter> | null; database: string | null } {
+function startProxyFor(
+  setup: SetupName,
+  upstreamUrl: string,
+  port: number,
+  workDir: string,
+  options: ReplayOptions,
+): { proxy: ProxyUnderTest; restarter: ReturnType<typeof startNaiveRestarter> | null; database: string | null } {
   switch (setup) {
     case 'direct':
       return { proxy: noProxy, restarter: null, database: null };
@@ -116,7 +142,11 @@ function startProxyFor(setup: SetupName, upstreamUrl: string, port: number, work
     }
     case 'ratewarden': {
       const database = join(workDir, 'ratewarden.db');
-      return { proxy: startSupervisedProxy(ratewardenArgs(upstreamUrl, port, database, options.crashAfter429s)), restarter: null, database };
+      return {
+        proxy: startSupervisedProxy(ratewardenArgs(upstreamUrl, port, database, options.crashAfter429s)),
+        restarter: null,
+        database,
+      };
     }
   }
 }
@@ -167,7 +197,12 @@ export async function runIncident(
     const storms = stormSchedule(options.seed, stormShape(options.stormEveryMs), options.durationMs);
     cancelStorms = scheduleOtherTenant(upstream, options, storms, startedAt);
     // The direct run has no worker: the schedule strikes nothing there.
-    injector = startCrashInjector(setup === 'direct' ? [] : crashSchedule(options.seed, options.crashEveryMs, options.durationMs), startedAt, running.currentWorkerPid, Date.now);
+    injector = startCrashInjector(
+      setup === 'direct' ? [] : crashSchedule(options.seed, options.crashEveryMs, options.durationMs),
+      startedAt,
+      running.currentWorkerPid,
+      Date.now,
+    );
     load = startLoad(baseUrl, loadProfile(options.clients), new SeededRandom(options.seed).fork('load'), Date.now);
     progressTimer = setInterval(() => onProgress(progress('running', startedAt)), progressEveryMs);
     await sleep(options.durationMs, undefined, { signal }).catch(() => undefined);
@@ -186,7 +221,12 @@ export async function runIncident(
     const workersStarted = proxy.workersStarted();
     await proxy.stop();
     proxy = null;
-    const lives = restarter !== null ? amnesiaLives(restarter.lives(), startedAt) : database !== null ? [{ startedEmptyAt: startedAt, ...recordsOf(database) }] : [];
+    const lives =
+      restarter !== null
+        ? amnesiaLives(restarter.lives(), startedAt)
+        : database !== null
+          ? [{ startedEmptyAt: startedAt, ...recordsOf(database) }]
+          : [];
     onProgress({ ...progress('done', startedAt), elapsedMs: options.durationMs });
     return {
       setup,

@@ -116,9 +116,12 @@ const scaledDefault = (name: SettingName): [string, string] => [`--${kebabName(n
  */
 function commonArgs(upstreamUrl: string, port: number): string[] {
   return [
-    '--upstream', upstreamUrl,
-    '--provider', 'anthropic',
-    '--listen', `127.0.0.1:${port}`,
+    '--upstream',
+    upstreamUrl,
+    '--provider',
+    'anthropic',
+    '--listen',
+    `127.0.0.1:${port}`,
     ...scaledDefault('window'),
     // The upstream's limits are per its (scaled) minute: without this they would be scaled down tenfold.
     ...scaledDefault('limitPeriod'),
@@ -137,7 +140,8 @@ export function ratewardenArgs(upstreamUrl: string, port: number, database: stri
   return [
     ...commonArgs(upstreamUrl, port),
     ...crashEdgeArgs(crashAfter429s),
-    '--db', database,
+    '--db',
+    database,
     ...scaledDefault('backoffBase'),
     ...scaledDefault('backoffMax'),
     ...scaledDefault('minHistory'),
@@ -165,16 +169,21 @@ export function amnesiaWorkerArgs(upstreamUrl: string, port: number, crashAfter4
     ...commonArgs(upstreamUrl, port),
     ...crashEdgeArgs(crashAfter429s),
     // The seed's cooldown was a fixed 30 s: recorded for the table, never enforced.
-    '--backoff-base', fixedCooldown,
-    '--backoff-max', fixedCooldown,
+    '--backoff-base',
+    fixedCooldown,
+    '--backoff-max',
+    fixedCooldown,
     '--unsafe-no-cooldown',
-    '--unsafe-retry-rate-limited-after', fixedCooldown,
+    '--unsafe-retry-rate-limited-after',
+    fixedCooldown,
     '--unsafe-seed-raise',
     '--unsafe-record-zero-samples',
     // The seed admitted on its own in-memory counters, refused what did not fit at once, and
     // took 0.9 of the reported limit: none of the goodput work of the fair queue.
     '--unsafe-ignore-reported-remaining',
-    '--max-wait', '0ms',
-    '--safety-margin', '0.9',
+    '--max-wait',
+    '0ms',
+    '--safety-margin',
+    '0.9',
   ];
 }

@@ -38,7 +38,7 @@ export function stormSchedule(seed: number, shape: StormShape, durationMs: numbe
   if (!(shape.meanGapMs > 0)) return [];
   const random = new SeededRandom(seed).fork('storms');
   const storms: Storm[] = [];
-  for (let from = random.between(0.25, 0.5) * shape.meanGapMs; from < durationMs; ) {
+  for (let from = random.between(0.25, 0.5) * shape.meanGapMs; from < durationMs;) {
     const to = Math.min(durationMs, from + random.between(shape.lengthMs[0], shape.lengthMs[1]));
     storms.push({ from: Math.round(from), to: Math.round(to) });
     from = to + random.between(0.5, 1.5) * shape.meanGapMs;

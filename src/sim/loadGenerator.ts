@@ -109,7 +109,9 @@ function promptOf(length: number): string {
 export function messageBody(random: SeededRandom, profile: Pick<LoadProfile, 'promptChars' | 'maxTokens'>): Buffer {
   const prompt = promptOf(random.integer(profile.promptChars[0], profile.promptChars[1]));
   const maxTokens = random.integer(profile.maxTokens[0], profile.maxTokens[1]);
-  return Buffer.from(JSON.stringify({ model: 'claude-sim-1', max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content: prompt }] }));
+  return Buffer.from(
+    JSON.stringify({ model: 'claude-sim-1', max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content: prompt }] }),
+  );
 }
 
 interface StreamUsage {
@@ -168,7 +170,20 @@ function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: A
   return new Promise((resolve) => {
     const failed = (error: NodeJS.ErrnoException): void => {
       if (signal.aborted) resolve(null);
-      else resolve({ record: { sentAt, answeredAt: clock(), kind: 'connection-error', status: null, reason: null, tokens: 0, completedAt: null, errorCode: error.code ?? null }, outcome: { kind: 'connection-error' } });
+      else
+        resolve({
+          record: {
+            sentAt,
+            answeredAt: clock(),
+            kind: 'connection-error',
+            status: null,
+            reason: null,
+            tokens: 0,
+            completedAt: null,
+            errorCode: error.code ?? null,
+          },
+          outcome: { kind: 'connection-error' },
+        });
     };
     const outgoing = httpRequest(
       url,
@@ -177,7 +192,12 @@ function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: A
         agent,
         signal,
         timeout: timeoutMs,
-        headers: { 'content-type': 'application/json', 'content-length': body.length, 'anthropic-version': '2023-06-01', 'x-api-key': 'sk-ant-demo-not-a-key' },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': body.length,
+          'anthropic-version': '2023-06-01',
+          'x-api-key': 'sk-ant-demo-not-a-key',
+        },
       },
       (response) => {
         const answeredAt = clock();
@@ -194,7 +214,12 @@ function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: A
             if (signal.aborted) return resolve(null);
             const complete = usage.complete && response.complete;
             resolve({
-              record: { ...base, kind: complete ? 'ok' : 'cut-short', tokens: complete ? usage.inputTokens + usage.outputTokens : 0, completedAt: complete ? clock() : null },
+              record: {
+                ...base,
+                kind: complete ? 'ok' : 'cut-short',
+                tokens: complete ? usage.inputTokens + usage.outputTokens : 0,
+                completedAt: complete ? clock() : null,
+              },
               outcome,
             });
           });
@@ -256,7 +281,6 @@ export const startLoad: LoadStarter = (proxyUrl, profile, random, clock) => {
   const records: AttemptRecord[] = [];
   const counts = emptyLoadCounts();
 
-
   async function pause(ms: number): Promise<boolean> {
     return sleep(ms, true, { signal: stopping.signal }).catch(() => false);
   }
@@ -273,7 +297,12 @@ export const startLoad: LoadStarter = (proxyUrl, profile, random, clock) => {
         const record: AttemptRecord = { client: index, retry, ...result.record };
         records.push(record);
         // The SDKs retry before an answer, never a stream that broke off after its 200: that request fails.
-        const decision = record.kind === 'ok' ? null : record.kind === 'cut-short' ? ({ retry: false } as const) : decideRetry(result.outcome, retry, profile.retry, draws.next(), clock());
+        const decision =
+          record.kind === 'ok'
+            ? null
+            : record.kind === 'cut-short'
+              ? ({ retry: false } as const)
+              : decideRetry(result.outcome, retry, profile.retry, draws.next(), clock());
         tallyAttempt(counts, record, decision?.retry === false);
         if (decision === null) break;
         if (!decision.retry) break;

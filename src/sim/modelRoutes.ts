@@ -29,8 +29,7 @@ const SHAPES: Record<ModelApi, ApiShape> = {
     provider: 'openai',
     idPrefix: 'chatcmpl-sim-',
     json: chatCompletion,
-    events: (generation, request) =>
-      chatCompletionEvents(generation, asRecord(request.stream_options)?.include_usage === true),
+    events: (generation, request) => chatCompletionEvents(generation, asRecord(request.stream_options)?.include_usage === true),
     invalidRequest: (message) => openAiError('invalid_request_error', message, null),
   },
   'openai-responses': {
@@ -64,7 +63,13 @@ export function outputReservationOf(body: Buffer, settings: Pick<ReplyContext['s
   return (request === undefined ? undefined : maxTokensOf(request)) ?? settings.outputTokens;
 }
 
-async function stream(context: ReplyContext, shape: ApiShape, generation: Generation, request: Record<string, unknown>, reserved: number): Promise<void> {
+async function stream(
+  context: ReplyContext,
+  shape: ApiShape,
+  generation: Generation,
+  request: Record<string, unknown>,
+  reserved: number,
+): Promise<void> {
   let generated = 0;
   try {
     await streamSteps(context, shape, generation, request, (tokens) => (generated += tokens));
@@ -74,7 +79,13 @@ async function stream(context: ReplyContext, shape: ApiShape, generation: Genera
   }
 }
 
-async function streamSteps(context: ReplyContext, shape: ApiShape, generation: Generation, request: Record<string, unknown>, onGenerated: (tokens: number) => void): Promise<void> {
+async function streamSteps(
+  context: ReplyContext,
+  shape: ApiShape,
+  generation: Generation,
+  request: Record<string, unknown>,
+  onGenerated: (tokens: number) => void,
+): Promise<void> {
   const { response: reply, settings, ledger, signal } = context;
   const headers = {
     'content-type': 'text/event-stream; charset=utf-8',

@@ -17,7 +17,8 @@ export function sendRateLimited(context: ReplyContext, provider: ProviderName): 
   const { ledger, settings } = context;
   const at = context.now();
   const used = ledger.usage(at);
-  const byRequests = ledger.refusedByRequests(at, context.need) || (settings.requestLimit !== undefined && used.requests >= settings.requestLimit);
+  const byRequests =
+    ledger.refusedByRequests(at, context.need) || (settings.requestLimit !== undefined && used.requests >= settings.requestLimit);
   const per = settings.shape === 'token-bucket' ? `a bucket refilled over ${settings.windowMs} ms` : `the last ${settings.windowMs} ms`;
   const message = byRequests
     ? `Simulated rate limit: ${Math.round(used.requests)} of ${settings.requestLimit} requests used in ${per}.`

@@ -27,7 +27,12 @@ export interface ClientKind {
  * run has its own upstream and temporary folder; everything is removed again, also when the
  * replay fails or is aborted.
  */
-export async function runReplay(options: ReplayOptions, onProgress: (progress: RunProgress) => void, signal: AbortSignal, clients?: ClientKind): Promise<ReplayResult> {
+export async function runReplay(
+  options: ReplayOptions,
+  onProgress: (progress: RunProgress) => void,
+  signal: AbortSignal,
+  clients?: ClientKind,
+): Promise<ReplayResult> {
   const workDir = mkdtempSync(join(tmpdir(), 'ratewarden-replay-'));
   // One run failing stops the others at once instead of letting them play out.
   const allRuns = new AbortController();
@@ -49,7 +54,14 @@ export async function runReplay(options: ReplayOptions, onProgress: (progress: R
     if (failure !== undefined) throw failure.reason;
     const figures = settled.map((outcome) => (outcome as PromiseFulfilledResult<IncidentFigures>).value);
     const runs = Object.fromEntries(figures.map((run) => [run.setup, run])) as Record<SetupName, IncidentFigures>;
-    return { options, timeScale, windowMs: upstreamShape.windowMs, tokenLimit: upstreamShape.tokenLimit, clients: clients?.name ?? 'simulated', runs };
+    return {
+      options,
+      timeScale,
+      windowMs: upstreamShape.windowMs,
+      tokenLimit: upstreamShape.tokenLimit,
+      clients: clients?.name ?? 'simulated',
+      runs,
+    };
   } finally {
     signal.removeEventListener('abort', abortAll);
     rmSync(workDir, { recursive: true, force: true });

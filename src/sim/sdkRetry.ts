@@ -23,12 +23,10 @@ export function scaledSdkRetryRule(timeScale: number, maxRetries = 2): SdkRetryR
 }
 
 export type AttemptOutcome =
-  | { kind: 'connection-error' }
-  | { kind: 'answer'; status: number; header: (name: string) => string | undefined };
+  { kind: 'connection-error' } | { kind: 'answer'; status: number; header: (name: string) => string | undefined };
 
 export type RetryDecision =
-  | { retry: false }
-  | { retry: true; delayMs: number; /** True when the wait is the one the answer asked for. */ honoured: boolean };
+  { retry: false } | { retry: true; delayMs: number; /** True when the wait is the one the answer asked for. */ honoured: boolean };
 
 function shouldRetry(outcome: AttemptOutcome): boolean {
   if (outcome.kind === 'connection-error') return true;

@@ -222,7 +222,8 @@ export async function startSimUpstream(options: SimUpstreamOptions = {}): Promis
     windowUsage: () => ledger.usage(now()),
     setOtherTenant(tokensPerWindow, requestTokens) {
       otherTenant?.stop();
-      otherTenant = tokensPerWindow > 0 ? startOtherTenant(ledger, { tokensPerWindow, requestTokens, windowMs: settings.windowMs }, now) : null;
+      otherTenant =
+        tokensPerWindow > 0 ? startOtherTenant(ledger, { tokensPerWindow, requestTokens, windowMs: settings.windowMs }, now) : null;
     },
     close() {
       otherTenant?.stop();

@@ -4,13 +4,18 @@ import { inputTokensOf, sendJson, type ReplyContext } from './replyContext.js';
 /** Answers with what arrived, so proxy tests can check exactly what was forwarded. */
 export function answerEcho(context: ReplyContext): void {
   context.ledger.admit(context.arrivedAt, inputTokensOf(context.body));
-  sendJson(context, 200, {}, {
-    method: context.request.method,
-    path: context.url.pathname,
-    query: Object.fromEntries(context.url.searchParams),
-    headers: context.request.headers,
-    bodyBytes: context.body.length,
-  });
+  sendJson(
+    context,
+    200,
+    {},
+    {
+      method: context.request.method,
+      path: context.url.pathname,
+      query: Object.fromEntries(context.url.searchParams),
+      headers: context.request.headers,
+      bodyBytes: context.body.length,
+    },
+  );
 }
 
 export async function answerSlow(context: ReplyContext): Promise<void> {

@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { dimensions, type Report } from '../core/reported.js';
 import { StoreError } from './errors.js';
@@ -70,7 +82,9 @@ export function heldFilesOf(base: string): string[] {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw unreadable(dirname(base), (error as Error).message);
   }
-  return names.filter((candidate) => candidate === name || new RegExp(`^${escapeRegExp(name)}\\.\\d+$`).test(candidate)).map((candidate) => join(dirname(base), candidate));
+  return names
+    .filter((candidate) => candidate === name || new RegExp(`^${escapeRegExp(name)}\\.\\d+$`).test(candidate))
+    .map((candidate) => join(dirname(base), candidate));
 }
 
 /**
@@ -83,7 +97,8 @@ export function heldFilesOf(base: string): string[] {
 export function takeOverHeldFiles(base: string, ownFile: string): HeldEntry[] {
   const files = heldFilesOf(base);
   const byRequest = new Map<number, HeldEntry>();
-  for (const file of files) for (const entry of readHeldFile(file)) if (!byRequest.has(entry.requestId)) byRequest.set(entry.requestId, entry);
+  for (const file of files)
+    for (const entry of readHeldFile(file)) if (!byRequest.has(entry.requestId)) byRequest.set(entry.requestId, entry);
   const entries = [...byRequest.values()];
   if (entries.length === 0) return entries;
   if (!writeHeldFile(ownFile, entries)) return entries;
@@ -121,7 +136,8 @@ export function readHeldFile(path: string): HeldEntry[] {
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw unreadable(path, 'it is not a regular file');
-    if (stat.size > maxHeldFileBytes) throw unreadable(path, `it is ${stat.size} bytes, more than the ${maxHeldFileBytes} a held file can be`);
+    if (stat.size > maxHeldFileBytes)
+      throw unreadable(path, `it is ${stat.size} bytes, more than the ${maxHeldFileBytes} a held file can be`);
     const buffer = Buffer.alloc(stat.size);
     let read = 0;
     while (read < stat.size) {

@@ -54,7 +54,8 @@ export const reservationsSql = (p: (n: number) => string): string =>
 
 export const reservationCountSql = "SELECT COUNT(*) AS count FROM requests WHERE outcome = 'in-flight'";
 
-export const reportedSql = 'SELECT scope, dimension, limit_value, remaining, reset_at, seen_at FROM reported_remaining ORDER BY scope, dimension';
+export const reportedSql =
+  'SELECT scope, dimension, limit_value, remaining, reset_at, seen_at FROM reported_remaining ORDER BY scope, dimension';
 
 export function historyAdjustmentOf(row: HistoryAdjustmentDbRow): HistoryAdjustment {
   return { scope: row.scope, at: row.at, kind: row.kind, from: row.from_value, to: row.to_value, reason: row.reason };
@@ -65,9 +66,22 @@ export function historyUpstream429Of(row: HistoryUpstream429DbRow): HistoryUpstr
 }
 
 export function reservationOf(row: ReservationDbRow): Reservation {
-  return { scope: row.scope, admittedAt: row.admitted_at, inputTokens: row.est_input_tokens, outputTokens: row.est_output_tokens, probe: row.probe !== 0 };
+  return {
+    scope: row.scope,
+    admittedAt: row.admitted_at,
+    inputTokens: row.est_input_tokens,
+    outputTokens: row.est_output_tokens,
+    probe: row.probe !== 0,
+  };
 }
 
 export function reportedLineOf(row: ReportedDbRow): ReportedLine {
-  return { scope: row.scope, dimension: row.dimension, limit: row.limit_value, remaining: row.remaining, resetAt: row.reset_at, seenAt: row.seen_at };
+  return {
+    scope: row.scope,
+    dimension: row.dimension,
+    limit: row.limit_value,
+    remaining: row.remaining,
+    resetAt: row.reset_at,
+    seenAt: row.seen_at,
+  };
 }

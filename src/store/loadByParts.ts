@@ -7,7 +7,11 @@ import type { LoadedRequest, LoadedScope, RequestLoad, ScopeLoad, ScopeRows, Sna
  * what PostgreSQL does outside a writing transaction.
  */
 export function loaderByParts(limiter: LimiterRepository, reported: ReportedRepository): SnapshotLoader {
-  const rowsOf = async (scope: string): Promise<ScopeRows> => ({ scope, state: await limiter.readState(scope), reports: await reported.reports(scope) });
+  const rowsOf = async (scope: string): Promise<ScopeRows> => ({
+    scope,
+    state: await limiter.readState(scope),
+    reports: await reported.reports(scope),
+  });
   const keyOf = async (scope: string, keyScope: string | null | undefined): Promise<ScopeRows | null> =>
     keyScope === undefined || keyScope === null || keyScope === scope ? null : rowsOf(keyScope);
   return {
@@ -22,7 +26,12 @@ export function loaderByParts(limiter: LimiterRepository, reported: ReportedRepo
       const request = await limiter.findRequest(id);
       if (request === null) return null;
       const main = await rowsOf(request.scope);
-      return { request, main, key: await keyOf(request.scope, load.keyScope), model: load.model === true ? await reported.requestModel(id) : null };
+      return {
+        request,
+        main,
+        key: await keyOf(request.scope, load.keyScope),
+        model: load.model === true ? await reported.requestModel(id) : null,
+      };
     },
   };
 }

@@ -63,4 +63,3 @@ export function heldFileFor(db: string, stateDir: string): string {
   const digest = createHash('sha256').update(redactPostgresUrl(db)).digest('hex').slice(0, 16);
   return join(stateDir, `postgres-${digest}.held-429s`);
 }
-

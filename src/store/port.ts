@@ -84,7 +84,14 @@ export interface LimiterRepository {
   addToDaily(scope: string, hourStart: number, inputTokens: number, outputTokens: number, requests: number): Promise<void>;
   insertAdmitted(request: AdmittedRequest): Promise<number>;
   findRequest(id: number): Promise<RequestRecord | null>;
-  markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): Promise<void>;
+  markSettled(
+    id: number,
+    at: number,
+    outcome: RequestOutcome,
+    status: number | null,
+    inputTokens: number | null,
+    outputTokens: number | null,
+  ): Promise<void>;
   /** The request's response head arrived at `at`: the upstream has charged it. */
   markHead(id: number, at: number): Promise<void>;
   recordRateLimitEvent(scope: string, event: RateLimitEventRow): Promise<void>;

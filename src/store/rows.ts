@@ -75,10 +75,14 @@ export interface RateLimitEventDbRow {
 }
 
 /** `rate_limit_events`' columns in the order rateLimitEventValues gives them. */
-export const rateLimitEventColumns = 'at, request_id, retry_after_ms, consecutive_429s, backoff_level, escalated, cooldown_ms, cooldown_until, window_tokens, window_requests, scope';
+export const rateLimitEventColumns =
+  'at, request_id, retry_after_ms, consecutive_429s, backoff_level, escalated, cooldown_ms, cooldown_until, window_tokens, window_requests, scope';
 
 /** A rate-limit event's values, for an INSERT of rateLimitEventColumns. */
-export function rateLimitEventValues(scope: string, event: RateLimitEventRow): [number, number | null, number | null, number, number, number, number, number, number, number, string] {
+export function rateLimitEventValues(
+  scope: string,
+  event: RateLimitEventRow,
+): [number, number | null, number | null, number, number, number, number, number, number, number, string] {
   return [
     event.at,
     event.requestId,

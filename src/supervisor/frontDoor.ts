@@ -71,12 +71,26 @@ export class FrontDoor {
     const server = createNetServer({ pauseOnConnect: true, noDelay: true });
     return new Promise((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
-        reject(new Error(address.kind === 'address' ? cannotListenLine(address.listen.host, address.listen.port, error) : `cannot listen on the socket systemd passed (fd ${address.fd}): ${error.code ?? error.message}`));
+        reject(
+          new Error(
+            address.kind === 'address'
+              ? cannotListenLine(address.listen.host, address.listen.port, error)
+              : `cannot listen on the socket systemd passed (fd ${address.fd}): ${error.code ?? error.message}`,
+          ),
+        );
       });
       const listening = (): void => {
         server.removeAllListeners('error');
         const bound = server.address() as AddressInfo;
-        resolve(new FrontDoor(server, urlFor(address.kind === 'address' ? address.listen.host : bound.address, bound.port), providers, clock, hold));
+        resolve(
+          new FrontDoor(
+            server,
+            urlFor(address.kind === 'address' ? address.listen.host : bound.address, bound.port),
+            providers,
+            clock,
+            hold,
+          ),
+        );
       };
       if (address.kind === 'address') server.listen({ host: address.listen.host, port: address.listen.port, backlog: 511 }, listening);
       else server.listen({ fd: address.fd }, listening);
@@ -174,7 +188,8 @@ export class FrontDoor {
     request.resume();
     const state = this.arrivedDuring.get(request.socket) ?? this.state;
     const now = this.clock();
-    const retryAfterMs = state.kind === 'restarting' ? Math.max(1, state.dueAt - now) : state.kind === 'gave-up' ? Math.max(1, state.retryAfterMs) : 1_000;
+    const retryAfterMs =
+      state.kind === 'restarting' ? Math.max(1, state.dueAt - now) : state.kind === 'gave-up' ? Math.max(1, state.retryAfterMs) : 1_000;
     const reason = state.kind === 'gave-up' ? 'gave-up' : 'restarting';
     const message =
       reason === 'restarting'

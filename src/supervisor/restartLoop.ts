@@ -77,12 +77,19 @@ export class RestartLoop {
       'supervisor-history',
       `supervisor: this database remembers ${start.failuresInInterval} worker failures within the last ${formatDuration(this.policy.startLimitIntervalMs)} ` +
         `(${start.history.consecutiveFailures} in a row); the worker ${when}. Once the cause is fixed, "ratewarden reset-restarts" clears this`,
-      this.fields({ failuresInInterval: start.failuresInInterval, consecutiveFailures: start.history.consecutiveFailures, delayMs: start.startDelayMs }),
+      this.fields({
+        failuresInInterval: start.failuresInInterval,
+        consecutiveFailures: start.history.consecutiveFailures,
+        delayMs: start.startDelayMs,
+      }),
     );
   }
 
   /** Records how the worker ended and says what comes next: the supervisor's exit, or a restart after a delay. */
-  private async afterWorker(worker: WorkerProcess, outcome: WorkerOutcome): Promise<{ kind: 'exit'; exitCode: number } | { kind: 'restart'; delayMs: number; failureEventId: number }> {
+  private async afterWorker(
+    worker: WorkerProcess,
+    outcome: WorkerOutcome,
+  ): Promise<{ kind: 'exit'; exitCode: number } | { kind: 'restart'; delayMs: number; failureEventId: number }> {
     switch (outcome.kind) {
       case 'stopped':
         this.log.info('supervisor-stopped', `supervisor: ${outcome.detail}`, this.fields({ workerPid: worker.pid }));
@@ -90,7 +97,11 @@ export class RestartLoop {
         return { kind: 'exit', exitCode: exitCodes.ok };
       case 'clean-exit':
         await this.bestEffort('worker-exited', () => this.ledger.workerExited(worker.pid));
-        this.log.info('worker-exited', `supervisor: worker ${worker.pid ?? '?'} exited with status 0; not restarting`, this.fields({ workerPid: worker.pid }));
+        this.log.info(
+          'worker-exited',
+          `supervisor: worker ${worker.pid ?? '?'} exited with status 0; not restarting`,
+          this.fields({ workerPid: worker.pid }),
+        );
         await this.bestEffort('supervisor-stopped', () => this.ledger.supervisorStopped('the worker exited with status 0'));
         return { kind: 'exit', exitCode: exitCodes.ok };
       case 'final-exit': {
@@ -109,7 +120,12 @@ export class RestartLoop {
     if (decision.kind === 'give-up') {
       this.setup.door.gaveUp(restartDelayMs(decision.consecutiveFailures, this.policy));
       const line = gaveUpLine(decision.failuresInInterval, this.policy, cause);
-      if (this.setup.format === 'json') this.log.error('supervisor-gave-up', line, this.fields({ workerPid: worker.pid, failuresInInterval: decision.failuresInInterval, cause }));
+      if (this.setup.format === 'json')
+        this.log.error(
+          'supervisor-gave-up',
+          line,
+          this.fields({ workerPid: worker.pid, failuresInInterval: decision.failuresInInterval, cause }),
+        );
       this.setup.writeStderr(`ratewarden: ${line}\n`);
       return { kind: 'exit', exitCode: exitCodes.gaveUp };
     }
@@ -117,7 +133,13 @@ export class RestartLoop {
       'worker-failed',
       `supervisor: worker ${worker.pid ?? '?'} failed (${cause}); restarting ${decision.delayMs === 0 ? 'at once' : `in ${formatDuration(decision.delayMs)}`} ` +
         `(${decision.consecutiveFailures} in a row, ${decision.failuresInInterval} of ${this.policy.startLimitBurst} allowed within ${formatDuration(this.policy.startLimitIntervalMs)})`,
-      this.fields({ workerPid: worker.pid, cause, delayMs: decision.delayMs, consecutiveFailures: decision.consecutiveFailures, failuresInInterval: decision.failuresInInterval }),
+      this.fields({
+        workerPid: worker.pid,
+        cause,
+        delayMs: decision.delayMs,
+        consecutiveFailures: decision.consecutiveFailures,
+        failuresInInterval: decision.failuresInInterval,
+      }),
     );
     return { kind: 'restart', delayMs: decision.delayMs, failureEventId: eventId };
   }
@@ -144,15 +166,21 @@ export class RestartLoop {
   }
 
   private async startWorker(): Promise<WorkerProcess> {
-    const worker = await startWorker(this.setup.command, { server: this.setup.door.server, url: this.setup.door.url }, {
-      format: this.setup.format,
-      writeStdout: this.setup.writeStdout,
-      writeStderr: this.setup.writeStderr,
-      now: this.setup.clock,
-    });
+    const worker = await startWorker(
+      this.setup.command,
+      { server: this.setup.door.server, url: this.setup.door.url },
+      {
+        format: this.setup.format,
+        writeStdout: this.setup.writeStdout,
+        writeStderr: this.setup.writeStderr,
+        now: this.setup.clock,
+      },
+    );
     this.current = worker;
     this.currentEnded = false;
-    await this.bestEffort('worker-started', () => this.ledger.workerStarted(worker.pid, [this.setup.command.file, ...this.setup.command.args].join(' ')));
+    await this.bestEffort('worker-started', () =>
+      this.ledger.workerStarted(worker.pid, [this.setup.command.file, ...this.setup.command.args].join(' ')),
+    );
     this.log.info('worker-started', `supervisor: worker ${worker.pid ?? '?'} started`, this.fields({ workerPid: worker.pid }));
     return worker;
   }
@@ -178,7 +206,11 @@ export class RestartLoop {
     try {
       await write();
     } catch (error) {
-      this.log.warn('supervisor-store', `supervisor: could not record ${what} (${error instanceof Error ? error.message : String(error)})`, this.fields({}));
+      this.log.warn(
+        'supervisor-store',
+        `supervisor: could not record ${what} (${error instanceof Error ? error.message : String(error)})`,
+        this.fields({}),
+      );
     }
   }
 

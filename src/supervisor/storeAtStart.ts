@@ -29,7 +29,11 @@ export async function openStoreWhenReachable<T>(
       // The ladder of a crash loop (restart-sec, doubling), from its first step; never a busy loop.
       const delay = Math.max(minRetryMs, restartDelayMs(attempt + 1, context.policy));
       context.door.restarting(context.clock() + delay);
-      context.log.warn('store-unavailable', `supervisor: ${error.message}; no worker starts without it, trying again in ${formatDuration(delay)}`, { attempt, delayMs: delay });
+      context.log.warn(
+        'store-unavailable',
+        `supervisor: ${error.message}; no worker starts without it, trying again in ${formatDuration(delay)}`,
+        { attempt, delayMs: delay },
+      );
       try {
         await sleep(delay, undefined, { signal: context.stop });
       } catch {

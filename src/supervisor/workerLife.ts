@@ -34,7 +34,12 @@ export type WorkerOutcome =
 export const stopGraceMs = 1_000;
 
 /** Follows one worker from its start to its end: readiness, liveness, stability, and a stop we ask for. */
-export async function superviseWorkerLife(worker: WorkerProcess, settings: WorkerLifeSettings, stop: StopRequests, events: WorkerLifeEvents): Promise<WorkerOutcome> {
+export async function superviseWorkerLife(
+  worker: WorkerProcess,
+  settings: WorkerLifeSettings,
+  stop: StopRequests,
+  events: WorkerLifeEvents,
+): Promise<WorkerOutcome> {
   const lifeOver = new AbortController();
   try {
     const start = await Promise.race([
@@ -62,9 +67,12 @@ export async function superviseWorkerLife(worker: WorkerProcess, settings: Worke
     });
     const running = await Promise.race([
       worker.exited.then((exit) => ({ kind: 'exited', exit }) as const),
-      watchLiveness({ url: start.url, intervalMs: settings.livenessIntervalMs, misses: settings.livenessMisses, signal: lifeOver.signal }).then(
-        (misses) => ({ kind: 'unresponsive', misses: misses ?? 0 }) as const,
-      ),
+      watchLiveness({
+        url: start.url,
+        intervalMs: settings.livenessIntervalMs,
+        misses: settings.livenessMisses,
+        signal: lifeOver.signal,
+      }).then((misses) => ({ kind: 'unresponsive', misses: misses ?? 0 }) as const),
       whenAborted(stop.graceful, lifeOver.signal).then(() => ({ kind: 'stop' }) as const),
     ]);
     switch (running.kind) {
@@ -113,5 +121,8 @@ async function stopWorker(worker: WorkerProcess, settings: WorkerLifeSettings, s
   if (how !== 'exited') worker.kill('SIGKILL');
   const exit = await worker.exited;
   const escalation = how === 'timeout' ? ', SIGKILL after the stop timeout' : how === 'at-once' ? ', SIGKILL on a second stop signal' : '';
-  return { kind: 'stopped', detail: `stopped on ${stop.reason ?? 'request'}: worker ${worker.pid ?? '?'} ended with ${describeExit(exit)}${escalation}` };
+  return {
+    kind: 'stopped',
+    detail: `stopped on ${stop.reason ?? 'request'}: worker ${worker.pid ?? '?'} ended with ${describeExit(exit)}${escalation}`,
+  };
 }

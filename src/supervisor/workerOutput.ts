@@ -18,7 +18,9 @@ export function passThrough(
   now: () => number,
 ): Promise<void> {
   const lines = createInterface({ input, crlfDelay: Infinity });
-  lines.on('line', (line) => write(`${format === 'json' ? asJsonLine(line, stream, workerPid, now) : `[worker ${workerPid ?? '?'}] ${line}`}\n`));
+  lines.on('line', (line) =>
+    write(`${format === 'json' ? asJsonLine(line, stream, workerPid, now) : `[worker ${workerPid ?? '?'}] ${line}`}\n`),
+  );
   return new Promise((resolve) => lines.once('close', resolve));
 }
 

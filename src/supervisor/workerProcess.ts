@@ -1,6 +1,12 @@
 import type { Server, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isConnectionTakenMessage, isReadyMessage, isSocketWantedMessage, type ConnectionMessage, type ListenMessage } from '../kernel/workerProtocol.js';
+import {
+  isConnectionTakenMessage,
+  isReadyMessage,
+  isSocketWantedMessage,
+  type ConnectionMessage,
+  type ListenMessage,
+} from '../kernel/workerProtocol.js';
 import type { LogFormat } from '../kernel/log.js';
 import type { WorkerCommand } from './workerCommand.js';
 import { passThrough } from './workerOutput.js';
@@ -8,10 +14,7 @@ import { passThrough } from './workerOutput.js';
 /** After the worker's exit, how long its channel may take to deliver what the worker sent last. */
 const channelCloseWaitMs = 1_000;
 
-export type WorkerExit =
-  | { kind: 'exit'; exitCode: number }
-  | { kind: 'signal'; signal: string }
-  | { kind: 'spawn-error'; message: string };
+export type WorkerExit = { kind: 'exit'; exitCode: number } | { kind: 'signal'; signal: string } | { kind: 'spawn-error'; message: string };
 
 export interface ReadyMessage {
   url: string | null;
@@ -86,7 +89,8 @@ export async function startWorker(command: WorkerCommand, socket: WorkerSocket, 
         // and a worker takes a closed channel as its supervisor's death.
         for await (const message of subprocess.getEachMessage()) {
           // Once: every copy handed over would accept on the socket until that worker ends.
-          if (isSocketWantedMessage(message) && !socketHanded) socketHanded = sendHandle({ type: 'listen', url: socket.url }, socket.server);
+          if (isSocketWantedMessage(message) && !socketHanded)
+            socketHanded = sendHandle({ type: 'listen', url: socket.url }, socket.server);
           if (isReadyMessage(message)) resolve({ url: typeof message.url === 'string' ? message.url : null });
           if (isConnectionTakenMessage(message)) {
             // The worker's copy is the connection now; closing ours sends nothing to the client.
@@ -108,7 +112,9 @@ export async function startWorker(command: WorkerCommand, socket: WorkerSocket, 
   // The process's own exit, not only execa's result: a worker that dies with a handle message
   // unacknowledged leaves its channel waiting for that acknowledgement, and execa's result with it.
   const processExit = new Promise<WorkerExit>((resolve) => {
-    subprocess.once('exit', (code, signal) => resolve(signal !== null ? { kind: 'signal', signal } : { kind: 'exit', exitCode: code ?? 0 }));
+    subprocess.once('exit', (code, signal) =>
+      resolve(signal !== null ? { kind: 'signal', signal } : { kind: 'exit', exitCode: code ?? 0 }),
+    );
   });
   const execaResult = subprocess.then((result): WorkerExit => {
     if (result.signal !== undefined) return { kind: 'signal', signal: result.signal };

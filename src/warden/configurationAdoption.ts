@@ -4,7 +4,10 @@ import type { StoreTransaction } from '../store/port.js';
 import type { ScopeLedger } from './scopeLedger.js';
 
 /** At open, one transaction: every scope with usage in the window, and `default`, adopts the budgets the configuration now sets for it. */
-export async function adoptConfigurationInTransaction(ledger: ScopeLedger, tx: StoreTransaction): Promise<{ scope: string; adjustments: BudgetAdjustment[] }[]> {
+export async function adoptConfigurationInTransaction(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+): Promise<{ scope: string; adjustments: BudgetAdjustment[] }[]> {
   const adoptedIn: { scope: string; adjustments: BudgetAdjustment[] }[] = [];
   const scopes = new Set([defaultScope, ...(await tx.limiter.activeScopes(tx.now - ledger.policy.windowMs, Number.NEGATIVE_INFINITY))]);
   for (const scope of scopes) {

@@ -43,7 +43,8 @@ export class Held429s {
     if (this.held.size === 0) return null;
     const now = clock();
     let until = 0;
-    for (const { input, heldAt } of this.held.values()) until = Math.max(until, heldAt + cooldownLengthMs(1, input.retryAfterMs, policy, 0));
+    for (const { input, heldAt } of this.held.values())
+      until = Math.max(until, heldAt + cooldownLengthMs(1, input.retryAfterMs, policy, 0));
     return {
       kind: 'rejected',
       reason: 'cooldown',

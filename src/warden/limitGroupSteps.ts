@@ -72,10 +72,25 @@ export function keyRefusal(
   const cooling = state.cooldownUntil !== null && state.cooldownUntil > now;
   if (!cooling && reports.length === 0) return null;
   // The key's own layer has no window budget (the group's holds it) and no probe of its own: once its cooldown is over, the group's state decides.
-  const keyOnly = { ...state, tokenBudget: null, requestBudget: null, probeRequestId: null, probeStartedAt: null, cooldownUntil: cooling ? state.cooldownUntil : null };
-  const decision = quotaRefusal(keyOnly, decideAdmission(keyOnly, [], estimate, now, { ...policy, tokenBudget: null, requestBudget: null }, reports, reportedCharge));
+  const keyOnly = {
+    ...state,
+    tokenBudget: null,
+    requestBudget: null,
+    probeRequestId: null,
+    probeStartedAt: null,
+    cooldownUntil: cooling ? state.cooldownUntil : null,
+  };
+  const decision = quotaRefusal(
+    keyOnly,
+    decideAdmission(keyOnly, [], estimate, now, { ...policy, tokenBudget: null, requestBudget: null }, reports, reportedCharge),
+  );
   if (decision.kind === 'admit') return null;
-  return { kind: 'rejected', reason: decision.reason, retryAfterMs: decision.retryAfterMs, message: `key's own limit: ${decision.message}` };
+  return {
+    kind: 'rejected',
+    reason: decision.reason,
+    retryAfterMs: decision.retryAfterMs,
+    message: `key's own limit: ${decision.message}`,
+  };
 }
 
 /**
@@ -101,7 +116,16 @@ export async function stopGroupForQuota(
   state: LimiterState,
   quotaProbeMs: number,
   event: { requestId: number; retryAfterMs: number | null; usage: WindowUsage },
-): Promise<{ scope: string; cooled: string; quota: true; escalated: boolean; cooldownMs: number; cooldownUntil: number; consecutive429s: number; adjustments: [] }> {
+): Promise<{
+  scope: string;
+  cooled: string;
+  quota: true;
+  escalated: boolean;
+  cooldownMs: number;
+  cooldownUntil: number;
+  consecutive429s: number;
+  adjustments: [];
+}> {
   const { now } = tx;
   const stopped = stopForQuota(state, now, quotaProbeMs);
   const cooldownUntil = stopped.cooldownUntil ?? now;
@@ -119,5 +143,14 @@ export async function stopGroupForQuota(
     windowRequests: event.usage.requests,
   });
   await tx.limiter.writeState(scope, stopped, now);
-  return { scope, cooled: scope, quota: true, escalated, cooldownMs: cooldownUntil - now, cooldownUntil, consecutive429s: stopped.consecutive429s, adjustments: [] };
+  return {
+    scope,
+    cooled: scope,
+    quota: true,
+    escalated,
+    cooldownMs: cooldownUntil - now,
+    cooldownUntil,
+    consecutive429s: stopped.consecutive429s,
+    adjustments: [],
+  };
 }

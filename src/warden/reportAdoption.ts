@@ -9,11 +9,26 @@ import type { ScopeLedger } from './scopeLedger.js';
 import type { ReportedLimitsForBudget } from './types.js';
 
 /** The reports of an answer to a key in a group (limitGroupSteps.ts): all the key's own, and the group's those that describe its limit. */
-export async function adoptGroupReports(ledger: ScopeLedger, tx: StoreTransaction, loaded: { main: ScopeRows; key: ScopeRows | null }, reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
+export async function adoptGroupReports(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+  loaded: { main: ScopeRows; key: ScopeRows | null },
+  reports: readonly Report[],
+  readAt: number | undefined,
+  carrier?: ReportCarrier,
+): Promise<void> {
   const { main, key } = loaded;
   if (key === null) return adoptReports(ledger, tx, main.scope, main.reports, reports, readAt, carrier);
   await adoptReports(ledger, tx, key.scope, key.reports, reports, readAt, carrier);
-  await adoptReports(ledger, tx, main.scope, main.reports, reports.length === 0 ? [] : reportsForGroup(reports, main.reports), readAt, carrier);
+  await adoptReports(
+    ledger,
+    tx,
+    main.scope,
+    main.reports,
+    reports.length === 0 ? [] : reportsForGroup(reports, main.reports),
+    readAt,
+    carrier,
+  );
 }
 
 /**
@@ -24,7 +39,15 @@ export async function adoptGroupReports(ledger: ScopeLedger, tx: StoreTransactio
  * stamped that long before the transaction's time, so that one read earlier but committed later
  * never replaces a newer one.
  */
-async function adoptReports(ledger: ScopeLedger, tx: StoreTransaction, scope: string, loaded: readonly ReportedRemaining[], reports: readonly Report[], readAt: number | undefined, carrier?: ReportCarrier): Promise<void> {
+async function adoptReports(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+  scope: string,
+  loaded: readonly ReportedRemaining[],
+  reports: readonly Report[],
+  readAt: number | undefined,
+  carrier?: ReportCarrier,
+): Promise<void> {
   if (reports.length === 0) return;
   const now = stampOf(ledger, tx, readAt);
   // As the load step read them: only a report's time decides whether a new one replaces it (core's adoptReport).
@@ -42,7 +65,13 @@ export function stampOf(ledger: ScopeLedger, tx: StoreTransaction, readAt: numbe
   return tx.now - (readAt === undefined ? 0 : Math.max(0, ledger.clock() - readAt));
 }
 
-export async function adoptReported(ledger: ScopeLedger, tx: StoreTransaction, scope: string, state: LimiterState, reported: ReportedLimitsForBudget | null): Promise<{ state: LimiterState; adjustments: BudgetAdjustment[] }> {
+export async function adoptReported(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+  scope: string,
+  state: LimiterState,
+  reported: ReportedLimitsForBudget | null,
+): Promise<{ state: LimiterState; adjustments: BudgetAdjustment[] }> {
   const { now } = tx;
   if (reported === null || (reported.tokenLimit === null && reported.requestLimit === null)) return { state, adjustments: [] };
   const changed =

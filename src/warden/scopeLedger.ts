@@ -51,7 +51,10 @@ export class ScopeLedger {
     if (known !== null) return known;
     const { now } = tx;
     const fallback = scope === defaultScope ? null : await tx.limiter.readState(defaultScope);
-    const seed = fallback !== null && fallback.cooldownUntil !== null && fallback.cooldownUntil > now ? coolAlongside(initialLimiterState, fallback.cooldownUntil, fallback.backoffLevel, now) : initialLimiterState;
+    const seed =
+      fallback !== null && fallback.cooldownUntil !== null && fallback.cooldownUntil > now
+        ? coolAlongside(initialLimiterState, fallback.cooldownUntil, fallback.backoffLevel, now)
+        : initialLimiterState;
     const adopted = adoptConfiguredBudgets(seed, this.policyOf(scope));
     await tx.limiter.createState(scope, adopted.state, now);
     for (const adjustment of adopted.adjustments) await tx.limiter.recordAdjustment(scope, now, adjustment);
@@ -67,7 +70,13 @@ export class ScopeLedger {
     return oldestBucketInWindow(now, this.policy.windowMs, this.widthMs);
   }
 
-  async commit(tx: StoreTransaction, scope: string, before: LimiterState, after: LimiterState, adjustments: readonly BudgetAdjustment[]): Promise<void> {
+  async commit(
+    tx: StoreTransaction,
+    scope: string,
+    before: LimiterState,
+    after: LimiterState,
+    adjustments: readonly BudgetAdjustment[],
+  ): Promise<void> {
     // Core returns a fresh object even when nothing moved (every success "resets" a count that
     // is already zero); writing it anyway would add a page to every settle's commit.
     if (!sameState(before, after)) await tx.limiter.writeState(scope, after, tx.now);
@@ -87,11 +96,23 @@ export class ScopeLedger {
     const { scope } = request;
     // The daily window counts at the hour of admission: an hour is far longer than any request.
     if (hasDailyBudget(this.policyOf(scope))) {
-      await tx.limiter.addToDaily(scope, hourStartFor(request.admittedAt), spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
+      await tx.limiter.addToDaily(
+        scope,
+        hourStartFor(request.admittedAt),
+        spent.inputTokens - request.estInputTokens,
+        spent.outputTokens - request.estOutputTokens,
+        0,
+      );
     }
     const current = bucketStartFor(now, this.widthMs);
     if (current === request.bucketStart) {
-      await tx.limiter.addToBucket(scope, current, spent.inputTokens - request.estInputTokens, spent.outputTokens - request.estOutputTokens, 0);
+      await tx.limiter.addToBucket(
+        scope,
+        current,
+        spent.inputTokens - request.estInputTokens,
+        spent.outputTokens - request.estOutputTokens,
+        0,
+      );
       return;
     }
     await tx.limiter.addToBucket(scope, request.bucketStart, spent.inputTokens - request.estInputTokens, -request.estOutputTokens, 0);

@@ -12,7 +12,13 @@ import { adoptGroupReports, adoptReported } from './reportAdoption.js';
 import type { ScopeLedger } from './scopeLedger.js';
 
 /** Settle's transaction: replaces the reservation by what was really spent; null when the request is no longer in flight. */
-export async function settleInTransaction(ledger: ScopeLedger, tx: StoreTransaction, requestId: number, input: SettleInput, keyScopes: ReadonlyMap<number, string>): Promise<{ scope: string; at: number; adjustments: BudgetAdjustment[] } | null> {
+export async function settleInTransaction(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+  requestId: number,
+  input: SettleInput,
+  keyScopes: ReadonlyMap<number, string>,
+): Promise<{ scope: string; at: number; adjustments: BudgetAdjustment[] } | null> {
   const { now } = tx;
   const success = input.outcome === 'ok' && input.status !== null && input.status >= 200 && input.status < 300;
   // Only a usage really read is a sample: a kept reservation would teach the estimate itself.
@@ -21,17 +27,20 @@ export async function settleInTransaction(ledger: ScopeLedger, tx: StoreTransact
   const loaded = await tx.load.request(requestId, { keyScope: keyScopes.get(requestId) ?? null, model: sampled });
   if (loaded === null || loaded.request.outcome !== 'in-flight') return null;
   const { request } = loaded;
-  const spent = input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
+  const spent =
+    input.reachedUpstream === true ? (input.usage ?? estimateOf(request)) : spentTokens(input.outcome, estimateOf(request), input.usage);
   const { scope } = request;
   const state = await ledger.ensureState(tx, scope, loaded.main.state);
   await ledger.moveReservation(tx, request, spent, now);
   await tx.limiter.markSettled(requestId, now, input.outcome, input.status, spent.inputTokens, spent.outputTokens);
   // The upstream counts what it answered by its rule; what never reached it gives everything back.
-  const answered = input.reachedUpstream === true || input.outcome === 'ok' || input.outcome === 'upstream-error' || input.outcome === 'aborted';
+  const answered =
+    input.reachedUpstream === true || input.outcome === 'ok' || input.outcome === 'upstream-error' || input.outcome === 'aborted';
   const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
   const counted = settledCharge(answered ? (input.reportedSettle ?? 'refund-to-usage') : 'refund-to-usage', charged, spent);
   // Only reports count what was sent since them: a scope without any has nothing to correct.
-  if (loaded.main.reports.length > 0) await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
+  if (loaded.main.reports.length > 0)
+    await tx.reported.correctAdmitted(scope, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
   await keyCorrected(tx, loaded.key, counted.inputTokens - charged.inputTokens, counted.outputTokens - charged.outputTokens);
   await adoptGroupReports(ledger, tx, loaded, input.reports ?? [], input.reportsReadAt);
   if (sampled && loaded.model !== null) await tx.reported.recordOutputSample(now, loaded.model, input.usage?.outputTokens ?? 0);
@@ -43,7 +52,14 @@ export async function settleInTransaction(ledger: ScopeLedger, tx: StoreTransact
 }
 
 /** Upstream429's transaction: the request settled as refused upstream and the cooldown it starts; null when the request is no longer in flight. */
-export async function upstream429InTransaction(ledger: ScopeLedger, tx: StoreTransaction, requestId: number, input: Upstream429Input, keyScopes: ReadonlyMap<number, string>, random: () => number): Promise<Upstream429Result | null> {
+export async function upstream429InTransaction(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+  requestId: number,
+  input: Upstream429Input,
+  keyScopes: ReadonlyMap<number, string>,
+  random: () => number,
+): Promise<Upstream429Result | null> {
   const { now } = tx;
   const keyScope = keyScopes.get(requestId) ?? null;
   const loaded = await tx.load.request(requestId, { keyScope });
@@ -62,9 +78,23 @@ export async function upstream429InTransaction(ledger: ScopeLedger, tx: StoreTra
   const cooled = loaded.key !== null && coolsKeyOnly(loaded.main.reports, input.reports ?? [], charged) ? loaded.key.scope : scope;
   await adoptGroupReports(ledger, tx, loaded, input.reports ?? [], input.reportsReadAt);
   const usage = await ledger.windowUsage(tx, scope);
-  if (input.quota) return { ...(await stopGroupForQuota(tx, scope, state, ledger.policyOf(scope).quotaProbeMs, { requestId, retryAfterMs: input.retryAfterMs, usage })), sharedWith: [] };
+  if (input.quota)
+    return {
+      ...(await stopGroupForQuota(tx, scope, state, ledger.policyOf(scope).quotaProbeMs, {
+        requestId,
+        retryAfterMs: input.retryAfterMs,
+        usage,
+      })),
+      sharedWith: [],
+    };
   const cooledState = cooled === scope ? state : await ledger.ensureState(tx, cooled, loaded.key?.state ?? null);
-  const reportedState = input.reported ? { ...cooledState, reportedTokenLimit: input.reported.tokenLimit ?? cooledState.reportedTokenLimit, reportedRequestLimit: input.reported.requestLimit ?? cooledState.reportedRequestLimit } : cooledState;
+  const reportedState = input.reported
+    ? {
+        ...cooledState,
+        reportedTokenLimit: input.reported.tokenLimit ?? cooledState.reportedTokenLimit,
+        reportedRequestLimit: input.reported.requestLimit ?? cooledState.reportedRequestLimit,
+      }
+    : cooledState;
   const blame = blame429(input.reports ?? [], charged);
   const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], charged, input.reportsReadAt ?? now);
   const decision = onUpstream429(reportedState, settling(request), announced, usage, blame, now, policy, random());
@@ -82,7 +112,8 @@ export async function upstream429InTransaction(ledger: ScopeLedger, tx: StoreTra
   });
   if (decision.sample !== null) await tx.limiter.recordSample(scope, decision.sample);
   await ledger.commit(tx, cooled, cooledState, decision.state, decision.adjustments);
-  const sharedWith = cooled === scope && limitIsShared(blame) ? await ledger.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
+  const sharedWith =
+    cooled === scope && limitIsShared(blame) ? await ledger.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
   return {
     scope,
     cooled,

@@ -1,6 +1,13 @@
 import { formatDuration } from '../config/durations.js';
 import type { Clock } from '../kernel/clock.js';
-import { foldRestartLedger, summariseRestarts, whatAClearWipes, type ClearedRestarts, type RestartRecord, type RestartSummary as RestartSummaryOf } from '../core/restartLedger.js';
+import {
+  foldRestartLedger,
+  summariseRestarts,
+  whatAClearWipes,
+  type ClearedRestarts,
+  type RestartRecord,
+  type RestartSummary as RestartSummaryOf,
+} from '../core/restartLedger.js';
 import {
   decideRestart,
   emptyRestartHistory,
@@ -107,7 +114,8 @@ export class SupervisorLedger {
   /** After every event already asked for; those the store never took are told to onStoreTrouble. */
   async close(): Promise<void> {
     await this.previous;
-    if (this.unwritten.length > 0) this.onStoreTrouble(`${this.unwritten.length} supervisor events could not be written before the stop and are lost`);
+    if (this.unwritten.length > 0)
+      this.onStoreTrouble(`${this.unwritten.length} supervisor events could not be written before the stop and are lost`);
     await this.store.close();
   }
 
@@ -118,21 +126,23 @@ export class SupervisorLedger {
    * from while the store was away are written first, in the same transaction.
    */
   private inOrder<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-    const next = this.previous.then(() =>
-      this.store.transact(async (tx) => {
-        const kept = [...this.unwritten];
-        let lastId = 0;
-        for (const event of kept) lastId = await tx.supervisor.record(event);
-        const result = await work(tx);
-        return { result, kept, lastId };
-      }),
-    ).then(({ result, kept, lastId }) => {
-      // Committed: what was kept is in the store now.
-      this.unwritten.splice(0, kept.length);
-      if (kept.length > 0) this.onStoreTrouble(`the store is back: ${kept.length} supervisor events kept in memory are written`);
-      this.lastWrittenId = Math.max(this.lastWrittenId, lastId);
-      return result;
-    });
+    const next = this.previous
+      .then(() =>
+        this.store.transact(async (tx) => {
+          const kept = [...this.unwritten];
+          let lastId = 0;
+          for (const event of kept) lastId = await tx.supervisor.record(event);
+          const result = await work(tx);
+          return { result, kept, lastId };
+        }),
+      )
+      .then(({ result, kept, lastId }) => {
+        // Committed: what was kept is in the store now.
+        this.unwritten.splice(0, kept.length);
+        if (kept.length > 0) this.onStoreTrouble(`the store is back: ${kept.length} supervisor events kept in memory are written`);
+        this.lastWrittenId = Math.max(this.lastWrittenId, lastId);
+        return result;
+      });
     this.previous = next.catch(() => undefined);
     return next;
   }
@@ -143,10 +153,15 @@ export class SupervisorLedger {
   }
 
   /** An event that decides nothing by itself; kept in memory when the store is away. */
-  private async note(event: Omit<SupervisorEventInput, 'at' | 'supervisorPid' | 'supervisor'>, workerEvent: WorkerEvent | null): Promise<void> {
+  private async note(
+    event: Omit<SupervisorEventInput, 'at' | 'supervisorPid' | 'supervisor'>,
+    workerEvent: WorkerEvent | null,
+  ): Promise<void> {
     if (workerEvent !== null) this.known = decideRestart(this.known, workerEvent, this.clock(), this.policy).history;
     try {
-      const id = await this.inOrder(({ now, supervisor }) => supervisor.record({ ...event, at: now, supervisorPid: this.pid, supervisor: this.name }));
+      const id = await this.inOrder(({ now, supervisor }) =>
+        supervisor.record({ ...event, at: now, supervisorPid: this.pid, supervisor: this.name }),
+      );
       this.lastWrittenId = Math.max(this.lastWrittenId, id);
     } catch (error) {
       this.keep({ ...event, at: this.clock(), supervisorPid: this.pid, supervisor: this.name }, error);
@@ -156,17 +171,30 @@ export class SupervisorLedger {
   private keep(event: SupervisorEventInput, error: unknown): void {
     this.unwritten.push(event);
     if (this.unwritten.length > maxUnwritten) this.unwritten.shift();
-    this.onStoreTrouble(`could not record ${event.kind} (${error instanceof Error ? error.message : String(error)}); kept in memory, written when the store is back`);
+    this.onStoreTrouble(
+      `could not record ${event.kind} (${error instanceof Error ? error.message : String(error)}); kept in memory, written when the store is back`,
+    );
   }
 
   /** At start the history must be read: a store that cannot give it throws, and the supervisor waits for it. */
   supervisorStarted(detail: string): Promise<SupervisorStart> {
     return this.inOrder(async ({ now, supervisor }) => {
       const { history } = await readRecord(supervisor, this.name, now, this.policy);
-      const eventId = await supervisor.record({ at: now, kind: 'supervisor-started', supervisorPid: this.pid, supervisor: this.name, detail });
+      const eventId = await supervisor.record({
+        at: now,
+        kind: 'supervisor-started',
+        supervisorPid: this.pid,
+        supervisor: this.name,
+        detail,
+      });
       this.known = history;
       this.lastWrittenId = eventId;
-      return { history, startDelayMs: startDelayMs(history, now, this.policy), failuresInInterval: failuresWithin(history.failureTimes, now, this.policy).length, eventId };
+      return {
+        history,
+        startDelayMs: startDelayMs(history, now, this.policy),
+        failuresInInterval: failuresWithin(history.failureTimes, now, this.policy).length,
+        eventId,
+      };
     });
   }
 
@@ -184,7 +212,10 @@ export class SupervisorLedger {
 
   /** Ready for stable-after: the consecutive count starts again from zero. */
   async workerStable(workerPid: number | null): Promise<void> {
-    await this.note({ kind: 'worker-stable', workerPid, detail: `ready for ${formatDuration(this.policy.stableAfterMs)}` }, { kind: 'stable' });
+    await this.note(
+      { kind: 'worker-stable', workerPid, detail: `ready for ${formatDuration(this.policy.stableAfterMs)}` },
+      { kind: 'stable' },
+    );
   }
 
   /** Status 0 without being asked: no restart. */
@@ -235,7 +266,12 @@ export class SupervisorLedger {
       signal: cause.kind === 'signal' ? cause.signal : null,
       cause: cause.kind,
     };
-    const failed: SupervisorEventInput = { ...failure, kind: 'worker-failed', delayMs: decision.kind === 'restart' ? decision.delayMs : null, detail: causeDetail };
+    const failed: SupervisorEventInput = {
+      ...failure,
+      kind: 'worker-failed',
+      delayMs: decision.kind === 'restart' ? decision.delayMs : null,
+      detail: causeDetail,
+    };
     if (decision.kind !== 'give-up') return [failed, undefined];
     return [
       failed,
@@ -255,7 +291,13 @@ export class SupervisorLedger {
   clear(actor: string, reason: string | null): Promise<ClearedRestarts> {
     return this.inOrder(async ({ now, supervisor }) => {
       const cleared = whatAClearWipes(await readRecord(supervisor, this.name, now, this.policy), now, this.policy);
-      await supervisor.record({ at: now, kind: 'cleared', supervisorPid: this.pid, supervisor: this.name, detail: reason === null ? `cleared by ${actor}` : `cleared by ${actor}: ${reason}` });
+      await supervisor.record({
+        at: now,
+        kind: 'cleared',
+        supervisorPid: this.pid,
+        supervisor: this.name,
+        detail: reason === null ? `cleared by ${actor}` : `cleared by ${actor}: ${reason}`,
+      });
       await supervisor.recordAudit(now, 'reset-restarts', actor, reason, cleared);
       return cleared;
     });
@@ -275,9 +317,15 @@ export class SupervisorLedger {
   }
 }
 
-function decideFailure(history: RestartHistory, cause: FailureCause, now: number, policy: RestartPolicy): { history: RestartHistory; decision: RecordedFailure['decision'] } {
+function decideFailure(
+  history: RestartHistory,
+  cause: FailureCause,
+  now: number,
+  policy: RestartPolicy,
+): { history: RestartHistory; decision: RecordedFailure['decision'] } {
   const step = decideRestart(history, { kind: 'failure', cause }, now, policy);
-  if (step.decision.kind !== 'restart' && step.decision.kind !== 'give-up') throw new Error(`a failure cannot lead to ${step.decision.kind}`);
+  if (step.decision.kind !== 'restart' && step.decision.kind !== 'give-up')
+    throw new Error(`a failure cannot lead to ${step.decision.kind}`);
   return { history: step.history, decision: step.decision };
 }
 
@@ -285,7 +333,12 @@ function decideFailure(history: RestartHistory, cause: FailureCause, now: number
  * One supervisor's restart record as the ledger holds it (null: every supervisor's of this host):
  * one read of the events it is folded from, folded by core.
  */
-async function readRecord(supervisor: SupervisorRepository, name: string | null, now: number, policy: RestartPolicy): Promise<RestartRecord<SupervisorEventRecord>> {
+async function readRecord(
+  supervisor: SupervisorRepository,
+  name: string | null,
+  now: number,
+  policy: RestartPolicy,
+): Promise<RestartRecord<SupervisorEventRecord>> {
   return foldRestartLedger(await supervisor.restartEvents(name, now - policy.startLimitIntervalMs), now, policy);
 }
 
@@ -298,6 +351,10 @@ export function readRestartSummary(store: Store, policy: RestartPolicy, name: st
 }
 
 /** The same, inside a read the caller already holds (a store runs one at a time: never nest a read in another). */
-export async function restartSummaryIn({ now, supervisor }: StoreTransaction, policy: RestartPolicy, name: string | null = null): Promise<RestartSummary> {
+export async function restartSummaryIn(
+  { now, supervisor }: StoreTransaction,
+  policy: RestartPolicy,
+  name: string | null = null,
+): Promise<RestartSummary> {
   return summariseRestarts(await readRecord(supervisor, name, now, policy), now, policy);
 }

@@ -15,7 +15,13 @@ const bucketGraceMs = 60_000;
 export type PendingRefusals = Map<string, { cooldown: number; budget: number }>;
 
 /** The tick's transaction: the controller and the window sample of the scopes chosen, the refusal counts, then retention. */
-export async function tickInTransaction(ledger: ScopeLedger, tx: StoreTransaction, tickSelection: TickSelection, refusals: PendingRefusals, startedAt: number): Promise<TickResult> {
+export async function tickInTransaction(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+  tickSelection: TickSelection,
+  refusals: PendingRefusals,
+  startedAt: number,
+): Promise<TickResult> {
   const { now } = tx;
   const adjustments: BudgetAdjustment[] = [];
   const changes: TickResult['changes'] = [];
@@ -28,20 +34,33 @@ export async function tickInTransaction(ledger: ScopeLedger, tx: StoreTransactio
     if (ticked.adjustments.length > 0) changes.push({ scope, adjustments: ticked.adjustments });
     windowSampleRecorded ||= ticked.windowSampleRecorded;
     const counts = refusals.get(scope);
-    if (counts !== undefined && counts.cooldown + counts.budget > 0) await tx.limiter.addRefusalCounts(scope, counts.cooldown, counts.budget, now);
+    if (counts !== undefined && counts.cooldown + counts.budget > 0)
+      await tx.limiter.addRefusalCounts(scope, counts.cooldown, counts.budget, now);
   }
-  const pruned = await tx.limiter.pruneBefore(now - ledger.policy.retentionMs, now - ledger.policy.windowMs - ledger.widthMs - bucketGraceMs, oldestHourInDay(now) - bucketGraceMs);
+  const pruned = await tx.limiter.pruneBefore(
+    now - ledger.policy.retentionMs,
+    now - ledger.policy.windowMs - ledger.widthMs - bucketGraceMs,
+    oldestHourInDay(now) - bucketGraceMs,
+  );
   await tx.reported.pruneSamplesBefore(now - ledger.policy.retentionMs);
   return { adjustments, changes, prunedRequests: pruned.requests, windowSampleRecorded };
 }
 
-async function tickScope(ledger: ScopeLedger, tx: StoreTransaction, scope: string, startedAt: number): Promise<{ adjustments: BudgetAdjustment[]; windowSampleRecorded: boolean }> {
+async function tickScope(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+  scope: string,
+  startedAt: number,
+): Promise<{ adjustments: BudgetAdjustment[]; windowSampleRecorded: boolean }> {
   const { now } = tx;
   const policy = ledger.policyOf(scope);
   const state = await ledger.stateOf(tx, scope);
   const usage = await ledger.windowUsage(tx, scope);
   const healed = await withStaleCutsHealed(tx, scope, { state, adjustments: [] }, policy);
-  const considered = policy.unsafeSeedRaise === true ? seedRaise(healed.state, usage, now, policy) : considerRaise(healed.state, usage, now, policy, startedAt);
+  const considered =
+    policy.unsafeSeedRaise === true
+      ? seedRaise(healed.state, usage, now, policy)
+      : considerRaise(healed.state, usage, now, policy, startedAt);
   const raised = { state: considered.state, adjustments: [...healed.adjustments, ...considered.adjustments] };
   let next = raised.state;
   let windowSampleRecorded = false;

@@ -24,7 +24,12 @@ export class WardenViews {
     return this.store.read(async (tx) => {
       const states: { scope: string; state: LimiterState; usage: WindowUsage; reports: ReportedRemaining[] }[] = [];
       for (const scope of await this.ledger.activeScopesIn(tx)) {
-        states.push({ scope, state: (await tx.limiter.readState(scope)) ?? initialLimiterState, usage: await this.ledger.windowUsage(tx, scope), reports: await tx.reported.reports(scope) });
+        states.push({
+          scope,
+          state: (await tx.limiter.readState(scope)) ?? initialLimiterState,
+          usage: await this.ledger.windowUsage(tx, scope),
+          reports: await tx.reported.reports(scope),
+        });
       }
       return states;
     });
@@ -65,7 +70,10 @@ export class WardenViews {
 
   /** What a local refusal's headers show, for a refusal whose deciding read did not carry it (`shown`); one read. */
   async refusalView(scope: string, withUsage: boolean): Promise<RefusalShown> {
-    const read = await this.store.read(async (tx) => ({ state: (await tx.limiter.readState(scope)) ?? initialLimiterState, usage: withUsage ? await this.ledger.windowUsage(tx, scope) : null }));
+    const read = await this.store.read(async (tx) => ({
+      state: (await tx.limiter.readState(scope)) ?? initialLimiterState,
+      usage: withUsage ? await this.ledger.windowUsage(tx, scope) : null,
+    }));
     return { tokenBudget: read.state.tokenBudget, requestBudget: read.state.requestBudget, usage: read.usage };
   }
 

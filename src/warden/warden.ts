@@ -82,7 +82,9 @@ export class Warden {
     this.pid = options.pid ?? process.pid;
     this.ledger = new ScopeLedger(options.policy, options.scopeBudgets ?? [], options.clock);
     this.tickSelection = new TickSelection(this.ledger.widthMs);
-    this.recorder = new Upstream429Recorder(options.heldFile, this.pid, options.clock, (requestId, input) => this.upstream429(requestId, input));
+    this.recorder = new Upstream429Recorder(options.heldFile, this.pid, options.clock, (requestId, input) =>
+      this.upstream429(requestId, input),
+    );
     this.views = new WardenViews(this.store, this.ledger);
   }
 
@@ -158,7 +160,9 @@ export class Warden {
     const scope = input.scope ?? defaultScope;
     const policy = this.policyOf(scope);
     if (this.recorder.recording) await this.recorder.recorded();
-    const admission = this.recorder.heldRefusal(policy) ?? (await this.store.transact((tx) => admitInTransaction(this.ledger, tx, input, scope, policy, this.pid)));
+    const admission =
+      this.recorder.heldRefusal(policy) ??
+      (await this.store.transact((tx) => admitInTransaction(this.ledger, tx, input, scope, policy, this.pid)));
     if (admission.kind === 'rejected' && countRefusals) this.refusals.count(admission.reason, scope);
     // A request admitted in its key's own scope may settle in a group its key joins meanwhile: its answer's reports are still the key's.
     if (admission.kind === 'admitted') this.keyScopes.set(admission.requestId, input.keyScope ?? scope);
@@ -178,7 +182,10 @@ export class Warden {
       const { scope } = request;
       const state = await this.ledger.ensureState(tx, scope, loaded.main.state);
       if (request.outcome === 'in-flight') await tx.limiter.markHead(requestId, stampOf(this.ledger, tx, input.reportsReadAt));
-      await adoptGroupReports(this.ledger, tx, loaded, input.reports ?? [], input.reportsReadAt, { id: requestId, admittedAt: request.admittedAt });
+      await adoptGroupReports(this.ledger, tx, loaded, input.reports ?? [], input.reportsReadAt, {
+        id: requestId,
+        admittedAt: request.admittedAt,
+      });
       const judged = request.outcome === 'in-flight' ? judgeProbeAtHead(state, request, input.status, tx.now) : state;
       const adopted = await adoptReported(this.ledger, tx, scope, judged, input.reported ?? null);
       await this.ledger.commit(tx, scope, state, adopted.state, adopted.adjustments);
@@ -202,14 +209,18 @@ export class Warden {
   }
 
   async upstream429(requestId: number, input: Upstream429Input): Promise<Upstream429Result | null> {
-    const result = await this.store.transact((tx) => upstream429InTransaction(this.ledger, tx, requestId, input, this.keyScopes, this.random)).finally(() => this.keyScopes.delete(requestId));
+    const result = await this.store
+      .transact((tx) => upstream429InTransaction(this.ledger, tx, requestId, input, this.keyScopes, this.random))
+      .finally(() => this.keyScopes.delete(requestId));
     if (result !== null) this.budgetEvents.record(result.scope, this.clock(), result.adjustments);
     return result;
   }
 
   /** Learned from an answer's headers: the key's organization; its scopes join the organization's groups at once (one transaction). */
   async learnOrganization(fingerprint: string, organization: Organization, keyHint: string | null = null): Promise<Joined[]> {
-    const joined = await this.store.transact((tx) => joinGroup(tx, { fingerprint, keyHint }, organization, (scope) => this.ledger.stateOf(tx, scope)));
+    const joined = await this.store.transact((tx) =>
+      joinGroup(tx, { fingerprint, keyHint }, organization, (scope) => this.ledger.stateOf(tx, scope)),
+    );
     this.organizations.remember({ ...organization, fingerprint, learnedAt: 0 });
     return joined ?? [];
   }
@@ -236,7 +247,11 @@ export class Warden {
   }
 
   /** Clears the cooldown of one scope, or (scope null) of every scope that has anything in force. One audit row. */
-  async resetCooldown(actor: string, reason: string | null, scope: string | null = null): Promise<{ anything: boolean; scopes: ScopeCleared[] }> {
+  async resetCooldown(
+    actor: string,
+    reason: string | null,
+    scope: string | null = null,
+  ): Promise<{ anything: boolean; scopes: ScopeCleared[] }> {
     const reset = await this.store.transact((tx) => resetInTransaction(this.ledger, tx, actor, reason, scope));
     for (const entry of reset.scopes) this.budgetEvents.record(entry.scope, reset.at, entry.cutsCleared);
     return { anything: reset.anything, scopes: reset.scopes };

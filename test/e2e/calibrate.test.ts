@@ -32,8 +32,10 @@ async function withZeroSamples(): Promise<{ db: string; env: Record<string, stri
   return { db, env: cliEnv(home) };
 }
 
-const zeroRows = (db: string): number => queryRows<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM calibration_samples WHERE tokens = 0')[0]?.n ?? -1;
-const auditRows = (db: string) => queryRows<{ action: string; actor: string; detail: string }>(db, 'SELECT action, actor, detail FROM audit_log ORDER BY id');
+const zeroRows = (db: string): number =>
+  queryRows<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM calibration_samples WHERE tokens = 0')[0]?.n ?? -1;
+const auditRows = (db: string) =>
+  queryRows<{ action: string; actor: string; detail: string }>(db, 'SELECT action, actor, detail FROM audit_log ORDER BY id');
 
 describe('ratewarden calibrate', () => {
   it('summarises the samples by kind, the zero-token ones and the estimate', async () => {

@@ -61,7 +61,10 @@ describe('ratewarden config', () => {
     const env = cliEnv(home, { RATEWARDEN_DB: join(home, 'a-rather-long-folder-name-for-the-state', 'of-this-host', 'ratewarden.db') });
     const human = await runCli(['config'], env);
     expect(human.exitCode).toBe(0);
-    const rows = human.stdout.split('\n').slice(3).filter((line) => line !== '');
+    const rows = human.stdout
+      .split('\n')
+      .slice(3)
+      .filter((line) => line !== '');
     // The value column starts at the same place on every row.
     const valueAt = new Set(rows.map((line) => /^\S+\s+\S+(?: \S+)?\s+/.exec(line)?.[0].length));
     expect(valueAt.size).toBe(1);
@@ -83,7 +86,9 @@ describe('ratewarden config', () => {
     const none = await configJson([], cliEnv(home));
     expect(none.configFile).toBeNull();
     expect(none.settings.window?.source).toBe('default');
-    expect((await runCli(['config'], cliEnv(home))).stdout).toContain(`config file: none (${join(home, 'config', 'ratewarden', 'config.json')} does not exist)`);
+    expect((await runCli(['config'], cliEnv(home))).stdout).toContain(
+      `config file: none (${join(home, 'config', 'ratewarden', 'config.json')} does not exist)`,
+    );
   });
 
   it('settings reach the commands: status uses the configured window and database', async () => {
@@ -98,7 +103,11 @@ describe('ratewarden config', () => {
 
   it.each([
     [['--window', '6o s'], {}, 'window: "6o s" is not a duration; use e.g. 60s, 5m (from --window)'],
-    [[], { RATEWARDEN_TOKEN_BUDGET: 'lots' }, 'token-budget: "lots" is not a whole number > 0 or "none"; use e.g. 40000, or none (from RATEWARDEN_TOKEN_BUDGET)'],
+    [
+      [],
+      { RATEWARDEN_TOKEN_BUDGET: 'lots' },
+      'token-budget: "lots" is not a whole number > 0 or "none"; use e.g. 40000, or none (from RATEWARDEN_TOKEN_BUDGET)',
+    ],
     [[], { RATEWARDEN_WINDOWS: '1m' }, 'environment: unknown variable RATEWARDEN_WINDOWS (did you mean "RATEWARDEN_WINDOW"?)'],
     [['--listen', 'localhost'], {}, 'listen: "localhost" is not HOST:PORT'],
   ])('refuses %j %j with one line and exit 2, in every command', async (args, extraEnv, message) => {
@@ -151,9 +160,14 @@ describe('ratewarden config', () => {
 describe('--upstream with one URL per provider', () => {
   it('joins repeated flags, and refuses a nameless or unknown or doubled provider in one line, exit 2', async () => {
     const env = cliEnv(dirs.make('ratewarden-upstreams-'));
-    const joined = await runCli(['config', '--upstream', 'anthropic=https://api.anthropic.com', '--upstream', 'openai=https://api.openai.com/'], env);
+    const joined = await runCli(
+      ['config', '--upstream', 'anthropic=https://api.anthropic.com', '--upstream', 'openai=https://api.openai.com/'],
+      env,
+    );
     expect(joined.exitCode).toBe(0);
-    expect(joined.stdout).toMatch(/^upstream\s+flag --upstream\s+anthropic=https:\/\/api\.anthropic\.com,openai=https:\/\/api\.openai\.com$/m);
+    expect(joined.stdout).toMatch(
+      /^upstream\s+flag --upstream\s+anthropic=https:\/\/api\.anthropic\.com,openai=https:\/\/api\.openai\.com$/m,
+    );
     for (const [value, words] of [
       ['foo=https://x.example', '"foo" is not a provider'],
       ['https://a.example,https://b.example', 'with several upstreams, name each one'],

@@ -20,7 +20,9 @@ describe('--config that is not a regular file', () => {
       const result = await runCli(args, cliEnv(home));
       expect(result.exitCode).toBe(2);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
-      expect(result.stderr).toContain(`config file ${fifo}: it is a FIFO (named pipe), not a regular file; give --config or RATEWARDEN_CONFIG the path of a JSON file`);
+      expect(result.stderr).toContain(
+        `config file ${fifo}: it is a FIFO (named pipe), not a regular file; give --config or RATEWARDEN_CONFIG the path of a JSON file`,
+      );
     }
   });
 

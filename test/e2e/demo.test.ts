@@ -26,7 +26,25 @@ describe('ratewarden demo', () => {
     const home = dirs.make();
     const tmp = dirs.make('ratewarden-demo-tmp-');
     // Seed 13 storms from about 6 s to 18 s (the second tenant keeps the bucket empty), with scheduled crashes at about 10 s and 17 s inside it.
-    const result = await runCli(['demo', '--json', '--duration', '20s', '--seed', '13', '--crash-every', '6s', '--storm-every', '16s', '--crash-after-429s', '3', '--clients', '12'], cliEnv(home, { TMPDIR: tmp }));
+    const result = await runCli(
+      [
+        'demo',
+        '--json',
+        '--duration',
+        '20s',
+        '--seed',
+        '13',
+        '--crash-every',
+        '6s',
+        '--storm-every',
+        '16s',
+        '--crash-after-429s',
+        '3',
+        '--clients',
+        '12',
+      ],
+      cliEnv(home, { TMPDIR: tmp }),
+    );
     expect(result.stderr).not.toMatch(/ratewarden: /);
     expect(result.exitCode).toBe(0);
     const replay = JSON.parse(result.stdout) as ReplayResult;
@@ -61,7 +79,18 @@ describe('ratewarden demo', () => {
     expect(result.exitCode).toBe(0);
     const lines = result.stdout.split('\n');
     expect(lines.find((line) => line.includes('direct') && line.includes('amnesia') && line.includes('ratewarden'))).toBeDefined();
-    for (const row of ['upstream 429s', 'requests sent inside an announced Retry-After', 'requests forwarded during an active cooldown', 'restarts (caused by 429s)', 'goodput: tokens served / upstream capacity', 'rate-limited after retries', 'connection refused', '5xx', 'zero-token samples recorded', 'token budget over the run']) {
+    for (const row of [
+      'upstream 429s',
+      'requests sent inside an announced Retry-After',
+      'requests forwarded during an active cooldown',
+      'restarts (caused by 429s)',
+      'goodput: tokens served / upstream capacity',
+      'rate-limited after retries',
+      'connection refused',
+      '5xx',
+      'zero-token samples recorded',
+      'token budget over the run',
+    ]) {
       expect(lines.some((line) => line.trimStart().startsWith(row))).toBe(true);
     }
     // The story before the table: the incident, the columns, the crashes on purpose; time in words.
@@ -70,7 +99,9 @@ describe('ratewarden demo', () => {
     expect(lines[3]).toMatch(/^Both proxies are made to crash on purpose: whenever they see 3 upstream 429s in a window/);
     expect(result.stdout).toMatch(/^30 seconds of incident time in 3 s /m);
     expect(result.stdout).not.toMatch(/real;/);
-    expect(result.stdout).toMatch(/^What ratewarden changed against no proxy: upstream 429s \d+ → \d+ .*goodput \d+ % → \d+ %.*; client-visible failures \d+ → \d+\. The amnesia run/m);
+    expect(result.stdout).toMatch(
+      /^What ratewarden changed against no proxy: upstream 429s \d+ → \d+ .*goodput \d+ % → \d+ %.*; client-visible failures \d+ → \d+\. The amnesia run/m,
+    );
     expect(result.stderr).toMatch(/direct .*done/);
     // No "starting the proxy" for the column that has none.
     expect(result.stderr).not.toMatch(/direct +starting the proxy/);

@@ -39,7 +39,12 @@ const messageTokens = Math.ceil(Buffer.byteLength(message) / 4) + 20;
 
 async function post(url: string): Promise<Response> {
   // A bound, so that a connection nobody answers fails here and names itself, not as the test's timeout.
-  const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-fleet' }, body: message, signal: AbortSignal.timeout(30_000) });
+  const answer = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-fleet' },
+    body: message,
+    signal: AbortSignal.timeout(30_000),
+  });
   await answer.arrayBuffer();
   return answer;
 }
@@ -108,7 +113,8 @@ class Load {
       }
       this.answers.set(key, (this.answers.get(key) ?? 0) + 1);
       this.seen += 1;
-      const reached = (entry: { key: string | null; count: number }): boolean => (entry.key === null ? this.seen : this.count(entry.key)) >= entry.count;
+      const reached = (entry: { key: string | null; count: number }): boolean =>
+        (entry.key === null ? this.seen : this.count(entry.key)) >= entry.count;
       for (const waiter of this.waiters.filter(reached)) waiter.resolve();
       this.waiters = this.waiters.filter((entry) => !reached(entry));
       // A refused or broken request is not retried in a tight loop.
@@ -157,11 +163,24 @@ describe('a fleet of proxies on one PostgreSQL server', () => {
   it('never admits beyond the shared request budget together: three proxies admit exactly the budget once', async () => {
     const db = await freshDatabase();
     const upstream = await started.sim();
-    const proxies = await fleetOf(3, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--request-budget', '25', '--max-wait', '0']);
+    const proxies = await fleetOf(3, [
+      '--db',
+      db,
+      '--upstream',
+      upstream.url,
+      '--provider',
+      'anthropic',
+      '--request-budget',
+      '25',
+      '--max-wait',
+      '0',
+    ]);
     const answers = await Promise.all(Array.from({ length: 90 }, (_, index) => post((proxies[index % 3] as StartedWorker).url)));
     const statuses = answers.map((answer) => answer.status);
     expect(statuses.filter((status) => status === 200)).toHaveLength(25);
-    expect(answers.filter((answer) => answer.status !== 200).map((answer) => `${answer.status} ${answer.headers.get('x-ratewarden-reason')}`)).toEqual(Array(65).fill('429 budget'));
+    expect(
+      answers.filter((answer) => answer.status !== 200).map((answer) => `${answer.status} ${answer.headers.get('x-ratewarden-reason')}`),
+    ).toEqual(Array(65).fill('429 budget'));
     expect(upstreamRequests(upstream)).toBe(25);
     expect(await recorded(db)).toEqual({ rows: 25, bucketRequests: 25 });
   });
@@ -171,10 +190,23 @@ describe('a fleet of proxies on one PostgreSQL server', () => {
     const upstream = await started.sim();
     // Room for 12.5 messages: whatever the interleaving, exactly 12 fit, and their usage is what they reserved.
     const budget = Math.floor(12.5 * messageTokens);
-    const proxies = await fleetOf(3, ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--token-budget', String(budget), '--max-wait', '0']);
+    const proxies = await fleetOf(3, [
+      '--db',
+      db,
+      '--upstream',
+      upstream.url,
+      '--provider',
+      'anthropic',
+      '--token-budget',
+      String(budget),
+      '--max-wait',
+      '0',
+    ]);
     const answers = await Promise.all(Array.from({ length: 60 }, (_, index) => post((proxies[index % 3] as StartedWorker).url)));
     expect(answers.filter((answer) => answer.status === 200)).toHaveLength(12);
-    expect(answers.filter((answer) => answer.status !== 200).map((answer) => `${answer.status} ${answer.headers.get('x-ratewarden-reason')}`)).toEqual(Array(48).fill('429 budget'));
+    expect(
+      answers.filter((answer) => answer.status !== 200).map((answer) => `${answer.status} ${answer.headers.get('x-ratewarden-reason')}`),
+    ).toEqual(Array(48).fill('429 budget'));
     expect(upstreamRequests(upstream)).toBe(12);
     expect(upstream.stats().tokensServed).toBe(12 * messageTokens);
     expect(upstream.stats().tokensServed).toBeLessThanOrEqual(budget);
@@ -229,7 +261,10 @@ describe('a fleet of proxies on one PostgreSQL server', () => {
     expect(upstreamRequests(upstream)).toBeLessThanOrEqual(rows);
     expect(upstreamRequests(upstream)).toBeGreaterThanOrEqual(load.count('200'));
     // Nothing half written: a settled row has its outcome and status, an unsettled one neither.
-    const [halves] = await query<{ count: string }>(db, "SELECT COUNT(*) AS count FROM requests WHERE (settled_at IS NULL) <> (outcome = 'in-flight')");
+    const [halves] = await query<{ count: string }>(
+      db,
+      "SELECT COUNT(*) AS count FROM requests WHERE (settled_at IS NULL) <> (outcome = 'in-flight')",
+    );
     expect(Number(halves?.count)).toBe(0);
   });
 
@@ -241,7 +276,10 @@ describe('a fleet of proxies on one PostgreSQL server', () => {
     const upstream = await started.sim();
     const args = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--window', '10m'];
     const proxies = await fleetOf(2, args);
-    const load = new Load(proxies.map((proxy) => proxy.url), 3);
+    const load = new Load(
+      proxies.map((proxy) => proxy.url),
+      3,
+    );
     const clients = proxies.length * 3;
     await load.answered(40);
 
@@ -320,8 +358,14 @@ describe('status across hosts', () => {
     const other = await openPostgresStore({ url: db, host: 'other-host' });
     try {
       await other.transact(async (tx) => {
-        await tx.processes.beat({ role: 'worker', pid: deadHere, startedAt: tx.now - 60_000, listen: 'http://10.0.0.2:8787', upstream: upstream.url }, tx.now);
-        await tx.processes.beat({ role: 'worker', pid: process.pid, startedAt: tx.now - 600_000, listen: 'http://10.0.0.2:8788', upstream: upstream.url }, tx.now - 120_000);
+        await tx.processes.beat(
+          { role: 'worker', pid: deadHere, startedAt: tx.now - 60_000, listen: 'http://10.0.0.2:8787', upstream: upstream.url },
+          tx.now,
+        );
+        await tx.processes.beat(
+          { role: 'worker', pid: process.pid, startedAt: tx.now - 600_000, listen: 'http://10.0.0.2:8788', upstream: upstream.url },
+          tx.now - 120_000,
+        );
       });
     } finally {
       await other.close();
@@ -331,7 +375,11 @@ describe('status across hosts', () => {
     const json = await runCli(['status', '--json'], cliEnv(dirs.make(), { RATEWARDEN_DB: db }));
     expect(json.stderr).toBe('');
     expect(json.exitCode).toBe(0);
-    const report = JSON.parse(json.stdout) as { host: string; worker: { pid: number; state: string }; processes: { host: string; thisHost: boolean; role: string; pid: number; state: string; listen: string | null }[] };
+    const report = JSON.parse(json.stdout) as {
+      host: string;
+      worker: { pid: number; state: string };
+      processes: { host: string; thisHost: boolean; role: string; pid: number; state: string; listen: string | null }[];
+    };
     expect(report.worker).toMatchObject({ pid: herePid, state: 'running' });
     const byPid = (pid: number) => report.processes.find((entry) => entry.pid === pid);
     expect(report.processes).toHaveLength(3);
@@ -354,10 +402,18 @@ describe('a server unreachable at start', () => {
   it('is exit 1 for a worker without a supervisor, in one line that names the server without its password', async () => {
     const home = dirs.make();
     const db = `postgres://fleet:never-shown@127.0.0.1:${await freeLoopbackPort()}/ratewarden`;
-    const result = await runCli(['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', db, '--upstream', 'http://127.0.0.1:9'], cliEnv(home));
+    const result = await runCli(
+      ['run', '--no-supervise', '--listen', '127.0.0.1:0', '--db', db, '--upstream', 'http://127.0.0.1:9'],
+      cliEnv(home),
+    );
     expect(result.exitCode).toBe(1);
     // One line of error, after the warning that a password is on the command line (passwordOnCommandLine.ts).
-    expect(result.stderr.trimEnd().split('\n').filter((line) => !line.startsWith('ratewarden: warning:'))).toHaveLength(1);
+    expect(
+      result.stderr
+        .trimEnd()
+        .split('\n')
+        .filter((line) => !line.startsWith('ratewarden: warning:')),
+    ).toHaveLength(1);
     expect(result.stderr).toMatch(/database postgres:\/\/fleet:\*\*\*@127\.0\.0\.1:\d+\/ratewarden is unavailable: server unreachable/);
     expect(`${result.stdout}${result.stderr}`).not.toContain('never-shown');
   });
@@ -372,12 +428,32 @@ describe('a server unreachable at start', () => {
     await server.restart(async () => {
       requireBuild();
       supervisor = started.track(
-        execa(binary, ['run', '--listen', new URL(url).host, '--db', server.url, '--upstream', upstream.url, '--provider', 'anthropic', '--restart-sec', '200ms', '--restart-max-delay', '1s', '--restart-hold-connections', '0'], {
-          env: cliEnv(dirs.make()),
-          extendEnv: false,
-          reject: false,
-          stdin: 'ignore',
-        }),
+        execa(
+          binary,
+          [
+            'run',
+            '--listen',
+            new URL(url).host,
+            '--db',
+            server.url,
+            '--upstream',
+            upstream.url,
+            '--provider',
+            'anthropic',
+            '--restart-sec',
+            '200ms',
+            '--restart-max-delay',
+            '1s',
+            '--restart-hold-connections',
+            '0',
+          ],
+          {
+            env: cliEnv(dirs.make()),
+            extendEnv: false,
+            reject: false,
+            stdin: 'ignore',
+          },
+        ),
       );
       supervisor.stdout?.on('data', (chunk: Buffer) => {
         output += chunk.toString();

@@ -24,7 +24,8 @@ afterEach(async () => {
 });
 
 const message = JSON.stringify({ model: 'claude-sim', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
-const post = (url: string): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-held' }, body: message });
+const post = (url: string): Promise<Response> =>
+  fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-held' }, body: message });
 
 async function startWith(held: (dbPath: string) => void): Promise<{ exitCode: number; stderr: string }> {
   const home = dirs.make('ratewarden-heldfile-');

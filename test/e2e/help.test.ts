@@ -57,7 +57,14 @@ describe('ratewarden run --help', () => {
   it('groups the flags under proxy, limits, controller and supervisor headings, in that order', async () => {
     const { stdout, entries } = await runHelp();
     const headings = [...stdout.matchAll(/^(\S[^\n]*options):$/gm)].map((match) => match[1]);
-    expect(headings).toEqual(['Required options', 'General options', 'Proxy options', 'Limits options', 'Controller options', 'Supervisor options']);
+    expect(headings).toEqual([
+      'Required options',
+      'General options',
+      'Proxy options',
+      'Limits options',
+      'Controller options',
+      'Supervisor options',
+    ]);
     expect(entry(entries, '--upstream').group).toBe('Required options');
     expect(entry(entries, '--provider').group).toBe('Proxy options');
     expect(entry(entries, '--window').group).toBe('Limits options');

@@ -39,7 +39,11 @@ afterEach(async () => {
   dirs.removeAll();
 });
 
-const keys = { a: 'sk-ant-test-aaaaaaaaaaaaaaaaaaaaaaaaaaaa', b: 'sk-ant-test-bbbbbbbbbbbbbbbbbbbbbbbbbbbb', c: 'sk-ant-test-cccccccccccccccccccccccccccc' };
+const keys = {
+  a: 'sk-ant-test-aaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+  b: 'sk-ant-test-bbbbbbbbbbbbbbbbbbbbbbbbbbbb',
+  c: 'sk-ant-test-cccccccccccccccccccccccccccc',
+};
 
 async function sim(options: SimUpstreamOptions = {}): Promise<SimUpstream> {
   const upstream = await startSimUpstream(options);
@@ -51,7 +55,12 @@ async function sim(options: SimUpstreamOptions = {}): Promise<SimUpstream> {
 function message(proxy: string, key: string, maxTokens = 100, session?: string): Promise<Response> {
   return fetch(`${proxy}/v1/messages`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01', ...(session === undefined ? {} : { 'x-claude-code-session-id': session }) },
+    headers: {
+      'content-type': 'application/json',
+      'x-api-key': key,
+      'anthropic-version': '2023-06-01',
+      ...(session === undefined ? {} : { 'x-claude-code-session-id': session }),
+    },
     body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: maxTokens, messages: [{ role: 'user', content: 'Hello there' }] }),
     signal: inFlight.signal,
   });
@@ -256,7 +265,12 @@ describe('turning the page off, and serving it without a proxy', () => {
 
     const port = await freeLoopbackPort();
     const web: ResultPromise = processes.track(
-      execa(binary, ['status', '--web', `127.0.0.1:${port}`], { env: cliEnv(proxy.home), extendEnv: false, reject: false, stdin: 'ignore' }),
+      execa(binary, ['status', '--web', `127.0.0.1:${port}`], {
+        env: cliEnv(proxy.home),
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+      }),
     );
     let output = '';
     await new Promise<void>((resolve, reject) => {
@@ -270,7 +284,9 @@ describe('turning the page off, and serving it without a proxy', () => {
     const report = await view(url);
     expect(report.live).toBeNull();
     expect(report.database).toBe(running.database);
-    expect(report.scopes.map((line) => line.scope)).toEqual(expect.arrayContaining(running.scopes.filter((line) => line.windowRequests > 0).map((line) => line.scope)));
+    expect(report.scopes.map((line) => line.scope)).toEqual(
+      expect.arrayContaining(running.scopes.filter((line) => line.windowRequests > 0).map((line) => line.scope)),
+    );
     expect((await fetch(`${url}/_ratewarden/status.json`, { method: 'POST' })).status).toBe(405);
 
     const { page, errors } = await openPage(`${url}/`);
@@ -288,7 +304,9 @@ describe('turning the page off, and serving it without a proxy', () => {
     const env = cliEnv(dirs.make('ratewarden-page-'));
     const bad = await runCli(['status', '--web', 'nonsense'], env);
     expect(bad.exitCode).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toEqual(['ratewarden: --web: "nonsense" is not HOST:PORT; use e.g. 127.0.0.1:8787, [::1]:8787, or 127.0.0.1:0 for any free port']);
+    expect(bad.stderr.trim().split('\n')).toEqual([
+      'ratewarden: --web: "nonsense" is not HOST:PORT; use e.g. 127.0.0.1:8787, [::1]:8787, or 127.0.0.1:0 for any free port',
+    ]);
     const remote = await runCli(['status', '--web', '0.0.0.0:0'], env);
     expect(remote.exitCode).toBe(2);
     expect(remote.stderr).toMatch(/^ratewarden: --web: 0\.0\.0\.0 is not a loopback address, .*add --allow-remote/);

@@ -8,7 +8,8 @@ afterEach(() => dirs.removeAll());
 
 // Port 9 on loopback: nothing listens, so each command fails fast after the warning (or without it).
 const withPassword = 'postgres://ratewarden:s3cret-pw@127.0.0.1:9/ratewarden';
-const warning = /^ratewarden: warning: the PostgreSQL URL on the command line carries a password, which every user of this host can read in the process list \(ps\); leave it out of the URL and set PGPASSWORD or ~\/.pgpass, or give the whole URL in RATEWARDEN_DB \(docs\/fleet.md\)$/m;
+const warning =
+  /^ratewarden: warning: the PostgreSQL URL on the command line carries a password, which every user of this host can read in the process list \(ps\); leave it out of the URL and set PGPASSWORD or ~\/.pgpass, or give the whole URL in RATEWARDEN_DB \(docs\/fleet.md\)$/m;
 
 describe('a password on the command line', () => {
   it('is warned of once, in one line, and never echoed, for --db URL and --db=URL alike', async () => {
@@ -29,7 +30,10 @@ describe('a password on the command line', () => {
     const home = dirs.make('ratewarden-pw-');
     const fromEnv = await runCli(['status'], cliEnv(home, { RATEWARDEN_DB: withPassword }));
     expect(fromEnv.stderr).not.toMatch(/warning: the PostgreSQL URL/);
-    const withoutPassword = await runCli(['status', '--db', 'postgres://ratewarden@127.0.0.1:9/ratewarden'], cliEnv(home, { PGPASSWORD: 's3cret-pw' }));
+    const withoutPassword = await runCli(
+      ['status', '--db', 'postgres://ratewarden@127.0.0.1:9/ratewarden'],
+      cliEnv(home, { PGPASSWORD: 's3cret-pw' }),
+    );
     expect(withoutPassword.stderr).not.toMatch(/warning: the PostgreSQL URL/);
   });
 });

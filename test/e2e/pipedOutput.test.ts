@@ -46,7 +46,8 @@ async function workerUrl(dbPath: string): Promise<{ url: string; pid: number }> 
           db = null;
         }
       }
-      const row = db?.prepare("SELECT pid, listen FROM processes WHERE role = 'worker'").get() as { pid: number; listen: string } | undefined;
+      const row = db?.prepare("SELECT pid, listen FROM processes WHERE role = 'worker'").get() as
+        { pid: number; listen: string } | undefined;
       if (row !== undefined) return { url: row.listen, pid: row.pid };
       if (Date.now() > deadline) throw new Error('no worker wrote its heartbeat within 20 s');
       await sleep(50);
@@ -89,8 +90,23 @@ async function ctrlCDuringAStream(supervised: boolean, output: Output): Promise<
   // The reader of the pipe: `cat`, which a Ctrl-C ends as it ends `tee`, `grep` or a pager.
   const reader = output === 'pipe-reader-dies-first' ? spawn('cat', [], { stdio: ['pipe', 'ignore', 'ignore'] }) : null;
   if (reader !== null) children.push(reader);
-  const args = [binary, 'run', ...(supervised ? [] : ['--no-supervise']), '--db', dbPath, '--upstream', sim.url, '--provider', 'anthropic', '--listen', '127.0.0.1:0', '--stop-timeout', '30s'];
-  const stdio = reader !== null && reader.stdin !== null ? (['ignore', reader.stdin, reader.stdin] as const) : (['ignore', 'pipe', 'pipe'] as const);
+  const args = [
+    binary,
+    'run',
+    ...(supervised ? [] : ['--no-supervise']),
+    '--db',
+    dbPath,
+    '--upstream',
+    sim.url,
+    '--provider',
+    'anthropic',
+    '--listen',
+    '127.0.0.1:0',
+    '--stop-timeout',
+    '30s',
+  ];
+  const stdio =
+    reader !== null && reader.stdin !== null ? (['ignore', reader.stdin, reader.stdin] as const) : (['ignore', 'pipe', 'pipe'] as const);
   const proxy = spawn(process.execPath, args, { stdio: [...stdio], env: cliEnv(home) });
   children.push(proxy);
   // Both ends of the pipe now belong to the two processes alone.

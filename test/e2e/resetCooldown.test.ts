@@ -44,9 +44,14 @@ describe('ratewarden reset-cooldown', () => {
     const result = await runCli(['reset-cooldown', '--db', db, '--reason', 'upstream raised our tier'], env);
     expect(result.exitCode).toBe(0);
     // The 429 also cut the configured 40,000 / 50 to 0.7 × what the window held: cleared back to them.
-    expect(result.stdout).toMatch(/^Cleared the cooldown \(\d+(\.\d)?s were left\), 1 consecutive 429, backoff level 1, the tokens budget cut \(5,040 → 40,000, known-good\), the requests budget cut \(2 → 50, known-good\)\./);
+    expect(result.stdout).toMatch(
+      /^Cleared the cooldown \(\d+(\.\d)?s were left\), 1 consecutive 429, backoff level 1, the tokens budget cut \(5,040 → 40,000, known-good\), the requests budget cut \(2 → 50, known-good\)\./,
+    );
     expect(stateRow(db)).toEqual({ consecutive_429s: 0, backoff_level: 0, cooldown_until: null, probe_request_id: null });
-    const audit = queryRows<{ action: string; actor: string; reason: string; at: number }>(db, 'SELECT action, actor, reason, at FROM audit_log');
+    const audit = queryRows<{ action: string; actor: string; reason: string; at: number }>(
+      db,
+      'SELECT action, actor, reason, at FROM audit_log',
+    );
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ action: 'reset-cooldown', reason: 'upstream raised our tier' });
     expect(audit[0]?.actor).toMatch(/^.+@.+ \(pid \d+\)$/);
@@ -66,7 +71,14 @@ describe('ratewarden reset-cooldown', () => {
     expect(human.exitCode).toBe(0);
     expect(human.stdout).toMatch(/^Nothing was in force/);
     const json = JSON.parse((await runCli(['reset-cooldown', '--db', db, '--json'], env)).stdout) as ResetJson;
-    expect(json).toMatchObject({ anything: false, cooldownRemainingMs: 0, consecutive429s: 0, backoffLevel: 0, probePending: false, reason: null });
+    expect(json).toMatchObject({
+      anything: false,
+      cooldownRemainingMs: 0,
+      consecutive429s: 0,
+      backoffLevel: 0,
+      probePending: false,
+      reason: null,
+    });
   });
 
   it('clears a pending half-open probe', async () => {
@@ -88,7 +100,14 @@ describe('ratewarden reset-cooldown', () => {
     expect(before.probe).toMatchObject({ halfOpen: true, inFlight: true });
 
     const json = JSON.parse((await runCli(['reset-cooldown', '--db', db, '--json'], env)).stdout) as ResetJson;
-    expect(json).toMatchObject({ anything: true, probePending: true, halfOpen: true, cooldownRemainingMs: 0, consecutive429s: 1, backoffLevel: 1 });
+    expect(json).toMatchObject({
+      anything: true,
+      probePending: true,
+      halfOpen: true,
+      cooldownRemainingMs: 0,
+      consecutive429s: 1,
+      backoffLevel: 1,
+    });
     expect(stateRow(db)).toEqual({ consecutive_429s: 0, backoff_level: 0, cooldown_until: null, probe_request_id: null });
   });
 
@@ -157,7 +176,24 @@ async function startWorker(db: string, upstream: SimUpstream, env: Record<string
   requireBuild();
   const child = execa(
     binary,
-    ['run', '--no-supervise', '--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--listen', '127.0.0.1:0', '--log-format', 'json', '--backoff-base', '1m', '--backoff-max', '1m'],
+    [
+      'run',
+      '--no-supervise',
+      '--db',
+      db,
+      '--upstream',
+      upstream.url,
+      '--provider',
+      'anthropic',
+      '--listen',
+      '127.0.0.1:0',
+      '--log-format',
+      'json',
+      '--backoff-base',
+      '1m',
+      '--backoff-max',
+      '1m',
+    ],
     { env, extendEnv: false, reject: false, stdin: 'ignore' },
   );
   const stop = async (): Promise<void> => {

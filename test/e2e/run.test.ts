@@ -22,14 +22,19 @@ afterEach(async () => {
 function cooldownUntil(dbPath: string): number | null {
   const db = openDatabase(dbPath, { readonly: true });
   try {
-    return (db.prepare('SELECT cooldown_until FROM limiter_state WHERE scope = (SELECT scope FROM requests ORDER BY id DESC LIMIT 1)').get() as { cooldown_until: number | null }).cooldown_until;
+    return (
+      db.prepare('SELECT cooldown_until FROM limiter_state WHERE scope = (SELECT scope FROM requests ORDER BY id DESC LIMIT 1)').get() as {
+        cooldown_until: number | null;
+      }
+    ).cooldown_until;
   } finally {
     db.close();
   }
 }
 
 const message = JSON.stringify({ model: 'claude-sim', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
-const post = (url: string): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: message });
+const post = (url: string): Promise<Response> =>
+  fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: message });
 
 describe('ratewarden run --no-supervise', () => {
   it('remembers a cooldown across SIGKILL: the restarted worker still refuses and the upstream sees nothing', async () => {
@@ -68,20 +73,27 @@ describe('ratewarden run --no-supervise', () => {
     const home = dirs.make();
     const fixtures = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
     let connections = 0;
-    const upstream = createHttpsServer({ key: readFileSync(join(fixtures, 'upstream-key.pem')), cert: readFileSync(join(fixtures, 'upstream-cert.pem')) }, (request, response) => {
-      request.resume();
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ type: 'message', usage: { input_tokens: 3, output_tokens: 4 } }));
-    });
+    const upstream = createHttpsServer(
+      { key: readFileSync(join(fixtures, 'upstream-key.pem')), cert: readFileSync(join(fixtures, 'upstream-cert.pem')) },
+      (request, response) => {
+        request.resume();
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ type: 'message', usage: { input_tokens: 3, output_tokens: 4 } }));
+      },
+    );
     upstream.on('secureConnection', () => {
       connections += 1;
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     try {
       const port = (upstream.address() as AddressInfo).port;
-      const { url } = await started.worker(home, ['--db', join(home, 'rw.db'), '--upstream', `https://127.0.0.1:${port}`, '--provider', 'anthropic'], {
-        env: { NODE_EXTRA_CA_CERTS: join(fixtures, 'upstream-cert.pem') },
-      });
+      const { url } = await started.worker(
+        home,
+        ['--db', join(home, 'rw.db'), '--upstream', `https://127.0.0.1:${port}`, '--provider', 'anthropic'],
+        {
+          env: { NODE_EXTRA_CA_CERTS: join(fixtures, 'upstream-cert.pem') },
+        },
+      );
       for (let index = 0; index < 3; index++) expect((await post(url)).status).toBe(200);
       expect(connections).toBe(1);
     } finally {
@@ -107,8 +119,21 @@ describe('ratewarden run --no-supervise', () => {
   it('stops gracefully on SIGTERM with exit 0, logging JSON lines without secrets', async () => {
     const home = dirs.make();
     const upstream = await started.sim();
-    const { worker, url, output } = await started.worker(home, ['--db', join(home, 'rw.db'), '--upstream', upstream.url, '--provider', 'anthropic', '--log-format', 'json']);
-    await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'sk-ant-never-logged', authorization: 'Bearer sk-never-logged' }, body: message });
+    const { worker, url, output } = await started.worker(home, [
+      '--db',
+      join(home, 'rw.db'),
+      '--upstream',
+      upstream.url,
+      '--provider',
+      'anthropic',
+      '--log-format',
+      'json',
+    ]);
+    await fetch(`${url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'sk-ant-never-logged', authorization: 'Bearer sk-never-logged' },
+      body: message,
+    });
     worker.kill('SIGTERM');
     expect((await worker).exitCode).toBe(0);
     const lines = output().trim().split('\n');
@@ -120,7 +145,10 @@ describe('ratewarden run --no-supervise', () => {
 
   it('refuses a non-loopback address without --allow-remote (exit 2), and a missing upstream (exit 2)', async () => {
     const home = dirs.make();
-    const remote = await runCli(['run', '--no-supervise', '--upstream', 'http://127.0.0.1:9', '--listen', '0.0.0.0:0', '--db', join(home, 'rw.db')], cliEnv(home));
+    const remote = await runCli(
+      ['run', '--no-supervise', '--upstream', 'http://127.0.0.1:9', '--listen', '0.0.0.0:0', '--db', join(home, 'rw.db')],
+      cliEnv(home),
+    );
     expect(remote.exitCode).toBe(2);
     expect(remote.stderr.trim().split('\n')).toHaveLength(1);
     expect(remote.stderr).toMatch(/--allow-remote/);
@@ -134,7 +162,10 @@ describe('ratewarden run --no-supervise', () => {
     const notADatabase = join(home, 'notes.db');
     const notes = 'these are my notes, not a database'.repeat(100);
     writeFileSync(notADatabase, notes);
-    const result = await runCli(['run', '--no-supervise', '--upstream', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', '--db', notADatabase], cliEnv(home));
+    const result = await runCli(
+      ['run', '--no-supervise', '--upstream', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', '--db', notADatabase],
+      cliEnv(home),
+    );
     expect(result.exitCode).toBe(3);
     expect(result.stderr).toMatch(/not a SQLite database/);
     expect(readFileSync(notADatabase, 'utf8')).toBe(notes);

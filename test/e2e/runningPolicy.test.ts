@@ -16,9 +16,17 @@ afterEach(async () => {
 });
 
 /** `ratewarden run` (supervisor and worker, real processes); resolves once the supervisor says the worker is ready. */
-async function startRun(home: string, args: readonly string[]): Promise<{ run: ResultPromise; url: string; workerPid: number; output: () => string }> {
+async function startRun(
+  home: string,
+  args: readonly string[],
+): Promise<{ run: ResultPromise; url: string; workerPid: number; output: () => string }> {
   requireBuild();
-  const run = execa(binary, ['run', '--listen', '127.0.0.1:0', ...args], { env: cliEnv(home), extendEnv: false, reject: false, stdin: 'ignore' });
+  const run = execa(binary, ['run', '--listen', '127.0.0.1:0', ...args], {
+    env: cliEnv(home),
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+  });
   started.track(run);
   let output = '';
   const ready = new Promise<RegExpExecArray>((resolve, reject) => {
@@ -49,7 +57,22 @@ describe('status and calibrate show the policy the running proxy recorded, not t
     const home = dirs.make('ratewarden-policy-');
     const db = join(home, 'rw.db');
     const upstream = await started.sim();
-    const flags = ['--db', db, '--upstream', upstream.url, '--provider', 'anthropic', '--window', '10s', '--backoff-base', '5s', '--backoff-max', '20s', '--token-budget', '50000'];
+    const flags = [
+      '--db',
+      db,
+      '--upstream',
+      upstream.url,
+      '--provider',
+      'anthropic',
+      '--window',
+      '10s',
+      '--backoff-base',
+      '5s',
+      '--backoff-max',
+      '20s',
+      '--token-budget',
+      '50000',
+    ];
     const { run, url, workerPid } = await startRun(home, [...flags, '--start-limit-burst', '3', '--restart-sec', '2s']);
     for (let i = 0; i < 3; i++) {
       const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: message });
@@ -59,7 +82,9 @@ describe('status and calibrate show the policy the running proxy recorded, not t
     // Usage 30 s old: inside status's default 1 min window, outside the proxy's 10 s one.
     const writer = openDatabase(db);
     try {
-      writer.prepare("INSERT INTO usage_buckets (scope, start, input_tokens, output_tokens, requests) VALUES ('default', ?, 7000, 0, 7)").run(Math.floor((Date.now() - 30_000) / 1_000) * 1_000);
+      writer
+        .prepare("INSERT INTO usage_buckets (scope, start, input_tokens, output_tokens, requests) VALUES ('default', ?, 7000, 0, 7)")
+        .run(Math.floor((Date.now() - 30_000) / 1_000) * 1_000);
     } finally {
       writer.close();
     }
@@ -67,8 +92,16 @@ describe('status and calibrate show the policy the running proxy recorded, not t
     // No flags: everything comes from what the proxy recorded.
     const env = cliEnv(home);
     const report = await statusJson(db, env);
-    expect(report.policy.worker).toMatchObject({ source: 'running', pid: workerPid, values: { windowMs: 10_000, backoffBaseMs: 5_000, backoffMaxMs: 20_000, tokenBudget: 50_000 } });
-    expect(report.policy.supervisor).toMatchObject({ source: 'running', pid: run.pid, values: { startLimitBurst: 3, restartSecMs: 2_000 } });
+    expect(report.policy.worker).toMatchObject({
+      source: 'running',
+      pid: workerPid,
+      values: { windowMs: 10_000, backoffBaseMs: 5_000, backoffMaxMs: 20_000, tokenBudget: 50_000 },
+    });
+    expect(report.policy.supervisor).toMatchObject({
+      source: 'running',
+      pid: run.pid,
+      values: { startLimitBurst: 3, restartSecMs: 2_000 },
+    });
     expect(report.window.lengthMs).toBe(10_000);
     expect(report.window.requestsUsed).toBe(3);
     expect(report.cooldown.nextCooldownMs).toBe(5_000);
@@ -81,7 +114,11 @@ describe('status and calibrate show the policy the running proxy recorded, not t
     expect(human.stdout).toContain('last 10s, total tokens');
     expect(human.stdout).toContain('next cooldown 5s');
     expect(human.stdout).toContain('0 of 3 failures in the last 5m');
-    expect(human.stdout).toMatch(new RegExp(`policy\\s+window 10s, total tokens · budget 50,000 tokens / — requests · backoff 5s→20s .*\\(the running worker's, pid ${workerPid}, recorded`));
+    expect(human.stdout).toMatch(
+      new RegExp(
+        `policy\\s+window 10s, total tokens · budget 50,000 tokens / — requests · backoff 5s→20s .*\\(the running worker's, pid ${workerPid}, recorded`,
+      ),
+    );
     expect(human.stdout).toMatch(/restarts\s+restart 2s→5m · burst 3 within 5m .*\(the running supervisor's/);
 
     const calibrate = await runCli(['calibrate', '--db', db, '--json'], env);
@@ -124,7 +161,9 @@ describe('status and calibrate show the policy the running proxy recorded, not t
     expect(report.policy.worker).toMatchObject({ source: 'not-recorded', pid: null, writtenAt: null, values: { windowMs: 60_000 } });
     expect(report.policy.supervisor.source).toBe('not-recorded');
     const human = await runCli(['status', '--db', db, '--window', '2m'], env);
-    expect(human.stdout).toMatch(/policy\s+window 2m, total tokens .*\(no running policy recorded: no worker has started on this database since ratewarden began recording it; showing this command's own settings\)/);
+    expect(human.stdout).toMatch(
+      /policy\s+window 2m, total tokens .*\(no running policy recorded: no worker has started on this database since ratewarden began recording it; showing this command's own settings\)/,
+    );
     expect(human.stdout).toContain('last 2m');
   });
 });

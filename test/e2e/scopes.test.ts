@@ -22,7 +22,12 @@ async function prepareScopes(db: string): Promise<void> {
   try {
     const traffic = async (scope: string, count: number, tokens: number): Promise<void> => {
       for (let i = 0; i < count; i++) {
-        const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: tokens, outputTokens: 100 }, scope });
+        const admission = await warden.admit({
+          method: 'POST',
+          path: '/v1/messages',
+          estimate: { inputTokens: tokens, outputTokens: 100 },
+          scope,
+        });
         if (admission.kind !== 'admitted') throw new Error(`${scope} request ${i} was refused: ${admission.message}`);
         await warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: { inputTokens: tokens, outputTokens: 100 } });
       }
@@ -30,7 +35,12 @@ async function prepareScopes(db: string): Promise<void> {
     await traffic(haikuA, 3, 2_000);
     await traffic(opusA, 1, 500);
     await traffic(haikuB, 1, 100);
-    const limited = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 500, outputTokens: 100 }, scope: opusA });
+    const limited = await warden.admit({
+      method: 'POST',
+      path: '/v1/messages',
+      estimate: { inputTokens: 500, outputTokens: 100 },
+      scope: opusA,
+    });
     if (limited.kind !== 'admitted') throw new Error(limited.message);
     await warden.upstream429(limited.requestId, { retryAfterMs: 45_000 });
     await warden.tick();
@@ -55,7 +65,12 @@ describe('scopes through the built CLI', () => {
     expect(all.scopes.map((line) => line.scope)).toEqual([opusA, haikuA, haikuB, 'default']);
     expect(all.scope).toBe(opusA);
     expect(all.cooldown.active).toBe(true);
-    expect(all.scopes.find((line) => line.scope === opusA)).toMatchObject({ phase: 'cooling', consecutive429s: 1, backoffLevel: 1, windowRequests: 2 });
+    expect(all.scopes.find((line) => line.scope === opusA)).toMatchObject({
+      phase: 'cooling',
+      consecutive429s: 1,
+      backoffLevel: 1,
+      windowRequests: 2,
+    });
     expect(all.scopes.find((line) => line.scope === haikuA)).toMatchObject({ phase: 'closed', windowRequests: 3, windowTokens: 6_300 });
 
     const opus = await statusJson(db, env, ['--scope', opusA]);
@@ -84,20 +99,33 @@ describe('scopes through the built CLI', () => {
     const { db, env } = setUp();
     await prepareScopes(db);
 
-    const other = JSON.parse((await runCli(['reset-cooldown', '--db', db, '--scope', haikuB, '--json'], env)).stdout) as { anything: boolean; scope: string };
+    const other = JSON.parse((await runCli(['reset-cooldown', '--db', db, '--scope', haikuB, '--json'], env)).stdout) as {
+      anything: boolean;
+      scope: string;
+    };
     expect(other).toMatchObject({ anything: false, scope: haikuB });
     expect((await statusJson(db, env, ['--scope', opusA])).cooldown.active).toBe(true);
 
     const reset = await runCli(['reset-cooldown', '--db', db, '--scope', opusA, '--json'], env);
     expect(reset.exitCode).toBe(0);
-    expect(JSON.parse(reset.stdout)).toMatchObject({ anything: true, scope: opusA, consecutive429s: 1, scopes: [{ scope: opusA, anything: true, backoffLevel: 1 }] });
+    expect(JSON.parse(reset.stdout)).toMatchObject({
+      anything: true,
+      scope: opusA,
+      consecutive429s: 1,
+      scopes: [{ scope: opusA, anything: true, backoffLevel: 1 }],
+    });
     expect((await statusJson(db, env, ['--scope', opusA])).cooldown).toMatchObject({ active: false, consecutive429s: 0, backoffLevel: 0 });
 
     // Two scopes cooling: the default clears both.
     const warden = await openWarden(db);
     try {
       for (const scope of [haikuA, haikuB]) {
-        const limited = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 }, scope });
+        const limited = await warden.admit({
+          method: 'POST',
+          path: '/v1/messages',
+          estimate: { inputTokens: 10, outputTokens: 10 },
+          scope,
+        });
         if (limited.kind !== 'admitted') throw new Error(limited.message);
         await warden.upstream429(limited.requestId, { retryAfterMs: 45_000 });
       }
@@ -122,12 +150,19 @@ describe('scopes through the built CLI', () => {
     await prepareScopes(db);
     const all = await runCli(['calibrate', '--db', db, '--json'], env);
     expect(all.exitCode, all.stderr).toBe(0);
-    const report = JSON.parse(all.stdout) as { scope: string; scopes: { scope: string; samples: number; byKind: { kind: string; count: number }[] }[] };
+    const report = JSON.parse(all.stdout) as {
+      scope: string;
+      scopes: { scope: string; samples: number; byKind: { kind: string; count: number }[] }[];
+    };
     const opus = report.scopes.find((entry) => entry.scope === opusA);
     expect(opus?.byKind.find((kind) => kind.kind === 'upstream-429')?.count).toBe(1);
     expect(report.scopes.find((entry) => entry.scope === haikuA)?.byKind.find((kind) => kind.kind === 'upstream-429')?.count ?? 0).toBe(0);
 
-    const one = JSON.parse((await runCli(['calibrate', '--db', db, '--scope', opusA, '--json'], env)).stdout) as { scope: string; scopes: unknown[]; samples: number };
+    const one = JSON.parse((await runCli(['calibrate', '--db', db, '--scope', opusA, '--json'], env)).stdout) as {
+      scope: string;
+      scopes: unknown[];
+      samples: number;
+    };
     expect(one.scope).toBe(opusA);
     expect(one.scopes).toHaveLength(1);
     expect(one.samples).toBe(opus?.samples);

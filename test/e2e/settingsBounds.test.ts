@@ -19,11 +19,19 @@ function oneLine(stderr: string): string {
 }
 
 describe('credentials in --upstream', () => {
-  const withCredentials = ['http://user:s3cr3t-pw@127.0.0.1:9/anthropic', 'https://s3cr3t-pw@api.example', 'user:s3cr3t-pw@127.0.0.1:9', 'http://user:s3cr3t-pw@bad host'];
+  const withCredentials = [
+    'http://user:s3cr3t-pw@127.0.0.1:9/anthropic',
+    'https://s3cr3t-pw@api.example',
+    'user:s3cr3t-pw@127.0.0.1:9',
+    'http://user:s3cr3t-pw@bad host',
+  ];
 
   it.each(withCredentials)('are refused with one line and exit 2, and never printed: %s', async (upstream) => {
     const home = dirs.make('ratewarden-upstream-');
-    for (const args of [['config', '--upstream', upstream], ['run', '--no-supervise', '--listen', '127.0.0.1:0', '--upstream', upstream]]) {
+    for (const args of [
+      ['config', '--upstream', upstream],
+      ['run', '--no-supervise', '--listen', '127.0.0.1:0', '--upstream', upstream],
+    ]) {
       const result = await runCli(args, cliEnv(home));
       expect(result.exitCode, args.join(' ')).toBe(2);
       const line = oneLine(result.stderr);
@@ -62,23 +70,35 @@ describe('durations beyond what a timer can hold', () => {
     expect(durationSettings.length).toBeGreaterThanOrEqual(15);
     for (const name of durationSettings) {
       const expected = `${kebabName(name)}: "600h" is longer than the maximum of 596h31m23.647s (2^31−1 ms, the longest a timer can wait); use at most 596h`;
-      expect(() => loadConfig({ flags: { [name]: '600h' }, env: {} }), name).toThrow(new ConfigError(`${expected} (from --${kebabName(name)})`));
+      expect(() => loadConfig({ flags: { [name]: '600h' }, env: {} }), name).toThrow(
+        new ConfigError(`${expected} (from --${kebabName(name)})`),
+      );
       // An unsafe switch is refused from the environment before its value is read at all.
-      if (settingsSchema[name].unsafe !== true) expect(() => loadConfig({ flags: {}, env: { [envName(name)]: '600h' } }), name).toThrow(new ConfigError(`${expected} (from ${envName(name)})`));
+      if (settingsSchema[name].unsafe !== true)
+        expect(() => loadConfig({ flags: {}, env: { [envName(name)]: '600h' } }), name).toThrow(
+          new ConfigError(`${expected} (from ${envName(name)})`),
+        );
       expect(() => loadConfig({ flags: { [name]: 2_147_483_648 }, env: {} }), name).toThrow(/is longer than the maximum/);
     }
     const result = await runCli(['config', '--stop-timeout', '600h'], cliEnv(home));
     expect(result.exitCode).toBe(2);
-    expect(oneLine(result.stderr)).toBe('ratewarden: stop-timeout: "600h" is longer than the maximum of 596h31m23.647s (2^31−1 ms, the longest a timer can wait); use at most 596h (from --stop-timeout)');
+    expect(oneLine(result.stderr)).toBe(
+      'ratewarden: stop-timeout: "600h" is longer than the maximum of 596h31m23.647s (2^31−1 ms, the longest a timer can wait); use at most 596h (from --stop-timeout)',
+    );
     // The maximum itself is accepted, from the environment too.
     const atMax = await runCli(['config', '--json'], cliEnv(home, { RATEWARDEN_UPSTREAM_TIMEOUT: '596h31m23.647s' }));
     expect(atMax.exitCode).toBe(0);
-    expect((JSON.parse(atMax.stdout) as { settings: Record<string, { value: number }> }).settings['upstream-timeout']?.value).toBe(2_147_483_647);
+    expect((JSON.parse(atMax.stdout) as { settings: Record<string, { value: number }> }).settings['upstream-timeout']?.value).toBe(
+      2_147_483_647,
+    );
   });
 
   it('run refuses --upstream-timeout 600h before it listens or opens the database', async () => {
     const home = dirs.make('ratewarden-durations-');
-    const result = await runCli(['run', '--no-supervise', '--listen', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9', '--upstream-timeout', '600h'], cliEnv(home));
+    const result = await runCli(
+      ['run', '--no-supervise', '--listen', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9', '--upstream-timeout', '600h'],
+      cliEnv(home),
+    );
     expect(result.exitCode).toBe(2);
     expect(oneLine(result.stderr)).toContain('upstream-timeout: "600h" is longer than the maximum');
     expect(existsSync(join(home, 'state', 'ratewarden', 'ratewarden.db'))).toBe(false);

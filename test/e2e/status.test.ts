@@ -44,7 +44,11 @@ describe('ratewarden status', () => {
     expect(report.window.requestsUsed).toBe(4);
     // The 429 cut the configured 40,000 / 50 to 0.7 × what the window held.
     expect(report.budget.tokens).toBe(Math.floor(7_200 * 0.7));
-    expect(report.budget.cuts.tokens).toMatchObject({ budget: Math.floor(7_200 * 0.7), knownGood: 40_000, cut: { reason: 'cut', to: Math.floor(7_200 * 0.7) } });
+    expect(report.budget.cuts.tokens).toMatchObject({
+      budget: Math.floor(7_200 * 0.7),
+      knownGood: 40_000,
+      cut: { reason: 'cut', to: Math.floor(7_200 * 0.7) },
+    });
     expect(report.budget.requests).toBe(2);
     expect(report.budget.configuredTokens).toBe(40_000);
     expect(report.controller.lastAdjustmentByKind.tokens?.reason).toBe('cut');
@@ -94,8 +98,20 @@ describe('ratewarden status', () => {
     const store = await openStore({ db, clock: Date.now });
     const staleStore = await openStore({ db, clock: () => Date.now() - 30_000 });
     try {
-      await new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt: Date.now() - 5_000, listen: 'http://127.0.0.1:9', upstream: 'http://127.0.0.1:10' }).beat();
-      await new Heartbeat(staleStore, { role: 'supervisor', pid: 4_194_305, startedAt: Date.now() - 60_000, listen: null, upstream: null }).beat();
+      await new Heartbeat(store, {
+        role: 'worker',
+        pid: process.pid,
+        startedAt: Date.now() - 5_000,
+        listen: 'http://127.0.0.1:9',
+        upstream: 'http://127.0.0.1:10',
+      }).beat();
+      await new Heartbeat(staleStore, {
+        role: 'supervisor',
+        pid: 4_194_305,
+        startedAt: Date.now() - 60_000,
+        listen: null,
+        upstream: null,
+      }).beat();
     } finally {
       await store.close();
       await staleStore.close();
@@ -113,7 +129,8 @@ describe('ratewarden status', () => {
     const ledger = await openSqliteLedger(db, { policy, clock: Date.now, pid: 4_194_305 });
     try {
       await ledger.supervisorStarted('test');
-      for (let i = 0; i < policy.startLimitBurst; i++) await ledger.workerFailed(4_194_306 + i, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
+      for (let i = 0; i < policy.startLimitBurst; i++)
+        await ledger.workerFailed(4_194_306 + i, { kind: 'exit-code', exitCode: 1 }, 'exit code 1');
     } finally {
       await ledger.close();
     }
@@ -159,7 +176,12 @@ describe('ratewarden status', () => {
   it('--watch prints a fresh report every interval until interrupted, then exits 0', async () => {
     const { db, env } = setUp();
     await prepareCooldown(db);
-    const watcher = execa(binary, ['status', '--db', db, '--json', '--watch', '200ms'], { env, extendEnv: false, reject: false, stdin: 'ignore' });
+    const watcher = execa(binary, ['status', '--db', db, '--json', '--watch', '200ms'], {
+      env,
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+    });
     let output = '';
     try {
       await new Promise<void>((resolve, reject) => {
@@ -174,7 +196,10 @@ describe('ratewarden status', () => {
     }
     const result = await watcher;
     expect(result.exitCode).toBe(0);
-    const lines = output.trim().split('\n').map((line) => JSON.parse(line) as StatusReport);
+    const lines = output
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as StatusReport);
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(lines.every((report) => report.cooldown.active)).toBe(true);
     const [first, , third] = lines;

@@ -23,18 +23,33 @@ async function fleetOfScopes(db: string): Promise<void> {
     let coolingCount = 0;
     for (let index = 0; index < 50; index++) {
       const scope = scopeName(index);
-      const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 500, outputTokens: 500 }, scope });
+      const admission = await warden.admit({
+        method: 'POST',
+        path: '/v1/messages',
+        estimate: { inputTokens: 500, outputTokens: 500 },
+        scope,
+      });
       if (admission.kind !== 'admitted') throw new Error(`scope ${scope} refused: ${admission.message}`);
       if (cooling(index) && coolingCount < 30) {
         coolingCount += 1;
         await warden.upstream429(admission.requestId, { retryAfterMs: 600_000 });
       } else {
         // The healthy scopes are the busy ones: busiest first would have hidden every cooling scope.
-        await warden.settle(admission.requestId, { outcome: 'ok', status: 200, usage: { inputTokens: 5_000 + index, outputTokens: 1_000 } });
+        await warden.settle(admission.requestId, {
+          outcome: 'ok',
+          status: 200,
+          usage: { inputTokens: 5_000 + index, outputTokens: 1_000 },
+        });
       }
     }
     if (coolingCount !== 30) throw new Error(`made ${coolingCount} cooling scopes, not 30`);
-    const held = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 3_000, outputTokens: 30_000 }, scope: scopeName(0), model: 'claude-sonnet-4-5' });
+    const held = await warden.admit({
+      method: 'POST',
+      path: '/v1/messages',
+      estimate: { inputTokens: 3_000, outputTokens: 30_000 },
+      scope: scopeName(0),
+      model: 'claude-sonnet-4-5',
+    });
     if (held.kind !== 'admitted') throw new Error('the large request was refused');
   } finally {
     await warden.close();
@@ -42,8 +57,24 @@ async function fleetOfScopes(db: string): Promise<void> {
   const store = await openStore({ db, clock: Date.now });
   try {
     const waiting = { length: 2, oldestWaitMs: 4_000, scopes: [{ scope: scopeName(3), length: 2, oldestWaitMs: 4_000 }] };
-    await new Heartbeat(store, { role: 'worker', pid: process.pid, startedAt: Date.now() - 5_000, listen: 'http://127.0.0.1:8787', upstream: 'https://api.anthropic.com' }, () => waiting).beat();
-    await new Heartbeat(store, { role: 'worker', pid: process.ppid, startedAt: Date.now() - 5_000, listen: 'http://127.0.0.1:8788', upstream: 'https://api.openai.com' }).beat();
+    await new Heartbeat(
+      store,
+      {
+        role: 'worker',
+        pid: process.pid,
+        startedAt: Date.now() - 5_000,
+        listen: 'http://127.0.0.1:8787',
+        upstream: 'https://api.anthropic.com',
+      },
+      () => waiting,
+    ).beat();
+    await new Heartbeat(store, {
+      role: 'worker',
+      pid: process.ppid,
+      startedAt: Date.now() - 5_000,
+      listen: 'http://127.0.0.1:8788',
+      upstream: 'https://api.openai.com',
+    }).beat();
   } finally {
     await store.close();
   }
@@ -81,7 +112,12 @@ describe('ratewarden status on one screen', () => {
     expect(json.scopes[30]).toMatchObject({ scope: scopeName(3), trouble: 'queued', queued: 2 });
     expect(json.scope).toBe(json.scopes[0]?.scope);
     expect(json.queue.length).toBe(2);
-    expect(json.reservations[0]).toMatchObject({ scope: scopeName(0), inputTokens: 3_000, outputTokens: 30_000, model: 'claude-sonnet-4-5' });
+    expect(json.reservations[0]).toMatchObject({
+      scope: scopeName(0),
+      inputTokens: 3_000,
+      outputTokens: 30_000,
+      model: 'claude-sonnet-4-5',
+    });
     expect(json.upstreams.sort()).toEqual(['https://api.anthropic.com', 'https://api.openai.com']);
   });
 

@@ -14,7 +14,8 @@ afterEach(() => started.stopAll());
 afterAll(() => dirs.removeAll());
 
 const message = JSON.stringify({ model: 'claude-sim', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
-const post = (url: string): Promise<Response> => fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: message });
+const post = (url: string): Promise<Response> =>
+  fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: message });
 
 function expectOneLine(stderr: string, ...parts: (string | RegExp)[]): void {
   const lines = stderr.trimEnd().split('\n');

@@ -33,7 +33,10 @@ describe('ratewarden systemd-unit: values that would inject a line', () => {
   }
 
   it('still quotes an ordinary value with spaces into one ExecStart word', async () => {
-    const result = await runCli(['systemd-unit', ...upstream, '--user', 'rate.warden', '--', '--scope-budgets', 'a b=1/2'], cliEnv(dirs.make('ratewarden-unit-')));
+    const result = await runCli(
+      ['systemd-unit', ...upstream, '--user', 'rate.warden', '--', '--scope-budgets', 'a b=1/2'],
+      cliEnv(dirs.make('ratewarden-unit-')),
+    );
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toContain('User=rate.warden\n');
     expect(result.stdout).toMatch(/^ExecStart=.* "a b=1\/2"$/m);
@@ -49,12 +52,14 @@ describe('ratewarden systemd-unit: readiness and the sandbox', () => {
     expect(result.stdout).toMatch(/^TimeoutStartSec=35$/m);
   });
 
-  it('warns, on stderr, when the executable is where the unit\'s sandbox hides it (a temp folder, a home)', async () => {
+  it("warns, on stderr, when the executable is where the unit's sandbox hides it (a temp folder, a home)", async () => {
     const env = cliEnv(dirs.make('ratewarden-unit-'));
     const inTmp = await runCli(['systemd-unit', ...upstream, '--exec-start', '/tmp/ratewarden/bin/ratewarden'], env);
     expect(inTmp.exitCode).toBe(0);
     expect(inTmp.stdout).toContain('ExecStart=/tmp/ratewarden/bin/ratewarden run');
-    expect(inTmp.stderr).toMatch(/^warning: \/tmp\/ratewarden\/bin\/ratewarden is in a temporary folder, which the unit's PrivateTmp=yes replaces/);
+    expect(inTmp.stderr).toMatch(
+      /^warning: \/tmp\/ratewarden\/bin\/ratewarden is in a temporary folder, which the unit's PrivateTmp=yes replaces/,
+    );
     const inHome = await runCli(['systemd-unit', ...upstream, '--exec-start', '/home/alice/bin/ratewarden'], env);
     expect(inHome.stderr).toMatch(/^warning: \/home\/alice\/bin\/ratewarden is under a home directory/);
     const installed = await runCli(['systemd-unit', ...upstream, '--exec-start', '/usr/local/bin/ratewarden'], env);
@@ -72,6 +77,11 @@ describe('ratewarden systemd-unit: readiness and the sandbox', () => {
     const { url } = await started.worker(home, ['--upstream', 'http://127.0.0.1:9'], { env });
     while (!existsSync(notified)) await sleep(20);
     await sleep(50);
-    expect(readFileSync(notified, 'utf8').split('\n')).toEqual(['/run/systemd/notify-test', '--ready', `--status=ratewarden listening on ${url}`, '']);
+    expect(readFileSync(notified, 'utf8').split('\n')).toEqual([
+      '/run/systemd/notify-test',
+      '--ready',
+      `--status=ratewarden listening on ${url}`,
+      '',
+    ]);
   });
 });

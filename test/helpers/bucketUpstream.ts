@@ -113,8 +113,14 @@ export async function startBucketUpstream(limits: BucketLimits, outputTokens: nu
 
   function refuse(response: ServerResponse, retryAfterMs: number): void {
     counts.rateLimited += 1;
-    response.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), ...limitHeaders() });
-    response.end(JSON.stringify({ type: 'error', error: { type: 'rate_limit_error', message: 'This request would exceed your rate limit' } }));
+    response.writeHead(429, {
+      'content-type': 'application/json',
+      'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))),
+      ...limitHeaders(),
+    });
+    response.end(
+      JSON.stringify({ type: 'error', error: { type: 'rate_limit_error', message: 'This request would exceed your rate limit' } }),
+    );
   }
 
   async function answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -154,7 +160,18 @@ export async function startBucketUpstream(limits: BucketLimits, outputTokens: nu
     const event = (type: string, payload: object): void => {
       response.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`);
     };
-    event('message_start', { message: { id: `msg_${counts.requests}`, type: 'message', role: 'assistant', model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } } });
+    event('message_start', {
+      message: {
+        id: `msg_${counts.requests}`,
+        type: 'message',
+        role: 'assistant',
+        model: body.model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { ...usage, output_tokens: 1 },
+      },
+    });
     event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
     event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Hello' } });
     await bodies.passed();

@@ -33,4 +33,5 @@ export function totalWindowUsage(windowTotals: UsageBucket): WindowUsage {
 }
 
 /** The oldest usage bucket of the window at `now`: what the totals are read from. */
-export const kill9WindowStart = (now: number): number => oldestBucketInWindow(now, kill9Policy.windowMs, bucketWidthFor(kill9Policy.windowMs));
+export const kill9WindowStart = (now: number): number =>
+  oldestBucketInWindow(now, kill9Policy.windowMs, bucketWidthFor(kill9Policy.windowMs));

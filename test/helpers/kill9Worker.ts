@@ -31,7 +31,10 @@ async function run(path: string): Promise<void> {
   const store = await openStore({ db: path, clock });
   const warden = await Warden.open({ store, policy: kill9Policy, clock, heldFile: heldFilePathFor(path) });
   const report = async (line: Kill9Report): Promise<void> => {
-    const { totals, state } = await store.read(async (tx) => ({ totals: await tx.limiter.bucketTotalsFrom('default', kill9WindowStart(tx.now)), state: await tx.limiter.readState('default') }));
+    const { totals, state } = await store.read(async (tx) => ({
+      totals: await tx.limiter.bucketTotalsFrom('default', kill9WindowStart(tx.now)),
+      state: await tx.limiter.readState('default'),
+    }));
     const usage = totalWindowUsage(totals);
     process.stdout.write(`${JSON.stringify({ ...line, ...usage, cooldownUntil: state?.cooldownUntil ?? null })}\n`);
   };

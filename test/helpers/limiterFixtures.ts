@@ -1,4 +1,10 @@
-import { defaultLimiterPolicy, initialLimiterState, type LimiterPolicy, type LimiterState, type UsageBucket } from '../../src/core/types.js';
+import {
+  defaultLimiterPolicy,
+  initialLimiterState,
+  type LimiterPolicy,
+  type LimiterState,
+  type UsageBucket,
+} from '../../src/core/types.js';
 import { bucketStartFor, bucketWidthFor, oldestBucketInWindow } from '../../src/core/window.js';
 
 export const policyWith = (overrides: Partial<LimiterPolicy> = {}): LimiterPolicy => ({ ...defaultLimiterPolicy, ...overrides });

@@ -55,7 +55,13 @@ export function describeLoadContract(name: string, makeStore: () => Promise<Cont
     it("reads a scope in one load: nothing for a scope never seen; then its state, window totals, reports, daily totals and a key's layer", async () => {
       const empty = await transact((tx) => tx.load.scope(group, { windowFrom: 0, dayFrom: 0, keyScope }));
       expect(empty).toEqual({
-        main: { scope: group, state: null, totals: { start: 0, inputTokens: 0, outputTokens: 0, requests: 0 }, reports: [], day: { start: 0, inputTokens: 0, outputTokens: 0, requests: 0 } },
+        main: {
+          scope: group,
+          state: null,
+          totals: { start: 0, inputTokens: 0, outputTokens: 0, requests: 0 },
+          reports: [],
+          day: { start: 0, inputTokens: 0, outputTokens: 0, requests: 0 },
+        },
         key: { scope: keyScope, state: null, reports: [] },
       });
       await transact(async (tx) => {
@@ -78,7 +84,10 @@ export function describeLoadContract(name: string, makeStore: () => Promise<Cont
       });
       expect(loaded.key).toEqual({ scope: keyScope, state: stateWith({ cooldownUntil: 9_000 }), reports: [report({ remaining: 5 })] });
       // The scope itself named as the key is no key layer; no daily budget, no daily totals.
-      expect(await transact((tx) => tx.load.scope(group, { windowFrom: 1_500, keyScope: group }))).toMatchObject({ main: { day: null }, key: null });
+      expect(await transact((tx) => tx.load.scope(group, { windowFrom: 1_500, keyScope: group }))).toMatchObject({
+        main: { day: null },
+        key: null,
+      });
     });
 
     it('gives an admitting load the id its INSERT then takes, one per admission', async () => {
@@ -104,7 +113,17 @@ export function describeLoadContract(name: string, makeStore: () => Promise<Cont
       });
       const loaded = await transact((tx) => tx.load.request(id, { keyScope, model: true }));
       expect(loaded).toEqual({
-        request: { id, admittedAt: 1_000, bucketStart: 1_000, probe: false, estInputTokens: 100, estOutputTokens: 50, chargeOutputTokens: 4_000, outcome: 'in-flight', scope: group },
+        request: {
+          id,
+          admittedAt: 1_000,
+          bucketStart: 1_000,
+          probe: false,
+          estInputTokens: 100,
+          estOutputTokens: 50,
+          chargeOutputTokens: 4_000,
+          outcome: 'in-flight',
+          scope: group,
+        },
         main: { scope: group, state: stateWith({ backoffLevel: 1 }), reports: [report()] },
         key: { scope: keyScope, state: null, reports: [] },
         model: 'claude-sonnet-4-5',
@@ -143,7 +162,9 @@ export function describeLoadContract(name: string, makeStore: () => Promise<Cont
           await tx.limiter.addToBucket(group, 1_000, 5, 5, 1);
         }),
       ).rejects.toThrow(/check constraint/i);
-      expect(await transact((tx) => tx.load.scope(group, { windowFrom: 0 }))).toMatchObject({ main: { state: initialLimiterState, totals: { requests: 0 } } });
+      expect(await transact((tx) => tx.load.scope(group, { windowFrom: 0 }))).toMatchObject({
+        main: { state: initialLimiterState, totals: { requests: 0 } },
+      });
     });
   });
 }

@@ -10,10 +10,9 @@ export const backendPid = async (client: pg.ClientBase): Promise<number> =>
  */
 export async function waitUntilBlockedOnLock(observer: pg.ClientBase, pid: number): Promise<void> {
   for (;;) {
-    const state = await observer.query<{ wait_event_type: string | null }>(
-      'SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1',
-      [pid],
-    );
+    const state = await observer.query<{ wait_event_type: string | null }>('SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1', [
+      pid,
+    ]);
     if (state.rows[0]?.wait_event_type === 'Lock') return;
   }
 }

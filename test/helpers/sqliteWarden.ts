@@ -15,7 +15,11 @@ export async function openSqliteWarden(dbPath: string, options: SqliteWardenOpti
 }
 
 /** Reads what a warden (or a ledger) recorded, through a read-only connection of its own, opened and closed per query. */
-export function sqlOf(owner: { location: string }): { all<T = unknown>(sql: string, ...params: unknown[]): T[]; get<T = unknown>(sql: string, ...params: unknown[]): T | undefined; pragma(sql: string): unknown } {
+export function sqlOf(owner: { location: string }): {
+  all<T = unknown>(sql: string, ...params: unknown[]): T[];
+  get<T = unknown>(sql: string, ...params: unknown[]): T | undefined;
+  pragma(sql: string): unknown;
+} {
   const withDb = <R>(work: (db: ReturnType<typeof openDatabase>) => R): R => {
     const db = openDatabase(owner.location, { readonly: true });
     try {
@@ -45,8 +49,22 @@ export function writeRows(owner: { location: string }, sql: string, rows: readon
 /** The supervisor's ledger on a SQLite file, as `ratewarden run` opens it. */
 export async function openSqliteLedger(
   dbPath: string,
-  options: { policy: RestartPolicy; clock: Clock; pid?: number; name?: string; mustExist?: boolean; durability?: Durability; busyTimeoutMs?: number },
+  options: {
+    policy: RestartPolicy;
+    clock: Clock;
+    pid?: number;
+    name?: string;
+    mustExist?: boolean;
+    durability?: Durability;
+    busyTimeoutMs?: number;
+  },
 ): Promise<SupervisorLedger> {
-  const store = await openStore({ db: dbPath, clock: options.clock, durability: options.durability, busyTimeoutMs: options.busyTimeoutMs, mustExist: options.mustExist });
+  const store = await openStore({
+    db: dbPath,
+    clock: options.clock,
+    durability: options.durability,
+    busyTimeoutMs: options.busyTimeoutMs,
+    mustExist: options.mustExist,
+  });
   return new SupervisorLedger({ store, policy: options.policy, pid: options.pid, name: options.name, clock: options.clock });
 }

@@ -41,7 +41,10 @@ process.on('disconnect', stop);
 
 const server = createServer((request, response) => {
   const health = name === 'failing-closed' ? 503 : 200;
-  response.writeHead(request.url === '/_ratewarden/health' ? health : 404, { 'content-type': 'application/json', 'x-stand-in-pid': String(process.pid) });
+  response.writeHead(request.url === '/_ratewarden/health' ? health : 404, {
+    'content-type': 'application/json',
+    'x-stand-in-pid': String(process.pid),
+  });
   response.end(health === 200 ? '{"ok":true}' : '{"status":"unavailable"}');
 });
 

@@ -113,7 +113,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         await transact((tx) => tx.limiter.createState(scope, created, 1_000));
         expect(await transact((tx) => tx.limiter.readState(scope))).toEqual(created);
 
-        const written = stateWith({ ...created, consecutive429s: 2, backoffLevel: 1, cooldownStartedAt: 2_000, cooldownUntil: 4_000, lastProbeSuccessAt: 3_000 });
+        const written = stateWith({
+          ...created,
+          consecutive429s: 2,
+          backoffLevel: 1,
+          cooldownStartedAt: 2_000,
+          cooldownUntil: 4_000,
+          lastProbeSuccessAt: 3_000,
+        });
         await transact((tx) => tx.limiter.writeState(scope, written, 2_000));
         expect(await transact((tx) => tx.limiter.readState(scope))).toEqual(written);
         expect(await transact((tx) => tx.limiter.readState(otherScope))).toBeNull();
@@ -136,7 +143,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect((await transact((tx) => tx.limiter.scopesOfKey('k0123456789abcdef'))).sort()).toEqual([otherScope, scope].sort());
         expect((await transact((tx) => tx.limiter.activeScopes(5_000, 2_000))).sort()).toEqual([otherScope, scope].sort());
         // "No bound" is ±Infinity, as the warden's startup passes it: every scope changed at any time.
-        expect((await transact((tx) => tx.limiter.activeScopes(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY))).sort()).toEqual(['default', otherKeyScope, otherScope, scope].sort());
+        expect((await transact((tx) => tx.limiter.activeScopes(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY))).sort()).toEqual(
+          ['default', otherKeyScope, otherScope, scope].sort(),
+        );
       });
 
       it('adds refusal counts to the scope, seen in its status', async () => {
@@ -160,21 +169,61 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           { start: 1_000, inputTokens: 15, outputTokens: 25, requests: 2 },
           { start: 2_000, inputTokens: 1, outputTokens: 2, requests: 1 },
         ]);
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 1_000, inputTokens: 16, outputTokens: 27, requests: 3 });
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_500))).toEqual({ start: 2_000, inputTokens: 1, outputTokens: 2, requests: 1 });
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 3_000))).toEqual({ start: 3_000, inputTokens: 0, outputTokens: 0, requests: 0 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({
+          start: 1_000,
+          inputTokens: 16,
+          outputTokens: 27,
+          requests: 3,
+        });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_500))).toEqual({
+          start: 2_000,
+          inputTokens: 1,
+          outputTokens: 2,
+          requests: 1,
+        });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 3_000))).toEqual({
+          start: 3_000,
+          inputTokens: 0,
+          outputTokens: 0,
+          requests: 0,
+        });
         // From an older start again, then buckets added before, between and after the ones there.
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 1_000, inputTokens: 16, outputTokens: 27, requests: 3 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({
+          start: 1_000,
+          inputTokens: 16,
+          outputTokens: 27,
+          requests: 3,
+        });
         await transact(async (tx) => {
           await tx.limiter.addToBucket(scope, 500, 1, 0, 0);
           await tx.limiter.addToBucket(scope, 1_500, 2, 0, 0);
           await tx.limiter.addToBucket(scope, 2_500, 0, 3, 1);
         });
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 500, inputTokens: 19, outputTokens: 30, requests: 4 });
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_200))).toEqual({ start: 1_500, inputTokens: 3, outputTokens: 5, requests: 2 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({
+          start: 500,
+          inputTokens: 19,
+          outputTokens: 30,
+          requests: 4,
+        });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_200))).toEqual({
+          start: 1_500,
+          inputTokens: 3,
+          outputTokens: 5,
+          requests: 2,
+        });
         await transact((tx) => tx.limiter.addToBucket(scope, 1_000, 50, 50, 5));
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_200))).toEqual({ start: 1_500, inputTokens: 3, outputTokens: 5, requests: 2 });
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({ start: 500, inputTokens: 69, outputTokens: 80, requests: 9 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 1_200))).toEqual({
+          start: 1_500,
+          inputTokens: 3,
+          outputTokens: 5,
+          requests: 2,
+        });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toEqual({
+          start: 500,
+          inputTokens: 69,
+          outputTokens: 80,
+          requests: 9,
+        });
       });
 
       it('keep daily totals per hour and scope', async () => {
@@ -184,9 +233,24 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           await tx.limiter.addToDaily(scope, 7_200_000, 2, 2, 1);
           await tx.limiter.addToDaily(otherScope, 7_200_000, 50, 50, 1);
         });
-        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 0))).toEqual({ start: 3_600_000, inputTokens: 13, outputTokens: 23, requests: 3 });
-        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 7_200_000))).toEqual({ start: 7_200_000, inputTokens: 2, outputTokens: 2, requests: 1 });
-        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 9_000_000))).toEqual({ start: 9_000_000, inputTokens: 0, outputTokens: 0, requests: 0 });
+        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 0))).toEqual({
+          start: 3_600_000,
+          inputTokens: 13,
+          outputTokens: 23,
+          requests: 3,
+        });
+        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 7_200_000))).toEqual({
+          start: 7_200_000,
+          inputTokens: 2,
+          outputTokens: 2,
+          requests: 1,
+        });
+        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 9_000_000))).toEqual({
+          start: 9_000_000,
+          inputTokens: 0,
+          outputTokens: 0,
+          requests: 0,
+        });
       });
 
       it('prune old requests, buckets and daily rows', async () => {
@@ -199,29 +263,52 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           await tx.limiter.addToDaily(scope, 3_600_000, 1, 1, 1);
         });
         expect(await transact((tx) => tx.limiter.pruneBefore(2_000, 2_000, 3_600_000))).toEqual({ requests: 1, buckets: 1 });
-        expect(await transact((tx) => tx.limiter.bucketsFrom(scope, 0))).toEqual([{ start: 5_000, inputTokens: 1, outputTokens: 1, requests: 1 }]);
-        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 0))).toEqual({ start: 3_600_000, inputTokens: 1, outputTokens: 1, requests: 1 });
+        expect(await transact((tx) => tx.limiter.bucketsFrom(scope, 0))).toEqual([
+          { start: 5_000, inputTokens: 1, outputTokens: 1, requests: 1 },
+        ]);
+        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 0))).toEqual({
+          start: 3_600_000,
+          inputTokens: 1,
+          outputTokens: 1,
+          requests: 1,
+        });
       });
     });
 
     describe('limit groups', () => {
       const group = 'org:c0ffee/claude-sonnet';
-      it('keep each key\'s learned organization by fingerprint, replaced when it changes', async () => {
+      it("keep each key's learned organization by fingerprint, replaced when it changes", async () => {
         expect(await transact((tx) => tx.groups.organizations())).toEqual([]);
-        const learned = { fingerprint: 'k0123456789abcdef', provider: 'openai' as const, organization: 'org-abc', project: 'proj_1', learnedAt: 1_000, keyHint: 'wxyz' };
+        const learned = {
+          fingerprint: 'k0123456789abcdef',
+          provider: 'openai' as const,
+          organization: 'org-abc',
+          project: 'proj_1',
+          learnedAt: 1_000,
+          keyHint: 'wxyz',
+        };
         await transact((tx) => tx.groups.learn(learned));
-        await transact((tx) => tx.groups.learn({ ...learned, fingerprint: 'kfedcba9876543210', provider: 'anthropic', organization: 'c0ffee', project: null }));
+        await transact((tx) =>
+          tx.groups.learn({ ...learned, fingerprint: 'kfedcba9876543210', provider: 'anthropic', organization: 'c0ffee', project: null }),
+        );
         expect(await transact((tx) => tx.groups.organizationOf('k0123456789abcdef'))).toEqual(learned);
         // Learned again without the hint: the hint stays.
         await transact((tx) => tx.groups.learn({ ...learned, project: 'proj_2', learnedAt: 2_000, keyHint: null }));
         expect(await transact((tx) => tx.groups.organizations())).toEqual([
           { ...learned, project: 'proj_2', learnedAt: 2_000 },
-          { fingerprint: 'kfedcba9876543210', provider: 'anthropic', organization: 'c0ffee', project: null, learnedAt: 1_000, keyHint: 'wxyz' },
+          {
+            fingerprint: 'kfedcba9876543210',
+            provider: 'anthropic',
+            organization: 'c0ffee',
+            project: null,
+            learnedAt: 1_000,
+            keyHint: 'wxyz',
+          },
         ]);
         expect(await transact((tx) => tx.groups.organizationOf('k0000000000000000'))).toBeNull();
       });
 
-      it('move a key scope\'s usage into its group: buckets and daily rows add up, in-flight requests settle there, nothing counted twice', async () => {
+      it("move a key scope's usage into its group: buckets and daily rows add up, in-flight requests settle there, nothing counted twice", async () => {
         const inFlight = await transact(async (tx) => {
           await tx.limiter.addToBucket(scope, 1_000, 10, 20, 1);
           await tx.limiter.addToBucket(scope, 2_000, 1, 2, 1);
@@ -231,15 +318,31 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           return tx.limiter.insertAdmitted(admitted({ scope }));
         });
         // Read once before the move, as the request path does (SQLite keeps what it read in memory).
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toMatchObject({ inputTokens: 11, outputTokens: 22, requests: 2 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toMatchObject({
+          inputTokens: 11,
+          outputTokens: 22,
+          requests: 2,
+        });
         await transact((tx) => tx.groups.moveUsage(scope, group));
         expect(await transact((tx) => tx.limiter.bucketsFrom(group, 0))).toEqual([
           { start: 1_000, inputTokens: 10, outputTokens: 20, requests: 1 },
           { start: 2_000, inputTokens: 101, outputTokens: 202, requests: 4 },
         ]);
-        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toMatchObject({ inputTokens: 0, outputTokens: 0, requests: 0 });
-        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(group, 0))).toMatchObject({ inputTokens: 11, outputTokens: 22, requests: 2 });
-        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 0))).toMatchObject({ inputTokens: 0, outputTokens: 0, requests: 0 });
+        expect(await transact((tx) => tx.limiter.bucketTotalsFrom(scope, 0))).toMatchObject({
+          inputTokens: 0,
+          outputTokens: 0,
+          requests: 0,
+        });
+        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(group, 0))).toMatchObject({
+          inputTokens: 11,
+          outputTokens: 22,
+          requests: 2,
+        });
+        expect(await transact((tx) => tx.limiter.dailyTotalsFrom(scope, 0))).toMatchObject({
+          inputTokens: 0,
+          outputTokens: 0,
+          requests: 0,
+        });
         expect((await transact((tx) => tx.limiter.findRequest(inFlight)))?.scope).toBe(group);
         expect(await transact((tx) => tx.reported.inFlightSince(group, 0))).toEqual({ inputTokens: 100, outputTokens: 50, requests: 1 });
         expect(await transact((tx) => tx.limiter.bucketTotalsFrom(otherScope, 0))).toMatchObject({ inputTokens: 7, requests: 1 });
@@ -273,18 +376,40 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
 
       it('keep the output charged against the reported limits apart from the window estimate, and sum in flight without what a report already counts', async () => {
         const first = await transact((tx) => tx.limiter.insertAdmitted(admitted({ estOutputTokens: 300, chargeOutputTokens: 32_000 })));
-        const second = await transact((tx) => tx.limiter.insertAdmitted(admitted({ admittedAt: 1_100, estOutputTokens: 200, chargeOutputTokens: 8_000 })));
+        const second = await transact((tx) =>
+          tx.limiter.insertAdmitted(admitted({ admittedAt: 1_100, estOutputTokens: 200, chargeOutputTokens: 8_000 })),
+        );
         expect(await transact((tx) => tx.limiter.findRequest(first))).toMatchObject({ estOutputTokens: 300, chargeOutputTokens: 32_000 });
-        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0))).toEqual({ inputTokens: 200, outputTokens: 40_000, requests: 2 });
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0))).toEqual({
+          inputTokens: 200,
+          outputTokens: 40_000,
+          requests: 2,
+        });
         // The request whose head carried the report is in it.
-        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: first, admittedAt: 1_000 }))).toEqual({ inputTokens: 100, outputTokens: 8_000, requests: 1 });
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: first, admittedAt: 1_000 }))).toEqual({
+          inputTokens: 100,
+          outputTokens: 8_000,
+          requests: 1,
+        });
         // So is one whose head came before the carrier was sent; one whose head came after may not be.
         await transact((tx) => tx.limiter.markHead(first, 1_050));
-        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_100 }))).toEqual({ inputTokens: 0, outputTokens: 0, requests: 0 });
-        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_040 }))).toEqual({ inputTokens: 100, outputTokens: 32_000, requests: 1 });
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_100 }))).toEqual({
+          inputTokens: 0,
+          outputTokens: 0,
+          requests: 0,
+        });
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_040 }))).toEqual({
+          inputTokens: 100,
+          outputTokens: 32_000,
+          requests: 1,
+        });
         // The first head's time stands.
         await transact((tx) => tx.limiter.markHead(first, 2_000));
-        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_100 }))).toEqual({ inputTokens: 0, outputTokens: 0, requests: 0 });
+        expect(await transact((tx) => tx.reported.inFlightSince(scope, 0, { id: second, admittedAt: 1_100 }))).toEqual({
+          inputTokens: 0,
+          outputTokens: 0,
+          requests: 0,
+        });
       });
 
       it('keep the model a request named', async () => {
@@ -308,9 +433,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         const byDimension = new Map(reports.map((entry) => [entry.dimension, entry]));
         // A refund larger than what was admitted since leaves the count below zero: the upstream gave it back.
         expect(byDimension.get('tokens')).toEqual(report({ admittedSince: 150 - 530 }));
-        expect(byDimension.get('requests')).toEqual(report({ dimension: 'requests', limit: 50, remaining: 40, roundingSlack: 0, admittedSince: 1 }));
+        expect(byDimension.get('requests')).toEqual(
+          report({ dimension: 'requests', limit: 50, remaining: 40, roundingSlack: 0, admittedSince: 1 }),
+        );
 
-        await transact((tx) => tx.reported.writeReport(scope, report({ remaining: 7_000, seenAt: 2_000, admittedSince: 5, refill: 'window' })));
+        await transact((tx) =>
+          tx.reported.writeReport(scope, report({ remaining: 7_000, seenAt: 2_000, admittedSince: 5, refill: 'window' })),
+        );
         const replaced = (await transact((tx) => tx.reported.reports(scope))).find((entry) => entry.dimension === 'tokens');
         expect(replaced).toEqual(report({ remaining: 7_000, seenAt: 2_000, admittedSince: 5, refill: 'window' }));
         expect(await transact((tx) => tx.reported.reports(otherKeyScope))).toEqual([]);
@@ -335,11 +464,24 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
 
     describe('supervisor events', () => {
       it('are recorded in order and read back by kind, failures and recency', async () => {
-        const started = await transact((tx) => tx.supervisor.record({ at: 1_000, kind: 'worker-started', supervisorPid: 10, workerPid: 11 }));
-        const failed = await transact((tx) =>
-          tx.supervisor.record({ at: 2_000, kind: 'worker-failed', supervisorPid: 10, workerPid: 11, exitCode: 1, cause: 'exit-code', delayMs: 500, detail: 'exited 1' }),
+        const started = await transact((tx) =>
+          tx.supervisor.record({ at: 1_000, kind: 'worker-started', supervisorPid: 10, workerPid: 11 }),
         );
-        await transact((tx) => tx.supervisor.record({ at: 3_000, kind: 'worker-failed', supervisorPid: 10, workerPid: 12, signal: 'SIGKILL', cause: 'signal' }));
+        const failed = await transact((tx) =>
+          tx.supervisor.record({
+            at: 2_000,
+            kind: 'worker-failed',
+            supervisorPid: 10,
+            workerPid: 11,
+            exitCode: 1,
+            cause: 'exit-code',
+            delayMs: 500,
+            detail: 'exited 1',
+          }),
+        );
+        await transact((tx) =>
+          tx.supervisor.record({ at: 3_000, kind: 'worker-failed', supervisorPid: 10, workerPid: 12, signal: 'SIGKILL', cause: 'signal' }),
+        );
         expect(failed).toBeGreaterThan(started);
 
         expect(await transact((tx) => tx.supervisor.lastIdOf(['worker-started']))).toBe(started);
@@ -358,13 +500,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           detail: null,
         });
         const kindsAt = (events: readonly { kind: string; at: number }[]): string[] => events.map((event) => `${event.kind}@${event.at}`);
-        expect(kindsAt(await transact((tx) => tx.supervisor.restartEvents(null, 0)))).toEqual(['worker-started@1000', 'worker-failed@2000', 'worker-failed@3000']);
+        expect(kindsAt(await transact((tx) => tx.supervisor.restartEvents(null, 0)))).toEqual([
+          'worker-started@1000',
+          'worker-failed@2000',
+          'worker-failed@3000',
+        ]);
         const recent = await transact((tx) => tx.supervisor.recent(2));
         expect(recent.map((event) => event.at)).toEqual([3_000, 2_000]);
         expect(recent[1]).toMatchObject({ exitCode: 1, cause: 'exit-code', delayMs: 500, detail: 'exited 1' });
       });
 
-      it('keep each supervisor\'s history apart: its own rows, those that name none, from its last stable run or clear, its last exit and the interval', async () => {
+      it("keep each supervisor's history apart: its own rows, those that name none, from its last stable run or clear, its last exit and the interval", async () => {
         const own = { supervisorPid: 10, supervisor: '127.0.0.1:8787' };
         const other = { supervisorPid: 20, supervisor: '127.0.0.1:8788' };
         await transact((tx) => tx.supervisor.record({ at: 1_000, kind: 'worker-failed', supervisorPid: 5, cause: 'signal' }));
@@ -376,19 +522,32 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         const kindsAt = (events: readonly { kind: string; at: number }[]): string[] => events.map((event) => `${event.kind}@${event.at}`);
         const eventsOf = (name: string, since: number) => transact((tx) => tx.supervisor.restartEvents(name, since));
         // Older than `since` and before the last stable run: left out.
-        expect(kindsAt(await eventsOf('127.0.0.1:8787', 1_500))).toEqual(['worker-failed@2000', 'worker-stable@3000', 'worker-failed@4000']);
+        expect(kindsAt(await eventsOf('127.0.0.1:8787', 1_500))).toEqual([
+          'worker-failed@2000',
+          'worker-stable@3000',
+          'worker-failed@4000',
+        ]);
         expect(kindsAt(await eventsOf('127.0.0.1:8787', 5_000))).toEqual(['worker-stable@3000', 'worker-failed@4000']);
         expect(kindsAt(await eventsOf('127.0.0.1:8788', 0))).toEqual(['worker-failed@1000', 'worker-failed@2500', 'gave-up@4500']);
         // What core folds from them: each supervisor's own give-up and last exit.
         const interval = { startLimitIntervalMs: 10_000 };
-        expect(foldRestartLedger(await eventsOf('127.0.0.1:8787', 0), 5_000, interval)).toMatchObject({ gaveUp: false, lastExit: { at: 4_000, supervisor: '127.0.0.1:8787' } });
-        expect(foldRestartLedger(await eventsOf('127.0.0.1:8788', 0), 5_000, interval)).toMatchObject({ gaveUp: true, lastExit: { at: 2_500, supervisorPid: 20 } });
+        expect(foldRestartLedger(await eventsOf('127.0.0.1:8787', 0), 5_000, interval)).toMatchObject({
+          gaveUp: false,
+          lastExit: { at: 4_000, supervisor: '127.0.0.1:8787' },
+        });
+        expect(foldRestartLedger(await eventsOf('127.0.0.1:8788', 0), 5_000, interval)).toMatchObject({
+          gaveUp: true,
+          lastExit: { at: 2_500, supervisorPid: 20 },
+        });
         // An operator's clear is everyone's: read with the last exit before it, and it wipes the history.
         await transact((tx) => tx.supervisor.record({ at: 5_000, kind: 'cleared', supervisorPid: 30 }));
         expect(kindsAt(await eventsOf('127.0.0.1:8787', 4_800))).toEqual(['worker-failed@4000', 'cleared@5000']);
         expect(kindsAt(await eventsOf('127.0.0.1:8788', 4_800))).toEqual(['worker-failed@2500', 'gave-up@4500', 'cleared@5000']);
         for (const name of ['127.0.0.1:8787', '127.0.0.1:8788']) {
-          expect(foldRestartLedger(await eventsOf(name, 0), 5_000, interval)).toMatchObject({ history: { failureTimes: [], consecutiveFailures: 0, pendingFailureAt: null }, gaveUp: false });
+          expect(foldRestartLedger(await eventsOf(name, 0), 5_000, interval)).toMatchObject({
+            history: { failureTimes: [], consecutiveFailures: 0, pendingFailureAt: null },
+            gaveUp: false,
+          });
         }
       });
 
@@ -435,7 +594,15 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         const beats = await transact((tx) => tx.processes.heartbeats());
         expect(beats.map(({ host: _host, ...row }) => row).sort((a, b) => a.pid - b.pid)).toEqual([
           { role: 'supervisor', pid: 500, startedAt: 900, heartbeatAt: 1_100, listen: null, upstream: null, queue: null },
-          { role: 'worker', pid: 501, startedAt: 1_000, heartbeatAt: 2_000, listen: '127.0.0.1:8080', upstream: 'https://api.example', queue: null },
+          {
+            role: 'worker',
+            pid: 501,
+            startedAt: 1_000,
+            heartbeatAt: 2_000,
+            listen: '127.0.0.1:8080',
+            upstream: 'https://api.example',
+            queue: null,
+          },
         ]);
         // A worker's queue goes with its heartbeat, and is read back as written.
         const queue = { length: 3, oldestWaitMs: 1_500, scopes: [{ scope: 'k/claude-haiku', length: 3, oldestWaitMs: 1_500 }] };
@@ -465,13 +632,40 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           await tx.limiter.addToBucket(scope, 1_000, 10, 20, 1);
           await tx.limiter.recordAdjustment(scope, 1_000, cut());
           await tx.limiter.recordAdjustment(scope, 1_100, cut({ kind: 'requests', from: null, to: 40, reason: 'config' }));
-          await tx.limiter.recordAdjustment(scope, 1_200, cut({ from: 500, to: 600, reason: 'raise', gates: { history: { open: true, why: 'enough' } } as unknown as BudgetAdjustment['gates'] }));
+          await tx.limiter.recordAdjustment(
+            scope,
+            1_200,
+            cut({
+              from: 500,
+              to: 600,
+              reason: 'raise',
+              gates: { history: { open: true, why: 'enough' } } as unknown as BudgetAdjustment['gates'],
+            }),
+          );
           await tx.limiter.recordRateLimitEvent(scope, rateLimitEvent());
           await tx.limiter.recordRateLimitEvent(scope, rateLimitEvent({ at: 2_500, escalated: false, consecutive429s: 2 }));
           for (const tokens of [300, 100, 200]) {
-            await tx.limiter.recordSample(scope, { at: 2_000, kind: 'upstream-429', tokens, requests: 1, windowMs: 60_000, retryAfterMs: 1_000, limitTokens: null, limitRequests: null });
+            await tx.limiter.recordSample(scope, {
+              at: 2_000,
+              kind: 'upstream-429',
+              tokens,
+              requests: 1,
+              windowMs: 60_000,
+              retryAfterMs: 1_000,
+              limitTokens: null,
+              limitRequests: null,
+            });
           }
-          await tx.limiter.recordSample(scope, { at: 3_000, kind: 'window', tokens: 50, requests: 1, windowMs: 60_000, retryAfterMs: null, limitTokens: null, limitRequests: null });
+          await tx.limiter.recordSample(scope, {
+            at: 3_000,
+            kind: 'window',
+            tokens: 50,
+            requests: 1,
+            windowMs: 60_000,
+            retryAfterMs: null,
+            limitTokens: null,
+            limitRequests: null,
+          });
           await tx.limiter.recordAudit(4_000, 'reset-cooldown', 'me@here (pid 1)', 'testing', { scope });
           await tx.processes.beat({ role: 'worker', pid: 77, startedAt: 1_000, listen: null, upstream: null }, 1_000);
         });
@@ -483,12 +677,26 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect(snapshot.adjustments.map((row) => row.reason)).toEqual(['raise', 'config']);
         expect(snapshot.adjustments[0]?.gates).toEqual({ history: { open: true, why: 'enough' } });
         expect(snapshot.lastAdjustmentByKind.tokens).toMatchObject({ at: 1_200, from: 500, to: 600, reason: 'raise' });
-        expect(snapshot.lastAdjustmentByKind.requests).toEqual({ at: 1_100, kind: 'requests', from: null, to: 40, reason: 'config', gates: null, detail: 'an upstream 429' });
+        expect(snapshot.lastAdjustmentByKind.requests).toEqual({
+          at: 1_100,
+          kind: 'requests',
+          from: null,
+          to: 40,
+          reason: 'config',
+          gates: null,
+          detail: 'an upstream 429',
+        });
         expect([...snapshot.sampleCounts].sort((a, b) => a.kind.localeCompare(b.kind))).toEqual([
           { kind: 'upstream-429', count: 3, zeroTokens: 0 },
           { kind: 'window', count: 1, zeroTokens: 0 },
         ]);
-        expect(snapshot.sampleSummaries.find((row) => row.kind === 'upstream-429')).toEqual({ kind: 'upstream-429', count: 3, medianTokens: 200, maxTokens: 300, minTokens: 100 });
+        expect(snapshot.sampleSummaries.find((row) => row.kind === 'upstream-429')).toEqual({
+          kind: 'upstream-429',
+          count: 3,
+          medianTokens: 200,
+          maxTokens: 300,
+          minTokens: 100,
+        });
         expect(snapshot.rateLimitEvents).toEqual([rateLimitEvent({ at: 2_500, escalated: false, consecutive429s: 2 }), rateLimitEvent()]);
         expect(snapshot.lastOperatorAction).toEqual({ at: 4_000, action: 'reset-cooldown', actor: 'me@here (pid 1)', reason: 'testing' });
 
@@ -501,7 +709,14 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
 
         const summaries = await store.read((tx) => tx.status.scopeSummaries(0, 0));
         expect(summaries.map((row) => row.scope).sort()).toEqual(['default', scope].sort());
-        expect(summaries.find((row) => row.scope === scope)).toMatchObject({ tokenBudget: 500, inputTokens: 10, outputTokens: 20, requests: 1, refusedBudget: 0, updatedAt: 1_000 });
+        expect(summaries.find((row) => row.scope === scope)).toMatchObject({
+          tokenBudget: 500,
+          inputTokens: 10,
+          outputTokens: 20,
+          requests: 1,
+          refusedBudget: 0,
+          updatedAt: 1_000,
+        });
       });
 
       it("reads the live page's history of every scope: changes and 429s since a time, oldest first and bounded; the largest reservations in flight; the reports", async () => {
@@ -516,7 +731,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           await tx.reported.writeReport(scope, report());
           await tx.reported.writeReport(scope, report({ dimension: 'requests', limit: 50, remaining: 40 }));
           await tx.limiter.insertAdmitted(admitted({ estInputTokens: 10, estOutputTokens: 10 }));
-          await tx.limiter.insertAdmitted(admitted({ scope: otherScope, admittedAt: 1_500, estInputTokens: 5_000, estOutputTokens: 30_000, probe: true }));
+          await tx.limiter.insertAdmitted(
+            admitted({ scope: otherScope, admittedAt: 1_500, estInputTokens: 5_000, estOutputTokens: 30_000, probe: true }),
+          );
           const settled = await tx.limiter.insertAdmitted(admitted({ estInputTokens: 90_000, estOutputTokens: 90_000 }));
           await tx.limiter.markSettled(settled, 2_000, 'ok', 200, 10, 10);
         });
@@ -530,7 +747,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           { scope, at: 2_000, backoffLevel: 1, cooldownMs: 2_000, retryAfterMs: 1_500 },
           { scope: otherKeyScope, at: 2_500, backoffLevel: 2, cooldownMs: 2_000, retryAfterMs: null },
         ]);
-        expect(history.reservations).toEqual([{ scope: otherScope, admittedAt: 1_500, inputTokens: 5_000, outputTokens: 30_000, probe: true }]);
+        expect(history.reservations).toEqual([
+          { scope: otherScope, admittedAt: 1_500, inputTokens: 5_000, outputTokens: 30_000, probe: true },
+        ]);
         expect(history.reservationsInFlight).toBe(2);
         expect(history.reported).toEqual([
           { scope, dimension: 'requests', limit: 50, remaining: 40, resetAt: 60_000, seenAt: 1_000 },
@@ -540,8 +759,26 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
 
       it('counts and removes zero-token samples an older tool left', async () => {
         await transact(async (tx) => {
-          await tx.limiter.recordSample(scope, { at: 1, kind: 'window', tokens: 0, requests: 0, windowMs: 60_000, retryAfterMs: null, limitTokens: null, limitRequests: null });
-          await tx.limiter.recordSample(scope, { at: 2, kind: 'window', tokens: 5, requests: 1, windowMs: 60_000, retryAfterMs: null, limitTokens: null, limitRequests: null });
+          await tx.limiter.recordSample(scope, {
+            at: 1,
+            kind: 'window',
+            tokens: 0,
+            requests: 0,
+            windowMs: 60_000,
+            retryAfterMs: null,
+            limitTokens: null,
+            limitRequests: null,
+          });
+          await tx.limiter.recordSample(scope, {
+            at: 2,
+            kind: 'window',
+            tokens: 5,
+            requests: 1,
+            windowMs: 60_000,
+            retryAfterMs: null,
+            limitTokens: null,
+            limitRequests: null,
+          });
         });
         expect(await transact((tx) => tx.limiter.countZeroTokenSamples())).toBe(1);
         expect(await transact((tx) => tx.limiter.deleteZeroTokenSamples())).toBe(1);
@@ -636,7 +873,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           return tx.limiter.insertAdmitted(admitted());
         });
         // Both have read it all (and may keep it in memory from here on).
-        const first = { state: initialLimiterState, totals: { start: 1_000, inputTokens: 10, outputTokens: 5, requests: 1 }, reports: [report()], outcome: 'in-flight' };
+        const first = {
+          state: initialLimiterState,
+          totals: { start: 1_000, inputTokens: 10, outputTokens: 5, requests: 1 },
+          reports: [report()],
+          outcome: 'in-flight',
+        };
         expect(await requestPathView(store, requestId)).toEqual(first);
         expect(await requestPathView(other, requestId)).toEqual(first);
 
@@ -647,7 +889,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           await tx.reported.addAdmitted(scope, 10, 20, 1);
           await tx.limiter.markSettled(requestId, 2_000, 'ok', 200, 10, 5);
         });
-        const second = { state: stateWith({ consecutive429s: 3 }), totals: { start: 1_000, inputTokens: 111, outputTokens: 6, requests: 3 }, reports: [report({ admittedSince: 30 })], outcome: 'ok' };
+        const second = {
+          state: stateWith({ consecutive429s: 3 }),
+          totals: { start: 1_000, inputTokens: 111, outputTokens: 6, requests: 3 },
+          reports: [report({ admittedSince: 30 })],
+          outcome: 'ok',
+        };
         expect(await requestPathView(store, requestId)).toEqual(second);
 
         await transact(async (tx) => {
@@ -655,7 +902,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           await tx.limiter.addToBucket(scope, 2_000, 0, 0, 1);
           await tx.reported.writeReport(scope, report({ remaining: 100, seenAt: 3_000 }));
         });
-        expect(await requestPathView(other, requestId)).toEqual({ ...second, state: stateWith({ consecutive429s: 4 }), totals: { ...second.totals, requests: 4 }, reports: [report({ remaining: 100, seenAt: 3_000 })] });
+        expect(await requestPathView(other, requestId)).toEqual({
+          ...second,
+          state: stateWith({ consecutive429s: 4 }),
+          totals: { ...second.totals, requests: 4 },
+          reports: [report({ remaining: 100, seenAt: 3_000 })],
+        });
       });
 
       it('a transaction that threw leaves nothing the next one reads, on either store', async () => {

@@ -6,8 +6,13 @@ import type { SettingName } from '../../src/config/schema.js';
 import { superviseWorker } from '../../src/supervisor/supervise.js';
 
 const [settingsJson, workerScript, ...workerArgs] = process.argv.slice(2);
-if (settingsJson === undefined || workerScript === undefined) throw new Error('usage: superviseMain.ts SETTINGS_JSON WORKER_SCRIPT [ARGS ...]');
+if (settingsJson === undefined || workerScript === undefined)
+  throw new Error('usage: superviseMain.ts SETTINGS_JSON WORKER_SCRIPT [ARGS ...]');
 const flags = JSON.parse(settingsJson) as Partial<Record<SettingName, unknown>>;
 // No RATEWARDEN_* variables and no config file of the machine's user: only what the test says.
 const { settings } = loadConfig({ flags, env: { XDG_CONFIG_HOME: '/nonexistent' } });
-process.exitCode = await superviseWorker({ settings, userArgs: [], workerCommand: { file: process.execPath, args: [workerScript, ...workerArgs] } });
+process.exitCode = await superviseWorker({
+  settings,
+  userArgs: [],
+  workerCommand: { file: process.execPath, args: [workerScript, ...workerArgs] },
+});

@@ -67,7 +67,11 @@ export class SupervisorRun {
   }
 
   async waitForOutput(pattern: RegExp, timeoutMs = patienceMs): Promise<RegExpMatchArray> {
-    return eventually(`output matching ${pattern} (stdout so far: ${this.stdout}; stderr: ${this.stderr})`, () => (this.stdout + this.stderr).match(pattern) ?? undefined, timeoutMs);
+    return eventually(
+      `output matching ${pattern} (stdout so far: ${this.stdout}; stderr: ${this.stderr})`,
+      () => (this.stdout + this.stderr).match(pattern) ?? undefined,
+      timeoutMs,
+    );
   }
 
   async exit(): Promise<{ exitCode: number | undefined; signal: string | undefined }> {
@@ -99,12 +103,27 @@ export class SupervisorFixture {
   supervise(settings: SettingFlags, plan: readonly string[]): SupervisorRun {
     // Any free port unless the test names one: the supervisor binds it before the first worker.
     const flags = { db: this.dbPath, upstream: 'http://127.0.0.1:9', listen: '127.0.0.1:0', ...settings };
-    return this.track(new SupervisorRun(process.execPath, ['--import', 'tsx', superviseMain, JSON.stringify(flags), standInWorker, this.startsFile, ...plan]));
+    return this.track(
+      new SupervisorRun(process.execPath, [
+        '--import',
+        'tsx',
+        superviseMain,
+        JSON.stringify(flags),
+        standInWorker,
+        this.startsFile,
+        ...plan,
+      ]),
+    );
   }
 
   /** The built CLI, as a user runs it. */
   ratewarden(args: readonly string[], env: Record<string, string> = {}): SupervisorRun {
-    return this.track(new SupervisorRun(process.execPath, [join(repoRoot, 'bin', 'ratewarden'), ...args], { XDG_CONFIG_HOME: join(this.dir, 'config'), ...env }));
+    return this.track(
+      new SupervisorRun(process.execPath, [join(repoRoot, 'bin', 'ratewarden'), ...args], {
+        XDG_CONFIG_HOME: join(this.dir, 'config'),
+        ...env,
+      }),
+    );
   }
 
   private track(run: SupervisorRun): SupervisorRun {
@@ -135,7 +154,11 @@ export class SupervisorFixture {
   /** Rows of `processes` (the heartbeats), by role. */
   processes(role: 'supervisor' | 'worker'): { pid: number; heartbeat_at: number; listen: string | null }[] {
     if (this.events().length === 0 || this.reader === null) return [];
-    return this.reader.prepare('SELECT pid, heartbeat_at, listen FROM processes WHERE role = ?').all(role) as { pid: number; heartbeat_at: number; listen: string | null }[];
+    return this.reader.prepare('SELECT pid, heartbeat_at, listen FROM processes WHERE role = ?').all(role) as {
+      pid: number;
+      heartbeat_at: number;
+      listen: string | null;
+    }[];
   }
 
   eventsOf(kind: SupervisorEventRecord['kind']): SupervisorEventRecord[] {
@@ -144,10 +167,16 @@ export class SupervisorFixture {
 
   /** Waits until at least `count` events of `kind` have been recorded; returns them. */
   waitForEvents(kind: SupervisorEventRecord['kind'], count: number, timeoutMs = patienceMs): Promise<SupervisorEventRecord[]> {
-    return eventually(`${count} ${kind} events (have: ${this.events().map((e) => e.kind).join(', ')})`, () => {
-      const found = this.eventsOf(kind);
-      return found.length >= count ? found : undefined;
-    }, timeoutMs);
+    return eventually(
+      `${count} ${kind} events (have: ${this.events()
+        .map((e) => e.kind)
+        .join(', ')})`,
+      () => {
+        const found = this.eventsOf(kind);
+        return found.length >= count ? found : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   async cleanUp(): Promise<void> {

@@ -22,15 +22,25 @@ afterEach(async () => {
 });
 
 const system = [{ type: 'text', text: 'x'.repeat(8_000), cache_control: { type: 'ephemeral' } }];
-const body = (maxTokens: number, stream = true): object => ({ model: 'claude-sonnet-4-6', max_tokens: maxTokens, stream, system, messages: [{ role: 'user', content: 'hello' }] });
+const body = (maxTokens: number, stream = true): object => ({
+  model: 'claude-sonnet-4-6',
+  max_tokens: maxTokens,
+  stream,
+  system,
+  messages: [{ role: 'user', content: 'hello' }],
+});
 
 /** Sends a request and resolves at the response head, leaving the body unread. */
 function head(url: string, key: string, payload: object, extra: Record<string, string> = {}): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const outgoing = request(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key, ...extra }, agent: false }, (response) => {
-      open.push(response);
-      resolve(response);
-    });
+    const outgoing = request(
+      `${url}/v1/messages`,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key, ...extra }, agent: false },
+      (response) => {
+        open.push(response);
+        resolve(response);
+      },
+    );
     outgoing.once('error', reject);
     outgoing.end(JSON.stringify(payload));
   });
@@ -90,18 +100,33 @@ describe('the simulated Anthropic upstream', () => {
   it('streams usage as the Messages API does, cache write first and cache read after, through the official SDK', async () => {
     upstream = await startAnthropicUpstream(instant);
     const sdk = new Anthropic({ apiKey: 'key-a', baseURL: upstream.url, maxRetries: 0 });
-    const params = { model: 'claude-sonnet-4-6', max_tokens: 32_000, system: system as Anthropic.TextBlockParam[], messages: [{ role: 'user' as const, content: 'hello' }] };
+    const params = {
+      model: 'claude-sonnet-4-6',
+      max_tokens: 32_000,
+      system: system as Anthropic.TextBlockParam[],
+      messages: [{ role: 'user' as const, content: 'hello' }],
+    };
     const events: string[] = [];
     const stream = sdk.messages.stream(params, { headers: { 'x-sim-answer-tokens': '250' } });
     stream.on('streamEvent', (event) => events.push(event.type));
     const first = await stream.finalMessage();
-    expect(first.usage).toMatchObject({ input_tokens: 2, cache_creation_input_tokens: 2_000, cache_read_input_tokens: 0, output_tokens: 250 });
+    expect(first.usage).toMatchObject({
+      input_tokens: 2,
+      cache_creation_input_tokens: 2_000,
+      cache_read_input_tokens: 0,
+      output_tokens: 250,
+    });
     expect(first.stop_reason).toBe('end_turn');
     expect(first.content[0]?.type === 'text' ? first.content[0].text.length : 0).toBe(1_000);
     expect(events[0]).toBe('message_start');
     expect(events.slice(-2)).toEqual(['message_delta', 'message_stop']);
     const second = await sdk.messages.stream({ ...params, max_tokens: 100 }, { headers: { 'x-sim-answer-tokens': '250' } }).finalMessage();
-    expect(second.usage).toMatchObject({ input_tokens: 2, cache_creation_input_tokens: 0, cache_read_input_tokens: 2_000, output_tokens: 100 });
+    expect(second.usage).toMatchObject({
+      input_tokens: 2,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 2_000,
+      output_tokens: 100,
+    });
     expect(second.stop_reason).toBe('max_tokens');
   });
 

@@ -57,7 +57,8 @@ function otherFamilies(own: ProviderName, headers: IncomingHttpHeaders): Provide
 let lastReading: { family: ProviderName; headers: IncomingHttpHeaders; now: number; limits: ReportedLimits } | null = null;
 
 function readReportedLimits(family: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {
-  if (lastReading !== null && lastReading.headers === headers && lastReading.now === now && lastReading.family === family) return lastReading.limits;
+  if (lastReading !== null && lastReading.headers === headers && lastReading.now === now && lastReading.family === family)
+    return lastReading.limits;
   const limits = readLimitHeaders(family, headers, now);
   lastReading = { family, headers, now, limits };
   return limits;
@@ -66,7 +67,11 @@ function readReportedLimits(family: ProviderName, headers: IncomingHttpHeaders, 
 function readEveryFamily(own: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {
   const others = otherFamilies(own, headers);
   if (others.length === 0) return readReportedLimits(own, headers, now);
-  return Object.assign({}, ...others.map((family) => readReportedLimits(family, headers, now)), readReportedLimits(own, headers, now)) as ReportedLimits;
+  return Object.assign(
+    {},
+    ...others.map((family) => readReportedLimits(family, headers, now)),
+    readReportedLimits(own, headers, now),
+  ) as ReportedLimits;
 }
 
 /** Per limit, the report of the family that gave it (the request's own wins), with that family's rounding slack. */
@@ -103,7 +108,9 @@ const PROVIDERS: readonly ProviderName[] = ['anthropic', 'openai', 'generic'];
 const ENDPOINTS: readonly EndpointKind[] = ['generation', 'embedding', 'no-tokens'];
 
 /** One adapter per provider and endpoint kind, built once: choosing per request allocates nothing. */
-const ADAPTERS = new Map(PROVIDERS.flatMap((name) => ENDPOINTS.map((endpoint) => [`${name}/${endpoint}`, buildAdapter(name, endpoint)] as const)));
+const ADAPTERS = new Map(
+  PROVIDERS.flatMap((name) => ENDPOINTS.map((endpoint) => [`${name}/${endpoint}`, buildAdapter(name, endpoint)] as const)),
+);
 
 export function providerAdapter(name: ProviderName, endpoint: EndpointKind = 'generation'): ProviderAdapter {
   return ADAPTERS.get(`${name}/${endpoint}`) as ProviderAdapter;

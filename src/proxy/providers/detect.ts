@@ -85,6 +85,10 @@ export function chooseProvider(request: RequestShape, upstream: URL, configured:
   if (configured !== 'auto') return { provider: configured, endpoint };
   if (rule?.provider) return { provider: rule.provider, endpoint };
   // On a path no API claims, only Anthropic's own version header is specific enough to go by.
-  const fromHeaders = rule ? providerOfSharedPath(request.headers) : firstValue(request.headers['anthropic-version']) !== undefined ? 'anthropic' : null;
+  const fromHeaders = rule
+    ? providerOfSharedPath(request.headers)
+    : firstValue(request.headers['anthropic-version']) !== undefined
+      ? 'anthropic'
+      : null;
   return { provider: fromHeaders ?? providerOfHost(upstream), endpoint };
 }

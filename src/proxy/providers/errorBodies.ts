@@ -1,6 +1,7 @@
 import type { ProviderName } from './types.js';
 
-export type LocalErrorKind = 'rate_limit' | 'quota' | 'overloaded' | 'bad_gateway' | 'timeout' | 'too_large' | 'unavailable' | 'not_found' | 'bad_request';
+export type LocalErrorKind =
+  'rate_limit' | 'quota' | 'overloaded' | 'bad_gateway' | 'timeout' | 'too_large' | 'unavailable' | 'not_found' | 'bad_request';
 
 /** The `error.type` values of Anthropic's error responses; SDKs pick the exception class from the status. */
 const ANTHROPIC_ERROR_TYPE: Record<LocalErrorKind, string> = {

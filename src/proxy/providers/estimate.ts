@@ -43,7 +43,13 @@ export function shapeRequest(provider: ProviderName, path: string, body: Buffer)
   const fields = readTopLevelFields(body, SHAPE_FIELDS);
   const declared = declaredOutputCap(fields) ?? null;
   const model = typeof fields?.model === 'string' && fields.model.length <= 200 ? fields.model : null;
-  if (generatesNothing(path)) return { inputTokens: /\/count_tokens$/.test(path) ? 0 : Math.ceil(body.length / BYTES_PER_TOKEN), model, generates: false, declaredMaxTokens: null };
+  if (generatesNothing(path))
+    return {
+      inputTokens: /\/count_tokens$/.test(path) ? 0 : Math.ceil(body.length / BYTES_PER_TOKEN),
+      model,
+      generates: false,
+      declaredMaxTokens: null,
+    };
   // A generic API has no token usage to settle against, so an output guess would stay spent forever.
   const generates = provider !== 'generic' || declared !== null;
   return { inputTokens: Math.ceil(body.length / BYTES_PER_TOKEN), model, generates, declaredMaxTokens: declared };

@@ -14,7 +14,16 @@ export const maxHeaderWaitMs = 86_400_000;
 export const maxHeaderCount = 1_000_000_000_000;
 
 const waitFields = ['tokenResetMs', 'inputTokenResetMs', 'outputTokenResetMs', 'requestResetMs', 'retryAfterMs'] as const;
-const countFields = ['tokenLimit', 'tokenRemaining', 'inputTokenLimit', 'inputTokenRemaining', 'outputTokenLimit', 'outputTokenRemaining', 'requestLimit', 'requestRemaining'] as const;
+const countFields = [
+  'tokenLimit',
+  'tokenRemaining',
+  'inputTokenLimit',
+  'inputTokenRemaining',
+  'outputTokenLimit',
+  'outputTokenRemaining',
+  'requestLimit',
+  'requestRemaining',
+] as const;
 
 /** A wait in milliseconds, whole and within [0, maxHeaderWaitMs]; what is not a number becomes the longest wait. */
 export function boundedWaitMs(ms: number): number {

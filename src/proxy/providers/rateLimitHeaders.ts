@@ -1,12 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import {
-  firstValue,
-  parseCount,
-  parseDecimal,
-  parseGoDuration,
-  parseHttpDateUntil,
-  parseRfc3339Until,
-} from './headerValues.js';
+import { firstValue, parseCount, parseDecimal, parseGoDuration, parseHttpDateUntil, parseRfc3339Until } from './headerValues.js';
 import { boundedLimits } from './headerBounds.js';
 import type { ProviderName, ReportedLimits } from './types.js';
 
@@ -66,8 +59,7 @@ function withoutAbsent(limits: ReportedLimits): ReportedLimits {
 
 export function readReportedLimits(provider: ProviderName, headers: IncomingHttpHeaders, now: number): ReportedLimits {
   const header: Header = (name) => firstValue(headers[name]);
-  const providerLimits =
-    provider === 'anthropic' ? readAnthropic(header, now) : provider === 'openai' ? readOpenAi(header) : {};
+  const providerLimits = provider === 'anthropic' ? readAnthropic(header, now) : provider === 'openai' ? readOpenAi(header) : {};
   // Clamped here, once, so that nothing past this point sees an absurd wait or count (headerBounds.ts).
   return boundedLimits(withoutAbsent({ ...providerLimits, retryAfterMs: readRetryAfterMs(header, now) }));
 }

@@ -48,7 +48,16 @@ function isHex(byte: number | undefined): boolean {
 
 /** `"`, `\`, `/`, b, f, n, r, t: the escapes JSON allows besides \u. */
 function isSimpleEscape(byte: number | undefined): boolean {
-  return byte === QUOTE || byte === BACKSLASH || byte === 0x2f || byte === 0x62 || byte === 0x66 || byte === 0x6e || byte === 0x72 || byte === 0x74;
+  return (
+    byte === QUOTE ||
+    byte === BACKSLASH ||
+    byte === 0x2f ||
+    byte === 0x62 ||
+    byte === 0x66 ||
+    byte === 0x6e ||
+    byte === 0x72 ||
+    byte === 0x74
+  );
 }
 
 /** From the opening quote: the index after the closing one, or INVALID. */
@@ -61,7 +70,8 @@ function skipString(body: Buffer, at: number): number {
     if (byte === BACKSLASH) {
       const escaped = body[index + 1];
       if (isSimpleEscape(escaped)) index += 2;
-      else if (escaped === 0x75 && isHex(body[index + 2]) && isHex(body[index + 3]) && isHex(body[index + 4]) && isHex(body[index + 5])) index += 6;
+      else if (escaped === 0x75 && isHex(body[index + 2]) && isHex(body[index + 3]) && isHex(body[index + 4]) && isHex(body[index + 5]))
+        index += 6;
       else return INVALID;
     } else if (byte < 0x20) {
       return INVALID;

@@ -21,7 +21,8 @@ const fromRow = (row: KeyOrganizationRow): KeyOrganization => ({
 });
 
 const columns = 'fingerprint, provider, organization, project, key_hint, learned_at';
-const add = 'input_tokens = t.input_tokens + excluded.input_tokens, output_tokens = t.output_tokens + excluded.output_tokens, requests = t.requests + excluded.requests';
+const add =
+  'input_tokens = t.input_tokens + excluded.input_tokens, output_tokens = t.output_tokens + excluded.output_tokens, requests = t.requests + excluded.requests';
 
 /** key_organizations, and a key's scope joining its group. */
 export class PostgresGroupRepository implements GroupRepository {
@@ -32,7 +33,9 @@ export class PostgresGroupRepository implements GroupRepository {
   }
 
   async organizationOf(fingerprint: string): Promise<KeyOrganization | null> {
-    const row = await firstRow<KeyOrganizationRow>(this.client, `SELECT ${columns} FROM key_organizations WHERE fingerprint = $1`, [fingerprint]);
+    const row = await firstRow<KeyOrganizationRow>(this.client, `SELECT ${columns} FROM key_organizations WHERE fingerprint = $1`, [
+      fingerprint,
+    ]);
     return row === undefined ? null : fromRow(row);
   }
 

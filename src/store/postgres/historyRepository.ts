@@ -22,7 +22,10 @@ const placeholder = (n: number): string => `$${n}`;
 /** The last hour of every scope for the live page, inside the caller's read transaction. */
 export async function historyOf(client: Queryable, query: HistoryQuery): Promise<HistoryRows> {
   const adjustments = await rowsOf<HistoryAdjustmentDbRow>(client, historyAdjustmentsSql(placeholder), [query.since, query.adjustments]);
-  const upstream429s = await rowsOf<HistoryUpstream429DbRow>(client, historyUpstream429sSql(placeholder), [query.since, query.upstream429s]);
+  const upstream429s = await rowsOf<HistoryUpstream429DbRow>(client, historyUpstream429sSql(placeholder), [
+    query.since,
+    query.upstream429s,
+  ]);
   const reservations = await rowsOf<ReservationDbRow>(client, reservationsSql(placeholder), [query.reservations]);
   const count = await firstRow<{ count: number | string }>(client, reservationCountSql);
   const reported = await rowsOf<ReportedDbRow>(client, reportedSql);

@@ -13,7 +13,8 @@ export const columnList = stateKeys.map((key) => stateColumns[key]).join(', ');
 
 const pruneBatch = 5_000;
 
-const requestColumns = 'admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens';
+const requestColumns =
+  'admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens';
 
 export const selectState = `SELECT ${columnList} FROM limiter_state WHERE scope = $1`;
 const insertState = `INSERT INTO limiter_state (scope, ${columnList}, created_at, updated_at)
@@ -115,7 +116,12 @@ export class PostgresLimiterRepository implements LimiterRepository {
       'SELECT start, input_tokens, output_tokens, requests FROM usage_buckets WHERE scope = $1 AND start >= $2 ORDER BY start',
       [scope, oldestStart],
     );
-    return rows.map((row) => ({ start: row.start, inputTokens: row.input_tokens, outputTokens: row.output_tokens, requests: row.requests }));
+    return rows.map((row) => ({
+      start: row.start,
+      inputTokens: row.input_tokens,
+      outputTokens: row.output_tokens,
+      requests: row.requests,
+    }));
   }
 
   async bucketTotalsFrom(scope: string, oldestStart: number): Promise<UsageBucket> {
@@ -162,10 +168,17 @@ export class PostgresLimiterRepository implements LimiterRepository {
     ];
     const reserved = this.requestIds?.take() ?? null;
     if (reserved !== null) {
-      await write(this.client, `INSERT INTO requests (${requestColumns}, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [...values, reserved]);
+      await write(this.client, `INSERT INTO requests (${requestColumns}, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, [
+        ...values,
+        reserved,
+      ]);
       return reserved;
     }
-    const row = await firstRow<{ id: number }>(this.client, `INSERT INTO requests (${requestColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`, values);
+    const row = await firstRow<{ id: number }>(
+      this.client,
+      `INSERT INTO requests (${requestColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+      values,
+    );
     if (row === undefined) throw new Error('INSERT … RETURNING id returned no row');
     return row.id;
   }
@@ -179,26 +192,44 @@ export class PostgresLimiterRepository implements LimiterRepository {
     await write(this.client, 'UPDATE requests SET head_at = $1 WHERE id = $2 AND head_at IS NULL', [at, id]);
   }
 
-  async markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): Promise<void> {
-    await write(this.client, 'UPDATE requests SET settled_at = $1, outcome = $2, status = $3, input_tokens = $4, output_tokens = $5 WHERE id = $6', [
-      at,
-      outcome,
-      status,
-      inputTokens,
-      outputTokens,
-      id,
-    ]);
+  async markSettled(
+    id: number,
+    at: number,
+    outcome: RequestOutcome,
+    status: number | null,
+    inputTokens: number | null,
+    outputTokens: number | null,
+  ): Promise<void> {
+    await write(
+      this.client,
+      'UPDATE requests SET settled_at = $1, outcome = $2, status = $3, input_tokens = $4, output_tokens = $5 WHERE id = $6',
+      [at, outcome, status, inputTokens, outputTokens, id],
+    );
   }
 
   async recordRateLimitEvent(scope: string, event: RateLimitEventRow): Promise<void> {
-    await write(this.client, `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, rateLimitEventValues(scope, event));
+    await write(
+      this.client,
+      `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      rateLimitEventValues(scope, event),
+    );
   }
 
   async recordSample(scope: string, sample: CalibrationSample): Promise<void> {
     await write(
       this.client,
       'INSERT INTO calibration_samples (at, kind, tokens, requests, window_ms, retry_after_ms, limit_tokens, limit_requests, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      [sample.at, sample.kind, sample.tokens, sample.requests, sample.windowMs, sample.retryAfterMs, sample.limitTokens, sample.limitRequests, scope],
+      [
+        sample.at,
+        sample.kind,
+        sample.tokens,
+        sample.requests,
+        sample.windowMs,
+        sample.retryAfterMs,
+        sample.limitTokens,
+        sample.limitRequests,
+        scope,
+      ],
     );
   }
 
@@ -206,7 +237,16 @@ export class PostgresLimiterRepository implements LimiterRepository {
     await write(
       this.client,
       'INSERT INTO budget_adjustments (at, kind, from_value, to_value, reason, gates, detail, scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [at, adjustment.kind, adjustment.from, adjustment.to, adjustment.reason, adjustment.gates === null ? null : JSON.stringify(adjustment.gates), adjustment.detail, scope],
+      [
+        at,
+        adjustment.kind,
+        adjustment.from,
+        adjustment.to,
+        adjustment.reason,
+        adjustment.gates === null ? null : JSON.stringify(adjustment.gates),
+        adjustment.detail,
+        scope,
+      ],
     );
   }
 
@@ -243,7 +283,9 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 
   async countZeroTokenSamples(): Promise<number> {
-    return (await firstRow<{ count: number }>(this.client, 'SELECT COUNT(*) AS count FROM calibration_samples WHERE tokens = 0'))?.count ?? 0;
+    return (
+      (await firstRow<{ count: number }>(this.client, 'SELECT COUNT(*) AS count FROM calibration_samples WHERE tokens = 0'))?.count ?? 0
+    );
   }
 
   async deleteZeroTokenSamples(): Promise<number> {
@@ -251,12 +293,30 @@ export class PostgresLimiterRepository implements LimiterRepository {
   }
 }
 
-export async function insertAudit(client: Queryable, at: number, action: string, actor: string, reason: string | null, detail: unknown): Promise<void> {
-  await run(client, 'INSERT INTO audit_log (at, action, actor, reason, detail) VALUES ($1, $2, $3, $4, $5)', [at, action, actor, reason, JSON.stringify(detail)]);
+export async function insertAudit(
+  client: Queryable,
+  at: number,
+  action: string,
+  actor: string,
+  reason: string | null,
+  detail: unknown,
+): Promise<void> {
+  await run(client, 'INSERT INTO audit_log (at, action, actor, reason, detail) VALUES ($1, $2, $3, $4, $5)', [
+    at,
+    action,
+    actor,
+    reason,
+    JSON.stringify(detail),
+  ]);
 }
 
 export function totalsOf(row: TotalsRow | undefined, from: number): UsageBucket {
-  return { start: row?.start ?? from, inputTokens: row?.input_tokens ?? 0, outputTokens: row?.output_tokens ?? 0, requests: row?.requests ?? 0 };
+  return {
+    start: row?.start ?? from,
+    inputTokens: row?.input_tokens ?? 0,
+    outputTokens: row?.output_tokens ?? 0,
+    requests: row?.requests ?? 0,
+  };
 }
 
 export const selectRequest =

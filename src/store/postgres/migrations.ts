@@ -35,11 +35,7 @@ const createVersionTable = `
  *
  * `shownAs` names the database in messages: pass redactPostgresUrl's output, never the URL.
  */
-export async function migratePostgres(
-  pool: pg.Pool,
-  migrations: readonly Migration[],
-  shownAs: string,
-): Promise<number> {
+export async function migratePostgres(pool: pg.Pool, migrations: readonly Migration[], shownAs: string): Promise<number> {
   const latest = latestSchemaVersion(migrations);
   const client = await pool.connect();
   try {
@@ -48,7 +44,10 @@ export async function migratePostgres(
         await client.query('SELECT pg_advisory_xact_lock($1)', [migrationLockKey]);
         const current = await readSchemaVersion(client);
         if (current !== undefined && current > latest) {
-          throw new StoreError('too-new', `database ${shownAs} has schema version ${current}, newer than this ratewarden understands (${latest}); upgrade ratewarden, or point --db at another database`);
+          throw new StoreError(
+            'too-new',
+            `database ${shownAs} has schema version ${current}, newer than this ratewarden understands (${latest}); upgrade ratewarden, or point --db at another database`,
+          );
         }
         const next = migrations.find((migration) => migration.version > (current ?? 0));
         if (!next) return { version: current ?? 0, applied: false };
@@ -75,9 +74,7 @@ export async function migratePostgres(
 
 /** The last migration applied; undefined for a database ratewarden has never migrated. */
 export async function readSchemaVersion(client: Pick<pg.ClientBase, 'query'>): Promise<number | undefined> {
-  const table = await client.query<{ present: boolean }>(
-    "SELECT to_regclass('ratewarden_schema_version') IS NOT NULL AS present",
-  );
+  const table = await client.query<{ present: boolean }>("SELECT to_regclass('ratewarden_schema_version') IS NOT NULL AS present");
   if (!table.rows[0]?.present) return undefined;
   const result = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM ratewarden_schema_version');
   return result.rows[0]?.version ?? 0;

@@ -123,13 +123,22 @@ async function checkSchema(pool: pg.Pool, location: string): Promise<void> {
   const latest = latestSchemaVersion(loadPostgresMigrations());
   const version = await readSchemaVersion(pool);
   if (version === undefined) {
-    throw new StoreError('missing', `database ${location} holds no ratewarden schema; start a proxy with --db ${location} once to create it`);
+    throw new StoreError(
+      'missing',
+      `database ${location} holds no ratewarden schema; start a proxy with --db ${location} once to create it`,
+    );
   }
   if (version > latest) {
-    throw new StoreError('too-new', `database ${location} has schema version ${version}, newer than this ratewarden understands (${latest}); upgrade ratewarden, or point --db at another database`);
+    throw new StoreError(
+      'too-new',
+      `database ${location} has schema version ${version}, newer than this ratewarden understands (${latest}); upgrade ratewarden, or point --db at another database`,
+    );
   }
   if (version < latest) {
-    throw new StoreError('too-old', `database ${location} has schema version ${version}, older than this ratewarden's (${latest}); start a proxy with --db ${location} once to upgrade it`);
+    throw new StoreError(
+      'too-old',
+      `database ${location} has schema version ${version}, older than this ratewarden's (${latest}); start a proxy with --db ${location} once to upgrade it`,
+    );
   }
 }
 
@@ -177,7 +186,9 @@ class PostgresStore implements Store {
       const outcome = await this.attempt(mode, work);
       if (outcome.done) return outcome.result;
       if (attempt >= maxAttempts) {
-        throw new StoreUnavailableError(`database ${this.location} is unavailable: ${outcome.failure.reason}, ${maxAttempts} times in a row`);
+        throw new StoreUnavailableError(
+          `database ${this.location} is unavailable: ${outcome.failure.reason}, ${maxAttempts} times in a row`,
+        );
       }
       // Jittered, so that two hosts that deadlocked do not meet again in step.
       await delay(Math.random() * 5 * attempt);
@@ -221,7 +232,9 @@ class PostgresStore implements Store {
         if (phase === 'begin') return { done: false, failure };
         // COMMIT went out on a connection that was still up, and no answer came back.
         if (phase === 'commit' && !lostBeforeCommit) {
-          throw new StoreUnavailableError(`database ${this.location} is unavailable: ${failure.reason} while committing; the event may or may not be recorded, and is not run again`);
+          throw new StoreUnavailableError(
+            `database ${this.location} is unavailable: ${failure.reason} while committing; the event may or may not be recorded, and is not run again`,
+          );
         }
         throw unavailable(this.location, failure, error);
       }
@@ -265,7 +278,9 @@ class PostgresStore implements Store {
       await client.query(`${begin}; SET LOCAL lock_timeout = '${lockTimeout}'`);
       return this.clock();
     }
-    const results = (await client.query(`${begin}; SET LOCAL lock_timeout = '${lockTimeout}'; ${serverClockSql}`)) as unknown as pg.QueryResult[];
+    const results = (await client.query(
+      `${begin}; SET LOCAL lock_timeout = '${lockTimeout}'; ${serverClockSql}`,
+    )) as unknown as pg.QueryResult[];
     return serverClockOf(results[results.length - 1]?.rows[0]);
   }
 

@@ -61,7 +61,12 @@ export class PostgresProcessRepository implements ProcessRepository {
       'SELECT role, pid, written_at, policy FROM process_policies WHERE host = $1 ORDER BY written_at DESC, pid DESC',
       [this.host],
     );
-    return rows.map((row) => ({ role: row.role, pid: row.pid, writtenAt: row.written_at, policy: JSON.parse(row.policy) as Record<string, unknown> }));
+    return rows.map((row) => ({
+      role: row.role,
+      pid: row.pid,
+      writtenAt: row.written_at,
+      policy: JSON.parse(row.policy) as Record<string, unknown>,
+    }));
   }
 
   async heartbeats(): Promise<HeartbeatRow[]> {
@@ -71,7 +76,10 @@ export class PostgresProcessRepository implements ProcessRepository {
 
 /** Every host's heartbeats, each naming its host. */
 export async function heartbeatsOf(client: Queryable): Promise<HeartbeatRow[]> {
-  const rows = await rowsOf<HeartbeatDbRow>(client, 'SELECT host, role, pid, started_at, heartbeat_at, listen, upstream, queue FROM processes ORDER BY host, role, pid');
+  const rows = await rowsOf<HeartbeatDbRow>(
+    client,
+    'SELECT host, role, pid, started_at, heartbeat_at, listen, upstream, queue FROM processes ORDER BY host, role, pid',
+  );
   return rows.map((row) => ({
     host: row.host,
     role: row.role,

@@ -27,7 +27,17 @@ export class PostgresReportedRepository implements ReportedRepository {
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (scope, dimension) DO UPDATE SET limit_value = excluded.limit_value, remaining = excluded.remaining, reset_at = excluded.reset_at,
          seen_at = excluded.seen_at, admitted_since = excluded.admitted_since, rounding_slack = excluded.rounding_slack, refill = excluded.refill`,
-      [scope, report.dimension, report.limit, report.remaining, report.resetAt, report.seenAt, report.admittedSince, report.roundingSlack, report.refill],
+      [
+        scope,
+        report.dimension,
+        report.limit,
+        report.remaining,
+        report.resetAt,
+        report.seenAt,
+        report.admittedSince,
+        report.roundingSlack,
+        report.refill,
+      ],
     );
   }
 
@@ -93,6 +103,9 @@ export class PostgresReportedRepository implements ReportedRepository {
   }
 
   async pruneSamplesBefore(at: number): Promise<number> {
-    return (await run(this.client, 'DELETE FROM output_samples WHERE id IN (SELECT id FROM output_samples WHERE at < $1 LIMIT 5000)', [at])).rowCount ?? 0;
+    return (
+      (await run(this.client, 'DELETE FROM output_samples WHERE id IN (SELECT id FROM output_samples WHERE at < $1 LIMIT 5000)', [at]))
+        .rowCount ?? 0
+    );
   }
 }

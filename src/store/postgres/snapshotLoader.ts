@@ -8,7 +8,17 @@ import type { LoadedRequest, LoadedScope, RequestLoad, ScopeLoad, SnapshotLoader
 import { stateOf, type StateRow } from '../stateColumns.js';
 import type { BatchedConnection, Statement } from './batchedConnection.js';
 import type { ReservedRequestId } from './reservedRequestId.js';
-import { columnList, requestOf, selectRequest, selectState, sumBuckets, sumDaily, totalsOf, type RequestRow, type TotalsRow } from './limiterRepository.js';
+import {
+  columnList,
+  requestOf,
+  selectRequest,
+  selectState,
+  sumBuckets,
+  sumDaily,
+  totalsOf,
+  type RequestRow,
+  type TotalsRow,
+} from './limiterRepository.js';
 import { selectReports } from './reportedRepository.js';
 
 /**
@@ -60,7 +70,10 @@ export class PostgresSnapshotLoader implements SnapshotLoader {
   async scope(scope: string, load: ScopeLoad): Promise<LoadedScope> {
     const keyScope = keyOf(scope, load.keyScope);
     const admitting = load.admitting === true;
-    const statements: Statement[] = [{ text: `${selectState} FOR UPDATE`, values: [scope] }, { text: scopeReadsSql(admitting), values: [scope, load.windowFrom] }];
+    const statements: Statement[] = [
+      { text: `${selectState} FOR UPDATE`, values: [scope] },
+      { text: scopeReadsSql(admitting), values: [scope, load.windowFrom] },
+    ];
     if (load.dayFrom !== undefined) statements.push({ text: sumDaily, values: [scope, load.dayFrom] });
     statements.push(...keyReads(keyScope));
     const results = rowsOfEach(await this.connection.queryAll(statements));
@@ -68,7 +81,8 @@ export class PostgresSnapshotLoader implements SnapshotLoader {
     const reads = results.shift()?.[0] as (TotalsRow & { reports: ReportedDbRow[]; request_id?: number }) | undefined;
     if (reads === undefined) throw new Error(`the load of scope ${scope} returned no row`);
     const day = load.dayFrom === undefined ? null : totalsOf(results.shift()?.[0] as TotalsRow | undefined, load.dayFrom);
-    const key = keyScope === null ? null : { scope: keyScope, state: stateOfRow(results.shift()?.[0]), reports: reportsOf(results.shift()) };
+    const key =
+      keyScope === null ? null : { scope: keyScope, state: stateOfRow(results.shift()?.[0]), reports: reportsOf(results.shift()) };
     if (admitting) this.requestIds.reserve(Number(reads.request_id));
     return { main: { scope, state, totals: totalsOf(reads, load.windowFrom), reports: reads.reports.map(reportOf), day }, key };
   }
@@ -83,7 +97,8 @@ export class PostgresSnapshotLoader implements SnapshotLoader {
     if (locked === undefined) return this.byParts.request(id, load);
     if (locked.scope !== reads.scope) throw new RequestMovedScope(`request ${id} moved from scope ${locked.scope} to ${reads.scope}`);
     const main = { scope: locked.scope, state: stateOf(locked), reports: reads.reports.map(reportOf) };
-    const keyRows = keyScope === null ? null : { scope: keyScope, state: stateOfRow(results.shift()?.[0]), reports: reportsOf(results.shift()) };
+    const keyRows =
+      keyScope === null ? null : { scope: keyScope, state: stateOfRow(results.shift()?.[0]), reports: reportsOf(results.shift()) };
     // The load named the key before it knew the request's scope: the same scope is no key layer.
     const key = keyRows !== null && keyRows.scope !== main.scope ? keyRows : null;
     return { request: requestOf(reads), main, key, model: load.model === true ? reads.model : null };
@@ -92,7 +107,12 @@ export class PostgresSnapshotLoader implements SnapshotLoader {
 
 /** The key's row locked after the scope's (the order every event takes them in), and its reports. */
 function keyReads(keyScope: string | null): Statement[] {
-  return keyScope === null ? [] : [{ text: `${selectState} FOR UPDATE`, values: [keyScope] }, { text: selectReports, values: [keyScope] }];
+  return keyScope === null
+    ? []
+    : [
+        { text: `${selectState} FOR UPDATE`, values: [keyScope] },
+        { text: selectReports, values: [keyScope] },
+      ];
 }
 
 function keyOf(scope: string, keyScope: string | null | undefined): string | null {

@@ -24,10 +24,14 @@ export function withLibpqSslModes(url: string, env: Readonly<Record<string, stri
   const mode = params.get('sslmode') ?? env.PGSSLMODE;
   if (mode === undefined || mode === '' || mode === 'no-verify') return url;
   if (!libpqModes.has(mode)) {
-    throw new PostgresUrlError(`--db ${redactPostgresUrl(url)}: sslmode=${mode} is not one ratewarden supports; use disable, prefer, require, verify-ca or verify-full`);
+    throw new PostgresUrlError(
+      `--db ${redactPostgresUrl(url)}: sslmode=${mode} is not one ratewarden supports; use disable, prefer, require, verify-ca or verify-full`,
+    );
   }
   if (mode === 'verify-ca' && !params.has('sslrootcert')) {
-    throw new PostgresUrlError(`--db ${redactPostgresUrl(url)}: sslmode=verify-ca needs the CA that signed the server's certificate: add sslrootcert=/path/to/ca.pem (or use sslmode=require to encrypt without verifying)`);
+    throw new PostgresUrlError(
+      `--db ${redactPostgresUrl(url)}: sslmode=verify-ca needs the CA that signed the server's certificate: add sslrootcert=/path/to/ca.pem (or use sslmode=require to encrypt without verifying)`,
+    );
   }
   params.set('sslmode', mode);
   params.set('uselibpqcompat', 'true');

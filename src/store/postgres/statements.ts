@@ -14,7 +14,11 @@ const names = new Map<string, string>();
  * digest of the text, so the same text always gets the same name (node-postgres prepares a
  * name once per connection and refuses another text under it).
  */
-export async function run<Row extends pg.QueryResultRow>(client: Queryable, text: string, values: unknown[] = []): Promise<pg.QueryResult<Row>> {
+export async function run<Row extends pg.QueryResultRow>(
+  client: Queryable,
+  text: string,
+  values: unknown[] = [],
+): Promise<pg.QueryResult<Row>> {
   let name = names.get(text);
   if (name === undefined) {
     name = `rw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
@@ -27,6 +31,10 @@ export async function rowsOf<Row extends pg.QueryResultRow>(client: Queryable, t
   return (await run<Row>(client, text, values)).rows;
 }
 
-export async function firstRow<Row extends pg.QueryResultRow>(client: Queryable, text: string, values: unknown[] = []): Promise<Row | undefined> {
+export async function firstRow<Row extends pg.QueryResultRow>(
+  client: Queryable,
+  text: string,
+  values: unknown[] = [],
+): Promise<Row | undefined> {
   return (await run<Row>(client, text, values)).rows[0];
 }

@@ -55,16 +55,26 @@ export class PostgresStatusRepository implements StatusRepository {
       'SELECT refused_cooldown_total, refused_budget_total FROM limiter_state WHERE scope = $1',
       [scope],
     );
-    const lastAudit = await firstRow<OperatorActionRow>(this.client, 'SELECT at, action, actor, reason FROM audit_log ORDER BY id DESC LIMIT 1');
+    const lastAudit = await firstRow<OperatorActionRow>(
+      this.client,
+      'SELECT at, action, actor, reason FROM audit_log ORDER BY id DESC LIMIT 1',
+    );
     return {
       state: (await this.limiter.readState(scope)) ?? initialLimiterState,
       buckets: await this.limiter.bucketsFrom(scope, query.bucketsFrom),
       refusals: { cooldown: refusals?.refused_cooldown_total ?? 0, budget: refusals?.refused_budget_total ?? 0 },
       processes: await heartbeatsOf(this.client),
       adjustments: (
-        await rowsOf<AdjustmentDbRow>(this.client, `SELECT ${adjustmentColumns} FROM budget_adjustments WHERE scope = $1 ORDER BY id DESC LIMIT $2`, [scope, query.adjustments])
+        await rowsOf<AdjustmentDbRow>(
+          this.client,
+          `SELECT ${adjustmentColumns} FROM budget_adjustments WHERE scope = $1 ORDER BY id DESC LIMIT $2`,
+          [scope, query.adjustments],
+        )
       ).map(adjustmentOf),
-      lastAdjustmentByKind: { tokens: await this.lastAdjustmentOf(scope, 'tokens'), requests: await this.lastAdjustmentOf(scope, 'requests') },
+      lastAdjustmentByKind: {
+        tokens: await this.lastAdjustmentOf(scope, 'tokens'),
+        requests: await this.lastAdjustmentOf(scope, 'requests'),
+      },
       sampleCounts: await this.sampleCounts(scope),
       sampleSummaries: await this.sampleSummaries(scope),
       rateLimitEvents: await this.rateLimitEvents(scope, query.rateLimitEvents),
@@ -92,7 +102,10 @@ export class PostgresStatusRepository implements StatusRepository {
   }
 
   async calibratedScopes(): Promise<string[]> {
-    const rows = await rowsOf<{ scope: string }>(this.client, "SELECT DISTINCT scope FROM calibration_samples UNION SELECT 'default' ORDER BY 1");
+    const rows = await rowsOf<{ scope: string }>(
+      this.client,
+      "SELECT DISTINCT scope FROM calibration_samples UNION SELECT 'default' ORDER BY 1",
+    );
     return rows.map((row) => row.scope);
   }
 
@@ -118,7 +131,13 @@ export class PostgresStatusRepository implements StatusRepository {
         'SELECT tokens FROM calibration_samples WHERE scope = $1 AND kind = $2 AND tokens > 0 ORDER BY tokens LIMIT 1 OFFSET $3',
         [scope, row.kind, Math.floor((row.count - 1) / 2)],
       );
-      summaries.push({ kind: row.kind, count: row.count, medianTokens: median?.tokens ?? null, maxTokens: row.max_tokens, minTokens: row.min_tokens });
+      summaries.push({
+        kind: row.kind,
+        count: row.count,
+        medianTokens: median?.tokens ?? null,
+        maxTokens: row.max_tokens,
+        minTokens: row.min_tokens,
+      });
     }
     return summaries;
   }
@@ -142,4 +161,3 @@ export class PostgresStatusRepository implements StatusRepository {
     return rows.map(rateLimitEventOf);
   }
 }
-

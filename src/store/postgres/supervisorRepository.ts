@@ -62,10 +62,11 @@ export class PostgresSupervisorRepository implements SupervisorRepository {
   }
 
   async lastIdOf(kinds: readonly SupervisorEventKind[]): Promise<number> {
-    const row = await firstRow<{ id: number | null }>(this.client, 'SELECT MAX(id) AS id FROM supervisor_events WHERE host = $1 AND kind = ANY($2::text[])', [
-      this.host,
-      kinds,
-    ]);
+    const row = await firstRow<{ id: number | null }>(
+      this.client,
+      'SELECT MAX(id) AS id FROM supervisor_events WHERE host = $1 AND kind = ANY($2::text[])',
+      [this.host, kinds],
+    );
     return row?.id ?? 0;
   }
 
@@ -75,8 +76,11 @@ export class PostgresSupervisorRepository implements SupervisorRepository {
   }
 
   async recent(limit: number): Promise<SupervisorEventRecord[]> {
-    const rows = await rowsOf<SupervisorEventDbRow>(this.client, `SELECT ${eventColumns} FROM supervisor_events WHERE host = $1 ORDER BY id DESC LIMIT $2`, [this.host, limit]);
+    const rows = await rowsOf<SupervisorEventDbRow>(
+      this.client,
+      `SELECT ${eventColumns} FROM supervisor_events WHERE host = $1 ORDER BY id DESC LIMIT $2`,
+      [this.host, limit],
+    );
     return rows.map(supervisorEventOf);
   }
 }
-

@@ -48,9 +48,7 @@ export function redactPostgresUrl(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    return value
-      .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):.*@/i, `$1:${mask}@`)
-      .replace(/((?:ssl)?password=)[^&#]*/gi, `$1${mask}`);
+    return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*):.*@/i, `$1:${mask}@`).replace(/((?:ssl)?password=)[^&#]*/gi, `$1${mask}`);
   }
   if (url.password !== '') url.password = mask;
   for (const name of secretParams) {

@@ -47,7 +47,8 @@ export function seedBenchHistory(path: string, history: BenchHistory): void {
       const state = db.prepare(
         'INSERT INTO limiter_state (scope, token_budget, request_budget, configured_token_budget, configured_request_budget, first_request_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET first_request_at = excluded.first_request_at',
       );
-      for (const scope of scopes) state.run(scope, policy.tokenBudget, policy.requestBudget, policy.tokenBudget, policy.requestBudget, oldest, now, now);
+      for (const scope of scopes)
+        state.run(scope, policy.tokenBudget, policy.requestBudget, policy.tokenBudget, policy.requestBudget, oldest, now, now);
     }).immediate();
     db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {

@@ -23,6 +23,7 @@ export interface CheckpointReport {
   durationMs: number;
 }
 
-export type FromCheckpointThread = { kind: 'ready' } | { kind: 'checkpointed'; report: CheckpointReport } | { kind: 'failed'; message: string };
+export type FromCheckpointThread =
+  { kind: 'ready' } | { kind: 'checkpointed'; report: CheckpointReport } | { kind: 'failed'; message: string };
 
 export type ToCheckpointThread = { kind: 'stop' };

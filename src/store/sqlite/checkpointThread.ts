@@ -46,7 +46,14 @@ function runOnce(db: Database, frameBytes: number): CheckpointReport {
     restarted = checkpoint(db, 'RESTART').busy === 0;
     busy = !restarted;
   }
-  return { walFrames: passive.log, checkpointedFrames: passive.checkpointed, busy, restarted, walBytes: walBytes(), durationMs: performance.now() - started };
+  return {
+    walFrames: passive.log,
+    checkpointedFrames: passive.checkpointed,
+    busy,
+    restarted,
+    walBytes: walBytes(),
+    durationMs: performance.now() - started,
+  };
 }
 
 function send(message: FromCheckpointThread): void {

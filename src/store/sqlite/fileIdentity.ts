@@ -21,7 +21,11 @@ export function fileChangeSince(path: string, opened: FileIdentity): string | nu
     now = fileIdentityOf(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? `database ${path} was deleted while the proxy had it open` : `database ${path} cannot be inspected (${code ?? (error as Error).message})`;
+    return code === 'ENOENT'
+      ? `database ${path} was deleted while the proxy had it open`
+      : `database ${path} cannot be inspected (${code ?? (error as Error).message})`;
   }
-  return now.dev === opened.dev && now.ino === opened.ino ? null : `database ${path} was replaced by another file while the proxy had it open`;
+  return now.dev === opened.dev && now.ino === opened.ino
+    ? null
+    : `database ${path} was replaced by another file while the proxy had it open`;
 }

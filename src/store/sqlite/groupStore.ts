@@ -42,7 +42,8 @@ export class GroupStore {
        ON CONFLICT (fingerprint) DO UPDATE SET provider = excluded.provider, organization = excluded.organization, project = excluded.project,
          key_hint = COALESCE(excluded.key_hint, key_organizations.key_hint), learned_at = excluded.learned_at`,
     );
-    const add = 'input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, requests = requests + excluded.requests';
+    const add =
+      'input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens, requests = requests + excluded.requests';
     // `WHERE true`: SQLite's parser needs it between a SELECT and ON CONFLICT.
     this.mergeBuckets = db.prepare(
       `INSERT INTO usage_buckets (scope, start, input_tokens, output_tokens, requests) SELECT ?, start, input_tokens, output_tokens, requests FROM usage_buckets WHERE scope = ? AND true
@@ -67,7 +68,14 @@ export class GroupStore {
   }
 
   learn(entry: KeyOrganization): void {
-    this.upsert.run({ fingerprint: entry.fingerprint, provider: entry.provider, organization: entry.organization, project: entry.project, key_hint: entry.keyHint ?? null, learned_at: entry.learnedAt });
+    this.upsert.run({
+      fingerprint: entry.fingerprint,
+      provider: entry.provider,
+      organization: entry.organization,
+      project: entry.project,
+      key_hint: entry.keyHint ?? null,
+      learned_at: entry.learnedAt,
+    });
   }
 
   moveUsage(from: string, to: string): void {

@@ -36,14 +36,14 @@ export class HistoryView {
   }
 
   history(query: HistoryQuery): HistoryRows {
-    return this.db.transaction(
-      (): HistoryRows => ({
+    return this.db
+      .transaction((): HistoryRows => ({
         adjustments: this.selectAdjustments.all(query.since, query.adjustments).map(historyAdjustmentOf).reverse(),
         upstream429s: this.selectUpstream429s.all(query.since, query.upstream429s).map(historyUpstream429Of).reverse(),
         reservations: this.selectReservations.all(query.reservations).map(reservationOf),
         reservationsInFlight: this.countReservations.get()?.count ?? 0,
         reported: this.selectReported.all().map(reportedLineOf),
-      }),
-    ).deferred();
+      }))
+      .deferred();
   }
 }

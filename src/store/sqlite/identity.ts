@@ -25,11 +25,17 @@ export function readMarker(dbPath: string): string | null {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new StoreError('unreadable', `the identity marker ${path} of database ${dbPath} cannot be read (${(error as Error).message}); fix its permissions`);
+    throw new StoreError(
+      'unreadable',
+      `the identity marker ${path} of database ${dbPath} cannot be read (${(error as Error).message}); fix its permissions`,
+    );
   }
   const id = parsedId(text);
   if (typeof id !== 'string' || !/^[0-9a-f]{32}$/.test(id)) {
-    throw new StoreError('unreadable', `the identity marker ${path} of database ${dbPath} is not one ratewarden wrote; restore it, or run "ratewarden new-db --db ${dbPath}" to adopt the database there`);
+    throw new StoreError(
+      'unreadable',
+      `the identity marker ${path} of database ${dbPath} is not one ratewarden wrote; restore it, or run "ratewarden new-db --db ${dbPath}" to adopt the database there`,
+    );
   }
   return id;
 }
@@ -49,14 +55,20 @@ export function writeMarker(dbPath: string, databaseId: string): void {
   try {
     const fd = openSync(temporary, 'w', 0o600);
     try {
-      writeSync(fd, `${JSON.stringify({ databaseId, database: dbPath, note: 'written by ratewarden: the id of the database at this path; do not edit' })}\n`);
+      writeSync(
+        fd,
+        `${JSON.stringify({ databaseId, database: dbPath, note: 'written by ratewarden: the id of the database at this path; do not edit' })}\n`,
+      );
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(temporary, path);
   } catch (error) {
-    throw new StoreError('write-failed', `the identity marker ${path} of database ${dbPath} cannot be written (${(error as Error).message}); make its folder writable`);
+    throw new StoreError(
+      'write-failed',
+      `the identity marker ${path} of database ${dbPath} cannot be written (${(error as Error).message}); make its folder writable`,
+    );
   }
 }
 

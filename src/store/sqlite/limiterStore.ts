@@ -20,17 +20,41 @@ export class LimiterStore {
   private readonly selectTouchedScopes: Statement<[number, number], { scope: string }>;
   private readonly selectScopesOfKey: Statement<[string], { scope: string }>;
   private readonly updateState: Statement<Record<string, number | string | null>>;
-  private readonly selectBuckets: Statement<[string, number], { start: number; input_tokens: number; output_tokens: number; requests: number }>;
-  private readonly sumBuckets: Statement<[string, number], { start: number | null; input_tokens: number | null; output_tokens: number | null; requests: number | null }>;
+  private readonly selectBuckets: Statement<
+    [string, number],
+    { start: number; input_tokens: number; output_tokens: number; requests: number }
+  >;
+  private readonly sumBuckets: Statement<
+    [string, number],
+    { start: number | null; input_tokens: number | null; output_tokens: number | null; requests: number | null }
+  >;
   private readonly upsertBucket: Statement<[string, number, number, number, number]>;
-  private readonly sumDaily: Statement<[string, number], { start: number | null; input_tokens: number | null; output_tokens: number | null; requests: number | null }>;
+  private readonly sumDaily: Statement<
+    [string, number],
+    { start: number | null; input_tokens: number | null; output_tokens: number | null; requests: number | null }
+  >;
   private readonly upsertDaily: Statement<[string, number, number, number, number]>;
   private readonly deleteOldDaily: Statement<[number]>;
   private readonly insertRequest: Statement<[number, number, string, string, number, number, number, number, string, number]>;
   private readonly markHeadStatement: Statement<[number, number]>;
-  private readonly selectRequest: Statement<[number], { id: number; admitted_at: number; bucket_start: number; probe: number; est_input_tokens: number; est_output_tokens: number; charge_output_tokens: number; outcome: string; scope: string }>;
+  private readonly selectRequest: Statement<
+    [number],
+    {
+      id: number;
+      admitted_at: number;
+      bucket_start: number;
+      probe: number;
+      est_input_tokens: number;
+      est_output_tokens: number;
+      charge_output_tokens: number;
+      outcome: string;
+      scope: string;
+    }
+  >;
   private readonly settleRequest: Statement<[number, string, number | null, number | null, number | null, number]>;
-  private readonly insertEvent: Statement<[number, number | null, number | null, number, number, number, number, number, number, number, string]>;
+  private readonly insertEvent: Statement<
+    [number, number | null, number | null, number, number, number, number, number, number, number, string]
+  >;
   private readonly insertSample: Statement<[number, string, number, number, number, number | null, number | null, number | null, string]>;
   private readonly insertAdjustment: Statement<[number, string, number | null, number | null, string, string | null, string, string]>;
   private readonly insertAudit: Statement<[number, string, string, string | null, string]>;
@@ -50,12 +74,16 @@ export class LimiterStore {
        UNION SELECT scope FROM limiter_state
        WHERE cooldown_until IS NOT NULL OR probe_request_id IS NOT NULL OR consecutive_429s > 0 OR backoff_level > 0 OR updated_at >= ?`,
     );
-    this.selectTouchedScopes = db.prepare('SELECT DISTINCT scope FROM usage_buckets WHERE start >= ? UNION SELECT scope FROM limiter_state WHERE updated_at >= ?');
+    this.selectTouchedScopes = db.prepare(
+      'SELECT DISTINCT scope FROM usage_buckets WHERE start >= ? UNION SELECT scope FROM limiter_state WHERE updated_at >= ?',
+    );
     this.selectScopesOfKey = db.prepare("SELECT scope FROM limiter_state WHERE substr(scope, 1, instr(scope, '/')) = ?");
     this.updateState = db.prepare(
       `UPDATE limiter_state SET ${stateKeys.map((key) => `${stateColumns[key]} = @${key}`).join(', ')}, updated_at = @updatedAt WHERE scope = @scope`,
     );
-    this.selectBuckets = db.prepare('SELECT start, input_tokens, output_tokens, requests FROM usage_buckets WHERE scope = ? AND start >= ? ORDER BY start');
+    this.selectBuckets = db.prepare(
+      'SELECT start, input_tokens, output_tokens, requests FROM usage_buckets WHERE scope = ? AND start >= ? ORDER BY start',
+    );
     this.sumBuckets = db.prepare(
       'SELECT MIN(start) AS start, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(requests) AS requests FROM usage_buckets WHERE scope = ? AND start >= ?',
     );
@@ -72,7 +100,9 @@ export class LimiterStore {
        ON CONFLICT (scope, hour_start) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
          output_tokens = output_tokens + excluded.output_tokens, requests = requests + excluded.requests`,
     );
-    this.deleteOldDaily = db.prepare(`DELETE FROM daily_usage WHERE (scope, hour_start) IN (SELECT scope, hour_start FROM daily_usage WHERE hour_start < ? LIMIT ${pruneBatch})`);
+    this.deleteOldDaily = db.prepare(
+      `DELETE FROM daily_usage WHERE (scope, hour_start) IN (SELECT scope, hour_start FROM daily_usage WHERE hour_start < ? LIMIT ${pruneBatch})`,
+    );
     this.insertRequest = db.prepare(
       `INSERT INTO requests (admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -81,10 +111,10 @@ export class LimiterStore {
       'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope FROM requests WHERE id = ?',
     );
     this.markHeadStatement = db.prepare('UPDATE requests SET head_at = ? WHERE id = ? AND head_at IS NULL');
-    this.settleRequest = db.prepare('UPDATE requests SET settled_at = ?, outcome = ?, status = ?, input_tokens = ?, output_tokens = ? WHERE id = ?');
-    this.insertEvent = db.prepare(
-      `INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    this.settleRequest = db.prepare(
+      'UPDATE requests SET settled_at = ?, outcome = ?, status = ?, input_tokens = ?, output_tokens = ? WHERE id = ?',
     );
+    this.insertEvent = db.prepare(`INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.insertSample = db.prepare(
       `INSERT INTO calibration_samples (at, kind, tokens, requests, window_ms, retry_after_ms, limit_tokens, limit_requests, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
@@ -99,7 +129,9 @@ export class LimiterStore {
     this.deleteOldRequests = db.prepare(
       `DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE admitted_at < ? ORDER BY admitted_at LIMIT ${pruneBatch})`,
     );
-    this.deleteOldBuckets = db.prepare(`DELETE FROM usage_buckets WHERE (scope, start) IN (SELECT scope, start FROM usage_buckets WHERE start < ? LIMIT ${pruneBatch})`);
+    this.deleteOldBuckets = db.prepare(
+      `DELETE FROM usage_buckets WHERE (scope, start) IN (SELECT scope, start FROM usage_buckets WHERE start < ? LIMIT ${pruneBatch})`,
+    );
   }
 
   /** The scope's state, or null when the scope has never been seen. */
@@ -211,7 +243,14 @@ export class LimiterStore {
     };
   }
 
-  markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): void {
+  markSettled(
+    id: number,
+    at: number,
+    outcome: RequestOutcome,
+    status: number | null,
+    inputTokens: number | null,
+    outputTokens: number | null,
+  ): void {
     this.settleRequest.run(at, outcome, status, inputTokens, outputTokens, id);
   }
 
@@ -224,7 +263,17 @@ export class LimiterStore {
   }
 
   recordSample(scope: string, sample: CalibrationSample): void {
-    this.insertSample.run(sample.at, sample.kind, sample.tokens, sample.requests, sample.windowMs, sample.retryAfterMs, sample.limitTokens, sample.limitRequests, scope);
+    this.insertSample.run(
+      sample.at,
+      sample.kind,
+      sample.tokens,
+      sample.requests,
+      sample.windowMs,
+      sample.retryAfterMs,
+      sample.limitTokens,
+      sample.limitRequests,
+      scope,
+    );
   }
 
   recordAdjustment(scope: string, at: number, adjustment: BudgetAdjustment): void {

@@ -20,7 +20,9 @@ export function startNewDatabase(path: string, now: Date = new Date()): NewDatab
   const previous = readMarker(path);
   const stamp = now.toISOString().replace(/[:.]/g, '-');
   if (!existsSync(path)) {
-    const movedAside = [...existingCompanions(path), ...heldFilesOf(heldFilePathFor(path))].filter((leftover) => existsSync(leftover)).map((leftover) => moveAside(path, leftover, stamp));
+    const movedAside = [...existingCompanions(path), ...heldFilesOf(heldFilePathFor(path))]
+      .filter((leftover) => existsSync(leftover))
+      .map((leftover) => moveAside(path, leftover, stamp));
     return { kind: 'created', databaseId: open(path), movedAside };
   }
   const databaseId = open(path);
@@ -35,7 +37,10 @@ function moveAside(path: string, leftover: string, stamp: string): string {
   try {
     renameSync(leftover, aside);
   } catch (error) {
-    throw new StoreError('write-failed', `${leftover}, left over from the database that lived at ${path}, cannot be moved aside (${(error as Error).message}); move it away by hand`);
+    throw new StoreError(
+      'write-failed',
+      `${leftover}, left over from the database that lived at ${path}, cannot be moved aside (${(error as Error).message}); move it away by hand`,
+    );
   }
   return aside;
 }

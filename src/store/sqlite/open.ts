@@ -39,7 +39,10 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   const exists = fileExists(path);
   if (!exists && !startNew) refuseIfOneLivedHere(path, readMarker(path));
   if (!exists && (readonly || mustExist)) {
-    throw new StoreError('missing', `database ${path} does not exist; start the proxy with "ratewarden run" to create it, or pass --db / RATEWARDEN_DB`);
+    throw new StoreError(
+      'missing',
+      `database ${path} does not exist; start the proxy with "ratewarden run" to create it, or pass --db / RATEWARDEN_DB`,
+    );
   }
   const marker = readonly || startNew ? null : readMarker(path);
   if (exists) checkPermissions(path, readonly);
@@ -47,7 +50,10 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
 
   let db: Database;
   try {
-    db = readonly && onReadOnlyMedia(path) ? openOnReadOnlyMedia(path) : new BetterSqlite3(path, { readonly, fileMustExist: true, timeout: busyTimeoutMs });
+    db =
+      readonly && onReadOnlyMedia(path)
+        ? openOnReadOnlyMedia(path)
+        : new BetterSqlite3(path, { readonly, fileMustExist: true, timeout: busyTimeoutMs });
   } catch (error) {
     if (error instanceof StoreError) throw error;
     throw new StoreError('unreadable', `database ${path} cannot be opened (${describe(error)}); check the path and its permissions`);
@@ -72,11 +78,17 @@ const startAnew = (path: string): string => `run "ratewarden new-db --db ${path}
 function refuseIfOneLivedHere(path: string, marker: string | null): void {
   if ((marker !== null || existingCompanions(path).length > 0) && fileExists(path)) return;
   if (marker !== null) {
-    throw new StoreError('gone', `database ${path} is gone, but ${markerPathFor(path)} shows that database ${marker} lived there; ratewarden does not start from nothing where a database existed: restore the file, or ${startAnew(path)}`);
+    throw new StoreError(
+      'gone',
+      `database ${path} is gone, but ${markerPathFor(path)} shows that database ${marker} lived there; ratewarden does not start from nothing where a database existed: restore the file, or ${startAnew(path)}`,
+    );
   }
   const leftovers = existingCompanions(path);
   if (leftovers.length > 0) {
-    throw new StoreError('gone', `database ${path} is gone, but its ${leftovers.join(', ')} are still there; ratewarden does not start from nothing where a database existed: restore the file, or ${startAnew(path)}`);
+    throw new StoreError(
+      'gone',
+      `database ${path} is gone, but its ${leftovers.join(', ')} are still there; ratewarden does not start from nothing where a database existed: restore the file, or ${startAnew(path)}`,
+    );
   }
 }
 
@@ -86,7 +98,10 @@ function refuseIfReplaced(db: Database, path: string, version: number, marker: s
   const id = version >= identitySchemaVersion ? readDatabaseId(db) : null;
   if (id === marker) return;
   const found = id === null ? (version === 0 ? 'an empty file' : 'a database without an id') : `database ${id}`;
-  throw new StoreError('replaced', `database ${path} is not the one that lived there: it is ${found}, but ${markerPathFor(path)} names database ${marker}; restore the original, or run "ratewarden new-db --db ${path}" to adopt this file on purpose`);
+  throw new StoreError(
+    'replaced',
+    `database ${path} is not the one that lived there: it is ${found}, but ${markerPathFor(path)} names database ${marker}; restore the original, or run "ratewarden new-db --db ${path}" to adopt this file on purpose`,
+  );
 }
 
 function onReadOnlyMedia(path: string): boolean {
@@ -110,7 +125,10 @@ function openOnReadOnlyMedia(path: string): Database {
   if (fileExists(`${path}-shm`)) return new BetterSqlite3(path, { readonly: true, fileMustExist: true });
   const wal = `${path}-wal`;
   if (fileExists(wal) && statSync(wal).size > 0) {
-    throw new StoreError('read-only', `database ${path} is on a read-only file system with a ${wal} but no -shm file, so its last writes cannot be read; mount it read-write once and stop the proxy cleanly`);
+    throw new StoreError(
+      'read-only',
+      `database ${path} is on a read-only file system with a ${wal} but no -shm file, so its last writes cannot be read; mount it read-write once and stop the proxy cleanly`,
+    );
   }
   const bytes = readFileSync(path);
   const walMode = 2;
@@ -136,26 +154,41 @@ function configure(db: Database, path: string, options: ConfigureOptions): void 
   // Read before anything can write: a foreign or newer file is refused untouched.
   const version = readVersion(db, path);
   if (version > latest) {
-    throw new StoreError('too-new', `database ${path} has schema version ${version}, newer than this ratewarden understands (${latest}); upgrade ratewarden, or point --db at another file`);
+    throw new StoreError(
+      'too-new',
+      `database ${path} has schema version ${version}, newer than this ratewarden understands (${latest}); upgrade ratewarden, or point --db at another file`,
+    );
   }
   checkIntegrity(db, path);
   if (!options.readonly) refuseIfReplaced(db, path, version, options.marker);
   if (options.readonly) {
     if (version < latest) {
-      throw new StoreError('too-old', `database ${path} has schema version ${version}, older than this ratewarden (${latest}); run "ratewarden run" once to upgrade it`);
+      throw new StoreError(
+        'too-old',
+        `database ${path} has schema version ${version}, older than this ratewarden (${latest}); run "ratewarden run" once to upgrade it`,
+      );
     }
     db.pragma('query_only = ON');
     return;
   }
   setAndVerify(db, path, 'journal_mode = WAL', 'journal_mode', 'wal');
-  setAndVerify(db, path, `synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`, 'synchronous', options.durability === 'full' ? 2 : 1);
+  setAndVerify(
+    db,
+    path,
+    `synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`,
+    'synchronous',
+    options.durability === 'full' ? 2 : 1,
+  );
   setAndVerify(db, path, 'foreign_keys = ON', 'foreign_keys', 1);
   setAndVerify(db, path, `journal_size_limit = ${journalSizeLimitBytes}`, 'journal_size_limit', journalSizeLimitBytes);
   setAndVerify(db, path, `busy_timeout = ${options.busyTimeoutMs}`, 'busy_timeout', options.busyTimeoutMs);
   try {
     applyMigrations(db, migrations);
   } catch (error) {
-    throw new StoreError('write-failed', `database ${path} could not be migrated to version ${latest} (${describe(error)}); nothing was changed, check the disk and the file's permissions`);
+    throw new StoreError(
+      'write-failed',
+      `database ${path} could not be migrated to version ${latest} (${describe(error)}); nothing was changed, check the disk and the file's permissions`,
+    );
   }
   const id = readDatabaseId(db);
   if (id !== null && (options.startNew || options.marker !== id)) writeMarker(path, id);
@@ -177,13 +210,19 @@ function checkIntegrity(db: Database, path: string): void {
     throw classify(error, path);
   }
   if (result !== 'ok') {
-    throw new StoreError('corrupt', `database ${path} is corrupt (integrity check: ${firstProblem(String(result))}); it was left untouched: stop every process using it, move it aside for inspection and restore a backup, or run "ratewarden new-db --db ${path}" once it is moved`);
+    throw new StoreError(
+      'corrupt',
+      `database ${path} is corrupt (integrity check: ${firstProblem(String(result))}); it was left untouched: stop every process using it, move it aside for inspection and restore a backup, or run "ratewarden new-db --db ${path}" once it is moved`,
+    );
   }
 }
 
 /** quick_check reports every problem in one multi-line text; the first one, and how many more, is enough. */
 function firstProblem(report: string): string {
-  const problems = report.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('*** in database'));
+  const problems = report
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('*** in database'));
   const [first = report.trim()] = problems;
   return problems.length > 1 ? `${first}, and ${problems.length - 1} more problems` : first;
 }
@@ -197,23 +236,38 @@ function setAndVerify(db: Database, path: string, assignment: string, name: stri
     throw classify(error, path);
   }
   if (actual !== expected) {
-    throw new StoreError('pragma', `database ${path}: PRAGMA ${name} is ${String(actual)}, expected ${String(expected)}; the file system may not support it (WAL needs a local disk)`);
+    throw new StoreError(
+      'pragma',
+      `database ${path}: PRAGMA ${name} is ${String(actual)}, expected ${String(expected)}; the file system may not support it (WAL needs a local disk)`,
+    );
   }
 }
 
 function classify(error: unknown, path: string): StoreError {
   const code = (error as { code?: unknown }).code;
   if (code === 'SQLITE_NOTADB') {
-    return new StoreError('not-a-database', `database ${path} is not a SQLite database; it was left untouched: point --db at the right file, or move this one aside`);
+    return new StoreError(
+      'not-a-database',
+      `database ${path} is not a SQLite database; it was left untouched: point --db at the right file, or move this one aside`,
+    );
   }
   if (code === 'SQLITE_CORRUPT') {
-    return new StoreError('corrupt', `database ${path} is corrupt (${describe(error)}); it was left untouched: move it aside and keep it for inspection, or restore a backup`);
+    return new StoreError(
+      'corrupt',
+      `database ${path} is corrupt (${describe(error)}); it was left untouched: move it aside and keep it for inspection, or restore a backup`,
+    );
   }
   if (code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN') {
-    return new StoreError('read-only', `database ${path} cannot be written (${describe(error)}); make the file and its folder writable by this user`);
+    return new StoreError(
+      'read-only',
+      `database ${path} cannot be written (${describe(error)}); make the file and its folder writable by this user`,
+    );
   }
   if (code === 'SQLITE_BUSY') {
-    return new StoreError('busy', `database ${path} is locked by another process (${describe(error)}); try again, or stop the process holding it`);
+    return new StoreError(
+      'busy',
+      `database ${path} is locked by another process (${describe(error)}); try again, or stop the process holding it`,
+    );
   }
   return new StoreError('unreadable', `database ${path} cannot be read (${describe(error)}); check the file`);
 }
@@ -240,7 +294,10 @@ function checkPermissions(path: string, readonly: boolean): void {
   }
   // root passes access(W_OK) whatever the mode says; a file marked read-only was marked so on purpose.
   if (!readonly && (stat.mode & 0o222) === 0) {
-    throw new StoreError('read-only', `database ${path} is read-only; make it writable (chmod u+w) or use a read-only command such as "ratewarden status"`);
+    throw new StoreError(
+      'read-only',
+      `database ${path} is read-only; make it writable (chmod u+w) or use a read-only command such as "ratewarden status"`,
+    );
   }
   if (!readonly) {
     try {
@@ -248,7 +305,10 @@ function checkPermissions(path: string, readonly: boolean): void {
       accessSync(dirname(path), constants.W_OK);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EROFS') {
-        throw new StoreError('read-only', `database ${path} is on a read-only file system; remount it read-write or point --db at a writable place (read-only commands such as "ratewarden status" still work)`);
+        throw new StoreError(
+          'read-only',
+          `database ${path} is on a read-only file system; remount it read-write or point --db at a writable place (read-only commands such as "ratewarden status" still work)`,
+        );
       }
       throw new StoreError('read-only', `database ${path} or its folder is not writable by this user; fix their permissions`);
     }
@@ -263,9 +323,15 @@ function createEmptyFile(path: string): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return;
     if ((error as NodeJS.ErrnoException).code === 'EROFS') {
-      throw new StoreError('read-only', `database ${path} cannot be created: its folder is on a read-only file system; remount it read-write or point --db at a writable place`);
+      throw new StoreError(
+        'read-only',
+        `database ${path} cannot be created: its folder is on a read-only file system; remount it read-write or point --db at a writable place`,
+      );
     }
-    throw new StoreError('write-failed', `database ${path} cannot be created (${describe(error)}); check that its folder is writable, or pass --db`);
+    throw new StoreError(
+      'write-failed',
+      `database ${path} cannot be created (${describe(error)}); check that its folder is writable, or pass --db`,
+    );
   }
 }
 

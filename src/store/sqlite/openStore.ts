@@ -1,6 +1,15 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { Clock } from '../../kernel/clock.js';
-import type { GroupRepository, LimiterRepository, ProcessRepository, ReportedRepository, StatusRepository, Store, StoreTransaction, SupervisorRepository } from '../port.js';
+import type {
+  GroupRepository,
+  LimiterRepository,
+  ProcessRepository,
+  ReportedRepository,
+  StatusRepository,
+  Store,
+  StoreTransaction,
+  SupervisorRepository,
+} from '../port.js';
 import { StoreUnavailableError } from '../unavailable.js';
 import { checkpointPassive, deferCheckpoints } from './checkpoint.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
@@ -50,7 +59,10 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     readonly: options.readonly ?? false,
   });
   try {
-    const checkpointer = options.checkpointThread !== undefined && options.readonly !== true ? await startCheckpointer(options.path, { durability: options.durability, onError: options.checkpointThread.onError }) : null;
+    const checkpointer =
+      options.checkpointThread !== undefined && options.readonly !== true
+        ? await startCheckpointer(options.path, { durability: options.durability, onError: options.checkpointThread.onError })
+        : null;
     return new SqliteStore(db, options, checkpointer);
   } catch (error) {
     db.close();
@@ -122,10 +134,41 @@ class SqliteStore implements Store {
     const policies = new PolicyStore(db);
     const processes = new ProcessStore(db);
     const limiterUncached = [
-      'activeScopes', 'touchedScopes', 'scopesOfKey', 'fingerprintSecret', 'bucketsFrom', 'dailyTotalsFrom', 'addToDaily', 'recordRateLimitEvent', 'recordSample', 'recordAdjustment', 'recordAudit', 'addRefusalCounts', 'countZeroTokenSamples', 'deleteZeroTokenSamples', 'markHead',
+      'activeScopes',
+      'touchedScopes',
+      'scopesOfKey',
+      'fingerprintSecret',
+      'bucketsFrom',
+      'dailyTotalsFrom',
+      'addToDaily',
+      'recordRateLimitEvent',
+      'recordSample',
+      'recordAdjustment',
+      'recordAudit',
+      'addRefusalCounts',
+      'countZeroTokenSamples',
+      'deleteZeroTokenSamples',
+      'markHead',
     ] as const;
-    const limiterCached = ['readState', 'createState', 'writeState', 'bucketTotalsFrom', 'addToBucket', 'insertAdmitted', 'findRequest', 'markSettled', 'pruneBefore'] as const;
-    const reportedUncached = ['inFlightSince', 'setRequestModel', 'requestModel', 'recordOutputSample', 'outputSamples', 'pruneSamplesBefore'] as const;
+    const limiterCached = [
+      'readState',
+      'createState',
+      'writeState',
+      'bucketTotalsFrom',
+      'addToBucket',
+      'insertAdmitted',
+      'findRequest',
+      'markSettled',
+      'pruneBefore',
+    ] as const;
+    const reportedUncached = [
+      'inFlightSince',
+      'setRequestModel',
+      'requestModel',
+      'recordOutputSample',
+      'outputSamples',
+      'pruneSamplesBefore',
+    ] as const;
     const reportedCached = ['reports', 'writeReport', 'addAdmitted', 'correctAdmitted'] as const;
     this.limiter = asyncMethods(limiter, [...limiterUncached, ...limiterCached]);
     this.cachedLimiter = { ...asyncMethods(limiter, limiterUncached), ...asyncMethods(cache, limiterCached) };
@@ -136,7 +179,13 @@ class SqliteStore implements Store {
     this.cachedLoad = loaderByParts(this.cachedLimiter, this.cachedReported);
     this.limitGroups = asyncMethods(new GroupStore(db, () => cache.clear()), ['organizations', 'organizationOf', 'learn', 'moveUsage']);
     this.supervisor = asyncMethods(new SupervisorStore(db), ['record', 'recordAudit', 'lastIdOf', 'restartEvents', 'recent']);
-    const processTable = { beat: processes.beat.bind(processes), forget: processes.forget.bind(processes), recordPolicy: policies.record.bind(policies), policies: policies.all.bind(policies), heartbeats: view.heartbeats.bind(view) };
+    const processTable = {
+      beat: processes.beat.bind(processes),
+      forget: processes.forget.bind(processes),
+      recordPolicy: policies.record.bind(policies),
+      policies: policies.all.bind(policies),
+      heartbeats: view.heartbeats.bind(view),
+    };
     this.processes = asyncMethods(processTable, ['beat', 'forget', 'recordPolicy', 'policies', 'heartbeats']);
     this.status = asyncMethods(view, ['scopeSummaries', 'hasScope', 'snapshot', 'calibration', 'calibratedScopes', 'history']);
   }
@@ -146,7 +195,16 @@ class SqliteStore implements Store {
     return this.groups.run(() => {
       // A lost store records nothing more: what it would record is gone with the file.
       this.refuseIfLost();
-      return work({ now: this.clock(), limiter: this.cachedLimiter, reported: this.cachedReported, load: this.cachedLoad, groups: this.limitGroups, supervisor: this.supervisor, processes: this.processes, status: this.status });
+      return work({
+        now: this.clock(),
+        limiter: this.cachedLimiter,
+        reported: this.cachedReported,
+        load: this.cachedLoad,
+        groups: this.limitGroups,
+        supervisor: this.supervisor,
+        processes: this.processes,
+        status: this.status,
+      });
     });
   }
 
@@ -161,7 +219,8 @@ class SqliteStore implements Store {
     return this.queue.run(async () => {
       this.refuseIfLost();
       const change = fileChangeSince(this.location, this.openedFile);
-      if (change !== null) this.lostBecause = `${change}; ratewarden fails closed and forwards nothing until it is restarted with the database back in place`;
+      if (change !== null)
+        this.lostBecause = `${change}; ratewarden fails closed and forwards nothing until it is restarted with the database back in place`;
       this.refuseIfLost();
       if (this.checkpointer === null) this.classified(() => checkpointPassive(this.db));
     });
@@ -221,7 +280,16 @@ class SqliteStore implements Store {
     this.classified(() => this.beginRead.run());
     try {
       // Ended by a rollback: a write that slipped into a read never persists.
-      const result = await work({ now, limiter: this.limiter, reported: this.reported, load: this.load, groups: this.limitGroups, supervisor: this.supervisor, processes: this.processes, status: this.status });
+      const result = await work({
+        now,
+        limiter: this.limiter,
+        reported: this.reported,
+        load: this.load,
+        groups: this.limitGroups,
+        supervisor: this.supervisor,
+        processes: this.processes,
+        status: this.status,
+      });
       this.classified(() => this.rollback.run());
       return result;
     } catch (error) {
@@ -255,7 +323,8 @@ class SqliteStore implements Store {
       this.lostBecause = `database ${this.location} is corrupt (${(error as Error).message}); ratewarden fails closed: stop it, move the file aside for inspection and restore a backup`;
       return new StoreUnavailableError(this.lostBecause, true);
     }
-    if (isStoreWriteFailure(error)) return new StoreUnavailableError(`the rate-limit store cannot be written (${(error as Error).message})`);
+    if (isStoreWriteFailure(error))
+      return new StoreUnavailableError(`the rate-limit store cannot be written (${(error as Error).message})`);
     return error;
   }
 }

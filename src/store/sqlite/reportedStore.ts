@@ -10,7 +10,10 @@ export class ReportedStore {
   private readonly upsert: Statement<ReportedDbRow & { scope: string }>;
   private readonly addAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
   private readonly correctAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
-  private readonly sumInFlight: Statement<[string, number, number, number], { input: number | null; output: number | null; requests: number }>;
+  private readonly sumInFlight: Statement<
+    [string, number, number, number],
+    { input: number | null; output: number | null; requests: number }
+  >;
   private readonly setModel: Statement<[string, number]>;
   private readonly selectModel: Statement<[number], { model: string | null }>;
   private readonly insertSample: Statement<[number, string, number]>;
@@ -19,7 +22,9 @@ export class ReportedStore {
   private readonly deleteOldSamples: Statement<[number]>;
 
   constructor(db: Database) {
-    this.selectAll = db.prepare('SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining WHERE scope = ?');
+    this.selectAll = db.prepare(
+      'SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining WHERE scope = ?',
+    );
     this.upsert = db.prepare(
       `INSERT INTO reported_remaining (scope, dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill)
        VALUES (@scope, @dimension, @limit_value, @remaining, @reset_at, @seen_at, @admitted_since, @rounding_slack, @refill)
@@ -90,7 +95,11 @@ export class ReportedStore {
   /** The latest output samples of every model, newest first. */
   outputSamples(): Map<string, number[]> {
     const byModel = new Map<string, number[]>();
-    for (const { model } of this.selectModels.all()) byModel.set(model, this.selectSamples.all(model).map((row) => row.output_tokens));
+    for (const { model } of this.selectModels.all())
+      byModel.set(
+        model,
+        this.selectSamples.all(model).map((row) => row.output_tokens),
+      );
     return byModel;
   }
 

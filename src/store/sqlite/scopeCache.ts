@@ -48,7 +48,17 @@ export class ScopeCache {
   insertAdmitted(request: AdmittedRequest): number {
     const id = this.limiter.insertAdmitted(request);
     const { scope, admittedAt, bucketStart, probe, estInputTokens, estOutputTokens, chargeOutputTokens } = request;
-    this.inFlight.set(id, { id, admittedAt, bucketStart, probe, estInputTokens, estOutputTokens, chargeOutputTokens, outcome: 'in-flight', scope });
+    this.inFlight.set(id, {
+      id,
+      admittedAt,
+      bucketStart,
+      probe,
+      estInputTokens,
+      estOutputTokens,
+      chargeOutputTokens,
+      outcome: 'in-flight',
+      scope,
+    });
     return id;
   }
 
@@ -57,7 +67,14 @@ export class ScopeCache {
     return known !== undefined ? { ...known } : this.limiter.findRequest(id);
   }
 
-  markSettled(id: number, at: number, outcome: RequestOutcome, status: number | null, inputTokens: number | null, outputTokens: number | null): void {
+  markSettled(
+    id: number,
+    at: number,
+    outcome: RequestOutcome,
+    status: number | null,
+    inputTokens: number | null,
+    outputTokens: number | null,
+  ): void {
     this.limiter.markSettled(id, at, outcome, status, inputTokens, outputTokens);
     this.inFlight.delete(id);
   }
@@ -95,7 +112,12 @@ export class ScopeCache {
       addInto(totals, -gone.inputTokens, -gone.outputTokens, -gone.requests);
     }
     if (left > 0) totals.buckets.splice(0, left);
-    return { start: totals.buckets[0]?.start ?? oldestStart, inputTokens: totals.inputTokens, outputTokens: totals.outputTokens, requests: totals.requests };
+    return {
+      start: totals.buckets[0]?.start ?? oldestStart,
+      inputTokens: totals.inputTokens,
+      outputTokens: totals.outputTokens,
+      requests: totals.requests,
+    };
   }
 
   addToBucket(scope: string, start: number, inputTokens: number, outputTokens: number, requests: number): void {
@@ -124,7 +146,10 @@ export class ScopeCache {
     let reports = this.reportsByScope.get(scope);
     if (reports === undefined) {
       reports = this.reported.reports(scope);
-      this.reportsByScope.set(scope, reports.map((report) => ({ ...report })));
+      this.reportsByScope.set(
+        scope,
+        reports.map((report) => ({ ...report })),
+      );
       return reports;
     }
     return reports.map((report) => ({ ...report }));
@@ -136,7 +161,10 @@ export class ScopeCache {
     if (reports === undefined) return;
     const others = reports.filter((known) => known.dimension !== report.dimension);
     // In the table's primary-key order (scope, dimension), as a read returns them.
-    this.reportsByScope.set(scope, [...others, { ...report }].sort((a, b) => (a.dimension < b.dimension ? -1 : a.dimension > b.dimension ? 1 : 0)));
+    this.reportsByScope.set(
+      scope,
+      [...others, { ...report }].sort((a, b) => (a.dimension < b.dimension ? -1 : a.dimension > b.dimension ? 1 : 0)),
+    );
   }
 
   /** A scope known to have no report has no row to update: the statement is skipped. */
@@ -155,7 +183,12 @@ export class ScopeCache {
   }
 }
 
-function addInto(sum: { inputTokens: number; outputTokens: number; requests: number }, inputTokens: number, outputTokens: number, requests: number): void {
+function addInto(
+  sum: { inputTokens: number; outputTokens: number; requests: number },
+  inputTokens: number,
+  outputTokens: number,
+  requests: number,
+): void {
   sum.inputTokens += inputTokens;
   sum.outputTokens += outputTokens;
   sum.requests += requests;

@@ -21,7 +21,18 @@ export class StatusView {
   private readonly selectRefusals: Statement<[string], { refused_cooldown_total: number; refused_budget_total: number }>;
   private readonly selectScopeSummaries: Statement<[number, number], ScopeSummaryRow>;
   private readonly selectScopeExists: Statement<[string], { scope: string }>;
-  private readonly selectProcesses: Statement<[], { role: ProcessRole; pid: number; started_at: number; heartbeat_at: number; listen: string | null; upstream: string | null; queue: string | null }>;
+  private readonly selectProcesses: Statement<
+    [],
+    {
+      role: ProcessRole;
+      pid: number;
+      started_at: number;
+      heartbeat_at: number;
+      listen: string | null;
+      upstream: string | null;
+      queue: string | null;
+    }
+  >;
   private readonly selectReservations: Statement<[number], ReservationRow>;
   private readonly selectAdjustments: Statement<[string, number], AdjustmentDbRow>;
   private readonly selectLastAdjustmentOf: Statement<[string, BudgetKind], AdjustmentDbRow>;
@@ -54,7 +65,9 @@ export class StatusView {
       `SELECT id AS requestId, scope, model, admitted_at AS admittedAt, est_input_tokens AS inputTokens, est_output_tokens AS outputTokens
        FROM requests WHERE outcome = 'in-flight' ORDER BY est_input_tokens + est_output_tokens DESC, id LIMIT ?`,
     );
-    this.selectAdjustments = db.prepare('SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments WHERE scope = ? ORDER BY id DESC LIMIT ?');
+    this.selectAdjustments = db.prepare(
+      'SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments WHERE scope = ? ORDER BY id DESC LIMIT ?',
+    );
     this.selectLastAdjustmentOf = db.prepare(
       'SELECT at, kind, from_value, to_value, reason, gates, detail FROM budget_adjustments WHERE scope = ? AND kind = ? ORDER BY id DESC LIMIT 1',
     );
@@ -83,36 +96,42 @@ export class StatusView {
 
   /** One scope in detail. */
   snapshot(query: SnapshotQuery, scope: string): StatusSnapshot {
-    return this.db.transaction((): StatusSnapshot => {
-      const refusals = this.selectRefusals.get(scope);
-      return {
-        state: this.limiter.readState(scope) ?? initialLimiterState,
-        buckets: this.limiter.bucketsFrom(scope, query.bucketsFrom),
-        refusals: { cooldown: refusals?.refused_cooldown_total ?? 0, budget: refusals?.refused_budget_total ?? 0 },
-        processes: this.heartbeats(),
-        adjustments: this.selectAdjustments.all(scope, query.adjustments).map(adjustmentOf),
-        lastAdjustmentByKind: {
-          tokens: this.lastAdjustmentOf(scope, 'tokens'),
-          requests: this.lastAdjustmentOf(scope, 'requests'),
-        },
-        ...this.readCalibration(scope),
-        rateLimitEvents: this.rateLimitEvents(scope, query.rateLimitEvents),
-        lastOperatorAction: this.selectLastAudit.get() ?? null,
-        reservations: this.selectReservations.all(query.reservations ?? 5),
-      };
-    }).deferred();
+    return this.db
+      .transaction((): StatusSnapshot => {
+        const refusals = this.selectRefusals.get(scope);
+        return {
+          state: this.limiter.readState(scope) ?? initialLimiterState,
+          buckets: this.limiter.bucketsFrom(scope, query.bucketsFrom),
+          refusals: { cooldown: refusals?.refused_cooldown_total ?? 0, budget: refusals?.refused_budget_total ?? 0 },
+          processes: this.heartbeats(),
+          adjustments: this.selectAdjustments.all(scope, query.adjustments).map(adjustmentOf),
+          lastAdjustmentByKind: {
+            tokens: this.lastAdjustmentOf(scope, 'tokens'),
+            requests: this.lastAdjustmentOf(scope, 'requests'),
+          },
+          ...this.readCalibration(scope),
+          rateLimitEvents: this.rateLimitEvents(scope, query.rateLimitEvents),
+          lastOperatorAction: this.selectLastAudit.get() ?? null,
+          reservations: this.selectReservations.all(query.reservations ?? 5),
+        };
+      })
+      .deferred();
   }
 
   calibration(scope: string): CalibrationData {
-    return this.db.transaction((): CalibrationData => {
-      const state = this.limiter.readState(scope) ?? initialLimiterState;
-      return { ...this.readCalibration(scope), reported: { tokens: state.reportedTokenLimit, requests: state.reportedRequestLimit } };
-    }).deferred();
+    return this.db
+      .transaction((): CalibrationData => {
+        const state = this.limiter.readState(scope) ?? initialLimiterState;
+        return { ...this.readCalibration(scope), reported: { tokens: state.reportedTokenLimit, requests: state.reportedRequestLimit } };
+      })
+      .deferred();
   }
 
   /** The scopes that hold calibration samples, and `default`. */
   calibratedScopes(): string[] {
-    const rows = this.db.prepare<[], { scope: string }>("SELECT DISTINCT scope FROM calibration_samples UNION SELECT 'default' ORDER BY 1").all();
+    const rows = this.db
+      .prepare<[], { scope: string }>("SELECT DISTINCT scope FROM calibration_samples UNION SELECT 'default' ORDER BY 1")
+      .all();
     return rows.map((row) => row.scope);
   }
 
@@ -144,4 +163,3 @@ export class StatusView {
     return this.selectRateLimitEvents.all(scope, limit).map(rateLimitEventOf);
   }
 }
-

@@ -23,7 +23,9 @@ const restartEventsSql = `WITH ledger AS (
 
 /** Typed statements over `supervisor_events` (and `audit_log` for the operator's reset). Callers own the transaction. */
 export class SupervisorStore {
-  private readonly insertEvent: Statement<[number, string, number, string | null, number | null, number | null, string | null, string | null, number | null, string | null]>;
+  private readonly insertEvent: Statement<
+    [number, string, number, string | null, number | null, number | null, string | null, string | null, number | null, string | null]
+  >;
   private readonly insertAudit: Statement<[number, string, string, string | null, string]>;
   private readonly selectRestartEvents: Statement<[{ supervisor: string | null; since: number }], SupervisorEventDbRow>;
   private readonly selectRecent: Statement<[number], SupervisorEventDbRow>;
@@ -62,7 +64,9 @@ export class SupervisorStore {
 
   /** The id of the latest event of one of these kinds; 0 when there is none. */
   lastIdOf(kinds: readonly SupervisorEventKind[]): number {
-    const row = this.statement(`SELECT MAX(id) AS id FROM supervisor_events WHERE kind IN (${placeholders(kinds)})`).get(...kinds) as { id: number | null };
+    const row = this.statement(`SELECT MAX(id) AS id FROM supervisor_events WHERE kind IN (${placeholders(kinds)})`).get(...kinds) as {
+      id: number | null;
+    };
     return row.id ?? 0;
   }
 

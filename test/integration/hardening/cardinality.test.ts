@@ -27,12 +27,17 @@ describe('a flood of random API keys', () => {
     const log = keptLogger();
     // A clock that stands still: the cap's refill (10 new scopes a second) plays no part, however slow the machine.
     const frozenAt = Date.now();
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', scopeBy: 'key' }, { log, clock: () => frozenAt });
+    const { proxy, dbPath } = await harness.proxy(
+      { upstream: upstream.url, provider: 'anthropic', scopeBy: 'key' },
+      { log, clock: () => frozenAt },
+    );
     const keys = maxNewScopesPerMinute + 100;
     const scopes: string[] = [];
     for (let batch = 0; batch < keys; batch += 50) {
       const answers = await Promise.all(
-        Array.from({ length: Math.min(50, keys - batch) }, () => postJson(`${proxy.url}/v1/messages`, anthropicBody(), { 'x-api-key': `sk-random-${randomBytes(12).toString('hex')}` })),
+        Array.from({ length: Math.min(50, keys - batch) }, () =>
+          postJson(`${proxy.url}/v1/messages`, anthropicBody(), { 'x-api-key': `sk-random-${randomBytes(12).toString('hex')}` }),
+        ),
       );
       for (const answer of answers) {
         expect(answer.status).toBe(200);

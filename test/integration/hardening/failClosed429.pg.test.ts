@@ -65,7 +65,9 @@ function waitingLogger(): Logger & { events: string[]; next(event: string): Prom
 }
 
 /** Answers 200 until armed; then the next request gets a 429 with `headers`, once the test releases it. */
-async function upstreamWith429(headers: Record<string, string>): Promise<{ url: string; arm(): Promise<void>; answer429(): void; forwarded(): number }> {
+async function upstreamWith429(
+  headers: Record<string, string>,
+): Promise<{ url: string; arm(): Promise<void>; answer429(): void; forwarded(): number }> {
   let forwarded = 0;
   let armed: { arrived: () => void; release: Promise<void> } | null = null;
   let release: () => void = () => undefined;
@@ -104,7 +106,11 @@ async function upstreamWith429(headers: Record<string, string>): Promise<{ url: 
 /** The scope's state after the 429, read as the store wrote it. */
 async function cooledScope(url: string): Promise<{ consecutive_429s: number; cooldown_until: string } | undefined> {
   const reader = await client(url);
-  return (await reader.query<{ consecutive_429s: number; cooldown_until: string }>('SELECT consecutive_429s, cooldown_until::text FROM limiter_state WHERE consecutive_429s > 0')).rows[0];
+  return (
+    await reader.query<{ consecutive_429s: number; cooldown_until: string }>(
+      'SELECT consecutive_429s, cooldown_until::text FROM limiter_state WHERE consecutive_429s > 0',
+    )
+  ).rows[0];
 }
 
 /** One 200, then a 429 that meets `obstacle` (set up while the 429 is on its way) and is answered once it is in place. */
@@ -156,7 +162,9 @@ describe('an upstream 429 is held whatever stops the store recording it (Postgre
     const database = await freshDatabase();
     const admin = await client(database.url);
     const { proxy, upstream, log } = await fourTwentyNineMeeting(database.url, { 'retry-after': '30' }, async () => {
-      await admin.query(`CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$`);
+      await admin.query(
+        `CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$`,
+      );
       await admin.query('CREATE TRIGGER refuse_events BEFORE INSERT ON rate_limit_events FOR EACH ROW EXECUTE FUNCTION refuse_events()');
     });
     expect(log.events).toContain('upstream-429-held');
@@ -223,7 +231,9 @@ describe('an upstream 429 is held whatever stops the store recording it (Postgre
     const database = await freshDatabase();
     const admin = await client(database.url);
     const { proxy, upstream, log } = await fourTwentyNineMeeting(database.url, { 'retry-after': '30' }, async () => {
-      await admin.query(`CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$`);
+      await admin.query(
+        `CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$`,
+      );
       await admin.query('CREATE TRIGGER refuse_events BEFORE INSERT ON rate_limit_events FOR EACH ROW EXECUTE FUNCTION refuse_events()');
     });
     expect(log.events).toContain('upstream-429-held');

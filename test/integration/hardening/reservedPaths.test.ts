@@ -32,7 +32,11 @@ describe('reserved paths are matched after normalisation (issue 26 item 9)', () 
     const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
     for (const path of spellings) {
       const answer = await rawRequest(proxy.url, { path });
-      expect({ path, status: answer.status, reason: answer.headers['x-ratewarden-reason'] }).toEqual({ path, status: 404, reason: 'reserved-path' });
+      expect({ path, status: answer.status, reason: answer.headers['x-ratewarden-reason'] }).toEqual({
+        path,
+        status: 404,
+        reason: 'reserved-path',
+      });
     }
     expect(forwarded).toEqual([]);
 

@@ -72,7 +72,9 @@ describe('sslmode as libpq means it', () => {
     expect(await sessionUsesTls(withParams({ sslmode: 'verify-ca', sslrootcert: certFile }))).toBe(true);
     const error = await failureOf(() => sessionUsesTls(withParams({ sslmode: 'verify-ca' })));
     expect(error).toBeInstanceOf(PostgresUrlError);
-    expect((error as Error).message).toMatch(/^--db postgres:\/\/.*: sslmode=verify-ca needs the CA that signed the server's certificate: add sslrootcert=\/path\/to\/ca.pem/);
+    expect((error as Error).message).toMatch(
+      /^--db postgres:\/\/.*: sslmode=verify-ca needs the CA that signed the server's certificate: add sslrootcert=\/path\/to\/ca.pem/,
+    );
     expect((error as Error).message).not.toContain('\n');
   });
 
@@ -80,7 +82,9 @@ describe('sslmode as libpq means it', () => {
     const url = withParams({ sslmode: 'verify-full' });
     const error = await failureOf(() => openPostgresStore({ url }));
     expect(error).toBeInstanceOf(StoreError);
-    expect((error as Error).message).toMatch(/the server's TLS certificate cannot be verified \(self[- ]signed certificate\); add sslrootcert=\/path\/to\/ca.pem .* or use sslmode=require to encrypt without verifying$/);
+    expect((error as Error).message).toMatch(
+      /the server's TLS certificate cannot be verified \(self[- ]signed certificate\); add sslrootcert=\/path\/to\/ca.pem .* or use sslmode=require to encrypt without verifying$/,
+    );
     const home = dirs.make('ratewarden-tls-');
     // The password through PGPASSWORD, as docs/fleet.md says: on the command line it would earn a warning line of its own.
     const withoutPassword = new URL(url);

@@ -21,7 +21,13 @@ describe('a stop with requests waiting for budget', () => {
         response.end(JSON.stringify({ type: 'message', usage: { input_tokens: 5, output_tokens: 5 } }));
       });
     });
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '60s', requestBudget: '1', maxWait: '30s' });
+    const { proxy, dbPath } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      window: '60s',
+      requestBudget: '1',
+      maxWait: '30s',
+    });
     const first = postJson(`${proxy.url}/v1/messages`, anthropicBody());
     await arrival;
     const waiting = [postJson(`${proxy.url}/v1/messages`, anthropicBody()), postJson(`${proxy.url}/v1/messages`, anthropicBody())];

@@ -44,7 +44,9 @@ describe('through the proxy, an Anthropic upstream that accounts as Anthropic do
     const first = turn();
     await connected(first);
     // A cold proxy knows the limits once the first head is in, while that stream still runs.
-    await eventually(async () => (await proxy.warden.views.scopeStates()).some((scope) => scope.reports.some((report) => report.dimension === 'output-tokens')));
+    await eventually(async () =>
+      (await proxy.warden.views.scopeStates()).some((scope) => scope.reports.some((report) => report.dimension === 'output-tokens')),
+    );
     const second = turn();
     await connected(second);
     expect(upstream.stats()).toMatchObject({ requests: 2, streaming: 2 });
@@ -70,13 +72,22 @@ describe('through the proxy, an Anthropic upstream that accounts as Anthropic do
   it("a session's cached context holds only the input the upstream charges: ITPM never holds its cache reads", async () => {
     const upstream = await bucketUpstream({ rpm: 50, itpm: 30_000, otpm: 80_000 }, 50);
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', maxWait: '1m' });
-    const client = new Anthropic({ apiKey: 'sk-ant-test', baseURL: proxy.url, maxRetries: 0, defaultHeaders: { 'x-claude-code-session-id': 'session-1' } });
+    const client = new Anthropic({
+      apiKey: 'sk-ant-test',
+      baseURL: proxy.url,
+      maxRetries: 0,
+      defaultHeaders: { 'x-claude-code-session-id': 'session-1' },
+    });
     // About 16 000 tokens of context: half the ITPM bucket, charged in full the first time (a cache write).
     const context = { role: 'user' as const, content: 'x'.repeat(64_000) };
     const firstTurn = await client.messages.stream({ model: 'claude-sim', max_tokens: 1_000, messages: [context] }).finalMessage();
     expect(firstTurn.usage).toMatchObject({ cache_read_input_tokens: 0 });
     const secondTurn = await client.messages
-      .stream({ model: 'claude-sim', max_tokens: 1_000, messages: [context, { role: 'assistant', content: 'Hello there.' }, { role: 'user', content: 'And then?' }] })
+      .stream({
+        model: 'claude-sim',
+        max_tokens: 1_000,
+        messages: [context, { role: 'assistant', content: 'Hello there.' }, { role: 'user', content: 'And then?' }],
+      })
       .finalMessage();
     expect(secondTurn.usage.cache_read_input_tokens).toBeGreaterThan(15_000);
     expect(upstream.stats().rateLimited).toBe(0);
@@ -121,7 +132,13 @@ describe('through the proxy, an Anthropic upstream that accounts as Anthropic do
 
   it('a request that waits for the probe past --max-wait is told the real wait, not a constant second', async () => {
     const upstream = await bucketUpstream({ rpm: 50, itpm: 30_000, otpm: 80_000 }, 100);
-    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', maxWait: '200ms', backoffBase: '300ms', probeTimeout: '1m' });
+    const { proxy } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      maxWait: '200ms',
+      backoffBase: '300ms',
+      probeTimeout: '1m',
+    });
     const client = new Anthropic({ apiKey: 'sk-ant-test', baseURL: proxy.url, maxRetries: 0 });
     const turn = (): MessageStream => client.messages.stream({ model: 'claude-sim', max_tokens: 1_000, messages: question });
 
@@ -133,7 +150,9 @@ describe('through the proxy, an Anthropic upstream that accounts as Anthropic do
     const probe = turn();
     await until(() => upstream.stats().requests === 2);
 
-    const refused = await turn().finalMessage().catch((error: unknown) => error);
+    const refused = await turn()
+      .finalMessage()
+      .catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(Anthropic.RateLimitError);
     const headers = (refused as InstanceType<typeof Anthropic.RateLimitError>).headers;
     expect(headers?.get('x-ratewarden-reason')).toBe('probe');

@@ -18,7 +18,9 @@ async function refusingOnce(refusal: OutgoingHttpHeaders): Promise<{ url: string
       return;
     }
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 5, output_tokens: 5 } }));
+    response.end(
+      JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 5, output_tokens: 5 } }),
+    );
   });
   return { url: upstream.url, forwarded: () => forwarded };
 }

@@ -18,7 +18,10 @@ describe('after an upstream 429', () => {
     const first = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(first.status).toBe(429);
     expect(first.headers.get('x-ratewarden-reason')).toBeNull();
-    expect(await first.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/^Simulated/) } });
+    expect(await first.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'rate_limit_error', message: expect.stringMatching(/^Simulated/) },
+    });
     sim.setMode('normal');
 
     const { cooldownUntil, cooldownStartedAt } = await proxy.warden.views.readState(lastScope(proxy.warden));
@@ -35,7 +38,10 @@ describe('after an upstream 429', () => {
       expect(retryAfterMs).toBeLessThanOrEqual(3000);
       expect(Number(answer.headers.get('retry-after'))).toBe(Math.ceil(retryAfterMs / 1000));
       expect(answer.headers.get('ratelimit')).toMatch(/;r=0;t=\d+/);
-      expect(await answer.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/cooling down/) } });
+      expect(await answer.json()).toMatchObject({
+        type: 'error',
+        error: { type: 'rate_limit_error', message: expect.stringMatching(/cooling down/) },
+      });
       refused += 1;
     }
     expect(refused).toBeGreaterThan(0);
@@ -130,7 +136,10 @@ describe('after an upstream 429', () => {
       else await sleep(Number(answer.headers.get('retry-after-ms')));
     }
     await proxy.close();
-    const events = readRows<RateLimitEventRow>(dbPath, 'SELECT at, consecutive_429s, escalated, cooldown_ms, cooldown_until FROM rate_limit_events ORDER BY id');
+    const events = readRows<RateLimitEventRow>(
+      dbPath,
+      'SELECT at, consecutive_429s, escalated, cooldown_ms, cooldown_until FROM rate_limit_events ORDER BY id',
+    );
     expect(events.map((event) => [event.consecutive_429s, event.escalated, event.cooldown_ms])).toEqual([
       [1, 1, 100],
       [2, 1, 200],

@@ -36,7 +36,14 @@ describe('the issue’s OpenAI-shaped cut, through the real proxy', () => {
         return;
       }
       response.writeHead(200, { 'content-type': 'application/json', ...roomyHeaders });
-      response.end(JSON.stringify({ id: 'c', object: 'chat.completion', choices: [], usage: { prompt_tokens: 20, completion_tokens: 15, total_tokens: 35 } }));
+      response.end(
+        JSON.stringify({
+          id: 'c',
+          object: 'chat.completion',
+          choices: [],
+          usage: { prompt_tokens: 20, completion_tokens: 15, total_tokens: 35 },
+        }),
+      );
     });
     const written: string[] = [];
     const log = createLogger('json', (line) => void written.push(line));
@@ -61,10 +68,18 @@ describe('the issue’s OpenAI-shaped cut, through the real proxy', () => {
     expect(metrics.value('ratewarden_budget_changes_total', { scope, kind: 'recovery', dimension: 'tokens' })).toBe(1);
     await proxy.close();
 
-    const lines = written.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as JsonLine);
+    const lines = written
+      .join('')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as JsonLine);
     const about = (event: string): JsonLine[] => lines.filter((line) => line.event === event && line.message.startsWith('tokens budget'));
-    expect(about('budget-cut')).toEqual([expect.objectContaining({ message: expect.stringMatching(new RegExp(`cut: ${knownGood} → 49 per 2s window; upstream 429`)) })]);
-    expect(about('budget-recovered')).toEqual([expect.objectContaining({ message: expect.stringMatching(new RegExp(`recovered: 49 → ${knownGood} .*cut healed`)) })]);
+    expect(about('budget-cut')).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(new RegExp(`cut: ${knownGood} → 49 per 2s window; upstream 429`)) }),
+    ]);
+    expect(about('budget-recovered')).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(new RegExp(`recovered: 49 → ${knownGood} .*cut healed`)) }),
+    ]);
     // Once: the state's own budget lines ("token budget A → B") are not logged besides.
     expect(lines.filter((line) => /^token budget/.test(line.message))).toEqual([]);
   });

@@ -10,7 +10,13 @@ afterEach(() => harness.closeAll());
 function startStreamingRequest(baseUrl: string, path: string, body: string): Promise<{ destroy(): void }> {
   const url = new URL(baseUrl);
   return new Promise((resolve, reject) => {
-    const request = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path, headers: { 'content-type': 'application/json' } });
+    const request = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json' },
+    });
     request.once('error', () => undefined);
     request.once('response', (response) => {
       response.once('data', () => resolve({ destroy: () => request.destroy() }));
@@ -59,7 +65,11 @@ describe('when something goes wrong', () => {
     });
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
     const controller = new AbortController();
-    const hangingUp = fetch(`${proxy.url}/v1/messages`, { method: 'POST', body: anthropicBody({ max_tokens: 88 }), signal: controller.signal }).catch(() => 'hung up');
+    const hangingUp = fetch(`${proxy.url}/v1/messages`, {
+      method: 'POST',
+      body: anthropicBody({ max_tokens: 88 }),
+      signal: controller.signal,
+    }).catch(() => 'hung up');
     await arrival;
     controller.abort();
     expect(await hangingUp).toBe('hung up');
@@ -79,7 +89,10 @@ describe('when something goes wrong', () => {
       const refused = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
       expect(refused.status).toBe(503);
       expect(refused.headers.get('x-ratewarden-reason')).toBe('store-unavailable');
-      expect(await refused.json()).toMatchObject({ type: 'error', error: { type: 'api_error', message: expect.stringMatching(/cannot record this request/) } });
+      expect(await refused.json()).toMatchObject({
+        type: 'error',
+        error: { type: 'api_error', message: expect.stringMatching(/cannot record this request/) },
+      });
       const health = await fetch(`${proxy.url}/_ratewarden/health`);
       expect(health.status).toBe(503);
       expect(await health.json()).toMatchObject({ status: 'unavailable' });
@@ -125,7 +138,12 @@ describe('when something goes wrong', () => {
     const sim = await harness.sim();
     sim.setMode('hang');
     const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'anthropic' });
-    const stuck = rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body: anthropicBody() }).catch(() => 'cut off');
+    const stuck = rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/messages',
+      headers: ['Content-Type', 'application/json'],
+      body: anthropicBody(),
+    }).catch(() => 'cut off');
     // The close must begin once the request is in flight: wait until the upstream has it.
     await vi.waitFor(() => expect(sim.lastRequest()).not.toBeNull(), { timeout: 20_000, interval: 20 });
     await proxy.close(300);

@@ -84,19 +84,30 @@ async function forwarder(upstreamUrl: string, transport: UpstreamTransport) {
         cutShort: (usage: unknown) => void reported.push(['cutShort', usage]),
         failed: (kind: string, detail: string, reachedUpstream: boolean) => void reported.push(['failed', kind, detail, reachedUpstream]),
       };
-      const input = { request, response, body, bodyLength: framed ? body.length : null, upstreamPath: request.url ?? '/', provider: providerAdapter('anthropic') };
+      const input = {
+        request,
+        response,
+        body,
+        bodyLength: framed ? body.length : null,
+        upstreamPath: request.url ?? '/',
+        provider: providerAdapter('anthropic'),
+      };
       void forward(setup, input, recorder);
     });
   });
   return { url: server.url, reports };
 }
 
-const post = (url: string, body: string) => rawRequest(url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body });
+const post = (url: string, body: string) =>
+  rawRequest(url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body });
 
 describe('forward(): a request whose bytes may have reached the upstream is never resent; one that never left may be', () => {
   it('a POST whose kept-alive socket broke before any byte of it was written is sent again, on a fresh connection, and answered', async () => {
     const { upstream, arrivals } = await notingUpstream();
-    const proxy = await forwarder(upstream.url, transportTo((method) => method === 'POST'));
+    const proxy = await forwarder(
+      upstream.url,
+      transportTo((method) => method === 'POST'),
+    );
 
     expect((await post(proxy.url, '{"n":1}')).status).toBe(200);
     expect((await post(proxy.url, '{"n":2}')).status).toBe(200);

@@ -18,7 +18,12 @@ describe('forwarding to the pinned upstream', () => {
   it('keeps method, path and query, and sets Host to the upstream whatever the client said', async () => {
     const sim = await harness.sim();
     const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'generic' });
-    const answer = await rawRequest(proxy.url, { method: 'PUT', path: '/things/7?color=blue&n=2', headers: ['Host', 'evil.example', 'Content-Type', 'text/plain'], body: 'abc' });
+    const answer = await rawRequest(proxy.url, {
+      method: 'PUT',
+      path: '/things/7?color=blue&n=2',
+      headers: ['Host', 'evil.example', 'Content-Type', 'text/plain'],
+      body: 'abc',
+    });
     expect(answer.status).toBe(200);
     const echo = JSON.parse(answer.body.toString()) as Echo;
     expect(echo).toMatchObject({ method: 'PUT', path: '/things/7', query: { color: 'blue', n: '2' }, bodyBytes: 3 });
@@ -28,7 +33,10 @@ describe('forwarding to the pinned upstream', () => {
   it('sends an absolute-form request target to the upstream, never to the host it names', async () => {
     const sim = await harness.sim();
     const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'generic' });
-    const said = await rawExchange(proxy.url, 'GET http://evil.example:9/stolen?x=1 HTTP/1.1\r\nHost: evil.example:9\r\nConnection: close\r\n\r\n');
+    const said = await rawExchange(
+      proxy.url,
+      'GET http://evil.example:9/stolen?x=1 HTTP/1.1\r\nHost: evil.example:9\r\nConnection: close\r\n\r\n',
+    );
     expect(said.startsWith('HTTP/1.1 200')).toBe(true);
     expect(sim.lastRequest()?.url).toBe('/stolen?x=1');
     expect(sim.lastRequest()?.headers.host).toBe(new URL(sim.url).host);
@@ -47,17 +55,28 @@ describe('forwarding to the pinned upstream', () => {
     const answer = await rawRequest(proxy.url, {
       path: '/echo',
       headers: [
-        'Connection', 'keep-alive, X-Per-Hop',
-        'X-Per-Hop', 'private',
-        'Keep-Alive', 'timeout=30',
-        'TE', 'trailers',
-        'Proxy-Authorization', 'Basic cHJveHk6c2VjcmV0',
-        'Upgrade', 'websocket',
-        'x-api-key', 'sk-test-key',
-        'Authorization', 'Bearer sk-test-token',
-        'anthropic-version', '2023-06-01',
-        'X-Repeated', 'one',
-        'X-Repeated', 'two',
+        'Connection',
+        'keep-alive, X-Per-Hop',
+        'X-Per-Hop',
+        'private',
+        'Keep-Alive',
+        'timeout=30',
+        'TE',
+        'trailers',
+        'Proxy-Authorization',
+        'Basic cHJveHk6c2VjcmV0',
+        'Upgrade',
+        'websocket',
+        'x-api-key',
+        'sk-test-key',
+        'Authorization',
+        'Bearer sk-test-token',
+        'anthropic-version',
+        '2023-06-01',
+        'X-Repeated',
+        'one',
+        'X-Repeated',
+        'two',
       ],
     });
     const { headers } = JSON.parse(answer.body.toString()) as Echo;
@@ -74,14 +93,22 @@ describe('forwarding to the pinned upstream', () => {
   it('drops hop-by-hop response headers and passes every other one, rate-limit headers included', async () => {
     const upstream = await harness.upstream((_request, response) => {
       response.writeHead(200, [
-        'Content-Type', 'application/json',
-        'Connection', 'X-Upstream-Hop',
-        'X-Upstream-Hop', 'private',
-        'Proxy-Authenticate', 'Basic',
-        'anthropic-ratelimit-tokens-limit', '80000',
-        'retry-after', '3',
-        'Set-Cookie', 'a=1',
-        'Set-Cookie', 'b=2',
+        'Content-Type',
+        'application/json',
+        'Connection',
+        'X-Upstream-Hop',
+        'X-Upstream-Hop',
+        'private',
+        'Proxy-Authenticate',
+        'Basic',
+        'anthropic-ratelimit-tokens-limit',
+        '80000',
+        'retry-after',
+        '3',
+        'Set-Cookie',
+        'a=1',
+        'Set-Cookie',
+        'b=2',
       ]);
       response.end('{}');
     });
@@ -95,11 +122,21 @@ describe('forwarding to the pinned upstream', () => {
   it('answers 413 in the provider’s error shape for a body over --max-body, and forwards nothing', async () => {
     const sim = await harness.sim();
     const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', maxBody: '1kb' });
-    const declared = await rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body: 'x'.repeat(2048) });
+    const declared = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/messages',
+      headers: ['Content-Type', 'application/json'],
+      body: 'x'.repeat(2048),
+    });
     expect(declared.status).toBe(413);
     expect(declared.headers['x-ratewarden-reason']).toBe('body-too-large');
     expect(JSON.parse(declared.body.toString())).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
-    const chunked = await rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', headers: ['Transfer-Encoding', 'chunked'], chunks: ['y'.repeat(700), 'y'.repeat(700)] });
+    const chunked = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/messages',
+      headers: ['Transfer-Encoding', 'chunked'],
+      chunks: ['y'.repeat(700), 'y'.repeat(700)],
+    });
     expect(chunked.status).toBe(413);
     expect(sim.stats().requests).toBe(0);
   });
@@ -109,7 +146,12 @@ describe('forwarding to the pinned upstream', () => {
     const downUrl = sim.url;
     await sim.close();
     const { proxy, dbPath } = await harness.proxy({ upstream: downUrl, provider: 'anthropic' });
-    const answer = await rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body: anthropicBody() });
+    const answer = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/messages',
+      headers: ['Content-Type', 'application/json'],
+      body: anthropicBody(),
+    });
     expect(answer.status).toBe(502);
     expect(answer.headers['x-ratewarden-reason']).toBe('upstream-unreachable');
     expect(JSON.parse(answer.body.toString())).toMatchObject({ type: 'error', error: { type: 'api_error' } });
@@ -122,7 +164,12 @@ describe('forwarding to the pinned upstream', () => {
     const sim = await harness.sim();
     sim.setMode('hang');
     const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'openai', upstreamTimeout: '300ms' });
-    const answer = await rawRequest(proxy.url, { method: 'POST', path: '/v1/chat/completions', headers: ['Content-Type', 'application/json'], body: '{"max_tokens":5}' });
+    const answer = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: ['Content-Type', 'application/json'],
+      body: '{"max_tokens":5}',
+    });
     expect(answer.status).toBe(504);
     expect(answer.headers['x-ratewarden-reason']).toBe('upstream-timeout');
     expect(JSON.parse(answer.body.toString())).toMatchObject({ error: { type: 'server_error', code: 'timeout' } });
@@ -139,7 +186,13 @@ describe('forwarding to the pinned upstream', () => {
     const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic' });
     const health = await fetch(`${proxy.url}/_ratewarden/health`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', pid: process.pid, upstream: sim.url, provider: 'anthropic', breaker: 'closed' });
+    expect(await health.json()).toMatchObject({
+      status: 'ok',
+      pid: process.pid,
+      upstream: sim.url,
+      provider: 'anthropic',
+      breaker: 'closed',
+    });
     const unknown = await fetch(`${proxy.url}/_ratewarden/anything?x=1`);
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('x-ratewarden-reason')).toBe('reserved-path');
@@ -160,7 +213,9 @@ describe('forwarding to the pinned upstream', () => {
     await proxy.close();
     expect(recordedRequests(dbPath)).toMatchObject([{ method: 'POST', path: '/v1/messages', outcome: 'ok' }]);
     const folder = dirname(dbPath);
-    const stored = readdirSync(folder).map((name) => readFileSync(join(folder, name)).toString('latin1')).join('');
+    const stored = readdirSync(folder)
+      .map((name) => readFileSync(join(folder, name)).toString('latin1'))
+      .join('');
     for (const secret of ['sk-query-secret-1', 'sk-header-secret-2', 'sk-cookie-secret-3']) expect(stored).not.toContain(secret);
   });
 });

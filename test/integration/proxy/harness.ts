@@ -49,7 +49,8 @@ export function readRows<T>(dbPath: string, sql: string): T[] {
   }
 }
 
-export const recordedRequests = (dbPath: string): RecordedRequest[] => readRows<RecordedRequest>(dbPath, 'SELECT * FROM requests ORDER BY id');
+export const recordedRequests = (dbPath: string): RecordedRequest[] =>
+  readRows<RecordedRequest>(dbPath, 'SELECT * FROM requests ORDER BY id');
 
 /** Starts simulated upstreams and proxies on 127.0.0.1 port 0; `closeAll` belongs in afterEach. */
 export class ProxyHarness {
@@ -132,7 +133,9 @@ export function rawRequest(
       method: options.method ?? 'GET',
       path: options.path,
       // Raw header arrays get no automatic Host; HTTP/1.1 requires one.
-      headers: (options.headers ?? []).some((name, index) => index % 2 === 0 && name.toLowerCase() === 'host') ? options.headers : ['Host', url.host, ...(options.headers ?? [])],
+      headers: (options.headers ?? []).some((name, index) => index % 2 === 0 && name.toLowerCase() === 'host')
+        ? options.headers
+        : ['Host', url.host, ...(options.headers ?? [])],
       agent: false,
     });
     request.once('error', reject);
@@ -141,7 +144,12 @@ export function rawRequest(
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.once('error', reject);
       response.once('end', () =>
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, rawHeaders: response.rawHeaders, body: Buffer.concat(chunks) }),
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          rawHeaders: response.rawHeaders,
+          body: Buffer.concat(chunks),
+        }),
       );
     });
     for (const chunk of options.chunks ?? []) request.write(chunk);

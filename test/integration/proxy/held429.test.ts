@@ -28,7 +28,9 @@ function recordingLogger(): Logger & { events: string[]; next(event: string): Pr
 }
 
 /** An upstream that answers 429 (Retry-After in seconds) only when the test says so: `arrival` resolves once a request is there. */
-async function gated429Upstream(retryAfterSeconds: number): Promise<{ upstream: { url: string }; arrival: Promise<void>; answer429: () => void; forwarded: () => number }> {
+async function gated429Upstream(
+  retryAfterSeconds: number,
+): Promise<{ upstream: { url: string }; arrival: Promise<void>; answer429: () => void; forwarded: () => number }> {
   let arrived: () => void = () => undefined;
   const arrival = new Promise<void>((resolve) => {
     arrived = resolve;
@@ -84,7 +86,10 @@ describe('an upstream 429 that meets a locked store still takes effect (issue 9 
       locker.close();
     }
 
-    const [state] = readRows<{ cooldown_until: number; consecutive_429s: number }>(dbPath, 'SELECT cooldown_until, consecutive_429s FROM limiter_state WHERE scope = (SELECT scope FROM requests ORDER BY id DESC LIMIT 1)');
+    const [state] = readRows<{ cooldown_until: number; consecutive_429s: number }>(
+      dbPath,
+      'SELECT cooldown_until, consecutive_429s FROM limiter_state WHERE scope = (SELECT scope FROM requests ORDER BY id DESC LIMIT 1)',
+    );
     expect(state?.consecutive_429s).toBe(1);
     expect(state?.cooldown_until).toBeGreaterThan(Date.now() + 10_000);
     expect(readRows(dbPath, 'SELECT * FROM rate_limit_events')).toHaveLength(1);

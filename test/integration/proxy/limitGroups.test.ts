@@ -54,20 +54,56 @@ async function organizationsUpstream(options: {
         const body =
           refusal === 'quota'
             ? options.provider === 'openai'
-              ? { error: { message: 'You exceeded your current quota, please check your plan and billing details.', type: 'insufficient_quota', param: null, code: 'insufficient_quota' } }
-              : { type: 'error', error: { type: 'rate_limit_error', message: 'Your organization has reached its monthly spend cap.', details: { error_code: 'enforced_spend_limit_reached' } } }
+              ? {
+                  error: {
+                    message: 'You exceeded your current quota, please check your plan and billing details.',
+                    type: 'insufficient_quota',
+                    param: null,
+                    code: 'insufficient_quota',
+                  },
+                }
+              : {
+                  type: 'error',
+                  error: {
+                    type: 'rate_limit_error',
+                    message: 'Your organization has reached its monthly spend cap.',
+                    details: { error_code: 'enforced_spend_limit_reached' },
+                  },
+                }
             : options.provider === 'openai'
               ? { error: { message: 'Rate limit reached for requests', type: 'requests', param: null, code: 'rate_limit_exceeded' } }
-              : { type: 'error', error: { type: 'rate_limit_error', message: 'Number of requests has exceeded your per-minute rate limit' } };
-        response.writeHead(429, { 'content-type': 'application/json', ...(refusal === 'rate-limit' ? { 'retry-after': '30' } : {}), ...headers });
+              : {
+                  type: 'error',
+                  error: { type: 'rate_limit_error', message: 'Number of requests has exceeded your per-minute rate limit' },
+                };
+        response.writeHead(429, {
+          'content-type': 'application/json',
+          ...(refusal === 'rate-limit' ? { 'retry-after': '30' } : {}),
+          ...headers,
+        });
         response.end(JSON.stringify(body));
         return;
       }
       response.writeHead(200, { 'content-type': 'application/json', ...headers });
       const answer =
         options.provider === 'anthropic'
-          ? { id: 'msg_1', type: 'message', role: 'assistant', model, content: [{ type: 'text', text: 'Hi' }], stop_reason: 'end_turn', usage: { input_tokens: 7, output_tokens: 3 } }
-          : { id: 'chatcmpl-1', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } };
+          ? {
+              id: 'msg_1',
+              type: 'message',
+              role: 'assistant',
+              model,
+              content: [{ type: 'text', text: 'Hi' }],
+              stop_reason: 'end_turn',
+              usage: { input_tokens: 7, output_tokens: 3 },
+            }
+          : {
+              id: 'chatcmpl-1',
+              object: 'chat.completion',
+              created: 1,
+              model,
+              choices: [{ index: 0, message: { role: 'assistant', content: 'Hi' }, finish_reason: 'stop' }],
+              usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 },
+            };
       response.end(JSON.stringify(answer));
     });
   });
@@ -94,7 +130,7 @@ async function refusalOf(call: Promise<unknown>): Promise<InstanceType<typeof An
 }
 
 describe('limit groups through the real proxy (the official Anthropic SDK)', () => {
-  it('keys of one organization share its group: an organization-wide 429 cools every key of it, and never another organization\'s', async () => {
+  it("keys of one organization share its group: an organization-wide 429 cools every key of it, and never another organization's", async () => {
     let refuseNext = false;
     const upstream = await organizationsUpstream({
       provider: 'anthropic',
@@ -102,9 +138,17 @@ describe('limit groups through the real proxy (the official Anthropic SDK)', () 
       refuse: () => (refuseNext ? 'rate-limit' : null),
     });
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', backoffBase: '30s' });
-    const [a1, a2, b1] = ['a-key-one', 'a-key-two', 'b-key-one'].map((key) => anthropicClient(proxy.url, key)) as [Anthropic, Anthropic, Anthropic];
+    const [a1, a2, b1] = ['a-key-one', 'a-key-two', 'b-key-one'].map((key) => anthropicClient(proxy.url, key)) as [
+      Anthropic,
+      Anthropic,
+      Anthropic,
+    ];
 
-    for (const [client, learned] of [[a1, 1], [a2, 2], [b1, 3]] as const) {
+    for (const [client, learned] of [
+      [a1, 1],
+      [a2, 2],
+      [b1, 3],
+    ] as const) {
       await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 20, messages: question });
       await until(() => learnedKeys(dbPath) === learned);
     }
@@ -123,10 +167,14 @@ describe('limit groups through the real proxy (the official Anthropic SDK)', () 
     // The other organization is not slowed.
     await b1.messages.create({ model: 'claude-sonnet-4-6', max_tokens: 20, messages: question });
     expect(upstream.seen.map((entry) => entry.key)).toEqual(['a-key-one', 'a-key-two', 'b-key-one', 'a-key-one', 'b-key-one']);
-    expect(readRows<{ scope: string }>(dbPath, 'SELECT DISTINCT scope FROM requests WHERE admitted_at > 0 ORDER BY scope').map((row) => row.scope)).toContain(`org:${orgB}/claude-sonnet`);
+    expect(
+      readRows<{ scope: string }>(dbPath, 'SELECT DISTINCT scope FROM requests WHERE admitted_at > 0 ORDER BY scope').map(
+        (row) => row.scope,
+      ),
+    ).toContain(`org:${orgB}/claude-sonnet`);
   });
 
-  it('a key joins its group at the head of its first answer, with the head\'s reports: the next request counts in the group while the first still streams', async () => {
+  it("a key joins its group at the head of its first answer, with the head's reports: the next request counts in the group while the first still streams", async () => {
     let release: () => void = () => undefined;
     const released = new Promise<void>((resolve) => {
       release = resolve;
@@ -142,22 +190,39 @@ describe('limit groups through the real proxy (the official Anthropic SDK)', () 
           'anthropic-ratelimit-requests-remaining': '40',
           'anthropic-ratelimit-requests-reset': reset(),
         });
-        const message = { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5', content: [], stop_reason: null, usage: { input_tokens: 7, output_tokens: 1 } };
+        const message = {
+          id: 'msg_1',
+          type: 'message',
+          role: 'assistant',
+          model: 'claude-sonnet-4-5',
+          content: [],
+          stop_reason: null,
+          usage: { input_tokens: 7, output_tokens: 1 },
+        };
         response.write(`event: message_start\ndata: ${JSON.stringify({ type: 'message_start', message })}\n\n`);
         void released.then(() => {
-          response.write(`event: message_delta\ndata: ${JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 3 } })}\n\n`);
+          response.write(
+            `event: message_delta\ndata: ${JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 3 } })}\n\n`,
+          );
           response.end(`event: message_stop\ndata: {"type":"message_stop"}\n\n`);
         });
       });
     });
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
-    const send = () => fetch(`${proxy.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': 'a-key-one', 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 20, stream: true, messages: question }) });
+    const send = () =>
+      fetch(`${proxy.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': 'a-key-one', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 20, stream: true, messages: question }),
+      });
     const head = await send();
     expect(head.status).toBe(200);
     // The stream is still open: the key is in its organization's group, which holds the head's report.
     await until(() => learnedKeys(dbPath) === 1);
     const group = `org:${orgA}/claude-sonnet`;
-    await until(() => readRows(dbPath, `SELECT 1 FROM reported_remaining WHERE scope = '${group}' AND dimension = 'requests'`).length === 1);
+    await until(
+      () => readRows(dbPath, `SELECT 1 FROM reported_remaining WHERE scope = '${group}' AND dimension = 'requests'`).length === 1,
+    );
     const next = await send();
     expect(next.status).toBe(200);
     expect(readRows<{ scope: string }>(dbPath, 'SELECT scope FROM requests ORDER BY id').map((row) => row.scope)).toEqual([group, group]);
@@ -165,7 +230,7 @@ describe('limit groups through the real proxy (the official Anthropic SDK)', () 
     await Promise.all([head.arrayBuffer(), next.arrayBuffer()]);
   });
 
-  it('a 429 on a key\'s own (workspace) limit cools that key only; the rest of its organization keeps going', async () => {
+  it("a 429 on a key's own (workspace) limit cools that key only; the rest of its organization keeps going", async () => {
     let refuseWorkspace = false;
     const upstream = await organizationsUpstream({
       provider: 'anthropic',
@@ -182,7 +247,9 @@ describe('limit groups through the real proxy (the official Anthropic SDK)', () 
     await until(() => learnedKeys(dbPath) === 2);
 
     refuseWorkspace = true;
-    expect((await refusalOf(workspace.messages.create({ model: 'claude-haiku-4-5', max_tokens: 20, messages: question }))).status).toBe(429);
+    expect((await refusalOf(workspace.messages.create({ model: 'claude-haiku-4-5', max_tokens: 20, messages: question }))).status).toBe(
+      429,
+    );
     const local = await refusalOf(workspace.messages.create({ model: 'claude-haiku-4-5', max_tokens: 20, messages: question }));
     expect(local.headers?.get('x-ratewarden-reason')).toBe('cooldown');
     await full.messages.create({ model: 'claude-haiku-4-5', max_tokens: 20, messages: question });
@@ -191,7 +258,11 @@ describe('limit groups through the real proxy (the official Anthropic SDK)', () 
 
   it('a spend-limit 429 stops the group with a local error that names the quota', async () => {
     let quota = true;
-    const upstream = await organizationsUpstream({ provider: 'anthropic', organizationOf: () => orgA, refuse: () => (quota ? 'quota' : null) });
+    const upstream = await organizationsUpstream({
+      provider: 'anthropic',
+      organizationOf: () => orgA,
+      refuse: () => (quota ? 'quota' : null),
+    });
     const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', quotaProbeInterval: '10m' });
     const client = anthropicClient(proxy.url, 'a-key');
     expect((await refusalOf(client.messages.create({ model: 'claude-opus-4-5', max_tokens: 20, messages: question }))).status).toBe(429);
@@ -208,17 +279,28 @@ describe('limit groups through the real proxy (the official Anthropic SDK)', () 
 describe('quota and credentials through the real proxy (the official OpenAI SDK)', () => {
   it('insufficient_quota: the next 100 requests get the local error at once, none forwarded until the probe, which resumes the group', async () => {
     let quota = true;
-    const upstream = await organizationsUpstream({ provider: 'openai', organizationOf: () => 'org-abc', refuse: () => (quota ? 'quota' : null) });
+    const upstream = await organizationsUpstream({
+      provider: 'openai',
+      organizationOf: () => 'org-abc',
+      refuse: () => (quota ? 'quota' : null),
+    });
     // The proxy's clock is moved past the probe interval instead of waiting it out.
     let skipped = 0;
-    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'openai', quotaProbeInterval: '10m' }, { clock: () => Date.now() + skipped });
+    const { proxy } = await harness.proxy(
+      { upstream: upstream.url, provider: 'openai', quotaProbeInterval: '10m' },
+      { clock: () => Date.now() + skipped },
+    );
     const client = new OpenAI({ apiKey: 'sk-quota', baseURL: `${proxy.url}/v1`, maxRetries: 0 });
     const first = await client.chat.completions.create({ model: 'gpt-4o', messages: question }).catch((error: unknown) => error);
     expect(first).toBeInstanceOf(OpenAI.RateLimitError);
 
     const body = JSON.stringify({ model: 'gpt-4o', messages: question });
-    const answers = await Promise.all(Array.from({ length: 100 }, () => postJson(`${proxy.url}/v1/chat/completions`, body, { authorization: 'Bearer sk-quota' })));
-    expect(new Set(answers.map((answer) => `${answer.status} ${answer.headers.get('x-ratewarden-reason')}`))).toEqual(new Set(['429 quota']));
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, () => postJson(`${proxy.url}/v1/chat/completions`, body, { authorization: 'Bearer sk-quota' })),
+    );
+    expect(new Set(answers.map((answer) => `${answer.status} ${answer.headers.get('x-ratewarden-reason')}`))).toEqual(
+      new Set(['429 quota']),
+    );
     expect(await answers[0]?.json()).toMatchObject({ error: { type: 'insufficient_quota', code: 'insufficient_quota' } });
     const local = await client.chat.completions.create({ model: 'gpt-4o', messages: question }).catch((error: unknown) => error);
     expect(local).toBeInstanceOf(OpenAI.RateLimitError);
@@ -238,16 +320,25 @@ describe('quota and credentials through the real proxy (the official OpenAI SDK)
 
   it('a client cooling on its Bearer key cannot escape by adding another x-api-key', async () => {
     let refuse = true;
-    const upstream = await organizationsUpstream({ provider: 'openai', organizationOf: () => 'org-abc', refuse: () => (refuse ? 'rate-limit' : null) });
+    const upstream = await organizationsUpstream({
+      provider: 'openai',
+      organizationOf: () => 'org-abc',
+      refuse: () => (refuse ? 'rate-limit' : null),
+    });
     const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'openai', backoffBase: '30s' });
     const body = JSON.stringify({ model: 'gpt-4o', messages: question });
     expect((await postJson(`${proxy.url}/v1/chat/completions`, body, { authorization: 'Bearer sk-one' })).status).toBe(429);
     refuse = false;
-    const escaped = await postJson(`${proxy.url}/v1/chat/completions`, body, { authorization: 'Bearer sk-one', 'x-api-key': 'random-escape' });
+    const escaped = await postJson(`${proxy.url}/v1/chat/completions`, body, {
+      authorization: 'Bearer sk-one',
+      'x-api-key': 'random-escape',
+    });
     expect(escaped.status).toBe(429);
     expect(escaped.headers.get('x-ratewarden-reason')).toBe('cooldown');
     // Model names differing only in blanks and case are the same group.
-    const shouting = await postJson(`${proxy.url}/v1/chat/completions`, JSON.stringify({ model: ' GPT-4o ', messages: question }), { authorization: 'Bearer sk-one' });
+    const shouting = await postJson(`${proxy.url}/v1/chat/completions`, JSON.stringify({ model: ' GPT-4o ', messages: question }), {
+      authorization: 'Bearer sk-one',
+    });
     expect(shouting.headers.get('x-ratewarden-reason')).toBe('cooldown');
     expect(upstream.seen).toHaveLength(1);
   });

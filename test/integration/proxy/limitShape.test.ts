@@ -21,7 +21,9 @@ async function alwaysRoomyUpstream(): Promise<{ url: string; served: () => numbe
         'anthropic-ratelimit-requests-remaining': '3',
         'anthropic-ratelimit-requests-reset': new Date(Date.now() + 1_000).toISOString(),
       });
-      response.end(JSON.stringify({ id: 'msg', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 10, output_tokens: 5 } }));
+      response.end(
+        JSON.stringify({ id: 'msg', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 10, output_tokens: 5 } }),
+      );
     });
   });
   return { url: upstream.url, served: () => served };

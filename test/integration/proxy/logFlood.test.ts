@@ -16,16 +16,26 @@ interface JsonLine {
 }
 
 /** A real proxy whose JSON log lines are kept, with its database locked by another connection: every request is answered 503. */
-async function lockedProxy(logRepeatInterval: string): Promise<{ lines: () => JsonLine[]; url: string; close(): Promise<void>; unlock(): void }> {
+async function lockedProxy(
+  logRepeatInterval: string,
+): Promise<{ lines: () => JsonLine[]; url: string; close(): Promise<void>; unlock(): void }> {
   const written: string[] = [];
   const log = createLogger('json', (line) => void written.push(line));
   const sim = await harness.sim();
-  const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', logFormat: 'json', logRepeatInterval }, { log, busyTimeoutMs: 10 });
+  const { proxy, dbPath } = await harness.proxy(
+    { upstream: sim.url, provider: 'anthropic', logFormat: 'json', logRepeatInterval },
+    { log, busyTimeoutMs: 10 },
+  );
   const locker = openDatabase(dbPath);
   locker.exec('BEGIN EXCLUSIVE');
   return {
     // Every line is one JSON object: parseable as it is written.
-    lines: () => written.join('').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as JsonLine),
+    lines: () =>
+      written
+        .join('')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as JsonLine),
     url: proxy.url,
     close: () => proxy.close(),
     unlock: () => {
@@ -47,7 +57,8 @@ async function refuseAll(url: string, count: number): Promise<void> {
 const tickerNotice = /^the rate-limit store cannot be written .*; requests are answered 503 until it can be written again$/;
 
 /** The per-request 503 lines and their summaries, without the ticker's notice. */
-const storeLines = (lines: JsonLine[]): JsonLine[] => lines.filter((line) => line.event === 'store-unavailable' && !tickerNotice.test(line.message));
+const storeLines = (lines: JsonLine[]): JsonLine[] =>
+  lines.filter((line) => line.event === 'store-unavailable' && !tickerNotice.test(line.message));
 
 describe('a flood of refused requests does not flood the log', () => {
   it('logs the first 503 at once and the repeats as one summary line with the count', async () => {
@@ -72,7 +83,10 @@ describe('a flood of refused requests does not flood the log', () => {
     const proxy = await lockedProxy('10m');
     // The first 503 opens a summary interval of ten minutes; the ticker meets the lock at its next tick.
     await refuseAll(proxy.url, 3);
-    await vi.waitFor(() => expect(proxy.lines().filter((line) => tickerNotice.test(line.message))).toHaveLength(1), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(() => expect(proxy.lines().filter((line) => tickerNotice.test(line.message))).toHaveLength(1), {
+      timeout: 10_000,
+      interval: 50,
+    });
     const notice = proxy.lines().find((line) => tickerNotice.test(line.message));
     expect(notice).toMatchObject({ level: 'error', event: 'store-unavailable' });
     expect(notice?.repeated).toBeUndefined();
@@ -83,7 +97,10 @@ describe('a flood of refused requests does not flood the log', () => {
     const proxy = await lockedProxy('300ms');
     await refuseAll(proxy.url, 10);
     // The summary comes when the interval ends, with no request to carry it.
-    await vi.waitFor(() => expect(storeLines(proxy.lines()).some((line) => line.repeated !== undefined)).toBe(true), { timeout: 10_000, interval: 50 });
+    await vi.waitFor(() => expect(storeLines(proxy.lines()).some((line) => line.repeated !== undefined)).toBe(true), {
+      timeout: 10_000,
+      interval: 50,
+    });
     const [first, summary] = storeLines(proxy.lines());
     expect(first?.repeated).toBeUndefined();
     expect(summary?.repeated).toBeGreaterThanOrEqual(1);

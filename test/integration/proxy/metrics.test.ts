@@ -56,9 +56,13 @@ describe('GET /_ratewarden/metrics', () => {
     expect(metrics.value('ratewarden_window_usage', { scope, dimension: 'tokens' })).toBe(usage.tokens);
     expect(metrics.value('ratewarden_upstream_limit', { scope, dimension: 'tokens' })).toBe(20_000);
     expect(metrics.value('ratewarden_upstream_limit', { scope, dimension: 'requests' })).toBe(30);
-    const reported = readRows<{ dimension: string; remaining: number }>(dbPath, `SELECT dimension, remaining FROM reported_remaining WHERE scope = '${scope}'`);
+    const reported = readRows<{ dimension: string; remaining: number }>(
+      dbPath,
+      `SELECT dimension, remaining FROM reported_remaining WHERE scope = '${scope}'`,
+    );
     expect(reported.length).toBeGreaterThan(0);
-    for (const report of reported) expect(metrics.value('ratewarden_upstream_remaining', { scope, dimension: report.dimension })).toBe(report.remaining);
+    for (const report of reported)
+      expect(metrics.value('ratewarden_upstream_remaining', { scope, dimension: report.dimension })).toBe(report.remaining);
     const cooldown = metrics.value('ratewarden_cooldown_remaining_seconds', { scope }) ?? 0;
     expect(cooldown).toBeGreaterThan(0);
     expect(cooldown).toBeLessThanOrEqual(30);
@@ -117,7 +121,11 @@ describe('the documented metric names', () => {
     const { scrape: metrics } = await scrape(proxy.url);
     const exposed = new Set(metrics.families.map((family) => family.name).filter((name) => name.startsWith('ratewarden_')));
     const named = (file: string): Set<string> =>
-      new Set([...readFileSync(new URL(`../../../docs/${file}`, import.meta.url), 'utf8').matchAll(/ratewarden_[a-z0-9_]+/g)].map(([name]) => name.replace(/_(bucket|sum|count)$/, '')));
+      new Set(
+        [...readFileSync(new URL(`../../../docs/${file}`, import.meta.url), 'utf8').matchAll(/ratewarden_[a-z0-9_]+/g)].map(([name]) =>
+          name.replace(/_(bucket|sum|count)$/, ''),
+        ),
+      );
     expect([...named('metrics.md')].sort()).toEqual([...exposed].sort());
     for (const name of named('grafana-dashboard.json')) expect(exposed).toContain(name);
   });

@@ -14,7 +14,9 @@ interface DashboardPanel {
 
 /** Every PromQL expression of the dashboard. */
 function dashboardQueries(): { panel: string; expr: string }[] {
-  const dashboard = JSON.parse(readFileSync(new URL('../../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { panels: DashboardPanel[] };
+  const dashboard = JSON.parse(readFileSync(new URL('../../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as {
+    panels: DashboardPanel[];
+  };
   return dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: panel.title, expr: target.expr })));
 }
 
@@ -22,7 +24,9 @@ function dashboardQueries(): { panel: string; expr: string }[] {
 function selectors(expr: string): { metric: string; labels: string[] }[] {
   return [...expr.matchAll(/(ratewarden_[a-z0-9_]+)(?:\{([^}]*)\})?/g)].map((match) => ({
     metric: (match[1] as string).replace(/_(bucket|sum|count)$/, ''),
-    labels: [...(match[2] ?? '').matchAll(/([a-z_]+)\s*(?:=~|!~|!=|=)/g)].map((label) => label[1] as string).filter((name) => name !== 'job'),
+    labels: [...(match[2] ?? '').matchAll(/([a-z_]+)\s*(?:=~|!~|!=|=)/g)]
+      .map((label) => label[1] as string)
+      .filter((name) => name !== 'job'),
   }));
 }
 
@@ -79,7 +83,8 @@ describe('metrics that answer an operator’s questions', () => {
 
     // A second scrape shows the same series for the scope: nothing is dropped while it idles.
     const { scrape: again } = await scrape(proxy.url);
-    const seriesOf = (from: Scrape) => (from.family('ratewarden_scope_requests_total')?.metrics ?? []).filter((sample) => sample.labels?.scope === scope).length;
+    const seriesOf = (from: Scrape) =>
+      (from.family('ratewarden_scope_requests_total')?.metrics ?? []).filter((sample) => sample.labels?.scope === scope).length;
     expect(seriesOf(again)).toBe(requestOutcomes.length);
     expect(seriesOf(again)).toBe(seriesOf(metrics));
   });
@@ -91,7 +96,12 @@ describe('metrics that answer an operator’s questions', () => {
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody(), key)).status).toBe(200);
     const scope = lastScope(proxy.warden);
     const waiting = new AbortController();
-    const held = fetch(`${proxy.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...key }, body: anthropicBody(), signal: waiting.signal }).catch(() => undefined);
+    const held = fetch(`${proxy.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...key },
+      body: anthropicBody(),
+      signal: waiting.signal,
+    }).catch(() => undefined);
     while (proxy.queueLength() === 0) await new Promise((resolve) => setTimeout(resolve, 20));
     const { scrape: metrics } = await scrape(proxy.url);
     expect(metrics.value('ratewarden_queue_depth', { scope })).toBe(1);
@@ -105,7 +115,9 @@ describe('metrics that answer an operator’s questions', () => {
     const { proxy } = await harness.proxy({ upstream: sim.url, tokenBudget: '5000', requestBudget: '10' });
     expect((await postJson(`${proxy.url}/v1/messages`, anthropicBody(), { 'x-api-key': 'k' })).status).toBe(200);
     const { scrape: metrics } = await scrape(proxy.url);
-    const dashboard = JSON.parse(readFileSync(new URL('../../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as { templating: { list: { name: string; query: { query: string } }[] } };
+    const dashboard = JSON.parse(readFileSync(new URL('../../../docs/grafana-dashboard.json', import.meta.url), 'utf8')) as {
+      templating: { list: { name: string; query: { query: string } }[] };
+    };
     const scopeVariable = dashboard.templating.list.find((variable) => variable.name === 'scope');
     expect(scopeVariable?.query.query).toMatch(/label_values\(ratewarden_\w+\{job=~"\$job"\}, scope\)/);
     const queries = dashboardQueries();
@@ -114,7 +126,8 @@ describe('metrics that answer an operator’s questions', () => {
       for (const { metric, labels } of selectors(expr)) {
         expect({ panel, metric, exposed: metrics.family(metric) !== undefined }).toEqual({ panel, metric, exposed: true });
         const has = labelNamesOf(metrics, metric);
-        for (const label of labels) expect({ panel, metric, label, exposed: has.has(label) }).toEqual({ panel, metric, label, exposed: true });
+        for (const label of labels)
+          expect({ panel, metric, label, exposed: has.has(label) }).toEqual({ panel, metric, label, exposed: true });
       }
     }
   });

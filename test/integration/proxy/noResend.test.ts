@@ -40,7 +40,8 @@ async function resettingUpstream(resetWhen: (arrival: Arrival) => boolean) {
   return { upstream, arrivals };
 }
 
-const post = (url: string, body: string) => rawRequest(url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body });
+const post = (url: string, body: string) =>
+  rawRequest(url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body });
 
 describe('a request whose bytes may have reached the upstream is never resent (issue 9 item 3)', () => {
   it('a POST the upstream read before resetting a reused connection reaches it once: 502, and its reservation is spent', async () => {

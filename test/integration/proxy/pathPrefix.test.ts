@@ -17,7 +17,16 @@ async function recordingUpstream(): Promise<{ url: string; received: string[] }>
 }
 
 describe('an upstream path prefix cannot be escaped', () => {
-  const climbing = ['/../admin', '/%2e%2e/admin', '/%2E%2e/admin', '/.%2e/admin', '/v1/../../admin', '/v1/..%2f..%2fadmin', '/v1/..%5c..%5cadmin', '/v1/%2e%2e/%2e%2e/admin?x=1'];
+  const climbing = [
+    '/../admin',
+    '/%2e%2e/admin',
+    '/%2E%2e/admin',
+    '/.%2e/admin',
+    '/v1/../../admin',
+    '/v1/..%2f..%2fadmin',
+    '/v1/..%5c..%5cadmin',
+    '/v1/%2e%2e/%2e%2e/admin?x=1',
+  ];
 
   it('answers 400 locally to every path that climbs out, and forwards none of them', async () => {
     const upstream = await recordingUpstream();

@@ -20,17 +20,38 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 0 });
 
     const completion = await client.chat.completions.create({ model: 'gpt-sim', max_completion_tokens: 20, messages: question });
-    const stream = await client.chat.completions.create({ model: 'gpt-sim', max_tokens: 15, messages: question, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-sim',
+      max_tokens: 15,
+      messages: question,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let streamedUsage: OpenAI.CompletionUsage | null | undefined;
     for await (const chunk of stream) streamedUsage = chunk.usage ?? streamedUsage;
     const response = await client.responses.create({ model: 'gpt-sim', max_output_tokens: 12, input: 'What is a sliding window?' });
 
-    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 25_000, reportedRequestLimit: 40 });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({
+      reportedTokenLimit: 25_000,
+      reportedRequestLimit: 40,
+    });
     await proxy.close();
     expect(recordedRequests(dbPath)).toMatchObject([
-      { path: '/v1/chat/completions', outcome: 'ok', est_output_tokens: 20, input_tokens: completion.usage?.prompt_tokens, output_tokens: completion.usage?.completion_tokens },
+      {
+        path: '/v1/chat/completions',
+        outcome: 'ok',
+        est_output_tokens: 20,
+        input_tokens: completion.usage?.prompt_tokens,
+        output_tokens: completion.usage?.completion_tokens,
+      },
       { path: '/v1/chat/completions', outcome: 'ok', est_output_tokens: 15, input_tokens: streamedUsage?.prompt_tokens, output_tokens: 15 },
-      { path: '/v1/responses', outcome: 'ok', est_output_tokens: 12, input_tokens: response.usage?.input_tokens, output_tokens: response.usage?.output_tokens },
+      {
+        path: '/v1/responses',
+        outcome: 'ok',
+        est_output_tokens: 12,
+        input_tokens: response.usage?.input_tokens,
+        output_tokens: response.usage?.output_tokens,
+      },
     ]);
   });
 
@@ -42,7 +63,10 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     const message = await client.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question });
     const streamed = await client.messages.stream({ model: 'claude-sim', max_tokens: 25, messages: question }).finalMessage();
 
-    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({ reportedTokenLimit: 32_000, reportedRequestLimit: 50 });
+    expect(await proxy.warden.views.readState(lastScope(proxy.warden))).toMatchObject({
+      reportedTokenLimit: 32_000,
+      reportedRequestLimit: 50,
+    });
     await proxy.close();
     expect(recordedRequests(dbPath)).toMatchObject([
       { outcome: 'ok', input_tokens: message.usage.input_tokens, output_tokens: message.usage.output_tokens },
@@ -53,7 +77,10 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
   it('reserves no tokens for a token count, and no output for an embedding, whose usage it reads', async () => {
     const upstream = await harness.upstream((request, response) => {
       request.resume();
-      const body = request.url === '/v1/messages/count_tokens' ? { input_tokens: 17 } : { object: 'list', data: [], model: 'emb-sim', usage: { prompt_tokens: 8, total_tokens: 8 } };
+      const body =
+        request.url === '/v1/messages/count_tokens'
+          ? { input_tokens: 17 }
+          : { object: 'list', data: [], model: 'emb-sim', usage: { prompt_tokens: 8, total_tokens: 8 } };
       response.writeHead(200, { 'content-type': 'application/json', 'x-ratelimit-limit-requests': '77' });
       response.end(JSON.stringify(body));
     });
@@ -78,10 +105,14 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     const anthropic = new Anthropic({ apiKey: 'sk-ant-test', baseURL: proxy.url, maxRetries: 0 });
     const openai = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 0 });
     sim.setMode('always-429');
-    await expect(anthropic.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question })).rejects.toBeInstanceOf(Anthropic.RateLimitError);
+    await expect(anthropic.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question })).rejects.toBeInstanceOf(
+      Anthropic.RateLimitError,
+    );
     sim.setMode('normal');
 
-    const fromAnthropic = await anthropic.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question }).catch((error: unknown) => error);
+    const fromAnthropic = await anthropic.messages
+      .create({ model: 'claude-sim', max_tokens: 20, messages: question })
+      .catch((error: unknown) => error);
     expect(fromAnthropic).toBeInstanceOf(Anthropic.RateLimitError);
     const anthropicError = fromAnthropic as InstanceType<typeof Anthropic.RateLimitError>;
     expect(anthropicError.headers?.get('x-ratewarden-reason')).toBe('cooldown');
@@ -99,7 +130,9 @@ describe('--provider auto in front of an upstream on 127.0.0.1', () => {
     expect(openAiError.type).toBe('rate_limit_exceeded');
 
     // The OpenAI request's key and model: its scope, which is cooling.
-    const generic = await postJson(`${proxy.url}/v1/search`, JSON.stringify({ query: 'window', model: 'gpt-sim' }), { authorization: 'Bearer sk-test' });
+    const generic = await postJson(`${proxy.url}/v1/search`, JSON.stringify({ query: 'window', model: 'gpt-sim' }), {
+      authorization: 'Bearer sk-test',
+    });
     expect(generic.status).toBe(429);
     expect(await generic.json()).toMatchObject({ error: { type: 'rate_limit' } });
 

@@ -25,7 +25,9 @@ async function taggedUpstream() {
         return;
       }
       const usage = { input_tokens: body.metadata?.cost ?? 1, output_tokens: 0 };
-      response.end(JSON.stringify({ id: 'msg', type: 'message', role: 'assistant', content: [], model: 'claude-sim', stop_reason: 'end_turn', usage }));
+      response.end(
+        JSON.stringify({ id: 'msg', type: 'message', role: 'assistant', content: [], model: 'claude-sim', stop_reason: 'end_turn', usage }),
+      );
     });
   });
   return { url: upstream.url, seen };
@@ -47,7 +49,13 @@ describe('the fair admission queue', () => {
   it('serves waiting requests first come first served: a large one is not overtaken by small ones that would fit', async () => {
     const upstream = await taggedUpstream();
     // The window (3 s) outlasts queueing the four on a loaded machine: the head must not be admitted before the last one waits.
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '3s', tokenBudget: '1000', maxWait: '20s' });
+    const { proxy, dbPath } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      window: '3s',
+      tokenBudget: '1000',
+      maxWait: '20s',
+    });
     expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 900))).status).toBe(200);
 
     const large = postJson(`${proxy.url}/v1/messages`, message('large', 600, 600));
@@ -73,7 +81,14 @@ describe('the fair admission queue', () => {
 
   it('answers a local 429 (budget) after --max-wait, having forwarded nothing; a full queue refuses at once', async () => {
     const upstream = await taggedUpstream();
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '60s', tokenBudget: '1000', maxWait: '300ms', maxQueue: '1' });
+    const { proxy, dbPath } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      window: '60s',
+      tokenBudget: '1000',
+      maxWait: '300ms',
+      maxQueue: '1',
+    });
     expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 990))).status).toBe(200);
 
     const startedAt = Date.now();
@@ -82,25 +97,42 @@ describe('the fair admission queue', () => {
     const overflow = await postJson(`${proxy.url}/v1/messages`, message('overflow', 100, 100));
     expect(overflow.status).toBe(429);
     expect(overflow.headers.get('x-ratewarden-reason')).toBe('budget');
-    expect(await overflow.json()).toMatchObject({ error: { message: expect.stringMatching(/already waiting for budget \(--max-queue 1\)/) } });
+    expect(await overflow.json()).toMatchObject({
+      error: { message: expect.stringMatching(/already waiting for budget \(--max-queue 1\)/) },
+    });
 
     const refused = await waiting;
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(300);
     expect(refused.status).toBe(429);
     expect(refused.headers.get('x-ratewarden-reason')).toBe('budget');
     expect(Number(refused.headers.get('retry-after-ms'))).toBeGreaterThan(0);
-    expect(await refused.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error', message: expect.stringMatching(/waited [\d.]+m?s for budget \(--max-wait 300ms\)/) } });
+    expect(await refused.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'rate_limit_error', message: expect.stringMatching(/waited [\d.]+m?s for budget \(--max-wait 300ms\)/) },
+    });
     expect(upstream.seen).toEqual(['fill']);
     expect(recordedRequests(dbPath)).toHaveLength(1);
   });
 
   it('a client that leaves while queued leaves nothing reserved and nothing forwarded', async () => {
     const upstream = await taggedUpstream();
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '1s', tokenBudget: '1000', maxWait: '20s' });
+    const { proxy, dbPath } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      window: '1s',
+      tokenBudget: '1000',
+      maxWait: '20s',
+    });
     expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 990))).status).toBe(200);
 
     const url = new URL(proxy.url);
-    const leaving = httpRequest({ host: url.hostname, port: Number(url.port), method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json' } });
+    const leaving = httpRequest({
+      host: url.hostname,
+      port: Number(url.port),
+      method: 'POST',
+      path: '/v1/messages',
+      headers: { 'content-type': 'application/json' },
+    });
     leaving.on('error', () => undefined);
     leaving.end(message('leaves', 500, 500));
     await queueReaches(proxy, 1);
@@ -116,7 +148,13 @@ describe('the fair admission queue', () => {
 
   it('serves a request larger than the whole budget once the window is otherwise empty', async () => {
     const upstream = await taggedUpstream();
-    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '1s', tokenBudget: '500', maxWait: '20s' });
+    const { proxy } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      window: '1s',
+      tokenBudget: '500',
+      maxWait: '20s',
+    });
     expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 100))).status).toBe(200);
     const huge = postJson(`${proxy.url}/v1/messages`, message('huge', 2_000, 2_000));
     await queueReaches(proxy, 1);
@@ -126,7 +164,13 @@ describe('the fair admission queue', () => {
 
   it('count_tokens reserves nothing: it is answered at once while the token budget is full', async () => {
     const upstream = await taggedUpstream();
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '60s', tokenBudget: '1000', maxWait: '20s' });
+    const { proxy, dbPath } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      window: '60s',
+      tokenBudget: '1000',
+      maxWait: '20s',
+    });
     expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 1_000))).status).toBe(200);
     const counted = await postJson(`${proxy.url}/v1/messages/count_tokens`, message('count', 2_000, 0));
     expect(counted.status).toBe(200);
@@ -137,18 +181,36 @@ describe('the fair admission queue', () => {
 
   it('a stopping proxy answers a request that was still sending its body at once, instead of queueing it for budget', async () => {
     const upstream = await taggedUpstream();
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '60s', tokenBudget: '1000', maxWait: '60s' });
+    const { proxy, dbPath } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      window: '60s',
+      tokenBudget: '1000',
+      maxWait: '60s',
+    });
     expect((await postJson(`${proxy.url}/v1/messages`, message('fill', 100, 1_000))).status).toBe(200);
 
     const body = Buffer.from(message('late', 100, 100));
     const url = new URL(proxy.url);
-    const late = httpRequest({ host: url.hostname, port: Number(url.port), method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json', 'content-length': body.length } });
+    const late = httpRequest({
+      host: url.hostname,
+      port: Number(url.port),
+      method: 'POST',
+      path: '/v1/messages',
+      headers: { 'content-type': 'application/json', 'content-length': body.length },
+    });
     const answered = new Promise<{ status: number; reason: string | undefined; text: string }>((resolve, reject) => {
       late.once('error', reject);
       late.once('response', (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.once('end', () => resolve({ status: response.statusCode ?? 0, reason: response.headers['x-ratewarden-reason'] as string | undefined, text: Buffer.concat(chunks).toString('utf8') }));
+        response.once('end', () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            reason: response.headers['x-ratewarden-reason'] as string | undefined,
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
       });
     });
     late.write(body.subarray(0, 10));
@@ -180,10 +242,20 @@ describe('the fair admission queue', () => {
         };
       });
     });
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', window: '60s', tokenBudget: '1000', maxWait: '60s', backoffBase: '30s' });
+    const { proxy, dbPath } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      window: '60s',
+      tokenBudget: '1000',
+      maxWait: '60s',
+      backoffBase: '30s',
+    });
     const held = postJson(`${proxy.url}/v1/messages`, message('held', 900, 900));
     while (releaseHeld === null) await new Promise((resolve) => setImmediate(resolve));
-    const waiting = [postJson(`${proxy.url}/v1/messages`, message('w1', 500, 500)), postJson(`${proxy.url}/v1/messages`, message('w2', 50, 50))];
+    const waiting = [
+      postJson(`${proxy.url}/v1/messages`, message('w1', 500, 500)),
+      postJson(`${proxy.url}/v1/messages`, message('w2', 50, 50)),
+    ];
     await queueReaches(proxy, 2);
 
     (releaseHeld as () => void)();

@@ -122,9 +122,12 @@ describe('the fair queue over an asynchronous store', () => {
     warden.release();
     await lengthReaches(queue, 0);
     // Settled as aborted with nothing spent: nothing stays reserved for a request nobody forwards.
-    const settledHead = (): number | undefined => sqlOf(real).get<{ n: number }>("SELECT COUNT(*) AS n FROM requests WHERE est_input_tokens = 600 AND outcome <> 'in-flight'")?.n;
+    const settledHead = (): number | undefined =>
+      sqlOf(real).get<{ n: number }>("SELECT COUNT(*) AS n FROM requests WHERE est_input_tokens = 600 AND outcome <> 'in-flight'")?.n;
     while (settledHead() !== 1) await new Promise((resolve) => setImmediate(resolve));
-    expect(sqlOf(real).all("SELECT outcome, input_tokens FROM requests WHERE est_input_tokens = 600")).toEqual([{ outcome: 'aborted', input_tokens: 0 }]);
+    expect(sqlOf(real).all('SELECT outcome, input_tokens FROM requests WHERE est_input_tokens = 600')).toEqual([
+      { outcome: 'aborted', input_tokens: 0 },
+    ]);
     expect(await real.views.currentUsage()).toEqual({ tokens: 0, requests: 1 });
     expect(warden.admits).toBe(admitsBefore);
   });

@@ -15,7 +15,9 @@ async function costUpstream(): Promise<string> {
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { metadata?: { cost?: number } };
       response.writeHead(200, { 'content-type': 'application/json' });
       const usage = { input_tokens: body.metadata?.cost ?? 1, output_tokens: 0 };
-      response.end(JSON.stringify({ id: 'msg', type: 'message', role: 'assistant', content: [], model: 'claude-sim', stop_reason: 'end_turn', usage }));
+      response.end(
+        JSON.stringify({ id: 'msg', type: 'message', role: 'assistant', content: [], model: 'claude-sim', stop_reason: 'end_turn', usage }),
+      );
     });
   });
   return upstream.url;
@@ -30,7 +32,11 @@ function message(reserve: number, cost: number): string {
 
 /** The durable refusal totals of every scope, once the ticks have added at least `atLeast` refusals (the proxy's own ticker runs too). */
 async function durableRefusals(proxy: RunningProxy, dbPath: string, atLeast: number): Promise<{ budget: number; cooldown: number }> {
-  const read = () => readRows<{ budget: number | null; cooldown: number | null }>(dbPath, 'SELECT SUM(refused_budget_total) AS budget, SUM(refused_cooldown_total) AS cooldown FROM limiter_state')[0];
+  const read = () =>
+    readRows<{ budget: number | null; cooldown: number | null }>(
+      dbPath,
+      'SELECT SUM(refused_budget_total) AS budget, SUM(refused_cooldown_total) AS cooldown FROM limiter_state',
+    )[0];
   for (;;) {
     await proxy.warden.tick();
     const totals = read();
@@ -48,7 +54,10 @@ describe('the refusals the proxy answers', () => {
     const { proxy, dbPath } = await harness.proxy({ upstream, provider: 'anthropic', window: '1h', tokenBudget: '1000', maxWait: '50ms' });
     expect((await postJson(`${proxy.url}/v1/messages`, message(100, 900))).status).toBe(200);
     // The first waits out --max-wait at the head of the queue; the second, sent meanwhile, waits behind it.
-    const answers = await Promise.all([postJson(`${proxy.url}/v1/messages`, message(600, 600)), postJson(`${proxy.url}/v1/messages`, message(600, 600))]);
+    const answers = await Promise.all([
+      postJson(`${proxy.url}/v1/messages`, message(600, 600)),
+      postJson(`${proxy.url}/v1/messages`, message(600, 600)),
+    ]);
     expect(answers.map((answer) => [answer.status, answer.headers.get('x-ratewarden-reason')])).toEqual([
       [429, 'budget'],
       [429, 'budget'],

@@ -57,19 +57,27 @@ describe('relaying an upstream 429 (issue 15)', () => {
         relayed = response;
         request.on('end', () => {
           const body = Buffer.concat(chunks);
-          void forward(setup, { request, response, body, bodyLength: body.length, upstreamPath: '/v1/messages', provider: providerAdapter('anthropic') }, recorder);
+          void forward(
+            setup,
+            { request, response, body, bodyLength: body.length, upstreamPath: '/v1/messages', provider: providerAdapter('anthropic') },
+            recorder,
+          );
         });
       }),
     );
 
     const answer = new Promise<{ status: number | undefined; recordedFirst: boolean; body: string }>((resolve, reject) => {
-      const sent = httpRequest(`${proxy}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response: IncomingMessage) => {
-        const recordedFirst = recorded;
-        let body = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (body += chunk));
-        response.on('end', () => resolve({ status: response.statusCode, recordedFirst, body }));
-      });
+      const sent = httpRequest(
+        `${proxy}/v1/messages`,
+        { method: 'POST', headers: { 'content-type': 'application/json' } },
+        (response: IncomingMessage) => {
+          const recordedFirst = recorded;
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => (body += chunk));
+          response.on('end', () => resolve({ status: response.statusCode, recordedFirst, body }));
+        },
+      );
       sent.on('error', reject);
       sent.end('{"model":"claude","max_tokens":10,"messages":[]}');
     });

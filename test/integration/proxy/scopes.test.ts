@@ -44,7 +44,16 @@ async function modelUpstream(limited: Set<string>, headers: (seen: Seen) => Reco
         return;
       }
       response.writeHead(200, { 'content-type': 'application/json', ...headers({ model, key }) });
-      response.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', model, content: [], usage: { input_tokens: 7, output_tokens: 3 } }));
+      response.end(
+        JSON.stringify({
+          id: 'msg_1',
+          type: 'message',
+          role: 'assistant',
+          model,
+          content: [],
+          usage: { input_tokens: 7, output_tokens: 3 },
+        }),
+      );
     });
   });
   return { url: upstream.url, seen };
@@ -79,7 +88,12 @@ describe('scopes: one key, two models', () => {
     expect(opusScope).toMatch(/^[0-9a-f]{16}\/claude-opus$/);
 
     for (let i = 0; i < 3; i++) expect((await send(proxy.url, 'claude-3-5-haiku-latest')).status).toBe(200);
-    expect(upstream.seen.map((seen) => seen.model)).toEqual(['claude-opus-4-1', 'claude-3-5-haiku-latest', 'claude-3-5-haiku-latest', 'claude-3-5-haiku-latest']);
+    expect(upstream.seen.map((seen) => seen.model)).toEqual([
+      'claude-opus-4-1',
+      'claude-3-5-haiku-latest',
+      'claude-3-5-haiku-latest',
+      'claude-3-5-haiku-latest',
+    ]);
 
     const haikuScope = opusScope.replace(/claude-opus$/, 'claude-haiku-3-5');
     expect(scopesOf(dbPath)).toEqual([opusScope, haikuScope].sort());

@@ -31,10 +31,14 @@ describe('the official Anthropic SDK pointed at the proxy', () => {
     const { proxy } = await harness.proxy({ upstream: sim.url, provider: 'anthropic', backoffBase: '30s' });
     const client = new Anthropic({ apiKey: 'sk-ant-test', baseURL: proxy.url, maxRetries: 0 });
     sim.setMode('always-429');
-    await expect(client.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question })).rejects.toBeInstanceOf(Anthropic.RateLimitError);
+    await expect(client.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question })).rejects.toBeInstanceOf(
+      Anthropic.RateLimitError,
+    );
     sim.setMode('normal');
 
-    const local = await client.messages.create({ model: 'claude-sim', max_tokens: 20, messages: question }).catch((error: unknown) => error);
+    const local = await client.messages
+      .create({ model: 'claude-sim', max_tokens: 20, messages: question })
+      .catch((error: unknown) => error);
     expect(local).toBeInstanceOf(Anthropic.RateLimitError);
     const error = local as InstanceType<typeof Anthropic.RateLimitError>;
     expect(error.status).toBe(429);
@@ -53,7 +57,13 @@ describe('the official OpenAI SDK pointed at the proxy', () => {
 
     const completion = await client.chat.completions.create({ model: 'gpt-sim', max_completion_tokens: 20, messages: question });
     expect(completion.choices[0]?.message.content).toBeTruthy();
-    const stream = await client.chat.completions.create({ model: 'gpt-sim', max_tokens: 15, messages: question, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-sim',
+      max_tokens: 15,
+      messages: question,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let streamedUsage: OpenAI.CompletionUsage | null | undefined;
     for await (const chunk of stream) streamedUsage = chunk.usage ?? streamedUsage;
     expect(streamedUsage?.completion_tokens).toBe(15);

@@ -36,7 +36,9 @@ describe('one proxy for every provider (--upstream anthropic=…,openai=…)', (
   it('answers a request of a provider no upstream serves locally, 421 in its own shape, and forwards nothing', async () => {
     const anthropicSim = await harness.sim();
     const { proxy, dbPath } = await harness.proxy({ upstream: `anthropic=${anthropicSim.url}` });
-    const answer = await postJson(`${proxy.url}/v1/chat/completions`, JSON.stringify({ model: 'gpt-4o', messages: question }), { authorization: 'Bearer sk-test' });
+    const answer = await postJson(`${proxy.url}/v1/chat/completions`, JSON.stringify({ model: 'gpt-4o', messages: question }), {
+      authorization: 'Bearer sk-test',
+    });
     expect(answer.status).toBe(421);
     expect(answer.headers.get('x-ratewarden-reason')).toBe('no-upstream');
     const body = (await answer.json()) as { error: { message: string } };

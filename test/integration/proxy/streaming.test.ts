@@ -39,7 +39,13 @@ describe('streaming through the proxy', () => {
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
     const received = await new Promise<string>((resolve, reject) => {
       const url = new URL(proxy.url);
-      const request = httpRequest({ host: url.hostname, port: url.port, method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json' } });
+      const request = httpRequest({
+        host: url.hostname,
+        port: url.port,
+        method: 'POST',
+        path: '/v1/messages',
+        headers: { 'content-type': 'application/json' },
+      });
       request.once('error', reject);
       request.once('response', (response) => {
         let text = '';
@@ -68,7 +74,12 @@ describe('streaming through the proxy', () => {
       response.end();
     });
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
-    const answer = await rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', headers: ['Accept-Encoding', 'gzip'], body: '{"max_tokens":100}' });
+    const answer = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/messages',
+      headers: ['Accept-Encoding', 'gzip'],
+      body: '{"max_tokens":100}',
+    });
     expect(answer.headers['content-encoding']).toBe('gzip');
     expect(answer.body.equals(compressed)).toBe(true);
     await proxy.close();
@@ -89,7 +100,12 @@ describe('streaming through the proxy', () => {
       });
     });
     const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'generic' });
-    const answer = await rawRequest(proxy.url, { method: 'POST', path: '/upload', headers: ['Content-Type', 'application/octet-stream'], body: upload });
+    const answer = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/upload',
+      headers: ['Content-Type', 'application/octet-stream'],
+      body: upload,
+    });
     expect(received.equals(upload)).toBe(true);
     expect(answer.headers['content-length']).toBe(String(download.length));
     expect(answer.body.equals(download)).toBe(true);

@@ -28,7 +28,10 @@ const shapes: Shape[] = [
     provider: 'anthropic',
     path: '/v1/messages',
     request: { model: 'm', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] },
-    reply: (count) => ({ contentType: 'application/json', body: `{"type":"message","content":[],"usage":{"input_tokens":9,"output_tokens":${count}}}` }),
+    reply: (count) => ({
+      contentType: 'application/json',
+      body: `{"type":"message","content":[],"usage":{"input_tokens":9,"output_tokens":${count}}}`,
+    }),
   },
   {
     name: 'Anthropic SSE',
@@ -49,16 +52,29 @@ const shapes: Shape[] = [
     provider: 'openai',
     path: '/v1/chat/completions',
     request: { model: 'm', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] },
-    reply: (count) => ({ contentType: 'application/json', body: `{"object":"chat.completion","choices":[],"usage":{"prompt_tokens":${count},"completion_tokens":3}}` }),
+    reply: (count) => ({
+      contentType: 'application/json',
+      body: `{"object":"chat.completion","choices":[],"usage":{"prompt_tokens":${count},"completion_tokens":3}}`,
+    }),
   },
   {
     name: 'OpenAI SSE',
     provider: 'openai',
     path: '/v1/chat/completions',
-    request: { model: 'm', max_tokens: 50, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hello' }] },
+    request: {
+      model: 'm',
+      max_tokens: 50,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'hello' }],
+    },
     reply: (count) => ({
       contentType: 'text/event-stream',
-      body: sse(['{"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}', `{"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":${count}}}`, '[DONE]']),
+      body: sse([
+        '{"object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}',
+        `{"object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":${count}}}`,
+        '[DONE]',
+      ]),
     }),
   },
 ];
@@ -76,7 +92,12 @@ describe('usage that cannot be read keeps the reservation (issue 9 item 4)', () 
           });
         });
         const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: shape.provider });
-        const answer = await rawRequest(proxy.url, { method: 'POST', path: shape.path, headers: ['Content-Type', 'application/json'], body: JSON.stringify(shape.request) });
+        const answer = await rawRequest(proxy.url, {
+          method: 'POST',
+          path: shape.path,
+          headers: ['Content-Type', 'application/json'],
+          body: JSON.stringify(shape.request),
+        });
         expect(answer.status).toBe(200);
         expect(answer.body.toString()).toBe(reply.body);
         await proxy.close();
@@ -97,7 +118,12 @@ describe('usage that cannot be read keeps the reservation (issue 9 item 4)', () 
       });
     });
     const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic' });
-    const answer = await rawRequest(proxy.url, { method: 'POST', path: '/v1/messages', headers: ['Content-Type', 'application/json'], body: JSON.stringify(shapes[0]?.request) });
+    const answer = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/messages',
+      headers: ['Content-Type', 'application/json'],
+      body: JSON.stringify(shapes[0]?.request),
+    });
     expect(answer.status).toBe(400);
     await proxy.close();
     expect(recordedRequests(dbPath)).toMatchObject([{ outcome: 'ok', status: 400, output_tokens: 50 }]);

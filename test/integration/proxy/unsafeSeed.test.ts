@@ -18,7 +18,9 @@ async function refusingUpstream(refusals: number) {
         return;
       }
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 5, output_tokens: 7 } }));
+      response.end(
+        JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 5, output_tokens: 7 } }),
+      );
     });
   });
   return { upstream, arrivals };
@@ -27,7 +29,12 @@ async function refusingUpstream(refusals: number) {
 describe("the seed's fixed retry (--unsafe-retry-rate-limited-after, with --unsafe-no-cooldown)", () => {
   it('holds the 429, resends after the fixed delay whatever Retry-After said, and records every attempt', async () => {
     const { upstream, arrivals } = await refusingUpstream(1);
-    const { proxy, dbPath } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', unsafeNoCooldown: 'true', unsafeRetryRateLimitedAfter: '300ms' });
+    const { proxy, dbPath } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      unsafeNoCooldown: 'true',
+      unsafeRetryRateLimitedAfter: '300ms',
+    });
 
     const answer = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(answer.status).toBe(200);
@@ -41,7 +48,12 @@ describe("the seed's fixed retry (--unsafe-retry-rate-limited-after, with --unsa
 
   it('lets the 429 through after its last resend', async () => {
     const { upstream, arrivals } = await refusingUpstream(100);
-    const { proxy } = await harness.proxy({ upstream: upstream.url, provider: 'anthropic', unsafeNoCooldown: 'true', unsafeRetryRateLimitedAfter: '50ms' });
+    const { proxy } = await harness.proxy({
+      upstream: upstream.url,
+      provider: 'anthropic',
+      unsafeNoCooldown: 'true',
+      unsafeRetryRateLimitedAfter: '50ms',
+    });
     const answer = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(answer.status).toBe(429);
     expect(answer.headers.get('x-ratewarden-reason')).toBeNull();
@@ -52,7 +64,10 @@ describe("the seed's fixed retry (--unsafe-retry-rate-limited-after, with --unsa
     const { upstream } = await refusingUpstream(0);
     const warnings: { event: string; message: string }[] = [];
     const log: Logger = { info: () => undefined, warn: (event, message) => void warnings.push({ event, message }), error: () => undefined };
-    await harness.proxy({ upstream: upstream.url, provider: 'anthropic', unsafeNoCooldown: 'true', unsafeRetryRateLimitedAfter: '50ms' }, { log });
+    await harness.proxy(
+      { upstream: upstream.url, provider: 'anthropic', unsafeNoCooldown: 'true', unsafeRetryRateLimitedAfter: '50ms' },
+      { log },
+    );
     expect(warnings.filter((line) => line.event === 'unsafe-switches').map((line) => line.message)).toEqual([
       expect.stringMatching(/^UNSAFE: running with --unsafe-no-cooldown, --unsafe-retry-rate-limited-after, the demo's hidden switches/),
     ]);

@@ -16,17 +16,43 @@ interface Shape {
 const prompt = 'Tell me something about sliding windows and rate limits, briefly please.';
 
 const shapes: Shape[] = [
-  { name: 'Anthropic Messages JSON', provider: 'anthropic', path: '/v1/messages', body: { model: 'm', max_tokens: 12, messages: [{ role: 'user', content: prompt }] } },
-  { name: 'Anthropic Messages SSE', provider: 'anthropic', path: '/v1/messages', body: { model: 'm', max_tokens: 12, stream: true, messages: [{ role: 'user', content: prompt }] } },
-  { name: 'OpenAI chat completions JSON', provider: 'openai', path: '/v1/chat/completions', body: { model: 'm', max_completion_tokens: 9, messages: [{ role: 'user', content: prompt }] } },
+  {
+    name: 'Anthropic Messages JSON',
+    provider: 'anthropic',
+    path: '/v1/messages',
+    body: { model: 'm', max_tokens: 12, messages: [{ role: 'user', content: prompt }] },
+  },
+  {
+    name: 'Anthropic Messages SSE',
+    provider: 'anthropic',
+    path: '/v1/messages',
+    body: { model: 'm', max_tokens: 12, stream: true, messages: [{ role: 'user', content: prompt }] },
+  },
+  {
+    name: 'OpenAI chat completions JSON',
+    provider: 'openai',
+    path: '/v1/chat/completions',
+    body: { model: 'm', max_completion_tokens: 9, messages: [{ role: 'user', content: prompt }] },
+  },
   {
     name: 'OpenAI chat completions SSE (final usage chunk)',
     provider: 'openai',
     path: '/v1/chat/completions',
-    body: { model: 'm', max_tokens: 9, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: prompt }] },
+    body: {
+      model: 'm',
+      max_tokens: 9,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: prompt }],
+    },
   },
   { name: 'OpenAI responses JSON', provider: 'openai', path: '/v1/responses', body: { model: 'm', max_output_tokens: 7, input: prompt } },
-  { name: 'OpenAI responses SSE', provider: 'openai', path: '/v1/responses', body: { model: 'm', max_output_tokens: 7, stream: true, input: prompt } },
+  {
+    name: 'OpenAI responses SSE',
+    provider: 'openai',
+    path: '/v1/responses',
+    body: { model: 'm', max_output_tokens: 7, stream: true, input: prompt },
+  },
 ];
 
 /** What the simulated upstream itself counted for the one request it served. */
@@ -51,7 +77,9 @@ describe('usage recorded at settle', () => {
         expect(answer.status).toBe(200);
         expect(answer.headers['content-encoding']).toBe(compress);
         // The client gets the upstream's bytes: still compressed, and decodable.
-        const text = (compress === 'gzip' ? gunzipSync(answer.body) : compress === 'br' ? brotliDecompressSync(answer.body) : answer.body).toString();
+        const text = (
+          compress === 'gzip' ? gunzipSync(answer.body) : compress === 'br' ? brotliDecompressSync(answer.body) : answer.body
+        ).toString();
         expect(text).toMatch(/usage/);
         await proxy.close();
         const expected = servedBy(sim);
@@ -65,7 +93,12 @@ describe('usage recorded at settle', () => {
     const sim = await harness.sim({ outputTokens: 40 });
     const { proxy, dbPath } = await harness.proxy({ upstream: sim.url, provider: 'openai' });
     const body = JSON.stringify({ model: 'm', max_tokens: 25, stream: true, messages: [{ role: 'user', content: prompt }] });
-    const answer = await rawRequest(proxy.url, { method: 'POST', path: '/v1/chat/completions', headers: ['Content-Type', 'application/json'], body });
+    const answer = await rawRequest(proxy.url, {
+      method: 'POST',
+      path: '/v1/chat/completions',
+      headers: ['Content-Type', 'application/json'],
+      body,
+    });
     expect(answer.status).toBe(200);
     await proxy.close();
     const [row] = recordedRequests(dbPath);

@@ -21,7 +21,14 @@ const stream = { method: 'POST', path: '/v1/messages', estimate: { inputTokens: 
 /** Anthropic's buckets as a head reports them (80 000 OTPM, 400 000 ITPM, 4 000 RPM), `output` left of OTPM. */
 function heads(now: number, output: number): Report[] {
   return [
-    { dimension: 'output-tokens', limit: 80_000, remaining: output, resetAt: now + Math.ceil(((80_000 - output) / 80_000) * 60_000), roundingSlack: 500, refill: 'bucket' },
+    {
+      dimension: 'output-tokens',
+      limit: 80_000,
+      remaining: output,
+      resetAt: now + Math.ceil(((80_000 - output) / 80_000) * 60_000),
+      roundingSlack: 500,
+      refill: 'bucket',
+    },
     { dimension: 'input-tokens', limit: 400_000, remaining: 390_000, resetAt: now + 1_500, roundingSlack: 500, refill: 'bucket' },
     { dimension: 'requests', limit: 4_000, remaining: 3_990, resetAt: now + 150, roundingSlack: 0, refill: 'bucket' },
   ];
@@ -39,14 +46,23 @@ describe('reports adopted at the response head, charges as the upstream charges'
 
     clock.advance(10);
     const b = admitted(await warden.admit(stream));
-    expect(await warden.admit(stream)).toMatchObject({ kind: 'rejected', reason: 'budget', message: expect.stringMatching(/output-tokens/) });
+    expect(await warden.admit(stream)).toMatchObject({
+      kind: 'rejected',
+      reason: 'budget',
+      message: expect.stringMatching(/output-tokens/),
+    });
     // B's head: the upstream charged B; A is still in flight, so it is counted on top of that report.
     await warden.observeHead(b, { status: 200, reports: heads(clock.now, 16_000), reportsReadAt: clock.now });
     expect(await warden.admit(stream)).toMatchObject({ kind: 'rejected', reason: 'budget' });
 
     // A ends having written 600 tokens: 31 400 come back at once.
     clock.advance(10);
-    await warden.settle(a, { outcome: 'ok', status: 200, usage: { inputTokens: 2_000, outputTokens: 600 }, reportedSettle: 'refund-to-usage' });
+    await warden.settle(a, {
+      outcome: 'ok',
+      status: 200,
+      usage: { inputTokens: 2_000, outputTokens: 600 },
+      reportedSettle: 'refund-to-usage',
+    });
     admitted(await warden.admit(stream));
   });
 
@@ -67,14 +83,26 @@ describe('reports adopted at the response head, charges as the upstream charges'
   it('keeps the charge when the rule gives nothing back (OpenAI), and gives everything back for a request the upstream never had', async () => {
     const clock = new FakeClock();
     const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), policy, clock);
-    const tokens: Report = { dimension: 'tokens', limit: 100_000, remaining: 90_000, resetAt: clock.now + 6_000, roundingSlack: 0, refill: 'window' };
+    const tokens: Report = {
+      dimension: 'tokens',
+      limit: 100_000,
+      remaining: 90_000,
+      resetAt: clock.now + 6_000,
+      roundingSlack: 0,
+      refill: 'window',
+    };
     const first = admitted(await warden.admit({ ...stream, reportedOutput: 8_000 }));
     await warden.observeHead(first, { status: 200, reports: [tokens], reportsReadAt: clock.now });
     const kept = admitted(await warden.admit({ ...stream, reportedOutput: 8_000 }));
     const lost = admitted(await warden.admit({ ...stream, reportedOutput: 8_000 }));
     const sentSince = async (): Promise<number | undefined> => (await warden.views.scopeStates())[0]?.reports[0]?.admittedSince;
     expect(await sentSince()).toBe(20_000);
-    await warden.settle(kept, { outcome: 'ok', status: 200, usage: { inputTokens: 1_500, outputTokens: 100 }, reportedSettle: 'keep-charge' });
+    await warden.settle(kept, {
+      outcome: 'ok',
+      status: 200,
+      usage: { inputTokens: 1_500, outputTokens: 100 },
+      reportedSettle: 'keep-charge',
+    });
     expect(await sentSince()).toBe(20_000);
     await warden.settle(lost, { outcome: 'unreachable', status: null, usage: null, reportedSettle: 'keep-charge' });
     expect(await sentSince()).toBe(10_000);
@@ -87,11 +115,18 @@ describe("a key's own layer in its organization's group", () => {
   const group = `org:${organization.organization}/claude-sonnet`;
   /** Tier 1's OTPM bucket (8 000), which a 32 000 max_tokens stream takes whole when it starts. */
   const tier1 = (now: number, output: number): Report[] => [
-    { dimension: 'output-tokens', limit: 8_000, remaining: output, resetAt: now + Math.ceil(((8_000 - output) / 8_000) * 60_000), roundingSlack: 500, refill: 'bucket' },
+    {
+      dimension: 'output-tokens',
+      limit: 8_000,
+      remaining: output,
+      resetAt: now + Math.ceil(((8_000 - output) / 8_000) * 60_000),
+      roundingSlack: 500,
+      refill: 'bucket',
+    },
     { dimension: 'requests', limit: 50, remaining: 49, resetAt: now + 1_200, roundingSlack: 0, refill: 'bucket' },
   ];
 
-  it("gets back the unused max_tokens when the stream ends, as the group does, instead of waiting a whole refill", async () => {
+  it('gets back the unused max_tokens when the stream ends, as the group does, instead of waiting a whole refill', async () => {
     const clock = new FakeClock();
     const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), policy, clock);
     await warden.learnOrganization('abcdef0123456789', organization);
@@ -104,7 +139,12 @@ describe("a key's own layer in its organization's group", () => {
 
     // A ends 2 s later having written 300 tokens: the upstream refunds the rest to every limit that held it.
     clock.advance(2_000);
-    await warden.settle(a, { outcome: 'ok', status: 200, usage: { inputTokens: 2_000, outputTokens: 300 }, reportedSettle: 'refund-to-usage' });
+    await warden.settle(a, {
+      outcome: 'ok',
+      status: 200,
+      usage: { inputTokens: 2_000, outputTokens: 300 },
+      reportedSettle: 'refund-to-usage',
+    });
     admitted(await warden.admit(request));
   });
 });
@@ -129,7 +169,12 @@ describe('the half-open probe judged at its head', () => {
     expect(await warden.views.cooldownRefusal()).toBeNull();
     clock.advance(300);
     await warden.observeHead(probe, { status: 200 });
-    expect(await warden.views.readState(await onlyScope(warden))).toMatchObject({ cooldownUntil: null, consecutive429s: 0, probeRequestId: null, lastProbeSuccessAt: clock.now });
+    expect(await warden.views.readState(await onlyScope(warden))).toMatchObject({
+      cooldownUntil: null,
+      consecutive429s: 0,
+      probeRequestId: null,
+      lastProbeSuccessAt: clock.now,
+    });
     admitted(await warden.admit(stream));
     clock.advance(30_000);
     await warden.settle(probe, { outcome: 'aborted', status: null, usage: { inputTokens: 2_000, outputTokens: 50 } });

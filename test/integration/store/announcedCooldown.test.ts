@@ -31,7 +31,11 @@ describe('a cooldown that follows the upstream’s word survives a restart', () 
     clock.now = incident?.cooldownUntil as number;
     const probe = await second.admit(request);
     expect(probe).toMatchObject({ kind: 'admitted', probe: true });
-    expect(await second.upstream429(admitted(probe), { retryAfterMs: 8_000 })).toMatchObject({ escalated: true, cooldownMs: 16_000, consecutive429s: 2 });
+    expect(await second.upstream429(admitted(probe), { retryAfterMs: 8_000 })).toMatchObject({
+      escalated: true,
+      cooldownMs: 16_000,
+      consecutive429s: 2,
+    });
   });
 
   it('without a retry-after, the 429’s own reports time the cooldown (Anthropic: until the bucket holds the request)', async () => {
@@ -40,7 +44,19 @@ describe('a cooldown that follows the upstream’s word survives a restart', () 
     const warden = await wardens.open(dbPath, policyWith(), clock);
     const victim = admitted(await warden.admit(request));
     // 60 000 tokens a minute, 0 left (rounded to the thousand), full again in 60 s: 1 000 a second; 200 + 500 of rounding needed.
-    const reports = [{ dimension: 'tokens' as const, limit: 60_000, remaining: 0, resetAt: clock.now + 60_000, roundingSlack: 500, refill: 'bucket' as const }];
-    expect(await warden.upstream429(victim, { retryAfterMs: null, reports, reportsReadAt: clock.now })).toMatchObject({ escalated: true, cooldownMs: 700 });
+    const reports = [
+      {
+        dimension: 'tokens' as const,
+        limit: 60_000,
+        remaining: 0,
+        resetAt: clock.now + 60_000,
+        roundingSlack: 500,
+        refill: 'bucket' as const,
+      },
+    ];
+    expect(await warden.upstream429(victim, { retryAfterMs: null, reports, reportsReadAt: clock.now })).toMatchObject({
+      escalated: true,
+      cooldownMs: 700,
+    });
   });
 });

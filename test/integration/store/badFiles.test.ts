@@ -101,7 +101,11 @@ describe('a file that cannot be used is refused with one clear line and left exa
     const before = snapshot(dir);
 
     const error = expectClearRefusal(path, 'too-new');
-    expect(error.message).toMatch(new RegExp(`schema version 999, newer than this ratewarden understands \\(${latestSchemaVersion(loadSqliteMigrations())}\\); upgrade ratewarden`));
+    expect(error.message).toMatch(
+      new RegExp(
+        `schema version 999, newer than this ratewarden understands \\(${latestSchemaVersion(loadSqliteMigrations())}\\); upgrade ratewarden`,
+      ),
+    );
     expect(refusal(path, { readonly: true }).problem).toBe('too-new');
     await expect(openSqliteWarden(path, { policy: defaultLimiterPolicy, clock: () => 0 })).rejects.toThrow(/version 999/);
     expect(snapshot(dir)).toEqual(before);

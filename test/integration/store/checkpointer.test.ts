@@ -32,7 +32,10 @@ function writeRows(db: Database, count: number): void {
 }
 
 /** The reports as they arrive; `next` resolves with the first one after the call that matches. */
-function reportStream(): { onCheckpoint: (report: CheckpointReport) => void; next: (matches?: (report: CheckpointReport) => boolean) => Promise<CheckpointReport> } {
+function reportStream(): {
+  onCheckpoint: (report: CheckpointReport) => void;
+  next: (matches?: (report: CheckpointReport) => boolean) => Promise<CheckpointReport>;
+} {
   let waiting: { matches: (report: CheckpointReport) => boolean; resolve: (report: CheckpointReport) => void } | null = null;
   return {
     onCheckpoint: (report) => {

@@ -67,7 +67,14 @@ const families: Family[] = [
 async function serve(warden: Warden, clock: FakeClock, family: Family): Promise<void> {
   const id = admitted(await warden.admit(request));
   clock.advance(50);
-  await warden.settle(id, { outcome: 'ok', status: 200, usage: small, reported: family.reported, reports: family.reports(clock.now), reportsReadAt: clock.now });
+  await warden.settle(id, {
+    outcome: 'ok',
+    status: 200,
+    usage: small,
+    reported: family.reported,
+    reports: family.reports(clock.now),
+    reportsReadAt: clock.now,
+  });
 }
 
 /** Two small requests served, then a 429 without rate-limit headers: a cut on both budgets from a window of 70 tokens. */
@@ -83,7 +90,9 @@ async function cutAt429(warden: Warden, clock: FakeClock, family: Family): Promi
 }
 
 function recoveries(warden: Warden): { kind: string; from: number; to: number; detail: string }[] {
-  return sqlOf(warden).all("SELECT kind, from_value AS \"from\", to_value AS \"to\", detail FROM budget_adjustments WHERE reason = 'recover' ORDER BY id");
+  return sqlOf(warden).all(
+    'SELECT kind, from_value AS "from", to_value AS "to", detail FROM budget_adjustments WHERE reason = \'recover\' ORDER BY id',
+  );
 }
 
 describe('a cut heals at the upstream’s word', () => {
@@ -105,16 +114,31 @@ describe('a cut heals at the upstream’s word', () => {
       expect(probe).toMatchObject({ kind: 'admitted', probe: true });
       expect(clock.now - cooldownUntil).toBeLessThanOrEqual(family.policy.windowMs);
       clock.advance(50);
-      await warden.settle(admitted(probe), { outcome: 'ok', status: 200, usage: small, reported: family.reported, reports: family.reports(clock.now), reportsReadAt: clock.now });
+      await warden.settle(admitted(probe), {
+        outcome: 'ok',
+        status: 200,
+        usage: small,
+        reported: family.reported,
+        reports: family.reports(clock.now),
+        reportsReadAt: clock.now,
+      });
 
       // At the probe's own settle, not a window or twelve minutes later.
-      expect(await warden.views.readState()).toMatchObject({ cooldownUntil: null, tokenBudget: family.knownGood.tokens, requestBudget: family.knownGood.requests });
-      expect(recoveries(warden).map((row) => [row.kind, row.from, row.to])).toEqual(
-        [['tokens', 49, family.knownGood.tokens], ...(family.knownGood.requests === null ? [] : [['requests', 2, family.knownGood.requests]])],
-      );
+      expect(await warden.views.readState()).toMatchObject({
+        cooldownUntil: null,
+        tokenBudget: family.knownGood.tokens,
+        requestBudget: family.knownGood.requests,
+      });
+      expect(recoveries(warden).map((row) => [row.kind, row.from, row.to])).toEqual([
+        ['tokens', 49, family.knownGood.tokens],
+        ...(family.knownGood.requests === null ? [] : [['requests', 2, family.knownGood.requests]]),
+      ]);
       expect(recoveries(warden)[0]?.detail).toMatch(/cut healed/);
       expect(warden.budgetEvents.take().map((event) => [event.adjustment.reason, event.adjustment.kind])).toEqual(
-        expect.arrayContaining([['cut', 'tokens'], ['recover', 'tokens']]),
+        expect.arrayContaining([
+          ['cut', 'tokens'],
+          ['recover', 'tokens'],
+        ]),
       );
       // Traffic flows at once: the next requests are not held to 49 tokens.
       for (let i = 0; i < 5; i++) expect(await warden.admit(request)).toMatchObject({ kind: 'admitted', probe: false });
@@ -165,6 +189,9 @@ describe('a cut heals at the upstream’s word', () => {
       ['requests', 2, 4_850],
     ]);
     expect(await warden.views.readState()).toMatchObject({ cooldownUntil: null, tokenBudget: 1_940_000, requestBudget: 4_850 });
-    expect(recoveries(warden).map((row) => row.detail)).toEqual([expect.stringMatching(/reset-cooldown/), expect.stringMatching(/reset-cooldown/)]);
+    expect(recoveries(warden).map((row) => row.detail)).toEqual([
+      expect.stringMatching(/reset-cooldown/),
+      expect.stringMatching(/reset-cooldown/),
+    ]);
   });
 });

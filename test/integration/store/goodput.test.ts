@@ -14,7 +14,12 @@ afterEach(async () => {
   scratch.removeAll();
 });
 
-const request = (inputTokens: number, outputTokens: number, model: string | null = null) => ({ method: 'POST', path: '/v1/messages', estimate: { inputTokens, outputTokens }, model });
+const request = (inputTokens: number, outputTokens: number, model: string | null = null) => ({
+  method: 'POST',
+  path: '/v1/messages',
+  estimate: { inputTokens, outputTokens },
+  model,
+});
 
 const policy = policyWith({ windowMs: 60_000, tokenBudget: 100_000 });
 
@@ -25,12 +30,23 @@ describe('what the upstream reports is left, durably', () => {
     const warden = await wardens.open(dbPath, policy, clock);
     const id = admitted(await warden.admit(request(100, 100)));
     // A second tenant on the key: the upstream has only 3 000 of 30 000 left, full again in 54 s (500 a second).
-    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0, refill: 'bucket' };
+    const report: Report = {
+      dimension: 'tokens',
+      limit: 30_000,
+      remaining: 3_000,
+      resetAt: clock.now + 54_000,
+      roundingSlack: 0,
+      refill: 'bucket',
+    };
     await warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 100, outputTokens: 100 }, reports: [report] });
 
     // 3 000 − 900 held back (3 % of 30 000) leaves 2 100.
     admitted(await warden.admit(request(900, 900)));
-    expect(await warden.admit(request(200, 200))).toMatchObject({ kind: 'rejected', reason: 'budget', message: expect.stringMatching(/upstream reports 3000 tokens left/) });
+    expect(await warden.admit(request(200, 200))).toMatchObject({
+      kind: 'rejected',
+      reason: 'budget',
+      message: expect.stringMatching(/upstream reports 3000 tokens left/),
+    });
 
     await warden.close();
     const restarted = await wardens.open(dbPath, policy, clock);
@@ -40,12 +56,19 @@ describe('what the upstream reports is left, durably', () => {
     admitted(await restarted.admit(request(200, 200)));
   });
 
-  it('is ignored under the amnesia run\'s --unsafe-ignore-reported-remaining, as the seed ignored it', async () => {
+  it("is ignored under the amnesia run's --unsafe-ignore-reported-remaining, as the seed ignored it", async () => {
     const dbPath = join(scratch.make(), 'ratewarden.db');
     const clock = new FakeClock();
     const warden = await wardens.open(dbPath, { ...policy, unsafeIgnoreReportedRemaining: true }, clock);
     const id = admitted(await warden.admit(request(100, 100)));
-    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 3_000, resetAt: clock.now + 54_000, roundingSlack: 0, refill: 'bucket' };
+    const report: Report = {
+      dimension: 'tokens',
+      limit: 30_000,
+      remaining: 3_000,
+      resetAt: clock.now + 54_000,
+      roundingSlack: 0,
+      refill: 'bucket',
+    };
     await warden.settle(id, { outcome: 'ok', status: 200, usage: { inputTokens: 100, outputTokens: 100 }, reports: [report] });
     // The same requests the report refuses above: only the local budget of 100 000 counts now.
     admitted(await warden.admit(request(900, 900)));
@@ -58,9 +81,17 @@ describe('what the upstream reports is left, durably', () => {
     const warden = await wardens.open(dbPath, policy, clock);
     const inFlight = admitted(await warden.admit(request(1_000, 1_000)));
     const reporting = admitted(await warden.admit(request(10, 10)));
-    const report: Report = { dimension: 'tokens', limit: 30_000, remaining: 5_000, resetAt: clock.now + 60_000, roundingSlack: 0, refill: 'bucket' };
+    const report: Report = {
+      dimension: 'tokens',
+      limit: 30_000,
+      remaining: 5_000,
+      resetAt: clock.now + 60_000,
+      roundingSlack: 0,
+      refill: 'bucket',
+    };
     await warden.settle(reporting, { outcome: 'ok', status: 200, usage: { inputTokens: 10, outputTokens: 10 }, reports: [report] });
-    const row = () => sqlOf(warden).get("SELECT admitted_since FROM reported_remaining WHERE dimension = 'tokens'") as { admitted_since: number };
+    const row = () =>
+      sqlOf(warden).get("SELECT admitted_since FROM reported_remaining WHERE dimension = 'tokens'") as { admitted_since: number };
     expect(row().admitted_since).toBe(2_000);
     await warden.settle(inFlight, { outcome: 'ok', status: 200, usage: { inputTokens: 1_000, outputTokens: 200 } });
     expect(row().admitted_since).toBe(1_200);

@@ -29,8 +29,12 @@ async function storeAndWitness(): Promise<{ store: Store; witness: BetterSqlite3
 
 /** What the witness sees committed of the scope. */
 function committed(witness: BetterSqlite3.Database): { consecutive429s: number; requests: number } {
-  const state = witness.prepare<[], { consecutive_429s: number }>("SELECT consecutive_429s FROM limiter_state WHERE scope = 'default'").get();
-  const buckets = witness.prepare<[], { requests: number | null }>("SELECT SUM(requests) AS requests FROM usage_buckets WHERE scope = 'default'").get();
+  const state = witness
+    .prepare<[], { consecutive_429s: number }>("SELECT consecutive_429s FROM limiter_state WHERE scope = 'default'")
+    .get();
+  const buckets = witness
+    .prepare<[], { requests: number | null }>("SELECT SUM(requests) AS requests FROM usage_buckets WHERE scope = 'default'")
+    .get();
   return { consecutive429s: state?.consecutive_429s ?? -1, requests: buckets?.requests ?? 0 };
 }
 
@@ -48,15 +52,17 @@ describe('group commit on SQLite (issue 15)', () => {
     const seenInLast: { consecutive429s: number; requests: number }[] = [];
     const seenAtResolve: { consecutive429s: number; requests: number }[] = [];
     // Asked in one turn: the first starts at once, the others join its group while it runs.
-    const results = await Promise.all([
-      store.transact(event),
-      store.transact(event),
-      store.transact(async (tx) => {
-        const value = await event(tx);
-        seenInLast.push(committed(witness));
-        return value;
-      }),
-    ].map((done) => done.then((value) => (seenAtResolve.push(committed(witness)), value))));
+    const results = await Promise.all(
+      [
+        store.transact(event),
+        store.transact(event),
+        store.transact(async (tx) => {
+          const value = await event(tx);
+          seenInLast.push(committed(witness));
+          return value;
+        }),
+      ].map((done) => done.then((value) => (seenAtResolve.push(committed(witness)), value))),
+    );
     expect(results).toEqual([1, 2, 3]);
     // While the last ran, nothing of the first two was committed yet: the three share one transaction.
     expect(seenInLast).toEqual([{ consecutive429s: 0, requests: 0 }]);
@@ -96,16 +102,32 @@ describe('group commit on SQLite (issue 15)', () => {
     };
     // Failing first (no savepoint of its own: the transaction is its own), in the middle, and last.
     const outcomes = await Promise.allSettled([failing, event, failing, event, failing].map((work) => store.transact(work)));
-    expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : outcome.reason))).toEqual([failure, 1, failure, 2, failure]);
+    expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : outcome.reason))).toEqual([
+      failure,
+      1,
+      failure,
+      2,
+      failure,
+    ]);
     expect(committed(witness)).toEqual({ consecutive429s: 2, requests: 2 });
     // Nothing of the failed members is served from memory either.
-    expect(await store.transact(async (tx) => ({ state: (await tx.limiter.readState(scope))?.consecutive429s, totals: (await tx.limiter.bucketTotalsFrom(scope, 0)).requests }))).toEqual({ state: 2, totals: 2 });
+    expect(
+      await store.transact(async (tx) => ({
+        state: (await tx.limiter.readState(scope))?.consecutive429s,
+        totals: (await tx.limiter.bucketTotalsFrom(scope, 0)).requests,
+      })),
+    ).toEqual({ state: 2, totals: 2 });
   });
 
   it("never serves from memory what another connection's COMMIT changed since (data_version)", async () => {
     const { store } = await storeAndWitness();
     const path = store.location;
-    const readAll = (): Promise<{ streak: number | undefined; requests: number; remaining: number | undefined; outcome: string | undefined }> =>
+    const readAll = (): Promise<{
+      streak: number | undefined;
+      requests: number;
+      remaining: number | undefined;
+      outcome: string | undefined;
+    }> =>
       store.transact(async (tx) => ({
         streak: (await tx.limiter.readState(scope))?.consecutive429s,
         requests: (await tx.limiter.bucketTotalsFrom(scope, 0)).requests,
@@ -114,8 +136,28 @@ describe('group commit on SQLite (issue 15)', () => {
       }));
     const requestId = await store.transact(async (tx) => {
       await event(tx);
-      await tx.reported.writeReport(scope, { dimension: 'tokens', limit: 1_000, remaining: 900, resetAt: 60_000, seenAt: 1_000, admittedSince: 0, roundingSlack: 0, refill: 'bucket' });
-      return tx.limiter.insertAdmitted({ scope, admittedAt: 1_000, bucketStart: 1_000, method: 'POST', path: '/v1/messages', probe: false, estInputTokens: 1, estOutputTokens: 1, chargeOutputTokens: 1, workerPid: 1 });
+      await tx.reported.writeReport(scope, {
+        dimension: 'tokens',
+        limit: 1_000,
+        remaining: 900,
+        resetAt: 60_000,
+        seenAt: 1_000,
+        admittedSince: 0,
+        roundingSlack: 0,
+        refill: 'bucket',
+      });
+      return tx.limiter.insertAdmitted({
+        scope,
+        admittedAt: 1_000,
+        bucketStart: 1_000,
+        method: 'POST',
+        path: '/v1/messages',
+        probe: false,
+        estInputTokens: 1,
+        estOutputTokens: 1,
+        chargeOutputTokens: 1,
+        workerPid: 1,
+      });
     });
     expect(await readAll()).toEqual({ streak: 1, requests: 1, remaining: 900, outcome: 'in-flight' });
     // Another process writes straight to the file, past everything this store keeps.

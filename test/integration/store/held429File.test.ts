@@ -3,7 +3,15 @@ import { lstatSync, readFileSync, symlinkSync, truncateSync, writeFileSync } fro
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../../src/store/errors.js';
-import { heldFileOfProcess, heldFilePathFor, heldFilesOf, readHeldFile, takeOverHeldFiles, writeHeldFile, type HeldEntry } from '../../../src/store/held429File.js';
+import {
+  heldFileOfProcess,
+  heldFilePathFor,
+  heldFilesOf,
+  readHeldFile,
+  takeOverHeldFiles,
+  writeHeldFile,
+  type HeldEntry,
+} from '../../../src/store/held429File.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 
 const scratch = new ScratchDirs();
@@ -14,7 +22,11 @@ const report = { dimension: 'tokens', limit: 30_000, remaining: 0, resetAt: 1_06
 describe('the file of held upstream 429s beside the database', () => {
   it('keeps what each 429 said is left, so that the next start cuts the right budget', () => {
     const dbPath = join(scratch.make('ratewarden-held-'), 'ratewarden.db');
-    const entry: HeldEntry = { requestId: 7, heldAt: 1_000_000, input: { retryAfterMs: 20_000, reported: { tokenLimit: 30_000, requestLimit: null }, reports: [report] } };
+    const entry: HeldEntry = {
+      requestId: 7,
+      heldAt: 1_000_000,
+      input: { retryAfterMs: 20_000, reported: { tokenLimit: 30_000, requestLimit: null }, reports: [report] },
+    };
     expect(writeHeldFile(heldFilePathFor(dbPath), [entry])).toBe(true);
     expect(readHeldFile(heldFilePathFor(dbPath))).toEqual([entry]);
   });
@@ -72,7 +84,9 @@ describe('the held file is written and read safely (issue 26 item 2)', () => {
     const dir = scratch.make('ratewarden-held-');
     const damaged = join(dir, 'damaged.held-429s');
     writeFileSync(damaged, '{"held": [{"requestId": 1, "heldAt"');
-    expect(() => readHeldFile(damaged)).toThrow(/damaged\.held-429s, the upstream 429s a previous run could not record, cannot be read: .*; repair or remove it/);
+    expect(() => readHeldFile(damaged)).toThrow(
+      /damaged\.held-429s, the upstream 429s a previous run could not record, cannot be read: .*; repair or remove it/,
+    );
     const wrongShape = join(dir, 'shape.held-429s');
     writeFileSync(wrongShape, JSON.stringify({ held: [{ requestId: 'one' }] }));
     expect(() => readHeldFile(wrongShape)).toThrow(StoreError);
@@ -100,7 +114,11 @@ describe('the held file is written and read safely (issue 26 item 2)', () => {
     const own = heldFileOfProcess(base, process.pid);
     const taken = takeOverHeldFiles(base, own);
     expect(taken.map((held) => held.requestId).sort((a, b) => a - b)).toEqual([9, 10, 11]);
-    expect(readHeldFile(own).map((held) => held.requestId).sort((a, b) => a - b)).toEqual([9, 10, 11]);
+    expect(
+      readHeldFile(own)
+        .map((held) => held.requestId)
+        .sort((a, b) => a - b),
+    ).toEqual([9, 10, 11]);
     // The parent still runs: its file is its own to keep; the others' owners are gone.
     expect(heldFilesOf(base).sort()).toEqual([heldFileOfProcess(base, process.ppid), own].sort());
   });

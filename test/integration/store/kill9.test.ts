@@ -33,7 +33,12 @@ class ChildRun {
   readonly process: ResultPromise;
 
   constructor(dbPath: string) {
-    this.process = execa(process.execPath, ['--import', 'tsx', worker, dbPath], { cwd: repoRoot, buffer: false, reject: false, stdin: 'pipe' });
+    this.process = execa(process.execPath, ['--import', 'tsx', worker, dbPath], {
+      cwd: repoRoot,
+      buffer: false,
+      reject: false,
+      stdin: 'pipe',
+    });
     running.push(this.process);
     this.process.stdout?.on('data', (chunk: Buffer) => this.take(chunk.toString()));
     this.process.stderr?.on('data', (chunk: Buffer) => {

@@ -16,17 +16,24 @@ function mainMadeDatabase(dbPath: string, now: number): { cooldownUntil: number 
   const db = new BetterSqlite3(dbPath);
   try {
     db.pragma('journal_mode = WAL');
-    applyMigrations(db, loadSqliteMigrations().filter((migration) => migration.version <= 5));
+    applyMigrations(
+      db,
+      loadSqliteMigrations().filter((migration) => migration.version <= 5),
+    );
     expect(db.pragma('user_version', { simple: true })).toBe(5);
     const cooldownUntil = now + 120_000;
     db.prepare(
       'UPDATE limiter_state SET consecutive_429s = 2, backoff_level = 2, cooldown_started_at = ?, cooldown_until = ?, last_429_at = ?, token_budget = 9000, refused_cooldown_total = 4, updated_at = ? WHERE id = 1',
     ).run(now - 1_000, cooldownUntil, now - 1_000, now - 1_000);
-    db.prepare('INSERT INTO usage_buckets (start, input_tokens, output_tokens, requests) VALUES (?, 700, 300, 3)').run(Math.floor((now - 5_000) / 1_000) * 1_000);
+    db.prepare('INSERT INTO usage_buckets (start, input_tokens, output_tokens, requests) VALUES (?, 700, 300, 3)').run(
+      Math.floor((now - 5_000) / 1_000) * 1_000,
+    );
     db.prepare(
       "INSERT INTO reported_remaining (dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack) VALUES ('requests', 50, 0, ?, ?, 0, 0)",
     ).run(now + 30_000, now - 1_000);
-    db.prepare("INSERT INTO calibration_samples (at, kind, tokens, requests, window_ms, limit_tokens) VALUES (?, 'upstream-429', 1000, 3, 60000, 10000)").run(now - 1_000);
+    db.prepare(
+      "INSERT INTO calibration_samples (at, kind, tokens, requests, window_ms, limit_tokens) VALUES (?, 'upstream-429', 1000, 3, 60000, 10000)",
+    ).run(now - 1_000);
     return { cooldownUntil };
   } finally {
     db.close();
@@ -42,13 +49,27 @@ describe('migration 006 (scopes) of a database main made', () => {
     const warden = await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: () => now });
     try {
       expect(sqlOf(warden).pragma('user_version')).toBeGreaterThanOrEqual(6);
-      expect(await warden.views.readState('default')).toMatchObject({ consecutive429s: 2, backoffLevel: 2, cooldownUntil, tokenBudget: 9000 });
+      expect(await warden.views.readState('default')).toMatchObject({
+        consecutive429s: 2,
+        backoffLevel: 2,
+        cooldownUntil,
+        tokenBudget: 9000,
+      });
       expect(await warden.views.currentUsage('default')).toEqual({ tokens: 1000, requests: 3 });
-      expect(readRows(dbPath, "SELECT scope, dimension, remaining FROM reported_remaining")).toEqual([{ scope: 'default', dimension: 'requests', remaining: 0 }]);
-      expect(readRows(dbPath, 'SELECT scope, refused_cooldown_total FROM limiter_state')).toEqual([{ scope: 'default', refused_cooldown_total: 4 }]);
+      expect(readRows(dbPath, 'SELECT scope, dimension, remaining FROM reported_remaining')).toEqual([
+        { scope: 'default', dimension: 'requests', remaining: 0 },
+      ]);
+      expect(readRows(dbPath, 'SELECT scope, refused_cooldown_total FROM limiter_state')).toEqual([
+        { scope: 'default', refused_cooldown_total: 4 },
+      ]);
       expect(readRows(dbPath, 'SELECT scope, kind FROM calibration_samples')).toEqual([{ scope: 'default', kind: 'upstream-429' }]);
       // The cooldown that held every request then still holds them: a scope first seen now starts cooling until the same time.
-      const admission = await warden.admit({ method: 'POST', path: '/v1/messages', estimate: { inputTokens: 10, outputTokens: 10 }, scope: 'abcdef0123456789/claude-opus' });
+      const admission = await warden.admit({
+        method: 'POST',
+        path: '/v1/messages',
+        estimate: { inputTokens: 10, outputTokens: 10 },
+        scope: 'abcdef0123456789/claude-opus',
+      });
       expect(admission).toMatchObject({ kind: 'rejected', reason: 'cooldown' });
       expect((await warden.views.readState('abcdef0123456789/claude-opus')).cooldownUntil).toBe(cooldownUntil);
     } finally {

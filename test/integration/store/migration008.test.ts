@@ -20,14 +20,20 @@ function databaseBeforeGroups(dbPath: string, now: number): { cooldownUntil: num
   const db = new BetterSqlite3(dbPath);
   try {
     db.pragma('journal_mode = WAL');
-    applyMigrations(db, loadSqliteMigrations().filter((migration) => migration.version <= 7));
+    applyMigrations(
+      db,
+      loadSqliteMigrations().filter((migration) => migration.version <= 7),
+    );
     const cooldownUntil = now + 120_000;
     db.prepare(
       `INSERT INTO limiter_state (scope, consecutive_429s, backoff_level, cooldown_started_at, cooldown_until, last_429_at, token_budget, refused_cooldown_total, created_at, updated_at)
        VALUES (?, 2, 2, ?, ?, ?, 9000, 4, ?, ?)`,
     ).run(keyScope, now - 1_000, cooldownUntil, now - 1_000, now - 1_000, now - 1_000);
     db.prepare('INSERT INTO limiter_state (scope, created_at, updated_at) VALUES (?, ?, ?)').run(otherKeyScope, now - 1_000, now - 1_000);
-    db.prepare('INSERT INTO usage_buckets (scope, start, input_tokens, output_tokens, requests) VALUES (?, ?, 700, 300, 3)').run(otherKeyScope, Math.floor((now - 5_000) / 1_000) * 1_000);
+    db.prepare('INSERT INTO usage_buckets (scope, start, input_tokens, output_tokens, requests) VALUES (?, ?, 700, 300, 3)').run(
+      otherKeyScope,
+      Math.floor((now - 5_000) / 1_000) * 1_000,
+    );
     return { cooldownUntil };
   } finally {
     db.close();
@@ -35,7 +41,7 @@ function databaseBeforeGroups(dbPath: string, now: number): { cooldownUntil: num
 }
 
 describe('migration 008 (limit groups)', () => {
-  it('keeps every scope\'s state, cooldowns included; a key that joins its organization keeps its cooldown and brings its usage', async () => {
+  it("keeps every scope's state, cooldowns included; a key that joins its organization keeps its cooldown and brings its usage", async () => {
     const dbPath = harness.dbPath();
     const now = Date.now();
     const { cooldownUntil } = databaseBeforeGroups(dbPath, now);
@@ -43,7 +49,13 @@ describe('migration 008 (limit groups)', () => {
     const warden = await openSqliteWarden(dbPath, { policy: defaultLimiterPolicy, clock: () => now });
     try {
       expect(sqlOf(warden).pragma('user_version')).toBeGreaterThanOrEqual(8);
-      expect(await warden.views.readState(keyScope)).toMatchObject({ consecutive429s: 2, backoffLevel: 2, cooldownUntil, tokenBudget: 9000, quotaSince: null });
+      expect(await warden.views.readState(keyScope)).toMatchObject({
+        consecutive429s: 2,
+        backoffLevel: 2,
+        cooldownUntil,
+        tokenBudget: 9000,
+        quotaSince: null,
+      });
       expect(await warden.views.currentUsage(otherKeyScope)).toEqual({ tokens: 1000, requests: 3 });
       expect(await warden.admit({ ...request, scope: keyScope })).toMatchObject({ kind: 'rejected', reason: 'cooldown' });
 

@@ -72,10 +72,24 @@ describe('migrations', () => {
       .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
       .all()
       .map((row) => row.name);
-    for (const table of ['audit_log', 'budget_adjustments', 'calibration_samples', 'limiter_state', 'processes', 'rate_limit_events', 'requests', 'supervisor_events', 'usage_buckets']) {
+    for (const table of [
+      'audit_log',
+      'budget_adjustments',
+      'calibration_samples',
+      'limiter_state',
+      'processes',
+      'rate_limit_events',
+      'requests',
+      'supervisor_events',
+      'usage_buckets',
+    ]) {
       expect(tables).toContain(table);
     }
-    const tokens = db.prepare<[], { name: string; type: string; notnull: number }>("SELECT name, type, \"notnull\" FROM pragma_table_info('calibration_samples')").all();
+    const tokens = db
+      .prepare<[], { name: string; type: string; notnull: number }>(
+        'SELECT name, type, "notnull" FROM pragma_table_info(\'calibration_samples\')',
+      )
+      .all();
     expect(tokens).toContainEqual({ name: 'tokens', type: 'INTEGER', notnull: 1 });
     expect(db.prepare('SELECT COUNT(*) AS n FROM limiter_state').get()).toEqual({ n: 1 });
   });
@@ -84,12 +98,17 @@ describe('migrations', () => {
     const db = track(openDatabase(join(scratch.make(), 'ratewarden.db')));
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all();
     const foreignKeys = tables.flatMap(({ name }) =>
-      db.prepare<[string], { from: string }>('SELECT "from" FROM pragma_foreign_key_list(?)').all(name).map((key) => ({ table: name, column: key.from })),
+      db
+        .prepare<[string], { from: string }>('SELECT "from" FROM pragma_foreign_key_list(?)')
+        .all(name)
+        .map((key) => ({ table: name, column: key.from })),
     );
     expect(foreignKeys).toContainEqual({ table: 'rate_limit_events', column: 'request_id' });
     for (const { table, column } of foreignKeys) {
       const leading = db
-        .prepare<[string], { name: string }>('SELECT ii.name FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii WHERE ii.seqno = 0')
+        .prepare<[string], { name: string }>(
+          'SELECT ii.name FROM pragma_index_list(?) AS il, pragma_index_info(il.name) AS ii WHERE ii.seqno = 0',
+        )
         .all(table)
         .map((row) => row.name);
       expect(leading, `an index on ${table}.${column}`).toContain(column);
@@ -111,7 +130,8 @@ describe('migrations', () => {
     const migrationsDir = join(dir, 'migrations');
     mkdirSync(migrationsDir);
     const shipped = loadSqliteMigrations();
-    for (const migration of shipped) writeFileSync(join(migrationsDir, `${String(migration.version).padStart(3, '0')}_${migration.name}.sql`), migration.sql);
+    for (const migration of shipped)
+      writeFileSync(join(migrationsDir, `${String(migration.version).padStart(3, '0')}_${migration.name}.sql`), migration.sql);
     const latest = latestSchemaVersion(shipped);
     const file = (version: number, name: string): string => join(migrationsDir, `${String(version).padStart(3, '0')}_${name}.sql`);
     writeFileSync(file(latest + 1, 'more'), 'CREATE TABLE extra (id INTEGER PRIMARY KEY);');
@@ -119,7 +139,11 @@ describe('migrations', () => {
     writeFileSync(join(migrationsDir, 'notes.txt'), 'not a migration');
     const db = track(openDatabase(join(dir, 'ratewarden.db')));
     const migrations = loadSqliteMigrations(migrationsDir);
-    expect(migrations.map((migration) => migration.version)).toEqual([...shipped.map((migration) => migration.version), latest + 1, latest + 2]);
+    expect(migrations.map((migration) => migration.version)).toEqual([
+      ...shipped.map((migration) => migration.version),
+      latest + 1,
+      latest + 2,
+    ]);
     expect(() => applyMigrations(db, migrations)).toThrow(/no_such_table/);
     expect(pragma(db, 'user_version')).toBe(latest + 1);
     const names = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE name IN ('extra', 'half_done')").all();
@@ -149,7 +173,9 @@ describe('file and folder', () => {
     const byDefault = loadConfig({ flags: {}, env }).settings.db as string;
     expect(byDefault).toBe(join(root, 'state', 'ratewarden', 'ratewarden.db'));
     expect(loadConfig({ flags: {}, env: { ...env, RATEWARDEN_DB: '/tmp/from-env.db' } }).settings.db).toBe('/tmp/from-env.db');
-    expect(loadConfig({ flags: { db: '/tmp/from-flag.db' }, env: { ...env, RATEWARDEN_DB: '/tmp/from-env.db' } }).settings.db).toBe('/tmp/from-flag.db');
+    expect(loadConfig({ flags: { db: '/tmp/from-flag.db' }, env: { ...env, RATEWARDEN_DB: '/tmp/from-env.db' } }).settings.db).toBe(
+      '/tmp/from-flag.db',
+    );
 
     track(openDatabase(byDefault));
     expect(existsSync(byDefault)).toBe(true);

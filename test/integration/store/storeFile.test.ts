@@ -43,11 +43,16 @@ describe('the database deleted or replaced while the proxy runs (issue 9 item 1)
 
     const health = await fetch(`${proxy.url}/_ratewarden/health`);
     expect(health.status).toBe(503);
-    expect(await health.json()).toMatchObject({ status: 'unavailable', error: expect.stringContaining(`database ${dbPath} was deleted while the proxy had it open`) });
+    expect(await health.json()).toMatchObject({
+      status: 'unavailable',
+      error: expect.stringContaining(`database ${dbPath} was deleted while the proxy had it open`),
+    });
     const refused = await postJson(`${proxy.url}/v1/messages`, anthropicBody());
     expect(refused.status).toBe(503);
     expect(refused.headers.get('x-ratewarden-reason')).toBe('store-unavailable');
-    expect((await refused.json()) as unknown).toMatchObject({ error: { message: expect.stringMatching(/was deleted while the proxy had it open/) } });
+    expect((await refused.json()) as unknown).toMatchObject({
+      error: { message: expect.stringMatching(/was deleted while the proxy had it open/) },
+    });
     expect(sim.stats().requests).toBe(1);
     // The proxy never recreates the file on its own.
     await proxy.close();

@@ -64,7 +64,10 @@ async function race(dbPath: string, tokenBudget: string, requestBudget: string):
 function recorded(dbPath: string): { requests: number; tokens: number; switches: number } {
   const db = openDatabase(dbPath, { readonly: true });
   try {
-    const totals = db.prepare('SELECT COUNT(*) AS requests, SUM(est_input_tokens + est_output_tokens) AS tokens FROM requests').get() as { requests: number; tokens: number };
+    const totals = db.prepare('SELECT COUNT(*) AS requests, SUM(est_input_tokens + est_output_tokens) AS tokens FROM requests').get() as {
+      requests: number;
+      tokens: number;
+    };
     const pids = (db.prepare('SELECT worker_pid FROM requests ORDER BY id').all() as { worker_pid: number }[]).map((row) => row.worker_pid);
     const switches = pids.filter((pid, index) => index > 0 && pid !== pids[index - 1]).length;
     return { ...totals, switches };

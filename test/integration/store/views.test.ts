@@ -29,8 +29,15 @@ describe("the warden's views", () => {
       retryAfterMs: 5_000,
       shown: { tokenBudget: state.tokenBudget, requestBudget: state.requestBudget, usage: null },
     });
-    expect(await warden.views.refusalView('default', true)).toEqual({ tokenBudget: state.tokenBudget, requestBudget: state.requestBudget, usage: await warden.views.currentUsage() });
+    expect(await warden.views.refusalView('default', true)).toEqual({
+      tokenBudget: state.tokenBudget,
+      requestBudget: state.requestBudget,
+      usage: await warden.views.currentUsage(),
+    });
     await warden.tick();
-    expect(sqlOf(warden).get('SELECT refused_budget_total AS budget, refused_cooldown_total AS cooldown FROM limiter_state')).toEqual({ budget: 0, cooldown: 0 });
+    expect(sqlOf(warden).get('SELECT refused_budget_total AS budget, refused_cooldown_total AS cooldown FROM limiter_state')).toEqual({
+      budget: 0,
+      cooldown: 0,
+    });
   });
 });

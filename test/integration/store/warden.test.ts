@@ -15,7 +15,11 @@ afterEach(async () => {
   scratch.removeAll();
 });
 
-const request = (inputTokens: number, outputTokens: number) => ({ method: 'POST', path: '/v1/messages', estimate: { inputTokens, outputTokens } });
+const request = (inputTokens: number, outputTokens: number) => ({
+  method: 'POST',
+  path: '/v1/messages',
+  estimate: { inputTokens, outputTokens },
+});
 
 function count(warden: Warden, sql: string): number {
   return (sqlOf(warden).get(sql) as { n: number }).n;
@@ -133,7 +137,9 @@ describe('the controller through the warden', () => {
       await warden.tick();
       clock.advance(100);
     }
-    const raises = sqlOf(warden).all("SELECT at, from_value, to_value, gates FROM budget_adjustments WHERE reason = 'raise' ORDER BY id") as { at: number; from_value: number; to_value: number; gates: string }[];
+    const raises = sqlOf(warden).all(
+      "SELECT at, from_value, to_value, gates FROM budget_adjustments WHERE reason = 'raise' ORDER BY id",
+    ) as { at: number; from_value: number; to_value: number; gates: string }[];
     expect(raises.length).toBeGreaterThanOrEqual(2);
     expect(raises[0]?.at).toBe(start + 5_000);
     expect(raises[0]).toMatchObject({ from_value: 1_000, to_value: 1_050 });
@@ -154,13 +160,15 @@ describe('the controller through the warden', () => {
     const result = await warden.upstream429(victim, { retryAfterMs: 45_000 });
     expect(result).toMatchObject({ escalated: true, cooldownMs: 45_000, consecutive429s: 1 });
     expect((await warden.views.readState()).tokenBudget).toBe(1_400);
-    expect(sqlOf(warden).all('SELECT request_id, retry_after_ms, escalated, window_tokens, window_requests FROM rate_limit_events')).toEqual([
-      { request_id: victim, retry_after_ms: 45_000, escalated: 1, window_tokens: 2_000, window_requests: 2 },
-    ]);
+    expect(
+      sqlOf(warden).all('SELECT request_id, retry_after_ms, escalated, window_tokens, window_requests FROM rate_limit_events'),
+    ).toEqual([{ request_id: victim, retry_after_ms: 45_000, escalated: 1, window_tokens: 2_000, window_requests: 2 }]);
     expect(sqlOf(warden).all('SELECT kind, tokens, requests, retry_after_ms FROM calibration_samples')).toEqual([
       { kind: 'upstream-429', tokens: 2_000, requests: 2, retry_after_ms: 45_000 },
     ]);
-    expect(count(warden, "SELECT COUNT(*) AS n FROM budget_adjustments WHERE reason = 'cut' AND from_value = 10000 AND to_value = 1400")).toBe(1);
+    expect(
+      count(warden, "SELECT COUNT(*) AS n FROM budget_adjustments WHERE reason = 'cut' AND from_value = 10000 AND to_value = 1400"),
+    ).toBe(1);
   });
 
   it('a 429 with an empty window starts a cooldown but neither cuts nor records a sample', async () => {
@@ -236,7 +244,10 @@ describe('settlement and housekeeping', () => {
     const first = await wardens.open(dbPath, policyWith(), clock);
     await first.upstream429(admitted(await first.admit(request(10, 10))), { retryAfterMs: null });
     const cleared = await first.resetCooldown('operator', 'upstream confirmed healthy');
-    expect(cleared).toMatchObject({ anything: true, scopes: [{ scope: 'default', anything: true, consecutive429s: 1, cooldownRemainingMs: 30_000 }] });
+    expect(cleared).toMatchObject({
+      anything: true,
+      scopes: [{ scope: 'default', anything: true, consecutive429s: 1, cooldownRemainingMs: 30_000 }],
+    });
     expect((await first.resetCooldown('operator', null)).anything).toBe(false);
     await first.close();
     const second = await wardens.open(dbPath, policyWith(), clock);
@@ -255,7 +266,10 @@ describe('settlement and housekeeping', () => {
     await warden.admit(request(1, 1));
     await warden.admit(request(1, 1));
     await warden.tick();
-    expect(sqlOf(warden).get('SELECT refused_budget_total AS budget, refused_cooldown_total AS cooldown FROM limiter_state')).toEqual({ budget: 2, cooldown: 0 });
+    expect(sqlOf(warden).get('SELECT refused_budget_total AS budget, refused_cooldown_total AS cooldown FROM limiter_state')).toEqual({
+      budget: 2,
+      cooldown: 0,
+    });
   });
 
   it('checkpoints the WAL into the database file at its upkeep (the ticker runs it before each tick), not at each commit', async () => {
@@ -263,7 +277,10 @@ describe('settlement and housekeeping', () => {
     const clock = new FakeClock();
     const warden = await wardens.open(dbPath, policyWith(), clock);
     const before = statSync(dbPath).size;
-    for (let i = 0; i < 300; i++) admitted(await warden.admit({ method: 'POST', path: `/v1/messages/${'x'.repeat(200)}`, estimate: { inputTokens: 1, outputTokens: 1 } }));
+    for (let i = 0; i < 300; i++)
+      admitted(
+        await warden.admit({ method: 'POST', path: `/v1/messages/${'x'.repeat(200)}`, estimate: { inputTokens: 1, outputTokens: 1 } }),
+      );
     expect(statSync(dbPath).size).toBe(before);
     await warden.tick();
     expect(statSync(dbPath).size).toBe(before);

@@ -25,7 +25,10 @@ function openConnection(url: string): Promise<Socket> {
 }
 
 /** Sends one request on an open connection and reads the whole answer (the status line and the headers that matter here). */
-function ask(socket: Socket, path: string): Promise<{ status: number; reason: string | null; retryAfterMs: string | null; standInPid: number | null }> {
+function ask(
+  socket: Socket,
+  path: string,
+): Promise<{ status: number; reason: string | null; retryAfterMs: string | null; standInPid: number | null }> {
   return new Promise((resolve, reject) => {
     let text = '';
     socket.setEncoding('utf8');
@@ -36,7 +39,12 @@ function ask(socket: Socket, path: string): Promise<{ status: number; reason: st
     socket.once('end', () => {
       const header = (name: string): string | null => new RegExp(`^${name}: (.*)$`, 'im').exec(text)?.[1]?.trim() ?? null;
       const pid = header('x-stand-in-pid');
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), reason: header('x-ratewarden-reason'), retryAfterMs: header('retry-after-ms'), standInPid: pid === null ? null : Number(pid) });
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0),
+        reason: header('x-ratewarden-reason'),
+        retryAfterMs: header('retry-after-ms'),
+        standInPid: pid === null ? null : Number(pid),
+      });
     });
     socket.write(`GET ${path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n`);
   });
@@ -82,7 +90,8 @@ describe('restarts that cost the clients nothing', () => {
     expect(overflow).toMatchObject({ status: 503, reason: 'restarting', standInPid: null });
     expect(Number(overflow.retryAfterMs)).toBeGreaterThan(0);
     const next = await eventually('the second worker to start', () => f.workerPids()[1]);
-    for (const held of await Promise.all([ask(first, '/v1/a'), ask(second, '/v1/b')])) expect(held).toMatchObject({ status: 404, standInPid: next });
+    for (const held of await Promise.all([ask(first, '/v1/a'), ask(second, '/v1/b')]))
+      expect(held).toMatchObject({ status: 404, standInPid: next });
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);
   });
@@ -93,7 +102,9 @@ describe('restarts that cost the clients nothing', () => {
     const run = f.supervise({ livenessInterval: '1s', livenessMisses: 3, stableAfter: '1h' }, ['stop:200', 'serve']);
     await f.waitForEvents('worker-ready', 1, 30_000);
     const [hung] = f.workerPids();
-    await eventually('the worker to be stopped', () => (/^\d+ \(.*\) T /.test(readFileSync(`/proc/${hung}/stat`, 'utf8')) ? true : undefined));
+    await eventually('the worker to be stopped', () =>
+      /^\d+ \(.*\) T /.test(readFileSync(`/proc/${hung}/stat`, 'utf8')) ? true : undefined,
+    );
     const answer = await send(publicUrl(f), '/v1/anything');
     const [, next] = f.workerPids();
     expect(answer).toMatchObject({ kind: 'answer', status: 404, standInPid: next });

@@ -8,7 +8,7 @@ import { openSqliteLedger } from '../../helpers/sqliteWarden.js';
 const fixture = useSupervisorFixtures();
 
 describe('the restart history of two supervisors on one database (issue 26)', () => {
-  it('is each one\'s own: a crash loop that makes one give up leaves the other restarting', async () => {
+  it("is each one's own: a crash loop that makes one give up leaves the other restarting", async () => {
     const a = fixture();
     const b = fixture();
     const settings = { restartSec: '100ms', restartMaxDelay: '200ms', startLimitBurst: 3, startLimitInterval: '5m' };
@@ -31,7 +31,13 @@ describe('the restart history of two supervisors on one database (issue 26)', ()
 describe('the durable restart history', () => {
   it('is continued by a new supervisor on the same database and address: the count, the delay and the burst window', async () => {
     const f = fixture();
-    const settings = { restartSec: '10s', restartMaxDelay: '1m', startLimitBurst: 3, startLimitInterval: '30s', listen: `127.0.0.1:${await freeLoopbackPort()}` };
+    const settings = {
+      restartSec: '10s',
+      restartMaxDelay: '1m',
+      startLimitBurst: 3,
+      startLimitInterval: '30s',
+      listen: `127.0.0.1:${await freeLoopbackPort()}`,
+    };
     const first = f.supervise(settings, ['exit:1']);
     // Two failures: the first restarts at once, the second asks for 10 s. The supervisor dies during that delay.
     const [, secondFailure] = await f.waitForEvents('worker-failed', 2, 40_000);
@@ -43,7 +49,9 @@ describe('the durable restart history', () => {
     expect(await second.exit()).toEqual({ exitCode: exitCodes.gaveUp, signal: undefined });
 
     // The new supervisor waited for what was left of the 10 s before its first worker...
-    expect(second.stdout).toMatch(/this database remembers 2 worker failures within the last 30s \(2 in a row\); the worker starts in [\d.]+m?s\./);
+    expect(second.stdout).toMatch(
+      /this database remembers 2 worker failures within the last 30s \(2 in a row\); the worker starts in [\d.]+m?s\./,
+    );
     const starts = f.eventsOf('worker-started');
     expect(starts).toHaveLength(3);
     expect((starts[2]?.at ?? 0) - (secondFailure?.at ?? 0)).toBeGreaterThanOrEqual(10_000);
@@ -54,7 +62,13 @@ describe('the durable restart history', () => {
 
   it('makes a supervisor started after a give-up wait, and give up at the next failure', async () => {
     const f = fixture();
-    const settings = { restartSec: '12s', restartMaxDelay: '20s', startLimitBurst: 2, startLimitInterval: '30s', listen: `127.0.0.1:${await freeLoopbackPort()}` };
+    const settings = {
+      restartSec: '12s',
+      restartMaxDelay: '20s',
+      startLimitBurst: 2,
+      startLimitInterval: '30s',
+      listen: `127.0.0.1:${await freeLoopbackPort()}`,
+    };
     expect((await f.supervise(settings, ['exit:1']).exit()).exitCode).toBe(exitCodes.gaveUp);
     const [gaveUp] = f.eventsOf('gave-up');
     expect(gaveUp?.delayMs).toBe(12_000);
@@ -69,12 +83,25 @@ describe('the durable restart history', () => {
 
   it('is cleared by an operator reset: a running supervisor restarts at once, with the count from zero', async () => {
     const f = fixture();
-    const run = f.supervise({ restartSec: '30s', restartMaxDelay: '5m', startLimitBurst: 5, startLimitInterval: '10m' }, ['exit:1', 'exit:1', 'serve']);
+    const run = f.supervise({ restartSec: '30s', restartMaxDelay: '5m', startLimitBurst: 5, startLimitInterval: '10m' }, [
+      'exit:1',
+      'exit:1',
+      'serve',
+    ]);
     await f.waitForEvents('worker-failed', 2, 40_000);
     await sleep(300);
     expect(f.eventsOf('worker-started')).toHaveLength(2);
 
-    const ledger = await openSqliteLedger(f.dbPath, { clock: Date.now, policy: { restartSecMs: 30_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 600_000 } });
+    const ledger = await openSqliteLedger(f.dbPath, {
+      clock: Date.now,
+      policy: {
+        restartSecMs: 30_000,
+        restartMaxDelayMs: 300_000,
+        stableAfterMs: 60_000,
+        startLimitBurst: 5,
+        startLimitIntervalMs: 600_000,
+      },
+    });
     try {
       expect(await ledger.clear('test', 'fixed it')).toMatchObject({ failuresInInterval: 2, consecutiveFailures: 2, restartWasDue: true });
       await f.waitForEvents('worker-ready', 1, 20_000);

@@ -9,7 +9,13 @@ import { readRestartSummary, SupervisorLedger } from '../../../src/warden/superv
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 import { openSqliteLedger, sqlOf } from '../../helpers/sqliteWarden.js';
 
-const policy: RestartPolicy = { restartSecMs: 10_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 300_000 };
+const policy: RestartPolicy = {
+  restartSecMs: 10_000,
+  restartMaxDelayMs: 300_000,
+  stableAfterMs: 60_000,
+  startLimitBurst: 5,
+  startLimitIntervalMs: 300_000,
+};
 const crash: FailureCause = { kind: 'exit-code', exitCode: 1 };
 
 const scratch = new ScratchDirs();
@@ -57,7 +63,10 @@ describe('SupervisorLedger while its store is away (issue 26)', () => {
       await ledger.workerStarted(12, 'stand-in');
       clock.now += 1_000;
       const second = await ledger.workerFailed(12, crash, 'exit code 1');
-      expect(second).toMatchObject({ durable: false, decision: { kind: 'restart', delayMs: 10_000, consecutiveFailures: 2, failuresInInterval: 2 } });
+      expect(second).toMatchObject({
+        durable: false,
+        decision: { kind: 'restart', delayMs: 10_000, consecutiveFailures: 2, failuresInInterval: 2 },
+      });
       expect(ledger.unwrittenCount).toBe(3);
       expect(await ledger.clearedAfter(second.eventId)).toBe(false);
       locker.exec('ROLLBACK');
@@ -67,10 +76,19 @@ describe('SupervisorLedger while its store is away (issue 26)', () => {
     await ledger.flush();
     expect(ledger.unwrittenCount).toBe(0);
     const written = recentEvents(ledger, 10).reverse();
-    expect(written.map((event) => `${event.kind}@${event.at - 1_000_000}`)).toEqual(['supervisor-started@0', 'worker-failed@0', 'worker-started@1000', 'worker-failed@2000']);
+    expect(written.map((event) => `${event.kind}@${event.at - 1_000_000}`)).toEqual([
+      'supervisor-started@0',
+      'worker-failed@0',
+      'worker-started@1000',
+      'worker-failed@2000',
+    ]);
     expect(written.at(-1)).toMatchObject({ supervisor: '127.0.0.1:8787', workerPid: 12, delayMs: 10_000 });
     // The store has it all again: the next failure is decided from it, the third in a row.
-    expect((await ledger.workerFailed(13, crash, 'exit code 1')).decision).toMatchObject({ kind: 'restart', delayMs: 20_000, consecutiveFailures: 3 });
+    expect((await ledger.workerFailed(13, crash, 'exit code 1')).decision).toMatchObject({
+      kind: 'restart',
+      delayMs: 20_000,
+      consecutiveFailures: 3,
+    });
   });
 });
 
@@ -90,7 +108,14 @@ describe('SupervisorLedger', () => {
     expect(delays).toEqual([0, 10_000, 20_000, 40_000]);
     const failures = recentEvents(ledger, 50).filter((event) => event.kind === 'worker-failed');
     expect(failures.map((event) => event.delayMs).reverse()).toEqual([0, 10_000, 20_000, 40_000]);
-    expect(failures[0]).toMatchObject({ workerPid: 4242, exitCode: 1, signal: null, cause: 'exit-code', detail: 'exit code 1', supervisorPid: 1000 });
+    expect(failures[0]).toMatchObject({
+      workerPid: 4242,
+      exitCode: 1,
+      signal: null,
+      cause: 'exit-code',
+      detail: 'exit code 1',
+      supervisorPid: 1000,
+    });
   });
 
   it('gives up at the burst and records a gave-up event with the last cause', async () => {
@@ -103,7 +128,13 @@ describe('SupervisorLedger', () => {
     }
     expect(last.decision).toEqual({ kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 });
     const [gaveUp, failed] = recentEvents(ledger, 2);
-    expect(gaveUp).toMatchObject({ kind: 'gave-up', cause: 'signal', signal: 'SIGSEGV', delayMs: 80_000, detail: '5 failures within 5m; last: signal SIGSEGV' });
+    expect(gaveUp).toMatchObject({
+      kind: 'gave-up',
+      cause: 'signal',
+      signal: 'SIGSEGV',
+      delayMs: 80_000,
+      detail: '5 failures within 5m; last: signal SIGSEGV',
+    });
     expect(failed).toMatchObject({ kind: 'worker-failed', delayMs: null });
     expect(await ledger.summary()).toMatchObject({ gaveUp: true, failuresInInterval: 5, consecutiveFailures: 5 });
   });
@@ -129,7 +160,12 @@ describe('SupervisorLedger', () => {
 
     clock.now += 5_000;
     await second.workerStarted(21, 'stand-in');
-    expect((await second.workerFailed(21, crash, 'exit code 1')).decision).toMatchObject({ kind: 'restart', delayMs: 20_000, consecutiveFailures: 3, failuresInInterval: 3 });
+    expect((await second.workerFailed(21, crash, 'exit code 1')).decision).toMatchObject({
+      kind: 'restart',
+      delayMs: 20_000,
+      consecutiveFailures: 3,
+      failuresInInterval: 3,
+    });
   });
 
   it('does not make a new supervisor wait once a worker has started since the last failure', async () => {
@@ -157,7 +193,12 @@ describe('SupervisorLedger', () => {
     await ledger.workerReady(3, 'http://127.0.0.1:1');
     await ledger.workerStable(3);
     clock.now += 1_000;
-    expect((await ledger.workerFailed(3, crash, 'exit code 1')).decision).toEqual({ kind: 'restart', delayMs: 0, consecutiveFailures: 1, failuresInInterval: 3 });
+    expect((await ledger.workerFailed(3, crash, 'exit code 1')).decision).toEqual({
+      kind: 'restart',
+      delayMs: 0,
+      consecutiveFailures: 1,
+      failuresInInterval: 3,
+    });
   });
 
   it('clears the brakes for the operator: an event, an audit row, and a history that starts from nothing', async () => {
@@ -174,15 +215,32 @@ describe('SupervisorLedger', () => {
     expect(cleared).toEqual({ failuresInInterval: 6, consecutiveFailures: 6, gaveUp: true, restartWasDue: true, anything: true });
     expect(await ledger.clearedAfter(failureId)).toBe(true);
     const audit = sqlOf(ledger).all('SELECT action, actor, reason, detail FROM audit_log');
-    expect(audit).toEqual([{ action: 'reset-restarts', actor: 'alice', reason: 'fixed the upstream URL', detail: JSON.stringify(cleared) }]);
+    expect(audit).toEqual([
+      { action: 'reset-restarts', actor: 'alice', reason: 'fixed the upstream URL', detail: JSON.stringify(cleared) },
+    ]);
 
-    expect(await ledger.supervisorStarted('after reset')).toMatchObject({ startDelayMs: 0, failuresInInterval: 0, history: { consecutiveFailures: 0 } });
-    expect((await ledger.workerFailed(1, crash, 'exit code 1')).decision).toEqual({ kind: 'restart', delayMs: 0, consecutiveFailures: 1, failuresInInterval: 1 });
+    expect(await ledger.supervisorStarted('after reset')).toMatchObject({
+      startDelayMs: 0,
+      failuresInInterval: 0,
+      history: { consecutiveFailures: 0 },
+    });
+    expect((await ledger.workerFailed(1, crash, 'exit code 1')).decision).toEqual({
+      kind: 'restart',
+      delayMs: 0,
+      consecutiveFailures: 1,
+      failuresInInterval: 1,
+    });
   });
 
   it('says when there was nothing to clear', async () => {
     const ledger = await ledgerAt(freshDb(), { now: 1 });
-    expect(await ledger.clear('bob', null)).toEqual({ failuresInInterval: 0, consecutiveFailures: 0, gaveUp: false, restartWasDue: false, anything: false });
+    expect(await ledger.clear('bob', null)).toEqual({
+      failuresInInterval: 0,
+      consecutiveFailures: 0,
+      gaveUp: false,
+      restartWasDue: false,
+      anything: false,
+    });
   });
 
   it('summarises the history for status on a read-only connection', async () => {

@@ -11,7 +11,12 @@ describe('readiness and liveness', () => {
     const run = f.supervise({ ...fast, startTimeout: '2s' }, ['never-ready', 'serve']);
     await f.waitForEvents('worker-ready', 1, 40_000);
     const [stuck] = f.workerPids();
-    expect(f.eventsOf('worker-failed')[0]).toMatchObject({ workerPid: stuck, cause: 'readiness-timeout', detail: 'readiness timeout (not ready within 2s)', delayMs: 0 });
+    expect(f.eventsOf('worker-failed')[0]).toMatchObject({
+      workerPid: stuck,
+      cause: 'readiness-timeout',
+      detail: 'readiness timeout (not ready within 2s)',
+      delayMs: 0,
+    });
     expect(isAlive(stuck as number)).toBe(false);
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);
@@ -23,7 +28,12 @@ describe('readiness and liveness', () => {
     const [, second] = await f.waitForEvents('worker-ready', 2);
     const [hung] = f.workerPids();
     const [failure] = f.eventsOf('worker-failed');
-    expect(failure).toMatchObject({ workerPid: hung, cause: 'liveness', detail: 'liveness failure (3 health probes missed in a row)', signal: null });
+    expect(failure).toMatchObject({
+      workerPid: hung,
+      cause: 'liveness',
+      detail: 'liveness failure (3 health probes missed in a row)',
+      signal: null,
+    });
     expect(second?.workerPid).toBe(f.workerPids()[1]);
     await eventually('the hung worker to be gone', () => (isAlive(hung as number) ? undefined : true));
     run.kill('SIGTERM');

@@ -40,7 +40,19 @@ describe('the real proxy worker under the supervisor', () => {
   it('is restarted at once when killed with SIGKILL during a cooldown, and is still cooling', async () => {
     // Its 429s say nothing of when to retry (no retry-after, headers with room): the 30 s ladder applies.
     const { f, sim } = await setUp({ retryAfterMode: 'none' });
-    const run = f.ratewarden(['run', '--db', f.dbPath, '--upstream', sim.url, '--listen', '127.0.0.1:0', '--backoff-base', '30s', '--backoff-max', '30s']);
+    const run = f.ratewarden([
+      'run',
+      '--db',
+      f.dbPath,
+      '--upstream',
+      sim.url,
+      '--listen',
+      '127.0.0.1:0',
+      '--backoff-base',
+      '30s',
+      '--backoff-max',
+      '30s',
+    ]);
     await f.waitForEvents('worker-ready', 1, 20_000);
 
     sim.setMode('always-429');

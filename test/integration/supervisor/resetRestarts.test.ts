@@ -12,7 +12,11 @@ const fixture = useSupervisorFixtures();
 function auditRows(dbPath: string): { action: string; reason: string | null; detail: string }[] {
   const db = openDatabase(dbPath, { readonly: true });
   try {
-    return db.prepare('SELECT action, reason, detail FROM audit_log ORDER BY id').all() as { action: string; reason: string | null; detail: string }[];
+    return db.prepare('SELECT action, reason, detail FROM audit_log ORDER BY id').all() as {
+      action: string;
+      reason: string | null;
+      detail: string;
+    }[];
   } finally {
     db.close();
   }
@@ -22,17 +26,34 @@ describe('ratewarden reset-restarts', () => {
   it('releases the brakes after a give-up: recorded in audit_log, and the next supervisor starts at once', async () => {
     const f = fixture();
     // One address: the next supervisor is the same one again, and would continue its brakes.
-    const settings = { restartSec: '1m', restartMaxDelay: '1m', startLimitBurst: 2, startLimitInterval: '10m', listen: `127.0.0.1:${await freeLoopbackPort()}` };
+    const settings = {
+      restartSec: '1m',
+      restartMaxDelay: '1m',
+      startLimitBurst: 2,
+      startLimitInterval: '10m',
+      listen: `127.0.0.1:${await freeLoopbackPort()}`,
+    };
     expect((await f.supervise(settings, ['exit:1', 'exit:1', 'serve']).exit()).exitCode).toBe(exitCodes.gaveUp);
 
     // The same restart-sec as the supervisor's: the reset sees the give-up's delay as still pending.
-    const reset = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--reason', 'fixed the config'], { RATEWARDEN_RESTART_SEC: '1m', RATEWARDEN_RESTART_MAX_DELAY: '1m' });
+    const reset = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--reason', 'fixed the config'], {
+      RATEWARDEN_RESTART_SEC: '1m',
+      RATEWARDEN_RESTART_MAX_DELAY: '1m',
+    });
     expect((await reset.exit()).exitCode).toBe(0);
-    expect(reset.stdout).toMatch(/^Cleared the restart history: 2 failures within the last 5m, 2 failures in a row, the pending restart delay, the give-up\. Start "ratewarden run" again/);
+    expect(reset.stdout).toMatch(
+      /^Cleared the restart history: 2 failures within the last 5m, 2 failures in a row, the pending restart delay, the give-up\. Start "ratewarden run" again/,
+    );
     expect(reset.stdout).toMatch(/Recorded in audit_log by .+@.+ \(pid \d+\)\./);
     const [audit] = auditRows(f.dbPath);
     expect(audit).toMatchObject({ action: 'reset-restarts', reason: 'fixed the config' });
-    expect(JSON.parse(audit?.detail ?? '{}')).toEqual({ failuresInInterval: 2, consecutiveFailures: 2, gaveUp: true, restartWasDue: true, anything: true });
+    expect(JSON.parse(audit?.detail ?? '{}')).toEqual({
+      failuresInInterval: 2,
+      consecutiveFailures: 2,
+      gaveUp: true,
+      restartWasDue: true,
+      anything: true,
+    });
 
     // Without the reset this supervisor would wait a minute and give up at its first failure.
     const run = f.supervise(settings, ['exit:1', 'exit:1', 'serve']);
@@ -51,7 +72,13 @@ describe('ratewarden reset-restarts', () => {
 
     const json = f.ratewarden(['reset-restarts', '--db', f.dbPath, '--json', '--reason', 'routine']);
     expect((await json.exit()).exitCode).toBe(0);
-    expect(JSON.parse(json.stdout)).toMatchObject({ database: f.dbPath, reason: 'routine', anything: false, failuresInInterval: 0, gaveUp: false });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      database: f.dbPath,
+      reason: 'routine',
+      anything: false,
+      failuresInInterval: 0,
+      gaveUp: false,
+    });
   });
 
   it('refuses a database that does not exist, and creates none', async () => {
@@ -59,7 +86,9 @@ describe('ratewarden reset-restarts', () => {
     const missing = join(f.dir, 'nowhere', 'ratewarden.db');
     const run = f.ratewarden(['reset-restarts', '--db', missing]);
     expect((await run.exit()).exitCode).toBe(exitCodes.database);
-    expect(run.stderr.trim()).toBe(`ratewarden: database ${missing} does not exist; start the proxy with "ratewarden run" to create it, or pass --db / RATEWARDEN_DB`);
+    expect(run.stderr.trim()).toBe(
+      `ratewarden: database ${missing} does not exist; start the proxy with "ratewarden run" to create it, or pass --db / RATEWARDEN_DB`,
+    );
     expect(existsSync(missing)).toBe(false);
   });
 });

@@ -13,7 +13,13 @@ describe('the supervisor restarts on failure only', () => {
     const run = f.supervise(fast, ['ready-exit:0:100']);
     expect(await run.exit()).toEqual({ exitCode: 0, signal: undefined });
     expect(f.workerPids()).toHaveLength(1);
-    expect(f.events().map((event) => event.kind)).toEqual(['supervisor-started', 'worker-started', 'worker-ready', 'worker-exited', 'supervisor-stopped']);
+    expect(f.events().map((event) => event.kind)).toEqual([
+      'supervisor-started',
+      'worker-started',
+      'worker-ready',
+      'worker-exited',
+      'supervisor-stopped',
+    ]);
   });
 
   it('restarts after exit 1, at once the first time, and records the cause', async () => {
@@ -21,7 +27,14 @@ describe('the supervisor restarts on failure only', () => {
     const run = f.supervise(fast, ['ready-exit:1:100', 'serve']);
     const [, second] = await f.waitForEvents('worker-ready', 2);
     const [failure] = f.eventsOf('worker-failed');
-    expect(failure).toMatchObject({ cause: 'exit-code', exitCode: 1, signal: null, delayMs: 0, detail: 'exit code 1', workerPid: f.workerPids()[0] });
+    expect(failure).toMatchObject({
+      cause: 'exit-code',
+      exitCode: 1,
+      signal: null,
+      delayMs: 0,
+      detail: 'exit code 1',
+      workerPid: f.workerPids()[0],
+    });
     await run.waitForOutput(/failed \(exit code 1\); restarting at once \(1 in a row/);
     expect(second?.workerPid).toBe(f.workerPids()[1]);
     run.kill('SIGTERM');
@@ -35,7 +48,9 @@ describe('the supervisor restarts on failure only', () => {
     const [first] = f.workerPids();
     process.kill(first as number, 'SIGKILL');
     await f.waitForEvents('worker-ready', 2);
-    expect(f.eventsOf('worker-failed')).toEqual([expect.objectContaining({ cause: 'signal', signal: 'SIGKILL', exitCode: null, workerPid: first })]);
+    expect(f.eventsOf('worker-failed')).toEqual([
+      expect.objectContaining({ cause: 'signal', signal: 'SIGKILL', exitCode: null, workerPid: first }),
+    ]);
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);
   });
@@ -60,8 +75,19 @@ describe('the supervisor restarts on failure only', () => {
     await run.waitForOutput(/"stream":"stderr"/);
     run.kill('SIGTERM');
     await run.exit();
-    const lines = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    expect(lines).toContainEqual(expect.objectContaining({ source: 'worker', workerPid: pid, event: 'worker-output', stream: 'stdout', message: 'stand-in start 1: serve' }));
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        source: 'worker',
+        workerPid: pid,
+        event: 'worker-output',
+        stream: 'stdout',
+        message: 'stand-in start 1: serve',
+      }),
+    );
     expect(lines).toContainEqual(expect.objectContaining({ source: 'supervisor', event: 'worker-ready', workerPid: pid }));
     expect(run.stderr).toMatch(/"message":"stand-in stderr 1"/);
   });
@@ -70,7 +96,15 @@ describe('the supervisor restarts on failure only', () => {
 describe('the restart delay', () => {
   it('restarts at once after the first failure, then doubles from restart-sec with each further one in a row, up to restart-max-delay', async () => {
     const f = fixture();
-    const run = f.supervise({ ...fast, restartSec: '100ms', restartMaxDelay: '400ms' }, ['exit:1', 'exit:1', 'exit:1', 'exit:1', 'exit:1', 'exit:1', 'serve']);
+    const run = f.supervise({ ...fast, restartSec: '100ms', restartMaxDelay: '400ms' }, [
+      'exit:1',
+      'exit:1',
+      'exit:1',
+      'exit:1',
+      'exit:1',
+      'exit:1',
+      'serve',
+    ]);
     await f.waitForEvents('worker-ready', 1);
     run.kill('SIGTERM');
     await run.exit();
@@ -110,7 +144,9 @@ describe('the burst limit', () => {
     expect(stderrLines).toEqual([
       'ratewarden: supervisor gave up: 3 worker failures within 10s (start-limit-burst 3), the last: exit code 1; fix the cause, then run "ratewarden reset-restarts" and start again',
     ]);
-    expect(f.eventsOf('gave-up')).toEqual([expect.objectContaining({ cause: 'exit-code', exitCode: 1, detail: '3 failures within 10s; last: exit code 1' })]);
+    expect(f.eventsOf('gave-up')).toEqual([
+      expect.objectContaining({ cause: 'exit-code', exitCode: 1, detail: '3 failures within 10s; last: exit code 1' }),
+    ]);
   });
 
   it('warns at start-up, in one line, when the settings make the limit unreachable', async () => {

@@ -88,7 +88,19 @@ describe('the socket the supervisor owns, with the real worker', () => {
     sims.push(sim);
     // No connection is held at the door: it answers 503 at once while no worker is up, so that
     // the clients keep connecting through every start, while the worker begins to accept.
-    const run = f.ratewarden(['run', '--db', f.dbPath, '--upstream', sim.url, '--provider', 'anthropic', '--listen', '127.0.0.1:0', '--restart-hold-connections', '0']);
+    const run = f.ratewarden([
+      'run',
+      '--db',
+      f.dbPath,
+      '--upstream',
+      sim.url,
+      '--provider',
+      'anthropic',
+      '--listen',
+      '127.0.0.1:0',
+      '--restart-hold-connections',
+      '0',
+    ]);
     const url = await eventually('the supervisor to say where it listens', () => runUrl(f), 20_000);
     let sending = true;
     const outcomes: Outcome[] = [];
@@ -107,7 +119,10 @@ describe('the socket the supervisor owns, with the real worker', () => {
 
     // A killed worker may reset what it held: a request sent before the kill and cut after it.
     // A connection nobody answers, or one reset with no kill while it was out, is lost.
-    const cutByKill = (outcome: Outcome): boolean => outcome.kind === 'error' && ['ECONNRESET', 'EPIPE'].includes(outcome.code) && kills.some((at) => outcome.sentAt <= at && at <= outcome.receivedAt);
+    const cutByKill = (outcome: Outcome): boolean =>
+      outcome.kind === 'error' &&
+      ['ECONNRESET', 'EPIPE'].includes(outcome.code) &&
+      kills.some((at) => outcome.sentAt <= at && at <= outcome.receivedAt);
     const lost = outcomes.filter((outcome) => outcome.kind === 'error' && !cutByKill(outcome));
     expect(lost).toEqual([]);
     expect(outcomes.filter((outcome) => outcome.kind === 'answer' && outcome.status === 200).length).toBeGreaterThan(0);
@@ -134,7 +149,11 @@ describe('the socket the supervisor owns, with stand-in workers', () => {
   it('answers 503 restarting with the time the next worker is due during a restart delay longer than --restart-hold, then serves the new worker', async () => {
     const f = fixture();
     // The first failure restarts at once; the second, a crash loop, waits restart-sec: longer than the hold.
-    const run = f.supervise({ ...fast, restartSec: '3s', restartMaxDelay: '3s', restartHold: '500ms' }, ['ready-exit:1:300', 'ready-exit:1:300', 'serve']);
+    const run = f.supervise({ ...fast, restartSec: '3s', restartMaxDelay: '3s', restartHold: '500ms' }, [
+      'ready-exit:1:300',
+      'ready-exit:1:300',
+      'serve',
+    ]);
     const [, failure] = await f.waitForEvents('worker-failed', 2);
     const url = publicUrl(f);
     const during = await send(url, '/v1/anything', 'POST', '{}');

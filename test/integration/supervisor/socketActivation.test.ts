@@ -50,9 +50,25 @@ describe.runIf(hasSocketActivate())('systemd socket activation', () => {
       const sim = await startSimUpstream();
       sims.push(sim);
       const port = await freePort();
-      const args = ['-l', `127.0.0.1:${port}`, process.execPath, join(repoRoot, 'bin', 'ratewarden'), 'run', ...(supervised ? [] : ['--no-supervise']), '--db', join(dir, 'rw.db'), '--upstream', sim.url, '--listen', `127.0.0.1:${port}`];
+      const args = [
+        '-l',
+        `127.0.0.1:${port}`,
+        process.execPath,
+        join(repoRoot, 'bin', 'ratewarden'),
+        'run',
+        ...(supervised ? [] : ['--no-supervise']),
+        '--db',
+        join(dir, 'rw.db'),
+        '--upstream',
+        sim.url,
+        '--listen',
+        `127.0.0.1:${port}`,
+      ];
       // --listen names the same address: ratewarden binds nothing itself, or it would find it in use.
-      const activator = new SupervisorRun('systemd-socket-activate', args, { XDG_CONFIG_HOME: join(dir, 'config'), PATH: process.env.PATH ?? '' });
+      const activator = new SupervisorRun('systemd-socket-activate', args, {
+        XDG_CONFIG_HOME: join(dir, 'config'),
+        PATH: process.env.PATH ?? '',
+      });
       runs.push(activator);
       // Until the tool has bound the port, a connection is refused: that is before anything of ours runs.
       let answer = await send(`http://127.0.0.1:${port}`, '/v1/models');
@@ -61,7 +77,9 @@ describe.runIf(hasSocketActivate())('systemd socket activation', () => {
         answer = await send(`http://127.0.0.1:${port}`, '/v1/models');
       }
       expect(answer).toMatchObject({ kind: 'answer', status: 200 });
-      await activator.waitForOutput(supervised ? /worker \d+ ready at http:\/\/127\.0\.0\.1:(\d+)/ : /listening on http:\/\/127\.0\.0\.1:\d+/);
+      await activator.waitForOutput(
+        supervised ? /worker \d+ ready at http:\/\/127\.0\.0\.1:(\d+)/ : /listening on http:\/\/127\.0\.0\.1:\d+/,
+      );
       expect(activator.stdout).toContain(`127.0.0.1:${port}`);
       expect(sim.stats().requests).toBe(1);
       activator.kill('SIGTERM');

@@ -21,7 +21,9 @@ describe('mistakes found before the first worker starts', () => {
     const f = fixture();
     const run = f.ratewarden(['run', '--db', f.dbPath, '--listen', '127.0.0.1:0']);
     expect(await run.exit()).toEqual({ exitCode: exitCodes.usage, signal: undefined });
-    expect(ratewardenLines(run.stderr)).toEqual(['ratewarden: upstream: not set; pass --upstream https://api.anthropic.com (or set RATEWARDEN_UPSTREAM, or "upstream" in the config file)']);
+    expect(ratewardenLines(run.stderr)).toEqual([
+      'ratewarden: upstream: not set; pass --upstream https://api.anthropic.com (or set RATEWARDEN_UPSTREAM, or "upstream" in the config file)',
+    ]);
     expect(run.stdout).toBe('');
     expect(existsSync(f.dbPath)).toBe(false);
   });
@@ -43,7 +45,9 @@ describe('mistakes found before the first worker starts', () => {
     const { port } = holder.address() as AddressInfo;
     const run = f.ratewarden(['run', '--db', f.dbPath, '--upstream', 'http://127.0.0.1:9', '--listen', `127.0.0.1:${port}`]);
     expect(await run.exit()).toEqual({ exitCode: exitCodes.failure, signal: undefined });
-    expect(ratewardenLines(run.stderr)).toEqual([`ratewarden: cannot listen on http://127.0.0.1:${port}: the address is in use; stop the other process or choose another --listen`]);
+    expect(ratewardenLines(run.stderr)).toEqual([
+      `ratewarden: cannot listen on http://127.0.0.1:${port}: the address is in use; stop the other process or choose another --listen`,
+    ]);
     expect(run.stdout).toBe('');
     expect(existsSync(f.dbPath)).toBe(false);
   });

@@ -18,7 +18,10 @@ describe('stopping', () => {
     expect(f.workerPids()).toHaveLength(1);
     // A clean stop takes the supervisor's heartbeat row away.
     expect(f.processes('supervisor')).toEqual([]);
-    expect(f.events().at(-1)).toMatchObject({ kind: 'supervisor-stopped', detail: `stopped on SIGTERM: worker ${worker} ended with exit code 0` });
+    expect(f.events().at(-1)).toMatchObject({
+      kind: 'supervisor-stopped',
+      detail: `stopped on SIGTERM: worker ${worker} ended with exit code 0`,
+    });
     expect(f.eventsOf('worker-failed')).toEqual([]);
   });
 
@@ -58,7 +61,9 @@ describe('stopping', () => {
     run.kill('SIGINT');
     expect(await run.exit()).toEqual({ exitCode: 0, signal: undefined });
     expect(isAlive(worker as number)).toBe(false);
-    expect(f.events().at(-1)?.detail).toBe(`stopped on SIGINT: worker ${worker} ended with signal SIGKILL, SIGKILL on a second stop signal`);
+    expect(f.events().at(-1)?.detail).toBe(
+      `stopped on SIGINT: worker ${worker} ended with signal SIGKILL, SIGKILL on a second stop signal`,
+    );
   });
 
   it('leaves no orphan when the supervisor itself is killed with SIGKILL', async () => {

@@ -50,7 +50,13 @@ describe('the supervisor while its PostgreSQL server is down', () => {
       failure = (await eventsIn(server.url).catch(() => [])).find((event) => event.kind === 'worker-failed');
       if (failure === undefined) await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    expect(failure).toMatchObject({ workerPid: first, cause: 'signal', signal: 'SIGKILL', delayMs: 0, supervisor: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    expect(failure).toMatchObject({
+      workerPid: first,
+      cause: 'signal',
+      signal: 'SIGKILL',
+      delayMs: 0,
+      supervisor: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+    });
     run.kill('SIGTERM');
     expect((await run.exit()).exitCode).toBe(0);
   });

@@ -14,7 +14,10 @@ afterEach(() => scratch.removeAll());
 const bin = join(repoRoot, 'bin', 'ratewarden');
 
 async function systemdUnit(args: readonly string[]) {
-  return execa(process.execPath, [bin, 'systemd-unit', ...args], { reject: false, env: { XDG_CONFIG_HOME: '/nonexistent/ratewarden-test' } });
+  return execa(process.execPath, [bin, 'systemd-unit', ...args], {
+    reject: false,
+    env: { XDG_CONFIG_HOME: '/nonexistent/ratewarden-test' },
+  });
 }
 
 function keys(unit: string): Map<string, string[]> {
@@ -44,7 +47,7 @@ function hasSystemdAnalyze(): boolean {
 }
 
 describe('ratewarden systemd-unit', () => {
-  it('prints a unit whose restart policy matches ratewarden\'s own, with the state directory and hardening', async () => {
+  it("prints a unit whose restart policy matches ratewarden's own, with the state directory and hardening", async () => {
     const result = await systemdUnit(['--upstream', 'https://api.anthropic.com']);
     expect(result.exitCode).toBe(0);
     const unit = keys(result.stdout);
@@ -74,9 +77,26 @@ describe('ratewarden systemd-unit', () => {
 
   it('follows the given settings, the supervised mode, a user, and extra run arguments', async () => {
     const result = await systemdUnit([
-      '--upstream', 'https://api.openai.com', '--listen', '127.0.0.1:8788', '--supervised', '--user', 'ratewarden',
-      '--restart-sec', '5s', '--start-limit-burst', '3', '--start-limit-interval', '2m', '--stop-timeout', '10s',
-      '--exec-start', '/usr/local/bin/ratewarden', '--', '--token-budget', '200000',
+      '--upstream',
+      'https://api.openai.com',
+      '--listen',
+      '127.0.0.1:8788',
+      '--supervised',
+      '--user',
+      'ratewarden',
+      '--restart-sec',
+      '5s',
+      '--start-limit-burst',
+      '3',
+      '--start-limit-interval',
+      '2m',
+      '--stop-timeout',
+      '10s',
+      '--exec-start',
+      '/usr/local/bin/ratewarden',
+      '--',
+      '--token-budget',
+      '200000',
     ]);
     expect(result.exitCode).toBe(0);
     const unit = keys(result.stdout);
@@ -94,7 +114,9 @@ describe('ratewarden systemd-unit', () => {
   it('refuses to print a unit without an upstream, or with a relative ExecStart', async () => {
     const missing = await systemdUnit([]);
     expect(missing.exitCode).toBe(2);
-    expect(missing.stderr.trim()).toBe('ratewarden: systemd-unit: no upstream; pass --upstream, e.g. ratewarden systemd-unit --upstream https://api.anthropic.com');
+    expect(missing.stderr.trim()).toBe(
+      'ratewarden: systemd-unit: no upstream; pass --upstream, e.g. ratewarden systemd-unit --upstream https://api.anthropic.com',
+    );
     const relative = await systemdUnit(['--upstream', 'https://api.anthropic.com', '--exec-start', 'bin/ratewarden']);
     expect(relative.exitCode).toBe(2);
     expect(relative.stderr).toContain('--exec-start: "bin/ratewarden" is not an absolute path');
@@ -145,7 +167,11 @@ describe('ratewarden systemd-unit', () => {
         continue;
       }
       const verify = await execa('systemd-analyze', ['verify', path], { reject: false });
-      expect({ mode, exitCode: verify.exitCode, output: `${verify.stdout}${verify.stderr}`.trim() }).toEqual({ mode, exitCode: 0, output: '' });
+      expect({ mode, exitCode: verify.exitCode, output: `${verify.stdout}${verify.stderr}`.trim() }).toEqual({
+        mode,
+        exitCode: 0,
+        output: '',
+      });
     }
   });
 });
@@ -165,19 +191,25 @@ describe('ratewarden systemd-unit with socket activation', () => {
     const serviceKeys = keys(service.stdout);
     expect(serviceKeys.get('Unit.Requires')).toEqual(['ratewarden.socket']);
     expect(serviceKeys.get('Unit.After')).toEqual(['network-online.target', 'ratewarden.socket']);
-    expect(serviceKeys.get('Service.ExecStart')?.[0]).toContain('run --no-supervise --upstream https://api.anthropic.com --listen 127.0.0.1:8799');
+    expect(serviceKeys.get('Service.ExecStart')?.[0]).toContain(
+      'run --no-supervise --upstream https://api.anthropic.com --listen 127.0.0.1:8799',
+    );
 
     const dir = scratch.make('ratewarden-unit-');
     writeFileSync(join(dir, 'ratewarden.socket'), socket.stdout);
     writeFileSync(join(dir, 'ratewarden.service'), service.stdout);
     if (!hasSystemdAnalyze()) return;
-    const verify = await execa('systemd-analyze', ['verify', join(dir, 'ratewarden.socket'), join(dir, 'ratewarden.service')], { reject: false });
+    const verify = await execa('systemd-analyze', ['verify', join(dir, 'ratewarden.socket'), join(dir, 'ratewarden.service')], {
+      reject: false,
+    });
     expect({ exitCode: verify.exitCode, output: `${verify.stdout}${verify.stderr}`.trim() }).toEqual({ exitCode: 0, output: '' });
   });
 
   it('refuses a socket unit for port 0, in one line', async () => {
     const result = await systemdUnit(['--upstream', 'https://api.anthropic.com', '--listen', '127.0.0.1:0', '--socket-unit']);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr.trim()).toBe('ratewarden: systemd-unit: --socket-unit needs a fixed port, not 0; pass --listen 127.0.0.1:8787 (the same --listen as for the service)');
+    expect(result.stderr.trim()).toBe(
+      'ratewarden: systemd-unit: --socket-unit needs a fixed port, not 0; pass --listen 127.0.0.1:8787 (the same --listen as for the service)',
+    );
   });
 });

@@ -30,7 +30,9 @@ describe('the unsafe switch --unsafe-record-zero-samples', () => {
     expect(() => loadConfig({ flags: {}, env: { ...hermetic(), RATEWARDEN_UNSAFE_RECORD_ZERO_SAMPLES: 'true' } })).toThrow(ConfigError);
     const file = join(scratch.make(), 'config.json');
     writeFileSync(file, JSON.stringify({ 'unsafe-record-zero-samples': true }));
-    expect(() => loadConfig({ flags: {}, env: hermetic(), configPath: file })).toThrow(/accepted only as the flag --unsafe-record-zero-samples/);
+    expect(() => loadConfig({ flags: {}, env: hermetic(), configPath: file })).toThrow(
+      /accepted only as the flag --unsafe-record-zero-samples/,
+    );
   });
 
   it('is hidden from --help', () => {
@@ -53,8 +55,19 @@ describe("the seed's unsafe switches and the 429 → crash edge", () => {
 
   it('are all off by default', () => {
     const { settings } = loadConfig({ flags: {}, env: hermetic() });
-    expect(settings).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeIgnoreReportedRemaining: false, unsafeRetryRateLimitedAfter: 0, unsafeCrashAfterRateLimits: 0, unsafeClockOffset: 0 });
-    expect(limiterPolicyFrom(settings)).toMatchObject({ unsafeNoCooldown: false, unsafeSeedRaise: false, unsafeIgnoreReportedRemaining: false });
+    expect(settings).toMatchObject({
+      unsafeNoCooldown: false,
+      unsafeSeedRaise: false,
+      unsafeIgnoreReportedRemaining: false,
+      unsafeRetryRateLimitedAfter: 0,
+      unsafeCrashAfterRateLimits: 0,
+      unsafeClockOffset: 0,
+    });
+    expect(limiterPolicyFrom(settings)).toMatchObject({
+      unsafeNoCooldown: false,
+      unsafeSeedRaise: false,
+      unsafeIgnoreReportedRemaining: false,
+    });
   });
 
   it('are accepted as flags, refused from the environment and config files, and hidden from --help', () => {
@@ -66,7 +79,10 @@ describe("the seed's unsafe switches and the 429 → crash edge", () => {
       writeFileSync(file, JSON.stringify({ [kebab]: value }));
       expect(() => loadConfig({ flags: {}, env: hermetic(), configPath: file })).toThrow(`accepted only as the flag --${kebab}`);
     }
-    const help = addSettingOptions(new Command('run'), switches.map(([name]) => name)).helpInformation();
+    const help = addSettingOptions(
+      new Command('run'),
+      switches.map(([name]) => name),
+    ).helpInformation();
     expect(help).not.toContain('unsafe');
   });
 });

@@ -19,8 +19,14 @@ describe('admission with no cooldown', () => {
   it('admits under budget, reserving the estimate in the configured metric', () => {
     const state = stateWith({ tokenBudget: 1_000, requestBudget: 10 });
     expect(decideAdmission(state, [], small, now, policy)).toEqual({ kind: 'admit', probe: false, reservedTokens: 100 });
-    expect(decideAdmission(state, [], small, now, policyWith({ tokenMetric: 'output' }))).toMatchObject({ kind: 'admit', reservedTokens: 70 });
-    expect(decideAdmission(state, [], small, now, policyWith({ tokenMetric: 'input' }))).toMatchObject({ kind: 'admit', reservedTokens: 30 });
+    expect(decideAdmission(state, [], small, now, policyWith({ tokenMetric: 'output' }))).toMatchObject({
+      kind: 'admit',
+      reservedTokens: 70,
+    });
+    expect(decideAdmission(state, [], small, now, policyWith({ tokenMetric: 'input' }))).toMatchObject({
+      kind: 'admit',
+      reservedTokens: 30,
+    });
   });
 
   it('admits anything when no budget is set', () => {
@@ -47,7 +53,9 @@ describe('admission with no cooldown', () => {
     expect(decision.reason).toBe('budget');
     expect(decision.message).toMatch(/token budget: 900 used \+ 200 requested > 1000/);
     const retryAt = now + decision.retryAfterMs;
-    expect(decideAdmission(state, ledger.inWindow(retryAt - 1), { inputTokens: 100, outputTokens: 100 }, retryAt - 1, policy).kind).toBe('reject');
+    expect(decideAdmission(state, ledger.inWindow(retryAt - 1), { inputTokens: 100, outputTokens: 100 }, retryAt - 1, policy).kind).toBe(
+      'reject',
+    );
     expect(decideAdmission(state, ledger.inWindow(retryAt), { inputTokens: 100, outputTokens: 100 }, retryAt, policy).kind).toBe('admit');
     // The older bucket leaving is enough: the retry does not wait for the newer one.
     expect(decision.retryAfterMs).toBeLessThanOrEqual(20_000 + ledger.widthMs);
@@ -97,15 +105,25 @@ describe('admission with no cooldown', () => {
   it('applies both budgets: either one full rejects', () => {
     const ledger = new BucketLedger(policy.windowMs);
     ledger.record(now - 1_000, 10, 10, 2);
-    expect(decideAdmission(stateWith({ tokenBudget: 1_000_000, requestBudget: 2 }), ledger.inWindow(now), small, now, policy).kind).toBe('reject');
-    expect(decideAdmission(stateWith({ tokenBudget: 100, requestBudget: 100 }), ledger.inWindow(now), small, now, policy).kind).toBe('reject');
+    expect(decideAdmission(stateWith({ tokenBudget: 1_000_000, requestBudget: 2 }), ledger.inWindow(now), small, now, policy).kind).toBe(
+      'reject',
+    );
+    expect(decideAdmission(stateWith({ tokenBudget: 100, requestBudget: 100 }), ledger.inWindow(now), small, now, policy).kind).toBe(
+      'reject',
+    );
     expect(decideAdmission(stateWith({ tokenBudget: 120, requestBudget: 3 }), ledger.inWindow(now), small, now, policy).kind).toBe('admit');
   });
 });
 
 describe('admission around a cooldown', () => {
   const policy = policyWith({ probeTimeoutMs: 60_000 });
-  const cooling = stateWith({ consecutive429s: 1, backoffLevel: 1, cooldownStartedAt: now - 10_000, cooldownUntil: now + 20_000, last429At: now - 10_000 });
+  const cooling = stateWith({
+    consecutive429s: 1,
+    backoffLevel: 1,
+    cooldownStartedAt: now - 10_000,
+    cooldownUntil: now + 20_000,
+    last429At: now - 10_000,
+  });
 
   it('rejects during the cooldown with reason cooldown and the time left', () => {
     const decision = rejection(decideAdmission(cooling, [], small, now, policy));

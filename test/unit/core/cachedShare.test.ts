@@ -9,7 +9,9 @@ describe('the cached share of the input', () => {
     expect(cachedShareOf({ inputTokens: 30_000, outputTokens: 10 })).toBeNull();
     expect(cachedShareOf({ inputTokens: 0, outputTokens: 10, cacheReadInputTokens: 0 })).toBeNull();
     expect(cachedAfterShareOf({ inputTokens: 20_000, outputTokens: 10, cacheCreationInputTokens: 19_000 })).toBe(0.95);
-    expect(cachedAfterShareOf({ inputTokens: 20_000, outputTokens: 10, cacheReadInputTokens: 15_000, cacheCreationInputTokens: 4_000 })).toBe(0.95);
+    expect(
+      cachedAfterShareOf({ inputTokens: 20_000, outputTokens: 10, cacheReadInputTokens: 15_000, cacheCreationInputTokens: 4_000 }),
+    ).toBe(0.95);
     expect(cachedAfterShareOf({ inputTokens: 20_000, outputTokens: 10 })).toBe(0);
   });
 

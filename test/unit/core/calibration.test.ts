@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { acceptSample, estimateLimit, median, sampleToRecord, type CalibrationSample, type SampleSummary } from '../../../src/core/calibration.js';
+import {
+  acceptSample,
+  estimateLimit,
+  median,
+  sampleToRecord,
+  type CalibrationSample,
+  type SampleSummary,
+} from '../../../src/core/calibration.js';
 import { unknownBlame } from '../../../src/core/controller.js';
 import { onUpstream429 } from '../../../src/core/settlement.js';
 import { policyWith, stateWith } from '../../helpers/limiterFixtures.js';
@@ -31,7 +38,7 @@ describe('calibration samples', () => {
     }
   });
 
-  it('stores no zero-token sample under the default policy; only the demo\'s unsafe switch keeps one', () => {
+  it("stores no zero-token sample under the default policy; only the demo's unsafe switch keeps one", () => {
     const empty = sample({ kind: 'window', tokens: 0 });
     expect(sampleToRecord(empty, policyWith())).toBeNull();
     expect(sampleToRecord(empty, policyWith({ unsafeRecordZeroTokenSamples: true }))).toBe(empty);
@@ -45,14 +52,32 @@ describe('calibration samples', () => {
 
   it('records no sample at a 429 that found the window empty', () => {
     const request = { id: 1, admittedAt: 1_700_000_000_000, probe: false, estimate: { inputTokens: 0, outputTokens: 0 } };
-    const decision = onUpstream429(stateWith(), request, null, { tokens: 0, requests: 1 }, unknownBlame, 1_700_000_000_500, policyWith(), 0);
+    const decision = onUpstream429(
+      stateWith(),
+      request,
+      null,
+      { tokens: 0, requests: 1 },
+      unknownBlame,
+      1_700_000_000_500,
+      policyWith(),
+      0,
+    );
     expect(decision.sample).toBeNull();
     expect(decision.escalated).toBe(true);
   });
 
   it('records the window usage and the Retry-After at a 429', () => {
     const request = { id: 1, admittedAt: 1_700_000_000_000, probe: false, estimate: { inputTokens: 10, outputTokens: 10 } };
-    const decision = onUpstream429(stateWith(), request, 12_000, { tokens: 4_000, requests: 9 }, unknownBlame, 1_700_000_000_500, policyWith(), 0);
+    const decision = onUpstream429(
+      stateWith(),
+      request,
+      12_000,
+      { tokens: 4_000, requests: 9 },
+      unknownBlame,
+      1_700_000_000_500,
+      policyWith(),
+      0,
+    );
     expect(decision.sample).toMatchObject({ kind: 'upstream-429', tokens: 4_000, requests: 9, retryAfterMs: 12_000, windowMs: 60_000 });
   });
 });
@@ -69,7 +94,10 @@ describe('median', () => {
 
 describe('limit estimate', () => {
   it("prefers the upstream's reported limits, with the number of samples behind them", () => {
-    const estimate = estimateLimit({ tokens: 40_000, requests: 50 }, [summary({ kind: 'reported-limit', count: 7 }), summary({ kind: 'upstream-429', count: 3 })]);
+    const estimate = estimateLimit({ tokens: 40_000, requests: 50 }, [
+      summary({ kind: 'reported-limit', count: 7 }),
+      summary({ kind: 'upstream-429', count: 3 }),
+    ]);
     expect(estimate).toMatchObject({ tokens: 40_000, requests: 50, basis: 'reported-limit', samples: 7 });
   });
 
@@ -83,7 +111,9 @@ describe('limit estimate', () => {
   });
 
   it('without a 429, offers the busiest quiet window as a lower bound only', () => {
-    const estimate = estimateLimit({ tokens: null, requests: null }, [summary({ kind: 'window', count: 12, maxTokens: 9_000, medianTokens: 4_000 })]);
+    const estimate = estimateLimit({ tokens: null, requests: null }, [
+      summary({ kind: 'window', count: 12, maxTokens: 9_000, medianTokens: 4_000 }),
+    ]);
     expect(estimate).toMatchObject({ tokens: 9_000, basis: 'lower-bound', samples: 12 });
   });
 

@@ -16,7 +16,10 @@ describe('the charge rule table', () => {
 
     const usage = { inputTokens: 31_000, outputTokens: 700, cacheReadInputTokens: 29_000, cacheCreationInputTokens: 1_500 };
     expect(chargedUsage(rule, usage)).toEqual({ inputTokens: 2_000, outputTokens: 700 });
-    expect(settledCharge(rule.settle, reported, { inputTokens: 2_000, outputTokens: 700 })).toEqual({ inputTokens: 2_000, outputTokens: 700 });
+    expect(settledCharge(rule.settle, reported, { inputTokens: 2_000, outputTokens: 700 })).toEqual({
+      inputTokens: 2_000,
+      outputTokens: 700,
+    });
   });
 
   it('OpenAI: the tokens limit counts the prompt plus max_tokens, cached prompt tokens included, and nothing is given back at the end', () => {
@@ -25,17 +28,29 @@ describe('the charge rule table', () => {
     const reported = reportedCharge(charge.window, charge.reportedOutput);
     expect(needOn('tokens', reported)).toBe(5_000);
     expect(needOn('requests', reported)).toBe(1);
-    expect(chargedUsage(rule, { inputTokens: 1_000, outputTokens: 250, cacheReadInputTokens: 800 })).toEqual({ inputTokens: 1_000, outputTokens: 250 });
-    expect(settledCharge(rule.settle, reported, { inputTokens: 900, outputTokens: 250 })).toEqual({ inputTokens: 1_000, outputTokens: 4_000 });
+    expect(chargedUsage(rule, { inputTokens: 1_000, outputTokens: 250, cacheReadInputTokens: 800 })).toEqual({
+      inputTokens: 1_000,
+      outputTokens: 250,
+    });
+    expect(settledCharge(rule.settle, reported, { inputTokens: 900, outputTokens: 250 })).toEqual({
+      inputTokens: 1_000,
+      outputTokens: 4_000,
+    });
     // More than charged is counted as used.
-    expect(settledCharge(rule.settle, reported, { inputTokens: 1_200, outputTokens: 250 })).toEqual({ inputTokens: 1_200, outputTokens: 4_000 });
+    expect(settledCharge(rule.settle, reported, { inputTokens: 1_200, outputTokens: 250 })).toEqual({
+      inputTokens: 1_200,
+      outputTokens: 4_000,
+    });
   });
 
   it('any other API: the learned estimate on every limit, corrected to what was used', () => {
     const rule = chargeRules.generic;
     const charge = chargeFor(rule, { inputTokens: 50, outputCap: 8_000, learnedOutput: 120 });
     expect(reportedCharge(charge.window, charge.reportedOutput)).toEqual({ inputTokens: 50, outputTokens: 120 });
-    expect(settledCharge(rule.settle, { inputTokens: 50, outputTokens: 120 }, { inputTokens: 40, outputTokens: 10 })).toEqual({ inputTokens: 40, outputTokens: 10 });
+    expect(settledCharge(rule.settle, { inputTokens: 50, outputTokens: 120 }, { inputTokens: 40, outputTokens: 10 })).toEqual({
+      inputTokens: 40,
+      outputTokens: 10,
+    });
   });
 
   it('names the documents a reader checks each rule against', () => {

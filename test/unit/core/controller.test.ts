@@ -61,7 +61,13 @@ describe('controller raise', () => {
   });
 
   it('keeps the consumption gate closed with no usage even when the threshold rounds to zero', () => {
-    const gates = evaluateGates({ ...ready, tokenBudget: 10 }, 'tokens', { tokens: 0, requests: 0 }, now, policyWith({ minConsumption: 0 }));
+    const gates = evaluateGates(
+      { ...ready, tokenBudget: 10 },
+      'tokens',
+      { tokens: 0, requests: 0 },
+      now,
+      policyWith({ minConsumption: 0 }),
+    );
     expect(gates.consumption.open).toBe(false);
   });
 

@@ -20,19 +20,40 @@ class Breaker {
 
   /** A 429 on an ordinary request sent now; returns the cooldown it started. */
   refuse(announcedMs: number | null): number {
-    const decision = onUpstream429(this.state, request(this.nextId++, this.clock.now), announcedMs, usage, unknownBlame, this.clock.now, policy, 0);
+    const decision = onUpstream429(
+      this.state,
+      request(this.nextId++, this.clock.now),
+      announcedMs,
+      usage,
+      unknownBlame,
+      this.clock.now,
+      policy,
+      0,
+    );
     this.state = decision.state;
     return decision.cooldownMs;
   }
 
   /** The clock runs to the cooldown's end; the probe goes (and is the only request that may) and is refused. */
   refuseProbe(announcedMs: number | null): number {
-    expect(decideAdmission(this.state, [], estimate, (this.state.cooldownUntil as number) - 1, policy)).toMatchObject({ kind: 'reject', reason: 'cooldown' });
+    expect(decideAdmission(this.state, [], estimate, (this.state.cooldownUntil as number) - 1, policy)).toMatchObject({
+      kind: 'reject',
+      reason: 'cooldown',
+    });
     this.clock.now = this.state.cooldownUntil as number;
     expect(decideAdmission(this.state, [], estimate, this.clock.now, policy)).toMatchObject({ kind: 'admit', probe: true });
     const id = this.nextId++;
     this.state = { ...this.state, probeRequestId: id, probeStartedAt: this.clock.now };
-    const decision = onUpstream429(this.state, request(id, this.clock.now, true), announcedMs, usage, unknownBlame, this.clock.now + 10, policy, 0);
+    const decision = onUpstream429(
+      this.state,
+      request(id, this.clock.now, true),
+      announcedMs,
+      usage,
+      unknownBlame,
+      this.clock.now + 10,
+      policy,
+      0,
+    );
     this.clock.advance(10);
     expect(decision.escalated).toBe(true);
     this.state = decision.state;
@@ -46,7 +67,11 @@ describe('a cooldown follows the upstream’s word', () => {
     const start = breaker.clock.now;
     expect(breaker.refuse(5_000)).toBe(5_000);
     expect(breaker.state.cooldownUntil).toBe(start + 5_000);
-    expect(decideAdmission(breaker.state, [], estimate, start + 4_999, policy)).toMatchObject({ kind: 'reject', reason: 'cooldown', retryAfterMs: 1 });
+    expect(decideAdmission(breaker.state, [], estimate, start + 4_999, policy)).toMatchObject({
+      kind: 'reject',
+      reason: 'cooldown',
+      retryAfterMs: 1,
+    });
     expect(decideAdmission(breaker.state, [], estimate, start + 5_000, policy)).toMatchObject({ kind: 'admit', probe: true });
   });
 
@@ -70,7 +95,9 @@ describe('a cooldown follows the upstream’s word', () => {
     const breaker = new Breaker(new FakeClock());
     expect(breaker.refuse(5_000)).toBe(5_000);
     // The probe's 429 announces 5 s again: the announcement proved wrong once, so the wait doubles.
-    expect([1, 2, 3, 4, 5, 6, 7].map(() => breaker.refuseProbe(5_000))).toEqual([10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
+    expect([1, 2, 3, 4, 5, 6, 7].map(() => breaker.refuseProbe(5_000))).toEqual([
+      10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000,
+    ]);
     expect(breaker.state.consecutive429s).toBe(8);
   });
 
@@ -99,7 +126,11 @@ describe('a cooldown follows the upstream’s word', () => {
     clock.advance(3_000);
     const after = new Breaker(clock);
     after.state = stored;
-    expect(decideAdmission(after.state, [], estimate, clock.now, policy)).toMatchObject({ kind: 'reject', reason: 'cooldown', retryAfterMs: 5_000 });
+    expect(decideAdmission(after.state, [], estimate, clock.now, policy)).toMatchObject({
+      kind: 'reject',
+      reason: 'cooldown',
+      retryAfterMs: 5_000,
+    });
     expect(after.refuseProbe(null)).toBe(16_000);
   });
 
@@ -116,13 +147,23 @@ describe('a cooldown follows the upstream’s word', () => {
     const jittery = policyWith({ backoffJitter: 0.5 });
     expect(cooldownAfter429(stateWith(), 5_000, jittery, 0.9)).toBe(5_000);
     expect(cooldownAfter429(stateWith(), null, jittery, 0.5)).toBe(37_500);
-    expect(cooldownAfter429(stateWith({ consecutive429s: 1, cooldownStartedAt: 0, cooldownUntil: 5_000 }), null, jittery, 0.5)).toBe(12_500);
+    expect(cooldownAfter429(stateWith({ consecutive429s: 1, cooldownStartedAt: 0, cooldownUntil: 5_000 }), null, jittery, 0.5)).toBe(
+      12_500,
+    );
   });
 });
 
 describe('what a 429 announces', () => {
   const readAt = 1_700_000_000_000;
-  const bucket = (overrides: Partial<Report>): Report => ({ dimension: 'tokens', limit: 60_000, remaining: 0, resetAt: readAt + 60_000, roundingSlack: 0, refill: 'bucket', ...overrides });
+  const bucket = (overrides: Partial<Report>): Report => ({
+    dimension: 'tokens',
+    limit: 60_000,
+    remaining: 0,
+    resetAt: readAt + 60_000,
+    roundingSlack: 0,
+    refill: 'bucket',
+    ...overrides,
+  });
 
   it('is its retry-after-ms / retry-after when it sends one, whatever the reports say', () => {
     expect(announcedWaitMs(5_000, [bucket({})], estimate, readAt)).toBe(5_000);
@@ -147,6 +188,8 @@ describe('what a 429 announces', () => {
   });
 
   it('is the time to the reset when the report gives no limit to time the refill by (OpenAI x-ratelimit-*, generic)', () => {
-    expect(announcedWaitMs(null, [bucket({ limit: null, remaining: 100, resetAt: readAt + 6_500, refill: 'window' })], estimate, readAt)).toBe(6_500);
+    expect(
+      announcedWaitMs(null, [bucket({ limit: null, remaining: 100, resetAt: readAt + 6_500, refill: 'window' })], estimate, readAt),
+    ).toBe(6_500);
   });
 });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { cooldownCovers, groupScopeOf, organizationOf, organizationOfScope, ownerOf, reportsForGroup } from '../../../src/core/limitGroups.js';
+import {
+  cooldownCovers,
+  groupScopeOf,
+  organizationOf,
+  organizationOfScope,
+  ownerOf,
+  reportsForGroup,
+} from '../../../src/core/limitGroups.js';
 import { anthropicModelGroups, normaliseModel, openaiModelGroups } from '../../../src/core/modelGroups.js';
 import { familyOf } from '../../../src/core/scopes.js';
 import { quotaAfterSettle, quotaRefusal, stopForQuota } from '../../../src/core/quota.js';
@@ -7,10 +14,18 @@ import { stateWith } from '../../helpers/limiterFixtures.js';
 
 const headers = (values: Record<string, string>) => (name: string) => values[name];
 
-describe('limit groups: a key is its organization\'s once the upstream names it', () => {
+describe("limit groups: a key is its organization's once the upstream names it", () => {
   it('reads the organization the way each provider names it', () => {
-    expect(organizationOf('anthropic', headers({ 'anthropic-organization-id': 'c0ffee00-1111-2222-3333-444455556666' }))).toEqual({ provider: 'anthropic', organization: 'c0ffee00-1111-2222-3333-444455556666', project: null });
-    expect(organizationOf('openai', headers({ 'openai-organization': 'org-abc', 'openai-project': 'proj_1' }))).toEqual({ provider: 'openai', organization: 'org-abc', project: 'proj_1' });
+    expect(organizationOf('anthropic', headers({ 'anthropic-organization-id': 'c0ffee00-1111-2222-3333-444455556666' }))).toEqual({
+      provider: 'anthropic',
+      organization: 'c0ffee00-1111-2222-3333-444455556666',
+      project: null,
+    });
+    expect(organizationOf('openai', headers({ 'openai-organization': 'org-abc', 'openai-project': 'proj_1' }))).toEqual({
+      provider: 'openai',
+      organization: 'org-abc',
+      project: 'proj_1',
+    });
     expect(organizationOf('openai', headers({ 'openai-organization': 'org-abc' }))?.project).toBeNull();
     // What is not an id is not taken for one; a generic upstream names none.
     expect(organizationOf('anthropic', headers({ 'anthropic-organization-id': 'a/b c' }))).toBeNull();
@@ -27,7 +42,7 @@ describe('limit groups: a key is its organization\'s once the upstream names it'
     expect(organizationOfScope('0123456789abcdef/gpt-4o')).toBeNull();
   });
 
-  it('a report below the group\'s known limit is the key\'s own (a workspace\'s); it stays out of the group', () => {
+  it("a report below the group's known limit is the key's own (a workspace's); it stays out of the group", () => {
     const group = [{ dimension: 'requests', limit: 4_000 }];
     const workspace = { dimension: 'requests', limit: 100 };
     const organization = { dimension: 'requests', limit: 4_000 };
@@ -37,11 +52,22 @@ describe('limit groups: a key is its organization\'s once the upstream names it'
     expect(reportsForGroup([workspace], [])).toEqual([workspace]);
   });
 
-  it('a cooldown covers the limit that ran out: the key\'s own limit cools the key, the organization\'s the group', () => {
-    const group = [{ dimension: 'requests', limit: 4_000 }, { dimension: 'output-tokens', limit: 80_000 }];
+  it("a cooldown covers the limit that ran out: the key's own limit cools the key, the organization's the group", () => {
+    const group = [
+      { dimension: 'requests', limit: 4_000 },
+      { dimension: 'output-tokens', limit: 80_000 },
+    ];
     expect(cooldownCovers([{ dimension: 'requests', limit: 100 }], group)).toBe('key');
     expect(cooldownCovers([{ dimension: 'requests', limit: 4_000 }], group)).toBe('group');
-    expect(cooldownCovers([{ dimension: 'requests', limit: 100 }, { dimension: 'output-tokens', limit: 80_000 }], group)).toBe('group');
+    expect(
+      cooldownCovers(
+        [
+          { dimension: 'requests', limit: 100 },
+          { dimension: 'output-tokens', limit: 80_000 },
+        ],
+        group,
+      ),
+    ).toBe('group');
     // Headers that show nothing exhausted: the group's limit is the suspect.
     expect(cooldownCovers([], group)).toBe('group');
   });
@@ -82,7 +108,15 @@ describe('quota is not a rate limit', () => {
   it('stops the group until a rare probe, without climbing the ladder or touching the budgets', () => {
     const before = stateWith({ backoffLevel: 2, consecutive429s: 1, tokenBudget: 50_000, requestBudget: 40 });
     const stopped = stopForQuota(before, now, 60_000);
-    expect(stopped).toMatchObject({ quotaSince: now, cooldownUntil: now + 60_000, backoffLevel: 2, consecutive429s: 1, tokenBudget: 50_000, requestBudget: 40, probeRequestId: null });
+    expect(stopped).toMatchObject({
+      quotaSince: now,
+      cooldownUntil: now + 60_000,
+      backoffLevel: 2,
+      consecutive429s: 1,
+      tokenBudget: 50_000,
+      requestBudget: 40,
+      probeRequestId: null,
+    });
     // A refused probe keeps the first stop's start.
     expect(stopForQuota(stopped, now + 60_000, 60_000).quotaSince).toBe(now);
   });

@@ -8,13 +8,27 @@ import { policyWith, stateWith } from '../../helpers/limiterFixtures.js';
 const end = 1_700_000_000_000;
 const policy = policyWith({ probeTimeoutMs: 60_000 });
 const estimate = { inputTokens: 10, outputTokens: 10 };
-const probing: LimiterState = stateWith({ consecutive429s: 2, backoffLevel: 2, cooldownStartedAt: end - 60_000, cooldownUntil: end, probeRequestId: 7, probeStartedAt: end });
+const probing: LimiterState = stateWith({
+  consecutive429s: 2,
+  backoffLevel: 2,
+  cooldownStartedAt: end - 60_000,
+  cooldownUntil: end,
+  probeRequestId: 7,
+  probeStartedAt: end,
+});
 
 describe('the half-open probe, judged at its head', () => {
   it('a 2xx head closes the breaker at once: the others go while its body still streams, and its settle changes nothing more', () => {
     expect(decideAdmission(probing, [], estimate, end + 500, policy)).toMatchObject({ kind: 'reject', reason: 'probe' });
     const judged = judgeProbeAtHead(probing, { id: 7, probe: true }, 200, end + 500);
-    expect(judged).toMatchObject({ consecutive429s: 0, backoffLevel: 0, cooldownUntil: null, cooldownStartedAt: null, probeRequestId: null, lastProbeSuccessAt: end + 500 });
+    expect(judged).toMatchObject({
+      consecutive429s: 0,
+      backoffLevel: 0,
+      cooldownUntil: null,
+      cooldownStartedAt: null,
+      probeRequestId: null,
+      lastProbeSuccessAt: end + 500,
+    });
     expect(decideAdmission(judged, [], estimate, end + 501, policy)).toMatchObject({ kind: 'admit', probe: false });
     // The stream ends (or breaks) later: the breaker stays closed.
     expect(afterSettle(judged, { id: 7, admittedAt: end, probe: true, estimate }, 'aborted', null, end + 40_000)).toEqual(judged);

@@ -37,7 +37,11 @@ describe('the fair queue order (round-robin by session, interactive before batch
     const order = new FairOrder<Entry>();
     const waiting = [...entries(order, 'flood', 6), ...entries(order, 'light', 1)];
     let sent = 1;
-    const served = serveAll(order, waiting, (head) => (head.session === 'light' && sent < 3 ? [{ session: 'light', priority: 'interactive', seq: order.nextSeq(), name: `light${++sent}` }] : []));
+    const served = serveAll(order, waiting, (head) =>
+      head.session === 'light' && sent < 3
+        ? [{ session: 'light', priority: 'interactive', seq: order.nextSeq(), name: `light${++sent}` }]
+        : [],
+    );
     expect(served).toEqual(['flood1', 'light1', 'flood2', 'light2', 'flood3', 'light3', 'flood4', 'flood5', 'flood6']);
   });
 

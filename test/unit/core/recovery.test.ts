@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { adoptReportedLimits, blame429, budgetCeiling, considerRaise, cutAt429, knownGood, scaledReportedLimit, unknownBlame } from '../../../src/core/controller.js';
+import {
+  adoptReportedLimits,
+  blame429,
+  budgetCeiling,
+  considerRaise,
+  cutAt429,
+  knownGood,
+  scaledReportedLimit,
+  unknownBlame,
+} from '../../../src/core/controller.js';
 import type { Report } from '../../../src/core/reported.js';
 import { onUpstream429 } from '../../../src/core/settlement.js';
 import type { LimiterState, WindowUsage } from '../../../src/core/types.js';
@@ -89,7 +98,10 @@ describe('raising above known-good', () => {
 
   it('is possible only without a reported limit, and keeps every seed gate', () => {
     expect(considerRaise(ready, { tokens: 500, requests: 5 }, now, unreported, now - 7_200_000).state.tokenBudget).toBe(1_050);
-    expect(considerRaise({ ...ready, last429At: now - 60_000 }, { tokens: 500, requests: 5 }, now, unreported, now - 7_200_000).state.tokenBudget).toBe(1_000);
+    expect(
+      considerRaise({ ...ready, last429At: now - 60_000 }, { tokens: 500, requests: 5 }, now, unreported, now - 7_200_000).state
+        .tokenBudget,
+    ).toBe(1_000);
     const reported = { ...ready, reportedTokenLimit: 6_186 };
     // 6 186 × 0.97 × 10 s / 60 s = 1 000: known-good is the ceiling, nothing to raise into.
     expect(budgetCeiling(reported, 'tokens', unreported)).toBe(1_000);
@@ -104,7 +116,14 @@ describe('raising above known-good', () => {
 });
 
 describe('the cut at an upstream 429', () => {
-  const tokensOut: Report = { dimension: 'tokens', limit: 60_000, remaining: 0, resetAt: now + 5_000, roundingSlack: 500, refill: 'bucket' };
+  const tokensOut: Report = {
+    dimension: 'tokens',
+    limit: 60_000,
+    remaining: 0,
+    resetAt: now + 5_000,
+    roundingSlack: 500,
+    refill: 'bucket',
+  };
   const tokensRoom: Report = { ...tokensOut, remaining: 40_000 };
   const requestsOut: Report = { dimension: 'requests', limit: 50, remaining: 0, resetAt: now + 1_000, roundingSlack: 0, refill: 'bucket' };
   const requestsRoom: Report = { ...requestsOut, remaining: 30 };
@@ -149,19 +168,30 @@ describe('the cut at an upstream 429', () => {
 
   it('never sets a budget above the reported ceiling, not even one learned at a 429', () => {
     // The window held 12 000 at the 429; the ceiling is 9 700.
-    const learned = cutAt429(stateWith({ reportedTokenLimit: 60_000 }), { tokens: 12_000, requests: 4 }, unknownBlame, { ...policy, cutFactor: 0.9 });
+    const learned = cutAt429(stateWith({ reportedTokenLimit: 60_000 }), { tokens: 12_000, requests: 4 }, unknownBlame, {
+      ...policy,
+      cutFactor: 0.9,
+    });
     expect(learned.state.tokenBudget).toBe(9_700);
   });
 });
 
 describe('the reported ceiling on every path', () => {
   it('adopting a report never leaves a budget above it', () => {
-    const adopted = adoptReportedLimits(stateWith({ tokenBudget: 60_000, reportedTokenLimit: 60_000 }), { tokenLimit: 60_000, requestLimit: null }, policy);
+    const adopted = adoptReportedLimits(
+      stateWith({ tokenBudget: 60_000, reportedTokenLimit: 60_000 }),
+      { tokenLimit: 60_000, requestLimit: null },
+      policy,
+    );
     expect(adopted.state.tokenBudget).toBe(9_700);
   });
 
   it('a budget standing at known-good follows a changed limit', () => {
-    const adopted = adoptReportedLimits(stateWith({ tokenBudget: 9_700, reportedTokenLimit: 60_000 }), { tokenLimit: 120_000, requestLimit: null }, policy);
+    const adopted = adoptReportedLimits(
+      stateWith({ tokenBudget: 9_700, reportedTokenLimit: 60_000 }),
+      { tokenLimit: 120_000, requestLimit: null },
+      policy,
+    );
     expect(adopted.state.tokenBudget).toBe(19_400);
   });
 

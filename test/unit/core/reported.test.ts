@@ -62,15 +62,27 @@ describe('admission against what the upstream reports is left', () => {
   it('follows only fresh reports, and the separate input and output limits over the combined one', () => {
     const stale = report({ seenAt: now - minute - 1 });
     expect(reportsInForce([stale], now, minute)).toEqual([]);
-    const split = [report(), report({ dimension: 'input-tokens' }), report({ dimension: 'output-tokens' }), report({ dimension: 'requests', limit: 50, remaining: 10 })];
+    const split = [
+      report(),
+      report({ dimension: 'input-tokens' }),
+      report({ dimension: 'output-tokens' }),
+      report({ dimension: 'requests', limit: 50, remaining: 10 }),
+    ];
     expect(reportsInForce(split, now, minute).map((r) => r.dimension)).toEqual(['input-tokens', 'output-tokens', 'requests']);
-    expect(reportsInForce([report(), report({ dimension: 'input-tokens' })], now, minute).map((r) => r.dimension)).toEqual(['tokens', 'input-tokens']);
+    expect(reportsInForce([report(), report({ dimension: 'input-tokens' })], now, minute).map((r) => r.dimension)).toEqual([
+      'tokens',
+      'input-tokens',
+    ]);
   });
 
   it('adopts only a newer report, starting from what is in flight', () => {
     const known = report({ seenAt: now });
     expect(adoptReport(known, { ...report(), remaining: 1 }, now - 1, 0)).toBeNull();
-    expect(adoptReport(known, { ...report(), remaining: 1 }, now + 1, 700)).toMatchObject({ remaining: 1, seenAt: now + 1, admittedSince: 700 });
+    expect(adoptReport(known, { ...report(), remaining: 1 }, now + 1, 700)).toMatchObject({
+      remaining: 1,
+      seenAt: now + 1,
+      admittedSince: 700,
+    });
   });
 
   it("keeps a reset's distance from the moment it was read, on the store's clock: a host 10 min behind the server neither ends it at once nor doubles it", () => {
@@ -92,17 +104,26 @@ describe('decideAdmission with reports', () => {
     expect(decideAdmission(state, [], need(1_000), now, policy, [report()])).toMatchObject({ kind: 'admit' });
   });
 
-  it('a budget the operator configured or capped still holds on top of a token bucket\'s report', () => {
+  it("a budget the operator configured or capped still holds on top of a token bucket's report", () => {
     const state = stateWith({ tokenBudget: 29_100, reportedTokenLimit: 30_000 });
     const full = [report({ remaining: 30_000 })];
-    expect(decideAdmission(state, fullWindow, need(1_000), now, { ...policy, tokenBudget: 29_100 }, full)).toMatchObject({ kind: 'reject', reason: 'budget' });
-    expect(decideAdmission(state, fullWindow, need(1_000), now, { ...policy, tokenBudgetMax: 29_100 }, full)).toMatchObject({ kind: 'reject', reason: 'budget' });
+    expect(decideAdmission(state, fullWindow, need(1_000), now, { ...policy, tokenBudget: 29_100 }, full)).toMatchObject({
+      kind: 'reject',
+      reason: 'budget',
+    });
+    expect(decideAdmission(state, fullWindow, need(1_000), now, { ...policy, tokenBudgetMax: 29_100 }, full)).toMatchObject({
+      kind: 'reject',
+      reason: 'budget',
+    });
   });
 
   it('a report of anything but a token bucket is followed on top of the window budget, which still holds', () => {
     const state = stateWith({ tokenBudget: 29_100, reportedTokenLimit: 30_000 });
     // A sliding window refills only as old usage ages out: the linear refill is an upper bound, not a promise.
-    expect(decideAdmission(state, fullWindow, need(1_000), now, policy, [report({ remaining: 30_000, refill: 'window' })])).toMatchObject({ kind: 'reject', reason: 'budget' });
+    expect(decideAdmission(state, fullWindow, need(1_000), now, policy, [report({ remaining: 30_000, refill: 'window' })])).toMatchObject({
+      kind: 'reject',
+      reason: 'budget',
+    });
   });
 
   it('the window budget still guards a limit no fresh report covers: requests, with only a token report', () => {
@@ -117,18 +138,29 @@ describe('decideAdmission with reports', () => {
   it('a report with too little left refuses even when the local window has room (a second tenant)', () => {
     const state = stateWith({ tokenBudget: 29_100, reportedTokenLimit: 30_000 });
     const decision = decideAdmission(state, [], need(2_000), now, policy, [report({ remaining: 2_000 })]);
-    expect(decision).toMatchObject({ kind: 'reject', reason: 'budget', message: expect.stringMatching(/upstream reports 2000 tokens left/) });
+    expect(decision).toMatchObject({
+      kind: 'reject',
+      reason: 'budget',
+      message: expect.stringMatching(/upstream reports 2000 tokens left/),
+    });
   });
 
   it('a stale report is not followed: the local window is the guard', () => {
     const staleAndEmpty = report({ seenAt: now - minute - 1, remaining: 0, resetAt: now + minute });
-    expect(decideAdmission(stateWith({ tokenBudget: 29_100 }), [], need(1_000), now, policy, [staleAndEmpty])).toMatchObject({ kind: 'admit' });
-    expect(decideAdmission(stateWith({ tokenBudget: 29_100 }), fullWindow, need(1_000), now, policy, [staleAndEmpty])).toMatchObject({ kind: 'reject' });
+    expect(decideAdmission(stateWith({ tokenBudget: 29_100 }), [], need(1_000), now, policy, [staleAndEmpty])).toMatchObject({
+      kind: 'admit',
+    });
+    expect(decideAdmission(stateWith({ tokenBudget: 29_100 }), fullWindow, need(1_000), now, policy, [staleAndEmpty])).toMatchObject({
+      kind: 'reject',
+    });
   });
 
   it('a cooldown refuses at once whatever the report says', () => {
     const cooling = stateWith({ cooldownStartedAt: now - 1_000, cooldownUntil: now + 29_000, consecutive429s: 1, backoffLevel: 1 });
-    expect(decideAdmission(cooling, [], need(1), now, policy, [report({ remaining: 30_000 })])).toMatchObject({ kind: 'reject', reason: 'cooldown' });
+    expect(decideAdmission(cooling, [], need(1), now, policy, [report({ remaining: 30_000 })])).toMatchObject({
+      kind: 'reject',
+      reason: 'cooldown',
+    });
   });
 
   it('the request limit is followed like the token limit', () => {

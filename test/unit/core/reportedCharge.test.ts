@@ -10,7 +10,14 @@ const stream = chargeFor(chargeRules.anthropic, { inputTokens: 2_000, outputCap:
 const streamCharge = reportedCharge(stream.window, stream.reportedOutput);
 
 /** Anthropic's OTPM bucket of 80 000 as the head of a stream that it pre-charged 32 000 reports it. */
-const otpmAtHead: Report = { dimension: 'output-tokens', limit: 80_000, remaining: 48_000, resetAt: now + 24_000, roundingSlack: 500, refill: 'bucket' };
+const otpmAtHead: Report = {
+  dimension: 'output-tokens',
+  limit: 80_000,
+  remaining: 48_000,
+  resetAt: now + 24_000,
+  roundingSlack: 500,
+  refill: 'bucket',
+};
 
 /** What the warden does to a report's count of what was sent since (addAdmitted, correctAdmitted). */
 const plus = (report: ReportedRemaining, delta: number): ReportedRemaining => ({ ...report, admittedSince: report.admittedSince + delta });
@@ -41,19 +48,41 @@ describe('the OTPM bucket charged as Anthropic charges it', () => {
     const policy = policyWith();
     const report = adoptReport(null, otpmAtHead, now, 0) as ReportedRemaining;
     const full = plus(report, 32_000);
-    expect(decideAdmission(stateWith(), [], stream.window, now, policy, [full], streamCharge)).toMatchObject({ kind: 'reject', reason: 'budget' });
+    expect(decideAdmission(stateWith(), [], stream.window, now, policy, [full], streamCharge)).toMatchObject({
+      kind: 'reject',
+      reason: 'budget',
+    });
     // The same request judged on its learned output would slip through and meet the upstream's 429.
     expect(decideAdmission(stateWith(), [], stream.window, now, policy, [full], stream.window)).toMatchObject({ kind: 'admit' });
     // With no report, the window budget counts the learned output: both fit a 10 000-token window.
-    expect(decideAdmission(stateWith({ tokenBudget: 10_000 }), [{ start: now, inputTokens: 2_000, outputTokens: 900, requests: 1 }], stream.window, now, policy, [], streamCharge)).toMatchObject({ kind: 'admit' });
+    expect(
+      decideAdmission(
+        stateWith({ tokenBudget: 10_000 }),
+        [{ start: now, inputTokens: 2_000, outputTokens: 900, requests: 1 }],
+        stream.window,
+        now,
+        policy,
+        [],
+        streamCharge,
+      ),
+    ).toMatchObject({ kind: 'admit' });
   });
 
   it('ITPM holds the input the upstream counts: a mostly cached context fits where its whole size would not', () => {
-    const itpm = adoptReport(null, { dimension: 'input-tokens', limit: 30_000, remaining: 26_000, resetAt: now + 8_000, roundingSlack: 500, refill: 'bucket' }, now, 0) as ReportedRemaining;
+    const itpm = adoptReport(
+      null,
+      { dimension: 'input-tokens', limit: 30_000, remaining: 26_000, resetAt: now + 8_000, roundingSlack: 500, refill: 'bucket' },
+      now,
+      0,
+    ) as ReportedRemaining;
     const cached = chargeFor(chargeRules.anthropic, { inputTokens: 3_000, outputCap: 32_000, learnedOutput: 900 });
     const whole = chargeFor(chargeRules.anthropic, { inputTokens: 30_000, outputCap: 32_000, learnedOutput: 900 });
-    expect(fitsReported(itpm, needOn('input-tokens', reportedCharge(cached.window, cached.reportedOutput)), now, margin)).toEqual({ fits: true });
-    expect(fitsReported(plus(itpm, 20_000), needOn('input-tokens', reportedCharge(whole.window, whole.reportedOutput)), now, margin).fits).toBe(false);
+    expect(fitsReported(itpm, needOn('input-tokens', reportedCharge(cached.window, cached.reportedOutput)), now, margin)).toEqual({
+      fits: true,
+    });
+    expect(
+      fitsReported(plus(itpm, 20_000), needOn('input-tokens', reportedCharge(whole.window, whole.reportedOutput)), now, margin).fits,
+    ).toBe(false);
   });
 });
 
@@ -63,6 +92,9 @@ describe('a report is as old as the head that carried it', () => {
     expect(adoptReport(newer, { ...otpmAtHead, remaining: 10_000 }, now - 5_000, 0)).toBeNull();
     // The reset keeps its distance from the moment the head was read (on this host's clock, 7 ms off the store's).
     const hostRead = now + 1_007;
-    expect(adoptReport(newer, { ...otpmAtHead, resetAt: hostRead + 24_000 }, now + 1_000, 0, hostRead)).toMatchObject({ seenAt: now + 1_000, resetAt: now + 25_000 });
+    expect(adoptReport(newer, { ...otpmAtHead, resetAt: hostRead + 24_000 }, now + 1_000, 0, hostRead)).toMatchObject({
+      seenAt: now + 1_000,
+      resetAt: now + 25_000,
+    });
   });
 });

@@ -1,8 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { foldRestartHistory, foldRestartLedger, summariseRestarts, whatAClearWipes, type LedgerEvent } from '../../../src/core/restartLedger.js';
+import {
+  foldRestartHistory,
+  foldRestartLedger,
+  summariseRestarts,
+  whatAClearWipes,
+  type LedgerEvent,
+} from '../../../src/core/restartLedger.js';
 import { decideRestart, emptyRestartHistory, type RestartPolicy, type WorkerEvent } from '../../../src/core/restartPolicy.js';
 
-const policy: RestartPolicy = { restartSecMs: 10_000, restartMaxDelayMs: 300_000, stableAfterMs: 60_000, startLimitBurst: 5, startLimitIntervalMs: 300_000 };
+const policy: RestartPolicy = {
+  restartSecMs: 10_000,
+  restartMaxDelayMs: 300_000,
+  stableAfterMs: 60_000,
+  startLimitBurst: 5,
+  startLimitIntervalMs: 300_000,
+};
 
 /** A ledger written by a fake clock: each event at the time the test moves it to, with an id for the last exit. */
 function ledger(): { at(ms: number): void; add(kind: string): void; events: (LedgerEvent & { id: number })[] } {
@@ -31,14 +43,21 @@ describe('foldRestartLedger', () => {
       l.add('worker-failed');
     }
     l.add('gave-up');
-    expect(foldRestartLedger(l.events, 3_000, policy)).toMatchObject({ history: { failureTimes: [0, 1_000, 2_000], consecutiveFailures: 3, pendingFailureAt: 2_000 }, gaveUp: true });
+    expect(foldRestartLedger(l.events, 3_000, policy)).toMatchObject({
+      history: { failureTimes: [0, 1_000, 2_000], consecutiveFailures: 3, pendingFailureAt: 2_000 },
+      gaveUp: true,
+    });
     l.at(3_000);
     l.add('cleared');
     expect(foldRestartLedger(l.events, 3_000, policy)).toMatchObject({ history: emptyRestartHistory, gaveUp: false });
     // After the clear the count starts again from the first failure.
     l.at(4_000);
     l.add('worker-failed');
-    expect(foldRestartLedger(l.events, 4_000, policy).history).toEqual({ failureTimes: [4_000], consecutiveFailures: 1, pendingFailureAt: 4_000 });
+    expect(foldRestartLedger(l.events, 4_000, policy).history).toEqual({
+      failureTimes: [4_000],
+      consecutiveFailures: 1,
+      pendingFailureAt: 4_000,
+    });
   });
 
   it('ends a crash loop at a stable run but keeps its failures in the burst window until they age out', () => {
@@ -51,7 +70,11 @@ describe('foldRestartLedger', () => {
     l.add('worker-stable');
     l.at(100_000);
     l.add('worker-failed');
-    expect(foldRestartLedger(l.events, 100_000, policy).history).toEqual({ failureTimes: [0, 10_000, 100_000], consecutiveFailures: 1, pendingFailureAt: 100_000 });
+    expect(foldRestartLedger(l.events, 100_000, policy).history).toEqual({
+      failureTimes: [0, 10_000, 100_000],
+      consecutiveFailures: 1,
+      pendingFailureAt: 100_000,
+    });
     // Exactly one interval after the first failure it no longer counts; the second still does.
     expect(foldRestartLedger(l.events, 300_000, policy).history.failureTimes).toEqual([10_000, 100_000]);
     expect(foldRestartLedger(l.events, 310_000, policy).history.failureTimes).toEqual([100_000]);
@@ -66,7 +89,10 @@ describe('foldRestartLedger', () => {
     l.add('supervisor-started');
     expect(foldRestartLedger(l.events, 5_000, policy)).toMatchObject({ history: { pendingFailureAt: 0 }, gaveUp: true });
     l.add('worker-started');
-    expect(foldRestartLedger(l.events, 5_000, policy)).toMatchObject({ history: { pendingFailureAt: null, consecutiveFailures: 1 }, gaveUp: false });
+    expect(foldRestartLedger(l.events, 5_000, policy)).toMatchObject({
+      history: { pendingFailureAt: null, consecutiveFailures: 1 },
+      gaveUp: false,
+    });
   });
 
   it('names the last exit, failed or clean, even from before a stable run or a clear', () => {
@@ -102,7 +128,10 @@ describe('foldRestartLedger', () => {
       history = decideRestart(history, event, at, policy).history;
       events.push({ kind, at });
       for (const now of [at, at + 100_000, at + 299_999, at + 300_000]) {
-        expect(foldRestartHistory(events, now, policy)).toEqual({ ...history, failureTimes: history.failureTimes.filter((failedAt) => now - failedAt < policy.startLimitIntervalMs) });
+        expect(foldRestartHistory(events, now, policy)).toEqual({
+          ...history,
+          failureTimes: history.failureTimes.filter((failedAt) => now - failedAt < policy.startLimitIntervalMs),
+        });
       }
     }
   });
@@ -127,7 +156,11 @@ describe('summariseRestarts', () => {
       lastExit: { id: 3, kind: 'worker-failed', at: 101_000 },
     });
     // Later, on the same record: the restart is overdue (a supervisor would start now), the failures have aged out.
-    expect(summariseRestarts(foldRestartLedger(l.events, 401_000, policy), 401_000, policy)).toMatchObject({ failuresInInterval: 0, consecutiveFailures: 2, restartDueInMs: 0 });
+    expect(summariseRestarts(foldRestartLedger(l.events, 401_000, policy), 401_000, policy)).toMatchObject({
+      failuresInInterval: 0,
+      consecutiveFailures: 2,
+      restartDueInMs: 0,
+    });
   });
 
   it('tells when the settings make the burst limit unreachable', () => {
@@ -144,7 +177,13 @@ describe('whatAClearWipes', () => {
       l.add('worker-failed');
     }
     l.add('gave-up');
-    expect(whatAClearWipes(foldRestartLedger(l.events, 300, policy), 300, policy)).toEqual({ failuresInInterval: 3, consecutiveFailures: 3, gaveUp: true, restartWasDue: true, anything: true });
+    expect(whatAClearWipes(foldRestartLedger(l.events, 300, policy), 300, policy)).toEqual({
+      failuresInInterval: 3,
+      consecutiveFailures: 3,
+      gaveUp: true,
+      restartWasDue: true,
+      anything: true,
+    });
   });
 
   it('says when there is nothing to wipe', () => {

@@ -88,8 +88,14 @@ describe('failuresWithin', () => {
 
 describe('decideRestart', () => {
   it('does not restart after a clean exit or a stop we asked for', () => {
-    expect(decideRestart(emptyRestartHistory, { kind: 'clean-exit' }, 0, defaults).decision).toEqual({ kind: 'no-restart', reason: 'clean-exit' });
-    expect(decideRestart(emptyRestartHistory, { kind: 'stopped' }, 0, defaults).decision).toEqual({ kind: 'no-restart', reason: 'stopped' });
+    expect(decideRestart(emptyRestartHistory, { kind: 'clean-exit' }, 0, defaults).decision).toEqual({
+      kind: 'no-restart',
+      reason: 'clean-exit',
+    });
+    expect(decideRestart(emptyRestartHistory, { kind: 'stopped' }, 0, defaults).decision).toEqual({
+      kind: 'no-restart',
+      reason: 'stopped',
+    });
   });
 
   it('restarts at once at the first failure, whatever the cause', () => {
@@ -127,14 +133,17 @@ describe('decideRestart', () => {
   });
 
   it('doubles the delay for failures in a row, and restarts at once again after a stable run', () => {
-    const { decisions } = replay([
-      [0, failure()],
-      [1_000, failure()],
-      [11_000, failure()],
-      [31_000, { kind: 'stable' }],
-      [40_000, failure()],
-      [41_000, failure()],
-    ], { ...defaults, startLimitBurst: 10 });
+    const { decisions } = replay(
+      [
+        [0, failure()],
+        [1_000, failure()],
+        [11_000, failure()],
+        [31_000, { kind: 'stable' }],
+        [40_000, failure()],
+        [41_000, failure()],
+      ],
+      { ...defaults, startLimitBurst: 10 },
+    );
     expect(decisions.map((d) => (d.kind === 'restart' ? d.delayMs : d.kind))).toEqual([0, 10_000, 20_000, 'keep-running', 0, 10_000]);
   });
 
@@ -174,7 +183,14 @@ describe('decideRestart', () => {
 
   it('continues a history read back from the database: the count, the delay and the window', () => {
     const earlier: RestartHistory = { failureTimes: [0, 0, 10_000], consecutiveFailures: 3, pendingFailureAt: 10_000 };
-    const { decisions } = replay([[30_000, failure()], [70_000, failure()]], defaults, earlier);
+    const { decisions } = replay(
+      [
+        [30_000, failure()],
+        [70_000, failure()],
+      ],
+      defaults,
+      earlier,
+    );
     expect(decisions).toEqual([
       { kind: 'restart', delayMs: 40_000, consecutiveFailures: 4, failuresInInterval: 4 },
       { kind: 'give-up', consecutiveFailures: 5, failuresInInterval: 5 },
@@ -216,17 +232,25 @@ describe('burstLimitReachable', () => {
 
   it('is unreachable when the restarts between the burst failures take the whole interval or more', () => {
     expect(burstLimitReachable({ ...defaults, startLimitIntervalMs: 70_000 })).toEqual({ reachable: false, crashLoopSpanMs: 70_000 });
-    expect(burstLimitReachable({ ...defaults, restartSecMs: 60_000 })).toEqual({ reachable: false, crashLoopSpanMs: 0 + 60_000 + 120_000 + 240_000 });
+    expect(burstLimitReachable({ ...defaults, restartSecMs: 60_000 })).toEqual({
+      reachable: false,
+      crashLoopSpanMs: 0 + 60_000 + 120_000 + 240_000,
+    });
   });
 
   it('counts capped delays at the cap', () => {
-    expect(burstLimitReachable({ ...defaults, startLimitBurst: 9, startLimitIntervalMs: 3_600_000 }).crashLoopSpanMs).toBe(0 + 10_000 + 20_000 + 40_000 + 80_000 + 160_000 + 300_000 + 300_000);
+    expect(burstLimitReachable({ ...defaults, startLimitBurst: 9, startLimitIntervalMs: 3_600_000 }).crashLoopSpanMs).toBe(
+      0 + 10_000 + 20_000 + 40_000 + 80_000 + 160_000 + 300_000 + 300_000,
+    );
     expect(burstLimitReachable({ ...defaults, restartSecMs: 5_000, restartMaxDelayMs: 5_000 }).crashLoopSpanMs).toBe(3 * 5_000);
   });
 
   it('is always reachable with no delay or a burst of 1', () => {
     expect(burstLimitReachable({ ...defaults, restartSecMs: 0, restartMaxDelayMs: 0 })).toEqual({ reachable: true, crashLoopSpanMs: 0 });
-    expect(burstLimitReachable({ ...defaults, startLimitBurst: 1, startLimitIntervalMs: 1 })).toEqual({ reachable: true, crashLoopSpanMs: 0 });
+    expect(burstLimitReachable({ ...defaults, startLimitBurst: 1, startLimitIntervalMs: 1 })).toEqual({
+      reachable: true,
+      crashLoopSpanMs: 0,
+    });
   });
 
   it('stays quick for an enormous burst', () => {
@@ -262,19 +286,52 @@ describe('foldRestartHistory', () => {
   });
 
   it('counts failures in the window, failures since the last stable run, and a restart still due', () => {
-    const events = [at('worker-failed', 0), at('worker-started', 10), at('worker-stable', 60_010), at('worker-failed', 100_000), at('worker-started', 100_100), at('worker-failed', 110_000)];
-    expect(foldRestartHistory(events, 120_000, defaults)).toEqual({ failureTimes: [0, 100_000, 110_000], consecutiveFailures: 2, pendingFailureAt: 110_000 });
+    const events = [
+      at('worker-failed', 0),
+      at('worker-started', 10),
+      at('worker-stable', 60_010),
+      at('worker-failed', 100_000),
+      at('worker-started', 100_100),
+      at('worker-failed', 110_000),
+    ];
+    expect(foldRestartHistory(events, 120_000, defaults)).toEqual({
+      failureTimes: [0, 100_000, 110_000],
+      consecutiveFailures: 2,
+      pendingFailureAt: 110_000,
+    });
     // The first failure leaves the window; a started worker means no restart is due any more.
-    expect(foldRestartHistory([...events, at('worker-started', 110_100)], 300_000, defaults)).toEqual({ failureTimes: [100_000, 110_000], consecutiveFailures: 2, pendingFailureAt: null });
+    expect(foldRestartHistory([...events, at('worker-started', 110_100)], 300_000, defaults)).toEqual({
+      failureTimes: [100_000, 110_000],
+      consecutiveFailures: 2,
+      pendingFailureAt: null,
+    });
   });
 
   it('keeps a give-up pending, as the restart the next supervisor must wait for', () => {
-    expect(foldRestartHistory([at('worker-failed', 5), at('gave-up', 5)], 10, defaults)).toEqual({ failureTimes: [5], consecutiveFailures: 1, pendingFailureAt: 5 });
+    expect(foldRestartHistory([at('worker-failed', 5), at('gave-up', 5)], 10, defaults)).toEqual({
+      failureTimes: [5],
+      consecutiveFailures: 1,
+      pendingFailureAt: 5,
+    });
   });
 
   it('gives what decideRestart built, event by event', () => {
-    const { history } = replay([[0, failure()], [1_000, { kind: 'started' }], [2_000, failure()], [3_000, { kind: 'started' }], [4_000, { kind: 'stable' }], [5_000, failure()]]);
-    const events = [at('worker-failed', 0), at('worker-started', 1_000), at('worker-failed', 2_000), at('worker-started', 3_000), at('worker-stable', 4_000), at('worker-failed', 5_000)];
+    const { history } = replay([
+      [0, failure()],
+      [1_000, { kind: 'started' }],
+      [2_000, failure()],
+      [3_000, { kind: 'started' }],
+      [4_000, { kind: 'stable' }],
+      [5_000, failure()],
+    ]);
+    const events = [
+      at('worker-failed', 0),
+      at('worker-started', 1_000),
+      at('worker-failed', 2_000),
+      at('worker-started', 3_000),
+      at('worker-stable', 4_000),
+      at('worker-failed', 5_000),
+    ];
     expect(foldRestartHistory(events, 5_000, defaults)).toEqual(history);
   });
 });

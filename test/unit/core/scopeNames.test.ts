@@ -4,7 +4,7 @@ import { aliasesByFingerprint, parseKeyAliases, readableScope } from '../../../s
 const learned = { provider: 'anthropic' as const, organization: 'c0ffee', project: null, learnedAt: 1 };
 
 describe('readable scope names: organization id, model group and key aliases, never the key', () => {
-  it('names a key\'s scope by its alias, given by fingerprint or by the key\'s last 4 characters', () => {
+  it("names a key's scope by its alias, given by fingerprint or by the key's last 4 characters", () => {
     const aliases = aliasesByFingerprint({ '0123456789abcdef': 'ci-runner', WxYz: 'laptop' }, [
       { ...learned, fingerprint: 'fedcba9876543210', keyHint: 'WxYz' },
       { ...learned, fingerprint: '1111111111111111', keyHint: 'nope' },
@@ -16,8 +16,11 @@ describe('readable scope names: organization id, model group and key aliases, ne
     expect(readableScope('default', aliases)).toBe('default');
   });
 
-  it('reads key-aliases from a flag or the config file\'s object, and refuses what is neither a fingerprint nor 4 characters', () => {
-    expect(parseKeyAliases('0123456789abcdef=ci-runner, WxYz=laptop')).toEqual({ ok: true, value: { '0123456789abcdef': 'ci-runner', WxYz: 'laptop' } });
+  it("reads key-aliases from a flag or the config file's object, and refuses what is neither a fingerprint nor 4 characters", () => {
+    expect(parseKeyAliases('0123456789abcdef=ci-runner, WxYz=laptop')).toEqual({
+      ok: true,
+      value: { '0123456789abcdef': 'ci-runner', WxYz: 'laptop' },
+    });
     expect(parseKeyAliases({ WxYz: 'laptop' })).toEqual({ ok: true, value: { WxYz: 'laptop' } });
     expect(parseKeyAliases('sk-ant-api03-whole-key=oops')).toMatchObject({ ok: false });
     expect(parseKeyAliases({ WxYz: 'two words' })).toMatchObject({ ok: false });

@@ -76,14 +76,28 @@ describe('per-scope budgets', () => {
     expect(parsed.ok).toBe(true);
     const rules = parsed.ok ? parsed.value : [];
     const base = { ...defaultLimiterPolicy, requestBudget: 10 };
-    expect(policyForScope(base, 'f00d/claude-opus', rules)).toMatchObject({ tokenBudget: 400_000, requestBudget: 50, dailyRequestBudget: null });
-    expect(policyForScope(base, 'f00d/claude-haiku', rules)).toMatchObject({ tokenBudget: null, requestBudget: null, dailyRequestBudget: 1000 });
+    expect(policyForScope(base, 'f00d/claude-opus', rules)).toMatchObject({
+      tokenBudget: 400_000,
+      requestBudget: 50,
+      dailyRequestBudget: null,
+    });
+    expect(policyForScope(base, 'f00d/claude-haiku', rules)).toMatchObject({
+      tokenBudget: null,
+      requestBudget: null,
+      dailyRequestBudget: 1000,
+    });
     expect(policyForScope(base, 'default', rules)).toBe(base);
   });
 
   it('a malformed rule is refused with the fix', () => {
-    expect(parseScopeBudgetRules('*/claude-opus=tokens:-1')).toMatchObject({ ok: false, problem: expect.stringMatching(/tokens\|requests\|daily-tokens\|daily-requests:<count>; write e\.g\./) });
-    expect(parseScopeBudgetRules('claude-opus')).toMatchObject({ ok: false, problem: expect.stringMatching(/is not scope-pattern=limits/) });
+    expect(parseScopeBudgetRules('*/claude-opus=tokens:-1')).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/tokens\|requests\|daily-tokens\|daily-requests:<count>; write e\.g\./),
+    });
+    expect(parseScopeBudgetRules('claude-opus')).toMatchObject({
+      ok: false,
+      problem: expect.stringMatching(/is not scope-pattern=limits/),
+    });
     expect(parseFamilyRules('a=b=c')).toMatchObject({ ok: false, problem: expect.stringMatching(/is not pattern=family/) });
   });
 });
@@ -100,11 +114,20 @@ describe('the daily window', () => {
   it('refuses past a daily budget until the oldest hour leaves the day', () => {
     const day = { start: oldestHourInDay(now) + 2 * hourMs, inputTokens: 600, outputTokens: 300, requests: 2 };
     expect(dailyRefusal(day, { inputTokens: 50, outputTokens: 50 }, now, policy)).toBeNull();
-    expect(dailyRefusal(day, { inputTokens: 100, outputTokens: 50 }, now, policy)).toMatchObject({ retryAfterMs: day.start + dayMs - now, message: expect.stringMatching(/daily token budget/) });
-    expect(dailyRefusal({ ...day, requests: 3 }, { inputTokens: 1, outputTokens: 1 }, now, policy)?.message).toMatch(/daily request budget/);
+    expect(dailyRefusal(day, { inputTokens: 100, outputTokens: 50 }, now, policy)).toMatchObject({
+      retryAfterMs: day.start + dayMs - now,
+      message: expect.stringMatching(/daily token budget/),
+    });
+    expect(dailyRefusal({ ...day, requests: 3 }, { inputTokens: 1, outputTokens: 1 }, now, policy)?.message).toMatch(
+      /daily request budget/,
+    );
     // An empty day admits a request larger than the whole budget, like the window.
-    expect(dailyRefusal({ start: now, inputTokens: 0, outputTokens: 0, requests: 0 }, { inputTokens: 5_000, outputTokens: 0 }, now, policy)).toBeNull();
-    expect(dailyRefusal(day, { inputTokens: 5_000, outputTokens: 0 }, now, { ...policy, dailyTokenBudget: null, dailyRequestBudget: null })).toBeNull();
+    expect(
+      dailyRefusal({ start: now, inputTokens: 0, outputTokens: 0, requests: 0 }, { inputTokens: 5_000, outputTokens: 0 }, now, policy),
+    ).toBeNull();
+    expect(
+      dailyRefusal(day, { inputTokens: 5_000, outputTokens: 0 }, now, { ...policy, dailyTokenBudget: null, dailyRequestBudget: null }),
+    ).toBeNull();
   });
 });
 
@@ -114,6 +137,10 @@ describe('cooling alongside', () => {
     expect(cooled).toMatchObject({ cooldownStartedAt: 1_000, cooldownUntil: 5_000, probeRequestId: null, backoffLevel: 0 });
     const longer = { ...initialLimiterState, cooldownStartedAt: 500, cooldownUntil: 9_000, backoffLevel: 2 };
     expect(coolAlongside(longer, 5_000, 0, 1_000)).toBe(longer);
-    expect(coolAlongside({ ...longer, cooldownUntil: 2_000 }, 5_000, 1, 1_000)).toMatchObject({ cooldownStartedAt: 500, cooldownUntil: 5_000, backoffLevel: 2 });
+    expect(coolAlongside({ ...longer, cooldownUntil: 2_000 }, 5_000, 1, 1_000)).toMatchObject({
+      cooldownStartedAt: 500,
+      cooldownUntil: 5_000,
+      backoffLevel: 2,
+    });
   });
 });

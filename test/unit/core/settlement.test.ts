@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { decideAdmission } from '../../../src/core/admission.js';
 import { unknownBlame } from '../../../src/core/controller.js';
-import { afterSettle, clearCooldown, onUpstream429, somethingCleared, spentTokens, type SettlingRequest } from '../../../src/core/settlement.js';
+import {
+  afterSettle,
+  clearCooldown,
+  onUpstream429,
+  somethingCleared,
+  spentTokens,
+  type SettlingRequest,
+} from '../../../src/core/settlement.js';
 import type { LimiterState, TokenEstimate, WindowUsage } from '../../../src/core/types.js';
 import { policyWith, stateWith } from '../../helpers/limiterFixtures.js';
 
@@ -50,14 +57,30 @@ describe('upstream 429', () => {
     const decision = onUpstream429(stateWith({ tokenBudget: 1_000 }), request(1, t0), null, someUsage, unknownBlame, t0 + 100, policy, 0);
     expect(decision.escalated).toBe(true);
     expect(decision.cooldownMs).toBe(30_000);
-    expect(decision.state).toMatchObject({ consecutive429s: 1, backoffLevel: 1, cooldownStartedAt: t0 + 100, cooldownUntil: t0 + 30_100, last429At: t0 + 100, tokenBudget: 420 });
+    expect(decision.state).toMatchObject({
+      consecutive429s: 1,
+      backoffLevel: 1,
+      cooldownStartedAt: t0 + 100,
+      cooldownUntil: t0 + 30_100,
+      last429At: t0 + 100,
+      tokenBudget: 420,
+    });
     expect(decision.adjustments).toEqual([expect.objectContaining({ reason: 'cut', from: 1_000, to: 420 })]);
   });
 
   it('does not cut the budget again at a probe that meets a 429: the window behind it is almost empty', () => {
     const state = withProbe(firstIncident(stateWith({ tokenBudget: 1_000 })), 2, t0 + 30_100);
     expect(state.tokenBudget).toBe(420);
-    const decision = onUpstream429(state, request(2, t0 + 30_100, true), null, { tokens: 5, requests: 1 }, unknownBlame, t0 + 30_200, policy, 0);
+    const decision = onUpstream429(
+      state,
+      request(2, t0 + 30_100, true),
+      null,
+      { tokens: 5, requests: 1 },
+      unknownBlame,
+      t0 + 30_200,
+      policy,
+      0,
+    );
     expect(decision.escalated).toBe(true);
     expect(decision.adjustments).toEqual([]);
     expect(decision.state.tokenBudget).toBe(420);
@@ -92,7 +115,13 @@ describe('upstream 429', () => {
     const stale = onUpstream429(state, request(2, t0 + 50), null, { tokens: 300, requests: 2 }, unknownBlame, t0 + 2_000, policy, 0);
     expect(stale.escalated).toBe(false);
     expect(stale.adjustments).toEqual([]);
-    expect(stale.state).toMatchObject({ consecutive429s: 1, backoffLevel: 1, cooldownUntil: t0 + 30_100, tokenBudget: 420, last429At: t0 + 2_000 });
+    expect(stale.state).toMatchObject({
+      consecutive429s: 1,
+      backoffLevel: 1,
+      cooldownUntil: t0 + 30_100,
+      tokenBudget: 420,
+      last429At: t0 + 2_000,
+    });
     expect(stale.cooldownMs).toBe(t0 + 30_100 - (t0 + 2_000));
     expect(stale.sample).toMatchObject({ tokens: 300 });
   });
@@ -110,7 +139,7 @@ describe('upstream 429', () => {
     expect(after.state.consecutive429s).toBe(2);
   });
 
-  it("lets a stale 429 lengthen the cooldown to its Retry-After, never shorten it", () => {
+  it('lets a stale 429 lengthen the cooldown to its Retry-After, never shorten it', () => {
     const state = firstIncident();
     const longer = onUpstream429(state, request(2, t0 + 50), 60_000, someUsage, unknownBlame, t0 + 2_000, policy, 0);
     expect(longer.state.cooldownUntil).toBe(t0 + 62_000);
@@ -130,7 +159,14 @@ describe('settle', () => {
     const end2 = state.cooldownUntil as number;
     state = withProbe(state, 3, end2);
     state = afterSettle(state, request(3, end2, true), 'ok', 200, t0);
-    expect(state).toMatchObject({ consecutive429s: 0, backoffLevel: 0, cooldownStartedAt: null, cooldownUntil: null, probeRequestId: null, probeStartedAt: null });
+    expect(state).toMatchObject({
+      consecutive429s: 0,
+      backoffLevel: 0,
+      cooldownStartedAt: null,
+      cooldownUntil: null,
+      probeRequestId: null,
+      probeStartedAt: null,
+    });
     expect(decideAdmission(state, [], estimate, end2 + 1, policy)).toMatchObject({ kind: 'admit', probe: false });
     const next = onUpstream429(state, request(4, end2 + 10), null, someUsage, unknownBlame, end2 + 20, policy, 0);
     expect(next.cooldownMs).toBe(30_000);
@@ -142,7 +178,12 @@ describe('settle', () => {
   });
 
   it('a probe that fails leaves the breaker half-open and lets the next request probe', () => {
-    for (const [outcome, status] of [['upstream-error', 500], ['unreachable', null], ['timeout', null], ['ok', 503]] as const) {
+    for (const [outcome, status] of [
+      ['upstream-error', 500],
+      ['unreachable', null],
+      ['timeout', null],
+      ['ok', 503],
+    ] as const) {
       let state = firstIncident();
       const end = state.cooldownUntil as number;
       state = withProbe(state, 2, end);
@@ -174,7 +215,13 @@ describe('operator reset', () => {
   it('clears a cooldown in force and reports what it cleared', () => {
     const state = firstIncident();
     const { state: cleared, cleared: report } = clearCooldown(state, t0 + 10_100);
-    expect(cleared).toMatchObject({ consecutive429s: 0, backoffLevel: 0, cooldownStartedAt: null, cooldownUntil: null, probeRequestId: null });
+    expect(cleared).toMatchObject({
+      consecutive429s: 0,
+      backoffLevel: 0,
+      cooldownStartedAt: null,
+      cooldownUntil: null,
+      probeRequestId: null,
+    });
     expect(report).toEqual({ cooldownRemainingMs: 20_000, consecutive429s: 1, backoffLevel: 1, probePending: false, halfOpen: false });
     expect(somethingCleared(report)).toBe(true);
     expect(decideAdmission(cleared, [], estimate, t0 + 10_100, policy)).toMatchObject({ kind: 'admit', probe: false });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { historySince, historySpanMs, statusHistory, withoutCredentials, type HistoryRestartEvent, type HistoryRows } from '../../../src/core/statusHistory.js';
+import {
+  historySince,
+  historySpanMs,
+  statusHistory,
+  withoutCredentials,
+  type HistoryRestartEvent,
+  type HistoryRows,
+} from '../../../src/core/statusHistory.js';
 
 const now = 1_800_000_000_000;
 
@@ -11,7 +18,15 @@ const rows: HistoryRows = {
   reported: [],
 };
 
-const event = (at: number, kind: string): HistoryRestartEvent => ({ at, kind, workerPid: 7, exitCode: null, signal: null, cause: null, detail: null });
+const event = (at: number, kind: string): HistoryRestartEvent => ({
+  at,
+  kind,
+  workerPid: 7,
+  exitCode: null,
+  signal: null,
+  cause: null,
+  detail: null,
+});
 
 describe("statusHistory: the live page's last hour", () => {
   it('spans the hour before now, and passes the store rows through', () => {
@@ -34,7 +49,7 @@ describe("statusHistory: the live page's last hour", () => {
 });
 
 describe('withoutCredentials: no password reaches the page through a command line', () => {
-  it("cuts the user and password out of every URL, and leaves the rest of the sentence", () => {
+  it('cuts the user and password out of every URL, and leaves the rest of the sentence', () => {
     const line = 'ratewarden run --db postgres://ratewarden:s3cret@db.internal:5432/rw --upstream https://api.anthropic.com';
     expect(withoutCredentials(line)).toBe('ratewarden run --db postgres://***@db.internal:5432/rw --upstream https://api.anthropic.com');
     expect(withoutCredentials('postgresql://:only-password@h/db and http://u@h')).toBe('postgresql://***@h/db and http://***@h');

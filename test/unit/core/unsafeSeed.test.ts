@@ -7,7 +7,15 @@ import { afterSettle } from '../../../src/core/settlement.js';
 import { defaultLimiterPolicy, initialLimiterState, type LimiterState } from '../../../src/core/types.js';
 
 const now = 10_000_000;
-const cooling: LimiterState = { ...initialLimiterState, consecutive429s: 1, backoffLevel: 1, cooldownStartedAt: now - 1_000, cooldownUntil: now + 29_000, tokenBudget: 10_000, last429At: now - 1_000 };
+const cooling: LimiterState = {
+  ...initialLimiterState,
+  consecutive429s: 1,
+  backoffLevel: 1,
+  cooldownStartedAt: now - 1_000,
+  cooldownUntil: now + 29_000,
+  tokenBudget: 10_000,
+  last429At: now - 1_000,
+};
 const estimate = { inputTokens: 100, outputTokens: 100 };
 
 describe('--unsafe-no-cooldown (the seed had no breaker)', () => {
@@ -23,7 +31,10 @@ describe('--unsafe-no-cooldown (the seed had no breaker)', () => {
   it('on: any success ends the streak of 429s, as the seed counted them; off: a success inside a cooldown does not', () => {
     const request = { id: 7, admittedAt: now, probe: false, estimate };
     expect(afterSettle(cooling, request, 'ok', 200, 0).consecutive429s).toBe(1);
-    expect(afterSettle(cooling, request, 'ok', 200, 0, { unsafeNoCooldown: true })).toMatchObject({ consecutive429s: 0, cooldownUntil: null });
+    expect(afterSettle(cooling, request, 'ok', 200, 0, { unsafeNoCooldown: true })).toMatchObject({
+      consecutive429s: 0,
+      cooldownUntil: null,
+    });
   });
 });
 
@@ -40,7 +51,8 @@ describe('--unsafe-seed-raise (the seed raised on usage > 0 and no 429 in a row,
 
   it('climbs past the reported limit, one step a window', () => {
     let state = fresh;
-    for (let window = 0; window < 5; window++) state = seedRaise(state, usage, now + window * defaultLimiterPolicy.windowMs, defaultLimiterPolicy).state;
+    for (let window = 0; window < 5; window++)
+      state = seedRaise(state, usage, now + window * defaultLimiterPolicy.windowMs, defaultLimiterPolicy).state;
     expect(state.tokenBudget).toBeGreaterThan(24_000);
     expect(seedRaise(state, usage, now + 4 * defaultLimiterPolicy.windowMs + 1, defaultLimiterPolicy).adjustments).toEqual([]);
   });

@@ -3,7 +3,12 @@ import type { UsageBucket } from '../../../src/core/types.js';
 import { bucketStartFor, bucketWidthFor, msUntilRoom, oldestBucketInWindow, sumWindow, tokensOf } from '../../../src/core/window.js';
 import { BucketLedger } from '../../helpers/limiterFixtures.js';
 
-const bucket = (start: number, inputTokens: number, outputTokens: number, requests = 1): UsageBucket => ({ start, inputTokens, outputTokens, requests });
+const bucket = (start: number, inputTokens: number, outputTokens: number, requests = 1): UsageBucket => ({
+  start,
+  inputTokens,
+  outputTokens,
+  requests,
+});
 const total = (b: UsageBucket): number => tokensOf(b, 'total');
 
 describe('bucket width', () => {

@@ -6,9 +6,19 @@ const now = Date.parse('2026-01-01T00:00:00Z');
 
 describe('providerAdapter', () => {
   it('reserves nothing for counting tokens, and no output for an embedding', () => {
-    expect(providerAdapter('anthropic', 'no-tokens').shape('/v1/messages/count_tokens', body)).toMatchObject({ inputTokens: 0, generates: false });
-    expect(providerAdapter('openai', 'embedding').shape('/v1/embeddings', body)).toMatchObject({ inputTokens: Math.ceil(body.length / 4), generates: false });
-    expect(providerAdapter('openai', 'generation').shape('/v1/chat/completions', body)).toMatchObject({ inputTokens: Math.ceil(body.length / 4), generates: true, model: 'm' });
+    expect(providerAdapter('anthropic', 'no-tokens').shape('/v1/messages/count_tokens', body)).toMatchObject({
+      inputTokens: 0,
+      generates: false,
+    });
+    expect(providerAdapter('openai', 'embedding').shape('/v1/embeddings', body)).toMatchObject({
+      inputTokens: Math.ceil(body.length / 4),
+      generates: false,
+    });
+    expect(providerAdapter('openai', 'generation').shape('/v1/chat/completions', body)).toMatchObject({
+      inputTokens: Math.ceil(body.length / 4),
+      generates: true,
+      model: 'm',
+    });
   });
 
   it('reads whichever rate-limit header family the answer carries, its own first', () => {
@@ -38,8 +48,14 @@ describe('providerAdapter', () => {
     expect(providerAdapter('generic').readReports(anthropicHeaders, now)).toEqual(fromAnthropic);
     expect(providerAdapter('anthropic').readReports(anthropicHeaders, now)).toEqual(fromAnthropic);
     // OpenAI's counts are exact, even behind an Anthropic-shaped request.
-    const openAiHeaders = { 'x-ratelimit-limit-tokens': '30000', 'x-ratelimit-remaining-tokens': '12000', 'x-ratelimit-reset-tokens': '6s' };
-    expect(providerAdapter('anthropic').readReports(openAiHeaders, now)).toEqual([{ dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0, refill: 'window' }]);
+    const openAiHeaders = {
+      'x-ratelimit-limit-tokens': '30000',
+      'x-ratelimit-remaining-tokens': '12000',
+      'x-ratelimit-reset-tokens': '6s',
+    };
+    expect(providerAdapter('anthropic').readReports(openAiHeaders, now)).toEqual([
+      { dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0, refill: 'window' },
+    ]);
     // Where both families speak of one limit, the request's own family wins, with its own rounding.
     expect(providerAdapter('openai').readReports({ ...anthropicHeaders, ...openAiHeaders }, now)).toEqual([
       { dimension: 'tokens', limit: 30_000, remaining: 12_000, resetAt: now + 6_000, roundingSlack: 0, refill: 'window' },
@@ -48,9 +64,16 @@ describe('providerAdapter', () => {
   });
 
   it('answers in each provider’s error shape', () => {
-    expect(JSON.parse(providerAdapter('anthropic').errorBody('rate_limit', 'slow down'))).toEqual({ type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } });
-    expect(JSON.parse(providerAdapter('openai').errorBody('rate_limit', 'slow down'))).toMatchObject({ error: { type: 'rate_limit_exceeded', code: 'rate_limit_exceeded' } });
-    expect(JSON.parse(providerAdapter('generic').errorBody('rate_limit', 'slow down'))).toEqual({ error: { type: 'rate_limit', message: 'slow down' } });
+    expect(JSON.parse(providerAdapter('anthropic').errorBody('rate_limit', 'slow down'))).toEqual({
+      type: 'error',
+      error: { type: 'rate_limit_error', message: 'slow down' },
+    });
+    expect(JSON.parse(providerAdapter('openai').errorBody('rate_limit', 'slow down'))).toMatchObject({
+      error: { type: 'rate_limit_exceeded', code: 'rate_limit_exceeded' },
+    });
+    expect(JSON.parse(providerAdapter('generic').errorBody('rate_limit', 'slow down'))).toEqual({
+      error: { type: 'rate_limit', message: 'slow down' },
+    });
   });
 
   it('reads usage in the provider’s own shape', async () => {

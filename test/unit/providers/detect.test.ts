@@ -40,12 +40,17 @@ describe('chooseProvider in auto', () => {
   });
 
   it('does not take the OpenAI Assistants thread messages for Anthropic’s Messages API', () => {
-    expect(chooseProvider(shape('/v1/threads/thread_1/messages', { authorization: 'Bearer sk-x' }), localhost, 'auto').provider).toBe('generic');
+    expect(chooseProvider(shape('/v1/threads/thread_1/messages', { authorization: 'Bearer sk-x' }), localhost, 'auto').provider).toBe(
+      'generic',
+    );
     expect(chooseProvider(shape('/v1/threads/thread_1/messages'), new URL('https://api.openai.com'), 'auto').provider).toBe('openai');
   });
 
   it('tells the shared model list apart by its headers', () => {
-    expect(chooseProvider(shape('/v1/models', { 'anthropic-version': '2023-06-01', 'x-api-key': 'k' }), localhost, 'auto')).toEqual({ provider: 'anthropic', endpoint: 'no-tokens' });
+    expect(chooseProvider(shape('/v1/models', { 'anthropic-version': '2023-06-01', 'x-api-key': 'k' }), localhost, 'auto')).toEqual({
+      provider: 'anthropic',
+      endpoint: 'no-tokens',
+    });
     expect(chooseProvider(shape('/v1/models', { 'x-api-key': 'k' }), localhost, 'auto').provider).toBe('anthropic');
     expect(chooseProvider(shape('/v1/models/gpt-4o', { authorization: 'Bearer sk-x' }), localhost, 'auto').provider).toBe('openai');
     expect(chooseProvider(shape('/v1/models', {}), new URL('https://api.openai.com'), 'auto').provider).toBe('openai');
@@ -54,15 +59,24 @@ describe('chooseProvider in auto', () => {
 
   it('on a path no API claims, goes by anthropic-version, then the host; a bearer token alone says nothing', () => {
     expect(chooseProvider(shape('/v1/files', { 'anthropic-version': '2023-06-01' }), localhost, 'auto').provider).toBe('anthropic');
-    expect(chooseProvider(shape('/search', { authorization: 'Bearer t' }), localhost, 'auto')).toEqual({ provider: 'generic', endpoint: 'generation' });
+    expect(chooseProvider(shape('/search', { authorization: 'Bearer t' }), localhost, 'auto')).toEqual({
+      provider: 'generic',
+      endpoint: 'generation',
+    });
     expect(chooseProvider(shape('/v1/files'), new URL('https://api.anthropic.com'), 'auto').provider).toBe('anthropic');
   });
 });
 
 describe('chooseProvider with a configured provider', () => {
   it('obeys it whatever the path, headers or host, and still tells what the request spends', () => {
-    expect(chooseProvider(shape('/v1/chat/completions'), new URL('https://api.openai.com'), 'anthropic')).toEqual({ provider: 'anthropic', endpoint: 'generation' });
-    expect(chooseProvider(shape('/v1/messages', { 'anthropic-version': '2023-06-01' }), new URL('https://api.anthropic.com'), 'generic').provider).toBe('generic');
+    expect(chooseProvider(shape('/v1/chat/completions'), new URL('https://api.openai.com'), 'anthropic')).toEqual({
+      provider: 'anthropic',
+      endpoint: 'generation',
+    });
+    expect(
+      chooseProvider(shape('/v1/messages', { 'anthropic-version': '2023-06-01' }), new URL('https://api.anthropic.com'), 'generic')
+        .provider,
+    ).toBe('generic');
     expect(chooseProvider(shape('/v1/embeddings'), localhost, 'openai')).toEqual({ provider: 'openai', endpoint: 'embedding' });
   });
 });

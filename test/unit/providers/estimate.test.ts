@@ -47,7 +47,12 @@ describe('shapeRequest', () => {
   const body = Buffer.from(JSON.stringify({ model: 'claude-sonnet', max_tokens: 128_000, messages: [{ role: 'user', content: 'hi' }] }));
 
   it('reads the model and the declared max_tokens of a generating request', () => {
-    expect(shapeRequest('anthropic', '/v1/messages', body)).toEqual({ inputTokens: Math.ceil(body.length / 4), model: 'claude-sonnet', generates: true, declaredMaxTokens: 128_000 });
+    expect(shapeRequest('anthropic', '/v1/messages', body)).toEqual({
+      inputTokens: Math.ceil(body.length / 4),
+      model: 'claude-sonnet',
+      generates: true,
+      declaredMaxTokens: 128_000,
+    });
   });
 
   it('reserves nothing for token counting, and no output for a model listing', () => {

@@ -15,17 +15,32 @@ describe('header values are clamped to a sane range (issue 26 item 1)', () => {
   });
 
   it('resets in the year 9999 or of 20+ digits are a day away at most; an ordinary one is untouched', () => {
-    const anthropic = readReportedLimits('anthropic', { 'anthropic-ratelimit-tokens-reset': '9999-12-31T23:59:59Z', 'anthropic-ratelimit-requests-reset': '2026-12-07T12:00:30Z' }, NOW);
+    const anthropic = readReportedLimits(
+      'anthropic',
+      { 'anthropic-ratelimit-tokens-reset': '9999-12-31T23:59:59Z', 'anthropic-ratelimit-requests-reset': '2026-12-07T12:00:30Z' },
+      NOW,
+    );
     expect(anthropic.tokenResetMs).toBe(maxHeaderWaitMs);
     expect(anthropic.requestResetMs).toBe(30_000);
-    const openai = readReportedLimits('openai', { 'x-ratelimit-reset-tokens': '9'.repeat(22), 'x-ratelimit-reset-requests': '9999999999h' }, NOW);
+    const openai = readReportedLimits(
+      'openai',
+      { 'x-ratelimit-reset-tokens': '9'.repeat(22), 'x-ratelimit-reset-requests': '9999999999h' },
+      NOW,
+    );
     expect(openai.tokenResetMs).toBe(maxHeaderWaitMs);
     expect(openai.requestResetMs).toBe(maxHeaderWaitMs);
   });
 
   it('a local 429 never says more than a day, nor Infinity, whatever it is asked to say', () => {
     for (const retryAfterMs of [Number.POSITIVE_INFINITY, Number.NaN, 8_000 * 365 * maxHeaderWaitMs]) {
-      const headers = refusalHeaders({ reason: 'cooldown', retryAfterMs, windowMs: 60_000, tokenBudget: null, requestBudget: null, usage: null });
+      const headers = refusalHeaders({
+        reason: 'cooldown',
+        retryAfterMs,
+        windowMs: 60_000,
+        tokenBudget: null,
+        requestBudget: null,
+        usage: null,
+      });
       expect(headers['retry-after']).toBe(String(maxHeaderWaitMs / 1000));
       expect(headers['retry-after-ms']).toBe(String(maxHeaderWaitMs));
     }

@@ -30,8 +30,49 @@ function random(seed: number): () => number {
   };
 }
 
-const pieces = ['"', '\\', '{', '}', '[', ']', ',', ':', ' ', '\n', '\t', '0', '1', '-', '+', '.', 'e', 'E', 'u', 'n', 't', 'f', 'null', 'true', '"model"', '"max_tokens"', '\u0001', '\u00e9', '\u2028', '\ud83d\ude00'];
-const keys = ['model', 'max_tokens', 'max_completion_tokens', 'max_output_tokens', 'messages', 'max\\u005ftokens', 'mod\\u0065l', 'stream', ''];
+const pieces = [
+  '"',
+  '\\',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  ' ',
+  '\n',
+  '\t',
+  '0',
+  '1',
+  '-',
+  '+',
+  '.',
+  'e',
+  'E',
+  'u',
+  'n',
+  't',
+  'f',
+  'null',
+  'true',
+  '"model"',
+  '"max_tokens"',
+  '\u0001',
+  '\u00e9',
+  '\u2028',
+  '\ud83d\ude00',
+];
+const keys = [
+  'model',
+  'max_tokens',
+  'max_completion_tokens',
+  'max_output_tokens',
+  'messages',
+  'max\\u005ftokens',
+  'mod\\u0065l',
+  'stream',
+  '',
+];
 
 function randomJson(next: () => number, depth: number): string {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
@@ -59,7 +100,8 @@ function mutate(text: string, next: () => number): Buffer {
     const at = Math.floor(next() * (bytes.length + 1));
     const choice = next();
     if (choice < 0.3) bytes = Buffer.concat([bytes.subarray(0, at), bytes.subarray(at + 1)]);
-    else if (choice < 0.9) bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from(pieces[Math.floor(next() * pieces.length)] as string), bytes.subarray(at)]);
+    else if (choice < 0.9)
+      bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from(pieces[Math.floor(next() * pieces.length)] as string), bytes.subarray(at)]);
     else bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from([[0xff, 0xe2][Math.floor(next() * 2)] as number]), bytes.subarray(at)]);
   }
   return bytes;
@@ -87,7 +129,14 @@ describe('reading the top-level members admission needs', () => {
   });
 
   it('refuses what JSON.parse refuses: a byte-order mark, trailing garbage, a raw control character in a string, a leading zero', () => {
-    for (const text of ['\ufeff{"model":"m"}', '{"model":"m"} x', '{"model":"a\u0001"}', '{"max_tokens":016}', '{"model":"m",}', '{"model":"m"']) {
+    for (const text of [
+      '\ufeff{"model":"m"}',
+      '{"model":"m"} x',
+      '{"model":"a\u0001"}',
+      '{"max_tokens":016}',
+      '{"model":"m",}',
+      '{"model":"m"',
+    ]) {
       expect(scanTopLevelFields(Buffer.from(text), wanted), text).toBeUndefined();
     }
   });

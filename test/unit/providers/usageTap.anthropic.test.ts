@@ -48,7 +48,12 @@ describe('usage tap, Anthropic JSON', () => {
         usage: { input_tokens: 100, cache_creation_input_tokens: 20, cache_read_input_tokens: 300, output_tokens: 42 },
       }),
     );
-    expect(await tapAll(everyByte(body), 'application/json')).toEqual({ inputTokens: 420, outputTokens: 42, cacheCreationInputTokens: 20, cacheReadInputTokens: 300 });
+    expect(await tapAll(everyByte(body), 'application/json')).toEqual({
+      inputTokens: 420,
+      outputTokens: 42,
+      cacheCreationInputTokens: 20,
+      cacheReadInputTokens: 300,
+    });
   });
 
   it('treats null cache fields as zero', async () => {
@@ -76,7 +81,12 @@ describe('usage tap, Anthropic JSON', () => {
 
   it('calls a stream unreadable when message_start or a message_delta carries a bad count', async () => {
     for (const bad of [-1, 0.5, 1e12, '15']) {
-      const badDelta = sse([messageStart({ input_tokens: 25, output_tokens: 1 }), delta('hi'), messageDelta({ output_tokens: bad }), { event: 'message_stop', data: { type: 'message_stop' } }]);
+      const badDelta = sse([
+        messageStart({ input_tokens: 25, output_tokens: 1 }),
+        delta('hi'),
+        messageDelta({ output_tokens: bad }),
+        { event: 'message_stop', data: { type: 'message_stop' } },
+      ]);
       expect(await tapAll([badDelta], SSE_TYPE)).toBe('unreadable');
       const badStart = sse([messageStart({ input_tokens: bad, output_tokens: 1 }), messageDelta({ output_tokens: 15 })]);
       expect(await tapAll([badStart], SSE_TYPE)).toBe('unreadable');
@@ -91,14 +101,29 @@ describe('usage tap, Anthropic JSON', () => {
 
 describe('usage tap, Anthropic SSE', () => {
   it('takes input from message_start and output from the last cumulative message_delta', async () => {
-    expect(await tapAll([FULL_STREAM], SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15, cacheCreationInputTokens: 10, cacheReadInputTokens: 5 });
+    expect(await tapAll([FULL_STREAM], SSE_TYPE)).toEqual({
+      inputTokens: 40,
+      outputTokens: 15,
+      cacheCreationInputTokens: 10,
+      cacheReadInputTokens: 5,
+    });
   });
 
   it('gives the same usage for any chunking, including splits inside lines and characters', async () => {
-    expect(await tapAll(everyByte(FULL_STREAM), SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15, cacheCreationInputTokens: 10, cacheReadInputTokens: 5 });
+    expect(await tapAll(everyByte(FULL_STREAM), SSE_TYPE)).toEqual({
+      inputTokens: 40,
+      outputTokens: 15,
+      cacheCreationInputTokens: 10,
+      cacheReadInputTokens: 5,
+    });
     for (let seed = 1; seed <= 40; seed++) {
       const chunks = splitAt(FULL_STREAM, seededOffsets(seed, FULL_STREAM.length, 1 + (seed % 12)));
-      expect(await tapAll(chunks, SSE_TYPE)).toEqual({ inputTokens: 40, outputTokens: 15, cacheCreationInputTokens: 10, cacheReadInputTokens: 5 });
+      expect(await tapAll(chunks, SSE_TYPE)).toEqual({
+        inputTokens: 40,
+        outputTokens: 15,
+        cacheCreationInputTokens: 10,
+        cacheReadInputTokens: 5,
+      });
     }
   });
 
@@ -122,7 +147,11 @@ describe('usage tap, Anthropic SSE', () => {
   it('survives malformed events and keeps reading the good ones', async () => {
     const stream = Buffer.concat([
       Buffer.from('event: message_start\ndata: {not json\n\n'),
-      sse([messageStart({ input_tokens: 5, output_tokens: 1 }), { event: 'message_delta', data: 'null' }, messageDelta({ output_tokens: 8 })]),
+      sse([
+        messageStart({ input_tokens: 5, output_tokens: 1 }),
+        { event: 'message_delta', data: 'null' },
+        messageDelta({ output_tokens: 8 }),
+      ]),
     ]);
     expect(await tapAll([stream], SSE_TYPE)).toEqual({ inputTokens: 5, outputTokens: 8 });
   });

@@ -52,12 +52,17 @@ describe('usage tap, OpenAI chat completions', () => {
   });
 
   it('reads a usage member whose name is spelled with escapes, as JSON.parse reads it', async () => {
-    const stream = Buffer.from('data: {"object":"chat.completion.chunk","choices":[]}\n\ndata: {"choices":[],"us\\u0061ge":{"prompt_tokens":5,"completion_tokens":2}}\n\ndata: [DONE]\n\n');
+    const stream = Buffer.from(
+      'data: {"object":"chat.completion.chunk","choices":[]}\n\ndata: {"choices":[],"us\\u0061ge":{"prompt_tokens":5,"completion_tokens":2}}\n\ndata: [DONE]\n\n',
+    );
     expect(await tapAll([stream], SSE_TYPE)).toEqual({ inputTokens: 5, outputTokens: 2 });
   });
 
   it('gives null for a stream without include_usage', async () => {
-    const stream = sse([{ data: { object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'x' } }] } }, { data: '[DONE]' }]);
+    const stream = sse([
+      { data: { object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: 'x' } }] } },
+      { data: '[DONE]' },
+    ]);
     expect(await tapAll([stream], SSE_TYPE)).toBeNull();
   });
 
@@ -113,9 +118,15 @@ describe('usage tap, OpenAI usage that cannot be read (issue 9 item 4)', () => {
 
   it('a JSON body with a negative, fractional, huge or non-numeric count is unreadable, not 0/0', async () => {
     for (const bad of badCounts) {
-      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { prompt_tokens: bad, completion_tokens: 4 } }))], 'application/json')).toBe('unreadable');
-      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { prompt_tokens: 4, completion_tokens: bad } }))], 'application/json')).toBe('unreadable');
-      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { input_tokens: 4, output_tokens: bad } }))], 'application/json')).toBe('unreadable');
+      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { prompt_tokens: bad, completion_tokens: 4 } }))], 'application/json')).toBe(
+        'unreadable',
+      );
+      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { prompt_tokens: 4, completion_tokens: bad } }))], 'application/json')).toBe(
+        'unreadable',
+      );
+      expect(await tapAll([Buffer.from(JSON.stringify({ usage: { input_tokens: 4, output_tokens: bad } }))], 'application/json')).toBe(
+        'unreadable',
+      );
     }
   });
 

@@ -10,7 +10,12 @@ class Exited extends Error {
 
 function recordingLogger(): Logger & { events: string[] } {
   const events: string[] = [];
-  return { events, info: (event) => void events.push(event), warn: (event) => void events.push(event), error: (event) => void events.push(event) };
+  return {
+    events,
+    info: (event) => void events.push(event),
+    warn: (event) => void events.push(event),
+    error: (event) => void events.push(event),
+  };
 }
 
 describe('the 429 → crash edge (--unsafe-crash-after-rate-limits)', () => {

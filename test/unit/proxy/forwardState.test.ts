@@ -39,9 +39,15 @@ describe('ForwardState: a request whose bytes may have reached the upstream is n
 
   it('resends only after a stale kept-alive socket: a fresh connection, or another error, is unreachable', () => {
     const fresh = firstAttempt('GET');
-    expect(fresh.state.failedBeforeAnswer(fresh.attempt, { code: 'ECONNREFUSED', reusedSocket: false })).toEqual({ kind: 'unreachable', reachedUpstream: false });
+    expect(fresh.state.failedBeforeAnswer(fresh.attempt, { code: 'ECONNREFUSED', reusedSocket: false })).toEqual({
+      kind: 'unreachable',
+      reachedUpstream: false,
+    });
     const other = firstAttempt('GET');
-    expect(other.state.failedBeforeAnswer(other.attempt, { code: 'ETIMEDOUT', reusedSocket: true })).toEqual({ kind: 'unreachable', reachedUpstream: false });
+    expect(other.state.failedBeforeAnswer(other.attempt, { code: 'ETIMEDOUT', reusedSocket: true })).toEqual({
+      kind: 'unreachable',
+      reachedUpstream: false,
+    });
   });
 
   it('resends at most once: the second attempt starts unsent, and its failure is final', () => {
@@ -52,13 +58,18 @@ describe('ForwardState: a request whose bytes may have reached the upstream is n
     expect(state.failedBeforeAnswer(second, staleReset)).toEqual({ kind: 'unreachable', reachedUpstream: false });
   });
 
-  it("ignores news of an earlier attempt: its bytes do not make the resend count as reached, its failure changes nothing", () => {
+  it('ignores news of an earlier attempt: its bytes do not make the resend count as reached, its failure changes nothing', () => {
     const { state, attempt } = firstAttempt('POST');
     expect(state.failedBeforeAnswer(attempt, staleReset)).toEqual({ kind: 'resend' });
     const second = state.attemptStarted();
     state.mayHaveReached(attempt);
-    expect(state.failedBeforeAnswer(attempt, { code: 'connection closed before an answer', reusedSocket: true })).toEqual({ kind: 'ignore' });
-    expect(state.failedBeforeAnswer(second, { code: 'ECONNREFUSED', reusedSocket: false })).toEqual({ kind: 'unreachable', reachedUpstream: false });
+    expect(state.failedBeforeAnswer(attempt, { code: 'connection closed before an answer', reusedSocket: true })).toEqual({
+      kind: 'ignore',
+    });
+    expect(state.failedBeforeAnswer(second, { code: 'ECONNREFUSED', reusedSocket: false })).toEqual({
+      kind: 'unreachable',
+      reachedUpstream: false,
+    });
   });
 
   it('once the answer head arrived, or the outcome was reported, a failure is no longer "before an answer"', () => {

@@ -4,20 +4,43 @@ import { clientResponseHeaders, upstreamRequestHeaders } from '../../../src/prox
 describe('headers across the proxy', () => {
   it('drops hop-by-hop request headers, the ones Connection names, Host, Content-Length and Expect', () => {
     const raw = [
-      'Host', 'localhost:8787',
-      'Connection', 'keep-alive, X-Hop',
-      'X-Hop', '1',
-      'keep-alive', 'timeout=5',
-      'Transfer-Encoding', 'chunked',
-      'Content-Length', '999',
-      'Expect', '100-continue',
-      'TE', 'trailers',
-      'Proxy-Authorization', 'x',
-      'x-api-key', 'secret',
-      'Accept', 'a',
-      'accept', 'b',
+      'Host',
+      'localhost:8787',
+      'Connection',
+      'keep-alive, X-Hop',
+      'X-Hop',
+      '1',
+      'keep-alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'Content-Length',
+      '999',
+      'Expect',
+      '100-continue',
+      'TE',
+      'trailers',
+      'Proxy-Authorization',
+      'x',
+      'x-api-key',
+      'secret',
+      'Accept',
+      'a',
+      'accept',
+      'b',
     ];
-    expect(upstreamRequestHeaders(raw, 'api.anthropic.com', 12)).toEqual(['Host', 'api.anthropic.com', 'x-api-key', 'secret', 'Accept', 'a', 'accept', 'b', 'Content-Length', '12']);
+    expect(upstreamRequestHeaders(raw, 'api.anthropic.com', 12)).toEqual([
+      'Host',
+      'api.anthropic.com',
+      'x-api-key',
+      'secret',
+      'Accept',
+      'a',
+      'accept',
+      'b',
+      'Content-Length',
+      '12',
+    ]);
   });
 
   it('sends no Content-Length for a request that had no body framing', () => {
@@ -25,7 +48,22 @@ describe('headers across the proxy', () => {
   });
 
   it('keeps Content-Length and every end-to-end response header, repeated ones included', () => {
-    const raw = ['Content-Length', '2', 'Connection', 'close', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Trailer', 'x', 'Upgrade', 'h2c', 'retry-after', '7'];
+    const raw = [
+      'Content-Length',
+      '2',
+      'Connection',
+      'close',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'Trailer',
+      'x',
+      'Upgrade',
+      'h2c',
+      'retry-after',
+      '7',
+    ];
     expect(clientResponseHeaders(raw)).toEqual(['Content-Length', '2', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'retry-after', '7']);
   });
 });

@@ -3,12 +3,29 @@ import { initialLimiterState } from '../../../src/core/types.js';
 import { ProxyMetrics, type MetricsSources } from '../../../src/proxy/metrics.js';
 import { Scrape } from '../../helpers/prometheus.js';
 
-const noRestarts = { failuresInInterval: 0, consecutiveFailures: 0, nextRestartDelayMs: 10_000, restartDueInMs: 0, gaveUp: false, burstLimitReachable: true, lastExit: null };
+const noRestarts = {
+  failuresInInterval: 0,
+  consecutiveFailures: 0,
+  nextRestartDelayMs: 10_000,
+  restartDueInMs: 0,
+  gaveUp: false,
+  burstLimitReachable: true,
+  lastExit: null,
+};
 
 function sources(overrides: Partial<MetricsSources> = {}): MetricsSources {
   return {
     windowMs: 60_000,
-    limiters: async () => [{ labels: {}, state: { ...initialLimiterState, tokenBudget: 9000 }, usage: { tokens: 120, requests: 2 }, reported: [], cooldownRemainingMs: 0, probeInFlight: false }],
+    limiters: async () => [
+      {
+        labels: {},
+        state: { ...initialLimiterState, tokenBudget: 9000 },
+        usage: { tokens: 120, requests: 2 },
+        reported: [],
+        cooldownRemainingMs: 0,
+        probeInFlight: false,
+      },
+    ],
     restarts: async () => noRestarts,
     ...overrides,
   };

@@ -10,7 +10,14 @@ describe('the local 429 headers', () => {
   });
 
   it('describes each budget in force as an IETF quota policy, with what remains of it', () => {
-    const headers = refusalHeaders({ reason: 'budget', retryAfterMs: 2_500, windowMs: 60_000, tokenBudget: 40_000, requestBudget: 50, usage: { tokens: 39_000, requests: 12 } });
+    const headers = refusalHeaders({
+      reason: 'budget',
+      retryAfterMs: 2_500,
+      windowMs: 60_000,
+      tokenBudget: 40_000,
+      requestBudget: 50,
+      usage: { tokens: 39_000, requests: 12 },
+    });
     expect(headers).toEqual({
       'retry-after': '3',
       'retry-after-ms': '2500',
@@ -21,13 +28,27 @@ describe('the local 429 headers', () => {
   });
 
   it('says nothing remains during a cooldown', () => {
-    const headers = refusalHeaders({ reason: 'cooldown', retryAfterMs: 30_000, windowMs: 60_000, tokenBudget: 40_000, requestBudget: null, usage: null });
+    const headers = refusalHeaders({
+      reason: 'cooldown',
+      retryAfterMs: 30_000,
+      windowMs: 60_000,
+      tokenBudget: 40_000,
+      requestBudget: null,
+      usage: null,
+    });
     expect(headers.ratelimit).toBe('"tokens";r=0;t=30');
     expect(headers['ratelimit-policy']).toBe('"tokens";q=40000;w=60');
   });
 
   it('names the cooldown itself before any budget is known', () => {
-    const headers = refusalHeaders({ reason: 'cooldown', retryAfterMs: 30_000, windowMs: 60_000, tokenBudget: null, requestBudget: null, usage: null });
+    const headers = refusalHeaders({
+      reason: 'cooldown',
+      retryAfterMs: 30_000,
+      windowMs: 60_000,
+      tokenBudget: null,
+      requestBudget: null,
+      usage: null,
+    });
     expect(headers.ratelimit).toBe('"cooldown";r=0;t=30');
     expect(headers).not.toHaveProperty('ratelimit-policy');
   });

@@ -16,7 +16,7 @@ describe('the credential the upstream will use, by provider', () => {
     expect(apiKeyOf({}, 'openai')).toBeNull();
   });
 
-  it('a key whose organization is known counts in its organization\'s group; its own scope stays beside it', () => {
+  it("a key whose organization is known counts in its organization's group; its own scope stays beside it", () => {
     const owners = new Map<string, string>();
     const choose = scopeChooser({ secret: 's', by: 'group', families: [], ownerOf: (fingerprint) => owners.get(fingerprint) ?? null });
     const alone = choose({ 'x-api-key': 'K' }, ' Claude-Sonnet-4-5 ', 'anthropic');
@@ -33,7 +33,7 @@ describe('the credential the upstream will use, by provider', () => {
 
 describe('sessions and priority for the fair queue', () => {
   const socket = { remoteAddress: '127.0.0.1', remotePort: 5555 };
-  it('Claude Code\'s session, else the key, else the connection', () => {
+  it("Claude Code's session, else the key, else the connection", () => {
     expect(sessionOf({ 'x-claude-code-session-id': 'abc' }, 'f00d', socket)).toBe('session:abc');
     expect(sessionOf({}, 'f00d', socket)).toBe('key:f00d');
     expect(sessionOf({}, null, socket)).toBe('connection:127.0.0.1:5555');
@@ -48,17 +48,43 @@ describe('sessions and priority for the fair queue', () => {
 
 describe('a quota 429 told from a rate limit by its body', () => {
   it('OpenAI insufficient_quota and billing codes', () => {
-    expect(quotaExhaustion(JSON.stringify({ error: { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' } }))).toBe('You exceeded your current quota');
-    expect(quotaExhaustion(JSON.stringify({ error: { message: 'm', type: 'insufficient_quota', code: 'project_spend_limit_exceeded' } }))).toBe('m');
-    expect(quotaExhaustion(JSON.stringify({ error: { message: 'Rate limit reached for requests', type: 'requests', code: 'rate_limit_exceeded' } }))).toBeNull();
+    expect(
+      quotaExhaustion(
+        JSON.stringify({ error: { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' } }),
+      ),
+    ).toBe('You exceeded your current quota');
+    expect(
+      quotaExhaustion(JSON.stringify({ error: { message: 'm', type: 'insufficient_quota', code: 'project_spend_limit_exceeded' } })),
+    ).toBe('m');
+    expect(
+      quotaExhaustion(
+        JSON.stringify({ error: { message: 'Rate limit reached for requests', type: 'requests', code: 'rate_limit_exceeded' } }),
+      ),
+    ).toBeNull();
   });
 
   it('Anthropic enforced_spend_limit_reached and the spend-limit message', () => {
-    const cap = { type: 'error', error: { type: 'rate_limit_error', message: 'spend cap', details: { error_code: 'enforced_spend_limit_reached' } } };
+    const cap = {
+      type: 'error',
+      error: { type: 'rate_limit_error', message: 'spend cap', details: { error_code: 'enforced_spend_limit_reached' } },
+    };
     expect(quotaExhaustion(JSON.stringify(cap))).toBe('spend cap');
-    const spend = { type: 'error', error: { type: 'rate_limit_error', message: 'You have reached your specified API usage limits. You will regain access on 2026-01-01 at 00:00 UTC.' } };
+    const spend = {
+      type: 'error',
+      error: {
+        type: 'rate_limit_error',
+        message: 'You have reached your specified API usage limits. You will regain access on 2026-01-01 at 00:00 UTC.',
+      },
+    };
     expect(quotaExhaustion(JSON.stringify(spend))).toMatch(/regain access/);
-    expect(quotaExhaustion(JSON.stringify({ type: 'error', error: { type: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit' } }))).toBeNull();
+    expect(
+      quotaExhaustion(
+        JSON.stringify({
+          type: 'error',
+          error: { type: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit' },
+        }),
+      ),
+    ).toBeNull();
     expect(quotaExhaustion('not json')).toBeNull();
   });
 });

@@ -3,7 +3,10 @@ import { isReserved, parseTarget, removeDotSegments, upstreamPathFor } from '../
 
 describe('request targets', () => {
   it('reads origin-form targets, keeping the query apart from the path', () => {
-    expect(parseTarget('/v1/messages?beta=true')).toEqual({ ok: true, target: { path: '/v1/messages', pathAndQuery: '/v1/messages?beta=true' } });
+    expect(parseTarget('/v1/messages?beta=true')).toEqual({
+      ok: true,
+      target: { path: '/v1/messages', pathAndQuery: '/v1/messages?beta=true' },
+    });
   });
 
   it('keeps only the path and query of an absolute-form target', () => {
@@ -26,11 +29,24 @@ describe('request targets', () => {
     expect(removeDotSegments('/v1/models/%2E%2e')).toBe('/v1/');
     expect(removeDotSegments('/v1/..')).toBe('/');
     expect(removeDotSegments('/v1/...')).toBe('/v1/...');
-    expect(parseTarget('/v1/x/%2e%2e/messages?q=..')).toEqual({ ok: true, target: { path: '/v1/messages', pathAndQuery: '/v1/messages?q=..' } });
+    expect(parseTarget('/v1/x/%2e%2e/messages?q=..')).toEqual({
+      ok: true,
+      target: { path: '/v1/messages', pathAndQuery: '/v1/messages?q=..' },
+    });
   });
 
   it('refuses a path that climbs above its root, however the dots and slashes are spelled', () => {
-    for (const raw of ['/..', '/../admin', '/%2e%2e/admin', '/.%2E/admin', '/v1/../../admin', '/v1/..%2f..%2fadmin', '/v1/..%5c..%5cadmin', '/v1/..\\..\\admin', '/v1/%2e%2e/%2e%2e/admin']) {
+    for (const raw of [
+      '/..',
+      '/../admin',
+      '/%2e%2e/admin',
+      '/.%2E/admin',
+      '/v1/../../admin',
+      '/v1/..%2f..%2fadmin',
+      '/v1/..%5c..%5cadmin',
+      '/v1/..\\..\\admin',
+      '/v1/%2e%2e/%2e%2e/admin',
+    ]) {
       expect(parseTarget(raw), raw).toEqual({ ok: false, problem: 'climbs-out' });
     }
   });

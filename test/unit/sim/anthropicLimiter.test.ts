@@ -77,8 +77,13 @@ describe('the simulated Anthropic limits', () => {
 
   it('refills continuously: RPM returns one request every 1.2 s at 50 a minute', () => {
     const limits = limiter();
-    for (let index = 0; index < 50; index++) expect(limits.admit('org-a', 'sonnet', { inputTokens: 1, maxTokens: 1 }, t0).admitted).toBe(true);
-    expect(limits.admit('org-a', 'sonnet', { inputTokens: 1, maxTokens: 1 }, t0)).toMatchObject({ admitted: false, limitedBy: ['requests'], retryAfterMs: 1_200 });
+    for (let index = 0; index < 50; index++)
+      expect(limits.admit('org-a', 'sonnet', { inputTokens: 1, maxTokens: 1 }, t0).admitted).toBe(true);
+    expect(limits.admit('org-a', 'sonnet', { inputTokens: 1, maxTokens: 1 }, t0)).toMatchObject({
+      admitted: false,
+      limitedBy: ['requests'],
+      retryAfterMs: 1_200,
+    });
     expect(limits.admit('org-a', 'sonnet', { inputTokens: 1, maxTokens: 1 }, t0 + 1_200).admitted).toBe(true);
   });
 });

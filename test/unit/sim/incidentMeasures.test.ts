@@ -5,7 +5,18 @@ import { emptyLoadCounts, type AttemptRecord } from '../../../src/sim/loadGenera
 const t0 = 1_000_000;
 
 function attempt(overrides: Partial<AttemptRecord>): AttemptRecord {
-  return { client: 0, retry: 0, sentAt: t0, answeredAt: t0 + 5, kind: 'ok', status: 200, reason: null, tokens: 0, completedAt: null, ...overrides };
+  return {
+    client: 0,
+    retry: 0,
+    sentAt: t0,
+    answeredAt: t0 + 5,
+    kind: 'ok',
+    status: 200,
+    reason: null,
+    tokens: 0,
+    completedAt: null,
+    ...overrides,
+  };
 }
 
 function life(overrides: Partial<LifeRecords> = {}): LifeRecords {
@@ -22,7 +33,14 @@ function run(overrides: Partial<RunRecord> = {}): RunRecord {
     calibratedBudget: 21_600,
     attempts: [],
     load: emptyLoadCounts(),
-    upstream: { requests: 0, rateLimited: 0, receivedWhileExhausted: 0, receivedInsideRetryAfter: 0, otherTenantTokens: 0, otherTenant429s: 0 },
+    upstream: {
+      requests: 0,
+      rateLimited: 0,
+      receivedWhileExhausted: 0,
+      receivedInsideRetryAfter: 0,
+      otherTenantTokens: 0,
+      otherTenant429s: 0,
+    },
     lives: [life()],
     crashes: [],
     crashesAfter429s: [],
@@ -118,7 +136,14 @@ describe('measureIncident', () => {
   it('leaves out of the capacity what the second tenant drew (its storms included)', () => {
     const figures = measureIncident(
       run({
-        upstream: { requests: 0, rateLimited: 0, receivedWhileExhausted: 0, receivedInsideRetryAfter: 0, otherTenantTokens: 132_000, otherTenant429s: 0 },
+        upstream: {
+          requests: 0,
+          rateLimited: 0,
+          receivedWhileExhausted: 0,
+          receivedInsideRetryAfter: 0,
+          otherTenantTokens: 132_000,
+          otherTenant429s: 0,
+        },
         attempts: [attempt({ tokens: 66_000, completedAt: t0 + 40_000 })],
       }),
     );
@@ -136,7 +161,14 @@ describe('measureIncident', () => {
         workersStarted: 3,
       }),
     );
-    expect(figures).toMatchObject({ crashes: 1, crashesAfter429s: 1, crashesDuringCooldown: 1, cooldownsSurvivingCrash: 1, restarts: 2, restartsAfter429s: 1 });
+    expect(figures).toMatchObject({
+      crashes: 1,
+      crashesAfter429s: 1,
+      crashesDuringCooldown: 1,
+      cooldownsSurvivingCrash: 1,
+      restarts: 2,
+      restartsAfter429s: 1,
+    });
   });
 
   it('has no cooldown figures for the direct run, which has no proxy', () => {
@@ -148,7 +180,12 @@ describe('measureIncident', () => {
     const figures = measureIncident(
       run({
         lives: [
-          life({ budgetChanges: [{ at: t0 + 500, to: 21_600, reason: 'reported-limit' }, { at: t0 + 3_000, to: 15_120, reason: 'cut' }] }),
+          life({
+            budgetChanges: [
+              { at: t0 + 500, to: 21_600, reason: 'reported-limit' },
+              { at: t0 + 3_000, to: 15_120, reason: 'cut' },
+            ],
+          }),
           life({ startedEmptyAt: t0 + 8_000, budgetChanges: [{ at: t0 + 8_400, to: 21_600, reason: 'reported-limit' }] }),
         ],
       }),

@@ -20,8 +20,16 @@ describe('the simulated prompt cache', () => {
 
   it('counts what follows the last breakpoint as input_tokens', () => {
     const prompts = cache();
-    expect(prompts.use('org', [block(2_000, true), block(300)], t0)).toEqual({ inputTokens: 300, cacheCreationInputTokens: 2_000, cacheReadInputTokens: 0 });
-    expect(prompts.use('org', [block(2_000, true), block(300)], t0 + 1)).toEqual({ inputTokens: 300, cacheCreationInputTokens: 0, cacheReadInputTokens: 2_000 });
+    expect(prompts.use('org', [block(2_000, true), block(300)], t0)).toEqual({
+      inputTokens: 300,
+      cacheCreationInputTokens: 2_000,
+      cacheReadInputTokens: 0,
+    });
+    expect(prompts.use('org', [block(2_000, true), block(300)], t0 + 1)).toEqual({
+      inputTokens: 300,
+      cacheCreationInputTokens: 0,
+      cacheReadInputTokens: 2_000,
+    });
   });
 
   it('forgets a prefix unused for its lifetime; every hit renews it', () => {
@@ -37,7 +45,11 @@ describe('the simulated prompt cache', () => {
     const prompts = cache();
     prompts.use('org-a', [block(2_000, true)], t0);
     expect(prompts.use('org-b', [block(2_000, true)], t0).cacheReadInputTokens).toBe(0);
-    expect(prompts.use('org-a', [block(500, true, 'z')], t0)).toEqual({ inputTokens: 500, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 });
+    expect(prompts.use('org-a', [block(500, true, 'z')], t0)).toEqual({
+      inputTokens: 500,
+      cacheCreationInputTokens: 0,
+      cacheReadInputTokens: 0,
+    });
   });
 
   it('changes nothing on a dry run', () => {
@@ -62,7 +74,9 @@ describe('the simulated rate-limit headers', () => {
     const down = anthropicLimitHeaders(report, { rounding: 'down', timeScale: 1, now: t0 });
     expect(down['anthropic-ratelimit-input-tokens-remaining']).toBe('27000');
     expect(down['anthropic-ratelimit-output-tokens-remaining']).toBe('1000');
-    expect(anthropicLimitHeaders(report, { rounding: 'none', timeScale: 1, now: t0 })['anthropic-ratelimit-output-tokens-remaining']).toBe('1700');
+    expect(anthropicLimitHeaders(report, { rounding: 'none', timeScale: 1, now: t0 })['anthropic-ratelimit-output-tokens-remaining']).toBe(
+      '1700',
+    );
   });
 
   it('reports the most restrictive token limit as anthropic-ratelimit-tokens-*', () => {

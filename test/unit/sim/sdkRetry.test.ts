@@ -27,7 +27,11 @@ describe('the SDK retry rule', () => {
   });
 
   it('waits what retry-after-ms asks, before retry-after', () => {
-    expect(decideRetry(answer(429, { 'retry-after-ms': '1234.5', 'retry-after': '9' }), 0, rule, 0, now)).toEqual({ retry: true, delayMs: 1234.5, honoured: true });
+    expect(decideRetry(answer(429, { 'retry-after-ms': '1234.5', 'retry-after': '9' }), 0, rule, 0, now)).toEqual({
+      retry: true,
+      delayMs: 1234.5,
+      honoured: true,
+    });
   });
 
   it('reads retry-after as seconds or as an HTTP date', () => {
@@ -51,7 +55,7 @@ describe('the SDK retry rule', () => {
     expect(decideRetry(answer(503), 0, rule, 0.999_999, now)).toMatchObject({ delayMs: expect.closeTo(375, 3) });
   });
 
-  it('scales every duration of the rule by the demo\'s time factor', () => {
+  it("scales every duration of the rule by the demo's time factor", () => {
     expect(scaledSdkRetryRule(10)).toEqual({ maxRetries: 2, maxHonouredWaitMs: 6_000, initialBackoffMs: 50, maxBackoffMs: 800 });
   });
 });

@@ -6,10 +6,10 @@ const noIdleErrors = { onIdleConnectionError: () => undefined };
 
 describe('redactPostgresUrl', () => {
   it('masks the password and keeps user, host, port, database and TLS settings', () => {
-    expect(redactPostgresUrl('postgres://warden:s3cret@db.internal:6432/limits?sslmode=verify-full'))
-      .toBe('postgres://warden:***@db.internal:6432/limits?sslmode=verify-full');
-    expect(redactPostgresUrl('postgresql://warden:p%40ss%3Aword@10.0.0.5/limits'))
-      .toBe('postgresql://warden:***@10.0.0.5/limits');
+    expect(redactPostgresUrl('postgres://warden:s3cret@db.internal:6432/limits?sslmode=verify-full')).toBe(
+      'postgres://warden:***@db.internal:6432/limits?sslmode=verify-full',
+    );
+    expect(redactPostgresUrl('postgresql://warden:p%40ss%3Aword@10.0.0.5/limits')).toBe('postgresql://warden:***@10.0.0.5/limits');
   });
 
   it('masks password and sslpassword query parameters', () => {

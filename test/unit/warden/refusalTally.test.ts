@@ -31,6 +31,10 @@ describe('the refusal tally', () => {
         throw failure;
       }),
     ).rejects.toBe(failure);
-    expect(await tally.handOver(async (refusals) => asObject(refusals))).toEqual({ a: { cooldown: 0, budget: 2 }, b: { cooldown: 1, budget: 0 }, c: { cooldown: 0, budget: 1 } });
+    expect(await tally.handOver(async (refusals) => asObject(refusals))).toEqual({
+      a: { cooldown: 0, budget: 2 },
+      b: { cooldown: 1, budget: 0 },
+      c: { cooldown: 0, budget: 1 },
+    });
   });
 });

@@ -62,7 +62,9 @@ describe('the server clock', () => {
     await holder.query("SELECT scope FROM limiter_state WHERE scope = 'default' FOR UPDATE");
     const waiterPid = await backendPid(waiter);
     await waiter.query('BEGIN');
-    const waiterStart = Number((await waiter.query<{ ms: string }>('SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS ms')).rows[0]!.ms);
+    const waiterStart = Number(
+      (await waiter.query<{ ms: string }>('SELECT floor(extract(epoch FROM now()) * 1000)::bigint AS ms')).rows[0]!.ms,
+    );
     const waiting = waiter.query("SELECT scope FROM limiter_state WHERE scope = 'default' FOR UPDATE");
     await waitUntilBlockedOnLock(observer, waiterPid);
 
@@ -89,7 +91,9 @@ describe('SELECT … FOR UPDATE on the limiter row', () => {
 
     const secondPid = await backendPid(second);
     await first.query('BEGIN');
-    const seenByFirst = await first.query<{ n: number }>("SELECT consecutive_429s AS n FROM limiter_state WHERE scope = 'default' FOR UPDATE");
+    const seenByFirst = await first.query<{ n: number }>(
+      "SELECT consecutive_429s AS n FROM limiter_state WHERE scope = 'default' FOR UPDATE",
+    );
     await second.query('BEGIN');
     let secondHasLock = false;
     const seenBySecond = second
@@ -119,8 +123,12 @@ describe('SELECT … FOR UPDATE on the limiter row', () => {
         const client = await pool.connect();
         try {
           await inTransaction(client, 'READ COMMITTED', async () => {
-            const row = await client.query<{ total: string }>("SELECT refused_budget_total AS total FROM limiter_state WHERE scope = 'default' FOR UPDATE");
-            await client.query("UPDATE limiter_state SET refused_budget_total = $1 WHERE scope = 'default'", [Number(row.rows[0]!.total) + 1]);
+            const row = await client.query<{ total: string }>(
+              "SELECT refused_budget_total AS total FROM limiter_state WHERE scope = 'default' FOR UPDATE",
+            );
+            await client.query("UPDATE limiter_state SET refused_budget_total = $1 WHERE scope = 'default'", [
+              Number(row.rows[0]!.total) + 1,
+            ]);
           });
         } finally {
           client.release();

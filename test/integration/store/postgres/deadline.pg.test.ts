@@ -105,10 +105,12 @@ describe('query deadlines on PostgreSQL', () => {
     await store.transact((tx) => tx.processes.beat({ role: 'worker', pid: 1, startedAt: 0, listen: null, upstream: null }, tx.now));
 
     relay.freeze();
-    const outcome = await store.transact((tx) => tx.processes.beat({ role: 'worker', pid: 1, startedAt: 0, listen: null, upstream: null }, tx.now)).then(
-      () => 'recorded',
-      (error: unknown) => error,
-    );
+    const outcome = await store
+      .transact((tx) => tx.processes.beat({ role: 'worker', pid: 1, startedAt: 0, listen: null, upstream: null }, tx.now))
+      .then(
+        () => 'recorded',
+        (error: unknown) => error,
+      );
     expect(outcome).toBeInstanceOf(StoreUnavailableError);
   }, 60_000);
 });

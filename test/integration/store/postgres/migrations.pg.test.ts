@@ -59,10 +59,14 @@ describe('the PostgreSQL migrations', () => {
     // SQLite at the version the PostgreSQL migrations have reached (they port SQLite's in order, and may lag behind).
     const sqlite = new BetterSqlite3(':memory:');
     try {
-      applyMigrations(sqlite, loadSqliteMigrations().filter((migration) => migration.version <= latestSchemaVersion(migrations)));
+      applyMigrations(
+        sqlite,
+        loadSqliteMigrations().filter((migration) => migration.version <= latestSchemaVersion(migrations)),
+      );
       expect(sqlite.pragma('user_version', { simple: true })).toBe(latestSchemaVersion(migrations));
-      const sqliteTables = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[])
-        .map((row) => row.name);
+      const sqliteTables = (
+        sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]
+      ).map((row) => row.name);
       const postgresTables = (
         await pool.query<{ name: string }>(
           "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_name <> 'ratewarden_schema_version' ORDER BY table_name",
@@ -71,11 +75,12 @@ describe('the PostgreSQL migrations', () => {
       expect(postgresTables).toEqual(sqliteTables);
 
       for (const table of sqliteTables) {
-        const sqliteColumns = (sqlite.prepare(`PRAGMA table_info(${table})`).all() as { name: string; notnull: number; pk: number }[])
-          .map((column) => `${column.name} ${column.notnull || column.pk ? 'NOT NULL' : 'NULL'}`);
+        const sqliteColumns = (sqlite.prepare(`PRAGMA table_info(${table})`).all() as { name: string; notnull: number; pk: number }[]).map(
+          (column) => `${column.name} ${column.notnull || column.pk ? 'NOT NULL' : 'NULL'}`,
+        );
         const postgresColumns = (
           await pool.query<{ name: string; is_nullable: string }>(
-            "SELECT column_name AS name, is_nullable FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+            'SELECT column_name AS name, is_nullable FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position',
             [table],
           )
         ).rows.map((column) => `${column.name} ${column.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'}`);
@@ -95,13 +100,18 @@ describe('the PostgreSQL migrations', () => {
         expect(key.rows[0]?.columns, table).toBe('host,role,pid');
       }
 
-      const sqliteIndexes = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[])
-        .map((row) => row.name);
+      const sqliteIndexes = (
+        sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]
+      ).map((row) => row.name);
       const postgresIndexes = (
-        await pool.query<{ name: string }>("SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%_pkey' ORDER BY indexname")
+        await pool.query<{ name: string }>(
+          "SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%_pkey' ORDER BY indexname",
+        )
       ).rows.map((row) => row.name);
       expect(postgresIndexes).toEqual([...sqliteIndexes, 'supervisor_events_by_host'].sort());
-      const bySupervisor = await pool.query<{ definition: string }>("SELECT indexdef AS definition FROM pg_indexes WHERE indexname = 'supervisor_events_by_supervisor'");
+      const bySupervisor = await pool.query<{ definition: string }>(
+        "SELECT indexdef AS definition FROM pg_indexes WHERE indexname = 'supervisor_events_by_supervisor'",
+      );
       expect(bySupervisor.rows[0]?.definition).toMatch(/\(host, supervisor, id\)/);
     } finally {
       sqlite.close();
@@ -118,19 +128,27 @@ describe('the PostgreSQL migrations', () => {
     expect(cooldown.rows[0]?.data_type).toBe('bigint');
     // A time past 2038 in milliseconds, far beyond a 32-bit integer.
     await pool.query("UPDATE limiter_state SET cooldown_until = $1 WHERE scope = 'checks'", [4_102_444_800_000]);
-    expect((await pool.query("SELECT cooldown_until FROM limiter_state WHERE scope = 'checks'")).rows[0]).toEqual({ cooldown_until: '4102444800000' });
+    expect((await pool.query("SELECT cooldown_until FROM limiter_state WHERE scope = 'checks'")).rows[0]).toEqual({
+      cooldown_until: '4102444800000',
+    });
 
     await expect(pool.query("INSERT INTO fingerprint_secret (id, secret) VALUES (2, 'x')")).rejects.toMatchObject({ code: '23514' });
     await expect(
-      pool.query("INSERT INTO reported_remaining (scope, dimension, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill) VALUES ('checks', 'tokens', 1, 0, 0, 0, 0, 'leaky')"),
+      pool.query(
+        "INSERT INTO reported_remaining (scope, dimension, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill) VALUES ('checks', 'tokens', 1, 0, 0, 0, 0, 'leaky')",
+      ),
     ).rejects.toMatchObject({ code: '23514' });
     await expect(
       pool.query("INSERT INTO process_policies (host, role, pid, written_at, policy) VALUES ('h', 'worker', 1, 0, '[1]')"),
     ).rejects.toMatchObject({ code: '23514' });
     await expect(
-      pool.query("INSERT INTO requests (admitted_at, bucket_start, method, path, outcome, est_input_tokens, est_output_tokens) VALUES (0, 0, 'POST', '/v1', 'bogus', 1, 1)"),
+      pool.query(
+        "INSERT INTO requests (admitted_at, bucket_start, method, path, outcome, est_input_tokens, est_output_tokens) VALUES (0, 0, 'POST', '/v1', 'bogus', 1, 1)",
+      ),
     ).rejects.toMatchObject({ code: '23514' });
-    await expect(pool.query("INSERT INTO processes (host, role, pid, started_at, heartbeat_at) VALUES ('h', 'bystander', 1, 0, 0)")).rejects.toMatchObject({ code: '23514' });
+    await expect(
+      pool.query("INSERT INTO processes (host, role, pid, started_at, heartbeat_at) VALUES ('h', 'bystander', 1, 0, 0)"),
+    ).rejects.toMatchObject({ code: '23514' });
   });
 
   it('migrate a database once: opening it again changes nothing', async () => {
@@ -141,7 +159,9 @@ describe('the PostgreSQL migrations', () => {
 
     const again = openPool(fresh.url);
     expect(await migratePostgres(again, migrations, redactPostgresUrl(fresh.url))).toBe(latest);
-    const versions = await again.query<{ version: number; name: string }>('SELECT version, name FROM ratewarden_schema_version ORDER BY version');
+    const versions = await again.query<{ version: number; name: string }>(
+      'SELECT version, name FROM ratewarden_schema_version ORDER BY version',
+    );
     expect(versions.rows).toEqual(migrations.map((migration) => ({ version: migration.version, name: migration.name })));
     expect((await again.query('SELECT consecutive_429s, updated_at FROM limiter_state')).rows).toEqual([
       { consecutive_429s: 3, updated_at: '17' },
@@ -170,20 +190,44 @@ describe('the PostgreSQL migrations', () => {
     const fresh = await freshDatabase();
     const pool = openPool(fresh.url);
     expect(await migratePostgres(pool, migrations.slice(0, 2), redactPostgresUrl(fresh.url))).toBe(2);
-    await pool.query('UPDATE limiter_state SET consecutive_429s = 2, backoff_level = 1, cooldown_until = 5000, token_budget = 9000, updated_at = 40 WHERE id = 1');
-    await pool.query('INSERT INTO usage_buckets (start, input_tokens, output_tokens, requests) VALUES (1000, 10, 20, 1), (2000, 30, 40, 2)');
-    await pool.query("INSERT INTO requests (admitted_at, bucket_start, method, path, est_input_tokens, est_output_tokens) VALUES (1000, 1000, 'POST', '/v1/messages', 10, 20)");
+    await pool.query(
+      'UPDATE limiter_state SET consecutive_429s = 2, backoff_level = 1, cooldown_until = 5000, token_budget = 9000, updated_at = 40 WHERE id = 1',
+    );
+    await pool.query(
+      'INSERT INTO usage_buckets (start, input_tokens, output_tokens, requests) VALUES (1000, 10, 20, 1), (2000, 30, 40, 2)',
+    );
+    await pool.query(
+      "INSERT INTO requests (admitted_at, bucket_start, method, path, est_input_tokens, est_output_tokens) VALUES (1000, 1000, 'POST', '/v1/messages', 10, 20)",
+    );
     await pool.query("INSERT INTO processes (role, pid, started_at, heartbeat_at) VALUES ('worker', 77, 1, 2)");
 
     expect(await migratePostgres(pool, migrations, redactPostgresUrl(fresh.url))).toBe(latest);
-    expect((await pool.query('SELECT scope, consecutive_429s, backoff_level, cooldown_until, token_budget, created_at, updated_at FROM limiter_state')).rows).toEqual([
-      { scope: 'default', consecutive_429s: 2, backoff_level: 1, cooldown_until: '5000', token_budget: '9000', created_at: '40', updated_at: '40' },
+    expect(
+      (
+        await pool.query(
+          'SELECT scope, consecutive_429s, backoff_level, cooldown_until, token_budget, created_at, updated_at FROM limiter_state',
+        )
+      ).rows,
+    ).toEqual([
+      {
+        scope: 'default',
+        consecutive_429s: 2,
+        backoff_level: 1,
+        cooldown_until: '5000',
+        token_budget: '9000',
+        created_at: '40',
+        updated_at: '40',
+      },
     ]);
-    expect((await pool.query('SELECT scope, start, input_tokens, output_tokens, requests FROM usage_buckets ORDER BY start')).rows).toEqual([
-      { scope: 'default', start: '1000', input_tokens: '10', output_tokens: '20', requests: '1' },
-      { scope: 'default', start: '2000', input_tokens: '30', output_tokens: '40', requests: '2' },
+    expect((await pool.query('SELECT scope, start, input_tokens, output_tokens, requests FROM usage_buckets ORDER BY start')).rows).toEqual(
+      [
+        { scope: 'default', start: '1000', input_tokens: '10', output_tokens: '20', requests: '1' },
+        { scope: 'default', start: '2000', input_tokens: '30', output_tokens: '40', requests: '2' },
+      ],
+    );
+    expect((await pool.query('SELECT scope, outcome, model FROM requests')).rows).toEqual([
+      { scope: 'default', outcome: 'in-flight', model: null },
     ]);
-    expect((await pool.query('SELECT scope, outcome, model FROM requests')).rows).toEqual([{ scope: 'default', outcome: 'in-flight', model: null }]);
     expect((await pool.query('SELECT host, role, pid FROM processes')).rows).toEqual([{ host: '', role: 'worker', pid: 77 }]);
     const secret = await pool.query<{ secret: string }>('SELECT secret FROM fingerprint_secret');
     expect(secret.rows[0]?.secret).toMatch(/^[0-9a-f]{64}$/);

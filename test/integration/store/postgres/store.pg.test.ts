@@ -33,7 +33,9 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((store) => store.close()));
-  await observer.query('TRUNCATE limiter_state, usage_buckets, requests, rate_limit_events, processes, process_policies, supervisor_events');
+  await observer.query(
+    'TRUNCATE limiter_state, usage_buckets, requests, rate_limit_events, processes, process_policies, supervisor_events',
+  );
 });
 afterAll(async () => {
   await observer.end();
@@ -67,7 +69,18 @@ async function admitIfItFits(tx: StoreTransaction): Promise<boolean> {
   if ((await tx.limiter.readState(scope)) === null) await tx.limiter.createState(scope, stateWith({ requestBudget: budget }), tx.now);
   const totals = await tx.limiter.bucketTotalsFrom(scope, 0);
   if (totals.requests + estimate > budget) return false;
-  await tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart: 0, method: 'POST', path: '/v1/messages', probe: false, estInputTokens: 10, estOutputTokens: 10, chargeOutputTokens: 10, workerPid: process.pid });
+  await tx.limiter.insertAdmitted({
+    scope,
+    admittedAt: tx.now,
+    bucketStart: 0,
+    method: 'POST',
+    path: '/v1/messages',
+    probe: false,
+    estInputTokens: 10,
+    estOutputTokens: 10,
+    chargeOutputTokens: 10,
+    workerPid: process.pid,
+  });
   await tx.limiter.addToBucket(scope, 0, 10, 10, estimate);
   return true;
 }
@@ -190,7 +203,8 @@ describe('one clock for the fleet', () => {
   it('a store without a clock option takes `now` from the server, inside the transaction', async () => {
     const store = await open('host-a');
     const serverMs = async (): Promise<number> =>
-      (await observer.query<{ ms: string }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms')).rows[0]!.ms as unknown as number;
+      (await observer.query<{ ms: string }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms')).rows[0]!
+        .ms as unknown as number;
     const before = Number(await serverMs());
     const now = await store.transact(async (tx) => tx.now);
     const after = Number(await serverMs());
@@ -231,7 +245,18 @@ describe('faults', () => {
     const killed = signal();
     const interrupted = store.transact(async (tx) => {
       await tx.limiter.addToBucket(scope, 0, 5, 5, 1);
-      await tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart: 0, method: 'POST', path: '/v1', probe: false, estInputTokens: 5, estOutputTokens: 5, chargeOutputTokens: 5, workerPid: 1 });
+      await tx.limiter.insertAdmitted({
+        scope,
+        admittedAt: tx.now,
+        bucketStart: 0,
+        method: 'POST',
+        path: '/v1',
+        probe: false,
+        estInputTokens: 5,
+        estOutputTokens: 5,
+        chargeOutputTokens: 5,
+        workerPid: 1,
+      });
       await tx.limiter.writeState(scope, stateWith({ consecutive429s: 9 }), tx.now);
       wrote.resolve();
       await killed.promise;
@@ -331,7 +356,9 @@ describe('the schema', () => {
       try {
         expect(await store.read((tx) => tx.limiter.readState('default'))).toEqual(stateWith({ cooldownUntil: 777, backoffLevel: 2 }));
         const readonly = await openPostgresStore({ url: fresh.url, readonly: true });
-        const refused = await readonly.transact((tx) => tx.limiter.createState('other', initialLimiterState, 1)).catch((error: unknown) => error);
+        const refused = await readonly
+          .transact((tx) => tx.limiter.createState('other', initialLimiterState, 1))
+          .catch((error: unknown) => error);
         expect(refused).toMatchObject({ code: '25006' });
         expect(refused).not.toBeInstanceOf(StoreUnavailableError);
         await readonly.close();

@@ -29,7 +29,18 @@ const scope = 'default';
 
 async function recordOne(store: Store): Promise<number> {
   return store.transact((tx) =>
-    tx.limiter.insertAdmitted({ scope, admittedAt: tx.now, bucketStart: 0, method: 'POST', path: '/v1', probe: false, estInputTokens: 1, estOutputTokens: 1, chargeOutputTokens: 1, workerPid: 1 }),
+    tx.limiter.insertAdmitted({
+      scope,
+      admittedAt: tx.now,
+      bucketStart: 0,
+      method: 'POST',
+      path: '/v1',
+      probe: false,
+      estInputTokens: 1,
+      estOutputTokens: 1,
+      chargeOutputTokens: 1,
+      workerPid: 1,
+    }),
   );
 }
 
