@@ -13,7 +13,7 @@ import { scopeLines, type ScopeLine } from '../core/scopeTable.js';
 import { openStore, thisHostIn } from '../store/openStore.js';
 import type { Store } from '../store/port.js';
 import { activeScopeMs } from '../warden/scopeLedger.js';
-import { restartSummaryIn } from '../warden/supervisorLedger.js';
+import { restartSummaryIn } from '../warden/restartSummary.js';
 import { chooseColour } from './colour.js';
 import { addExamples, addOperatorOptions } from './operatorOptions.js';
 import { livePidsAmong } from './pidLiveness.js';

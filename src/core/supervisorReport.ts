@@ -1,4 +1,4 @@
-/** The supervisor's durable restart history as warden's readRestartSummary reads it. */
+/** The supervisor's durable restart history as warden's readRestartSummary (restartSummary.ts) reads it. */
 export interface RestartHistoryView {
   failuresInInterval: number;
   consecutiveFailures: number;

@@ -2,7 +2,7 @@ import type { RejectReason } from '../core/admission.js';
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LimiterState, WindowUsage } from '../core/types.js';
-import type { RestartSummary } from '../warden/supervisorLedger.js';
+import type { RestartSummary } from '../warden/restartSummary.js';
 import type { ExchangeRecorder } from './forward.js';
 import { localReplyCodes, type LocalReason } from './localReplies.js';
 import { knownProviders, TrafficMetrics, upstreamClassOf } from './trafficMetrics.js';

@@ -2,7 +2,7 @@ import { restartPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
 import { cooldownPhase } from '../core/cooldown.js';
 import type { Store } from '../store/port.js';
-import { readRestartSummary } from '../warden/supervisorLedger.js';
+import { readRestartSummary } from '../warden/restartSummary.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Warden } from '../warden/warden.js';
 import type { MetricsSources } from './metrics.js';

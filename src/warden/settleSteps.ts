@@ -3,8 +3,9 @@ import { blame429, type Blame, type BudgetAdjustment } from '../core/controller.
 import { settledCharge } from '../core/chargeRules.js';
 import { quotaAfterSettle } from '../core/quota.js';
 import { afterSettle, onUpstream429, spentTokens, type SettlingRequest } from '../core/settlement.js';
-import type { TokenEstimate } from '../core/types.js';
+import type { LimiterState, TokenEstimate, WindowUsage } from '../core/types.js';
 import type { RequestRecord, StoreTransaction } from '../store/port.js';
+import type { LoadedRequest } from '../store/snapshot.js';
 import { withStaleCutsHealed } from './cutHealing.js';
 import type { SettleInput, Upstream429Input, Upstream429Result } from './eventTypes.js';
 import { coolsKeyOnly, keyCorrected, stopGroupForQuota } from './limitGroupSteps.js';
@@ -60,34 +61,47 @@ export async function upstream429InTransaction(
   keyScopes: ReadonlyMap<number, string>,
   random: () => number,
 ): Promise<Upstream429Result | null> {
-  const { now } = tx;
-  const keyScope = keyScopes.get(requestId) ?? null;
-  const loaded = await tx.load.request(requestId, { keyScope });
+  const loaded = await tx.load.request(requestId, { keyScope: keyScopes.get(requestId) ?? null });
   if (loaded === null || loaded.request.outcome !== 'in-flight') return null;
   const { request } = loaded;
   const { scope } = request;
-  const policy = ledger.policyOf(scope);
   const state = await ledger.ensureState(tx, scope, loaded.main.state);
-  await ledger.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), now);
-  await tx.limiter.markSettled(requestId, now, 'upstream-429', 429, 0, 0);
-  if (loaded.main.reports.length > 0) await tx.reported.correctAdmitted(scope, -request.estInputTokens, -request.chargeOutputTokens);
-  await keyCorrected(tx, loaded.key, -request.estInputTokens, -request.chargeOutputTokens);
+  await giveBackRefused(ledger, tx, loaded);
   // What the upstream was asked for, by its own rule: the limit that could not hold it ran out.
   const charged = { inputTokens: request.estInputTokens, outputTokens: request.chargeOutputTokens };
   // A cooldown covers the limit that ran out: the key's own (workspace) limit cools the key only.
   const cooled = loaded.key !== null && coolsKeyOnly(loaded.main.reports, input.reports ?? [], charged) ? loaded.key.scope : scope;
   await adoptGroupReports(ledger, tx, loaded, input.reports ?? [], input.reportsReadAt);
   const usage = await ledger.windowUsage(tx, scope);
-  if (input.quota)
-    return {
-      ...(await stopGroupForQuota(tx, scope, state, ledger.policyOf(scope).quotaProbeMs, {
-        requestId,
-        retryAfterMs: input.retryAfterMs,
-        usage,
-      })),
-      sharedWith: [],
-    };
+  if (input.quota) {
+    const event = { requestId: request.id, retryAfterMs: input.retryAfterMs, usage };
+    return { ...(await stopGroupForQuota(tx, scope, state, ledger.policyOf(scope).quotaProbeMs, event)), sharedWith: [] };
+  }
   const cooledState = cooled === scope ? state : await ledger.ensureState(tx, cooled, loaded.key?.state ?? null);
+  return coolAfter429(ledger, tx, { request, cooled, cooledState, usage, charged }, input, random());
+}
+
+/** A request the upstream refused counts nothing: its reservation leaves the window and what was sent since each report. */
+async function giveBackRefused(ledger: ScopeLedger, tx: StoreTransaction, loaded: LoadedRequest): Promise<void> {
+  const { request } = loaded;
+  await ledger.moveReservation(tx, request, spentTokens('upstream-429', estimateOf(request), null), tx.now);
+  await tx.limiter.markSettled(request.id, tx.now, 'upstream-429', 429, 0, 0);
+  if (loaded.main.reports.length > 0)
+    await tx.reported.correctAdmitted(request.scope, -request.estInputTokens, -request.chargeOutputTokens);
+  await keyCorrected(tx, loaded.key, -request.estInputTokens, -request.chargeOutputTokens);
+}
+
+/** The cooldown a rate-limit 429 starts on the scope (or key) whose limit ran out, its event row, and the siblings a shared limit cools. */
+async function coolAfter429(
+  ledger: ScopeLedger,
+  tx: StoreTransaction,
+  refused: { request: RequestRecord; cooled: string; cooledState: LimiterState; usage: WindowUsage; charged: TokenEstimate },
+  input: Upstream429Input,
+  jitter: number,
+): Promise<Upstream429Result> {
+  const { now } = tx;
+  const { request, cooled, cooledState, usage, charged } = refused;
+  const { scope } = request;
   const reportedState = input.reported
     ? {
         ...cooledState,
@@ -97,34 +111,26 @@ export async function upstream429InTransaction(
     : cooledState;
   const blame = blame429(input.reports ?? [], charged);
   const announced = announcedWaitMs(input.retryAfterMs, input.reports ?? [], charged, input.reportsReadAt ?? now);
-  const decision = onUpstream429(reportedState, settling(request), announced, usage, blame, now, policy, random());
+  const decision = onUpstream429(reportedState, settling(request), announced, usage, blame, now, ledger.policyOf(scope), jitter);
+  const cooldownUntil = decision.state.cooldownUntil ?? now;
+  const { consecutive429s, backoffLevel } = decision.state;
+  const { escalated, cooldownMs, adjustments } = decision;
   await tx.limiter.recordRateLimitEvent(cooled, {
     at: now,
-    requestId,
+    requestId: request.id,
     retryAfterMs: input.retryAfterMs,
-    consecutive429s: decision.state.consecutive429s,
-    backoffLevel: decision.state.backoffLevel,
-    escalated: decision.escalated,
-    cooldownMs: decision.cooldownMs,
-    cooldownUntil: decision.state.cooldownUntil ?? now,
+    consecutive429s,
+    backoffLevel,
+    escalated,
+    cooldownMs,
+    cooldownUntil,
     windowTokens: usage.tokens,
     windowRequests: usage.requests,
   });
   if (decision.sample !== null) await tx.limiter.recordSample(scope, decision.sample);
   await ledger.commit(tx, cooled, cooledState, decision.state, decision.adjustments);
-  const sharedWith =
-    cooled === scope && limitIsShared(blame) ? await ledger.coolSiblings(tx, scope, decision.state.cooldownUntil ?? now) : [];
-  return {
-    scope,
-    cooled,
-    quota: false,
-    sharedWith,
-    escalated: decision.escalated,
-    cooldownMs: decision.cooldownMs,
-    cooldownUntil: decision.state.cooldownUntil ?? now,
-    consecutive429s: decision.state.consecutive429s,
-    adjustments: decision.adjustments,
-  };
+  const sharedWith = cooled === scope && limitIsShared(blame) ? await ledger.coolSiblings(tx, scope, cooldownUntil) : [];
+  return { scope, cooled, quota: false, sharedWith, escalated, cooldownMs, cooldownUntil, consecutive429s, adjustments };
 }
 
 /**

@@ -1,13 +1,7 @@
 import { formatDuration } from '../config/durations.js';
 import type { Clock } from '../kernel/clock.js';
-import {
-  foldRestartLedger,
-  summariseRestarts,
-  whatAClearWipes,
-  type ClearedRestarts,
-  type RestartRecord,
-  type RestartSummary as RestartSummaryOf,
-} from '../core/restartLedger.js';
+import { whatAClearWipes, type ClearedRestarts } from '../core/restartLedger.js';
+import { readRecord, readRestartSummary, type RestartSummary } from './restartSummary.js';
 import {
   decideRestart,
   emptyRestartHistory,
@@ -20,7 +14,7 @@ import {
   type RestartPolicy,
   type WorkerEvent,
 } from '../core/restartPolicy.js';
-import type { Store, StoreTransaction, SupervisorEventInput, SupervisorEventRecord, SupervisorRepository } from '../store/port.js';
+import type { Store, StoreTransaction, SupervisorEventInput } from '../store/port.js';
 
 export type { ClearedRestarts } from '../core/restartLedger.js';
 
@@ -61,9 +55,6 @@ export interface RecordedFailure {
   /** False: the store was away; the decision came from the history in memory and the events wait to be written. */
   durable: boolean;
 }
-
-/** What `ratewarden status` shows about the supervisor; read-only. */
-export type RestartSummary = RestartSummaryOf<SupervisorEventRecord>;
 
 /**
  * A supervisor's durable restart history: one method per event, each one transaction of the
@@ -327,34 +318,4 @@ function decideFailure(
   if (step.decision.kind !== 'restart' && step.decision.kind !== 'give-up')
     throw new Error(`a failure cannot lead to ${step.decision.kind}`);
   return { history: step.history, decision: step.decision };
-}
-
-/**
- * One supervisor's restart record as the ledger holds it (null: every supervisor's of this host):
- * one read of the events it is folded from, folded by core.
- */
-async function readRecord(
-  supervisor: SupervisorRepository,
-  name: string | null,
-  now: number,
-  policy: RestartPolicy,
-): Promise<RestartRecord<SupervisorEventRecord>> {
-  return foldRestartLedger(await supervisor.restartEvents(name, now - policy.startLimitIntervalMs), now, policy);
-}
-
-/**
- * For status and the metrics: one read of the store (a read-only one will do), writes nothing;
- * the time is the read's. `name`: one supervisor's history; null: every supervisor's of this host.
- */
-export function readRestartSummary(store: Store, policy: RestartPolicy, name: string | null = null): Promise<RestartSummary> {
-  return store.read((tx) => restartSummaryIn(tx, policy, name));
-}
-
-/** The same, inside a read the caller already holds (a store runs one at a time: never nest a read in another). */
-export async function restartSummaryIn(
-  { now, supervisor }: StoreTransaction,
-  policy: RestartPolicy,
-  name: string | null = null,
-): Promise<RestartSummary> {
-  return summariseRestarts(await readRecord(supervisor, name, now, policy), now, policy);
 }

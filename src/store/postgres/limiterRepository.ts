@@ -5,32 +5,29 @@ import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { AdmittedRequest, LimiterRepository, RequestOutcome, RequestRecord } from '../port.js';
 import { rateLimitEventColumns, rateLimitEventValues } from '../rows.js';
 import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
+import {
+  columnList,
+  requestOf,
+  selectRequest,
+  selectState,
+  sumBuckets,
+  sumDaily,
+  totalsOf,
+  type RequestRow,
+  type TotalsRow,
+} from './limiterStatements.js';
 import { write } from './batchedConnection.js';
 import type { ReservedRequestId } from './reservedRequestId.js';
 import { firstRow, rowsOf, run, type Queryable } from './statements.js';
-
-export const columnList = stateKeys.map((key) => stateColumns[key]).join(', ');
 
 const pruneBatch = 5_000;
 
 const requestColumns =
   'admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens';
 
-export const selectState = `SELECT ${columnList} FROM limiter_state WHERE scope = $1`;
 const insertState = `INSERT INTO limiter_state (scope, ${columnList}, created_at, updated_at)
   VALUES ($1, ${stateKeys.map((_, index) => `$${index + 3}`).join(', ')}, $2, $2) ON CONFLICT (scope) DO NOTHING RETURNING scope`;
 const updateState = `UPDATE limiter_state SET ${stateKeys.map((key, index) => `${stateColumns[key]} = $${index + 3}`).join(', ')}, updated_at = $2 WHERE scope = $1`;
-export const sumBuckets = `SELECT MIN(start) AS start, SUM(input_tokens)::bigint AS input_tokens, SUM(output_tokens)::bigint AS output_tokens,
-  SUM(requests)::bigint AS requests FROM usage_buckets WHERE scope = $1 AND start >= $2`;
-export const sumDaily = `SELECT MIN(hour_start) AS start, SUM(input_tokens)::bigint AS input_tokens, SUM(output_tokens)::bigint AS output_tokens,
-  SUM(requests)::bigint AS requests FROM daily_usage WHERE scope = $1 AND hour_start >= $2`;
-
-export interface TotalsRow {
-  start: number | null;
-  input_tokens: number | null;
-  output_tokens: number | null;
-  requests: number | null;
-}
 
 /**
  * Another transaction created the scope's row between this one's read and its insert. The
@@ -308,45 +305,6 @@ export async function insertAudit(
     reason,
     JSON.stringify(detail),
   ]);
-}
-
-export function totalsOf(row: TotalsRow | undefined, from: number): UsageBucket {
-  return {
-    start: row?.start ?? from,
-    inputTokens: row?.input_tokens ?? 0,
-    outputTokens: row?.output_tokens ?? 0,
-    requests: row?.requests ?? 0,
-  };
-}
-
-export const selectRequest =
-  'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope, model FROM requests WHERE id = $1';
-
-export interface RequestRow {
-  id: number;
-  admitted_at: number;
-  bucket_start: number;
-  probe: number;
-  est_input_tokens: number;
-  est_output_tokens: number;
-  charge_output_tokens: number;
-  outcome: string;
-  scope: string;
-  model: string | null;
-}
-
-export function requestOf(row: RequestRow): RequestRecord {
-  return {
-    id: row.id,
-    admittedAt: row.admitted_at,
-    bucketStart: row.bucket_start,
-    probe: row.probe === 1,
-    estInputTokens: row.est_input_tokens,
-    estOutputTokens: row.est_output_tokens,
-    chargeOutputTokens: row.charge_output_tokens,
-    outcome: row.outcome,
-    scope: row.scope,
-  };
 }
 
 /** A bound for a BIGINT comparison: the port's callers may pass ±Infinity ("no bound"), which BIGINT cannot hold. */

@@ -18,7 +18,7 @@ import {
   totalsOf,
   type RequestRow,
   type TotalsRow,
-} from './limiterRepository.js';
+} from './limiterStatements.js';
 import { selectReports } from './reportedRepository.js';
 
 /**

@@ -1,13 +1,12 @@
 import type { Database, Statement } from 'better-sqlite3';
+import { limiterSql } from './limiterSql.js';
 import type { CalibrationSample, SampleKind, SampleSummary } from '../../core/calibration.js';
 import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { AdmittedRequest, RequestRecord, RequestOutcome } from '../port.js';
-import { rateLimitEventColumns, rateLimitEventValues } from '../rows.js';
-import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
-
-const pruneBatch = 5_000;
+import { rateLimitEventValues } from '../rows.js';
+import { stateOf, type StateRow } from '../stateColumns.js';
 
 /** A row of `rate_limit_events`; status reads the same shape back. */
 export type RateLimitEventRecord = RateLimitEventRow;
@@ -63,75 +62,29 @@ export class LimiterStore {
   private readonly deleteOldBuckets: Statement<[number]>;
 
   constructor(readonly db: Database) {
-    this.selectState = db.prepare(`SELECT ${Object.values(stateColumns).join(', ')} FROM limiter_state WHERE scope = ?`);
-    this.insertState = db.prepare(
-      `INSERT INTO limiter_state (scope, ${stateKeys.map((key) => stateColumns[key]).join(', ')}, created_at, updated_at)
-       VALUES (@scope, ${stateKeys.map((key) => `@${key}`).join(', ')}, @updatedAt, @updatedAt) ON CONFLICT (scope) DO NOTHING`,
-    );
-    // Off the request path (the tick, status): a scope with usage in the window, or anything of a cooldown in force, or changed lately.
-    this.selectActiveScopes = db.prepare(
-      `SELECT scope FROM usage_buckets WHERE start >= ? GROUP BY scope
-       UNION SELECT scope FROM limiter_state
-       WHERE cooldown_until IS NOT NULL OR probe_request_id IS NOT NULL OR consecutive_429s > 0 OR backoff_level > 0 OR updated_at >= ?`,
-    );
-    this.selectTouchedScopes = db.prepare(
-      'SELECT DISTINCT scope FROM usage_buckets WHERE start >= ? UNION SELECT scope FROM limiter_state WHERE updated_at >= ?',
-    );
-    this.selectScopesOfKey = db.prepare("SELECT scope FROM limiter_state WHERE substr(scope, 1, instr(scope, '/')) = ?");
-    this.updateState = db.prepare(
-      `UPDATE limiter_state SET ${stateKeys.map((key) => `${stateColumns[key]} = @${key}`).join(', ')}, updated_at = @updatedAt WHERE scope = @scope`,
-    );
-    this.selectBuckets = db.prepare(
-      'SELECT start, input_tokens, output_tokens, requests FROM usage_buckets WHERE scope = ? AND start >= ? ORDER BY start',
-    );
-    this.sumBuckets = db.prepare(
-      'SELECT MIN(start) AS start, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(requests) AS requests FROM usage_buckets WHERE scope = ? AND start >= ?',
-    );
-    this.upsertBucket = db.prepare(
-      `INSERT INTO usage_buckets (scope, start, input_tokens, output_tokens, requests) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (scope, start) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
-         output_tokens = output_tokens + excluded.output_tokens, requests = requests + excluded.requests`,
-    );
-    this.sumDaily = db.prepare(
-      'SELECT MIN(hour_start) AS start, SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, SUM(requests) AS requests FROM daily_usage WHERE scope = ? AND hour_start >= ?',
-    );
-    this.upsertDaily = db.prepare(
-      `INSERT INTO daily_usage (scope, hour_start, input_tokens, output_tokens, requests) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (scope, hour_start) DO UPDATE SET input_tokens = input_tokens + excluded.input_tokens,
-         output_tokens = output_tokens + excluded.output_tokens, requests = requests + excluded.requests`,
-    );
-    this.deleteOldDaily = db.prepare(
-      `DELETE FROM daily_usage WHERE (scope, hour_start) IN (SELECT scope, hour_start FROM daily_usage WHERE hour_start < ? LIMIT ${pruneBatch})`,
-    );
-    this.insertRequest = db.prepare(
-      `INSERT INTO requests (admitted_at, bucket_start, method, path, probe, est_input_tokens, est_output_tokens, worker_pid, scope, charge_output_tokens)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.selectRequest = db.prepare(
-      'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope FROM requests WHERE id = ?',
-    );
-    this.markHeadStatement = db.prepare('UPDATE requests SET head_at = ? WHERE id = ? AND head_at IS NULL');
-    this.settleRequest = db.prepare(
-      'UPDATE requests SET settled_at = ?, outcome = ?, status = ?, input_tokens = ?, output_tokens = ? WHERE id = ?',
-    );
-    this.insertEvent = db.prepare(`INSERT INTO rate_limit_events (${rateLimitEventColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.insertSample = db.prepare(
-      `INSERT INTO calibration_samples (at, kind, tokens, requests, window_ms, retry_after_ms, limit_tokens, limit_requests, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.insertAdjustment = db.prepare(
-      'INSERT INTO budget_adjustments (at, kind, from_value, to_value, reason, gates, detail, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    this.insertAudit = db.prepare('INSERT INTO audit_log (at, action, actor, reason, detail) VALUES (?, ?, ?, ?, ?)');
-    this.addRefusals = db.prepare(
-      'UPDATE limiter_state SET refused_cooldown_total = refused_cooldown_total + ?, refused_budget_total = refused_budget_total + ?, updated_at = ? WHERE scope = ?',
-    );
-    // Batches keep each prune short, so that a long-idle database never stalls the request path.
-    this.deleteOldRequests = db.prepare(
-      `DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE admitted_at < ? ORDER BY admitted_at LIMIT ${pruneBatch})`,
-    );
-    this.deleteOldBuckets = db.prepare(
-      `DELETE FROM usage_buckets WHERE (scope, start) IN (SELECT scope, start FROM usage_buckets WHERE start < ? LIMIT ${pruneBatch})`,
-    );
+    this.selectState = db.prepare(limiterSql.selectState);
+    this.insertState = db.prepare(limiterSql.insertState);
+    this.selectActiveScopes = db.prepare(limiterSql.selectActiveScopes);
+    this.selectTouchedScopes = db.prepare(limiterSql.selectTouchedScopes);
+    this.selectScopesOfKey = db.prepare(limiterSql.selectScopesOfKey);
+    this.updateState = db.prepare(limiterSql.updateState);
+    this.selectBuckets = db.prepare(limiterSql.selectBuckets);
+    this.sumBuckets = db.prepare(limiterSql.sumBuckets);
+    this.upsertBucket = db.prepare(limiterSql.upsertBucket);
+    this.sumDaily = db.prepare(limiterSql.sumDaily);
+    this.upsertDaily = db.prepare(limiterSql.upsertDaily);
+    this.deleteOldDaily = db.prepare(limiterSql.deleteOldDaily);
+    this.insertRequest = db.prepare(limiterSql.insertRequest);
+    this.selectRequest = db.prepare(limiterSql.selectRequest);
+    this.markHeadStatement = db.prepare(limiterSql.markHeadStatement);
+    this.settleRequest = db.prepare(limiterSql.settleRequest);
+    this.insertEvent = db.prepare(limiterSql.insertEvent);
+    this.insertSample = db.prepare(limiterSql.insertSample);
+    this.insertAdjustment = db.prepare(limiterSql.insertAdjustment);
+    this.insertAudit = db.prepare(limiterSql.insertAudit);
+    this.addRefusals = db.prepare(limiterSql.addRefusals);
+    this.deleteOldRequests = db.prepare(limiterSql.deleteOldRequests);
+    this.deleteOldBuckets = db.prepare(limiterSql.deleteOldBuckets);
   }
 
   /** The scope's state, or null when the scope has never been seen. */

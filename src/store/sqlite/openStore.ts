@@ -91,6 +91,45 @@ function asyncMethods<T extends object, K extends keyof T>(target: T, names: rea
   return methods as Async<Pick<T, K>>;
 }
 
+/** The repositories' methods a write transaction serves from the scope cache (scopeCache.ts), and those it reads from the file. */
+const limiterUncached = [
+  'activeScopes',
+  'touchedScopes',
+  'scopesOfKey',
+  'fingerprintSecret',
+  'bucketsFrom',
+  'dailyTotalsFrom',
+  'addToDaily',
+  'recordRateLimitEvent',
+  'recordSample',
+  'recordAdjustment',
+  'recordAudit',
+  'addRefusalCounts',
+  'countZeroTokenSamples',
+  'deleteZeroTokenSamples',
+  'markHead',
+] as const;
+const limiterCached = [
+  'readState',
+  'createState',
+  'writeState',
+  'bucketTotalsFrom',
+  'addToBucket',
+  'insertAdmitted',
+  'findRequest',
+  'markSettled',
+  'pruneBefore',
+] as const;
+const reportedUncached = [
+  'inFlightSince',
+  'setRequestModel',
+  'requestModel',
+  'recordOutputSample',
+  'outputSamples',
+  'pruneSamplesBefore',
+] as const;
+const reportedCached = ['reports', 'writeReport', 'addAdmitted', 'correctAdmitted'] as const;
+
 class SqliteStore implements Store {
   readonly backend = 'sqlite' as const;
   readonly location: string;
@@ -133,43 +172,6 @@ class SqliteStore implements Store {
     const view = new StatusView(db);
     const policies = new PolicyStore(db);
     const processes = new ProcessStore(db);
-    const limiterUncached = [
-      'activeScopes',
-      'touchedScopes',
-      'scopesOfKey',
-      'fingerprintSecret',
-      'bucketsFrom',
-      'dailyTotalsFrom',
-      'addToDaily',
-      'recordRateLimitEvent',
-      'recordSample',
-      'recordAdjustment',
-      'recordAudit',
-      'addRefusalCounts',
-      'countZeroTokenSamples',
-      'deleteZeroTokenSamples',
-      'markHead',
-    ] as const;
-    const limiterCached = [
-      'readState',
-      'createState',
-      'writeState',
-      'bucketTotalsFrom',
-      'addToBucket',
-      'insertAdmitted',
-      'findRequest',
-      'markSettled',
-      'pruneBefore',
-    ] as const;
-    const reportedUncached = [
-      'inFlightSince',
-      'setRequestModel',
-      'requestModel',
-      'recordOutputSample',
-      'outputSamples',
-      'pruneSamplesBefore',
-    ] as const;
-    const reportedCached = ['reports', 'writeReport', 'addAdmitted', 'correctAdmitted'] as const;
     this.limiter = asyncMethods(limiter, [...limiterUncached, ...limiterCached]);
     this.cachedLimiter = { ...asyncMethods(limiter, limiterUncached), ...asyncMethods(cache, limiterCached) };
     this.reported = asyncMethods(reported, [...reportedUncached, ...reportedCached]);

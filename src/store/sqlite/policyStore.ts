@@ -29,13 +29,11 @@ export class PolicyStore {
 
   /** Newest first. */
   all(): RecordedPolicyRow[] {
-    return this.selectAll
-      .all()
-      .map((row) => ({
-        role: row.role,
-        pid: row.pid,
-        writtenAt: row.written_at,
-        policy: JSON.parse(row.policy) as Record<string, unknown>,
-      }));
+    return this.selectAll.all().map((row) => ({
+      role: row.role,
+      pid: row.pid,
+      writtenAt: row.written_at,
+      policy: JSON.parse(row.policy) as Record<string, unknown>,
+    }));
   }
 }

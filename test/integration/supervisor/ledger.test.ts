@@ -5,7 +5,8 @@ import { openStore } from '../../../src/store/openStore.js';
 import { openDatabase } from '../../../src/store/sqlite/open.js';
 import type { SupervisorEventRecord } from '../../../src/store/port.js';
 import { SupervisorStore } from '../../../src/store/sqlite/supervisorStore.js';
-import { readRestartSummary, SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
+import { readRestartSummary } from '../../../src/warden/restartSummary.js';
+import { SupervisorLedger } from '../../../src/warden/supervisorLedger.js';
 import { ScratchDirs } from '../../helpers/scratchDir.js';
 import { openSqliteLedger, sqlOf } from '../../helpers/sqliteWarden.js';
 
