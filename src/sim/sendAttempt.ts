@@ -3,7 +3,7 @@ import type { Clock } from '../kernel/clock.js';
 import type { AttemptKind, AttemptRecord } from './loadGenerator.js';
 import type { AttemptOutcome } from './sdkRetry.js';
 
-/** One attempt of a simulated client: a streamed Messages request, and what its answer was. */
+/** The usage a streamed answer reported, and whether it reached `message_stop`. */
 interface StreamUsage {
   inputTokens: number;
   outputTokens: number;
@@ -129,7 +129,7 @@ function readAnswer(response: IncomingMessage, sentAt: number, signal: AbortSign
   });
 }
 
-/** Sends one attempt; null when the run's stop cut it off. */
+/** Sends one attempt of a simulated client (a streamed Messages request) and tells how it ended; null when the run's stop cut it off. */
 export function send(
   url: URL,
   body: Buffer,
