@@ -136,14 +136,13 @@ function cooldownsSeen(calls: readonly CallRecord[]): CooldownSeen[] {
   );
 }
 
-export function measureRun(
+/** Per limit group: what the successful calls were served, over what the group could serve. */
+function goodputOf(
   records: FleetRecords,
-  arrivals: readonly UpstreamArrival[],
   groups: readonly LimitGroup[],
   organizationOf: (key: string) => string,
   run: RunWindow,
-  proxyRecords: ProxyRecords | null = null,
-): RunFigures {
+): RunFigures['goodput'] {
   const goodput: RunFigures['goodput'] = {};
   for (const group of groups) {
     const served = { requests: 0, input: 0, output: 0 };
@@ -165,23 +164,35 @@ export function measureRun(
       output: served.output / capacity(group.limits.outputTokensPerMinute, run),
     };
   }
-  const counted = records.calls.filter((call) => call.outcome !== 'stopped');
-  const failed = counted.filter((call) => call.outcome !== 'ok');
-  const failuresByOutcome: RunFigures['failuresByOutcome'] = {};
-  for (const call of failed) failuresByOutcome[call.outcome] = (failuresByOutcome[call.outcome] ?? 0) + 1;
+  return goodput;
+}
+
+/** Local 429s (those carrying `x-ratewarden-reason`) counted by reason. */
+function local429sOf(calls: readonly CallRecord[]): Record<string, number> {
   const local429s: Record<string, number> = {};
-  for (const attempt of records.calls.flatMap((call) => call.attempts)) {
+  for (const attempt of calls.flatMap((call) => call.attempts)) {
     if (attempt.status === 429 && attempt.reason !== null) local429s[attempt.reason] = (local429s[attempt.reason] ?? 0) + 1;
   }
-  const seconds = (turn: TurnRecord): number => ((turn.endedAt - turn.startedAt) * run.timeScale) / 1000;
-  const turnSeconds = records.turns.map(seconds);
+  return local429s;
+}
+
+function turnsByRoleOf(turns: readonly TurnRecord[], seconds: (turn: TurnRecord) => number): RunFigures['turnsByRole'] {
   const turnsByRole: RunFigures['turnsByRole'] = {};
-  for (const role of new Set(records.turns.map((turn) => turn.role))) {
-    const mine = records.turns.filter((turn) => turn.role === role).map(seconds);
+  for (const role of new Set(turns.map((turn) => turn.role))) {
+    const mine = turns.filter((turn) => turn.role === role).map(seconds);
     turnsByRole[role] = { turns: mine.length, p50s: quantile(mine, 0.5), p95s: quantile(mine, 0.95) };
   }
-  const told = cooldownsSeen(records.calls);
-  const inCooldown = arrivals.filter((arrival) =>
+  return turnsByRole;
+}
+
+/** Upstream arrivals inside a cooldown: one the proxy recorded when given its records, else one a client was told of. */
+function arrivalsInCooldown(
+  arrivals: readonly UpstreamArrival[],
+  calls: readonly CallRecord[],
+  proxyRecords: ProxyRecords | null,
+): UpstreamArrival[] {
+  const told = cooldownsSeen(calls);
+  return arrivals.filter((arrival) =>
     proxyRecords !== null
       ? proxyRecords.cooldowns.some((cooldown) => arrival.at > cooldown.at && arrival.at < cooldown.until)
       : told.some(
@@ -192,20 +203,37 @@ export function measureRun(
             arrival.at < cooldown.to - COOLDOWN_EDGE_MS,
         ),
   );
+}
+
+export function measureRun(
+  records: FleetRecords,
+  arrivals: readonly UpstreamArrival[],
+  groups: readonly LimitGroup[],
+  organizationOf: (key: string) => string,
+  run: RunWindow,
+  proxyRecords: ProxyRecords | null = null,
+): RunFigures {
+  const counted = records.calls.filter((call) => call.outcome !== 'stopped');
+  const failed = counted.filter((call) => call.outcome !== 'ok');
+  const failuresByOutcome: RunFigures['failuresByOutcome'] = {};
+  for (const call of failed) failuresByOutcome[call.outcome] = (failuresByOutcome[call.outcome] ?? 0) + 1;
+  const seconds = (turn: TurnRecord): number => ((turn.endedAt - turn.startedAt) * run.timeScale) / 1000;
+  const turnSeconds = records.turns.map(seconds);
+  const inCooldown = arrivalsInCooldown(arrivals, records.calls, proxyRecords);
   return {
     upstreamRequests: arrivals.length,
     upstream429s: arrivals.filter((arrival) => arrival.status === 429).length,
-    goodput,
+    goodput: goodputOf(records, groups, organizationOf, run),
     calls: counted.length,
     failures: failed.length,
     failureRate: counted.length === 0 ? 0 : failed.length / counted.length,
     failuresByOutcome,
-    local429s,
+    local429s: local429sOf(records.calls),
     turns: records.turns.length,
     turnsFinished: records.turns.filter((turn) => turn.finished).length,
     turnP50s: quantile(turnSeconds, 0.5),
     turnP95s: quantile(turnSeconds, 0.95),
-    turnsByRole,
+    turnsByRole: turnsByRoleOf(records.turns, seconds),
     forwardedInCooldown: inCooldown.length,
     forwardedInCooldown429: inCooldown.filter((arrival) => arrival.status === 429).length,
     cooldownSource: proxyRecords === null ? 'told' : 'recorded',

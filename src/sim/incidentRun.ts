@@ -30,7 +30,7 @@ import { startNaiveRestarter, type WorkerLife } from './naiveRestarter.js';
 import type { ProxyUnderTest } from './proxyUnderTest.js';
 import { SeededRandom } from './seededRandom.js';
 import { startSupervisedProxy } from './supervisedProxy.js';
-import { startSimUpstream, type SimUpstream } from './upstream.js';
+import { startSimUpstream, type SimStats, type SimUpstream } from './upstream.js';
 
 export interface RunProgress {
   setup: SetupName;
@@ -151,6 +151,88 @@ function startProxyFor(
   }
 }
 
+/** What a run has started so far, for the progress reports and for stopping it all at the end. */
+interface RunParts {
+  upstream: SimUpstream | null;
+  proxy: ProxyUnderTest | null;
+  injector: CrashInjector | null;
+  load: LoadGenerator | null;
+  progressTimer: NodeJS.Timeout | null;
+  cancelStorms: () => void;
+}
+
+/** Stops whatever the run started, also when it failed or was aborted half way. */
+async function stopParts(parts: RunParts): Promise<void> {
+  if (parts.progressTimer !== null) clearInterval(parts.progressTimer);
+  parts.cancelStorms();
+  parts.injector?.stop();
+  await parts.load?.stop();
+  await parts.proxy?.stop();
+  await parts.upstream?.close();
+}
+
+type ProgressOf = (phase: RunProgress['phase'], startedAt: number | null) => RunProgress;
+
+function progressReporter(
+  setup: SetupName,
+  options: ReplayOptions,
+  parts: RunParts,
+  sim: SimUpstream,
+  running: ProxyUnderTest,
+): ProgressOf {
+  return (phase, startedAt) => ({
+    setup,
+    phase,
+    elapsedMs: startedAt === null ? 0 : Math.min(options.durationMs, Date.now() - startedAt),
+    durationMs: options.durationMs,
+    load: parts.load?.counts() ?? emptyLoadCounts(),
+    upstream429s: sim.stats().rateLimited,
+    restarts: Math.max(0, running.workersStarted() - 1),
+    crashes: (parts.injector?.crashes().filter((crash) => crash.pid !== null).length ?? 0) + running.crashesAfter429s().length,
+  });
+}
+
+/** What the databases recorded: each amnesia life's own file, ratewarden's one file, nothing for the direct run. */
+function livesOf(restarter: ReturnType<typeof startNaiveRestarter> | null, database: string | null, startedAt: number): LifeRecords[] {
+  return restarter !== null
+    ? amnesiaLives(restarter.lives(), startedAt)
+    : database !== null
+      ? [{ startedEmptyAt: startedAt, ...recordsOf(database) }]
+      : [];
+}
+
+type RunOutcome = Pick<
+  RunRecord,
+  'startedAt' | 'endedAt' | 'lives' | 'crashes' | 'crashesAfter429s' | 'storms' | 'workersStarted' | 'endedBy'
+>;
+
+function runRecordOf(setup: SetupName, load: LoadGenerator, stats: SimStats, outcome: RunOutcome): RunRecord {
+  return {
+    setup,
+    startedAt: outcome.startedAt,
+    endedAt: outcome.endedAt,
+    windowMs: upstreamShape.windowMs,
+    tokenLimit: upstreamShape.tokenLimit,
+    calibratedBudget: Math.floor(upstreamShape.tokenLimit * settingsSchema.safetyMargin.default),
+    attempts: load.attempts(),
+    load: load.counts(),
+    upstream: {
+      requests: stats.requests,
+      rateLimited: stats.rateLimited,
+      receivedWhileExhausted: stats.receivedWhileExhausted,
+      receivedInsideRetryAfter: stats.receivedInsideRetryAfter,
+      otherTenantTokens: stats.otherTenant.tokensServed,
+      otherTenant429s: stats.otherTenant.rateLimited,
+    },
+    lives: outcome.lives,
+    crashes: outcome.crashes,
+    crashesAfter429s: outcome.crashesAfter429s,
+    storms: outcome.storms,
+    workersStarted: outcome.workersStarted,
+    endedBy: outcome.endedBy,
+  };
+}
+
 /**
  * Runs one setup of the incident end to end: a simulated upstream, the proxy (supervised the
  * setup's way; none for `direct`), the clients, the second tenant and the crash injector; then
@@ -165,54 +247,40 @@ export async function runIncident(
   signal: AbortSignal,
   startLoad: LoadStarter = startSimulatedClients,
 ): Promise<RunRecord> {
-  let upstream: SimUpstream | null = null;
-  let proxy: ProxyUnderTest | null = null;
-  let injector: CrashInjector | null = null;
-  let load: LoadGenerator | null = null;
-  let progressTimer: NodeJS.Timeout | null = null;
-  let cancelStorms: () => void = () => undefined;
+  const parts: RunParts = { upstream: null, proxy: null, injector: null, load: null, progressTimer: null, cancelStorms: () => undefined };
   try {
-    upstream = await startSimUpstream({ ...upstreamShape, shape: options.limitShape });
+    const upstream = await startSimUpstream({ ...upstreamShape, shape: options.limitShape });
+    parts.upstream = upstream;
     const port = await freePort();
-    const started = startProxyFor(setup, upstream.url, port, workDir, options);
-    const { restarter, database } = started;
-    proxy = started.proxy;
-    const running = proxy;
+    const { proxy, restarter, database } = startProxyFor(setup, upstream.url, port, workDir, options);
+    parts.proxy = proxy;
     const baseUrl = setup === 'direct' ? upstream.url : `http://127.0.0.1:${port}`;
-    const sim = upstream;
-    const progress = (phase: RunProgress['phase'], startedAt: number | null): RunProgress => ({
-      setup,
-      phase,
-      elapsedMs: startedAt === null ? 0 : Math.min(options.durationMs, Date.now() - startedAt),
-      durationMs: options.durationMs,
-      load: load?.counts() ?? emptyLoadCounts(),
-      upstream429s: sim.stats().rateLimited,
-      restarts: Math.max(0, running.workersStarted() - 1),
-      crashes: (injector?.crashes().filter((crash) => crash.pid !== null).length ?? 0) + running.crashesAfter429s().length,
-    });
+    const progress = progressReporter(setup, options, parts, upstream, proxy);
     onProgress(progress('starting', null));
     await within(proxy.firstReady, startDeadlineMs, `starting the ${setup} run's proxy`, signal);
 
     const startedAt = Date.now();
     const storms = stormSchedule(options.seed, stormShape(options.stormEveryMs), options.durationMs);
-    cancelStorms = scheduleOtherTenant(upstream, options, storms, startedAt);
+    parts.cancelStorms = scheduleOtherTenant(upstream, options, storms, startedAt);
     // The direct run has no worker: the schedule strikes nothing there.
-    injector = startCrashInjector(
+    const injector = startCrashInjector(
       setup === 'direct' ? [] : crashSchedule(options.seed, options.crashEveryMs, options.durationMs),
       startedAt,
-      running.currentWorkerPid,
+      proxy.currentWorkerPid,
       Date.now,
     );
-    load = startLoad(baseUrl, loadProfile(options.clients), new SeededRandom(options.seed).fork('load'), Date.now);
-    progressTimer = setInterval(() => onProgress(progress('running', startedAt)), progressEveryMs);
+    parts.injector = injector;
+    const load = startLoad(baseUrl, loadProfile(options.clients), new SeededRandom(options.seed).fork('load'), Date.now);
+    parts.load = load;
+    parts.progressTimer = setInterval(() => onProgress(progress('running', startedAt)), progressEveryMs);
     await sleep(options.durationMs, undefined, { signal }).catch(() => undefined);
     if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('stopped');
 
     const endedAt = Date.now();
-    clearInterval(progressTimer);
+    clearInterval(parts.progressTimer);
     onProgress(progress('stopping', startedAt));
     injector.stop();
-    cancelStorms();
+    parts.cancelStorms();
     await load.stop();
     const crashes = [...injector.crashes()];
     const crashesAfter429s = [...proxy.crashesAfter429s()];
@@ -220,44 +288,11 @@ export async function runIncident(
     const endedBy = proxy.endedBy();
     const workersStarted = proxy.workersStarted();
     await proxy.stop();
-    proxy = null;
-    const lives =
-      restarter !== null
-        ? amnesiaLives(restarter.lives(), startedAt)
-        : database !== null
-          ? [{ startedEmptyAt: startedAt, ...recordsOf(database) }]
-          : [];
+    parts.proxy = null;
+    const lives = livesOf(restarter, database, startedAt);
     onProgress({ ...progress('done', startedAt), elapsedMs: options.durationMs });
-    return {
-      setup,
-      startedAt,
-      endedAt,
-      windowMs: upstreamShape.windowMs,
-      tokenLimit: upstreamShape.tokenLimit,
-      calibratedBudget: Math.floor(upstreamShape.tokenLimit * settingsSchema.safetyMargin.default),
-      attempts: load.attempts(),
-      load: load.counts(),
-      upstream: {
-        requests: stats.requests,
-        rateLimited: stats.rateLimited,
-        receivedWhileExhausted: stats.receivedWhileExhausted,
-        receivedInsideRetryAfter: stats.receivedInsideRetryAfter,
-        otherTenantTokens: stats.otherTenant.tokensServed,
-        otherTenant429s: stats.otherTenant.rateLimited,
-      },
-      lives,
-      crashes,
-      crashesAfter429s,
-      storms,
-      workersStarted,
-      endedBy,
-    };
+    return runRecordOf(setup, load, stats, { startedAt, endedAt, lives, crashes, crashesAfter429s, storms, workersStarted, endedBy });
   } finally {
-    if (progressTimer !== null) clearInterval(progressTimer);
-    cancelStorms();
-    injector?.stop();
-    await load?.stop();
-    await proxy?.stop();
-    await upstream?.close();
+    await stopParts(parts);
   }
 }

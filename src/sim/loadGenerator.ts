@@ -1,8 +1,9 @@
 import { setMaxListeners } from 'node:events';
-import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../kernel/clock.js';
-import { decideRetry, type AttemptOutcome, type SdkRetryRule } from './sdkRetry.js';
+import { decideRetry, type SdkRetryRule } from './sdkRetry.js';
+import { send } from './sendAttempt.js';
 import type { SeededRandom } from './seededRandom.js';
 
 /** What the simulated clients send and how they pace themselves. */
@@ -112,132 +113,6 @@ export function messageBody(random: SeededRandom, profile: Pick<LoadProfile, 'pr
   return Buffer.from(
     JSON.stringify({ model: 'claude-sim-1', max_tokens: maxTokens, stream: true, messages: [{ role: 'user', content: prompt }] }),
   );
-}
-
-interface StreamUsage {
-  inputTokens: number;
-  outputTokens: number;
-  complete: boolean;
-}
-
-interface StreamEvent {
-  type?: string;
-  message?: { usage?: { input_tokens?: number; output_tokens?: number } };
-  usage?: { output_tokens?: number };
-}
-
-function parseEvent(data: string): StreamEvent | null {
-  try {
-    const event: unknown = JSON.parse(data);
-    return typeof event === 'object' && event !== null ? (event as StreamEvent) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Reads usage from an Anthropic Messages stream: `message_start`, then the last `message_delta`. */
-function readStream(response: IncomingMessage, onDone: (usage: StreamUsage) => void): void {
-  const usage: StreamUsage = { inputTokens: 0, outputTokens: 0, complete: false };
-  let pending = '';
-  response.setEncoding('utf8');
-  response.on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const event = line.startsWith('data: ') ? parseEvent(line.slice(6)) : null;
-      if (event === null) continue;
-      if (event.type === 'message_start') {
-        usage.inputTokens = event.message?.usage?.input_tokens ?? 0;
-        usage.outputTokens = event.message?.usage?.output_tokens ?? 0;
-      } else if (event.type === 'message_delta') {
-        usage.outputTokens = event.usage?.output_tokens ?? usage.outputTokens;
-      } else if (event.type === 'message_stop') {
-        usage.complete = true;
-      }
-    }
-  });
-  response.once('close', () => onDone(usage));
-}
-
-interface SendResult {
-  record: Omit<AttemptRecord, 'client' | 'retry'>;
-  outcome: AttemptOutcome;
-}
-
-function send(url: URL, body: Buffer, agent: Agent, timeoutMs: number, signal: AbortSignal, clock: Clock): Promise<SendResult | null> {
-  const sentAt = clock();
-  return new Promise((resolve) => {
-    const failed = (error: NodeJS.ErrnoException): void => {
-      if (signal.aborted) resolve(null);
-      else
-        resolve({
-          record: {
-            sentAt,
-            answeredAt: clock(),
-            kind: 'connection-error',
-            status: null,
-            reason: null,
-            tokens: 0,
-            completedAt: null,
-            errorCode: error.code ?? null,
-          },
-          outcome: { kind: 'connection-error' },
-        });
-    };
-    const outgoing = httpRequest(
-      url,
-      {
-        method: 'POST',
-        agent,
-        signal,
-        timeout: timeoutMs,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': body.length,
-          'anthropic-version': '2023-06-01',
-          'x-api-key': 'sk-ant-demo-not-a-key',
-        },
-      },
-      (response) => {
-        const answeredAt = clock();
-        const status = response.statusCode ?? 0;
-        const reason = typeof response.headers['x-ratewarden-reason'] === 'string' ? response.headers['x-ratewarden-reason'] : null;
-        const header = (name: string): string | undefined => {
-          const value = response.headers[name];
-          return Array.isArray(value) ? value[0] : value;
-        };
-        const outcome: AttemptOutcome = { kind: 'answer', status, header };
-        const base = { sentAt, answeredAt, status, reason, tokens: 0, completedAt: null };
-        if (status === 200) {
-          readStream(response, (usage) => {
-            if (signal.aborted) return resolve(null);
-            const complete = usage.complete && response.complete;
-            resolve({
-              record: {
-                ...base,
-                kind: complete ? 'ok' : 'cut-short',
-                tokens: complete ? usage.inputTokens + usage.outputTokens : 0,
-                completedAt: complete ? clock() : null,
-              },
-              outcome,
-            });
-          });
-          return;
-        }
-        response.resume();
-        response.once('close', () => {
-          if (signal.aborted) return resolve(null);
-          const local = reason !== null;
-          const kind: AttemptKind = status === 429 ? (local ? 'local-429' : 'upstream-429') : local ? 'local-error' : 'upstream-error';
-          resolve({ record: { ...base, kind }, outcome });
-        });
-      },
-    );
-    outgoing.once('timeout', () => outgoing.destroy(new Error('attempt timed out')));
-    outgoing.once('error', failed);
-    outgoing.end(body);
-  });
 }
 
 /** Starts the clients of a run against `baseUrl` (the proxy's, or the upstream's in the direct run). */

@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ProviderName } from '../proxy/providers/types.js';
 import type { LimitShape } from './allowance.js';
@@ -131,36 +131,52 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
   });
 }
 
-export async function startSimUpstream(options: SimUpstreamOptions = {}): Promise<SimUpstream> {
-  const settings = settingsFrom(options);
-  const now = options.now ?? Date.now;
-  const ledger = new SimLedger(settings, now());
-  let otherTenant: OtherTenant | null = null;
-  const sockets = new Set<Socket>();
-  let mode: SimMode = 'normal';
-  let last: SimRequest | null = null;
-  let idCounter = 0;
+function answerRoute(context: ReplyContext, route: Route): Promise<void> | void {
+  switch (route.kind) {
+    case 'model':
+      return answerModelRequest(context, route.api);
+    case 'slow':
+      return answerSlow(context);
+    case 'status':
+      return answerStatus(context, route.status);
+    case 'echo':
+      return answerEcho(context);
+  }
+}
 
-  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    if (options.organizationId !== undefined) {
-      response.setHeader('anthropic-organization-id', options.organizationId);
-      response.setHeader('openai-organization', options.organizationId);
+/** The upstream's mode, last request and answer ids, and how it answers one request; startSimUpstream puts it behind a server. */
+class SimRequestHandler {
+  mode: SimMode = 'normal';
+  last: SimRequest | null = null;
+  private idCounter = 0;
+
+  constructor(
+    private readonly options: SimUpstreamOptions,
+    private readonly settings: SimSettings,
+    private readonly ledger: SimLedger,
+    private readonly now: () => number,
+  ) {}
+
+  async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (this.options.organizationId !== undefined) {
+      response.setHeader('anthropic-organization-id', this.options.organizationId);
+      response.setHeader('openai-organization', this.options.organizationId);
     }
-    if (mode === 'down') {
+    if (this.mode === 'down') {
       request.socket.destroy();
       return;
     }
-    const arrivedAt = now();
+    const arrivedAt = this.now();
     const aborter = new AbortController();
     response.once('close', () => aborter.abort());
     const body = await readBody(request);
     const method = request.method ?? 'GET';
-    last = { method, url: request.url ?? '/', headers: request.headers, body };
+    this.last = { method, url: request.url ?? '/', headers: request.headers, body };
     const url = new URL(request.url ?? '/', 'http://sim.invalid');
     const route = routeOf(method, url.pathname);
-    const need = needOf(route, body, settings);
-    const refusedOnArrival = ledger.arrive(arrivedAt, need);
-    if (mode === 'hang') return;
+    const need = needOf(route, body, this.settings);
+    const refusedOnArrival = this.ledger.arrive(arrivedAt, need);
+    if (this.mode === 'hang') return;
 
     const context: ReplyContext = {
       request,
@@ -169,30 +185,40 @@ export async function startSimUpstream(options: SimUpstreamOptions = {}): Promis
       body,
       arrivedAt,
       need,
-      settings,
-      ledger,
-      now,
+      settings: this.settings,
+      ledger: this.ledger,
+      now: this.now,
       signal: aborter.signal,
-      nextId: () => ++idCounter,
+      nextId: () => ++this.idCounter,
     };
-    if (mode === 'always-429' || refusedOnArrival) return sendRateLimited(context, providerOfRoute(route));
-    switch (route.kind) {
-      case 'model':
-        return answerModelRequest(context, route.api);
-      case 'slow':
-        return answerSlow(context);
-      case 'status':
-        return answerStatus(context, route.status);
-      case 'echo':
-        return answerEcho(context);
-    }
+    if (this.mode === 'always-429' || refusedOnArrival) return sendRateLimited(context, providerOfRoute(route));
+    return answerRoute(context, route);
   }
+}
+
+function listenOnLoopback(server: Server, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export async function startSimUpstream(options: SimUpstreamOptions = {}): Promise<SimUpstream> {
+  const settings = settingsFrom(options);
+  const now = options.now ?? Date.now;
+  const ledger = new SimLedger(settings, now());
+  const handler = new SimRequestHandler(options, settings, ledger, now);
+  let otherTenant: OtherTenant | null = null;
+  const sockets = new Set<Socket>();
 
   const server = createServer((request, response) => {
-    handle(request, response).catch(() => response.destroy());
+    handler.handle(request, response).catch(() => response.destroy());
   });
   server.on('connection', (socket: Socket) => {
-    if (mode === 'down') {
+    if (handler.mode === 'down') {
       socket.destroy();
       return;
     }
@@ -200,22 +226,16 @@ export async function startSimUpstream(options: SimUpstreamOptions = {}): Promis
     socket.once('close', () => sockets.delete(socket));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOnLoopback(server, options.port ?? 0);
   const { port } = server.address() as AddressInfo;
 
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     stats: () => ledger.stats(),
-    lastRequest: () => last,
+    lastRequest: () => handler.last,
     setMode(next) {
-      mode = next;
+      handler.mode = next;
     },
     resetStats: () => ledger.resetStats(),
     isExhausted: () => ledger.isExhausted(now()),
