@@ -6,13 +6,13 @@ import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, Refusal } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
 import type { AdmissionQueue } from './admissionQueue.js';
-import { forward } from './forward.js';
+import { forward, type ExchangeRecorder } from './forward.js';
 import { sendLocalReply, type LocalReply } from './localReplies.js';
 import type { Logger } from '../kernel/log.js';
 import type { ProxyMetrics, RequestTiming } from './metrics.js';
 import type { ProviderAdapter, ProviderChooser } from './providers/adapter.js';
 import { refusalHeaders } from './rateLimitFields.js';
-import { exchangeRecorder, type RecorderSetup } from './recorder.js';
+import { exchangeRecorder, type ExchangeRequest, type RecorderSetup } from './recorder.js';
 import type { RefusalCounter } from './refusalCounter.js';
 import { readRequestBody, type BodyRead } from './requestBody.js';
 import { requestCharge } from './requestCharge.js';
@@ -155,7 +155,8 @@ async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: Reques
   const { request, response, provider, route, target, body: read } = call;
   const method = request.method ?? 'GET';
   const shape = provider.shape(target.path, read.body);
-  const { scope, keyScope, fingerprint, learnsOrganization, keyHint } = runtime.scopeOf(request.headers, shape.model, provider.name);
+  const requestScope = runtime.scopeOf(request.headers, shape.model, provider.name);
+  const { scope, keyScope, fingerprint } = requestScope;
   const session = sessionOf(request.headers, fingerprint, request.socket);
   // The prompt cache is per conversation: only a client's own session id names one.
   const conversation = conversationOf(request.headers);
@@ -198,19 +199,8 @@ async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: Reques
       await warden.giveBack(requestId);
       return;
     }
-    const recorded = exchangeRecorder(runtime.recorderSetup, requestId, {
-      method,
-      path: target.path,
-      provider,
-      scope,
-      session: conversation,
-      estimatedInput: shape.inputTokens,
-    });
-    const learning =
-      !learnsOrganization || fingerprint === null
-        ? recorded
-        : learningOrganization(recorded, warden, { fingerprint, keyHint }, provider.name, runtime.log, runtime.clock);
-    const recorder = runtime.metrics.observing(learning, provider.name, scope);
+    const exchange = { method, path: target.path, provider, scope, session: conversation, estimatedInput: shape.inputTokens };
+    const recorder = attemptRecorder(runtime, requestId, exchange, requestScope);
     timing.forwarding();
     runtime.metrics.forwarded(provider.name, scope);
     const result = await forward(route.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);
@@ -218,6 +208,22 @@ async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: Reques
     // UNSAFE, the seed's retry: the same fixed wait whatever the upstream's Retry-After said.
     if (!(await sleep(holdMs, true, { signal: clientGone }).catch(() => false))) return;
   }
+}
+
+/**
+ * The recorder of one admitted attempt: it records the answer as the warden's events, after
+ * the key has joined its organization when the answer names one it may learn, and counts it in
+ * the metrics.
+ */
+function attemptRecorder(runtime: ProxyRuntime, requestId: number, exchange: ExchangeRequest, key: RequestScope): ExchangeRecorder {
+  const { provider, scope } = exchange;
+  const { fingerprint, keyHint } = key;
+  const recorded = exchangeRecorder(runtime.recorderSetup, requestId, exchange);
+  const learning =
+    !key.learnsOrganization || fingerprint === null
+      ? recorded
+      : learningOrganization(recorded, runtime.warden, { fingerprint, keyHint }, provider.name, runtime.log, runtime.clock);
+  return runtime.metrics.observing(learning, provider.name, scope);
 }
 
 /** Admits the request (waiting in the fair queue for budget up to --max-wait), or answers it locally; the request's id, or null once answered. */

@@ -21,29 +21,7 @@ export function learningOrganization(
   clock: Clock,
 ): ExchangeRecorder {
   const { fingerprint } = key;
-  const learn = (headers: IncomingHttpHeaders): Promise<void> => {
-    const organization = organizationOf(provider, (name) => {
-      const value = headers[name];
-      return Array.isArray(value) ? value[0] : value;
-    });
-    if (organization === null || warden.organizations.ownerOf(fingerprint) === ownerOf(organization)) return Promise.resolve();
-    return warden.learnOrganization(fingerprint, organization, key.keyHint).then(
-      (joined) => {
-        log.info(
-          'group-joined',
-          `key ${fingerprint} belongs to organization ${ownerOf(organization).slice(4)}: its usage now counts in its organization's groups${joined.length === 0 ? '' : ` (${joined.map((move) => `${move.from} → ${move.to}`).join(', ')})`}`,
-          { fingerprint },
-        );
-      },
-      (error: unknown) => {
-        log.warn(
-          'group-join-failed',
-          `could not record the organization of key ${fingerprint}: ${(error as Error).message}; it is tried again on its next answer`,
-          { fingerprint },
-        );
-      },
-    );
-  };
+  const learn = (headers: IncomingHttpHeaders): Promise<void> => joinOrganizationOf(headers, warden, key, provider, log);
   // In the order they came: the head's reports are recorded once the key is in its group (a
   // stream's end may come tens of seconds later, and the group must not wait for it without
   // them), and the end after the head, as the recorder requires.
@@ -74,4 +52,39 @@ export function learningOrganization(
       void inTurn(() => recorder.failed(kind, detail, reachedUpstream));
     },
   };
+}
+
+/**
+ * Lets the key join the organization its answer's headers name, when that is new; a failure is
+ * logged and not thrown, since the key tries again on its next answer.
+ */
+function joinOrganizationOf(
+  headers: IncomingHttpHeaders,
+  warden: Pick<Warden, 'organizations' | 'learnOrganization'>,
+  key: { fingerprint: string; keyHint: string | null },
+  provider: ProviderName,
+  log: Logger,
+): Promise<void> {
+  const { fingerprint } = key;
+  const organization = organizationOf(provider, (name) => {
+    const value = headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  });
+  if (organization === null || warden.organizations.ownerOf(fingerprint) === ownerOf(organization)) return Promise.resolve();
+  return warden.learnOrganization(fingerprint, organization, key.keyHint).then(
+    (joined) => {
+      log.info(
+        'group-joined',
+        `key ${fingerprint} belongs to organization ${ownerOf(organization).slice(4)}: its usage now counts in its organization's groups${joined.length === 0 ? '' : ` (${joined.map((move) => `${move.from} → ${move.to}`).join(', ')})`}`,
+        { fingerprint },
+      );
+    },
+    (error: unknown) => {
+      log.warn(
+        'group-join-failed',
+        `could not record the organization of key ${fingerprint}: ${(error as Error).message}; it is tried again on its next answer`,
+        { fingerprint },
+      );
+    },
+  );
 }

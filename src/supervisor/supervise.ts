@@ -7,7 +7,7 @@ import type { Settings } from '../config/schema.js';
 import { burstLimitReachable, type RestartPolicy } from '../core/restartPolicy.js';
 import { formatDuration } from '../config/durations.js';
 import { takePassedSocket } from '../kernel/socketActivation.js';
-import { createLogger } from '../kernel/log.js';
+import { createLogger, type Logger } from '../kernel/log.js';
 import { providerChooser } from '../proxy/providers/adapter.js';
 import { checkWorkerSettings } from '../proxy/startupChecks.js';
 import { Heartbeat } from '../warden/heartbeat.js';
@@ -21,6 +21,7 @@ import { RestartLoop } from './restartLoop.js';
 import { StopRequests } from './stopRequests.js';
 import { openStoreWhenReachable } from './storeAtStart.js';
 import { supervisedWorkerCommand, type WorkerCommand } from './workerCommand.js';
+import type { WorkerLifeSettings } from './workerLife.js';
 
 export interface SuperviseOptions {
   settings: Settings;
@@ -70,6 +71,46 @@ export async function superviseWorker(options: SuperviseOptions): Promise<number
   }
 }
 
+interface OpenedLedger {
+  store: Store;
+  ledger: SupervisorLedger;
+  start: SupervisorStart;
+}
+
+/** Opens the store and records the supervisor's start in it; the store is closed again when the start cannot be recorded. */
+async function openSupervisorLedger(
+  settings: Settings,
+  context: { policy: RestartPolicy; listen: string; clock: Clock; log: Logger },
+): Promise<OpenedLedger> {
+  const { policy, clock, log } = context;
+  const store = await openStore({ db: settings.db ?? defaultDatabasePath(process.env), clock, durability: settings.durability });
+  const ledger = new SupervisorLedger({
+    store,
+    policy,
+    name: context.listen,
+    clock,
+    onStoreTrouble: (message) => log.warn('supervisor-store', `supervisor: ${message}`, { source: 'supervisor' }),
+  });
+  try {
+    return { store, ledger, start: await ledger.supervisorStarted(startDetail(policy)) };
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** How each worker's life is watched, from the settings; `fallbackUrl` is the front door's. */
+function workerLifeSettings(settings: Settings, fallbackUrl: string): WorkerLifeSettings {
+  return {
+    startTimeoutMs: settings.startTimeout,
+    livenessIntervalMs: settings.livenessInterval,
+    livenessMisses: settings.livenessMisses,
+    stableAfterMs: settings.stableAfter,
+    stopTimeoutMs: settings.stopTimeout,
+    fallbackUrl,
+  };
+}
+
 async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock: Clock): Promise<number> {
   const { settings } = options;
   const writeStdout = options.writeStdout ?? ((text: string) => void process.stdout.write(text));
@@ -84,23 +125,8 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
   stop.graceful.addEventListener('abort', () => door.close(), { once: true });
   const listen = new URL(door.url).host;
   // The store and the supervisor's start in it: both must succeed before a worker starts (a read-only server waits too).
-  const openLedger = async (): Promise<{ store: Store; ledger: SupervisorLedger; start: SupervisorStart }> => {
-    const store = await openStore({ db: settings.db ?? defaultDatabasePath(process.env), clock, durability: settings.durability });
-    const ledger = new SupervisorLedger({
-      store,
-      policy,
-      name: listen,
-      clock,
-      onStoreTrouble: (message) => log.warn('supervisor-store', `supervisor: ${message}`, { source: 'supervisor' }),
-    });
-    try {
-      return { store, ledger, start: await ledger.supervisorStarted(startDetail(policy)) };
-    } catch (error) {
-      await store.close().catch(() => undefined);
-      throw error;
-    }
-  };
-  let opened: Awaited<ReturnType<typeof openLedger>> | null;
+  const openLedger = (): Promise<OpenedLedger> => openSupervisorLedger(settings, { policy, listen, clock, log });
+  let opened: OpenedLedger | null;
   try {
     opened = await openStoreWhenReachable(openLedger, { policy, door, log, stop: stop.graceful, clock });
   } catch (error) {
@@ -120,14 +146,7 @@ async function superviseOnDoor(options: SuperviseOptions, door: FrontDoor, clock
     clock,
     writeStdout,
     writeStderr,
-    life: {
-      startTimeoutMs: settings.startTimeout,
-      livenessIntervalMs: settings.livenessInterval,
-      livenessMisses: settings.livenessMisses,
-      stableAfterMs: settings.stableAfter,
-      stopTimeoutMs: settings.stopTimeout,
-      fallbackUrl: door.url,
-    },
+    life: workerLifeSettings(settings, door.url),
     door,
   });
   // The heartbeat also writes what the ledger kept while the store was away.

@@ -204,12 +204,8 @@ export function scanTopLevelFields(body: Buffer, wanted: WantedFields): Record<s
         if (index === INVALID) return undefined;
         continue;
       }
-    } else if (byte === QUOTE) {
-      index = skipString(body, index);
-    } else if (byte === MINUS || isDigit(byte)) {
-      index = skipNumber(body, index);
     } else {
-      index = skipLiteral(body, index);
+      index = skipScalar(body, index);
     }
     if (index === INVALID) return undefined;
 
@@ -234,6 +230,14 @@ export function scanTopLevelFields(body: Buffer, wanted: WantedFields): Record<s
       index += 1;
     }
   }
+}
+
+/** Past the string, number or literal that starts at `index`; INVALID when it is none. */
+function skipScalar(body: Buffer, index: number): number {
+  const byte = body[index];
+  if (byte === QUOTE) return skipString(body, index);
+  if (byte === MINUS || isDigit(byte)) return skipNumber(body, index);
+  return skipLiteral(body, index);
 }
 
 function fieldsOf(body: Buffer, found: readonly number[], wanted: WantedFields): Record<string, unknown> {
