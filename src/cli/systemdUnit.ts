@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../config/durations.js';
+import { parseDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import { ConfigError } from '../config/errors.js';
 import { kebabName, settingNames, settingsSchema, type SettingName, type Settings } from '../config/schema.js';
 import type { Source } from '../config/load.js';

@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import type { Clock } from '../kernel/clock.js';
 import {
   foldRestartLedger,
