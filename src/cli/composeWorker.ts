@@ -101,26 +101,12 @@ function workerParts(settings: Settings, clock: Clock, logs: WorkerLogs, policy:
 
 /** Everything one request needs, handed to the proxy's server. */
 function requestRuntime(parts: WorkerParts, life: WorkerLife, upstream: URL, page: PageFactory | undefined): ProxyRuntime {
-  const { settings, warden, store, queue, clock, policy, server, secret, identity, refusalHistory } = parts;
+  const { settings, warden, queue, clock, policy, server } = parts;
   const { log } = parts.logs;
   return {
     upstreams: parts.upstreams,
     providers: providerChooser(upstream, settings.provider),
-    // At most so many new scopes a minute and in all; past them, one shared scope (scopeCap.ts).
-    scopeOf: cappedScopes(
-      scopeChooser({
-        secret,
-        by: settings.scopeBy,
-        families: settings.scopeFamilies,
-        ownerOf: (fingerprint) => warden.organizations.ownerOf(fingerprint),
-      }),
-      clock,
-      (scope) =>
-        log.warn(
-          'scope-overflow',
-          `more new scopes than ${maxNewScopesPerMinute} a minute or ${maxScopesPerProcess} in all (the latest: ${scope}); requests of new keys are counted together in scope ${overflowScope} until then`,
-        ),
-    ),
+    scopeOf: cappedScopeChooser(parts),
     warden,
     queue,
     clock,
@@ -142,32 +128,63 @@ function requestRuntime(parts: WorkerParts, life: WorkerLife, upstream: URL, pag
       cachedShares: new CachedShareLearner(clock),
     },
     refusals: parts.refusals,
-    health: () =>
-      healthReport({
-        warden,
-        policy,
-        clock,
-        startedAt: parts.startedAt,
-        identity,
-        beat: async () => {
-          await life.heartbeat?.beat();
-        },
-        inFlight: () => server.inFlightCount,
-        stopping: () => server.stopping,
-        unsettled: () => life.ticker?.unsettled() ?? new Map(),
-      }),
+    health: () => workerHealth(parts, life),
     metrics: parts.metrics,
-    page: page?.({
-      store,
-      live: () => ({
-        proxy: identity.url,
-        queue: queue.queueLines((session) => sessionLabel(session, secret)),
-        refusals: refusalHistory.counts(),
-        refusalsSince: refusalHistory.since,
-      }),
-    }),
+    page: livePage(parts, page),
     stopping: () => server.stopping,
   };
+}
+
+/** At most so many new scopes a minute and in all; past them, one shared scope (scopeCap.ts). */
+function cappedScopeChooser(parts: WorkerParts): ProxyRuntime['scopeOf'] {
+  const { settings, warden, clock, secret } = parts;
+  const { log } = parts.logs;
+  return cappedScopes(
+    scopeChooser({
+      secret,
+      by: settings.scopeBy,
+      families: settings.scopeFamilies,
+      ownerOf: (fingerprint) => warden.organizations.ownerOf(fingerprint),
+    }),
+    clock,
+    (scope) =>
+      log.warn(
+        'scope-overflow',
+        `more new scopes than ${maxNewScopesPerMinute} a minute or ${maxScopesPerProcess} in all (the latest: ${scope}); requests of new keys are counted together in scope ${overflowScope} until then`,
+      ),
+  );
+}
+
+/** The health report, asked afresh on each probe: the heartbeat and the ticker exist only once the worker listens. */
+function workerHealth(parts: WorkerParts, life: WorkerLife): ReturnType<ProxyRuntime['health']> {
+  const { warden, policy, clock, server, identity } = parts;
+  return healthReport({
+    warden,
+    policy,
+    clock,
+    startedAt: parts.startedAt,
+    identity,
+    beat: async () => {
+      await life.heartbeat?.beat();
+    },
+    inFlight: () => server.inFlightCount,
+    stopping: () => server.stopping,
+    unsettled: () => life.ticker?.unsettled() ?? new Map(),
+  });
+}
+
+/** The live page at /_ratewarden/, when cli/ gave one: the store's history plus this worker's queue and refusals. */
+function livePage(parts: WorkerParts, page: PageFactory | undefined): ProxyRuntime['page'] {
+  const { store, queue, secret, identity, refusalHistory } = parts;
+  return page?.({
+    store,
+    live: () => ({
+      proxy: identity.url,
+      queue: queue.queueLines((session) => sessionLabel(session, secret)),
+      refusals: refusalHistory.counts(),
+      refusalsSince: refusalHistory.since,
+    }),
+  });
 }
 
 /**

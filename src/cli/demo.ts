@@ -108,36 +108,43 @@ export function registerDemo(program: Command): void {
     )
     .option('--clients <n>', 'concurrent simulated clients, each retrying like the official SDKs', String(defaultReplayOptions.clients))
     .option('--json', 'print the figures as one JSON object instead of the table')
-    .addHelpText(
-      'after',
-      `\nThe three runs use the same load, crash schedule, second tenant and seed, at the same time, on 127.0.0.1 only:\n` +
-        '  direct      the clients talk to the upstream themselves: no proxy (nothing to crash)\n' +
-        `  amnesia     the seed's setup: state lost at every restart, restarted after ${seconds(scaled(3_000))} always, cooldowns not\n` +
-        `              enforced, 429s resent after a fixed ${seconds(scaled(30_000))}, ungated raises, zero-token samples recorded\n` +
-        '  ratewarden  the defaults: a durable database, its supervisor, the backoff ladder, gated raises\n' +
-        'Both proxies crash at the scheduled moments and when they see too many 429s (--crash-after-429s).\n' +
-        'Progress goes to stderr; the table (or --json) to stdout. Every process and temporary file is\n' +
-        'removed at the end, also after Ctrl-C. Exit codes: 0 ok, 1 failure or interrupted, 2 usage.',
-    )
-    .action(async (raw: DemoOptions) => {
-      const options = replayOptionsFrom(raw);
-      chooseColour();
-      const interrupted = new AbortController();
-      const onSignal = (): void => {
-        if (interrupted.signal.aborted) process.exit(exitCodes.failure);
-        process.stderr.write('\nstopping the demo and cleaning up (Ctrl-C again to quit at once)…\n');
-        interrupted.abort(new Error('demo interrupted; everything it started was stopped and removed'));
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      const progress = new ProgressDisplay(process.stderr);
-      try {
-        const result = await runReplay(options, (update) => progress.update(update), interrupted.signal);
-        progress.finish();
-        process.stdout.write(`${raw.json === true ? JSON.stringify(result, null, 2) : renderReplay(result)}\n`);
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
-    });
+    .addHelpText('after', demoHelpText())
+    .action(runDemo);
+}
+
+/** What the three runs are, after the options in --help. */
+function demoHelpText(): string {
+  return (
+    `\nThe three runs use the same load, crash schedule, second tenant and seed, at the same time, on 127.0.0.1 only:\n` +
+    '  direct      the clients talk to the upstream themselves: no proxy (nothing to crash)\n' +
+    `  amnesia     the seed's setup: state lost at every restart, restarted after ${seconds(scaled(3_000))} always, cooldowns not\n` +
+    `              enforced, 429s resent after a fixed ${seconds(scaled(30_000))}, ungated raises, zero-token samples recorded\n` +
+    '  ratewarden  the defaults: a durable database, its supervisor, the backoff ladder, gated raises\n' +
+    'Both proxies crash at the scheduled moments and when they see too many 429s (--crash-after-429s).\n' +
+    'Progress goes to stderr; the table (or --json) to stdout. Every process and temporary file is\n' +
+    'removed at the end, also after Ctrl-C. Exit codes: 0 ok, 1 failure or interrupted, 2 usage.'
+  );
+}
+
+/** Runs the replay with its progress on stderr; Ctrl-C stops it and still cleans up (a second Ctrl-C quits at once). */
+async function runDemo(raw: DemoOptions): Promise<void> {
+  const options = replayOptionsFrom(raw);
+  chooseColour();
+  const interrupted = new AbortController();
+  const onSignal = (): void => {
+    if (interrupted.signal.aborted) process.exit(exitCodes.failure);
+    process.stderr.write('\nstopping the demo and cleaning up (Ctrl-C again to quit at once)…\n');
+    interrupted.abort(new Error('demo interrupted; everything it started was stopped and removed'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = new ProgressDisplay(process.stderr);
+  try {
+    const result = await runReplay(options, (update) => progress.update(update), interrupted.signal);
+    progress.finish();
+    process.stdout.write(`${raw.json === true ? JSON.stringify(result, null, 2) : renderReplay(result)}\n`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }

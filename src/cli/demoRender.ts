@@ -1,5 +1,5 @@
 import kleur from 'kleur';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import type { BudgetPoint, IncidentFigures } from '../sim/incidentMeasures.js';
 import type { RunProgress } from '../sim/incidentRun.js';
 import { setupNames, type SetupName } from '../sim/incidentScenario.js';

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../config/durations.js';
+import { parseDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import { ConfigError } from '../config/errors.js';
 import { kebabName, settingNames, settingsSchema, type SettingName, type Settings } from '../config/schema.js';
 import type { Source } from '../config/load.js';
@@ -57,6 +58,21 @@ const durationSettings = new Set<SettingName>([
 const binPath = fileURLToPath(new URL('../../bin/ratewarden', import.meta.url));
 
 export function registerSystemdUnit(program: Command): void {
+  const command = defineSystemdUnitCommand(program);
+  command.action((runArgs: string[], options: SystemdUnitOptions) => {
+    const { settings, sources } = resolveSettings(options, unitSettings);
+    if (settings.upstream === null) {
+      throw new ConfigError(
+        'systemd-unit: no upstream; pass --upstream, e.g. ratewarden systemd-unit --upstream https://api.anthropic.com',
+      );
+    }
+    if (options.socketUnit === true) printSocketUnit(settings.listen);
+    else printServiceUnit(runArgs, options, settings, sources, settings.upstream);
+  });
+}
+
+/** The command line of `systemd-unit`: its own options, the unit settings' flags, and examples. */
+function defineSystemdUnitCommand(program: Command): Command {
   const command = program
     .command('systemd-unit')
     .description('print a systemd unit file for "ratewarden run" whose restart policy matches ratewarden\'s own')
@@ -79,50 +95,53 @@ export function registerSystemdUnit(program: Command): void {
     'ratewarden systemd-unit --upstream https://api.anthropic.com --socket-activation | sudo tee /etc/systemd/system/ratewarden.service',
     'ratewarden systemd-unit --upstream https://api.anthropic.com --socket-unit | sudo tee /etc/systemd/system/ratewarden.socket',
   ]);
-  command.action((runArgs: string[], options: SystemdUnitOptions) => {
-    const { settings, sources } = resolveSettings(options, unitSettings);
-    if (settings.upstream === null) {
-      throw new ConfigError(
-        'systemd-unit: no upstream; pass --upstream, e.g. ratewarden systemd-unit --upstream https://api.anthropic.com',
-      );
-    }
-    if (options.socketUnit === true) {
-      const { host, port } = settings.listen;
-      if (port === 0)
-        throw new ConfigError(
-          'systemd-unit: --socket-unit needs a fixed port, not 0; pass --listen 127.0.0.1:8787 (the same --listen as for the service)',
-        );
-      const ipv6 = host.includes(':');
-      process.stdout.write(renderSystemdSocket({ listenStream: ipv6 ? `[${host}]:${port}` : `${host}:${port}`, ipv6 }));
-      return;
-    }
-    refuseUnsafeRunArgs(runArgs);
-    const supervised = options.supervised === true;
-    const execStart = options.execStart !== undefined ? [absolute(options.execStart)] : [process.execPath, binPath];
-    const unit = renderSystemdUnit({
-      execStart,
-      runArgs: [...flagsFor(settings, sources, supervised), ...runArgs],
-      supervised,
-      user: options.user ?? null,
-      upstream: settings.upstream,
-      restartSecMs: settings.restartSec,
-      restartMaxDelayMs: settings.restartMaxDelay,
-      startLimitBurst: settings.startLimitBurst,
-      startLimitIntervalMs: settings.startLimitInterval,
-      stopTimeoutMs: settings.stopTimeout,
-      startTimeoutMs: settings.startTimeout,
-      socketActivated: options.socketActivation === true,
-    });
-    // On stderr, so that `| sudo tee` still writes the unit: it may be right for a host where the path is readable.
-    for (const path of execStart) {
-      const hidden = hiddenBySandbox(path);
-      if (hidden !== null)
-        process.stderr.write(
-          `warning: ${hidden}; install ratewarden (and node) outside it, e.g. npm install -g under /usr/local, or pass --exec-start\n`,
-        );
-    }
-    process.stdout.write(unit);
+  return command;
+}
+
+/** ratewarden.socket listens where the service would have: the same --listen, which must name a port. */
+function printSocketUnit({ host, port }: Settings['listen']): void {
+  if (port === 0)
+    throw new ConfigError(
+      'systemd-unit: --socket-unit needs a fixed port, not 0; pass --listen 127.0.0.1:8787 (the same --listen as for the service)',
+    );
+  const ipv6 = host.includes(':');
+  process.stdout.write(renderSystemdSocket({ listenStream: ipv6 ? `[${host}]:${port}` : `${host}:${port}`, ipv6 }));
+}
+
+/** The service unit; `upstream` is settings.upstream, which the caller has found present. */
+function printServiceUnit(
+  runArgs: readonly string[],
+  options: SystemdUnitOptions,
+  settings: Settings,
+  sources: Record<SettingName, Source>,
+  upstream: string,
+): void {
+  refuseUnsafeRunArgs(runArgs);
+  const supervised = options.supervised === true;
+  const execStart = options.execStart !== undefined ? [absolute(options.execStart)] : [process.execPath, binPath];
+  const unit = renderSystemdUnit({
+    execStart,
+    runArgs: [...flagsFor(settings, sources, supervised), ...runArgs],
+    supervised,
+    user: options.user ?? null,
+    upstream,
+    restartSecMs: settings.restartSec,
+    restartMaxDelayMs: settings.restartMaxDelay,
+    startLimitBurst: settings.startLimitBurst,
+    startLimitIntervalMs: settings.startLimitInterval,
+    stopTimeoutMs: settings.stopTimeout,
+    startTimeoutMs: settings.startTimeout,
+    socketActivated: options.socketActivation === true,
   });
+  // On stderr, so that `| sudo tee` still writes the unit: it may be right for a host where the path is readable.
+  for (const path of execStart) {
+    const hidden = hiddenBySandbox(path);
+    if (hidden !== null)
+      process.stderr.write(
+        `warning: ${hidden}; install ratewarden (and node) outside it, e.g. npm install -g under /usr/local, or pass --exec-start\n`,
+      );
+  }
+  process.stdout.write(unit);
 }
 
 /** The flags that switch a protection off (config/fields.ts `unsafe`): `--unsafe-no-cooldown`, … */

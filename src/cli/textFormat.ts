@@ -1,5 +1,5 @@
 import kleur from 'kleur';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 
 const barWidth = 24;
 

@@ -19,16 +19,6 @@ export function parseDuration(text: string): number | null {
   return Math.round(total);
 }
 
-/** The shortest readable form: 300ms, 10s, 1.5s, 5m, 1h30m. */
-export function formatDuration(ms: number): string {
-  if (ms < 1_000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${Number((ms / 1_000).toFixed(1))}s`;
-  const hours = Math.floor(ms / 3_600_000);
-  const minutes = Math.floor((ms % 3_600_000) / 60_000);
-  const seconds = Math.round((ms % 60_000) / 1_000);
-  return [hours > 0 ? `${hours}h` : '', minutes > 0 ? `${minutes}m` : '', seconds > 0 ? `${seconds}s` : ''].join('') || '0s';
-}
-
 const sizeUnits: Record<string, number> = { b: 1, kb: 1_024, k: 1_024, mb: 1_048_576, m: 1_048_576, gb: 1_073_741_824, g: 1_073_741_824 };
 
 /** Parses a byte size: `512kb`, `10mb`, `1048576`. Null when malformed. */

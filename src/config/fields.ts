@@ -1,5 +1,6 @@
 import { parseKeyAliases } from '../core/scopeNames.js';
-import { formatByteSize, formatDuration, parseByteSize, parseDuration } from './durations.js';
+import { formatDuration } from '../kernel/durations.js';
+import { formatByteSize, parseByteSize, parseDuration } from './durations.js';
 import { parseFamilyRules, parseScopeBudgetRules, type FamilyRule, type ScopeBudgetRule } from '../core/scopes.js';
 
 /** How one configuration value is read from text (env, flag) or JSON (config file). */

@@ -32,15 +32,16 @@ export function allOpen(gates: GateReport): boolean {
   return Object.values(gates).every((gate) => gate.open);
 }
 
-function budgetOf(state: LimiterState, kind: BudgetKind): number | null {
+export function budgetOf(state: LimiterState, kind: BudgetKind): number | null {
   return kind === 'tokens' ? state.tokenBudget : state.requestBudget;
 }
 
-function withBudget(state: LimiterState, kind: BudgetKind, value: number | null): LimiterState {
+export function withBudget(state: LimiterState, kind: BudgetKind, value: number | null): LimiterState {
   return kind === 'tokens' ? { ...state, tokenBudget: value } : { ...state, requestBudget: value };
 }
 
-const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
+/** A duration as the controller's explanations write it: `60 s`. */
+export const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
 
 /**
  * The upstream's reported limit times the safety margin, scaled from the period the limit is
@@ -52,7 +53,7 @@ export function scaledReportedLimit(reported: number | null, policy: LimiterPoli
   return Math.max(1, Math.floor((reported * policy.safetyMargin * policy.windowMs) / policy.limitPeriodMs));
 }
 
-function reportedLimitOf(state: LimiterState, kind: BudgetKind): number | null {
+export function reportedLimitOf(state: LimiterState, kind: BudgetKind): number | null {
   return kind === 'tokens' ? state.reportedTokenLimit : state.reportedRequestLimit;
 }
 
@@ -294,88 +295,6 @@ export function cutAt429(
       detail: `upstream 429 with ${used} in the window; ×${policy.cutFactor} from ${base}, floor ${typical} (one typical request)${ceiling !== null && floored > ceiling ? `, ceiling ${ceiling}` : ''}`,
     });
     next = withBudget(next, kind, cut);
-  }
-  return { state: next, adjustments };
-}
-
-/** Budgets the configuration asks for now, when they differ from the ones last adopted. */
-export function adoptConfiguredBudgets(
-  state: LimiterState,
-  policy: LimiterPolicy,
-): { state: LimiterState; adjustments: BudgetAdjustment[] } {
-  let next = state;
-  const adjustments: BudgetAdjustment[] = [];
-  const configured = { tokens: policy.tokenBudget, requests: policy.requestBudget };
-  const adopted = { tokens: state.configuredTokenBudget, requests: state.configuredRequestBudget };
-  for (const kind of ['tokens', 'requests'] as const) {
-    if (configured[kind] === adopted[kind]) continue;
-    const from = budgetOf(next, kind);
-    const to = configured[kind] ?? scaledReportedLimit(reportedLimitOf(next, kind), policy);
-    next = withBudget(next, kind, to);
-    next =
-      kind === 'tokens' ? { ...next, configuredTokenBudget: configured[kind] } : { ...next, configuredRequestBudget: configured[kind] };
-    if (from !== to) {
-      adjustments.push({
-        kind,
-        from,
-        to,
-        reason: 'config',
-        gates: null,
-        detail: `configured ${kind} budget is now ${configured[kind] ?? 'unset'}`,
-      });
-    }
-  }
-  const clamped = clampToCeilings(next, policy);
-  return { state: clamped.state, adjustments: [...adjustments, ...clamped.adjustments] };
-}
-
-/**
- * The upstream reported its limits. An unconfigured budget follows them (scaled, times the
- * safety margin): set when there was none, moved along when it stood at the old known-good
- * level; a configured one is never left above them.
- */
-export function adoptReportedLimits(
-  state: LimiterState,
-  reported: { tokenLimit: number | null; requestLimit: number | null },
-  policy: LimiterPolicy,
-): { state: LimiterState; adjustments: BudgetAdjustment[] } {
-  let next: LimiterState = {
-    ...state,
-    reportedTokenLimit: reported.tokenLimit ?? state.reportedTokenLimit,
-    reportedRequestLimit: reported.requestLimit ?? state.reportedRequestLimit,
-  };
-  const adjustments: BudgetAdjustment[] = [];
-  for (const kind of ['tokens', 'requests'] as const) {
-    const limit = reportedLimitOf(next, kind);
-    const configured = kind === 'tokens' ? policy.tokenBudget : policy.requestBudget;
-    const budget = budgetOf(next, kind);
-    const atOldLevel = budget !== null && budget === scaledReportedLimit(reportedLimitOf(state, kind), policy);
-    if (limit === null || configured !== null || (budget !== null && !atOldLevel)) continue;
-    const to = scaledReportedLimit(limit, policy);
-    if (to === budget) continue;
-    adjustments.push({
-      kind,
-      from: budget,
-      to,
-      reason: 'reported-limit',
-      gates: null,
-      detail: `upstream reports ${limit} per ${seconds(policy.limitPeriodMs)}; ×${policy.safetyMargin} safety margin, scaled to the ${seconds(policy.windowMs)} window`,
-    });
-    next = withBudget(next, kind, to);
-  }
-  const clamped = clampToCeilings(next, policy);
-  return { state: clamped.state, adjustments: [...adjustments, ...clamped.adjustments] };
-}
-
-function clampToCeilings(state: LimiterState, policy: LimiterPolicy): { state: LimiterState; adjustments: BudgetAdjustment[] } {
-  let next = state;
-  const adjustments: BudgetAdjustment[] = [];
-  for (const kind of ['tokens', 'requests'] as const) {
-    const budget = budgetOf(next, kind);
-    const ceiling = budgetCeiling(next, kind, policy);
-    if (budget === null || ceiling === null || budget <= ceiling) continue;
-    adjustments.push({ kind, from: budget, to: ceiling, reason: 'ceiling', gates: null, detail: `above the ceiling ${ceiling}` });
-    next = withBudget(next, kind, ceiling);
   }
   return { state: next, adjustments };
 }

@@ -1,13 +1,14 @@
-import { cooldownAfter429 } from './cooldownLength.js';
 import { calibrationReport, type CalibrationReport, type SampleCount } from './calibrationReport.js';
 import type { SampleSummary } from './calibration.js';
-import { allOpen, budgetCeiling, evaluateGates, knownGood, type BudgetKind, type GateReport } from './controller.js';
+import type { BudgetKind, GateReport } from './controller.js';
 import { cooldownPhase } from './cooldown.js';
+import { budgetReport, controllerReport, cooldownReport, probeReport } from './limiterStatus.js';
 import {
   fleetProcesses,
   processStatus,
   type FleetProcess,
   type HeartbeatRow,
+  type LivenessInput,
   type ProcessRole,
   type ProcessStatus,
 } from './processLiveness.js';
@@ -209,18 +210,6 @@ function upstreamOf(worker: ProcessStatus, configured: string | null): StatusRep
   return { url: null, from: 'none' };
 }
 
-function gateSet(gates: GateReport): GateSet {
-  return { ...gates, allOpen: allOpen(gates) };
-}
-
-function cutInForce(state: LimiterState, kind: BudgetKind, policy: LimiterPolicy, snapshot: StatusSnapshot): CutInForce | null {
-  const budget = kind === 'tokens' ? state.tokenBudget : state.requestBudget;
-  const target = knownGood(state, kind, policy);
-  if (budget === null || target === null || budget >= target) return null;
-  const cut = snapshot.adjustments.find((row) => row.kind === kind && (row.reason === 'cut' || row.reason === 'learned-at-429')) ?? null;
-  return { budget, knownGood: target, cut };
-}
-
 /** The queues of the workers whose heartbeat is fresh: a stopped or hung worker's last queue is no longer waiting. */
 export function queueOfRunningWorkers(
   rows: readonly HeartbeatRow[],
@@ -240,31 +229,16 @@ export function assembleStatus(input: StatusInput): StatusReport {
   // The budgets the running proxy adopted, rather than whatever this command was given: the
   // ceilings and gates are the proxy's.
   const policy: LimiterPolicy = { ...input.policy, tokenBudget: state.configuredTokenBudget, requestBudget: state.configuredRequestBudget };
-  const liveness = {
-    rows: snapshot.processes,
-    now,
-    staleAfterMs: input.heartbeatStaleAfterMs,
-    livePids: input.livePids,
-    thisHost: input.thisHost,
-  };
-  const worker = processStatus('worker', liveness);
-  const processes = fleetProcesses(liveness);
-  // With none running here, a worker running on another host still tells the fleet's upstream.
-  const upstreamWorker = worker.running ? worker : (processes.find((process) => process.role === 'worker' && process.running) ?? worker);
+  const fleet = fleetOf(input);
   const usage = sumWindow(snapshot.buckets, policy.tokenMetric);
   const breaker = cooldownPhase(state, now, policy);
-  const probeStartedAt = breaker.phase === 'half-open' ? state.probeStartedAt : null;
   const queue = queueOfRunningWorkers(snapshot.processes, now, input.heartbeatStaleAfterMs);
-  const upstream = upstreamOf(upstreamWorker, input.configuredUpstream);
-  const runningUpstreams = processes
-    .filter((process) => process.role === 'worker' && process.running && process.upstream !== null)
-    .map((process) => process.upstream as string);
   return {
     formatVersion: statusFormatVersion,
     generatedAt: now,
     database: input.database,
     host: input.thisHost ?? null,
-    upstream,
+    upstream: fleet.upstream,
     scope: input.scope ?? defaultScope,
     scopes: scopeLines(input.scopeRows ?? [], now, policy, queue),
     queue,
@@ -273,57 +247,20 @@ export function assembleStatus(input: StatusInput): StatusReport {
       label: scopeLabel(row.scope),
       ageMs: Math.max(0, now - row.admittedAt),
     })),
-    upstreams: runningUpstreams.length > 0 ? [...new Set(runningUpstreams)] : upstream.url === null ? [] : [upstream.url],
+    upstreams: fleet.upstreams,
     policy: {
       worker: { ...input.policyOrigins.worker, values: input.policy },
       supervisor: { ...input.policyOrigins.supervisor, values: input.restartPolicy },
     },
-    worker,
-    supervisor: { ...processStatus('supervisor', liveness), ...supervisorHistoryReport(input.restartHistory, input.startLimit) },
-    processes,
+    worker: fleet.worker,
+    supervisor: { ...processStatus('supervisor', fleet.liveness), ...supervisorHistoryReport(input.restartHistory, input.startLimit) },
+    processes: fleet.processes,
     window: { lengthMs: policy.windowMs, tokenMetric: policy.tokenMetric, tokensUsed: usage.tokens, requestsUsed: usage.requests },
-    budget: {
-      tokens: state.tokenBudget,
-      requests: state.requestBudget,
-      configuredTokens: state.configuredTokenBudget,
-      configuredRequests: state.configuredRequestBudget,
-      reportedTokenLimit: state.reportedTokenLimit,
-      reportedRequestLimit: state.reportedRequestLimit,
-      tokenCeiling: budgetCeiling(state, 'tokens', policy),
-      requestCeiling: budgetCeiling(state, 'requests', policy),
-      knownGoodTokens: knownGood(state, 'tokens', policy),
-      knownGoodRequests: knownGood(state, 'requests', policy),
-      cuts: { tokens: cutInForce(state, 'tokens', policy, snapshot), requests: cutInForce(state, 'requests', policy, snapshot) },
-    },
-    cooldown: {
-      active: breaker.phase === 'cooling',
-      phase: breaker.phase,
-      remainingMs: breaker.phase === 'cooling' ? breaker.remainingMs : 0,
-      until: state.cooldownUntil,
-      startedAt: state.cooldownStartedAt,
-      backoffLevel: state.backoffLevel,
-      consecutive429s: state.consecutive429s,
-      nextCooldownMs: cooldownAfter429(state, null, policy, 0),
-      last429At: state.last429At,
-    },
+    budget: budgetReport(state, policy, snapshot),
+    cooldown: cooldownReport(state, breaker, policy),
     consecutive429s: state.consecutive429s,
-    probe: {
-      halfOpen: breaker.phase === 'half-open',
-      inFlight: breaker.phase === 'half-open' && breaker.probeInFlight,
-      requestId: breaker.phase === 'half-open' ? state.probeRequestId : null,
-      startedAt: probeStartedAt,
-      ageMs: probeStartedAt === null ? null : Math.max(0, now - probeStartedAt),
-      timeoutMs: policy.probeTimeoutMs,
-    },
-    controller: {
-      lastAdjustment: snapshot.adjustments[0] ?? null,
-      lastAdjustmentByKind: snapshot.lastAdjustmentByKind,
-      recentAdjustments: snapshot.adjustments,
-      gates: {
-        tokens: gateSet(evaluateGates(state, 'tokens', usage, now, policy)),
-        requests: gateSet(evaluateGates(state, 'requests', usage, now, policy)),
-      },
-    },
+    probe: probeReport(state, breaker, now, policy),
+    controller: controllerReport(snapshot, usage, now, policy),
     calibration: calibrationReport(snapshot.sampleCounts, snapshot.sampleSummaries, {
       tokens: state.reportedTokenLimit,
       requests: state.reportedRequestLimit,
@@ -334,4 +271,31 @@ export function assembleStatus(input: StatusInput): StatusReport {
     history: input.history ?? null,
     live: input.live ?? null,
   };
+}
+
+/** The processes from their heartbeats, and the upstream they serve. */
+function fleetOf(input: StatusInput): {
+  liveness: LivenessInput;
+  worker: ProcessStatus;
+  processes: FleetProcess[];
+  upstream: StatusReport['upstream'];
+  upstreams: string[];
+} {
+  const liveness: LivenessInput = {
+    rows: input.snapshot.processes,
+    now: input.now,
+    staleAfterMs: input.heartbeatStaleAfterMs,
+    livePids: input.livePids,
+    thisHost: input.thisHost,
+  };
+  const worker = processStatus('worker', liveness);
+  const processes = fleetProcesses(liveness);
+  // With none running here, a worker running on another host still tells the fleet's upstream.
+  const upstreamWorker = worker.running ? worker : (processes.find((process) => process.role === 'worker' && process.running) ?? worker);
+  const upstream = upstreamOf(upstreamWorker, input.configuredUpstream);
+  const runningUpstreams = processes
+    .filter((process) => process.role === 'worker' && process.running && process.upstream !== null)
+    .map((process) => process.upstream as string);
+  const upstreams = runningUpstreams.length > 0 ? [...new Set(runningUpstreams)] : upstream.url === null ? [] : [upstream.url];
+  return { liveness, worker, processes, upstream, upstreams };
 }

@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from './durations.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 export type LogFormat = 'text' | 'json';

@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import { changeKindOf, type BudgetEvent } from '../warden/budgetEvents.js';
 
 export interface BudgetLogLine {

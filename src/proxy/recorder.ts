@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { chargedUsage, chargeRules } from '../core/chargeRules.js';
 import type { Refill, Report } from '../core/reported.js';
 import type { TokenMetric } from '../core/types.js';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Record429Outcome } from '../warden/upstream429Recorder.js';
 import type { Warden } from '../warden/warden.js';

@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, Refusal } from '../warden/types.js';
 import { FairOrder, type QueuedRequest } from '../core/queueOrder.js';

@@ -1,5 +1,5 @@
 import { initialLimiterState, type LimiterPolicy, type LimiterState } from '../core/types.js';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Heartbeat } from '../warden/heartbeat.js';
 import type { Clock } from '../kernel/clock.js';

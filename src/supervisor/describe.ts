@@ -1,5 +1,5 @@
 import { exitCodes } from '../kernel/exitCodes.js';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import type { BurstReachability, FailureCause, RestartPolicy } from '../core/restartPolicy.js';
 import type { WorkerExit } from './workerProcess.js';
 

@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import type { ListenAddress } from '../config/fields.js';
 import { cannotListenLine, urlFor } from '../proxy/listenAddress.js';
 import { sendLocalReply } from '../proxy/localReplies.js';

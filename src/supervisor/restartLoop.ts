@@ -1,5 +1,5 @@
 import { exitCodes } from '../kernel/exitCodes.js';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import type { Settings } from '../config/schema.js';
 import { restartDelayMs, type RestartPolicy } from '../core/restartPolicy.js';
 import type { Logger } from '../kernel/log.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import { restartDelayMs, type RestartPolicy } from '../core/restartPolicy.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Logger } from '../kernel/log.js';

@@ -5,7 +5,7 @@ import { defaultDatabasePath } from '../config/paths.js';
 import { restartPolicyFrom } from '../config/policy.js';
 import type { Settings } from '../config/schema.js';
 import { burstLimitReachable, type RestartPolicy } from '../core/restartPolicy.js';
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import { takePassedSocket } from '../kernel/socketActivation.js';
 import { createLogger, type Logger } from '../kernel/log.js';
 import { providerChooser } from '../proxy/providers/adapter.js';

@@ -1,4 +1,5 @@
-import { adoptConfiguredBudgets, type BudgetAdjustment } from '../core/controller.js';
+import { adoptConfiguredBudgets } from '../core/budgetAdoption.js';
+import type { BudgetAdjustment } from '../core/controller.js';
 import { defaultScope } from '../core/scopes.js';
 import type { StoreTransaction } from '../store/port.js';
 import type { ScopeLedger } from './scopeLedger.js';

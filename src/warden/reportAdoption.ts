@@ -1,5 +1,6 @@
 import { sampleToRecord } from '../core/calibration.js';
-import { adoptReportedLimits, type BudgetAdjustment } from '../core/controller.js';
+import { adoptReportedLimits } from '../core/budgetAdoption.js';
+import type { BudgetAdjustment } from '../core/controller.js';
 import { adoptReport, needOn, type Report, type ReportedRemaining } from '../core/reported.js';
 import { reportsForGroup } from '../core/limitGroups.js';
 import type { ScopeRows } from '../store/snapshot.js';

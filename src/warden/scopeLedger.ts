@@ -1,5 +1,5 @@
 import type { BudgetAdjustment } from '../core/controller.js';
-import { adoptConfiguredBudgets } from '../core/controller.js';
+import { adoptConfiguredBudgets } from '../core/budgetAdoption.js';
 import { coolAlongside, hourStartFor } from '../core/daily.js';
 import { defaultScope, keyOfScope, policyForScope, type ScopeBudgetRule } from '../core/scopes.js';
 import { initialLimiterState, type LimiterPolicy, type LimiterState, type TokenEstimate, type WindowUsage } from '../core/types.js';

@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/durations.js';
+import { formatDuration } from '../kernel/durations.js';
 import type { Clock } from '../kernel/clock.js';
 import { whatAClearWipes, type ClearedRestarts } from '../core/restartLedger.js';
 import { readRecord, readRestartSummary, type RestartSummary } from './restartSummary.js';

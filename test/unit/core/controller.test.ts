@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { adoptConfiguredBudgets, adoptReportedLimits } from '../../../src/core/budgetAdoption.js';
 import {
-  adoptConfiguredBudgets,
-  adoptReportedLimits,
   allOpen,
   budgetCeiling,
   considerRaise,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { adoptReportedLimits } from '../../../src/core/budgetAdoption.js';
 import {
-  adoptReportedLimits,
   blame429,
   budgetCeiling,
   considerRaise,
