@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../kernel/loopbackPort.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { settingsSchema } from '../config/schema.js';
@@ -46,17 +46,6 @@ export interface RunProgress {
 /** The first worker must be ready within this; the real start takes well under a second. */
 const startDeadlineMs = 30_000;
 const progressEveryMs = 200;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function within<T>(work: Promise<T>, ms: number, what: string, signal: AbortSignal): Promise<T> {
   const timeout = new AbortController();
@@ -251,7 +240,7 @@ export async function runIncident(
   try {
     const upstream = await startSimUpstream({ ...upstreamShape, shape: options.limitShape });
     parts.upstream = upstream;
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const { proxy, restarter, database } = startProxyFor(setup, upstream.url, port, workDir, options);
     parts.proxy = proxy;
     const baseUrl = setup === 'direct' ? upstream.url : `http://127.0.0.1:${port}`;
