@@ -1,8 +1,8 @@
-import { judgeProbeAtHead } from '../core/probeAtHead.js';
 import { defaultScope, type ScopeBudgetRule } from '../core/scopes.js';
 import type { LimiterPolicy } from '../core/types.js';
 import type { Store } from '../store/port.js';
 import { admitInTransaction } from './admitStep.js';
+import { headInTransaction } from './headStep.js';
 import { adoptConfigurationInTransaction } from './configurationAdoption.js';
 import { resetInTransaction } from './resetCooldownStep.js';
 import { BudgetEvents } from './budgetEvents.js';
@@ -11,7 +11,6 @@ import { LearnedOutputs } from './learnedOutputs.js';
 import { TickSelection } from './tickSelection.js';
 import { joinGroup, type Joined } from './limitGroupSteps.js';
 import { OrganizationDirectory } from './organizations.js';
-import { adoptGroupReports, adoptReported, stampOf } from './reportAdoption.js';
 import { ScopeLedger } from './scopeLedger.js';
 import { settleInTransaction, upstream429InTransaction } from './settleSteps.js';
 import { RefusalTally } from './refusalTally.js';
@@ -169,27 +168,9 @@ export class Warden {
     return admission;
   }
 
-  /**
-   * One transaction when a response head arrives (not a 429's): the reports it carries are
-   * adopted stamped now, as old as the head, and the half-open probe is judged by its status.
-   * The request whose head this is is not counted as sent since: the upstream charged it already.
-   */
-  async observeHead(requestId: number, input: HeadInput): Promise<void> {
-    await this.store.transact(async (tx) => {
-      const loaded = await tx.load.request(requestId, { keyScope: this.keyScopes.get(requestId) ?? null });
-      if (loaded === null) return;
-      const { request } = loaded;
-      const { scope } = request;
-      const state = await this.ledger.ensureState(tx, scope, loaded.main.state);
-      if (request.outcome === 'in-flight') await tx.limiter.markHead(requestId, stampOf(this.ledger, tx, input.reportsReadAt));
-      await adoptGroupReports(this.ledger, tx, loaded, input.reports ?? [], input.reportsReadAt, {
-        id: requestId,
-        admittedAt: request.admittedAt,
-      });
-      const judged = request.outcome === 'in-flight' ? judgeProbeAtHead(state, request, input.status, tx.now) : state;
-      const adopted = await adoptReported(this.ledger, tx, scope, judged, input.reported ?? null);
-      await this.ledger.commit(tx, scope, state, adopted.state, adopted.adjustments);
-    });
+  /** One transaction when a response head arrives (not a 429's): its reports, and the probe judged by its status (headStep.ts). */
+  observeHead(requestId: number, input: HeadInput): Promise<void> {
+    return this.store.transact((tx) => headInTransaction(this.ledger, tx, requestId, input, this.keyScopes.get(requestId) ?? null));
   }
 
   /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
