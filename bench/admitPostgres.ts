@@ -12,7 +12,9 @@
  *   sharing one budget do): as fast as they go, one pair in flight per process;
  * - 4 processes sharing one scope, paced at BENCH_PG_RATE pairs/s together (default 500): the
  *   latency a fleet sees below saturation.
- * Round trips are counted per pair (each query a connection sends is one). With --before, the
+ * Round trips and statements are counted per pair: a statement sent while its connection waits for
+ * none starts a round trip, one sent behind unanswered ones (pipelined) rides on theirs. CPU per
+ * pair is the bench processes' and, on the throwaway server, the server's (Linux /proc). With --before, the
  * same runs go through the warden and store of that checkout too (its src/ imported as it is),
  * interleaved with this one's, BENCH_PG_ROUNDS times (default 3); the table shows each run's median.
  */
@@ -54,6 +56,7 @@ interface ChildTask {
 interface ChildResult {
   latenciesUs: number[];
   roundTrips: number;
+  statements: number;
   cpuUs: number;
 }
 
@@ -62,6 +65,7 @@ interface Run {
   p50Us: number;
   p99Us: number;
   roundTripsPerPair: number;
+  statementsPerPair: number;
   /** CPU per pair of the bench processes (the warden, the store, pg) and of the server's processes; null where /proc cannot tell. */
   clientCpuUs: number;
   serverCpuUs: number | null;
@@ -70,11 +74,21 @@ interface Run {
 /** A child process: pairs through the warden of `tree` for `seconds` after the parent says go. */
 async function child(task: ChildTask): Promise<void> {
   let roundTrips = 0;
+  let statements = 0;
+  const outstanding = new WeakMap<pg.Client, number>();
   const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-  // Each query a connection sends waits for its answer before the next: one round trip each.
+  // A statement sent while none of its connection's is unanswered starts a round trip; one sent
+  // behind unanswered ones (pipelined) rides on theirs.
   pg.Client.prototype.query = function countedQuery(this: pg.Client, ...args: unknown[]) {
-    roundTrips += 1;
-    return query.apply(this, args);
+    statements += 1;
+    const before = outstanding.get(this) ?? 0;
+    if (before === 0) roundTrips += 1;
+    outstanding.set(this, before + 1);
+    const answered = query.apply(this, args);
+    const done = (): void => void outstanding.set(this, (outstanding.get(this) ?? 1) - 1);
+    if (answered instanceof Promise) answered.then(done, done);
+    else done();
+    return answered;
   } as typeof pg.Client.prototype.query;
   const { openPostgresStore } = (await import(pathToFileURL(resolve(task.tree, 'src/store/postgres/openStore.ts')).href)) as {
     openPostgresStore: (options: { url: string; host: string; poolSize: number }) => Promise<Store>;
@@ -95,6 +109,7 @@ async function child(task: ChildTask): Promise<void> {
   process.stdout.write('ready\n');
   await new Promise<void>((done) => process.stdin.once('data', () => done()));
   roundTrips = 0;
+  statements = 0;
   const cpuAtStart = process.cpuUsage();
   const latenciesUs: number[] = [];
   const start = performance.now();
@@ -109,7 +124,7 @@ async function child(task: ChildTask): Promise<void> {
     latenciesUs.push(Math.round((performance.now() - begun) * 1_000));
   }
   const cpu = process.cpuUsage(cpuAtStart);
-  process.stdout.write(`${JSON.stringify({ latenciesUs, roundTrips, cpuUs: cpu.user + cpu.system } satisfies ChildResult)}\n`);
+  process.stdout.write(`${JSON.stringify({ latenciesUs, roundTrips, statements, cpuUs: cpu.user + cpu.system } satisfies ChildResult)}\n`);
   // The connections stay open until the parent has read the server's CPU: a backend's time leaves /proc with it.
   await new Promise<void>((done) => process.stdin.once('end', () => done()).resume());
   await warden.close();
@@ -185,13 +200,13 @@ async function measure(url: string, tree: string, scenario: Scenario, seconds: n
   await Promise.all(children.map((proc) => new Promise((done) => proc.once('exit', done).stdin!.end())));
   const all = results.flatMap((result) => result.latenciesUs).sort((a, b) => a - b);
   const at = (q: number): number => all[Math.min(all.length - 1, Math.floor(q * all.length))] ?? 0;
-  const roundTrips = results.reduce((sum, result) => sum + result.roundTrips, 0);
   const pairs = Math.max(1, all.length);
   return {
     pairsPerSecond: all.length / Math.max(elapsedS, seconds),
     p50Us: at(0.5),
     p99Us: at(0.99),
-    roundTripsPerPair: roundTrips / pairs,
+    roundTripsPerPair: results.reduce((sum, result) => sum + result.roundTrips, 0) / pairs,
+    statementsPerPair: results.reduce((sum, result) => sum + result.statements, 0) / pairs,
     clientCpuUs: results.reduce((sum, result) => sum + result.cpuUs, 0) / pairs,
     // The children's pool connections end after the last pair: their backends' CPU is counted while they still run.
     serverCpuUs: serverAtStart === null || serverAtEnd === null ? null : (serverAtEnd - serverAtStart) / pairs,
@@ -257,7 +272,7 @@ async function main(): Promise<void> {
     process.stdout.write(`bench:admit:postgres — ${where}; ${seconds} s per run, ${rounds} round(s), median of the rounds\n`);
     process.stdout.write(`Node ${process.version}, ${cpus().length} CPUs, load average ${loadavg()[0]?.toFixed(2)}\n\n`);
     process.stdout.write(
-      '| code | run | pairs/s | pair p50 | pair p99 | round trips per pair | client CPU per pair | server CPU per pair |\n|---|---|---|---|---|---|---|---|\n',
+      '| code | run | pairs/s | pair p50 | pair p99 | round trips per pair | statements per pair | client CPU per pair | server CPU per pair |\n|---|---|---|---|---|---|---|---|---|\n',
     );
     const ms = (us: number): string => `${(us / 1_000).toFixed(2)} ms`;
     for (const [s, scenario] of scenarios.entries()) {
@@ -265,7 +280,7 @@ async function main(): Promise<void> {
         const measured = runs.get(`${t}/${s}`) ?? [];
         const pick = (of: (run: Run) => number): number => median(measured.map(of));
         process.stdout.write(
-          `| ${tree.name} | ${scenario.name} | ${Math.round(pick((run) => run.pairsPerSecond))} | ${ms(pick((run) => run.p50Us))} | ${ms(pick((run) => run.p99Us))} | ${pick((run) => run.roundTripsPerPair).toFixed(1)} | ${Math.round(pick((run) => run.clientCpuUs))} µs | ${measured.some((run) => run.serverCpuUs === null) ? 'n/a' : `${Math.round(pick((run) => run.serverCpuUs ?? 0))} µs`} |\n`,
+          `| ${tree.name} | ${scenario.name} | ${Math.round(pick((run) => run.pairsPerSecond))} | ${ms(pick((run) => run.p50Us))} | ${ms(pick((run) => run.p99Us))} | ${pick((run) => run.roundTripsPerPair).toFixed(1)} | ${pick((run) => run.statementsPerPair).toFixed(1)} | ${Math.round(pick((run) => run.clientCpuUs))} µs | ${measured.some((run) => run.serverCpuUs === null) ? 'n/a' : `${Math.round(pick((run) => run.serverCpuUs ?? 0))} µs`} |\n`,
         );
       }
     }
