@@ -1,7 +1,7 @@
 import type { BudgetKind, GateReport } from '../core/controller.js';
 import type { Dimension, Refill, ReportedRemaining } from '../core/reported.js';
 import type { AdjustmentRow, RateLimitEventRow } from '../core/statusReport.js';
-import type { SupervisorEventKind, SupervisorEventRecord } from './port.js';
+import type { RequestRecord, SupervisorEventKind, SupervisorEventRecord } from './port.js';
 
 /*
  * Rows as both backends' drivers return them (the tables are the same by design, docs/tables.md)
@@ -134,5 +134,32 @@ export function reportOf(row: ReportedDbRow): ReportedRemaining {
     admittedSince: row.admitted_since,
     roundingSlack: row.rounding_slack,
     refill: row.refill,
+  };
+}
+
+/** A row of `requests` as both backends read it for an event (the charged output defaults to the estimate in SQL). */
+export interface RequestDbRow {
+  id: number;
+  admitted_at: number;
+  bucket_start: number;
+  probe: number;
+  est_input_tokens: number;
+  est_output_tokens: number;
+  charge_output_tokens: number;
+  outcome: string;
+  scope: string;
+}
+
+export function requestOf(row: RequestDbRow): RequestRecord {
+  return {
+    id: row.id,
+    admittedAt: row.admitted_at,
+    bucketStart: row.bucket_start,
+    probe: row.probe === 1,
+    estInputTokens: row.est_input_tokens,
+    estOutputTokens: row.est_output_tokens,
+    chargeOutputTokens: row.charge_output_tokens,
+    outcome: row.outcome,
+    scope: row.scope,
   };
 }

@@ -2,37 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ReportedRemaining } from '../../src/core/reported.js';
 import { initialLimiterState } from '../../src/core/types.js';
 import type { AdmittedRequest, Store, StoreTransaction } from '../../src/store/port.js';
-import type { ContractStore } from './storeContract.js';
+import { admitted as storeAdmitted, report as storeReport, type ContractStore } from './storeContract.js';
 import { stateWith } from './limiterFixtures.js';
 
 const group = 'org:acme/claude-sonnet';
 const keyScope = 'k0123456789abcdef/claude-sonnet';
 
-const admitted = (overrides: Partial<AdmittedRequest> = {}): AdmittedRequest => ({
-  scope: group,
-  admittedAt: 1_000,
-  bucketStart: 1_000,
-  method: 'POST',
-  path: '/v1/messages',
-  probe: false,
-  estInputTokens: 100,
-  estOutputTokens: 50,
-  chargeOutputTokens: 50,
-  workerPid: 1,
-  ...overrides,
-});
-
-const report = (overrides: Partial<ReportedRemaining> = {}): ReportedRemaining => ({
-  dimension: 'input-tokens',
-  limit: 40_000,
-  remaining: 30_000,
-  resetAt: 60_000,
-  seenAt: 1_000,
-  admittedSince: 0,
-  roundingSlack: 0,
-  refill: 'bucket',
-  ...overrides,
-});
+const admitted = (overrides: Partial<AdmittedRequest> = {}): AdmittedRequest => storeAdmitted({ scope: group, ...overrides });
+const report = (overrides: Partial<ReportedRemaining> = {}): ReportedRemaining =>
+  storeReport({ dimension: 'input-tokens', limit: 40_000, remaining: 30_000, roundingSlack: 0, ...overrides });
 
 /**
  * The load step of the storage port (store/snapshot.ts), on every backend: what each event reads

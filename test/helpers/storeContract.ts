@@ -21,7 +21,8 @@ const scope = 'k0123456789abcdef/claude-sonnet';
 const otherScope = 'k0123456789abcdef/claude-haiku';
 const otherKeyScope = 'kfedcba9876543210/claude-sonnet';
 
-const admitted = (overrides: Partial<AdmittedRequest> = {}): AdmittedRequest => ({
+/** An admitted request of the contract's scope, as the tests vary it. */
+export const admitted = (overrides: Partial<AdmittedRequest> = {}): AdmittedRequest => ({
   scope,
   admittedAt: 1_000,
   bucketStart: 1_000,
@@ -35,7 +36,8 @@ const admitted = (overrides: Partial<AdmittedRequest> = {}): AdmittedRequest => 
   ...overrides,
 });
 
-const report = (overrides: Partial<ReportedRemaining> = {}): ReportedRemaining => ({
+/** A report as the tests vary it. */
+export const report = (overrides: Partial<ReportedRemaining> = {}): ReportedRemaining => ({
   dimension: 'tokens',
   limit: 10_000,
   remaining: 8_000,

@@ -3,11 +3,10 @@ import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { AdmittedRequest, LimiterRepository, RequestOutcome, RequestRecord } from '../port.js';
-import { rateLimitEventColumns, rateLimitEventValues } from '../rows.js';
+import { rateLimitEventColumns, rateLimitEventValues, requestOf } from '../rows.js';
 import { stateColumns, stateKeys, stateOf, type StateRow } from '../stateColumns.js';
 import {
   columnList,
-  requestOf,
   selectRequest,
   selectState,
   sumBuckets,

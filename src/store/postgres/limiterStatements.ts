@@ -1,5 +1,5 @@
 import type { UsageBucket } from '../../core/types.js';
-import type { RequestRecord } from '../port.js';
+import type { RequestDbRow } from '../rows.js';
 import { stateColumns, stateKeys } from '../stateColumns.js';
 
 /** The limiter's statements the load step shares with the repository (snapshotLoader.ts), and the rows they return. */
@@ -31,29 +31,7 @@ export function totalsOf(row: TotalsRow | undefined, from: number): UsageBucket 
 export const selectRequest =
   'SELECT id, admitted_at, bucket_start, probe, est_input_tokens, est_output_tokens, COALESCE(charge_output_tokens, est_output_tokens) AS charge_output_tokens, outcome, scope, model FROM requests WHERE id = $1';
 
-export interface RequestRow {
-  id: number;
-  admitted_at: number;
-  bucket_start: number;
-  probe: number;
-  est_input_tokens: number;
-  est_output_tokens: number;
-  charge_output_tokens: number;
-  outcome: string;
-  scope: string;
+/** With the model the request named (the load step reads it with the request). */
+export interface RequestRow extends RequestDbRow {
   model: string | null;
-}
-
-export function requestOf(row: RequestRow): RequestRecord {
-  return {
-    id: row.id,
-    admittedAt: row.admitted_at,
-    bucketStart: row.bucket_start,
-    probe: row.probe === 1,
-    estInputTokens: row.est_input_tokens,
-    estOutputTokens: row.est_output_tokens,
-    chargeOutputTokens: row.charge_output_tokens,
-    outcome: row.outcome,
-    scope: row.scope,
-  };
 }

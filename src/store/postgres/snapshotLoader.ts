@@ -3,14 +3,13 @@ import type { ReportedRemaining } from '../../core/reported.js';
 import type { LimiterState } from '../../core/types.js';
 import type { LimiterRepository, ReportedRepository } from '../port.js';
 import { loaderByParts } from '../loadByParts.js';
-import { reportOf, type ReportedDbRow } from '../rows.js';
+import { reportOf, requestOf, type ReportedDbRow } from '../rows.js';
 import type { LoadedRequest, LoadedScope, RequestLoad, ScopeLoad, SnapshotLoader } from '../snapshot.js';
 import { stateOf, type StateRow } from '../stateColumns.js';
 import type { BatchedConnection, Statement } from './batchedConnection.js';
 import type { ReservedRequestId } from './reservedRequestId.js';
 import {
   columnList,
-  requestOf,
   selectRequest,
   selectState,
   sumBuckets,

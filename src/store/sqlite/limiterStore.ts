@@ -5,7 +5,7 @@ import type { BudgetAdjustment } from '../../core/controller.js';
 import type { RateLimitEventRow } from '../../core/statusReport.js';
 import type { LimiterState, UsageBucket } from '../../core/types.js';
 import type { AdmittedRequest, RequestRecord, RequestOutcome } from '../port.js';
-import { rateLimitEventValues } from '../rows.js';
+import { rateLimitEventValues, requestOf, type RequestDbRow } from '../rows.js';
 import { stateOf, type StateRow } from '../stateColumns.js';
 
 /** A row of `rate_limit_events`; status reads the same shape back. */
@@ -36,20 +36,7 @@ export class LimiterStore {
   private readonly deleteOldDaily: Statement<[number]>;
   private readonly insertRequest: Statement<[number, number, string, string, number, number, number, number, string, number]>;
   private readonly markHeadStatement: Statement<[number, number]>;
-  private readonly selectRequest: Statement<
-    [number],
-    {
-      id: number;
-      admitted_at: number;
-      bucket_start: number;
-      probe: number;
-      est_input_tokens: number;
-      est_output_tokens: number;
-      charge_output_tokens: number;
-      outcome: string;
-      scope: string;
-    }
-  >;
+  private readonly selectRequest: Statement<[number], RequestDbRow>;
   private readonly settleRequest: Statement<[number, string, number | null, number | null, number | null, number]>;
   private readonly insertEvent: Statement<
     [number, number | null, number | null, number, number, number, number, number, number, number, string]
@@ -182,18 +169,7 @@ export class LimiterStore {
 
   findRequest(id: number): RequestRecord | null {
     const row = this.selectRequest.get(id);
-    if (row === undefined) return null;
-    return {
-      id: row.id,
-      admittedAt: row.admitted_at,
-      bucketStart: row.bucket_start,
-      probe: row.probe === 1,
-      estInputTokens: row.est_input_tokens,
-      estOutputTokens: row.est_output_tokens,
-      chargeOutputTokens: row.charge_output_tokens,
-      outcome: row.outcome,
-      scope: row.scope,
-    };
+    return row === undefined ? null : requestOf(row);
   }
 
   markSettled(
