@@ -63,6 +63,17 @@ export function isOrganizationScope(scope: string): boolean {
   return scope.startsWith('org:');
 }
 
+/**
+ * The order a transaction that locks several scopes' rows takes them in: the groups first, then
+ * the keys' own scopes, each by name. Every event locks a group before a key's scope in it, so
+ * a tick or an operator's reset that takes them in this order never deadlocks with one.
+ */
+export function inLockOrder(scopes: Iterable<string>): string[] {
+  const byName = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+  const all = [...scopes];
+  return [...all.filter(isOrganizationScope).sort(byName), ...all.filter((scope) => !isOrganizationScope(scope)).sort(byName)];
+}
+
 /** The organization id of a group's scope name (not a secret: the upstream sends it on every answer), or null. */
 export function organizationOfScope(scope: string): string | null {
   if (!isOrganizationScope(scope)) return null;

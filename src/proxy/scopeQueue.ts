@@ -128,8 +128,9 @@ export class ScopeQueue {
     // Everyone ahead was admitted meanwhile: this one is the head now.
     if (head === undefined) return this.decide(input, clientGone);
     if (this.waiting.length >= this.settings.maxQueue) {
+      // Another request's refusal, as old as its last retry: what the headers show is read afresh.
       return decidedNow({
-        ...head.lastRefusal,
+        ...withoutShown(head.lastRefusal),
         retryAfterMs: this.waitLeft(head),
         message: `${this.waiting.length} requests are already waiting for budget (--max-queue ${this.settings.maxQueue}); ${head.lastRefusal.message}`,
       });
@@ -177,7 +178,7 @@ export class ScopeQueue {
         const refusal = latest.lastRefusal;
         const forWhat = refusal.reason === 'probe' ? "for the probe's answer" : 'for budget';
         resolve({
-          ...refusal,
+          ...withoutShown(refusal),
           retryAfterMs,
           message: `waited ${waited} ${forWhat} (--max-wait ${formatDuration(this.settings.maxWaitMs)}): ${refusal.message}`,
         });
@@ -295,4 +296,10 @@ export class ScopeQueue {
       return;
     }
   }
+}
+
+/** A refusal answered later than it was decided: without what its headers showed then (the answer reads them afresh). */
+function withoutShown(refusal: Refusal): Refusal {
+  const { shown: _decidedThen, ...rest } = refusal;
+  return rest;
 }

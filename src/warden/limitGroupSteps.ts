@@ -41,7 +41,10 @@ export async function joinGroup(
   const joined: Joined[] = [];
   for (const keyScope of await tx.limiter.scopesOfKey(fingerprint)) {
     const group = groupScopeOf(owner, keyScope);
+    // The group's row, then the key's (the order every event takes them in): an event of a
+    // request in the key's scope waits for the join, and then finds the request in the group.
     await ensureState(group);
+    await tx.limiter.readState(keyScope);
     const inFlight = await tx.reported.inFlightSince(keyScope, Number.NEGATIVE_INFINITY);
     const groupReports = await tx.reported.reports(group);
     if (groupReports.length === 0) {

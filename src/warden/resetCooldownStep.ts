@@ -1,3 +1,4 @@
+import { inLockOrder } from '../core/limitGroups.js';
 import { clearCuts } from '../core/cutHealing.js';
 import { clearCooldown, somethingCleared } from '../core/settlement.js';
 import type { StoreTransaction } from '../store/port.js';
@@ -13,7 +14,7 @@ export async function resetInTransaction(
   scope: string | null,
 ): Promise<{ anything: boolean; scopes: ScopeCleared[]; at: number }> {
   const { now } = tx;
-  const scopes = scope !== null ? [scope] : await tx.limiter.activeScopes(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY);
+  const scopes = scope !== null ? [scope] : inLockOrder(await tx.limiter.activeScopes(Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY));
   const cleared: ScopeCleared[] = [];
   for (const name of scopes) {
     const state = await tx.limiter.readState(name);

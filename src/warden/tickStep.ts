@@ -1,3 +1,4 @@
+import { inLockOrder } from '../core/limitGroups.js';
 import { sampleToRecord } from '../core/calibration.js';
 import { considerRaise, type BudgetAdjustment } from '../core/controller.js';
 import { oldestHourInDay } from '../core/daily.js';
@@ -27,7 +28,7 @@ export async function tickInTransaction(
   const changes: TickResult['changes'] = [];
   let windowSampleRecorded = false;
   // What changed since the last tick and a slice of the rest (tickSelection.ts): never every scope at once.
-  const scopes = new Set([...(await tickSelection.choose(tx, () => ledger.activeScopesIn(tx))), ...refusals.keys()]);
+  const scopes = inLockOrder(new Set([...(await tickSelection.choose(tx, () => ledger.activeScopesIn(tx))), ...refusals.keys()]));
   for (const scope of scopes) {
     const ticked = await tickScope(ledger, tx, scope, startedAt);
     adjustments.push(...ticked.adjustments);

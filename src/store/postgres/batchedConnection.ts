@@ -52,7 +52,9 @@ export class BatchedConnection implements Queryable {
 
   /** COMMIT, once every write before it was answered without a failure. */
   async commit(): Promise<void> {
-    await this.settled([this.client.query('COMMIT')]);
+    const [answer] = await this.settled([this.client.query('COMMIT')]);
+    // The server answers COMMIT of a failed transaction with a rollback, not an error.
+    if (answer?.command === 'ROLLBACK') throw new Error('the transaction failed before its COMMIT and was rolled back');
   }
 
   /** Waits for `sent` and for every write sent before it; the first failure of all, if any, is thrown. */

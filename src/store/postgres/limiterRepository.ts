@@ -17,7 +17,7 @@ import {
 } from './limiterStatements.js';
 import { write } from './batchedConnection.js';
 import type { ReservedRequestId } from './reservedRequestId.js';
-import { firstRow, rowsOf, run, type Queryable } from './statements.js';
+import { bigintBound, firstRow, rowsOf, run, type Queryable } from './statements.js';
 
 const pruneBatch = 5_000;
 
@@ -304,11 +304,4 @@ export async function insertAudit(
     reason,
     JSON.stringify(detail),
   ]);
-}
-
-/** A bound for a BIGINT comparison: the port's callers may pass ±Infinity ("no bound"), which BIGINT cannot hold. */
-function bigintBound(value: number): number {
-  if (value === Number.NEGATIVE_INFINITY) return Number.MIN_SAFE_INTEGER;
-  if (value === Number.POSITIVE_INFINITY) return Number.MAX_SAFE_INTEGER;
-  return value;
 }

@@ -2,7 +2,7 @@ import { outputSampleLimit } from '../../core/outputEstimate.js';
 import { dimensions, type ReportedRemaining } from '../../core/reported.js';
 import { noCarrier, type InFlightTotals, type ReportCarrier, type ReportedRepository } from '../port.js';
 import { write } from './batchedConnection.js';
-import { firstRow, rowsOf, run, type Queryable } from './statements.js';
+import { bigintBound, firstRow, rowsOf, run, type Queryable } from './statements.js';
 import { reportOf, type ReportedDbRow } from '../rows.js';
 
 const perDimension = `admitted_since + CASE dimension WHEN 'tokens' THEN $2::bigint WHEN 'input-tokens' THEN $3::bigint
@@ -68,7 +68,7 @@ export class PostgresReportedRepository implements ReportedRepository {
     const row = await firstRow<{ input: number | null; output: number | null; requests: number }>(
       this.client,
       "SELECT SUM(est_input_tokens)::bigint AS input, SUM(COALESCE(charge_output_tokens, est_output_tokens))::bigint AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND scope = $1 AND admitted_at >= $2 AND id <> $3 AND (head_at IS NULL OR head_at > $4)",
-      [scope, since, carrier.id, carrier.admittedAt],
+      [scope, bigintBound(since), carrier.id, carrier.admittedAt],
     );
     return { inputTokens: row?.input ?? 0, outputTokens: row?.output ?? 0, requests: row?.requests ?? 0 };
   }

@@ -38,3 +38,10 @@ export async function firstRow<Row extends pg.QueryResultRow>(
 ): Promise<Row | undefined> {
   return (await run<Row>(client, text, values)).rows[0];
 }
+
+/** A bound for a BIGINT comparison: the port's callers may pass ±Infinity ("no bound"), which BIGINT cannot hold. */
+export function bigintBound(value: number): number {
+  if (value === Number.NEGATIVE_INFINITY) return Number.MIN_SAFE_INTEGER;
+  if (value === Number.POSITIVE_INFINITY) return Number.MAX_SAFE_INTEGER;
+  return value;
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  inLockOrder,
   cooldownCovers,
   groupScopeOf,
   organizationOf,
@@ -136,5 +137,20 @@ describe('quota is not a rate limit', () => {
     const stopped = stopForQuota(stateWith(), now, 60_000);
     expect(quotaAfterSettle(stopped).quotaSince).toBe(now);
     expect(quotaAfterSettle({ ...stopped, cooldownUntil: null, cooldownStartedAt: null }).quotaSince).toBeNull();
+  });
+});
+
+describe('the order a transaction locks several scopes in', () => {
+  it("takes the groups first, then the keys' own scopes, each by name, as every event takes a group before a key in it", () => {
+    const scopes = ['kb/claude-haiku', 'org:b/claude-sonnet', 'default', 'ka/claude-sonnet', 'org:a/claude-sonnet', 'org:a:p/gpt-4o'];
+    expect(inLockOrder(scopes)).toEqual([
+      'org:a/claude-sonnet',
+      'org:a:p/gpt-4o',
+      'org:b/claude-sonnet',
+      'default',
+      'ka/claude-sonnet',
+      'kb/claude-haiku',
+    ]);
+    expect(inLockOrder(new Set(['ka/x', 'org:z/x']))).toEqual(['org:z/x', 'ka/x']);
   });
 });
