@@ -230,8 +230,9 @@ class PostgresStore implements Store {
         // before anything was sent: safe to run again on a fresh connection, which connect()
         // reports unavailable itself when the server is still away.
         if (phase === 'begin') return { done: false, failure };
-        // COMMIT went out on a connection that was still up, and no answer came back.
-        if (phase === 'commit' && !lostBeforeCommit) {
+        // COMMIT went out on a connection that was still up, and no answer came back. (A server's
+        // error answer, to COMMIT or to a write sent with it, means the transaction rolled back.)
+        if (phase === 'commit' && !lostBeforeCommit && !(error instanceof pg.DatabaseError)) {
           throw new StoreUnavailableError(
             `database ${this.location} is unavailable: ${failure.reason} while committing; the event may or may not be recorded, and is not run again`,
           );
