@@ -1,10 +1,19 @@
 /**
- * Proxy overhead, measured the way issue 15 asks: the same local upstream hit directly, through a
- * minimal Node pass-through proxy, and through a real `ratewarden run --no-supervise` worker
- * (budgets far above the load, so nothing is refused). Each target runs in its own process; the
- * load is generated here. The targets are measured in interleaved rounds (A/B alternating: the
+ * Proxy overhead, measured the way issues 15 and 25 ask: the same local upstream hit directly,
+ * through a minimal Node pass-through proxy, and through a real `ratewarden run --no-supervise`
+ * worker (budgets far above the load, so nothing is refused). Each target runs in its own process;
+ * the load is generated here. The targets are measured in interleaved rounds (A/B alternating: the
  * order flips every round, so drift from other load on the machine falls on both sides), and
  * every figure is the median over the rounds with its [min–max].
+ *
+ * The upstream answers with the headers Anthropic's API sends on every answer (`request-id`,
+ * `anthropic-organization-id` and the `anthropic-ratelimit-*` family: requests, input, output and
+ * combined tokens, each with its limit, remaining and reset in RFC 3339), because the real
+ * upstream does: reading them, learning the key's organization and adopting the reported limits
+ * is part of ratewarden's request path and of its cost. The limits are far above the load (this
+ * measures overhead, and ratewarden must refuse nothing); every reset is a second or two ahead,
+ * when the bucket is full again. `--upstream-headers none` leaves them out and reproduces the
+ * measurements made before the switch. The pass-through and direct see the same upstream.
  *
  * Per round:
  * - throughput at 64 and at 1 keep-alive connection (autocannon), with the worker CPU per
@@ -18,11 +27,13 @@
  *   ratewarden_added_latency_seconds (arrival until sent upstream, less any queue wait);
  * - `--streams` concurrent slow SSE streams (the upstream sends an event every
  *   `--event-interval` ms, `--stream-events` of them): worker CPU per event, ratewarden against
- *   the pass-through.
+ *   the pass-through, and each proxy's peak RSS while its streams run (VmRSS from
+ *   /proc/<pid>/status, sampled every 100 ms).
  *
- * Targets (issue 15): ≥ 0.8× the pass-through's req/s at 64 connections and ≥ 0.6× at 1; added
- * latency p50 ≤ 0.3 ms and p99 ≤ 1 ms; no admission slower than 5 ms at 1 500 req/s; SSE CPU per
- * event within 1.3× of the pass-through.
+ * Targets (issue 25): ≥ 0.8× the pass-through's req/s at 64 connections and ≥ 0.8× at 1; added
+ * latency p50 ≤ 0.3 ms and p99 ≤ 1 ms; worker CPU per request ≤ 1.3× the pass-through's, at 64
+ * and at 1 connection; SSE CPU per event ≤ 1.3× the pass-through's; RSS ≤ 150 MiB during the SSE
+ * phase. Kept from issue 15: no admission slower than 5 ms at 1 500 req/s.
  *
  * Usage: npm run bench:proxy [-- options]
  *   --rounds <n>           interleaved rounds (default 5)
@@ -35,6 +46,8 @@
  *   --stream-events <n>    events per stream, besides its start and end (default 50)
  *   --event-interval <ms>  between two events of a stream (default 100)
  *   --phases <list>        which to run, of throughput,latency,rate,sse (default all)
+ *   --upstream-headers <anthropic|none>
+ *                          the upstream's answer headers: Anthropic's (default) or none
  *   --profile <dir>        run the ratewarden worker with --cpu-prof, profiles written to <dir>
  *   --baseline <bin>       also measure another build's bin/ratewarden (say, the main branch's)
  *                          as the target "baseline", interleaved with the others, for a
@@ -72,6 +85,57 @@ const requestHeaders = {
   'x-api-key': 'sk-bench',
 };
 
+type UpstreamHeaders = 'anthropic' | 'none';
+const upstreamHeaderChoices: readonly UpstreamHeaders[] = ['anthropic', 'none'];
+
+/** The organization the bench's one key belongs to: the same on every answer, as Anthropic names it. */
+const organizationId = '3f6c2b8e-9a41-4d57-b0e2-7c15d8a9e364';
+/** Far above anything the bench sends, so that the adopted limits never refuse: it measures overhead. */
+const reportedRequestLimit = 100_000_000;
+const reportedTokenLimit = 10_000_000_000;
+let answered = 0;
+let resetSecond = 0;
+let resetText = '';
+
+/** When the buckets are full again: the next whole second after now + 1 s, in RFC 3339 as Anthropic writes it (whole seconds). */
+function resetTime(): string {
+  const second = Math.ceil((Date.now() + 1000) / 1000);
+  if (second !== resetSecond) {
+    resetSecond = second;
+    resetText = new Date(second * 1000).toISOString().replace('.000Z', 'Z');
+  }
+  return resetText;
+}
+
+function bucketHeaders(name: string, limit: number, used: number, reset: string): Record<string, string> {
+  return {
+    [`anthropic-ratelimit-${name}-limit`]: String(limit),
+    [`anthropic-ratelimit-${name}-remaining`]: String(limit - used),
+    [`anthropic-ratelimit-${name}-reset`]: reset,
+  };
+}
+
+/**
+ * What Anthropic's API sends with every answer (docs.anthropic.com/en/api/overview, "Response
+ * headers", and /en/api/rate-limits); the remaining token counts are whole thousands, as it rounds them.
+ */
+function anthropicHeaders(): Record<string, string> {
+  answered += 1;
+  const reset = resetTime();
+  return {
+    'request-id': `req_bench${answered.toString(36).padStart(18, '0')}`,
+    'anthropic-organization-id': organizationId,
+    ...bucketHeaders('requests', reportedRequestLimit, 1, reset),
+    ...bucketHeaders('input-tokens', reportedTokenLimit, 1000, reset),
+    ...bucketHeaders('output-tokens', reportedTokenLimit, 1000, reset),
+    ...bucketHeaders('tokens', reportedTokenLimit, 1000, reset),
+  };
+}
+
+function answerHeaders(mode: UpstreamHeaders): Record<string, string> {
+  return mode === 'anthropic' ? anthropicHeaders() : {};
+}
+
 function announce(port: number): void {
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`);
 }
@@ -81,8 +145,8 @@ function sseEvent(type: string, data: object): string {
 }
 
 /** An Anthropic-shaped stream: start, `events` text deltas one every `intervalMs`, then the usage and the end. */
-function streamSlowly(response: import('node:http').ServerResponse, events: number, intervalMs: number): void {
-  response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+function streamSlowly(response: import('node:http').ServerResponse, events: number, intervalMs: number, mode: UpstreamHeaders): void {
+  response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...answerHeaders(mode) });
   response.write(
     sseEvent('message_start', {
       message: {
@@ -109,13 +173,13 @@ function streamSlowly(response: import('node:http').ServerResponse, events: numb
   response.once('close', () => clearInterval(timer));
 }
 
-/** The upstream: a small Anthropic-shaped JSON message, or a slow stream when the request asks for one. */
-function serveUpstream(events: number, intervalMs: number): void {
+/** The upstream: a small Anthropic-shaped JSON message, or a slow stream when the request asks for one; with Anthropic's headers or none. */
+function serveUpstream(events: number, intervalMs: number, mode: UpstreamHeaders): void {
   const server = createServer((request, response) => {
     request.resume();
     request.once('end', () => {
-      if (request.headers[streamHeader] !== undefined) return streamSlowly(response, events, intervalMs);
-      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply) });
+      if (request.headers[streamHeader] !== undefined) return streamSlowly(response, events, intervalMs, mode);
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply), ...answerHeaders(mode) });
       response.end(reply);
     });
   });
@@ -221,6 +285,34 @@ async function cpuPer(pid: number, work: () => Promise<number>): Promise<{ units
   const units = await work();
   const after = cpuTimeUs(pid);
   return { units, cpuPerUnitUs: before === null || after === null || units === 0 ? null : (after - before) / units };
+}
+
+/** A process's resident set (VmRSS from /proc/<pid>/status) in MiB; null without /proc. */
+function rssMiB(pid: number): number | null {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The process's highest resident set while `work` ran, sampled every 100 ms (and at both ends); null without /proc. */
+async function peakRssDuring<T>(pid: number, work: () => Promise<T>): Promise<{ result: T; peakRssMiB: number | null }> {
+  let peak: number | null = null;
+  const sample = (): void => {
+    const now = rssMiB(pid);
+    if (now !== null) peak = Math.max(peak ?? 0, now);
+  };
+  sample();
+  const sampler = setInterval(sample, 100);
+  try {
+    const result = await work();
+    sample();
+    return { result, peakRssMiB: peak };
+  } finally {
+    clearInterval(sampler);
+  }
 }
 
 type TargetName = 'direct' | 'pass-through' | 'ratewarden' | 'baseline';
@@ -435,6 +527,26 @@ async function slowStreams(baseUrl: string, streams: number, eventsPerStream: nu
   return { events, incomplete };
 }
 
+interface Streams {
+  events: number;
+  incomplete: number;
+  cpuPerEventUs: number | null;
+  peakRssMiB: number | null;
+}
+
+/** One target's SSE phase: its CPU per event and its peak resident set while the streams run. */
+async function measureStreams(target: Target, settings: Settings): Promise<Streams> {
+  const eventsPerStream = settings.streamEvents + 3;
+  let outcome = { events: 0, incomplete: 0 };
+  const { result, peakRssMiB } = await peakRssDuring(target.pid, () =>
+    cpuPer(target.pid, async () => {
+      outcome = await slowStreams(target.url, settings.streams, eventsPerStream);
+      return outcome.events;
+    }),
+  );
+  return { ...outcome, cpuPerEventUs: result.cpuPerUnitUs, peakRssMiB };
+}
+
 interface Round {
   order: TargetName[];
   throughput64: Partial<Record<TargetName, Throughput>>;
@@ -442,7 +554,7 @@ interface Round {
   latency: Partial<Record<TargetName, Latency>>;
   rate: Partial<Record<'direct' | 'ratewarden', ConstantRate>>;
   admissions: Admissions | null;
-  sse: Partial<Record<'pass-through' | 'ratewarden' | 'baseline', { events: number; incomplete: number; cpuPerEventUs: number | null }>>;
+  sse: Partial<Record<'pass-through' | 'ratewarden' | 'baseline', Streams>>;
 }
 
 interface Settings {
@@ -456,6 +568,7 @@ interface Settings {
   streamEvents: number;
   eventInterval: number;
   phases: Set<string>;
+  upstreamHeaders: UpstreamHeaders;
   profile: string | undefined;
   baseline: string | undefined;
   json: boolean;
@@ -498,15 +611,9 @@ async function runRound(
     }
   }
   if (settings.phases.has('sse')) {
-    const eventsPerStream = settings.streamEvents + 3;
     for (const name of order.filter((n): n is 'pass-through' | 'ratewarden' | 'baseline' => n !== 'direct')) {
       say(`${name}, ${settings.streams} slow SSE streams`);
-      let outcome = { events: 0, incomplete: 0 };
-      const { cpuPerUnitUs } = await cpuPer(target(name).pid, async () => {
-        outcome = await slowStreams(target(name).url, settings.streams, eventsPerStream);
-        return outcome.events;
-      });
-      round.sse[name] = { ...outcome, cpuPerEventUs: cpuPerUnitUs };
+      round.sse[name] = await measureStreams(target(name), settings);
     }
   }
   return round;
@@ -530,9 +637,11 @@ function ratio(a: number | null | undefined, b: number | null | undefined): numb
   return typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
 }
 
-function summarise(rounds: readonly Round[]): Record<string, Spread | null> {
-  const per = (pick: (round: Round) => number | null | undefined): Spread | null => spread(rounds.map(pick));
-  const summary: Record<string, Spread | null> = {};
+type Pick = (pick: (round: Round) => number | null | undefined) => Spread | null;
+type Summary = Record<string, Spread | null>;
+
+function perTarget(per: Pick): Summary {
+  const summary: Summary = {};
   for (const name of ['direct', 'pass-through', 'ratewarden', 'baseline'] as const) {
     summary[`${name} req/s @64`] = per((r) => r.throughput64[name]?.requestsPerSecond);
     summary[`${name} CPU µs/request @64`] = per((r) => r.throughput64[name]?.cpuPerRequestUs);
@@ -541,47 +650,61 @@ function summarise(rounds: readonly Round[]): Record<string, Spread | null> {
     summary[`${name} p50 ms`] = per((r) => r.latency[name]?.p50);
     summary[`${name} p99 ms`] = per((r) => r.latency[name]?.p99);
   }
-  summary['ratio req/s @64'] = per((r) =>
-    ratio(r.throughput64.ratewarden?.requestsPerSecond, r.throughput64['pass-through']?.requestsPerSecond),
-  );
-  summary['ratio req/s @1'] = per((r) =>
-    ratio(r.throughput1.ratewarden?.requestsPerSecond, r.throughput1['pass-through']?.requestsPerSecond),
-  );
-  summary['ratio CPU/request @64'] = per((r) =>
-    ratio(r.throughput64.ratewarden?.cpuPerRequestUs, r.throughput64['pass-through']?.cpuPerRequestUs),
-  );
-  summary['added p50 ms'] = per((r) => (r.latency.ratewarden && r.latency.direct ? r.latency.ratewarden.p50 - r.latency.direct.p50 : null));
-  summary['added p99 ms'] = per((r) => (r.latency.ratewarden && r.latency.direct ? r.latency.ratewarden.p99 - r.latency.direct.p99 : null));
-  summary['direct rate p99 ms'] = per((r) => r.rate.direct?.p99);
-  summary['direct rate max ms'] = per((r) => r.rate.direct?.max);
-  summary['ratewarden rate p99 ms'] = per((r) => r.rate.ratewarden?.p99);
-  summary['ratewarden rate max ms'] = per((r) => r.rate.ratewarden?.max);
-  summary['rate slowest added ms'] = per((r) => (r.rate.ratewarden && r.rate.direct ? r.rate.ratewarden.max - r.rate.direct.p50 : null));
-  summary['admissions > 5 ms'] = per((r) => r.admissions?.above5ms);
-  summary['slowest admission ≤ ms'] = per((r) => r.admissions?.slowestAtMostMs);
-  summary['pass-through SSE CPU µs/event'] = per((r) => r.sse['pass-through']?.cpuPerEventUs);
-  summary['ratewarden SSE CPU µs/event'] = per((r) => r.sse.ratewarden?.cpuPerEventUs);
-  summary['ratio SSE CPU/event'] = per((r) => ratio(r.sse.ratewarden?.cpuPerEventUs, r.sse['pass-through']?.cpuPerEventUs));
-  summary['baseline SSE CPU µs/event'] = per((r) => r.sse.baseline?.cpuPerEventUs);
-  summary['baseline ratio req/s @64'] = per((r) =>
-    ratio(r.throughput64.baseline?.requestsPerSecond, r.throughput64['pass-through']?.requestsPerSecond),
-  );
-  summary['baseline ratio req/s @1'] = per((r) =>
-    ratio(r.throughput1.baseline?.requestsPerSecond, r.throughput1['pass-through']?.requestsPerSecond),
-  );
-  summary['baseline added p50 ms'] = per((r) =>
-    r.latency.baseline && r.latency.direct ? r.latency.baseline.p50 - r.latency.direct.p50 : null,
-  );
-  summary['baseline added p99 ms'] = per((r) =>
-    r.latency.baseline && r.latency.direct ? r.latency.baseline.p99 - r.latency.direct.p99 : null,
-  );
-  summary['ratewarden ÷ baseline CPU/request @64'] = per((r) =>
-    ratio(r.throughput64.ratewarden?.cpuPerRequestUs, r.throughput64.baseline?.cpuPerRequestUs),
-  );
-  summary['ratewarden ÷ baseline CPU/request @1'] = per((r) =>
-    ratio(r.throughput1.ratewarden?.cpuPerRequestUs, r.throughput1.baseline?.cpuPerRequestUs),
-  );
+  for (const name of ['pass-through', 'ratewarden', 'baseline'] as const) {
+    summary[`${name} SSE CPU µs/event`] = per((r) => r.sse[name]?.cpuPerEventUs);
+    summary[`${name} SSE peak RSS MiB`] = per((r) => r.sse[name]?.peakRssMiB);
+  }
   return summary;
+}
+
+/** Ratewarden, or the baseline, against the pass-through and direct, each ratio taken within its round. */
+function against(per: Pick, name: 'ratewarden' | 'baseline'): Summary {
+  const prefix = name === 'ratewarden' ? '' : 'baseline ';
+  return {
+    [`${prefix}ratio req/s @64`]: per((r) =>
+      ratio(r.throughput64[name]?.requestsPerSecond, r.throughput64['pass-through']?.requestsPerSecond),
+    ),
+    [`${prefix}ratio req/s @1`]: per((r) =>
+      ratio(r.throughput1[name]?.requestsPerSecond, r.throughput1['pass-through']?.requestsPerSecond),
+    ),
+    [`${prefix}ratio CPU/request @64`]: per((r) =>
+      ratio(r.throughput64[name]?.cpuPerRequestUs, r.throughput64['pass-through']?.cpuPerRequestUs),
+    ),
+    [`${prefix}ratio CPU/request @1`]: per((r) =>
+      ratio(r.throughput1[name]?.cpuPerRequestUs, r.throughput1['pass-through']?.cpuPerRequestUs),
+    ),
+    [`${prefix}added p50 ms`]: per((r) => (r.latency[name] && r.latency.direct ? r.latency[name].p50 - r.latency.direct.p50 : null)),
+    [`${prefix}added p99 ms`]: per((r) => (r.latency[name] && r.latency.direct ? r.latency[name].p99 - r.latency.direct.p99 : null)),
+    [`${prefix}ratio SSE CPU/event`]: per((r) => ratio(r.sse[name]?.cpuPerEventUs, r.sse['pass-through']?.cpuPerEventUs)),
+  };
+}
+
+function openLoop(per: Pick): Summary {
+  return {
+    'direct rate p99 ms': per((r) => r.rate.direct?.p99),
+    'direct rate max ms': per((r) => r.rate.direct?.max),
+    'ratewarden rate p99 ms': per((r) => r.rate.ratewarden?.p99),
+    'ratewarden rate max ms': per((r) => r.rate.ratewarden?.max),
+    'rate slowest added ms': per((r) => (r.rate.ratewarden && r.rate.direct ? r.rate.ratewarden.max - r.rate.direct.p50 : null)),
+    'admissions > 5 ms': per((r) => r.admissions?.above5ms),
+    'slowest admission ≤ ms': per((r) => r.admissions?.slowestAtMostMs),
+  };
+}
+
+function summarise(rounds: readonly Round[]): Summary {
+  const per: Pick = (pick) => spread(rounds.map(pick));
+  return {
+    ...perTarget(per),
+    ...against(per, 'ratewarden'),
+    ...openLoop(per),
+    ...against(per, 'baseline'),
+    'ratewarden ÷ baseline CPU/request @64': per((r) =>
+      ratio(r.throughput64.ratewarden?.cpuPerRequestUs, r.throughput64.baseline?.cpuPerRequestUs),
+    ),
+    'ratewarden ÷ baseline CPU/request @1': per((r) =>
+      ratio(r.throughput1.ratewarden?.cpuPerRequestUs, r.throughput1.baseline?.cpuPerRequestUs),
+    ),
+  };
 }
 
 function formatNumber(value: number): string {
@@ -609,27 +732,94 @@ function verdict(label: string, value: Spread | null | undefined, meets: (median
   return `${label}: ${formatSpread(value)} (target ${goal}) ${meets(value.median) ? 'met' : 'NOT MET'}\n`;
 }
 
-function report(summary: Record<string, Spread | null>, rounds: readonly Round[], settings: Settings): string {
-  const s = (key: string): Spread | null => summary[key] ?? null;
-  const names = ['direct', 'pass-through', 'ratewarden', ...(settings.baseline === undefined ? [] : ['baseline'])];
+function throughputTable(
+  s: (key: string) => Spread | null,
+  names: readonly TargetName[],
+  rounds: readonly Round[],
+  settings: Settings,
+): string {
   const errors = (name: TargetName): number =>
     rounds.reduce((sum, r) => sum + (r.throughput64[name]?.errors ?? 0) + (r.throughput1[name]?.errors ?? 0), 0);
+  return table(
+    `Throughput, ${settings.duration} s per measurement`,
+    ['target', 'req/s @64', 'CPU µs/req @64', 'req/s @1', 'CPU µs/req @1', 'errors'],
+    names.map((name) => [
+      name,
+      formatSpread(s(`${name} req/s @64`)),
+      formatSpread(s(`${name} CPU µs/request @64`)),
+      formatSpread(s(`${name} req/s @1`)),
+      formatSpread(s(`${name} CPU µs/request @1`)),
+      String(errors(name)),
+    ]),
+  );
+}
+
+function rateTable(s: (key: string) => Spread | null, rounds: readonly Round[], settings: Settings): string {
+  const rateErrors = rounds.reduce((sum, r) => sum + (r.rate.direct?.errors ?? 0) + (r.rate.ratewarden?.errors ?? 0), 0);
+  return table(
+    `Open loop, ${settings.rate} req/s for ${settings.rateSeconds} s (errors: ${rateErrors})`,
+    ['target', 'p99 ms', 'slowest ms'],
+    (['direct', 'ratewarden'] as const).map((name) => [
+      name,
+      formatSpread(s(`${name} rate p99 ms`)),
+      formatSpread(s(`${name} rate max ms`)),
+    ]),
+  );
+}
+
+function sseTable(s: (key: string) => Spread | null, names: readonly TargetName[], rounds: readonly Round[], settings: Settings): string {
+  const incomplete = rounds.reduce((sum, r) => sum + (r.sse['pass-through']?.incomplete ?? 0) + (r.sse.ratewarden?.incomplete ?? 0), 0);
+  return table(
+    `${settings.streams} concurrent SSE streams, ${settings.streamEvents} events ${settings.eventInterval} ms apart (incomplete streams: ${incomplete})`,
+    ['target', 'CPU µs/event', 'peak RSS MiB'],
+    names
+      .filter((name) => name !== 'direct')
+      .map((name) => [name, formatSpread(s(`${name} SSE CPU µs/event`)), formatSpread(s(`${name} SSE peak RSS MiB`))]),
+  );
+}
+
+function verdicts(s: (key: string) => Spread | null, settings: Settings): string {
+  let out = '\nTargets (issue 25)\n';
+  out += verdict('ratewarden ÷ pass-through req/s @64', s('ratio req/s @64'), (m) => m >= 0.8, '≥ 0.8');
+  out += verdict('ratewarden ÷ pass-through req/s @1', s('ratio req/s @1'), (m) => m >= 0.8, '≥ 0.8');
+  out += verdict('added latency p50, ms', s('added p50 ms'), (m) => m <= 0.3, '≤ 0.3');
+  out += verdict('added latency p99, ms', s('added p99 ms'), (m) => m <= 1, '≤ 1');
+  out += verdict('ratewarden ÷ pass-through CPU/request @64', s('ratio CPU/request @64'), (m) => m <= 1.3, '≤ 1.3');
+  out += verdict('ratewarden ÷ pass-through CPU/request @1', s('ratio CPU/request @1'), (m) => m <= 1.3, '≤ 1.3');
+  out += verdict('SSE CPU per event, ratewarden ÷ pass-through', s('ratio SSE CPU/event'), (m) => m <= 1.3, '≤ 1.3');
+  out += verdict(
+    `ratewarden peak RSS during ${settings.streams} SSE streams, MiB`,
+    s('ratewarden SSE peak RSS MiB'),
+    (m) => m <= 150,
+    '≤ 150',
+  );
+  out += `\nOpen loop at ${settings.rate} req/s (issue 15)\n`;
+  out += verdict(`slowest request's added latency at ${settings.rate} req/s, ms`, s('rate slowest added ms'), (m) => m <= 5, '≤ 5');
+  out += verdict(`admissions slower than 5 ms at ${settings.rate} req/s`, s('admissions > 5 ms'), (m) => m === 0, '0');
+  out += verdict('slowest admission at most (histogram bound), ms', s('slowest admission ≤ ms'), (m) => m <= 5, '≤ 5');
+  return out;
+}
+
+function againstBaseline(s: (key: string) => Spread | null, baseline: string): string {
+  let out = `\nAgainst the baseline (${baseline})\n`;
+  for (const key of [
+    'baseline ratio req/s @64',
+    'baseline ratio req/s @1',
+    'baseline added p50 ms',
+    'baseline added p99 ms',
+    'ratewarden ÷ baseline CPU/request @64',
+    'ratewarden ÷ baseline CPU/request @1',
+  ])
+    out += `${key}: ${formatSpread(s(key))}\n`;
+  return out;
+}
+
+function report(summary: Summary, rounds: readonly Round[], settings: Settings): string {
+  const s = (key: string): Spread | null => summary[key] ?? null;
+  const names: TargetName[] = ['direct', 'pass-through', 'ratewarden', ...(settings.baseline === undefined ? [] : (['baseline'] as const))];
   const ran = (phase: string): boolean => settings.phases.has(phase);
-  let out = `${settings.rounds} interleaved rounds; medians [min–max] over the rounds\n`;
-  if (ran('throughput')) {
-    out += table(
-      `Throughput, ${settings.duration} s per measurement`,
-      ['target', 'req/s @64', 'CPU µs/req @64', 'req/s @1', 'CPU µs/req @1', 'errors'],
-      names.map((name) => [
-        name,
-        formatSpread(s(`${name} req/s @64`)),
-        formatSpread(s(`${name} CPU µs/request @64`)),
-        formatSpread(s(`${name} req/s @1`)),
-        formatSpread(s(`${name} CPU µs/request @1`)),
-        String(errors(name as TargetName)),
-      ]),
-    );
-  }
+  let out = `${settings.rounds} interleaved rounds; medians [min–max] over the rounds; upstream headers: ${settings.upstreamHeaders}\n`;
+  if (ran('throughput')) out += throughputTable(s, names, rounds, settings);
   if (ran('latency')) {
     out += table(
       `One request at a time, ${settings.sequential} requests per round`,
@@ -637,48 +827,10 @@ function report(summary: Record<string, Spread | null>, rounds: readonly Round[]
       names.map((name) => [name, formatSpread(s(`${name} p50 ms`)), formatSpread(s(`${name} p99 ms`))]),
     );
   }
-  if (ran('rate')) {
-    const rateErrors = rounds.reduce((sum, r) => sum + (r.rate.direct?.errors ?? 0) + (r.rate.ratewarden?.errors ?? 0), 0);
-    out += table(
-      `Open loop, ${settings.rate} req/s for ${settings.rateSeconds} s (errors: ${rateErrors})`,
-      ['target', 'p99 ms', 'slowest ms'],
-      (['direct', 'ratewarden'] as const).map((name) => [
-        name,
-        formatSpread(s(`${name} rate p99 ms`)),
-        formatSpread(s(`${name} rate max ms`)),
-      ]),
-    );
-  }
-  if (ran('sse')) {
-    const incomplete = rounds.reduce((sum, r) => sum + (r.sse['pass-through']?.incomplete ?? 0) + (r.sse.ratewarden?.incomplete ?? 0), 0);
-    out += table(
-      `${settings.streams} concurrent SSE streams, ${settings.streamEvents} events ${settings.eventInterval} ms apart (incomplete streams: ${incomplete})`,
-      ['target', 'CPU µs/event'],
-      names.filter((name) => name !== 'direct').map((name) => [name, formatSpread(s(`${name} SSE CPU µs/event`))]),
-    );
-  }
-  out += '\nTargets (issue 15)\n';
-  out += verdict('ratewarden ÷ pass-through req/s @64', s('ratio req/s @64'), (m) => m >= 0.8, '≥ 0.8');
-  out += verdict('ratewarden ÷ pass-through req/s @1', s('ratio req/s @1'), (m) => m >= 0.6, '≥ 0.6');
-  out += verdict('ratewarden ÷ pass-through CPU/request @64', s('ratio CPU/request @64'), () => true, 'reported');
-  out += verdict('added latency p50, ms', s('added p50 ms'), (m) => m <= 0.3, '≤ 0.3');
-  out += verdict('added latency p99, ms', s('added p99 ms'), (m) => m <= 1, '≤ 1');
-  out += verdict(`slowest request's added latency at ${settings.rate} req/s, ms`, s('rate slowest added ms'), (m) => m <= 5, '≤ 5');
-  out += verdict(`admissions slower than 5 ms at ${settings.rate} req/s`, s('admissions > 5 ms'), (m) => m === 0, '0');
-  out += verdict('slowest admission at most (histogram bound), ms', s('slowest admission ≤ ms'), (m) => m <= 5, '≤ 5');
-  out += verdict('SSE CPU per event, ratewarden ÷ pass-through', s('ratio SSE CPU/event'), (m) => m <= 1.3, '≤ 1.3');
-  if (settings.baseline !== undefined) {
-    out += `\nAgainst the baseline (${settings.baseline})\n`;
-    for (const key of [
-      'baseline ratio req/s @64',
-      'baseline ratio req/s @1',
-      'baseline added p50 ms',
-      'baseline added p99 ms',
-      'ratewarden ÷ baseline CPU/request @64',
-      'ratewarden ÷ baseline CPU/request @1',
-    ])
-      out += `${key}: ${formatSpread(s(key))}\n`;
-  }
+  if (ran('rate')) out += rateTable(s, rounds, settings);
+  if (ran('sse')) out += sseTable(s, names, rounds, settings);
+  out += verdicts(s, settings);
+  if (settings.baseline !== undefined) out += againstBaseline(s, settings.baseline);
   return out;
 }
 
@@ -700,6 +852,8 @@ async function main(settings: Settings): Promise<void> {
       String(settings.streamEvents),
       '--event-interval',
       String(settings.eventInterval),
+      '--upstream-headers',
+      settings.upstreamHeaders,
     );
     children.push(upstream.child);
     const passThrough = await startRole('pass-through', '--upstream', upstream.url);
@@ -750,11 +904,21 @@ const { values } = parseArgs({
     'stream-events': { type: 'string', default: '50' },
     'event-interval': { type: 'string', default: '100' },
     phases: { type: 'string', default: phases.join(',') },
+    'upstream-headers': { type: 'string', default: 'anthropic' },
     profile: { type: 'string' },
     baseline: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
+
+function upstreamHeadersOf(text: string): UpstreamHeaders {
+  const chosen = upstreamHeaderChoices.find((choice) => choice === text);
+  if (chosen === undefined) {
+    process.stderr.write(`bench:proxy: --upstream-headers must be one of ${upstreamHeaderChoices.join(', ')}, got "${text}"\n`);
+    process.exit(2);
+  }
+  return chosen;
+}
 
 function positive(name: string, text: string): number {
   const value = Number(text);
@@ -783,12 +947,14 @@ if (values.role === undefined) {
     streamEvents: positive('stream-events', values['stream-events']),
     eventInterval: positive('event-interval', values['event-interval']),
     phases: chosen,
+    upstreamHeaders: upstreamHeadersOf(values['upstream-headers']),
     profile: values.profile,
     baseline: values.baseline,
     json: values.json,
   });
 } else {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(0));
-  if (values.role === 'upstream') serveUpstream(Number(values['stream-events']), Number(values['event-interval']));
+  if (values.role === 'upstream')
+    serveUpstream(Number(values['stream-events']), Number(values['event-interval']), upstreamHeadersOf(values['upstream-headers']));
   else servePassThrough(values.upstream as string);
 }
