@@ -17,6 +17,9 @@ export interface QueueSettings {
 }
 
 /** What the queue asks of the warden: admissions, a scope's cooldown refusal, a reservation given back. */
+/** The signal that aborts when the request's client goes away, made only when asked for (only a waiting request asks). */
+export type ClientGone = () => AbortSignal;
+
 export type QueueWarden = Pick<Warden, 'admit' | 'giveBack'> & { views: Pick<WardenViews, 'cooldownRefusal'> };
 
 /**
@@ -51,7 +54,7 @@ export class AdmissionQueue {
     return waiting;
   }
 
-  admit(input: AdmitInput, clientGone: AbortSignal): Promise<Admission | null> {
+  admit(input: AdmitInput, clientGone: ClientGone): Promise<Admission | null> {
     const scope = input.scope ?? defaultScope;
     let queue = this.scopes.get(scope);
     if (queue === undefined) {

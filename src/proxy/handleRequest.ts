@@ -5,7 +5,7 @@ import { StoreUnavailableError } from '../store/unavailable.js';
 import type { Clock } from '../kernel/clock.js';
 import type { Admission, AdmitInput, Refusal } from '../warden/types.js';
 import type { Warden } from '../warden/warden.js';
-import type { AdmissionQueue } from './admissionQueue.js';
+import type { AdmissionQueue, ClientGone } from './admissionQueue.js';
 import { forward, type ExchangeRecorder } from './forward.js';
 import { sendLocalReply, type LocalReply } from './localReplies.js';
 import type { Logger } from '../kernel/log.js';
@@ -77,16 +77,24 @@ interface ApiCall {
   body: Extract<BodyRead, { kind: 'read' }>;
 }
 
-const neverAborted = new AbortController().signal;
-
-/** Aborts when the client goes away before its answer is complete; only a request that may wait needs one. */
-function clientGoneSignal(response: ServerResponse, mayWait: boolean): AbortSignal {
-  if (!mayWait) return neverAborted;
-  const controller = new AbortController();
-  response.once('close', () => {
-    if (!response.writableFinished) controller.abort();
-  });
-  return controller.signal;
+/**
+ * The signal that aborts when the client goes away before its answer is complete. Only a request
+ * that waits (in the queue, or for the seed's resend) needs one, so it is made the first time it
+ * is asked for, not for every request: a client gone by then finds it aborted already.
+ */
+function clientGoneSignal(request: IncomingMessage, response: ServerResponse): ClientGone {
+  let signal: AbortSignal | undefined;
+  return () => {
+    if (signal !== undefined) return signal;
+    const controller = new AbortController();
+    signal = controller.signal;
+    if (request.socket.destroyed) controller.abort();
+    else
+      response.once('close', () => {
+        if (!response.writableFinished) controller.abort();
+      });
+    return signal;
+  };
 }
 
 function sizeText(bytes: number): string {
@@ -187,7 +195,7 @@ async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: Reques
     provider,
   };
   const { afterMs: holdMs, resends } = limits.unsafeRetry429;
-  const clientGone = clientGoneSignal(response, limits.maxWaitMs > 0 || holdMs > 0);
+  const clientGone = clientGoneSignal(request, response);
   for (let held = 0; ; held++) {
     const queuedAt = performance.now();
     const requestId = await admitOrAnswer(runtime, provider, admitInput, response, clientGone);
@@ -206,7 +214,7 @@ async function serveApiCall(runtime: ProxyRuntime, call: ApiCall, timing: Reques
     const result = await forward(route.forwardSetup, { ...forwardInput, hold429: holdMs > 0 && held < resends }, recorder);
     if (result === 'relayed') return;
     // UNSAFE, the seed's retry: the same fixed wait whatever the upstream's Retry-After said.
-    if (!(await sleep(holdMs, true, { signal: clientGone }).catch(() => false))) return;
+    if (!(await sleep(holdMs, true, { signal: clientGone() }).catch(() => false))) return;
   }
 }
 
@@ -232,7 +240,7 @@ async function admitOrAnswer(
   provider: ProviderAdapter,
   input: AdmitInput,
   response: ServerResponse,
-  clientGone: AbortSignal,
+  clientGone: ClientGone,
 ): Promise<number | null> {
   const { method, path } = input;
   const scope = input.scope ?? defaultScope;

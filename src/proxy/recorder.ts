@@ -4,6 +4,7 @@ import type { Refill, Report } from '../core/reported.js';
 import type { TokenMetric } from '../core/types.js';
 import { formatDuration } from '../kernel/durations.js';
 import type { Clock } from '../kernel/clock.js';
+import type { HeadInput, SettleInput } from '../warden/eventTypes.js';
 import type { Record429Outcome } from '../warden/upstream429Recorder.js';
 import type { Warden } from '../warden/warden.js';
 import type { ExchangeRecorder } from './forward.js';
@@ -56,6 +57,8 @@ class RecordingExchange implements ExchangeRecorder {
   private readonly where: string;
   /** The head's event, when there was one: the settle comes after it, so a report is never adopted after the usage that followed it. */
   private headRecorded: Promise<void> = Promise.resolve();
+  /** A head not yet asked of the warden: the answer's end, when it comes in the same turn, records both in one transaction. */
+  private pendingHead: HeadInput | null = null;
 
   constructor(
     private readonly setup: RecorderSetup,
@@ -114,44 +117,69 @@ class RecordingExchange implements ExchangeRecorder {
     // The report is as old as this head, whenever the transaction runs.
     const now = at ?? clock();
     const reported = this.request.provider.readLimits(headers, now);
-    const input = { status, reported: limitsForBudget(reported, tokenMetric), reports: this.reportsOf(headers, now), reportsReadAt: now };
-    this.headRecorded = this.record("the answer's head", async () => {
-      try {
-        await warden.observeHead(this.requestId, input);
-      } finally {
-        this.setup.onSettled?.();
-      }
+    this.pendingHead = {
+      status,
+      reported: limitsForBudget(reported, tokenMetric),
+      reports: this.reportsOf(headers, now),
+      reportsReadAt: now,
+    };
+    // Asked at the turn's end (the check phase): a small answer has ended by then, and its
+    // settle takes the head with it (one transaction, not two); a stream's head goes alone.
+    this.headRecorded = new Promise<void>((resolve) => {
+      setImmediate(() => {
+        const head = this.takePendingHead();
+        if (head === null) return resolve();
+        const recorded = this.record("the answer's head", async () => {
+          try {
+            await warden.observeHead(this.requestId, head);
+          } finally {
+            this.setup.onSettled?.();
+          }
+        });
+        resolve(recorded);
+      });
     });
+  }
+
+  /** The head not yet asked of the warden, taken by whoever asks it first. */
+  private takePendingHead(): HeadInput | null {
+    const head = this.pendingHead;
+    this.pendingHead = null;
+    return head;
   }
 
   answered(status: number, _headers: IncomingHttpHeaders, usage: UsageReading): void {
     const { request } = this;
+    const head = this.takePendingHead() ?? undefined;
     void this.record('the answer', async () => {
       await this.headRecorded;
       if (usage !== null && usage !== unreadableUsage && status < 300)
         this.setup.cachedShares.learn(request.scope, request.session, request.estimatedInput, usage);
-      await this.setup.warden.settle(this.requestId, {
+      const settle: SettleInput = {
         outcome: status >= 500 ? 'upstream-error' : 'ok',
         status,
         // An error answer without usage generated nothing; a success without usage, and any
         // answer whose usage cannot be read, keeps its reservation (null).
         usage: usage === unreadableUsage ? null : this.counted(usage ?? (status >= 400 ? nothing : null)),
         reportedSettle: this.rule.settle,
-      });
+      };
+      await this.setup.warden.settle(this.requestId, settle, head);
       this.setup.onSettled?.();
     });
   }
 
   cutShort(usage: UsageReading): void {
+    const head = this.takePendingHead() ?? undefined;
     void this.record('an interrupted request', async () => {
       try {
         await this.headRecorded;
-        await this.setup.warden.settle(this.requestId, {
+        const settle: SettleInput = {
           outcome: 'aborted',
           status: null,
           usage: this.counted(countsOf(usage)),
           reportedSettle: this.rule.settle,
-        });
+        };
+        await this.setup.warden.settle(this.requestId, settle, head);
       } finally {
         this.setup.onSettled?.();
       }

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { groupScopeOf } from '../core/limitGroups.js';
 import { defaultFamilyRules, familyOf, scopeNameOf, type FamilyRule, type ScopeBy } from '../core/scopes.js';
+import { remembered } from '../kernel/remembered.js';
 import type { ProviderName } from './providers/types.js';
 
 export interface ScopeSetup {
@@ -63,11 +64,11 @@ export function fingerprintOf(key: string, secret: string): string {
 }
 
 /*
- * A fleet sends a handful of keys, each thousands of times: their fingerprints are remembered
- * rather than an HMAC computed per request. Bounded, so that a client cycling through keys
- * cannot grow it; when full it starts over.
+ * A fleet sends a handful of keys and models, each thousands of times: their fingerprints and
+ * families are remembered rather than an HMAC computed and every family rule matched per
+ * request. Bounded, so that a client cycling through keys or model names cannot grow them.
  */
-const rememberedFingerprints = 1_024;
+const rememberedPerKind = 1_024;
 
 /** Builds the function that names a request's scope from its headers, the model it names and its provider. */
 export function scopeChooser(
@@ -75,20 +76,12 @@ export function scopeChooser(
 ): (headers: IncomingHttpHeaders, model: string | null, provider?: ProviderName) => RequestScope {
   const rules = [...setup.families, ...defaultFamilyRules];
   const needsKey = setup.by === 'group' || setup.by === 'key-and-model' || setup.by === 'key';
-  const fingerprints = new Map<string, string>();
-  const fingerprint = (key: string): string => {
-    let known = fingerprints.get(key);
-    if (known === undefined) {
-      if (fingerprints.size >= rememberedFingerprints) fingerprints.clear();
-      known = fingerprintOf(key, setup.secret);
-      fingerprints.set(key, known);
-    }
-    return known;
-  };
+  const fingerprint = remembered(rememberedPerKind, (key: string) => fingerprintOf(key, setup.secret));
+  const family = remembered(rememberedPerKind, (model: string) => familyOf(model, rules));
   return (headers, model, provider) => {
     const key = needsKey ? apiKeyOf(headers, provider) : null;
     const print = key === null ? null : fingerprint(key);
-    const keyScope = scopeNameOf(print, familyOf(model, rules), setup.by);
+    const keyScope = scopeNameOf(print, model === null ? null : family(model), setup.by);
     const learnsOrganization = setup.by === 'group' && print !== null;
     const owner = learnsOrganization && print !== null ? (setup.ownerOf?.(print) ?? null) : null;
     const keyHint = key === null || key.length < 12 ? null : key.slice(-4);

@@ -154,14 +154,22 @@ export class Warden {
     for (const change of adopted.changes) this.budgetEvents.record(change.scope, adopted.at, change.adjustments);
   }
 
-  /** `countRefusals` false: the caller counts the refusals it really answers (the proxy: where it answers them, handleRequest.ts). */
-  async admit(input: AdmitInput, countRefusals = true): Promise<Admission> {
+  /**
+   * `countRefusals` false: the caller counts the refusals it really answers (the proxy: where it
+   * answers them, handleRequest.ts). `decided` is told the decision inside the transaction, before
+   * its COMMIT: only to order what is asked next (the queue's next newcomer), never to act on it.
+   */
+  async admit(input: AdmitInput, countRefusals = true, decided?: (admission: Admission) => void): Promise<Admission> {
     const scope = input.scope ?? defaultScope;
     const policy = this.policyOf(scope);
     if (this.recorder.recording) await this.recorder.recorded();
     const admission =
       this.recorder.heldRefusal(policy) ??
-      (await this.store.transact((tx) => admitInTransaction(this.ledger, tx, input, scope, policy, this.pid)));
+      (await this.store.transact(async (tx) => {
+        const decision = await admitInTransaction(this.ledger, tx, input, scope, policy, this.pid);
+        decided?.(decision);
+        return decision;
+      }));
     if (admission.kind === 'rejected' && countRefusals) this.refusals.count(admission.reason, scope);
     // A request admitted in its key's own scope may settle in a group its key joins meanwhile: its answer's reports are still the key's.
     if (admission.kind === 'admitted') this.keyScopes.set(admission.requestId, input.keyScope ?? scope);
@@ -173,9 +181,17 @@ export class Warden {
     return this.store.transact((tx) => headInTransaction(this.ledger, tx, requestId, input, this.keyScopes.get(requestId) ?? null));
   }
 
-  /** Replaces the reservation by what was really spent. Settling twice changes nothing. */
-  async settle(requestId: number, input: SettleInput): Promise<void> {
-    const committed = await this.store.transact((tx) => settleInTransaction(this.ledger, tx, requestId, input, this.keyScopes));
+  /**
+   * Replaces the reservation by what was really spent. Settling twice changes nothing. `head`: the
+   * answer's head, not yet recorded (an answer that ended in the turn its head came): both events
+   * in one transaction, the head's first.
+   */
+  async settle(requestId: number, input: SettleInput, head?: HeadInput): Promise<void> {
+    const keyScope = this.keyScopes.get(requestId) ?? null;
+    const committed = await this.store.transact(async (tx) => {
+      if (head !== undefined) await headInTransaction(this.ledger, tx, requestId, head, keyScope);
+      return settleInTransaction(this.ledger, tx, requestId, input, this.keyScopes);
+    });
     if (committed !== null) this.budgetEvents.record(committed.scope, committed.at, committed.adjustments);
     this.keyScopes.delete(requestId);
   }

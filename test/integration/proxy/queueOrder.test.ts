@@ -46,11 +46,11 @@ class GatedWarden implements QueueWarden {
     this.open();
   }
 
-  async admit(input: AdmitInput, countRefusals?: boolean): Promise<Admission> {
+  async admit(input: AdmitInput, countRefusals?: boolean, decided?: (admission: Admission) => void): Promise<Admission> {
     this.admits += 1;
     this.reached();
     await this.gate;
-    return this.warden.admit(input, countRefusals);
+    return this.warden.admit(input, countRefusals, decided);
   }
 
   get views(): Warden['views'] {
@@ -75,12 +75,38 @@ async function lengthReaches(queue: AdmissionQueue, length: number): Promise<voi
 }
 
 describe('the fair queue over an asynchronous store', () => {
+  it('asks the next newcomer once an admitted one is decided, before its COMMIT: the admissions of one scope share a group commit', async () => {
+    const clock = new FakeClock();
+    const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), policyWith({ windowMs, tokenBudget: 1_000_000 }), clock);
+    const seen: string[] = [];
+    const recording: QueueWarden = {
+      admit: (input, countRefusals, decided) => {
+        const name = `${input.estimate.inputTokens}`;
+        seen.push(`asked ${name}`);
+        return warden.admit(input, countRefusals, decided).then((admission) => {
+          seen.push(`durable ${name}`);
+          return admission;
+        });
+      },
+      views: warden.views,
+      giveBack: (requestId) => warden.giveBack(requestId),
+    };
+    const queue = new AdmissionQueue(recording, clock.read, { maxWaitMs: 60_000, maxQueue: 10 });
+    queues.push(queue);
+    const never = (): AbortSignal => new AbortController().signal;
+
+    const admissions = await Promise.all([queue.admit(request(1), never), queue.admit(request(2), never)]);
+    expect(admissions.map((admission) => admission?.kind)).toEqual(['admitted', 'admitted']);
+    // Waiting for each COMMIT would give asked 1, durable 1, asked 2, durable 2: one admission per group commit.
+    expect(seen).toEqual(['asked 1', 'asked 2', 'durable 1', 'durable 2']);
+  });
+
   it('decides newcomers in arrival order: a small one arriving while a large one is still being decided waits behind it', async () => {
     const clock = new FakeClock();
     const warden = new GatedWarden(await nearlyFull(clock));
     const queue = new AdmissionQueue(warden, clock.read, { maxWaitMs: 60_000, maxQueue: 10 });
     queues.push(queue);
-    const never = new AbortController().signal;
+    const never = (): AbortSignal => new AbortController().signal;
 
     warden.close();
     const large = queue.admit(request(600), never);
@@ -109,7 +135,7 @@ describe('the fair queue over an asynchronous store', () => {
     queues.push(queue);
     const client = new AbortController();
 
-    const waiting = queue.admit(request(600), client.signal);
+    const waiting = queue.admit(request(600), () => client.signal);
     await lengthReaches(queue, 1);
     clock.advance(windowMs + 1_000);
     warden.close();
