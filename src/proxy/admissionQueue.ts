@@ -16,10 +16,10 @@ export interface QueueSettings {
   maxQueue: number;
 }
 
-/** What the queue asks of the warden: admissions, a scope's cooldown refusal, a reservation given back. */
 /** The signal that aborts when the request's client goes away, made only when asked for (only a waiting request asks). */
 export type ClientGone = () => AbortSignal;
 
+/** What the queue asks of the warden: admissions, a scope's cooldown refusal, a reservation given back. */
 export type QueueWarden = Pick<Warden, 'admit' | 'giveBack'> & { views: Pick<WardenViews, 'cooldownRefusal'> };
 
 /**

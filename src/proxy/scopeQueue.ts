@@ -51,7 +51,9 @@ export class ScopeQueue {
    * be admitted first. An admitted newcomer ends its turn as soon as its transaction decided,
    * before its COMMIT: the next one's transaction is asked after it, so it runs after it (on
    * SQLite in the same group commit, on PostgreSQL behind the scope's row lock) and sees its
-   * reservation. Waiting for each COMMIT instead put one admission in each group commit.
+   * reservation. Waiting for each COMMIT instead put one admission in each group commit. (A
+   * PostgreSQL transaction the server rolls back and runs again may then decide after the next
+   * newcomer: a rare slip of the order, never of the budget.)
    */
   private turn: Promise<void> = Promise.resolve();
   /** Set by close: a stopping proxy admits nobody who comes to the queue after it. */

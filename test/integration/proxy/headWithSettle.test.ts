@@ -55,14 +55,19 @@ function recorderFor(warden: Warden, clock: FakeClock, requestId: number) {
 
 const turnEnds = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A warden on a new database whose head and settle events are counted, one request admitted, and its recorder. */
+async function admittedRequest() {
+  const clock = new FakeClock();
+  const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), policyWith({ windowMs: 60_000 }), clock);
+  const heads = vi.spyOn(warden, 'observeHead');
+  const settles = vi.spyOn(warden, 'settle');
+  const id = admitted(await warden.admit(request));
+  return { clock, warden, heads, settles, ...recorderFor(warden, clock, id) };
+}
+
 describe("an answer's head and its end (issue 25)", () => {
   it('records an answer that ended in the turn its head came in one transaction, the head first', async () => {
-    const clock = new FakeClock();
-    const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), policyWith({ windowMs: 60_000 }), clock);
-    const heads = vi.spyOn(warden, 'observeHead');
-    const settles = vi.spyOn(warden, 'settle');
-    const id = admitted(await warden.admit(request));
-    const { recorder, next } = recorderFor(warden, clock, id);
+    const { clock, warden, heads, settles, recorder, next } = await admittedRequest();
 
     const settled = next();
     recorder.headArrived(200, headers(clock.now));
@@ -78,12 +83,7 @@ describe("an answer's head and its end (issue 25)", () => {
   });
 
   it("records a stream's head on its own at the end of its turn, and its end later without it", async () => {
-    const clock = new FakeClock();
-    const warden = await wardens.open(join(scratch.make(), 'ratewarden.db'), policyWith({ windowMs: 60_000 }), clock);
-    const heads = vi.spyOn(warden, 'observeHead');
-    const settles = vi.spyOn(warden, 'settle');
-    const id = admitted(await warden.admit(request));
-    const { recorder, next } = recorderFor(warden, clock, id);
+    const { clock, warden, heads, settles, recorder, next } = await admittedRequest();
 
     const headRecorded = next();
     recorder.headArrived(200, headers(clock.now));
