@@ -7,9 +7,10 @@ import { reportOf, type ReportedDbRow } from '../rows.js';
 /** Typed statements over what the upstream reported and what requests generated. Callers own the transaction. */
 export class ReportedStore {
   private readonly selectAll: Statement<[string], ReportedDbRow>;
-  private readonly upsert: Statement<ReportedDbRow & { scope: string }>;
-  private readonly addAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
-  private readonly correctAdmittedStatement: Statement<{ scope: string; tokens: number; input: number; output: number; requests: number }>;
+  private readonly updateReport: Statement<[number | null, number, number, number, number, number, string, string, string]>;
+  private readonly insertReport: Statement<[string, string, number | null, number, number, number, number, number, string]>;
+  /** Moves what was sent since each report of a scope: tokens, input, output, requests, then the scope. */
+  private readonly moveAdmitted: Statement<[number, number, number, number, string]>;
   private readonly sumInFlight: Statement<
     [string, number, number, number],
     { input: number | null; output: number | null; requests: number }
@@ -25,16 +26,21 @@ export class ReportedStore {
     this.selectAll = db.prepare(
       'SELECT dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill FROM reported_remaining WHERE scope = ?',
     );
-    this.upsert = db.prepare(
-      `INSERT INTO reported_remaining (scope, dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill)
-       VALUES (@scope, @dimension, @limit_value, @remaining, @reset_at, @seen_at, @admitted_since, @rounding_slack, @refill)
-       ON CONFLICT (scope, dimension) DO UPDATE SET limit_value = excluded.limit_value, remaining = excluded.remaining, reset_at = excluded.reset_at,
-         seen_at = excluded.seen_at, admitted_since = excluded.admitted_since, rounding_slack = excluded.rounding_slack, refill = excluded.refill`,
+    // An UPDATE, then an INSERT only for a limit never reported: positional, and two to three
+    // times cheaper than an upsert with named parameters (a head writes up to 8 of them).
+    this.updateReport = db.prepare(
+      `UPDATE reported_remaining SET limit_value = ?, remaining = ?, reset_at = ?, seen_at = ?, admitted_since = ?, rounding_slack = ?, refill = ?
+       WHERE scope = ? AND dimension = ?`,
     );
-    const perDimension = `admitted_since + CASE dimension WHEN 'tokens' THEN @tokens WHEN 'input-tokens' THEN @input WHEN 'output-tokens' THEN @output ELSE @requests END`;
-    this.addAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = @scope`);
-    // Below zero when a request the report already counted gives back more than was admitted since (a refund).
-    this.correctAdmittedStatement = db.prepare(`UPDATE reported_remaining SET admitted_since = ${perDimension} WHERE scope = @scope`);
+    this.insertReport = db.prepare(
+      `INSERT INTO reported_remaining (scope, dimension, limit_value, remaining, reset_at, seen_at, admitted_since, rounding_slack, refill)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.moveAdmitted = db.prepare(
+      `UPDATE reported_remaining
+       SET admitted_since = admitted_since + CASE dimension WHEN 'tokens' THEN ? WHEN 'input-tokens' THEN ? WHEN 'output-tokens' THEN ? ELSE ? END
+       WHERE scope = ?`,
+    );
     this.sumInFlight = db.prepare(
       "SELECT SUM(est_input_tokens) AS input, SUM(COALESCE(charge_output_tokens, est_output_tokens)) AS output, COUNT(*) AS requests FROM requests WHERE outcome = 'in-flight' AND scope = ? AND admitted_at >= ? AND id <> ? AND (head_at IS NULL OR head_at > ?)",
     );
@@ -52,27 +58,20 @@ export class ReportedStore {
 
   writeReport(scope: string, report: ReportedRemaining): void {
     if (!dimensions.includes(report.dimension)) throw new Error(`unknown limit dimension ${report.dimension}`);
-    this.upsert.run({
-      scope,
-      dimension: report.dimension,
-      limit_value: report.limit,
-      remaining: report.remaining,
-      reset_at: report.resetAt,
-      seen_at: report.seenAt,
-      admitted_since: report.admittedSince,
-      rounding_slack: report.roundingSlack,
-      refill: report.refill,
-    });
+    const { dimension, limit, remaining, resetAt, seenAt, admittedSince, roundingSlack, refill } = report;
+    const updated = this.updateReport.run(limit, remaining, resetAt, seenAt, admittedSince, roundingSlack, refill, scope, dimension);
+    if (updated.changes === 0)
+      this.insertReport.run(scope, dimension, limit, remaining, resetAt, seenAt, admittedSince, roundingSlack, refill);
   }
 
   /** A reservation made: it is not in any report yet. */
   addAdmitted(scope: string, inputTokens: number, outputTokens: number, requests: number): void {
-    this.addAdmittedStatement.run({ scope, tokens: inputTokens + outputTokens, input: inputTokens, output: outputTokens, requests });
+    this.moveAdmitted.run(inputTokens + outputTokens, inputTokens, outputTokens, requests, scope);
   }
 
   /** A settled request's real usage replaces its reservation in what was sent since each report. */
   correctAdmitted(scope: string, deltaInput: number, deltaOutput: number): void {
-    this.correctAdmittedStatement.run({ scope, tokens: deltaInput + deltaOutput, input: deltaInput, output: deltaOutput, requests: 0 });
+    this.moveAdmitted.run(deltaInput + deltaOutput, deltaInput, deltaOutput, 0, scope);
   }
 
   inFlightSince(scope: string, since: number, carrier: ReportCarrier = noCarrier): InFlightTotals {
